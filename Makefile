@@ -1,0 +1,67 @@
+# xdpload top-level Makefile. Each folder describes its own targets in a
+# build.mk fragment included here (one make, one dependency graph, so -j is
+# safe); this file holds the shared flags and the user-facing targets.
+#
+#   make deps     install Debian packages, fetch lwIP (idempotent, needs root)
+#   make          build everything into build/
+#   make test     run the test suite (runs deps first on a fresh machine)
+#   make demo     ping-pong demo across a veth pair, kernel vs xdpload
+#   make bench    side-by-side benchmarks (bench/results/)
+#   make install  PREFIX=/usr/local DESTDIR=
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+JOBS    ?= 2
+
+CXX      ?= g++
+CC       ?= gcc
+CLANG    ?= clang
+CXXSTD   := -std=c++20
+OPT      ?= -O2
+WARN     := -Wall -Wextra -Wno-missing-field-initializers
+CPPFLAGS := -I. -D_GNU_SOURCE
+# Library code: no exceptions or RTTI (the shim runs inside C programs and
+# must never unwind through their frames).
+LIB_CXXFLAGS := $(CXXSTD) $(OPT) -g $(WARN) -fPIC -fno-exceptions -fno-rtti \
+                -fvisibility=hidden
+TEST_CXXFLAGS := $(CXXSTD) $(OPT) -g $(WARN)
+
+DEPS_STAMP := $(BUILD)/.deps-done
+LWIP_DIR   := $(BUILD)/lwip-src/lwip-2.1.3+dfsg1
+
+.DEFAULT_GOAL := all
+ALL :=
+
+include rings/build.mk
+include tests/build.mk
+
+all: $(ALL)
+
+$(DEPS_STAMP): tools/install-deps.sh
+	tools/install-deps.sh $(BUILD)
+	@mkdir -p $(@D) && touch $@
+
+.PHONY: all deps test demo bench install clean
+deps:
+	tools/install-deps.sh $(BUILD)
+	@mkdir -p $(BUILD) && touch $(DEPS_STAMP)
+
+# test and demo work on a fresh machine: install what is missing, then build.
+test: | $(DEPS_STAMP)
+	$(MAKE) -j$(JOBS) all
+	tests/run.sh $(BUILD)
+
+demo: | $(DEPS_STAMP)
+	$(MAKE) -j$(JOBS) all
+	tools/demo.sh $(BUILD)
+
+bench: | $(DEPS_STAMP)
+	$(MAKE) -j$(JOBS) all
+	bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
+
+# Automatic header dependencies.
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

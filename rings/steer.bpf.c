@@ -1,0 +1,89 @@
+// The XDP steering program: hands xdpload's own flows to its AF_XDP socket
+// and every other frame to the kernel, untouched.
+//
+// A frame is steered when it is IPv4, not a fragment, TCP or UDP, and its
+// (protocol, destination port) pair is in `steer_ports`. ARP, ICMP, IPv6,
+// fragments and all other ports go on to the kernel (XDP_PASS): the kernel
+// keeps answering ARP and ping for the host and serving its own sockets.
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "steer_maps.h"
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, STEER_MAX_PORTS);
+  __type(key, struct steer_key);
+  __type(value, __u32);
+} steer_ports SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_XSKMAP);
+  __uint(max_entries, STEER_MAX_QUEUES);
+  __type(key, __u32);
+  __type(value, __u32);
+} xsks SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, STEER_STAT_COUNT);
+  __type(key, __u32);
+  __type(value, __u64);
+} steer_stats SEC(".maps");
+
+static __always_inline void count(__u32 which) {
+  __u64* v = bpf_map_lookup_elem(&steer_stats, &which);
+  if (v) *v += 1;
+}
+
+SEC("xdp")
+int xdpload_steer(struct xdp_md* ctx) {
+  void* data = (void*)(long)ctx->data;
+  void* end = (void*)(long)ctx->data_end;
+
+  struct ethhdr* eth = data;
+  if ((void*)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) goto pass;
+
+  struct iphdr* ip = (void*)(eth + 1);
+  if ((void*)(ip + 1) > end || ip->ihl < 5) goto pass;
+  // Fragments: only the first carries the port. The kernel reassembles them
+  // and delivers to the backing socket that holds the same port.
+  if (ip->frag_off & bpf_htons(0x3fff)) goto pass;
+
+  struct steer_key key = {.proto = ip->protocol};
+  void* l4 = (void*)ip + ip->ihl * 4;
+  if (ip->protocol == IPPROTO_UDP) {
+    struct udphdr* udp = l4;
+    if ((void*)(udp + 1) > end) goto pass;
+    key.port = udp->dest;
+  } else if (ip->protocol == IPPROTO_TCP) {
+    struct tcphdr* tcp = l4;
+    if ((void*)(tcp + 1) > end) goto pass;
+    key.port = tcp->dest;
+  } else {
+    goto pass;
+  }
+  if (!bpf_map_lookup_elem(&steer_ports, &key)) goto pass;
+
+  __u32 queue = ctx->rx_queue_index;
+  if (!bpf_map_lookup_elem(&xsks, &queue)) {
+    // Ours, but no socket on the queue it arrived on (RSS spread it): the
+    // kernel gets it. Counted, because the flow will not work.
+    count(STEER_STAT_NO_SOCKET);
+    return XDP_PASS;
+  }
+  count(STEER_STAT_REDIRECTED);
+  return bpf_redirect_map(&xsks, queue, XDP_PASS);
+
+pass:
+  count(STEER_STAT_PASSED);
+  return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

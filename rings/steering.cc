@@ -1,0 +1,151 @@
+#include "rings/steering.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <arpa/inet.h>
+#include <linux/if_link.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+extern "C" {
+#include "rings/steer_maps.h"
+}
+
+extern "C" const unsigned char xdpload_steer_obj[];
+extern "C" const unsigned long xdpload_steer_obj_size;
+
+namespace xdpload::rings {
+
+namespace {
+
+// libbpf's own messages would land on the program's stderr. Keep the last
+// warning so that a failure can quote it; print nothing.
+char g_last_libbpf_message[200];
+
+int quiet_libbpf(enum libbpf_print_level level, const char* fmt, va_list ap) {
+  if (level != LIBBPF_DEBUG) {
+    vsnprintf(g_last_libbpf_message, sizeof g_last_libbpf_message, fmt, ap);
+    size_t n = strlen(g_last_libbpf_message);
+    if (n && g_last_libbpf_message[n - 1] == '\n') g_last_libbpf_message[n - 1] = 0;
+  }
+  return 0;
+}
+
+const char* attached_mode_name(uint8_t m) {
+  switch (m) {
+    case XDP_ATTACHED_DRV: return "driver";
+    case XDP_ATTACHED_SKB: return "skb";
+    case XDP_ATTACHED_HW: return "offload";
+    case XDP_ATTACHED_MULTI: return "several modes";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
+
+const char* xdp_mode_name(XdpMode m) {
+  switch (m) {
+    case XdpMode::Driver: return "driver";
+    case XdpMode::Skb: return "skb";
+    default: return "auto";
+  }
+}
+
+XdpSteering::~XdpSteering() { detach(); }
+
+void XdpSteering::detach() {
+  if (link_fd_ >= 0) close(link_fd_);
+  link_fd_ = -1;
+  if (obj_) bpf_object__close(obj_);
+  obj_ = nullptr;
+  ports_fd_ = xsks_fd_ = stats_fd_ = -1;
+}
+
+int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText* why) {
+  libbpf_set_print(quiet_libbpf);
+  g_last_libbpf_message[0] = 0;
+
+  // Refuse rather than replace: someone else's XDP program is theirs.
+  LIBBPF_OPTS(bpf_xdp_query_opts, query);
+  if (bpf_xdp_query(ifindex, 0, &query) == 0 && query.attach_mode != XDP_ATTACHED_NONE) {
+    uint32_t id = query.prog_id ? query.prog_id
+                                : (query.drv_prog_id ? query.drv_prog_id : query.skb_prog_id);
+    return why->set(EBUSY,
+                    "interface %s already has an XDP program (id %u, %s mode); "
+                    "xdpload will not replace it",
+                    ifname, id, attached_mode_name(query.attach_mode));
+  }
+
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = "xdpload_steer");
+  obj_ = bpf_object__open_mem(xdpload_steer_obj, xdpload_steer_obj_size, &open_opts);
+  if (!obj_) {
+    int err = errno;
+    return why->set(err, "cannot open the XDP steering program: %s", g_last_libbpf_message);
+  }
+  if (int err = bpf_object__load(obj_); err) {
+    detach();
+    if (err == -EPERM)
+      return why->set(EPERM, "loading an XDP program needs CAP_BPF and CAP_NET_ADMIN (run as root)");
+    return why->set(-err, "the kernel refused the XDP steering program: %s",
+                    g_last_libbpf_message);
+  }
+  bpf_program* prog = bpf_object__find_program_by_name(obj_, "xdpload_steer");
+  ports_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_ports");
+  xsks_fd_ = bpf_object__find_map_fd_by_name(obj_, "xsks");
+  stats_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_stats");
+  if (!prog || ports_fd_ < 0 || xsks_fd_ < 0 || stats_fd_ < 0) {
+    detach();
+    return why->set(ENOENT, "the embedded XDP object lacks its program or maps");
+  }
+
+  LIBBPF_OPTS(bpf_link_create_opts, link_opts);
+  link_opts.flags = mode == XdpMode::Driver ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+  link_fd_ = bpf_link_create(bpf_program__fd(prog), ifindex, BPF_XDP, &link_opts);
+  if (link_fd_ < 0) {
+    int err = errno;
+    detach();
+    return why->set(err, "cannot attach XDP in %s mode to %s: %s", xdp_mode_name(mode), ifname,
+                    strerror(err));
+  }
+  mode_ = mode;
+  return 0;
+}
+
+int XdpSteering::add_socket(uint32_t queue, int xsk_fd, ErrorText* why) {
+  if (queue >= STEER_MAX_QUEUES)
+    return why->set(EINVAL, "queue %u is beyond the %u queues xdpload steers", queue,
+                    STEER_MAX_QUEUES);
+  if (bpf_map_update_elem(xsks_fd_, &queue, &xsk_fd, BPF_ANY) != 0)
+    return why->set(errno, "cannot register the AF_XDP socket for queue %u: %m", queue);
+  return 0;
+}
+
+int XdpSteering::steer(uint8_t proto, uint16_t port) {
+  steer_key key{proto, 0, htons(port)};
+  uint32_t one = 1;
+  return bpf_map_update_elem(ports_fd_, &key, &one, BPF_ANY) == 0 ? 0 : -errno;
+}
+
+int XdpSteering::unsteer(uint8_t proto, uint16_t port) {
+  steer_key key{proto, 0, htons(port)};
+  if (bpf_map_delete_elem(ports_fd_, &key) == 0) return 0;
+  return errno == ENOENT ? 0 : -errno;
+}
+
+SteeringStats XdpSteering::stats() const {
+  SteeringStats s;
+  if (stats_fd_ < 0) return s;
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return s;
+  std::vector<uint64_t> per_cpu(cpus);
+  uint64_t* out[] = {&s.redirected, &s.passed, &s.no_socket};
+  for (uint32_t k = 0; k < STEER_STAT_COUNT; ++k) {
+    if (bpf_map_lookup_elem(stats_fd_, &k, per_cpu.data()) != 0) continue;
+    for (uint64_t v : per_cpu) *out[k] += v;
+  }
+  return s;
+}
+
+}  // namespace xdpload::rings

@@ -1,0 +1,57 @@
+// XdpSteering: the XDP program on one interface that sends xdpload's ports to
+// its AF_XDP sockets and everything else to the kernel.
+//
+// Attached through a bpf_link, never through netlink: the kernel detaches a
+// link when its last file descriptor closes, so the program goes away with the
+// process even when it dies by SIGKILL and the interface is left as found.
+// An interface that already has an XDP program is refused, not taken over.
+#pragma once
+
+#include <cstdint>
+
+#include "rings/error_text.h"
+
+struct bpf_object;
+
+namespace xdpload::rings {
+
+enum class XdpMode { Auto, Driver, Skb };
+const char* xdp_mode_name(XdpMode m);
+
+struct SteeringStats {
+  uint64_t redirected = 0;  // frames handed to an AF_XDP socket
+  uint64_t passed = 0;      // frames left to the kernel
+  uint64_t no_socket = 0;   // ours, but arrived on a queue with no socket
+};
+
+class XdpSteering {
+ public:
+  XdpSteering() = default;
+  ~XdpSteering();
+  XdpSteering(const XdpSteering&) = delete;
+  XdpSteering& operator=(const XdpSteering&) = delete;
+
+  // Loads the program and attaches it in `mode` (Driver or Skb).
+  int attach(int ifindex, const char* ifname, XdpMode mode, ErrorText* why);
+  void detach();
+
+  // Registers the AF_XDP socket that serves `queue`.
+  int add_socket(uint32_t queue, int xsk_fd, ErrorText* why);
+
+  // Starts or stops steering (protocol, local port) to the sockets.
+  int steer(uint8_t proto, uint16_t port);
+  int unsteer(uint8_t proto, uint16_t port);
+
+  XdpMode mode() const { return mode_; }
+  SteeringStats stats() const;
+
+ private:
+  bpf_object* obj_ = nullptr;
+  int link_fd_ = -1;
+  int ports_fd_ = -1;
+  int xsks_fd_ = -1;
+  int stats_fd_ = -1;
+  XdpMode mode_ = XdpMode::Auto;
+};
+
+}  // namespace xdpload::rings
