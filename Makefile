@@ -34,6 +34,7 @@ LWIP_DIR   := $(BUILD)/lwip-src/lwip-2.1.3+dfsg1
 ALL :=
 
 include rings/build.mk
+include stack/build.mk
 include tests/build.mk
 
 all: $(ALL)

@@ -30,6 +30,14 @@ struct {
   __type(value, __u32);
 } xsks SEC(".maps");
 
+// Settings from user space: [STEER_CONF_MTU] the interface MTU.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, STEER_CONF_COUNT);
+  __type(key, __u32);
+  __type(value, __u32);
+} steer_conf SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, STEER_STAT_COUNT);
@@ -42,7 +50,10 @@ static __always_inline void count(__u32 which) {
   if (v) *v += 1;
 }
 
-SEC("xdp")
+// "xdp.frags": frames larger than one UMEM chunk (GRO or GSO super-packets,
+// which generic XDP sees) are handed over as several descriptors instead of
+// being dropped.
+SEC("xdp.frags")
 int xdpload_steer(struct xdp_md* ctx) {
   void* data = (void*)(long)ctx->data;
   void* end = (void*)(long)ctx->data_end;
@@ -62,6 +73,12 @@ int xdpload_steer(struct xdp_md* ctx) {
     struct udphdr* udp = l4;
     if ((void*)(udp + 1) > end) goto pass;
     key.port = udp->dest;
+    // A UDP packet longer than the MTU is a GSO super-packet holding several
+    // datagrams whose boundaries only the kernel knows: it segments them
+    // into the backing socket that holds the same port.
+    __u32 conf = STEER_CONF_MTU;
+    __u32* mtu = bpf_map_lookup_elem(&steer_conf, &conf);
+    if (mtu && *mtu && bpf_ntohs(ip->tot_len) > *mtu) goto pass;
   } else if (ip->protocol == IPPROTO_TCP) {
     struct tcphdr* tcp = l4;
     if ((void*)(tcp + 1) > end) goto pass;

@@ -23,4 +23,10 @@ enum steer_stat {
   STEER_STAT_COUNT = 3,
 };
 
+// Indices of `steer_conf`.
+enum steer_conf {
+  STEER_CONF_MTU = 0,  // interface MTU: longer UDP goes to the kernel
+  STEER_CONF_COUNT = 1,
+};
+
 #endif

@@ -60,7 +60,7 @@ void XdpSteering::detach() {
   link_fd_ = -1;
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;
-  ports_fd_ = xsks_fd_ = stats_fd_ = -1;
+  ports_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = -1;
 }
 
 int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText* why) {
@@ -95,7 +95,8 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
   ports_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_ports");
   xsks_fd_ = bpf_object__find_map_fd_by_name(obj_, "xsks");
   stats_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_stats");
-  if (!prog || ports_fd_ < 0 || xsks_fd_ < 0 || stats_fd_ < 0) {
+  conf_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_conf");
+  if (!prog || ports_fd_ < 0 || xsks_fd_ < 0 || stats_fd_ < 0 || conf_fd_ < 0) {
     detach();
     return why->set(ENOENT, "the embedded XDP object lacks its program or maps");
   }
@@ -120,6 +121,11 @@ int XdpSteering::add_socket(uint32_t queue, int xsk_fd, ErrorText* why) {
   if (bpf_map_update_elem(xsks_fd_, &queue, &xsk_fd, BPF_ANY) != 0)
     return why->set(errno, "cannot register the AF_XDP socket for queue %u: %m", queue);
   return 0;
+}
+
+int XdpSteering::set_mtu(uint32_t mtu) {
+  uint32_t key = STEER_CONF_MTU;
+  return bpf_map_update_elem(conf_fd_, &key, &mtu, BPF_ANY) == 0 ? 0 : -errno;
 }
 
 int XdpSteering::steer(uint8_t proto, uint16_t port) {

@@ -38,6 +38,10 @@ class XdpSteering {
   // Registers the AF_XDP socket that serves `queue`.
   int add_socket(uint32_t queue, int xsk_fd, ErrorText* why);
 
+  // The interface MTU: UDP packets longer than this are GSO super-packets
+  // and stay with the kernel.
+  int set_mtu(uint32_t mtu);
+
   // Starts or stops steering (protocol, local port) to the sockets.
   int steer(uint8_t proto, uint16_t port);
   int unsteer(uint8_t proto, uint16_t port);
@@ -51,6 +55,7 @@ class XdpSteering {
   int ports_fd_ = -1;
   int xsks_fd_ = -1;
   int stats_fd_ = -1;
+  int conf_fd_ = -1;
   XdpMode mode_ = XdpMode::Auto;
 };
 

@@ -105,7 +105,7 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
   reg.addr = reinterpret_cast<uint64_t>(umem_.base());
   reg.len = umem_.length();
   reg.chunk_size = umem_.frame_size();
-  reg.headroom = 0;
+  reg.headroom = kUserHeadroom;
   if (setsockopt(fd_, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0) {
     int err = errno;
     if (err == ENOBUFS || err == EPERM)
@@ -144,6 +144,7 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
   if (rc < 0) return rc;
 
   if (int r = steering_.add_socket(queue_, fd_, why); r < 0) return r;
+  if (c.mtu) steering_.set_mtu(c.mtu);
   return 0;
 }
 
@@ -187,16 +188,25 @@ int XskPort::map_rings(uint32_t size, ErrorText* why) {
 
 int XskPort::bind_socket(XdpMode mode, ErrorText* why) {
   // Zero-copy needs driver support (veth has none): ask for it only in driver
-  // mode, and fall back to copy when refused.
-  uint16_t tries[2] = {XDP_ZEROCOPY, XDP_COPY};
-  int first = (mode == XdpMode::Driver && allow_zero_copy_) ? 0 : 1;
+  // mode, and fall back to copy when refused. Multi-buffer (kernels from 6.6)
+  // first, without it when refused: then packets larger than a frame, which
+  // generic XDP sees after GRO or from a GSO sender, are dropped.
+  struct Try {
+    uint16_t flags;
+    bool zero_copy;
+  } tries[4] = {{XDP_ZEROCOPY | XDP_USE_SG, true},
+                {XDP_ZEROCOPY, true},
+                {XDP_COPY | XDP_USE_SG, false},
+                {XDP_COPY, false}};
+  bool want_zc = mode == XdpMode::Driver && allow_zero_copy_;
   int err = 0;
-  for (int t = first; t < 2; ++t) {
+  for (const Try& t : tries) {
+    if (t.zero_copy && !want_zc) continue;
     sockaddr_xdp sa{};
     sa.sxdp_family = AF_XDP;
     sa.sxdp_ifindex = ifindex_;
     sa.sxdp_queue_id = queue_;
-    sa.sxdp_flags = tries[t] | XDP_USE_NEED_WAKEUP;
+    sa.sxdp_flags = t.flags | XDP_USE_NEED_WAKEUP;
     // A socket that held this queue releases it asynchronously after its
     // owner closed it or died: EBUSY for a moment, then free. Retry for up to
     // a second before calling the queue taken.
@@ -210,9 +220,11 @@ int XskPort::bind_socket(XdpMode mode, ErrorText* why) {
       socklen_t len = sizeof opts;
       zero_copy_ = getsockopt(fd_, SOL_XDP, XDP_OPTIONS, &opts, &len) == 0 &&
                    (opts.flags & XDP_OPTIONS_ZEROCOPY);
+      multi_buffer_ = (t.flags & XDP_USE_SG) != 0;
       return 0;
     }
     err = errno;
+    if (err == EBUSY) break;
   }
   if (err == EBUSY)
     return why->set(EBUSY, "queue %u of %s already has an AF_XDP socket bound", queue_,
@@ -252,7 +264,8 @@ uint32_t XskPort::refill() {
 uint32_t XskPort::reap() {
   uint32_t idx;
   uint32_t n = comp_.peek(comp_.size(), &idx);
-  for (uint32_t i = 0; i < n; ++i) free_frame(comp_.at(idx + i));
+  for (uint32_t i = 0; i < n; ++i)
+    if (!pool_.free(umem_.frame_of(comp_.at(idx + i)))) ++counters_->bad_frees;
   if (n) comp_.release(n);
   return n;
 }

@@ -31,18 +31,34 @@ struct PortConfig {
   uint32_t ring_size = 2048;  // rx, tx, fill and completion; a power of two
   XdpMode mode = XdpMode::Auto;
   bool allow_zero_copy = true;
+  // The interface MTU, for the steering program (0: unknown, no UDP limit).
+  uint32_t mtu = 0;
 };
 
 // A received frame: UMEM address of the data, its length, and a pointer.
+// `more`: the packet continues in the next frame (a packet larger than one
+// frame arrives as consecutive frames, the last without `more`).
 struct RxFrame {
   uint64_t addr;
   uint32_t len;
   uint8_t* data;
+  bool more;
 };
+
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
 
 class XskPort {
  public:
-  // Headroom we leave in front of every tx frame (room for encapsulation).
+  // Bytes at the start of every frame that the kernel and drivers never
+  // touch (registered as UMEM headroom): the user's per-frame state.
+  static constexpr uint32_t kUserHeadroom = 64;
+  // Where an outgoing packet starts in its frame: after the user's area and
+  // room for encapsulation.
   static constexpr uint32_t kTxHeadroom = 256;
 
   static int open(const PortConfig& config, std::unique_ptr<XskPort>* out, ErrorText* why);
@@ -80,8 +96,13 @@ class XskPort {
   uint32_t queue() const { return queue_; }
   XdpMode xdp_mode() const { return steering_.mode(); }
   bool zero_copy() const { return zero_copy_; }
+  // Packets larger than a frame arrive in several frames (XDP_USE_SG).
+  bool multi_buffer() const { return multi_buffer_; }
   const Umem& umem() const { return umem_; }
   uint32_t free_frames() const { return pool_.size(); }
+  // Frames the caller holds: received and not freed, or allocated for tx and
+  // neither sent nor freed.
+  uint32_t held_frames() const { return held_; }
   uint32_t frame_count() const { return umem_.frame_count(); }
   uint32_t tx_pending() const { return tx_.outstanding(); }
   bool rx_ready() { return rx_.available(1) != 0; }
@@ -112,6 +133,7 @@ class XskPort {
   int fd_ = -1;
   bool zero_copy_ = false;
   bool allow_zero_copy_ = true;
+  bool multi_buffer_ = false;
   Umem umem_;
   FramePool pool_;
   FillRing fill_;
@@ -121,6 +143,7 @@ class XskPort {
   void* ring_maps_[4] = {};
   size_t ring_map_len_[4] = {};
   uint32_t tx_unsubmitted_ = 0;
+  uint32_t held_ = 0;
   XdpSteering steering_;
   PortCounters own_counters_;
   PortCounters* counters_ = &own_counters_;
@@ -135,17 +158,22 @@ inline uint32_t XskPort::rx_burst(RxFrame* frames, uint32_t max) {
   uint64_t bytes = 0;
   for (uint32_t i = 0; i < n; ++i) {
     const xdp_desc& d = rx_.at(idx + i);
-    frames[i] = RxFrame{d.addr, d.len, umem_.data(d.addr)};
+    frames[i] = RxFrame{d.addr, d.len, umem_.data(d.addr), (d.options & XDP_PKT_CONTD) != 0};
     bytes += d.len;
   }
   rx_.release(n);
+  held_ += n;
   counters_->rx_frames += n;
   counters_->rx_bytes += bytes;
   return n;
 }
 
 inline void XskPort::free_frame(uint64_t addr) {
-  if (!pool_.free(umem_.frame_of(addr))) ++counters_->bad_frees;
+  if (pool_.free(umem_.frame_of(addr))) {
+    --held_;
+  } else {
+    ++counters_->bad_frees;
+  }
 }
 
 inline uint8_t* XskPort::alloc_tx(uint64_t* addr) {
@@ -157,6 +185,7 @@ inline uint8_t* XskPort::alloc_tx(uint64_t* addr) {
       return nullptr;
     }
   }
+  ++held_;
   *addr = frame + kTxHeadroom;
   return umem_.data(*addr);
 }
@@ -172,6 +201,7 @@ inline bool XskPort::send(uint64_t addr, uint32_t len) {
     }
   }
   tx_.at(idx) = xdp_desc{addr, len, 0};
+  --held_;
   ++tx_unsubmitted_;
   ++counters_->tx_frames;
   counters_->tx_bytes += len;

@@ -1,13 +1,16 @@
 # tests/: unit tests (GoogleTest), helper programs for the integration tests.
 
-UNIT_DEPS := $(RINGS_LIB)
+UNIT_DEPS := $(STACK_LIB) $(RINGS_LIB)
 UNIT_LIBS := $(RINGS_LIBS)
-TEST_PROGS := $(BUILD)/tests/xsk_exchange $(BUILD)/tests/xsk_probe
+TEST_PROGS := $(BUILD)/tests/xsk_exchange $(BUILD)/tests/xsk_probe $(BUILD)/tests/stack_peer
 ALL += $(TEST_PROGS)
 
-$(BUILD)/tests/%.o: tests/progs/%.cc
+$(BUILD)/tests/%.o: tests/progs/%.cc | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
+	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(TEST_CXXFLAGS) -MMD -c $< -o $@
+
+$(BUILD)/tests/stack_peer: $(BUILD)/tests/stack_peer.o $(STACK_LIB) $(RINGS_LIB)
+	$(CXX) $^ $(RINGS_LIBS) -o $@
 
 $(BUILD)/tests/xsk_exchange $(BUILD)/tests/xsk_probe: $(BUILD)/tests/%: $(BUILD)/tests/%.o $(RINGS_LIB)
 	$(CXX) $^ $(RINGS_LIBS) -o $@
@@ -17,9 +20,16 @@ UNIT_SRCS  := $(wildcard tests/unit/*_test.cc)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.cc=$(BUILD)/tests/unit/%)
 ALL += $(UNIT_TESTS)
 
-$(BUILD)/tests/unit/%.o: tests/unit/%.cc
+$(BUILD)/tests/unit/%.o: tests/unit/%.cc | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
+	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 
 $(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(UNIT_DEPS)
 	$(CXX) $< $(UNIT_DEPS) -lgtest_main -lgtest -pthread $(UNIT_LIBS) -o $@
+
+# A foreign XDP program (not ours) for the tests that check we refuse to
+# replace one.
+ALL += $(BUILD)/tests/xdp_pass.bpf.o
+$(BUILD)/tests/xdp_pass.bpf.o: tests/progs/xdp_pass.bpf.c
+	@mkdir -p $(@D)
+	$(CLANG) -O2 -g -target bpf -Wall -I/usr/include/$(shell gcc -dumpmachine) -c $< -o $@

@@ -4,6 +4,7 @@ set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${XDPLOAD_BUILD:-$TOP/build}
 . "$TOP/tests/lib/netns.sh"
+. "$TOP/tests/lib/peers.sh"
 
 _fails=0
 fail() { echo "FAIL: $*"; _fails=$((_fails + 1)); }

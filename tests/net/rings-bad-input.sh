@@ -35,7 +35,8 @@ check "unprivileged: EPERM, says to run as root" bash -c "[ $rc -eq 1 ] && grep 
 check "unprivileged: nothing left attached" bash -c "! xdp_attached $NS_A $IF_A"
 
 # Someone else's XDP program is on the interface: refused, and left in place.
-in_a ip link set dev "$IF_A" xdpgeneric obj "$BUILD/rings/steer.bpf.o" sec xdp
+in_a ip link set dev "$IF_A" xdpgeneric obj "$BUILD/tests/xdp_pass.bpf.o" sec xdp
+check "setup: the foreign program is attached" xdp_attached "$NS_A" "$IF_A"
 out=$(probe 2>&1)
 rc=$?
 echo "  [foreign program] rc=$rc $out"

@@ -1,0 +1,32 @@
+# stack/: lwIP 2.1.3 (Debian's source package, our lwipopts.h) and the
+# netif driver, Stack and kernel control-plane glue around it.
+
+LWIP_SRC := $(LWIP_DIR)/src
+LWIP_C   := core/init.c core/def.c core/inet_chksum.c core/ip.c core/mem.c core/memp.c \
+            core/netif.c core/pbuf.c core/stats.c core/sys.c core/tcp.c core/tcp_in.c \
+            core/tcp_out.c core/timeouts.c core/udp.c \
+            core/ipv4/icmp.c core/ipv4/igmp.c core/ipv4/ip4.c core/ipv4/ip4_addr.c \
+            core/ipv4/ip4_frag.c netif/ethernet.c
+LWIP_OBJS := $(LWIP_C:%.c=$(BUILD)/lwip/%.o)
+LWIP_INC  := -Istack/lwip -I$(LWIP_SRC)/include
+# lwIP is C; warnings in its code are not ours to fix.
+LWIP_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -w
+
+STACK_SRCS := stack/netlink.cc stack/interface_info.cc stack/kernel_routes.cc \
+              stack/neighbours.cc stack/lwip_port.cc stack/link_netif.cc stack/stack.cc
+STACK_OBJS := $(STACK_SRCS:%.cc=$(BUILD)/%.o)
+STACK_LIB  := $(BUILD)/libstack.a
+ALL += $(STACK_LIB)
+
+$(LWIP_SRC)/core/tcp.c: | $(DEPS_STAMP)
+
+$(BUILD)/lwip/%.o: $(LWIP_SRC)/%.c stack/lwip/lwipopts.h stack/lwip/arch/cc.h | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(LWIP_INC) $(LWIP_CFLAGS) -c $< -o $@
+
+$(BUILD)/stack/%.o: stack/%.cc | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(LIB_CXXFLAGS) -MMD -c $< -o $@
+
+$(STACK_LIB): $(STACK_OBJS) $(LWIP_OBJS)
+	rm -f $@ && ar rcs $@ $^

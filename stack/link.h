@@ -1,0 +1,50 @@
+// Link: what the netif driver needs from whatever carries Ethernet frames.
+// XskLink (an AF_XDP port) is the real one; tests plug in a fake.
+//
+// Frames are named by a token the link chooses (a UMEM address for XskLink).
+// A received frame belongs to the stack until release(token); a transmit
+// frame from tx_frame() belongs to the stack until tx_send() takes it or
+// release() gives it back.
+#pragma once
+
+#include <cstdint>
+
+namespace xdpload::stack {
+
+struct LinkFrame {
+  uint8_t* data;    // the Ethernet frame (or, after a `more` frame, its continuation)
+  uint32_t len;
+  uint64_t token;
+  void* scratch;    // Link::kScratch bytes the stack may use while it holds the frame
+  bool more;        // the packet continues in the next frame
+};
+
+class Link {
+ public:
+  // Space beside every received frame for the stack's per-frame state (the
+  // custom pbuf that points into the frame).
+  static constexpr uint32_t kScratch = 64;
+
+  virtual ~Link() = default;
+
+  virtual uint32_t rx_burst(LinkFrame* out, uint32_t max) = 0;
+  virtual void release(uint64_t token) = 0;
+  // Makes released frames available for reception again.
+  virtual void refill() = 0;
+
+  // A frame to build an outgoing packet in (nullptr when none is free);
+  // *room is how many bytes fit.
+  virtual uint8_t* tx_frame(uint64_t* token, uint32_t* room) = 0;
+  virtual bool tx_send(uint64_t token, uint32_t len) = 0;
+  // Hands queued frames to the wire.
+  virtual void flush() = 0;
+
+  // Readable when frames arrive (-1 if the link has no such descriptor).
+  virtual int wait_fd() const = 0;
+  // Frames the stack holds, and frames in all: when it holds many, the stack
+  // copies received data out of frames it would otherwise keep for long.
+  virtual uint32_t held_frames() const = 0;
+  virtual uint32_t total_frames() const = 0;
+};
+
+}  // namespace xdpload::stack

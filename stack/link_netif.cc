@@ -1,0 +1,360 @@
+#include "stack/link_netif.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <linux/rtnetlink.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "stack/checksum.h"
+#include "stack/lwip_port.h"
+
+extern "C" {
+#include "lwip/ip4.h"
+#include "lwip/ip4_addr.h"
+#include "netif/ethernet.h"
+}
+
+namespace xdpload::stack {
+
+namespace {
+
+// The pbuf of a received frame lives in the frame's scratch area.
+struct RxPbuf {
+  struct pbuf_custom custom;  // first: lwIP sees a pbuf
+  LinkNetif* owner;
+  uint64_t token;
+};
+static_assert(sizeof(RxPbuf) <= Link::kScratch, "RxPbuf must fit the link's scratch area");
+
+constexpr size_t kMaxHeld = 64;
+constexpr uint64_t kHoldMs = 3000;
+constexpr uint64_t kRefreshMs = 10000;
+constexpr uint16_t kEthIp = 0x0800;
+
+bool is_group_mac(const uint8_t* mac) { return mac[0] & 1; }
+
+}  // namespace
+
+LinkNetif::~LinkNetif() {
+  drop_chain();
+  for (Held& h : held_) pbuf_free(h.p);
+  held_.clear();
+  if (added_) netif_remove(&nif_);
+}
+
+int LinkNetif::open(Link* link, const NetifAddress& address, int kernel_ifindex, ErrorText* why) {
+  link_ = link;
+  address_ = address;
+  kernel_ifindex_ = kernel_ifindex;
+  clock_ms_ = now_ms();
+  if (kernel_ifindex) {
+    // Subscribe before reading the tables, so that no change falls between.
+    if (int rc = events_.open(RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE, why); rc < 0) return rc;
+    if (int rc = routes_.open(why); rc < 0) return rc;
+    if (int rc = neighbours_.open_kernel(kernel_ifindex, why); rc < 0) return rc;
+  }
+  ip4_addr_t ip, mask, gw;
+  ip.addr = address.addr;
+  mask.addr = address.netmask;
+  gw.addr = address.gateway;
+  if (!netif_add(&nif_, &ip, &mask, &gw, this, init_cb, ip4_input))
+    return why->set(EINVAL, "lwIP refused the interface");
+  added_ = true;
+  netif_set_up(&nif_);
+  netif_set_link_up(&nif_);
+  return 0;
+}
+
+err_t LinkNetif::init_cb(struct netif* n) {
+  auto* self = static_cast<LinkNetif*>(n->state);
+  n->name[0] = 'x';
+  n->name[1] = 'd';
+  n->mtu = uint16_t(self->address_.mtu);
+  n->hwaddr_len = 6;
+  memcpy(n->hwaddr, self->address_.mac, 6);
+  n->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHERNET | NETIF_FLAG_IGMP | NETIF_FLAG_LINK_UP;
+  n->output = output_cb;
+  n->linkoutput = linkoutput_cb;
+  return ERR_OK;
+}
+
+// ---- receive ----
+
+void LinkNetif::rx_pbuf_free(struct pbuf* p) {
+  auto* r = reinterpret_cast<RxPbuf*>(p);
+  r->owner->link_->release(r->token);
+}
+
+uint32_t LinkNetif::input(uint32_t budget) {
+  LinkFrame frames[64];
+  if (budget > 64) budget = 64;
+  uint32_t n = link_->rx_burst(frames, budget);
+  if (!n) return 0;
+  clock_ms_ = now_ms();
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!chain_len_ && !frames[i].more) {
+      input_packet(&frames[i], 1);
+      continue;
+    }
+    // A packet in several frames; its end may come in the next burst.
+    if (chain_len_ == kMaxChain) {
+      drop_chain();
+      ++counters_.rx_malformed;
+    }
+    chain_[chain_len_++] = frames[i];
+    if (!frames[i].more) {
+      input_packet(chain_, chain_len_);
+      chain_len_ = 0;
+    }
+  }
+  link_->refill();
+  return n;
+}
+
+void LinkNetif::drop_chain() {
+  for (uint32_t i = 0; i < chain_len_; ++i) link_->release(chain_[i].token);
+  chain_len_ = 0;
+}
+
+// One packet in `count` frames: the first holds the Ethernet, IP and L4
+// headers (a frame is far larger than any header).
+void LinkNetif::input_packet(const LinkFrame* f, uint32_t count) {
+  auto drop = [&](uint64_t& counter) {
+    ++counter;
+    for (uint32_t i = 0; i < count; ++i) link_->release(f[i].token);
+  };
+  const uint8_t* d = f[0].data;
+  uint32_t total = 0;
+  for (uint32_t i = 0; i < count; ++i) total += f[i].len;
+  if (f[0].len < 14 + 20) return drop(counters_.rx_malformed);
+  if (((d[12] << 8) | d[13]) != kEthIp) return drop(counters_.rx_not_ipv4);
+  if (!is_group_mac(d) && memcmp(d, address_.mac, 6) != 0) return drop(counters_.rx_not_ours);
+
+  const uint8_t* ip = d + 14;
+  uint32_t ihl = (ip[0] & 0x0f) * 4u;
+  uint32_t tot = (uint32_t(ip[2]) << 8) | ip[3];
+  if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || 14 + tot > total || 14 + ihl > f[0].len)
+    return drop(counters_.rx_malformed);
+  uint8_t proto = ip[9];
+  bool whole = (((ip[6] << 8) | ip[7]) & 0x3fff) == 0;  // not a fragment
+  if (whole && (proto == IPPROTO_TCP || proto == IPPROTO_UDP)) {
+    uint32_t l4_len = tot - ihl;
+    size_t field_at = proto == IPPROTO_TCP ? 16 : 6;
+    if (l4_len < field_at + 2 || 14 + ihl + field_at + 2 > f[0].len)
+      return drop(counters_.rx_malformed);
+    uint32_t saddr, daddr;
+    uint16_t field;
+    memcpy(&saddr, ip + 12, 4);
+    memcpy(&daddr, ip + 16, 4);
+    memcpy(&field, ip + ihl + field_at, 2);
+    // Sum the segment across the frames it spans.
+    uint64_t sum = 0;
+    size_t done = 0;
+    for (uint32_t i = 0; i < count && done < l4_len; ++i) {
+      const uint8_t* from = i == 0 ? ip + ihl : f[i].data;
+      size_t avail = i == 0 ? f[0].len - (14 + ihl) : f[i].len;
+      size_t take = std::min<size_t>(avail, l4_len - done);
+      sum = csum_block_add(sum, csum_partial(from, take), done);
+      done += take;
+    }
+    switch (classify_l4(csum_pseudo(saddr, daddr, proto, uint16_t(l4_len)), sum, field,
+                        proto == IPPROTO_UDP)) {
+      case L4Checksum::kGood: break;
+      case L4Checksum::kPartial:
+        if (!address_.accept_partial_checksums) return drop(counters_.rx_bad_checksum);
+        ++counters_.rx_partial_checksum;
+        break;
+      case L4Checksum::kBad: return drop(counters_.rx_bad_checksum);
+    }
+  }
+
+  // lwIP gets the IP packet as a chain of pbufs that point into the frames:
+  // the Ethernet header was checked above, and lwIP's ethernet_input only
+  // handles IP when its own ARP is compiled in. Each pbuf gives its frame
+  // back when lwIP (or the application) frees it.
+  struct pbuf* head = nullptr;
+  for (uint32_t i = 0; i < count; ++i) {
+    auto* r = static_cast<RxPbuf*>(f[i].scratch);
+    r->custom.custom_free_function = rx_pbuf_free;
+    r->owner = this;
+    r->token = f[i].token;
+    uint8_t* from = i == 0 ? f[0].data + 14 : f[i].data;
+    uint16_t len = uint16_t(i == 0 ? f[0].len - 14 : f[i].len);
+    struct pbuf* p = pbuf_alloced_custom(PBUF_RAW, len, PBUF_REF, &r->custom, from, len);
+    if (head) pbuf_cat(head, p);
+    else head = p;
+  }
+  ++counters_.rx_frames;
+  if (count > 1) ++counters_.rx_multi_frame;
+  if (nif_.input(head, &nif_) != ERR_OK) pbuf_free(head);
+}
+
+// ---- transmit ----
+
+err_t LinkNetif::output_cb(struct netif* n, struct pbuf* p, const ip4_addr_t* dst) {
+  return static_cast<LinkNetif*>(n->state)->output(p, ip4_addr_get_u32(dst));
+}
+
+err_t LinkNetif::linkoutput_cb(struct netif* n, struct pbuf* p) {
+  return static_cast<LinkNetif*>(n->state)->linkoutput(p);
+}
+
+bool LinkNetif::next_hop(uint32_t dst, uint32_t* hop) {
+  if (((dst ^ address_.addr) & address_.netmask) == 0) {
+    *hop = dst;
+    return true;
+  }
+  if (!kernel_ifindex_) {
+    *hop = address_.gateway ? address_.gateway : dst;
+    return true;
+  }
+  auto it = route_cache_.find(dst);
+  if (it != route_cache_.end()) {
+    *hop = it->second;
+    return true;
+  }
+  Route r;
+  ++counters_.route_lookups;
+  if (routes_.lookup(dst, &r) != 0) return false;
+  *hop = r.gateway ? r.gateway : dst;
+  route_cache_[dst] = *hop;
+  return true;
+}
+
+err_t LinkNetif::output(struct pbuf* p, uint32_t dst) {
+  struct eth_addr mac;
+  uint32_t host_dst = ntohl(dst);
+  if (dst == 0xffffffffu || (address_.netmask != 0xffffffffu &&
+                             (dst & ~address_.netmask) == ~address_.netmask &&
+                             ((dst ^ address_.addr) & address_.netmask) == 0)) {
+    memset(mac.addr, 0xff, 6);
+  } else if ((host_dst >> 28) == 0xe) {
+    // IPv4 multicast: 01:00:5e followed by the group's low 23 bits.
+    mac.addr[0] = 0x01;
+    mac.addr[1] = 0x00;
+    mac.addr[2] = 0x5e;
+    mac.addr[3] = uint8_t((host_dst >> 16) & 0x7f);
+    mac.addr[4] = uint8_t(host_dst >> 8);
+    mac.addr[5] = uint8_t(host_dst);
+  } else {
+    uint32_t hop;
+    if (!next_hop(dst, &hop)) return ERR_RTE;
+    if (!neighbours_.lookup(hop, mac.addr, clock_ms_)) {
+      hold(p, hop);
+      neighbours_.resolve(hop, clock_ms_);
+      return ERR_OK;
+    }
+  }
+  return ethernet_output(&nif_, p, reinterpret_cast<const struct eth_addr*>(nif_.hwaddr), &mac,
+                         ETHTYPE_IP);
+}
+
+err_t LinkNetif::linkoutput(struct pbuf* p) {
+  uint64_t token;
+  uint32_t room;
+  uint8_t* frame = link_->tx_frame(&token, &room);
+  if (!frame) {
+    ++counters_.tx_no_frame;
+    return ERR_MEM;
+  }
+  if (p->tot_len > room) {
+    link_->release(token);
+    return ERR_BUF;
+  }
+  if (!p->next) {
+    memcpy(frame, p->payload, p->len);
+  } else {
+    pbuf_copy_partial(p, frame, p->tot_len, 0);
+  }
+  counters_.tx_copy_bytes += p->tot_len;
+  if (!link_->tx_send(token, p->tot_len)) {
+    link_->release(token);
+    ++counters_.tx_link_full;
+    return ERR_MEM;
+  }
+  ++counters_.tx_frames;
+  return ERR_OK;
+}
+
+// ---- neighbour resolution ----
+
+void LinkNetif::hold(struct pbuf* p, uint32_t hop) {
+  if (held_.size() >= kMaxHeld) {
+    pbuf_free(held_.front().p);
+    held_.erase(held_.begin());
+    ++counters_.held_dropped;
+  }
+  // A packet that points into memory its sender will reuse must be copied;
+  // one we can keep a reference to is kept as is.
+  struct pbuf* q = p;
+  if (PBUF_NEEDS_COPY(p)) {
+    q = pbuf_clone(PBUF_LINK, PBUF_RAM, p);
+    if (!q) {
+      ++counters_.held_dropped;
+      return;
+    }
+  } else {
+    pbuf_ref(q);
+  }
+  held_.push_back(Held{hop, q, clock_ms_});
+  ++counters_.held;
+}
+
+void LinkNetif::send_held() {
+  size_t kept = 0;
+  for (size_t i = 0; i < held_.size(); ++i) {
+    struct eth_addr mac;
+    Held h = held_[i];
+    if (neighbours_.lookup(h.hop, mac.addr, clock_ms_)) {
+      ethernet_output(&nif_, h.p, reinterpret_cast<const struct eth_addr*>(nif_.hwaddr), &mac,
+                      ETHTYPE_IP);
+      pbuf_free(h.p);
+    } else {
+      held_[kept++] = h;
+    }
+  }
+  held_.resize(kept);
+}
+
+void LinkNetif::kernel_events() {
+  if (!kernel_ifindex_) return;
+  struct Ctx {
+    LinkNetif* self;
+  } ctx{this};
+  events_.drain(
+      [](const nlmsghdr* m, void* c) {
+        auto* self = static_cast<Ctx*>(c)->self;
+        if (m->nlmsg_type == RTM_NEWNEIGH || m->nlmsg_type == RTM_DELNEIGH) {
+          self->neighbours_.apply(m);
+        } else if (m->nlmsg_type == RTM_NEWROUTE || m->nlmsg_type == RTM_DELROUTE) {
+          self->route_cache_.clear();
+        }
+      },
+      &ctx);
+  if (neighbours_.take_changed() && !held_.empty()) send_held();
+}
+
+void LinkNetif::periodic(uint64_t now_ms) {
+  clock_ms_ = now_ms;
+  if (!held_.empty()) {
+    send_held();
+    size_t kept = 0;
+    for (Held& h : held_) {
+      if (now_ms - h.since_ms > kHoldMs) {
+        pbuf_free(h.p);
+        ++counters_.held_dropped;
+      } else {
+        held_[kept++] = h;
+      }
+    }
+    held_.resize(kept);
+  }
+  if (now_ms - last_refresh_ms_ >= kRefreshMs) {
+    last_refresh_ms_ = now_ms;
+    neighbours_.refresh_used(now_ms, kRefreshMs);
+  }
+}
+
+}  // namespace xdpload::stack

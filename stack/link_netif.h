@@ -1,0 +1,133 @@
+// LinkNetif: the lwIP network interface driver over a Link.
+//
+// In: frames become custom pbufs that point into the frame itself (no copy);
+// freeing the pbuf gives the frame back to the link. A packet larger than a
+// frame (a GRO or GSO super-packet seen by generic XDP) arrives in several
+// frames and becomes a pbuf chain. TCP and UDP checksums are
+// verified here (lwIP's own check is off) so that partial checksums can be
+// accepted on a link that has no wire.
+//
+// Out: lwIP hands us IP packets with a destination; the next hop comes from
+// the kernel's routes and its MAC from the kernel's neighbour table. A packet
+// whose neighbour is not resolved yet waits (a few, for a few seconds) while
+// the kernel resolves it. Frames are copied into a transmit frame.
+//
+// Every method is called with the CoreLock held.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "rings/error_text.h"
+#include "stack/kernel_routes.h"
+#include "stack/link.h"
+#include "stack/neighbours.h"
+#include "stack/netlink.h"
+
+extern "C" {
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+}
+
+namespace xdpload::stack {
+
+struct NetifAddress {
+  uint32_t addr = 0;     // network order
+  uint32_t netmask = 0;  // network order
+  uint32_t gateway = 0;  // used only without a kernel behind (tests)
+  uint32_t mtu = 1500;
+  uint8_t mac[6] = {};
+  // Frames may carry partial TCP/UDP checksums (a link without a wire).
+  bool accept_partial_checksums = false;
+};
+
+struct NetifCounters {
+  uint64_t rx_frames = 0;            // packets handed to lwIP
+  uint64_t rx_multi_frame = 0;       // of which spanned several frames (GRO/GSO super-packets)
+  uint64_t rx_not_ipv4 = 0;          // dropped: not IPv4 (the XDP program should not send those)
+  uint64_t rx_not_ours = 0;          // dropped: unicast to another MAC (promiscuous NIC)
+  uint64_t rx_malformed = 0;         // dropped: truncated or inconsistent headers
+  uint64_t rx_bad_checksum = 0;      // dropped: TCP/UDP checksum wrong
+  uint64_t rx_partial_checksum = 0;  // accepted with a partial checksum
+  uint64_t tx_frames = 0;            // frames handed to the link
+  uint64_t tx_copy_bytes = 0;        // bytes copied into transmit frames
+  uint64_t tx_no_frame = 0;          // lwIP output refused: no free transmit frame
+  uint64_t tx_link_full = 0;         // lwIP output refused: link queue full
+  uint64_t held = 0;                 // packets held for neighbour resolution
+  uint64_t held_dropped = 0;         // held packets dropped (queue full or timed out)
+  uint64_t route_lookups = 0;        // next hops asked from the kernel
+};
+
+class LinkNetif {
+ public:
+  LinkNetif() = default;
+  ~LinkNetif();
+  LinkNetif(const LinkNetif&) = delete;
+  LinkNetif& operator=(const LinkNetif&) = delete;
+
+  // Adds the interface to lwIP. kernel_ifindex != 0: next hops follow that
+  // kernel interface's routes and neighbours.
+  int open(Link* link, const NetifAddress& address, int kernel_ifindex, ErrorText* why);
+
+  // Feeds up to `budget` received frames to lwIP; returns how many.
+  uint32_t input(uint32_t budget);
+  // Applies the kernel's neighbour and route changes; sends held packets
+  // whose neighbour became known.
+  void kernel_events();
+  // Housekeeping at least every 100 ms: held packets expire, neighbours in
+  // use are re-confirmed.
+  void periodic(uint64_t now_ms);
+  // Packets waiting for a neighbour: the caller should watch kernel events.
+  bool holding() const { return !held_.empty(); }
+  // Readable when the kernel reports a change (-1 without a kernel).
+  int events_fd() const { return events_.fd(); }
+
+  struct netif* nif() { return &nif_; }
+  Link* link() { return link_; }
+  NeighbourTable& neighbours() { return neighbours_; }
+  KernelRoutes* routes() { return kernel_ifindex_ ? &routes_ : nullptr; }
+  const NetifAddress& address() const { return address_; }
+  NetifCounters& counters() { return counters_; }
+
+ private:
+  static err_t init_cb(struct netif* n);
+  static err_t output_cb(struct netif* n, struct pbuf* p, const ip4_addr_t* dst);
+  static err_t linkoutput_cb(struct netif* n, struct pbuf* p);
+  static void rx_pbuf_free(struct pbuf* p);
+
+  void input_packet(const LinkFrame* frames, uint32_t count);
+  void drop_chain();
+  err_t output(struct pbuf* p, uint32_t dst);
+  err_t linkoutput(struct pbuf* p);
+  bool next_hop(uint32_t dst, uint32_t* hop);
+  void hold(struct pbuf* p, uint32_t hop);
+  void send_held();
+
+  struct Held {
+    uint32_t hop;
+    struct pbuf* p;
+    uint64_t since_ms;
+  };
+
+  struct netif nif_ {};
+  bool added_ = false;
+  Link* link_ = nullptr;
+  NetifAddress address_;
+  int kernel_ifindex_ = 0;
+  NeighbourTable neighbours_;
+  KernelRoutes routes_;
+  Netlink events_;
+  std::unordered_map<uint32_t, uint32_t> route_cache_;  // destination -> next hop
+  std::vector<Held> held_;
+  // Frames of a packet whose last frame has not arrived yet. A 64 KiB
+  // super-packet in frames of 2 KiB minus headroom needs at most 40.
+  static constexpr uint32_t kMaxChain = 48;
+  LinkFrame chain_[kMaxChain];
+  uint32_t chain_len_ = 0;
+  uint64_t clock_ms_ = 0;
+  uint64_t last_refresh_ms_ = 0;
+  NetifCounters counters_;
+};
+
+}  // namespace xdpload::stack

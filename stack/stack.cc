@@ -1,0 +1,112 @@
+#include "stack/stack.h"
+
+#include "stack/lwip_port.h"
+#include "stack/xsk_link.h"
+
+extern "C" {
+#include "lwip/memp.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/stats.h"
+#include "lwip/tcp.h"
+#include "lwip/timeouts.h"
+}
+
+namespace xdpload::stack {
+
+namespace {
+constexpr uint64_t kPeriodicMs = 100;
+// Kernel events are read at least this often while someone polls; the
+// progress thread reads them at once when it is the one waiting.
+constexpr uint64_t kEventsMs = 100;
+}  // namespace
+
+int Stack::open(const StackConfig& config, std::unique_ptr<Stack>* out, ErrorText* why) {
+  std::unique_ptr<Stack> s(new Stack());
+  if (int rc = read_interface_info(config.port.iface, &s->info_, why); rc < 0) return rc;
+  rings::PortConfig pc = config.port;
+  pc.mtu = s->info_.mtu;
+  std::unique_ptr<rings::XskPort> port;
+  if (int rc = rings::XskPort::open(pc, &port, why); rc < 0) return rc;
+  s->port_ = port.get();
+  NetifAddress a;
+  a.addr = s->info_.addr;
+  a.netmask = s->info_.netmask;
+  a.mtu = s->info_.mtu;
+  memcpy(a.mac, s->info_.mac, 6);
+  a.accept_partial_checksums = s->info_.virtual_link();
+  if (int rc = s->start(std::make_unique<XskLink>(std::move(port)), a, s->info_.ifindex, why);
+      rc < 0)
+    return rc;
+  *out = std::move(s);
+  return 0;
+}
+
+int Stack::open_on(std::unique_ptr<Link> link, const NetifAddress& address,
+                   std::unique_ptr<Stack>* out, ErrorText* why) {
+  std::unique_ptr<Stack> s(new Stack());
+  if (int rc = s->start(std::move(link), address, 0, why); rc < 0) return rc;
+  *out = std::move(s);
+  return 0;
+}
+
+int Stack::start(std::unique_ptr<Link> link, const NetifAddress& address, int kernel_ifindex,
+                 ErrorText* why) {
+  link_ = std::move(link);
+  lwip_core_init();
+  if (int rc = driver_.open(link_.get(), address, kernel_ifindex, why); rc < 0) return rc;
+  // A process has one accelerated interface: it is the default route for
+  // lwIP (the kernel has already said the destination is reached through it).
+  if (!netif_default) netif_set_default(driver_.nif());
+  return 0;
+}
+
+Stack::~Stack() {
+  if (netif_default == driver_.nif()) netif_set_default(nullptr);
+}
+
+uint32_t Stack::poll(uint32_t budget) {
+  uint32_t n = driver_.input(budget);
+  sys_check_timeouts();
+  uint64_t now = now_ms();
+  if (now >= next_periodic_ms_) {
+    next_periodic_ms_ = now + kPeriodicMs;
+    driver_.periodic(now);
+  }
+  if (driver_.holding() || now >= next_events_ms_) {
+    next_events_ms_ = now + kEventsMs;
+    driver_.kernel_events();
+  }
+  link_->flush();
+  return n;
+}
+
+int64_t Stack::next_timer_ms() {
+  uint32_t ms = sys_timeouts_sleeptime();
+  if (ms == SYS_TIMEOUTS_SLEEPTIME_INFINITE) return -1;
+  return ms;
+}
+
+int Stack::steer(uint8_t proto, uint16_t port) {
+  return port_ ? port_->steering().steer(proto, port) : 0;
+}
+
+int Stack::unsteer(uint8_t proto, uint16_t port) {
+  return port_ ? port_->steering().unsteer(proto, port) : 0;
+}
+
+LwipUsage lwip_usage() {
+  lwip_core_init();  // the pool statistics exist once lwIP is initialized
+  LwipUsage u;
+  u.tcp_pcbs = lwip_stats.memp[MEMP_TCP_PCB]->used;
+  u.tcp_listen_pcbs = lwip_stats.memp[MEMP_TCP_PCB_LISTEN]->used;
+  u.udp_pcbs = lwip_stats.memp[MEMP_UDP_PCB]->used;
+  u.tcp_segments = lwip_stats.memp[MEMP_TCP_SEG]->used;
+  u.ref_pbufs = lwip_stats.memp[MEMP_PBUF]->used;
+  u.pool_pbufs = lwip_stats.memp[MEMP_PBUF_POOL]->used;
+  u.timeouts = lwip_stats.memp[MEMP_SYS_TIMEOUT]->used;
+  u.heap_bytes = lwip_stats.mem.used;
+  for (struct tcp_pcb* p = tcp_tw_pcbs; p; p = p->next) ++u.tcp_time_wait;
+  return u;
+}
+
+}  // namespace xdpload::stack

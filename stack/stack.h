@@ -1,0 +1,85 @@
+// Stack: lwIP running over one link, polled.
+//
+// Whoever holds the CoreLock may call poll(): it takes received frames to
+// lwIP (which calls the application's callbacks), runs lwIP's due timers,
+// applies the kernel's neighbour and route changes when some are pending, and
+// sends what lwIP queued. Between polls nothing moves: a caller that waits
+// for the network sleeps on wait_fd() and events_fd() until next_timer_ms().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "rings/error_text.h"
+#include "rings/xsk_port.h"
+#include "stack/interface_info.h"
+#include "stack/link_netif.h"
+
+namespace xdpload::stack {
+
+struct StackConfig {
+  rings::PortConfig port;
+};
+
+// What lwIP has allocated: every pool and the heap, for leak checks.
+struct LwipUsage {
+  uint32_t tcp_pcbs = 0;         // all TCP PCBs, TIME_WAIT included
+  uint32_t tcp_time_wait = 0;    // of which in TIME_WAIT
+  uint32_t tcp_listen_pcbs = 0;
+  uint32_t udp_pcbs = 0;
+  uint32_t tcp_segments = 0;
+  uint32_t ref_pbufs = 0;        // PBUF_REF/ROM headers (custom rx pbufs not included)
+  uint32_t pool_pbufs = 0;
+  uint64_t heap_bytes = 0;
+  uint32_t timeouts = 0;
+};
+LwipUsage lwip_usage();
+
+class Stack {
+ public:
+  // On a real interface: an AF_XDP port; address, netmask, MTU and MAC from
+  // the kernel; next hops from the kernel's routes and neighbours.
+  static int open(const StackConfig& config, std::unique_ptr<Stack>* out, ErrorText* why);
+  // On any link, with a given address and static neighbours (tests).
+  static int open_on(std::unique_ptr<Link> link, const NetifAddress& address,
+                     std::unique_ptr<Stack>* out, ErrorText* why);
+  ~Stack();
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+
+  // ---- with the CoreLock held ----
+  uint32_t poll(uint32_t budget = 64);
+  void flush() { link_->flush(); }
+  // Milliseconds until lwIP's next timer; -1 when none is pending.
+  int64_t next_timer_ms();
+  // Steers (protocol, local port) to this stack; no-op on a link without
+  // steering.
+  int steer(uint8_t proto, uint16_t port);
+  int unsteer(uint8_t proto, uint16_t port);
+
+  struct netif* nif() { return driver_.nif(); }
+  LinkNetif& driver() { return driver_; }
+  Link& link() { return *link_; }
+  rings::XskPort* port() { return port_; }  // nullptr on a non-AF_XDP link
+  const InterfaceInfo& interface() const { return info_; }
+  uint32_t addr() const { return driver_.address().addr; }
+
+  // Descriptors to sleep on: frames arrived / the kernel changed a route or
+  // neighbour.
+  int wait_fd() const { return link_->wait_fd(); }
+  int events_fd() const { return driver_.events_fd(); }
+
+ private:
+  Stack() = default;
+  int start(std::unique_ptr<Link> link, const NetifAddress& address, int kernel_ifindex,
+            ErrorText* why);
+
+  std::unique_ptr<Link> link_;
+  rings::XskPort* port_ = nullptr;
+  InterfaceInfo info_;
+  LinkNetif driver_;
+  uint64_t next_periodic_ms_ = 0;
+  uint64_t next_events_ms_ = 0;
+};
+
+}  // namespace xdpload::stack
