@@ -35,6 +35,7 @@ ALL :=
 
 include rings/build.mk
 include stack/build.mk
+include shim/build.mk
 include tests/build.mk
 
 all: $(ALL)

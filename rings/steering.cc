@@ -63,6 +63,11 @@ void XdpSteering::detach() {
   ports_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = -1;
 }
 
+void XdpSteering::abandon() {
+  if (link_fd_ >= 0) close(link_fd_);
+  link_fd_ = -1;
+}
+
 int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText* why) {
   libbpf_set_print(quiet_libbpf);
   g_last_libbpf_message[0] = 0;

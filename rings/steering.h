@@ -34,6 +34,8 @@ class XdpSteering {
   // Loads the program and attaches it in `mode` (Driver or Skb).
   int attach(int ifindex, const char* ifname, XdpMode mode, ErrorText* why);
   void detach();
+  // Closes this process's link descriptor only (a forked child's copy).
+  void abandon();
 
   // Registers the AF_XDP socket that serves `queue`.
   int add_socket(uint32_t queue, int xsk_fd, ErrorText* why);

@@ -307,6 +307,12 @@ uint32_t XskPort::flush() {
   return tx_.outstanding();
 }
 
+void XskPort::abandon() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  steering_.abandon();
+}
+
 void XskPort::refresh_kernel_stats() {
   xdp_statistics st{};
   socklen_t len = sizeof st;

@@ -115,6 +115,9 @@ class XskPort {
     *c = *counters_;
     counters_ = c;
   }
+  // In a forked child: closes this process's copies of the AF_XDP socket and
+  // the XDP link without touching the rings, which the parent still uses.
+  void abandon();
   // Reads the kernel's per-socket statistics into the counters.
   void refresh_kernel_stats();
   // Human-readable mode: "driver/copy", "skb/copy", "driver/zero-copy".

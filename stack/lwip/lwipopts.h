@@ -92,6 +92,9 @@
 
 /* ---- TCP ---- */
 #define LWIP_TCP 1
+/* glibc's <netinet/tcp.h> has a TCP_MSS of its own (512): ours must win in
+ * every file that sees both, or derived sizes would differ from lwIP's. */
+#undef TCP_MSS
 #define TCP_MSS 1460
 /* A 256 KiB receive window (Linux autotunes far higher; this is what one
  * connection may hold in UMEM frames before the application reads).
@@ -139,6 +142,9 @@
  * at output. */
 #define LWIP_CHECKSUM_ON_COPY 1
 #define LWIP_TCP_TIMESTAMPS 0
+/* One slot of per-PCB data with a "destroyed" callback: the shim releases
+ * the port's steering when lwIP frees a PCB (after TIME_WAIT, say). */
+#define LWIP_TCP_PCB_NUM_EXT_ARGS 1
 #define LWIP_CALLBACK_API 1
 #define LWIP_EVENT_API 0
 

@@ -1,0 +1,28 @@
+# shim/: the preloaded library, build/libxdpload.so. One shared object with
+# the stack and rings inside; libstdc++ linked statically so that a C program
+# that loads us does not get a C++ runtime it never asked for.
+
+SHIM_SRCS := shim/libc.cc shim/config.cc shim/log.cc shim/fd_table.cc shim/waiting.cc \
+             shim/signals.cc shim/runtime.cc shim/tcp_socket.cc shim/udp_socket.cc \
+             shim/socket_ops.cc shim/epoll_set.cc shim/intercept_socket.cc \
+             shim/intercept_poll.cc shim/clock.cc shim/init.cc
+SHIM_OBJS := $(SHIM_SRCS:%.cc=$(BUILD)/%.o)
+SHIM_LIB  := $(BUILD)/libxdpload.so
+SHIM_MAP  := $(BUILD)/shim/libxdpload.map
+ALL += $(SHIM_LIB)
+
+$(BUILD)/shim/%.o: shim/%.cc | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(LIB_CXXFLAGS) -MMD -c $< -o $@
+
+# The version script exports exactly the names in the intercept table.
+$(SHIM_MAP): shim/intercepts.def
+	@mkdir -p $(@D)
+	{ echo '{ global:'; \
+	  sed -n 's/^XDPLOAD_V\?CALL([^,]*, *\([A-Za-z0-9_]*\),.*/  \1;/p' $<; \
+	  echo '  local: *; };'; } > $@
+
+$(SHIM_LIB): $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) $(SHIM_MAP)
+	$(CXX) -shared -o $@ $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) \
+	  -Wl,--version-script=$(SHIM_MAP) -Wl,-z,defs -Wl,-z,now -Wl,-z,relro \
+	  -static-libstdc++ -static-libgcc $(RINGS_LIBS) -ldl -lpthread

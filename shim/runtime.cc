@@ -1,0 +1,348 @@
+#include "shim/runtime.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/rtnetlink.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "shim/libc.h"
+#include "shim/log.h"
+#include "shim/socket.h"
+
+extern char** environ;
+
+namespace xdpload::shim {
+
+using stack::CoreGuard;
+using stack::CoreLock;
+
+// Set while the library itself creates sockets (stack start-up): socket()
+// passes those straight through.
+__attribute__((tls_model("initial-exec"))) thread_local int t_inside = 0;
+
+int64_t mono_ns() {
+  timespec ts;
+  // The real clock: ours may be the TSC one, which depends on this runtime.
+  libc::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+Runtime& Runtime::get() {
+  // Never destroyed: the progress thread may run while the program exits.
+  static Runtime* r = new Runtime();
+  return *r;
+}
+
+void Runtime::disable(const char* why) {
+  enabled_ = false;
+  if (config_.strict) {
+    log_at(kLogError, "fatal: %s (XDPLOAD_STRICT=1)", why);
+    exit(EXIT_FAILURE);
+  }
+  log_at(kLogError, "acceleration off, running on the kernel path: %s", why);
+}
+
+void Runtime::init() {
+  fds_.init();
+  std::vector<std::string> warnings;
+  ErrorText why;
+  int rc = parse_config(environ, &config_, &warnings, &why);
+  set_log_level(int(config_.log));
+  for (const std::string& w : warnings) log_at(kLogError, "%s", w.c_str());
+  if (rc < 0) {
+    // Without a valid configuration there is no interface to accelerate.
+    config_.strict = getenv("XDPLOAD_STRICT") && !strcmp(getenv("XDPLOAD_STRICT"), "1");
+    disable(why.c_str());
+    return;
+  }
+  if (config_.iface.empty()) return;  // not asked to do anything
+  ++t_inside;
+  rc = stack::read_interface_info(config_.iface, &iface_, &why);
+  --t_inside;
+  if (rc < 0) {
+    disable(why.c_str());
+    return;
+  }
+  enabled_ = true;
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  // Strict mode fails at start-up, not at the first socket.
+  if (config_.strict) ensure_stack();
+}
+
+bool Runtime::ensure_stack() {
+  int st = start_state_.load(std::memory_order_acquire);
+  if (st != 0) return st > 0;
+  std::lock_guard<std::mutex> g(start_mutex_);
+  st = start_state_.load(std::memory_order_relaxed);
+  if (st != 0) return st > 0;
+  bool ok = enabled() && start_stack();
+  start_state_.store(ok ? 1 : -1, std::memory_order_release);
+  return ok;
+}
+
+bool Runtime::start_stack() {
+  stack::StackConfig sc;
+  sc.port.iface = config_.iface;
+  sc.port.queue = uint32_t(config_.queue);
+  sc.port.umem.frame_count = uint32_t(config_.frames);
+  sc.port.umem.frame_size = uint32_t(config_.frame_size);
+  sc.port.ring_size = uint32_t(config_.ring_size);
+  sc.port.allow_zero_copy = config_.zero_copy;
+  sc.port.mode = config_.xdp_mode == 1   ? rings::XdpMode::Driver
+                 : config_.xdp_mode == 2 ? rings::XdpMode::Skb
+                                         : rings::XdpMode::Auto;
+  ErrorText why;
+  int rc;
+  ++t_inside;
+  {
+    CoreGuard g;
+    rc = stack::Stack::open(sc, &stack_, &why);
+  }
+  if (rc == 0) progress_wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  --t_inside;
+  if (rc < 0) {
+    stack_.reset();
+    disable(why.c_str());
+    return false;
+  }
+  progress_ = std::thread([this] { progress_loop(); });
+  progress_.detach();
+
+  if (log_level() >= kLogInfo) {
+    rings::XskPort* p = stack_->port();
+    std::string opts;
+    for (const std::string& o : config_.non_default) opts += " " + o;
+    char addr[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &iface_.addr, addr, sizeof addr);
+    log_at(kLogInfo, "accelerating %s (%s) queue %u, XDP %s%s, %u frames of %u bytes%s%s",
+           iface_.name.c_str(), addr, p->queue(), p->mode_string().c_str(),
+           p->multi_buffer() ? " multi-buffer" : "", p->frame_count(), p->umem().frame_size(),
+           opts.empty() ? "" : ", options:", opts.c_str());
+  }
+  return true;
+}
+
+// ---- decisions ----
+
+bool Runtime::accelerate_destination(uint32_t ip, uint16_t port) {
+  if (!enabled()) return false;
+  if (port == 53 && config_.dns_kernel) return false;
+  uint32_t h = ntohl(ip);
+  if (ip == 0 || (h >> 24) == 127 || ip == iface_.addr || ip == INADDR_BROADCAST) return false;
+  uint64_t now = uint64_t(mono_ns() / 1000000);
+  std::lock_guard<std::mutex> g(route_mutex_);
+  auto it = route_cache_.find(ip);
+  // Decisions are re-asked after two seconds, so that route changes count.
+  if (it != route_cache_.end() && now - it->second.at_ms < 2000) return it->second.accelerate;
+  if (!routes_open_) {
+    ErrorText why;
+    ++t_inside;
+    routes_open_ = routes_.open(&why) == 0;
+    --t_inside;
+    if (!routes_open_) return false;
+  }
+  stack::Route r;
+  bool accel = routes_.lookup(ip, &r) == 0 && r.oif == iface_.ifindex &&
+               (r.type == RTN_UNICAST || r.type == RTN_MULTICAST);
+  route_cache_[ip] = RouteDecision{accel, now};
+  XLOG(kLogDecision, "%s:%u %s", inet_ntoa(in_addr{ip}), port,
+       accel ? "is reached through the accelerated interface" : "stays on the kernel path");
+  return accel;
+}
+
+bool Runtime::accelerate_bind(uint32_t ip) {
+  if (!enabled()) return false;
+  return ip == INADDR_ANY || ip == iface_.addr || IN_MULTICAST(ntohl(ip));
+}
+
+// ---- ports ----
+
+int Runtime::port_acquire(PortKey k) {
+  PortUse& u = ports_[k];
+  if (u.refs++ == 0) {
+    int rc = stack_->steer(k.proto, k.port);
+    if (rc < 0) {
+      ports_.erase(k);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+void Runtime::port_release(PortKey k) {
+  auto it = ports_.find(k);
+  if (it == ports_.end()) return;
+  if (--it->second.refs > 0) return;
+  if (stack_) stack_->unsteer(k.proto, k.port);
+  if (it->second.parked_fd >= 0) libc::close(it->second.parked_fd);
+  ports_.erase(it);
+}
+
+void Runtime::port_park(PortKey k, int fd) {
+  auto it = ports_.find(k);
+  if (it == ports_.end() || it->second.parked_fd >= 0) return;
+  // High descriptor numbers, away from the program's.
+  it->second.parked_fd = libc::fcntl(fd, F_DUPFD_CLOEXEC, 1 << 14);
+  if (it->second.parked_fd < 0) it->second.parked_fd = libc::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+bool Runtime::frames_short() const {
+  const stack::Link& l = const_cast<stack::Stack&>(*stack_).link();
+  return l.held_frames() * 2 > l.total_frames();
+}
+
+void Runtime::maybe_delete(Socket* s) {
+  if (s->fd_refs == 0 && s->holds == 0) delete s;
+}
+
+// ---- waiting ----
+
+int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
+  int64_t spin_end = spin_ns() ? mono_ns() + spin_ns() : 0;
+  ThreadWaiter* me = ThreadWaiter::current();
+  for (;;) {
+    poll_stack();
+    if (ready(ctx)) return 0;
+    int64_t now = mono_ns();
+    if (spec.deadline_ns >= 0 && now >= spec.deadline_ns) return -EAGAIN;
+    if (now < spin_end) {
+      // Spinning: keep polling the stack, let other threads in between.
+      if (spec.nkernel && libc::poll(spec.kernel, spec.nkernel, 0) > 0 && ready(ctx)) return 0;
+      CoreLock::unlock();
+      __builtin_ia32_pause();
+      CoreLock::lock();
+      continue;
+    }
+
+    // Sleep. Register first, then look once more: a change after the look
+    // finds us registered and makes our eventfd readable.
+    for (int i = 0; i < spec.nsockets; ++i) {
+      spec.sockets[i]->waiters.add(me);
+      ++spec.sockets[i]->holds;
+    }
+    me->consume();
+    poll_stack();
+    bool done = ready(ctx);
+    int rc = 0, err = 0;
+    SignalMark mark = signal_mark();
+    if (!done) {
+      pollfd local[16];
+      pollfd* fds = local;
+      int n = 2 + spec.nkernel;
+      std::vector<pollfd> big;
+      if (n > 16) {
+        big.resize(n);
+        fds = big.data();
+      }
+      fds[0] = pollfd{me->fd(), POLLIN, 0};
+      // Frames arriving wake us (no stack yet: nothing to watch there).
+      fds[1] = pollfd{stack_ ? stack_->wait_fd() : -1, POLLIN, 0};
+      for (int i = 0; i < spec.nkernel; ++i) fds[2 + i] = spec.kernel[i];
+      timespec ts, *tsp = nullptr;
+      if (spec.deadline_ns >= 0) {
+        int64_t left = spec.deadline_ns - now;
+        if (left < 0) left = 0;
+        ts.tv_sec = left / 1000000000;
+        ts.tv_nsec = left % 1000000000;
+        tsp = &ts;
+      }
+      ++counters_.blocked_waits;
+      sleepers_.fetch_add(1, std::memory_order_relaxed);
+      CoreLock::unlock();
+      rc = libc::ppoll(fds, nfds_t(n), tsp, spec.mask);
+      err = errno;
+      CoreLock::lock();
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      for (int i = 0; i < spec.nkernel; ++i) spec.kernel[i].revents = fds[2 + i].revents;
+    }
+    for (int i = 0; i < spec.nsockets; ++i) {
+      spec.sockets[i]->waiters.remove(me);
+      --spec.sockets[i]->holds;
+    }
+    me->consume();
+    if (done) return 0;
+    if (rc < 0 && err == EINTR) {
+      if (!spec.restartable || !restart_after_signal(mark)) return -EINTR;
+    }
+    // Sockets closed meanwhile by another thread: the caller's ready() sees
+    // it; ones nobody refers to any more go now.
+    for (int i = 0; i < spec.nsockets; ++i) {
+      if (spec.sockets[i]->fd_refs == 0) {
+        Socket* s = spec.sockets[i];
+        maybe_delete(s);
+        return -EBADF;
+      }
+    }
+  }
+}
+
+// ---- progress thread ----
+
+void Runtime::progress_loop() {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  uint64_t seen_app_polls = 0;
+  for (;;) {
+    int64_t timer_ms;
+    bool app_active;
+    {
+      CoreGuard g;
+      timer_ms = stack_->next_timer_ms();
+      app_active = app_polls_ != seen_app_polls;
+      seen_app_polls = app_polls_;
+    }
+    // Watch for frames only when no program thread does: one that sleeps
+    // in a blocking call watches them itself, one that polls has just done
+    // it. Otherwise come back within 10 ms to see whether that changed.
+    bool watch = sleepers_.load(std::memory_order_relaxed) == 0 && !app_active;
+    int64_t timeout = timer_ms;
+    if (!watch && (timeout < 0 || timeout > 10)) timeout = 10;
+    pollfd fds[3] = {{progress_wake_fd_, POLLIN, 0}, {stack_->events_fd(), POLLIN, 0},
+                     {stack_->wait_fd(), POLLIN, 0}};
+    timespec ts{timeout / 1000, (timeout % 1000) * 1000000};
+    libc::ppoll(fds, watch ? 3 : 2, timeout < 0 ? nullptr : &ts, nullptr);
+    if (forked_child_) return;
+    CoreGuard g;
+    if (fds[1].revents) stack_->driver().kernel_events();
+    // A program thread that polled meanwhile has done the work.
+    if (app_polls_ != seen_app_polls && !fds[1].revents) continue;
+    stack_->poll();
+    ++counters_.progress_polls;
+  }
+}
+
+// ---- fork ----
+
+void Runtime::fork_prepare() {
+  Runtime& r = get();
+  if (r.start_state_.load() > 0) CoreLock::lock();
+}
+
+void Runtime::fork_parent() {
+  Runtime& r = get();
+  if (r.start_state_.load() > 0) CoreLock::unlock();
+}
+
+void Runtime::fork_child() {
+  // The child shares the parent's AF_XDP rings (mapped from the socket) and
+  // must never touch them: it gives up its copies of the socket and the XDP
+  // link (so that the program goes away when the parent dies, whatever the
+  // child does), and runs every socket of its own on the kernel path.
+  // Accelerated sockets inherited from the parent can only be closed.
+  Runtime& r = get();
+  r.forked_child_ = true;
+  if (r.start_state_.load() > 0) {
+    CoreLock::unlock();
+    r.stack_->port()->abandon();
+  }
+}
+
+}  // namespace xdpload::shim

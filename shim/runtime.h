@@ -1,0 +1,153 @@
+// Runtime: the process-wide state of the preloaded library.
+//
+// - Start-up reads the configuration; the stack itself starts on the first
+//   socket that needs it (a program that never opens a network socket never
+//   touches XDP). If it cannot start, one line on stderr says why and every
+//   socket stays on the kernel path (XDPLOAD_STRICT=1: exit instead).
+// - Decisions: a destination is accelerated when the kernel routes it
+//   through the configured interface; a bind is accelerated on the
+//   interface's address or the wildcard.
+// - Waiting: block() spins for XDPLOAD_SPIN_USEC polling the stack, then
+//   sleeps until a socket changes, a frame arrives, a kernel descriptor is
+//   ready, the deadline passes or a signal arrives.
+// - A progress thread runs lwIP's timers and takes frames while no program
+//   thread is polling, so ACKs and retransmissions happen while the program
+//   computes; it sleeps when there is nothing to do.
+// - fork: the child never touches the parent's stack (see fork_child()).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "shim/config.h"
+#include "shim/fd_table.h"
+#include "shim/socket.h"
+#include "stack/interface_info.h"
+#include "stack/kernel_routes.h"
+#include "stack/lwip_port.h"
+#include "stack/stack.h"
+
+namespace xdpload::shim {
+
+struct ShimCounters {
+  uint64_t accelerated_tcp = 0;   // TCP sockets put on the stack
+  uint64_t accelerated_udp = 0;   // UDP sockets put on the stack
+  uint64_t kernel_sockets = 0;    // candidates left with the kernel
+  uint64_t rx_copies = 0;         // received pbufs copied out of UMEM (frame pressure)
+  uint64_t udp_rx_dropped = 0;    // datagrams dropped: receive buffer full
+  uint64_t blocked_waits = 0;     // calls that slept
+  uint64_t progress_polls = 0;    // stack polls by the progress thread
+};
+
+struct WaitSpec {
+  Socket** sockets = nullptr;  // wait queues to sleep on
+  int nsockets = 0;
+  pollfd* kernel = nullptr;    // kernel descriptors to watch as well
+  int nkernel = 0;
+  int64_t deadline_ns = -1;    // CLOCK_MONOTONIC; -1: none
+  bool restartable = true;     // SA_RESTART applies (no socket timeout)
+  const sigset_t* mask = nullptr;  // signal mask while asleep (ppoll, pselect, epoll_pwait)
+};
+
+class Runtime {
+ public:
+  static Runtime& get();
+
+  void init();
+  // Configured, not switched off, and this is not a forked child.
+  bool enabled() const { return enabled_ && !forked_child_; }
+  bool forked_child() const { return forked_child_; }
+  // Starts the stack if needed. False when acceleration is off.
+  // Call without the CoreLock.
+  bool ensure_stack();
+  stack::Stack* stack() { return stack_.get(); }
+
+  // ---- decisions ----
+  bool accelerate_destination(uint32_t ip, uint16_t port);
+  bool accelerate_bind(uint32_t ip);
+  uint32_t iface_addr() const { return iface_.addr; }
+  const stack::InterfaceInfo& iface() const { return iface_; }
+
+  // ---- ports (CoreLock held) ----
+  int port_acquire(PortKey k);
+  void port_release(PortKey k);
+  // Keeps `fd` (a dup of the program's socket) open until the port's last
+  // user is gone, so that the kernel does not hand the port out meanwhile.
+  void port_park(PortKey k, int fd);
+
+  // ---- waiting (CoreLock held) ----
+  void poll_stack() {
+    if (!stack_) return;
+    ++app_polls_;
+    stack_->poll();
+  }
+  template <typename Ready>
+  int block(WaitSpec& spec, Ready&& ready) {
+    return block_impl(spec, [](void* c) { return (*static_cast<Ready*>(c))(); }, &ready);
+  }
+  // Deletes a socket nobody refers to any more.
+  void maybe_delete(Socket* s);
+
+  // ---- frame pressure ----
+  // True when the stack holds so many received frames that queued data
+  // should be copied out of them.
+  bool frames_short() const;
+
+  Config& config() { return config_; }
+  FdTable& fds() { return fds_; }
+  ShimCounters& counters() { return counters_; }
+  int64_t spin_ns() const { return config_.spin_usec * 1000; }
+
+  // pthread_atfork handlers.
+  static void fork_prepare();
+  static void fork_parent();
+  static void fork_child();
+
+ private:
+  int block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx);
+  void progress_loop();
+  bool start_stack();
+  void disable(const char* why);
+
+  Config config_;
+  FdTable fds_;
+  ShimCounters counters_;
+  stack::InterfaceInfo iface_;
+  bool enabled_ = false;
+  bool forked_child_ = false;
+  std::mutex start_mutex_;
+  std::atomic<int> start_state_{0};  // 0 not tried, 1 running, -1 failed
+  std::unique_ptr<stack::Stack> stack_;
+
+  stack::KernelRoutes routes_;
+  bool routes_open_ = false;
+  struct RouteDecision {
+    bool accelerate;
+    uint64_t at_ms;
+  };
+  std::unordered_map<uint32_t, RouteDecision> route_cache_;
+  std::mutex route_mutex_;
+
+  struct PortUse {
+    int refs = 0;
+    int parked_fd = -1;
+  };
+  struct PortHash {
+    size_t operator()(const PortKey& k) const { return (size_t(k.proto) << 16) | k.port; }
+  };
+  std::unordered_map<PortKey, PortUse, PortHash> ports_;
+
+  std::atomic<int> sleepers_{0};  // program threads sleeping on the AF_XDP socket
+  uint64_t app_polls_ = 0;        // stack polls by program threads
+  int progress_wake_fd_ = -1;
+  std::thread progress_;
+};
+
+// The current CLOCK_MONOTONIC time in nanoseconds (real clock, not ours).
+int64_t mono_ns();
+
+}  // namespace xdpload::shim

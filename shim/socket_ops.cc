@@ -1,0 +1,724 @@
+#include "shim/socket_ops.h"
+
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "shim/epoll_set.h"
+#include "shim/libc.h"
+#include "shim/log.h"
+#include "shim/runtime.h"
+#include "shim/sockaddr_util.h"
+#include "shim/tcp_socket.h"
+#include "shim/udp_socket.h"
+
+extern "C" {
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+}
+
+namespace xdpload::shim {
+
+extern thread_local int t_inside;
+
+using stack::CoreGuard;
+
+namespace {
+
+Runtime& rt() { return Runtime::get(); }
+
+int neg_errno() { return -errno; }
+
+// The socket leaves the shim: its descriptors are plain kernel sockets from
+// now on. Lock held.
+void drop_to_kernel(Socket* s) {
+  for (int d : s->descriptors) rt().fds().take(d);
+  s->descriptors.clear();
+  s->fd_refs = 0;
+  detach_from_epolls(s);
+  s->release();
+  ++rt().counters().kernel_sockets;
+  rt().maybe_delete(s);
+}
+
+// Still the socket behind `fd`? (another thread may have closed it)
+bool still(Socket* s, int fd) { return rt().fds().get(fd) == s; }
+
+// A socket inherited from the parent in a forked child: usable only to close.
+int in_child(int fd) {
+  static bool warned = false;
+  if (!warned) {
+    warned = true;
+    log_at(kLogError,
+           "descriptor %d was an accelerated socket in the parent process; a forked child "
+           "cannot use it (EOPNOTSUPP), only close it",
+           fd);
+  }
+  return -EOPNOTSUPP;
+}
+
+#define CHILD_GUARD(fd) \
+  if (rt().forked_child()) return in_child(fd)
+
+SockAddr kernel_local(int fd) {
+  sockaddr_in in{};
+  socklen_t len = sizeof in;
+  libc::getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len);
+  return SockAddr{in.sin_addr.s_addr, ntohs(in.sin_port)};
+}
+
+TcpSocket* tcp(Socket* s) { return static_cast<TcpSocket*>(s); }
+UdpSocket* udp(Socket* s) { return static_cast<UdpSocket*>(s); }
+
+void raise_sigpipe() {
+  // Linux sends it to the thread that wrote.
+  pthread_kill(pthread_self(), SIGPIPE);
+}
+
+}  // namespace
+
+// ---- creation and decisions ----
+
+int op_socket(int domain, int type, int protocol) {
+  int fd = libc::socket(domain, type, protocol);
+  if (fd < 0 || t_inside || !rt().enabled() || domain != AF_INET) return fd < 0 ? neg_errno() : fd;
+  int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  bool tcp_type = base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+  bool udp_type = base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
+  if ((!tcp_type && !udp_type) || !rt().fds().fits(fd)) return fd;
+  Socket* s = tcp_type ? static_cast<Socket*>(new TcpSocket(fd)) : new UdpSocket(fd);
+  s->nonblock = type & SOCK_NONBLOCK;
+  rt().fds().set(fd, s);
+  return fd;
+}
+
+int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
+  CHILD_GUARD(fd);
+  // The kernel judges the bind (ports in use, privileges, SO_REUSEADDR).
+  if (libc::bind(fd, addr, len) != 0) return neg_errno();
+  SockAddr want;
+  if (read_sockaddr(addr, len, &want) != 0 || s->accelerated) return 0;
+  bool accel = !s->kernel_only && rt().accelerate_bind(want.ip) && rt().ensure_stack();
+  CoreGuard g;
+  if (!still(s, fd)) return 0;
+  s->bound = true;
+  s->local = kernel_local(fd);
+  if (!accel) {
+    drop_to_kernel(s);
+    return 0;
+  }
+  // A UDP socket receives from the moment it is bound; TCP waits for
+  // listen() or connect().
+  if (s->kind == Socket::Kind::Udp && udp(s)->open() < 0) drop_to_kernel(s);
+  return 0;
+}
+
+int op_listen(Socket* s, int fd, int backlog) {
+  CHILD_GUARD(fd);
+  if (libc::listen(fd, backlog) != 0) return neg_errno();
+  if (s->kind != Socket::Kind::Tcp) return 0;
+  if (s->accelerated) {
+    CoreGuard g;
+    if (still(s, fd)) tcp(s)->backlog = backlog;
+    return 0;
+  }
+  SockAddr local = kernel_local(fd);  // listen() binds an unbound socket
+  bool accel = !s->kernel_only && rt().accelerate_bind(local.ip) && rt().ensure_stack();
+  CoreGuard g;
+  if (!still(s, fd)) return 0;
+  s->local = local;
+  s->bound = true;
+  if (!accel) {
+    drop_to_kernel(s);
+    return 0;
+  }
+  // The kernel listener serves local peers; accept() never blocks in it.
+  int fl = libc::fcntl(fd, F_GETFL);
+  libc::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  if (tcp(s)->listen(backlog) < 0) {
+    if (!s->nonblock) libc::fcntl(fd, F_SETFL, fl);
+    drop_to_kernel(s);
+  }
+  return 0;
+}
+
+int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
+  CHILD_GUARD(fd);
+  if (!s->accelerated || s->kind != Socket::Kind::Tcp) {
+    int r = libc::accept4(fd, addr, len, flags);
+    return r < 0 ? neg_errno() : r;
+  }
+  if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return -EINVAL;
+  CoreGuard g;
+  TcpSocket* l = tcp(s);
+  pollfd kfd{fd, POLLIN, 0};
+  for (;;) {
+    if (!still(s, fd)) return -EBADF;
+    if (l->state != TcpSocket::State::Listening) return -EINVAL;
+    rt().poll_stack();
+    int r = l->accept_from_stack(flags, addr, len);
+    if (r != -EAGAIN) return r;
+    // Local peers queue in the kernel listener (non-blocking underneath).
+    r = libc::accept4(fd, addr, len, flags);
+    if (r >= 0) return r;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return neg_errno();
+    if (s->nonblock) return -EAGAIN;
+    WaitSpec spec;
+    Socket* self = s;
+    spec.sockets = &self;
+    spec.nsockets = 1;
+    spec.kernel = &kfd;
+    spec.nkernel = 1;
+    spec.deadline_ns = s->opt.rcvtimeo_ns ? mono_ns() + s->opt.rcvtimeo_ns : -1;
+    spec.restartable = s->opt.rcvtimeo_ns == 0;
+    int rc = rt().block(spec, [&] {
+      return !l->accept_queue.empty() || kfd.revents || l->state != TcpSocket::State::Listening ||
+             !still(s, fd);
+    });
+    if (rc < 0) return rc;
+    kfd.revents = 0;
+  }
+}
+
+int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
+  CHILD_GUARD(fd);
+  SockAddr to;
+  int ar = read_sockaddr(addr, len, &to);
+  if (s->kind == Socket::Kind::Udp) {
+    bool unspec = addr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC;
+    if (!s->accelerated) {
+      bool accel = ar == 0 && !s->kernel_only && rt().accelerate_destination(to.ip, to.port) &&
+                   rt().ensure_stack();
+      if (!accel) {
+        CoreGuard g;
+        if (still(s, fd) && !unspec) drop_to_kernel(s);
+        return libc::connect(fd, addr, len) == 0 ? 0 : neg_errno();
+      }
+      CoreGuard g;
+      if (!still(s, fd)) return -EBADF;
+      if (!s->bound) {
+        sockaddr_in any{};
+        any.sin_family = AF_INET;
+        if (libc::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0) return neg_errno();
+        s->bound = true;
+      }
+      s->local = kernel_local(fd);
+      if (udp(s)->open() < 0) {
+        drop_to_kernel(s);
+        return libc::connect(fd, addr, len) == 0 ? 0 : neg_errno();
+      }
+    }
+    // The kernel socket connects too: it then filters what it delivers and
+    // reports ICMP errors for the peer.
+    if (libc::connect(fd, addr, len) != 0) return neg_errno();
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    if (unspec) return udp(s)->disconnect();
+    s->remote_accelerated = rt().accelerate_destination(to.ip, to.port);
+    return udp(s)->connect(to);
+  }
+
+  // TCP
+  if (s->accelerated) {
+    if (ar != 0) return ar;
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    return tcp(s)->connect(to);
+  }
+  bool accel = ar == 0 && !s->kernel_only && rt().accelerate_destination(to.ip, to.port) &&
+               rt().ensure_stack();
+  if (accel && s->bound) accel = rt().accelerate_bind(kernel_local(fd).ip);
+  if (!accel) {
+    {
+      CoreGuard g;
+      if (still(s, fd)) drop_to_kernel(s);
+    }
+    return libc::connect(fd, addr, len) == 0 ? 0 : neg_errno();
+  }
+  // The kernel picks the local port (ephemeral range, conflicts) on our
+  // address and keeps it reserved; lwIP uses the same one.
+  if (!s->bound) {
+    sockaddr_in me{};
+    me.sin_family = AF_INET;
+    me.sin_addr.s_addr = rt().iface_addr();
+    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&me), sizeof me) != 0) return neg_errno();
+  }
+  CoreGuard g;
+  if (!still(s, fd)) return -EBADF;
+  s->bound = true;
+  s->local = kernel_local(fd);
+  int rc = tcp(s)->connect(to);
+  TcpSocket* t = tcp(s);
+  // On the stack now: its kernel socket has nothing to report to epoll.
+  if (s->accelerated) leave_kernel_epolls(s);
+  if (t->pcb) s->local = SockAddr{ip4_addr_get_u32(&t->pcb->local_ip), t->pcb->local_port};
+  return rc;
+}
+
+int op_shutdown(Socket* s, int fd, int how) {
+  CHILD_GUARD(fd);
+  if (!s->accelerated) return libc::shutdown(fd, how) == 0 ? 0 : neg_errno();
+  CoreGuard g;
+  if (!still(s, fd)) return -EBADF;
+  if (s->kind == Socket::Kind::Tcp) return tcp(s)->shutdown(how);
+  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
+  return udp(s)->connected ? 0 : -ENOTCONN;
+}
+
+// ---- data ----
+
+ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
+  CHILD_GUARD(fd);
+  if (s->kind == Socket::Kind::Tcp) {
+    if (!s->accelerated) {
+      ssize_t r = libc::sendmsg(fd, msg, flags);
+      return r < 0 ? neg_errno() : r;
+    }
+    ssize_t r;
+    {
+      CoreGuard g;
+      if (!still(s, fd)) return -EBADF;
+      r = tcp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags);
+    }
+    if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) raise_sigpipe();
+    return r;
+  }
+
+  // UDP: per destination, the stack or the kernel socket.
+  SockAddr to;
+  bool have_to = false;
+  if (msg->msg_name && msg->msg_namelen) {
+    int ar = read_sockaddr(static_cast<const sockaddr*>(msg->msg_name), msg->msg_namelen, &to);
+    if (ar != 0) {
+      ssize_t r = libc::sendmsg(fd, msg, flags);
+      return r < 0 ? neg_errno() : r;
+    }
+    have_to = true;
+  }
+  if (!s->accelerated) {
+    bool accel = have_to && !s->kernel_only && rt().accelerate_destination(to.ip, to.port) &&
+                 rt().ensure_stack();
+    if (accel) {
+      CoreGuard g;
+      if (!still(s, fd)) return -EBADF;
+      if (!s->bound) {
+        sockaddr_in any{};
+        any.sin_family = AF_INET;
+        if (libc::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0) return neg_errno();
+        s->bound = true;
+      }
+      s->local = kernel_local(fd);
+      if (udp(s)->open() < 0) drop_to_kernel(s);
+    } else if (have_to) {
+      CoreGuard g;
+      if (still(s, fd)) drop_to_kernel(s);
+    }
+    if (!s->accelerated || !still(s, fd)) {
+      ssize_t r = libc::sendmsg(fd, msg, flags);
+      return r < 0 ? neg_errno() : r;
+    }
+  }
+  bool via_stack = have_to ? rt().accelerate_destination(to.ip, to.port) : s->remote_accelerated;
+  if (!have_to && !udp(s)->connected) return -EDESTADDRREQ;
+  if (!via_stack) {
+    ssize_t r = libc::sendmsg(fd, msg, flags);
+    return r < 0 ? neg_errno() : r;
+  }
+  CoreGuard g;
+  if (!still(s, fd)) return -EBADF;
+  return udp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, have_to ? &to : nullptr);
+}
+
+ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
+  CHILD_GUARD(fd);
+  if (!s->accelerated) {
+    ssize_t r = libc::recvmsg(fd, msg, flags);
+    return r < 0 ? neg_errno() : r;
+  }
+  if (s->kind == Socket::Kind::Tcp) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    ssize_t r = tcp(s)->recv(msg->msg_iov, int(msg->msg_iovlen), flags);
+    if (r >= 0) {
+      msg->msg_flags = 0;
+      msg->msg_controllen = 0;
+      if (msg->msg_name) msg->msg_namelen = 0;
+    }
+    return r;
+  }
+
+  UdpSocket* u = udp(s);
+  CoreGuard g;
+  pollfd kfd{fd, POLLIN, 0};
+  for (;;) {
+    if (!still(s, fd)) return -EBADF;
+    rt().poll_stack();
+    if (u->stack_has_data()) {
+      int mflags = 0;
+      socklen_t* namelen = msg->msg_name ? &msg->msg_namelen : nullptr;
+      ssize_t r = u->recv_from_stack(msg->msg_iov, int(msg->msg_iovlen), flags,
+                                     static_cast<sockaddr*>(msg->msg_name), namelen, &mflags);
+      msg->msg_flags = mflags;
+      msg->msg_controllen = 0;
+      return r;
+    }
+    // What the kernel delivered to the backing socket (fragments, local
+    // senders, errors such as ECONNREFUSED). A spinning caller looks there
+    // at most every 20 us: it is the rare path.
+    int64_t now = mono_ns();
+    bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
+    if (!dontwait || now >= s->next_kernel_check_ns) {
+      ssize_t r = libc::recvmsg(fd, msg, flags | MSG_DONTWAIT);
+      if (r >= 0) return r;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return neg_errno();
+      s->next_kernel_check_ns = now + 20000;
+    }
+    if (dontwait) return -EAGAIN;
+    WaitSpec spec;
+    Socket* self = s;
+    spec.sockets = &self;
+    spec.nsockets = 1;
+    spec.kernel = &kfd;
+    spec.nkernel = 1;
+    spec.deadline_ns = s->opt.rcvtimeo_ns ? mono_ns() + s->opt.rcvtimeo_ns : -1;
+    spec.restartable = s->opt.rcvtimeo_ns == 0;
+    int rc = rt().block(spec, [&] { return u->stack_has_data() || kfd.revents || !still(s, fd); });
+    if (rc < 0) return rc;
+    kfd.revents = 0;
+  }
+}
+
+// ---- options ----
+
+namespace {
+
+// Options that change what happens to the data in ways the stack cannot
+// follow: a socket that gets one before it is accelerated stays with the
+// kernel.
+bool kernel_only_option(int level, int name, const void* value, socklen_t len) {
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_ATTACH_FILTER:
+      case SO_ATTACH_BPF:
+      case SO_ATTACH_REUSEPORT_CBPF:
+      case SO_ATTACH_REUSEPORT_EBPF:
+      case SO_TIMESTAMP:
+      case SO_TIMESTAMPNS:
+      case SO_TIMESTAMPING:
+        return true;
+      case SO_BINDTODEVICE: {
+        std::string dev(static_cast<const char*>(value), strnlen(static_cast<const char*>(value), len));
+        return !dev.empty() && dev != rt().iface().name;
+      }
+    }
+  }
+  if (level == IPPROTO_IP) {
+    switch (name) {
+      case IP_TRANSPARENT:
+      case IP_RECVERR:
+      case IP_PKTINFO:
+      case IP_RECVTOS:
+      case IP_RECVTTL:
+        return true;
+    }
+  }
+  if (level == IPPROTO_TCP) {
+    switch (name) {
+      case TCP_MD5SIG:
+      case TCP_REPAIR:
+      case TCP_FASTOPEN:
+      case TCP_FASTOPEN_CONNECT:
+      case TCP_ULP:
+        return true;
+    }
+  }
+  if (level == IPPROTO_UDP && name == 103 /* UDP_SEGMENT */) return true;
+  return false;
+}
+
+int as_int(const void* v, socklen_t len) {
+  int x = 0;
+  if (v && len >= sizeof(int)) memcpy(&x, v, sizeof x);
+  else if (v && len >= 1) x = *static_cast<const unsigned char*>(v);
+  return x;
+}
+
+int64_t as_timeout_ns(const void* v, socklen_t len) {
+  if (!v || len < sizeof(timeval)) return 0;
+  timeval tv;
+  memcpy(&tv, v, sizeof tv);
+  return int64_t(tv.tv_sec) * 1000000000 + int64_t(tv.tv_usec) * 1000;
+}
+
+}  // namespace
+
+int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, socklen_t len) {
+  CHILD_GUARD(fd);
+  // The kernel validates (and keeps it for getsockopt); the stack follows.
+  if (libc::setsockopt(fd, level, name, value, len) != 0) return neg_errno();
+  CoreGuard g;
+  if (!still(s, fd)) return 0;
+  SocketOptions& o = s->opt;
+  int v = as_int(value, len);
+  switch (level) {
+    case SOL_SOCKET:
+      switch (name) {
+        case SO_KEEPALIVE: o.keepalive = v; break;
+        case SO_REUSEADDR: o.reuseaddr = v; break;
+        case SO_REUSEPORT: o.reuseport = v; break;
+        case SO_BROADCAST: o.broadcast = v; break;
+        case SO_RCVTIMEO: o.rcvtimeo_ns = as_timeout_ns(value, len); break;
+        case SO_SNDTIMEO: o.sndtimeo_ns = as_timeout_ns(value, len); break;
+        case SO_LINGER:
+          if (value && len >= sizeof(linger)) {
+            linger l;
+            memcpy(&l, value, sizeof l);
+            o.linger = l.l_onoff;
+            o.linger_s = l.l_linger;
+          }
+          break;
+        case SO_RCVBUF:
+        case SO_RCVBUFFORCE: {
+          socklen_t n = sizeof o.rcvbuf;
+          libc::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.rcvbuf, &n);  // the kernel doubles it
+          break;
+        }
+        case SO_SNDBUF:
+        case SO_SNDBUFFORCE: {
+          socklen_t n = sizeof o.sndbuf;
+          libc::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o.sndbuf, &n);
+          break;
+        }
+      }
+      break;
+    case IPPROTO_TCP:
+      switch (name) {
+        case TCP_NODELAY: o.nodelay = v; break;
+        case TCP_KEEPIDLE: o.keep_idle_s = v; break;
+        case TCP_KEEPINTVL: o.keep_intvl_s = v; break;
+        case TCP_KEEPCNT: o.keep_cnt = v; break;
+        case TCP_CORK:
+          o.cork = v;
+          if (!v && s->accelerated && tcp(s)->pcb) {
+            tcp_output(tcp(s)->pcb);
+            rt().stack()->flush();
+          }
+          break;
+        case TCP_QUICKACK:
+          if (v && s->accelerated && tcp(s)->pcb) {
+            tcp_ack_now(tcp(s)->pcb);
+            tcp_output(tcp(s)->pcb);
+            rt().stack()->flush();
+          }
+          break;
+      }
+      break;
+    case IPPROTO_IP:
+      switch (name) {
+        case IP_TOS: o.tos = v; break;
+        case IP_TTL: o.ttl = v; break;
+        case IP_MULTICAST_TTL: o.mcast_ttl = v; break;
+        case IP_MULTICAST_LOOP: o.mcast_loop = v; break;
+        case IP_ADD_MEMBERSHIP:
+        case IP_DROP_MEMBERSHIP:
+          if (s->kind == Socket::Kind::Udp && s->accelerated && value && len >= sizeof(ip_mreq)) {
+            ip_mreq m;
+            memcpy(&m, value, sizeof m);
+            udp(s)->join_group(m.imr_multiaddr.s_addr, m.imr_interface.s_addr,
+                               name == IP_ADD_MEMBERSHIP);
+          }
+          break;
+      }
+      break;
+  }
+  if (kernel_only_option(level, name, value, len)) {
+    if (!s->accelerated) {
+      s->kernel_only = true;
+    } else if (s->kind == Socket::Kind::Udp ||
+               (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Listening)) {
+      // Not too late: hand the socket to the kernel, which holds the same port.
+      XLOG(kLogDecision, "descriptor %d handed to the kernel (option %d/%d)", fd, level, name);
+      int fl = libc::fcntl(fd, F_GETFL);
+      if (!s->nonblock) libc::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+      drop_to_kernel(s);
+      return 0;
+    } else {
+      log_at(kLogError, "option %d/%d on accelerated connection (descriptor %d) has no effect",
+             level, name, fd);
+    }
+  }
+  if (s->accelerated) {
+    if (s->kind == Socket::Kind::Tcp) tcp(s)->apply_option(level, name);
+    else udp(s)->apply_option(level, name);
+  }
+  return 0;
+}
+
+int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t* len) {
+  CHILD_GUARD(fd);
+  if (s->accelerated) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    if (!value || !len) return -EFAULT;
+    if (s->kind == Socket::Kind::Tcp) {
+      bool handled;
+      int rc = tcp(s)->getsockopt(level, name, value, len, &handled);
+      if (handled) return rc;
+    }
+  }
+  return libc::getsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();
+}
+
+int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
+  CHILD_GUARD(fd);
+  if (!s->accelerated) return libc::getsockname(fd, addr, len) == 0 ? 0 : neg_errno();
+  if (!addr || !len) return -EFAULT;
+  CoreGuard g;
+  write_sockaddr(s->local, addr, len);
+  return 0;
+}
+
+int op_getpeername(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
+  CHILD_GUARD(fd);
+  if (!s->accelerated) return libc::getpeername(fd, addr, len) == 0 ? 0 : neg_errno();
+  if (!addr || !len) return -EFAULT;
+  CoreGuard g;
+  bool connected = s->kind == Socket::Kind::Tcp
+                       ? (tcp(s)->state == TcpSocket::State::Connected ||
+                          (tcp(s)->state == TcpSocket::State::Closed && !tcp(s)->reset))
+                       : udp(s)->connected;
+  if (!connected) return -ENOTCONN;
+  write_sockaddr(s->remote, addr, len);
+  return 0;
+}
+
+// ---- descriptors ----
+
+int op_fcntl(Socket* s, int fd, int cmd, unsigned long arg) {
+  switch (cmd) {
+    case F_GETFL: {
+      int fl = libc::fcntl(fd, F_GETFL);
+      if (fl < 0) return neg_errno();
+      // Listeners are non-blocking in the kernel; the program sees its own.
+      return (fl & ~O_NONBLOCK) | (s->nonblock ? O_NONBLOCK : 0);
+    }
+    case F_SETFL: {
+      bool listener = s->accelerated && s->kind == Socket::Kind::Tcp &&
+                      tcp(s)->state == TcpSocket::State::Listening;
+      int fl = int(arg);
+      if (listener) fl |= O_NONBLOCK;
+      if (libc::fcntl(fd, F_SETFL, fl) != 0) return neg_errno();
+      CoreGuard g;
+      s->nonblock = arg & O_NONBLOCK;
+      return 0;
+    }
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+      int nfd = libc::fcntl(fd, cmd, int(arg));
+      if (nfd < 0) return neg_errno();
+      return op_dup_to(s, fd, nfd);
+    }
+    default: {
+      int r = libc::fcntl(fd, cmd, arg);
+      return r < 0 ? neg_errno() : r;
+    }
+  }
+}
+
+int op_ioctl(Socket* s, int fd, unsigned long request, void* arg) {
+  if (request == FIONBIO && arg) {
+    int on = *static_cast<int*>(arg);
+    bool listener = s->accelerated && s->kind == Socket::Kind::Tcp &&
+                    tcp(s)->state == TcpSocket::State::Listening;
+    if (!listener && libc::ioctl(fd, FIONBIO, arg) != 0) return neg_errno();
+    CoreGuard g;
+    s->nonblock = on;
+    return 0;
+  }
+  if (s->accelerated && (request == SIOCINQ || request == SIOCOUTQ)) {
+    if (!arg) return -EFAULT;
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    int v;
+    if (s->kind == Socket::Kind::Tcp) {
+      TcpSocket* t = tcp(s);
+      if (t->state == TcpSocket::State::Listening) return -EINVAL;
+      rt().poll_stack();
+      v = request == SIOCINQ ? t->readable_bytes() : t->unacked_bytes();
+    } else {
+      rt().poll_stack();
+      if (request == SIOCOUTQ) {
+        v = 0;
+      } else if (udp(s)->stack_has_data()) {
+        v = udp(s)->next_datagram_bytes();
+      } else if (libc::ioctl(fd, SIOCINQ, &v) != 0) {
+        return neg_errno();
+      }
+    }
+    memcpy(arg, &v, sizeof v);
+    return 0;
+  }
+  int r = libc::ioctl(fd, request, arg);
+  return r < 0 ? neg_errno() : r;
+}
+
+int op_dup_to(Socket* s, int fd, int nfd) {
+  if (rt().forked_child()) return nfd;  // the copy is the parent's too: not ours
+  CoreGuard g;
+  if (!still(s, fd) || !rt().fds().fits(nfd)) return nfd;
+  ++s->fd_refs;
+  s->descriptors.push_back(nfd);
+  rt().fds().set(nfd, s);
+  return nfd;
+}
+
+bool op_forget(int fd) {
+  Socket* s = rt().fds().take(fd);
+  if (!s) return false;
+  // A forked child (or a vfork child, which shares our memory) only gives
+  // up its descriptor: the socket is the parent's.
+  if (rt().forked_child()) return true;
+  auto& d = s->descriptors;
+  d.erase(std::remove(d.begin(), d.end(), fd), d.end());
+  if (--s->fd_refs > 0) return true;
+  detach_from_epolls(s);
+  s->release();
+  s->notify();  // sleepers on it wake and see it gone
+  rt().maybe_delete(s);
+  return true;
+}
+
+}  // namespace xdpload::shim
+
+namespace xdpload::shim {
+
+void copy_options_to_kernel(int fd, const SocketOptions& o) {
+  // Only what differs from a new socket's defaults.
+  SocketOptions def;
+  auto set_int = [&](int level, int name, int v) { libc::setsockopt(fd, level, name, &v, sizeof v); };
+  if (o.nodelay) set_int(IPPROTO_TCP, TCP_NODELAY, 1);
+  if (o.keepalive) set_int(SOL_SOCKET, SO_KEEPALIVE, 1);
+  if (o.keep_idle_s != def.keep_idle_s) set_int(IPPROTO_TCP, TCP_KEEPIDLE, o.keep_idle_s);
+  if (o.keep_intvl_s != def.keep_intvl_s) set_int(IPPROTO_TCP, TCP_KEEPINTVL, o.keep_intvl_s);
+  if (o.keep_cnt != def.keep_cnt) set_int(IPPROTO_TCP, TCP_KEEPCNT, o.keep_cnt);
+  if (o.tos) set_int(IPPROTO_IP, IP_TOS, o.tos);
+  if (o.linger) {
+    linger l{1, o.linger_s};
+    libc::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  }
+  auto set_timeout = [&](int name, int64_t ns) {
+    timeval tv{ns / 1000000000, (ns % 1000000000) / 1000};
+    libc::setsockopt(fd, SOL_SOCKET, name, &tv, sizeof tv);
+  };
+  if (o.rcvtimeo_ns) set_timeout(SO_RCVTIMEO, o.rcvtimeo_ns);
+  if (o.sndtimeo_ns) set_timeout(SO_SNDTIMEO, o.sndtimeo_ns);
+}
+
+}  // namespace xdpload::shim

@@ -1,0 +1,35 @@
+// The program's socket calls on a descriptor the FdTable says is ours.
+// Each returns >= 0 or -errno; the exported wrappers (intercept_*.cc) turn
+// that into -1/errno. Data calls fold into one sendmsg-shaped and one
+// recvmsg-shaped operation (read, recv, recvfrom, recvmsg all become one).
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+namespace xdpload::shim {
+
+class Socket;
+
+// socket(): the kernel socket, and a candidate Socket for AF_INET TCP/UDP.
+int op_socket(int domain, int type, int protocol);
+int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len);
+int op_listen(Socket* s, int fd, int backlog);
+int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags);
+int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len);
+int op_shutdown(Socket* s, int fd, int how);
+// `raise_sigpipe`: write()/send() without MSG_NOSIGNAL raise SIGPIPE on EPIPE.
+ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags);
+ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags);
+int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t* len);
+int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, socklen_t len);
+int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len);
+int op_getpeername(Socket* s, int fd, sockaddr* addr, socklen_t* len);
+int op_fcntl(Socket* s, int fd, int cmd, unsigned long arg);
+int op_ioctl(Socket* s, int fd, unsigned long request, void* arg);
+// Descriptors: `fd` was ours; the new one refers to the same Socket.
+int op_dup_to(Socket* s, int fd, int newfd);
+// Forgets `fd` (close, or dup2 over it); true if it was ours. CoreLock held.
+bool op_forget(int fd);
+
+}  // namespace xdpload::shim

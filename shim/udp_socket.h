@@ -1,0 +1,52 @@
+// UdpSocket: a UDP socket on the stack.
+//
+// Datagrams reach it two ways: from lwIP (frames steered to the AF_XDP
+// socket) and from the kernel socket bound to the same port (fragmented
+// datagrams the kernel reassembled, GSO super-packets it segmented, senders
+// on loopback). recv takes from the stack's queue first, then the kernel's.
+#pragma once
+
+#include <deque>
+
+#include "shim/socket.h"
+
+namespace xdpload::shim {
+
+class UdpSocket final : public Socket {
+ public:
+  explicit UdpSocket(int fd) : Socket(Kind::Udp, fd) {}
+  ~UdpSocket() override;
+
+  uint32_t events() override;
+  bool kernel_side() const override { return true; }
+  void release() override;
+
+  // ---- the program's calls, lock held; >= 0 or -errno ----
+  // Puts the socket on the stack at its local address (bound in the kernel).
+  int open();
+  int connect(const SockAddr& to);
+  int disconnect();
+  ssize_t send(const iovec* iov, int iovcnt, int flags, const SockAddr* to);
+  // From the stack's queue only: -EAGAIN when it is empty.
+  ssize_t recv_from_stack(const iovec* iov, int iovcnt, int flags, sockaddr* from,
+                          socklen_t* fromlen, int* msg_flags);
+  bool stack_has_data() const { return !queue.empty(); }
+  int next_datagram_bytes() const;
+  int join_group(uint32_t group, uint32_t iface_addr, bool join);
+  void apply_option(int level, int name);
+
+  udp_pcb* pcb = nullptr;
+  bool connected = false;
+
+ private:
+  static void on_recv(void* arg, udp_pcb* p, pbuf* data, const void* addr, uint16_t port);
+
+  struct Datagram {
+    pbuf* data;
+    SockAddr from;
+  };
+  std::deque<Datagram> queue;
+  size_t queued_bytes = 0;
+};
+
+}  // namespace xdpload::shim
