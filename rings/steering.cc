@@ -43,6 +43,17 @@ const char* attached_mode_name(uint8_t m) {
   }
 }
 
+// Is XDP program `id` our steering program (another xdpload process's)?
+bool is_ours(uint32_t id) {
+  int fd = bpf_prog_get_fd_by_id(id);
+  if (fd < 0) return false;
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  bool ours = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && !strcmp(info.name, "xdpload_steer");
+  close(fd);
+  return ours;
+}
+
 }  // namespace
 
 const char* xdp_mode_name(XdpMode m) {
@@ -77,6 +88,11 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
   if (bpf_xdp_query(ifindex, 0, &query) == 0 && query.attach_mode != XDP_ATTACHED_NONE) {
     uint32_t id = query.prog_id ? query.prog_id
                                 : (query.drv_prog_id ? query.drv_prog_id : query.skb_prog_id);
+    if (is_ours(id))
+      return why->set(EBUSY,
+                      "another xdpload process already accelerates %s (XDP program id %u); "
+                      "an interface queue takes one AF_XDP socket, so one process per queue",
+                      ifname, id);
     return why->set(EBUSY,
                     "interface %s already has an XDP program (id %u, %s mode); "
                     "xdpload will not replace it",

@@ -79,6 +79,7 @@ class Socket {
   bool accelerated = false;  // lwIP has it; false: a candidate
   bool bound = false;        // bind() happened (on the kernel socket)
   bool kernel_only = false;  // an option the stack cannot honour was set
+  bool v6 = false;           // an AF_INET6 socket: its IPv4 traffic (v4-mapped) may be ours
   bool remote_accelerated = false;  // UDP: the connected peer is reached through the stack
   int64_t next_kernel_check_ns = 0;  // UDP: when to look at the kernel socket again
   SocketOptions opt;

@@ -67,11 +67,23 @@ int in_child(int fd) {
 #define CHILD_GUARD(fd) \
   if (rt().forked_child()) return in_child(fd)
 
-SockAddr kernel_local(int fd) {
-  sockaddr_in in{};
-  socklen_t len = sizeof in;
-  libc::getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len);
-  return SockAddr{in.sin_addr.s_addr, ntohs(in.sin_port)};
+// The kernel socket's local address; false when it is a real IPv6 one.
+bool kernel_local(int fd, SockAddr* out) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (libc::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  return read_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, out, true) == 0;
+}
+
+// Binds the kernel socket to ip:port in the socket's own family, unless
+// the kernel has bound it already (it autobinds a UDP socket inside a send
+// that then fails, for one).
+int kernel_bind(Socket* s, int fd, SockAddr a) {
+  SockAddr now;
+  if (kernel_local(fd, &now) && now.port != 0) return 0;
+  sockaddr_storage ss;
+  socklen_t len = make_sockaddr(a, s->v6, &ss);
+  return libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
 }
 
 TcpSocket* tcp(Socket* s) { return static_cast<TcpSocket*>(s); }
@@ -88,13 +100,15 @@ void raise_sigpipe() {
 
 int op_socket(int domain, int type, int protocol) {
   int fd = libc::socket(domain, type, protocol);
-  if (fd < 0 || t_inside || !rt().enabled() || domain != AF_INET) return fd < 0 ? neg_errno() : fd;
+  if (fd < 0 || t_inside || !rt().enabled() || (domain != AF_INET && domain != AF_INET6))
+    return fd < 0 ? neg_errno() : fd;
   int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   bool tcp_type = base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
   bool udp_type = base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
   if ((!tcp_type && !udp_type) || !rt().fds().fits(fd)) return fd;
   Socket* s = tcp_type ? static_cast<Socket*>(new TcpSocket(fd)) : new UdpSocket(fd);
   s->nonblock = type & SOCK_NONBLOCK;
+  s->v6 = domain == AF_INET6;
   rt().fds().set(fd, s);
   return fd;
 }
@@ -103,13 +117,14 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   CHILD_GUARD(fd);
   // The kernel judges the bind (ports in use, privileges, SO_REUSEADDR).
   if (libc::bind(fd, addr, len) != 0) return neg_errno();
-  SockAddr want;
-  if (read_sockaddr(addr, len, &want) != 0 || s->accelerated) return 0;
-  bool accel = !s->kernel_only && rt().accelerate_bind(want.ip) && rt().ensure_stack();
+  if (s->accelerated) return 0;
+  SockAddr want, local;
+  bool ipv4 = read_sockaddr(addr, len, &want, s->v6) == 0 && kernel_local(fd, &local);
+  bool accel = ipv4 && !s->kernel_only && rt().accelerate_bind(want.ip) && rt().ensure_stack();
   CoreGuard g;
   if (!still(s, fd)) return 0;
   s->bound = true;
-  s->local = kernel_local(fd);
+  s->local = local;
   if (!accel) {
     drop_to_kernel(s);
     return 0;
@@ -129,8 +144,9 @@ int op_listen(Socket* s, int fd, int backlog) {
     if (still(s, fd)) tcp(s)->backlog = backlog;
     return 0;
   }
-  SockAddr local = kernel_local(fd);  // listen() binds an unbound socket
-  bool accel = !s->kernel_only && rt().accelerate_bind(local.ip) && rt().ensure_stack();
+  SockAddr local;  // listen() binds an unbound socket
+  bool accel = kernel_local(fd, &local) && !s->kernel_only && rt().accelerate_bind(local.ip) &&
+               rt().ensure_stack();
   CoreGuard g;
   if (!still(s, fd)) return 0;
   s->local = local;
@@ -190,7 +206,7 @@ int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
 int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   CHILD_GUARD(fd);
   SockAddr to;
-  int ar = read_sockaddr(addr, len, &to);
+  int ar = read_sockaddr(addr, len, &to, s->v6);
   if (s->kind == Socket::Kind::Udp) {
     bool unspec = addr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC;
     if (!s->accelerated) {
@@ -204,13 +220,10 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
       CoreGuard g;
       if (!still(s, fd)) return -EBADF;
       if (!s->bound) {
-        sockaddr_in any{};
-        any.sin_family = AF_INET;
-        if (libc::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0) return neg_errno();
+        if (int rc = kernel_bind(s, fd, SockAddr{}); rc < 0) return rc;
         s->bound = true;
       }
-      s->local = kernel_local(fd);
-      if (udp(s)->open() < 0) {
+      if (!kernel_local(fd, &s->local) || udp(s)->open() < 0) {
         drop_to_kernel(s);
         return libc::connect(fd, addr, len) == 0 ? 0 : neg_errno();
       }
@@ -234,7 +247,8 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   }
   bool accel = ar == 0 && !s->kernel_only && rt().accelerate_destination(to.ip, to.port) &&
                rt().ensure_stack();
-  if (accel && s->bound) accel = rt().accelerate_bind(kernel_local(fd).ip);
+  SockAddr bound_at;
+  if (accel && s->bound) accel = kernel_local(fd, &bound_at) && rt().accelerate_bind(bound_at.ip);
   if (!accel) {
     {
       CoreGuard g;
@@ -245,15 +259,12 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   // The kernel picks the local port (ephemeral range, conflicts) on our
   // address and keeps it reserved; lwIP uses the same one.
   if (!s->bound) {
-    sockaddr_in me{};
-    me.sin_family = AF_INET;
-    me.sin_addr.s_addr = rt().iface_addr();
-    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&me), sizeof me) != 0) return neg_errno();
+    if (int rc = kernel_bind(s, fd, SockAddr{rt().iface_addr(), 0}); rc < 0) return rc;
   }
   CoreGuard g;
   if (!still(s, fd)) return -EBADF;
   s->bound = true;
-  s->local = kernel_local(fd);
+  kernel_local(fd, &s->local);
   int rc = tcp(s)->connect(to);
   TcpSocket* t = tcp(s);
   // On the stack now: its kernel socket has nothing to report to epoll.
@@ -295,7 +306,8 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   SockAddr to;
   bool have_to = false;
   if (msg->msg_name && msg->msg_namelen) {
-    int ar = read_sockaddr(static_cast<const sockaddr*>(msg->msg_name), msg->msg_namelen, &to);
+    int ar = read_sockaddr(static_cast<const sockaddr*>(msg->msg_name), msg->msg_namelen, &to,
+                           s->v6);
     if (ar != 0) {
       ssize_t r = libc::sendmsg(fd, msg, flags);
       return r < 0 ? neg_errno() : r;
@@ -309,13 +321,10 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
       CoreGuard g;
       if (!still(s, fd)) return -EBADF;
       if (!s->bound) {
-        sockaddr_in any{};
-        any.sin_family = AF_INET;
-        if (libc::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0) return neg_errno();
+        if (int rc = kernel_bind(s, fd, SockAddr{}); rc < 0) return rc;
         s->bound = true;
       }
-      s->local = kernel_local(fd);
-      if (udp(s)->open() < 0) drop_to_kernel(s);
+      if (!kernel_local(fd, &s->local) || udp(s)->open() < 0) drop_to_kernel(s);
     } else if (have_to) {
       CoreGuard g;
       if (still(s, fd)) drop_to_kernel(s);
@@ -399,6 +408,12 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
 
 namespace {
 
+int as_int_value(const void* v, socklen_t len) {
+  int x = 0;
+  if (v && len >= sizeof(int)) memcpy(&x, v, sizeof x);
+  return x;
+}
+
 // Options that change what happens to the data in ways the stack cannot
 // follow: a socket that gets one before it is accelerated stays with the
 // kernel.
@@ -440,6 +455,8 @@ bool kernel_only_option(int level, int name, const void* value, socklen_t len) {
     }
   }
   if (level == IPPROTO_UDP && name == 103 /* UDP_SEGMENT */) return true;
+  // An IPv6-only socket carries no IPv4 traffic: nothing for the stack.
+  if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) return as_int_value(value, len) != 0;
   return false;
 }
 
@@ -581,7 +598,7 @@ int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
   if (!s->accelerated) return libc::getsockname(fd, addr, len) == 0 ? 0 : neg_errno();
   if (!addr || !len) return -EFAULT;
   CoreGuard g;
-  write_sockaddr(s->local, addr, len);
+  write_sockaddr(s->local, addr, len, s->v6);
   return 0;
 }
 
@@ -595,7 +612,7 @@ int op_getpeername(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
                           (tcp(s)->state == TcpSocket::State::Closed && !tcp(s)->reset))
                        : udp(s)->connected;
   if (!connected) return -ENOTCONN;
-  write_sockaddr(s->remote, addr, len);
+  write_sockaddr(s->remote, addr, len, s->v6);
   return 0;
 }
 

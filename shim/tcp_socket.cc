@@ -142,7 +142,9 @@ void TcpSocket::on_error(void* arg, signed char err) {
   s->pcb = nullptr;
   bool connecting = s->state == State::Connecting;
   if (err == ERR_RST) {
-    s->error = connecting ? ECONNREFUSED : ECONNRESET;
+    // Linux: refused while connecting; EPIPE once the peer had closed its
+    // side (CLOSE_WAIT); a reset otherwise.
+    s->error = connecting ? ECONNREFUSED : (s->rx_fin ? EPIPE : ECONNRESET);
   } else if (err == ERR_ABRT) {
     // Retransmissions (or SYN retries) ran out.
     s->error = ETIMEDOUT;
@@ -158,6 +160,7 @@ signed char TcpSocket::on_connected(void* arg, tcp_pcb*, signed char) {
   auto* s = static_cast<TcpSocket*>(arg);
   if (s) {
     s->state = State::Connected;
+    s->established = true;
     s->notify();
   }
   return ERR_OK;
@@ -185,8 +188,10 @@ signed char TcpSocket::on_accept(void* arg, tcp_pcb* p, signed char err) {
 void TcpSocket::adopt(tcp_pcb* p, TcpSocket* l) {
   accelerated = true;
   state = State::Connected;
+  established = true;
   listener = l;
   opt = l->opt;
+  v6 = l->v6;
   local = SockAddr{ip4_addr_get_u32(&p->local_ip), p->local_port};
   remote = SockAddr{ip4_addr_get_u32(&p->remote_ip), p->remote_port};
   attach(p);
@@ -298,9 +303,21 @@ int TcpSocket::connect(const SockAddr& to) {
     case State::Connecting:
       return nonblock ? -EALREADY : wait_for([](TcpSocket* s) { return s->state != State::Connecting; },
                                              opt.sndtimeo_ns);
-    case State::Connected: return -EISCONN;
+    case State::Connected:
+      // The idiom that completes a non-blocking connect: 0 once, as Linux.
+      if (connect_unreported) {
+        connect_unreported = false;
+        return 0;
+      }
+      return -EISCONN;
     case State::Listening: return -EISCONN;
-    case State::Closed: return error ? -pending_error(true) : -EISCONN;
+    case State::Closed:
+      if (established) return error ? -pending_error(true) : -EISCONN;
+      // A failed attempt: report its error if nobody has, else try again.
+      if (error) return -pending_error(true);
+      state = State::Fresh;
+      reset = rx_fin = false;
+      break;
     case State::Fresh: break;
   }
   tcp_pcb* p = tcp_new();
@@ -332,7 +349,10 @@ int TcpSocket::connect(const SockAddr& to) {
   accelerated = true;
   ++rt.counters().accelerated_tcp;
   rt.stack()->flush();
-  if (nonblock) return -EINPROGRESS;
+  if (nonblock) {
+    connect_unreported = true;
+    return -EINPROGRESS;
+  }
   int rc = wait_for([](TcpSocket* s) { return s->state != State::Connecting; }, opt.sndtimeo_ns);
   if (rc == -EAGAIN) return -EINPROGRESS;  // SO_SNDTIMEO ran out; it goes on
   if (rc < 0) return rc;
@@ -346,7 +366,8 @@ int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
   TcpSocket* c = accept_queue.front();
   // The descriptor the program gets: a real socket, so that everything we
   // do not intercept (fstat, SCM_RIGHTS...) sees a socket.
-  int nfd = libc::socket(AF_INET, SOCK_STREAM | (flags & (SOCK_CLOEXEC | SOCK_NONBLOCK)), 0);
+  int nfd = libc::socket(v6 ? AF_INET6 : AF_INET,
+                         SOCK_STREAM | (flags & (SOCK_CLOEXEC | SOCK_NONBLOCK)), 0);
   if (nfd < 0) return -errno;
   Runtime& rt = Runtime::get();
   if (!rt.fds().fits(nfd)) {
@@ -362,7 +383,7 @@ int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
   c->nonblock = flags & SOCK_NONBLOCK;
   copy_options_to_kernel(nfd, c->opt);
   rt.fds().set(nfd, c);
-  if (addr && len) write_sockaddr(c->remote, addr, len);
+  if (addr && len) write_sockaddr(c->remote, addr, len, v6);
   return nfd;
 }
 
@@ -375,6 +396,9 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags) {
   int vi = 0;
   size_t voff = 0;
   bool dontwait = nonblock || (flags & MSG_DONTWAIT);
+  // What has arrived first: a reset or an ACK that frees buffer space
+  // changes what this call may do.
+  rt.poll_stack();
   for (;;) {
     if (state == State::Connecting) {
       if (dontwait) return -EAGAIN;

@@ -54,6 +54,8 @@ class TcpSocket final : public Socket {
   int error = 0;        // pending SO_ERROR (errno value)
   bool reset = false;   // lwIP dropped the connection: further calls fail
   bool rx_fin = false;  // the peer closed its side
+  bool established = false;      // the connection was up at some point
+  bool connect_unreported = false;  // a non-blocking connect completed; connect() says 0 once
   bool shut_rd = false;
   bool shut_wr = false;
   int backlog = 0;

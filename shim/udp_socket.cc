@@ -143,7 +143,7 @@ ssize_t UdpSocket::recv_from_stack(const iovec* iov, int iovcnt, int flags, sock
   }
   size_t full = d.data->tot_len;
   if (msg_flags) *msg_flags = off < full ? MSG_TRUNC : 0;
-  if (from && fromlen) write_sockaddr(d.from, from, fromlen);
+  if (from && fromlen) write_sockaddr(d.from, from, fromlen, v6);
   if (!(flags & MSG_PEEK)) {
     queue.pop_front();
     queued_bytes -= full;

@@ -33,3 +33,11 @@ ALL += $(BUILD)/tests/xdp_pass.bpf.o
 $(BUILD)/tests/xdp_pass.bpf.o: tests/progs/xdp_pass.bpf.c
 	@mkdir -p $(@D)
 	$(CLANG) -O2 -g -target bpf -Wall -I/usr/include/$(shell gcc -dumpmachine) -c $< -o $@
+
+# C test programs, built the way distributions build programs (fortified),
+# so that the __*_chk entry points are exercised.
+TEST_C_PROGS := $(BUILD)/tests/errno_parity
+ALL += $(TEST_C_PROGS)
+$(BUILD)/tests/%: tests/progs/%.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -D_FORTIFY_SOURCE=2 -Wall -Wextra -o $@ $<

@@ -1,0 +1,322 @@
+/* errno_parity: socket calls whose results and errno must be the same with
+ * and without xdpload. Run in namespace A against kernel peers in namespace
+ * B (tests/shim/shim-errno-parity.sh starts them); prints one line per case,
+ * with nothing that differs between runs (no ports, no byte counts that
+ * depend on buffer sizes). The test runs it both ways and compares.
+ *
+ *   errno_parity PEER_IP LOCAL_IP
+ *
+ * Built with _FORTIFY_SOURCE so that the __*_chk entry points are used. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char* peer;
+static const char* local;
+static volatile sig_atomic_t sigpipes, alarms;
+
+static void on_sigpipe(int s) { (void)s; ++sigpipes; }
+static void on_alarm(int s) { (void)s; ++alarms; }
+
+static const char* en(int e) {
+  const char* n = strerrorname_np(e);
+  return n ? n : "?";
+}
+#define SHOW(name, expr)                                            \
+  do {                                                              \
+    errno = 0;                                                      \
+    long r_ = (long)(expr);                                         \
+    if (r_ < 0) printf("%-44s -1 %s\n", name, en(errno));          \
+    else printf("%-44s ok\n", name);                                \
+  } while (0)
+
+static struct sockaddr_in addr_of(const char* ip, int port) {
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  return a;
+}
+
+static int tcp_to(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = addr_of(peer, port);
+  if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0) {
+    printf("setup: connect to %d failed: %s\n", port, en(errno));
+    exit(1);
+  }
+  return fd;
+}
+
+static void msleep(int ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+int main(int argc, char** argv) {
+  if (argc < 3) return 2;
+  peer = argv[1];
+  local = argv[2];
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  signal(SIGPIPE, on_sigpipe);
+  char buf[65536];
+  int fd, fd2, v;
+  socklen_t len;
+  struct sockaddr_in a;
+
+  /* Refused, blocking and non-blocking. */
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  a = addr_of(peer, 7009);
+  SHOW("connect to a closed port", connect(fd, (struct sockaddr*)&a, sizeof a));
+  SHOW("connect again after refusal", connect(fd, (struct sockaddr*)&a, sizeof a));
+  close(fd);
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  SHOW("non-blocking connect to a closed port", connect(fd, (struct sockaddr*)&a, sizeof a));
+  struct pollfd p = {fd, POLLOUT, 0};
+  poll(&p, 1, 2000);
+  printf("%-44s %s%s%s%s\n", "poll after refusal", p.revents & POLLOUT ? "OUT " : "",
+         p.revents & POLLERR ? "ERR " : "", p.revents & POLLHUP ? "HUP " : "",
+         p.revents & POLLIN ? "IN" : "");
+  len = sizeof v;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len);
+  printf("%-44s %s\n", "SO_ERROR after refusal", v ? en(v) : "0");
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len);
+  printf("%-44s %s\n", "SO_ERROR read again", v ? en(v) : "0");
+  close(fd);
+
+  /* Non-blocking connect that succeeds. */
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  a = addr_of(peer, 7001);
+  SHOW("non-blocking connect to a listener", connect(fd, (struct sockaddr*)&a, sizeof a));
+  p.fd = fd;
+  p.events = POLLOUT;
+  p.revents = 0;
+  poll(&p, 1, 2000);
+  len = sizeof v;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len);
+  printf("%-44s %s %s\n", "poll/SO_ERROR after connecting", p.revents == POLLOUT ? "OUT" : "other",
+         v ? en(v) : "0");
+  SHOW("connect again once connected", connect(fd, (struct sockaddr*)&a, sizeof a));
+  SHOW("recv on an empty non-blocking socket", recv(fd, buf, sizeof buf, 0));
+  SHOW("read on an empty non-blocking socket", read(fd, buf, sizeof buf));
+  SHOW("send 5 bytes to the echo server", send(fd, "hello", 5, 0));
+  p.events = POLLIN;
+  poll(&p, 1, 2000);
+  len = sizeof v;
+  ioctl(fd, FIONREAD, &v);
+  printf("%-44s %d\n", "FIONREAD once the echo is back", v);
+  memset(buf, 0, 16);
+  printf("%-44s %ld '%.5s'\n", "recv MSG_PEEK", (long)recv(fd, buf, 16, MSG_PEEK), buf);
+  memset(buf, 0, 16);
+  printf("%-44s %ld '%.5s'\n", "recv after the peek", (long)recv(fd, buf, 16, 0), buf);
+  len = sizeof v;
+  getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len);
+  printf("%-44s %d\n", "SO_TYPE", v);
+  getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len);
+  printf("%-44s %d\n", "SO_ACCEPTCONN on a connection", v);
+  struct sockaddr_in me, them;
+  len = sizeof me;
+  getsockname(fd, (struct sockaddr*)&me, &len);
+  len = sizeof them;
+  getpeername(fd, (struct sockaddr*)&them, &len);
+  printf("%-44s %s port-set=%d len=%u\n", "getsockname", inet_ntoa(me.sin_addr), me.sin_port != 0, len);
+  printf("%-44s %s:%d\n", "getpeername", inet_ntoa(them.sin_addr), ntohs(them.sin_port));
+  SHOW("shutdown SHUT_WR", shutdown(fd, SHUT_WR));
+  sigpipes = 0;
+  SHOW("send after SHUT_WR", send(fd, "x", 1, 0));
+  printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
+  SHOW("send after SHUT_WR, MSG_NOSIGNAL", send(fd, "x", 1, MSG_NOSIGNAL));
+  printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
+  /* The echo server sees our FIN and closes too. */
+  p.events = POLLIN;
+  p.revents = 0;
+  poll(&p, 1, 2000);
+  printf("%-44s %s%s\n", "poll after the peer's FIN", p.revents & POLLIN ? "IN " : "",
+         p.revents & POLLRDHUP ? "RDHUP" : "");
+  printf("%-44s %ld\n", "recv after the peer's FIN", (long)recv(fd, buf, sizeof buf, 0));
+  SHOW("close", close(fd));
+  SHOW("close again", close(fd));
+
+  /* A peer that closes at once: our data gets a reset back. Which send
+   * first sees it is a race (on a wire, one round trip); what follows is
+   * not: EPIPE, with SIGPIPE unless MSG_NOSIGNAL. */
+  fd = tcp_to(7002);
+  msleep(200); /* its FIN arrives */
+  printf("%-44s %ld\n", "recv after the peer closed", (long)recv(fd, buf, sizeof buf, 0));
+  sigpipes = 0;
+  int first_err = 0;
+  for (int i = 0; i < 10 && !first_err; ++i) {
+    if (send(fd, "abc", 3, MSG_NOSIGNAL) < 0) first_err = errno;
+    msleep(100);
+  }
+  printf("%-44s %s\n", "sends to a closed peer fail with", first_err ? en(first_err) : "nothing");
+  printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
+  SHOW("send after the reset, MSG_NOSIGNAL", send(fd, "abc", 3, MSG_NOSIGNAL));
+  printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
+  SHOW("send after the reset", send(fd, "abc", 3, 0));
+  printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
+  SHOW("write after the reset", write(fd, "abc", 3));
+  printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
+  close(fd);
+
+  /* A peer that resets an open connection. */
+  fd = tcp_to(7003);
+  send(fd, "line\n", 5, 0);
+  msleep(200);
+  p.fd = fd;
+  p.events = POLLIN | POLLOUT;
+  p.revents = 0;
+  poll(&p, 1, 1000);
+  printf("%-44s %s%s%s%s\n", "poll after a reset", p.revents & POLLIN ? "IN " : "",
+         p.revents & POLLOUT ? "OUT " : "", p.revents & POLLERR ? "ERR " : "",
+         p.revents & POLLHUP ? "HUP" : "");
+  SHOW("recv after a reset", recv(fd, buf, sizeof buf, 0));
+  SHOW("recv again after a reset", recv(fd, buf, sizeof buf, 0));
+  close(fd);
+
+  /* A peer that never reads: fill the send buffer. */
+  fd = tcp_to(7004);
+  set_nonblock(fd);
+  int writes = 0, partial = 0, eagain = 0;
+  for (int i = 0; i < 100000 && !eagain; ++i) {
+    ssize_t n = send(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EAGAIN) eagain = 1;
+    else if (n < 0) break;
+    else {
+      ++writes;
+      if ((size_t)n < sizeof buf) partial = 1;
+    }
+  }
+  printf("%-44s writes>1=%d partial=%d eagain=%d\n", "fill the send buffer", writes > 1, partial, eagain);
+  p.fd = fd;
+  p.events = POLLOUT;
+  p.revents = 0;
+  printf("%-44s %d\n", "poll POLLOUT with a full buffer", poll(&p, 1, 100));
+  close(fd);
+
+  /* Timeouts. */
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct timeval tv = {0, 300000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  a = addr_of("10.211.0.99", 7001); /* nobody: ARP never answers */
+  SHOW("connect with SO_SNDTIMEO to no host", connect(fd, (struct sockaddr*)&a, sizeof a));
+  close(fd);
+  fd = tcp_to(7001);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  SHOW("recv with SO_RCVTIMEO, nothing comes", recv(fd, buf, sizeof buf, 0));
+
+  /* Signals: without SA_RESTART a blocking recv fails with EINTR; with it
+   * the call goes on and gets what arrives after the signal. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, NULL);
+  tv.tv_usec = 0;
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ualarm(200000, 0);
+  SHOW("blocking recv, SIGALRM without SA_RESTART", recv(fd, buf, sizeof buf, 0));
+  printf("%-44s %d\n", "alarms", (int)alarms);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGALRM, &sa, NULL);
+  ualarm(200000, 0);
+  fd2 = tcp_to(7005); /* sends "late" 500 ms after accepting: after the alarm */
+  SHOW("blocking recv, SIGALRM with SA_RESTART", recv(fd2, buf, sizeof buf, 0));
+  printf("%-44s %d\n", "alarms", (int)alarms);
+  close(fd2);
+  close(fd);
+
+  /* Listening and binding, local side. */
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  SHOW("accept on a socket that is not listening", accept(fd, NULL, NULL));
+  SHOW("shutdown on an unconnected socket", shutdown(fd, SHUT_RDWR));
+  SHOW("send on an unconnected socket", send(fd, "x", 1, MSG_NOSIGNAL));
+  /* A fresh socket: Linux keeps the shutdown flags on this one (despite
+   * ENOTCONN), and a listener made from it would hand out dead sockets. */
+  close(fd);
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  a = addr_of(local, 7777);
+  v = 1; /* the other run's connection may still be in TIME_WAIT */
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof v);
+  SHOW("bind to our address", bind(fd, (struct sockaddr*)&a, sizeof a));
+  SHOW("listen", listen(fd, 8));
+  len = sizeof v;
+  getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len);
+  printf("%-44s %d\n", "SO_ACCEPTCONN on a listener", v);
+  fd2 = socket(AF_INET, SOCK_STREAM, 0);
+  SHOW("bind to a port in use", bind(fd2, (struct sockaddr*)&a, sizeof a));
+  close(fd2);
+  set_nonblock(fd);
+  SHOW("accept with nothing pending", accept(fd, NULL, NULL));
+  /* A local client reaches the listener through the kernel. */
+  fd2 = socket(AF_INET, SOCK_STREAM, 0);
+  SHOW("connect from this host to the listener", connect(fd2, (struct sockaddr*)&a, sizeof a));
+  p.fd = fd;
+  p.events = POLLIN;
+  p.revents = 0;
+  poll(&p, 1, 1000);
+  int c = accept(fd, NULL, NULL);
+  printf("%-44s %s\n", "accept the local client", c >= 0 ? "ok" : en(errno));
+  SHOW("send from the local client", send(fd2, "ping", 4, 0));
+  memset(buf, 0, 8);
+  errno = 0;
+  long got_local = (long)recv(c, buf, 8, 0);
+  printf("%-44s %ld '%.4s' %s\n", "recv on the accepted socket", got_local, buf,
+         got_local < 0 ? en(errno) : "");
+  close(c);
+  close(fd2);
+  close(fd);
+
+  /* UDP. */
+  fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  SHOW("udp sendto without an address", send(fd, "x", 1, 0));
+  a = addr_of(peer, 7101);
+  SHOW("udp sendto a closed port", sendto(fd, "x", 1, 0, (struct sockaddr*)&a, sizeof a));
+  SHOW("udp recv with nothing queued", recv(fd, buf, sizeof buf, 0));
+  SHOW("udp connect to the closed port", connect(fd, (struct sockaddr*)&a, sizeof a));
+  SHOW("udp send to it", send(fd, "x", 1, 0));
+  msleep(200); /* the ICMP port-unreachable arrives */
+  SHOW("udp recv after the ICMP error", recv(fd, buf, sizeof buf, 0));
+  SHOW("udp recv once more", recv(fd, buf, sizeof buf, 0));
+  len = sizeof them;
+  SHOW("udp getpeername when connected", getpeername(fd, (struct sockaddr*)&them, &len));
+  close(fd);
+  fd = socket(AF_INET, SOCK_DGRAM, 0);
+  a = addr_of(peer, 7102); /* an echo server */
+  connect(fd, (struct sockaddr*)&a, sizeof a);
+  SHOW("udp send to the echo server", send(fd, "0123456789", 10, 0));
+  memset(buf, 0, 16);
+  printf("%-44s %ld '%.4s'\n", "udp recv a short read (datagram truncated)", (long)recv(fd, buf, 4, 0), buf);
+  struct msghdr m;
+  struct iovec io = {buf, 4};
+  memset(&m, 0, sizeof m);
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  send(fd, "0123456789", 10, 0);
+  ssize_t got = recvmsg(fd, &m, 0);
+  printf("%-44s %ld trunc=%d\n", "udp recvmsg truncated", (long)got, (m.msg_flags & MSG_TRUNC) != 0);
+  send(fd, "0123456789", 10, 0);
+  printf("%-44s %ld\n", "udp recv MSG_TRUNC gives the full size", (long)recv(fd, buf, 4, MSG_TRUNC));
+  len = sizeof them;
+  SHOW("udp getsockname", getsockname(fd, (struct sockaddr*)&them, &len));
+  SHOW("udp shutdown on a connected socket", shutdown(fd, SHUT_RDWR));
+  close(fd);
+  fd = socket(AF_INET, SOCK_DGRAM, 0);
+  SHOW("udp shutdown on an unconnected socket", shutdown(fd, SHUT_RDWR));
+  close(fd);
+  return 0;
+}

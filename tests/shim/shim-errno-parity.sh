@@ -1,0 +1,26 @@
+# errno parity: the same program of socket calls (tests/progs/errno_parity.c:
+# refused and timed-out connects, SO_ERROR, EAGAIN, EPIPE and SIGPIPE with
+# and without MSG_NOSIGNAL, resets, full send buffers and partial writes,
+# SO_RCVTIMEO/SO_SNDTIMEO, EINTR with and without SA_RESTART, bind in use,
+# accept on a non-listener, shutdown, UDP ICMP errors and truncation...) is
+# run on the kernel and under xdpload against the same kernel peers; every
+# line of output must be the same.
+. "$(dirname "$0")/../lib/common.sh"
+need_root
+netns_up
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; netns_down' EXIT
+errno_parity_peers
+
+in_a "$BUILD/tests/errno_parity" "$IP_B" "$IP_A" >"$tmp/kernel" 2>"$tmp/kernel.err"
+in_a env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+  "$BUILD/tests/errno_parity" "$IP_B" "$IP_A" >"$tmp/xdpload" 2>"$tmp/xdpload.err"
+cat "$tmp/xdpload.err"
+check "the kernel run completed all cases" grep -q "udp shutdown on an unconnected socket" "$tmp/kernel"
+check "the xdpload run was accelerated" grep -q "accelerating $IF_A" "$tmp/xdpload.err"
+if diff -u "$tmp/kernel" "$tmp/xdpload"; then
+  pass "identical results and errno on $(wc -l <"$tmp/kernel") cases"
+else
+  fail "results differ (diff above: - kernel, + xdpload)"
+fi
+finish
