@@ -36,6 +36,7 @@ ALL :=
 include rings/build.mk
 include stack/build.mk
 include shim/build.mk
+include tools/build.mk
 include tests/build.mk
 
 all: $(ALL)

@@ -266,10 +266,4 @@ void leave_kernel_epolls(Socket* s) {
   for (EpollItem* item : s->watchers) item->set->leave_kernel(item);
 }
 
-void Socket::notify() {
-  ++seq;
-  waiters.wake_all();
-  for (EpollItem* item : watchers) item->set->item_ready(item);
-}
-
 }  // namespace xdpload::shim

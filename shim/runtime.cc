@@ -112,6 +112,13 @@ bool Runtime::start_stack() {
     disable(why.c_str());
     return false;
   }
+  {
+    CoreGuard g;
+    if (stats_.start()) {
+      counters_ = &stats_.segment()->shim;
+      *counters_ = own_counters_;
+    }
+  }
   progress_ = std::thread([this] { progress_loop(); });
   progress_.detach();
 
@@ -193,6 +200,39 @@ void Runtime::port_park(PortKey k, int fd) {
   if (it->second.parked_fd < 0) it->second.parked_fd = libc::fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
+void Runtime::track(Socket* s) {
+  if (s->tracked) return;
+  s->tracked = true;
+  s->live_prev = nullptr;
+  s->live_next = live_;
+  if (live_) live_->live_prev = s;
+  live_ = s;
+}
+
+void Runtime::untrack(Socket* s) {
+  if (!s->tracked) return;
+  s->tracked = false;
+  if (s->live_prev) s->live_prev->live_next = s->live_next;
+  else live_ = s->live_next;
+  if (s->live_next) s->live_next->live_prev = s->live_prev;
+}
+
+void Runtime::shutdown_stats() {
+  if (forked_child_) return;
+  if (start_state_.load() > 0 && log_level() >= kLogInfo) {
+    CoreGuard g;
+    const rings::PortCounters& p = stack_->port()->counters();
+    log_at(kLogInfo,
+           "exit: rx %llu frames (%llu bytes), tx %llu frames (%llu bytes), %llu tcp and %llu udp "
+           "sockets accelerated",
+           (unsigned long long)p.rx_frames, (unsigned long long)p.rx_bytes,
+           (unsigned long long)p.tx_frames, (unsigned long long)p.tx_bytes,
+           (unsigned long long)counters_->accelerated_tcp,
+           (unsigned long long)counters_->accelerated_udp);
+  }
+  stats_.remove();
+}
+
 bool Runtime::frames_short() const {
   const stack::Link& l = const_cast<stack::Stack&>(*stack_).link();
   return l.held_frames() * 2 > l.total_frames();
@@ -253,7 +293,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
         ts.tv_nsec = left % 1000000000;
         tsp = &ts;
       }
-      ++counters_.blocked_waits;
+      ++counters_->blocked_waits;
       sleepers_.fetch_add(1, std::memory_order_relaxed);
       CoreLock::unlock();
       rc = libc::ppoll(fds, nfds_t(n), tsp, spec.mask);
@@ -305,17 +345,23 @@ void Runtime::progress_loop() {
     bool watch = sleepers_.load(std::memory_order_relaxed) == 0 && !app_active;
     int64_t timeout = timer_ms;
     if (!watch && (timeout < 0 || timeout > 10)) timeout = 10;
+    // The statistics are refreshed about once a second.
+    if (timeout < 0 || timeout > 1000) timeout = 1000;
     pollfd fds[3] = {{progress_wake_fd_, POLLIN, 0}, {stack_->events_fd(), POLLIN, 0},
                      {stack_->wait_fd(), POLLIN, 0}};
     timespec ts{timeout / 1000, (timeout % 1000) * 1000000};
     libc::ppoll(fds, watch ? 3 : 2, timeout < 0 ? nullptr : &ts, nullptr);
     if (forked_child_) return;
     CoreGuard g;
+    if (int64_t now = mono_ns(); now >= next_stats_ns_) {
+      next_stats_ns_ = now + 1000000000;
+      stats_.refresh();
+    }
     if (fds[1].revents) stack_->driver().kernel_events();
     // A program thread that polled meanwhile has done the work.
     if (app_polls_ != seen_app_polls && !fds[1].revents) continue;
     stack_->poll();
-    ++counters_.progress_polls;
+    ++counters_->progress_polls;
   }
 }
 

@@ -25,7 +25,9 @@
 
 #include "shim/config.h"
 #include "shim/fd_table.h"
+#include "shim/shim_counters.h"
 #include "shim/socket.h"
+#include "shim/stat_publisher.h"
 #include "stack/interface_info.h"
 #include "stack/kernel_routes.h"
 #include "stack/lwip_port.h"
@@ -33,15 +35,6 @@
 
 namespace xdpload::shim {
 
-struct ShimCounters {
-  uint64_t accelerated_tcp = 0;   // TCP sockets put on the stack
-  uint64_t accelerated_udp = 0;   // UDP sockets put on the stack
-  uint64_t kernel_sockets = 0;    // candidates left with the kernel
-  uint64_t rx_copies = 0;         // received pbufs copied out of UMEM (frame pressure)
-  uint64_t udp_rx_dropped = 0;    // datagrams dropped: receive buffer full
-  uint64_t blocked_waits = 0;     // calls that slept
-  uint64_t progress_polls = 0;    // stack polls by the progress thread
-};
 
 struct WaitSpec {
   Socket** sockets = nullptr;  // wait queues to sleep on
@@ -97,9 +90,16 @@ class Runtime {
   // should be copied out of them.
   bool frames_short() const;
 
+  // The list of accelerated sockets (CoreLock held).
+  void track(Socket* s);
+  void untrack(Socket* s);
+  Socket* live_sockets() const { return live_; }
+
   Config& config() { return config_; }
   FdTable& fds() { return fds_; }
-  ShimCounters& counters() { return counters_; }
+  ShimCounters& counters() { return *counters_; }
+  // At exit: the statistics segment goes.
+  void shutdown_stats();
   int64_t spin_ns() const { return config_.spin_usec * 1000; }
 
   // pthread_atfork handlers.
@@ -115,7 +115,11 @@ class Runtime {
 
   Config config_;
   FdTable fds_;
-  ShimCounters counters_;
+  ShimCounters own_counters_;
+  ShimCounters* counters_ = &own_counters_;
+  Socket* live_ = nullptr;
+  StatPublisher stats_;
+  int64_t next_stats_ns_ = 0;
   stack::InterfaceInfo iface_;
   bool enabled_ = false;
   bool forked_child_ = false;

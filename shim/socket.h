@@ -29,6 +29,10 @@ struct tcp_pcb;
 struct udp_pcb;
 struct pbuf;
 
+namespace xdpload::stats {
+struct SocketRow;
+}
+
 namespace xdpload::shim {
 
 class EpollItem;
@@ -66,7 +70,7 @@ class Socket {
   Socket(Kind k, int descriptor) : kind(k), fd(descriptor) {
     if (descriptor >= 0) descriptors.push_back(descriptor);
   }
-  virtual ~Socket() = default;
+  virtual ~Socket();
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
 
@@ -100,6 +104,13 @@ class Socket {
 
   // State changed: wake sleepers and epoll sets.
   void notify();
+  // A row of xdpload-stat's socket table.
+  virtual void stat_row(stats::SocketRow* row) const = 0;
+
+  // The Runtime's list of accelerated sockets (for xdpload-stat).
+  Socket* live_prev = nullptr;
+  Socket* live_next = nullptr;
+  bool tracked = false;
 };
 
 // Port steering and the kernel's reservation of the port, shared by every

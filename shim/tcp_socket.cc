@@ -11,6 +11,7 @@
 #include "shim/libc.h"
 #include "shim/runtime.h"
 #include "shim/sockaddr_util.h"
+#include "shim/stat_segment.h"
 
 extern "C" {
 #include "lwip/priv/tcp_priv.h"
@@ -187,6 +188,7 @@ signed char TcpSocket::on_accept(void* arg, tcp_pcb* p, signed char err) {
 
 void TcpSocket::adopt(tcp_pcb* p, TcpSocket* l) {
   accelerated = true;
+  Runtime::get().track(this);
   state = State::Connected;
   established = true;
   listener = l;
@@ -293,6 +295,7 @@ int TcpSocket::listen(int n) {
   backlog = n;
   state = State::Listening;
   accelerated = true;
+  rt.track(this);
   ++rt.counters().accelerated_tcp;
   return 0;
 }
@@ -347,6 +350,7 @@ int TcpSocket::connect(const SockAddr& to) {
   remote = to;
   state = State::Connecting;
   accelerated = true;
+  rt.track(this);
   ++rt.counters().accelerated_tcp;
   rt.stack()->flush();
   if (nonblock) {
@@ -595,6 +599,23 @@ void TcpSocket::release() {
 }
 
 // ---- getsockopt ----
+
+void TcpSocket::stat_row(stats::SocketRow* row) const {
+  tcp_info ti;
+  socklen_t len = sizeof ti;
+  fill_tcp_info(&ti, &len);
+  *row = stats::SocketRow{};
+  row->proto = IPPROTO_TCP;
+  row->state = state == State::Listening ? uint8_t(TCP_LISTEN) : ti.tcpi_state;
+  row->accelerated = 1;
+  row->fd = descriptors.empty() ? -1 : descriptors.front();
+  row->local_ip = local.ip;
+  row->local_port = local.port;
+  row->remote_ip = remote.ip;
+  row->remote_port = remote.port;
+  row->rx_queue = uint32_t(state == State::Listening ? accept_queue.size() : rx_bytes);
+  row->tx_queue = uint32_t(unacked_bytes());
+}
 
 void TcpSocket::fill_tcp_info(void* out, socklen_t* len) const {
   tcp_info ti{};

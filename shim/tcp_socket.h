@@ -45,6 +45,7 @@ class TcpSocket final : public Socket {
   int readable_bytes() const { return int(rx_bytes); }
   int unacked_bytes() const;
   void fill_tcp_info(void* info, socklen_t* len) const;
+  void stat_row(stats::SocketRow* row) const override;
 
   // Puts a PCB lwIP created for an incoming connection under this socket.
   void adopt(tcp_pcb* p, TcpSocket* listener);

@@ -6,6 +6,7 @@
 
 #include "shim/runtime.h"
 #include "shim/sockaddr_util.h"
+#include "shim/stat_segment.h"
 
 extern "C" {
 #include "lwip/igmp.h"
@@ -59,6 +60,7 @@ int UdpSocket::open() {
   }
   udp_recv(pcb, reinterpret_cast<udp_recv_fn>(on_recv), this);
   accelerated = true;
+  rt.track(this);
   apply_option(0, 0);
   ++rt.counters().accelerated_udp;
   return 0;
@@ -93,6 +95,19 @@ uint32_t UdpSocket::events() {
   uint32_t m = POLLOUT | POLLWRNORM;
   if (!queue.empty()) m |= POLLIN | POLLRDNORM;
   return m;
+}
+
+void UdpSocket::stat_row(stats::SocketRow* row) const {
+  *row = stats::SocketRow{};
+  row->proto = IPPROTO_UDP;
+  row->state = connected ? 1 /* TCP_ESTABLISHED */ : 7 /* TCP_CLOSE: "UNCONN" */;
+  row->accelerated = 1;
+  row->fd = descriptors.empty() ? -1 : descriptors.front();
+  row->local_ip = local.ip;
+  row->local_port = local.port;
+  row->remote_ip = remote.ip;
+  row->remote_port = remote.port;
+  row->rx_queue = uint32_t(queued_bytes);
 }
 
 int UdpSocket::next_datagram_bytes() const {

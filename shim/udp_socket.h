@@ -34,6 +34,7 @@ class UdpSocket final : public Socket {
   int next_datagram_bytes() const;
   int join_group(uint32_t group, uint32_t iface_addr, bool join);
   void apply_option(int level, int name);
+  void stat_row(stats::SocketRow* row) const override;
 
   udp_pcb* pcb = nullptr;
   bool connected = false;

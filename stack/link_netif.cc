@@ -101,7 +101,7 @@ uint32_t LinkNetif::input(uint32_t budget) {
     // A packet in several frames; its end may come in the next burst.
     if (chain_len_ == kMaxChain) {
       drop_chain();
-      ++counters_.rx_malformed;
+      ++counters_->rx_malformed;
     }
     chain_[chain_len_++] = frames[i];
     if (!frames[i].more) {
@@ -128,22 +128,22 @@ void LinkNetif::input_packet(const LinkFrame* f, uint32_t count) {
   const uint8_t* d = f[0].data;
   uint32_t total = 0;
   for (uint32_t i = 0; i < count; ++i) total += f[i].len;
-  if (f[0].len < 14 + 20) return drop(counters_.rx_malformed);
-  if (((d[12] << 8) | d[13]) != kEthIp) return drop(counters_.rx_not_ipv4);
-  if (!is_group_mac(d) && memcmp(d, address_.mac, 6) != 0) return drop(counters_.rx_not_ours);
+  if (f[0].len < 14 + 20) return drop(counters_->rx_malformed);
+  if (((d[12] << 8) | d[13]) != kEthIp) return drop(counters_->rx_not_ipv4);
+  if (!is_group_mac(d) && memcmp(d, address_.mac, 6) != 0) return drop(counters_->rx_not_ours);
 
   const uint8_t* ip = d + 14;
   uint32_t ihl = (ip[0] & 0x0f) * 4u;
   uint32_t tot = (uint32_t(ip[2]) << 8) | ip[3];
   if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || 14 + tot > total || 14 + ihl > f[0].len)
-    return drop(counters_.rx_malformed);
+    return drop(counters_->rx_malformed);
   uint8_t proto = ip[9];
   bool whole = (((ip[6] << 8) | ip[7]) & 0x3fff) == 0;  // not a fragment
   if (whole && (proto == IPPROTO_TCP || proto == IPPROTO_UDP)) {
     uint32_t l4_len = tot - ihl;
     size_t field_at = proto == IPPROTO_TCP ? 16 : 6;
     if (l4_len < field_at + 2 || 14 + ihl + field_at + 2 > f[0].len)
-      return drop(counters_.rx_malformed);
+      return drop(counters_->rx_malformed);
     uint32_t saddr, daddr;
     uint16_t field;
     memcpy(&saddr, ip + 12, 4);
@@ -163,10 +163,10 @@ void LinkNetif::input_packet(const LinkFrame* f, uint32_t count) {
                         proto == IPPROTO_UDP)) {
       case L4Checksum::kGood: break;
       case L4Checksum::kPartial:
-        if (!address_.accept_partial_checksums) return drop(counters_.rx_bad_checksum);
-        ++counters_.rx_partial_checksum;
+        if (!address_.accept_partial_checksums) return drop(counters_->rx_bad_checksum);
+        ++counters_->rx_partial_checksum;
         break;
-      case L4Checksum::kBad: return drop(counters_.rx_bad_checksum);
+      case L4Checksum::kBad: return drop(counters_->rx_bad_checksum);
     }
   }
 
@@ -186,8 +186,8 @@ void LinkNetif::input_packet(const LinkFrame* f, uint32_t count) {
     if (head) pbuf_cat(head, p);
     else head = p;
   }
-  ++counters_.rx_frames;
-  if (count > 1) ++counters_.rx_multi_frame;
+  ++counters_->rx_frames;
+  if (count > 1) ++counters_->rx_multi_frame;
   if (nif_.input(head, &nif_) != ERR_OK) pbuf_free(head);
 }
 
@@ -216,7 +216,7 @@ bool LinkNetif::next_hop(uint32_t dst, uint32_t* hop) {
     return true;
   }
   Route r;
-  ++counters_.route_lookups;
+  ++counters_->route_lookups;
   if (routes_.lookup(dst, &r) != 0) return false;
   *hop = r.gateway ? r.gateway : dst;
   route_cache_[dst] = *hop;
@@ -256,7 +256,7 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
   uint32_t room;
   uint8_t* frame = link_->tx_frame(&token, &room);
   if (!frame) {
-    ++counters_.tx_no_frame;
+    ++counters_->tx_no_frame;
     return ERR_MEM;
   }
   if (p->tot_len > room) {
@@ -268,13 +268,13 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
   } else {
     pbuf_copy_partial(p, frame, p->tot_len, 0);
   }
-  counters_.tx_copy_bytes += p->tot_len;
+  counters_->tx_copy_bytes += p->tot_len;
   if (!link_->tx_send(token, p->tot_len)) {
     link_->release(token);
-    ++counters_.tx_link_full;
+    ++counters_->tx_link_full;
     return ERR_MEM;
   }
-  ++counters_.tx_frames;
+  ++counters_->tx_frames;
   return ERR_OK;
 }
 
@@ -284,7 +284,7 @@ void LinkNetif::hold(struct pbuf* p, uint32_t hop) {
   if (held_.size() >= kMaxHeld) {
     pbuf_free(held_.front().p);
     held_.erase(held_.begin());
-    ++counters_.held_dropped;
+    ++counters_->held_dropped;
   }
   // A packet that points into memory its sender will reuse must be copied;
   // one we can keep a reference to is kept as is.
@@ -292,14 +292,14 @@ void LinkNetif::hold(struct pbuf* p, uint32_t hop) {
   if (PBUF_NEEDS_COPY(p)) {
     q = pbuf_clone(PBUF_LINK, PBUF_RAM, p);
     if (!q) {
-      ++counters_.held_dropped;
+      ++counters_->held_dropped;
       return;
     }
   } else {
     pbuf_ref(q);
   }
   held_.push_back(Held{hop, q, clock_ms_});
-  ++counters_.held;
+  ++counters_->held;
 }
 
 void LinkNetif::send_held() {
@@ -344,7 +344,7 @@ void LinkNetif::periodic(uint64_t now_ms) {
     for (Held& h : held_) {
       if (now_ms - h.since_ms > kHoldMs) {
         pbuf_free(h.p);
-        ++counters_.held_dropped;
+        ++counters_->held_dropped;
       } else {
         held_[kept++] = h;
       }

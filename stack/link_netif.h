@@ -23,6 +23,7 @@
 #include "stack/kernel_routes.h"
 #include "stack/link.h"
 #include "stack/neighbours.h"
+#include "stack/netif_counters.h"
 #include "stack/netlink.h"
 
 extern "C" {
@@ -42,22 +43,6 @@ struct NetifAddress {
   bool accept_partial_checksums = false;
 };
 
-struct NetifCounters {
-  uint64_t rx_frames = 0;            // packets handed to lwIP
-  uint64_t rx_multi_frame = 0;       // of which spanned several frames (GRO/GSO super-packets)
-  uint64_t rx_not_ipv4 = 0;          // dropped: not IPv4 (the XDP program should not send those)
-  uint64_t rx_not_ours = 0;          // dropped: unicast to another MAC (promiscuous NIC)
-  uint64_t rx_malformed = 0;         // dropped: truncated or inconsistent headers
-  uint64_t rx_bad_checksum = 0;      // dropped: TCP/UDP checksum wrong
-  uint64_t rx_partial_checksum = 0;  // accepted with a partial checksum
-  uint64_t tx_frames = 0;            // frames handed to the link
-  uint64_t tx_copy_bytes = 0;        // bytes copied into transmit frames
-  uint64_t tx_no_frame = 0;          // lwIP output refused: no free transmit frame
-  uint64_t tx_link_full = 0;         // lwIP output refused: link queue full
-  uint64_t held = 0;                 // packets held for neighbour resolution
-  uint64_t held_dropped = 0;         // held packets dropped (queue full or timed out)
-  uint64_t route_lookups = 0;        // next hops asked from the kernel
-};
 
 class LinkNetif {
  public:
@@ -88,7 +73,12 @@ class LinkNetif {
   NeighbourTable& neighbours() { return neighbours_; }
   KernelRoutes* routes() { return kernel_ifindex_ ? &routes_ : nullptr; }
   const NetifAddress& address() const { return address_; }
-  NetifCounters& counters() { return counters_; }
+  NetifCounters& counters() { return *counters_; }
+  // Where counters are kept (a shared-memory segment); values move with them.
+  void place_counters(NetifCounters* c) {
+    *c = *counters_;
+    counters_ = c;
+  }
 
  private:
   static err_t init_cb(struct netif* n);
@@ -127,7 +117,8 @@ class LinkNetif {
   uint32_t chain_len_ = 0;
   uint64_t clock_ms_ = 0;
   uint64_t last_refresh_ms_ = 0;
-  NetifCounters counters_;
+  NetifCounters own_counters_;
+  NetifCounters* counters_ = &own_counters_;
 };
 
 }  // namespace xdpload::stack

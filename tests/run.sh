@@ -13,7 +13,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 logs="$build/test-logs"
 mkdir -p "$logs"
-export XDPLOAD_BUILD="$top/$build"
+export XL_TEST_BUILD="$top/$build"
 
 tests=()
 for t in "$build"/tests/unit/*_test; do [ -x "$t" ] && tests+=("$t"); done

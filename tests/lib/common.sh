@@ -2,7 +2,7 @@
 # Exit codes: 0 pass, 1 fail, 77 skip.
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=${XDPLOAD_BUILD:-$TOP/build}
+BUILD=${XL_TEST_BUILD:-$TOP/build}
 . "$TOP/tests/lib/netns.sh"
 . "$TOP/tests/lib/peers.sh"
 
@@ -28,3 +28,23 @@ finish() {
 # XDP program attached to an interface inside a namespace?
 xdp_attached() { ip netns exec "$1" ip link show "$2" | grep -q 'prog/xdp'; }
 export -f xdp_attached
+
+# Absolute value of a kernel SNMP counter in a namespace (nstat name).
+kernel_counter() { ip netns exec "$1" nstat -az "$2" | awk -v n="$2" '$1 == n {print $2}'; }
+
+# The library, preloaded, accelerating the test interface of namespace A.
+PRELOAD_A() { ip netns exec "$NS_A" env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" "$@"; }
+PRELOAD_B() { ip netns exec "$NS_B" env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_B" "$@"; }
+bg_preload_a() {
+  ip netns exec "$NS_A" env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" "$@" &
+  BG_PID=$!
+}
+# xdpload-stat --json of process PID, one counter.
+xstat_counter() {
+  "$BUILD/xdpload-stat" -p "$1" --json |
+    python3 -c 'import json,sys; d=json.load(sys.stdin)["processes"]; print(d[0]["counters"][sys.argv[1]] if d else -1)' "$2"
+}
+# Bytes received on the stack, from the exit line of a program run with XDPLOAD_LOG=1.
+exit_rx_bytes() { sed -n 's/.*exit: rx [0-9]* frames (\([0-9]*\) bytes).*/\1/p' "$1" | tail -1; }
+exit_tx_bytes() { sed -n 's/.*tx [0-9]* frames (\([0-9]*\) bytes).*/\1/p' "$1" | tail -1; }
+export -f kernel_counter

@@ -1,0 +1,19 @@
+// ShimCounters: decisions and events of the preloaded library. Plain words
+// for the shared-memory segment.
+#pragma once
+
+#include <cstdint>
+
+namespace xdpload::shim {
+
+struct ShimCounters {
+  uint64_t accelerated_tcp = 0;   // TCP sockets put on the stack
+  uint64_t accelerated_udp = 0;   // UDP sockets put on the stack
+  uint64_t kernel_sockets = 0;    // candidates left with the kernel
+  uint64_t rx_copies = 0;         // received pbufs copied out of UMEM (frame pressure)
+  uint64_t udp_rx_dropped = 0;    // datagrams dropped: receive buffer full
+  uint64_t blocked_waits = 0;     // calls that slept
+  uint64_t progress_polls = 0;    // stack polls by the progress thread
+};
+
+}  // namespace xdpload::shim

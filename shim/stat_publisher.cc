@@ -1,0 +1,101 @@
+#include "shim/stat_publisher.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "shim/libc.h"
+#include "shim/runtime.h"
+
+extern "C" {
+#include "lwip/stats.h"
+}
+
+namespace xdpload::shim {
+
+namespace {
+
+uint64_t unix_ns() {
+  timespec ts;
+  libc::clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+std::string path_for(int pid) { return std::string(stats::kPathPrefix) + std::to_string(pid); }
+
+}  // namespace
+
+bool StatPublisher::start() {
+  Runtime& rt = Runtime::get();
+  owner_pid_ = getpid();
+  std::string path = path_for(owner_pid_);
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  void* p = MAP_FAILED;
+  if (ftruncate(fd, sizeof(stats::Segment)) == 0)
+    p = mmap(nullptr, sizeof(stats::Segment), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  libc::close(fd);
+  if (p == MAP_FAILED) {
+    unlink(path.c_str());
+    return false;
+  }
+  seg_ = static_cast<stats::Segment*>(p);  // zero-filled by ftruncate
+  seg_->version = stats::kVersion;
+  seg_->pid = owner_pid_;
+  seg_->started_unix_ns = unix_ns();
+  if (FILE* f = fopen("/proc/self/comm", "re")) {
+    if (fgets(seg_->command, sizeof seg_->command, f)) seg_->command[strcspn(seg_->command, "\n")] = 0;
+    fclose(f);
+  }
+  rings::XskPort* port = rt.stack()->port();
+  snprintf(seg_->iface, sizeof seg_->iface, "%s", port->iface().c_str());
+  snprintf(seg_->mode, sizeof seg_->mode, "%s", port->mode_string().c_str());
+  seg_->queue = port->queue();
+  seg_->frames = port->frame_count();
+  // From now on the live counters are the segment's.
+  port->place_counters(&seg_->port);
+  rt.stack()->driver().place_counters(&seg_->netif);
+  // The magic last: a reader that sees it sees a filled header.
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  memcpy(seg_->magic, stats::kMagic, sizeof seg_->magic);
+  return true;
+}
+
+void StatPublisher::refresh() {
+  if (!seg_) return;
+  Runtime& rt = Runtime::get();
+  rings::XskPort* port = rt.stack()->port();
+  port->refresh_kernel_stats();
+  rings::SteeringStats st = port->steering().stats();
+  seg_->steer_redirected = st.redirected;
+  seg_->steer_passed = st.passed;
+  seg_->steer_no_socket = st.no_socket;
+  const auto& m = lwip_stats.mib2;
+  seg_->tcp_active_opens = m.tcpactiveopens;
+  seg_->tcp_passive_opens = m.tcppassiveopens;
+  seg_->tcp_in_segs = m.tcpinsegs;
+  seg_->tcp_out_segs = m.tcpoutsegs;
+  seg_->tcp_retrans_segs = m.tcpretranssegs;
+  seg_->udp_in_datagrams = m.udpindatagrams;
+  seg_->udp_out_datagrams = m.udpoutdatagrams;
+
+  // The socket table, under a sequence count.
+  __atomic_store_n(&seg_->seq, seg_->seq + 1, __ATOMIC_RELEASE);
+  uint32_t n = 0, total = 0;
+  for (Socket* s = rt.live_sockets(); s; s = s->live_next, ++total)
+    if (n < stats::kMaxSockets) s->stat_row(&seg_->sockets[n++]);
+  seg_->nsockets = n;
+  seg_->total_sockets = total;
+  seg_->refreshed_unix_ns = unix_ns();
+  __atomic_store_n(&seg_->seq, seg_->seq + 1, __ATOMIC_RELEASE);
+}
+
+void StatPublisher::remove() {
+  if (seg_ && getpid() == owner_pid_) unlink(path_for(owner_pid_).c_str());
+}
+
+}  // namespace xdpload::shim

@@ -1,0 +1,24 @@
+// StatPublisher: creates, refreshes and removes this process's statistics
+// segment (shim/stat_segment.h).
+#pragma once
+
+#include "shim/stat_segment.h"
+
+namespace xdpload::shim {
+
+class StatPublisher {
+ public:
+  // Creates the segment and moves the live counters into it. Lock held.
+  bool start();
+  // The socket table and the refreshed figures. Lock held.
+  void refresh();
+  // At exit (only the process that created it).
+  void remove();
+  stats::Segment* segment() { return seg_; }
+
+ private:
+  stats::Segment* seg_ = nullptr;
+  int owner_pid_ = 0;
+};
+
+}  // namespace xdpload::shim

@@ -1,0 +1,80 @@
+/* fork_child: what a forked child of an xdpload process may do.
+ *
+ *   fork_child PEER_IP PORT use     connect (accelerated), fork; the child
+ *       does pipe I/O (kernel only), tries the inherited socket (must fail
+ *       with EOPNOTSUPP under xdpload), closes it; the parent's socket still
+ *       works afterwards.
+ *   fork_child PEER_IP PORT hold    connect, fork a child that sleeps 30 s,
+ *       print "ready" and sleep (the test kills the parent with SIGKILL).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int echo_round(int fd, const char* msg) {
+  char buf[64] = {0};
+  size_t n = strlen(msg);
+  if (send(fd, msg, n, 0) != (ssize_t)n) return -1;
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = recv(fd, buf + got, sizeof buf - got, 0);
+    if (r <= 0) return -1;
+    got += (size_t)r;
+  }
+  return memcmp(buf, msg, n) == 0 ? 0 : -1;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 4) return 2;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(atoi(argv[2]));
+  inet_pton(AF_INET, argv[1], &a.sin_addr);
+  if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0) {
+    perror("connect");
+    return 1;
+  }
+  printf("parent echo before fork: %s\n", echo_round(fd, "before") == 0 ? "ok" : "FAILED");
+  if (!strcmp(argv[3], "hold")) {
+    if (fork() == 0) {
+      sleep(30);
+      _exit(0);
+    }
+    printf("ready\n");
+    pause();
+    return 0;
+  }
+  int p[2];
+  if (pipe(p) != 0) return 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    const char msg[] = "through a pipe";
+    ssize_t w = write(p[1], msg, sizeof msg);
+    errno = 0;
+    ssize_t s = send(fd, "x", 1, MSG_NOSIGNAL);
+    int e = errno;
+    printf("child: pipe write %s, send on the inherited socket %s %s, close %s\n",
+           w == sizeof msg ? "ok" : "FAILED", s < 0 ? "-1" : "ok", s < 0 ? strerrorname_np(e) : "",
+           close(fd) == 0 ? "ok" : "FAILED");
+    _exit(0);
+  }
+  close(p[1]);
+  char buf[64] = {0};
+  ssize_t r = read(p[0], buf, sizeof buf);
+  int status;
+  waitpid(pid, &status, 0);
+  printf("parent read from the child's pipe: %s\n", r > 0 ? buf : "FAILED");
+  printf("child exit status: %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  printf("parent echo after the child closed its copy: %s\n",
+         echo_round(fd, "after") == 0 ? "ok" : "FAILED");
+  return 0;
+}

@@ -1,0 +1,323 @@
+// xdpload-stat: what running xdpload processes are doing, which ss and
+// netstat cannot show: their AF_XDP ports and counters, and their sockets,
+// accelerated or on the kernel path, in one table.
+//
+//   xdpload-stat [-p PID] [--json] [--watch [SECONDS]]
+//
+// Reads /dev/shm/xdpload.<pid> (shim/stat_segment.h). A segment whose process
+// is gone (killed before it could remove it) is reported and removed.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "shim/stat_segment.h"
+
+using namespace xdpload;
+
+namespace {
+
+const char* kStates[] = {"?",          "ESTAB",    "SYN-SENT", "SYN-RECV",  "FIN-WAIT-1", "FIN-WAIT-2",
+                         "TIME-WAIT",  "UNCONN",   "CLOSE-WAIT", "LAST-ACK", "LISTEN",     "CLOSING"};
+
+const char* state_name(int proto, int st) {
+  if (st < 0 || st > 11) return "?";
+  if (proto == IPPROTO_UDP && st == 1) return "ESTAB";
+  if (proto == IPPROTO_TCP && st == 7) return "CLOSED";
+  return kStates[st];
+}
+
+std::string endpoint(uint32_t ip, uint16_t port) {
+  char b[32];
+  in_addr a{ip};
+  if (port) snprintf(b, sizeof b, "%s:%u", inet_ntoa(a), port);
+  else snprintf(b, sizeof b, "%s:*", inet_ntoa(a));
+  return b;
+}
+
+struct Row {
+  stats::SocketRow r;
+};
+
+// The process's kernel-path sockets: its socket descriptors matched, by
+// inode, against its network namespace's /proc tables.
+std::vector<stats::SocketRow> kernel_sockets(int pid, const std::set<int>& skip_fds) {
+  std::map<unsigned long, int> inode_fd;
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      char target[64];
+      std::string link = dir + "/" + e->d_name;
+      ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+      if (n <= 0) continue;
+      target[n] = 0;
+      unsigned long ino;
+      int fd = atoi(e->d_name);
+      if (sscanf(target, "socket:[%lu]", &ino) == 1 && !skip_fds.count(fd)) inode_fd[ino] = fd;
+    }
+    closedir(d);
+  }
+  std::vector<stats::SocketRow> rows;
+  struct Table {
+    const char* name;
+    int proto;
+  } tables[] = {{"tcp", IPPROTO_TCP}, {"udp", IPPROTO_UDP}};
+  for (const Table& t : tables) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/net/" + t.name);
+    std::string line;
+    std::getline(f, line);
+    while (std::getline(f, line)) {
+      unsigned lip, lport, rip, rport, st, txq, rxq;
+      unsigned long ino;
+      if (sscanf(line.c_str(), " %*d: %x:%x %x:%x %x %x:%x %*x:%*x %*x %*u %*u %lu", &lip, &lport,
+                 &rip, &rport, &st, &txq, &rxq, &ino) != 8)
+        continue;
+      auto it = inode_fd.find(ino);
+      if (it == inode_fd.end()) continue;
+      stats::SocketRow r{};
+      r.proto = uint8_t(t.proto);
+      r.state = uint8_t(st);
+      r.fd = it->second;
+      r.local_ip = lip;
+      r.local_port = uint16_t(lport);
+      r.remote_ip = rip;
+      r.remote_port = uint16_t(rport);
+      r.rx_queue = rxq;
+      r.tx_queue = txq;
+      rows.push_back(r);
+    }
+  }
+  return rows;
+}
+
+struct Snapshot {
+  stats::Segment head;  // header and counters (socket table copied separately)
+  std::vector<stats::SocketRow> rows;
+  uint32_t total;
+};
+
+bool snapshot(const stats::Segment* seg, Snapshot* out) {
+  for (int tries = 0; tries < 100; ++tries) {
+    uint32_t s1 = __atomic_load_n(&seg->seq, __ATOMIC_ACQUIRE);
+    if (s1 & 1) {
+      usleep(1000);
+      continue;
+    }
+    memcpy(static_cast<void*>(&out->head), seg, offsetof(stats::Segment, sockets));
+    uint32_t n = std::min(out->head.nsockets, stats::kMaxSockets);
+    out->rows.assign(seg->sockets, seg->sockets + n);
+    out->total = out->head.total_sockets;
+    if (__atomic_load_n(&seg->seq, __ATOMIC_ACQUIRE) == s1) return true;
+  }
+  return false;
+}
+
+double now_unix() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void json_str(std::ostringstream& o, const char* s) {
+  o << '"';
+  for (; *s; ++s) {
+    if (*s == '"' || *s == '\\') o << '\\';
+    if (uint8_t(*s) >= 0x20) o << *s;
+  }
+  o << '"';
+}
+
+void print_counters_text(const stats::Segment& h) {
+  const auto& p = h.port;
+  const auto& n = h.netif;
+  const auto& s = h.shim;
+  printf("  frames   rx %llu (%llu bytes)  tx %llu (%llu bytes)\n", (unsigned long long)p.rx_frames,
+         (unsigned long long)p.rx_bytes, (unsigned long long)p.tx_frames,
+         (unsigned long long)p.tx_bytes);
+  printf("  drops    kernel %llu  rx-ring-full %llu  fill-ring-empty %llu  tx-ring-full %llu  "
+         "tx-no-frame %llu  bad-checksum %llu\n",
+         (unsigned long long)p.rx_dropped, (unsigned long long)p.rx_ring_full,
+         (unsigned long long)p.rx_fill_ring_empty, (unsigned long long)p.tx_ring_full,
+         (unsigned long long)(p.tx_no_frame + n.tx_no_frame), (unsigned long long)n.rx_bad_checksum);
+  printf("  kicks    %llu (errors %llu)\n", (unsigned long long)p.kicks,
+         (unsigned long long)p.kick_errors);
+  printf("  tcp      in %llu  out %llu  retransmits %llu  active opens %llu  passive opens %llu\n",
+         (unsigned long long)h.tcp_in_segs, (unsigned long long)h.tcp_out_segs,
+         (unsigned long long)h.tcp_retrans_segs, (unsigned long long)h.tcp_active_opens,
+         (unsigned long long)h.tcp_passive_opens);
+  printf("  udp      in %llu  out %llu  dropped (buffer full) %llu\n",
+         (unsigned long long)h.udp_in_datagrams, (unsigned long long)h.udp_out_datagrams,
+         (unsigned long long)s.udp_rx_dropped);
+  printf("  steering to socket %llu  left to kernel %llu  no socket on queue %llu\n",
+         (unsigned long long)h.steer_redirected, (unsigned long long)h.steer_passed,
+         (unsigned long long)h.steer_no_socket);
+  printf("  sockets  accelerated tcp %llu udp %llu, left with the kernel %llu; rx copies %llu\n",
+         (unsigned long long)s.accelerated_tcp, (unsigned long long)s.accelerated_udp,
+         (unsigned long long)s.kernel_sockets, (unsigned long long)s.rx_copies);
+}
+
+void counters_json(std::ostringstream& o, const stats::Segment& h) {
+  const auto& p = h.port;
+  const auto& n = h.netif;
+  const auto& s = h.shim;
+  o << "\"counters\":{"
+    << "\"rx_frames\":" << p.rx_frames << ",\"rx_bytes\":" << p.rx_bytes
+    << ",\"tx_frames\":" << p.tx_frames << ",\"tx_bytes\":" << p.tx_bytes
+    << ",\"kernel_rx_dropped\":" << p.rx_dropped << ",\"rx_ring_full\":" << p.rx_ring_full
+    << ",\"fill_ring_empty\":" << p.rx_fill_ring_empty << ",\"tx_ring_full\":" << p.tx_ring_full
+    << ",\"tx_no_frame\":" << (p.tx_no_frame + n.tx_no_frame) << ",\"kicks\":" << p.kicks
+    << ",\"kick_errors\":" << p.kick_errors << ",\"rx_bad_checksum\":" << n.rx_bad_checksum
+    << ",\"rx_partial_checksum\":" << n.rx_partial_checksum
+    << ",\"tcp_in_segs\":" << h.tcp_in_segs << ",\"tcp_out_segs\":" << h.tcp_out_segs
+    << ",\"tcp_retransmits\":" << h.tcp_retrans_segs
+    << ",\"tcp_active_opens\":" << h.tcp_active_opens
+    << ",\"tcp_passive_opens\":" << h.tcp_passive_opens
+    << ",\"udp_in_datagrams\":" << h.udp_in_datagrams
+    << ",\"udp_out_datagrams\":" << h.udp_out_datagrams
+    << ",\"udp_rx_dropped\":" << s.udp_rx_dropped << ",\"steer_redirected\":" << h.steer_redirected
+    << ",\"steer_passed\":" << h.steer_passed << ",\"steer_no_socket\":" << h.steer_no_socket
+    << ",\"accelerated_tcp\":" << s.accelerated_tcp << ",\"accelerated_udp\":" << s.accelerated_udp
+    << ",\"kernel_sockets\":" << s.kernel_sockets << ",\"rx_copies\":" << s.rx_copies << "}";
+}
+
+int run_once(int only_pid, bool json) {
+  std::vector<int> pids;
+  if (DIR* d = opendir("/dev/shm")) {
+    while (dirent* e = readdir(d)) {
+      if (strncmp(e->d_name, "xdpload.", 8) == 0) pids.push_back(atoi(e->d_name + 8));
+    }
+    closedir(d);
+  }
+  std::ostringstream js;
+  js << "{\"processes\":[";
+  std::vector<int> removed;
+  bool first = true;
+  int shown = 0;
+  for (int pid : pids) {
+    if (only_pid && pid != only_pid) continue;
+    std::string path = std::string(stats::kPathPrefix) + std::to_string(pid);
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+      // Its owner died without removing it (SIGKILL, say).
+      if (unlink(path.c_str()) == 0) removed.push_back(pid);
+      continue;
+    }
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat sb;
+    void* p = MAP_FAILED;
+    if (fstat(fd, &sb) == 0 && size_t(sb.st_size) >= sizeof(stats::Segment))
+      p = mmap(nullptr, sizeof(stats::Segment), PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) continue;
+    auto* seg = static_cast<const stats::Segment*>(p);
+    Snapshot snap;
+    bool ok = memcmp(seg->magic, stats::kMagic, 8) == 0 && seg->version == stats::kVersion &&
+              snapshot(seg, &snap);
+    munmap(p, sizeof(stats::Segment));
+    if (!ok) continue;
+    const stats::Segment& h = snap.head;
+    std::set<int> accel_fds;
+    for (const auto& r : snap.rows)
+      if (r.fd >= 0) accel_fds.insert(r.fd);
+    std::vector<stats::SocketRow> rows = snap.rows;
+    for (const auto& r : kernel_sockets(pid, accel_fds)) rows.push_back(r);
+    double up = now_unix() - h.started_unix_ns / 1e9;
+    ++shown;
+    if (json) {
+      if (!first) js << ",";
+      first = false;
+      js << "{\"pid\":" << pid << ",\"command\":";
+      json_str(js, h.command);
+      js << ",\"iface\":";
+      json_str(js, h.iface);
+      js << ",\"queue\":" << h.queue << ",\"mode\":";
+      json_str(js, h.mode);
+      js << ",\"frames\":" << h.frames << ",\"uptime_s\":" << up << ",";
+      counters_json(js, h);
+      js << ",\"sockets\":[";
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const auto& r = rows[i];
+        if (i) js << ",";
+        js << "{\"proto\":\"" << (r.proto == IPPROTO_TCP ? "tcp" : "udp") << "\",\"fd\":" << r.fd
+           << ",\"local\":\"" << endpoint(r.local_ip, r.local_port) << "\",\"remote\":\""
+           << endpoint(r.remote_ip, r.remote_port) << "\",\"state\":\""
+           << state_name(r.proto, r.state) << "\",\"recv_q\":" << r.rx_queue
+           << ",\"send_q\":" << r.tx_queue << ",\"path\":\""
+           << (r.accelerated ? "xdpload" : "kernel") << "\"}";
+      }
+      js << "],\"more_sockets\":" << (snap.total > snap.rows.size() ? snap.total - snap.rows.size() : 0)
+         << "}";
+    } else {
+      printf("PID %d %s  %s queue %u %s, %u frames, up %.1f s\n", pid, h.command, h.iface, h.queue,
+             h.mode, h.frames, up);
+      print_counters_text(h);
+      printf("  %-5s %-4s %-22s %-22s %-11s %7s %7s  %s\n", "Proto", "Fd", "Local", "Peer",
+             "State", "Recv-Q", "Send-Q", "Path");
+      for (const auto& r : rows)
+        printf("  %-5s %-4d %-22s %-22s %-11s %7u %7u  %s\n", r.proto == IPPROTO_TCP ? "tcp" : "udp",
+               r.fd, endpoint(r.local_ip, r.local_port).c_str(),
+               endpoint(r.remote_ip, r.remote_port).c_str(), state_name(r.proto, r.state),
+               r.rx_queue, r.tx_queue, r.accelerated ? "xdpload" : "kernel");
+      if (snap.total > snap.rows.size())
+        printf("  ... and %u more accelerated sockets\n", unsigned(snap.total - snap.rows.size()));
+    }
+  }
+  if (json) {
+    js << "],\"removed_dead\":[";
+    for (size_t i = 0; i < removed.size(); ++i) js << (i ? "," : "") << removed[i];
+    js << "]}";
+    printf("%s\n", js.str().c_str());
+  } else {
+    for (int pid : removed) printf("process %d is gone: its leftover segment was removed\n", pid);
+    if (!shown && removed.empty()) printf("no xdpload process is running\n");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int pid = 0;
+  bool json = false;
+  double watch = 0;
+  static option longs[] = {{"pid", 1, 0, 'p'},   {"json", 0, 0, 'j'}, {"watch", 2, 0, 'w'},
+                           {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "p:jw::h", longs, nullptr)) != -1) {
+    switch (c) {
+      case 'p': pid = atoi(optarg); break;
+      case 'j': json = true; break;
+      case 'w': watch = optarg ? atof(optarg) : 1.0; break;
+      case 'h':
+        printf("usage: xdpload-stat [-p PID] [--json] [--watch [SECONDS]]\n"
+               "Lists running xdpload processes, their AF_XDP counters and their sockets\n"
+               "(accelerated or on the kernel path). Removes segments of dead processes.\n");
+        return 0;
+      default: return 2;
+    }
+  }
+  if (watch <= 0) return run_once(pid, json);
+  for (;;) {
+    if (!json) printf("\033[H\033[2J");
+    run_once(pid, json);
+    fflush(stdout);
+    usleep(useconds_t(watch * 1e6));
+  }
+}
