@@ -226,7 +226,8 @@ int TcpSocket::pending_error(bool clear) {
 
 int TcpSocket::unacked_bytes() const {
   if (!pcb || state == State::Listening) return 0;
-  return int(TCP_SND_BUF - tcp_sndbuf(pcb));
+  // pcb->snd_buf, not tcp_sndbuf(): that macro caps at 64 KiB.
+  return int(TCP_SND_BUF - pcb->snd_buf);
 }
 
 // ---- readiness ----

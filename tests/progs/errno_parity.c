@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
@@ -238,6 +239,90 @@ int main(int argc, char** argv) {
   SHOW("blocking recv, SIGALRM with SA_RESTART", recv(fd2, buf, sizeof buf, 0));
   printf("%-44s %d\n", "alarms", (int)alarms);
   close(fd2);
+  close(fd);
+
+  /* Descriptors and flags on a connection. */
+  fd = tcp_to(7001);
+  printf("%-44s %d\n", "F_GETFL O_NONBLOCK at first", (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
+  v = 1;
+  ioctl(fd, FIONBIO, &v);
+  printf("%-44s %d\n", "F_GETFL O_NONBLOCK after FIONBIO 1", (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
+  SHOW("recv once FIONBIO made it non-blocking", recv(fd, buf, sizeof buf, 0));
+  v = 0;
+  ioctl(fd, FIONBIO, &v);
+  printf("%-44s %d\n", "F_GETFL O_NONBLOCK after FIONBIO 0", (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
+  fd2 = dup(fd);
+  SHOW("send through a dup", send(fd2, "dup", 3, 0));
+  memset(buf, 0, 8);
+  printf("%-44s %ld '%.3s'\n", "recv through the original", (long)recv(fd, buf, 8, 0), buf);
+  close(fd);
+  SHOW("send through the dup, original closed", send(fd2, "two", 3, 0));
+  memset(buf, 0, 8);
+  printf("%-44s %ld '%.3s'\n", "recv through the dup", (long)recv(fd2, buf, 8, 0), buf);
+  int fd3 = fcntl(fd2, F_DUPFD_CLOEXEC, 100);
+  printf("%-44s %d cloexec=%d\n", "F_DUPFD_CLOEXEC 100", fd3 >= 100, (fcntl(fd3, F_GETFD) & FD_CLOEXEC) != 0);
+  printf("%-44s %d\n", "dup2 onto a free number", dup2(fd3, 150) == 150);
+  SHOW("send through the dup2 copy", send(150, "dd2", 3, 0));
+  memset(buf, 0, 8);
+  printf("%-44s %ld '%.3s'\n", "recv through the F_DUPFD copy", (long)recv(fd3, buf, 8, 0), buf);
+  msleep(100);
+  ioctl(fd3, SIOCOUTQ, &v);
+  printf("%-44s %d\n", "SIOCOUTQ once acknowledged", v);
+  ioctl(fd3, SIOCINQ, &v);
+  printf("%-44s %d\n", "SIOCINQ with nothing queued", v);
+  close(150);
+  close(fd3);
+  close(fd2);
+  SHOW("send on a closed descriptor", send(fd2, "x", 1, 0));
+
+  /* Options set before connecting, read back after. */
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1, idle = 30, intvl = 5, cnt = 3, tos = 0x10, rbuf = 100000, sbuf = 100000;
+  struct linger lg = {1, 7};
+  struct timeval rto = {1, 500000};
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rbuf, sizeof rbuf);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sbuf, sizeof sbuf);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rto, sizeof rto);
+  a = addr_of(peer, 7001);
+  SHOW("connect with options set", connect(fd, (struct sockaddr*)&a, sizeof a));
+  SHOW("TCP_QUICKACK", setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one));
+  struct {
+    const char* name;
+    int level, opt;
+  } ints[] = {{"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE},   {"TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE},
+              {"TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL}, {"TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT},
+              {"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},     {"IP_TOS", IPPROTO_IP, IP_TOS},
+              {"SO_RCVBUF", SOL_SOCKET, SO_RCVBUF},         {"SO_SNDBUF", SOL_SOCKET, SO_SNDBUF},
+              {"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},   {"SO_ERROR", SOL_SOCKET, SO_ERROR},
+              {"SO_TYPE", SOL_SOCKET, SO_TYPE},             {"SO_PROTOCOL", SOL_SOCKET, SO_PROTOCOL},
+              {"SO_DOMAIN", SOL_SOCKET, SO_DOMAIN}};
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; ++i) {
+    len = sizeof v;
+    v = -1;
+    int r = getsockopt(fd, ints[i].level, ints[i].opt, &v, &len);
+    printf("getsockopt %-33s %d %d\n", ints[i].name, r, v);
+  }
+  len = sizeof lg;
+  memset(&lg, 0, sizeof lg);
+  getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len);
+  printf("%-44s %d %d\n", "getsockopt SO_LINGER", lg.l_onoff, lg.l_linger);
+  len = sizeof rto;
+  memset(&rto, 0, sizeof rto);
+  getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rto, &len);
+  printf("%-44s %ld.%06ld\n", "getsockopt SO_RCVTIMEO", (long)rto.tv_sec, (long)rto.tv_usec);
+  struct tcp_info ti;
+  len = sizeof ti;
+  memset(&ti, 0, sizeof ti);
+  getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+  printf("%-44s state %d\n", "getsockopt TCP_INFO", ti.tcpi_state);
   close(fd);
 
   /* Listening and binding, local side. */
