@@ -38,6 +38,7 @@ include stack/build.mk
 include shim/build.mk
 include tools/build.mk
 include tests/build.mk
+include bench/build.mk
 
 all: $(ALL)
 

@@ -13,6 +13,9 @@ __attribute__((constructor(101))) void xdpload_start() {
 
 // At exit the statistics segment goes (a killed process leaves it behind for
 // xdpload-stat to find dead and remove).
-__attribute__((destructor)) void xdpload_stop() { xdpload::shim::Runtime::get().shutdown_stats(); }
+__attribute__((destructor)) void xdpload_stop() {
+  xdpload::shim::Runtime::get().shutdown_stats();
+  xdpload::shim::Runtime::get().report_clock();
+}
 
 }  // namespace

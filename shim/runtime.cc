@@ -15,6 +15,7 @@
 #include "shim/libc.h"
 #include "shim/log.h"
 #include "shim/socket.h"
+#include "shim/tsc_clock.h"
 
 extern char** environ;
 
@@ -56,6 +57,7 @@ void Runtime::init() {
   int rc = parse_config(environ, &config_, &warnings, &why);
   set_log_level(int(config_.log));
   for (const std::string& w : warnings) log_at(kLogError, "%s", w.c_str());
+  start_clock(rc == 0);
   if (rc < 0) {
     // Without a valid configuration there is no interface to accelerate.
     config_.strict = getenv("XDPLOAD_STRICT") && !strcmp(getenv("XDPLOAD_STRICT"), "1");
@@ -74,6 +76,33 @@ void Runtime::init() {
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   // Strict mode fails at start-up, not at the first socket.
   if (config_.strict) ensure_stack();
+}
+
+void Runtime::start_clock(bool config_ok) {
+  // The clock is served whenever the library is loaded, accelerated
+  // interface or not.
+  std::string why;
+  enum { kTsc = 0, kTscFast = 1, kVdso = 2 };
+  bool want = config_ok && config_.clock != kVdso;
+  // XL_TEST_CLOCKSOURCE: a test seam naming a file to read instead of the
+  // kernel's clocksource, so that tests can show an untrusted TSC.
+  const char* source = getenv("XL_TEST_CLOCKSOURCE");
+  if (!source) source = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+  bool trusted = want && TscClock::tsc_trusted("/proc/cpuinfo", source, &why);
+  served_clock().init(trusted, libc::clock_gettime, config_.clock != kTscFast);
+  if (trusted) {
+    XLOG(kLogInfo, "clock: clock_gettime and gettimeofday served from the TSC%s",
+         config_.clock == kTscFast ? " (tsc-fast: unfenced reads)" : "");
+  } else {
+    XLOG(kLogInfo, "clock: the real clock_gettime (%s)",
+         !config_ok ? "configuration error" : config_.clock == kVdso ? "XDPLOAD_CLOCK=vdso" : why.c_str());
+  }
+}
+
+void Runtime::report_clock() {
+  if (forked_child_ || log_level() < kLogInfo || !served_clock().enabled()) return;
+  log_at(kLogInfo, "exit: clock served from the TSC, %llu anchors to the real clock",
+         (unsigned long long)served_clock().anchors());
 }
 
 bool Runtime::ensure_stack() {

@@ -100,6 +100,8 @@ class Runtime {
   ShimCounters& counters() { return *counters_; }
   // At exit: the statistics segment goes.
   void shutdown_stats();
+  // At exit, XDPLOAD_LOG=1: how the clock was served.
+  void report_clock();
   int64_t spin_ns() const { return config_.spin_usec * 1000; }
 
   // pthread_atfork handlers.
@@ -109,6 +111,7 @@ class Runtime {
 
  private:
   int block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx);
+  void start_clock(bool config_ok);
   void progress_loop();
   bool start_stack();
   void disable(const char* why);

@@ -1,6 +1,6 @@
 # tests/: unit tests (GoogleTest), helper programs for the integration tests.
 
-UNIT_DEPS := $(STACK_LIB) $(RINGS_LIB)
+UNIT_DEPS := $(BUILD)/shim/tsc_clock.o $(STACK_LIB) $(RINGS_LIB)
 UNIT_LIBS := $(RINGS_LIBS)
 TEST_PROGS := $(BUILD)/tests/xsk_exchange $(BUILD)/tests/xsk_probe $(BUILD)/tests/stack_peer
 ALL += $(TEST_PROGS)
@@ -36,8 +36,8 @@ $(BUILD)/tests/xdp_pass.bpf.o: tests/progs/xdp_pass.bpf.c
 
 # C test programs, built the way distributions build programs (fortified),
 # so that the __*_chk entry points are exercised.
-TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child
+TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child $(BUILD)/tests/clock_check
 ALL += $(TEST_C_PROGS)
 $(BUILD)/tests/%: tests/progs/%.c
 	@mkdir -p $(@D)
-	$(CC) -O2 -D_FORTIFY_SOURCE=2 -Wall -Wextra -o $@ $<
+	$(CC) -O2 -D_FORTIFY_SOURCE=2 -Wall -Wextra -o $@ $< -pthread -ldl
