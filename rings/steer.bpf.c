@@ -2,7 +2,7 @@
 // and every other frame to the kernel, untouched.
 //
 // A frame is steered when it is IPv4, not a fragment, TCP or UDP, and its
-// (protocol, destination port) pair is in `steer_ports`. ARP, ICMP, IPv6,
+// (protocol, destination port) bit is set in `steer_bits`. ARP, ICMP, IPv6,
 // fragments and all other ports go on to the kernel (XDP_PASS): the kernel
 // keeps answering ARP and ping for the host and serving its own sockets.
 #include <linux/bpf.h>
@@ -17,11 +17,12 @@
 #include "steer_maps.h"
 
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, STEER_MAX_PORTS);
-  __type(key, struct steer_key);
-  __type(value, __u32);
-} steer_ports SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, STEER_WORDS);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, __u64);
+} steer_bits SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -67,12 +68,12 @@ int xdpload_steer(struct xdp_md* ctx) {
   // and delivers to the backing socket that holds the same port.
   if (ip->frag_off & bpf_htons(0x3fff)) goto pass;
 
-  struct steer_key key = {.proto = ip->protocol};
+  __u16 port;
   void* l4 = (void*)ip + ip->ihl * 4;
   if (ip->protocol == IPPROTO_UDP) {
     struct udphdr* udp = l4;
     if ((void*)(udp + 1) > end) goto pass;
-    key.port = udp->dest;
+    port = udp->dest;
     // A UDP packet longer than the MTU is a GSO super-packet holding several
     // datagrams whose boundaries only the kernel knows: it segments them
     // into the backing socket that holds the same port.
@@ -82,11 +83,14 @@ int xdpload_steer(struct xdp_md* ctx) {
   } else if (ip->protocol == IPPROTO_TCP) {
     struct tcphdr* tcp = l4;
     if ((void*)(tcp + 1) > end) goto pass;
-    key.port = tcp->dest;
+    port = tcp->dest;
   } else {
     goto pass;
   }
-  if (!bpf_map_lookup_elem(&steer_ports, &key)) goto pass;
+  __u32 bit = steer_bit(ip->protocol, bpf_ntohs(port));
+  __u32 word = bit / 64;
+  __u64* bits = bpf_map_lookup_elem(&steer_bits, &word);
+  if (!bits || !(*bits & (1ull << (bit % 64)))) goto pass;
 
   __u32 queue = ctx->rx_queue_index;
   if (!bpf_map_lookup_elem(&xsks, &queue)) {

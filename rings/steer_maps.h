@@ -5,15 +5,17 @@
 
 #include <linux/types.h>
 
-#define STEER_MAX_PORTS 65536
 #define STEER_MAX_QUEUES 64
 
-// Key of `steer_ports`: a local port of ours. Port in network byte order.
-struct steer_key {
-  __u8 proto;  // IPPROTO_TCP or IPPROTO_UDP
-  __u8 pad;
-  __u16 port;
-};
+// `steer_bits`: one bit per (protocol, local port), TCP ports first then
+// UDP, 64 bits per array element. The array is mmap-able: user space sets
+// and clears bits with atomic operations, no system call, which keeps
+// working after the process dropped the privileges bpf() needs.
+#define STEER_BITS (2 * 65536)
+#define STEER_WORDS (STEER_BITS / 64)
+static inline __u32 steer_bit(__u8 proto, __u16 port_host_order) {
+  return (proto == 17 /* IPPROTO_UDP */ ? 65536u : 0u) + port_host_order;
+}
 
 // Indices of the per-cpu `steer_stats` counters.
 enum steer_stat {

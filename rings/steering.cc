@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <arpa/inet.h>
 #include <linux/if_link.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -69,9 +70,11 @@ XdpSteering::~XdpSteering() { detach(); }
 void XdpSteering::detach() {
   if (link_fd_ >= 0) close(link_fd_);
   link_fd_ = -1;
+  if (bits_) munmap(bits_, STEER_WORDS * sizeof(uint64_t));
+  bits_ = nullptr;
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;
-  ports_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = -1;
+  bits_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = -1;
 }
 
 void XdpSteering::abandon() {
@@ -113,14 +116,22 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
                     g_last_libbpf_message);
   }
   bpf_program* prog = bpf_object__find_program_by_name(obj_, "xdpload_steer");
-  ports_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_ports");
+  bits_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_bits");
   xsks_fd_ = bpf_object__find_map_fd_by_name(obj_, "xsks");
   stats_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_stats");
   conf_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_conf");
-  if (!prog || ports_fd_ < 0 || xsks_fd_ < 0 || stats_fd_ < 0 || conf_fd_ < 0) {
+  if (!prog || bits_fd_ < 0 || xsks_fd_ < 0 || stats_fd_ < 0 || conf_fd_ < 0) {
     detach();
     return why->set(ENOENT, "the embedded XDP object lacks its program or maps");
   }
+  void* bits = mmap(nullptr, STEER_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED,
+                    bits_fd_, 0);
+  if (bits == MAP_FAILED) {
+    int err = errno;
+    detach();
+    return why->set(err, "cannot map the steering port map: %s", strerror(err));
+  }
+  bits_ = static_cast<uint64_t*>(bits);
 
   LIBBPF_OPTS(bpf_link_create_opts, link_opts);
   link_opts.flags = mode == XdpMode::Driver ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
@@ -150,15 +161,25 @@ int XdpSteering::set_mtu(uint32_t mtu) {
 }
 
 int XdpSteering::steer(uint8_t proto, uint16_t port) {
-  steer_key key{proto, 0, htons(port)};
-  uint32_t one = 1;
-  return bpf_map_update_elem(ports_fd_, &key, &one, BPF_ANY) == 0 ? 0 : -errno;
+  if (!bits_) return -EBADF;
+  uint32_t bit = steer_bit(proto, port);
+  // Release: everything that prepared for the port's frames (the PCB) is
+  // done before the XDP program can send the first one.
+  __atomic_fetch_or(&bits_[bit / 64], 1ull << (bit % 64), __ATOMIC_RELEASE);
+  return 0;
 }
 
 int XdpSteering::unsteer(uint8_t proto, uint16_t port) {
-  steer_key key{proto, 0, htons(port)};
-  if (bpf_map_delete_elem(ports_fd_, &key) == 0) return 0;
-  return errno == ENOENT ? 0 : -errno;
+  if (!bits_) return -EBADF;
+  uint32_t bit = steer_bit(proto, port);
+  __atomic_fetch_and(&bits_[bit / 64], ~(1ull << (bit % 64)), __ATOMIC_RELEASE);
+  return 0;
+}
+
+bool XdpSteering::steered(uint8_t proto, uint16_t port) const {
+  if (!bits_) return false;
+  uint32_t bit = steer_bit(proto, port);
+  return __atomic_load_n(&bits_[bit / 64], __ATOMIC_ACQUIRE) & (1ull << (bit % 64));
 }
 
 SteeringStats XdpSteering::stats() const {

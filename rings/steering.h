@@ -44,9 +44,12 @@ class XdpSteering {
   // and stay with the kernel.
   int set_mtu(uint32_t mtu);
 
-  // Starts or stops steering (protocol, local port) to the sockets.
+  // Starts or stops steering (protocol, local port) to the sockets: a bit
+  // in the mmap-ed port map, no system call (it works after the process has
+  // dropped its privileges).
   int steer(uint8_t proto, uint16_t port);
   int unsteer(uint8_t proto, uint16_t port);
+  bool steered(uint8_t proto, uint16_t port) const;
 
   XdpMode mode() const { return mode_; }
   SteeringStats stats() const;
@@ -54,7 +57,8 @@ class XdpSteering {
  private:
   bpf_object* obj_ = nullptr;
   int link_fd_ = -1;
-  int ports_fd_ = -1;
+  int bits_fd_ = -1;
+  uint64_t* bits_ = nullptr;  // the mmap-ed steer_bits array
   int xsks_fd_ = -1;
   int stats_fd_ = -1;
   int conf_fd_ = -1;

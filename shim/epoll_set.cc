@@ -239,6 +239,9 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
       }
       n += m;
     }
+    // An epoll set watched by another one stays readable while it has
+    // level-triggered events left, as on Linux; our eventfd was just drained.
+    if (nested_ && has_ready()) signal_efd();
     if (n > 0) return n;
     if (timeout_ns == 0) return 0;
     if (deadline >= 0 && mono_ns() >= deadline) return 0;

@@ -99,6 +99,12 @@ void Runtime::start_clock(bool config_ok) {
   }
 }
 
+void Runtime::before_privilege_drop(uid_t uid) {
+  if (!enabled() || geteuid() != 0 || uid == 0 || uid == uid_t(-1)) return;
+  XLOG(kLogDecision, "starting the stack before the process gives up root");
+  if (ensure_stack()) stats_.give_to(uid);
+}
+
 void Runtime::report_clock() {
   if (forked_child_ || log_level() < kLogInfo || !served_clock().enabled()) return;
   log_at(kLogInfo, "exit: clock served from the TSC, %llu anchors to the real clock",

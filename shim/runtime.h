@@ -98,6 +98,10 @@ class Runtime {
   Config& config() { return config_; }
   FdTable& fds() { return fds_; }
   ShimCounters& counters() { return *counters_; }
+  // The process is about to change its user from root to `uid`: start the
+  // stack now, while it can (daemons drop privileges before they open their
+  // sockets), and let the new user remove the statistics segment at exit.
+  void before_privilege_drop(uid_t uid);
   // At exit: the statistics segment goes.
   void shutdown_stats();
   // At exit, XDPLOAD_LOG=1: how the clock was served.

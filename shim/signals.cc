@@ -111,6 +111,9 @@ sighandler_t xdpload_signal(int sig, sighandler_t handler) {
   if (sig > 0 && sig < _NSIG) sigaddset(&act.sa_mask, sig);
   act.sa_flags = SA_RESTART;
   if (do_sigaction(sig, &act, &old) != 0) return SIG_ERR;
-  return (old.sa_flags & SA_SIGINFO) ? reinterpret_cast<sighandler_t>(old.sa_sigaction)
-                                     : old.sa_handler;
+  // A SA_SIGINFO handler goes back as signal() would return it: the same
+  // address, seen through the one-argument type.
+  if (old.sa_flags & SA_SIGINFO)
+    return reinterpret_cast<sighandler_t>(reinterpret_cast<void (*)()>(old.sa_sigaction));
+  return old.sa_handler;
 }

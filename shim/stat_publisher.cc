@@ -94,6 +94,13 @@ void StatPublisher::refresh() {
   __atomic_store_n(&seg_->seq, seg_->seq + 1, __ATOMIC_RELEASE);
 }
 
+void StatPublisher::give_to(uid_t uid) {
+  if (seg_) {
+    int rc = chown(path_for(owner_pid_).c_str(), uid, gid_t(-1));
+    (void)rc;  // best effort: xdpload-stat removes a leftover anyway
+  }
+}
+
 void StatPublisher::remove() {
   if (seg_ && getpid() == owner_pid_) unlink(path_for(owner_pid_).c_str());
 }

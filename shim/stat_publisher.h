@@ -2,6 +2,8 @@
 // segment (shim/stat_segment.h).
 #pragma once
 
+#include <sys/types.h>
+
 #include "shim/stat_segment.h"
 
 namespace xdpload::shim {
@@ -14,6 +16,9 @@ class StatPublisher {
   void refresh();
   // At exit (only the process that created it).
   void remove();
+  // The process is about to become `uid`: the file becomes its, so that it
+  // can still remove it.
+  void give_to(uid_t uid);
   stats::Segment* segment() { return seg_; }
 
  private:

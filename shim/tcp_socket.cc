@@ -132,8 +132,15 @@ signed char TcpSocket::on_recv(void* arg, tcp_pcb* p, pbuf* data, signed char) {
 
 signed char TcpSocket::on_sent(void* arg, tcp_pcb*, uint16_t) {
   auto* s = static_cast<TcpSocket*>(arg);
-  if (s) s->notify();
+  if (s && s->nospace && s->writable()) {
+    s->nospace = false;
+    s->notify();
+  }
   return ERR_OK;
+}
+
+bool TcpSocket::writable() const {
+  return pcb && tcp_sndbuf(pcb) >= TCP_SNDLOWAT && tcp_sndqueuelen(pcb) < TCP_SNDQUEUELOWAT;
 }
 
 void TcpSocket::on_error(void* arg, signed char err) {
@@ -241,10 +248,10 @@ uint32_t TcpSocket::events() {
   if (rd_shut && wr_shut) m |= POLLHUP;
   if (rd_shut) m |= POLLIN | POLLRDNORM | POLLRDHUP;
   if (rx_bytes) m |= POLLIN | POLLRDNORM;
-  if (wr_shut) {
+  if (wr_shut || writable()) {
     m |= POLLOUT | POLLWRNORM;
-  } else if (pcb && tcp_sndbuf(pcb) >= TCP_SNDLOWAT && tcp_sndqueuelen(pcb) < TCP_SNDQUEUELOWAT) {
-    m |= POLLOUT | POLLWRNORM;
+  } else {
+    nospace = true;  // as tcp_poll does: whoever asked is woken when space returns
   }
   if (error) m |= POLLERR;
   return m;
@@ -436,6 +443,7 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags) {
     }
     if (sent == total) break;
     // The send buffer is full: partial write, or wait for acknowledgements.
+    nospace = true;
     rt.poll_stack();
     if (pcb && tcp_sndbuf(pcb) > 0 && !error) continue;
     if (dontwait) return sent ? ssize_t(sent) : -EAGAIN;

@@ -57,6 +57,11 @@ class TcpSocket final : public Socket {
   bool rx_fin = false;  // the peer closed its side
   bool established = false;      // the connection was up at some point
   bool connect_unreported = false;  // a non-blocking connect completed; connect() says 0 once
+  // Linux's SOCK_NOSPACE: someone found the socket not writable (a send that
+  // could not queue everything, a poll); acknowledgements that make it
+  // writable again wake waiters only then, so edge-triggered EPOLLOUT fires
+  // when space returns, not at every ACK.
+  bool nospace = false;
   bool shut_rd = false;
   bool shut_wr = false;
   int backlog = 0;
@@ -69,6 +74,7 @@ class TcpSocket final : public Socket {
   static void on_error(void* arg, signed char err);
   static signed char on_connected(void* arg, tcp_pcb* p, signed char err);
   static signed char on_accept(void* arg, tcp_pcb* p, signed char err);
+  bool writable() const;
   void attach(tcp_pcb* p);
   int hold_port(tcp_pcb* p);
   void detach();

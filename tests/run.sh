@@ -17,7 +17,7 @@ export XL_TEST_BUILD="$top/$build"
 
 tests=()
 for t in "$build"/tests/unit/*_test; do [ -x "$t" ] && tests+=("$t"); done
-for tier in net stack shim clock tools; do
+for tier in net stack shim clock servers tools; do
   for t in tests/$tier/*.sh; do [ -f "$t" ] && tests+=("$t"); done
 done
 

@@ -1,0 +1,26 @@
+# poll, ppoll, select and epoll semantics, with and without xdpload
+# (tests/progs/mux_parity.c): level and edge triggered, EPOLLONESHOT,
+# EPOLLRDHUP, HUP/ERR on reset, EPOLLOUT when a full buffer drains, a
+# listener readable when a connection waits, one descriptor in two sets, an
+# epoll set inside another and inside poll, close() of duplicates, select
+# over a pipe and a socket, epoll_ctl errors, EPOLLEXCLUSIVE, timeouts and
+# signal masks, UDP. Every line must be the same.
+. "$(dirname "$0")/../lib/common.sh"
+need_root
+netns_up
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; netns_down' EXIT
+bg_b python3 "$TOP/tests/peers/remote_peer.py" >"$tmp/peer.out" 2>&1
+wait_for 50 grep -q ready "$tmp/peer.out"
+in_a "$BUILD/tests/mux_parity" "$IP_B" "$IP_A" >"$tmp/kernel" 2>&1
+in_a env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+  "$BUILD/tests/mux_parity" "$IP_B" "$IP_A" >"$tmp/xdpload" 2>"$tmp/xdpload.err"
+cat "$tmp/xdpload.err"
+check "the kernel run completed" grep -q "udp poll POLLOUT" "$tmp/kernel"
+check "the xdpload run was accelerated" grep -q "accelerating $IF_A" "$tmp/xdpload.err"
+if diff -u "$tmp/kernel" "$tmp/xdpload"; then
+  pass "identical results on $(wc -l <"$tmp/kernel") cases"
+else
+  fail "results differ (diff above: - kernel, + xdpload)"
+fi
+finish
