@@ -64,6 +64,9 @@ bench: | $(DEPS_STAMP)
 	$(MAKE) -j$(JOBS) all
 	bench/run.sh $(BUILD)
 
+install: all
+	tools/install.sh $(BUILD) $(PREFIX) $(DESTDIR)
+
 clean:
 	rm -rf $(BUILD)
 

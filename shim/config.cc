@@ -139,6 +139,13 @@ int parse_config(char** env, Config* out, std::vector<std::string>* warnings, Er
 #include "shim/options.def"
 #undef XDPLOAD_OPTION
 
+  // AF_XDP rings index with a mask.
+  if (rc == 0 && (out->ring_size & (out->ring_size - 1))) {
+    why->set(EINVAL, "XDPLOAD_RING_SIZE=%lld is not a power of two (64, 128, ... 32768)",
+             (long long)out->ring_size);
+    rc = -EINVAL;
+  }
+
   // Unknown XDPLOAD_* variables: a typo should not silently do nothing.
   for (char** e = env; e && *e; ++e) {
     if (strncmp(*e, "XDPLOAD_", 8) != 0) continue;

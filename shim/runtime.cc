@@ -67,6 +67,7 @@ void Runtime::init() {
   if (config_.iface.empty()) return;  // not asked to do anything
   ++t_inside;
   rc = stack::read_interface_info(config_.iface, &iface_, &why);
+  if (rc == 0 && !config_.rules.empty()) rc = rules_.load(config_.rules.c_str(), &why);
   --t_inside;
   if (rc < 0) {
     disable(why.c_str());
@@ -130,6 +131,7 @@ bool Runtime::start_stack() {
   sc.port.umem.frame_size = uint32_t(config_.frame_size);
   sc.port.ring_size = uint32_t(config_.ring_size);
   sc.port.allow_zero_copy = config_.zero_copy;
+  sc.pcap_path = config_.pcap;
   sc.port.mode = config_.xdp_mode == 1   ? rings::XdpMode::Driver
                  : config_.xdp_mode == 2 ? rings::XdpMode::Skb
                                          : rings::XdpMode::Auto;
@@ -173,9 +175,21 @@ bool Runtime::start_stack() {
 
 // ---- decisions ----
 
-bool Runtime::accelerate_destination(uint32_t ip, uint16_t port) {
+bool Runtime::rules_allow(Role role, uint32_t ip, uint16_t port) {
+  if (rules_.size() == 0) return true;
+  int line = 0;
+  // A wildcard bind is matched as the interface's address.
+  if (ip == INADDR_ANY && (role == Role::TcpServer || role == Role::UdpReceiver)) ip = iface_.addr;
+  if (rules_.match(role, ip, port, &line) != Rules::Verdict::Kernel) return true;
+  XLOG(kLogDecision, "%s %s:%u on the kernel path (%s line %d)", role_name(role),
+       inet_ntoa(in_addr{ip}), port, config_.rules.c_str(), line);
+  return false;
+}
+
+bool Runtime::accelerate_destination(uint32_t ip, uint16_t port, Role role) {
   if (!enabled()) return false;
   if (port == 53 && config_.dns_kernel) return false;
+  if (!rules_allow(role, ip, port)) return false;
   uint32_t h = ntohl(ip);
   if (ip == 0 || (h >> 24) == 127 || ip == iface_.addr || ip == INADDR_BROADCAST) return false;
   uint64_t now = uint64_t(mono_ns() / 1000000);
@@ -202,6 +216,10 @@ bool Runtime::accelerate_destination(uint32_t ip, uint16_t port) {
 bool Runtime::accelerate_bind(uint32_t ip) {
   if (!enabled()) return false;
   return ip == INADDR_ANY || ip == iface_.addr || IN_MULTICAST(ntohl(ip));
+}
+
+bool Runtime::accelerate_local(uint32_t ip, uint16_t port, Role role) {
+  return accelerate_bind(ip) && rules_allow(role, ip, port);
 }
 
 // ---- ports ----
@@ -254,16 +272,30 @@ void Runtime::untrack(Socket* s) {
 
 void Runtime::shutdown_stats() {
   if (forked_child_) return;
-  if (start_state_.load() > 0 && log_level() >= kLogInfo) {
-    CoreGuard g;
-    const rings::PortCounters& p = stack_->port()->counters();
-    log_at(kLogInfo,
-           "exit: rx %llu frames (%llu bytes), tx %llu frames (%llu bytes), %llu tcp and %llu udp "
-           "sockets accelerated",
-           (unsigned long long)p.rx_frames, (unsigned long long)p.rx_bytes,
-           (unsigned long long)p.tx_frames, (unsigned long long)p.tx_bytes,
-           (unsigned long long)counters_->accelerated_tcp,
-           (unsigned long long)counters_->accelerated_udp);
+  if (start_state_.load() > 0) {
+    // exit() may run while another thread is inside the stack (or in a
+    // signal handler that interrupted it): wait a little for the CoreLock,
+    // never forever.
+    bool locked = false;
+    for (int i = 0; i < 100 && !(locked = CoreLock::try_lock()); ++i) usleep(1000);
+    if (locked) {
+      if (stack::PcapWriter* w = stack_->capture()) {
+        w->flush();
+        XLOG(kLogInfo, "exit: %llu frames written to %s%s", (unsigned long long)w->records(),
+             config_.pcap.c_str(), w->failed() ? " (then a write failed; capture cut short)" : "");
+      }
+      if (log_level() >= kLogInfo) {
+        const rings::PortCounters& p = stack_->port()->counters();
+        log_at(kLogInfo,
+               "exit: rx %llu frames (%llu bytes), tx %llu frames (%llu bytes), %llu tcp and %llu "
+               "udp sockets accelerated",
+               (unsigned long long)p.rx_frames, (unsigned long long)p.rx_bytes,
+               (unsigned long long)p.tx_frames, (unsigned long long)p.tx_bytes,
+               (unsigned long long)counters_->accelerated_tcp,
+               (unsigned long long)counters_->accelerated_udp);
+      }
+      CoreLock::unlock();
+    }
   }
   stats_.remove();
 }

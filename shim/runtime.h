@@ -25,6 +25,7 @@
 
 #include "shim/config.h"
 #include "shim/fd_table.h"
+#include "shim/rules.h"
 #include "shim/shim_counters.h"
 #include "shim/socket.h"
 #include "shim/stat_publisher.h"
@@ -60,8 +61,13 @@ class Runtime {
   stack::Stack* stack() { return stack_.get(); }
 
   // ---- decisions ----
-  bool accelerate_destination(uint32_t ip, uint16_t port);
+  // A destination (network order ip, host order port) for a client or
+  // sender: the rules, then the kernel's route.
+  bool accelerate_destination(uint32_t ip, uint16_t port, Role role);
+  // A local address a socket binds: the interface's or the wildcard.
   bool accelerate_bind(uint32_t ip);
+  // The same, for a server or receiver on a port: the rules too.
+  bool accelerate_local(uint32_t ip, uint16_t port, Role role);
   uint32_t iface_addr() const { return iface_.addr; }
   const stack::InterfaceInfo& iface() const { return iface_; }
 
@@ -103,6 +109,7 @@ class Runtime {
   // sockets), and let the new user remove the statistics segment at exit.
   void before_privilege_drop(uid_t uid);
   // At exit: the statistics segment goes.
+  // At exit: flushes the capture, logs the totals, removes the segment.
   void shutdown_stats();
   // At exit, XDPLOAD_LOG=1: how the clock was served.
   void report_clock();
@@ -121,6 +128,9 @@ class Runtime {
   void disable(const char* why);
 
   Config config_;
+  Rules rules_;
+  // False when a rule says "kernel" (logged at level 2).
+  bool rules_allow(Role role, uint32_t ip, uint16_t port);
   FdTable fds_;
   ShimCounters own_counters_;
   ShimCounters* counters_ = &own_counters_;

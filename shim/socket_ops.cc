@@ -120,7 +120,12 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   if (s->accelerated) return 0;
   SockAddr want, local;
   bool ipv4 = read_sockaddr(addr, len, &want, s->v6) == 0 && kernel_local(fd, &local);
-  bool accel = ipv4 && !s->kernel_only && rt().accelerate_bind(want.ip) && rt().ensure_stack();
+  // TCP decides at listen() or connect(); a UDP socket receives from now.
+  bool accel = ipv4 && !s->kernel_only &&
+               (s->kind == Socket::Kind::Udp
+                    ? rt().accelerate_local(want.ip, local.port, Role::UdpReceiver)
+                    : rt().accelerate_bind(want.ip)) &&
+               rt().ensure_stack();
   CoreGuard g;
   if (!still(s, fd)) return 0;
   s->bound = true;
@@ -145,8 +150,8 @@ int op_listen(Socket* s, int fd, int backlog) {
     return 0;
   }
   SockAddr local;  // listen() binds an unbound socket
-  bool accel = kernel_local(fd, &local) && !s->kernel_only && rt().accelerate_bind(local.ip) &&
-               rt().ensure_stack();
+  bool accel = kernel_local(fd, &local) && !s->kernel_only &&
+               rt().accelerate_local(local.ip, local.port, Role::TcpServer) && rt().ensure_stack();
   CoreGuard g;
   if (!still(s, fd)) return 0;
   s->local = local;
@@ -210,7 +215,8 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   if (s->kind == Socket::Kind::Udp) {
     bool unspec = addr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC;
     if (!s->accelerated) {
-      bool accel = ar == 0 && !s->kernel_only && rt().accelerate_destination(to.ip, to.port) &&
+      bool accel = ar == 0 && !s->kernel_only &&
+                   rt().accelerate_destination(to.ip, to.port, Role::UdpSender) &&
                    rt().ensure_stack();
       if (!accel) {
         CoreGuard g;
@@ -234,7 +240,7 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
     if (unspec) return udp(s)->disconnect();
-    s->remote_accelerated = rt().accelerate_destination(to.ip, to.port);
+    s->remote_accelerated = rt().accelerate_destination(to.ip, to.port, Role::UdpSender);
     return udp(s)->connect(to);
   }
 
@@ -245,8 +251,8 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     if (!still(s, fd)) return -EBADF;
     return tcp(s)->connect(to);
   }
-  bool accel = ar == 0 && !s->kernel_only && rt().accelerate_destination(to.ip, to.port) &&
-               rt().ensure_stack();
+  bool accel = ar == 0 && !s->kernel_only &&
+               rt().accelerate_destination(to.ip, to.port, Role::TcpClient) && rt().ensure_stack();
   SockAddr bound_at;
   if (accel && s->bound) accel = kernel_local(fd, &bound_at) && rt().accelerate_bind(bound_at.ip);
   if (!accel) {
@@ -315,7 +321,8 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
     have_to = true;
   }
   if (!s->accelerated) {
-    bool accel = have_to && !s->kernel_only && rt().accelerate_destination(to.ip, to.port) &&
+    bool accel = have_to && !s->kernel_only &&
+                 rt().accelerate_destination(to.ip, to.port, Role::UdpSender) &&
                  rt().ensure_stack();
     if (accel) {
       CoreGuard g;
@@ -334,7 +341,8 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
       return r < 0 ? neg_errno() : r;
     }
   }
-  bool via_stack = have_to ? rt().accelerate_destination(to.ip, to.port) : s->remote_accelerated;
+  bool via_stack =
+      have_to ? rt().accelerate_destination(to.ip, to.port, Role::UdpSender) : s->remote_accelerated;
   if (!have_to && !udp(s)->connected) return -EDESTADDRREQ;
   if (!via_stack) {
     ssize_t r = libc::sendmsg(fd, msg, flags);

@@ -1,6 +1,7 @@
 #include "stack/stack.h"
 
 #include "stack/lwip_port.h"
+#include "stack/pcap_link.h"
 #include "stack/xsk_link.h"
 
 extern "C" {
@@ -34,9 +35,16 @@ int Stack::open(const StackConfig& config, std::unique_ptr<Stack>* out, ErrorTex
   a.mtu = s->info_.mtu;
   memcpy(a.mac, s->info_.mac, 6);
   a.accept_partial_checksums = s->info_.virtual_link();
-  if (int rc = s->start(std::make_unique<XskLink>(std::move(port)), a, s->info_.ifindex, why);
-      rc < 0)
-    return rc;
+  std::unique_ptr<Link> link = std::make_unique<XskLink>(std::move(port));
+  if (!config.pcap_path.empty()) {
+    auto writer = std::make_unique<PcapWriter>();
+    // tcpdump's default snapshot length: whole packets, multi-buffer ones too.
+    if (int rc = writer->open(config.pcap_path.c_str(), 262144, why); rc < 0)
+      return rc;
+    s->capture_ = writer.get();
+    link = std::make_unique<PcapLink>(std::move(link), std::move(writer));
+  }
+  if (int rc = s->start(std::move(link), a, s->info_.ifindex, why); rc < 0) return rc;
   *out = std::move(s);
   return 0;
 }

@@ -9,16 +9,20 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "rings/error_text.h"
 #include "rings/xsk_port.h"
 #include "stack/interface_info.h"
 #include "stack/link_netif.h"
+#include "stack/pcap_writer.h"
 
 namespace xdpload::stack {
 
 struct StackConfig {
   rings::PortConfig port;
+  // When set, every frame received and sent is written there as pcap.
+  std::string pcap_path;
 };
 
 // What lwIP has allocated: every pool and the heap, for leak checks.
@@ -61,6 +65,8 @@ class Stack {
   LinkNetif& driver() { return driver_; }
   Link& link() { return *link_; }
   rings::XskPort* port() { return port_; }  // nullptr on a non-AF_XDP link
+  // The pcap capture (nullptr without one); flush it before exit.
+  PcapWriter* capture() { return capture_; }
   const InterfaceInfo& interface() const { return info_; }
   uint32_t addr() const { return driver_.address().addr; }
 
@@ -76,6 +82,7 @@ class Stack {
 
   std::unique_ptr<Link> link_;
   rings::XskPort* port_ = nullptr;
+  PcapWriter* capture_ = nullptr;  // owned by the PcapLink
   InterfaceInfo info_;
   LinkNetif driver_;
   uint64_t next_periodic_ms_ = 0;

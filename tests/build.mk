@@ -1,6 +1,6 @@
 # tests/: unit tests (GoogleTest), helper programs for the integration tests.
 
-UNIT_DEPS := $(BUILD)/shim/tsc_clock.o $(STACK_LIB) $(RINGS_LIB)
+UNIT_DEPS := $(BUILD)/shim/tsc_clock.o $(BUILD)/shim/rules.o $(STACK_LIB) $(RINGS_LIB)
 UNIT_LIBS := $(RINGS_LIBS)
 TEST_PROGS := $(BUILD)/tests/xsk_exchange $(BUILD)/tests/xsk_probe $(BUILD)/tests/stack_peer
 ALL += $(TEST_PROGS)

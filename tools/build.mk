@@ -1,7 +1,10 @@
-# tools/: xdpload-stat (reads the statistics segments of running processes).
+# tools/: the xdpload wrapper (a script, tools/xdpload), xdpload-stat (reads
+# the statistics segments of running processes) and xdpload-options (the
+# option table, for the wrapper and the README).
 
 XSTAT := $(BUILD)/xdpload-stat
-ALL += $(XSTAT)
+XOPTIONS := $(BUILD)/xdpload-options
+ALL += $(XSTAT) $(XOPTIONS)
 
 $(BUILD)/tools/%.o: tools/%.cc
 	@mkdir -p $(@D)
@@ -9,3 +12,16 @@ $(BUILD)/tools/%.o: tools/%.cc
 
 $(XSTAT): $(BUILD)/tools/xdpload_stat.o
 	$(CXX) $^ -o $@
+
+# The same config.cc the library parses the environment with.
+$(BUILD)/tools/config.o: shim/config.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
+
+$(XOPTIONS): $(BUILD)/tools/xdpload_options.o $(BUILD)/tools/config.o
+	$(CXX) $^ -o $@
+
+# The README's option table is generated from shim/options.def.
+.PHONY: readme-options
+readme-options: $(XOPTIONS)
+	tools/update-readme-options.sh $(XOPTIONS) README.md

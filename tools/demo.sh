@@ -11,7 +11,6 @@ export XL_TEST_BUILD="$top/$build"
 . tests/lib/netns.sh
 [ "$(id -u)" -eq 0 ] || { echo "demo: needs root (network namespaces, XDP)"; exit 1; }
 secs=${DEMO_SECONDS:-3}
-lib="$top/$build/libxdpload.so"
 tmp=$(mktemp -d)
 netns_up
 trap 'rm -rf "$tmp"; netns_down' EXIT
@@ -24,8 +23,8 @@ echo
 run() {
   local pa=() pb=()
   if [ "$2" = yes ]; then
-    pa=(env LD_PRELOAD="$lib" XDPLOAD_IFACE="$IF_A")
-    pb=(env LD_PRELOAD="$lib" XDPLOAD_IFACE="$IF_B")
+    pa=("$top/tools/xdpload" --iface "$IF_A" --)
+    pb=("$top/tools/xdpload" --iface "$IF_B" --)
   fi
   bg_a "${pa[@]}" sockperf sr -i "$IP_A" -p 11111 $3 >"$tmp/$1.server" 2>&1
   local server=$BG_PID

@@ -304,7 +304,16 @@ int main(int argc, char** argv) {
     switch (c) {
       case 'p': pid = atoi(optarg); break;
       case 'j': json = true; break;
-      case 'w': watch = optarg ? atof(optarg) : 1.0; break;
+      case 'w':
+        // "--watch 2" as well as "--watch=2".
+        if (!optarg && optind < argc && strspn(argv[optind], "0123456789.") == strlen(argv[optind]))
+          optarg = argv[optind++];
+        watch = optarg ? atof(optarg) : 1.0;
+        if (watch <= 0) {
+          fprintf(stderr, "xdpload-stat: --watch needs a positive number of seconds\n");
+          return 2;
+        }
+        break;
       case 'h':
         printf("usage: xdpload-stat [-p PID] [--json] [--watch [SECONDS]]\n"
                "Lists running xdpload processes, their AF_XDP counters and their sockets\n"
@@ -312,6 +321,10 @@ int main(int argc, char** argv) {
         return 0;
       default: return 2;
     }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "xdpload-stat: unexpected argument '%s' (see --help)\n", argv[optind]);
+    return 2;
   }
   if (watch <= 0) return run_once(pid, json);
   for (;;) {

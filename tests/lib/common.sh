@@ -1,6 +1,9 @@
 # tests/lib/common.sh: what every test script shares.
 # Exit codes: 0 pass, 1 fail, 77 skip.
 set -u
+# The Debian programs the tests are written against, not a developer's
+# shims (pyenv and the like run extra processes under the preload).
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${XL_TEST_BUILD:-$TOP/build}
 . "$TOP/tests/lib/netns.sh"

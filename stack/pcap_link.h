@@ -1,0 +1,69 @@
+// PcapLink: a Link that passes everything to another one and records each
+// frame received and sent in a pcap file (XDPLOAD_PCAP). A packet spread over
+// several frames (multi-buffer) is one record.
+#pragma once
+
+#include <memory>
+#include <unordered_map>
+
+#include "stack/link.h"
+#include "stack/pcap_writer.h"
+
+namespace xdpload::stack {
+
+class PcapLink final : public Link {
+ public:
+  PcapLink(std::unique_ptr<Link> inner, std::unique_ptr<PcapWriter> writer)
+      : inner_(std::move(inner)), writer_(std::move(writer)) {}
+
+  uint32_t rx_burst(LinkFrame* out, uint32_t max) override {
+    uint32_t n = inner_->rx_burst(out, max);
+    for (uint32_t i = 0; i < n; ++i) {
+      if (nrx_ < kMaxPieces) rx_[nrx_++] = PcapWriter::Piece{out[i].data, out[i].len};
+      if (!out[i].more) {
+        writer_->record(rx_, nrx_);
+        nrx_ = 0;
+      }
+    }
+    // A packet whose last frame is in the next burst: its first frames are
+    // still the stack's (it holds a chain until the end), so they stay valid.
+    return n;
+  }
+  void release(uint64_t token) override {
+    tx_data_.erase(token);
+    inner_->release(token);
+  }
+  void refill() override { inner_->refill(); }
+
+  uint8_t* tx_frame(uint64_t* token, uint32_t* room) override {
+    uint8_t* p = inner_->tx_frame(token, room);
+    if (p) tx_data_[*token] = p;
+    return p;
+  }
+  bool tx_send(uint64_t token, uint32_t len) override {
+    auto it = tx_data_.find(token);
+    if (it != tx_data_.end()) {
+      PcapWriter::Piece piece{it->second, len};
+      writer_->record(&piece, 1);
+      tx_data_.erase(it);
+    }
+    return inner_->tx_send(token, len);
+  }
+  void flush() override { inner_->flush(); }
+
+  int wait_fd() const override { return inner_->wait_fd(); }
+  uint32_t held_frames() const override { return inner_->held_frames(); }
+  uint32_t total_frames() const override { return inner_->total_frames(); }
+
+  PcapWriter& writer() { return *writer_; }
+
+ private:
+  static constexpr uint32_t kMaxPieces = 32;
+  std::unique_ptr<Link> inner_;
+  std::unique_ptr<PcapWriter> writer_;
+  PcapWriter::Piece rx_[kMaxPieces];
+  uint32_t nrx_ = 0;
+  std::unordered_map<uint64_t, uint8_t*> tx_data_;
+};
+
+}  // namespace xdpload::stack

@@ -1,0 +1,25 @@
+# make install (tools/install.sh) into a staging DESTDIR: the installed
+# wrapper finds the installed library, helper and profiles (not the source
+# tree's), and runs a program with the library loaded.
+. "$(dirname "$0")/../lib/common.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$TOP/tools/install.sh" "$BUILD" /usr "$tmp/stage" >"$tmp/out" || { cat "$tmp/out"; fail "install"; finish; }
+root="$tmp/stage/usr"
+for f in bin/xdpload bin/xdpload-stat lib/xdpload/libxdpload.so lib/xdpload/xdpload-options \
+         share/xdpload/conf/balanced.conf share/xdpload/conf/latency.conf \
+         share/xdpload/conf/throughput.conf share/xdpload/conf/safe.conf \
+         share/xdpload/conf/rules.example; do
+  check "installed $f" [ -f "$root/$f" ]
+done
+check "installed wrapper --version" bash -c "'$root/bin/xdpload' --version | grep -q '^xdpload '"
+"$root/bin/xdpload" --dry-run --profile latency true >"$tmp/dry"
+cat "$tmp/dry"
+check "installed wrapper preloads the installed library" \
+  grep -qx "LD_PRELOAD=$root/lib/xdpload/libxdpload.so" "$tmp/dry"
+check "installed wrapper reads the installed profiles" grep -q "XDPLOAD_SPIN_USEC=100000.*profile latency" "$tmp/dry"
+"$root/bin/xdpload" cat /proc/self/maps >"$tmp/maps"
+check "a program run by the installed wrapper has the installed library" \
+  grep -q "$root/lib/xdpload/libxdpload.so" "$tmp/maps"
+check "installed xdpload-stat runs" bash -c "'$root/bin/xdpload-stat' >/dev/null"
+finish

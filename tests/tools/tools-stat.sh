@@ -1,0 +1,85 @@
+# xdpload-stat against a running sockperf server under xdpload: the process
+# is listed (pid, command, interface, queue, mode), its sockets appear with
+# their state and path, counters grow with traffic, --json parses and agrees
+# with the text, --watch redraws; a SIGKILLed process's segment is reported
+# and removed; a program that exits normally removes its own.
+. "$(dirname "$0")/../lib/common.sh"
+need_root
+netns_up
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; netns_down' EXIT
+xs="$BUILD/xdpload-stat"
+printf 'U:%s:11111\nT:%s:11112\n' "$IP_A" "$IP_A" >"$tmp/feed"
+bg_a "$TOP/tools/xdpload" --iface "$IF_A" -- sockperf sr -f "$tmp/feed"
+server=$BG_PID
+wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :11112' | grep -q 11112"
+wait_for 50 test -e "/dev/shm/xdpload.$server"
+
+# json PID EXPR: evaluates a python expression over the process's entry `p`.
+json() {
+  "$xs" -p "$1" --json | python3 -c "import json,sys; d=json.load(sys.stdin); p=d['processes'][0]; print($2)"
+}
+rx0=$(json "$server" "p['counters']['rx_frames']")
+in_b timeout 30 sockperf pp -i "$IP_A" -p 11111 -t 2 -m 64 >/dev/null 2>&1
+in_b timeout 30 sockperf pp -i "$IP_A" -p 11112 --tcp -t 2 -m 64 >/dev/null 2>&1 &
+client=$!
+sleep 1.5  # the socket table is refreshed about once a second
+"$xs" >"$tmp/text"
+"$xs" -p "$server" --json >"$tmp/json"
+wait "$client"
+cat "$tmp/text"
+check "text: the process line (pid, command, interface, queue, mode)" \
+  grep -qE "^PID $server sockperf +$IF_A queue 0 (driver|skb)/(copy|zero-copy)" "$tmp/text"
+check "text: the UDP socket, accelerated" grep -qE "udp .*$IP_A:11111 .*UNCONN.*xdpload" "$tmp/text"
+check "text: the TCP listener, accelerated" grep -qE "tcp .*$IP_A:11112 .*LISTEN.*xdpload" "$tmp/text"
+check "text: the TCP connection from B, established" \
+  grep -qE "tcp .*$IP_A:11112 +$IP_B:[0-9]+ +ESTAB.*xdpload" "$tmp/text"
+check "text: counters section" bash -c "grep -q 'frames   rx' $tmp/text && grep -q 'kicks' $tmp/text && grep -q 'retransmits' $tmp/text"
+check "--json parses" python3 -c "import json; json.load(open('$tmp/json'))"
+python3 - "$tmp/json" "$server" <<'PY' >"$tmp/jcheck"
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d["processes"][0]
+assert p["pid"] == int(sys.argv[2]), p["pid"]
+assert p["command"] == "sockperf" and p["iface"] == "xa0" and p["queue"] == 0
+for k in ("rx_frames", "tx_frames", "rx_bytes", "tx_bytes", "kicks", "tcp_retransmits",
+          "fill_ring_empty", "tx_ring_full", "kernel_rx_dropped"):
+    assert k in p["counters"], k
+assert any(s["proto"] == "udp" and s["local"].endswith(":11111") and s["path"] == "xdpload"
+           for s in p["sockets"]), p["sockets"]
+print("json ok")
+PY
+cat "$tmp/jcheck"
+check "--json: pid, command, interface, counters and sockets" grep -qx "json ok" "$tmp/jcheck"
+rx1=$(json "$server" "p['counters']['rx_frames']")
+udp_in=$(json "$server" "p['counters']['udp_in_datagrams']")
+echo "rx frames $rx0 -> $rx1; udp in $udp_in"
+check "counters grow with traffic" [ "$rx1" -gt $((rx0 + 1000)) ]
+check "lwIP's UDP counter counts the round trips" [ "$udp_in" -gt 1000 ]
+timeout 3 "$xs" --watch 0.5 >"$tmp/watch" 2>&1
+check "--watch redraws until stopped" [ "$(grep -c "PID $server" "$tmp/watch")" -ge 4 ]
+
+# A SIGKILLed process cannot remove its segment; xdpload-stat notices.
+kill -9 "$server"
+wait "$server" 2>/dev/null
+check "the killed process left its segment" test -e "/dev/shm/xdpload.$server"
+"$xs" >"$tmp/after"
+cat "$tmp/after"
+check "reported as gone" grep -q "process $server is gone: its leftover segment was removed" "$tmp/after"
+check "and removed" test ! -e "/dev/shm/xdpload.$server"
+"$xs" --json >"$tmp/after.json"
+check "--json afterwards: not listed" \
+  python3 -c "import json; d=json.load(open('$tmp/after.json')); assert all(p['pid'] != $server for p in d['processes'])"
+
+# A normal exit removes the segment itself.
+in_a "$TOP/tools/xdpload" --iface "$IF_A" -- python3 -c "
+import socket, os
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b'x', ('$IP_B', 9))
+print(os.getpid())
+print(os.path.exists('/dev/shm/xdpload.%d' % os.getpid()))" >"$tmp/normal"
+cat "$tmp/normal"
+pid=$(head -1 "$tmp/normal")
+check "a running process has a segment" grep -qx True "$tmp/normal"
+check "removed at a normal exit" test ! -e "/dev/shm/xdpload.$pid"
+finish
