@@ -66,9 +66,9 @@ int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
         socks.push_back(s);
         if (!s->kernel_side()) continue;
         // The kernel side of a listener or UDP socket: looked at every time
-        // we are about to sleep, at most every 20 us while spinning.
+        // we are about to sleep, at most every kKernelLookNs while spinning.
         if (timeout_ns != 0 && now < s->next_kernel_check_ns) continue;
-        s->next_kernel_check_ns = now + 20000;
+        s->next_kernel_check_ns = now + kKernelLookNs;
       } else if (set) {
         set->set_nested();
         if (set->has_ready()) fds[i].revents = short(fds[i].events & (POLLIN | POLLRDNORM));

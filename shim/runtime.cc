@@ -313,6 +313,7 @@ void Runtime::maybe_delete(Socket* s) {
 
 int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
   int64_t spin_end = spin_ns() ? mono_ns() + spin_ns() : 0;
+  int64_t next_kernel_look = 0;
   ThreadWaiter* me = ThreadWaiter::current();
   for (;;) {
     poll_stack();
@@ -321,7 +322,13 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     if (spec.deadline_ns >= 0 && now >= spec.deadline_ns) return -EAGAIN;
     if (now < spin_end) {
       // Spinning: keep polling the stack, let other threads in between.
-      if (spec.nkernel && libc::poll(spec.kernel, spec.nkernel, 0) > 0 && ready(ctx)) return 0;
+      // The kernel descriptors (local senders, errors) are the rare path: a
+      // poll() system call costs more than many looks at the rings, so they
+      // are looked at every kKernelLookNs.
+      if (spec.nkernel && now >= next_kernel_look) {
+        next_kernel_look = now + kKernelLookNs;
+        if (libc::poll(spec.kernel, spec.nkernel, 0) > 0 && ready(ctx)) return 0;
+      }
       CoreLock::unlock();
       __builtin_ia32_pause();
       CoreLock::lock();
@@ -399,19 +406,25 @@ void Runtime::progress_loop() {
   uint64_t seen_app_polls = 0;
   for (;;) {
     int64_t timer_ms;
-    bool app_active;
+    uint64_t polls;
     {
       CoreGuard g;
       timer_ms = stack_->next_timer_ms();
-      app_active = app_polls_ != seen_app_polls;
+      polls = app_polls_ - seen_app_polls;
       seen_app_polls = app_polls_;
     }
+    bool app_active = polls != 0;
     // Watch for frames only when no program thread does: one that sleeps
     // in a blocking call watches them itself, one that polls has just done
-    // it. Otherwise come back within 10 ms to see whether that changed.
+    // it. Otherwise come back within 10 ms to see whether that changed; or
+    // within 50 ms when the program is spinning (thousands of polls since
+    // the last look): it runs the timers itself, and every wake-up of this
+    // thread, on a machine whose cores the spinning threads occupy, is a
+    // preemption that shows in the tail of the program's round trips.
     bool watch = sleepers_.load(std::memory_order_relaxed) == 0 && !app_active;
     int64_t timeout = timer_ms;
-    if (!watch && (timeout < 0 || timeout > 10)) timeout = 10;
+    if (polls > 10000) timeout = 50;
+    else if (!watch && (timeout < 0 || timeout > 10)) timeout = 10;
     // The statistics are refreshed about once a second.
     if (timeout < 0 || timeout > 1000) timeout = 1000;
     pollfd fds[3] = {{progress_wake_fd_, POLLIN, 0}, {stack_->events_fd(), POLLIN, 0},

@@ -388,14 +388,14 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     }
     // What the kernel delivered to the backing socket (fragments, local
     // senders, errors such as ECONNREFUSED). A spinning caller looks there
-    // at most every 20 us: it is the rare path.
+    // at most every kKernelLookNs: it is the rare path.
     int64_t now = mono_ns();
     bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
     if (!dontwait || now >= s->next_kernel_check_ns) {
       ssize_t r = libc::recvmsg(fd, msg, flags | MSG_DONTWAIT);
       if (r >= 0) return r;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return neg_errno();
-      s->next_kernel_check_ns = now + 20000;
+      s->next_kernel_check_ns = now + kKernelLookNs;
     }
     if (dontwait) return -EAGAIN;
     WaitSpec spec;

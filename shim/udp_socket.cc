@@ -120,7 +120,10 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
   for (int i = 0; i < iovcnt; ++i) len += iov[i].iov_len;
   // What fits in one IPv4 datagram: 65535 - 20 (IP) - 8 (UDP).
   if (len > 65507) return -EMSGSIZE;
-  pbuf* p = pbuf_alloc(PBUF_TRANSPORT, u16_t(len), PBUF_RAM);
+  // Built in a transmit frame when it fits one (no copy after the one from
+  // the caller's buffer, no allocation), else in an ordinary pbuf.
+  pbuf* p = Runtime::get().stack()->driver().alloc_tx_pbuf(u16_t(len));
+  if (!p) p = pbuf_alloc(PBUF_TRANSPORT, u16_t(len), PBUF_RAM);
   if (!p) return -ENOBUFS;
   size_t off = 0;
   for (int i = 0; i < iovcnt; ++i) {

@@ -1,10 +1,12 @@
 // Link: what the netif driver needs from whatever carries Ethernet frames.
 // XskLink (an AF_XDP port) is the real one; tests plug in a fake.
 //
-// Frames are named by a token the link chooses (a UMEM address for XskLink).
-// A received frame belongs to the stack until release(token); a transmit
-// frame from tx_frame() belongs to the stack until tx_send() takes it or
-// release() gives it back.
+// Frames are named by tokens that are addresses (UMEM addresses for
+// XskLink): token + n names the byte n bytes further in the same frame, and
+// any of them names the frame for release(). A received frame belongs to the
+// stack until release(token); a transmit frame from tx_frame() belongs to the
+// stack until tx_send() takes it (the packet may start anywhere in the frame)
+// or release() gives it back.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +38,13 @@ class Link {
   // *room is how many bytes fit.
   virtual uint8_t* tx_frame(uint64_t* token, uint32_t* room) = 0;
   virtual bool tx_send(uint64_t token, uint32_t len) = 0;
+  // The kScratch bytes of a transmit frame the stack may use while it holds
+  // it (for a pbuf that lets lwIP build the packet in the frame itself);
+  // nullptr when the link has none, and every packet is copied.
+  virtual void* tx_scratch(uint64_t token) {
+    (void)token;
+    return nullptr;
+  }
   // Hands queued frames to the wire.
   virtual void flush() = 0;
 

@@ -28,6 +28,16 @@ struct RxPbuf {
 };
 static_assert(sizeof(RxPbuf) <= Link::kScratch, "RxPbuf must fit the link's scratch area");
 
+// The pbuf of a transmit frame lwIP builds a packet in, likewise.
+struct TxPbuf {
+  struct pbuf_custom custom;
+  LinkNetif* owner;
+  uint64_t token;   // the frame, as tx_frame() gave it
+  uint8_t* start;   // where tx_frame()'s token points
+  bool sent;        // handed to the link: the frame is the link's now
+};
+static_assert(sizeof(TxPbuf) <= Link::kScratch, "TxPbuf must fit the link's scratch area");
+
 constexpr size_t kMaxHeld = 64;
 constexpr uint64_t kHoldMs = 3000;
 constexpr uint64_t kRefreshMs = 10000;
@@ -87,12 +97,43 @@ void LinkNetif::rx_pbuf_free(struct pbuf* p) {
   r->owner->link_->release(r->token);
 }
 
-uint32_t LinkNetif::input(uint32_t budget) {
+void LinkNetif::tx_pbuf_free(struct pbuf* p) {
+  auto* t = reinterpret_cast<TxPbuf*>(p);
+  if (!t->sent) t->owner->link_->release(t->token);
+}
+
+struct pbuf* LinkNetif::alloc_tx_pbuf(uint16_t len) {
+  // Only what goes out in one frame, unfragmented: lwIP would cut a longer
+  // datagram into pbufs that point into this one, and those are copied.
+  if (len + 28u > address_.mtu) return nullptr;
+  uint64_t token;
+  uint32_t room;
+  uint8_t* start = link_->tx_frame(&token, &room);
+  if (!start) return nullptr;
+  void* scratch = link_->tx_scratch(token);
+  if (!scratch || room > 0xffff) {
+    link_->release(token);
+    return nullptr;
+  }
+  auto* t = static_cast<TxPbuf*>(scratch);
+  t->custom.custom_free_function = tx_pbuf_free;
+  t->owner = this;
+  t->token = token;
+  t->start = start;
+  t->sent = false;
+  // lwIP places the payload after room for every header (aligned), and
+  // prepends the headers there.
+  struct pbuf* p = pbuf_alloced_custom(PBUF_TRANSPORT, len, PBUF_RAM, &t->custom, start, u16_t(room));
+  if (!p) link_->release(token);
+  return p;
+}
+
+uint32_t LinkNetif::input(uint32_t budget, uint64_t now_ms) {
   LinkFrame frames[64];
   if (budget > 64) budget = 64;
   uint32_t n = link_->rx_burst(frames, budget);
   if (!n) return 0;
-  clock_ms_ = now_ms();
+  clock_ms_ = now_ms;
   for (uint32_t i = 0; i < n; ++i) {
     if (!chain_len_ && !frames[i].more) {
       input_packet(&frames[i], 1);
@@ -137,6 +178,9 @@ void LinkNetif::input_packet(const LinkFrame* f, uint32_t count) {
   uint32_t tot = (uint32_t(ip[2]) << 8) | ip[3];
   if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || 14 + tot > total || 14 + ihl > f[0].len)
     return drop(counters_->rx_malformed);
+  // The IP header checksum: counted here, with the other drops (lwIP would
+  // drop it too, silently).
+  if (csum_fold(csum_partial(ip, ihl)) != 0xffff) return drop(counters_->rx_bad_checksum);
   uint8_t proto = ip[9];
   bool whole = (((ip[6] << 8) | ip[7]) & 0x3fff) == 0;  // not a fragment
   if (whole && (proto == IPPROTO_TCP || proto == IPPROTO_UDP)) {
@@ -144,6 +188,17 @@ void LinkNetif::input_packet(const LinkFrame* f, uint32_t count) {
     size_t field_at = proto == IPPROTO_TCP ? 16 : 6;
     if (l4_len < field_at + 2 || 14 + ihl + field_at + 2 > f[0].len)
       return drop(counters_->rx_malformed);
+    // Lengths inside the L4 header must agree with the IP packet: a TCP
+    // data offset within 20..segment, a UDP length equal to the payload
+    // (lwIP trusts the IP length alone; a shorter UDP length, which Linux
+    // trims to, is dropped here as inconsistent).
+    if (proto == IPPROTO_TCP) {
+      uint32_t doff = uint32_t(ip[ihl + 12] >> 4) * 4;
+      if (doff < 20 || doff > l4_len) return drop(counters_->rx_malformed);
+    } else {
+      uint32_t ulen = (uint32_t(ip[ihl + 4]) << 8) | ip[ihl + 5];
+      if (ulen != l4_len) return drop(counters_->rx_malformed);
+    }
     uint32_t saddr, daddr;
     uint16_t field;
     memcpy(&saddr, ip + 12, 4);
@@ -252,6 +307,22 @@ err_t LinkNetif::output(struct pbuf* p, uint32_t dst) {
 }
 
 err_t LinkNetif::linkoutput(struct pbuf* p) {
+  // A packet lwIP built in one of our transmit frames goes as it is.
+  if (!p->next && (p->flags & PBUF_FLAG_IS_CUSTOM) &&
+      reinterpret_cast<struct pbuf_custom*>(p)->custom_free_function == tx_pbuf_free) {
+    auto* t = reinterpret_cast<TxPbuf*>(p);
+    auto* at = static_cast<uint8_t*>(p->payload);
+    if (!t->sent && at >= t->start) {
+      if (!link_->tx_send(t->token + uint64_t(at - t->start), p->tot_len)) {
+        ++counters_->tx_link_full;
+        return ERR_MEM;
+      }
+      t->sent = true;
+      ++counters_->tx_frames;
+      ++counters_->tx_zero_copy;
+      return ERR_OK;
+    }
+  }
   uint64_t token;
   uint32_t room;
   uint8_t* frame = link_->tx_frame(&token, &room);

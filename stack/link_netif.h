@@ -56,7 +56,13 @@ class LinkNetif {
   int open(Link* link, const NetifAddress& address, int kernel_ifindex, ErrorText* why);
 
   // Feeds up to `budget` received frames to lwIP; returns how many.
-  uint32_t input(uint32_t budget);
+  uint32_t input(uint32_t budget, uint64_t now_ms);
+  // A pbuf for `len` bytes of UDP payload that lives in a transmit frame,
+  // with room in front for the UDP, IP and Ethernet headers: lwIP builds the
+  // packet in place and it goes to the link without a copy. nullptr when the
+  // link cannot (no scratch area, no free frame, too long): the caller
+  // allocates an ordinary pbuf.
+  struct pbuf* alloc_tx_pbuf(uint16_t len);
   // Applies the kernel's neighbour and route changes; sends held packets
   // whose neighbour became known.
   void kernel_events();
@@ -85,6 +91,7 @@ class LinkNetif {
   static err_t output_cb(struct netif* n, struct pbuf* p, const ip4_addr_t* dst);
   static err_t linkoutput_cb(struct netif* n, struct pbuf* p);
   static void rx_pbuf_free(struct pbuf* p);
+  static void tx_pbuf_free(struct pbuf* p);
 
   void input_packet(const LinkFrame* frames, uint32_t count);
   void drop_chain();

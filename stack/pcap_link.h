@@ -3,8 +3,9 @@
 // several frames (multi-buffer) is one record.
 #pragma once
 
+#include <iterator>
+#include <map>
 #include <memory>
-#include <unordered_map>
 
 #include "stack/link.h"
 #include "stack/pcap_writer.h"
@@ -30,7 +31,7 @@ class PcapLink final : public Link {
     return n;
   }
   void release(uint64_t token) override {
-    tx_data_.erase(token);
+    tx_data_.erase(token);  // a transmit frame given back unsent
     inner_->release(token);
   }
   void refill() override { inner_->refill(); }
@@ -41,14 +42,18 @@ class PcapLink final : public Link {
     return p;
   }
   bool tx_send(uint64_t token, uint32_t len) override {
-    auto it = tx_data_.find(token);
-    if (it != tx_data_.end()) {
-      PcapWriter::Piece piece{it->second, len};
+    // The packet may start after where tx_frame() said: find the frame
+    // whose token is the closest at or below this one.
+    auto it = tx_data_.upper_bound(token);
+    if (it != tx_data_.begin() && token - std::prev(it)->first < kMaxOffset) {
+      --it;
+      PcapWriter::Piece piece{it->second + (token - it->first), len};
       writer_->record(&piece, 1);
       tx_data_.erase(it);
     }
     return inner_->tx_send(token, len);
   }
+  void* tx_scratch(uint64_t token) override { return inner_->tx_scratch(token); }
   void flush() override { inner_->flush(); }
 
   int wait_fd() const override { return inner_->wait_fd(); }
@@ -59,11 +64,13 @@ class PcapLink final : public Link {
 
  private:
   static constexpr uint32_t kMaxPieces = 32;
+  // How far after tx_frame()'s token a packet may start (alignment slack).
+  static constexpr uint64_t kMaxOffset = 256;
   std::unique_ptr<Link> inner_;
   std::unique_ptr<PcapWriter> writer_;
   PcapWriter::Piece rx_[kMaxPieces];
   uint32_t nrx_ = 0;
-  std::unordered_map<uint64_t, uint8_t*> tx_data_;
+  std::map<uint64_t, uint8_t*> tx_data_;  // transmit frames held: token -> data
 };
 
 }  // namespace xdpload::stack

@@ -73,9 +73,17 @@ Stack::~Stack() {
 }
 
 uint32_t Stack::poll(uint32_t budget) {
-  uint32_t n = driver_.input(budget);
-  sys_check_timeouts();
+  // One clock read per poll: a spinning caller polls millions of times a
+  // second, and an empty poll should cost little more than a look at the
+  // rx ring.
   uint64_t now = now_ms();
+  uint32_t n = driver_.input(budget, now);
+  // lwIP's timers have millisecond resolution: once per millisecond is as
+  // often as any can fall due.
+  if (now != last_timer_check_ms_) {
+    last_timer_check_ms_ = now;
+    sys_check_timeouts();
+  }
   if (now >= next_periodic_ms_) {
     next_periodic_ms_ = now + kPeriodicMs;
     driver_.periodic(now);

@@ -85,6 +85,7 @@ class Stack {
   PcapWriter* capture_ = nullptr;  // owned by the PcapLink
   InterfaceInfo info_;
   LinkNetif driver_;
+  uint64_t last_timer_check_ms_ = 0;
   uint64_t next_periodic_ms_ = 0;
   uint64_t next_events_ms_ = 0;
 };

@@ -33,6 +33,12 @@ class XskLink final : public Link {
     return p;
   }
   bool tx_send(uint64_t token, uint32_t len) override { return port_->send(token, len); }
+  // The frame's first XskPort::kUserHeadroom bytes: a transmit packet starts
+  // at kTxHeadroom, and the kernel reads only the packet.
+  void* tx_scratch(uint64_t token) override {
+    const rings::Umem& umem = port_->umem();
+    return umem.data(umem.frame_of(token));
+  }
   void flush() override { port_->flush(); }
 
   int wait_fd() const override { return port_->fd(); }

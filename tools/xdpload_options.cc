@@ -4,9 +4,11 @@
 //   xdpload-options --list        a human table (xdpload --list-options)
 //   xdpload-options --markdown    the README's table
 //   xdpload-options --names       one XDPLOAD_NAME=default per line
-//   xdpload-options --check       parses the environment as the library
-//                                 would; prints the error or warnings, exits
-//                                 1 on a bad value
+//   xdpload-options --check [NAME=VALUE...]
+//                                 parses the environment (or only the given
+//                                 variables) as the library would; prints
+//                                 the error or warnings, exits 1 on a bad
+//                                 value
 //   xdpload-options --version
 #include <cstdio>
 #include <cstring>
@@ -97,10 +99,17 @@ int main(int argc, char** argv) {
   else if (!strcmp(cmd, "--names"))
     for (const OptionInfo& o : option_table())
       printf("%s=%s\n", option_env_name(o.field).c_str(), default_value(o).c_str());
-  else if (!strcmp(cmd, "--check")) return check();
+  else if (!strcmp(cmd, "--check")) {
+    if (argc > 2) {
+      clearenv();
+      for (int i = 2; i < argc; ++i) putenv(argv[i]);
+    }
+    return check();
+  }
   else if (!strcmp(cmd, "--version")) printf("%s\n", XDPLOAD_VERSION);
   else {
-    fprintf(stderr, "usage: xdpload-options --list|--markdown|--names|--check|--version\n");
+    fprintf(stderr,
+            "usage: xdpload-options --list|--markdown|--names|--check [NAME=VALUE...]|--version\n");
     return 2;
   }
   return 0;

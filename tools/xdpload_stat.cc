@@ -152,10 +152,11 @@ void print_counters_text(const stats::Segment& h) {
          (unsigned long long)p.rx_bytes, (unsigned long long)p.tx_frames,
          (unsigned long long)p.tx_bytes);
   printf("  drops    kernel %llu  rx-ring-full %llu  fill-ring-empty %llu  tx-ring-full %llu  "
-         "tx-no-frame %llu  bad-checksum %llu\n",
+         "tx-no-frame %llu  bad-checksum %llu  malformed %llu\n",
          (unsigned long long)p.rx_dropped, (unsigned long long)p.rx_ring_full,
          (unsigned long long)p.rx_fill_ring_empty, (unsigned long long)p.tx_ring_full,
-         (unsigned long long)(p.tx_no_frame + n.tx_no_frame), (unsigned long long)n.rx_bad_checksum);
+         (unsigned long long)(p.tx_no_frame + n.tx_no_frame), (unsigned long long)n.rx_bad_checksum,
+         (unsigned long long)n.rx_malformed);
   printf("  kicks    %llu (errors %llu)\n", (unsigned long long)p.kicks,
          (unsigned long long)p.kick_errors);
   printf("  tcp      in %llu  out %llu  retransmits %llu  active opens %llu  passive opens %llu\n",
@@ -185,6 +186,8 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"tx_no_frame\":" << (p.tx_no_frame + n.tx_no_frame) << ",\"kicks\":" << p.kicks
     << ",\"kick_errors\":" << p.kick_errors << ",\"rx_bad_checksum\":" << n.rx_bad_checksum
     << ",\"rx_partial_checksum\":" << n.rx_partial_checksum
+    << ",\"rx_malformed\":" << n.rx_malformed << ",\"rx_not_ipv4\":" << n.rx_not_ipv4
+    << ",\"tx_zero_copy\":" << n.tx_zero_copy << ",\"tx_copy_bytes\":" << n.tx_copy_bytes
     << ",\"tcp_in_segs\":" << h.tcp_in_segs << ",\"tcp_out_segs\":" << h.tcp_out_segs
     << ",\"tcp_retransmits\":" << h.tcp_retrans_segs
     << ",\"tcp_active_opens\":" << h.tcp_active_opens

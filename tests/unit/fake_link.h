@@ -17,6 +17,7 @@ class FakeLink final : public stack::Link {
   static constexpr uint32_t kFrameSize = 2048;
   static constexpr uint32_t kDataOffset = 128;  // after the scratch area
 
+  // Tokens are addresses, as UMEM addresses are: frame * kFrameSize + offset.
   explicit FakeLink(uint32_t frames) : memory_(size_t(frames) * kFrameSize), count_(frames) {
     for (uint32_t i = 0; i < frames; ++i) free_.push_back(i);
   }
@@ -27,14 +28,15 @@ class FakeLink final : public stack::Link {
     while (n < max && !rx_.empty()) {
       auto [frame, len] = rx_.front();
       rx_.pop_front();
-      uint8_t* base = memory_.data() + size_t(frame) * kFrameSize;
-      out[n++] = stack::LinkFrame{base + kDataOffset, len, frame, base, false};
+      uint64_t token = uint64_t(frame) * kFrameSize + kDataOffset;
+      out[n++] = stack::LinkFrame{memory_.data() + token, len, token,
+                                  memory_.data() + size_t(frame) * kFrameSize, false};
       ++held_;
     }
     return n;
   }
   void release(uint64_t token) override {
-    free_.push_back(uint32_t(token));
+    free_.push_back(uint32_t(token / kFrameSize));
     --held_;
   }
   void refill() override {}
@@ -44,14 +46,17 @@ class FakeLink final : public stack::Link {
     uint32_t f = free_.back();
     free_.pop_back();
     ++held_;
-    *token = f;
+    *token = uint64_t(f) * kFrameSize + kDataOffset;
     *room = kFrameSize - kDataOffset;
-    return memory_.data() + size_t(f) * kFrameSize + kDataOffset;
+    return memory_.data() + *token;
+  }
+  void* tx_scratch(uint64_t token) override {
+    return memory_.data() + (token / kFrameSize) * kFrameSize;
   }
   bool tx_send(uint64_t token, uint32_t len) override {
     // The "wire": copy into a frame of the peer's, or drop when it has none
     // free, as a NIC with an empty fill ring would.
-    const uint8_t* src = memory_.data() + token * kFrameSize + kDataOffset;
+    const uint8_t* src = memory_.data() + token;
     release(token);
     if (peer_->free_.empty()) {
       ++dropped_;

@@ -254,10 +254,18 @@ TEST(StackOverFakeLink, TenThousandUdpDatagramsIntactAndNothingLeaks) {
     ip4_addr_t a{pair.ip_a};
     ASSERT_EQ(udp_bind(tx, &a, 7002), ERR_OK);
   }
+  // Odd datagrams are built in a transmit frame (the zero-copy path), even
+  // ones in an ordinary pbuf.
+  uint64_t in_frame = 0;
   for (uint32_t seq = 0; seq < 10000; ++seq) {
     CoreGuard g;
     uint16_t len = uint16_t(4 + seq % 1400);
-    struct pbuf* p = pbuf_alloc(PBUF_TRANSPORT, len, PBUF_RAM);
+    struct pbuf* p = nullptr;
+    if (seq % 2) {
+      p = pair.a->driver().alloc_tx_pbuf(len);
+      in_frame += p != nullptr;
+    }
+    if (!p) p = pbuf_alloc(PBUF_TRANSPORT, len, PBUF_RAM);
     ASSERT_NE(p, nullptr);
     auto* d = static_cast<uint8_t*>(p->payload);
     memcpy(d, &seq, 4);
@@ -272,6 +280,8 @@ TEST(StackOverFakeLink, TenThousandUdpDatagramsIntactAndNothingLeaks) {
     for (int i = 0; i < 1000 && got.count < 10000; ++i) pair.poll();
     EXPECT_EQ(got.count, 10000u);
     EXPECT_EQ(got.bad, 0u);
+    EXPECT_GT(in_frame, 4000u);
+    EXPECT_EQ(pair.a->driver().counters().tx_zero_copy, in_frame);
     udp_remove(rx);
     udp_remove(tx);
     pair.settle();

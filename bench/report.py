@@ -1,0 +1,288 @@
+"""Turns bench/run.sh's raw numbers into the markdown report and the latency
+CDF picture.
+
+Input: a TSV of (section, case, metric, repeat, value) rows. Each figure is
+shown as the median over the repeats with the spread (min-max), and set
+against the kernel's (and, for latency, the raw AF_XDP floor's) as a ratio.
+"""
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+from collections import defaultdict
+
+
+def load(path):
+    data = defaultdict(list)
+    for line in open(path):
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) != 5:
+            continue
+        section, case, metric, _, value = parts
+        try:
+            data[(section, case, metric)].append(float(value))
+        except ValueError:
+            pass
+    return data
+
+
+def med(data, key):
+    v = data.get(key)
+    return statistics.median(v) if v else None
+
+
+def fmt(x, digits=2):
+    if x is None:
+        return "-"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}f}"
+
+
+def cell(data, key, digits=2):
+    v = data.get(key)
+    if not v:
+        return "-"
+    m = statistics.median(v)
+    if len(v) == 1:
+        return fmt(m, digits)
+    return f"{fmt(m, digits)} ({fmt(min(v), digits)}-{fmt(max(v), digits)})"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def machine():
+    cpu = "?"
+    cores = os.cpu_count()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    distro = "?"
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                distro = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return cpu, cores, platform.release(), distro
+
+
+def cdf_picture(cdf_dir, out_png):
+    series = [("floor", "raw AF_XDP floor"), ("xdpload", "xdpload <-> xdpload"),
+              ("client", "xdpload client -> kernel server"), ("kernel", "kernel <-> kernel")]
+    plots = []
+    for name, title in series:
+        path = os.path.join(cdf_dir, f"cdf-{name}.ns")
+        if not os.path.exists(path):
+            continue
+        vals = sorted(int(x) for x in open(path) if x.strip().isdigit())
+        if not vals:
+            continue
+        dat = os.path.join(cdf_dir, f"cdf-{name}.dat")
+        n = len(vals)
+        step = max(1, n // 4000)
+        with open(dat, "w") as f:
+            for i in range(0, n, step):
+                f.write(f"{vals[i] / 1000:.3f} {(i + 1) / n:.6f}\n")
+            f.write(f"{vals[-1] / 1000:.3f} 1.0\n")
+        plots.append(f"'{dat}' using 1:2 with lines lw 2 title '{title}'")
+    if not plots:
+        return False
+    script = f"""
+set terminal pngcairo size 900,560 font ',11'
+set output '{out_png}'
+set title 'UDP ping-pong round trip, 64-byte messages, both ends spinning (veth)'
+set xlabel 'round trip (microseconds, log scale)'
+set ylabel 'fraction of round trips'
+set logscale x
+set xrange [1:200]
+set yrange [0:1]
+set grid
+set key bottom right
+plot {', '.join(plots)}
+"""
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    return r.returncode == 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--commands")
+    ap.add_argument("--cdf-dir")
+    ap.add_argument("--profile")
+    ap.add_argument("--seconds")
+    ap.add_argument("--repeats")
+    ap.add_argument("--elapsed")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    d = load(a.raw)
+    cpu, cores, kernel, distro = machine()
+    out = []
+    w = out.append
+    w(f"# xdpload benchmarks, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC\n")
+    w(f"- machine: {cpu}, {cores} cores; {distro}; kernel {kernel}")
+    w("- network: two namespaces joined by a veth pair, AF_XDP on veth "
+      "(XDP in driver mode, copy mode: veth has no zero-copy)")
+    w(f"- each figure: median over {a.repeats} runs of {a.seconds} s, spread (min-max) in "
+      f"brackets; whole run {a.elapsed} s")
+    w("- latency: round trip in microseconds (sockperf --full-rtt), 64-byte messages\n")
+
+    # ---- latency ----
+    lat_cases = sorted({k[1] for k in d if k[0] == "latency"})
+    if lat_cases:
+        w("## Ping-pong latency (round trip, us)\n")
+        w("kernel: both ends on the kernel; client: the client under xdpload, the server on "
+          "the kernel; xdpload: both ends under xdpload; floor: raw AF_XDP ping-pong on rings/ "
+          "(no lwIP, no shim). spinning: sockperf --nonblocked on both ends and xdpload's "
+          "latency profile; blocking: sockperf's blocking calls and xdpload's default "
+          "profile. The server runs on CPU 0, the client on CPU 1 (taskset, or xdpload --cpu).\n")
+        w("| proto | mode | pairing | p50 | p99 | p99.9 | max | p50 vs kernel | p99 vs kernel "
+          "| p99.9 vs kernel | p50 vs floor | p99 vs floor |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for proto in ("udp", "tcp"):
+            for mode in ("spinning", "blocking"):
+                for pairing in ("kernel", "client", "xdpload", "floor"):
+                    c = f"{proto} {mode} {pairing}"
+                    if ("latency", c, "p50") not in d:
+                        continue
+                    k = f"{proto} {mode} kernel"
+                    f = "udp spinning floor"
+                    vs = lambda m, base: ratio(med(d, ("latency", c, m)), med(d, ("latency", base, m)))
+                    fl = (vs("p50", f), vs("p99", f)) if pairing != "floor" and proto == "udp" and mode == "spinning" else ("-", "-")
+                    kk = (vs("p50", k), vs("p99", k), vs("p99.9", k)) if pairing != "kernel" else ("-", "-", "-")
+                    w(f"| {proto} | {mode} | {pairing} | {cell(d, ('latency', c, 'p50'))} | "
+                      f"{cell(d, ('latency', c, 'p99'))} | {cell(d, ('latency', c, 'p99.9'))} | "
+                      f"{cell(d, ('latency', c, 'max'))} | {kk[0]} | {kk[1]} | {kk[2]} | {fl[0]} | {fl[1]} |")
+        w("")
+
+    # ---- targets ----
+    def m(c, metric, section="latency"):
+        return med(d, (section, c, metric))
+
+    rows = []
+    x, f, k = "udp spinning xdpload", "udp spinning floor", "udp spinning kernel"
+    for metric in ("p50", "p99", "p99.9"):
+        if m(x, metric) and m(f, metric):
+            r = m(x, metric) / m(f, metric)
+            rows.append((f"UDP spinning {metric}: xdpload within 1.3x the floor", f"{r:.2f}x",
+                         "met" if r <= 1.3 else "not met"))
+        if m(x, metric) and m(k, metric):
+            r = m(x, metric) / m(k, metric)
+            rows.append((f"UDP spinning {metric}: xdpload under half the kernel's", f"{r:.2f}x",
+                         "met" if r < 0.5 else "not met"))
+    rk = m("udp64 kernel", "Mmsg/s received", "throughput")
+    rx = m("udp64 xdpload", "Mmsg/s received", "throughput")
+    if rk and rx:
+        rows.append(("64-byte UDP rate over twice the kernel's", f"{rx / rk:.2f}x",
+                     "met" if rx / rk > 2 else "not met"))
+    for proto in ("udp", "tcp"):
+        bk, bx = m(f"{proto} blocking kernel", "p50"), m(f"{proto} blocking xdpload", "p50")
+        if bk and bx:
+            rows.append((f"{proto.upper()} blocking p50 no worse than the kernel's", f"{bx / bk:.2f}x",
+                         "met" if bx <= bk * 1.05 else "not met"))
+    if rows:
+        w("## Targets\n")
+        w("| target | reached | |")
+        w("|---|---|---|")
+        for t, r, s in rows:
+            w(f"| {t} | {r} | {s} |")
+        w("")
+
+    # ---- throughput ----
+    thr = [("tcp", "Gbit/s"), ("tcp", "retransmits"), ("udp", "Gbit/s received"),
+           ("udp", "loss %"), ("udp64", "Mmsg/s received"), ("udp64", "loss %")]
+    if any(("throughput", f"{kind} kernel", metric) in d for kind, metric in thr):
+        w("## Throughput (iperf3, both ends kernel or both under xdpload)\n")
+        w("udp: -u -b 0 -l 1400; udp64: -u -b 0 -l 64 (the 64-byte message rate); rates are "
+          "what the receiver got. xdpload with the throughput profile.\n")
+        w("| test | metric | kernel | xdpload | xdpload / kernel |")
+        w("|---|---|---|---|---|")
+        for kind, metric in thr:
+            kk, xx = ("throughput", f"{kind} kernel", metric), ("throughput", f"{kind} xdpload", metric)
+            if kk in d or xx in d:
+                w(f"| {kind} | {metric} | {cell(d, kk)} | {cell(d, xx)} | {ratio(med(d, xx), med(d, kk))} |")
+        w("")
+
+    # ---- servers ----
+    srv = sorted({k[1].rsplit(" ", 1)[0] for k in d if k[0] == "servers"})
+    if srv:
+        w("## Servers (the server under xdpload or not; the load generator on the kernel)\n")
+        w("| server | metric | kernel | xdpload | xdpload / kernel |")
+        w("|---|---|---|---|---|")
+        for s in srv:
+            for metric in ("req/s", "p99 us"):
+                kk, xx = ("servers", f"{s} kernel", metric), ("servers", f"{s} xdpload", metric)
+                if kk in d or xx in d:
+                    w(f"| {s} | {metric} | {cell(d, kk, 0)} | {cell(d, xx, 0)} | {ratio(med(d, xx), med(d, kk))} |")
+        w("")
+
+    # ---- clock ----
+    clocks = sorted({k[1] for k in d if k[0] == "clock"})
+    if clocks:
+        w("## Clock (ns per call; Google Benchmark, median of 3)\n")
+        w("vdso: the real libc call; tsc: served from the TSC with ordered reads (default); "
+          "tsc-fast: unfenced reads. COARSE clocks and time() pass through to the vDSO.\n")
+        w("| call | vdso | tsc | tsc-fast | tsc / vdso | tsc-fast / vdso |")
+        w("|---|---|---|---|---|---|")
+        for c in clocks:
+            v, t, tf = (med(d, ("clock", c, f"{n} ns")) for n in ("vdso", "tsc", "tsc-fast"))
+            w(f"| {c} | {fmt(v)} | {fmt(t)} | {fmt(tf)} | {ratio(t, v)} | {ratio(tf, v)} |")
+        w("")
+
+    # ---- startup ----
+    starts = [k[1] for k in d if k[0] == "startup"]
+    if starts:
+        w("## Start-up cost (hyperfine, median ms)\n")
+        w("`xdpload` runs the wrapper script (bash) before the exec; LD_PRELOAD alone shows the "
+          "library's own cost (loading, configuration, TSC calibration check).\n")
+        w("| command | ms | over the plain program |")
+        w("|---|---|---|")
+        base = {"true": med(d, ("startup", "true", "ms")),
+                "python3 -c pass": med(d, ("startup", "python3 -c pass", "ms"))}
+        for c in starts:
+            v = med(d, ("startup", c, "ms"))
+            plain = base["python3 -c pass"] if "python3" in c else base["true"]
+            extra = f"+{v - plain:.2f} ms" if plain is not None and c not in base else "-"
+            w(f"| `{c}` | {fmt(v)} | {extra} |")
+        w("")
+
+    # ---- profile ----
+    if a.profile and os.path.exists(a.profile) and os.path.getsize(a.profile):
+        w("## Where the time goes\n")
+        w("CPU profile (perf, cpu-clock, self time by symbol) of the sockperf server under "
+          "xdpload in the spinning UDP ping-pong; the kernel's share is the veth/XDP/AF_XDP copy "
+          "path that the floor pays too.\n")
+        w("```")
+        for line in open(a.profile):
+            w(line.rstrip())
+        w("```\n")
+
+    # ---- CDF ----
+    png = a.out + "-cdf.png"
+    if a.cdf_dir and cdf_picture(a.cdf_dir, png):
+        w("## Latency distribution\n")
+        w(f"![UDP ping-pong round-trip CDF]({os.path.basename(png)})\n")
+
+    if a.commands and os.path.exists(a.commands):
+        w("## Commands\n")
+        w("```")
+        for line in open(a.commands):
+            w(line.rstrip())
+        w("```")
+    with open(a.out + ".md", "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()

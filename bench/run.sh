@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# make bench: the kernel's sockets, xdpload and a raw AF_XDP floor, side by
+# side, on a fresh pair of network namespaces joined by a veth pair. Every
+# figure is run BENCH_REPEATS times (3) and reported as median and spread
+# (min-max), with ratios. Results: bench/results/<date>.md (machine, kernel,
+# commands, tables), a latency CDF (.png) and the raw numbers (.tsv).
+#
+#   bench/run.sh [BUILD] [SECTIONS]     SECTIONS: comma list of latency,
+#                                       floor, throughput, servers, clock,
+#                                       startup, profile (default: all)
+# BENCH_SECONDS (3) is the length of each timed run. Never part of make test.
+set -u
+build=${1:-build}
+sections=${2:-${BENCH_SECTIONS:-latency,floor,throughput,servers,clock,startup,profile}}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+export XL_TEST_BUILD="$top/$build"
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+. tests/lib/netns.sh
+[ "$(id -u)" -eq 0 ] || { echo "bench: needs root (network namespaces, XDP)"; exit 1; }
+secs=${BENCH_SECONDS:-3}
+repeats=${BENCH_REPEATS:-3}
+B="$top/$build"
+X="$top/tools/xdpload"
+stamp=$(date -u +%Y-%m-%d-%H%M)
+results="$top/bench/results"
+mkdir -p "$results"
+tmp=$(mktemp -d)
+raw="$tmp/raw.tsv"   # section, case, metric, repeat, value
+: >"$raw"
+netns_up
+trap 'rm -rf "$tmp"; netns_down' EXIT
+started=$(date +%s)
+
+want() { [[ ",$sections," == *",$1,"* ]]; }
+note() { printf '%s\n' "$*" >&2; }
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$raw"; }
+commands="$tmp/commands"
+: >"$commands"
+# cmdline TEXT: the command lines the report lists, once each.
+cmdline() { grep -qxF -- "$*" "$commands" || echo "$*" >>"$commands"; }
+# stop PID: ends a background server and waits for it.
+stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# ---- 1. ping-pong latency, sockperf, 64-byte messages, round trip ----
+# Pairings: kernel (both ends on the kernel), client (the client under
+# xdpload, the server on the kernel), xdpload (both under xdpload).
+# spinning: sockperf --nonblocked on both ends, xdpload with the latency
+# profile; blocking: sockperf's blocking calls, xdpload's default profile.
+sockperf_case() {  # proto pairing mode repeat
+  local proto=$1 pairing=$2 mode=$3 r=$4 flags="" port=11111 sw=() cw=() profile=balanced
+  [ "$proto" = tcp ] && flags="--tcp" && port=11112
+  [ "$mode" = spinning ] && flags="$flags --nonblocked" && profile=latency
+  # Server on CPU 0, client on CPU 1, in every case: unpinned, the two
+  # spinning ends sometimes share a CPU for a while and the figures turn
+  # bimodal (the floor itself: 3.1 or 4.9 us).
+  sw=(taskset -c 0)
+  cw=(taskset -c 1)
+  [ "$pairing" = xdpload ] && sw=("$X" --cpu 0 --iface "$IF_A" --profile "$profile" --)
+  [ "$pairing" != kernel ] && cw=("$X" --cpu 1 --iface "$IF_B" --profile "$profile" --)
+  bg_a "${sw[@]}" sockperf sr -i "$IP_A" -p $port $flags >"$tmp/sr.out" 2>&1
+  local server=$BG_PID
+  local ss_flag=-lun
+  [ "$proto" = tcp ] && ss_flag=-ltn
+  wait_for 50 bash -c "ip netns exec $NS_A ss ${ss_flag}H 'sport = :$port' | grep -q $port"
+  local log="$tmp/lat-$proto-$pairing-$mode-$r"
+  in_b timeout $((secs + 30)) "${cw[@]}" sockperf pp -i "$IP_A" -p $port -m 64 -t "$secs" --full-rtt \
+    $flags --full-log "$log.csv" >"$log.out" 2>&1
+  stop "$server"
+  cmdline "server: ${sw[*]} sockperf sr -i $IP_A -p $port $flags"
+  cmdline "client: ${cw[*]} sockperf pp -i $IP_A -p $port -m 64 -t $secs --full-rtt $flags"
+  local p50 p99 p999 max
+  read -r p50 p99 p999 max < <(awk '/percentile 50.000/ {a=$NF} /percentile 99.000 / {b=$NF}
+    /percentile 99.900/ {c=$NF} /<MAX> observation/ {d=$NF} END {print a, b, c, d}' "$log.out")
+  if [ -z "$p50" ]; then
+    note "  $proto $pairing $mode: sockperf failed: $(tail -2 "$log.out" | tr '\n' ' ')"
+    return
+  fi
+  local c="$proto $mode $pairing"
+  record latency "$c" p50 "$r" "$p50"
+  record latency "$c" p99 "$r" "$p99"
+  record latency "$c" p99.9 "$r" "$p999"
+  record latency "$c" max "$r" "$max"
+  note "  $c: p50 $p50 p99 $p99 p99.9 $p999 max $max us"
+  # Keep the first UDP spinning samples for the CDF.
+  if [ "$proto" = udp ] && [ "$mode" = spinning ] && [ "$r" = 1 ]; then
+    # --full-log: "packet, txTime(sec), rxTime(sec), rtt(usec)" rows.
+    awk -F, '$1 ~ /^[0-9]+$/ {printf "%.0f\n", $4 * 1000}' "$log.csv" >"$tmp/cdf-$pairing.ns" 2>/dev/null
+  fi
+  rm -f "$log.csv"
+}
+if want latency; then
+  note "latency: sockperf ping-pong, ${secs}s x $repeats per case"
+  for proto in udp tcp; do
+    for mode in spinning blocking; do
+      for pairing in kernel client xdpload; do
+        for r in $(seq "$repeats"); do sockperf_case $proto $pairing $mode "$r"; done
+      done
+    done
+  done
+fi
+
+# ---- 2. the floor: raw AF_XDP UDP ping-pong (rings/ only) ----
+if want floor; then
+  note "floor: raw AF_XDP UDP ping-pong, ${secs}s x $repeats"
+  for r in $(seq "$repeats"); do
+    bg_a taskset -c 0 "$B/bench/xsk_pingpong" echo --iface "$IF_A" --port 9000 --seconds 0 >"$tmp/echo.out" 2>&1
+    echo_pid=$BG_PID
+    sleep 0.3
+    samples=""
+    [ "$r" = 1 ] && samples="--samples $tmp/cdf-floor.ns"
+    in_b taskset -c 1 "$B/bench/xsk_pingpong" ping --iface "$IF_B" --local-ip "$IP_B" --peer-ip "$IP_A" \
+      --peer-mac "$MAC_A" --port 9000 --size 64 --seconds "$secs" $samples >"$tmp/floor.out" 2>&1
+    stop "$echo_pid"
+    cmdline "floor: taskset -c 0 xsk_pingpong echo --iface $IF_A --port 9000 / taskset -c 1 xsk_pingpong ping --iface $IF_B --size 64 --seconds $secs"
+    read -r p50 p99 p999 max < <(awk '/percentile 50.000/ {a=$NF} /percentile 99.000 / {b=$NF}
+      /percentile 99.900/ {c=$NF} /<MAX> observation/ {d=$NF} END {print a, b, c, d}' "$tmp/floor.out")
+    if [ -z "$p50" ]; then note "  floor failed: $(cat "$tmp/floor.out")"; continue; fi
+    for m in p50:$p50 p99:$p99 p99.9:$p999 max:$max; do record latency "udp spinning floor" "${m%%:*}" "$r" "${m#*:}"; done
+    note "  floor: p50 $p50 p99 $p99 p99.9 $p999 max $max us"
+  done
+fi
+
+# ---- 3. throughput: iperf3 TCP, UDP bulk, 64-byte UDP message rate ----
+iperf_case() {  # kind pairing repeat
+  local kind=$1 pairing=$2 r=$3 sw=() cw=() args=()
+  if [ "$pairing" = xdpload ]; then
+    sw=("$X" --iface "$IF_A" --profile throughput --)
+    cw=("$X" --iface "$IF_B" --profile throughput --)
+  fi
+  case $kind in
+    tcp) args=() ;;
+    udp) args=(-u -b 0 -l 1400) ;;
+    udp64) args=(-u -b 0 -l 64) ;;
+  esac
+  bg_a "${sw[@]}" iperf3 -s -1 -B "$IP_A" -p 5201 >"$tmp/iperf-s.out" 2>&1
+  local server=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :5201' | grep -q 5201"
+  in_b timeout $((secs + 30)) "${cw[@]}" iperf3 -c "$IP_A" -p 5201 -t "$secs" "${args[@]}" -J \
+    >"$tmp/iperf.json" 2>"$tmp/iperf.err"
+  stop "$server"
+  cmdline "iperf3 $kind: server ${sw[*]} iperf3 -s -1 -B $IP_A; client ${cw[*]} iperf3 -c $IP_A -t $secs ${args[*]} -J"
+  python3 - "$tmp/iperf.json" "$kind" "$pairing" "$r" >>"$raw" 2>"$tmp/iperf.py.err" <<'PY'
+import json, sys
+path, kind, pairing, r = sys.argv[1:]
+d = json.load(open(path))
+end = d["end"]
+if kind == "tcp":
+    rows = [("Gbit/s", end["sum_received"]["bits_per_second"] / 1e9),
+            ("retransmits", end["sum_sent"].get("retransmits", 0))]
+else:
+    s = end["sum"]
+    got = s["packets"] - s["lost_packets"]
+    rows = [("Gbit/s received", s["bits_per_second"] * got / max(s["packets"], 1) / 1e9),
+            ("Mmsg/s received", got / s["seconds"] / 1e6),
+            ("loss %", s["lost_percent"])]
+for m, v in rows:
+    print(f"throughput\t{kind} {pairing}\t{m}\t{r}\t{v:.4f}")
+PY
+  [ -s "$tmp/iperf.py.err" ] && note "  iperf3 $kind $pairing failed: $(head -c 300 "$tmp/iperf.err" "$tmp/iperf.py.err")"
+  note "  $kind $pairing: $(grep -P "^throughput\t$kind $pairing\t" "$raw" | tail -3 | cut -f3,5 | tr '\t\n' '= ')"
+}
+if want throughput; then
+  note "throughput: iperf3, ${secs}s x $repeats per case"
+  for kind in tcp udp udp64; do
+    for pairing in kernel xdpload; do
+      for r in $(seq "$repeats"); do iperf_case $kind $pairing "$r"; done
+    done
+  done
+fi
+
+# ---- 4. servers: redis-benchmark and nginx + wrk ----
+redis_case() {  # pairing pipeline repeat
+  local pairing=$1 pipe=$2 r=$3 sw=()
+  [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
+  bg_a "${sw[@]}" redis-server --bind "$IP_A" --port 6379 --save '' --appendonly no \
+    --protected-mode no --daemonize no >"$tmp/redis.out" 2>&1
+  local server=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :6379' | grep -q 6379"
+  local n=200000
+  [ "$pipe" = 16 ] && n=1000000
+  in_b timeout 120 redis-benchmark -h "$IP_A" -p 6379 -t set,get -n $n -P "$pipe" -c 50 --csv \
+    >"$tmp/redis.csv" 2>&1
+  stop "$server"
+  cmdline "redis: ${sw[*]} redis-server --bind $IP_A --save '' --appendonly no; redis-benchmark -h $IP_A -t set,get -n $n -P $pipe -c 50 --csv"
+  awk -F'"' -v p="$pairing" -v pipe="$pipe" -v r="$r" \
+    '$2 == "SET" || $2 == "GET" {printf "servers\tredis %s -P%s %s\treq/s\t%s\t%s\n", $2, pipe, p, r, $4}' \
+    "$tmp/redis.csv" >>"$raw"
+  note "  redis -P$pipe $pairing: $(awk -F'"' '$2 == "SET" || $2 == "GET" {printf "%s %s  ", $2, $4}' "$tmp/redis.csv")"
+}
+nginx_case() {  # pairing repeat
+  local pairing=$1 r=$2 sw=()
+  [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
+  mkdir -p "$tmp/www" "$tmp/ngx"
+  echo "<html>hello from nginx</html>" >"$tmp/www/index.html"
+  cat >"$tmp/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $tmp/ngx/error.log warn;
+pid $tmp/ngx/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/ngx; proxy_temp_path $tmp/ngx; fastcgi_temp_path $tmp/ngx;
+  uwsgi_temp_path $tmp/ngx; scgi_temp_path $tmp/ngx;
+  server { listen $IP_A:8080; root $tmp/www; }
+}
+CONF
+  bg_a "${sw[@]}" nginx -c "$tmp/nginx.conf" >"$tmp/nginx.out" 2>&1
+  local server=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"
+  in_b timeout $((secs + 30)) wrk -t2 -c50 -d"${secs}s" --latency "http://$IP_A:8080/index.html" \
+    >"$tmp/wrk.out" 2>&1
+  stop "$server"
+  cmdline "nginx: ${sw[*]} nginx (1 worker, master_process off); wrk -t2 -c50 -d${secs}s --latency http://$IP_A:8080/index.html"
+  awk -v p="$pairing" -v r="$r" '
+    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
+    /Requests\/sec/ {printf "servers\tnginx %s\treq/s\t%s\t%s\n", p, r, $2}
+    $1 == "99%" {printf "servers\tnginx %s\tp99 us\t%s\t%s\n", p, r, us($2)}' "$tmp/wrk.out" >>"$raw"
+  note "  nginx $pairing: $(grep -E 'Requests/sec' "$tmp/wrk.out") p99 $(awk '$1 == "99%" {print $2}' "$tmp/wrk.out")"
+}
+if want servers; then
+  note "servers: redis-benchmark and nginx/wrk x $repeats"
+  for pipe in 1 16; do
+    for pairing in kernel xdpload; do
+      for r in $(seq "$repeats"); do redis_case $pairing $pipe "$r"; done
+    done
+  done
+  for pairing in kernel xdpload; do
+    for r in $(seq "$repeats"); do nginx_case $pairing "$r"; done
+  done
+fi
+
+# ---- 5. the clock ----
+if want clock; then
+  note "clock: clock_gettime/gettimeofday, served vs real (Google Benchmark)"
+  for clock in tsc tsc-fast; do
+    XDPLOAD_CLOCK=$clock LD_PRELOAD="$B/libxdpload.so" "$B/bench/clock_bench" \
+      --benchmark_min_time=0.2 --benchmark_format=json >"$tmp/clock-$clock.json" 2>/dev/null
+    cmdline "clock: XDPLOAD_CLOCK=$clock LD_PRELOAD=libxdpload.so clock_bench --benchmark_min_time=0.2"
+    python3 - "$tmp/clock-$clock.json" "$clock" >>"$raw" <<'PY'
+import json, sys
+path, clock = sys.argv[1:]
+names = {"0": "REALTIME", "1": "MONOTONIC", "2": "MONOTONIC_RAW", "3": "BOOTTIME",
+         "4": "REALTIME_COARSE", "5": "MONOTONIC_COARSE"}
+for b in json.load(open(path))["benchmarks"]:
+    if b.get("aggregate_name") != "median":
+        continue
+    parts = b["run_name"].split("/")
+    fn, arg = parts[0], parts[1] if len(parts) > 1 and parts[1].isdigit() else ""
+    kind = "served" if "served" in fn else "real"
+    what = names.get(arg) if arg else fn.split("_", 2)[-1]
+    if kind == "real" and clock != "tsc":
+        continue  # the real clock is measured once
+    label = "vdso" if kind == "real" else clock
+    print(f"clock\t{what}\t{label} ns\t1\t{b['real_time']:.2f}")
+PY
+  done
+fi
+
+# ---- 6. start-up cost ----
+if want startup; then
+  note "startup: hyperfine"
+  in_a hyperfine -N --warmup 5 --runs 40 --export-json "$tmp/hf.json" \
+    -n "true" "true" \
+    -n "LD_PRELOAD=libxdpload.so true" "env LD_PRELOAD=$B/libxdpload.so XDPLOAD_IFACE=$IF_A true" \
+    -n "xdpload true" "$X --iface $IF_A true" \
+    -n "python3 -c pass" "python3 -c pass" \
+    -n "xdpload python3 -c pass" "$X --iface $IF_A python3 -c pass" >/dev/null 2>&1
+  cmdline "startup: hyperfine -N --warmup 5 --runs 40 (in namespace A, XDPLOAD_IFACE=$IF_A)"
+  python3 - "$tmp/hf.json" >>"$raw" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print(f"startup\t{r['command']}\tms\t1\t{r['median'] * 1000:.3f}")
+PY
+fi
+
+# ---- 7. where the time goes: a CPU profile of the xdpload UDP ping-pong ----
+if want profile && command -v perf >/dev/null; then
+  note "profile: perf on the spinning xdpload UDP ping-pong server"
+  bg_a "$X" --cpu 0 --iface "$IF_A" --profile latency -- sockperf sr -i "$IP_A" -p 11111 --nonblocked \
+    >/dev/null 2>&1
+  server=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_A ss -lunH 'sport = :11111' | grep -q 11111"
+  bg_b "$X" --cpu 1 --iface "$IF_B" --profile latency -- sockperf pp -i "$IP_A" -p 11111 -m 64 \
+    -t $((secs + 1)) --nonblocked >/dev/null 2>&1
+  client=$BG_PID
+  sleep 0.5
+  perf record -e cpu-clock -F 4999 -g -p "$server" -o "$tmp/perf.data" -- sleep "$secs" \
+    >/dev/null 2>&1
+  wait "$client"
+  stop "$server"
+  perf report -i "$tmp/perf.data" --no-children --sort sym --stdio 2>/dev/null |
+    grep -E '^ +[0-9.]+%' | head -25 >"$tmp/profile.txt"
+  cmdline "profile: perf record -e cpu-clock -F 4999 -g -p <sockperf sr under xdpload> -- sleep $secs"
+fi
+
+elapsed=$(( $(date +%s) - started ))
+out="$results/$stamp"
+python3 bench/report.py --raw "$raw" --commands "$commands" --cdf-dir "$tmp" \
+  --profile "$tmp/profile.txt" --seconds "$secs" --repeats "$repeats" --elapsed "$elapsed" \
+  --out "$out"
+cp "$raw" "$out.tsv"
+ln -sfn "$(basename "$out").md" "$results/latest.md"
+note ""
+note "results: $out.md ($elapsed s)"
+cat "$out.md"
