@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -11,10 +12,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "shim/libc.h"
 #include "shim/log.h"
 #include "shim/socket.h"
+#include "shim/tcp_socket.h"
 #include "shim/tsc_clock.h"
 
 extern char** environ;
@@ -270,15 +273,81 @@ void Runtime::untrack(Socket* s) {
   if (s->live_next) s->live_next->live_prev = s->live_prev;
 }
 
+namespace {
+
+// exit() may run while another thread is inside the stack (or in a signal
+// handler that interrupted it): wait a little for the CoreLock, never
+// forever.
+bool lock_at_exit() {
+  for (int i = 0; i < 100; ++i) {
+    if (CoreLock::try_lock()) return true;
+    usleep(1000);
+  }
+  return false;
+}
+
+// How long finish_connections() waits for a peer's FIN once ours is
+// acknowledged: a peer that closes when it reads end-of-file answers within
+// a round trip; one that keeps its half open is not waited for.
+constexpr int64_t kPeerFinGraceNs = 50'000'000;
+
+}  // namespace
+
+void Runtime::finish_connections() {
+  if (forked_child_ || start_state_.load() <= 0 || config_.exit_linger_ms == 0) return;
+  if (!lock_at_exit()) return;
+  // exit() closes the program's descriptors: TCP sockets still open send
+  // their FIN now (or a reset, with unread data), as the kernel's would.
+  // Listeners last: closing one deletes the connections still queued on it.
+  std::vector<Socket*> open, listeners;
+  for (Socket* s = live_; s; s = s->live_next) {
+    if (s->kind != Socket::Kind::Tcp) continue;
+    bool listening = static_cast<TcpSocket*>(s)->state == TcpSocket::State::Listening;
+    (listening ? listeners : open).push_back(s);
+  }
+  for (Socket* s : open) s->release();
+  for (Socket* s : listeners) s->release();
+  stack_->flush();
+  // The kernel goes on delivering a closed socket's data after its process
+  // is gone; lwIP ends with this one, so it finishes here, for as long as
+  // the peers keep acknowledging.
+  const int64_t start = mono_ns();
+  const int64_t linger_ns = config_.exit_linger_ms * 1'000'000;
+  int64_t last_progress = start;
+  stack::TcpUndelivered left = stack::tcp_undelivered();
+  const uint32_t had = left.connections;
+  for (;;) {
+    int64_t now = mono_ns();
+    bool waiting_fin = left.awaiting_fin && now - start < kPeerFinGraceNs;
+    if ((!left.connections && !waiting_fin) || now - last_progress > linger_ns) break;
+    stack_->poll();
+    CoreLock::unlock();
+    pollfd p{stack_->wait_fd(), POLLIN, 0};
+    libc::poll(&p, 1, 1);
+    CoreLock::lock();
+    stack::TcpUndelivered next = stack::tcp_undelivered();
+    if (next.connections != left.connections || next.bytes != left.bytes ||
+        next.awaiting_fin != left.awaiting_fin)
+      last_progress = mono_ns();
+    left = next;
+  }
+  if (left.connections) {
+    log_at(kLogError,
+           "exit: %u TCP connection(s) still had %llu byte(s) unacknowledged after %lld ms without "
+           "progress (XDPLOAD_EXIT_LINGER_MS); the peer will see them reset",
+           left.connections, (unsigned long long)left.bytes,
+           (long long)config_.exit_linger_ms);
+  } else if (had) {
+    XLOG(kLogInfo, "exit: %u TCP connection(s) delivered and closed in %lld us", had,
+         (long long)((mono_ns() - start) / 1000));
+  }
+  CoreLock::unlock();
+}
+
 void Runtime::shutdown_stats() {
   if (forked_child_) return;
   if (start_state_.load() > 0) {
-    // exit() may run while another thread is inside the stack (or in a
-    // signal handler that interrupted it): wait a little for the CoreLock,
-    // never forever.
-    bool locked = false;
-    for (int i = 0; i < 100 && !(locked = CoreLock::try_lock()); ++i) usleep(1000);
-    if (locked) {
+    if (lock_at_exit()) {
       if (stack::PcapWriter* w = stack_->capture()) {
         w->flush();
         XLOG(kLogInfo, "exit: %llu frames written to %s%s", (unsigned long long)w->records(),

@@ -108,7 +108,9 @@ class Runtime {
   // stack now, while it can (daemons drop privileges before they open their
   // sockets), and let the new user remove the statistics segment at exit.
   void before_privilege_drop(uid_t uid);
-  // At exit: the statistics segment goes.
+  // At exit, first: closes the TCP sockets the program left open and goes
+  // on delivering what closed sockets still hold (XDPLOAD_EXIT_LINGER_MS).
+  void finish_connections();
   // At exit: flushes the capture, logs the totals, removes the segment.
   void shutdown_stats();
   // At exit, XDPLOAD_LOG=1: how the clock was served.

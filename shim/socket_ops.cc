@@ -142,32 +142,50 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
 
 int op_listen(Socket* s, int fd, int backlog) {
   CHILD_GUARD(fd);
-  if (libc::listen(fd, backlog) != 0) return neg_errno();
-  if (s->kind != Socket::Kind::Tcp) return 0;
-  if (s->accelerated) {
+  if (s->kind != Socket::Kind::Tcp || s->accelerated || s->kernel_only) {
+    if (s->accelerated && tcp(s)->state != TcpSocket::State::Listening) return -EINVAL;
+    if (libc::listen(fd, backlog) != 0) return neg_errno();
+    if (s->kind != Socket::Kind::Tcp) return 0;
     CoreGuard g;
-    if (still(s, fd)) tcp(s)->backlog = backlog;
+    if (!still(s, fd)) return 0;
+    if (s->accelerated) tcp(s)->backlog = backlog;
+    else drop_to_kernel(s);
     return 0;
   }
-  SockAddr local;  // listen() binds an unbound socket
-  bool accel = kernel_local(fd, &local) && !s->kernel_only &&
+  // The stack listens first, the kernel second: once the kernel's listener
+  // shows (ss, or a local peer's connect), the accelerated one is ready
+  // too, and a SYN from the network never reaches the kernel listener in
+  // between (its connection would then be reset when the port's steering
+  // starts). An unbound socket gets its port from an explicit bind, as
+  // listen() would pick it.
+  SockAddr local;
+  if (!kernel_local(fd, &local)) return libc::listen(fd, backlog) == 0 ? 0 : neg_errno();
+  if (local.port == 0 && kernel_bind(s, fd, local) == 0) kernel_local(fd, &local);
+  bool accel = local.port != 0 &&
                rt().accelerate_local(local.ip, local.port, Role::TcpServer) && rt().ensure_stack();
+  bool on_stack = false;
+  int fl = -1;
+  if (accel) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    s->local = local;
+    s->bound = true;
+    // The kernel listener serves local peers; accept() never blocks in it.
+    fl = libc::fcntl(fd, F_GETFL);
+    libc::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    on_stack = tcp(s)->listen(backlog) == 0;
+  }
+  int rc = libc::listen(fd, backlog) == 0 ? 0 : -errno;
   CoreGuard g;
-  if (!still(s, fd)) return 0;
+  if (!still(s, fd)) return rc;
+  if (rc == 0 && on_stack) return 0;
+  // Not accelerated, or the kernel refused what the stack accepted: the
+  // socket is the kernel's from now on.
+  if (fl >= 0 && !s->nonblock) libc::fcntl(fd, F_SETFL, fl);
   s->local = local;
   s->bound = true;
-  if (!accel) {
-    drop_to_kernel(s);
-    return 0;
-  }
-  // The kernel listener serves local peers; accept() never blocks in it.
-  int fl = libc::fcntl(fd, F_GETFL);
-  libc::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-  if (tcp(s)->listen(backlog) < 0) {
-    if (!s->nonblock) libc::fcntl(fd, F_SETFL, fl);
-    drop_to_kernel(s);
-  }
-  return 0;
+  drop_to_kernel(s);
+  return rc;
 }
 
 int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {

@@ -125,4 +125,28 @@ LwipUsage lwip_usage() {
   return u;
 }
 
+TcpUndelivered tcp_undelivered() {
+  TcpUndelivered u;
+  for (struct tcp_pcb* p = tcp_active_pcbs; p; p = p->next) {
+    switch (p->state) {
+      case ESTABLISHED:
+      case CLOSE_WAIT:
+      case FIN_WAIT_1:
+      case CLOSING:
+      case LAST_ACK:
+        ++u.connections;
+        // snd_lbb: next byte the program will write; lastack: the oldest
+        // byte not yet acknowledged.
+        u.bytes += uint32_t(p->snd_lbb - p->lastack);
+        break;
+      case FIN_WAIT_2:
+        ++u.awaiting_fin;
+        break;
+      default:
+        break;
+    }
+  }
+  return u;
+}
+
 }  // namespace xdpload::stack

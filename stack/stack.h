@@ -39,6 +39,16 @@ struct LwipUsage {
 };
 LwipUsage lwip_usage();
 
+// TCP connections whose own data or FIN the peer has not acknowledged yet
+// (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK): what is lost if
+// the process ends now. FIN_WAIT_2 and TIME_WAIT have delivered everything.
+struct TcpUndelivered {
+  uint32_t connections = 0;
+  uint64_t bytes = 0;  // written by the program, not yet acknowledged
+  uint32_t awaiting_fin = 0;  // FIN_WAIT_2: ours is acknowledged, the peer's to come
+};
+TcpUndelivered tcp_undelivered();  // CoreLock held
+
 class Stack {
  public:
   // On a real interface: an AF_XDP port; address, netmask, MTU and MAC from

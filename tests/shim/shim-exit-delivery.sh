@@ -1,0 +1,89 @@
+# A program that writes to a TCP socket and exits at once loses nothing:
+# the kernel would go on delivering a closed socket's data after its process
+# ends; under xdpload the stack ends with the process, so exit() finishes the
+# connections first. The peer (a kernel socket in B) reads slowly, so the
+# last few hundred KB are still in the stack's send buffer at exit.
+#   closed: the program closes the socket, then exits;
+#   open:   it exits with the socket still open (exit() closes it);
+#   linger 0: XDPLOAD_EXIT_LINGER_MS=0 turns the finishing off, and the peer
+#   never sees the end of the stream (what the other two would show without
+#   the feature).
+. "$(dirname "$0")/../lib/common.sh"
+need_root
+netns_up
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; netns_down' EXIT
+head -c 3000000 /dev/urandom >"$tmp/in"
+want=$(sha256sum <"$tmp/in" | cut -d' ' -f1)
+
+# The peer: a small receive buffer, half a second before it starts reading,
+# then everything up to end-of-file (or a timeout), then close.
+cat >"$tmp/sink.py" <<'PY'
+import hashlib, socket, sys, time
+port, timeout = int(sys.argv[1]), float(sys.argv[2])
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+l.bind(("0.0.0.0", port))
+l.listen(1)
+c, _ = l.accept()
+time.sleep(0.5)
+c.settimeout(timeout)
+h, n, end = hashlib.sha256(), 0, "eof"
+try:
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+except socket.timeout:
+    end = "timeout"
+c.close()
+print(n, h.hexdigest(), end, flush=True)
+PY
+# The writer: all of stdin, then exit (closing first, or not).
+cat >"$tmp/writer.py" <<'PY'
+import os, socket, sys
+ip, port, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.create_connection((ip, port))
+s.sendall(sys.stdin.buffer.read())
+if how == "closed":
+    s.close()
+else:
+    s.detach()  # the descriptor stays open until the process exits
+sys.exit(0)
+PY
+
+run() {  # how port sink-timeout [env...]
+  local how=$1 port=$2 t=$3
+  shift 3
+  bg_b python3 "$tmp/sink.py" "$port" "$t" >"$tmp/sink-$how.out" 2>&1
+  local sink=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :$port' | grep -q $port"
+  PRELOAD_A env XDPLOAD_LOG=1 "$@" python3 "$tmp/writer.py" "$IP_B" "$port" "$how" \
+    <"$tmp/in" 2>"$tmp/writer-$how.err"
+  WRITER_RC=$?
+  # Right after the writer is gone: nothing of B's left waiting for an ACK.
+  LAST_ACK=$(ip netns exec "$NS_B" ss -tanH state last-ack "( sport = :$port )" | wc -l)
+  wait "$sink"
+  read -r GOT_N GOT_SHA GOT_END <"$tmp/sink-$how.out"
+  cat "$tmp/writer-$how.err"
+}
+
+for how in closed open; do
+  run "$how" $((7300 + ${#how})) 10
+  check "$how: the writer exits 0" [ "$WRITER_RC" -eq 0 ]
+  check "$how: the peer read to end-of-file ($GOT_END)" [ "$GOT_END" = eof ]
+  check "$how: 3,000,000 bytes arrived ($GOT_N), sha256 equal" \
+    [ "$GOT_N" = 3000000 ] && [ "$GOT_SHA" = "$want" ]
+  check "$how: the writer's connection went over the stack" \
+    grep -q 'exit: [0-9]* TCP connection(s) delivered and closed' "$tmp/writer-$how.err"
+  check "$how: no connection of B's left in LAST-ACK ($LAST_ACK)" [ "$LAST_ACK" -eq 0 ]
+done
+
+run linger0 7320 3 XDPLOAD_EXIT_LINGER_MS=0
+check "linger 0: the writer exits 0" [ "$WRITER_RC" -eq 0 ]
+check "linger 0: the peer never sees the end of the stream ($GOT_END, $GOT_N bytes)" \
+  [ "$GOT_END" = timeout ]
+finish
