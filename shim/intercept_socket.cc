@@ -52,6 +52,8 @@ ssize_t send_one(Socket* s, int fd, const void* buf, size_t n, int flags, const 
 // close()/dup2() over a descriptor: our side first, under the lock.
 void forget(int fd) {
   if (!ours(fd) && !epoll_set_of(fd)) return;
+  // A vfork child closing its copy leaves the parent's socket alone.
+  if (Runtime::get().vfork_child()) return;
   stack::CoreGuard g;
   op_forget(fd);
   epoll_set_forget(fd);
@@ -207,14 +209,19 @@ int xdpload_sendmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags) {
   if (!s) return libc::sendmmsg(fd, msgs, n, flags);
   int saved = errno;
   unsigned int i = 0;
+  ssize_t r = 0;
+  Runtime::t_defer_kicks = true;
   for (; i < n; ++i) {
-    ssize_t r = op_sendmsg(s, fd, &msgs[i].msg_hdr, flags);
-    if (r < 0) {
-      if (i == 0) return done(int(r), saved);
-      break;
-    }
+    r = op_sendmsg(s, fd, &msgs[i].msg_hdr, flags);
+    if (r < 0) break;
     msgs[i].msg_len = unsigned(r);
   }
+  Runtime::t_defer_kicks = false;
+  if (Runtime& rt = Runtime::get(); rt.stack()) {
+    stack::CoreGuard g;
+    rt.kick();
+  }
+  if (i == 0 && r < 0) return done(int(r), saved);
   return done(int(i), saved);
 }
 

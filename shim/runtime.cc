@@ -38,6 +38,8 @@ int64_t mono_ns() {
   return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+thread_local bool Runtime::t_defer_kicks = false;
+
 Runtime& Runtime::get() {
   // Never destroyed: the progress thread may run while the program exits.
   static Runtime* r = new Runtime();
@@ -54,6 +56,7 @@ void Runtime::disable(const char* why) {
 }
 
 void Runtime::init() {
+  pid_ = getpid();
   fds_.init();
   std::vector<std::string> warnings;
   ErrorText why;
@@ -294,8 +297,13 @@ constexpr int64_t kPeerFinGraceNs = 50'000'000;
 }  // namespace
 
 void Runtime::finish_connections() {
-  if (forked_child_ || start_state_.load() <= 0 || config_.exit_linger_ms == 0) return;
+  if (forked_child_ || start_state_.load() <= 0) return;
   if (!lock_at_exit()) return;
+  if (config_.exit_linger_ms == 0) {
+    kick();  // datagrams waiting for a batch to fill
+    CoreLock::unlock();
+    return;
+  }
   // exit() closes the program's descriptors: TCP sockets still open send
   // their FIN now (or a reset, with unread data), as the kernel's would.
   // Listeners last: closing one deletes the connections still queued on it.
@@ -307,7 +315,7 @@ void Runtime::finish_connections() {
   }
   for (Socket* s : open) s->release();
   for (Socket* s : listeners) s->release();
-  stack_->flush();
+  kick();
   // The kernel goes on delivering a closed socket's data after its process
   // is gone; lwIP ends with this one, so it finishes here, for as long as
   // the peers keep acknowledging.
@@ -476,11 +484,13 @@ void Runtime::progress_loop() {
   for (;;) {
     int64_t timer_ms;
     uint64_t polls;
+    bool unkicked;
     {
       CoreGuard g;
       timer_ms = stack_->next_timer_ms();
       polls = app_polls_ - seen_app_polls;
       seen_app_polls = app_polls_;
+      unkicked = tx_unkicked_ != 0;
     }
     bool app_active = polls != 0;
     // Watch for frames only when no program thread does: one that sleeps
@@ -496,6 +506,9 @@ void Runtime::progress_loop() {
     else if (!watch && (timeout < 0 || timeout > 10)) timeout = 10;
     // The statistics are refreshed about once a second.
     if (timeout < 0 || timeout > 1000) timeout = 1000;
+    // Datagrams waiting for their batch to fill go within a millisecond
+    // even when the program makes no further call.
+    if (unkicked) timeout = 1;
     pollfd fds[3] = {{progress_wake_fd_, POLLIN, 0}, {stack_->events_fd(), POLLIN, 0},
                      {stack_->wait_fd(), POLLIN, 0}};
     timespec ts{timeout / 1000, (timeout % 1000) * 1000000};
@@ -507,6 +520,7 @@ void Runtime::progress_loop() {
       stats_.refresh();
     }
     if (fds[1].revents) stack_->driver().kernel_events();
+    if (tx_unkicked_) kick();
     // A program thread that polled meanwhile has done the work.
     if (app_polls_ != seen_app_polls && !fds[1].revents) continue;
     stack_->poll();
@@ -534,6 +548,7 @@ void Runtime::fork_child() {
   // Accelerated sockets inherited from the parent can only be closed.
   Runtime& r = get();
   r.forked_child_ = true;
+  r.pid_ = getpid();
   if (r.start_state_.load() > 0) {
     CoreLock::unlock();
     r.stack_->port()->abandon();

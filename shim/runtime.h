@@ -21,6 +21,8 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+
+#include <unistd.h>
 #include <unordered_map>
 
 #include "shim/config.h"
@@ -55,6 +57,11 @@ class Runtime {
   // Configured, not switched off, and this is not a forked child.
   bool enabled() const { return enabled_ && !forked_child_; }
   bool forked_child() const { return forked_child_; }
+  // A vfork() child (Python's subprocess, posix_spawn...) runs in our
+  // memory until it execs: the descriptor table, the sockets and the epoll
+  // sets it would change are ours. A system call, for the rare paths that
+  // change the table (close, dup, socket).
+  bool vfork_child() const { return pid_ != 0 && ::getpid() != pid_; }
   // Starts the stack if needed. False when acceleration is off.
   // Call without the CoreLock.
   bool ensure_stack();
@@ -82,8 +89,21 @@ class Runtime {
   void poll_stack() {
     if (!stack_) return;
     ++app_polls_;
+    tx_unkicked_ = 0;  // poll() sends what is queued
     stack_->poll();
   }
+  // A datagram was queued for sending: the kernel is told now, or with the
+  // XDPLOAD_TX_BATCH-th one (see defer_kicks()).
+  void sent_datagram() {
+    if (++tx_unkicked_ >= config_.tx_batch && !t_defer_kicks) kick();
+  }
+  void kick() {
+    tx_unkicked_ = 0;
+    stack_->flush();
+  }
+  // While set on a thread, its datagrams wait for the kick at the end of the
+  // call (sendmmsg: one system call for the lot, as the kernel's).
+  static thread_local bool t_defer_kicks;
   template <typename Ready>
   int block(WaitSpec& spec, Ready&& ready) {
     return block_impl(spec, [](void* c) { return (*static_cast<Ready*>(c))(); }, &ready);
@@ -142,6 +162,7 @@ class Runtime {
   stack::InterfaceInfo iface_;
   bool enabled_ = false;
   bool forked_child_ = false;
+  pid_t pid_ = 0;  // the process whose tables these are
   std::mutex start_mutex_;
   std::atomic<int> start_state_{0};  // 0 not tried, 1 running, -1 failed
   std::unique_ptr<stack::Stack> stack_;
@@ -166,6 +187,7 @@ class Runtime {
 
   std::atomic<int> sleepers_{0};  // program threads sleeping on the AF_XDP socket
   uint64_t app_polls_ = 0;        // stack polls by program threads
+  uint32_t tx_unkicked_ = 0;      // datagrams queued since the last kick
   int progress_wake_fd_ = -1;
   std::thread progress_;
 };

@@ -105,7 +105,7 @@ int op_socket(int domain, int type, int protocol) {
   int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   bool tcp_type = base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
   bool udp_type = base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
-  if ((!tcp_type && !udp_type) || !rt().fds().fits(fd)) return fd;
+  if ((!tcp_type && !udp_type) || !rt().fds().fits(fd) || rt().vfork_child()) return fd;
   Socket* s = tcp_type ? static_cast<Socket*>(new TcpSocket(fd)) : new UdpSocket(fd);
   s->nonblock = type & SOCK_NONBLOCK;
   s->v6 = domain == AF_INET6;
@@ -713,7 +713,8 @@ int op_ioctl(Socket* s, int fd, unsigned long request, void* arg) {
 }
 
 int op_dup_to(Socket* s, int fd, int nfd) {
-  if (rt().forked_child()) return nfd;  // the copy is the parent's too: not ours
+  // The copy is the parent's too (fork), or the table is (vfork): not ours.
+  if (rt().forked_child() || rt().vfork_child()) return nfd;
   CoreGuard g;
   if (!still(s, fd) || !rt().fds().fits(nfd)) return nfd;
   ++s->fd_refs;

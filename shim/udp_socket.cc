@@ -139,7 +139,7 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
     err = udp_send(pcb, p);
   }
   pbuf_free(p);
-  Runtime::get().stack()->flush();
+  Runtime::get().sent_datagram();
   switch (err) {
     case ERR_OK: return ssize_t(len);
     case ERR_RTE: return -ENETUNREACH;

@@ -6,6 +6,11 @@
 # - A child that outlives its parent does not keep the XDP program alive:
 #   after kill -9 of the parent it is gone within 1 s.
 # - exec keeps the preload: a program exec'd by a shell is accelerated.
+# - vfork: Python's subprocess starts its children with vfork, and the
+#   child closes every descriptor (close_range) and dup2()s over 0-2 in the
+#   parent's memory before it execs; the parent's accelerated connection
+#   (here at descriptor 0 too) must survive that: it echoes afterwards, on
+#   the stack.
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 netns_up
@@ -50,4 +55,29 @@ wait "$server"
 cat "$tmp/exec.err"
 check "exec'd program was accelerated" grep -q "accelerating $IF_A" "$tmp/exec.err"
 check "exec'd program's transfer byte-exact" cmp -s "$tmp/in" "$tmp/got"
+
+cat >"$tmp/spawn.py" <<'PY'
+import os, socket, subprocess, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+os.dup2(s.fileno(), 0)  # the child dup2()s its own stdin over this one
+def echo(tag):
+    s.sendall(tag.encode())
+    got = b""
+    while len(got) < len(tag):
+        got += s.recv(100)
+    return got.decode()
+print("before:", echo("one"), flush=True)
+for _ in range(3):
+    subprocess.run(["true"], stdin=subprocess.DEVNULL, check=True)
+print("after:", echo("two"), flush=True)
+print("stdin copy:", os.write(0, b"three"), s.recv(100).decode(), flush=True)
+PY
+PRELOAD_A env XDPLOAD_LOG=1 python3 "$tmp/spawn.py" "$IP_B" 7100 >"$tmp/spawn.out" 2>"$tmp/spawn.err"
+rc=$?
+cat "$tmp/spawn.out" "$tmp/spawn.err"
+check "the program running subprocesses exits 0" [ $rc -eq 0 ]
+check "its connection echoes after three vfork children closed their copies" \
+  grep -qx "after: two" "$tmp/spawn.out"
+check "its dup at descriptor 0 is still the connection" grep -qx "stdin copy: 5 three" "$tmp/spawn.out"
+check "the connection stayed on the stack" [ "$(exit_rx_bytes "$tmp/spawn.err")" -gt 0 ]
 finish
