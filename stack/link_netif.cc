@@ -189,15 +189,26 @@ void LinkNetif::input_packet(const LinkFrame* f, uint32_t count) {
     if (l4_len < field_at + 2 || 14 + ihl + field_at + 2 > f[0].len)
       return drop(counters_->rx_malformed);
     // Lengths inside the L4 header must agree with the IP packet: a TCP
-    // data offset within 20..segment, a UDP length equal to the payload
-    // (lwIP trusts the IP length alone; a shorter UDP length, which Linux
-    // trims to, is dropped here as inconsistent).
+    // data offset within 20..segment, a UDP length within 8..payload.
     if (proto == IPPROTO_TCP) {
       uint32_t doff = uint32_t(ip[ihl + 12] >> 4) * 4;
       if (doff < 20 || doff > l4_len) return drop(counters_->rx_malformed);
     } else {
       uint32_t ulen = (uint32_t(ip[ihl + 4]) << 8) | ip[ihl + 5];
-      if (ulen != l4_len) return drop(counters_->rx_malformed);
+      if (ulen < 8 || ulen > l4_len) return drop(counters_->rx_malformed);
+      if (ulen < l4_len) {
+        // Bytes after the datagram: Linux trims them (and checks the
+        // checksum over the UDP length only). lwIP trusts the IP length,
+        // so the IP header is shortened to match, its checksum redone.
+        l4_len = ulen;
+        tot = ihl + ulen;
+        uint8_t* w = const_cast<uint8_t*>(ip);
+        w[2] = uint8_t(tot >> 8);
+        w[3] = uint8_t(tot);
+        w[10] = w[11] = 0;
+        uint16_t c = uint16_t(~csum_fold(csum_partial(w, ihl)));
+        memcpy(w + 10, &c, 2);
+      }
     }
     uint32_t saddr, daddr;
     uint16_t field;

@@ -44,7 +44,7 @@ for _ in range(count):
     raw[16:18] = (200).to_bytes(2, "big")  # IP total length past the frame
     frames["malformed"].append(bytes(raw))
     frames["malformed"].append(b(eth / IP(dst=dst_ip) / UDP(sport=40000, dport=udp_port, len=400) / Raw(b"q" * 20)))
-    frames["malformed"].append(b(eth / IP(dst=dst_ip) / UDP(sport=40000, dport=udp_port, len=10) / Raw(b"q" * 20)))
+    frames["malformed"].append(b(eth / IP(dst=dst_ip) / UDP(sport=40000, dport=udp_port, len=7) / Raw(b"q" * 20)))
     frames["malformed"].append(b(eth / IP(dst=dst_ip) / TCP(sport=40001, dport=tcp_port, flags="A", dataofs=15) / Raw(b"w" * 8)))
     frames["malformed"].append(b(eth / IP(dst=dst_ip) / TCP(sport=40001, dport=tcp_port, flags="A", dataofs=2) / Raw(b"w" * 8)))
     # Headers the XDP program cannot read: truncated inside the UDP header,
