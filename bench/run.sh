@@ -89,35 +89,38 @@ sockperf_case() {  # proto pairing mode repeat
   fi
   rm -f "$log.csv"
 }
-if want latency; then
-  note "latency: sockperf ping-pong, ${secs}s x $repeats per case"
-  for proto in udp tcp; do
-    for mode in spinning blocking; do
-      for pairing in kernel client xdpload; do
-        for r in $(seq "$repeats"); do sockperf_case $proto $pairing $mode "$r"; done
-      done
-    done
-  done
-fi
-
 # ---- 2. the floor: raw AF_XDP UDP ping-pong (rings/ only) ----
-if want floor; then
-  note "floor: raw AF_XDP UDP ping-pong, ${secs}s x $repeats"
+floor_case() {  # repeat
+  local r=$1 samples=() p50 p99 p999 max
+  bg_a taskset -c 0 "$B/bench/xsk_pingpong" echo --iface "$IF_A" --port 9000 --seconds 0 >"$tmp/echo.out" 2>&1
+  local echo_pid=$BG_PID
+  sleep 0.3
+  [ "$r" = 1 ] && samples=(--samples "$tmp/cdf-floor.ns")
+  in_b taskset -c 1 "$B/bench/xsk_pingpong" ping --iface "$IF_B" --local-ip "$IP_B" --peer-ip "$IP_A" \
+    --peer-mac "$MAC_A" --port 9000 --size 64 --seconds "$secs" "${samples[@]}" >"$tmp/floor.out" 2>&1
+  stop "$echo_pid"
+  cmdline "floor: taskset -c 0 xsk_pingpong echo --iface $IF_A --port 9000 / taskset -c 1 xsk_pingpong ping --iface $IF_B --size 64 --seconds $secs"
+  read -r p50 p99 p999 max < <(awk '/percentile 50.000/ {a=$NF} /percentile 99.000 / {b=$NF}
+    /percentile 99.900/ {c=$NF} /<MAX> observation/ {d=$NF} END {print a, b, c, d}' "$tmp/floor.out")
+  if [ -z "$p50" ]; then note "  floor failed: $(cat "$tmp/floor.out")"; return; fi
+  for m in p50:$p50 p99:$p99 p99.9:$p999 max:$max; do record latency "udp spinning floor" "${m%%:*}" "$r" "${m#*:}"; done
+  note "  udp spinning floor: p50 $p50 p99 $p99 p99.9 $p999 max $max us"
+}
+
+# Repeats go round the cases (every case once, then again), so that a slow
+# spell of the machine (a VM's neighbours) lands on all of them alike rather
+# than on one case's three runs.
+if want latency || want floor; then
+  note "latency: sockperf ping-pong and the raw AF_XDP floor, ${secs}s per run, $repeats rounds"
   for r in $(seq "$repeats"); do
-    bg_a taskset -c 0 "$B/bench/xsk_pingpong" echo --iface "$IF_A" --port 9000 --seconds 0 >"$tmp/echo.out" 2>&1
-    echo_pid=$BG_PID
-    sleep 0.3
-    samples=""
-    [ "$r" = 1 ] && samples="--samples $tmp/cdf-floor.ns"
-    in_b taskset -c 1 "$B/bench/xsk_pingpong" ping --iface "$IF_B" --local-ip "$IP_B" --peer-ip "$IP_A" \
-      --peer-mac "$MAC_A" --port 9000 --size 64 --seconds "$secs" $samples >"$tmp/floor.out" 2>&1
-    stop "$echo_pid"
-    cmdline "floor: taskset -c 0 xsk_pingpong echo --iface $IF_A --port 9000 / taskset -c 1 xsk_pingpong ping --iface $IF_B --size 64 --seconds $secs"
-    read -r p50 p99 p999 max < <(awk '/percentile 50.000/ {a=$NF} /percentile 99.000 / {b=$NF}
-      /percentile 99.900/ {c=$NF} /<MAX> observation/ {d=$NF} END {print a, b, c, d}' "$tmp/floor.out")
-    if [ -z "$p50" ]; then note "  floor failed: $(cat "$tmp/floor.out")"; continue; fi
-    for m in p50:$p50 p99:$p99 p99.9:$p999 max:$max; do record latency "udp spinning floor" "${m%%:*}" "$r" "${m#*:}"; done
-    note "  floor: p50 $p50 p99 $p99 p99.9 $p999 max $max us"
+    if want latency; then
+      for proto in udp tcp; do
+        for mode in spinning blocking; do
+          for pairing in kernel client xdpload; do sockperf_case $proto $pairing $mode "$r"; done
+        done
+      done
+    fi
+    if want floor; then floor_case "$r"; fi
   done
 fi
 
