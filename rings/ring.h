@@ -72,10 +72,15 @@ class ProdRing {
   uint32_t outstanding() const {
     return cached_prod_ - __atomic_load_n(consumer_, __ATOMIC_ACQUIRE);
   }
+  // The same from the shared indices alone (any thread, a hint).
+  uint32_t published() const {
+    return __atomic_load_n(producer_, __ATOMIC_RELAXED) - __atomic_load_n(consumer_, __ATOMIC_RELAXED);
+  }
 
   bool needs_wakeup() const {
     return __atomic_load_n(flags_, __ATOMIC_RELAXED) & XDP_RING_NEED_WAKEUP;
   }
+
 
  private:
   uint32_t* producer_ = nullptr;
@@ -133,6 +138,12 @@ class ConsRing {
 
   bool needs_wakeup() const {
     return __atomic_load_n(flags_, __ATOMIC_RELAXED) & XDP_RING_NEED_WAKEUP;
+  }
+
+  // Entries published and not yet released, from the shared indices alone:
+  // safe to call from any thread, without the consumer's lock (a hint).
+  uint32_t unreleased() const {
+    return __atomic_load_n(producer_, __ATOMIC_ACQUIRE) - __atomic_load_n(consumer_, __ATOMIC_RELAXED);
   }
 
  private:

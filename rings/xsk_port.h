@@ -106,6 +106,10 @@ class XskPort {
   uint32_t frame_count() const { return umem_.frame_count(); }
   uint32_t tx_pending() const { return tx_.outstanding(); }
   bool rx_ready() { return rx_.available(1) != 0; }
+  // Nothing to do for a poll on the receive side: no frame waiting, and the
+  // fill ring well stocked (a poll refills it). Any thread, without the
+  // port's lock: a hint for a spinning caller deciding whether to poll.
+  bool rx_quiet() const { return rx_.unreleased() == 0 && fill_.published() >= fill_.size() / 2; }
   XdpSteering& steering() { return steering_; }
 
   PortCounters& counters() { return *counters_; }

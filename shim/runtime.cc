@@ -492,8 +492,9 @@ void Runtime::progress_loop() {
     {
       CoreGuard g;
       timer_ms = stack_->next_timer_ms();
-      polls = app_polls_ - seen_app_polls;
-      seen_app_polls = app_polls_;
+      uint64_t all = app_polls_ + quiet_polls_.load(std::memory_order_relaxed);
+      polls = all - seen_app_polls;
+      seen_app_polls = all;
       unkicked = tx_unkicked_ != 0;
     }
     bool app_active = polls != 0;
@@ -526,7 +527,8 @@ void Runtime::progress_loop() {
     if (fds[1].revents) stack_->driver().kernel_events();
     if (tx_unkicked_) kick();
     // A program thread that polled meanwhile has done the work.
-    if (app_polls_ != seen_app_polls && !fds[1].revents) continue;
+    if (app_polls_ + quiet_polls_.load(std::memory_order_relaxed) != seen_app_polls && !fds[1].revents)
+      continue;
     stack_->poll();
     ++counters_->progress_polls;
   }

@@ -92,6 +92,16 @@ class Runtime {
     tx_unkicked_ = 0;  // poll() sends what is queued
     stack_->poll();
   }
+  // Nothing for a poll to do (no frame, no timer due, nothing to send): a
+  // spinning caller may answer EAGAIN without the CoreLock. Any thread.
+  bool stack_quiet() {
+    if (!stack_ || __atomic_load_n(&tx_unkicked_, __ATOMIC_RELAXED) != 0 || !stack_->quiet())
+      return false;
+    // Counted as a poll for the progress thread's sake (it stays out of the
+    // way of a spinning program); a lost increment between threads is fine.
+    quiet_polls_.store(quiet_polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return true;
+  }
   // A datagram was queued for sending: the kernel is told now, or with the
   // XDPLOAD_TX_BATCH-th one (see defer_kicks()).
   void sent_datagram() {
@@ -188,6 +198,7 @@ class Runtime {
   std::atomic<int> sleepers_{0};  // program threads sleeping on the AF_XDP socket
   uint64_t app_polls_ = 0;        // stack polls by program threads
   uint32_t tx_unkicked_ = 0;      // datagrams queued since the last kick
+  std::atomic<uint64_t> quiet_polls_{0};  // polls skipped by stack_quiet()
   int progress_wake_fd_ = -1;
   std::thread progress_;
 };

@@ -94,6 +94,7 @@ class Socket {
   bool v6 = false;           // an AF_INET6 socket: its IPv4 traffic (v4-mapped) may be ours
   bool remote_accelerated = false;  // UDP: the connected peer is reached through the stack
   int64_t next_kernel_check_ns = 0;  // UDP: when to look at the kernel socket again
+  uint64_t next_kernel_check_tsc = 0;  // the same in TSC ticks (0: unknown), for the unlocked look
   SocketOptions opt;
   SockAddr local, remote;
   WaitQueue waiters;

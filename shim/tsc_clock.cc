@@ -152,7 +152,7 @@ void TscClock::anchor() {
   double raw_per_tick = double(now.raw - first_.raw) / double(now.tsc - first_.tsc);
   if (now.mono - first_.mono > 64 * kNsPerMs) first_ = last_;
   last_ = now;
-  ticks_per_ms_ = uint64_t(1e6 / ns_per_tick);
+  __atomic_store_n(&ticks_per_ms_, uint64_t(1e6 / ns_per_tick), __ATOMIC_RELAXED);
   // Offsets of REALTIME and BOOTTIME from MONOTONIC at the same instant.
   int64_t real_offset = real_ns - (now.mono + int64_t(double(int64_t(t_real - now.tsc)) * ns_per_tick));
   int64_t boot_offset = boot_ns - (now.mono + int64_t(double(int64_t(t_boot - now.tsc)) * ns_per_tick));

@@ -52,6 +52,14 @@ class TscClock {
 
   // Number of re-anchorings so far (a diagnostic for tests and the bench).
   uint64_t anchors() const { return anchors_.load(std::memory_order_relaxed); }
+  // TSC ticks per millisecond once calibrated, 0 before or when the TSC is
+  // not trusted: for throttles in spin loops, where an unordered rdtsc
+  // (a few ns) stands in for a clock read.
+  uint64_t ticks_per_ms() const {
+    return enabled_ && active_.load(std::memory_order_relaxed) >= 0
+               ? __atomic_load_n(&ticks_per_ms_, __ATOMIC_RELAXED)
+               : 0;
+  }
 
  private:
   static constexpr int kShift = 32;

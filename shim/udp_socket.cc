@@ -38,6 +38,7 @@ void UdpSocket::on_recv(void* arg, udp_pcb*, pbuf* data, const void* addr, uint1
   const auto* from = static_cast<const ip4_addr_t*>(addr);
   s->queue.push_back(Datagram{data, SockAddr{ip4_addr_get_u32(from), port}});
   s->queued_bytes += data->tot_len;
+  s->set_queued_count();
   s->notify();
 }
 
@@ -165,6 +166,7 @@ ssize_t UdpSocket::recv_from_stack(const iovec* iov, int iovcnt, int flags, sock
   if (!(flags & MSG_PEEK)) {
     queue.pop_front();
     queued_bytes -= full;
+    set_queued_count();
     pbuf_free(d.data);
   }
   return ssize_t((flags & MSG_TRUNC) ? full : off);
@@ -190,6 +192,7 @@ void UdpSocket::release() {
   for (Datagram& d : queue) pbuf_free(d.data);
   queue.clear();
   queued_bytes = 0;
+  set_queued_count();
 }
 
 }  // namespace xdpload::shim

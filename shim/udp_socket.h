@@ -31,6 +31,8 @@ class UdpSocket final : public Socket {
   ssize_t recv_from_stack(const iovec* iov, int iovcnt, int flags, sockaddr* from,
                           socklen_t* fromlen, int* msg_flags);
   bool stack_has_data() const { return !queue.empty(); }
+  // Datagrams queued, readable without the CoreLock (a hint).
+  uint32_t queued_hint() const { return __atomic_load_n(&queued_count, __ATOMIC_RELAXED); }
   int next_datagram_bytes() const;
   int join_group(uint32_t group, uint32_t iface_addr, bool join);
   void apply_option(int level, int name);
@@ -48,6 +50,8 @@ class UdpSocket final : public Socket {
   };
   std::deque<Datagram> queue;
   size_t queued_bytes = 0;
+  uint32_t queued_count = 0;  // queue.size(), for queued_hint()
+  void set_queued_count() { __atomic_store_n(&queued_count, uint32_t(queue.size()), __ATOMIC_RELAXED); }
 };
 
 }  // namespace xdpload::shim

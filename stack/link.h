@@ -47,6 +47,9 @@ class Link {
   }
   // Hands queued frames to the wire.
   virtual void flush() = 0;
+  // True when a poll would find nothing to receive and nothing to refill;
+  // callable from any thread without the CoreLock (a hint). False: poll.
+  virtual bool rx_quiet() const { return false; }
 
   // Readable when frames arrive (-1 if the link has no such descriptor).
   virtual int wait_fd() const = 0;

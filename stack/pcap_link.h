@@ -55,6 +55,7 @@ class PcapLink final : public Link {
   }
   void* tx_scratch(uint64_t token) override { return inner_->tx_scratch(token); }
   void flush() override { inner_->flush(); }
+  bool rx_quiet() const override { return inner_->rx_quiet(); }
 
   int wait_fd() const override { return inner_->wait_fd(); }
   uint32_t held_frames() const override { return inner_->held_frames(); }

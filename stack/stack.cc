@@ -80,8 +80,8 @@ uint32_t Stack::poll(uint32_t budget) {
   uint32_t n = driver_.input(budget, now);
   // lwIP's timers have millisecond resolution: once per millisecond is as
   // often as any can fall due.
-  if (now != last_timer_check_ms_) {
-    last_timer_check_ms_ = now;
+  if (now != last_timer_check_ms_.load(std::memory_order_relaxed)) {
+    last_timer_check_ms_.store(now, std::memory_order_relaxed);
     sys_check_timeouts();
   }
   if (now >= next_periodic_ms_) {

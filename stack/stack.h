@@ -7,6 +7,7 @@
 // for the network sleeps on wait_fd() and events_fd() until next_timer_ms().
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "rings/xsk_port.h"
 #include "stack/interface_info.h"
 #include "stack/link_netif.h"
+#include "stack/lwip_port.h"
 #include "stack/pcap_writer.h"
 
 namespace xdpload::stack {
@@ -63,6 +65,13 @@ class Stack {
 
   // ---- with the CoreLock held ----
   uint32_t poll(uint32_t budget = 64);
+  // ---- from any thread ----
+  // A poll now would do nothing: no frame arrived and lwIP's timers were
+  // looked at within this millisecond (a hint; false means poll).
+  bool quiet() const {
+    return link_->rx_quiet() && now_ms() == last_timer_check_ms_.load(std::memory_order_relaxed);
+  }
+  // ---- with the CoreLock held ----
   void flush() { link_->flush(); }
   // Milliseconds until lwIP's next timer; -1 when none is pending.
   int64_t next_timer_ms();
@@ -95,7 +104,7 @@ class Stack {
   PcapWriter* capture_ = nullptr;  // owned by the PcapLink
   InterfaceInfo info_;
   LinkNetif driver_;
-  uint64_t last_timer_check_ms_ = 0;
+  std::atomic<uint64_t> last_timer_check_ms_{0};
   uint64_t next_periodic_ms_ = 0;
   uint64_t next_events_ms_ = 0;
 };

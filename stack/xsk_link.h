@@ -40,6 +40,7 @@ class XskLink final : public Link {
     return umem.data(umem.frame_of(token));
   }
   void flush() override { port_->flush(); }
+  bool rx_quiet() const override { return port_->rx_quiet(); }
 
   int wait_fd() const override { return port_->fd(); }
   uint32_t held_frames() const override { return port_->held_frames(); }
