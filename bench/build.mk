@@ -1,7 +1,8 @@
 # bench/: benchmark programs (never run by make test). bench/run.sh drives
 # them with sockperf, iperf3, redis-benchmark, wrk and hyperfine.
 
-BENCH_PROGS := $(BUILD)/bench/clock_bench $(BUILD)/bench/xsk_pingpong
+BENCH_PROGS := $(BUILD)/bench/clock_bench $(BUILD)/bench/xsk_pingpong $(BUILD)/bench/stack_path_bench \
+  $(BUILD)/bench/udp_pingpong
 ALL += $(BENCH_PROGS)
 
 $(BUILD)/bench/%.o: bench/%.cc | $(DEPS_STAMP)
@@ -14,3 +15,15 @@ $(BUILD)/bench/clock_bench: $(BUILD)/bench/clock_bench.o
 # The raw AF_XDP floor: rings/ only.
 $(BUILD)/bench/xsk_pingpong: $(BUILD)/bench/xsk_pingpong.o $(RINGS_LIB)
 	$(CXX) $^ $(RINGS_LIBS) -o $@
+
+# The stack's share of a round trip, over the FakeLink test double.
+$(BUILD)/bench/stack_path_bench.o: bench/stack_path_bench.cc | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(TEST_CXXFLAGS) -MMD -c $< -o $@
+
+$(BUILD)/bench/stack_path_bench: $(BUILD)/bench/stack_path_bench.o $(STACK_LIB) $(RINGS_LIB)
+	$(CXX) $^ $(RINGS_LIBS) -lbenchmark -pthread -o $@
+
+# The leanest socket-API ping-pong, to run under xdpload beside sockperf.
+$(BUILD)/bench/udp_pingpong: $(BUILD)/bench/udp_pingpong.o
+	$(CXX) $^ -o $@

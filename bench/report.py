@@ -146,21 +146,23 @@ def main():
           "the kernel; xdpload: both ends under xdpload; floor: raw AF_XDP ping-pong on rings/ "
           "(no lwIP, no shim). spinning: sockperf --nonblocked on both ends and xdpload's "
           "latency profile; blocking: sockperf's blocking calls and xdpload's default "
-          "profile. The server runs on CPU 0, the client on CPU 1 (taskset, or xdpload --cpu).\n")
+          "profile. lean: bench/udp_pingpong instead of sockperf (a non-blocking recvfrom spin "
+          "and a sendto, nothing else), on the kernel or under xdpload. The server runs on CPU "
+          "0, the client on CPU 1 (taskset, or xdpload --cpu).\n")
         w("| proto | mode | pairing | p50 | p99 | p99.9 | max | p50 vs kernel | p99 vs kernel "
           "| p99.9 vs kernel | p50 vs floor | p99 vs floor |")
         w("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for proto in ("udp", "tcp"):
             for mode in ("spinning", "blocking"):
-                for pairing in ("kernel", "client", "xdpload", "floor"):
+                for pairing in ("kernel", "client", "xdpload", "lean kernel", "lean xdpload", "floor"):
                     c = f"{proto} {mode} {pairing}"
                     if ("latency", c, "p50") not in d:
                         continue
-                    k = f"{proto} {mode} kernel"
+                    k = f"{proto} {mode} {'lean ' if pairing.startswith('lean') else ''}kernel"
                     f = "udp spinning floor"
                     vs = lambda m, base: ratio(med(d, ("latency", c, m)), med(d, ("latency", base, m)))
                     fl = (vs("p50", f), vs("p99", f)) if pairing != "floor" and proto == "udp" and mode == "spinning" else ("-", "-")
-                    kk = (vs("p50", k), vs("p99", k), vs("p99.9", k)) if pairing != "kernel" else ("-", "-", "-")
+                    kk = (vs("p50", k), vs("p99", k), vs("p99.9", k)) if not pairing.endswith("kernel") else ("-", "-", "-")
                     w(f"| {proto} | {mode} | {pairing} | {cell(d, ('latency', c, 'p50'))} | "
                       f"{cell(d, ('latency', c, 'p99'))} | {cell(d, ('latency', c, 'p99.9'))} | "
                       f"{cell(d, ('latency', c, 'max'))} | {kk[0]} | {kk[1]} | {kk[2]} | {fl[0]} | {fl[1]} |")
@@ -257,9 +259,30 @@ def main():
             w(f"| `{c}` | {fmt(v)} | {extra} |")
         w("")
 
-    # ---- profile ----
-    if a.profile and os.path.exists(a.profile) and os.path.getsize(a.profile):
+    # ---- where the time goes ----
+    lwip = med(d, ("stages", "BM_UdpRoundTrip/64", "ns"))
+    sp, ln, fl = (m(f"udp spinning {p}", "p50") for p in ("xdpload", "lean xdpload", "floor"))
+    if lwip or a.profile:
         w("## Where the time goes\n")
+    if lwip and sp and ln and fl:
+        w("The UDP spinning round trip (p50), taken apart. The stack's share is measured "
+          "without the kernel: bench/stack_path_bench runs two stacks in one process over the "
+          "FakeLink test double (a memcpy for the wire), one datagram there and back through "
+          "lwIP and the netif driver (headers, checksums, frames).\n")
+        w("| | us |")
+        w("|---|---|")
+        w(f"| sockperf under xdpload | {sp:.2f} |")
+        w(f"| sockperf's own work (sockperf minus lean) | {sp - ln:.2f} |")
+        w(f"| lean program under xdpload | {ln:.2f} |")
+        w(f"| the raw AF_XDP floor (same kernel path: kick, veth, XDP, copy) | {fl:.2f} |")
+        w(f"| xdpload's cost (lean minus floor) | {ln - fl:.2f} |")
+        w(f"| of which lwIP and the driver, both ways (stack_path_bench) | {lwip / 1000:.2f} |")
+        w(f"| of which the socket calls, locks and polling (the rest) | {ln - fl - lwip / 1000:.2f} |")
+        ep = med(d, ("stages", "BM_EmptyPoll", "ns"))
+        if ep:
+            w(f"\nAn empty stack poll costs {ep:.1f} ns; 1400-byte round trip through the stack: "
+              f"{med(d, ('stages', 'BM_UdpRoundTrip/1400', 'ns')) / 1000:.2f} us.\n")
+    if a.profile and os.path.exists(a.profile) and os.path.getsize(a.profile):
         w("CPU profile (perf, cpu-clock, self time by symbol) of the sockperf server under "
           "xdpload in the spinning UDP ping-pong; the kernel's share is the veth/XDP/AF_XDP copy "
           "path that the floor pays too.\n")

@@ -107,6 +107,31 @@ floor_case() {  # repeat
   note "  udp spinning floor: p50 $p50 p99 $p99 p99.9 $p999 max $max us"
 }
 
+# The leanest socket-API ping-pong (bench/udp_pingpong: a non-blocking
+# recvfrom spin and a sendto), on the kernel and under xdpload: beside
+# sockperf's figures it shows sockperf's own share of the round trip.
+lean_case() {  # pairing repeat
+  local pairing=$1 r=$2 sw=(taskset -c 0) cw=(taskset -c 1) p50 p99 p999 max
+  if [ "$pairing" = xdpload ]; then
+    sw=("$X" --cpu 0 --iface "$IF_A" --profile latency --)
+    cw=("$X" --cpu 1 --iface "$IF_B" --profile latency --)
+  fi
+  bg_a "${sw[@]}" "$B/bench/udp_pingpong" echo 11113 >/dev/null 2>&1
+  local server=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_A ss -lunH 'sport = :11113' | grep -q 11113"
+  in_b timeout $((secs + 30)) "${cw[@]}" "$B/bench/udp_pingpong" ping "$IP_A" 11113 "$secs" \
+    >"$tmp/lean.out" 2>&1
+  stop "$server"
+  cmdline "lean: ${sw[*]} udp_pingpong echo 11113 / ${cw[*]} udp_pingpong ping $IP_A 11113 $secs"
+  read -r p50 p99 p999 max < <(awk '/percentile 50.000/ {a=$NF} /percentile 99.000 / {b=$NF}
+    /percentile 99.900/ {c=$NF} /<MAX> observation/ {d=$NF} END {print a, b, c, d}' "$tmp/lean.out")
+  if [ -z "$p50" ]; then note "  lean $pairing failed: $(cat "$tmp/lean.out")"; return; fi
+  for m in p50:$p50 p99:$p99 p99.9:$p999 max:$max; do
+    record latency "udp spinning lean $pairing" "${m%%:*}" "$r" "${m#*:}"
+  done
+  note "  udp spinning lean $pairing: p50 $p50 p99 $p99 p99.9 $p999 max $max us"
+}
+
 # Repeats go round the cases (every case once, then again), so that a slow
 # spell of the machine (a VM's neighbours) lands on all of them alike rather
 # than on one case's three runs.
@@ -120,6 +145,7 @@ if want latency || want floor; then
         done
       done
     fi
+    if want latency; then for pairing in kernel xdpload; do lean_case $pairing "$r"; done; fi
     if want floor; then floor_case "$r"; fi
   done
 fi
@@ -279,7 +305,20 @@ for r in json.load(open(sys.argv[1]))["results"]:
 PY
 fi
 
-# ---- 7. where the time goes: a CPU profile of the xdpload UDP ping-pong ----
+# ---- 7. where the time goes: the stack's own share (no kernel), and a CPU
+# profile of the xdpload UDP ping-pong ----
+if want profile; then
+  note "stages: lwIP and the netif driver, two stacks over the FakeLink test double"
+  taskset -c 1 "$B/bench/stack_path_bench" --benchmark_repetitions=3 --benchmark_min_time=0.2 \
+    --benchmark_format=json >"$tmp/stages.json" 2>/dev/null
+  cmdline "stages: taskset -c 1 stack_path_bench --benchmark_repetitions=3 --benchmark_min_time=0.2"
+  python3 - "$tmp/stages.json" >>"$raw" <<'PY'
+import json, sys
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    if b.get("aggregate_name") == "median":
+        print(f"stages\t{b['run_name']}\tns\t1\t{b['real_time']:.1f}")
+PY
+fi
 if want profile && command -v perf >/dev/null; then
   note "profile: perf on the spinning xdpload UDP ping-pong server"
   bg_a "$X" --cpu 0 --iface "$IF_A" --profile latency -- sockperf sr -i "$IP_A" -p 11111 --nonblocked \
