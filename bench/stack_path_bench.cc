@@ -13,7 +13,7 @@
 
 #include "stack/lwip_port.h"
 #include "stack/stack.h"
-#include "tests/unit/fake_link.h"
+#include "tests/unit/fake_stack_pair.h"
 
 extern "C" {
 #include "lwip/udp.h"
@@ -21,38 +21,21 @@ extern "C" {
 
 using namespace xdpload;
 using namespace xdpload::stack;
-using xdpload::testing::FakeLink;
 
 namespace {
 
-struct Pair {
-  std::unique_ptr<Stack> a, b;
-  uint32_t ip_a = inet_addr("10.9.0.1"), ip_b = inet_addr("10.9.0.2");
+struct Pair : xdpload::testing::FakeStackPair {
   udp_pcb *pa = nullptr, *pb = nullptr;
   uint64_t a_got = 0, b_got = 0;
   bool echo = false;
   uint32_t size = 64;
 
   Pair() {
-    auto la = std::make_unique<FakeLink>(4096);
-    auto lb = std::make_unique<FakeLink>(4096);
-    la->connect(lb.get());
-    lb->connect(la.get());
-    NetifAddress na, nb;
-    na.addr = ip_a;
-    nb.addr = ip_b;
-    na.netmask = nb.netmask = inet_addr("255.255.255.0");
-    uint8_t mac_a[6] = {2, 0, 0, 0, 0, 1}, mac_b[6] = {2, 0, 0, 0, 0, 2};
-    memcpy(na.mac, mac_a, 6);
-    memcpy(nb.mac, mac_b, 6);
     ErrorText why;
-    if (Stack::open_on(std::move(la), na, &a, &why) != 0 ||
-        Stack::open_on(std::move(lb), nb, &b, &why) != 0) {
+    if (open(&why) != 0) {
       fprintf(stderr, "stack_path_bench: %s\n", why.c_str());
       abort();
     }
-    a->driver().neighbours().set_static(ip_b, mac_b);
-    b->driver().neighbours().set_static(ip_a, mac_a);
     pa = udp_new();
     pb = udp_new();
     ip4_addr_t ia{ip_a}, ib{ip_b};

@@ -9,6 +9,7 @@
 #include "stack/lwip_port.h"
 #include "stack/stack.h"
 #include "tests/unit/fake_link.h"
+#include "tests/unit/fake_stack_pair.h"
 
 #include <unistd.h>
 
@@ -31,32 +32,11 @@ uint8_t stream_byte(uint64_t offset) {
   return uint8_t(x >> ((offset % 8) * 8));
 }
 
-struct Pair {
-  FakeLink* link_a;
-  FakeLink* link_b;
-  std::unique_ptr<Stack> a, b;
-  uint32_t ip_a = inet_addr("10.9.0.1"), ip_b = inet_addr("10.9.0.2");
-
+struct Pair : xdpload::testing::FakeStackPair {
   Pair() {
-    auto la = std::make_unique<FakeLink>(4096);
-    auto lb = std::make_unique<FakeLink>(4096);
-    la->connect(lb.get());
-    lb->connect(la.get());
-    link_a = la.get();
-    link_b = lb.get();
-    NetifAddress na, nb;
-    na.addr = ip_a;
-    nb.addr = ip_b;
-    na.netmask = nb.netmask = inet_addr("255.255.255.0");
-    uint8_t mac_a[6] = {2, 0, 0, 0, 0, 1}, mac_b[6] = {2, 0, 0, 0, 0, 2};
-    memcpy(na.mac, mac_a, 6);
-    memcpy(nb.mac, mac_b, 6);
     ErrorText why;
     CoreGuard g;
-    EXPECT_EQ(Stack::open_on(std::move(la), na, &a, &why), 0) << why.c_str();
-    EXPECT_EQ(Stack::open_on(std::move(lb), nb, &b, &why), 0) << why.c_str();
-    a->driver().neighbours().set_static(ip_b, mac_b);
-    b->driver().neighbours().set_static(ip_a, mac_a);
+    EXPECT_EQ(open(&why), 0) << why.c_str();
   }
   void poll() {
     a->poll();
