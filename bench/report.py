@@ -272,7 +272,7 @@ def main():
         w("| | us |")
         w("|---|---|")
         w(f"| sockperf under xdpload | {sp:.2f} |")
-        w(f"| sockperf's own work (sockperf minus lean) | {sp - ln:.2f} |")
+        w(f"| sockperf's own work (sockperf minus lean) | {round(sp - ln, 2) + 0.0:.2f} |")
         w(f"| lean program under xdpload | {ln:.2f} |")
         w(f"| the raw AF_XDP floor (same kernel path: kick, veth, XDP, copy) | {fl:.2f} |")
         w(f"| xdpload's cost (lean minus floor) | {ln - fl:.2f} |")
