@@ -293,6 +293,7 @@ if want startup; then
   note "startup: hyperfine"
   in_a hyperfine -N --warmup 5 --runs 40 --export-json "$tmp/hf.json" \
     -n "true" "true" \
+    -n "env true" "env XDPLOAD_IFACE=$IF_A true" \
     -n "LD_PRELOAD=libxdpload.so true" "env LD_PRELOAD=$B/libxdpload.so XDPLOAD_IFACE=$IF_A true" \
     -n "xdpload true" "$X --iface $IF_A true" \
     -n "python3 -c pass" "python3 -c pass" \

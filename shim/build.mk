@@ -1,13 +1,14 @@
 # shim/: the preloaded library, build/libxdpload.so. One shared object with
 # the stack and rings inside; libstdc++ linked statically so that a C program
-# that loads us does not get a C++ runtime it never asked for.
+# that loads us does not get a C++ runtime it never asked for; libbpf and
+# libnuma loaded only when the stack starts (shim/lazy_libs.h).
 
 SHIM_SRCS := shim/libc.cc shim/config.cc shim/log.cc shim/fd_table.cc shim/waiting.cc \
              shim/signals.cc shim/runtime.cc shim/tcp_socket.cc shim/udp_socket.cc \
              shim/socket_ops.cc shim/epoll_set.cc shim/intercept_socket.cc \
              shim/intercept_poll.cc shim/clock.cc shim/init.cc shim/socket.cc \
              shim/stat_publisher.cc shim/tsc_clock.cc shim/intercept_privilege.cc \
-             shim/rules.cc
+             shim/rules.cc shim/lazy_libs.cc
 SHIM_OBJS := $(SHIM_SRCS:%.cc=$(BUILD)/%.o)
 SHIM_LIB  := $(BUILD)/libxdpload.so
 SHIM_MAP  := $(BUILD)/shim/libxdpload.map
@@ -27,4 +28,4 @@ $(SHIM_MAP): shim/intercepts.def
 $(SHIM_LIB): $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) $(SHIM_MAP)
 	$(CXX) -shared -o $@ $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) \
 	  -Wl,--version-script=$(SHIM_MAP) -Wl,-z,defs -Wl,-z,now -Wl,-z,relro \
-	  -static-libstdc++ -static-libgcc $(RINGS_LIBS) -ldl -lpthread
+	  -static-libstdc++ -static-libgcc -ldl -lpthread

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "shim/lazy_libs.h"
 #include "shim/libc.h"
 #include "shim/log.h"
 #include "shim/socket.h"
@@ -143,6 +144,14 @@ bool Runtime::start_stack() {
                                          : rings::XdpMode::Auto;
   ErrorText why;
   int rc;
+  std::string lib_error;
+  ++t_inside;
+  bool libs = load_lazy_libs(&lib_error);
+  --t_inside;
+  if (!libs) {
+    disable(("cannot load libbpf/libnuma: " + lib_error).c_str());
+    return false;
+  }
   ++t_inside;
   {
     CoreGuard g;

@@ -3,7 +3,9 @@
 # - a program that only touches files and pipes produces byte-identical
 #   output with and without the preload;
 # - a loopback client reaches an accelerated listener through the kernel,
-#   while a remote client reaches the same listener through the stack.
+#   while a remote client reaches the same listener through the stack;
+# - libbpf that cannot be loaded (it is loaded when the stack starts) means
+#   one line on stderr and the kernel path.
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 netns_up
@@ -61,4 +63,16 @@ cat "$tmp/both.out" "$tmp/both.err"
 check "the listener was accelerated" grep -q "1 tcp" "$tmp/both.err"
 check "the loopback client reached it through the kernel" grep -q "^127.0.0.1 5000000$" "$tmp/both.out"
 check "the remote client reached it through the stack" grep -q "^$IP_B 5000000$" "$tmp/both.out"
+
+# libbpf is loaded when the stack starts: when it cannot be, one line says
+# so and the program carries on over the kernel.
+bg_b bash -c "nc -l -N 7003 >$tmp/nolib-got"
+listener=$BG_PID
+wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7003' | grep -q 7003"
+PRELOAD_A env XL_TEST_LIBBPF=libbpf-missing.so.1 nc -N "$IP_B" 7003 <"$tmp/in" 2>"$tmp/nolib.err"
+wait "$listener"
+cat "$tmp/nolib.err"
+check "without libbpf: the transfer went through the kernel, byte-exact" cmp -s "$tmp/in" "$tmp/nolib-got"
+check "without libbpf: one line on stderr says why" \
+  bash -c "[ \$(wc -l <$tmp/nolib.err) -eq 1 ] && grep -q 'acceleration off.*cannot load libbpf' $tmp/nolib.err"
 finish
