@@ -20,11 +20,14 @@ echo "sockperf UDP ping-pong, 64-byte messages, $secs s per run; server in A, cl
 echo
 
 # run NAME PRELOAD(yes/no) SOCKPERF-FLAGS: prints "p50 p99" of the one-way latency.
+# The server runs on CPU 0 and the client on CPU 1: two spinning ends that
+# share a CPU for a while measure the scheduler, not the network.
 run() {
-  local pa=() pb=()
+  local pa=(taskset -c 0) pb=(taskset -c 1) profile=balanced
+  [ -n "$3" ] && profile=latency
   if [ "$2" = yes ]; then
-    pa=("$top/tools/xdpload" --iface "$IF_A" --)
-    pb=("$top/tools/xdpload" --iface "$IF_B" --)
+    pa=("$top/tools/xdpload" --cpu 0 --profile "$profile" --iface "$IF_A" --)
+    pb=("$top/tools/xdpload" --cpu 1 --profile "$profile" --iface "$IF_B" --)
   fi
   bg_a "${pa[@]}" sockperf sr -i "$IP_A" -p 11111 $3 >"$tmp/$1.server" 2>&1
   local server=$BG_PID
@@ -58,7 +61,8 @@ echo "Under xdpload the datagrams went through AF_XDP, not A's kernel:"
 grep -E "^PID|frames|udp " "$tmp/xdpload-spinning.stat" | sed 's/^/  /'
 echo "  A's kernel UdpInDatagrams during the xdpload spinning run: +$((udp_after - udp_mid))"
 echo
-echo "Spinning: sockperf --nonblocked on both sides. More: make bench."
+echo "Spinning: sockperf --nonblocked on both sides (xdpload's latency profile);"
+echo "server on CPU 0, client on CPU 1. More: make bench."
 for f in "$tmp"/*.client; do
   grep -q "percentile 50.000" "$f" || { echo "demo: a run failed:"; tail -5 "$f"; exit 1; }
 done
