@@ -310,7 +310,9 @@ constexpr int64_t kPeerFinGraceNs = 50'000'000;
 }  // namespace
 
 void Runtime::finish_connections() {
-  if (forked_child_ || start_state_.load() <= 0) return;
+  // A vfork child that calls exit() (instead of _exit) runs this in the
+  // parent's memory: the connections are the parent's.
+  if (forked_child_ || start_state_.load() <= 0 || vfork_child()) return;
   if (!lock_at_exit()) return;
   if (config_.exit_linger_ms == 0) {
     kick();  // datagrams waiting for a batch to fill
@@ -366,7 +368,7 @@ void Runtime::finish_connections() {
 }
 
 void Runtime::shutdown_stats() {
-  if (forked_child_) return;
+  if (forked_child_ || vfork_child()) return;
   if (start_state_.load() > 0) {
     if (lock_at_exit()) {
       if (stack::PcapWriter* w = stack_->capture()) {

@@ -6,6 +6,10 @@
  *       works afterwards.
  *   fork_child PEER_IP PORT hold    connect, fork a child that sleeps 30 s,
  *       print "ready" and sleep (the test kills the parent with SIGKILL).
+ *   fork_child PEER_IP PORT vfork-exit   connect, vfork a child that calls
+ *       exit() (not _exit(): wrong, and common), which runs the library's
+ *       exit handlers in the parent's memory; the parent's socket still
+ *       works afterwards.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -50,6 +54,15 @@ int main(int argc, char** argv) {
     }
     printf("ready\n");
     pause();
+    return 0;
+  }
+  if (!strcmp(argv[3], "vfork-exit")) {
+    pid_t pid = vfork();
+    if (pid == 0) exit(0);
+    int status;
+    waitpid(pid, &status, 0);
+    printf("parent echo after a vfork child's exit(): %s\n",
+           echo_round(fd, "after-vfork") == 0 ? "ok" : "FAILED");
     return 0;
   }
   int p[2];

@@ -6,7 +6,9 @@
 # - A child that outlives its parent does not keep the XDP program alive:
 #   after kill -9 of the parent it is gone within 1 s.
 # - exec keeps the preload: a program exec'd by a shell is accelerated.
-# - vfork: Python's subprocess starts its children with vfork, and the
+# - vfork: a child that calls exit() runs the library's exit handlers in
+#   the parent's memory, which must leave the parent's connections alone;
+#   Python's subprocess starts its children with vfork, and the
 #   child closes every descriptor (close_range) and dup2()s over 0-2 in the
 #   parent's memory before it execs; the parent's accelerated connection
 #   (here at descriptor 0 too) must survive that: it echoes afterwards, on
@@ -55,6 +57,11 @@ wait "$server"
 cat "$tmp/exec.err"
 check "exec'd program was accelerated" grep -q "accelerating $IF_A" "$tmp/exec.err"
 check "exec'd program's transfer byte-exact" cmp -s "$tmp/in" "$tmp/got"
+
+PRELOAD_A "$BUILD/tests/fork_child" "$IP_B" 7100 vfork-exit >"$tmp/vexit.out" 2>"$tmp/vexit.err"
+cat "$tmp/vexit.out" "$tmp/vexit.err"
+check "a vfork child calling exit() leaves the parent's connection working" \
+  grep -q "parent echo after a vfork child's exit(): ok" "$tmp/vexit.out"
 
 cat >"$tmp/spawn.py" <<'PY'
 import os, socket, subprocess, sys
