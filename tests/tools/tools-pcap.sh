@@ -16,7 +16,31 @@ bg_a "$TOP/tools/xdpload" --iface "$IF_A" --pcap "$tmp/a.pcap" --log 1 -- \
   bash -c "nc -l 7000 <$tmp/to-b >$tmp/a-got 2>$tmp/a.err"
 server=$BG_PID
 wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :7000' | grep -q 7000"
-in_b bash -c "nc -N $IP_A 7000 <$tmp/to-a >$tmp/b-got"
+# B sends its 2 MB and shuts its side down only once A's 1 MB is in: nc in
+# A ends at B's end-of-file, stopping its own send wherever it stood.
+in_b python3 - "$IP_A" "$tmp/to-a" "$tmp/b-got" <<'PY'
+import socket, sys, threading
+ip, src, dst = sys.argv[1:]
+s = socket.create_connection((ip, 7000))
+got = bytearray()
+have_1mb = threading.Event()
+def reader():
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got.extend(b)
+        if len(got) >= 1000000:
+            have_1mb.set()
+    have_1mb.set()
+t = threading.Thread(target=reader)
+t.start()
+s.sendall(open(src, "rb").read())
+have_1mb.wait(30)
+s.shutdown(socket.SHUT_WR)
+t.join(30)
+open(dst, "wb").write(got)
+PY
 wait "$server"
 cat "$tmp/a.err"
 check "nc under xdpload got the 2 MB" cmp -s "$tmp/to-a" "$tmp/a-got"
