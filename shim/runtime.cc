@@ -207,11 +207,9 @@ bool Runtime::accelerate_destination(uint32_t ip, uint16_t port, Role role) {
   if (!rules_allow(role, ip, port)) return false;
   uint32_t h = ntohl(ip);
   if (ip == 0 || (h >> 24) == 127 || ip == iface_.addr || ip == INADDR_BROADCAST) return false;
-  // Every UDP send asks: the coarse clock (a few ns, not twenty) is fine
-  // for a two-second expiry.
-  timespec ts;
-  libc::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  uint64_t now = uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+  // Every UDP send asks: the stack's coarse millisecond clock (a few ns,
+  // not twenty) is fine for a two-second expiry.
+  uint64_t now = stack::now_ms();
   std::lock_guard<std::mutex> g(route_mutex_);
   auto it = route_cache_.find(ip);
   // Decisions are re-asked after two seconds, so that route changes count.
