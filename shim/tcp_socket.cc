@@ -271,14 +271,10 @@ int TcpSocket::wait_for(bool (*ready)(TcpSocket*), int64_t timeout_ns) {
 
 // ---- listen / connect / accept ----
 
-int TcpSocket::listen(int n) {
-  Runtime& rt = Runtime::get();
-  if (state == State::Listening) {
-    backlog = n;
-    return 0;
-  }
+int TcpSocket::new_bound_pcb(tcp_pcb** out) {
   tcp_pcb* p = tcp_new();
   if (!p) return -ENOBUFS;
+  // The kernel socket holds the port and has judged the bind already.
   ip_set_option(p, SOF_REUSEADDR);
   ip4_addr_t ip;
   ip.addr = local.ip;
@@ -286,6 +282,18 @@ int TcpSocket::listen(int n) {
     tcp_abort(p);
     return -EADDRINUSE;
   }
+  *out = p;
+  return 0;
+}
+
+int TcpSocket::listen(int n) {
+  Runtime& rt = Runtime::get();
+  if (state == State::Listening) {
+    backlog = n;
+    return 0;
+  }
+  tcp_pcb* p;
+  if (int rc = new_bound_pcb(&p); rc < 0) return rc;
   u8_t lwip_backlog = u8_t(std::clamp(n, 1, 255));
   err_t err;
   tcp_pcb* lp = tcp_listen_with_backlog_and_err(p, lwip_backlog, &err);
@@ -331,15 +339,8 @@ int TcpSocket::connect(const SockAddr& to) {
       break;
     case State::Fresh: break;
   }
-  tcp_pcb* p = tcp_new();
-  if (!p) return -ENOBUFS;
-  ip_set_option(p, SOF_REUSEADDR);
-  ip4_addr_t ip;
-  ip.addr = local.ip;
-  if (tcp_bind(p, &ip, local.port) != ERR_OK) {
-    tcp_abort(p);
-    return -EADDRINUSE;
-  }
+  tcp_pcb* p;
+  if (int rc = new_bound_pcb(&p); rc < 0) return rc;
   if (int rc = hold_port(p); rc < 0) {
     tcp_abort(p);
     return rc;

@@ -77,6 +77,8 @@ class TcpSocket final : public Socket {
   bool writable() const;
   void attach(tcp_pcb* p);
   int hold_port(tcp_pcb* p);
+  // A new PCB bound to `local` (-ENOBUFS, -EADDRINUSE).
+  int new_bound_pcb(tcp_pcb** out);
   void detach();
   void drop_queue();
   void apply_all_options();
