@@ -39,6 +39,6 @@ $(BUILD)/tests/xdp_pass.bpf.o: tests/progs/xdp_pass.bpf.c
 TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child $(BUILD)/tests/clock_check \
                 $(BUILD)/tests/mux_parity
 ALL += $(TEST_C_PROGS)
-$(BUILD)/tests/%: tests/progs/%.c
+$(BUILD)/tests/%: tests/progs/%.c tests/progs/parity.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -D_FORTIFY_SOURCE=2 -Wall -Wextra -o $@ $< -pthread -ldl

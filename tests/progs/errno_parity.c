@@ -24,17 +24,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char* peer;
+#include "parity.h"
+
 static const char* local;
 static volatile sig_atomic_t sigpipes, alarms;
 
 static void on_sigpipe(int s) { (void)s; ++sigpipes; }
 static void on_alarm(int s) { (void)s; ++alarms; }
 
-static const char* en(int e) {
-  const char* n = strerrorname_np(e);
-  return n ? n : "?";
-}
 #define SHOW(name, expr)                                            \
   do {                                                              \
     errno = 0;                                                      \
@@ -42,30 +39,6 @@ static const char* en(int e) {
     if (r_ < 0) printf("%-44s -1 %s\n", name, en(errno));          \
     else printf("%-44s ok\n", name);                                \
   } while (0)
-
-static struct sockaddr_in addr_of(const char* ip, int port) {
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  return a;
-}
-
-static int tcp_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = addr_of(peer, port);
-  if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0) {
-    printf("setup: connect to %d failed: %s\n", port, en(errno));
-    exit(1);
-  }
-  return fd;
-}
-
-static void msleep(int ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
@@ -156,7 +129,7 @@ int main(int argc, char** argv) {
   /* A peer that closes at once: our data gets a reset back. Which send
    * first sees it is a race (on a wire, one round trip); what follows is
    * not: EPIPE, with SIGPIPE unless MSG_NOSIGNAL. */
-  fd = tcp_to(7002);
+  fd = connect_to(7002);
   msleep(200); /* its FIN arrives */
   printf("%-44s %ld\n", "recv after the peer closed", (long)recv(fd, buf, sizeof buf, 0));
   sigpipes = 0;
@@ -176,7 +149,7 @@ int main(int argc, char** argv) {
   close(fd);
 
   /* A peer that resets an open connection. */
-  fd = tcp_to(7003);
+  fd = connect_to(7003);
   send(fd, "line\n", 5, 0);
   msleep(200);
   p.fd = fd;
@@ -191,7 +164,7 @@ int main(int argc, char** argv) {
   close(fd);
 
   /* A peer that never reads: fill the send buffer. */
-  fd = tcp_to(7004);
+  fd = connect_to(7004);
   set_nonblock(fd);
   int writes = 0, partial = 0, eagain = 0;
   for (int i = 0; i < 100000 && !eagain; ++i) {
@@ -217,7 +190,7 @@ int main(int argc, char** argv) {
   a = addr_of("10.211.0.99", 7001); /* nobody: ARP never answers */
   SHOW("connect with SO_SNDTIMEO to no host", connect(fd, (struct sockaddr*)&a, sizeof a));
   close(fd);
-  fd = tcp_to(7001);
+  fd = connect_to(7001);
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   SHOW("recv with SO_RCVTIMEO, nothing comes", recv(fd, buf, sizeof buf, 0));
 
@@ -235,14 +208,14 @@ int main(int argc, char** argv) {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGALRM, &sa, NULL);
   ualarm(200000, 0);
-  fd2 = tcp_to(7005); /* sends "late" 500 ms after accepting: after the alarm */
+  fd2 = connect_to(7005); /* sends "late" 500 ms after accepting: after the alarm */
   SHOW("blocking recv, SIGALRM with SA_RESTART", recv(fd2, buf, sizeof buf, 0));
   printf("%-44s %d\n", "alarms", (int)alarms);
   close(fd2);
   close(fd);
 
   /* Descriptors and flags on a connection. */
-  fd = tcp_to(7001);
+  fd = connect_to(7001);
   printf("%-44s %d\n", "F_GETFL O_NONBLOCK at first", (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
   v = 1;
   ioctl(fd, FIONBIO, &v);

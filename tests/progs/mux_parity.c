@@ -21,11 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char* peer;
+#include "parity.h"
+
 static const char* local;
 static int ctl;
-
-static const char* en(int e) { return strerrorname_np(e) ? strerrorname_np(e) : "?"; }
 
 static const char* evs(unsigned e) {
   static char b[128];
@@ -42,11 +41,6 @@ static const char* evs(unsigned e) {
     }
   if (!b[0]) strcpy(b, "-");
   return b;
-}
-
-static void msleep(int ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
 }
 
 static long now_ms(void) {
@@ -68,25 +62,6 @@ static void peer_do(const char* cmd) {
     got += (size_t)n;
   }
   msleep(50);
-}
-
-static struct sockaddr_in addr_of(const char* ip, int port) {
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  return a;
-}
-
-static int connect_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = addr_of(peer, port);
-  if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0) {
-    printf("setup: connect %d: %s\n", port, en(errno));
-    exit(1);
-  }
-  return fd;
 }
 
 static int listener(int port) {
