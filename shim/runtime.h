@@ -21,9 +21,9 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <unistd.h>
-#include <unordered_map>
 
 #include "shim/config.h"
 #include "shim/fd_table.h"
@@ -103,7 +103,7 @@ class Runtime {
     return true;
   }
   // A datagram was queued for sending: the kernel is told now, or with the
-  // XDPLOAD_TX_BATCH-th one (see defer_kicks()).
+  // XDPLOAD_TX_BATCH-th one (see t_defer_kicks).
   void sent_datagram() {
     if (++tx_unkicked_ >= config_.tx_batch && !t_defer_kicks) kick();
   }

@@ -739,8 +739,8 @@ int op_dup_to(Socket* s, int fd, int nfd) {
 bool op_forget(int fd) {
   Socket* s = rt().fds().take(fd);
   if (!s) return false;
-  // A forked child (or a vfork child, which shares our memory) only gives
-  // up its descriptor: the socket is the parent's.
+  // A forked child only gives up its descriptor: the socket is the
+  // parent's. (A vfork child, which shares our memory, never gets here.)
   if (rt().forked_child()) return true;
   auto& d = s->descriptors;
   d.erase(std::remove(d.begin(), d.end(), fd), d.end());
