@@ -7,8 +7,25 @@
 
 namespace xdpload::rings {
 
+// Receive queues one port can serve (the steering program's socket map has
+// as many entries).
+constexpr uint32_t kMaxQueues = 64;
+
+// One receive queue of the port: its AF_XDP socket and what the steering
+// program saw arrive on it.
+struct QueueCounters {
+  uint64_t rx_frames = 0;  // descriptors taken off this queue's rx ring
+  uint64_t tx_frames = 0;  // descriptors put on its tx ring (the transmit queue only)
+  // Read from the kernel (XDP_STATISTICS of this queue's socket) and from
+  // the steering program's per-queue counts when stats are refreshed.
+  uint64_t rx_dropped = 0;
+  uint64_t rx_ring_full = 0;
+  uint64_t rx_fill_ring_empty = 0;
+  uint64_t steer_redirected = 0;  // frames of our ports the XDP program redirected here
+};
+
 struct PortCounters {
-  uint64_t rx_frames = 0;     // descriptors taken off the rx ring
+  uint64_t rx_frames = 0;     // descriptors taken off the rx rings
   uint64_t rx_bytes = 0;      // their lengths
   uint64_t tx_frames = 0;     // descriptors put on the tx ring
   uint64_t tx_bytes = 0;      // their lengths
@@ -16,14 +33,19 @@ struct PortCounters {
   uint64_t tx_no_frame = 0;   // a frame could not be queued: no free UMEM frame
   uint64_t kicks = 0;         // sendto() calls that made the kernel transmit
   uint64_t kick_errors = 0;   // such calls that failed other than EAGAIN/EBUSY
-  uint64_t fill_wakeups = 0;  // wake-ups the kernel asked for on the fill ring
+  uint64_t fill_wakeups = 0;  // wake-ups the kernel asked for on a fill ring
   uint64_t bad_frees = 0;     // frames given back twice or from outside the UMEM
-  // Read from the kernel (XDP_STATISTICS) when stats are refreshed.
+  // Read from the kernel (XDP_STATISTICS, summed over the queues' sockets)
+  // when stats are refreshed.
   uint64_t rx_dropped = 0;          // dropped by the kernel for other reasons
-  uint64_t rx_ring_full = 0;        // dropped: our rx ring was full
-  uint64_t rx_fill_ring_empty = 0;  // the kernel found no frame in the fill ring
+  uint64_t rx_ring_full = 0;        // dropped: an rx ring was full
+  uint64_t rx_fill_ring_empty = 0;  // the kernel found no frame in a fill ring
   uint64_t rx_invalid_descs = 0;
   uint64_t tx_invalid_descs = 0;
+  // Per receive queue, in the order of XskPort::queue_id(i).
+  uint32_t nqueues = 0;
+  uint32_t pad = 0;
+  QueueCounters queue[kMaxQueues];
 };
 
 }  // namespace xdpload::rings

@@ -46,8 +46,20 @@ struct {
   __type(value, __u64);
 } steer_stats SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, STEER_MAX_QUEUES);
+  __type(key, __u32);
+  __type(value, __u64);
+} queue_redirected SEC(".maps");
+
 static __always_inline void count(__u32 which) {
   __u64* v = bpf_map_lookup_elem(&steer_stats, &which);
+  if (v) *v += 1;
+}
+
+static __always_inline void count_redirected(__u32 queue) {
+  __u64* v = bpf_map_lookup_elem(&queue_redirected, &queue);
   if (v) *v += 1;
 }
 
@@ -100,6 +112,7 @@ int xdpload_steer(struct xdp_md* ctx) {
     return XDP_PASS;
   }
   count(STEER_STAT_REDIRECTED);
+  count_redirected(queue);
   return bpf_redirect_map(&xsks, queue, XDP_PASS);
 
 pass:

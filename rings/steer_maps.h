@@ -25,6 +25,10 @@ enum steer_stat {
   STEER_STAT_COUNT = 3,
 };
 
+// `queue_redirected`, per cpu: [q] frames of our ports redirected to the
+// socket of receive queue q. (Frames of our ports on a queue without a
+// socket are STEER_STAT_NO_SOCKET.)
+
 // Indices of `steer_conf`.
 enum steer_conf {
   STEER_CONF_MTU = 0,  // interface MTU: longer UDP goes to the kernel

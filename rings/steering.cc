@@ -10,9 +10,14 @@
 #include <cstring>
 #include <vector>
 
+#include "rings/port_counters.h"
+
 extern "C" {
 #include "rings/steer_maps.h"
 }
+
+static_assert(xdpload::rings::kMaxQueues == STEER_MAX_QUEUES,
+              "a port serves as many queues as the steering program has sockets for");
 
 extern "C" const unsigned char xdpload_steer_obj[];
 extern "C" const unsigned long xdpload_steer_obj_size;
@@ -74,7 +79,7 @@ void XdpSteering::detach() {
   bits_ = nullptr;
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;
-  bits_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = -1;
+  bits_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = queue_redirected_fd_ = -1;
 }
 
 void XdpSteering::abandon() {
@@ -120,7 +125,9 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
   xsks_fd_ = bpf_object__find_map_fd_by_name(obj_, "xsks");
   stats_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_stats");
   conf_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_conf");
-  if (!prog || bits_fd_ < 0 || xsks_fd_ < 0 || stats_fd_ < 0 || conf_fd_ < 0) {
+  queue_redirected_fd_ = bpf_object__find_map_fd_by_name(obj_, "queue_redirected");
+  if (!prog || bits_fd_ < 0 || xsks_fd_ < 0 || stats_fd_ < 0 || conf_fd_ < 0 ||
+      queue_redirected_fd_ < 0) {
     detach();
     return why->set(ENOENT, "the embedded XDP object lacks its program or maps");
   }
@@ -180,6 +187,16 @@ bool XdpSteering::steered(uint8_t proto, uint16_t port) const {
   if (!bits_) return false;
   uint32_t bit = steer_bit(proto, port);
   return __atomic_load_n(&bits_[bit / 64], __ATOMIC_ACQUIRE) & (1ull << (bit % 64));
+}
+
+uint64_t XdpSteering::queue_redirected(uint32_t queue) const {
+  int cpus = libbpf_num_possible_cpus();
+  if (queue_redirected_fd_ < 0 || cpus <= 0 || queue >= STEER_MAX_QUEUES) return 0;
+  std::vector<uint64_t> per_cpu(cpus);
+  if (bpf_map_lookup_elem(queue_redirected_fd_, &queue, per_cpu.data()) != 0) return 0;
+  uint64_t sum = 0;
+  for (uint64_t v : per_cpu) sum += v;
+  return sum;
 }
 
 SteeringStats XdpSteering::stats() const {

@@ -53,6 +53,8 @@ class XdpSteering {
 
   XdpMode mode() const { return mode_; }
   SteeringStats stats() const;
+  // Frames redirected to the socket of `queue`, summed over the CPUs.
+  uint64_t queue_redirected(uint32_t queue) const;
 
  private:
   bpf_object* obj_ = nullptr;
@@ -62,6 +64,7 @@ class XdpSteering {
   int xsks_fd_ = -1;
   int stats_fd_ = -1;
   int conf_fd_ = -1;
+  int queue_redirected_fd_ = -1;
   XdpMode mode_ = XdpMode::Auto;
 };
 

@@ -1,14 +1,19 @@
 #include "rings/xsk_port.h"
 
+#include "rings/queue_list.h"
+
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 
 #ifndef SOL_XDP
@@ -21,8 +26,14 @@ namespace {
 
 bool power_of_two(uint32_t v) { return v && !(v & (v - 1)); }
 
-// Queues the interface has (rx or combined), or 0 if the driver does not say.
-uint32_t interface_queues(const char* ifname) {
+// Each queue's fill ring gets at least this many frames, or the port is
+// refused: fewer cannot absorb a burst.
+constexpr uint32_t kMinFillPerQueue = 64;
+
+// Receive queues the interface has (rx-only plus combined channels), or 0 if
+// the driver does not say. Asked through the interface's own namespace
+// (ethtool), not sysfs, which may show another namespace's devices.
+uint32_t count_rx_queues(const char* ifname) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return 0;
   ethtool_channels ch{};
@@ -33,8 +44,7 @@ uint32_t interface_queues(const char* ifname) {
   int rc = ioctl(s, SIOCETHTOOL, &ifr);
   close(s);
   if (rc != 0) return 0;
-  uint32_t n = ch.rx_count > ch.combined_count ? ch.rx_count : ch.combined_count;
-  return n;
+  return ch.rx_count + ch.combined_count;
 }
 
 // The NUMA node of the interface's device, -1 when it has none (veth).
@@ -49,6 +59,18 @@ int interface_numa_node(const char* ifname) {
   return node;
 }
 
+// A socket that held this queue releases it asynchronously after its owner
+// closed it or died: EBUSY for a moment, then free. Retry for up to a second
+// before calling the queue taken. Returns bind()'s result (errno set).
+int bind_retrying(int fd, const sockaddr_xdp& sa) {
+  int rc;
+  for (int wait_ms = 1; (rc = bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa)) != 0 &&
+                        errno == EBUSY && wait_ms <= 512;
+       wait_ms *= 2)
+    usleep(wait_ms * 1000);
+  return rc;
+}
+
 }  // namespace
 
 int XskPort::open(const PortConfig& config, std::unique_ptr<XskPort>* out, ErrorText* why) {
@@ -59,12 +81,45 @@ int XskPort::open(const PortConfig& config, std::unique_ptr<XskPort>* out, Error
 }
 
 XskPort::~XskPort() {
-  // Unsteer first (the program goes with the link), then the socket, then the
-  // memory the kernel was using.
+  // Unsteer first (the program goes with the link), then the sockets (the
+  // UMEM owner last: the others hold a reference to its UMEM anyway), then
+  // the memory the kernel was using.
   steering_.detach();
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  for (uint32_t i = nqueues_; i-- > 0;) close_queue(queues_[i]);
+}
+
+void XskPort::close_queue(Queue& q) {
   for (int i = 0; i < 4; ++i)
-    if (ring_maps_[i]) munmap(ring_maps_[i], ring_map_len_[i]);
-  if (fd_ >= 0) close(fd_);
+    if (q.maps[i]) munmap(q.maps[i], q.map_len[i]);
+  if (q.fd >= 0) close(q.fd);
+  q = Queue();
+}
+
+int XskPort::choose_queues(const PortConfig& c, std::vector<uint32_t>* ids, ErrorText* why) {
+  interface_queues_ = count_rx_queues(c.iface.c_str());
+  const uint32_t have = interface_queues_ ? interface_queues_ : 1;
+  if (c.queues.empty()) {
+    if (have > kMaxQueues)
+      return why->set(EINVAL,
+                      "%s has %u receive queues; xdpload serves at most %u (list them in "
+                      "XDPLOAD_QUEUES, or lower the count with ethtool -L)",
+                      c.iface.c_str(), have, kMaxQueues);
+    for (uint32_t q = 0; q < have; ++q) ids->push_back(q);
+    return 0;
+  }
+  for (uint32_t q : c.queues) {
+    if (q >= have)
+      return why->set(EINVAL, "queue %u is out of range: %s has %u queue%s", q, c.iface.c_str(),
+                      have, have == 1 ? "" : "s");
+    if (q >= kMaxQueues)
+      return why->set(EINVAL, "queue %u is beyond the %u queues xdpload steers", q, kMaxQueues);
+    bool dup = false;
+    for (uint32_t seen : *ids) dup |= seen == q;
+    if (!dup) ids->push_back(q);
+  }
+  std::sort(ids->begin(), ids->end());
+  return 0;
 }
 
 int XskPort::setup(const PortConfig& c, ErrorText* why) {
@@ -77,15 +132,22 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
   if (!ifindex_) return why->set(ENODEV, "interface '%s' does not exist", c.iface.c_str());
   if (!power_of_two(c.ring_size) || c.ring_size < 64 || c.ring_size > 32768)
     return why->set(EINVAL, "ring size %u is not a power of two in 64..32768", c.ring_size);
-  if (c.umem.frame_count < 2 * c.ring_size && c.umem.frame_count >= Umem::kMinFrames &&
-      c.umem.frame_count <= Umem::kMaxFrames)
-    return why->set(EINVAL, "%u frames cannot feed rings of %u (need at least %u)",
-                    c.umem.frame_count, c.ring_size, 2 * c.ring_size);
-  uint32_t queues = interface_queues(c.iface.c_str());
-  if (queues && c.queue >= queues)
-    return why->set(EINVAL, "queue %u is out of range: %s has %u queue%s", c.queue,
-                    c.iface.c_str(), queues, queues == 1 ? "" : "s");
-  queue_ = c.queue;
+  std::vector<uint32_t> ids;
+  if (int rc = choose_queues(c, &ids, why); rc < 0) return rc;
+  const uint32_t n = uint32_t(ids.size());
+
+  // The UMEM is the interface's, not a queue's: half of it is lent to the
+  // fill rings, split evenly (each at most a ring's worth), the other half
+  // stays for transmission and for data the stack holds.
+  if (c.umem.frame_count >= Umem::kMinFrames && c.umem.frame_count <= Umem::kMaxFrames) {
+    uint32_t share = c.umem.frame_count / (2 * n);
+    if (share < kMinFillPerQueue)
+      return why->set(EINVAL,
+                      "%u frames cannot feed %u receive queue%s (need at least %u frames: "
+                      "XDPLOAD_FRAMES)",
+                      c.umem.frame_count, n, n == 1 ? "" : "s", 2 * n * kMinFillPerQueue);
+    fill_target_ = share < c.ring_size ? share : c.ring_size;
+  }
   allow_zero_copy_ = c.allow_zero_copy;
 
   UmemConfig uc = c.umem;
@@ -93,36 +155,12 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
   if (int rc = umem_.create(uc, why); rc < 0) return rc;
   pool_.init(umem_.frame_count(), umem_.frame_shift());
 
-  fd_ = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) {
-    int err = errno;
-    if (err == EPERM || err == EACCES)
-      return why->set(err, "AF_XDP sockets need CAP_NET_RAW (run as root)");
-    return why->set(err, "cannot create an AF_XDP socket: %s", strerror(err));
+  for (uint32_t i = 0; i < n; ++i) {
+    queues_[i].id = ids[i];
+    nqueues_ = i + 1;
+    if (int rc = make_socket(queues_[i], i == 0, c.ring_size, why); rc < 0) return rc;
   }
-
-  xdp_umem_reg reg{};
-  reg.addr = reinterpret_cast<uint64_t>(umem_.base());
-  reg.len = umem_.length();
-  reg.chunk_size = umem_.frame_size();
-  reg.headroom = kUserHeadroom;
-  if (setsockopt(fd_, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0) {
-    int err = errno;
-    if (err == ENOBUFS || err == EPERM)
-      return why->set(err, "the kernel cannot pin %zu bytes of UMEM (RLIMIT_MEMLOCK?): %s",
-                      umem_.length(), strerror(err));
-    return why->set(err, "cannot register the UMEM: %s", strerror(err));
-  }
-  uint32_t size = c.ring_size;
-  const int ring_opts[] = {XDP_UMEM_FILL_RING, XDP_UMEM_COMPLETION_RING, XDP_RX_RING,
-                           XDP_TX_RING};
-  for (int opt : ring_opts)
-    if (setsockopt(fd_, SOL_XDP, opt, &size, sizeof size) != 0)
-      return why->set(errno, "cannot size the AF_XDP rings to %u: %m", size);
-  if (int rc = map_rings(size, why); rc < 0) return rc;
-
-  // Lend the kernel frames before the first packet can arrive.
-  refill();
+  counters_->nqueues = nqueues_;
 
   // Mode: driver, then SKB (generic) when the driver has no native XDP.
   XdpMode modes[2] = {XdpMode::Driver, XdpMode::Skb};
@@ -133,7 +171,7 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
     ErrorText attempt;
     rc = steering_.attach(ifindex_, iface_.c_str(), modes[m], &attempt);
     if (rc == 0) {
-      rc = bind_socket(modes[m], &attempt);
+      rc = bind_owner(modes[m], &attempt);
       if (rc == 0) break;
       steering_.detach();
     }
@@ -143,15 +181,75 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
   }
   if (rc < 0) return rc;
 
-  if (int r = steering_.add_socket(queue_, fd_, why); r < 0) return r;
+  // The other queues share the owner's UMEM.
+  for (uint32_t i = 1; i < nqueues_; ++i) {
+    int err = bind_shared(queues_[i]);
+    if (err == 0) continue;
+    if (err == EBUSY)
+      return why->set(EBUSY, "queue %u of %s already has an AF_XDP socket bound", queues_[i].id,
+                      iface_.c_str());
+    // A kernel before 5.10, or a driver that cannot share a UMEM across
+    // queues: serve the first queue alone, and say so (the caller prints
+    // it): flows hashed to the other queues will not be accelerated.
+    char line[200];
+    snprintf(line, sizeof line,
+             "%s: the kernel refused to share the UMEM with queue %u (%s); serving queue %u only",
+             iface_.c_str(), queues_[i].id, strerror(err), queues_[0].id);
+    degraded_ = line;
+    for (uint32_t j = nqueues_; j-- > 1;) close_queue(queues_[j]);
+    nqueues_ = 1;
+    counters_->nqueues = 1;
+    break;
+  }
+
+  // Lend the kernel frames before the first packet can be steered here.
+  refill();
+  for (uint32_t i = 0; i < nqueues_; ++i)
+    if (int r = steering_.add_socket(queues_[i].id, queues_[i].fd, why); r < 0) return r;
   if (c.mtu) steering_.set_mtu(c.mtu);
-  return 0;
+  return make_wait_fd(why);
 }
 
-int XskPort::map_rings(uint32_t size, ErrorText* why) {
+int XskPort::make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText* why) {
+  q.fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (q.fd < 0) {
+    int err = errno;
+    if (err == EPERM || err == EACCES)
+      return why->set(err, "AF_XDP sockets need CAP_NET_RAW (run as root)");
+    return why->set(err, "cannot create an AF_XDP socket: %s", strerror(err));
+  }
+  if (owns_umem) {
+    xdp_umem_reg reg{};
+    reg.addr = reinterpret_cast<uint64_t>(umem_.base());
+    reg.len = umem_.length();
+    reg.chunk_size = umem_.frame_size();
+    reg.headroom = kUserHeadroom;
+    if (setsockopt(q.fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0) {
+      int err = errno;
+      if (err == ENOBUFS || err == EPERM)
+        return why->set(err, "the kernel cannot pin %zu bytes of UMEM (RLIMIT_MEMLOCK?): %s",
+                        umem_.length(), strerror(err));
+      return why->set(err, "cannot register the UMEM: %s", strerror(err));
+    }
+  }
+  // Every socket has a fill and a completion ring of its own (a socket on
+  // another queue cannot use the owner's) and an rx ring; only the owner
+  // transmits, so only it has a tx ring.
+  uint32_t size = ring_size;
+  const int ring_opts[] = {XDP_UMEM_FILL_RING, XDP_UMEM_COMPLETION_RING, XDP_RX_RING,
+                           XDP_TX_RING};
+  for (int opt : ring_opts) {
+    if (opt == XDP_TX_RING && !owns_umem) continue;
+    if (setsockopt(q.fd, SOL_XDP, opt, &size, sizeof size) != 0)
+      return why->set(errno, "cannot size the AF_XDP rings to %u: %m", size);
+  }
+  return map_rings(q, size, why);
+}
+
+int XskPort::map_rings(Queue& q, uint32_t size, ErrorText* why) {
   xdp_mmap_offsets off{};
   socklen_t len = sizeof off;
-  if (getsockopt(fd_, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len) != 0)
+  if (getsockopt(q.fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len) != 0)
     return why->set(errno, "cannot read the AF_XDP ring offsets: %m");
 
   struct Spec {
@@ -164,14 +262,15 @@ int XskPort::map_rings(uint32_t size, ErrorText* why) {
       {&off.rx, off_t(XDP_PGOFF_RX_RING), sizeof(xdp_desc)},
       {&off.tx, off_t(XDP_PGOFF_TX_RING), sizeof(xdp_desc)},
   };
+  const int rings = &q == &queues_[0] ? 4 : 3;  // the tx ring last
   RingMap maps[4];
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < rings; ++i) {
     size_t bytes = specs[i].o->desc + size_t(size) * specs[i].entry;
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_,
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, q.fd,
                    specs[i].pgoff);
     if (p == MAP_FAILED) return why->set(errno, "cannot map an AF_XDP ring: %m");
-    ring_maps_[i] = p;
-    ring_map_len_[i] = bytes;
+    q.maps[i] = p;
+    q.map_len[i] = bytes;
     auto* b = static_cast<uint8_t*>(p);
     maps[i].producer = reinterpret_cast<uint32_t*>(b + specs[i].o->producer);
     maps[i].consumer = reinterpret_cast<uint32_t*>(b + specs[i].o->consumer);
@@ -179,14 +278,17 @@ int XskPort::map_rings(uint32_t size, ErrorText* why) {
     maps[i].entries = b + specs[i].o->desc;
     maps[i].size = size;
   }
-  fill_ = FillRing(maps[0]);
-  comp_ = CompletionRing(maps[1]);
-  rx_ = RxRing(maps[2]);
-  tx_ = TxRing(maps[3]);
+  q.fill = FillRing(maps[0]);
+  q.comp = CompletionRing(maps[1]);
+  q.rx = RxRing(maps[2]);
+  if (rings == 4) q.tx = TxRing(maps[3]);
   return 0;
 }
 
-int XskPort::bind_socket(XdpMode mode, ErrorText* why) {
+// Binds the UMEM owner (queues_[0]), which decides the mode every other
+// socket inherits.
+int XskPort::bind_owner(XdpMode mode, ErrorText* why) {
+  Queue& q = queues_[0];
   // Zero-copy needs driver support (veth has none): ask for it only in driver
   // mode, and fall back to copy when refused. Multi-buffer (kernels from 6.6)
   // first, without it when refused: then packets larger than a frame, which
@@ -205,20 +307,12 @@ int XskPort::bind_socket(XdpMode mode, ErrorText* why) {
     sockaddr_xdp sa{};
     sa.sxdp_family = AF_XDP;
     sa.sxdp_ifindex = ifindex_;
-    sa.sxdp_queue_id = queue_;
+    sa.sxdp_queue_id = q.id;
     sa.sxdp_flags = t.flags | XDP_USE_NEED_WAKEUP;
-    // A socket that held this queue releases it asynchronously after its
-    // owner closed it or died: EBUSY for a moment, then free. Retry for up to
-    // a second before calling the queue taken.
-    int rc;
-    for (int wait_ms = 1; (rc = bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa)) != 0 &&
-                          errno == EBUSY && wait_ms <= 512;
-         wait_ms *= 2)
-      usleep(wait_ms * 1000);
-    if (rc == 0) {
+    if (bind_retrying(q.fd, sa) == 0) {
       xdp_options opts{};
       socklen_t len = sizeof opts;
-      zero_copy_ = getsockopt(fd_, SOL_XDP, XDP_OPTIONS, &opts, &len) == 0 &&
+      zero_copy_ = getsockopt(q.fd, SOL_XDP, XDP_OPTIONS, &opts, &len) == 0 &&
                    (opts.flags & XDP_OPTIONS_ZEROCOPY);
       multi_buffer_ = (t.flags & XDP_USE_SG) != 0;
       return 0;
@@ -227,63 +321,116 @@ int XskPort::bind_socket(XdpMode mode, ErrorText* why) {
     if (err == EBUSY) break;
   }
   if (err == EBUSY)
-    return why->set(EBUSY, "queue %u of %s already has an AF_XDP socket bound", queue_,
+    return why->set(EBUSY, "queue %u of %s already has an AF_XDP socket bound", q.id,
                     iface_.c_str());
   if (err == EINVAL)
     return why->set(EINVAL, "cannot bind an AF_XDP socket to queue %u of %s (no such queue?)",
-                    queue_, iface_.c_str());
+                    q.id, iface_.c_str());
   return why->set(err, "cannot bind an AF_XDP socket to %s queue %u in %s mode: %s",
-                  iface_.c_str(), queue_, xdp_mode_name(mode), strerror(err));
+                  iface_.c_str(), q.id, xdp_mode_name(mode), strerror(err));
+}
+
+// Binds a socket of another queue to the owner's UMEM. It takes no mode
+// flags: copy or zero-copy, need-wakeup and multi-buffer come from the
+// owner. Returns 0 or an errno.
+int XskPort::bind_shared(Queue& q) {
+  sockaddr_xdp sa{};
+  sa.sxdp_family = AF_XDP;
+  sa.sxdp_ifindex = ifindex_;
+  sa.sxdp_queue_id = q.id;
+  sa.sxdp_flags = XDP_SHARED_UMEM;
+  sa.sxdp_shared_umem_fd = uint32_t(queues_[0].fd);
+  return bind_retrying(q.fd, sa) == 0 ? 0 : errno;
+}
+
+int XskPort::make_wait_fd(ErrorText* why) {
+  if (nqueues_ == 1) {
+    wait_fd_ = queues_[0].fd;
+    return 0;
+  }
+  // One descriptor that is readable when any queue is: blocked callers and
+  // the progress thread sleep on it as they would on a single socket. Made
+  // with system calls, not libc's wrappers: inside the preloaded library
+  // those names are the shim's own epoll, which would take this set for the
+  // program's.
+  epoll_fd_ = int(syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
+  if (epoll_fd_ < 0) return why->set(errno, "cannot create an epoll set for the queues: %m");
+  for (uint32_t i = 0; i < nqueues_; ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = i;
+    if (syscall(SYS_epoll_ctl, epoll_fd_, EPOLL_CTL_ADD, queues_[i].fd, &ev) != 0)
+      return why->set(errno, "cannot watch the AF_XDP socket of queue %u: %m", queues_[i].id);
+  }
+  wait_fd_ = epoll_fd_;
+  return 0;
 }
 
 uint32_t XskPort::refill() {
-  uint32_t want = pool_.size();
-  if (!want) return 0;
-  uint32_t room = fill_.free_slots(want);
-  if (room < want) want = room;
-  if (!want) return 0;
-  uint32_t idx;
-  // The kernel may have published an rx descriptor before consuming the fill
-  // slot its frame came from, so the ring can hold fewer free slots than the
-  // frames we just got back: fill what fits, the rest waits in the pool.
-  if (!fill_.reserve(want, &idx)) return 0;
-  for (uint32_t i = 0; i < want; ++i) {
-    uint64_t addr = 0;
-    pool_.alloc(&addr);
-    fill_.at(idx + i) = addr;
+  // Each queue's fill ring is topped up to fill_target(), starting one
+  // further each call so that a short pool is shared out, not always spent
+  // on the first queue. A full ring costs one load of its consumer index.
+  uint32_t total = 0;
+  for (uint32_t k = 0; k < nqueues_ && !pool_.empty(); ++k) {
+    uint32_t i = next_fill_ + k;
+    if (i >= nqueues_) i -= nqueues_;
+    Queue& q = queues_[i];
+    uint32_t lent = q.fill.outstanding();
+    if (lent >= fill_target_) continue;
+    uint32_t want = fill_target_ - lent;
+    if (want > pool_.size()) want = pool_.size();
+    // The kernel may have published an rx descriptor before consuming the
+    // fill slot its frame came from, so the ring can hold fewer free slots
+    // than the frames we just got back: fill what fits, the rest waits in
+    // the pool.
+    uint32_t room = q.fill.free_slots(want);
+    if (room < want) want = room;
+    uint32_t idx;
+    if (!want || !q.fill.reserve(want, &idx)) continue;
+    for (uint32_t j = 0; j < want; ++j) {
+      uint64_t addr = 0;
+      pool_.alloc(&addr);
+      q.fill.at(idx + j) = addr;
+    }
+    q.fill.submit();
+    total += want;
+    if (q.fill.needs_wakeup()) {
+      // Only some drivers ask; copy mode never did on the machines we measured.
+      ++counters_->fill_wakeups;
+      recvfrom(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+    }
   }
-  fill_.submit();
-  if (fill_.needs_wakeup()) {
-    // Only some drivers ask; copy mode never did on the machines we measured.
-    ++counters_->fill_wakeups;
-    recvfrom(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
-  }
-  return want;
+  if (++next_fill_ >= nqueues_) next_fill_ = 0;
+  return total;
 }
 
 uint32_t XskPort::reap() {
+  // Only the owner transmits, so only its completion ring ever fills; the
+  // other sockets' completion rings exist because the kernel requires them.
+  Queue& q = queues_[0];
   uint32_t idx;
-  uint32_t n = comp_.peek(comp_.size(), &idx);
+  uint32_t n = q.comp.peek(q.comp.size(), &idx);
   for (uint32_t i = 0; i < n; ++i)
-    if (!pool_.free(umem_.frame_of(comp_.at(idx + i)))) ++counters_->bad_frees;
-  if (n) comp_.release(n);
+    if (!pool_.free(umem_.frame_of(q.comp.at(idx + i)))) ++counters_->bad_frees;
+  if (n) q.comp.release(n);
   return n;
 }
 
 void XskPort::kick_tx() {
+  Queue& q = queues_[0];
   // Copy mode sends a bounded batch per call and answers EAGAIN while more is
   // left, EBUSY when the completion ring is full: keep going while the kernel
   // is making progress.
   for (int spins = 0; spins < 1024; ++spins) {
     ++counters_->kicks;
-    if (sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) {
-      if (!tx_.outstanding()) return;
+    if (sendto(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) {
+      if (!q.tx.outstanding()) return;
       continue;
     }
     int err = errno;
     if (err == EAGAIN || err == EINTR) {
       reap();
-      if (!tx_.outstanding()) return;
+      if (!q.tx.outstanding()) return;
       continue;
     }
     if (err == EBUSY) {
@@ -298,30 +445,70 @@ void XskPort::kick_tx() {
 }
 
 uint32_t XskPort::flush() {
+  Queue& q = queues_[0];
   if (tx_unsubmitted_) {
-    tx_.submit();
+    q.tx.submit();
     tx_unsubmitted_ = 0;
   }
-  if (tx_.outstanding() && tx_.needs_wakeup()) kick_tx();
+  if (q.tx.outstanding() && q.tx.needs_wakeup()) kick_tx();
   reap();
-  return tx_.outstanding();
+  return q.tx.outstanding();
+}
+
+uint32_t XskPort::fill_frames() const {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < nqueues_; ++i) n += queues_[i].fill.published();
+  return n;
+}
+
+uint32_t XskPort::rx_frames_waiting() const {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < nqueues_; ++i) n += queues_[i].rx.unreleased();
+  return n;
+}
+
+uint32_t XskPort::tx_frames_in_flight() const {
+  const Queue& q = queues_[0];
+  // Queued for sending (submitted or not) plus completed but not reaped.
+  return q.tx.published() + tx_unsubmitted_ + q.comp.unreleased();
 }
 
 void XskPort::abandon() {
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  epoll_fd_ = wait_fd_ = -1;
+  for (uint32_t i = 0; i < nqueues_; ++i) {
+    if (queues_[i].fd >= 0) close(queues_[i].fd);
+    queues_[i].fd = -1;
+  }
   steering_.abandon();
 }
 
 void XskPort::refresh_kernel_stats() {
-  xdp_statistics st{};
-  socklen_t len = sizeof st;
-  if (getsockopt(fd_, SOL_XDP, XDP_STATISTICS, &st, &len) != 0) return;
-  counters_->rx_dropped = st.rx_dropped;
-  counters_->rx_ring_full = st.rx_ring_full;
-  counters_->rx_fill_ring_empty = st.rx_fill_ring_empty_descs;
-  counters_->rx_invalid_descs = st.rx_invalid_descs;
-  counters_->tx_invalid_descs = st.tx_invalid_descs;
+  PortCounters& c = *counters_;
+  c.rx_dropped = c.rx_ring_full = c.rx_fill_ring_empty = 0;
+  c.rx_invalid_descs = c.tx_invalid_descs = 0;
+  for (uint32_t i = 0; i < nqueues_; ++i) {
+    xdp_statistics st{};
+    socklen_t len = sizeof st;
+    QueueCounters& qc = c.queue[i];
+    if (getsockopt(queues_[i].fd, SOL_XDP, XDP_STATISTICS, &st, &len) == 0) {
+      qc.rx_dropped = st.rx_dropped;
+      qc.rx_ring_full = st.rx_ring_full;
+      qc.rx_fill_ring_empty = st.rx_fill_ring_empty_descs;
+      c.rx_invalid_descs += st.rx_invalid_descs;
+      c.tx_invalid_descs += st.tx_invalid_descs;
+    }
+    c.rx_dropped += qc.rx_dropped;
+    c.rx_ring_full += qc.rx_ring_full;
+    c.rx_fill_ring_empty += qc.rx_fill_ring_empty;
+    qc.steer_redirected = steering_.queue_redirected(queues_[i].id);
+  }
+}
+
+std::string XskPort::queue_list() const {
+  uint32_t ids[kMaxQueues];
+  for (uint32_t i = 0; i < nqueues_; ++i) ids[i] = queues_[i].id;
+  return format_queue_list(ids, nqueues_);
 }
 
 std::string XskPort::mode_string() const {

@@ -1,12 +1,22 @@
-// XskPort: one AF_XDP socket bound to one queue of one interface, with its
-// UMEM, its four rings, a pool of free frames and the XDP program that steers
-// our ports to it.
+// XskPort: the AF_XDP sockets of one interface, one per receive queue, all
+// sharing one UMEM (XDP_SHARED_UMEM), with a pool of free frames and the XDP
+// program that steers our ports to them.
+//
+// A NIC spreads incoming flows over its receive queues by hash (RSS), and a
+// frame can only reach an AF_XDP socket bound to the queue it arrived on: a
+// port that serves some queues only loses the flows hashed to the others.
+// So every queue gets a socket. The first owns the UMEM; each other socket
+// has its own fill and completion ring (kernel 5.10+), and receives on its
+// own rx ring. Transmit goes through the first socket only (see send()).
 //
 // Frame ownership: every UMEM frame is at any time in exactly one place: the
-// pool, the fill ring, the rx ring (kernel side), with the caller (received,
-// or being built for tx), the tx ring, or the completion ring. rx_burst() hands
-// frames to the caller, who gives them back with free_frame(); send() hands a
-// frame from the caller to the tx ring; reap() brings completed ones back.
+// pool, one queue's fill ring, one queue's rx ring (kernel side), with the
+// caller (received, or being built for tx), the tx ring, or the completion
+// ring. rx_burst() hands frames to the caller, who gives them back with
+// free_frame(); send() hands a frame from the caller to the tx ring; reap()
+// brings completed ones back; refill() lends free frames to the fill rings,
+// never more than fill_target() to one queue, so that one busy queue cannot
+// take every frame from the others.
 //
 // Not thread-safe: the owner (a Stack, a test) serializes calls.
 #pragma once
@@ -14,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "rings/error_text.h"
 #include "rings/frame_pool.h"
@@ -26,7 +37,8 @@ namespace xdpload::rings {
 
 struct PortConfig {
   std::string iface;
-  uint32_t queue = 0;
+  // Receive queues to serve; empty: every queue of the interface.
+  std::vector<uint32_t> queues;
   UmemConfig umem;
   uint32_t ring_size = 2048;  // rx, tx, fill and completion; a power of two
   XdpMode mode = XdpMode::Auto;
@@ -90,10 +102,22 @@ class XskPort {
   uint32_t reap();
 
   // ---- state ----
-  int fd() const { return fd_; }
+  // Readable when a frame arrived on any queue (the socket itself with one
+  // queue, an epoll descriptor over all of them with several).
+  int wait_fd() const { return wait_fd_; }
   int ifindex() const { return ifindex_; }
   const std::string& iface() const { return iface_; }
-  uint32_t queue() const { return queue_; }
+  // The queues served, and how many the interface has.
+  uint32_t queue_count() const { return nqueues_; }
+  uint32_t queue_id(uint32_t i) const { return queues_[i].id; }
+  uint32_t interface_queues() const { return interface_queues_; }
+  // "0-3", "0,2": the queues served.
+  std::string queue_list() const;
+  // Set when the port serves fewer queues than asked because the kernel or
+  // driver refused to share the UMEM: why, in one line.
+  const std::string& degraded() const { return degraded_; }
+  // Frames lent to each queue's fill ring at most.
+  uint32_t fill_target() const { return fill_target_; }
   XdpMode xdp_mode() const { return steering_.mode(); }
   bool zero_copy() const { return zero_copy_; }
   // Packets larger than a frame arrive in several frames (XDP_USE_SG).
@@ -104,12 +128,24 @@ class XskPort {
   // neither sent nor freed.
   uint32_t held_frames() const { return held_; }
   uint32_t frame_count() const { return umem_.frame_count(); }
-  uint32_t tx_pending() const { return tx_.outstanding(); }
-  bool rx_ready() { return rx_.available(1) != 0; }
-  // Nothing to do for a poll on the receive side: no frame waiting, and the
-  // fill ring well stocked (a poll refills it). Any thread, without the
-  // port's lock: a hint for a spinning caller deciding whether to poll.
-  bool rx_quiet() const { return rx_.unreleased() == 0 && fill_.published() >= fill_.size() / 2; }
+  // Frames lent to the kernel for reception, received and waiting, and
+  // queued for transmission or completion: with free_frames() and
+  // held_frames(), every frame of the UMEM (once the kernel is idle).
+  uint32_t fill_frames() const;
+  uint32_t rx_frames_waiting() const;  // received, not yet taken by rx_burst()
+  uint32_t tx_frames_in_flight() const;
+  uint32_t tx_pending() const { return queues_[0].tx.outstanding(); }
+  // Nothing to do for a poll on the receive side: no frame waiting on any
+  // queue, and every fill ring well stocked (a poll refills them). Any
+  // thread, without the port's lock: a hint for a spinning caller deciding
+  // whether to poll.
+  bool rx_quiet() const {
+    for (uint32_t i = 0; i < nqueues_; ++i) {
+      const Queue& q = queues_[i];
+      if (q.rx.unreleased() != 0 || q.fill.published() < fill_target_ / 2) return false;
+    }
+    return true;
+  }
   XdpSteering& steering() { return steering_; }
 
   PortCounters& counters() { return *counters_; }
@@ -119,36 +155,56 @@ class XskPort {
     *c = *counters_;
     counters_ = c;
   }
-  // In a forked child: closes this process's copies of the AF_XDP socket and
-  // the XDP link without touching the rings, which the parent still uses.
+  // In a forked child: closes this process's copies of the AF_XDP sockets
+  // and the XDP link without touching the rings, which the parent still uses.
   void abandon();
-  // Reads the kernel's per-socket statistics into the counters.
+  // Reads the kernel's per-socket statistics and the steering program's
+  // per-queue counts into the counters.
   void refresh_kernel_stats();
   // Human-readable mode: "driver/copy", "skb/copy", "driver/zero-copy".
   std::string mode_string() const;
 
  private:
+  // One AF_XDP socket, bound to one receive queue.
+  struct Queue {
+    uint32_t id = 0;  // the interface's queue number
+    int fd = -1;
+    FillRing fill;
+    CompletionRing comp;
+    RxRing rx;
+    TxRing tx;  // mapped on the transmit socket (queues_[0]) only
+    void* maps[4] = {};
+    size_t map_len[4] = {};
+  };
+
   XskPort() = default;
   int setup(const PortConfig& config, ErrorText* why);
-  int map_rings(uint32_t size, ErrorText* why);
-  int bind_socket(XdpMode mode, ErrorText* why);
+  int choose_queues(const PortConfig& config, std::vector<uint32_t>* ids, ErrorText* why);
+  int make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText* why);
+  int map_rings(Queue& q, uint32_t size, ErrorText* why);
+  int bind_owner(XdpMode mode, ErrorText* why);
+  int bind_shared(Queue& q);
+  int make_wait_fd(ErrorText* why);
+  void close_queue(Queue& q);
+  uint32_t rx_burst_queue(Queue& q, QueueCounters& qc, RxFrame* frames, uint32_t max);
   void kick_tx();
 
   std::string iface_;
   int ifindex_ = 0;
-  uint32_t queue_ = 0;
-  int fd_ = -1;
+  uint32_t interface_queues_ = 0;
+  Queue queues_[kMaxQueues];
+  uint32_t nqueues_ = 0;
+  uint32_t next_rx_ = 0;      // the queue rx_burst() looks at first (round robin)
+  uint32_t next_fill_ = 0;    // the queue refill() tops up first (round robin)
+  uint32_t fill_target_ = 0;
+  int wait_fd_ = -1;
+  int epoll_fd_ = -1;         // with several queues: an epoll set of their sockets
+  std::string degraded_;
   bool zero_copy_ = false;
   bool allow_zero_copy_ = true;
   bool multi_buffer_ = false;
   Umem umem_;
   FramePool pool_;
-  FillRing fill_;
-  CompletionRing comp_;
-  RxRing rx_;
-  TxRing tx_;
-  void* ring_maps_[4] = {};
-  size_t ring_map_len_[4] = {};
   uint32_t tx_unsubmitted_ = 0;
   uint32_t held_ = 0;
   XdpSteering steering_;
@@ -158,21 +214,47 @@ class XskPort {
 
 // ---- hot path, inline ----
 
-inline uint32_t XskPort::rx_burst(RxFrame* frames, uint32_t max) {
+inline uint32_t XskPort::rx_burst_queue(Queue& q, QueueCounters& qc, RxFrame* frames,
+                                        uint32_t max) {
   uint32_t idx;
-  uint32_t n = rx_.peek(max, &idx);
+  uint32_t n = q.rx.peek(max, &idx);
   if (!n) return 0;
   uint64_t bytes = 0;
   for (uint32_t i = 0; i < n; ++i) {
-    const xdp_desc& d = rx_.at(idx + i);
+    const xdp_desc& d = q.rx.at(idx + i);
     frames[i] = RxFrame{d.addr, d.len, umem_.data(d.addr), (d.options & XDP_PKT_CONTD) != 0};
     bytes += d.len;
   }
-  rx_.release(n);
-  held_ += n;
-  counters_->rx_frames += n;
+  q.rx.release(n);
+  qc.rx_frames += n;
   counters_->rx_bytes += bytes;
   return n;
+}
+
+inline uint32_t XskPort::rx_burst(RxFrame* frames, uint32_t max) {
+  // Every queue, starting one further each call so that a busy queue cannot
+  // starve the others of the budget. An empty queue costs one load of its
+  // producer index. A packet in several frames (`more`) never spans queues:
+  // its frames are consecutive on one rx ring, and a queue's burst is taken
+  // whole, up to `max`; a burst cut short by `max` resumes on the same queue
+  // next call because the loop starts there only when it had room left.
+  uint32_t got = 0;
+  uint32_t start = next_rx_;
+  for (uint32_t k = 0; k < nqueues_ && got < max; ++k) {
+    uint32_t i = start + k;
+    if (i >= nqueues_) i -= nqueues_;
+    uint32_t n = rx_burst_queue(queues_[i], counters_->queue[i], frames + got, max - got);
+    got += n;
+    if (got == max && n) {
+      // Out of budget inside this queue: it may hold the rest of a packet.
+      next_rx_ = i;
+      break;
+    }
+    next_rx_ = i + 1 == nqueues_ ? 0 : i + 1;
+  }
+  held_ += got;
+  counters_->rx_frames += got;
+  return got;
 }
 
 inline void XskPort::free_frame(uint64_t addr) {
@@ -197,20 +279,29 @@ inline uint8_t* XskPort::alloc_tx(uint64_t* addr) {
   return umem_.data(*addr);
 }
 
+// Transmit goes through one socket, the UMEM owner's (queues_[0]): one tx
+// ring means one kick per flush however many queues receive, and frames
+// leave in the order the stack sent them (a retransmission cannot overtake
+// the segment before it on another ring). Which transmit queue a frame
+// leaves on does not decide where the peer receives it: the receiver's own
+// hash does. With one thread polling the whole port, spreading transmission
+// over queues would buy nothing but more system calls.
 inline bool XskPort::send(uint64_t addr, uint32_t len) {
+  Queue& q = queues_[0];
   uint32_t idx;
-  if (!tx_.reserve(1, &idx)) {
+  if (!q.tx.reserve(1, &idx)) {
     // The kernel has not consumed what we queued: let it, then retry once.
     flush();
-    if (!tx_.reserve(1, &idx)) {
+    if (!q.tx.reserve(1, &idx)) {
       ++counters_->tx_ring_full;
       return false;
     }
   }
-  tx_.at(idx) = xdp_desc{addr, len, 0};
+  q.tx.at(idx) = xdp_desc{addr, len, 0};
   --held_;
   ++tx_unsubmitted_;
   ++counters_->tx_frames;
+  ++counters_->queue[0].tx_frames;
   counters_->tx_bytes += len;
   return true;
 }

@@ -1,5 +1,7 @@
 #include "shim/config.h"
 
+#include "rings/queue_list.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -143,6 +145,22 @@ int parse_config(char** env, Config* out, std::vector<std::string>* warnings, Er
   if (rc == 0 && (out->ring_size & (out->ring_size - 1))) {
     why->set(EINVAL, "XDPLOAD_RING_SIZE=%lld is not a power of two (64, 128, ... 32768)",
              (long long)out->ring_size);
+    rc = -EINVAL;
+  }
+
+  // XDPLOAD_QUEUE=N, the single queue of old, still works as
+  // XDPLOAD_QUEUES=N (which wins when both are set).
+  if (rc == 0 && !out->queue.empty()) {
+    if (warnings)
+      warnings->push_back("XDPLOAD_QUEUE is deprecated: use XDPLOAD_QUEUES (all queues by "
+                          "default, or a list such as 0,2-3)");
+    if (out->queues == "all" && !getenv("XDPLOAD_QUEUES")) out->queues = out->queue;
+  }
+  if (rc == 0 && !rings::parse_queue_list(out->queues.c_str(), &out->queue_list)) {
+    why->set(EINVAL,
+             "XDPLOAD_QUEUES=%s is not 'all' or a list of receive queues such as 0,2-3 "
+             "(each 0..%u)",
+             out->queues.c_str(), rings::kMaxQueues - 1);
     rc = -EINVAL;
   }
 

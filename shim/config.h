@@ -31,6 +31,9 @@ struct Config {
 #include "shim/options.def"
 #undef XDPLOAD_OPTION
 
+  // XDPLOAD_QUEUES parsed: ascending queue numbers, empty for all.
+  std::vector<uint32_t> queue_list;
+
   // Names (XDPLOAD_X=value) of the options set to a non-default value.
   std::vector<std::string> non_default;
 };

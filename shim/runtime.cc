@@ -133,7 +133,7 @@ bool Runtime::ensure_stack() {
 bool Runtime::start_stack() {
   stack::StackConfig sc;
   sc.port.iface = config_.iface;
-  sc.port.queue = uint32_t(config_.queue);
+  sc.port.queues = config_.queue_list;
   sc.port.umem.frame_count = uint32_t(config_.frames);
   sc.port.umem.frame_size = uint32_t(config_.frame_size);
   sc.port.ring_size = uint32_t(config_.ring_size);
@@ -173,6 +173,7 @@ bool Runtime::start_stack() {
   }
   progress_ = std::thread([this] { progress_loop(); });
   progress_.detach();
+  warn_unserved_queues();
 
   if (log_level() >= kLogInfo) {
     rings::XskPort* p = stack_->port();
@@ -180,12 +181,31 @@ bool Runtime::start_stack() {
     for (const std::string& o : config_.non_default) opts += " " + o;
     char addr[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &iface_.addr, addr, sizeof addr);
-    log_at(kLogInfo, "accelerating %s (%s) queue %u, XDP %s%s, %u frames of %u bytes%s%s",
-           iface_.name.c_str(), addr, p->queue(), p->mode_string().c_str(),
+    log_at(kLogInfo, "accelerating %s (%s) queue%s %s, XDP %s%s, %u frames of %u bytes%s%s",
+           iface_.name.c_str(), addr, p->queue_count() == 1 ? "" : "s", p->queue_list().c_str(),
+           p->mode_string().c_str(),
            p->multi_buffer() ? " multi-buffer" : "", p->frame_count(), p->umem().frame_size(),
            opts.empty() ? "" : ", options:", opts.c_str());
   }
   return true;
+}
+
+void Runtime::warn_unserved_queues() {
+  // Said at the default log level: a flow the NIC hashes to a queue without
+  // a socket reaches the kernel, which knows nothing of it.
+  rings::XskPort* p = stack_->port();
+  if (!p->degraded().empty()) {
+    log_at(kLogError, "%s: flows the NIC hashes to other queues will not reach xdpload",
+           p->degraded().c_str());
+    return;
+  }
+  uint32_t have = p->interface_queues();
+  if (have > p->queue_count())
+    log_at(kLogError,
+           "serving queue%s %s of the %u receive queues of %s (XDPLOAD_QUEUES=%s): flows the "
+           "NIC hashes to the others will not reach xdpload (their connections fail)",
+           p->queue_count() == 1 ? "" : "s", p->queue_list().c_str(), have,
+           iface_.name.c_str(), config_.queues.c_str());
 }
 
 // ---- decisions ----

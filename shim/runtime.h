@@ -157,6 +157,8 @@ class Runtime {
   void start_clock(bool config_ok);
   void progress_loop();
   bool start_stack();
+  // One line when some receive queues of the interface have no socket.
+  void warn_unserved_queues();
   void disable(const char* why);
 
   Config config_;

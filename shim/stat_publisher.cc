@@ -54,7 +54,8 @@ bool StatPublisher::start() {
   rings::XskPort* port = rt.stack()->port();
   snprintf(seg_->iface, sizeof seg_->iface, "%s", port->iface().c_str());
   snprintf(seg_->mode, sizeof seg_->mode, "%s", port->mode_string().c_str());
-  seg_->queue = port->queue();
+  seg_->interface_queues = port->interface_queues();
+  for (uint32_t i = 0; i < port->queue_count(); ++i) seg_->queue_id[i] = uint8_t(port->queue_id(i));
   seg_->frames = port->frame_count();
   // From now on the live counters are the segment's.
   port->place_counters(&seg_->port);

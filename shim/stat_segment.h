@@ -19,7 +19,7 @@
 namespace xdpload::stats {
 
 constexpr char kMagic[8] = {'X', 'D', 'P', 'L', 'S', 'T', 'A', 'T'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 constexpr uint32_t kMaxSockets = 4096;
 constexpr const char* kPathPrefix = "/dev/shm/xdpload.";
 
@@ -44,8 +44,10 @@ struct Segment {
   char command[64];
   char iface[16];
   char mode[32];  // "driver/copy", "skb/copy"...
-  uint32_t queue;
+  uint32_t interface_queues;  // receive queues the interface has
   uint32_t frames;
+  // The queues served: port.nqueues of them, port.queue[i] counts queue_id[i].
+  uint8_t queue_id[rings::kMaxQueues];
   rings::PortCounters port;
   stack::NetifCounters netif;
   shim::ShimCounters shim;

@@ -25,9 +25,11 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "rings/queue_list.h"
 #include "shim/stat_segment.h"
 
 using namespace xdpload;
@@ -174,6 +176,46 @@ void print_counters_text(const stats::Segment& h) {
          (unsigned long long)s.kernel_sockets, (unsigned long long)s.rx_copies);
 }
 
+// The queues served, as "0-3".
+std::string queue_list(const stats::Segment& h) {
+  uint32_t ids[rings::kMaxQueues];
+  uint32_t n = std::min(h.port.nqueues, rings::kMaxQueues);
+  for (uint32_t i = 0; i < n; ++i) ids[i] = h.queue_id[i];
+  return rings::format_queue_list(ids, n);
+}
+
+void print_queues_text(const stats::Segment& h) {
+  uint32_t n = std::min(h.port.nqueues, rings::kMaxQueues);
+  printf("  %-7s %12s %12s %12s %12s %12s %12s\n", "queue", "rx-frames", "tx-frames", "steered",
+         "fill-empty", "ring-full", "kernel-drop");
+  for (uint32_t i = 0; i < n; ++i) {
+    const rings::QueueCounters& q = h.port.queue[i];
+    printf("  %-7u %12llu %12llu %12llu %12llu %12llu %12llu\n", unsigned(h.queue_id[i]),
+           (unsigned long long)q.rx_frames, (unsigned long long)q.tx_frames,
+           (unsigned long long)q.steer_redirected, (unsigned long long)q.rx_fill_ring_empty,
+           (unsigned long long)q.rx_ring_full, (unsigned long long)q.rx_dropped);
+  }
+  if (h.steer_no_socket)
+    printf("  warning: %llu frames of accelerated ports arrived on receive queues without an "
+           "xdpload socket and went to the kernel: flows on those queues do not work "
+           "(serve every queue: XDPLOAD_QUEUES=all)\n",
+           (unsigned long long)h.steer_no_socket);
+}
+
+void queues_json(std::ostringstream& o, const stats::Segment& h) {
+  uint32_t n = std::min(h.port.nqueues, rings::kMaxQueues);
+  o << "\"queues\":[";
+  for (uint32_t i = 0; i < n; ++i) {
+    const rings::QueueCounters& q = h.port.queue[i];
+    o << (i ? "," : "") << "{\"queue\":" << unsigned(h.queue_id[i])
+      << ",\"rx_frames\":" << q.rx_frames << ",\"tx_frames\":" << q.tx_frames
+      << ",\"steered\":" << q.steer_redirected << ",\"fill_ring_empty\":" << q.rx_fill_ring_empty
+      << ",\"rx_ring_full\":" << q.rx_ring_full << ",\"kernel_rx_dropped\":" << q.rx_dropped
+      << "}";
+  }
+  o << "]";
+}
+
 void counters_json(std::ostringstream& o, const stats::Segment& h) {
   const auto& p = h.port;
   const auto& n = h.netif;
@@ -250,10 +292,13 @@ int run_once(int only_pid, bool json) {
       json_str(js, h.command);
       js << ",\"iface\":";
       json_str(js, h.iface);
-      js << ",\"queue\":" << h.queue << ",\"mode\":";
+      js << ",\"queue_list\":\"" << queue_list(h) << "\",\"interface_queues\":" << h.interface_queues
+         << ",\"mode\":";
       json_str(js, h.mode);
       js << ",\"frames\":" << h.frames << ",\"uptime_s\":" << up << ",";
       counters_json(js, h);
+      js << ",";
+      queues_json(js, h);
       js << ",\"sockets\":[";
       for (size_t i = 0; i < rows.size(); ++i) {
         const auto& r = rows[i];
@@ -268,9 +313,10 @@ int run_once(int only_pid, bool json) {
       js << "],\"more_sockets\":" << (snap.total > snap.rows.size() ? snap.total - snap.rows.size() : 0)
          << "}";
     } else {
-      printf("PID %d %s  %s queue %u %s, %u frames, up %.1f s\n", pid, h.command, h.iface, h.queue,
-             h.mode, h.frames, up);
+      printf("PID %d %s  %s queues %s of %u %s, %u frames, up %.1f s\n", pid, h.command, h.iface,
+             queue_list(h).c_str(), h.interface_queues, h.mode, h.frames, up);
       print_counters_text(h);
+      print_queues_text(h);
       printf("  %-5s %-4s %-22s %-22s %-11s %7s %7s  %s\n", "Proto", "Fd", "Local", "Peer",
              "State", "Recv-Q", "Send-Q", "Path");
       for (const auto& r : rows)

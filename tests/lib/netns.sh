@@ -10,6 +10,11 @@
 # deletes them (and so the veth pair) on exit, error, Ctrl-C or TERM.
 # Traffic stays between these two namespaces: nothing is routed elsewhere.
 #
+# The pair has NETNS_QUEUES (default 4) receive and transmit queues each way:
+# the kernel then spreads flows over the receive queues by hash, as RSS does
+# on a real NIC, so every test runs on a multi-queue interface. A test that
+# needs one queue sets NETNS_QUEUES=1 before netns_up.
+#
 # Leftovers of a run that was killed before its trap could run (SIGKILL)
 # are removed by the next netns_up: their owner pid is in their name.
 
@@ -60,8 +65,9 @@ _netns_trap() {
   exit $rc
 }
 
-# netns_up [extra ip-link options for the veth, e.g. "numrxqueues 2"]
+# netns_up [extra ip-link options for each end of the veth]
 netns_up() {
+  local q=${NETNS_QUEUES:-4}
   netns_reap_stale
   local n=0
   while ip netns list | grep -q "^xload-$$-$n-"; do n=$((n + 1)); done
@@ -78,7 +84,8 @@ netns_up() {
 
   ip netns add "$NS_A" && _NETNS_LIST+=("$NS_A")
   ip netns add "$NS_B" && _NETNS_LIST+=("$NS_B")
-  ip link add "${tmp}a" "$@" type veth peer name "${tmp}b" "$@"
+  ip link add "${tmp}a" numtxqueues "$q" numrxqueues "$q" "$@" type veth \
+    peer name "${tmp}b" numtxqueues "$q" numrxqueues "$q" "$@"
   ip link set "${tmp}a" netns "$NS_A"
   ip link set "${tmp}b" netns "$NS_B"
   in_a ip link set "${tmp}a" name "$IF_A"

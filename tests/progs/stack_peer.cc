@@ -269,7 +269,23 @@ int cycles(int count) {
   printf("cycles: %d of %d connected; pcbs leaked %d (time-wait %u), frames held %d, "
          "segments %u, ref pbufs %u\n",
          connected, count, leaked, after.tcp_time_wait, held, after.tcp_segments, after.ref_pbufs);
-  return connected == count && leaked == 0 && held == 0 && after.tcp_segments == 0 ? 0 : 1;
+  // Every UMEM frame is somewhere we can name: free, lent to a fill ring,
+  // received and waiting, held by the stack, or on its way out.
+  rings::XskPort* port = g_stack->port();
+  uint32_t free = port->free_frames(), fill = port->fill_frames(), rx = port->rx_frames_waiting(),
+           mine = port->held_frames(), tx = port->tx_frames_in_flight();
+  uint32_t accounted = free + fill + rx + mine + tx;
+  int busy_queues = 0;
+  for (uint32_t i = 0; i < port->queue_count(); ++i)
+    busy_queues += port->counters().queue[i].rx_frames > 0;
+  printf("frames accounted %u of %u (free %u, fill rings %u, rx rings %u, held %u, tx %u); "
+         "received on %d of %u queues\n",
+         accounted, port->frame_count(), free, fill, rx, mine, tx, busy_queues,
+         port->queue_count());
+  return connected == count && leaked == 0 && held == 0 && after.tcp_segments == 0 &&
+                 accounted == port->frame_count()
+             ? 0
+             : 1;
 }
 
 int refused() {

@@ -125,7 +125,7 @@ int hold(XskPort& port) {
   uint64_t frames = 0;
   RxFrame rx[64];
   while (!g_stop) {
-    pollfd pfd{port.fd(), POLLIN, 0};
+    pollfd pfd{port.wait_fd(), POLLIN, 0};
     poll(&pfd, 1, 100);
     uint32_t n = port.rx_burst(rx, 64);
     for (uint32_t i = 0; i < n; ++i) port.free_frame(rx[i].addr);
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   port->steering().steer(IPPROTO_UDP, o.port);
-  printf("port open: %s queue %u mode %s umem %s\n", o.iface, port->queue(),
+  printf("port open: %s queues %s mode %s umem %s\n", o.iface, port->queue_list().c_str(),
          port->mode_string().c_str(), port->umem().hugepages() ? "hugepages" : "4k pages");
   fflush(stdout);
   if (o.hold) return hold(*port);

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   while ((c = getopt_long(argc, argv, "", longs, nullptr)) != -1) {
     switch (c) {
       case 'i': pc.iface = optarg; break;
-      case 'q': pc.queue = uint32_t(strtoul(optarg, nullptr, 0)); break;
+      case 'q': pc.queues.push_back(uint32_t(strtoul(optarg, nullptr, 0))); break;
       case 'f': pc.umem.frame_count = uint32_t(strtoul(optarg, nullptr, 0)); break;
       case 's': pc.umem.frame_size = uint32_t(strtoul(optarg, nullptr, 0)); break;
       case 'r': pc.ring_size = uint32_t(strtoul(optarg, nullptr, 0)); break;
@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
     printf("error %s: %s\n", strerrorname_np(-rc), why.c_str());
     return 1;
   }
-  printf("ok %s\n", port->mode_string().c_str());
+  printf("ok %s queues %s of %u\n", port->mode_string().c_str(), port->queue_list().c_str(),
+         port->interface_queues());
   return 0;
 }

@@ -29,11 +29,12 @@ sleep 1.5  # the socket table is refreshed about once a second
 wait "$client"
 cat "$tmp/text"
 check "text: the process line (pid, command, interface, queue, mode)" \
-  grep -qE "^PID $server sockperf +$IF_A queue 0 (driver|skb)/(copy|zero-copy)" "$tmp/text"
+  grep -qE "^PID $server sockperf +$IF_A queues 0-3 of 4 (driver|skb)/(copy|zero-copy)" "$tmp/text"
 check "text: the UDP socket, accelerated" grep -qE "udp .*$IP_A:11111 .*UNCONN.*xdpload" "$tmp/text"
 check "text: the TCP listener, accelerated" grep -qE "tcp .*$IP_A:11112 .*LISTEN.*xdpload" "$tmp/text"
 check "text: the TCP connection from B, established" \
   grep -qE "tcp .*$IP_A:11112 +$IP_B:[0-9]+ +ESTAB.*xdpload" "$tmp/text"
+check "text: a row per queue" bash -c "grep -q 'queue *rx-frames *tx-frames' $tmp/text && [ \$(grep -cE '^  [0-3] +[0-9]+ +[0-9]+' $tmp/text) -eq 4 ]"
 check "text: counters section" bash -c "grep -q 'frames   rx' $tmp/text && grep -q 'kicks' $tmp/text && grep -q 'retransmits' $tmp/text"
 check "--json parses" python3 -c "import json; json.load(open('$tmp/json'))"
 python3 - "$tmp/json" "$server" <<'PY' >"$tmp/jcheck"
@@ -41,10 +42,16 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 p = d["processes"][0]
 assert p["pid"] == int(sys.argv[2]), p["pid"]
-assert p["command"] == "sockperf" and p["iface"] == "xa0" and p["queue"] == 0
+assert p["command"] == "sockperf" and p["iface"] == "xa0" and p["queue_list"] == "0-3"
 for k in ("rx_frames", "tx_frames", "rx_bytes", "tx_bytes", "kicks", "tcp_retransmits",
           "fill_ring_empty", "tx_ring_full", "kernel_rx_dropped"):
     assert k in p["counters"], k
+assert [q["queue"] for q in p["queues"]] == [0, 1, 2, 3], p["queues"]
+for q in p["queues"]:
+    for k in ("rx_frames", "tx_frames", "steered", "fill_ring_empty", "rx_ring_full",
+              "kernel_rx_dropped"):
+        assert k in q, k
+assert sum(q["rx_frames"] for q in p["queues"]) <= p["counters"]["rx_frames"]
 assert any(s["proto"] == "udp" and s["local"].endswith(":11111") and s["path"] == "xdpload"
            for s in p["sockets"]), p["sockets"]
 print("json ok")
