@@ -506,6 +506,12 @@ int as_int(const void* v, socklen_t len) {
   return x;
 }
 
+// An accelerated TCP socket with an established (or closing) connection.
+bool connected_pcb(Socket* s) {
+  return s->accelerated && s->kind == Socket::Kind::Tcp && tcp(s)->pcb &&
+         tcp(s)->state == TcpSocket::State::Connected;
+}
+
 int64_t as_timeout_ns(const void* v, socklen_t len) {
   if (!v || len < sizeof(timeval)) return 0;
   timeval tv;
@@ -560,15 +566,19 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
         case TCP_KEEPIDLE: o.keep_idle_s = v; break;
         case TCP_KEEPINTVL: o.keep_intvl_s = v; break;
         case TCP_KEEPCNT: o.keep_cnt = v; break;
+        // Both act on a connection only: on a listener or a socket not yet
+        // connected Linux just records the value (and lwIP asserts that
+        // tcp_output never sees a listening PCB: haproxy sets QUICKACK on
+        // its listeners).
         case TCP_CORK:
           o.cork = v;
-          if (!v && s->accelerated && tcp(s)->pcb) {
+          if (!v && connected_pcb(s)) {
             tcp_output(tcp(s)->pcb);
             rt().stack()->flush();
           }
           break;
         case TCP_QUICKACK:
-          if (v && s->accelerated && tcp(s)->pcb) {
+          if (v && connected_pcb(s)) {
             tcp_ack_now(tcp(s)->pcb);
             tcp_output(tcp(s)->pcb);
             rt().stack()->flush();

@@ -18,7 +18,7 @@ packages=(
   xdp-tools bpftool iproute2 iputils-ping iputils-arping ethtool
   # unmodified peers and loads
   netcat-openbsd socat curl iperf3 sockperf redis-server redis-tools
-  nginx-light wrk memcached libmemcached-tools python3 python3-scapy
+  nginx-light wrk memcached libmemcached-tools python3 python3-scapy haproxy
   # inspection and reporting
   tshark hyperfine gnuplot-nox procps linux-perf
 )
