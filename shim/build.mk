@@ -7,7 +7,7 @@ SHIM_SRCS := shim/libc.cc shim/config.cc shim/log.cc shim/fd_table.cc shim/waiti
              shim/signals.cc shim/runtime.cc shim/tcp_socket.cc shim/udp_socket.cc \
              shim/socket_ops.cc shim/epoll_set.cc shim/intercept_socket.cc \
              shim/intercept_poll.cc shim/clock.cc shim/init.cc shim/socket.cc \
-             shim/stat_publisher.cc shim/tsc_clock.cc shim/intercept_privilege.cc \
+             shim/stat_publisher.cc shim/stat_dir.cc shim/tsc_clock.cc shim/intercept_privilege.cc \
              shim/rules.cc shim/lazy_libs.cc
 SHIM_OBJS := $(SHIM_SRCS:%.cc=$(BUILD)/%.o)
 SHIM_LIB  := $(BUILD)/libxdpload.so

@@ -9,6 +9,8 @@
 #include <ctime>
 
 #include "shim/libc.h"
+#include "shim/log.h"
+#include "shim/stat_dir.h"
 #include "shim/runtime.h"
 
 extern "C" {
@@ -25,22 +27,28 @@ uint64_t unix_ns() {
   return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
 }
 
-std::string path_for(int pid) { return std::string(stats::kPathPrefix) + std::to_string(pid); }
-
 }  // namespace
 
 bool StatPublisher::start() {
   Runtime& rt = Runtime::get();
   owner_pid_ = getpid();
-  std::string path = path_for(owner_pid_);
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
+  uid_ = geteuid();
+  // Segments of this user's processes that died without removing theirs.
+  stats::remove_dead(uid_);
+  ErrorText why;
+  int fd = stats::create_segment(uid_, owner_pid_, &why);
+  if (fd < 0) {
+    log_at(kLogError, "statistics off (xdpload-stat will not list this process): %s", why.c_str());
+    return false;
+  }
+  std::string path = stats::path_for(uid_, owner_pid_);
   void* p = MAP_FAILED;
   if (ftruncate(fd, sizeof(stats::Segment)) == 0)
     p = mmap(nullptr, sizeof(stats::Segment), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   libc::close(fd);
   if (p == MAP_FAILED) {
     unlink(path.c_str());
+    stats::remove_dir_if_empty(uid_);
     return false;
   }
   seg_ = static_cast<stats::Segment*>(p);  // zero-filled by ftruncate
@@ -96,14 +104,37 @@ void StatPublisher::refresh() {
 }
 
 void StatPublisher::give_to(uid_t uid) {
-  if (seg_) {
-    int rc = chown(path_for(owner_pid_).c_str(), uid, gid_t(-1));
-    (void)rc;  // best effort: xdpload-stat removes a leftover anyway
+  if (!seg_ || uid == uid_) return;
+  // The file becomes the user's (changed through a descriptor while it is
+  // still in our own directory, where no one else can swap it for a link),
+  // then moves into that user's directory, so that the process can remove
+  // it at exit once it runs as that user.
+  std::string from = stats::path_for(uid_, owner_pid_);
+  int fd = open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  int rc = fchown(fd, uid, gid_t(-1));
+  libc::close(fd);
+  ErrorText why;
+  int dfd = rc == 0 ? stats::open_dir(uid, true, &why) : -1;
+  if (dfd < 0) {
+    // It stays where it is; the next start or xdpload-stat of this user
+    // removes it once the process is gone.
+    log_at(kLogError, "statistics segment left in %s: %s", stats::dir_for(uid_).c_str(),
+           rc == 0 ? why.c_str() : strerror(errno));
+    return;
+  }
+  libc::close(dfd);
+  if (rename(from.c_str(), stats::path_for(uid, owner_pid_).c_str()) == 0) {
+    stats::remove_dir_if_empty(uid_);
+    uid_ = uid;
   }
 }
 
 void StatPublisher::remove() {
-  if (seg_ && getpid() == owner_pid_) unlink(path_for(owner_pid_).c_str());
+  if (seg_ && getpid() == owner_pid_) {
+    unlink(stats::path_for(uid_, owner_pid_).c_str());
+    stats::remove_dir_if_empty(uid_);
+  }
 }
 
 }  // namespace xdpload::shim

@@ -16,14 +16,15 @@ class StatPublisher {
   void refresh();
   // At exit (only the process that created it).
   void remove();
-  // The process is about to become `uid`: the file becomes its, so that it
-  // can still remove it.
+  // The process is about to become `uid`: the file becomes its, in its
+  // directory, so that it can still remove it.
   void give_to(uid_t uid);
   stats::Segment* segment() { return seg_; }
 
  private:
   stats::Segment* seg_ = nullptr;
   int owner_pid_ = 0;
+  uid_t uid_ = 0;  // whose directory the segment is in
 };
 
 }  // namespace xdpload::shim

@@ -1,5 +1,5 @@
 // The statistics segment: what a running xdpload process publishes for
-// xdpload-stat, in /dev/shm/xdpload.<pid>.
+// xdpload-stat, in /dev/shm/xdpload-<uid>/<pid> (shim/stat_dir.h).
 //
 // The counters are the live ones (the port, the netif driver and the shim
 // write them in place, each a plain word written by one thread under the
@@ -7,7 +7,8 @@
 // by the progress thread about once a second. A reader copies the socket
 // table and retries while `seq` is odd or changed under it. The file is
 // removed when the process exits; one left by a killed process is found
-// dead (its pid is gone) and removed by xdpload-stat.
+// dead (its pid is gone) and removed by the next start or xdpload-stat of
+// the same user.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,6 @@ namespace xdpload::stats {
 constexpr char kMagic[8] = {'X', 'D', 'P', 'L', 'S', 'T', 'A', 'T'};
 constexpr uint32_t kVersion = 2;
 constexpr uint32_t kMaxSockets = 4096;
-constexpr const char* kPathPrefix = "/dev/shm/xdpload.";
 
 struct SocketRow {
   uint8_t proto;        // IPPROTO_TCP or IPPROTO_UDP

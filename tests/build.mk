@@ -2,7 +2,8 @@
 
 UNIT_DEPS := $(BUILD)/shim/tsc_clock.o $(BUILD)/shim/rules.o $(STACK_LIB) $(RINGS_LIB)
 UNIT_LIBS := $(RINGS_LIBS)
-TEST_PROGS := $(BUILD)/tests/xsk_exchange $(BUILD)/tests/xsk_probe $(BUILD)/tests/stack_peer
+TEST_PROGS := $(BUILD)/tests/xsk_exchange $(BUILD)/tests/xsk_probe $(BUILD)/tests/stack_peer \
+              $(BUILD)/tests/craft_segment $(BUILD)/tests/xdpload-stat-asan
 ALL += $(TEST_PROGS)
 
 $(BUILD)/tests/%.o: tests/progs/%.cc | $(DEPS_STAMP)
@@ -14,6 +15,16 @@ $(BUILD)/tests/stack_peer: $(BUILD)/tests/stack_peer.o $(STACK_LIB) $(RINGS_LIB)
 
 $(BUILD)/tests/xsk_exchange $(BUILD)/tests/xsk_probe: $(BUILD)/tests/%: $(BUILD)/tests/%.o $(RINGS_LIB)
 	$(CXX) $^ $(RINGS_LIBS) -o $@
+
+$(BUILD)/tests/craft_segment: $(BUILD)/tests/craft_segment.o
+	$(CXX) $^ -o $@
+
+# xdpload-stat under AddressSanitizer and UBSan, for the tests that feed it
+# crafted segments: a read out of bounds fails the test, not only a crash.
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+$(BUILD)/tests/xdpload-stat-asan: tools/xdpload_stat.cc shim/stat_dir.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) $(SANITIZE) $^ -o $@
 
 # Unit tests: one GoogleTest binary per file in tests/unit/.
 UNIT_SRCS  := $(wildcard tests/unit/*_test.cc)

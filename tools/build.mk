@@ -10,8 +10,13 @@ $(BUILD)/tools/%.o: tools/%.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 
-$(XSTAT): $(BUILD)/tools/xdpload_stat.o
+$(XSTAT): $(BUILD)/tools/xdpload_stat.o $(BUILD)/tools/stat_dir.o
 	$(CXX) $^ -o $@
+
+# The same checks the library creates its statistics segment with.
+$(BUILD)/tools/stat_dir.o: shim/stat_dir.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 
 # The same config.cc the library parses the environment with.
 $(BUILD)/tools/config.o: shim/config.cc

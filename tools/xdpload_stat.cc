@@ -4,8 +4,14 @@
 //
 //   xdpload-stat [-p PID] [--json] [--watch [SECONDS]]
 //
-// Reads /dev/shm/xdpload.<pid> (shim/stat_segment.h). A segment whose process
-// is gone (killed before it could remove it) is reported and removed.
+// Reads /dev/shm/xdpload-<uid>/<pid> (shim/stat_segment.h, shim/stat_dir.h):
+// the caller's own processes, or every user's when run as root (as `ss -p`
+// shows other users' processes only to root). Every segment is untrusted
+// input: a directory or file that another user could have made, a size,
+// version, pid or owner that does not match, is ignored with one line on
+// stderr; every count and string is bounded before use. A segment of the
+// caller's own whose process is gone (killed before it could remove it) is
+// reported and removed; another user's is never touched.
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -30,6 +36,7 @@
 #include <vector>
 
 #include "rings/queue_list.h"
+#include "shim/stat_dir.h"
 #include "shim/stat_segment.h"
 
 using namespace xdpload;
@@ -242,41 +249,131 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"kernel_sockets\":" << s.kernel_sockets << ",\"rx_copies\":" << s.rx_copies << "}";
 }
 
-int run_once(int only_pid, bool json) {
-  std::vector<int> pids;
-  if (DIR* d = opendir("/dev/shm")) {
+// A segment found in a directory, to be shown.
+struct Found {
+  int pid;
+  uid_t uid;
+  std::string path;
+};
+
+// Directories to read: the caller's own, or, for root, every user's.
+std::vector<uid_t> users_to_read() {
+  uid_t me = geteuid();
+  if (me != 0) return {me};
+  std::vector<uid_t> uids;
+  if (DIR* d = opendir(stats::kShmDir)) {
     while (dirent* e = readdir(d)) {
-      if (strncmp(e->d_name, "xdpload.", 8) == 0) pids.push_back(atoi(e->d_name + 8));
+      uid_t uid;
+      if (stats::parse_dir_uid(e->d_name, &uid)) uids.push_back(uid);
+    }
+    closedir(d);
+  }
+  return uids;
+}
+
+// Maps `path` if it is a well-formed segment of a live process `pid` owned
+// by `uid`; else says why on stderr and returns nullptr.
+const stats::Segment* map_segment(const std::string& path, int pid, uid_t uid) {
+  auto reject = [&](const char* why) -> const stats::Segment* {
+    fprintf(stderr, "xdpload-stat: ignoring %s: %s\n", path.c_str(), why);
+    return nullptr;
+  };
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? nullptr : reject(strerror(errno));  // ENOENT: it just exited
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    close(fd);
+    return reject("not a regular file");
+  }
+  if (sb.st_uid != uid) {
+    close(fd);
+    return reject("owned by another user than its directory");
+  }
+  if (size_t(sb.st_size) != sizeof(stats::Segment)) {
+    close(fd);
+    char b[96];
+    snprintf(b, sizeof b, "%lld bytes, not the %zu of a version %u segment",
+             (long long)sb.st_size, sizeof(stats::Segment), stats::kVersion);
+    return reject(b);
+  }
+  // The process it claims to describe runs as the segment's owner.
+  struct stat proc;
+  std::string pdir = "/proc/" + std::to_string(pid);
+  if (stat(pdir.c_str(), &proc) == 0 && proc.st_uid != uid) {
+    close(fd);
+    return reject("its process runs as another user than the segment's owner");
+  }
+  void* p = mmap(nullptr, sizeof(stats::Segment), PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) return reject(strerror(errno));
+  auto* seg = static_cast<const stats::Segment*>(p);
+  const char* bad = nullptr;
+  if (memcmp(seg->magic, stats::kMagic, 8) != 0) bad = "no segment header";
+  else if (seg->version != stats::kVersion) bad = "another version of xdpload wrote it";
+  else if (seg->pid != pid) bad = "it names another process than its file name";
+  else if (!memchr(seg->command, 0, sizeof seg->command) || !memchr(seg->iface, 0, sizeof seg->iface) ||
+           !memchr(seg->mode, 0, sizeof seg->mode))
+    bad = "a name in it is not terminated";
+  else if (seg->port.nqueues > rings::kMaxQueues || seg->nsockets > stats::kMaxSockets)
+    bad = "its queue or socket count is beyond its tables";
+  if (bad) {
+    munmap(p, sizeof(stats::Segment));
+    return reject(bad);
+  }
+  return seg;
+}
+
+// The copied header made safe to print: strings terminated, counts bounded.
+void sanitize(stats::Segment* h) {
+  h->command[sizeof h->command - 1] = 0;
+  h->iface[sizeof h->iface - 1] = 0;
+  h->mode[sizeof h->mode - 1] = 0;
+  for (char* s : {h->command, h->iface, h->mode})
+    for (char* c = s; *c; ++c)
+      if (uint8_t(*c) < 0x20 || uint8_t(*c) == 0x7f) *c = '?';
+  h->port.nqueues = std::min(h->port.nqueues, rings::kMaxQueues);
+  h->nsockets = std::min(h->nsockets, stats::kMaxSockets);
+}
+
+int run_once(int only_pid, bool json) {
+  std::vector<Found> found;
+  std::vector<int> removed;
+  for (uid_t uid : users_to_read()) {
+    // The caller's own leftovers go; another user's are never touched.
+    if (uid == geteuid())
+      for (int pid : stats::remove_dead(uid)) removed.push_back(pid);
+    ErrorText why;
+    int dfd = stats::open_dir(uid, false, &why);
+    if (dfd < 0) {
+      if (dfd != -ENOENT) fprintf(stderr, "xdpload-stat: ignoring %s\n", why.c_str());
+      continue;
+    }
+    DIR* d = fdopendir(dfd);
+    if (!d) {
+      close(dfd);
+      continue;
+    }
+    while (dirent* e = readdir(d)) {
+      int pid;
+      if (!stats::parse_pid(e->d_name, &pid) || (only_pid && pid != only_pid)) continue;
+      if (kill(pid, 0) != 0 && errno == ESRCH) continue;  // gone: another user's leftover
+      found.push_back(Found{pid, uid, stats::path_for(uid, pid)});
     }
     closedir(d);
   }
   std::ostringstream js;
   js << "{\"processes\":[";
-  std::vector<int> removed;
   bool first = true;
   int shown = 0;
-  for (int pid : pids) {
-    if (only_pid && pid != only_pid) continue;
-    std::string path = std::string(stats::kPathPrefix) + std::to_string(pid);
-    if (kill(pid, 0) != 0 && errno == ESRCH) {
-      // Its owner died without removing it (SIGKILL, say).
-      if (unlink(path.c_str()) == 0) removed.push_back(pid);
-      continue;
-    }
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    struct stat sb;
-    void* p = MAP_FAILED;
-    if (fstat(fd, &sb) == 0 && size_t(sb.st_size) >= sizeof(stats::Segment))
-      p = mmap(nullptr, sizeof(stats::Segment), PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) continue;
-    auto* seg = static_cast<const stats::Segment*>(p);
+  for (const Found& f : found) {
+    int pid = f.pid;
+    const stats::Segment* seg = map_segment(f.path, pid, f.uid);
+    if (!seg) continue;
     Snapshot snap;
-    bool ok = memcmp(seg->magic, stats::kMagic, 8) == 0 && seg->version == stats::kVersion &&
-              snapshot(seg, &snap);
-    munmap(p, sizeof(stats::Segment));
+    bool ok = snapshot(seg, &snap);
+    munmap(const_cast<stats::Segment*>(seg), sizeof(stats::Segment));
     if (!ok) continue;
+    sanitize(&snap.head);
     const stats::Segment& h = snap.head;
     std::set<int> accel_fds;
     for (const auto& r : snap.rows)

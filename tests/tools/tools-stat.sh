@@ -13,7 +13,7 @@ printf 'U:%s:11111\nT:%s:11112\n' "$IP_A" "$IP_A" >"$tmp/feed"
 bg_a "$TOP/tools/xdpload" --iface "$IF_A" -- sockperf sr -f "$tmp/feed"
 server=$BG_PID
 wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :11112' | grep -q 11112"
-wait_for 50 test -e "/dev/shm/xdpload.$server"
+wait_for 50 test -e "/dev/shm/xdpload-0/$server"
 
 # json PID EXPR: evaluates a python expression over the process's entry `p`.
 json() {
@@ -69,11 +69,11 @@ check "--watch redraws until stopped" [ "$(grep -c "PID $server" "$tmp/watch")" 
 # A SIGKILLed process cannot remove its segment; xdpload-stat notices.
 kill -9 "$server"
 wait "$server" 2>/dev/null
-check "the killed process left its segment" test -e "/dev/shm/xdpload.$server"
+check "the killed process left its segment" test -e "/dev/shm/xdpload-0/$server"
 "$xs" >"$tmp/after"
 cat "$tmp/after"
 check "reported as gone" grep -q "process $server is gone: its leftover segment was removed" "$tmp/after"
-check "and removed" test ! -e "/dev/shm/xdpload.$server"
+check "and removed" test ! -e "/dev/shm/xdpload-0/$server"
 "$xs" --json >"$tmp/after.json"
 check "--json afterwards: not listed" \
   python3 -c "import json; d=json.load(open('$tmp/after.json')); assert all(p['pid'] != $server for p in d['processes'])"
@@ -84,9 +84,9 @@ import socket, os
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(b'x', ('$IP_B', 9))
 print(os.getpid())
-print(os.path.exists('/dev/shm/xdpload.%d' % os.getpid()))" >"$tmp/normal"
+print(os.path.exists('/dev/shm/xdpload-0/%d' % os.getpid()))" >"$tmp/normal"
 cat "$tmp/normal"
 pid=$(head -1 "$tmp/normal")
 check "a running process has a segment" grep -qx True "$tmp/normal"
-check "removed at a normal exit" test ! -e "/dev/shm/xdpload.$pid"
+check "removed at a normal exit" test ! -e "/dev/shm/xdpload-0/$pid"
 finish
