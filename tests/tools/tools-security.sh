@@ -19,7 +19,7 @@ shm=/dev/shm/xdpload-0
 nobody_shm=/dev/shm/xdpload-65534
 cleanup() {
   rm -rf "$tmp" "$shm" "$nobody_shm"
-  find /dev/shm -maxdepth 1 -name 'xdpload.*' -user nobody -delete 2>/dev/null
+  find /dev/shm -maxdepth 1 -name 'xdpload.*' -delete 2>/dev/null
   [ -n "${sleeper:-}" ] && kill "$sleeper" 2>/dev/null
   [ -n "${nobody_sleeper:-}" ] && kill "$nobody_sleeper" 2>/dev/null
   netns_down
@@ -46,15 +46,28 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(b'x', ('$IP_B', 9))
 print('sent')" >"$tmp/$1.out" 2>"$tmp/$1.err"
 }
-# The old attack: links at the names of the next 400 pids.
-next=$(($(cat /proc/sys/kernel/ns_last_pid) + 1))
-for p in $(seq "$next" $((next + 400))); do
-  as_nobody ln -s "$victim/file" "/dev/shm/xdpload.$p" 2>/dev/null
-done
+# plant_links DIR: links DIR/<pid> (DIR/xdpload.<pid> for /dev/shm) to the
+# victim file for the next 400 pids, made by nobody in one process so that
+# the planting itself does not use up those pids.
+plant_links() {
+  local prefix=$1/
+  [ "$1" = /dev/shm ] && prefix=/dev/shm/xdpload.
+  as_nobody python3 -c "
+import os, sys
+first = int(open('/proc/sys/kernel/ns_last_pid').read()) + 1
+for p in range(first, first + 400):
+    try:
+        os.symlink(sys.argv[1], sys.argv[2] + str(p))
+    except FileExistsError:
+        pass" "$victim/file" "$prefix"
+}
+# The old attack: links at the names of the next pids.
+plant_links /dev/shm
 
 # one_line_with FILE TEXT: FILE is one line, and it contains TEXT.
 one_line_with() { [ "$(grep -c . "$1")" -eq 1 ] && grep -qF -- "$2" "$1"; }
 planted() {  # planted WHAT PATTERN
+  plant_links /dev/shm
   run_root planted
   cat "$tmp/planted.err"
   check "$1: the program ran" grep -qx sent "$tmp/planted.out"
@@ -69,7 +82,7 @@ check "symlink: left in place" test -L "$shm"
 rm -f "$shm"
 
 as_nobody mkdir -m 777 "$shm"
-for p in $(seq "$next" $((next + 400))); do as_nobody ln -s "$victim/file" "$shm/$p"; done
+plant_links "$shm"
 planted "another user's directory" "$shm belongs to uid 65534, not 0"
 rm -rf "$shm"
 
