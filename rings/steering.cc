@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "rings/port_counters.h"
+#include "rings/private_fd.h"
 
 extern "C" {
 #include "rings/steer_maps.h"
@@ -73,8 +74,12 @@ const char* xdp_mode_name(XdpMode m) {
 XdpSteering::~XdpSteering() { detach(); }
 
 void XdpSteering::detach() {
-  if (link_fd_ >= 0) close(link_fd_);
+  close_private_fd(link_fd_);
   link_fd_ = -1;
+  if (own_map_fds_)
+    for (int fd : {bits_fd_, xsks_fd_, stats_fd_, conf_fd_, queue_redirected_fd_})
+      close_private_fd(fd);
+  own_map_fds_ = false;
   if (bits_) munmap(bits_, STEER_WORDS * sizeof(uint64_t));
   bits_ = nullptr;
   if (obj_) bpf_object__close(obj_);
@@ -83,7 +88,7 @@ void XdpSteering::detach() {
 }
 
 void XdpSteering::abandon() {
-  if (link_fd_ >= 0) close(link_fd_);
+  close_private_fd(link_fd_);
   link_fd_ = -1;
 }
 
@@ -150,7 +155,29 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
                     strerror(err));
   }
   mode_ = mode;
+  keep_private_fds();
   return 0;
+}
+
+void XdpSteering::keep_private_fds() {
+  // libbpf opened the program's and maps' descriptors at the lowest free
+  // numbers, which are the program's. Keep private copies of the maps we
+  // use and of the link, and close the object: the link holds the program,
+  // the program its maps. If the copies cannot be made, nothing changes.
+  link_fd_ = to_private_fd(link_fd_);
+  int* fds[] = {&bits_fd_, &xsks_fd_, &stats_fd_, &conf_fd_, &queue_redirected_fd_};
+  int copies[5];
+  bool all = true;
+  for (int i = 0; i < 5; ++i) all &= (copies[i] = dup_to_private(*fds[i])) >= 0;
+  if (!all) {
+    for (int c : copies)
+      if (c >= 0) close_private_fd(c);
+    return;
+  }
+  for (int i = 0; i < 5; ++i) *fds[i] = copies[i];
+  bpf_object__close(obj_);
+  obj_ = nullptr;
+  own_map_fds_ = true;
 }
 
 int XdpSteering::add_socket(uint32_t queue, int xsk_fd, ErrorText* why) {

@@ -65,7 +65,12 @@ class XdpSteering {
   int stats_fd_ = -1;
   int conf_fd_ = -1;
   int queue_redirected_fd_ = -1;
+  // The map descriptors above are our private copies and the object is
+  // closed (false: they are libbpf's, the object stays open).
+  bool own_map_fds_ = false;
   XdpMode mode_ = XdpMode::Auto;
+
+  void keep_private_fds();
 };
 
 }  // namespace xdpload::rings

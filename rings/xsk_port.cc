@@ -1,5 +1,6 @@
 #include "rings/xsk_port.h"
 
+#include "rings/private_fd.h"
 #include "rings/queue_list.h"
 
 #include <linux/ethtool.h>
@@ -85,14 +86,14 @@ XskPort::~XskPort() {
   // UMEM owner last: the others hold a reference to its UMEM anyway), then
   // the memory the kernel was using.
   steering_.detach();
-  if (epoll_fd_ >= 0) close(epoll_fd_);
+  close_private_fd(epoll_fd_);
   for (uint32_t i = nqueues_; i-- > 0;) close_queue(queues_[i]);
 }
 
 void XskPort::close_queue(Queue& q) {
   for (int i = 0; i < 4; ++i)
     if (q.maps[i]) munmap(q.maps[i], q.map_len[i]);
-  if (q.fd >= 0) close(q.fd);
+  close_private_fd(q.fd);
   q = Queue();
 }
 
@@ -211,7 +212,7 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
 }
 
 int XskPort::make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText* why) {
-  q.fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+  q.fd = to_private_fd(socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0));
   if (q.fd < 0) {
     int err = errno;
     if (err == EPERM || err == EACCES)
@@ -353,7 +354,7 @@ int XskPort::make_wait_fd(ErrorText* why) {
   // with system calls, not libc's wrappers: inside the preloaded library
   // those names are the shim's own epoll, which would take this set for the
   // program's.
-  epoll_fd_ = int(syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
+  epoll_fd_ = to_private_fd(int(syscall(SYS_epoll_create1, EPOLL_CLOEXEC)));
   if (epoll_fd_ < 0) return why->set(errno, "cannot create an epoll set for the queues: %m");
   for (uint32_t i = 0; i < nqueues_; ++i) {
     epoll_event ev{};
@@ -474,10 +475,10 @@ uint32_t XskPort::tx_frames_in_flight() const {
 }
 
 void XskPort::abandon() {
-  if (epoll_fd_ >= 0) close(epoll_fd_);
+  close_private_fd(epoll_fd_);
   epoll_fd_ = wait_fd_ = -1;
   for (uint32_t i = 0; i < nqueues_; ++i) {
-    if (queues_[i].fd >= 0) close(queues_[i].fd);
+    close_private_fd(queues_[i].fd);
     queues_[i].fd = -1;
   }
   steering_.abandon();

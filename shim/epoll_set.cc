@@ -9,6 +9,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "rings/private_fd.h"
 #include "shim/libc.h"
 #include "shim/runtime.h"
 
@@ -73,12 +74,12 @@ EpollSet::~EpollSet() {
     delete item;
   }
   indexes().erase(this);
-  if (efd_ >= 0) libc::close(efd_);
+  rings::close_private_fd(efd_);
 }
 
 int EpollSet::ensure_efd() {
   if (efd_ >= 0) return 0;
-  efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  efd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (efd_ < 0) return -errno;
   tag_ = uint64_t(reinterpret_cast<uintptr_t>(this)) ^ g_tag_secret;
   epoll_event ev{};

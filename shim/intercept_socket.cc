@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "rings/private_fd.h"
 #include "shim/epoll_set.h"
 #include "shim/export.h"
 #include "shim/libc.h"
@@ -331,9 +332,37 @@ ssize_t xdpload_sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count)
 
 // ---- descriptors ----
 
+// The library's own descriptors (rings/private_fd.h) are not the
+// program's: a daemon closing every number, or closefrom(3), must not close
+// them, and to the program they look closed (EBADF).
 int xdpload_close(int fd) {
+  if (rings::is_private_fd(fd)) {
+    errno = EBADF;
+    return -1;
+  }
   if (ours(fd) || epoll_set_of(fd)) forget(fd);
   return libc::close(fd);
+}
+
+// close_range over [first, last] in pieces around the private descriptors.
+static int close_range_around_private(unsigned first, unsigned last, int flags) {
+  int priv[rings::kMaxPrivateFds];
+  int n = rings::private_fds_in(first, last, priv, rings::kMaxPrivateFds);
+  int rc = 0;
+  unsigned lo = first;  // the next number to close
+  for (int i = 0; i <= n; ++i) {
+    // Up to the next private descriptor, or to the end.
+    if (i < n && unsigned(priv[i]) == lo) {
+      ++lo;
+      continue;
+    }
+    if (lo > last) break;
+    unsigned hi = i < n ? unsigned(priv[i]) - 1 : last;
+    if (libc::close_range(lo, hi, flags) != 0 && rc == 0) rc = -1;
+    if (i == n || unsigned(priv[i]) == last) break;
+    lo = unsigned(priv[i]) + 1;
+  }
+  return rc;
 }
 
 int xdpload_close_range(unsigned int first, unsigned int last, int flags) {
@@ -341,13 +370,18 @@ int xdpload_close_range(unsigned int first, unsigned int last, int flags) {
     size_t end = std::min<size_t>(size_t(last) + 1, Runtime::get().fds().size());
     for (size_t fd = first; fd < end; ++fd) forget(int(fd));
   }
-  return libc::close_range(first, last, flags);
+  if (first > last) return libc::close_range(first, last, flags);  // EINVAL as Linux gives it
+  return close_range_around_private(first, last, flags);
 }
 
 void xdpload_closefrom(int lowfd) {
   size_t end = Runtime::get().fds().size();
   for (size_t fd = size_t(std::max(lowfd, 0)); fd < end; ++fd) forget(int(fd));
-  libc::closefrom(lowfd);
+  if (close_range_around_private(unsigned(std::max(lowfd, 0)), ~0u, 0) == 0) return;
+  // No close_range (kernels before 5.9): one by one.
+  long max = sysconf(_SC_OPEN_MAX);
+  for (long fd = std::max(lowfd, 0); fd < std::min(max, 65536L); ++fd)
+    if (!rings::is_private_fd(int(fd))) libc::close(int(fd));
 }
 
 int xdpload_dup(int fd) {

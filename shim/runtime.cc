@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "rings/private_fd.h"
 #include "shim/lazy_libs.h"
 #include "shim/libc.h"
 #include "shim/log.h"
@@ -157,7 +158,7 @@ bool Runtime::start_stack() {
     CoreGuard g;
     rc = stack::Stack::open(sc, &stack_, &why);
   }
-  if (rc == 0) progress_wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (rc == 0) progress_wake_fd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   --t_inside;
   if (rc < 0) {
     stack_.reset();

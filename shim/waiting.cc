@@ -6,14 +6,15 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "rings/private_fd.h"
 #include "shim/libc.h"
 
 namespace xdpload::shim {
 
-ThreadWaiter::ThreadWaiter() { efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+ThreadWaiter::ThreadWaiter() { efd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)); }
 
 ThreadWaiter::~ThreadWaiter() {
-  if (efd_ >= 0) libc::close(efd_);
+  rings::close_private_fd(efd_);
 }
 
 ThreadWaiter* ThreadWaiter::current() {

@@ -7,14 +7,16 @@
 #include <cerrno>
 #include <cstring>
 
+#include "rings/private_fd.h"
+
 namespace xdpload::stack {
 
 Netlink::~Netlink() {
-  if (fd_ >= 0) close(fd_);
+  rings::close_private_fd(fd_);
 }
 
 int Netlink::open(uint32_t groups, ErrorText* why) {
-  fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  fd_ = rings::to_private_fd(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
   if (fd_ < 0) return why->set(errno, "cannot open a netlink socket: %m");
   sockaddr_nl sa{};
   sa.nl_family = AF_NETLINK;

@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "rings/private_fd.h"
+
 namespace xdpload::stack {
 
 namespace {
@@ -36,11 +38,11 @@ int64_t now_ns(clockid_t id) {
 
 PcapWriter::~PcapWriter() {
   flush();
-  if (fd_ >= 0) close(fd_);
+  rings::close_private_fd(fd_);
 }
 
 int PcapWriter::open(const char* path, uint32_t snaplen, ErrorText* why) {
-  fd_ = ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd_ = rings::to_private_fd(::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd_ < 0) return why->set(errno, "XDPLOAD_PCAP=%s: %s", path, strerror(errno));
   snaplen_ = snaplen;
   buf_.reserve(kBufferBytes);
