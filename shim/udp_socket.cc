@@ -28,7 +28,13 @@ void UdpSocket::on_recv(void* arg, udp_pcb*, pbuf* data, const void* addr, uint1
     pbuf_free(data);
     return;
   }
-  if (rt.frames_short()) {
+  // A datagram that has to wait behind others is copied out of its frame,
+  // as the kernel's copybreak would: a slow reader would otherwise hold a
+  // whole UMEM frame per datagram (4 KB for 64 bytes), and the fill rings
+  // run dry, dropping datagrams at the NIC, long before its receive buffer
+  // is full. One arriving to an empty queue is usually read at once, so a
+  // reader that keeps up copies nothing more than before.
+  if (!s->queue.empty() || rt.frames_short()) {
     if (pbuf* copy = pbuf_clone(PBUF_RAW, PBUF_RAM, data)) {
       pbuf_free(data);
       data = copy;
