@@ -57,6 +57,17 @@ void Runtime::disable(const char* why) {
   log_at(kLogError, "acceleration off, running on the kernel path: %s", why);
 }
 
+void Runtime::defer_line(const std::string& line) {
+  deferred_.push_back(line);
+  deferred_pending_.store(true, std::memory_order_release);
+}
+
+void Runtime::say_deferred() {
+  if (!deferred_pending_.load(std::memory_order_acquire)) return;
+  if (!deferred_pending_.exchange(false)) return;
+  for (const std::string& line : deferred_) log_at(kLogError, "%s", line.c_str());
+}
+
 void Runtime::init() {
   pid_ = getpid();
   fds_.init();
@@ -64,12 +75,20 @@ void Runtime::init() {
   ErrorText why;
   int rc = parse_config(environ, &config_, &warnings, &why);
   set_log_level(int(config_.log));
-  for (const std::string& w : warnings) log_at(kLogError, "%s", w.c_str());
+  if (rc < 0) config_.strict = getenv("XDPLOAD_STRICT") && !strcmp(getenv("XDPLOAD_STRICT"), "1");
+  // What is wrong with the configuration is said once, by the process whose
+  // socket could have been accelerated (say_deferred), not by every process
+  // that loads the library: a shell, a pyenv shim, each compiler of a build
+  // run under the wrapper. Strict mode says it and stops at once.
+  for (const std::string& w : warnings) {
+    if (config_.strict) log_at(kLogError, "%s", w.c_str());
+    else defer_line(w);
+  }
   start_clock(rc == 0);
   if (rc < 0) {
     // Without a valid configuration there is no interface to accelerate.
-    config_.strict = getenv("XDPLOAD_STRICT") && !strcmp(getenv("XDPLOAD_STRICT"), "1");
-    disable(why.c_str());
+    if (config_.strict) disable(why.c_str());
+    defer_line(std::string("acceleration off, running on the kernel path: ") + why.c_str());
     return;
   }
   if (config_.iface.empty()) return;  // not asked to do anything
@@ -78,7 +97,8 @@ void Runtime::init() {
   if (rc == 0 && !config_.rules.empty()) rc = rules_.load(config_.rules.c_str(), &why);
   --t_inside;
   if (rc < 0) {
-    disable(why.c_str());
+    if (config_.strict) disable(why.c_str());
+    defer_line(std::string("acceleration off, running on the kernel path: ") + why.c_str());
     return;
   }
   enabled_ = true;

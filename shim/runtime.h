@@ -20,8 +20,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <unistd.h>
 
@@ -56,6 +58,9 @@ class Runtime {
   void init();
   // Configured, not switched off, and this is not a forked child.
   bool enabled() const { return enabled_ && !forked_child_; }
+  // Says the deferred configuration lines, once per process family: at the
+  // first TCP or UDP socket on AF_INET/AF_INET6.
+  void say_deferred();
   bool forked_child() const { return forked_child_; }
   // A vfork() child (Python's subprocess, posix_spawn...) runs in our
   // memory until it execs: the descriptor table, the sockets and the epoll
@@ -160,6 +165,9 @@ class Runtime {
   // One line when some receive queues of the interface have no socket.
   void warn_unserved_queues();
   void disable(const char* why);
+  // A line about the configuration, kept for the first socket that could
+  // have been accelerated.
+  void defer_line(const std::string& line);
 
   Config config_;
   Rules rules_;
@@ -173,6 +181,8 @@ class Runtime {
   int64_t next_stats_ns_ = 0;
   stack::InterfaceInfo iface_;
   bool enabled_ = false;
+  std::vector<std::string> deferred_;
+  std::atomic<bool> deferred_pending_{false};
   bool forked_child_ = false;
   pid_t pid_ = 0;  // the process whose tables these are
   std::mutex start_mutex_;

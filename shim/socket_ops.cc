@@ -102,12 +102,14 @@ void raise_sigpipe() {
 
 int op_socket(int domain, int type, int protocol) {
   int fd = libc::socket(domain, type, protocol);
-  if (fd < 0 || t_inside || !rt().enabled() || (domain != AF_INET && domain != AF_INET6))
+  if (fd < 0 || t_inside || (domain != AF_INET && domain != AF_INET6))
     return fd < 0 ? neg_errno() : fd;
   int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   bool tcp_type = base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
   bool udp_type = base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
-  if ((!tcp_type && !udp_type) || !rt().fds().fits(fd) || rt().vfork_child()) return fd;
+  if (!tcp_type && !udp_type) return fd;
+  rt().say_deferred();
+  if (!rt().enabled() || !rt().fds().fits(fd) || rt().vfork_child()) return fd;
   Socket* s = tcp_type ? static_cast<Socket*>(new TcpSocket(fd)) : new UdpSocket(fd);
   s->nonblock = type & SOCK_NONBLOCK;
   s->v6 = domain == AF_INET6;
