@@ -32,14 +32,16 @@ cat "$tmp/strict.err"
 check "strict: exits with an error" [ $rc -ne 0 ]
 check "strict: says so clearly" grep -q "xdpload: fatal: .*XDPLOAD_STRICT=1" "$tmp/strict.err"
 
+# (Said at the program's first socket: shim-config-once.)
+a_socket="import socket; socket.socket()"
 in_a env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" XDPLOAD_SPIN_USEC=abc \
-  true 2>"$tmp/bad.err"
+  python3 -c "$a_socket" 2>"$tmp/bad.err"
 rc=$?
 cat "$tmp/bad.err"
 check "bad value: the program still runs" [ $rc -eq 0 ]
 check "bad value: one line naming the variable and the range" \
   bash -c "[ \$(wc -l <$tmp/bad.err) -eq 1 ] && grep -q 'XDPLOAD_SPIN_USEC=abc is not a whole number' $tmp/bad.err"
-in_a env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE=no-such-if true 2>"$tmp/noif.err"
+in_a env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE=no-such-if python3 -c "$a_socket" 2>"$tmp/noif.err"
 rc=$?
 cat "$tmp/noif.err"
 check "missing interface: runs, one line" bash -c "[ $rc -eq 0 ] && grep -q \"interface 'no-such-if' does not exist\" $tmp/noif.err"
