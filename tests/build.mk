@@ -53,3 +53,18 @@ ALL += $(TEST_C_PROGS)
 $(BUILD)/tests/%: tests/progs/%.c tests/progs/parity.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -D_FORTIFY_SOURCE=2 -Wall -Wextra -o $@ $< -pthread -ldl
+
+# Fuzz harnesses (libFuzzer, with AddressSanitizer and UBSan): the rules
+# and XDPLOAD_* parsers, which read what users and files say.
+FUZZ_FLAGS := -std=c++20 -O1 -g -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=all
+FUZZERS := $(BUILD)/fuzz/rules_fuzz $(BUILD)/fuzz/config_fuzz
+ALL += $(FUZZERS)
+.PHONY: fuzz
+fuzz: $(FUZZERS)
+$(BUILD)/fuzz/rules_fuzz: tests/fuzz/rules_fuzz.cc shim/rules.cc shim/rules.h
+	@mkdir -p $(@D)
+	$(CLANG)++ $(FUZZ_FLAGS) tests/fuzz/rules_fuzz.cc shim/rules.cc -o $@
+$(BUILD)/fuzz/config_fuzz: tests/fuzz/config_fuzz.cc shim/config.cc shim/config.h shim/options.def rings/queue_list.h
+	@mkdir -p $(@D)
+	$(CLANG)++ $(FUZZ_FLAGS) tests/fuzz/config_fuzz.cc shim/config.cc -o $@
