@@ -8,6 +8,8 @@
 #   make demo     ping-pong demo across a veth pair, kernel vs xdpload
 #   make bench    side-by-side benchmarks (bench/results/)
 #   make install  PREFIX=/usr/local DESTDIR=
+#   make asan     the library under AddressSanitizer and UBSan, in build/asan/
+#                 (run with LD_PRELOAD="$(gcc -print-file-name=libasan.so) build/asan/libxdpload.so")
 
 BUILD   ?= build
 PREFIX  ?= /usr/local
@@ -23,8 +25,10 @@ WARN     := -Wall -Wextra -Wno-missing-field-initializers
 CPPFLAGS := -I. -D_GNU_SOURCE
 # Library code: no exceptions or RTTI (the shim runs inside C programs and
 # must never unwind through their frames).
+# SANITIZE: sanitizer flags for the library (make asan sets them).
+SANITIZE ?=
 LIB_CXXFLAGS := $(CXXSTD) $(OPT) -g $(WARN) -fPIC -fno-exceptions -fno-rtti \
-                -fvisibility=hidden
+                -fvisibility=hidden $(SANITIZE)
 TEST_CXXFLAGS := $(CXXSTD) $(OPT) -g $(WARN)
 
 DEPS_STAMP := $(BUILD)/.deps-done
@@ -46,7 +50,7 @@ $(DEPS_STAMP): tools/install-deps.sh
 	tools/install-deps.sh $(BUILD)
 	@mkdir -p $(@D) && touch $@
 
-.PHONY: all deps test demo bench install clean
+.PHONY: all deps test demo bench install clean asan
 deps:
 	tools/install-deps.sh $(BUILD)
 	@mkdir -p $(BUILD) && touch $(DEPS_STAMP)
@@ -63,6 +67,13 @@ demo: | $(DEPS_STAMP)
 bench: | $(DEPS_STAMP)
 	$(MAKE) -j$(JOBS) all
 	bench/run.sh $(BUILD)
+
+# The preloaded library built with AddressSanitizer and UBSan, beside the
+# normal build (same lwIP source and dependencies).
+asan: | $(DEPS_STAMP)
+	$(MAKE) -j$(JOBS) BUILD=$(BUILD)/asan DEPS_STAMP=$(abspath $(DEPS_STAMP)) \
+	  LWIP_DIR=$(abspath $(LWIP_DIR)) OPT=-O1 \
+	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" $(BUILD)/asan/libxdpload.so
 
 install: all
 	tools/install.sh $(BUILD) $(PREFIX) $(DESTDIR)

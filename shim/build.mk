@@ -28,4 +28,4 @@ $(SHIM_MAP): shim/intercepts.def
 $(SHIM_LIB): $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) $(SHIM_MAP)
 	$(CXX) -shared -o $@ $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) \
 	  -Wl,--version-script=$(SHIM_MAP) -Wl,-z,defs -Wl,-z,now -Wl,-z,relro \
-	  -static-libstdc++ -static-libgcc -ldl -lpthread
+	  -static-libstdc++ -static-libgcc -ldl -lpthread $(SANITIZE)

@@ -211,16 +211,23 @@ void TcpSocket::adopt(tcp_pcb* p, TcpSocket* l) {
 
 void TcpSocket::apply_all_options() {
   if (!pcb) return;
-  if (opt.nodelay) tcp_nagle_disable(pcb);
-  else tcp_nagle_enable(pcb);
+  // The IP part, which a listening PCB has too.
   if (opt.keepalive) ip_set_option(pcb, SOF_KEEPALIVE);
   else ip_reset_option(pcb, SOF_KEEPALIVE);
-  pcb->keep_idle = u32_t(opt.keep_idle_s) * 1000;
-  pcb->keep_intvl = u32_t(opt.keep_intvl_s) * 1000;
-  pcb->keep_cnt = u32_t(opt.keep_cnt);
   pcb->tos = u8_t(opt.tos);
   if (opt.ttl) pcb->ttl = u8_t(opt.ttl);
   ip_set_option(pcb, SOF_REUSEADDR);  // the kernel has judged the bind
+  // A listener's PCB is a struct tcp_pcb_listen, far smaller than a
+  // connection's: its flags and keep-alive timers do not exist, and writing
+  // them overran the heap block (haproxy crashed, apache's children found
+  // glibc's heap corrupt). A listener keeps them in `opt`, and each
+  // connection it accepts gets them in adopt().
+  if (state == State::Listening || pcb->state == LISTEN) return;
+  if (opt.nodelay) tcp_nagle_disable(pcb);
+  else tcp_nagle_enable(pcb);
+  pcb->keep_idle = u32_t(opt.keep_idle_s) * 1000;
+  pcb->keep_intvl = u32_t(opt.keep_intvl_s) * 1000;
+  pcb->keep_cnt = u32_t(opt.keep_cnt);
 }
 
 void TcpSocket::apply_option(int, int) { apply_all_options(); }

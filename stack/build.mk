@@ -10,7 +10,7 @@ LWIP_C   := core/init.c core/def.c core/inet_chksum.c core/ip.c core/mem.c core/
 LWIP_OBJS := $(LWIP_C:%.c=$(BUILD)/lwip/%.o)
 LWIP_INC  := -Istack/lwip -I$(LWIP_SRC)/include
 # lwIP is C; warnings in its code are not ours to fix.
-LWIP_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -w
+LWIP_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -w $(SANITIZE)
 
 STACK_SRCS := stack/netlink.cc stack/interface_info.cc stack/kernel_routes.cc \
               stack/neighbours.cc stack/lwip_port.cc stack/link_netif.cc stack/stack.cc \

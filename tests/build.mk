@@ -21,10 +21,10 @@ $(BUILD)/tests/craft_segment: $(BUILD)/tests/craft_segment.o
 
 # xdpload-stat under AddressSanitizer and UBSan, for the tests that feed it
 # crafted segments: a read out of bounds fails the test, not only a crash.
-SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+STAT_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 $(BUILD)/tests/xdpload-stat-asan: tools/xdpload_stat.cc shim/stat_dir.cc
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) $(SANITIZE) $^ -o $@
+	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) $(STAT_SANITIZE) $^ -o $@
 
 # Unit tests: one GoogleTest binary per file in tests/unit/.
 UNIT_SRCS  := $(wildcard tests/unit/*_test.cc)
@@ -62,9 +62,9 @@ FUZZERS := $(BUILD)/fuzz/rules_fuzz $(BUILD)/fuzz/config_fuzz
 ALL += $(FUZZERS)
 .PHONY: fuzz
 fuzz: $(FUZZERS)
-$(BUILD)/fuzz/rules_fuzz: tests/fuzz/rules_fuzz.cc shim/rules.cc shim/rules.h
+$(BUILD)/fuzz/rules_fuzz: tests/fuzz/rules_fuzz.cc shim/rules.cc shim/rules.h rings/user_file.cc
 	@mkdir -p $(@D)
-	$(CLANG)++ $(FUZZ_FLAGS) tests/fuzz/rules_fuzz.cc shim/rules.cc -o $@
+	$(CLANG)++ $(FUZZ_FLAGS) tests/fuzz/rules_fuzz.cc shim/rules.cc rings/user_file.cc -o $@
 $(BUILD)/fuzz/config_fuzz: tests/fuzz/config_fuzz.cc shim/config.cc shim/config.h shim/options.def rings/queue_list.h
 	@mkdir -p $(@D)
 	$(CLANG)++ $(FUZZ_FLAGS) tests/fuzz/config_fuzz.cc shim/config.cc -o $@
