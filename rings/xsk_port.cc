@@ -7,9 +7,7 @@
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
-#include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -86,7 +84,6 @@ XskPort::~XskPort() {
   // UMEM owner last: the others hold a reference to its UMEM anyway), then
   // the memory the kernel was using.
   steering_.detach();
-  close_private_fd(epoll_fd_);
   for (uint32_t i = nqueues_; i-- > 0;) close_queue(queues_[i]);
 }
 
@@ -208,7 +205,7 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
   for (uint32_t i = 0; i < nqueues_; ++i)
     if (int r = steering_.add_socket(queues_[i].id, queues_[i].fd, why); r < 0) return r;
   if (c.mtu) steering_.set_mtu(c.mtu);
-  return make_wait_fd(why);
+  return 0;
 }
 
 int XskPort::make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText* why) {
@@ -344,29 +341,6 @@ int XskPort::bind_shared(Queue& q) {
   return bind_retrying(q.fd, sa) == 0 ? 0 : errno;
 }
 
-int XskPort::make_wait_fd(ErrorText* why) {
-  if (nqueues_ == 1) {
-    wait_fd_ = queues_[0].fd;
-    return 0;
-  }
-  // One descriptor that is readable when any queue is: blocked callers and
-  // the progress thread sleep on it as they would on a single socket. Made
-  // with system calls, not libc's wrappers: inside the preloaded library
-  // those names are the shim's own epoll, which would take this set for the
-  // program's.
-  epoll_fd_ = to_private_fd(int(syscall(SYS_epoll_create1, EPOLL_CLOEXEC)));
-  if (epoll_fd_ < 0) return why->set(errno, "cannot create an epoll set for the queues: %m");
-  for (uint32_t i = 0; i < nqueues_; ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u32 = i;
-    if (syscall(SYS_epoll_ctl, epoll_fd_, EPOLL_CTL_ADD, queues_[i].fd, &ev) != 0)
-      return why->set(errno, "cannot watch the AF_XDP socket of queue %u: %m", queues_[i].id);
-  }
-  wait_fd_ = epoll_fd_;
-  return 0;
-}
-
 uint32_t XskPort::refill() {
   // Each queue's fill ring is topped up to fill_target(), starting one
   // further each call so that a short pool is shared out, not always spent
@@ -475,8 +449,6 @@ uint32_t XskPort::tx_frames_in_flight() const {
 }
 
 void XskPort::abandon() {
-  close_private_fd(epoll_fd_);
-  epoll_fd_ = wait_fd_ = -1;
   for (uint32_t i = 0; i < nqueues_; ++i) {
     close_private_fd(queues_[i].fd);
     queues_[i].fd = -1;

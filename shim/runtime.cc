@@ -178,7 +178,10 @@ bool Runtime::start_stack() {
     CoreGuard g;
     rc = stack::Stack::open(sc, &stack_, &why);
   }
-  if (rc == 0) progress_wake_fd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (rc == 0) {
+    progress_wake_fd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    nwait_ = stack_->wait_fds(wait_fds_, int(rings::kMaxQueues));
+  }
   --t_inside;
   if (rc < 0) {
     stack_.reset();
@@ -384,8 +387,9 @@ void Runtime::finish_connections() {
     if ((!left.connections && !waiting_fin) || now - last_progress > linger_ns) break;
     stack_->poll();
     CoreLock::unlock();
-    pollfd p{stack_->wait_fd(), POLLIN, 0};
-    libc::poll(&p, 1, 1);
+    pollfd p[rings::kMaxQueues];
+    for (int i = 0; i < nwait_; ++i) p[i] = pollfd{wait_fds_[i], POLLIN, 0};
+    libc::poll(p, nfds_t(nwait_), 1);
     CoreLock::lock();
     stack::TcpUndelivered next = stack::tcp_undelivered();
     if (next.connections != left.connections || next.bytes != left.bytes ||
@@ -480,16 +484,19 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     if (!done) {
       pollfd local[16];
       pollfd* fds = local;
-      int n = 2 + spec.nkernel;
+      // Frames arriving on any queue wake us (no stack yet: nothing to
+      // watch there).
+      const int nwait = stack_ ? nwait_ : 0;
+      const int first_kernel = 1 + nwait;
+      int n = first_kernel + spec.nkernel;
       std::vector<pollfd> big;
       if (n > 16) {
         big.resize(n);
         fds = big.data();
       }
       fds[0] = pollfd{me->fd(), POLLIN, 0};
-      // Frames arriving wake us (no stack yet: nothing to watch there).
-      fds[1] = pollfd{stack_ ? stack_->wait_fd() : -1, POLLIN, 0};
-      for (int i = 0; i < spec.nkernel; ++i) fds[2 + i] = spec.kernel[i];
+      for (int i = 0; i < nwait; ++i) fds[1 + i] = pollfd{wait_fds_[i], POLLIN, 0};
+      for (int i = 0; i < spec.nkernel; ++i) fds[first_kernel + i] = spec.kernel[i];
       timespec ts, *tsp = nullptr;
       if (spec.deadline_ns >= 0) {
         int64_t left = spec.deadline_ns - now;
@@ -505,7 +512,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       err = errno;
       CoreLock::lock();
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
-      for (int i = 0; i < spec.nkernel; ++i) spec.kernel[i].revents = fds[2 + i].revents;
+      for (int i = 0; i < spec.nkernel; ++i) spec.kernel[i].revents = fds[first_kernel + i].revents;
     }
     for (int i = 0; i < spec.nsockets; ++i) {
       spec.sockets[i]->waiters.remove(me);
@@ -564,10 +571,11 @@ void Runtime::progress_loop() {
     // Datagrams waiting for their batch to fill go within a millisecond
     // even when the program makes no further call.
     if (unkicked) timeout = 1;
-    pollfd fds[3] = {{progress_wake_fd_, POLLIN, 0}, {stack_->events_fd(), POLLIN, 0},
-                     {stack_->wait_fd(), POLLIN, 0}};
+    pollfd fds[2 + rings::kMaxQueues] = {{progress_wake_fd_, POLLIN, 0},
+                                         {stack_->events_fd(), POLLIN, 0}};
+    for (int i = 0; i < nwait_; ++i) fds[2 + i] = pollfd{wait_fds_[i], POLLIN, 0};
     timespec ts{timeout / 1000, (timeout % 1000) * 1000000};
-    libc::ppoll(fds, watch ? 3 : 2, timeout < 0 ? nullptr : &ts, nullptr);
+    libc::ppoll(fds, nfds_t(watch ? 2 + nwait_ : 2), timeout < 0 ? nullptr : &ts, nullptr);
     if (forked_child_) return;
     CoreGuard g;
     if (int64_t now = mono_ns(); now >= next_stats_ns_) {

@@ -182,6 +182,9 @@ class Runtime {
   stack::InterfaceInfo iface_;
   bool enabled_ = false;
   std::vector<std::string> deferred_;
+  // The stack's wait descriptors (one per receive queue), for sleepers.
+  int wait_fds_[rings::kMaxQueues] = {};
+  int nwait_ = 0;
   std::atomic<bool> deferred_pending_{false};
   bool forked_child_ = false;
   pid_t pid_ = 0;  // the process whose tables these are

@@ -51,8 +51,10 @@ class Link {
   // callable from any thread without the CoreLock (a hint). False: poll.
   virtual bool rx_quiet() const { return false; }
 
-  // Readable when frames arrive (-1 if the link has no such descriptor).
-  virtual int wait_fd() const = 0;
+  // Descriptors readable when frames arrive (one per receive queue of an
+  // AF_XDP port), written to out[0..max); returns how many (0 if the link
+  // has none). Poll them together to sleep until any queue has work.
+  virtual int wait_fds(int* out, int max) const = 0;
   // Frames the stack holds, and frames in all: when it holds many, the stack
   // copies received data out of frames it would otherwise keep for long.
   virtual uint32_t held_frames() const = 0;

@@ -57,7 +57,7 @@ class PcapLink final : public Link {
   void flush() override { inner_->flush(); }
   bool rx_quiet() const override { return inner_->rx_quiet(); }
 
-  int wait_fd() const override { return inner_->wait_fd(); }
+  int wait_fds(int* out, int max) const override { return inner_->wait_fds(out, max); }
   uint32_t held_frames() const override { return inner_->held_frames(); }
   uint32_t total_frames() const override { return inner_->total_frames(); }
 

@@ -4,7 +4,7 @@
 // lwIP (which calls the application's callbacks), runs lwIP's due timers,
 // applies the kernel's neighbour and route changes when some are pending, and
 // sends what lwIP queued. Between polls nothing moves: a caller that waits
-// for the network sleeps on wait_fd() and events_fd() until next_timer_ms().
+// for the network sleeps on wait_fds() and events_fd() until next_timer_ms().
 #pragma once
 
 #include <atomic>
@@ -91,7 +91,7 @@ class Stack {
 
   // Descriptors to sleep on: frames arrived / the kernel changed a route or
   // neighbour.
-  int wait_fd() const { return link_->wait_fd(); }
+  int wait_fds(int* out, int max) const { return link_->wait_fds(out, max); }
   int events_fd() const { return driver_.events_fd(); }
 
  private:

@@ -42,7 +42,7 @@ class XskLink final : public Link {
   void flush() override { port_->flush(); }
   bool rx_quiet() const override { return port_->rx_quiet(); }
 
-  int wait_fd() const override { return port_->wait_fd(); }
+  int wait_fds(int* out, int max) const override { return port_->wait_fds(out, max); }
   uint32_t held_frames() const override { return port_->held_frames(); }
   uint32_t total_frames() const override { return port_->frame_count(); }
 

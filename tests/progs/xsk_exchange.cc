@@ -125,8 +125,11 @@ int hold(XskPort& port) {
   uint64_t frames = 0;
   RxFrame rx[64];
   while (!g_stop) {
-    pollfd pfd{port.wait_fd(), POLLIN, 0};
-    poll(&pfd, 1, 100);
+    int fds[kMaxQueues];
+    pollfd pfd[kMaxQueues];
+    int nfds = port.wait_fds(fds, int(kMaxQueues));
+    for (int i = 0; i < nfds; ++i) pfd[i] = pollfd{fds[i], POLLIN, 0};
+    poll(pfd, nfds_t(nfds), 100);
     uint32_t n = port.rx_burst(rx, 64);
     for (uint32_t i = 0; i < n; ++i) port.free_frame(rx[i].addr);
     frames += n;

@@ -70,7 +70,7 @@ class FakeLink final : public stack::Link {
     return true;
   }
   void flush() override {}
-  int wait_fd() const override { return -1; }
+  int wait_fds(int*, int) const override { return 0; }
   uint32_t held_frames() const override { return held_; }
   uint32_t total_frames() const override { return count_; }
 
