@@ -1,12 +1,15 @@
 #include "shim/rules.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+
+#include "rings/user_file.h"
 
 namespace xdpload::shim {
 
@@ -133,8 +136,13 @@ int Rules::parse(const std::string& text, const char* name, ErrorText* why) {
 }
 
 int Rules::load(const char* path, ErrorText* why) {
-  FILE* f = fopen(path, "re");
-  if (!f) return why->set(errno, "XDPLOAD_RULES=%s: %s", path, strerror(errno));
+  int fd = rings::open_user_file_read("XDPLOAD_RULES", path, why);
+  if (fd < 0) return fd;
+  FILE* f = fdopen(fd, "re");
+  if (!f) {
+    close(fd);
+    return why->set(errno, "XDPLOAD_RULES=%s: %s", path, strerror(errno));
+  }
   std::string text;
   char buf[4096];
   for (size_t k; (k = fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, k);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "rings/private_fd.h"
+#include "rings/user_file.h"
 
 namespace xdpload::stack {
 
@@ -42,8 +43,9 @@ PcapWriter::~PcapWriter() {
 }
 
 int PcapWriter::open(const char* path, uint32_t snaplen, ErrorText* why) {
-  fd_ = rings::to_private_fd(::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (fd_ < 0) return why->set(errno, "XDPLOAD_PCAP=%s: %s", path, strerror(errno));
+  int fd = rings::open_user_file_write("XDPLOAD_PCAP", path, why);
+  if (fd < 0) return fd;
+  fd_ = rings::to_private_fd(fd);
   snaplen_ = snaplen;
   buf_.reserve(kBufferBytes);
   FileHeader h;
