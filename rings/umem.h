@@ -14,7 +14,7 @@
 namespace xdpload::rings {
 
 struct UmemConfig {
-  uint32_t frame_count = 4096;
+  uint32_t frame_count = 16384;  // the whole interface's: half go to the fill rings
   uint32_t frame_size = 4096;  // power of two, 2048..4096 (kernel's limits)
   int numa_node = -1;          // -1: the node this thread runs on
 };
