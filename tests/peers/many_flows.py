@@ -18,28 +18,9 @@ a summary.
 import os
 import socket
 import sys
-import threading
 import time
 
-
-def tcp_once(ip, port, nbytes):
-    payload = os.urandom(nbytes)
-    s = socket.create_connection((ip, port), timeout=20)
-    got = bytearray()
-
-    def reader():
-        while len(got) < nbytes:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got.extend(chunk)
-
-    t = threading.Thread(target=reader)
-    t.start()
-    s.sendall(payload)
-    t.join()
-    s.close()
-    return bytes(got) == payload
+from echo_peer import tcp_client as tcp_once  # one connection, BYTES echoed and checked
 
 
 def tcp_clients(ip, port, conns, nbytes):
