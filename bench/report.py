@@ -216,6 +216,33 @@ def main():
                 w(f"| {kind} | {metric} | {cell(d, kk)} | {cell(d, xx)} | {ratio(med(d, xx), med(d, kk))} |")
         w("")
 
+    # ---- queues ----
+    if any(k[0] == "queues" for k in d):
+        w("## One queue and four (xdpload at both ends, same run)\n")
+        w("The same ping-pongs and iperf3 on a veth pair with 1 queue each way and on one "
+          "with 4 (the default test network: flows spread over the queues by hash, as RSS "
+          "does). Targets: 4-queue latency within 1.1x of 1-queue; throughput no lower "
+          "(met: within the 5 % that separates runs of the same case).\n")
+        w("| test | metric | 1 queue | 4 queues | 4q / 1q | target |")
+        w("|---|---|---|---|---|---|")
+        for proto in ("udp", "tcp"):
+            for mode in ("spinning", "blocking"):
+                for metric in ("p50", "p99"):
+                    one, four = ("queues", f"{proto} {mode} 1q", metric), ("queues", f"{proto} {mode} 4q", metric)
+                    if one in d or four in d:
+                        r = med(d, four) / med(d, one) if med(d, four) and med(d, one) else None
+                        verdict = "" if r is None else ("met" if r <= 1.1 else "not met")
+                        w(f"| {proto} {mode} latency | {metric} us | {cell(d, one)} | {cell(d, four)} | "
+                          f"{ratio(med(d, four), med(d, one))} | {verdict} |")
+        for kind, metric in (("tcp", "Gbit/s"), ("udp64", "Mmsg/s received")):
+            one, four = ("queues", f"{kind} 1q", metric), ("queues", f"{kind} 4q", metric)
+            if one in d or four in d:
+                r = med(d, four) / med(d, one) if med(d, four) and med(d, one) else None
+                verdict = "" if r is None else ("met" if r >= 0.95 else "not met")
+                w(f"| {kind} iperf3 | {metric} | {cell(d, one)} | {cell(d, four)} | "
+                  f"{ratio(med(d, four), med(d, one))} | {verdict} |")
+        w("")
+
     # ---- servers ----
     srv = sorted({k[1].rsplit(" ", 1)[0] for k in d if k[0] == "servers"})
     if srv:

@@ -6,12 +6,15 @@
 # commands, tables), a latency CDF (.png) and the raw numbers (.tsv).
 #
 #   bench/run.sh [BUILD] [SECTIONS]     SECTIONS: comma list of latency,
-#                                       floor, throughput, servers, clock,
-#                                       startup, profile (default: all)
+#                                       floor, throughput, queues, servers,
+#                                       clock, startup, profile (default: all)
+#
+# The veth pair has 4 queues each way (the test network's default, as a
+# multi-queue NIC); the queues section compares xdpload on a 1-queue pair.
 # BENCH_SECONDS (3) is the length of each timed run. Never part of make test.
 set -u
 build=${1:-build}
-sections=${2:-${BENCH_SECTIONS:-latency,floor,throughput,servers,clock,startup,profile}}
+sections=${2:-${BENCH_SECTIONS:-latency,floor,throughput,queues,servers,clock,startup,profile}}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 export XL_TEST_BUILD="$top/$build"
@@ -76,11 +79,13 @@ sockperf_case() {  # proto pairing mode repeat
     note "  $proto $pairing $mode: sockperf failed: $(tail -2 "$log.out" | tr '\n' ' ')"
     return
   fi
-  local c="$proto $mode $pairing"
-  record latency "$c" p50 "$r" "$p50"
-  record latency "$c" p99 "$r" "$p99"
-  record latency "$c" p99.9 "$r" "$p999"
-  record latency "$c" max "$r" "$max"
+  # In the queues section: "udp spinning 4q", under "queues".
+  local c="$proto $mode $pairing" sec=latency
+  [ -n "${queues_label:-}" ] && c="$proto $mode $queues_label" && sec=queues
+  record $sec "$c" p50 "$r" "$p50"
+  record $sec "$c" p99 "$r" "$p99"
+  record $sec "$c" p99.9 "$r" "$p999"
+  record $sec "$c" max "$r" "$max"
   note "  $c: p50 $p50 p99 $p99 p99.9 $p999 max $max us"
   # Keep the first UDP spinning samples for the CDF.
   if [ "$proto" = udp ] && [ "$mode" = spinning ] && [ "$r" = 1 ]; then
@@ -169,9 +174,11 @@ iperf_case() {  # kind pairing repeat
     >"$tmp/iperf.json" 2>"$tmp/iperf.err"
   stop "$server"
   cmdline "iperf3 $kind: server ${sw[*]} iperf3 -s -1 -B $IP_A; client ${cw[*]} iperf3 -c $IP_A -t $secs ${args[*]} -J"
-  python3 - "$tmp/iperf.json" "$kind" "$pairing" "$r" >>"$raw" 2>"$tmp/iperf.py.err" <<'PY'
+  local sec=throughput label=$pairing
+  [ -n "${queues_label:-}" ] && sec=queues label=$queues_label
+  python3 - "$tmp/iperf.json" "$kind" "$label" "$r" "$sec" >>"$raw" 2>"$tmp/iperf.py.err" <<'PY'
 import json, sys
-path, kind, pairing, r = sys.argv[1:]
+path, kind, pairing, r, section = sys.argv[1:]
 d = json.load(open(path))
 end = d["end"]
 if kind == "tcp":
@@ -184,10 +191,10 @@ else:
             ("Mmsg/s received", got / s["seconds"] / 1e6),
             ("loss %", s["lost_percent"])]
 for m, v in rows:
-    print(f"throughput\t{kind} {pairing}\t{m}\t{r}\t{v:.4f}")
+    print(f"{section}\t{kind} {pairing}\t{m}\t{r}\t{v:.4f}")
 PY
-  [ -s "$tmp/iperf.py.err" ] && note "  iperf3 $kind $pairing failed: $(head -c 300 "$tmp/iperf.err" "$tmp/iperf.py.err")"
-  note "  $kind $pairing: $(grep -P "^throughput\t$kind $pairing\t" "$raw" | tail -3 | cut -f3,5 | tr '\t\n' '= ')"
+  [ -s "$tmp/iperf.py.err" ] && note "  iperf3 $kind $label failed: $(head -c 300 "$tmp/iperf.err" "$tmp/iperf.py.err")"
+  note "  $kind $label: $(grep -P "^$sec\t$kind $label\t" "$raw" | tail -3 | cut -f3,5 | tr '\t\n' '= ')"
 }
 if want throughput; then
   note "throughput: iperf3, ${secs}s x $repeats per case"
@@ -196,6 +203,31 @@ if want throughput; then
       for r in $(seq "$repeats"); do iperf_case $kind $pairing "$r"; done
     done
   done
+fi
+
+# ---- 3b. queues: xdpload on a 1-queue pair beside the 4-queue one ----
+# Both ends under xdpload; ping-pongs and iperf3 alternate between the two
+# pairs for each repeat. On 4 queues every AF_XDP socket of the interface is
+# polled: this shows what that costs.
+if want queues; then
+  note "queues: xdpload on a 1-queue and a 4-queue veth pair, same run"
+  four=("$NS_A" "$NS_B" "$MAC_A" "$MAC_B")
+  NETNS_QUEUES=1 netns_up  # a second pair, removed with the first
+  trap 'rm -rf "$tmp"; netns_down' EXIT
+  one=("$NS_A" "$NS_B" "$MAC_A" "$MAC_B")
+  for r in $(seq "$repeats"); do
+    for q in 1 4; do
+      if [ $q = 1 ]; then pair=("${one[@]}"); else pair=("${four[@]}"); fi
+      NS_A=${pair[0]} NS_B=${pair[1]} MAC_A=${pair[2]} MAC_B=${pair[3]}
+      queues_label="${q}q"
+      for proto in udp tcp; do
+        for mode in spinning blocking; do sockperf_case $proto xdpload $mode "$r"; done
+      done
+      for kind in tcp udp64; do iperf_case $kind xdpload "$r"; done
+    done
+  done
+  queues_label=""
+  NS_A=${four[0]} NS_B=${four[1]} MAC_A=${four[2]} MAC_B=${four[3]}
 fi
 
 # ---- 4. servers: redis-benchmark and nginx + wrk ----
