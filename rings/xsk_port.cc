@@ -181,7 +181,7 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
 
   // The other queues share the owner's UMEM.
   for (uint32_t i = 1; i < nqueues_; ++i) {
-    int err = bind_shared(queues_[i]);
+    int err = c.test_refuse_shared_umem ? EOPNOTSUPP : bind_shared(queues_[i]);
     if (err == 0) continue;
     if (err == EBUSY)
       return why->set(EBUSY, "queue %u of %s already has an AF_XDP socket bound", queues_[i].id,

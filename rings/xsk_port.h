@@ -45,6 +45,9 @@ struct PortConfig {
   bool allow_zero_copy = true;
   // The interface MTU, for the steering program (0: unknown, no UDP limit).
   uint32_t mtu = 0;
+  // Tests: behave as a kernel or driver that cannot share a UMEM between
+  // queues (before 5.10), which this machine's cannot show.
+  bool test_refuse_shared_umem = false;
 };
 
 // A received frame: UMEM address of the data, its length, and a pointer.

@@ -155,6 +155,8 @@ bool Runtime::start_stack() {
   stack::StackConfig sc;
   sc.port.iface = config_.iface;
   sc.port.queues = config_.queue_list;
+  // Test seam: a kernel that cannot share the UMEM between queues.
+  sc.port.test_refuse_shared_umem = getenv("XL_TEST_REFUSE_SHARED_UMEM") != nullptr;
   sc.port.umem.frame_count = uint32_t(config_.frames);
   sc.port.umem.frame_size = uint32_t(config_.frame_size);
   sc.port.ring_size = uint32_t(config_.ring_size);

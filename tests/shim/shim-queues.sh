@@ -82,6 +82,17 @@ bad 3-1 "XDPLOAD_QUEUES=3-1 is not 'all' or a list of receive queues"
 bad "" "XDPLOAD_QUEUES= is not 'all' or a list of receive queues"
 bad 64 "XDPLOAD_QUEUES=64 is not 'all' or a list of receive queues such as 0,2-3 (each 0..63)"
 
+# A kernel or driver that cannot share the UMEM between queues (before
+# 5.10): queue 0 alone, said in one line (XL_TEST_REFUSE_SHARED_UMEM acts
+# as such a kernel; this one shares fine).
+PRELOAD_A env XL_TEST_REFUSE_SHARED_UMEM=1 python3 -c "
+import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('$IP_B', 9))" 2>"$tmp/refused.err"
+rc=$?
+cat "$tmp/refused.err"
+check "shared UMEM refused: runs, one line naming the queue and the consequence" \
+  bash -c "[ $rc -eq 0 ] && [ \$(grep -c . $tmp/refused.err) -eq 1 ] && grep -q 'the kernel refused to share the UMEM with queue 1 (Operation not supported); serving queue 0 only: flows the NIC hashes to other queues will not reach xdpload' $tmp/refused.err"
+
 # The old single-queue variable.
 PRELOAD_A env XDPLOAD_QUEUE=2 XDPLOAD_LOG=1 XDPLOAD_STRICT=1 python3 -c 'pass' 2>"$tmp/old.err"
 cat "$tmp/old.err"
