@@ -2,7 +2,7 @@
 // netstat cannot show: their AF_XDP ports and counters, and their sockets,
 // accelerated or on the kernel path, in one table.
 //
-//   xdpload-stat [-p PID] [--json] [--watch [SECONDS]]
+//   xdpload-stat [-p PID] [-a|--all] [--json] [--watch [SECONDS]]
 //
 // Reads /dev/shm/xdpload-<uid>/<pid> (shim/stat_segment.h, shim/stat_dir.h):
 // the caller's own processes, or every user's when run as root (as `ss -p`
@@ -335,7 +335,19 @@ void sanitize(stats::Segment* h) {
   h->nsockets = std::min(h->nsockets, stats::kMaxSockets);
 }
 
-int run_once(int only_pid, bool json) {
+// A process's network namespace, "net:[4026531840]"; "" when unreadable.
+std::string netns_of(const std::string& pid) {
+  char b[64];
+  ssize_t n = readlink(("/proc/" + pid + "/ns/net").c_str(), b, sizeof b - 1);
+  if (n <= 0) return "";
+  b[n] = 0;
+  return b;
+}
+
+// Lists the processes; those in other network namespaces than the caller's
+// only with `all` (or when named by -p): their sockets and addresses are not
+// this namespace's, as `ss` shows only its own.
+int run_once(int only_pid, bool json, bool all) {
   std::vector<Found> found;
   std::vector<int> removed;
   for (uid_t uid : users_to_read()) {
@@ -364,9 +376,16 @@ int run_once(int only_pid, bool json) {
   std::ostringstream js;
   js << "{\"processes\":[";
   bool first = true;
-  int shown = 0;
+  int shown = 0, elsewhere = 0;
+  const std::string my_ns = netns_of("self");
   for (const Found& f : found) {
     int pid = f.pid;
+    const std::string ns = netns_of(std::to_string(pid));
+    const bool foreign = !ns.empty() && ns != my_ns;
+    if (foreign && !all && !only_pid) {
+      ++elsewhere;
+      continue;
+    }
     const stats::Segment* seg = map_segment(f.path, pid, f.uid);
     if (!seg) continue;
     Snapshot snap;
@@ -385,7 +404,9 @@ int run_once(int only_pid, bool json) {
     if (json) {
       if (!first) js << ",";
       first = false;
-      js << "{\"pid\":" << pid << ",\"command\":";
+      js << "{\"pid\":" << pid << ",\"netns\":";
+      json_str(js, ns.c_str());
+      js << ",\"other_netns\":" << (foreign ? "true" : "false") << ",\"command\":";
       json_str(js, h.command);
       js << ",\"iface\":";
       json_str(js, h.iface);
@@ -410,8 +431,9 @@ int run_once(int only_pid, bool json) {
       js << "],\"more_sockets\":" << (snap.total > snap.rows.size() ? snap.total - snap.rows.size() : 0)
          << "}";
     } else {
-      printf("PID %d %s  %s queues %s of %u %s, %u frames, up %.1f s\n", pid, h.command, h.iface,
-             queue_list(h).c_str(), h.interface_queues, h.mode, h.frames, up);
+      printf("PID %d %s  %s queues %s of %u %s, %u frames, up %.1f s%s%s\n", pid, h.command,
+             h.iface, queue_list(h).c_str(), h.interface_queues, h.mode, h.frames, up,
+             foreign ? ", network namespace " : "", foreign ? ns.c_str() : "");
       print_counters_text(h);
       print_queues_text(h);
       printf("  %-5s %-4s %-22s %-22s %-11s %7s %7s  %s\n", "Proto", "Fd", "Local", "Peer",
@@ -426,13 +448,16 @@ int run_once(int only_pid, bool json) {
     }
   }
   if (json) {
-    js << "],\"removed_dead\":[";
+    js << "],\"in_other_netns\":" << elsewhere << ",\"removed_dead\":[";
     for (size_t i = 0; i < removed.size(); ++i) js << (i ? "," : "") << removed[i];
     js << "]}";
     printf("%s\n", js.str().c_str());
   } else {
     for (int pid : removed) printf("process %d is gone: its leftover segment was removed\n", pid);
-    if (!shown && removed.empty()) printf("no xdpload process is running\n");
+    if (elsewhere)
+      printf("%d xdpload process%s in other network namespaces not shown (--all shows them)\n",
+             elsewhere, elsewhere == 1 ? "" : "es");
+    if (!shown && removed.empty() && !elsewhere) printf("no xdpload process is running\n");
   }
   return 0;
 }
@@ -441,14 +466,15 @@ int run_once(int only_pid, bool json) {
 
 int main(int argc, char** argv) {
   int pid = 0;
-  bool json = false;
+  bool json = false, all = false;
   double watch = 0;
-  static option longs[] = {{"pid", 1, 0, 'p'},   {"json", 0, 0, 'j'}, {"watch", 2, 0, 'w'},
-                           {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+  static option longs[] = {{"pid", 1, 0, 'p'},  {"json", 0, 0, 'j'}, {"watch", 2, 0, 'w'},
+                           {"all", 0, 0, 'a'},  {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
   int c;
-  while ((c = getopt_long(argc, argv, "p:jw::h", longs, nullptr)) != -1) {
+  while ((c = getopt_long(argc, argv, "p:jw::ah", longs, nullptr)) != -1) {
     switch (c) {
       case 'p': pid = atoi(optarg); break;
+      case 'a': all = true; break;
       case 'j': json = true; break;
       case 'w':
         // "--watch 2" as well as "--watch=2".
@@ -461,9 +487,10 @@ int main(int argc, char** argv) {
         }
         break;
       case 'h':
-        printf("usage: xdpload-stat [-p PID] [--json] [--watch [SECONDS]]\n"
-               "Lists running xdpload processes, their AF_XDP counters and their sockets\n"
-               "(accelerated or on the kernel path). Removes segments of dead processes.\n");
+        printf("usage: xdpload-stat [-p PID] [-a|--all] [--json] [--watch [SECONDS]]\n"
+               "Lists running xdpload processes of this network namespace (--all: of every\n"
+               "namespace, each named), their AF_XDP counters and their sockets (accelerated\n"
+               "or on the kernel path). Removes this user's segments of dead processes.\n");
         return 0;
       default: return 2;
     }
@@ -472,10 +499,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "xdpload-stat: unexpected argument '%s' (see --help)\n", argv[optind]);
     return 2;
   }
-  if (watch <= 0) return run_once(pid, json);
+  if (watch <= 0) return run_once(pid, json, all);
   for (;;) {
     if (!json) printf("\033[H\033[2J");
-    run_once(pid, json);
+    run_once(pid, json, all);
     fflush(stdout);
     usleep(useconds_t(watch * 1e6));
   }

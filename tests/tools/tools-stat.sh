@@ -24,10 +24,16 @@ in_b timeout 30 sockperf pp -i "$IP_A" -p 11111 -t 2 -m 64 >/dev/null 2>&1
 in_b timeout 30 sockperf pp -i "$IP_A" -p 11112 --tcp -t 2 -m 64 >/dev/null 2>&1 &
 client=$!
 sleep 1.5  # the socket table is refreshed about once a second
-"$xs" >"$tmp/text"
+in_a "$xs" >"$tmp/text"
 "$xs" -p "$server" --json >"$tmp/json"
+"$xs" >"$tmp/root-text"
+"$xs" --all >"$tmp/all-text"
 wait "$client"
 cat "$tmp/text"
+check "from another network namespace: not listed, said why" \
+  bash -c "! grep -q '^PID $server ' $tmp/root-text && grep -q 'xdpload process.* in other network namespaces not shown (--all shows them)' $tmp/root-text"
+check "--all: listed, with its namespace" \
+  grep -qE "^PID $server sockperf .* network namespace net:\[[0-9]+\]$" "$tmp/all-text"
 check "text: the process line (pid, command, interface, queue, mode)" \
   grep -qE "^PID $server sockperf +$IF_A queues 0-3 of 4 (driver|skb)/(copy|zero-copy)" "$tmp/text"
 check "text: the UDP socket, accelerated" grep -qE "udp .*$IP_A:11111 .*UNCONN.*xdpload" "$tmp/text"
@@ -43,6 +49,7 @@ d = json.load(open(sys.argv[1]))
 p = d["processes"][0]
 assert p["pid"] == int(sys.argv[2]), p["pid"]
 assert p["command"] == "sockperf" and p["iface"] == "xa0" and p["queue_list"] == "0-3"
+assert p["netns"].startswith("net:[") and p["other_netns"] is True, (p["netns"], p["other_netns"])
 for k in ("rx_frames", "tx_frames", "rx_bytes", "tx_bytes", "kicks", "tcp_retransmits",
           "fill_ring_empty", "tx_ring_full", "kernel_rx_dropped"):
     assert k in p["counters"], k
@@ -63,7 +70,7 @@ udp_in=$(json "$server" "p['counters']['udp_in_datagrams']")
 echo "rx frames $rx0 -> $rx1; udp in $udp_in"
 check "counters grow with traffic" [ "$rx1" -gt $((rx0 + 1000)) ]
 check "lwIP's UDP counter counts the round trips" [ "$udp_in" -gt 1000 ]
-timeout 3 "$xs" --watch 0.5 >"$tmp/watch" 2>&1
+in_a timeout 3 "$xs" --watch 0.5 >"$tmp/watch" 2>&1
 check "--watch redraws until stopped" [ "$(grep -c "PID $server" "$tmp/watch")" -ge 4 ]
 
 # A SIGKILLed process cannot remove its segment; xdpload-stat notices.
