@@ -7,7 +7,10 @@
 namespace xdpload::shim {
 
 struct ShimCounters {
-  uint64_t accelerated_tcp = 0;   // TCP sockets put on the stack
+  // TCP sockets put on the stack: listeners, connections made, and
+  // connections accepted from the stack (not those a listener got through
+  // the kernel, from loopback or another interface).
+  uint64_t accelerated_tcp = 0;
   uint64_t accelerated_udp = 0;   // UDP sockets put on the stack
   uint64_t kernel_sockets = 0;    // candidates left with the kernel
   uint64_t rx_copies = 0;         // received pbufs copied out of UMEM (frame pressure)

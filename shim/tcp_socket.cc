@@ -403,6 +403,7 @@ int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
   c->nonblock = flags & SOCK_NONBLOCK;
   copy_options_to_kernel(nfd, c->opt);
   rt.fds().set(nfd, c);
+  ++rt.counters().accelerated_tcp;
   if (addr && len) write_sockaddr(c->remote, addr, len, v6);
   return nfd;
 }

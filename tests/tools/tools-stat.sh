@@ -61,6 +61,10 @@ for q in p["queues"]:
 assert sum(q["rx_frames"] for q in p["queues"]) <= p["counters"]["rx_frames"]
 assert any(s["proto"] == "udp" and s["local"].endswith(":11111") and s["path"] == "xdpload"
            for s in p["sockets"]), p["sockets"]
+# The summary agrees with the table: every accelerated TCP socket listed
+# (listener and accepted connection) is counted.
+listed = sum(1 for s in p["sockets"] if s["proto"] == "tcp" and s["path"] == "xdpload")
+assert p["counters"]["accelerated_tcp"] >= listed >= 2, (p["counters"]["accelerated_tcp"], listed)
 print("json ok")
 PY
 cat "$tmp/jcheck"
@@ -70,6 +74,19 @@ udp_in=$(json "$server" "p['counters']['udp_in_datagrams']")
 echo "rx frames $rx0 -> $rx1; udp in $udp_in"
 check "counters grow with traffic" [ "$rx1" -gt $((rx0 + 1000)) ]
 check "lwIP's UDP counter counts the round trips" [ "$udp_in" -gt 1000 ]
+# Once the traffic has stopped and the figures are refreshed (about once a
+# second), the counters agree: every frame steered to the sockets was
+# received or counted as dropped by the kernel, and lwIP's TCP and UDP
+# inputs are frames received.
+sleep 1.5
+json "$server" "p['counters']" >"$tmp/counters"
+cat "$tmp/counters"
+check "counters agree: steered = received + kernel drops; tcp in + udp in <= frames" python3 -c "
+import ast; c = ast.literal_eval(open('$tmp/counters').read())
+drops = c['kernel_rx_dropped'] + c['rx_ring_full'] + c['fill_ring_empty']
+assert c['rx_frames'] <= c['steer_redirected'] <= c['rx_frames'] + drops, c
+assert c['tcp_in_segs'] + c['udp_in_datagrams'] <= c['rx_frames'], c
+assert c['tcp_in_segs'] > 1000 and c['udp_in_datagrams'] > 1000, c"
 in_a timeout 3 "$xs" --watch 0.5 >"$tmp/watch" 2>&1
 check "--watch redraws until stopped" [ "$(grep -c "PID $server" "$tmp/watch")" -ge 4 ]
 
