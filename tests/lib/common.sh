@@ -32,6 +32,11 @@ finish() {
 xdp_attached() { ip netns exec "$1" ip link show "$2" | grep -q 'prog/xdp'; }
 export -f xdp_attached
 
+# one_line_with FILE TEXT: FILE has exactly one line, and it contains TEXT
+# (the "one clear line" xdpload owes for each refusal).
+one_line_with() { [ "$(grep -c . "$1")" -eq 1 ] && grep -qF -- "$2" "$1"; }
+export -f one_line_with
+
 # Absolute value of a kernel SNMP counter in a namespace (nstat name).
 kernel_counter() { ip netns exec "$1" nstat -az "$2" | awk -v n="$2" '$1 == n {print $2}'; }
 

@@ -48,9 +48,6 @@ cat "$tmp/list.err"
 check "XDPLOAD_QUEUES=1,3: queues 1,3 served" grep -q 'accelerating xa0 (10.211.0.1) queues 1,3,' "$tmp/list.err"
 check "XDPLOAD_QUEUES=1,3: the warning names them" grep -q 'serving queues 1,3 of the 4 receive queues' "$tmp/list.err"
 
-# one_line_with FILE TEXT: FILE is one line, and it contains TEXT.
-one_line_with() { [ "$(grep -c . "$1")" -eq 1 ] && grep -qF -- "$2" "$1"; }
-
 # Bad values: one line, the kernel path, the transfer intact.
 bad() {  # bad VALUE PATTERN
   local value=$1 pat=$2 port=$((7100 + n))

@@ -64,8 +64,6 @@ for p in range(first, first + 400):
 # The old attack: links at the names of the next pids.
 plant_links /dev/shm
 
-# one_line_with FILE TEXT: FILE is one line, and it contains TEXT.
-one_line_with() { [ "$(grep -c . "$1")" -eq 1 ] && grep -qF -- "$2" "$1"; }
 planted() {  # planted WHAT PATTERN
   plant_links /dev/shm
   run_root planted
