@@ -1,5 +1,5 @@
 // Private descriptors: the ones the library keeps for itself (AF_XDP
-// sockets, BPF maps and link, netlink sockets, eventfds, epoll sets).
+// sockets, BPF maps and link, netlink sockets, eventfds).
 //
 // POSIX gives a program the lowest free descriptor, and programs rely on it
 // (select() limits, event loops sized from their own counts, daemons that
