@@ -58,7 +58,7 @@ printf '%-22s %12s %12s\n' "spinning    p50" "$ks50" "$xs50"
 printf '%-22s %12s %12s\n' "            p99" "$ks99" "$xs99"
 echo
 echo "Under xdpload the datagrams went through AF_XDP, not A's kernel:"
-grep -E "^PID|frames|udp " "$tmp/xdpload-spinning.stat" | sed 's/^/  /'
+grep -E "^PID|frames|udp |^  [0-9]+ +[0-9]+ " "$tmp/xdpload-spinning.stat" | sed 's/^/  /'
 echo "  A's kernel UdpInDatagrams during the xdpload spinning run: +$((udp_after - udp_mid))"
 echo
 echo "Spinning: sockperf --nonblocked on both sides (xdpload's latency profile);"
