@@ -19,6 +19,7 @@
 #include "shim/libc.h"
 #include "shim/log.h"
 #include "shim/socket.h"
+#include "shim/socket_ops.h"
 #include "shim/tcp_socket.h"
 #include "shim/tsc_clock.h"
 
@@ -586,6 +587,7 @@ void Runtime::progress_loop() {
     }
     if (fds[1].revents) stack_->driver().kernel_events();
     if (tx_unkicked_) kick();
+    if (forked_.load(std::memory_order_relaxed)) hand_unserved_listeners_to_kernel();
     // A program thread that polled meanwhile has done the work.
     if (app_polls_ + quiet_polls_.load(std::memory_order_relaxed) != seen_app_polls && !fds[1].revents)
       continue;
@@ -603,7 +605,47 @@ void Runtime::fork_prepare() {
 
 void Runtime::fork_parent() {
   Runtime& r = get();
-  if (r.start_state_.load() > 0) CoreLock::unlock();
+  if (r.start_state_.load() > 0) {
+    r.last_fork_ns_ = mono_ns();  // under the CoreLock, taken in fork_prepare
+    r.forked_.store(true, std::memory_order_relaxed);
+    CoreLock::unlock();
+  }
+}
+
+void Runtime::hand_unserved_listeners_to_kernel() {
+  // A forked child cannot use the parent's stack (yet): when the children
+  // are the ones that accept (nginx's and apache's workers, pre-forked
+  // servers), connections the stack completes wait on the parent's
+  // listener forever. One that has had connections waiting for a second,
+  // with no accept() by this process meanwhile, goes to the kernel, which
+  // listens on the same port and is shared with the children; the waiting
+  // connections are reset (they cannot move). A parent that accepts itself
+  // (redis after a BGSAVE fork) has accepted since the fork, or does not
+  // leave them waiting that long.
+  constexpr int64_t kUnservedNs = 1'000'000'000;
+  const int64_t now = mono_ns();
+  std::vector<TcpSocket*> unserved;
+  for (Socket* s = live_; s; s = s->live_next) {
+    if (s->kind != Socket::Kind::Tcp) continue;
+    auto* t = static_cast<TcpSocket*>(s);
+    if (t->state == TcpSocket::State::Listening && !t->accept_queue.empty() &&
+        now - t->queued_since_ns > kUnservedNs && t->last_accept_ns < last_fork_ns_)
+      unserved.push_back(t);
+  }
+  for (TcpSocket* t : unserved) {
+    log_at(kLogError,
+           "port %u: no process has accepted the %zu connection(s) waiting on this accelerated "
+           "listener for a second since it forked (forked children cannot use the stack yet); the "
+           "listener is handed to the kernel so that they can, and those connections are reset",
+           t->local.port, t->accept_queue.size());
+    // Reset at once rather than closed: a closed connection would keep
+    // the port steered to the stack through TIME_WAIT.
+    for (TcpSocket* c : t->accept_queue) {
+      c->opt.linger = true;
+      c->opt.linger_s = 0;
+    }
+    hand_to_kernel(t);
+  }
 }
 
 void Runtime::fork_child() {
@@ -618,6 +660,14 @@ void Runtime::fork_child() {
   if (r.start_state_.load() > 0) {
     CoreLock::unlock();
     r.stack_->port()->abandon();
+    // An inherited listener is the kernel's listening socket to the child:
+    // it accepts whatever the kernel gets on that port, which is every
+    // connection once the parent has handed the listener over
+    // (hand_unserved_listeners_to_kernel), as pre-forked servers need.
+    for (Socket* s = r.live_; s; s = s->live_next)
+      if (s->kind == Socket::Kind::Tcp &&
+          static_cast<TcpSocket*>(s)->state == TcpSocket::State::Listening)
+        for (int d : s->descriptors) r.fds_.take(d);
   }
 }
 

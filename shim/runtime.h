@@ -155,6 +155,9 @@ class Runtime {
   // pthread_atfork handlers.
   static void fork_prepare();
   static void fork_parent();
+  // After this process forked: listeners whose connections nobody accepts
+  // go to the kernel, where the children can accept them. Lock held.
+  void hand_unserved_listeners_to_kernel();
   static void fork_child();
 
  private:
@@ -187,6 +190,8 @@ class Runtime {
   int nwait_ = 0;
   std::atomic<bool> deferred_pending_{false};
   bool forked_child_ = false;
+  std::atomic<bool> forked_{false};  // this process forked since its stack started
+  int64_t last_fork_ns_ = 0;         // when it last did (CoreLock)
   pid_t pid_ = 0;  // the process whose tables these are
   std::mutex start_mutex_;
   std::atomic<int> start_state_{0};  // 0 not tried, 1 running, -1 failed

@@ -98,6 +98,13 @@ void raise_sigpipe() {
 
 }  // namespace
 
+void hand_to_kernel(Socket* s) {
+  // The backing socket was made non-blocking for our own use of it.
+  if (!s->nonblock)
+    for (int d : s->descriptors) libc::fcntl(d, F_SETFL, libc::fcntl(d, F_GETFL) & ~O_NONBLOCK);
+  drop_to_kernel(s);
+}
+
 // ---- creation and decisions ----
 
 int op_socket(int domain, int type, int protocol) {
@@ -613,9 +620,7 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
                (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Listening)) {
       // Not too late: hand the socket to the kernel, which holds the same port.
       XLOG(kLogDecision, "descriptor %d handed to the kernel (option %d/%d)", fd, level, name);
-      int fl = libc::fcntl(fd, F_GETFL);
-      if (!s->nonblock) libc::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-      drop_to_kernel(s);
+      hand_to_kernel(s);
       return 0;
     } else {
       log_at(kLogError, "option %d/%d on accelerated connection (descriptor %d) has no effect",

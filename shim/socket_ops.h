@@ -12,6 +12,11 @@ namespace xdpload::shim {
 class Socket;
 
 // socket(): the kernel socket, and a candidate Socket for AF_INET TCP/UDP.
+// Gives an accelerated socket to the kernel, which holds the same port (a
+// listener listens there too): its descriptors become plain kernel sockets
+// in the blocking mode the program chose. Lock held.
+void hand_to_kernel(Socket* s);
+
 int op_socket(int domain, int type, int protocol);
 int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len);
 int op_listen(Socket* s, int fd, int backlog);

@@ -188,6 +188,7 @@ signed char TcpSocket::on_accept(void* arg, tcp_pcb* p, signed char err) {
   // Counted against the backlog until the program accepts it, as on Linux:
   // a full queue makes lwIP ignore new SYNs.
   tcp_backlog_delayed(p);
+  if (l->accept_queue.empty()) l->queued_since_ns = mono_ns();
   l->accept_queue.push_back(c);
   l->notify();
   return ERR_OK;
@@ -395,6 +396,8 @@ int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
     return -EMFILE;
   }
   accept_queue.pop_front();
+  last_accept_ns = mono_ns();
+  if (!accept_queue.empty()) queued_since_ns = last_accept_ns;
   if (c->pcb) tcp_backlog_accepted(c->pcb);
   c->listener = nullptr;
   c->fd = nfd;

@@ -66,6 +66,8 @@ class TcpSocket final : public Socket {
   bool shut_wr = false;
   int backlog = 0;
   std::deque<TcpSocket*> accept_queue;  // connections waiting for accept()
+  int64_t queued_since_ns = 0;  // when the queue last became non-empty
+  int64_t last_accept_ns = 0;   // when the program last accepted from the stack
   TcpSocket* listener = nullptr;        // while waiting in a listener's queue
 
  private:
