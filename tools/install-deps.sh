@@ -14,6 +14,8 @@ packages=(
   build-essential g++ make pkg-config clang llvm xxd dpkg-dev
   libxdp-dev libbpf-dev libelf-dev zlib1g-dev liburing-dev libnuma-dev
   libgtest-dev libbenchmark-dev
+  # libFuzzer's runtime for make fuzz (only recommended by clang, which we install without)
+  libclang-rt-14-dev
   # AF_XDP and network tooling used by tests, demo and bench
   xdp-tools bpftool iproute2 iputils-ping iputils-arping ethtool
   # unmodified peers and loads
