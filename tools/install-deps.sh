@@ -20,7 +20,7 @@ packages=(
   xdp-tools bpftool iproute2 iputils-ping iputils-arping ethtool
   # unmodified peers and loads
   netcat-openbsd socat curl iperf3 sockperf redis-server redis-tools
-  nginx-light wrk memcached libmemcached-tools python3 python3-scapy haproxy
+  nginx-light wrk memcached libmemcached-tools python3 python3-scapy haproxy apache2
   # inspection and reporting
   tshark hyperfine gnuplot-nox procps linux-perf
 )
@@ -33,6 +33,14 @@ done
 export DEBIAN_FRONTEND=noninteractive
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
+  # The servers are installed for the tests to run in namespaces, not as
+  # the host's services: keep their packages from starting them (nginx and
+  # apache would both want port 80) while they install.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

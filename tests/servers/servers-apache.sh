@@ -1,0 +1,62 @@
+# apache2 (Debian's, mpm_event: the parent listens, forked children serve)
+# under xdpload in A, curl and wrk from B. Every child used to abort at
+# start with glibc's "realloc(): invalid next size", then the parent: the
+# options apache sets on its listener were written past the end of lwIP's
+# listening PCB (603e4be). Now: no crash, the 1 MB file byte-exact. The
+# children cannot use the parent's stack yet (the fork issue), so after a
+# second the listener goes to the kernel (c673d3e) and they serve from
+# there: not accelerated, and said so in one line.
+. "$(dirname "$0")/../lib/common.sh"
+need_root
+command -v apache2 >/dev/null || skip "apache2 is not installed (make deps)"
+netns_up
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; netns_down' EXIT
+mkdir "$tmp/www" "$tmp/run"
+head -c 1000000 /dev/urandom >"$tmp/www/f"
+chmod -R a+rX "$tmp"
+chown www-data "$tmp/run"
+m=/usr/lib/apache2/modules
+cat >"$tmp/httpd.conf" <<CFG
+ServerRoot /etc/apache2
+LoadModule mpm_event_module $m/mod_mpm_event.so
+LoadModule authz_core_module $m/mod_authz_core.so
+ServerName xdpload-test
+Listen $IP_A:8080
+PidFile $tmp/run/apache.pid
+ErrorLog $tmp/error.log
+DefaultRuntimeDir $tmp/run
+Mutex file:$tmp/run default
+User www-data
+Group www-data
+DocumentRoot $tmp/www
+<Directory $tmp/www>
+  Require all granted
+</Directory>
+CFG
+bg_preload_a apache2 -f "$tmp/httpd.conf" -DFOREGROUND 2>"$tmp/apache.err"
+server=$BG_PID
+wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"
+# The first request may be one of those reset when the listener moves.
+in_b curl -sS --max-time 10 -o /dev/null "http://$IP_A:8080/f"
+ok=0
+for i in 1 2 3 4 5; do
+  in_b curl -sS --max-time 10 -o "$tmp/got" "http://$IP_A:8080/f" && cmp -s "$tmp/got" "$tmp/www/f" &&
+    ok=$((ok + 1))
+done
+in_b timeout 30 wrk -t1 -c8 -d2s "http://$IP_A:8080/f" >"$tmp/wrk.out" 2>&1
+alive=0
+kill -0 "$server" 2>/dev/null && alive=1
+kill "$server"
+wait "$server" 2>/dev/null
+cat "$tmp/apache.err"
+grep -v "AH00558\|resuming normal\|Command line" "$tmp/error.log" | tail -10
+grep -E "requests in|Socket errors|Non-2xx" "$tmp/wrk.out"
+reqs=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
+check "apache still runs after the requests" [ "$alive" -eq 1 ]
+check "no child aborted (no heap corruption, no signal in the error log)" \
+  bash -c "! grep -qiE 'invalid next size|corrupt|exit signal|Segmentation|Aborted' $tmp/apache.err $tmp/error.log"
+check "5 of 5 requests after the first byte-exact ($ok)" [ "$ok" -eq 5 ]
+check "wrk: requests served (${reqs:-0}), no socket errors" \
+  bash -c "[ ${reqs:-0} -gt 10 ] && ! grep -qE 'Socket errors|Non-2xx' $tmp/wrk.out"
+finish
