@@ -37,6 +37,23 @@ export -f xdp_attached
 one_line_with() { [ "$(grep -c . "$1")" -eq 1 ] && grep -qF -- "$2" "$1"; }
 export -f one_line_with
 
+# load_forked_server URL WANT: loads a forked HTTP server in A from B. Its
+# listener goes to the kernel after connections wait on it unaccepted, so
+# the first request may be reset at that hand-over; then 5 requests whose
+# bodies must equal file WANT (how many did: FETCHED_OK), then wrk -t1 -c8
+# for 2 s into $tmp/wrk.out (requests made: WRK_REQUESTS).
+load_forked_server() {
+  in_b curl -sS --max-time 10 -o /dev/null "$1"
+  FETCHED_OK=0
+  local i
+  for i in 1 2 3 4 5; do
+    in_b curl -sS --max-time 10 -o "$tmp/got" "$1" && cmp -s "$tmp/got" "$2" &&
+      FETCHED_OK=$((FETCHED_OK + 1))
+  done
+  in_b timeout 30 wrk -t1 -c8 -d2s "$1" >"$tmp/wrk.out" 2>&1
+  WRK_REQUESTS=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
+}
+
 # Absolute value of a kernel SNMP counter in a namespace (nstat name).
 kernel_counter() { ip netns exec "$1" nstat -az "$2" | awk -v n="$2" '$1 == n {print $2}'; }
 

@@ -32,24 +32,16 @@ CONF
 bg_preload_a nginx -c "$tmp/nginx.conf" 2>"$tmp/nginx.err"
 server=$BG_PID
 wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"
-# The first request may be one of those reset at the hand-over.
-in_b curl -sS --max-time 10 -o /dev/null "http://$IP_A:8080/f"
-ok=0
-for i in 1 2 3 4 5; do
-  in_b curl -sS --max-time 10 -o "$tmp/got" "http://$IP_A:8080/f" && cmp -s "$tmp/got" "$tmp/www/f" &&
-    ok=$((ok + 1))
-done
-in_b timeout 30 wrk -t1 -c8 -d2s "http://$IP_A:8080/f" >"$tmp/wrk.out" 2>&1
+load_forked_server "http://$IP_A:8080/f" "$tmp/www/f"
 kill "$server"
 wait "$server" 2>/dev/null
 # nginx points its standard error at its error log once it has started.
 cat "$tmp/nginx.err" "$tmp/error.log"
 grep "xdpload:" "$tmp/nginx.err" "$tmp/error.log" | sed 's/^[^:]*://' >"$tmp/ours"
 grep -E "requests in|Socket errors|Non-2xx" "$tmp/wrk.out"
-check "5 of 5 requests after the first served byte-exact ($ok)" [ "$ok" -eq 5 ]
-reqs=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
-check "wrk: requests served (${reqs:-0}), no socket errors" \
-  bash -c "[ ${reqs:-0} -gt 10 ] && ! grep -qE 'Socket errors|Non-2xx' $tmp/wrk.out"
+check "5 of 5 requests after the first served byte-exact ($FETCHED_OK)" [ "$FETCHED_OK" -eq 5 ]
+check "wrk: requests served (${WRK_REQUESTS:-0}), no socket errors" \
+  bash -c "[ ${WRK_REQUESTS:-0} -gt 10 ] && ! grep -qE 'Socket errors|Non-2xx' $tmp/wrk.out"
 check "one line says the listener went to the kernel, and why" \
   one_line_with "$tmp/ours" "port 8080: no process has accepted the"
 finish
