@@ -49,13 +49,15 @@ Runtime& Runtime::get() {
   return *r;
 }
 
-void Runtime::disable(const char* why) {
+void Runtime::disable(const char* why, bool at_first_socket) {
   enabled_ = false;
   if (config_.strict) {
     log_at(kLogError, "fatal: %s (XDPLOAD_STRICT=1)", why);
     exit(EXIT_FAILURE);
   }
-  log_at(kLogError, "acceleration off, running on the kernel path: %s", why);
+  std::string line = std::string("acceleration off, running on the kernel path: ") + why;
+  if (at_first_socket) defer_line(line);
+  else log_at(kLogError, "%s", line.c_str());
 }
 
 void Runtime::defer_line(const std::string& line) {
@@ -88,8 +90,7 @@ void Runtime::init() {
   start_clock(rc == 0);
   if (rc < 0) {
     // Without a valid configuration there is no interface to accelerate.
-    if (config_.strict) disable(why.c_str());
-    defer_line(std::string("acceleration off, running on the kernel path: ") + why.c_str());
+    disable(why.c_str(), /*at_first_socket=*/true);
     return;
   }
   if (config_.iface.empty()) return;  // not asked to do anything
@@ -98,8 +99,7 @@ void Runtime::init() {
   if (rc == 0 && !config_.rules.empty()) rc = rules_.load(config_.rules.c_str(), &why);
   --t_inside;
   if (rc < 0) {
-    if (config_.strict) disable(why.c_str());
-    defer_line(std::string("acceleration off, running on the kernel path: ") + why.c_str());
+    disable(why.c_str(), /*at_first_socket=*/true);
     return;
   }
   enabled_ = true;

@@ -167,7 +167,9 @@ class Runtime {
   bool start_stack();
   // One line when some receive queues of the interface have no socket.
   void warn_unserved_queues();
-  void disable(const char* why);
+  // Acceleration off, said in one line (now, or at the first socket when
+  // the configuration is at fault); fatal with XDPLOAD_STRICT=1.
+  void disable(const char* why, bool at_first_socket = false);
   // A line about the configuration, kept for the first socket that could
   // have been accelerated.
   void defer_line(const std::string& line);
