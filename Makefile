@@ -37,6 +37,7 @@ LWIP_DIR   := $(BUILD)/lwip-src/lwip-2.1.3+dfsg1
 .DEFAULT_GOAL := all
 ALL :=
 
+include family/build.mk
 include rings/build.mk
 include stack/build.mk
 include shim/build.mk

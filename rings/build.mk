@@ -25,5 +25,5 @@ $(BUILD)/rings/steer_obj.o: rings/steer_obj.S $(STEER_BPF)
 	@mkdir -p $(@D)
 	$(CC) -c -DSTEER_OBJ='"$(abspath $(STEER_BPF))"' $< -o $@
 
-$(RINGS_LIB): $(RINGS_OBJS)
+$(RINGS_LIB): $(RINGS_OBJS) $(FAMILY_OBJS)
 	rm -f $@ && ar rcs $@ $^

@@ -7,6 +7,7 @@
 // counted instead of silently handing the same frame out twice.
 #pragma once
 
+#include "family/arena.h"
 #include <cstdint>
 #include <vector>
 
@@ -66,8 +67,8 @@ class FramePool {
     stack_[top_++] = i;
   }
 
-  std::vector<uint32_t> stack_;
-  std::vector<uint64_t> in_pool_;
+  family::vector<uint32_t> stack_;
+  family::vector<uint64_t> in_pool_;
   uint32_t top_ = 0;
   uint32_t count_ = 0;
   uint32_t shift_ = 12;

@@ -88,8 +88,8 @@ void XdpSteering::detach() {
 }
 
 void XdpSteering::abandon() {
+  // This process's copy of the link descriptor; the object is shared.
   close_private_fd(link_fd_);
-  link_fd_ = -1;
 }
 
 int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText* why) {

@@ -28,14 +28,16 @@ int Umem::create(const UmemConfig& c, ErrorText* why) {
   frame_shift_ = __builtin_ctz(c.frame_size);
   length_ = size_t(c.frame_count) * c.frame_size;
 
-  // Hugepages only when some are reserved: MAP_HUGETLB fails cleanly otherwise.
+  // Shared: the children this process forks use the same frames (see
+  // family/arena.h). Hugepages only when some are reserved: MAP_HUGETLB fails
+  // cleanly otherwise.
   mapped_ = round_up(length_, kHugePage);
   void* p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+                 MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
   hugepages_ = p != MAP_FAILED;
   if (!hugepages_) {
     mapped_ = round_up(length_, 4096);
-    p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
       return why->set(errno, "cannot map %zu bytes of UMEM: %m", mapped_);
   }

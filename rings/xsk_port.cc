@@ -449,10 +449,9 @@ uint32_t XskPort::tx_frames_in_flight() const {
 }
 
 void XskPort::abandon() {
-  for (uint32_t i = 0; i < nqueues_; ++i) {
-    close_private_fd(queues_[i].fd);
-    queues_[i].fd = -1;
-  }
+  // Only this process's descriptors close: the port object itself is in
+  // the family arena, shared with the parent, which goes on using it.
+  for (uint32_t i = 0; i < nqueues_; ++i) close_private_fd(queues_[i].fd);
   steering_.abandon();
 }
 

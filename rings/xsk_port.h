@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "family/arena.h"
 #include "rings/error_text.h"
 #include "rings/frame_pool.h"
 #include "rings/port_counters.h"
@@ -67,7 +68,7 @@ struct RxFrame {
 #define XDP_PKT_CONTD (1 << 0)
 #endif
 
-class XskPort {
+class XskPort : public family::Object {
  public:
   // Bytes at the start of every frame that the kernel and drivers never
   // touch (registered as UMEM headroom): the user's per-frame state.

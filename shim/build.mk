@@ -8,7 +8,7 @@ SHIM_SRCS := shim/libc.cc shim/config.cc shim/log.cc shim/fd_table.cc shim/waiti
              shim/socket_ops.cc shim/epoll_set.cc shim/intercept_socket.cc \
              shim/intercept_poll.cc shim/clock.cc shim/init.cc shim/socket.cc \
              shim/stat_publisher.cc shim/stat_dir.cc shim/tsc_clock.cc shim/intercept_privilege.cc \
-             shim/rules.cc shim/lazy_libs.cc
+             shim/rules.cc shim/lazy_libs.cc shim/runtime_family.cc shim/fatal_signals.cc
 SHIM_OBJS := $(SHIM_SRCS:%.cc=$(BUILD)/%.o)
 SHIM_LIB  := $(BUILD)/libxdpload.so
 SHIM_MAP  := $(BUILD)/shim/libxdpload.map
@@ -25,7 +25,7 @@ $(SHIM_MAP): shim/intercepts.def
 	  sed -n 's/^XDPLOAD_V\?CALL([^,]*, *\([A-Za-z0-9_]*\),.*/  \1;/p' $<; \
 	  echo '  local: *; };'; } > $@
 
-$(SHIM_LIB): $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) $(SHIM_MAP)
+$(SHIM_LIB): $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) $(SHIM_MAP) $(FAMILY_LDSCRIPT)
 	$(CXX) -shared -o $@ $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) \
-	  -Wl,--version-script=$(SHIM_MAP) -Wl,-z,defs -Wl,-z,now -Wl,-z,relro \
+	  -Wl,--version-script=$(SHIM_MAP) -Wl,-T,$(FAMILY_LDSCRIPT) -Wl,-z,defs -Wl,-z,now -Wl,-z,relro \
 	  -static-libstdc++ -static-libgcc -ldl -lpthread $(SANITIZE)

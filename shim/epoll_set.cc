@@ -20,13 +20,8 @@ namespace {
 // epfd -> set, a flat array like the FdTable (sized on first use).
 std::atomic<EpollSet*>* g_sets = nullptr;
 size_t g_sets_size = 0;
+size_t g_sets_high = 0;  // no set at or above this descriptor
 uint64_t g_tag_secret = 0;
-
-// Per-set index fd -> item (kept beside the set to keep the header light).
-std::unordered_map<const EpollSet*, std::unordered_map<int, EpollItem*>>& indexes() {
-  static auto* m = new std::unordered_map<const EpollSet*, std::unordered_map<int, EpollItem*>>();
-  return *m;
-}
 
 void ensure_table() {
   if (g_sets) return;
@@ -55,6 +50,7 @@ EpollSet* epoll_set_create(int epfd) {
   if (static_cast<size_t>(epfd) >= g_sets_size) return nullptr;
   auto* set = new EpollSet(epfd);
   g_sets[epfd].store(set, std::memory_order_release);
+  if (size_t(epfd) >= g_sets_high) g_sets_high = size_t(epfd) + 1;
   return set;
 }
 
@@ -62,18 +58,26 @@ bool epoll_set_forget(int epfd) {
   if (static_cast<size_t>(epfd) >= g_sets_size) return false;
   EpollSet* set = g_sets[epfd].exchange(nullptr, std::memory_order_acq_rel);
   if (!set) return false;
-  delete set;
+  if (--set->refs == 0) delete set;
   return true;
 }
 
+void epoll_sets_forget_all() {
+  for (size_t i = 0; i < g_sets_high; ++i) epoll_set_forget(int(i));
+}
+
+void epoll_sets_forked() {
+  for (size_t i = 0; i < g_sets_high; ++i)
+    if (EpollSet* set = g_sets[i].load(std::memory_order_relaxed)) ++set->refs;
+}
+
 EpollSet::~EpollSet() {
-  auto& idx = indexes()[this];
+  auto& idx = index_;
   for (auto& [fd, item] : idx) {
     auto& w = item->sock->watchers;
     w.erase(std::remove(w.begin(), w.end(), item), w.end());
     delete item;
   }
-  indexes().erase(this);
   rings::close_private_fd(efd_);
 }
 
@@ -81,6 +85,7 @@ int EpollSet::ensure_efd() {
   if (efd_ >= 0) return 0;
   efd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (efd_ < 0) return -errno;
+  efd_owner_ = process_id();
   tag_ = uint64_t(reinterpret_cast<uintptr_t>(this)) ^ g_tag_secret;
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -90,7 +95,9 @@ int EpollSet::ensure_efd() {
 }
 
 void EpollSet::signal_efd() {
-  if (efd_signaled_ || efd_ < 0) return;
+  // Our descriptor number means nothing in another process of the family
+  // (a set made after the fork); its sleepers are woken through waiters_.
+  if (efd_signaled_ || efd_ < 0 || efd_owner_ != process_id()) return;
   efd_signaled_ = true;
   uint64_t one = 1;
   int saved = errno;
@@ -104,10 +111,11 @@ void EpollSet::item_ready(EpollItem* item) {
     ready_.push_back(item);
   }
   if (sleepers_ > 0 || nested_) signal_efd();
+  if (sleepers_ > 0) waiters_.wake_all();
 }
 
 void EpollSet::forget(EpollItem* item) {
-  indexes()[this].erase(item->fd);
+  index_.erase(item->fd);
   ready_.erase(std::remove(ready_.begin(), ready_.end(), item), ready_.end());
   items_.erase(std::remove(items_.begin(), items_.end(), item), items_.end());
   delete item;
@@ -120,7 +128,7 @@ void EpollSet::leave_kernel(EpollItem* item) {
 }
 
 int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
-  auto& idx = indexes()[this];
+  auto& idx = index_;
   auto it = idx.find(fd);
   EpollItem* item = it == idx.end() ? nullptr : it->second;
   // A connection on the stack has nothing to say through its kernel socket.
@@ -131,7 +139,7 @@ int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
       if (!ev) return -EFAULT;
       if (int rc = ensure_efd(); rc < 0) return rc;
       if (kernel_part && libc::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, ev) != 0) return -errno;
-      item = new EpollItem{this, s, fd, ev->events, ev->data};
+      item = new EpollItem{{}, this, s, fd, ev->events, ev->data};
       item->in_kernel = kernel_part;
       idx[fd] = item;
       items_.push_back(item);
@@ -252,6 +260,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
     spec.deadline_ns = deadline;
     spec.mask = mask;
     spec.restartable = false;  // epoll_wait is never restarted (EINTR)
+    spec.queue = &waiters_;
     ++sleepers_;
     kfd.revents = 0;
     int rc = rt.block(spec, [&] { return kfd.revents || has_ready(); });

@@ -28,7 +28,7 @@ namespace xdpload::shim {
 
 class EpollSet;
 
-class EpollItem {
+class EpollItem : public family::Object {
  public:
   EpollSet* set;
   Socket* sock;
@@ -41,9 +41,12 @@ class EpollItem {
   bool in_kernel = false;     // the descriptor is registered in the real epoll too
 };
 
-class EpollSet {
+class EpollSet : public family::Object {
  public:
   explicit EpollSet(int epfd) : epfd_(epfd) {}
+  // Descriptors of this epoll instance in every process of the family
+  // (fork copies them); the set goes with the last.
+  int refs = 1;
   ~EpollSet();
 
   int epfd() const { return epfd_; }
@@ -66,13 +69,19 @@ class EpollSet {
   void signal_efd();
 
   int epfd_;
+  // The eventfd registered in the real instance, valid in the process that
+  // made it (and the children it forked since): another process of the
+  // family wakes this set's sleepers through `waiters_` instead.
   int efd_ = -1;
+  pid_t efd_owner_ = 0;
+  WaitQueue waiters_;
   uint64_t tag_ = 0;
   bool efd_signaled_ = false;
   bool nested_ = false;
   int sleepers_ = 0;
-  std::vector<EpollItem*> items_;
-  std::vector<EpollItem*> ready_;
+  family::vector<EpollItem*> items_;
+  family::vector<EpollItem*> ready_;
+  family::unordered_map<int, EpollItem*> index_;  // fd -> item
 };
 
 // epfd -> EpollSet, like the FdTable.
@@ -80,6 +89,11 @@ EpollSet* epoll_set_of(int epfd);
 EpollSet* epoll_set_create(int epfd);
 // close() of an epoll descriptor: true if it was ours.
 bool epoll_set_forget(int epfd);
+// This process forked into the family: every set it holds gains the child's
+// descriptor. Lock held.
+void epoll_sets_forked();
+// This process leaves the family: it gives up all its sets. Lock held.
+void epoll_sets_forget_all();
 
 // Removes a socket from every set that watches it (it is closed, or left
 // the shim for the kernel). Lock held.

@@ -14,7 +14,7 @@ __attribute__((constructor(101))) void xdpload_start() {
 // At exit the connections are finished, then the statistics segment goes (a
 // killed process leaves it behind for xdpload-stat to find dead and remove).
 __attribute__((destructor)) void xdpload_stop() {
-  xdpload::shim::Runtime::get().finish_connections();
+  xdpload::shim::Runtime::get().leave_family();
   xdpload::shim::Runtime::get().shutdown_stats();
   xdpload::shim::Runtime::get().report_clock();
 }

@@ -36,7 +36,7 @@ int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
   // Which entries are ours (accelerated sockets, or epoll sets of ours).
   bool any = false;
   for (nfds_t i = 0; i < n && !any; ++i) {
-    Socket* s = rt().fds().get(fds[i].fd);
+    Socket* s = rt().socket_at(fds[i].fd);
     if ((s && s->accelerated) || epoll_set_of(fds[i].fd)) any = true;
   }
   if (!any || rt().forked_child()) {
@@ -59,7 +59,7 @@ int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
     for (nfds_t i = 0; i < n; ++i) {
       fds[i].revents = 0;
       if (fds[i].fd < 0) continue;
-      Socket* s = rt().fds().get(fds[i].fd);
+      Socket* s = rt().socket_at(fds[i].fd);
       EpollSet* set = epoll_set_of(fds[i].fd);
       if (s && s->accelerated) {
         fds[i].revents = short(s->events() & (fds[i].events | POLLERR | POLLHUP));
@@ -92,7 +92,7 @@ int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
     kernel_of.clear();
     for (nfds_t i = 0; i < n; ++i) {
       if (fds[i].fd < 0) continue;
-      Socket* s = rt().fds().get(fds[i].fd);
+      Socket* s = rt().socket_at(fds[i].fd);
       if (s && s->accelerated && !s->kernel_side()) continue;
       kernel.push_back(pollfd{fds[i].fd, fds[i].events, 0});
       kernel_of.push_back(i);
@@ -109,7 +109,7 @@ int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
       for (Socket* s : socks)
         if (s->fd_refs == 0) return true;
       for (nfds_t i = 0; i < n; ++i) {
-        Socket* s = rt().fds().get(fds[i].fd);
+        Socket* s = rt().socket_at(fds[i].fd);
         if (s && s->accelerated && (s->events() & (fds[i].events | POLLERR | POLLHUP))) return true;
       }
       for (const pollfd& k : kernel)
@@ -162,7 +162,7 @@ bool select_has_ours(int n, fd_set* r, fd_set* w, fd_set* e) {
   if (!rt().enabled()) return false;
   for (int fd = 0; fd < n; ++fd) {
     if (!((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e)))) continue;
-    Socket* s = rt().fds().get(fd);
+    Socket* s = rt().socket_at(fd);
     if ((s && s->accelerated) || epoll_set_of(fd)) return true;
   }
   return false;
@@ -244,7 +244,7 @@ int xdpload_epoll_create1(int flags) {
 
 int xdpload_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
   EpollSet* set = epoll_set_of(epfd);
-  Socket* s = rt().fds().get(fd);
+  Socket* s = rt().socket_at(fd);
   if (!set || !s || rt().forked_child()) {
     if (EpollSet* inner = epoll_set_of(fd)) {
       // An epoll instance of ours inside another one.

@@ -22,7 +22,7 @@ extern "C" void __chk_fail(void) __attribute__((noreturn));
 
 namespace {
 
-inline Socket* ours(int fd) { return Runtime::get().fds().get(fd); }
+inline Socket* ours(int fd) { return Runtime::get().socket_at(fd); }
 
 iovec one(void* buf, size_t n) { return iovec{buf, n}; }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "rings/private_fd.h"
+#include "shim/fatal_signals.h"
 #include "shim/lazy_libs.h"
 #include "shim/libc.h"
 #include "shim/log.h"
@@ -22,6 +23,7 @@
 #include "shim/socket_ops.h"
 #include "shim/tcp_socket.h"
 #include "shim/tsc_clock.h"
+#include "family/shared_globals.h"
 
 extern char** environ;
 
@@ -132,7 +134,12 @@ void Runtime::start_clock(bool config_ok) {
 void Runtime::before_privilege_drop(uid_t uid) {
   if (!enabled() || geteuid() != 0 || uid == 0 || uid == uid_t(-1)) return;
   XLOG(kLogDecision, "starting the stack before the process gives up root");
-  if (ensure_stack()) stats_.give_to(uid);
+  // Without the progress thread: a thread of ours alive while the program
+  // changes its credentials breaks glibc's set*id broadcast when the
+  // program has changed its own thread's capabilities first (setpriv:
+  // "apply capabilities"... abort in setxid_error). It starts at the first
+  // socket that needs the stack.
+  if (start_stack_now(/*with_progress=*/false)) stats_.give_to(uid);
 }
 
 void Runtime::report_clock() {
@@ -143,13 +150,28 @@ void Runtime::report_clock() {
 
 bool Runtime::ensure_stack() {
   int st = start_state_.load(std::memory_order_acquire);
-  if (st != 0) return st > 0;
+  if (st != 0 && !progress_pending_.load(std::memory_order_acquire)) return st > 0;
+  return start_stack_now(/*with_progress=*/true);
+}
+
+bool Runtime::start_stack_now(bool with_progress) {
   std::lock_guard<std::mutex> g(start_mutex_);
-  st = start_state_.load(std::memory_order_relaxed);
-  if (st != 0) return st > 0;
-  bool ok = enabled() && start_stack();
-  start_state_.store(ok ? 1 : -1, std::memory_order_release);
-  return ok;
+  int st = start_state_.load(std::memory_order_relaxed);
+  if (st == 0) {
+    bool ok = enabled() && start_stack();
+    start_state_.store(ok ? 1 : -1, std::memory_order_release);
+    if (ok) progress_pending_.store(true, std::memory_order_release);
+    st = ok ? 1 : -1;
+  }
+  if (st > 0 && with_progress && progress_pending_.load(std::memory_order_relaxed)) {
+    progress_ = std::thread([this] { progress_loop(); });
+    progress_.detach();
+    // The progress thread is the one that finishes the connections when a
+    // signal with the default action ends the process.
+    catch_fatal_signals(progress_wake_fd_);
+    progress_pending_.store(false, std::memory_order_release);
+  }
+  return st > 0;
 }
 
 bool Runtime::start_stack() {
@@ -179,6 +201,12 @@ bool Runtime::start_stack() {
   ++t_inside;
   {
     CoreGuard g;
+    // From here on, what the runtime shares with the children this process
+    // forks is in the family arena (shim/runtime_family.cc).
+    auto* shared = new RuntimeShared();
+    shared->members.push_back(process_id());
+    family::set_root(family::Root::Shim, shared);
+    sh_ = shared;
     rc = stack::Stack::open(sc, &stack_, &why);
   }
   if (rc == 0) {
@@ -198,9 +226,9 @@ bool Runtime::start_stack() {
       *counters_ = own_counters_;
     }
   }
-  progress_ = std::thread([this] { progress_loop(); });
-  progress_.detach();
   warn_unserved_queues();
+  if (!family::lwip_globals_shared())
+    XLOG(kLogDecision, "forked children will not share the stack (lwIP's globals are private)");
 
   if (log_level() >= kLogInfo) {
     rings::XskPort* p = stack_->port();
@@ -289,11 +317,11 @@ bool Runtime::accelerate_local(uint32_t ip, uint16_t port, Role role) {
 // ---- ports ----
 
 int Runtime::port_acquire(PortKey k) {
-  PortUse& u = ports_[k];
+  PortUse& u = sh_->ports[k];
   if (u.refs++ == 0) {
     int rc = stack_->steer(k.proto, k.port);
     if (rc < 0) {
-      ports_.erase(k);
+      sh_->ports.erase(k);
       return rc;
     }
   }
@@ -301,44 +329,44 @@ int Runtime::port_acquire(PortKey k) {
 }
 
 void Runtime::port_release(PortKey k) {
-  auto it = ports_.find(k);
-  if (it == ports_.end()) return;
+  auto it = sh_->ports.find(k);
+  if (it == sh_->ports.end()) return;
   if (--it->second.refs > 0) return;
   if (stack_) stack_->unsteer(k.proto, k.port);
-  if (it->second.parked_fd >= 0) libc::close(it->second.parked_fd);
-  ports_.erase(it);
+  // The parked descriptor's number means something only in the process
+  // that parked it: another process of the family leaves it (its copy, if
+  // it has one, goes when it exits).
+  if (it->second.parked_fd >= 0 && it->second.parked_pid == process_id())
+    libc::close(it->second.parked_fd);
+  sh_->ports.erase(it);
 }
 
 void Runtime::port_park(PortKey k, int fd) {
-  auto it = ports_.find(k);
-  if (it == ports_.end() || it->second.parked_fd >= 0) return;
+  auto it = sh_->ports.find(k);
+  if (it == sh_->ports.end() || it->second.parked_fd >= 0) return;
   // High descriptor numbers, away from the program's.
   it->second.parked_fd = libc::fcntl(fd, F_DUPFD_CLOEXEC, 1 << 14);
   if (it->second.parked_fd < 0) it->second.parked_fd = libc::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  it->second.parked_pid = process_id();
 }
 
 void Runtime::track(Socket* s) {
   if (s->tracked) return;
   s->tracked = true;
   s->live_prev = nullptr;
-  s->live_next = live_;
-  if (live_) live_->live_prev = s;
-  live_ = s;
+  s->live_next = sh_->live;
+  if (sh_->live) sh_->live->live_prev = s;
+  sh_->live = s;
 }
 
 void Runtime::untrack(Socket* s) {
   if (!s->tracked) return;
   s->tracked = false;
   if (s->live_prev) s->live_prev->live_next = s->live_next;
-  else live_ = s->live_next;
+  else sh_->live = s->live_next;
   if (s->live_next) s->live_next->live_prev = s->live_prev;
 }
 
-namespace {
-
-// exit() may run while another thread is inside the stack (or in a signal
-// handler that interrupted it): wait a little for the CoreLock, never
-// forever.
 bool lock_at_exit() {
   for (int i = 0; i < 100; ++i) {
     if (CoreLock::try_lock()) return true;
@@ -346,6 +374,8 @@ bool lock_at_exit() {
   }
   return false;
 }
+
+namespace {
 
 // How long finish_connections() waits for a peer's FIN once ours is
 // acknowledged: a peer that closes when it reads end-of-file answers within
@@ -368,7 +398,7 @@ void Runtime::finish_connections() {
   // their FIN now (or a reset, with unread data), as the kernel's would.
   // Listeners last: closing one deletes the connections still queued on it.
   std::vector<Socket*> open, listeners;
-  for (Socket* s = live_; s; s = s->live_next) {
+  for (Socket* s = sh_->live; s; s = s->live_next) {
     if (s->kind != Socket::Kind::Tcp) continue;
     bool listening = static_cast<TcpSocket*>(s)->state == TcpSocket::State::Listening;
     (listening ? listeners : open).push_back(s);
@@ -422,7 +452,8 @@ void Runtime::shutdown_stats() {
         XLOG(kLogInfo, "exit: %llu frames written to %s%s", (unsigned long long)w->records(),
              config_.pcap.c_str(), w->failed() ? " (then a write failed; capture cut short)" : "");
       }
-      if (log_level() >= kLogInfo) {
+      // The port's totals are the family's: said by its last process.
+      if (log_level() >= kLogInfo && !others_remain_) {
         const rings::PortCounters& p = stack_->port()->counters();
         log_at(kLogInfo,
                "exit: rx %llu frames (%llu bytes), tx %llu frames (%llu bytes), %llu tcp and %llu "
@@ -431,6 +462,13 @@ void Runtime::shutdown_stats() {
                (unsigned long long)p.tx_frames, (unsigned long long)p.tx_bytes,
                (unsigned long long)counters_->accelerated_tcp,
                (unsigned long long)counters_->accelerated_udp);
+        // What is still allocated: a leak shows here (tests count it).
+        stack::LwipUsage u = stack::lwip_usage();
+        log_at(kLogInfo,
+               "exit: stack holds %u frames, %u TCP PCBs (%u in TIME_WAIT), %u listening, %u UDP "
+               "PCBs, %llu bytes of family memory",
+               stack_->link().held_frames(), u.tcp_pcbs, u.tcp_time_wait, u.tcp_listen_pcbs,
+               u.udp_pcbs, (unsigned long long)family::bytes_in_use());
       }
       CoreLock::unlock();
     }
@@ -479,6 +517,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       spec.sockets[i]->waiters.add(me);
       ++spec.sockets[i]->holds;
     }
+    if (spec.queue) spec.queue->add(me);
     me->consume();
     poll_stack();
     bool done = ready(ctx);
@@ -490,15 +529,18 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       // Frames arriving on any queue wake us (no stack yet: nothing to
       // watch there).
       const int nwait = stack_ ? nwait_ : 0;
-      const int first_kernel = 1 + nwait;
+      const int first_kernel = 2 + nwait;
       int n = first_kernel + spec.nkernel;
       std::vector<pollfd> big;
       if (n > 16) {
         big.resize(n);
         fds = big.data();
       }
+      // Wake-ups from this process, then from the family's others (-1 when
+      // the waiter has no socket: poll ignores it).
       fds[0] = pollfd{me->fd(), POLLIN, 0};
-      for (int i = 0; i < nwait; ++i) fds[1 + i] = pollfd{wait_fds_[i], POLLIN, 0};
+      fds[1] = pollfd{me->remote_fd(), POLLIN, 0};
+      for (int i = 0; i < nwait; ++i) fds[2 + i] = pollfd{wait_fds_[i], POLLIN, 0};
       for (int i = 0; i < spec.nkernel; ++i) fds[first_kernel + i] = spec.kernel[i];
       timespec ts, *tsp = nullptr;
       if (spec.deadline_ns >= 0) {
@@ -509,18 +551,19 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
         tsp = &ts;
       }
       ++counters_->blocked_waits;
-      sleepers_.fetch_add(1, std::memory_order_relaxed);
+      sh_->sleepers.fetch_add(1, std::memory_order_relaxed);
       CoreLock::unlock();
       rc = libc::ppoll(fds, nfds_t(n), tsp, spec.mask);
       err = errno;
       CoreLock::lock();
-      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      sh_->sleepers.fetch_sub(1, std::memory_order_relaxed);
       for (int i = 0; i < spec.nkernel; ++i) spec.kernel[i].revents = fds[first_kernel + i].revents;
     }
     for (int i = 0; i < spec.nsockets; ++i) {
       spec.sockets[i]->waiters.remove(me);
       --spec.sockets[i]->holds;
     }
+    if (spec.queue) spec.queue->remove(me);
     me->consume();
     if (done) return 0;
     if (rc < 0 && err == EINTR) {
@@ -546,16 +589,34 @@ void Runtime::progress_loop() {
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
   uint64_t seen_app_polls = 0;
   for (;;) {
+    if (fatal_signal_pending()) die_of_signal();
     int64_t timer_ms;
     uint64_t polls;
     bool unkicked;
+    size_t family_members;
+    bool mine;
     {
       CoreGuard g;
+      // One progress thread of the family runs the stack (the first to
+      // look); the others only watch for dead members, and one of them
+      // takes over when the owner leaves or dies.
+      if (sh_->progress_owner == 0 && !leaving_) sh_->progress_owner = process_id();
+      mine = sh_->progress_owner == process_id();
       timer_ms = stack_->next_timer_ms();
-      uint64_t all = app_polls_ + quiet_polls_.load(std::memory_order_relaxed);
+      uint64_t all = sh_->app_polls + sh_->quiet_polls.load(std::memory_order_relaxed);
       polls = all - seen_app_polls;
       seen_app_polls = all;
-      unkicked = tx_unkicked_ != 0;
+      unkicked = sh_->tx_unkicked != 0;
+      family_members = sh_->members.size();
+    }
+    if (!mine) {
+      pollfd wake{progress_wake_fd_, POLLIN, 0};
+      timespec ts{0, kReapIntervalNs};
+      libc::ppoll(&wake, 1, &ts, nullptr);
+      if (forked_child_) return;
+      CoreGuard g;
+      reap_dead_members();
+      continue;
     }
     bool app_active = polls != 0;
     // Watch for frames only when no program thread does: one that sleeps
@@ -565,12 +626,15 @@ void Runtime::progress_loop() {
     // the last look): it runs the timers itself, and every wake-up of this
     // thread, on a machine whose cores the spinning threads occupy, is a
     // preemption that shows in the tail of the program's round trips.
-    bool watch = sleepers_.load(std::memory_order_relaxed) == 0 && !app_active;
+    bool watch = sh_->sleepers.load(std::memory_order_relaxed) == 0 && !app_active;
     int64_t timeout = timer_ms;
     if (polls > 10000) timeout = 50;
     else if (!watch && (timeout < 0 || timeout > 10)) timeout = 10;
-    // The statistics are refreshed about once a second.
+    // The statistics are refreshed about once a second; the family's
+    // members are looked at five times a second.
     if (timeout < 0 || timeout > 1000) timeout = 1000;
+    if (timeout > kReapIntervalNs / 1000000 && family_members > 1)
+      timeout = kReapIntervalNs / 1000000;
     // Datagrams waiting for their batch to fill go within a millisecond
     // even when the program makes no further call.
     if (unkicked) timeout = 1;
@@ -586,25 +650,42 @@ void Runtime::progress_loop() {
       stats_.refresh();
     }
     if (fds[1].revents) stack_->driver().kernel_events();
-    if (tx_unkicked_) kick();
+    if (sh_->tx_unkicked) kick();
     if (forked_.load(std::memory_order_relaxed)) hand_unserved_listeners_to_kernel();
+    if (sh_->members.size() > 1) {
+      int64_t now = mono_ns();
+      if (now >= next_reap_ns_) {
+        next_reap_ns_ = now + kReapIntervalNs;
+        reap_dead_members();
+      }
+    }
     // A program thread that polled meanwhile has done the work.
-    if (app_polls_ + quiet_polls_.load(std::memory_order_relaxed) != seen_app_polls && !fds[1].revents)
+    if (sh_->app_polls + sh_->quiet_polls.load(std::memory_order_relaxed) != seen_app_polls && !fds[1].revents)
       continue;
     stack_->poll();
     ++counters_->progress_polls;
   }
 }
 
+void Runtime::die_of_signal() {
+  // What exit() would have done, then the signal's own default action.
+  leave_family();
+  shutdown_stats();
+  report_clock();
+  die_by_pending_signal();
+}
+
 // ---- fork ----
 
 void Runtime::fork_prepare() {
   Runtime& r = get();
+  if (t_family_fork) return;
   if (r.start_state_.load() > 0) CoreLock::lock();
 }
 
 void Runtime::fork_parent() {
   Runtime& r = get();
+  if (t_family_fork) return;
   if (r.start_state_.load() > 0) {
     r.last_fork_ns_ = mono_ns();  // under the CoreLock, taken in fork_prepare
     r.forked_.store(true, std::memory_order_relaxed);
@@ -625,7 +706,7 @@ void Runtime::hand_unserved_listeners_to_kernel() {
   constexpr int64_t kUnservedNs = 1'000'000'000;
   const int64_t now = mono_ns();
   std::vector<TcpSocket*> unserved;
-  for (Socket* s = live_; s; s = s->live_next) {
+  for (Socket* s = sh_->live; s; s = s->live_next) {
     if (s->kind != Socket::Kind::Tcp) continue;
     auto* t = static_cast<TcpSocket*>(s);
     if (t->state == TcpSocket::State::Listening && !t->accept_queue.empty() &&
@@ -655,19 +736,23 @@ void Runtime::fork_child() {
   // child does), and runs every socket of its own on the kernel path.
   // Accelerated sockets inherited from the parent can only be closed.
   Runtime& r = get();
+  if (t_family_fork) return;  // fork_process() does the rest
   r.forked_child_ = true;
   r.pid_ = getpid();
+  waiting_after_fork();
   if (r.start_state_.load() > 0) {
-    CoreLock::unlock();
+    // The lock is the parent's (shared, released by its thread), or a
+    // private copy held by that thread.
+    family::reset_private_lock_in_child();
     r.stack_->port()->abandon();
     // An inherited listener is the kernel's listening socket to the child:
     // it accepts whatever the kernel gets on that port, which is every
     // connection once the parent has handed the listener over
     // (hand_unserved_listeners_to_kernel), as pre-forked servers need.
-    for (Socket* s = r.live_; s; s = s->live_next)
+    for (Socket* s = r.sh_->live; s; s = s->live_next)
       if (s->kind == Socket::Kind::Tcp &&
           static_cast<TcpSocket*>(s)->state == TcpSocket::State::Listening)
-        for (int d : s->descriptors) r.fds_.take(d);
+        for (const Descriptor& d : s->descriptors) r.fds_.take(d.fd);
   }
 }
 

@@ -13,7 +13,12 @@
 // - A progress thread runs lwIP's timers and takes frames while no program
 //   thread is polling, so ACKs and retransmissions happen while the program
 //   computes; it sleeps when there is nothing to do.
-// - fork: the child never touches the parent's stack (see fork_child()).
+// - fork: parent and children share one stack (family/arena.h): a socket
+//   inherited across fork works in every process that holds it, as the
+//   kernel's do, and closes when its last descriptor in any process closes
+//   (shim/runtime_family.cc). Where the stack cannot be shared (the
+//   library not linked for it), the child runs on the kernel path and its
+//   inherited sockets can only be closed (fork_child()).
 #pragma once
 
 #include <atomic>
@@ -41,9 +46,33 @@
 namespace xdpload::shim {
 
 
+struct PortUse {
+  int refs = 0;
+  int parked_fd = -1;     // a descriptor of process parked_pid (and of the
+  pid_t parked_pid = 0;   // children it forked since): only it closes it
+};
+struct PortHash {
+  size_t operator()(const PortKey& k) const { return (size_t(k.proto) << 16) | k.port; }
+};
+
+// What the processes of a family share besides the stack: the socket list,
+// the steered ports, how busy the program threads are, who is alive. In the
+// family arena once the stack starts. CoreLock held unless atomic.
+struct RuntimeShared : family::Object {
+  Socket* live = nullptr;
+  family::unordered_map<PortKey, PortUse, PortHash> ports;
+  uint64_t app_polls = 0;                 // stack polls by program threads
+  std::atomic<uint64_t> quiet_polls{0};   // polls skipped by stack_quiet()
+  std::atomic<int> sleepers{0};           // program threads asleep on the AF_XDP sockets
+  uint32_t tx_unkicked = 0;               // datagrams queued since the last kick
+  family::vector<pid_t> members;          // processes using the stack
+  pid_t progress_owner = 0;               // whose progress thread runs the stack
+};
+
 struct WaitSpec {
   Socket** sockets = nullptr;  // wait queues to sleep on
   int nsockets = 0;
+  WaitQueue* queue = nullptr;  // one more (an epoll set's)
   pollfd* kernel = nullptr;    // kernel descriptors to watch as well
   int nkernel = 0;
   int64_t deadline_ns = -1;    // CLOCK_MONOTONIC; -1: none
@@ -58,6 +87,19 @@ class Runtime {
   void init();
   // Configured, not switched off, and this is not a forked child.
   bool enabled() const { return enabled_ && !forked_child_; }
+  // ---- the process family (shim/runtime_family.cc) ----
+  // fork() for the program: with a running stack that can be shared, the
+  // child joins the family and inherits working sockets.
+  pid_t fork_process();
+  // _exit() and exit(): this process's descriptors close. Others of the
+  // family go on with the stack; the last one finishes the connections.
+  void leave_family();
+  // Lock held: the descriptors of family members that died without leaving
+  // (SIGKILL, a crash) are closed for them. Called by progress threads.
+  void reap_dead_members();
+  // The socket behind `fd` left the shim in another process of the family:
+  // forget it here too (the descriptor is a kernel socket).
+  void forget_departed(int fd, Socket* s);
   // Says the deferred configuration lines, once per process family: at the
   // first TCP or UDP socket on AF_INET/AF_INET6.
   void say_deferred();
@@ -86,6 +128,8 @@ class Runtime {
   // ---- ports (CoreLock held) ----
   int port_acquire(PortKey k);
   void port_release(PortKey k);
+  // Some PCB of the family's stack uses the port.
+  bool port_in_use(PortKey k) const { return sh_->ports.count(k) != 0; }
   // Keeps `fd` (a dup of the program's socket) open until the port's last
   // user is gone, so that the kernel does not hand the port out meanwhile.
   void port_park(PortKey k, int fd);
@@ -93,27 +137,28 @@ class Runtime {
   // ---- waiting (CoreLock held) ----
   void poll_stack() {
     if (!stack_) return;
-    ++app_polls_;
-    tx_unkicked_ = 0;  // poll() sends what is queued
+    ++sh_->app_polls;
+    sh_->tx_unkicked = 0;  // poll() sends what is queued
     stack_->poll();
   }
   // Nothing for a poll to do (no frame, no timer due, nothing to send): a
   // spinning caller may answer EAGAIN without the CoreLock. Any thread.
   bool stack_quiet() {
-    if (!stack_ || __atomic_load_n(&tx_unkicked_, __ATOMIC_RELAXED) != 0 || !stack_->quiet())
+    if (!stack_ || __atomic_load_n(&sh_->tx_unkicked, __ATOMIC_RELAXED) != 0 || !stack_->quiet())
       return false;
     // Counted as a poll for the progress thread's sake (it stays out of the
     // way of a spinning program); a lost increment between threads is fine.
-    quiet_polls_.store(quiet_polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    sh_->quiet_polls.store(sh_->quiet_polls.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
     return true;
   }
   // A datagram was queued for sending: the kernel is told now, or with the
   // XDPLOAD_TX_BATCH-th one (see t_defer_kicks).
   void sent_datagram() {
-    if (++tx_unkicked_ >= config_.tx_batch && !t_defer_kicks) kick();
+    if (++sh_->tx_unkicked >= config_.tx_batch && !t_defer_kicks) kick();
   }
   void kick() {
-    tx_unkicked_ = 0;
+    sh_->tx_unkicked = 0;
     stack_->flush();
   }
   // While set on a thread, its datagrams wait for the kick at the end of the
@@ -134,10 +179,19 @@ class Runtime {
   // The list of accelerated sockets (CoreLock held).
   void track(Socket* s);
   void untrack(Socket* s);
-  Socket* live_sockets() const { return live_; }
+  Socket* live_sockets() const { return sh_->live; }
 
   Config& config() { return config_; }
   FdTable& fds() { return fds_; }
+  // The accelerated socket behind `fd`, or nullptr: not ours (any more).
+  Socket* socket_at(int fd) {
+    Socket* s = fds_.get(fd);
+    if (s && __atomic_load_n(&s->departed, __ATOMIC_ACQUIRE)) [[unlikely]] {
+      forget_departed(fd, s);
+      return nullptr;
+    }
+    return s;
+  }
   ShimCounters& counters() { return *counters_; }
   // The process is about to change its user from root to `uid`: start the
   // stack now, while it can (daemons drop privileges before they open their
@@ -164,7 +218,13 @@ class Runtime {
   int block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx);
   void start_clock(bool config_ok);
   void progress_loop();
+  // The progress thread, after a fatal signal with the default action.
+  [[noreturn]] void die_of_signal();
   bool start_stack();
+  // Starts the stack once (and the progress thread, unless asked not to
+  // yet): what ensure_stack() and before_privilege_drop() share.
+  bool start_stack_now(bool with_progress);
+  std::atomic<bool> progress_pending_{false};  // the stack runs, its progress thread not yet
   // One line when some receive queues of the interface have no socket.
   void warn_unserved_queues();
   // Acceleration off, said in one line (now, or at the first socket when
@@ -181,7 +241,19 @@ class Runtime {
   FdTable fds_;
   ShimCounters own_counters_;
   ShimCounters* counters_ = &own_counters_;
-  Socket* live_ = nullptr;
+  // Private until the stack starts, then the family's (start_stack()).
+  RuntimeShared own_shared_;
+  RuntimeShared* sh_ = &own_shared_;
+  // Set while fork_process() is inside the real fork (the atfork handlers
+  // then leave it alone).
+  static thread_local bool t_family_fork;
+  bool family_shares() const;
+  void adopt_child(pid_t child);
+  void after_fork_in_child();
+  void release_descriptors_of(pid_t pid);
+  int64_t next_reap_ns_ = 0;
+  bool leaving_ = false;  // leave_family() ran: the progress thread no longer takes the stack
+  bool others_remain_ = false;  // ...and left the stack to other processes of the family
   StatPublisher stats_;
   int64_t next_stats_ns_ = 0;
   stack::InterfaceInfo iface_;
@@ -208,22 +280,17 @@ class Runtime {
   std::unordered_map<uint32_t, RouteDecision> route_cache_;
   std::mutex route_mutex_;
 
-  struct PortUse {
-    int refs = 0;
-    int parked_fd = -1;
-  };
-  struct PortHash {
-    size_t operator()(const PortKey& k) const { return (size_t(k.proto) << 16) | k.port; }
-  };
-  std::unordered_map<PortKey, PortUse, PortHash> ports_;
-
-  std::atomic<int> sleepers_{0};  // program threads sleeping on the AF_XDP socket
-  uint64_t app_polls_ = 0;        // stack polls by program threads
-  uint32_t tx_unkicked_ = 0;      // datagrams queued since the last kick
-  std::atomic<uint64_t> quiet_polls_{0};  // polls skipped by stack_quiet()
   int progress_wake_fd_ = -1;
   std::thread progress_;
 };
+
+// How often progress threads look for family members that died.
+constexpr int64_t kReapIntervalNs = 200'000'000;
+
+// exit() may run while another thread is inside the stack (or in a signal
+// handler that interrupted it): wait a little for the CoreLock (0.1 s),
+// never forever. True when taken.
+bool lock_at_exit();
 
 // The current CLOCK_MONOTONIC time in nanoseconds (real clock, not ours).
 int64_t mono_ns();

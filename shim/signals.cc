@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "shim/export.h"
+#include "shim/fatal_signals.h"
 #include "shim/libc.h"
 #include "shim/waiting.h"
 
@@ -56,10 +57,28 @@ int do_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   struct sigaction prev_program;
   bool had = g_actions[sig].wrapped;
   if (had) prev_program = g_actions[sig].act;
+  // Our catcher of fatal signals (shim/fatal_signals.h) stands in for
+  // SIG_DFL: the program sees SIG_DFL.
+  const bool catcher = !had && fatal_catcher_installed(sig);
+  if (catcher) {
+    prev_program = {};
+    prev_program.sa_handler = SIG_DFL;
+    had = true;
+  }
   if (!act) {
     int rc = libc::sigaction(sig, nullptr, old);
     if (rc == 0 && old && had) *old = prev_program;
     return rc;
+  }
+  if (!is_handler(act) && !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL &&
+      fatal_catcher_installed(sig)) {
+    // SIG_DFL again: the catcher stays.
+    if (g_actions[sig].wrapped) {
+      g_actions[sig].wrapped = false;
+      fatal_action_changed(sig, true);
+    }
+    if (old) *old = prev_program;
+    return 0;
   }
   struct sigaction installed = *act;
   if (is_handler(act)) {
@@ -81,6 +100,7 @@ int do_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   }
   if (!is_handler(act)) g_actions[sig].wrapped = false;
   if (old) *old = had ? prev_program : kernel_old;
+  fatal_action_changed(sig, !is_handler(act) && act->sa_handler == SIG_DFL);
   return 0;
 }
 

@@ -23,6 +23,7 @@
 #include <deque>
 #include <vector>
 
+#include "family/arena.h"
 #include "shim/waiting.h"
 
 struct tcp_pcb;
@@ -71,12 +72,18 @@ struct SocketOptions {
   bool mcast_loop = true;
 };
 
-class Socket {
+// A descriptor that refers to a socket: which process, which number.
+struct Descriptor {
+  pid_t pid;
+  int fd;
+};
+
+class Socket : public family::Object {
  public:
   enum class Kind : uint8_t { Tcp, Udp };
 
   Socket(Kind k, int descriptor) : kind(k), fd(descriptor) {
-    if (descriptor >= 0) descriptors.push_back(descriptor);
+    if (descriptor >= 0) descriptors.push_back(Descriptor{process_id(), descriptor});
   }
   virtual ~Socket();
   Socket(const Socket&) = delete;
@@ -84,8 +91,11 @@ class Socket {
 
   const Kind kind;
   int fd;                    // the descriptor it was created on (the backing socket)
-  int fd_refs = 1;           // descriptors that refer to it (dup): descriptors.size()
-  std::vector<int> descriptors;  // which ones
+  int fd_refs = 1;           // descriptors that refer to it, in every process: descriptors.size()
+  family::vector<Descriptor> descriptors;  // which ones
+  // It left the shim (went to the kernel) while other processes of the
+  // family held descriptors to it: they forget it at their next call.
+  bool departed = false;
   int holds = 0;             // calls sleeping on it right now
   bool nonblock = false;     // O_NONBLOCK of the open file description
   bool accelerated = false;  // lwIP has it; false: a candidate
@@ -99,7 +109,7 @@ class Socket {
   SockAddr local, remote;
   WaitQueue waiters;
   uint64_t seq = 0;  // bumped at every state change (edge-triggered epoll)
-  std::vector<EpollItem*> watchers;
+  family::vector<EpollItem*> watchers;
 
   // POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP as they stand now, from the
   // stack's side (the kernel side of a listener or UDP socket is polled by the

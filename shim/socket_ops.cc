@@ -41,12 +41,19 @@ int neg_errno() { return -errno; }
 // The socket leaves the shim: its descriptors are plain kernel sockets from
 // now on. Lock held.
 void drop_to_kernel(Socket* s) {
-  for (int d : s->descriptors) rt().fds().take(d);
-  s->descriptors.clear();
-  s->fd_refs = 0;
+  const pid_t me = process_id();
+  auto& d = s->descriptors;
+  for (const Descriptor& x : d)
+    if (x.pid == me) rt().fds().take(x.fd);
+  d.erase(std::remove_if(d.begin(), d.end(), [&](const Descriptor& x) { return x.pid == me; }),
+          d.end());
+  s->fd_refs = int(d.size());
   detach_from_epolls(s);
   s->release();
   ++rt().counters().kernel_sockets;
+  // Other processes of the family hold it too: their descriptors are the
+  // same kernel socket, and they forget ours at their next call.
+  if (s->fd_refs > 0) __atomic_store_n(&s->departed, true, __ATOMIC_RELEASE);
   rt().maybe_delete(s);
 }
 
@@ -91,6 +98,50 @@ int kernel_bind(Socket* s, int fd, SockAddr a) {
 TcpSocket* tcp(Socket* s) { return static_cast<TcpSocket*>(s); }
 UdpSocket* udp(Socket* s) { return static_cast<UdpSocket*>(s); }
 
+// The kernel's ephemeral range (net.ipv4.ip_local_port_range), read once.
+void ephemeral_range(uint16_t* lo, uint16_t* hi) {
+  static uint16_t range[2] = {0, 0};
+  if (!range[0]) {
+    unsigned a = 32768, b = 60999;
+    if (FILE* f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re")) {
+      if (fscanf(f, "%u %u", &a, &b) != 2 || a == 0 || b < a || b > 65535) a = 32768, b = 60999;
+      fclose(f);
+    }
+    range[1] = uint16_t(b);
+    __atomic_store_n(&range[0], uint16_t(a), __ATOMIC_RELEASE);
+  }
+  *lo = __atomic_load_n(&range[0], __ATOMIC_ACQUIRE);
+  *hi = range[1];
+}
+
+// Binds a client's kernel socket to a local port of the ephemeral range
+// that the stack does not use either. The kernel keeps a port reserved
+// only while some process holds the socket that reserved it, and in a
+// process family that process may be gone while lwIP still uses the port
+// (a child's connection in TIME_WAIT): the kernel would hand it out again,
+// and lwIP refuse the connection (EADDRINUSE). Ports are tried from a random
+// start, as the kernel does; port 0 (the kernel's choice) after 64 misses.
+int bind_client_port(Socket* s, int fd, uint32_t ip) {
+  SockAddr now;
+  if (kernel_local(fd, &now) && now.port != 0) return 0;
+  uint16_t lo, hi;
+  ephemeral_range(&lo, &hi);
+  uint32_t span = uint32_t(hi - lo) + 1;
+  uint32_t start = uint32_t(mono_ns() >> 10) * 2654435761u;
+  for (int i = 0; i < 64; ++i) {
+    uint16_t port = uint16_t(lo + (start + uint32_t(i) * 7919u) % span);
+    {
+      CoreGuard g;
+      if (rt().port_in_use(PortKey{IPPROTO_TCP, port})) continue;
+    }
+    sockaddr_storage ss;
+    socklen_t len = make_sockaddr(SockAddr{ip, port}, s->v6, &ss);
+    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return 0;
+    if (errno != EADDRINUSE) return -errno;
+  }
+  return kernel_bind(s, fd, SockAddr{ip, 0});
+}
+
 void raise_sigpipe() {
   // Linux sends it to the thread that wrote.
   pthread_kill(pthread_self(), SIGPIPE);
@@ -101,7 +152,8 @@ void raise_sigpipe() {
 void hand_to_kernel(Socket* s) {
   // The backing socket was made non-blocking for our own use of it.
   if (!s->nonblock)
-    for (int d : s->descriptors) libc::fcntl(d, F_SETFL, libc::fcntl(d, F_GETFL) & ~O_NONBLOCK);
+    for (const Descriptor& d : s->descriptors)
+      if (d.pid == process_id()) libc::fcntl(d.fd, F_SETFL, libc::fcntl(d.fd, F_GETFL) & ~O_NONBLOCK);
   drop_to_kernel(s);
 }
 
@@ -294,7 +346,7 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   // The kernel picks the local port (ephemeral range, conflicts) on our
   // address and keeps it reserved; lwIP uses the same one.
   if (!s->bound) {
-    if (int rc = kernel_bind(s, fd, SockAddr{rt().iface_addr(), 0}); rc < 0) return rc;
+    if (int rc = bind_client_port(s, fd, rt().iface_addr()); rc < 0) return rc;
   }
   CoreGuard g;
   if (!still(s, fd)) return -EBADF;
@@ -748,7 +800,7 @@ int op_dup_to(Socket* s, int fd, int nfd) {
   CoreGuard g;
   if (!still(s, fd) || !rt().fds().fits(nfd)) return nfd;
   ++s->fd_refs;
-  s->descriptors.push_back(nfd);
+  s->descriptors.push_back(Descriptor{process_id(), nfd});
   rt().fds().set(nfd, s);
   return nfd;
 }
@@ -760,7 +812,10 @@ bool op_forget(int fd) {
   // parent's. (A vfork child, which shares our memory, never gets here.)
   if (rt().forked_child()) return true;
   auto& d = s->descriptors;
-  d.erase(std::remove(d.begin(), d.end(), fd), d.end());
+  const pid_t me = process_id();
+  d.erase(std::remove_if(d.begin(), d.end(),
+                         [&](const Descriptor& x) { return x.pid == me && x.fd == fd; }),
+          d.end());
   if (--s->fd_refs > 0) return true;
   detach_from_epolls(s);
   s->release();

@@ -104,7 +104,8 @@ void StatPublisher::refresh() {
 }
 
 void StatPublisher::give_to(uid_t uid) {
-  if (!seg_ || uid == uid_) return;
+  // A forked child of the family holds its parent's segment: not its to give.
+  if (!seg_ || uid == uid_ || getpid() != owner_pid_) return;
   // The file becomes the user's (changed through a descriptor while it is
   // still in our own directory, where no one else can swap it for a link),
   // then moves into that user's directory, so that the process can remove

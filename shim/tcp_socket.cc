@@ -402,7 +402,7 @@ int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
   c->listener = nullptr;
   c->fd = nfd;
   c->fd_refs = 1;
-  c->descriptors.assign(1, nfd);
+  c->descriptors.assign(1, Descriptor{process_id(), nfd});
   c->nonblock = flags & SOCK_NONBLOCK;
   copy_options_to_kernel(nfd, c->opt);
   rt.fds().set(nfd, c);
@@ -629,7 +629,7 @@ void TcpSocket::stat_row(stats::SocketRow* row) const {
   row->proto = IPPROTO_TCP;
   row->state = state == State::Listening ? uint8_t(TCP_LISTEN) : ti.tcpi_state;
   row->accelerated = 1;
-  row->fd = descriptors.empty() ? -1 : descriptors.front();
+  row->fd = descriptors.empty() ? -1 : descriptors.front().fd;
   row->local_ip = local.ip;
   row->local_port = local.port;
   row->remote_ip = remote.ip;

@@ -65,7 +65,7 @@ class TcpSocket final : public Socket {
   bool shut_rd = false;
   bool shut_wr = false;
   int backlog = 0;
-  std::deque<TcpSocket*> accept_queue;  // connections waiting for accept()
+  family::deque<TcpSocket*> accept_queue;  // connections waiting for accept()
   int64_t queued_since_ns = 0;  // when the queue last became non-empty
   int64_t last_accept_ns = 0;   // when the program last accepted from the stack
   TcpSocket* listener = nullptr;        // while waiting in a listener's queue
@@ -88,7 +88,7 @@ class TcpSocket final : public Socket {
 
   // Received, not yet read: pbufs in arrival order (a deque, not a pbuf
   // chain: a chain's length is 16 bits).
-  std::deque<pbuf*> rx;
+  family::deque<pbuf*> rx;
   size_t rx_off = 0;    // bytes of rx.front() already read
   size_t rx_bytes = 0;  // readable bytes in rx
   bool owns_port = false;  // the kernel socket reserves the local port (client side)

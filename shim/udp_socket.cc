@@ -109,7 +109,7 @@ void UdpSocket::stat_row(stats::SocketRow* row) const {
   row->proto = IPPROTO_UDP;
   row->state = connected ? 1 /* TCP_ESTABLISHED */ : 7 /* TCP_CLOSE: "UNCONN" */;
   row->accelerated = 1;
-  row->fd = descriptors.empty() ? -1 : descriptors.front();
+  row->fd = descriptors.empty() ? -1 : descriptors.front().fd;
   row->local_ip = local.ip;
   row->local_port = local.port;
   row->remote_ip = remote.ip;

@@ -48,7 +48,7 @@ class UdpSocket final : public Socket {
     pbuf* data;
     SockAddr from;
   };
-  std::deque<Datagram> queue;
+  family::deque<Datagram> queue;
   size_t queued_bytes = 0;
   uint32_t queued_count = 0;  // queue.size(), for queued_hint()
   void set_queued_count() { __atomic_store_n(&queued_count, uint32_t(queue.size()), __ATOMIC_RELAXED); }

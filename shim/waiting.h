@@ -10,40 +10,73 @@
 // readable.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <vector>
+
+#include "family/arena.h"
 
 namespace xdpload::shim {
 
 class ThreadWaiter {
  public:
-  // This thread's waiter (created on first use; closed at thread exit).
+  // This thread's waiter (created on first use; closed at thread exit; made
+  // anew in a forked child, whose copy is its parent's).
   static ThreadWaiter* current();
+  // Descriptors to sleep on: the eventfd its own process writes, and a
+  // datagram socket the other processes of the family send to (they cannot
+  // reach our eventfd). Either readable means "look again".
   int fd() const { return efd_; }
-  // Any thread: makes fd() readable, once until consumed.
+  int remote_fd() const { return sock_; }
+  pid_t pid() const { return pid_; }
+  pid_t tid() const { return tid_; }
+  // Any thread of this process: makes fd() readable, once until consumed.
   void signal();
-  // The waiting thread, after waking: reads the eventfd empty.
+  // The waiting thread, after waking: reads both descriptors empty.
   void consume();
   ~ThreadWaiter();
 
  private:
-  ThreadWaiter();
+  ThreadWaiter() { open(); }
+  void open();
+  void close();
   int efd_ = -1;
+  int sock_ = -1;
+  pid_t pid_ = 0;
+  pid_t tid_ = 0;
   std::atomic<bool> signaled_{false};
+  std::atomic<bool> remote_signaled_{false};
 };
 
-// Waiters of one socket or epoll set. Changed with the CoreLock held.
+// Wakes the waiter `tid` of another process of the family (its socket).
+void wake_remote_waiter(pid_t tid);
+// This process's id (cached; set again in a forked child).
+pid_t process_id();
+void waiting_after_fork();
+
+// Waiters of one socket or epoll set, in any process of the family. Changed
+// with the CoreLock held.
 class WaitQueue {
  public:
-  void add(ThreadWaiter* w) { waiters_.push_back(w); }
+  void add(ThreadWaiter* w) { waiters_.push_back(Ref{w, w->pid(), w->tid()}); }
   void remove(ThreadWaiter* w);
   bool empty() const { return waiters_.empty(); }
   void wake_all() {
-    for (ThreadWaiter* w : waiters_) w->signal();
+    const pid_t me = process_id();
+    for (const Ref& r : waiters_) {
+      if (r.pid == me) r.w->signal();
+      else wake_remote_waiter(r.tid);
+    }
   }
 
  private:
-  std::vector<ThreadWaiter*> waiters_;
+  struct Ref {
+    ThreadWaiter* w;  // valid in process `pid` only
+    pid_t pid;
+    pid_t tid;
+  };
+  family::vector<Ref> waiters_;
 };
 
 // Signals caught while a call blocked: Linux restarts a blocking socket call

@@ -9,7 +9,9 @@ LWIP_C   := core/init.c core/def.c core/inet_chksum.c core/ip.c core/mem.c core/
             core/ipv4/ip4_frag.c netif/ethernet.c
 LWIP_OBJS := $(LWIP_C:%.c=$(BUILD)/lwip/%.o)
 LWIP_INC  := -Istack/lwip -I$(LWIP_SRC)/include
-# lwIP is C; warnings in its code are not ours to fix.
+# lwIP is C; warnings in its code are not ours to fix. Its writable globals
+# are renamed into the sections family/family.ld shares between the
+# processes of a family (family/shared_globals.h).
 LWIP_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -w $(SANITIZE)
 
 STACK_SRCS := stack/netlink.cc stack/interface_info.cc stack/kernel_routes.cc \
@@ -23,7 +25,9 @@ $(LWIP_SRC)/core/tcp.c: | $(DEPS_STAMP)
 
 $(BUILD)/lwip/%.o: $(LWIP_SRC)/%.c stack/lwip/lwipopts.h stack/lwip/arch/cc.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(LWIP_INC) $(LWIP_CFLAGS) -c $< -o $@
+	$(CC) $(LWIP_INC) $(LWIP_CFLAGS) -c $< -o $@.tmp
+	objcopy --rename-section .data=.xdpload_family.data \
+	  --rename-section .bss=.xdpload_family.bss $@.tmp $@ && rm -f $@.tmp
 
 $(BUILD)/stack/%.o: stack/%.cc | $(DEPS_STAMP)
 	@mkdir -p $(@D)

@@ -9,6 +9,7 @@
 // or release() gives it back.
 #pragma once
 
+#include "family/arena.h"
 #include <cstdint>
 
 namespace xdpload::stack {
@@ -21,7 +22,7 @@ struct LinkFrame {
   bool more;        // the packet continues in the next frame
 };
 
-class Link {
+class Link : public family::Object {
  public:
   // Space beside every received frame for the stack's per-frame state (the
   // custom pbuf that points into the frame).

@@ -15,6 +15,7 @@
 // Every method is called with the CoreLock held.
 #pragma once
 
+#include "family/arena.h"
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -115,8 +116,8 @@ class LinkNetif {
   NeighbourTable neighbours_;
   KernelRoutes routes_;
   Netlink events_;
-  std::unordered_map<uint32_t, uint32_t> route_cache_;  // destination -> next hop
-  std::vector<Held> held_;
+  family::unordered_map<uint32_t, uint32_t> route_cache_;  // destination -> next hop
+  family::vector<Held> held_;
   // Frames of a packet whose last frame has not arrived yet. A 64 KiB
   // super-packet in frames of 2 KiB minus headroom needs at most 40.
   static constexpr uint32_t kMaxChain = 48;

@@ -7,7 +7,12 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+
+#include "family/shared_globals.h"
 
 extern "C" {
 #include "lwip/init.h"
@@ -18,10 +23,20 @@ extern "C" {
 
 namespace xdpload::stack {
 
-std::mutex& CoreLock::mutex() {
-  static std::mutex m;
-  return m;
+namespace {
+std::atomic<uint64_t> g_holders_died{0};
 }
+
+void CoreLock::holder_died() {
+  // What the dead process was changing may be half done. lwIP's lists and
+  // the socket queues are usually consistent between two statements, and a
+  // hang is worse than a rare wrong socket: go on, and say it.
+  if (g_holders_died.fetch_add(1) == 0)
+    fprintf(stderr, "xdpload: a process of this family died holding the stack lock; the stack "
+                    "goes on, the sockets it was using may misbehave\n");
+}
+
+uint64_t CoreLock::holders_died() { return g_holders_died.load(); }
 
 namespace {
 
@@ -78,6 +93,11 @@ void lwip_core_init() {
   }
   g_rand_state = g_isn_key[0] ^ rotl(g_isn_key[1], 17) ^ mono_ns();
   if (!g_rand_state) g_rand_state = 1;
+  // Before lwIP first writes its globals: after this, children forked by
+  // this process share them.
+  // (When that fails, family::lwip_globals_shared() says so.)
+  ErrorText why;
+  family::share_lwip_globals(&why);
   lwip_init();
   g_initialized = true;
 }

@@ -12,6 +12,7 @@
 // entries set with set_static().
 #pragma once
 
+#include "family/arena.h"
 #include <cstdint>
 #include <cstring>
 #include <unordered_map>
@@ -78,7 +79,7 @@ class NeighbourTable {
   };
   void send_use(uint32_t ip);
 
-  std::unordered_map<uint32_t, Entry> entries_;
+  family::unordered_map<uint32_t, Entry> entries_;
   int ifindex_ = 0;
   Netlink requests_;
   NeighbourCounters counters_;

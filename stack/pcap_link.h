@@ -3,6 +3,7 @@
 // several frames (multi-buffer) is one record.
 #pragma once
 
+#include "family/arena.h"
 #include <iterator>
 #include <map>
 #include <memory>
@@ -71,7 +72,7 @@ class PcapLink final : public Link {
   std::unique_ptr<PcapWriter> writer_;
   PcapWriter::Piece rx_[kMaxPieces];
   uint32_t nrx_ = 0;
-  std::map<uint64_t, uint8_t*> tx_data_;  // transmit frames held: token -> data
+  std::map<uint64_t, uint8_t*, std::less<uint64_t>, family::Allocator<std::pair<const uint64_t, uint8_t*>>> tx_data_;  // transmit frames held: token -> data
 };
 
 }  // namespace xdpload::stack

@@ -9,6 +9,7 @@
 // flush(). Not thread-safe: the caller serialises (the CoreLock).
 #pragma once
 
+#include "family/arena.h"
 #include <cstdint>
 #include <vector>
 
@@ -16,7 +17,7 @@
 
 namespace xdpload::stack {
 
-class PcapWriter {
+class PcapWriter : public family::Object {
  public:
   ~PcapWriter();
   // Creates (truncates) `path` and writes the file header.
@@ -36,7 +37,7 @@ class PcapWriter {
   void append(const void* p, size_t n);
   int fd_ = -1;
   uint32_t snaplen_ = 0;
-  std::vector<uint8_t> buf_;
+  family::vector<uint8_t> buf_;
   int64_t oldest_ns_ = 0;
   uint64_t records_ = 0;
   bool failed_ = false;

@@ -7,6 +7,7 @@
 // for the network sleeps on wait_fds() and events_fd() until next_timer_ms().
 #pragma once
 
+#include "family/arena.h"
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -51,7 +52,7 @@ struct TcpUndelivered {
 };
 TcpUndelivered tcp_undelivered();  // CoreLock held
 
-class Stack {
+class Stack : public family::Object {
  public:
   // On a real interface: an AF_XDP port; address, netmask, MTU and MAC from
   // the kernel; next hops from the kernel's routes and neighbours.

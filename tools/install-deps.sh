@@ -21,6 +21,8 @@ packages=(
   # unmodified peers and loads
   netcat-openbsd socat curl iperf3 sockperf redis-server redis-tools
   nginx-light wrk memcached libmemcached-tools python3 python3-scapy haproxy apache2
+  # forking servers (the fork issue): PostgreSQL (fork per connection, pgbench), gunicorn
+  postgresql postgresql-contrib gunicorn
   # inspection and reporting
   tshark hyperfine gnuplot-nox procps linux-perf
 )

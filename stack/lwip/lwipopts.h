@@ -27,6 +27,21 @@
  * PCBs with 700 segments each cannot be preallocated. Per-connection queue
  * limits (TCP_SND_QUEUELEN, windows) and the fd limit bound the total. */
 #define MEMP_MEM_MALLOC 1
+/* "malloc" is the family arena (family/arena.h): memory shared with the
+ * children the process forks, which use the same stack. */
+#include <stddef.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+void* xdpload_family_malloc(size_t n);
+void* xdpload_family_calloc(size_t n, size_t m);
+void xdpload_family_free(void* p);
+#ifdef __cplusplus
+}
+#endif
+#define mem_clib_malloc xdpload_family_malloc
+#define mem_clib_calloc xdpload_family_calloc
+#define mem_clib_free xdpload_family_free
 #define MEM_ALIGNMENT 8
 /* Unused with libc malloc, but a value above 64000 makes mem_size_t 32 bits
  * wide, which TCP_SND_BUF above 64 KiB needs. */

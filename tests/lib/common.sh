@@ -37,11 +37,11 @@ export -f xdp_attached
 one_line_with() { [ "$(grep -c . "$1")" -eq 1 ] && grep -qF -- "$2" "$1"; }
 export -f one_line_with
 
-# load_forked_server URL WANT: loads a forked HTTP server in A from B. Its
-# listener goes to the kernel after connections wait on it unaccepted, so
-# the first request may be reset at that hand-over; then 5 requests whose
-# bodies must equal file WANT (how many did: FETCHED_OK), then wrk -t1 -c8
-# for 2 s into $tmp/wrk.out (requests made: WRK_REQUESTS).
+# load_forked_server URL WANT: loads a forked HTTP server in A from B: one
+# request (not counted: a server whose listener is handed to the kernel
+# resets what waited on it), then 5 requests whose bodies must equal file
+# WANT (how many did: FETCHED_OK), then wrk -t1 -c8 for 2 s into
+# $tmp/wrk.out (requests made: WRK_REQUESTS).
 load_forked_server() {
   in_b curl -sS --max-time 10 -o /dev/null "$1"
   FETCHED_OK=0

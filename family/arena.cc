@@ -1,0 +1,259 @@
+#include "family/arena.h"
+
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+namespace xdpload::family {
+
+namespace {
+
+// Size classes: multiples of 16 up to 1 KiB, then powers of two.
+constexpr int kSmallClasses = 64;
+constexpr int kClasses = kSmallClasses + 22;  // up to 4 GiB
+constexpr uint32_t kBlockMagic = 0x58464d41;  // "XFMA"
+constexpr size_t kHeaderPage = 4096;
+
+struct Block {
+  uint32_t cls;
+  uint32_t magic;
+  uint64_t requested;
+};
+static_assert(sizeof(Block) == 16);
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+struct Header {
+  SharedMutex lock;  // guards top, in_use and the free lists
+  uint64_t top;      // offset of the first never-used byte
+  uint64_t in_use;
+  FreeBlock* free[kClasses];
+  SharedMutex core;
+  uint64_t id;
+  void* roots[int(Root::Count)];
+};
+static_assert(sizeof(Header) <= kHeaderPage);
+
+Header* g_arena = nullptr;
+pthread_once_t g_once = PTHREAD_ONCE_INIT;
+std::atomic<bool> g_said_full{false};
+// Without an arena (mmap refused): the lock and roots of a single process.
+SharedMutex g_private_core;
+void* g_private_roots[int(Root::Count)];
+
+size_t class_size(int cls) {
+  return cls < kSmallClasses ? size_t(cls + 1) * 16 : size_t(2048) << (cls - kSmallClasses);
+}
+
+int class_of(size_t n) {
+  if (n <= 1024) return n ? int((n + 15) / 16) - 1 : 0;
+  int log2 = 64 - __builtin_clzll(n - 1);  // smallest k with 2^k >= n
+  return kSmallClasses + (log2 - 11);
+}
+
+uint64_t random_id() {
+  uint64_t v = 0;
+  if (getrandom(&v, sizeof v, 0) != sizeof v) {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    v = uint64_t(ts.tv_nsec) * 0x9e3779b97f4a7c15ull ^ uint64_t(getpid());
+  }
+  return v;
+}
+
+void create() {
+  void* p = mmap(nullptr, kArenaBytes, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    fprintf(stderr, "xdpload: cannot map the %zu MiB family arena (%s); forked children will "
+                    "not share the stack\n", kArenaBytes >> 20, strerror(errno));
+    g_private_core.init();
+    return;
+  }
+  auto* h = static_cast<Header*>(p);
+  h->lock.init();
+  h->core.init();
+  h->top = kHeaderPage;
+  h->id = random_id();
+  g_arena = h;
+}
+
+Header* arena() {
+  pthread_once(&g_once, create);
+  return g_arena;
+}
+
+void say_full(size_t n) {
+  if (!g_said_full.exchange(true))
+    fprintf(stderr, "xdpload: the family arena is full (%zu MiB; %zu more bytes asked); "
+                    "further stack memory is private to its process\n", kArenaBytes >> 20, n);
+}
+
+}  // namespace
+
+void SharedMutex::init() noexcept {
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(&m_, &a);
+  pthread_mutexattr_destroy(&a);
+}
+
+bool SharedMutex::lock() noexcept {
+  int rc = pthread_mutex_lock(&m_);
+  if (rc == EOWNERDEAD) {
+    pthread_mutex_consistent(&m_);
+    return true;
+  }
+  return false;
+}
+
+bool SharedMutex::try_lock() noexcept {
+  int rc = pthread_mutex_trylock(&m_);
+  if (rc == EOWNERDEAD) {
+    pthread_mutex_consistent(&m_);
+    return true;
+  }
+  return rc == 0;
+}
+
+void SharedMutex::unlock() noexcept { pthread_mutex_unlock(&m_); }
+
+void* alloc(size_t n) noexcept {
+  Header* h = arena();
+  if (!h || n > (size_t(1) << 32)) return malloc(n ? n : 1);
+  const int cls = class_of(n);
+  const size_t size = class_size(cls);
+  h->lock.lock();
+  Block* b;
+  if (FreeBlock* f = h->free[cls]) {
+    ARENA_UNPOISON(f, sizeof *f);
+    h->free[cls] = f->next;
+    b = reinterpret_cast<Block*>(f) - 1;
+    ARENA_UNPOISON(b, sizeof *b);
+  } else if (h->top + sizeof(Block) + size <= kArenaBytes) {
+    b = reinterpret_cast<Block*>(reinterpret_cast<char*>(h) + h->top);
+    h->top += sizeof(Block) + size;
+    ARENA_UNPOISON(b, sizeof *b);
+    b->cls = uint32_t(cls);
+    b->magic = kBlockMagic;
+  } else {
+    h->lock.unlock();
+    say_full(n);
+    return malloc(n ? n : 1);
+  }
+  b->requested = n;
+  h->in_use += n;
+  h->lock.unlock();
+  // The header stays poisoned (under ASan) so that an underrun is caught;
+  // so does the class's slack after the requested bytes.
+  ARENA_POISON(b, sizeof *b);
+  ARENA_UNPOISON(b + 1, n);
+  ARENA_POISON(reinterpret_cast<char*>(b + 1) + n, size - n);
+  return b + 1;
+}
+
+void* alloc_zeroed(size_t n) noexcept {
+  void* p = alloc(n);
+  if (p) memset(p, 0, n);
+  return p;
+}
+
+bool owns(const void* p) noexcept {
+  const char* a = reinterpret_cast<const char*>(g_arena);
+  const char* c = static_cast<const char*>(p);
+  return a && c >= a + kHeaderPage && c < a + kArenaBytes;
+}
+
+void release(void* p) noexcept {
+  if (!p) return;
+  if (!owns(p)) {
+    free(p);
+    return;
+  }
+  Header* h = g_arena;
+  Block* b = static_cast<Block*>(p) - 1;
+  ARENA_UNPOISON(b, sizeof *b);
+  if (b->magic != kBlockMagic || b->cls >= uint32_t(kClasses)) {
+    fprintf(stderr, "xdpload: bad free of %p in the family arena (ignored)\n", p);
+    return;
+  }
+  const int cls = int(b->cls);
+  const uint64_t n = b->requested;
+  ARENA_POISON(b, sizeof *b);
+  h->lock.lock();
+  auto* f = static_cast<FreeBlock*>(p);
+  ARENA_UNPOISON(f, sizeof *f);
+  f->next = h->free[cls];
+  h->free[cls] = f;
+  h->in_use -= n;
+  h->lock.unlock();
+  ARENA_POISON(static_cast<char*>(p) + sizeof *f, class_size(cls) - sizeof *f);
+}
+
+uint64_t bytes_in_use() noexcept {
+  Header* h = arena();
+  if (!h) return 0;
+  h->lock.lock();
+  uint64_t n = h->in_use;
+  h->lock.unlock();
+  return n;
+}
+
+void* root(Root r) noexcept {
+  Header* h = arena();
+  return h ? h->roots[int(r)] : g_private_roots[int(r)];
+}
+
+void set_root(Root r, void* p) noexcept {
+  Header* h = arena();
+  (h ? h->roots : g_private_roots)[int(r)] = p;
+}
+
+SharedMutex& core_mutex() noexcept {
+  Header* h = arena();
+  return h ? h->core : g_private_core;
+}
+
+void reset_private_lock_in_child() noexcept {
+  if (!g_arena) g_private_core.init();
+}
+
+bool shared() noexcept { return arena() != nullptr; }
+
+const void* arena_base() noexcept { return g_arena; }
+
+uint64_t id() noexcept {
+  Header* h = arena();
+  return h ? h->id : 0;
+}
+
+}  // namespace xdpload::family
+
+extern "C" {
+void* xdpload_family_malloc(size_t n) { return xdpload::family::alloc(n); }
+void* xdpload_family_calloc(size_t n, size_t m) {
+  if (m && n > SIZE_MAX / m) return nullptr;
+  return xdpload::family::alloc_zeroed(n * m);
+}
+void xdpload_family_free(void* p) { xdpload::family::release(p); }
+}

@@ -1,0 +1,91 @@
+# A program ended by a signal whose action is the default one (SIGTERM, as
+# `systemctl stop` and `docker stop` send; SIGHUP) while its connection
+# still holds data: the kernel would close the socket and deliver all of it,
+# then FIN. Under xdpload the stack dies with the process, so the signal is
+# caught (the program still sees SIG_DFL), the connections are finished as
+# exit() finishes them, and the process dies by the same signal.
+# Before: the reader got the bytes but never an end of file (it hung until
+# its own timeout).
+. "$(dirname "$0")/../lib/common.sh"
+need_root
+netns_up
+tmp=$(mktemp -d)
+writer=
+trap '[ -n "$writer" ] && kill -9 "$writer" 2>/dev/null; rm -rf "$tmp"; netns_down' EXIT
+head -c 3000000 /dev/urandom >"$tmp/in"
+want=$(sha256sum <"$tmp/in" | cut -d' ' -f1)
+
+# The reader: a small receive buffer, half a second before it reads, then
+# everything to end-of-file (or 10 s of silence).
+cat >"$tmp/sink.py" <<'PY'
+import hashlib, socket, sys, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+l.bind(("0.0.0.0", int(sys.argv[1])))
+l.listen(1)
+c, _ = l.accept()
+time.sleep(0.5)
+c.settimeout(10)
+h, n, end = hashlib.sha256(), 0, "eof"
+try:
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+except socket.timeout:
+    end = "timeout"
+print(n, h.hexdigest(), end, flush=True)
+PY
+# The writer: sends everything, says so, and waits to be killed.
+cat >"$tmp/writer.py" <<'PY'
+import signal, socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(open(sys.argv[4], "rb").read())
+sig = getattr(signal, sys.argv[3])
+print("sent; action", "SIG_DFL" if signal.getsignal(sig) == signal.SIG_DFL else signal.getsignal(sig), flush=True)
+time.sleep(60)
+PY
+
+run() {  # mode(kernel|xdpload) signal port
+  local mode=$1 sig=$2 port=$3 out="$tmp/$1-$2"
+  bg_b python3 "$tmp/sink.py" "$port" >"$out.sink" 2>&1
+  local sink=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :$port' | grep -q $port"
+  if [ "$mode" = xdpload ]; then
+    bg_preload_a env XDPLOAD_LOG=1 python3 "$tmp/writer.py" "$IP_B" "$port" "$sig" "$tmp/in" >"$out.writer" 2>&1
+  else
+    # (ip netns exec itself, not a function: $! must be the writer)
+    ip netns exec "$NS_A" python3 "$tmp/writer.py" "$IP_B" "$port" "$sig" "$tmp/in" >"$out.writer" 2>&1 &
+    BG_PID=$!
+  fi
+  writer=$BG_PID
+  wait_for 100 grep -q "^sent" "$out.writer"
+  kill -"${sig#SIG}" "$writer"
+  for _ in $(seq 100); do kill -0 "$writer" 2>/dev/null || break; sleep 0.1; done
+  wait "$writer" 2>/dev/null
+  echo $? >"$out.rc"
+  writer=
+  wait "$sink"
+}
+
+port=7400
+for sig in SIGTERM SIGHUP; do
+  run kernel "$sig" $port
+  run xdpload "$sig" $((port + 1))
+  port=$((port + 2))
+  num=$(kill -l "${sig#SIG}")
+  for mode in kernel xdpload; do
+    cat "$tmp/$mode-$sig.writer" "$tmp/$mode-$sig.sink"
+    read -r n sha end <"$tmp/$mode-$sig.sink"
+    check "$mode $sig: the reader got every byte ($n) and end-of-file ($end)" \
+      [ "$n/$sha/$end" = "3000000/$want/eof" ]
+    check "$mode $sig: the writer died by $sig (status $(cat "$tmp/$mode-$sig.rc"))" \
+      [ "$(cat "$tmp/$mode-$sig.rc")" -eq $((128 + num)) ]
+  done
+  check "xdpload $sig: the program saw the default action" grep -q "action SIG_DFL" "$tmp/xdpload-$sig.writer"
+  check "xdpload $sig: the connection went over the stack" grep -q "accelerating" "$tmp/xdpload-$sig.writer"
+done
+finish
