@@ -2,8 +2,12 @@
 # them with sockperf, iperf3, redis-benchmark, wrk and hyperfine.
 
 BENCH_PROGS := $(BUILD)/bench/clock_bench $(BUILD)/bench/xsk_pingpong $(BUILD)/bench/stack_path_bench \
-  $(BUILD)/bench/udp_pingpong
+  $(BUILD)/bench/udp_pingpong $(BUILD)/bench/fork_cost
 ALL += $(BENCH_PROGS)
+
+$(BUILD)/bench/fork_cost: bench/fork_cost.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -o $@ $<
 
 $(BUILD)/bench/%.o: bench/%.cc | $(DEPS_STAMP)
 	@mkdir -p $(@D)

@@ -6,7 +6,7 @@
 # commands, tables), a latency CDF (.png) and the raw numbers (.tsv).
 #
 #   bench/run.sh [BUILD] [SECTIONS]     SECTIONS: comma list of latency,
-#                                       floor, throughput, queues, servers,
+#                                       floor, throughput, queues, servers, forked,
 #                                       clock, startup, profile (default: all)
 #
 # The veth pair has 4 queues each way (the test network's default, as a
@@ -14,7 +14,7 @@
 # BENCH_SECONDS (3) is the length of each timed run. Never part of make test.
 set -u
 build=${1:-build}
-sections=${2:-${BENCH_SECTIONS:-latency,floor,throughput,queues,servers,clock,startup,profile}}
+sections=${2:-${BENCH_SECTIONS:-latency,floor,throughput,queues,servers,forked,clock,startup,profile}}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 export XL_TEST_BUILD="$top/$build"
@@ -249,17 +249,16 @@ redis_case() {  # pairing pipeline repeat
     "$tmp/redis.csv" >>"$raw"
   note "  redis -P$pipe $pairing: $(awk -F'"' '$2 == "SET" || $2 == "GET" {printf "%s %s  ", $2, $4}' "$tmp/redis.csv")"
 }
-nginx_case() {  # pairing repeat
-  local pairing=$1 r=$2 sw=()
-  [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
+nginx_conf() {  # file master_process(on|off) workers: a small page on $IP_A:8080
   mkdir -p "$tmp/www" "$tmp/ngx"
   echo "<html>hello from nginx</html>" >"$tmp/www/index.html"
-  cat >"$tmp/nginx.conf" <<CONF
+  chmod a+x "$tmp" && chmod -R a+rX "$tmp/www"  # workers of a master run as nobody
+  cat >"$1" <<CONF
 daemon off;
-master_process off;
-worker_processes 1;
+master_process $2;
+worker_processes $3;
 error_log $tmp/ngx/error.log warn;
-pid $tmp/ngx/nginx.pid;
+pid $1.pid;
 events { worker_connections 1024; }
 http {
   access_log off;
@@ -268,6 +267,11 @@ http {
   server { listen $IP_A:8080; root $tmp/www; }
 }
 CONF
+}
+nginx_case() {  # pairing repeat
+  local pairing=$1 r=$2 sw=()
+  [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
+  nginx_conf "$tmp/nginx.conf" off 1
   bg_a "${sw[@]}" nginx -c "$tmp/nginx.conf" >"$tmp/nginx.out" 2>&1
   local server=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"
@@ -290,6 +294,43 @@ if want servers; then
   done
   for pairing in kernel xdpload; do
     for r in $(seq "$repeats"); do nginx_case $pairing "$r"; done
+  done
+fi
+
+# ---- 4b. forking servers: one stack per process family ----
+nginx_workers_case() {  # pairing repeat
+  local pairing=$1 r=$2 sw=()
+  [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
+  nginx_conf "$tmp/nginx2.conf" on 2
+  bg_a "${sw[@]}" nginx -c "$tmp/nginx2.conf" >"$tmp/nginx2.out" 2>&1
+  local server=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"
+  sleep 0.5  # the workers
+  in_b timeout $((secs + 30)) wrk -t2 -c50 -d"${secs}s" --latency "http://$IP_A:8080/index.html" \
+    >"$tmp/wrk2.out" 2>&1
+  kill -QUIT "$server" 2>/dev/null
+  wait "$server" 2>/dev/null
+  cmdline "nginx 2 workers: ${sw[*]} nginx (master_process on, worker_processes 2); wrk -t2 -c50 -d${secs}s --latency http://$IP_A:8080/index.html"
+  awk -v p="$pairing" -v r="$r" '
+    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
+    /Requests\/sec/ {printf "servers\tnginx 2 workers %s\treq/s\t%s\t%s\n", p, r, $2}
+    $1 == "99%" {printf "servers\tnginx 2 workers %s\tp99 us\t%s\t%s\n", p, r, us($2)}' "$tmp/wrk2.out" >>"$raw"
+  note "  nginx 2 workers $pairing: $(grep -E 'Requests/sec' "$tmp/wrk2.out") p99 $(awk '$1 == "99%" {print $2}' "$tmp/wrk2.out")"
+}
+fork_cost_case() {  # pairing repeat
+  local pairing=$1 r=$2 sw=()
+  [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
+  in_a "${sw[@]}" "$B/bench/fork_cost" "$IP_A" 8090 500 >"$tmp/fork.out" 2>&1
+  cmdline "fork cost: ${sw[*]} fork_cost $IP_A 8090 500 (a TCP listener and a UDP socket open)"
+  awk -v p="$pairing" -v r="$r" '/median/ {printf "servers\tfork() of a server %s\tfork us\t%s\t%s\nservers\tfork() of a server %s\tfork p99 us\t%s\t%s\n", p, r, $4, p, r, $6}' \
+    "$tmp/fork.out" >>"$raw"
+  note "  fork $pairing: $(cat "$tmp/fork.out")"
+}
+if want forked; then
+  note "forked: nginx with 2 workers (wrk), fork() cost x $repeats"
+  for pairing in kernel xdpload; do
+    for r in $(seq "$repeats"); do nginx_workers_case $pairing "$r"; done
+    for r in $(seq "$repeats"); do fork_cost_case $pairing "$r"; done
   done
 fi
 
