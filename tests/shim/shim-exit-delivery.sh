@@ -16,32 +16,6 @@ trap 'rm -rf "$tmp"; netns_down' EXIT
 head -c 3000000 /dev/urandom >"$tmp/in"
 want=$(sha256sum <"$tmp/in" | cut -d' ' -f1)
 
-# The peer: a small receive buffer, half a second before it starts reading,
-# then everything up to end-of-file (or a timeout), then close.
-cat >"$tmp/sink.py" <<'PY'
-import hashlib, socket, sys, time
-port, timeout = int(sys.argv[1]), float(sys.argv[2])
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-l.bind(("0.0.0.0", port))
-l.listen(1)
-c, _ = l.accept()
-time.sleep(0.5)
-c.settimeout(timeout)
-h, n, end = hashlib.sha256(), 0, "eof"
-try:
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        h.update(b)
-        n += len(b)
-except socket.timeout:
-    end = "timeout"
-c.close()
-print(n, h.hexdigest(), end, flush=True)
-PY
 # The writer: all of stdin, then exit (closing first, or not).
 cat >"$tmp/writer.py" <<'PY'
 import os, socket, sys
@@ -58,7 +32,7 @@ PY
 run() {  # how port sink-timeout [env...]
   local how=$1 port=$2 t=$3
   shift 3
-  bg_b python3 "$tmp/sink.py" "$port" "$t" >"$tmp/sink-$how.out" 2>&1
+  bg_b python3 "$(dirname "$0")/../peers/slow_sink.py" "$port" "$t" >"$tmp/sink-$how.out" 2>&1
   local sink=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :$port' | grep -q $port"
   PRELOAD_A env XDPLOAD_LOG=1 "$@" python3 "$tmp/writer.py" "$IP_B" "$port" "$how" \

@@ -15,30 +15,6 @@ trap '[ -n "$writer" ] && kill -9 "$writer" 2>/dev/null; rm -rf "$tmp"; netns_do
 head -c 3000000 /dev/urandom >"$tmp/in"
 want=$(sha256sum <"$tmp/in" | cut -d' ' -f1)
 
-# The reader: a small receive buffer, half a second before it reads, then
-# everything to end-of-file (or 10 s of silence).
-cat >"$tmp/sink.py" <<'PY'
-import hashlib, socket, sys, time
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-l.bind(("0.0.0.0", int(sys.argv[1])))
-l.listen(1)
-c, _ = l.accept()
-time.sleep(0.5)
-c.settimeout(10)
-h, n, end = hashlib.sha256(), 0, "eof"
-try:
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        h.update(b)
-        n += len(b)
-except socket.timeout:
-    end = "timeout"
-print(n, h.hexdigest(), end, flush=True)
-PY
 # The writer: sends everything, says so, and waits to be killed.
 cat >"$tmp/writer.py" <<'PY'
 import signal, socket, sys, time
@@ -51,7 +27,7 @@ PY
 
 run() {  # mode(kernel|xdpload) signal port
   local mode=$1 sig=$2 port=$3 out="$tmp/$1-$2"
-  bg_b python3 "$tmp/sink.py" "$port" >"$out.sink" 2>&1
+  bg_b python3 "$(dirname "$0")/../peers/slow_sink.py" "$port" 10 >"$out.sink" 2>&1
   local sink=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :$port' | grep -q $port"
   if [ "$mode" = xdpload ]; then
