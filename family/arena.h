@@ -8,8 +8,8 @@
 // it at the same address in the child, so pointers inside it stay valid
 // (function pointers too: the library is mapped at the same place), and
 // nothing is left in /dev/shm: the mapping goes with the family's last
-// process. An exec'd image cannot map it again; see the fork notes in
-// shim/runtime.cc for what happens to its sockets.
+// process. An exec'd image cannot map it again; see the notes at the top of
+// shim/runtime/runtime_family.cc for what happens to its sockets.
 //
 // What does *not* go here is what each process keeps for itself: the
 // descriptor tables (descriptor numbers are per process), the statistics

@@ -1,14 +1,17 @@
 # shim/: the preloaded library, build/libxdpload.so. One shared object with
 # the stack and rings inside; libstdc++ linked statically so that a C program
 # that loads us does not get a C++ runtime it never asked for; libbpf and
-# libnuma loaded only when the stack starts (shim/lazy_libs.h).
+# libnuma loaded only when the stack starts (shim/runtime/lazy_libs.h).
 
-SHIM_SRCS := shim/libc.cc shim/config.cc shim/log.cc shim/fd_table.cc shim/waiting.cc \
-             shim/signals.cc shim/runtime.cc shim/tcp_socket.cc shim/udp_socket.cc \
-             shim/socket_ops.cc shim/epoll_set.cc shim/intercept_socket.cc \
-             shim/intercept_poll.cc shim/clock.cc shim/init.cc shim/socket.cc \
-             shim/stat_publisher.cc shim/stat_dir.cc shim/tsc_clock.cc shim/intercept_privilege.cc \
-             shim/rules.cc shim/lazy_libs.cc shim/runtime_family.cc shim/fatal_signals.cc
+# One room a line (each room's README.md says what it holds).
+SHIM_SRCS := $(addprefix shim/intercept/,libc.cc init.cc intercept_socket.cc intercept_poll.cc \
+               intercept_privilege.cc) \
+             $(addprefix shim/socket/,socket.cc tcp_socket.cc udp_socket.cc socket_ops.cc fd_table.cc) \
+             $(addprefix shim/wait/,waiting.cc epoll_set.cc signals.cc) \
+             $(addprefix shim/clock/,clock.cc tsc_clock.cc) \
+             $(addprefix shim/runtime/,runtime.cc runtime_family.cc fatal_signals.cc config.cc rules.cc \
+               log.cc lazy_libs.cc) \
+             $(addprefix shim/stats/,stat_publisher.cc stat_dir.cc)
 SHIM_OBJS := $(SHIM_SRCS:%.cc=$(BUILD)/%.o)
 SHIM_LIB  := $(BUILD)/libxdpload.so
 SHIM_MAP  := $(BUILD)/shim/libxdpload.map
@@ -19,7 +22,7 @@ $(BUILD)/shim/%.o: shim/%.cc | $(DEPS_STAMP)
 	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(LIB_CXXFLAGS) -MMD -c $< -o $@
 
 # The version script exports exactly the names in the intercept table.
-$(SHIM_MAP): shim/intercepts.def
+$(SHIM_MAP): shim/intercept/intercepts.def
 	@mkdir -p $(@D)
 	{ echo '{ global:'; \
 	  sed -n 's/^XDPLOAD_V\?CALL([^,]*, *\([A-Za-z0-9_]*\),.*/  \1;/p' $<; \

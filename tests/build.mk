@@ -1,6 +1,6 @@
 # tests/: unit tests (GoogleTest), helper programs for the integration tests.
 
-UNIT_DEPS := $(BUILD)/shim/tsc_clock.o $(BUILD)/shim/rules.o $(STACK_LIB) $(RINGS_LIB)
+UNIT_DEPS := $(BUILD)/shim/clock/tsc_clock.o $(BUILD)/shim/runtime/rules.o $(STACK_LIB) $(RINGS_LIB)
 UNIT_LIBS := $(RINGS_LIBS)
 TEST_PROGS := $(BUILD)/tests/xsk_exchange $(BUILD)/tests/xsk_probe $(BUILD)/tests/stack_peer \
               $(BUILD)/tests/craft_segment $(BUILD)/tests/xdpload-stat-asan
@@ -22,7 +22,7 @@ $(BUILD)/tests/craft_segment: $(BUILD)/tests/craft_segment.o
 # xdpload-stat under AddressSanitizer and UBSan, for the tests that feed it
 # crafted segments: a read out of bounds fails the test, not only a crash.
 STAT_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-$(BUILD)/tests/xdpload-stat-asan: tools/xdpload_stat.cc shim/stat_dir.cc
+$(BUILD)/tests/xdpload-stat-asan: tools/xdpload_stat.cc shim/stats/stat_dir.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) $(STAT_SANITIZE) $^ -o $@
 
@@ -62,9 +62,9 @@ FUZZERS := $(BUILD)/fuzz/rules_fuzz $(BUILD)/fuzz/config_fuzz
 ALL += $(FUZZERS)
 .PHONY: fuzz
 fuzz: $(FUZZERS)
-$(BUILD)/fuzz/rules_fuzz: tests/fuzz/rules_fuzz.cc shim/rules.cc shim/rules.h rings/user_file.cc
+$(BUILD)/fuzz/rules_fuzz: tests/fuzz/rules_fuzz.cc shim/runtime/rules.cc shim/runtime/rules.h rings/user_file.cc
 	@mkdir -p $(@D)
-	$(CLANG)++ $(FUZZ_FLAGS) tests/fuzz/rules_fuzz.cc shim/rules.cc rings/user_file.cc -o $@
-$(BUILD)/fuzz/config_fuzz: tests/fuzz/config_fuzz.cc shim/config.cc shim/config.h shim/options.def rings/queue_list.h
+	$(CLANG)++ $(FUZZ_FLAGS) tests/fuzz/rules_fuzz.cc shim/runtime/rules.cc rings/user_file.cc -o $@
+$(BUILD)/fuzz/config_fuzz: tests/fuzz/config_fuzz.cc shim/runtime/config.cc shim/runtime/config.h shim/runtime/options.def rings/queue_list.h
 	@mkdir -p $(@D)
-	$(CLANG)++ $(FUZZ_FLAGS) tests/fuzz/config_fuzz.cc shim/config.cc -o $@
+	$(CLANG)++ $(FUZZ_FLAGS) tests/fuzz/config_fuzz.cc shim/runtime/config.cc -o $@

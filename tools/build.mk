@@ -14,19 +14,19 @@ $(XSTAT): $(BUILD)/tools/xdpload_stat.o $(BUILD)/tools/stat_dir.o
 	$(CXX) $^ -o $@
 
 # The same checks the library creates its statistics segment with.
-$(BUILD)/tools/stat_dir.o: shim/stat_dir.cc
+$(BUILD)/tools/stat_dir.o: shim/stats/stat_dir.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 
 # The same config.cc the library parses the environment with.
-$(BUILD)/tools/config.o: shim/config.cc
+$(BUILD)/tools/config.o: shim/runtime/config.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 
 $(XOPTIONS): $(BUILD)/tools/xdpload_options.o $(BUILD)/tools/config.o
 	$(CXX) $^ -o $@
 
-# The README's option table is generated from shim/options.def.
+# The README's option table is generated from shim/runtime/options.def.
 .PHONY: readme-options
 readme-options: $(XOPTIONS)
 	tools/update-readme-options.sh $(XOPTIONS) README.md

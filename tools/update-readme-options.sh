@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rewrites the option table in README.md (between the options:begin and
-# options:end markers) from shim/options.def, through xdpload-options.
+# options:end markers) from shim/runtime/options.def, through xdpload-options.
 #   tools/update-readme-options.sh build/xdpload-options README.md
 set -eu
 tool=$1 readme=$2

@@ -1,4 +1,4 @@
-// xdpload-options: the option table of shim/options.def, for the wrapper and
+// xdpload-options: the option table of shim/runtime/options.def, for the wrapper and
 // the documentation, so that neither keeps its own copy.
 //
 //   xdpload-options --list        a human table (xdpload --list-options)
@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "shim/config.h"
-#include "shim/version.h"
+#include "shim/runtime/config.h"
+#include "shim/runtime/version.h"
 
 extern char** environ;
 

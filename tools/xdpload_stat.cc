@@ -4,7 +4,7 @@
 //
 //   xdpload-stat [-p PID] [-a|--all] [--json] [--watch [SECONDS]]
 //
-// Reads /dev/shm/xdpload-<uid>/<pid> (shim/stat_segment.h, shim/stat_dir.h):
+// Reads /dev/shm/xdpload-<uid>/<pid> (shim/stats/stat_segment.h, shim/stats/stat_dir.h):
 // the caller's own processes, or every user's when run as root (as `ss -p`
 // shows other users' processes only to root). Every segment is untrusted
 // input: a directory or file that another user could have made, a size,
@@ -36,8 +36,8 @@
 #include <vector>
 
 #include "rings/queue_list.h"
-#include "shim/stat_dir.h"
-#include "shim/stat_segment.h"
+#include "shim/stats/stat_dir.h"
+#include "shim/stats/stat_segment.h"
 
 using namespace xdpload;
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "rings/port_counters.h"
-#include "shim/config.h"
+#include "shim/runtime/config.h"
 
 using namespace xdpload;
 using namespace xdpload::shim;

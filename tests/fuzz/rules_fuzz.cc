@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-#include "shim/rules.h"
+#include "shim/runtime/rules.h"
 
 using namespace xdpload;
 using namespace xdpload::shim;

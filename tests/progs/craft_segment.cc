@@ -18,7 +18,7 @@
 #include <memory>
 #include <string>
 
-#include "shim/stat_segment.h"
+#include "shim/stats/stat_segment.h"
 
 using namespace xdpload;
 

@@ -12,8 +12,8 @@ mkdir "$tmp/rules" "$tmp/config"
 cp "$TOP/conf/rules.example" "$tmp/rules/"
 printf 'tcp_server 10.0.0.0/8:80-90 accelerate\nudp_sender *:53 kernel\n' >"$tmp/rules/small"
 # Config seeds: the profiles' settings, each line a byte picking the option
-# (its index in shim/options.def) and the value (see config_fuzz.cc).
-python3 - "$TOP/shim/options.def" "$tmp/config" "$TOP"/conf/*.conf <<'PY'
+# (its index in shim/runtime/options.def) and the value (see config_fuzz.cc).
+python3 - "$TOP/shim/runtime/options.def" "$tmp/config" "$TOP"/conf/*.conf <<'PY'
 import re, sys
 names = [m.group(1).upper() for m in re.finditer(r"^XDPLOAD_OPTION\((\w+),", open(sys.argv[1]).read(), re.M)]
 for path in sys.argv[3:]:

@@ -35,7 +35,7 @@ check "flag beats everything ($(value "$tmp/d" XDPLOAD_SPIN_USEC))" \
   [ "$(value "$tmp/d" XDPLOAD_SPIN_USEC)" = "7 (command line)" ]
 "$x" -v --profile safe true 2>"$tmp/v"
 check "-v prints every option, defaults included" \
-  bash -c "[ \$(grep -c '^XDPLOAD_' $tmp/v) -ge $(grep -c '^XDPLOAD_OPTION(' "$TOP/shim/options.def") ] && grep -q '^XDPLOAD_QUEUES=all.*# default' $tmp/v"
+  bash -c "[ \$(grep -c '^XDPLOAD_' $tmp/v) -ge $(grep -c '^XDPLOAD_OPTION(' "$TOP/shim/runtime/options.def") ] && grep -q '^XDPLOAD_QUEUES=all.*# default' $tmp/v"
 printf '# mine\nXDPLOAD_RING_SIZE=512 # small\n\n' >"$tmp/mine.conf"
 "$x" --dry-run --profile "$tmp/mine.conf" true >"$tmp/d"
 check "a profile given as a file path" [ "$(value "$tmp/d" XDPLOAD_RING_SIZE)" = "512 (profile $tmp/mine.conf)" ]

@@ -77,7 +77,7 @@ check "--version" bash -c "'$x' --version | grep -qE '^xdpload [0-9]+\.[0-9]+\.[
 check "--help mentions every flag" \
   bash -c "h=\$('$x' --help); for f in --profile --iface --queue --spin --log --pcap --cpu --dry-run --list-options --version; do grep -q -- \"\$f\" <<<\"\$h\" || exit 1; done"
 "$x" --list-options >"$tmp/list"
-n_def=$(grep -c '^XDPLOAD_OPTION(' "$TOP/shim/options.def")
+n_def=$(grep -c '^XDPLOAD_OPTION(' "$TOP/shim/runtime/options.def")
 n_list=$(grep -c '^XDPLOAD_' "$tmp/list")
 check "--list-options lists every option of options.def ($n_list of $n_def)" [ "$n_list" -eq "$n_def" ]
 finish

@@ -1,5 +1,5 @@
 // Rules: parsing (errors name the line) and first-match decisions.
-#include "shim/rules.h"
+#include "shim/runtime/rules.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "shim/tsc_clock.h"
+#include "shim/clock/tsc_clock.h"
 
 using xdpload::shim::TscClock;
 

@@ -1,0 +1,224 @@
+#include "shim/clock/tsc_clock.h"
+
+#include <cstdio>
+#include <cstring>
+
+namespace xdpload::shim {
+
+namespace {
+
+constexpr int64_t kNsPerMs = 1000000;
+// Largest rate correction applied in one interval: 500 ppm, NTP's own
+// limit, so that a bad sample cannot bend the clock.
+constexpr double kMaxCorrection = 500e-6;
+// Errors beyond this are not slewed away: the line restarts at the real
+// value (forward only for the monotonic clocks).
+constexpr int64_t kJumpNs = 1000000;
+
+// Set while this thread anchors: a signal handler that interrupts it must
+// not wait for the anchor it interrupted.
+thread_local bool t_anchoring = false;
+// How long a caller waits for another thread's anchor before serving the
+// end of the current line (the anchoring thread was preempted).
+constexpr uint64_t kWaitTicks = 100000;
+
+int64_t to_ns(const timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; }
+
+// A real clock read bracketed by two TSC reads; the TSC at its middle.
+bool bracketed(TscClock::RealFn real, clockid_t id, uint64_t* tsc, int64_t* ns) {
+  for (int tries = 0; tries < 4; ++tries) {
+    timespec t;
+    _mm_lfence();
+    uint64_t a = __rdtsc();
+    if (real(id, &t) != 0) return false;
+    _mm_lfence();
+    uint64_t b = __rdtsc();
+    *tsc = a + (b - a) / 2;
+    *ns = to_ns(t);
+    // An interrupt or preemption in between makes the pair useless.
+    if (b - a < 20000) return true;
+  }
+  return true;
+}
+
+uint64_t mult_for(double ns_per_tick) { return uint64_t(ns_per_tick * double(1ull << 32)); }
+
+}  // namespace
+
+// constinit: no dynamic initializer, which would run after our own
+// constructor (priority 101) and reset the clock it set up.
+constinit TscClock g_served_clock;
+
+bool TscClock::tsc_trusted(const char* cpuinfo, const char* clocksource, std::string* why) {
+  FILE* f = fopen(cpuinfo, "re");
+  if (!f) {
+    *why = std::string("cannot read ") + cpuinfo;
+    return false;
+  }
+  char line[8192];
+  bool constant = false, nonstop = false, found_flags = false;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "flags", 5) != 0) continue;
+    found_flags = true;
+    constant = strstr(line, " constant_tsc") != nullptr;
+    nonstop = strstr(line, " nonstop_tsc") != nullptr;
+    break;
+  }
+  fclose(f);
+  if (!found_flags || !constant || !nonstop) {
+    *why = "the CPU's TSC is not constant and non-stop";
+    return false;
+  }
+  f = fopen(clocksource, "re");
+  if (!f) {
+    *why = std::string("cannot read ") + clocksource;
+    return false;
+  }
+  char src[64] = {};
+  bool ok = fgets(src, sizeof src, f) != nullptr;
+  fclose(f);
+  src[strcspn(src, "\n")] = 0;
+  if (!ok || strcmp(src, "tsc") != 0) {
+    *why = std::string("the kernel's clocksource is ") + (ok ? src : "unknown") + ", not tsc";
+    return false;
+  }
+  return true;
+}
+
+void TscClock::init(bool enabled, RealFn real, bool fenced) {
+  real_ = real;
+  fenced_ = fenced;
+  enabled_ = enabled && real;
+}
+
+bool TscClock::slow_path(clockid_t id, timespec* ts) {
+  // Whoever finds the anchor due takes it; everyone else carries on with
+  // what is published (or the real call), never waiting.
+  bool expected = false;
+  if (anchoring_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+    t_anchoring = true;
+    anchor();
+    t_anchoring = false;
+    anchoring_.store(false, std::memory_order_release);
+  } else if (!t_anchoring) {
+    // Another thread anchors (a few hundred nanoseconds): wait for it,
+    // within bounds, rather than serve a stale line.
+    uint64_t give_up = __rdtsc() + kWaitTicks;
+    while (anchoring_.load(std::memory_order_acquire) && __rdtsc() < give_up) _mm_pause();
+  }
+  if (active_.load(std::memory_order_acquire) < 0) return false;
+  // Serve from what is published now. If the anchor is still not done, time
+  // stays at the end of the current line: stale, but never ahead of what is
+  // served after it.
+  for (;;) {
+    int i = active_.load(std::memory_order_acquire);
+    const Params& p = params_[i];
+    uint32_t s = p.seq.load(std::memory_order_acquire);
+    uint64_t tsc = read_tsc();
+    if (tsc > p.next_anchor_tsc) tsc = p.next_anchor_tsc;
+    timespec out;
+    if (!fill(p, id, tsc, &out)) return false;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (p.seq.load(std::memory_order_relaxed) != s || active_.load(std::memory_order_relaxed) != i ||
+        (s & 1))
+      continue;
+    *ts = out;
+    return true;
+  }
+}
+
+void TscClock::anchor() {
+  Sample now;
+  uint64_t t_real, t_boot;
+  int64_t real_ns, boot_ns;
+  if (!bracketed(real_, CLOCK_MONOTONIC, &now.tsc, &now.mono)) return;
+  uint64_t t_raw;
+  if (!bracketed(real_, CLOCK_MONOTONIC_RAW, &t_raw, &now.raw)) return;
+  if (!bracketed(real_, CLOCK_REALTIME, &t_real, &real_ns)) return;
+  if (!bracketed(real_, CLOCK_BOOTTIME, &t_boot, &boot_ns)) return;
+
+  if (!have_first_) {
+    first_ = last_ = now;
+    have_first_ = true;
+    return;  // one point gives no rate: keep using the real clock
+  }
+  int active = active_.load(std::memory_order_relaxed);
+  // Calibration: a millisecond of baseline before serving anything.
+  if (active < 0 && now.mono - first_.mono < kNsPerMs) return;
+
+  // The rate over the longest baseline that still follows slewing: from the
+  // reference point, which moves forward once it is over 64 ms old.
+  double ns_per_tick = double(now.mono - first_.mono) / double(now.tsc - first_.tsc);
+  double raw_per_tick = double(now.raw - first_.raw) / double(now.tsc - first_.tsc);
+  if (now.mono - first_.mono > 64 * kNsPerMs) first_ = last_;
+  last_ = now;
+  __atomic_store_n(&ticks_per_ms_, uint64_t(1e6 / ns_per_tick), __ATOMIC_RELAXED);
+  // Offsets of REALTIME and BOOTTIME from MONOTONIC at the same instant.
+  int64_t real_offset = real_ns - (now.mono + int64_t(double(int64_t(t_real - now.tsc)) * ns_per_tick));
+  int64_t boot_offset = boot_ns - (now.mono + int64_t(double(int64_t(t_boot - now.tsc)) * ns_per_tick));
+
+  // The new lines start a little in the future, so that no reader can see
+  // the new parameters with a TSC value past the switch before they exist.
+  // The first line follows values read from the real clock by other callers:
+  // its switch is 1 us away and it is flat before it, never below them.
+  uint64_t switch_tsc = ordered_tsc() + (active < 0 ? ticks_per_ms_ / 1000 : ticks_per_ms_ / 100);
+  uint64_t next = switch_tsc + ticks_per_ms_;
+  auto next_line = [&](const Piecewise* old, uint64_t old_end, int64_t real_at_now, double rate,
+                       Piecewise* out) {
+    int64_t real_at_switch = real_at_now + int64_t(double(switch_tsc - now.tsc) * rate);
+    if (!old) {
+      Line flat = Line::make(switch_tsc, real_at_switch, 0);
+      Line l = Line::make(switch_tsc, real_at_switch, mult_for(rate));
+      *out = Piecewise{flat, l, switch_tsc};
+      return;
+    }
+    uint64_t mult = mult_for(rate);
+    int64_t base;
+    if (switch_tsc > old_end + ticks_per_ms_) {
+      // A long pause without calls: the old line was never served past its
+      // end (callers wait for the anchor). Restart on the real clock, never
+      // below what was served, and cover the time before the switch too.
+      int64_t served_max = old->at(old_end);
+      base = real_at_switch > served_max ? real_at_switch : served_max;
+      Line l = Line::make(switch_tsc, base, mult);
+      *out = Piecewise{l, l, switch_tsc};
+      return;
+    }
+    int64_t ours_at_switch = old->at(switch_tsc);
+    int64_t err = real_at_switch - ours_at_switch;
+    base = ours_at_switch;
+    if (err > kJumpNs) {
+      base = real_at_switch;  // far behind: catch up at once (forward)
+    } else {
+      // Slew: reach the real clock by the next anchor.
+      double correction = double(err) / (double(ticks_per_ms_) * rate);
+      if (correction > kMaxCorrection) correction = kMaxCorrection;
+      if (correction < -kMaxCorrection) correction = -kMaxCorrection;
+      mult = mult_for(rate * (1.0 + correction));
+    }
+    *out = Piecewise{old->after, Line::make(switch_tsc, base, mult), switch_tsc};
+  };
+
+  int target = active < 0 ? 0 : 1 - active;
+  Params& p = params_[target];
+  // Odd while written: a reader that started on this copy two publications
+  // ago notices and retries.
+  p.seq.fetch_add(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  const Params* old = active < 0 ? nullptr : &params_[active];
+  uint64_t old_end = old ? old->next_anchor_tsc : 0;
+  next_line(old ? &old->mono : nullptr, old_end, now.mono, ns_per_tick, &p.mono);
+  next_line(old ? &old->raw : nullptr, old_end, now.raw, raw_per_tick, &p.raw);
+  p.real_offset = real_offset;
+  p.boot_offset = boot_offset;
+  p.real_offset_sec = real_offset / 1000000000;
+  p.real_offset_nsec = real_offset % 1000000000;
+  p.boot_offset_sec = boot_offset / 1000000000;
+  p.boot_offset_nsec = boot_offset % 1000000000;
+  p.next_anchor_tsc = next;
+  p.seq.fetch_add(1, std::memory_order_release);
+  active_.store(target, std::memory_order_release);
+  anchors_.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace xdpload::shim

@@ -1,0 +1,22 @@
+// The library's start: real functions resolved, configuration read. Runs
+// before the program's main(); every intercept before this point passes
+// straight through (the FdTable is empty).
+#include "shim/intercept/libc.h"
+#include "shim/runtime/runtime.h"
+
+namespace {
+
+__attribute__((constructor(101))) void xdpload_start() {
+  xdpload::libc::resolve();
+  xdpload::shim::Runtime::get().init();
+}
+
+// At exit the connections are finished, then the statistics segment goes (a
+// killed process leaves it behind for xdpload-stat to find dead and remove).
+__attribute__((destructor)) void xdpload_stop() {
+  xdpload::shim::Runtime::get().leave_family();
+  xdpload::shim::Runtime::get().shutdown_stats();
+  xdpload::shim::Runtime::get().report_clock();
+}
+
+}  // namespace

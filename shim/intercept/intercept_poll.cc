@@ -1,0 +1,285 @@
+// poll, ppoll, select, pselect and the epoll calls over any mix of kernel
+// descriptors and accelerated sockets.
+//
+// A set with none of ours goes to the real call unchanged. Otherwise the
+// stack's side of each socket is read from the socket, the kernel's side
+// (plain descriptors, and the kernel socket behind a listener or UDP socket)
+// from one non-blocking real poll, and when nothing is ready the thread
+// sleeps on all of it at once (Runtime::block).
+#include <sys/epoll.h>
+#include <sys/select.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+#include "shim/wait/epoll_set.h"
+#include "shim/intercept/export.h"
+#include "shim/intercept/libc.h"
+#include "shim/runtime/runtime.h"
+
+using namespace xdpload;
+using namespace xdpload::shim;
+
+extern "C" void __chk_fail(void) __attribute__((noreturn));
+
+namespace {
+
+Runtime& rt() { return Runtime::get(); }
+
+int64_t to_ns(const timespec* ts) {
+  return ts ? int64_t(ts->tv_sec) * 1000000000 + ts->tv_nsec : -1;
+}
+
+// The core of poll/ppoll/select/pselect. timeout_ns < 0: forever.
+int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
+  // Which entries are ours (accelerated sockets, or epoll sets of ours).
+  bool any = false;
+  for (nfds_t i = 0; i < n && !any; ++i) {
+    Socket* s = rt().socket_at(fds[i].fd);
+    if ((s && s->accelerated) || epoll_set_of(fds[i].fd)) any = true;
+  }
+  if (!any || rt().forked_child()) {
+    timespec ts{timeout_ns / 1000000000, timeout_ns % 1000000000};
+    int r = libc::ppoll(fds, n, timeout_ns < 0 ? nullptr : &ts, mask);
+    return r < 0 ? -errno : r;
+  }
+
+  stack::CoreGuard g;
+  int64_t deadline = timeout_ns < 0 ? -1 : mono_ns() + timeout_ns;
+  std::vector<Socket*> socks;
+  std::vector<pollfd> kernel;      // descriptors the kernel answers for
+  std::vector<nfds_t> kernel_of;   // index in fds of each kernel entry
+  for (;;) {
+    rt().poll_stack();
+    socks.clear();
+    kernel.clear();
+    kernel_of.clear();
+    int64_t now = mono_ns();
+    for (nfds_t i = 0; i < n; ++i) {
+      fds[i].revents = 0;
+      if (fds[i].fd < 0) continue;
+      Socket* s = rt().socket_at(fds[i].fd);
+      EpollSet* set = epoll_set_of(fds[i].fd);
+      if (s && s->accelerated) {
+        fds[i].revents = short(s->events() & (fds[i].events | POLLERR | POLLHUP));
+        socks.push_back(s);
+        if (!s->kernel_side()) continue;
+        // The kernel side of a listener or UDP socket: looked at every time
+        // we are about to sleep, at most every kKernelLookNs while spinning.
+        if (timeout_ns != 0 && now < s->next_kernel_check_ns) continue;
+        s->next_kernel_check_ns = now + kKernelLookNs;
+      } else if (set) {
+        set->set_nested();
+        if (set->has_ready()) fds[i].revents = short(fds[i].events & (POLLIN | POLLRDNORM));
+      }
+      kernel.push_back(pollfd{fds[i].fd, fds[i].events, 0});
+      kernel_of.push_back(i);
+    }
+    if (!kernel.empty()) {
+      if (libc::poll(kernel.data(), kernel.size(), 0) < 0) return -errno;
+      for (size_t k = 0; k < kernel.size(); ++k) fds[kernel_of[k]].revents |= kernel[k].revents;
+    }
+    int ready = 0;
+    for (nfds_t i = 0; i < n; ++i) ready += fds[i].revents != 0;
+    if (ready) return ready;
+    if (timeout_ns == 0) return 0;
+    if (deadline >= 0 && mono_ns() >= deadline) return 0;
+
+    // Sleep on all of it: every socket's wait queue, the kernel descriptors
+    // (including the kernel side of ours), the AF_XDP socket.
+    kernel.clear();
+    kernel_of.clear();
+    for (nfds_t i = 0; i < n; ++i) {
+      if (fds[i].fd < 0) continue;
+      Socket* s = rt().socket_at(fds[i].fd);
+      if (s && s->accelerated && !s->kernel_side()) continue;
+      kernel.push_back(pollfd{fds[i].fd, fds[i].events, 0});
+      kernel_of.push_back(i);
+    }
+    WaitSpec spec;
+    spec.sockets = socks.data();
+    spec.nsockets = int(socks.size());
+    spec.kernel = kernel.data();
+    spec.nkernel = int(kernel.size());
+    spec.deadline_ns = deadline;
+    spec.mask = mask;
+    spec.restartable = false;  // poll and select are never restarted
+    int rc = rt().block(spec, [&] {
+      for (Socket* s : socks)
+        if (s->fd_refs == 0) return true;
+      for (nfds_t i = 0; i < n; ++i) {
+        Socket* s = rt().socket_at(fds[i].fd);
+        if (s && s->accelerated && (s->events() & (fds[i].events | POLLERR | POLLHUP))) return true;
+      }
+      for (const pollfd& k : kernel)
+        if (k.revents) return true;
+      return false;
+    });
+    if (rc == -EAGAIN) return 0;
+    if (rc < 0 && rc != -EBADF) return rc;
+    // Woken: look at everything again (the kernel side fresh).
+    for (Socket* s : socks) s->next_kernel_check_ns = 0;
+  }
+}
+
+int do_select(int n, fd_set* r, fd_set* w, fd_set* e, int64_t timeout_ns, const sigset_t* mask) {
+  if (n < 0) return -EINVAL;
+  std::vector<pollfd> pfds;
+  for (int fd = 0; fd < n; ++fd) {
+    short ev = 0;
+    if (r && FD_ISSET(fd, r)) ev |= POLLIN;
+    if (w && FD_ISSET(fd, w)) ev |= POLLOUT;
+    if (e && FD_ISSET(fd, e)) ev |= POLLPRI;
+    if (ev) pfds.push_back(pollfd{fd, ev, 0});
+  }
+  int rc = do_poll(pfds.data(), pfds.size(), timeout_ns, mask);
+  if (rc < 0) return rc;
+  for (const pollfd& p : pfds)
+    if (p.revents & POLLNVAL) return -EBADF;
+  if (r) FD_ZERO(r);
+  if (w) FD_ZERO(w);
+  if (e) FD_ZERO(e);
+  int count = 0;
+  for (const pollfd& p : pfds) {
+    if (r && (p.events & POLLIN) && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+      FD_SET(p.fd, r);
+      ++count;
+    }
+    if (w && (p.events & POLLOUT) && (p.revents & (POLLOUT | POLLERR))) {
+      FD_SET(p.fd, w);
+      ++count;
+    }
+    if (e && (p.events & POLLPRI) && (p.revents & POLLPRI)) {
+      FD_SET(p.fd, e);
+      ++count;
+    }
+  }
+  return count;
+}
+
+bool select_has_ours(int n, fd_set* r, fd_set* w, fd_set* e) {
+  if (!rt().enabled()) return false;
+  for (int fd = 0; fd < n; ++fd) {
+    if (!((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e)))) continue;
+    Socket* s = rt().socket_at(fd);
+    if ((s && s->accelerated) || epoll_set_of(fd)) return true;
+  }
+  return false;
+}
+
+int epoll_wait_common(int epfd, epoll_event* events, int max, int64_t timeout_ns,
+                      const sigset_t* mask) {
+  stack::CoreGuard g;
+  EpollSet* set = epoll_set_of(epfd);
+  if (!set) return -EBADF;
+  return set->wait(events, max, timeout_ns, mask);
+}
+
+}  // namespace
+
+int xdpload_poll(struct pollfd* fds, nfds_t n, int timeout) {
+  int saved = errno;
+  return done(do_poll(fds, n, timeout < 0 ? -1 : int64_t(timeout) * 1000000, nullptr), saved);
+}
+
+int xdpload___poll_chk(struct pollfd* fds, nfds_t n, int timeout, size_t fdslen) {
+  if (fdslen / sizeof(*fds) < n) __chk_fail();
+  return xdpload_poll(fds, n, timeout);
+}
+
+int xdpload_ppoll(struct pollfd* fds, nfds_t n, const struct timespec* timeout,
+                  const sigset_t* mask) {
+  int saved = errno;
+  return done(do_poll(fds, n, to_ns(timeout), mask), saved);
+}
+
+int xdpload___ppoll_chk(struct pollfd* fds, nfds_t n, const struct timespec* timeout,
+                        const sigset_t* mask, size_t fdslen) {
+  if (fdslen / sizeof(*fds) < n) __chk_fail();
+  return xdpload_ppoll(fds, n, timeout, mask);
+}
+
+int xdpload_select(int n, fd_set* r, fd_set* w, fd_set* e, struct timeval* timeout) {
+  if (!select_has_ours(n, r, w, e)) return libc::select(n, r, w, e, timeout);
+  int saved = errno;
+  int64_t t = timeout ? int64_t(timeout->tv_sec) * 1000000000 + timeout->tv_usec * 1000 : -1;
+  int64_t start = mono_ns();
+  int rc = do_select(n, r, w, e, t, nullptr);
+  if (timeout && rc >= 0) {
+    // Linux leaves the time not slept in the timeval.
+    int64_t left = std::max<int64_t>(0, t - (mono_ns() - start));
+    timeout->tv_sec = left / 1000000000;
+    timeout->tv_usec = (left % 1000000000) / 1000;
+  }
+  return done(rc, saved);
+}
+
+int xdpload_pselect(int n, fd_set* r, fd_set* w, fd_set* e, const struct timespec* timeout,
+                    const sigset_t* mask) {
+  if (!select_has_ours(n, r, w, e)) return libc::pselect(n, r, w, e, timeout, mask);
+  int saved = errno;
+  return done(do_select(n, r, w, e, to_ns(timeout), mask), saved);
+}
+
+// ---- epoll ----
+
+int xdpload_epoll_create(int size) {
+  int fd = libc::epoll_create(size);
+  if (fd >= 0 && rt().enabled()) {
+    stack::CoreGuard g;
+    epoll_set_create(fd);
+  }
+  return fd;
+}
+
+int xdpload_epoll_create1(int flags) {
+  int fd = libc::epoll_create1(flags);
+  if (fd >= 0 && rt().enabled()) {
+    stack::CoreGuard g;
+    epoll_set_create(fd);
+  }
+  return fd;
+}
+
+int xdpload_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
+  EpollSet* set = epoll_set_of(epfd);
+  Socket* s = rt().socket_at(fd);
+  if (!set || !s || rt().forked_child()) {
+    if (EpollSet* inner = epoll_set_of(fd)) {
+      // An epoll instance of ours inside another one.
+      stack::CoreGuard g;
+      inner->set_nested();
+    }
+    return libc::epoll_ctl(epfd, op, fd, event);
+  }
+  int saved = errno;
+  if (epfd == fd) return done(-EINVAL, saved);
+  stack::CoreGuard g;
+  if (epoll_set_of(epfd) != set || rt().fds().get(fd) != s) return done(-EBADF, saved);
+  return done(set->ctl(op, fd, s, event), saved);
+}
+
+int xdpload_epoll_wait(int epfd, struct epoll_event* events, int max, int timeout) {
+  if (!epoll_set_of(epfd)) return libc::epoll_wait(epfd, events, max, timeout);
+  int saved = errno;
+  return done(epoll_wait_common(epfd, events, max, timeout < 0 ? -1 : int64_t(timeout) * 1000000,
+                                nullptr),
+              saved);
+}
+
+int xdpload_epoll_pwait(int epfd, struct epoll_event* events, int max, int timeout,
+                        const sigset_t* mask) {
+  if (!epoll_set_of(epfd)) return libc::epoll_pwait(epfd, events, max, timeout, mask);
+  int saved = errno;
+  return done(epoll_wait_common(epfd, events, max, timeout < 0 ? -1 : int64_t(timeout) * 1000000,
+                                mask),
+              saved);
+}
+
+int xdpload_epoll_pwait2(int epfd, struct epoll_event* events, int max,
+                         const struct timespec* timeout, const sigset_t* mask) {
+  if (!epoll_set_of(epfd)) return libc::epoll_pwait2(epfd, events, max, timeout, mask);
+  int saved = errno;
+  return done(epoll_wait_common(epfd, events, max, to_ns(timeout), mask), saved);
+}

@@ -1,0 +1,439 @@
+// The exported socket, data and descriptor calls. Every one has the same
+// shape: look the descriptor up; not ours, the real function at once;
+// ours, the operation, whose -errno becomes -1/errno here and only here.
+#include <fcntl.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "rings/private_fd.h"
+#include "shim/wait/epoll_set.h"
+#include "shim/intercept/export.h"
+#include "shim/intercept/libc.h"
+#include "shim/runtime/runtime.h"
+#include "shim/socket/socket_ops.h"
+
+using namespace xdpload;
+using namespace xdpload::shim;
+
+extern "C" void __chk_fail(void) __attribute__((noreturn));
+
+namespace {
+
+inline Socket* ours(int fd) { return Runtime::get().socket_at(fd); }
+
+iovec one(void* buf, size_t n) { return iovec{buf, n}; }
+
+ssize_t recv_one(Socket* s, int fd, void* buf, size_t n, int flags, sockaddr* from,
+                 socklen_t* fromlen) {
+  iovec iov = one(buf, n);
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_name = from;
+  msg.msg_namelen = fromlen ? *fromlen : 0;
+  ssize_t r = op_recvmsg(s, fd, &msg, flags);
+  if (r >= 0 && fromlen) *fromlen = msg.msg_namelen;
+  return r;
+}
+
+ssize_t send_one(Socket* s, int fd, const void* buf, size_t n, int flags, const sockaddr* to,
+                 socklen_t tolen) {
+  iovec iov = one(const_cast<void*>(buf), n);
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_name = const_cast<sockaddr*>(to);
+  msg.msg_namelen = to ? tolen : 0;
+  return op_sendmsg(s, fd, &msg, flags);
+}
+
+// close()/dup2() over a descriptor: our side first, under the lock.
+void forget(int fd) {
+  if (!ours(fd) && !epoll_set_of(fd)) return;
+  // A vfork child closing its copy leaves the parent's socket alone.
+  if (Runtime::get().vfork_child()) return;
+  stack::CoreGuard g;
+  op_forget(fd);
+  epoll_set_forget(fd);
+}
+
+}  // namespace
+
+// ---- sockets ----
+
+int xdpload_socket(int domain, int type, int protocol) {
+  int saved = errno;
+  return done(op_socket(domain, type, protocol), saved);
+}
+
+int xdpload_bind(int fd, const struct sockaddr* addr, socklen_t len) {
+  Socket* s = ours(fd);
+  if (!s) return libc::bind(fd, addr, len);
+  int saved = errno;
+  return done(op_bind(s, fd, addr, len), saved);
+}
+
+int xdpload_listen(int fd, int backlog) {
+  Socket* s = ours(fd);
+  if (!s) return libc::listen(fd, backlog);
+  int saved = errno;
+  return done(op_listen(s, fd, backlog), saved);
+}
+
+int xdpload_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
+  Socket* s = ours(fd);
+  if (!s) return libc::accept4(fd, addr, len, flags);
+  int saved = errno;
+  return done(op_accept(s, fd, addr, len, flags), saved);
+}
+
+int xdpload_accept(int fd, struct sockaddr* addr, socklen_t* len) {
+  Socket* s = ours(fd);
+  if (!s) return libc::accept(fd, addr, len);
+  int saved = errno;
+  return done(op_accept(s, fd, addr, len, 0), saved);
+}
+
+int xdpload_connect(int fd, const struct sockaddr* addr, socklen_t len) {
+  Socket* s = ours(fd);
+  if (!s) return libc::connect(fd, addr, len);
+  int saved = errno;
+  return done(op_connect(s, fd, addr, len), saved);
+}
+
+int xdpload_shutdown(int fd, int how) {
+  Socket* s = ours(fd);
+  if (!s) return libc::shutdown(fd, how);
+  int saved = errno;
+  return done(op_shutdown(s, fd, how), saved);
+}
+
+int xdpload_getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
+  Socket* s = ours(fd);
+  if (!s) return libc::getsockopt(fd, level, name, value, len);
+  int saved = errno;
+  return done(op_getsockopt(s, fd, level, name, value, len), saved);
+}
+
+int xdpload_setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
+  Socket* s = ours(fd);
+  if (!s) return libc::setsockopt(fd, level, name, value, len);
+  int saved = errno;
+  return done(op_setsockopt(s, fd, level, name, value, len), saved);
+}
+
+int xdpload_getsockname(int fd, struct sockaddr* addr, socklen_t* len) {
+  Socket* s = ours(fd);
+  if (!s) return libc::getsockname(fd, addr, len);
+  int saved = errno;
+  return done(op_getsockname(s, fd, addr, len), saved);
+}
+
+int xdpload_getpeername(int fd, struct sockaddr* addr, socklen_t* len) {
+  Socket* s = ours(fd);
+  if (!s) return libc::getpeername(fd, addr, len);
+  int saved = errno;
+  return done(op_getpeername(s, fd, addr, len), saved);
+}
+
+// ---- data ----
+
+ssize_t xdpload_read(int fd, void* buf, size_t n) {
+  Socket* s = ours(fd);
+  if (!s) return libc::read(fd, buf, n);
+  int saved = errno;
+  return done(recv_one(s, fd, buf, n, 0, nullptr, nullptr), saved);
+}
+
+ssize_t xdpload___read_chk(int fd, void* buf, size_t n, size_t buflen) {
+  if (n > buflen) __chk_fail();
+  return xdpload_read(fd, buf, n);
+}
+
+ssize_t xdpload_write(int fd, const void* buf, size_t n) {
+  Socket* s = ours(fd);
+  if (!s) return libc::write(fd, buf, n);
+  int saved = errno;
+  return done(send_one(s, fd, buf, n, 0, nullptr, 0), saved);
+}
+
+ssize_t xdpload_readv(int fd, const struct iovec* iov, int iovcnt) {
+  Socket* s = ours(fd);
+  if (!s) return libc::readv(fd, iov, iovcnt);
+  int saved = errno;
+  if (iovcnt < 0 || iovcnt > IOV_MAX) return done(ssize_t(-EINVAL), saved);
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = size_t(iovcnt);
+  return done(op_recvmsg(s, fd, &msg, 0), saved);
+}
+
+ssize_t xdpload_writev(int fd, const struct iovec* iov, int iovcnt) {
+  Socket* s = ours(fd);
+  if (!s) return libc::writev(fd, iov, iovcnt);
+  int saved = errno;
+  if (iovcnt < 0 || iovcnt > IOV_MAX) return done(ssize_t(-EINVAL), saved);
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = size_t(iovcnt);
+  return done(op_sendmsg(s, fd, &msg, 0), saved);
+}
+
+ssize_t xdpload_send(int fd, const void* buf, size_t n, int flags) {
+  Socket* s = ours(fd);
+  if (!s) return libc::send(fd, buf, n, flags);
+  int saved = errno;
+  return done(send_one(s, fd, buf, n, flags, nullptr, 0), saved);
+}
+
+ssize_t xdpload_sendto(int fd, const void* buf, size_t n, int flags,
+                              const struct sockaddr* to, socklen_t tolen) {
+  Socket* s = ours(fd);
+  if (!s) return libc::sendto(fd, buf, n, flags, to, tolen);
+  int saved = errno;
+  return done(send_one(s, fd, buf, n, flags, to, tolen), saved);
+}
+
+ssize_t xdpload_sendmsg(int fd, const struct msghdr* msg, int flags) {
+  Socket* s = ours(fd);
+  if (!s) return libc::sendmsg(fd, msg, flags);
+  int saved = errno;
+  if (!msg) return done(ssize_t(-EFAULT), saved);
+  return done(op_sendmsg(s, fd, msg, flags), saved);
+}
+
+int xdpload_sendmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags) {
+  Socket* s = ours(fd);
+  if (!s) return libc::sendmmsg(fd, msgs, n, flags);
+  int saved = errno;
+  unsigned int i = 0;
+  ssize_t r = 0;
+  Runtime::t_defer_kicks = true;
+  for (; i < n; ++i) {
+    r = op_sendmsg(s, fd, &msgs[i].msg_hdr, flags);
+    if (r < 0) break;
+    msgs[i].msg_len = unsigned(r);
+  }
+  Runtime::t_defer_kicks = false;
+  if (Runtime& rt = Runtime::get(); rt.stack()) {
+    stack::CoreGuard g;
+    rt.kick();
+  }
+  if (i == 0 && r < 0) return done(int(r), saved);
+  return done(int(i), saved);
+}
+
+ssize_t xdpload_recv(int fd, void* buf, size_t n, int flags) {
+  Socket* s = ours(fd);
+  if (!s) return libc::recv(fd, buf, n, flags);
+  int saved = errno;
+  return done(recv_one(s, fd, buf, n, flags, nullptr, nullptr), saved);
+}
+
+ssize_t xdpload___recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
+  if (n > buflen) __chk_fail();
+  return xdpload_recv(fd, buf, n, flags);
+}
+
+ssize_t xdpload_recvfrom(int fd, void* buf, size_t n, int flags, struct sockaddr* from,
+                                socklen_t* fromlen) {
+  Socket* s = ours(fd);
+  if (!s) return libc::recvfrom(fd, buf, n, flags, from, fromlen);
+  int saved = errno;
+  return done(recv_one(s, fd, buf, n, flags, from, fromlen), saved);
+}
+
+ssize_t xdpload___recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
+                                      struct sockaddr* from, socklen_t* fromlen) {
+  if (n > buflen) __chk_fail();
+  return xdpload_recvfrom(fd, buf, n, flags, from, fromlen);
+}
+
+ssize_t xdpload_recvmsg(int fd, struct msghdr* msg, int flags) {
+  Socket* s = ours(fd);
+  if (!s) return libc::recvmsg(fd, msg, flags);
+  int saved = errno;
+  if (!msg) return done(ssize_t(-EFAULT), saved);
+  return done(op_recvmsg(s, fd, msg, flags), saved);
+}
+
+int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
+                            struct timespec* timeout) {
+  Socket* s = ours(fd);
+  if (!s) return libc::recvmmsg(fd, msgs, n, flags, timeout);
+  int saved = errno;
+  int64_t deadline = timeout ? mono_ns() + timeout->tv_sec * 1000000000ll + timeout->tv_nsec : -1;
+  unsigned int i = 0;
+  int f = flags & ~MSG_WAITFORONE;
+  for (; i < n; ++i) {
+    ssize_t r = op_recvmsg(s, fd, &msgs[i].msg_hdr, f);
+    if (r < 0) {
+      if (i == 0) return done(int(r), saved);
+      break;
+    }
+    msgs[i].msg_len = unsigned(r);
+    if (flags & MSG_WAITFORONE) f |= MSG_DONTWAIT;
+    if (deadline >= 0 && mono_ns() >= deadline) {
+      ++i;
+      break;
+    }
+  }
+  return done(int(i), saved);
+}
+
+// sendfile() to an accelerated socket: read the file, send the bytes (a
+// copy, where the kernel would splice pages).
+static ssize_t sendfile_impl(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
+  char buf[65536];
+  off64_t pos = offset ? *offset : lseek64(in_fd, 0, SEEK_CUR);
+  if (pos < 0) return -errno;
+  size_t total = 0;
+  while (total < count) {
+    size_t want = std::min(count - total, sizeof buf);
+    ssize_t got = pread64(in_fd, buf, want, pos);
+    if (got < 0) {
+      if (total) break;
+      return -errno;
+    }
+    if (got == 0) break;
+    ssize_t sent = send_one(s, out_fd, buf, size_t(got), 0, nullptr, 0);
+    if (sent < 0) {
+      if (total) break;
+      return sent;
+    }
+    total += size_t(sent);
+    pos += sent;
+    if (sent < got) break;
+  }
+  if (offset) *offset = pos;
+  else lseek64(in_fd, pos, SEEK_SET);
+  return ssize_t(total);
+}
+
+ssize_t xdpload_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+  Socket* s = ours(out_fd);
+  if (!s) return libc::sendfile(out_fd, in_fd, offset, count);
+  int saved = errno;
+  off64_t off = offset ? *offset : 0;
+  ssize_t r = sendfile_impl(s, out_fd, in_fd, offset ? &off : nullptr, count);
+  if (offset && r >= 0) *offset = off_t(off);
+  return done(r, saved);
+}
+
+ssize_t xdpload_sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count) {
+  Socket* s = ours(out_fd);
+  if (!s) return libc::sendfile64(out_fd, in_fd, offset, count);
+  int saved = errno;
+  return done(sendfile_impl(s, out_fd, in_fd, offset, count), saved);
+}
+
+// ---- descriptors ----
+
+// The library's own descriptors (rings/private_fd.h) are not the
+// program's: a daemon closing every number, or closefrom(3), must not close
+// them, and to the program they look closed (EBADF).
+int xdpload_close(int fd) {
+  if (rings::is_private_fd(fd)) {
+    errno = EBADF;
+    return -1;
+  }
+  if (ours(fd) || epoll_set_of(fd)) forget(fd);
+  return libc::close(fd);
+}
+
+// close_range over [first, last] in pieces around the private descriptors.
+static int close_range_around_private(unsigned first, unsigned last, int flags) {
+  int priv[rings::kMaxPrivateFds];
+  int n = rings::private_fds_in(first, last, priv, rings::kMaxPrivateFds);
+  int rc = 0;
+  unsigned lo = first;  // the next number to close
+  for (int i = 0; i <= n; ++i) {
+    // Up to the next private descriptor, or to the end.
+    if (i < n && unsigned(priv[i]) == lo) {
+      ++lo;
+      continue;
+    }
+    if (lo > last) break;
+    unsigned hi = i < n ? unsigned(priv[i]) - 1 : last;
+    if (libc::close_range(lo, hi, flags) != 0 && rc == 0) rc = -1;
+    if (i == n || unsigned(priv[i]) == last) break;
+    lo = unsigned(priv[i]) + 1;
+  }
+  return rc;
+}
+
+int xdpload_close_range(unsigned int first, unsigned int last, int flags) {
+  if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+    size_t end = std::min<size_t>(size_t(last) + 1, Runtime::get().fds().size());
+    for (size_t fd = first; fd < end; ++fd) forget(int(fd));
+  }
+  if (first > last) return libc::close_range(first, last, flags);  // EINVAL as Linux gives it
+  return close_range_around_private(first, last, flags);
+}
+
+void xdpload_closefrom(int lowfd) {
+  size_t end = Runtime::get().fds().size();
+  for (size_t fd = size_t(std::max(lowfd, 0)); fd < end; ++fd) forget(int(fd));
+  if (close_range_around_private(unsigned(std::max(lowfd, 0)), ~0u, 0) == 0) return;
+  // No close_range (kernels before 5.9): one by one.
+  long max = sysconf(_SC_OPEN_MAX);
+  for (long fd = std::max(lowfd, 0); fd < std::min(max, 65536L); ++fd)
+    if (!rings::is_private_fd(int(fd))) libc::close(int(fd));
+}
+
+int xdpload_dup(int fd) {
+  Socket* s = ours(fd);
+  int nfd = libc::dup(fd);
+  if (!s || nfd < 0) return nfd;
+  return op_dup_to(s, fd, nfd);
+}
+
+static int dup_over(int fd, int fd2, int flags, bool three) {
+  Socket* s = ours(fd);
+  // The implicit close of fd2, once we know fd is valid.
+  if (fd != fd2 && (ours(fd2) || epoll_set_of(fd2)) && libc::fcntl(fd, F_GETFD) >= 0) forget(fd2);
+  int r = three ? libc::dup3(fd, fd2, flags) : libc::dup2(fd, fd2);
+  if (!s || r < 0 || fd == fd2) return r;
+  return op_dup_to(s, fd, r);
+}
+
+int xdpload_dup2(int fd, int fd2) { return dup_over(fd, fd2, 0, false); }
+int xdpload_dup3(int fd, int fd2, int flags) { return dup_over(fd, fd2, flags, true); }
+
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, unsigned long arg) {
+  Socket* s = ours(fd);
+  if (!s) return real(fd, cmd, arg);
+  int saved = errno;
+  return done(op_fcntl(s, fd, cmd, arg), saved);
+}
+
+int xdpload_fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  unsigned long arg = va_arg(ap, unsigned long);
+  va_end(ap);
+  return fcntl_common(libc::fcntl, fd, cmd, arg);
+}
+
+int xdpload_fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  unsigned long arg = va_arg(ap, unsigned long);
+  va_end(ap);
+  return fcntl_common(libc::fcntl64, fd, cmd, arg);
+}
+
+int xdpload_ioctl(int fd, unsigned long request, ...) {
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  Socket* s = ours(fd);
+  if (!s) return libc::ioctl(fd, request, arg);
+  int saved = errno;
+  return done(op_ioctl(s, fd, request, arg), saved);
+}
+

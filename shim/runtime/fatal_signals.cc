@@ -1,0 +1,92 @@
+#include "shim/runtime/fatal_signals.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "shim/intercept/libc.h"
+#include "stack/lwip_port.h"
+
+namespace xdpload::shim {
+
+namespace {
+
+// Terminating by default, and used to end programs on purpose. (Not the
+// crash signals: a SIGSEGV's handler must not run our code.)
+constexpr int kCaught[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2};
+
+std::atomic<bool> g_installed[_NSIG];
+std::atomic<int> g_pending{0};
+int g_wake_fd = -1;
+
+bool is_caught(int sig) {
+  for (int s : kCaught)
+    if (s == sig) return true;
+  return false;
+}
+
+void on_fatal(int sig, siginfo_t*, void*) {
+  int expected = 0;
+  if (g_pending.compare_exchange_strong(expected, sig)) {
+    uint64_t one = 1;
+    // Async-signal-safe: the progress thread watches this eventfd.
+    ssize_t w = libc::write(g_wake_fd, &one, sizeof one);
+    (void)w;
+  }
+  // This thread holds the stack: it must go on to release it, and the
+  // progress thread finishes after. Otherwise it stops here, as the whole
+  // process would have.
+  if (stack::CoreLock::held_here()) return;
+  for (;;) pause();
+}
+
+void install(int sig) {
+  struct sigaction sa {};
+  sa.sa_sigaction = on_fatal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  if (libc::sigaction(sig, &sa, nullptr) == 0) g_installed[sig].store(true);
+}
+
+}  // namespace
+
+void catch_fatal_signals(int wake_fd) {
+  g_wake_fd = wake_fd;
+  for (int sig : kCaught) {
+    struct sigaction cur {};
+    if (libc::sigaction(sig, nullptr, &cur) != 0) continue;
+    bool dfl = !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL;
+    if (dfl) install(sig);
+  }
+}
+
+int fatal_signal_pending() { return g_pending.load(std::memory_order_acquire); }
+
+bool fatal_catcher_installed(int sig) {
+  return sig > 0 && sig < _NSIG && g_installed[sig].load(std::memory_order_acquire);
+}
+
+void fatal_action_changed(int sig, bool to_default) {
+  if (sig <= 0 || sig >= _NSIG || !is_caught(sig) || g_wake_fd < 0) return;
+  if (to_default) install(sig);
+  else g_installed[sig].store(false);
+}
+
+void die_by_pending_signal() {
+  int sig = g_pending.load();
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  libc::sigaction(sig, &dfl, nullptr);
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+  raise(sig);
+  // Still here: the signal could not kill us (SIGPIPE blocked elsewhere?).
+  libc::_exit(128 + sig);
+  __builtin_unreachable();
+}
+
+}  // namespace xdpload::shim

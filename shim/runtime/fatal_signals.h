@@ -1,0 +1,27 @@
+// Death by a signal whose action is the default one (SIGTERM from
+// `systemctl stop` or `docker stop`, SIGINT from a terminal, SIGHUP, SIGPIPE
+// ...). The kernel closes a killed process's sockets and still delivers what
+// they hold; the stack ends with the process, so while the stack runs, such
+// signals are caught (the program still sees SIG_DFL in every answer):
+// the catching thread stops where it is, the progress thread finishes the
+// connections as exit() does, then the default action is restored and the
+// signal raised again, so that the process dies by it with the same status.
+#pragma once
+
+#include <signal.h>
+
+namespace xdpload::shim {
+
+// With the stack running: catch the listed signals whose action is SIG_DFL.
+void catch_fatal_signals(int wake_fd);
+// The signal that arrived (0: none). Any thread.
+int fatal_signal_pending();
+// The progress thread, once the connections are finished: the process dies
+// by the pending signal.
+[[noreturn]] void die_by_pending_signal();
+// For shim/wait/signals.cc: does our catcher stand in for SIG_DFL on `sig`?
+bool fatal_catcher_installed(int sig);
+// The program set SIG_DFL (true) or anything else (false) on `sig`.
+void fatal_action_changed(int sig, bool to_default);
+
+}  // namespace xdpload::shim

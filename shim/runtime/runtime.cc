@@ -1,0 +1,759 @@
+#include "shim/runtime/runtime.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/rtnetlink.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "rings/private_fd.h"
+#include "shim/runtime/fatal_signals.h"
+#include "shim/runtime/lazy_libs.h"
+#include "shim/intercept/libc.h"
+#include "shim/runtime/log.h"
+#include "shim/socket/socket.h"
+#include "shim/socket/socket_ops.h"
+#include "shim/socket/tcp_socket.h"
+#include "shim/clock/tsc_clock.h"
+#include "family/shared_globals.h"
+
+extern char** environ;
+
+namespace xdpload::shim {
+
+using stack::CoreGuard;
+using stack::CoreLock;
+
+// Set while the library itself creates sockets (stack start-up): socket()
+// passes those straight through.
+__attribute__((tls_model("initial-exec"))) thread_local int t_inside = 0;
+
+int64_t mono_ns() {
+  timespec ts;
+  // The real clock: ours may be the TSC one, which depends on this runtime.
+  libc::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+thread_local bool Runtime::t_defer_kicks = false;
+
+Runtime& Runtime::get() {
+  // Never destroyed: the progress thread may run while the program exits.
+  static Runtime* r = new Runtime();
+  return *r;
+}
+
+void Runtime::disable(const char* why, bool at_first_socket) {
+  enabled_ = false;
+  if (config_.strict) {
+    log_at(kLogError, "fatal: %s (XDPLOAD_STRICT=1)", why);
+    exit(EXIT_FAILURE);
+  }
+  std::string line = std::string("acceleration off, running on the kernel path: ") + why;
+  if (at_first_socket) defer_line(line);
+  else log_at(kLogError, "%s", line.c_str());
+}
+
+void Runtime::defer_line(const std::string& line) {
+  deferred_.push_back(line);
+  deferred_pending_.store(true, std::memory_order_release);
+}
+
+void Runtime::say_deferred() {
+  if (!deferred_pending_.load(std::memory_order_acquire)) return;
+  if (!deferred_pending_.exchange(false)) return;
+  for (const std::string& line : deferred_) log_at(kLogError, "%s", line.c_str());
+}
+
+void Runtime::init() {
+  pid_ = getpid();
+  fds_.init();
+  std::vector<std::string> warnings;
+  ErrorText why;
+  int rc = parse_config(environ, &config_, &warnings, &why);
+  set_log_level(int(config_.log));
+  if (rc < 0) config_.strict = getenv("XDPLOAD_STRICT") && !strcmp(getenv("XDPLOAD_STRICT"), "1");
+  // What is wrong with the configuration is said once, by the process whose
+  // socket could have been accelerated (say_deferred), not by every process
+  // that loads the library: a shell, a pyenv shim, each compiler of a build
+  // run under the wrapper. Strict mode says it and stops at once.
+  for (const std::string& w : warnings) {
+    if (config_.strict) log_at(kLogError, "%s", w.c_str());
+    else defer_line(w);
+  }
+  start_clock(rc == 0);
+  if (rc < 0) {
+    // Without a valid configuration there is no interface to accelerate.
+    disable(why.c_str(), /*at_first_socket=*/true);
+    return;
+  }
+  if (config_.iface.empty()) return;  // not asked to do anything
+  ++t_inside;
+  rc = stack::read_interface_info(config_.iface, &iface_, &why);
+  if (rc == 0 && !config_.rules.empty()) rc = rules_.load(config_.rules.c_str(), &why);
+  --t_inside;
+  if (rc < 0) {
+    disable(why.c_str(), /*at_first_socket=*/true);
+    return;
+  }
+  enabled_ = true;
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  // Strict mode fails at start-up, not at the first socket.
+  if (config_.strict) ensure_stack();
+}
+
+void Runtime::start_clock(bool config_ok) {
+  // The clock is served whenever the library is loaded, accelerated
+  // interface or not.
+  std::string why;
+  enum { kTsc = 0, kTscFast = 1, kVdso = 2 };
+  bool want = config_ok && config_.clock != kVdso;
+  // XL_TEST_CLOCKSOURCE: a test seam naming a file to read instead of the
+  // kernel's clocksource, so that tests can show an untrusted TSC.
+  const char* source = getenv("XL_TEST_CLOCKSOURCE");
+  if (!source) source = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+  bool trusted = want && TscClock::tsc_trusted("/proc/cpuinfo", source, &why);
+  served_clock().init(trusted, libc::clock_gettime, config_.clock != kTscFast);
+  if (trusted) {
+    XLOG(kLogInfo, "clock: clock_gettime and gettimeofday served from the TSC%s",
+         config_.clock == kTscFast ? " (tsc-fast: unfenced reads)" : "");
+  } else {
+    XLOG(kLogInfo, "clock: the real clock_gettime (%s)",
+         !config_ok ? "configuration error" : config_.clock == kVdso ? "XDPLOAD_CLOCK=vdso" : why.c_str());
+  }
+}
+
+void Runtime::before_privilege_drop(uid_t uid) {
+  if (!enabled() || geteuid() != 0 || uid == 0 || uid == uid_t(-1)) return;
+  XLOG(kLogDecision, "starting the stack before the process gives up root");
+  // Without the progress thread: a thread of ours alive while the program
+  // changes its credentials breaks glibc's set*id broadcast when the
+  // program has changed its own thread's capabilities first (setpriv:
+  // "apply capabilities"... abort in setxid_error). It starts at the first
+  // socket that needs the stack.
+  if (start_stack_now(/*with_progress=*/false)) stats_.give_to(uid);
+}
+
+void Runtime::report_clock() {
+  if (forked_child_ || log_level() < kLogInfo || !served_clock().enabled()) return;
+  log_at(kLogInfo, "exit: clock served from the TSC, %llu anchors to the real clock",
+         (unsigned long long)served_clock().anchors());
+}
+
+bool Runtime::ensure_stack() {
+  int st = start_state_.load(std::memory_order_acquire);
+  if (st != 0 && !progress_pending_.load(std::memory_order_acquire)) return st > 0;
+  return start_stack_now(/*with_progress=*/true);
+}
+
+bool Runtime::start_stack_now(bool with_progress) {
+  std::lock_guard<std::mutex> g(start_mutex_);
+  int st = start_state_.load(std::memory_order_relaxed);
+  if (st == 0) {
+    bool ok = enabled() && start_stack();
+    start_state_.store(ok ? 1 : -1, std::memory_order_release);
+    if (ok) progress_pending_.store(true, std::memory_order_release);
+    st = ok ? 1 : -1;
+  }
+  if (st > 0 && with_progress && progress_pending_.load(std::memory_order_relaxed)) {
+    progress_ = std::thread([this] { progress_loop(); });
+    progress_.detach();
+    // The progress thread is the one that finishes the connections when a
+    // signal with the default action ends the process.
+    catch_fatal_signals(progress_wake_fd_);
+    progress_pending_.store(false, std::memory_order_release);
+  }
+  return st > 0;
+}
+
+bool Runtime::start_stack() {
+  stack::StackConfig sc;
+  sc.port.iface = config_.iface;
+  sc.port.queues = config_.queue_list;
+  // Test seam: a kernel that cannot share the UMEM between queues.
+  sc.port.test_refuse_shared_umem = getenv("XL_TEST_REFUSE_SHARED_UMEM") != nullptr;
+  sc.port.umem.frame_count = uint32_t(config_.frames);
+  sc.port.umem.frame_size = uint32_t(config_.frame_size);
+  sc.port.ring_size = uint32_t(config_.ring_size);
+  sc.port.allow_zero_copy = config_.zero_copy;
+  sc.pcap_path = config_.pcap;
+  sc.port.mode = config_.xdp_mode == 1   ? rings::XdpMode::Driver
+                 : config_.xdp_mode == 2 ? rings::XdpMode::Skb
+                                         : rings::XdpMode::Auto;
+  ErrorText why;
+  int rc;
+  std::string lib_error;
+  ++t_inside;
+  bool libs = load_lazy_libs(&lib_error);
+  --t_inside;
+  if (!libs) {
+    disable(("cannot load libbpf/libnuma: " + lib_error).c_str());
+    return false;
+  }
+  ++t_inside;
+  {
+    CoreGuard g;
+    // From here on, what the runtime shares with the children this process
+    // forks is in the family arena (shim/runtime/runtime_family.cc).
+    auto* shared = new RuntimeShared();
+    shared->members.push_back(process_id());
+    family::set_root(family::Root::Shim, shared);
+    sh_ = shared;
+    rc = stack::Stack::open(sc, &stack_, &why);
+  }
+  if (rc == 0) {
+    progress_wake_fd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    nwait_ = stack_->wait_fds(wait_fds_, int(rings::kMaxQueues));
+  }
+  --t_inside;
+  if (rc < 0) {
+    stack_.reset();
+    disable(why.c_str());
+    return false;
+  }
+  {
+    CoreGuard g;
+    if (stats_.start()) {
+      counters_ = &stats_.segment()->shim;
+      *counters_ = own_counters_;
+    }
+  }
+  warn_unserved_queues();
+  if (!family::lwip_globals_shared())
+    XLOG(kLogDecision, "forked children will not share the stack (lwIP's globals are private)");
+
+  if (log_level() >= kLogInfo) {
+    rings::XskPort* p = stack_->port();
+    std::string opts;
+    for (const std::string& o : config_.non_default) opts += " " + o;
+    char addr[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &iface_.addr, addr, sizeof addr);
+    log_at(kLogInfo, "accelerating %s (%s) queue%s %s, XDP %s%s, %u frames of %u bytes%s%s",
+           iface_.name.c_str(), addr, p->queue_count() == 1 ? "" : "s", p->queue_list().c_str(),
+           p->mode_string().c_str(),
+           p->multi_buffer() ? " multi-buffer" : "", p->frame_count(), p->umem().frame_size(),
+           opts.empty() ? "" : ", options:", opts.c_str());
+  }
+  return true;
+}
+
+void Runtime::warn_unserved_queues() {
+  // Said at the default log level: a flow the NIC hashes to a queue without
+  // a socket reaches the kernel, which knows nothing of it.
+  rings::XskPort* p = stack_->port();
+  if (!p->degraded().empty()) {
+    log_at(kLogError, "%s: flows the NIC hashes to other queues will not reach xdpload",
+           p->degraded().c_str());
+    return;
+  }
+  uint32_t have = p->interface_queues();
+  if (have > p->queue_count())
+    log_at(kLogError,
+           "serving queue%s %s of the %u receive queues of %s (XDPLOAD_QUEUES=%s): flows the "
+           "NIC hashes to the others will not reach xdpload (their connections fail)",
+           p->queue_count() == 1 ? "" : "s", p->queue_list().c_str(), have,
+           iface_.name.c_str(), config_.queues.c_str());
+}
+
+// ---- decisions ----
+
+bool Runtime::rules_allow(Role role, uint32_t ip, uint16_t port) {
+  if (rules_.size() == 0) return true;
+  int line = 0;
+  // A wildcard bind is matched as the interface's address.
+  if (ip == INADDR_ANY && (role == Role::TcpServer || role == Role::UdpReceiver)) ip = iface_.addr;
+  if (rules_.match(role, ip, port, &line) != Rules::Verdict::Kernel) return true;
+  XLOG(kLogDecision, "%s %s:%u on the kernel path (%s line %d)", role_name(role),
+       inet_ntoa(in_addr{ip}), port, config_.rules.c_str(), line);
+  return false;
+}
+
+bool Runtime::accelerate_destination(uint32_t ip, uint16_t port, Role role) {
+  if (!enabled()) return false;
+  if (port == 53 && config_.dns_kernel) return false;
+  if (!rules_allow(role, ip, port)) return false;
+  uint32_t h = ntohl(ip);
+  if (ip == 0 || (h >> 24) == 127 || ip == iface_.addr || ip == INADDR_BROADCAST) return false;
+  // Every UDP send asks: the stack's coarse millisecond clock (a few ns,
+  // not twenty) is fine for a two-second expiry.
+  uint64_t now = stack::now_ms();
+  std::lock_guard<std::mutex> g(route_mutex_);
+  auto it = route_cache_.find(ip);
+  // Decisions are re-asked after two seconds, so that route changes count.
+  if (it != route_cache_.end() && now - it->second.at_ms < 2000) return it->second.accelerate;
+  if (!routes_open_) {
+    ErrorText why;
+    ++t_inside;
+    routes_open_ = routes_.open(&why) == 0;
+    --t_inside;
+    if (!routes_open_) return false;
+  }
+  stack::Route r;
+  bool accel = routes_.lookup(ip, &r) == 0 && r.oif == iface_.ifindex &&
+               (r.type == RTN_UNICAST || r.type == RTN_MULTICAST);
+  route_cache_[ip] = RouteDecision{accel, now};
+  XLOG(kLogDecision, "%s:%u %s", inet_ntoa(in_addr{ip}), port,
+       accel ? "is reached through the accelerated interface" : "stays on the kernel path");
+  return accel;
+}
+
+bool Runtime::accelerate_bind(uint32_t ip) {
+  if (!enabled()) return false;
+  return ip == INADDR_ANY || ip == iface_.addr || IN_MULTICAST(ntohl(ip));
+}
+
+bool Runtime::accelerate_local(uint32_t ip, uint16_t port, Role role) {
+  return accelerate_bind(ip) && rules_allow(role, ip, port);
+}
+
+// ---- ports ----
+
+int Runtime::port_acquire(PortKey k) {
+  PortUse& u = sh_->ports[k];
+  if (u.refs++ == 0) {
+    int rc = stack_->steer(k.proto, k.port);
+    if (rc < 0) {
+      sh_->ports.erase(k);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+void Runtime::port_release(PortKey k) {
+  auto it = sh_->ports.find(k);
+  if (it == sh_->ports.end()) return;
+  if (--it->second.refs > 0) return;
+  if (stack_) stack_->unsteer(k.proto, k.port);
+  // The parked descriptor's number means something only in the process
+  // that parked it: another process of the family leaves it (its copy, if
+  // it has one, goes when it exits).
+  if (it->second.parked_fd >= 0 && it->second.parked_pid == process_id())
+    libc::close(it->second.parked_fd);
+  sh_->ports.erase(it);
+}
+
+void Runtime::port_park(PortKey k, int fd) {
+  auto it = sh_->ports.find(k);
+  if (it == sh_->ports.end() || it->second.parked_fd >= 0) return;
+  // High descriptor numbers, away from the program's.
+  it->second.parked_fd = libc::fcntl(fd, F_DUPFD_CLOEXEC, 1 << 14);
+  if (it->second.parked_fd < 0) it->second.parked_fd = libc::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  it->second.parked_pid = process_id();
+}
+
+void Runtime::track(Socket* s) {
+  if (s->tracked) return;
+  s->tracked = true;
+  s->live_prev = nullptr;
+  s->live_next = sh_->live;
+  if (sh_->live) sh_->live->live_prev = s;
+  sh_->live = s;
+}
+
+void Runtime::untrack(Socket* s) {
+  if (!s->tracked) return;
+  s->tracked = false;
+  if (s->live_prev) s->live_prev->live_next = s->live_next;
+  else sh_->live = s->live_next;
+  if (s->live_next) s->live_next->live_prev = s->live_prev;
+}
+
+bool lock_at_exit() {
+  for (int i = 0; i < 100; ++i) {
+    if (CoreLock::try_lock()) return true;
+    usleep(1000);
+  }
+  return false;
+}
+
+namespace {
+
+// How long finish_connections() waits for a peer's FIN once ours is
+// acknowledged: a peer that closes when it reads end-of-file answers within
+// a round trip; one that keeps its half open is not waited for.
+constexpr int64_t kPeerFinGraceNs = 50'000'000;
+
+}  // namespace
+
+void Runtime::finish_connections() {
+  // A vfork child that calls exit() (instead of _exit) runs this in the
+  // parent's memory: the connections are the parent's.
+  if (forked_child_ || start_state_.load() <= 0 || vfork_child()) return;
+  if (!lock_at_exit()) return;
+  if (config_.exit_linger_ms == 0) {
+    kick();  // datagrams waiting for a batch to fill
+    CoreLock::unlock();
+    return;
+  }
+  // exit() closes the program's descriptors: TCP sockets still open send
+  // their FIN now (or a reset, with unread data), as the kernel's would.
+  // Listeners last: closing one deletes the connections still queued on it.
+  std::vector<Socket*> open, listeners;
+  for (Socket* s = sh_->live; s; s = s->live_next) {
+    if (s->kind != Socket::Kind::Tcp) continue;
+    bool listening = static_cast<TcpSocket*>(s)->state == TcpSocket::State::Listening;
+    (listening ? listeners : open).push_back(s);
+  }
+  for (Socket* s : open) s->release();
+  for (Socket* s : listeners) s->release();
+  kick();
+  // The kernel goes on delivering a closed socket's data after its process
+  // is gone; lwIP ends with this one, so it finishes here, for as long as
+  // the peers keep acknowledging.
+  const int64_t start = mono_ns();
+  const int64_t linger_ns = config_.exit_linger_ms * 1'000'000;
+  int64_t last_progress = start;
+  stack::TcpUndelivered left = stack::tcp_undelivered();
+  const uint32_t had = left.connections;
+  for (;;) {
+    int64_t now = mono_ns();
+    bool waiting_fin = left.awaiting_fin && now - start < kPeerFinGraceNs;
+    if ((!left.connections && !waiting_fin) || now - last_progress > linger_ns) break;
+    stack_->poll();
+    CoreLock::unlock();
+    pollfd p[rings::kMaxQueues];
+    for (int i = 0; i < nwait_; ++i) p[i] = pollfd{wait_fds_[i], POLLIN, 0};
+    libc::poll(p, nfds_t(nwait_), 1);
+    CoreLock::lock();
+    stack::TcpUndelivered next = stack::tcp_undelivered();
+    if (next.connections != left.connections || next.bytes != left.bytes ||
+        next.awaiting_fin != left.awaiting_fin)
+      last_progress = mono_ns();
+    left = next;
+  }
+  if (left.connections) {
+    log_at(kLogError,
+           "exit: %u TCP connection(s) still had %llu byte(s) unacknowledged after %lld ms without "
+           "progress (XDPLOAD_EXIT_LINGER_MS); the peer will see them reset",
+           left.connections, (unsigned long long)left.bytes,
+           (long long)config_.exit_linger_ms);
+  } else if (had) {
+    XLOG(kLogInfo, "exit: %u TCP connection(s) delivered and closed in %lld us", had,
+         (long long)((mono_ns() - start) / 1000));
+  }
+  CoreLock::unlock();
+}
+
+void Runtime::shutdown_stats() {
+  if (forked_child_ || vfork_child()) return;
+  if (start_state_.load() > 0) {
+    if (lock_at_exit()) {
+      if (stack::PcapWriter* w = stack_->capture()) {
+        w->flush();
+        XLOG(kLogInfo, "exit: %llu frames written to %s%s", (unsigned long long)w->records(),
+             config_.pcap.c_str(), w->failed() ? " (then a write failed; capture cut short)" : "");
+      }
+      // The port's totals are the family's: said by its last process.
+      if (log_level() >= kLogInfo && !others_remain_) {
+        const rings::PortCounters& p = stack_->port()->counters();
+        log_at(kLogInfo,
+               "exit: rx %llu frames (%llu bytes), tx %llu frames (%llu bytes), %llu tcp and %llu "
+               "udp sockets accelerated",
+               (unsigned long long)p.rx_frames, (unsigned long long)p.rx_bytes,
+               (unsigned long long)p.tx_frames, (unsigned long long)p.tx_bytes,
+               (unsigned long long)counters_->accelerated_tcp,
+               (unsigned long long)counters_->accelerated_udp);
+        // What is still allocated: a leak shows here (tests count it).
+        stack::LwipUsage u = stack::lwip_usage();
+        log_at(kLogInfo,
+               "exit: stack holds %u frames, %u TCP PCBs (%u in TIME_WAIT), %u listening, %u UDP "
+               "PCBs, %llu bytes of family memory",
+               stack_->link().held_frames(), u.tcp_pcbs, u.tcp_time_wait, u.tcp_listen_pcbs,
+               u.udp_pcbs, (unsigned long long)family::bytes_in_use());
+      }
+      CoreLock::unlock();
+    }
+  }
+  stats_.remove();
+}
+
+bool Runtime::frames_short() const {
+  const stack::Link& l = const_cast<stack::Stack&>(*stack_).link();
+  return l.held_frames() * 2 > l.total_frames();
+}
+
+void Runtime::maybe_delete(Socket* s) {
+  if (s->fd_refs == 0 && s->holds == 0) delete s;
+}
+
+// ---- waiting ----
+
+int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
+  int64_t spin_end = spin_ns() ? mono_ns() + spin_ns() : 0;
+  int64_t next_kernel_look = 0;
+  ThreadWaiter* me = ThreadWaiter::current();
+  for (;;) {
+    poll_stack();
+    if (ready(ctx)) return 0;
+    int64_t now = mono_ns();
+    if (spec.deadline_ns >= 0 && now >= spec.deadline_ns) return -EAGAIN;
+    if (now < spin_end) {
+      // Spinning: keep polling the stack, let other threads in between.
+      // The kernel descriptors (local senders, errors) are the rare path: a
+      // poll() system call costs more than many looks at the rings, so they
+      // are looked at every kKernelLookNs.
+      if (spec.nkernel && now >= next_kernel_look) {
+        next_kernel_look = now + kKernelLookNs;
+        if (libc::poll(spec.kernel, spec.nkernel, 0) > 0 && ready(ctx)) return 0;
+      }
+      CoreLock::unlock();
+      __builtin_ia32_pause();
+      CoreLock::lock();
+      continue;
+    }
+
+    // Sleep. Register first, then look once more: a change after the look
+    // finds us registered and makes our eventfd readable.
+    for (int i = 0; i < spec.nsockets; ++i) {
+      spec.sockets[i]->waiters.add(me);
+      ++spec.sockets[i]->holds;
+    }
+    if (spec.queue) spec.queue->add(me);
+    me->consume();
+    poll_stack();
+    bool done = ready(ctx);
+    int rc = 0, err = 0;
+    SignalMark mark = signal_mark();
+    if (!done) {
+      pollfd local[16];
+      pollfd* fds = local;
+      // Frames arriving on any queue wake us (no stack yet: nothing to
+      // watch there).
+      const int nwait = stack_ ? nwait_ : 0;
+      const int first_kernel = 2 + nwait;
+      int n = first_kernel + spec.nkernel;
+      std::vector<pollfd> big;
+      if (n > 16) {
+        big.resize(n);
+        fds = big.data();
+      }
+      // Wake-ups from this process, then from the family's others (-1 when
+      // the waiter has no socket: poll ignores it).
+      fds[0] = pollfd{me->fd(), POLLIN, 0};
+      fds[1] = pollfd{me->remote_fd(), POLLIN, 0};
+      for (int i = 0; i < nwait; ++i) fds[2 + i] = pollfd{wait_fds_[i], POLLIN, 0};
+      for (int i = 0; i < spec.nkernel; ++i) fds[first_kernel + i] = spec.kernel[i];
+      timespec ts, *tsp = nullptr;
+      if (spec.deadline_ns >= 0) {
+        int64_t left = spec.deadline_ns - now;
+        if (left < 0) left = 0;
+        ts.tv_sec = left / 1000000000;
+        ts.tv_nsec = left % 1000000000;
+        tsp = &ts;
+      }
+      ++counters_->blocked_waits;
+      sh_->sleepers.fetch_add(1, std::memory_order_relaxed);
+      CoreLock::unlock();
+      rc = libc::ppoll(fds, nfds_t(n), tsp, spec.mask);
+      err = errno;
+      CoreLock::lock();
+      sh_->sleepers.fetch_sub(1, std::memory_order_relaxed);
+      for (int i = 0; i < spec.nkernel; ++i) spec.kernel[i].revents = fds[first_kernel + i].revents;
+    }
+    for (int i = 0; i < spec.nsockets; ++i) {
+      spec.sockets[i]->waiters.remove(me);
+      --spec.sockets[i]->holds;
+    }
+    if (spec.queue) spec.queue->remove(me);
+    me->consume();
+    if (done) return 0;
+    if (rc < 0 && err == EINTR) {
+      if (!spec.restartable || !restart_after_signal(mark)) return -EINTR;
+    }
+    // Sockets closed meanwhile by another thread: the caller's ready() sees
+    // it; ones nobody refers to any more go now.
+    for (int i = 0; i < spec.nsockets; ++i) {
+      if (spec.sockets[i]->fd_refs == 0) {
+        Socket* s = spec.sockets[i];
+        maybe_delete(s);
+        return -EBADF;
+      }
+    }
+  }
+}
+
+// ---- progress thread ----
+
+void Runtime::progress_loop() {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  uint64_t seen_app_polls = 0;
+  for (;;) {
+    if (fatal_signal_pending()) die_of_signal();
+    int64_t timer_ms;
+    uint64_t polls;
+    bool unkicked;
+    size_t family_members;
+    bool mine;
+    {
+      CoreGuard g;
+      // One progress thread of the family runs the stack (the first to
+      // look); the others only watch for dead members, and one of them
+      // takes over when the owner leaves or dies.
+      if (sh_->progress_owner == 0 && !leaving_) sh_->progress_owner = process_id();
+      mine = sh_->progress_owner == process_id();
+      timer_ms = stack_->next_timer_ms();
+      uint64_t all = sh_->app_polls + sh_->quiet_polls.load(std::memory_order_relaxed);
+      polls = all - seen_app_polls;
+      seen_app_polls = all;
+      unkicked = sh_->tx_unkicked != 0;
+      family_members = sh_->members.size();
+    }
+    if (!mine) {
+      pollfd wake{progress_wake_fd_, POLLIN, 0};
+      timespec ts{0, kReapIntervalNs};
+      libc::ppoll(&wake, 1, &ts, nullptr);
+      if (forked_child_) return;
+      CoreGuard g;
+      reap_dead_members();
+      continue;
+    }
+    bool app_active = polls != 0;
+    // Watch for frames only when no program thread does: one that sleeps
+    // in a blocking call watches them itself, one that polls has just done
+    // it. Otherwise come back within 10 ms to see whether that changed; or
+    // within 50 ms when the program is spinning (thousands of polls since
+    // the last look): it runs the timers itself, and every wake-up of this
+    // thread, on a machine whose cores the spinning threads occupy, is a
+    // preemption that shows in the tail of the program's round trips.
+    bool watch = sh_->sleepers.load(std::memory_order_relaxed) == 0 && !app_active;
+    int64_t timeout = timer_ms;
+    if (polls > 10000) timeout = 50;
+    else if (!watch && (timeout < 0 || timeout > 10)) timeout = 10;
+    // The statistics are refreshed about once a second; the family's
+    // members are looked at five times a second.
+    if (timeout < 0 || timeout > 1000) timeout = 1000;
+    if (timeout > kReapIntervalNs / 1000000 && family_members > 1)
+      timeout = kReapIntervalNs / 1000000;
+    // Datagrams waiting for their batch to fill go within a millisecond
+    // even when the program makes no further call.
+    if (unkicked) timeout = 1;
+    pollfd fds[2 + rings::kMaxQueues] = {{progress_wake_fd_, POLLIN, 0},
+                                         {stack_->events_fd(), POLLIN, 0}};
+    for (int i = 0; i < nwait_; ++i) fds[2 + i] = pollfd{wait_fds_[i], POLLIN, 0};
+    timespec ts{timeout / 1000, (timeout % 1000) * 1000000};
+    libc::ppoll(fds, nfds_t(watch ? 2 + nwait_ : 2), timeout < 0 ? nullptr : &ts, nullptr);
+    if (forked_child_) return;
+    CoreGuard g;
+    if (int64_t now = mono_ns(); now >= next_stats_ns_) {
+      next_stats_ns_ = now + 1000000000;
+      stats_.refresh();
+    }
+    if (fds[1].revents) stack_->driver().kernel_events();
+    if (sh_->tx_unkicked) kick();
+    if (forked_.load(std::memory_order_relaxed)) hand_unserved_listeners_to_kernel();
+    if (sh_->members.size() > 1) {
+      int64_t now = mono_ns();
+      if (now >= next_reap_ns_) {
+        next_reap_ns_ = now + kReapIntervalNs;
+        reap_dead_members();
+      }
+    }
+    // A program thread that polled meanwhile has done the work.
+    if (sh_->app_polls + sh_->quiet_polls.load(std::memory_order_relaxed) != seen_app_polls && !fds[1].revents)
+      continue;
+    stack_->poll();
+    ++counters_->progress_polls;
+  }
+}
+
+void Runtime::die_of_signal() {
+  // What exit() would have done, then the signal's own default action.
+  leave_family();
+  shutdown_stats();
+  report_clock();
+  die_by_pending_signal();
+}
+
+// ---- fork ----
+
+void Runtime::fork_prepare() {
+  Runtime& r = get();
+  if (t_family_fork) return;
+  if (r.start_state_.load() > 0) CoreLock::lock();
+}
+
+void Runtime::fork_parent() {
+  Runtime& r = get();
+  if (t_family_fork) return;
+  if (r.start_state_.load() > 0) {
+    r.last_fork_ns_ = mono_ns();  // under the CoreLock, taken in fork_prepare
+    r.forked_.store(true, std::memory_order_relaxed);
+    CoreLock::unlock();
+  }
+}
+
+void Runtime::hand_unserved_listeners_to_kernel() {
+  // A forked child cannot use the parent's stack (yet): when the children
+  // are the ones that accept (nginx's and apache's workers, pre-forked
+  // servers), connections the stack completes wait on the parent's
+  // listener forever. One that has had connections waiting for a second,
+  // with no accept() by this process meanwhile, goes to the kernel, which
+  // listens on the same port and is shared with the children; the waiting
+  // connections are reset (they cannot move). A parent that accepts itself
+  // (redis after a BGSAVE fork) has accepted since the fork, or does not
+  // leave them waiting that long.
+  constexpr int64_t kUnservedNs = 1'000'000'000;
+  const int64_t now = mono_ns();
+  std::vector<TcpSocket*> unserved;
+  for (Socket* s = sh_->live; s; s = s->live_next) {
+    if (s->kind != Socket::Kind::Tcp) continue;
+    auto* t = static_cast<TcpSocket*>(s);
+    if (t->state == TcpSocket::State::Listening && !t->accept_queue.empty() &&
+        now - t->queued_since_ns > kUnservedNs && t->last_accept_ns < last_fork_ns_)
+      unserved.push_back(t);
+  }
+  for (TcpSocket* t : unserved) {
+    log_at(kLogError,
+           "port %u: no process has accepted the %zu connection(s) waiting on this accelerated "
+           "listener for a second since it forked (forked children cannot use the stack yet); the "
+           "listener is handed to the kernel so that they can, and those connections are reset",
+           t->local.port, t->accept_queue.size());
+    // Reset at once rather than closed: a closed connection would keep
+    // the port steered to the stack through TIME_WAIT.
+    for (TcpSocket* c : t->accept_queue) {
+      c->opt.linger = true;
+      c->opt.linger_s = 0;
+    }
+    hand_to_kernel(t);
+  }
+}
+
+void Runtime::fork_child() {
+  // The child shares the parent's AF_XDP rings (mapped from the socket) and
+  // must never touch them: it gives up its copies of the socket and the XDP
+  // link (so that the program goes away when the parent dies, whatever the
+  // child does), and runs every socket of its own on the kernel path.
+  // Accelerated sockets inherited from the parent can only be closed.
+  Runtime& r = get();
+  if (t_family_fork) return;  // fork_process() does the rest
+  r.forked_child_ = true;
+  r.pid_ = getpid();
+  waiting_after_fork();
+  if (r.start_state_.load() > 0) {
+    // The lock is the parent's (shared, released by its thread), or a
+    // private copy held by that thread.
+    family::reset_private_lock_in_child();
+    r.stack_->port()->abandon();
+    // An inherited listener is the kernel's listening socket to the child:
+    // it accepts whatever the kernel gets on that port, which is every
+    // connection once the parent has handed the listener over
+    // (hand_unserved_listeners_to_kernel), as pre-forked servers need.
+    for (Socket* s = r.sh_->live; s; s = s->live_next)
+      if (s->kind == Socket::Kind::Tcp &&
+          static_cast<TcpSocket*>(s)->state == TcpSocket::State::Listening)
+        for (const Descriptor& d : s->descriptors) r.fds_.take(d.fd);
+  }
+}
+
+}  // namespace xdpload::shim

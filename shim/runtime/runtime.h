@@ -1,0 +1,298 @@
+// Runtime: the process-wide state of the preloaded library.
+//
+// - Start-up reads the configuration; the stack itself starts on the first
+//   socket that needs it (a program that never opens a network socket never
+//   touches XDP). If it cannot start, one line on stderr says why and every
+//   socket stays on the kernel path (XDPLOAD_STRICT=1: exit instead).
+// - Decisions: a destination is accelerated when the kernel routes it
+//   through the configured interface; a bind is accelerated on the
+//   interface's address or the wildcard.
+// - Waiting: block() spins for XDPLOAD_SPIN_USEC polling the stack, then
+//   sleeps until a socket changes, a frame arrives, a kernel descriptor is
+//   ready, the deadline passes or a signal arrives.
+// - A progress thread runs lwIP's timers and takes frames while no program
+//   thread is polling, so ACKs and retransmissions happen while the program
+//   computes; it sleeps when there is nothing to do.
+// - fork: parent and children share one stack (family/arena.h): a socket
+//   inherited across fork works in every process that holds it, as the
+//   kernel's do, and closes when its last descriptor in any process closes
+//   (shim/runtime/runtime_family.cc). Where the stack cannot be shared (the
+//   library not linked for it), the child runs on the kernel path and its
+//   inherited sockets can only be closed (fork_child()).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <unistd.h>
+
+#include "shim/runtime/config.h"
+#include "shim/socket/fd_table.h"
+#include "shim/runtime/rules.h"
+#include "shim/stats/shim_counters.h"
+#include "shim/socket/socket.h"
+#include "shim/stats/stat_publisher.h"
+#include "stack/interface_info.h"
+#include "stack/kernel_routes.h"
+#include "stack/lwip_port.h"
+#include "stack/stack.h"
+
+namespace xdpload::shim {
+
+
+struct PortUse {
+  int refs = 0;
+  int parked_fd = -1;     // a descriptor of process parked_pid (and of the
+  pid_t parked_pid = 0;   // children it forked since): only it closes it
+};
+struct PortHash {
+  size_t operator()(const PortKey& k) const { return (size_t(k.proto) << 16) | k.port; }
+};
+
+// What the processes of a family share besides the stack: the socket list,
+// the steered ports, how busy the program threads are, who is alive. In the
+// family arena once the stack starts. CoreLock held unless atomic.
+struct RuntimeShared : family::Object {
+  Socket* live = nullptr;
+  family::unordered_map<PortKey, PortUse, PortHash> ports;
+  uint64_t app_polls = 0;                 // stack polls by program threads
+  std::atomic<uint64_t> quiet_polls{0};   // polls skipped by stack_quiet()
+  std::atomic<int> sleepers{0};           // program threads asleep on the AF_XDP sockets
+  uint32_t tx_unkicked = 0;               // datagrams queued since the last kick
+  family::vector<pid_t> members;          // processes using the stack
+  pid_t progress_owner = 0;               // whose progress thread runs the stack
+};
+
+struct WaitSpec {
+  Socket** sockets = nullptr;  // wait queues to sleep on
+  int nsockets = 0;
+  WaitQueue* queue = nullptr;  // one more (an epoll set's)
+  pollfd* kernel = nullptr;    // kernel descriptors to watch as well
+  int nkernel = 0;
+  int64_t deadline_ns = -1;    // CLOCK_MONOTONIC; -1: none
+  bool restartable = true;     // SA_RESTART applies (no socket timeout)
+  const sigset_t* mask = nullptr;  // signal mask while asleep (ppoll, pselect, epoll_pwait)
+};
+
+class Runtime {
+ public:
+  static Runtime& get();
+
+  void init();
+  // Configured, not switched off, and this is not a forked child.
+  bool enabled() const { return enabled_ && !forked_child_; }
+  // ---- the process family (shim/runtime/runtime_family.cc) ----
+  // fork() for the program: with a running stack that can be shared, the
+  // child joins the family and inherits working sockets.
+  pid_t fork_process();
+  // _exit() and exit(): this process's descriptors close. Others of the
+  // family go on with the stack; the last one finishes the connections.
+  void leave_family();
+  // Lock held: the descriptors of family members that died without leaving
+  // (SIGKILL, a crash) are closed for them. Called by progress threads.
+  void reap_dead_members();
+  // The socket behind `fd` left the shim in another process of the family:
+  // forget it here too (the descriptor is a kernel socket).
+  void forget_departed(int fd, Socket* s);
+  // Says the deferred configuration lines, once per process family: at the
+  // first TCP or UDP socket on AF_INET/AF_INET6.
+  void say_deferred();
+  bool forked_child() const { return forked_child_; }
+  // A vfork() child (Python's subprocess, posix_spawn...) runs in our
+  // memory until it execs: the descriptor table, the sockets and the epoll
+  // sets it would change are ours. A system call, for the rare paths that
+  // change the table (close, dup, socket).
+  bool vfork_child() const { return pid_ != 0 && ::getpid() != pid_; }
+  // Starts the stack if needed. False when acceleration is off.
+  // Call without the CoreLock.
+  bool ensure_stack();
+  stack::Stack* stack() { return stack_.get(); }
+
+  // ---- decisions ----
+  // A destination (network order ip, host order port) for a client or
+  // sender: the rules, then the kernel's route.
+  bool accelerate_destination(uint32_t ip, uint16_t port, Role role);
+  // A local address a socket binds: the interface's or the wildcard.
+  bool accelerate_bind(uint32_t ip);
+  // The same, for a server or receiver on a port: the rules too.
+  bool accelerate_local(uint32_t ip, uint16_t port, Role role);
+  uint32_t iface_addr() const { return iface_.addr; }
+  const stack::InterfaceInfo& iface() const { return iface_; }
+
+  // ---- ports (CoreLock held) ----
+  int port_acquire(PortKey k);
+  void port_release(PortKey k);
+  // Some PCB of the family's stack uses the port.
+  bool port_in_use(PortKey k) const { return sh_->ports.count(k) != 0; }
+  // Keeps `fd` (a dup of the program's socket) open until the port's last
+  // user is gone, so that the kernel does not hand the port out meanwhile.
+  void port_park(PortKey k, int fd);
+
+  // ---- waiting (CoreLock held) ----
+  void poll_stack() {
+    if (!stack_) return;
+    ++sh_->app_polls;
+    sh_->tx_unkicked = 0;  // poll() sends what is queued
+    stack_->poll();
+  }
+  // Nothing for a poll to do (no frame, no timer due, nothing to send): a
+  // spinning caller may answer EAGAIN without the CoreLock. Any thread.
+  bool stack_quiet() {
+    if (!stack_ || __atomic_load_n(&sh_->tx_unkicked, __ATOMIC_RELAXED) != 0 || !stack_->quiet())
+      return false;
+    // Counted as a poll for the progress thread's sake (it stays out of the
+    // way of a spinning program); a lost increment between threads is fine.
+    sh_->quiet_polls.store(sh_->quiet_polls.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+    return true;
+  }
+  // A datagram was queued for sending: the kernel is told now, or with the
+  // XDPLOAD_TX_BATCH-th one (see t_defer_kicks).
+  void sent_datagram() {
+    if (++sh_->tx_unkicked >= config_.tx_batch && !t_defer_kicks) kick();
+  }
+  void kick() {
+    sh_->tx_unkicked = 0;
+    stack_->flush();
+  }
+  // While set on a thread, its datagrams wait for the kick at the end of the
+  // call (sendmmsg: one system call for the lot, as the kernel's).
+  static thread_local bool t_defer_kicks;
+  template <typename Ready>
+  int block(WaitSpec& spec, Ready&& ready) {
+    return block_impl(spec, [](void* c) { return (*static_cast<Ready*>(c))(); }, &ready);
+  }
+  // Deletes a socket nobody refers to any more.
+  void maybe_delete(Socket* s);
+
+  // ---- frame pressure ----
+  // True when the stack holds so many received frames that queued data
+  // should be copied out of them.
+  bool frames_short() const;
+
+  // The list of accelerated sockets (CoreLock held).
+  void track(Socket* s);
+  void untrack(Socket* s);
+  Socket* live_sockets() const { return sh_->live; }
+
+  Config& config() { return config_; }
+  FdTable& fds() { return fds_; }
+  // The accelerated socket behind `fd`, or nullptr: not ours (any more).
+  Socket* socket_at(int fd) {
+    Socket* s = fds_.get(fd);
+    if (s && __atomic_load_n(&s->departed, __ATOMIC_ACQUIRE)) [[unlikely]] {
+      forget_departed(fd, s);
+      return nullptr;
+    }
+    return s;
+  }
+  ShimCounters& counters() { return *counters_; }
+  // The process is about to change its user from root to `uid`: start the
+  // stack now, while it can (daemons drop privileges before they open their
+  // sockets), and let the new user remove the statistics segment at exit.
+  void before_privilege_drop(uid_t uid);
+  // At exit, first: closes the TCP sockets the program left open and goes
+  // on delivering what closed sockets still hold (XDPLOAD_EXIT_LINGER_MS).
+  void finish_connections();
+  // At exit: flushes the capture, logs the totals, removes the segment.
+  void shutdown_stats();
+  // At exit, XDPLOAD_LOG=1: how the clock was served.
+  void report_clock();
+  int64_t spin_ns() const { return config_.spin_usec * 1000; }
+
+  // pthread_atfork handlers.
+  static void fork_prepare();
+  static void fork_parent();
+  // After this process forked: listeners whose connections nobody accepts
+  // go to the kernel, where the children can accept them. Lock held.
+  void hand_unserved_listeners_to_kernel();
+  static void fork_child();
+
+ private:
+  int block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx);
+  void start_clock(bool config_ok);
+  void progress_loop();
+  // The progress thread, after a fatal signal with the default action.
+  [[noreturn]] void die_of_signal();
+  bool start_stack();
+  // Starts the stack once (and the progress thread, unless asked not to
+  // yet): what ensure_stack() and before_privilege_drop() share.
+  bool start_stack_now(bool with_progress);
+  std::atomic<bool> progress_pending_{false};  // the stack runs, its progress thread not yet
+  // One line when some receive queues of the interface have no socket.
+  void warn_unserved_queues();
+  // Acceleration off, said in one line (now, or at the first socket when
+  // the configuration is at fault); fatal with XDPLOAD_STRICT=1.
+  void disable(const char* why, bool at_first_socket = false);
+  // A line about the configuration, kept for the first socket that could
+  // have been accelerated.
+  void defer_line(const std::string& line);
+
+  Config config_;
+  Rules rules_;
+  // False when a rule says "kernel" (logged at level 2).
+  bool rules_allow(Role role, uint32_t ip, uint16_t port);
+  FdTable fds_;
+  ShimCounters own_counters_;
+  ShimCounters* counters_ = &own_counters_;
+  // Private until the stack starts, then the family's (start_stack()).
+  RuntimeShared own_shared_;
+  RuntimeShared* sh_ = &own_shared_;
+  // Set while fork_process() is inside the real fork (the atfork handlers
+  // then leave it alone).
+  static thread_local bool t_family_fork;
+  bool family_shares() const;
+  void adopt_child(pid_t child);
+  void after_fork_in_child();
+  void release_descriptors_of(pid_t pid);
+  int64_t next_reap_ns_ = 0;
+  bool leaving_ = false;  // leave_family() ran: the progress thread no longer takes the stack
+  bool others_remain_ = false;  // ...and left the stack to other processes of the family
+  StatPublisher stats_;
+  int64_t next_stats_ns_ = 0;
+  stack::InterfaceInfo iface_;
+  bool enabled_ = false;
+  std::vector<std::string> deferred_;
+  // The stack's wait descriptors (one per receive queue), for sleepers.
+  int wait_fds_[rings::kMaxQueues] = {};
+  int nwait_ = 0;
+  std::atomic<bool> deferred_pending_{false};
+  bool forked_child_ = false;
+  std::atomic<bool> forked_{false};  // this process forked since its stack started
+  int64_t last_fork_ns_ = 0;         // when it last did (CoreLock)
+  pid_t pid_ = 0;  // the process whose tables these are
+  std::mutex start_mutex_;
+  std::atomic<int> start_state_{0};  // 0 not tried, 1 running, -1 failed
+  std::unique_ptr<stack::Stack> stack_;
+
+  stack::KernelRoutes routes_;
+  bool routes_open_ = false;
+  struct RouteDecision {
+    bool accelerate;
+    uint64_t at_ms;
+  };
+  std::unordered_map<uint32_t, RouteDecision> route_cache_;
+  std::mutex route_mutex_;
+
+  int progress_wake_fd_ = -1;
+  std::thread progress_;
+};
+
+// How often progress threads look for family members that died.
+constexpr int64_t kReapIntervalNs = 200'000'000;
+
+// exit() may run while another thread is inside the stack (or in a signal
+// handler that interrupted it): wait a little for the CoreLock (0.1 s),
+// never forever. True when taken.
+bool lock_at_exit();
+
+// The current CLOCK_MONOTONIC time in nanoseconds (real clock, not ours).
+int64_t mono_ns();
+
+}  // namespace xdpload::shim

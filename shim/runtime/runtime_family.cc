@@ -1,0 +1,280 @@
+// The process family: a process whose stack is running forks, and the child
+// uses the same stack (OpenOnload's shared stacks, without a kernel module).
+//
+// - Memory: everything the stack changes lives in the family arena and in
+//   lwIP's globals, both mapped shared before the first fork
+//   (family/arena.h, family/shared_globals.h); the descriptor tables stay
+//   per process, as descriptors are.
+// - fork(): the parent takes the CoreLock, forks, and before releasing it
+//   gives the child a reference for each descriptor the child inherited, so
+//   that no socket can close in between. The child starts its own progress
+//   thread: timers and ACKs go on while any process of the family lives.
+// - close/exit: a socket closes when its last descriptor in any process
+//   closes. A process that leaves (exit, _exit) closes its descriptors;
+//   the last one finishes the connections as a lone process does.
+// - death: a process killed without leaving (SIGKILL, a crash) is found by
+//   the others' progress threads within a fifth of a second and its
+//   descriptors are closed for it, as the kernel would. A process that
+//   exec'd is gone from the family too (its new image does not map the
+//   arena): its descriptors are closed on the stack's side.
+// - Wake-ups across processes go through each waiter's datagram socket
+//   (shim/wait/waiting.h).
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "family/shared_globals.h"
+#include "rings/private_fd.h"
+#include "shim/wait/epoll_set.h"
+#include "shim/intercept/export.h"
+#include "shim/runtime/fatal_signals.h"
+#include "shim/intercept/libc.h"
+#include "shim/runtime/log.h"
+#include "shim/runtime/runtime.h"
+#include "shim/socket/socket_ops.h"
+
+namespace xdpload::shim {
+
+using stack::CoreLock;
+
+thread_local bool Runtime::t_family_fork = false;
+
+namespace {
+
+// Is `pid` alive and still running an image that maps the family arena?
+// A zombie is dead; an exec'd image is gone from the family.
+bool member_alive(pid_t pid, const void* arena_base) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[512];
+  ssize_t n = libc::read(fd, buf, sizeof buf - 1);
+  libc::close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char* paren = strrchr(buf, ')');
+  if (!paren || paren[1] != ' ') return false;
+  char state = paren[2];
+  if (state == 'Z' || state == 'X' || state == 'x') return false;
+  // The arena's first line in its maps: "base-end rw-s ...".
+  snprintf(path, sizeof path, "/proc/%d/maps", int(pid));
+  fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;  // cannot tell: keep it
+  char want[32];
+  int wn = snprintf(want, sizeof want, "%lx-", (unsigned long)uintptr_t(arena_base));
+  static char maps[1 << 16];  // under the CoreLock
+  size_t have = 0;
+  bool found = false;
+  for (;;) {
+    n = libc::read(fd, maps + have, sizeof maps - 1 - have);
+    if (n <= 0) break;
+    have += size_t(n);
+    maps[have] = 0;
+    for (char* line = maps; line && *line;) {
+      if (!strncmp(line, want, size_t(wn))) {
+        found = true;
+        break;
+      }
+      line = strchr(line, '\n');
+      if (line) ++line;
+    }
+    if (found) break;
+    // Keep the last partial line for the next read.
+    char* last = strrchr(maps, '\n');
+    if (!last) {
+      have = 0;
+      continue;
+    }
+    size_t tail = have - size_t(last + 1 - maps);
+    memmove(maps, last + 1, tail);
+    have = tail;
+  }
+  libc::close(fd);
+  return found;
+}
+
+// Threads of this process (/proc/self/stat, field 20); 0 when unknown.
+int thread_count() {
+  int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[1024];
+  ssize_t n = libc::read(fd, buf, sizeof buf - 1);
+  libc::close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char* p = strrchr(buf, ')');
+  if (!p) return 0;
+  // Fields after the command: state is field 3, num_threads field 20.
+  int field = 2;
+  for (; *p && field < 20; ++p)
+    if (*p == ' ') ++field;
+  return atoi(p);
+}
+
+}  // namespace
+
+bool Runtime::family_shares() const {
+  return start_state_.load() > 0 && !forked_child_ && sh_ != &own_shared_ && family::shared() &&
+         family::lwip_globals_shared();
+}
+
+pid_t Runtime::fork_process() {
+  if (!family_shares() || vfork_child()) return libc::fork();
+  t_family_fork = true;
+  CoreLock::lock();
+  pid_t pid = libc::fork();
+  if (pid == 0) {
+    // The CoreLock is held by the parent's thread until it has counted our
+    // descriptors; we wait for it at our first use of the stack.
+    t_family_fork = false;
+    after_fork_in_child();
+    return 0;
+  }
+  int err = errno;
+  if (pid > 0) adopt_child(pid);
+  CoreLock::unlock();
+  t_family_fork = false;
+  errno = err;
+  return pid;
+}
+
+void Runtime::adopt_child(pid_t child) {
+  sh_->members.push_back(child);
+  // The child has a copy of each of our descriptors.
+  for (int fd = 0; fd <= fds_.high(); ++fd) {
+    if (Socket* s = fds_.get(fd)) {
+      s->descriptors.push_back(Descriptor{child, fd});
+      ++s->fd_refs;
+    }
+  }
+  epoll_sets_forked();
+  XLOG(kLogDecision, "forked process %d shares the stack", int(child));
+}
+
+void Runtime::after_fork_in_child() {
+  pid_ = getpid();
+  waiting_after_fork();
+  // Our own progress thread: the parent's did not come with fork().
+  progress_wake_fd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (progress_pending_.load()) return;  // the parent had none yet either: the first socket starts it
+  progress_ = std::thread([this] { progress_loop(); });
+  progress_.detach();
+  catch_fatal_signals(progress_wake_fd_);  // our own wake-up descriptor now
+}
+
+void Runtime::forget_departed(int fd, Socket* s) {
+  stack::CoreGuard g;
+  if (fds_.get(fd) != s) return;
+  fds_.take(fd);
+  const pid_t me = process_id();
+  auto& d = s->descriptors;
+  auto it = std::find_if(d.begin(), d.end(),
+                         [&](const Descriptor& x) { return x.pid == me && x.fd == fd; });
+  if (it != d.end()) {
+    d.erase(it);
+    --s->fd_refs;
+  }
+  maybe_delete(s);
+}
+
+void Runtime::release_descriptors_of(pid_t pid) {
+  std::vector<Socket*> affected;
+  for (Socket* s = sh_->live; s; s = s->live_next)
+    for (const Descriptor& d : s->descriptors)
+      if (d.pid == pid) {
+        affected.push_back(s);
+        break;
+      }
+  for (Socket* s : affected) {
+    auto& d = s->descriptors;
+    size_t before = d.size();
+    d.erase(std::remove_if(d.begin(), d.end(), [&](const Descriptor& x) { return x.pid == pid; }),
+            d.end());
+    s->fd_refs -= int(before - d.size());
+    if (s->fd_refs > 0) continue;
+    detach_from_epolls(s);
+    s->release();
+    s->notify();
+    maybe_delete(s);
+  }
+}
+
+void Runtime::reap_dead_members() {
+  const pid_t me = process_id();
+  auto& m = sh_->members;
+  for (size_t i = 0; i < m.size();) {
+    pid_t pid = m[i];
+    if (pid == me || member_alive(pid, family::arena_base())) {
+      ++i;
+      continue;
+    }
+    XLOG(kLogInfo, "process %d of the family is gone without closing its sockets: closed for it",
+         int(pid));
+    release_descriptors_of(pid);
+    if (sh_->progress_owner == pid) sh_->progress_owner = 0;  // the next progress thread to look takes it
+    m[i] = m.back();
+    m.pop_back();
+  }
+  if (sh_->tx_unkicked) kick();
+}
+
+void Runtime::leave_family() {
+  if (forked_child_ || start_state_.load() <= 0 || vfork_child()) return;
+  if (sh_ == &own_shared_) return finish_connections();
+  if (!lock_at_exit()) return;
+  reap_dead_members();
+  const pid_t me = process_id();
+  leaving_ = true;
+  if (sh_->progress_owner == me) sh_->progress_owner = 0;
+  bool others = false;
+  for (pid_t p : sh_->members) others |= p != me;
+  if (!others) {
+    CoreLock::unlock();
+    finish_connections();
+    return;
+  }
+  others_remain_ = true;
+  // Others go on with the stack: this process's descriptors close, and
+  // what they still have to deliver the others' progress threads deliver.
+  // With other threads of the program still running (exit() does not stop
+  // them), closing under their feet could free a socket one of them is
+  // using: then the others close them once this process is gone (within
+  // kReapIntervalNs), as they do for a killed one. Ours and the progress
+  // thread only: now.
+  int threads = thread_count();
+  if (threads == 0 || threads > 2) {
+    kick();
+    CoreLock::unlock();
+    return;
+  }
+  for (int fd = 0; fd <= fds_.high(); ++fd)
+    if (fds_.get(fd)) op_forget(fd);
+  epoll_sets_forget_all();
+  auto& m = sh_->members;
+  m.erase(std::remove(m.begin(), m.end(), me), m.end());
+  kick();
+  CoreLock::unlock();
+}
+
+}  // namespace xdpload::shim
+
+using namespace xdpload::shim;
+
+pid_t xdpload_fork(void) { return Runtime::get().fork_process(); }
+
+void xdpload__exit(int status) {
+  // What the kernel does at any exit: the process's sockets close (and
+  // deliver what they hold).
+  Runtime& r = Runtime::get();
+  r.leave_family();
+  r.shutdown_stats();
+  xdpload::libc::_exit(status);
+  __builtin_unreachable();
+}

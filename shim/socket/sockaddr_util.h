@@ -1,0 +1,83 @@
+// Socket addresses between the program's sockaddr and our SockAddr, and the
+// options an accepted connection inherits.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "shim/socket/socket.h"
+
+namespace xdpload::shim {
+
+// An IPv4 address as the program gave it: AF_INET, or for an AF_INET6
+// socket (`v6`) a v4-mapped address (::ffff:a.b.c.d) or the wildcard (::).
+// A real IPv6 address is -EAFNOSUPPORT: that socket stays with the kernel.
+inline int read_sockaddr(const sockaddr* sa, socklen_t len, SockAddr* out, bool v6 = false) {
+  if (!sa || len < sizeof(sa_family_t)) return -EINVAL;
+  if (sa->sa_family == AF_INET) {
+    if (len < sizeof(sockaddr_in)) return -EINVAL;
+    sockaddr_in in;
+    memcpy(&in, sa, sizeof in);
+    out->ip = in.sin_addr.s_addr;
+    out->port = ntohs(in.sin_port);
+    return 0;
+  }
+  if (sa->sa_family == AF_INET6 && v6) {
+    if (len < sizeof(sockaddr_in6)) return -EINVAL;
+    sockaddr_in6 in6;
+    memcpy(&in6, sa, sizeof in6);
+    if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) {
+      memcpy(&out->ip, &in6.sin6_addr.s6_addr[12], 4);
+    } else if (IN6_IS_ADDR_UNSPECIFIED(&in6.sin6_addr)) {
+      out->ip = INADDR_ANY;
+    } else {
+      return -EAFNOSUPPORT;
+    }
+    out->port = ntohs(in6.sin6_port);
+    return 0;
+  }
+  return -EAFNOSUPPORT;
+}
+
+// Writes like the kernel: as much as fits, *len set to the full size; an
+// AF_INET6 socket gets the v4-mapped form.
+inline void write_sockaddr(const SockAddr& a, sockaddr* sa, socklen_t* len, bool v6 = false) {
+  if (!sa || !len) return;
+  if (v6) {
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(a.port);
+    if (a.ip != INADDR_ANY) {
+      in6.sin6_addr.s6_addr[10] = 0xff;
+      in6.sin6_addr.s6_addr[11] = 0xff;
+      memcpy(&in6.sin6_addr.s6_addr[12], &a.ip, 4);
+    }
+    memcpy(sa, &in6, std::min<socklen_t>(*len, sizeof in6));
+    *len = sizeof in6;
+    return;
+  }
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(a.port);
+  in.sin_addr.s_addr = a.ip;
+  memcpy(sa, &in, std::min<socklen_t>(*len, sizeof in));
+  *len = sizeof in;
+}
+
+// The socket's address for binding the kernel socket to ip:port.
+inline socklen_t make_sockaddr(const SockAddr& a, bool v6, sockaddr_storage* out) {
+  socklen_t len = sizeof *out;
+  write_sockaddr(a, reinterpret_cast<sockaddr*>(out), &len, v6);
+  return len;
+}
+
+// Options an accepted connection inherits from its listener, set on the
+// stand-in kernel socket so that getsockopt() answers as on Linux.
+void copy_options_to_kernel(int fd, const SocketOptions& o);
+
+}  // namespace xdpload::shim

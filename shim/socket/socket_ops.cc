@@ -1,0 +1,853 @@
+#include "shim/socket/socket_ops.h"
+
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "shim/wait/epoll_set.h"
+#include "shim/intercept/libc.h"
+#include "shim/runtime/log.h"
+#include "shim/runtime/runtime.h"
+#include "shim/socket/sockaddr_util.h"
+#include "shim/socket/tcp_socket.h"
+#include "shim/clock/tsc_clock.h"
+#include "shim/socket/udp_socket.h"
+
+extern "C" {
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+}
+
+namespace xdpload::shim {
+
+extern thread_local int t_inside;
+
+using stack::CoreGuard;
+
+namespace {
+
+Runtime& rt() { return Runtime::get(); }
+
+int neg_errno() { return -errno; }
+
+// The socket leaves the shim: its descriptors are plain kernel sockets from
+// now on. Lock held.
+void drop_to_kernel(Socket* s) {
+  const pid_t me = process_id();
+  auto& d = s->descriptors;
+  for (const Descriptor& x : d)
+    if (x.pid == me) rt().fds().take(x.fd);
+  d.erase(std::remove_if(d.begin(), d.end(), [&](const Descriptor& x) { return x.pid == me; }),
+          d.end());
+  s->fd_refs = int(d.size());
+  detach_from_epolls(s);
+  s->release();
+  ++rt().counters().kernel_sockets;
+  // Other processes of the family hold it too: their descriptors are the
+  // same kernel socket, and they forget ours at their next call.
+  if (s->fd_refs > 0) __atomic_store_n(&s->departed, true, __ATOMIC_RELEASE);
+  rt().maybe_delete(s);
+}
+
+// Still the socket behind `fd`? (another thread may have closed it)
+bool still(Socket* s, int fd) { return rt().fds().get(fd) == s; }
+
+// A socket inherited from the parent in a forked child: usable only to close.
+int in_child(int fd) {
+  static bool warned = false;
+  if (!warned) {
+    warned = true;
+    log_at(kLogError,
+           "descriptor %d was an accelerated socket in the parent process; a forked child "
+           "cannot use it (EOPNOTSUPP), only close it",
+           fd);
+  }
+  return -EOPNOTSUPP;
+}
+
+#define CHILD_GUARD(fd) \
+  if (rt().forked_child()) return in_child(fd)
+
+// The kernel socket's local address; false when it is a real IPv6 one.
+bool kernel_local(int fd, SockAddr* out) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (libc::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  return read_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, out, true) == 0;
+}
+
+// Binds the kernel socket to ip:port in the socket's own family, unless
+// the kernel has bound it already (it autobinds a UDP socket inside a send
+// that then fails, for one).
+int kernel_bind(Socket* s, int fd, SockAddr a) {
+  SockAddr now;
+  if (kernel_local(fd, &now) && now.port != 0) return 0;
+  sockaddr_storage ss;
+  socklen_t len = make_sockaddr(a, s->v6, &ss);
+  return libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
+}
+
+TcpSocket* tcp(Socket* s) { return static_cast<TcpSocket*>(s); }
+UdpSocket* udp(Socket* s) { return static_cast<UdpSocket*>(s); }
+
+// The kernel's ephemeral range (net.ipv4.ip_local_port_range), read once.
+void ephemeral_range(uint16_t* lo, uint16_t* hi) {
+  static uint16_t range[2] = {0, 0};
+  if (!range[0]) {
+    unsigned a = 32768, b = 60999;
+    if (FILE* f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re")) {
+      if (fscanf(f, "%u %u", &a, &b) != 2 || a == 0 || b < a || b > 65535) a = 32768, b = 60999;
+      fclose(f);
+    }
+    range[1] = uint16_t(b);
+    __atomic_store_n(&range[0], uint16_t(a), __ATOMIC_RELEASE);
+  }
+  *lo = __atomic_load_n(&range[0], __ATOMIC_ACQUIRE);
+  *hi = range[1];
+}
+
+// Binds a client's kernel socket to a local port of the ephemeral range
+// that the stack does not use either. The kernel keeps a port reserved
+// only while some process holds the socket that reserved it, and in a
+// process family that process may be gone while lwIP still uses the port
+// (a child's connection in TIME_WAIT): the kernel would hand it out again,
+// and lwIP refuse the connection (EADDRINUSE). Ports are tried from a random
+// start, as the kernel does; port 0 (the kernel's choice) after 64 misses.
+int bind_client_port(Socket* s, int fd, uint32_t ip) {
+  SockAddr now;
+  if (kernel_local(fd, &now) && now.port != 0) return 0;
+  uint16_t lo, hi;
+  ephemeral_range(&lo, &hi);
+  uint32_t span = uint32_t(hi - lo) + 1;
+  uint32_t start = uint32_t(mono_ns() >> 10) * 2654435761u;
+  for (int i = 0; i < 64; ++i) {
+    uint16_t port = uint16_t(lo + (start + uint32_t(i) * 7919u) % span);
+    {
+      CoreGuard g;
+      if (rt().port_in_use(PortKey{IPPROTO_TCP, port})) continue;
+    }
+    sockaddr_storage ss;
+    socklen_t len = make_sockaddr(SockAddr{ip, port}, s->v6, &ss);
+    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return 0;
+    if (errno != EADDRINUSE) return -errno;
+  }
+  return kernel_bind(s, fd, SockAddr{ip, 0});
+}
+
+void raise_sigpipe() {
+  // Linux sends it to the thread that wrote.
+  pthread_kill(pthread_self(), SIGPIPE);
+}
+
+}  // namespace
+
+void hand_to_kernel(Socket* s) {
+  // The backing socket was made non-blocking for our own use of it.
+  if (!s->nonblock)
+    for (const Descriptor& d : s->descriptors)
+      if (d.pid == process_id()) libc::fcntl(d.fd, F_SETFL, libc::fcntl(d.fd, F_GETFL) & ~O_NONBLOCK);
+  drop_to_kernel(s);
+}
+
+// ---- creation and decisions ----
+
+int op_socket(int domain, int type, int protocol) {
+  int fd = libc::socket(domain, type, protocol);
+  if (fd < 0 || t_inside || (domain != AF_INET && domain != AF_INET6))
+    return fd < 0 ? neg_errno() : fd;
+  int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  bool tcp_type = base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+  bool udp_type = base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
+  if (!tcp_type && !udp_type) return fd;
+  rt().say_deferred();
+  if (!rt().enabled() || !rt().fds().fits(fd) || rt().vfork_child()) return fd;
+  Socket* s = tcp_type ? static_cast<Socket*>(new TcpSocket(fd)) : new UdpSocket(fd);
+  s->nonblock = type & SOCK_NONBLOCK;
+  s->v6 = domain == AF_INET6;
+  rt().fds().set(fd, s);
+  return fd;
+}
+
+int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
+  CHILD_GUARD(fd);
+  // The kernel judges the bind (ports in use, privileges, SO_REUSEADDR).
+  if (libc::bind(fd, addr, len) != 0) return neg_errno();
+  if (s->accelerated) return 0;
+  SockAddr want, local;
+  bool ipv4 = read_sockaddr(addr, len, &want, s->v6) == 0 && kernel_local(fd, &local);
+  // TCP decides at listen() or connect(); a UDP socket receives from now.
+  bool accel = ipv4 && !s->kernel_only &&
+               (s->kind == Socket::Kind::Udp
+                    ? rt().accelerate_local(want.ip, local.port, Role::UdpReceiver)
+                    : rt().accelerate_bind(want.ip)) &&
+               rt().ensure_stack();
+  CoreGuard g;
+  if (!still(s, fd)) return 0;
+  s->bound = true;
+  s->local = local;
+  if (!accel) {
+    drop_to_kernel(s);
+    return 0;
+  }
+  // A UDP socket receives from the moment it is bound; TCP waits for
+  // listen() or connect().
+  if (s->kind == Socket::Kind::Udp && udp(s)->open() < 0) drop_to_kernel(s);
+  return 0;
+}
+
+int op_listen(Socket* s, int fd, int backlog) {
+  CHILD_GUARD(fd);
+  if (s->kind != Socket::Kind::Tcp || s->accelerated || s->kernel_only) {
+    if (s->accelerated && tcp(s)->state != TcpSocket::State::Listening) return -EINVAL;
+    if (libc::listen(fd, backlog) != 0) return neg_errno();
+    if (s->kind != Socket::Kind::Tcp) return 0;
+    CoreGuard g;
+    if (!still(s, fd)) return 0;
+    if (s->accelerated) tcp(s)->backlog = backlog;
+    else drop_to_kernel(s);
+    return 0;
+  }
+  // The stack listens first, the kernel second: once the kernel's listener
+  // shows (ss, or a local peer's connect), the accelerated one is ready
+  // too, and a SYN from the network never reaches the kernel listener in
+  // between (its connection would then be reset when the port's steering
+  // starts). An unbound socket gets its port from an explicit bind, as
+  // listen() would pick it.
+  SockAddr local;
+  if (!kernel_local(fd, &local)) return libc::listen(fd, backlog) == 0 ? 0 : neg_errno();
+  if (local.port == 0 && kernel_bind(s, fd, local) == 0) kernel_local(fd, &local);
+  bool accel = local.port != 0 &&
+               rt().accelerate_local(local.ip, local.port, Role::TcpServer) && rt().ensure_stack();
+  bool on_stack = false;
+  int fl = -1;
+  if (accel) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    s->local = local;
+    s->bound = true;
+    // The kernel listener serves local peers; accept() never blocks in it.
+    fl = libc::fcntl(fd, F_GETFL);
+    libc::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    on_stack = tcp(s)->listen(backlog) == 0;
+  }
+  int rc = libc::listen(fd, backlog) == 0 ? 0 : -errno;
+  CoreGuard g;
+  if (!still(s, fd)) return rc;
+  if (rc == 0 && on_stack) return 0;
+  // Not accelerated, or the kernel refused what the stack accepted: the
+  // socket is the kernel's from now on.
+  if (fl >= 0 && !s->nonblock) libc::fcntl(fd, F_SETFL, fl);
+  s->local = local;
+  s->bound = true;
+  drop_to_kernel(s);
+  return rc;
+}
+
+int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
+  CHILD_GUARD(fd);
+  if (!s->accelerated || s->kind != Socket::Kind::Tcp) {
+    int r = libc::accept4(fd, addr, len, flags);
+    return r < 0 ? neg_errno() : r;
+  }
+  if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return -EINVAL;
+  CoreGuard g;
+  TcpSocket* l = tcp(s);
+  pollfd kfd{fd, POLLIN, 0};
+  for (;;) {
+    if (!still(s, fd)) return -EBADF;
+    if (l->state != TcpSocket::State::Listening) return -EINVAL;
+    rt().poll_stack();
+    int r = l->accept_from_stack(flags, addr, len);
+    if (r != -EAGAIN) return r;
+    // Local peers queue in the kernel listener (non-blocking underneath).
+    r = libc::accept4(fd, addr, len, flags);
+    if (r >= 0) return r;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return neg_errno();
+    if (s->nonblock) return -EAGAIN;
+    WaitSpec spec;
+    Socket* self = s;
+    spec.sockets = &self;
+    spec.nsockets = 1;
+    spec.kernel = &kfd;
+    spec.nkernel = 1;
+    spec.deadline_ns = s->opt.rcvtimeo_ns ? mono_ns() + s->opt.rcvtimeo_ns : -1;
+    spec.restartable = s->opt.rcvtimeo_ns == 0;
+    int rc = rt().block(spec, [&] {
+      return !l->accept_queue.empty() || kfd.revents || l->state != TcpSocket::State::Listening ||
+             !still(s, fd);
+    });
+    if (rc < 0) return rc;
+    kfd.revents = 0;
+  }
+}
+
+int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
+  CHILD_GUARD(fd);
+  SockAddr to;
+  int ar = read_sockaddr(addr, len, &to, s->v6);
+  if (s->kind == Socket::Kind::Udp) {
+    bool unspec = addr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC;
+    if (!s->accelerated) {
+      bool accel = ar == 0 && !s->kernel_only &&
+                   rt().accelerate_destination(to.ip, to.port, Role::UdpSender) &&
+                   rt().ensure_stack();
+      if (!accel) {
+        CoreGuard g;
+        if (still(s, fd) && !unspec) drop_to_kernel(s);
+        return libc::connect(fd, addr, len) == 0 ? 0 : neg_errno();
+      }
+      CoreGuard g;
+      if (!still(s, fd)) return -EBADF;
+      if (!s->bound) {
+        if (int rc = kernel_bind(s, fd, SockAddr{}); rc < 0) return rc;
+        s->bound = true;
+      }
+      if (!kernel_local(fd, &s->local) || udp(s)->open() < 0) {
+        drop_to_kernel(s);
+        return libc::connect(fd, addr, len) == 0 ? 0 : neg_errno();
+      }
+    }
+    // The kernel socket connects too: it then filters what it delivers and
+    // reports ICMP errors for the peer.
+    if (libc::connect(fd, addr, len) != 0) return neg_errno();
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    if (unspec) return udp(s)->disconnect();
+    s->remote_accelerated = rt().accelerate_destination(to.ip, to.port, Role::UdpSender);
+    return udp(s)->connect(to);
+  }
+
+  // TCP
+  if (s->accelerated) {
+    if (ar != 0) return ar;
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    return tcp(s)->connect(to);
+  }
+  bool accel = ar == 0 && !s->kernel_only &&
+               rt().accelerate_destination(to.ip, to.port, Role::TcpClient) && rt().ensure_stack();
+  SockAddr bound_at;
+  if (accel && s->bound) accel = kernel_local(fd, &bound_at) && rt().accelerate_bind(bound_at.ip);
+  if (!accel) {
+    {
+      CoreGuard g;
+      if (still(s, fd)) drop_to_kernel(s);
+    }
+    return libc::connect(fd, addr, len) == 0 ? 0 : neg_errno();
+  }
+  // The kernel picks the local port (ephemeral range, conflicts) on our
+  // address and keeps it reserved; lwIP uses the same one.
+  if (!s->bound) {
+    if (int rc = bind_client_port(s, fd, rt().iface_addr()); rc < 0) return rc;
+  }
+  CoreGuard g;
+  if (!still(s, fd)) return -EBADF;
+  s->bound = true;
+  kernel_local(fd, &s->local);
+  int rc = tcp(s)->connect(to);
+  TcpSocket* t = tcp(s);
+  // On the stack now: its kernel socket has nothing to report to epoll.
+  if (s->accelerated) leave_kernel_epolls(s);
+  if (t->pcb) s->local = SockAddr{ip4_addr_get_u32(&t->pcb->local_ip), t->pcb->local_port};
+  return rc;
+}
+
+int op_shutdown(Socket* s, int fd, int how) {
+  CHILD_GUARD(fd);
+  if (!s->accelerated) return libc::shutdown(fd, how) == 0 ? 0 : neg_errno();
+  CoreGuard g;
+  if (!still(s, fd)) return -EBADF;
+  if (s->kind == Socket::Kind::Tcp) return tcp(s)->shutdown(how);
+  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
+  return udp(s)->connected ? 0 : -ENOTCONN;
+}
+
+// ---- data ----
+
+ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
+  CHILD_GUARD(fd);
+  if (s->kind == Socket::Kind::Tcp) {
+    if (!s->accelerated) {
+      ssize_t r = libc::sendmsg(fd, msg, flags);
+      return r < 0 ? neg_errno() : r;
+    }
+    ssize_t r;
+    {
+      CoreGuard g;
+      if (!still(s, fd)) return -EBADF;
+      r = tcp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags);
+    }
+    if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) raise_sigpipe();
+    return r;
+  }
+
+  // UDP: per destination, the stack or the kernel socket.
+  SockAddr to;
+  bool have_to = false;
+  if (msg->msg_name && msg->msg_namelen) {
+    int ar = read_sockaddr(static_cast<const sockaddr*>(msg->msg_name), msg->msg_namelen, &to,
+                           s->v6);
+    if (ar != 0) {
+      ssize_t r = libc::sendmsg(fd, msg, flags);
+      return r < 0 ? neg_errno() : r;
+    }
+    have_to = true;
+  }
+  if (!s->accelerated) {
+    bool accel = have_to && !s->kernel_only &&
+                 rt().accelerate_destination(to.ip, to.port, Role::UdpSender) &&
+                 rt().ensure_stack();
+    if (accel) {
+      CoreGuard g;
+      if (!still(s, fd)) return -EBADF;
+      if (!s->bound) {
+        if (int rc = kernel_bind(s, fd, SockAddr{}); rc < 0) return rc;
+        s->bound = true;
+      }
+      if (!kernel_local(fd, &s->local) || udp(s)->open() < 0) drop_to_kernel(s);
+    } else if (have_to) {
+      CoreGuard g;
+      if (still(s, fd)) drop_to_kernel(s);
+    }
+    if (!s->accelerated || !still(s, fd)) {
+      ssize_t r = libc::sendmsg(fd, msg, flags);
+      return r < 0 ? neg_errno() : r;
+    }
+  }
+  bool via_stack =
+      have_to ? rt().accelerate_destination(to.ip, to.port, Role::UdpSender) : s->remote_accelerated;
+  if (!have_to && !udp(s)->connected) return -EDESTADDRREQ;
+  if (!via_stack) {
+    ssize_t r = libc::sendmsg(fd, msg, flags);
+    return r < 0 ? neg_errno() : r;
+  }
+  CoreGuard g;
+  if (!still(s, fd)) return -EBADF;
+  return udp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, have_to ? &to : nullptr);
+}
+
+ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
+  CHILD_GUARD(fd);
+  if (!s->accelerated) {
+    ssize_t r = libc::recvmsg(fd, msg, flags);
+    return r < 0 ? neg_errno() : r;
+  }
+  if (s->kind == Socket::Kind::Tcp) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    ssize_t r = tcp(s)->recv(msg->msg_iov, int(msg->msg_iovlen), flags);
+    if (r >= 0) {
+      msg->msg_flags = 0;
+      msg->msg_controllen = 0;
+      if (msg->msg_name) msg->msg_namelen = 0;
+    }
+    return r;
+  }
+
+  UdpSocket* u = udp(s);
+  bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
+  // A caller spinning on an empty socket: no datagram queued, nothing for
+  // a poll to do, the kernel side looked at within kKernelLookNs. EAGAIN
+  // without the CoreLock: the lock and the poll were most of an empty
+  // call's cost, and an empty call's length is what a spinning caller
+  // adds, on average half of it, to every datagram's latency.
+  if (dontwait && u->queued_hint() == 0 && rt().stack_quiet() &&
+      __rdtsc() < __atomic_load_n(&s->next_kernel_check_tsc, __ATOMIC_RELAXED))
+    return -EAGAIN;
+  CoreGuard g;
+  pollfd kfd{fd, POLLIN, 0};
+  for (;;) {
+    if (!still(s, fd)) return -EBADF;
+    rt().poll_stack();
+    if (u->stack_has_data()) {
+      int mflags = 0;
+      socklen_t* namelen = msg->msg_name ? &msg->msg_namelen : nullptr;
+      ssize_t r = u->recv_from_stack(msg->msg_iov, int(msg->msg_iovlen), flags,
+                                     static_cast<sockaddr*>(msg->msg_name), namelen, &mflags);
+      msg->msg_flags = mflags;
+      msg->msg_controllen = 0;
+      return r;
+    }
+    // What the kernel delivered to the backing socket (fragments, local
+    // senders, errors such as ECONNREFUSED). A spinning caller looks there
+    // at most every kKernelLookNs: it is the rare path.
+    int64_t now = mono_ns();
+    if (!dontwait || now >= s->next_kernel_check_ns) {
+      ssize_t r = libc::recvmsg(fd, msg, flags | MSG_DONTWAIT);
+      if (r >= 0) return r;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return neg_errno();
+      s->next_kernel_check_ns = now + kKernelLookNs;
+      if (uint64_t per_ms = served_clock().ticks_per_ms())
+        __atomic_store_n(&s->next_kernel_check_tsc, __rdtsc() + per_ms * kKernelLookNs / 1000000,
+                         __ATOMIC_RELAXED);
+    }
+    if (dontwait) return -EAGAIN;
+    WaitSpec spec;
+    Socket* self = s;
+    spec.sockets = &self;
+    spec.nsockets = 1;
+    spec.kernel = &kfd;
+    spec.nkernel = 1;
+    spec.deadline_ns = s->opt.rcvtimeo_ns ? mono_ns() + s->opt.rcvtimeo_ns : -1;
+    spec.restartable = s->opt.rcvtimeo_ns == 0;
+    int rc = rt().block(spec, [&] { return u->stack_has_data() || kfd.revents || !still(s, fd); });
+    if (rc < 0) return rc;
+    kfd.revents = 0;
+  }
+}
+
+// ---- options ----
+
+namespace {
+
+int as_int_value(const void* v, socklen_t len) {
+  int x = 0;
+  if (v && len >= sizeof(int)) memcpy(&x, v, sizeof x);
+  return x;
+}
+
+// Options that change what happens to the data in ways the stack cannot
+// follow: a socket that gets one before it is accelerated stays with the
+// kernel.
+bool kernel_only_option(int level, int name, const void* value, socklen_t len) {
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_ATTACH_FILTER:
+      case SO_ATTACH_BPF:
+      case SO_ATTACH_REUSEPORT_CBPF:
+      case SO_ATTACH_REUSEPORT_EBPF:
+      case SO_TIMESTAMP:
+      case SO_TIMESTAMPNS:
+      case SO_TIMESTAMPING:
+        return true;
+      case SO_BINDTODEVICE: {
+        std::string dev(static_cast<const char*>(value), strnlen(static_cast<const char*>(value), len));
+        return !dev.empty() && dev != rt().iface().name;
+      }
+    }
+  }
+  if (level == IPPROTO_IP) {
+    switch (name) {
+      case IP_TRANSPARENT:
+      case IP_RECVERR:
+      case IP_PKTINFO:
+      case IP_RECVTOS:
+      case IP_RECVTTL:
+        return true;
+    }
+  }
+  if (level == IPPROTO_TCP) {
+    switch (name) {
+      case TCP_MD5SIG:
+      case TCP_REPAIR:
+      case TCP_FASTOPEN:
+      case TCP_FASTOPEN_CONNECT:
+      case TCP_ULP:
+        return true;
+    }
+  }
+  if (level == IPPROTO_UDP && name == 103 /* UDP_SEGMENT */) return true;
+  // An IPv6-only socket carries no IPv4 traffic: nothing for the stack.
+  if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) return as_int_value(value, len) != 0;
+  return false;
+}
+
+int as_int(const void* v, socklen_t len) {
+  int x = 0;
+  if (v && len >= sizeof(int)) memcpy(&x, v, sizeof x);
+  else if (v && len >= 1) x = *static_cast<const unsigned char*>(v);
+  return x;
+}
+
+// An accelerated TCP socket with an established (or closing) connection.
+bool connected_pcb(Socket* s) {
+  return s->accelerated && s->kind == Socket::Kind::Tcp && tcp(s)->pcb &&
+         tcp(s)->state == TcpSocket::State::Connected;
+}
+
+int64_t as_timeout_ns(const void* v, socklen_t len) {
+  if (!v || len < sizeof(timeval)) return 0;
+  timeval tv;
+  memcpy(&tv, v, sizeof tv);
+  return int64_t(tv.tv_sec) * 1000000000 + int64_t(tv.tv_usec) * 1000;
+}
+
+}  // namespace
+
+int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, socklen_t len) {
+  CHILD_GUARD(fd);
+  // The kernel validates (and keeps it for getsockopt); the stack follows.
+  if (libc::setsockopt(fd, level, name, value, len) != 0) return neg_errno();
+  CoreGuard g;
+  if (!still(s, fd)) return 0;
+  SocketOptions& o = s->opt;
+  int v = as_int(value, len);
+  switch (level) {
+    case SOL_SOCKET:
+      switch (name) {
+        case SO_KEEPALIVE: o.keepalive = v; break;
+        case SO_REUSEADDR: o.reuseaddr = v; break;
+        case SO_REUSEPORT: o.reuseport = v; break;
+        case SO_BROADCAST: o.broadcast = v; break;
+        case SO_RCVTIMEO: o.rcvtimeo_ns = as_timeout_ns(value, len); break;
+        case SO_SNDTIMEO: o.sndtimeo_ns = as_timeout_ns(value, len); break;
+        case SO_LINGER:
+          if (value && len >= sizeof(linger)) {
+            linger l;
+            memcpy(&l, value, sizeof l);
+            o.linger = l.l_onoff;
+            o.linger_s = l.l_linger;
+          }
+          break;
+        case SO_RCVBUF:
+        case SO_RCVBUFFORCE: {
+          socklen_t n = sizeof o.rcvbuf;
+          libc::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.rcvbuf, &n);  // the kernel doubles it
+          break;
+        }
+        case SO_SNDBUF:
+        case SO_SNDBUFFORCE: {
+          socklen_t n = sizeof o.sndbuf;
+          libc::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o.sndbuf, &n);
+          break;
+        }
+      }
+      break;
+    case IPPROTO_TCP:
+      switch (name) {
+        case TCP_NODELAY: o.nodelay = v; break;
+        case TCP_KEEPIDLE: o.keep_idle_s = v; break;
+        case TCP_KEEPINTVL: o.keep_intvl_s = v; break;
+        case TCP_KEEPCNT: o.keep_cnt = v; break;
+        // Both act on a connection only: on a listener or a socket not yet
+        // connected Linux just records the value (and lwIP asserts that
+        // tcp_output never sees a listening PCB: haproxy sets QUICKACK on
+        // its listeners).
+        case TCP_CORK:
+          o.cork = v;
+          if (!v && connected_pcb(s)) {
+            tcp_output(tcp(s)->pcb);
+            rt().stack()->flush();
+          }
+          break;
+        case TCP_QUICKACK:
+          if (v && connected_pcb(s)) {
+            tcp_ack_now(tcp(s)->pcb);
+            tcp_output(tcp(s)->pcb);
+            rt().stack()->flush();
+          }
+          break;
+      }
+      break;
+    case IPPROTO_IP:
+      switch (name) {
+        case IP_TOS: o.tos = v; break;
+        case IP_TTL: o.ttl = v; break;
+        case IP_MULTICAST_TTL: o.mcast_ttl = v; break;
+        case IP_MULTICAST_LOOP: o.mcast_loop = v; break;
+        case IP_ADD_MEMBERSHIP:
+        case IP_DROP_MEMBERSHIP:
+          if (s->kind == Socket::Kind::Udp && s->accelerated && value && len >= sizeof(ip_mreq)) {
+            ip_mreq m;
+            memcpy(&m, value, sizeof m);
+            udp(s)->join_group(m.imr_multiaddr.s_addr, m.imr_interface.s_addr,
+                               name == IP_ADD_MEMBERSHIP);
+          }
+          break;
+      }
+      break;
+  }
+  if (kernel_only_option(level, name, value, len)) {
+    if (!s->accelerated) {
+      s->kernel_only = true;
+    } else if (s->kind == Socket::Kind::Udp ||
+               (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Listening)) {
+      // Not too late: hand the socket to the kernel, which holds the same port.
+      XLOG(kLogDecision, "descriptor %d handed to the kernel (option %d/%d)", fd, level, name);
+      hand_to_kernel(s);
+      return 0;
+    } else {
+      log_at(kLogError, "option %d/%d on accelerated connection (descriptor %d) has no effect",
+             level, name, fd);
+    }
+  }
+  if (s->accelerated) {
+    if (s->kind == Socket::Kind::Tcp) tcp(s)->apply_option(level, name);
+    else udp(s)->apply_option(level, name);
+  }
+  return 0;
+}
+
+int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t* len) {
+  CHILD_GUARD(fd);
+  if (s->accelerated) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    if (!value || !len) return -EFAULT;
+    if (s->kind == Socket::Kind::Tcp) {
+      bool handled;
+      int rc = tcp(s)->getsockopt(level, name, value, len, &handled);
+      if (handled) return rc;
+    }
+  }
+  return libc::getsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();
+}
+
+int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
+  CHILD_GUARD(fd);
+  if (!s->accelerated) return libc::getsockname(fd, addr, len) == 0 ? 0 : neg_errno();
+  if (!addr || !len) return -EFAULT;
+  CoreGuard g;
+  write_sockaddr(s->local, addr, len, s->v6);
+  return 0;
+}
+
+int op_getpeername(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
+  CHILD_GUARD(fd);
+  if (!s->accelerated) return libc::getpeername(fd, addr, len) == 0 ? 0 : neg_errno();
+  if (!addr || !len) return -EFAULT;
+  CoreGuard g;
+  bool connected = s->kind == Socket::Kind::Tcp
+                       ? (tcp(s)->state == TcpSocket::State::Connected ||
+                          (tcp(s)->state == TcpSocket::State::Closed && !tcp(s)->reset))
+                       : udp(s)->connected;
+  if (!connected) return -ENOTCONN;
+  write_sockaddr(s->remote, addr, len, s->v6);
+  return 0;
+}
+
+// ---- descriptors ----
+
+int op_fcntl(Socket* s, int fd, int cmd, unsigned long arg) {
+  switch (cmd) {
+    case F_GETFL: {
+      int fl = libc::fcntl(fd, F_GETFL);
+      if (fl < 0) return neg_errno();
+      // Listeners are non-blocking in the kernel; the program sees its own.
+      return (fl & ~O_NONBLOCK) | (s->nonblock ? O_NONBLOCK : 0);
+    }
+    case F_SETFL: {
+      bool listener = s->accelerated && s->kind == Socket::Kind::Tcp &&
+                      tcp(s)->state == TcpSocket::State::Listening;
+      int fl = int(arg);
+      if (listener) fl |= O_NONBLOCK;
+      if (libc::fcntl(fd, F_SETFL, fl) != 0) return neg_errno();
+      CoreGuard g;
+      s->nonblock = arg & O_NONBLOCK;
+      return 0;
+    }
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+      int nfd = libc::fcntl(fd, cmd, int(arg));
+      if (nfd < 0) return neg_errno();
+      return op_dup_to(s, fd, nfd);
+    }
+    default: {
+      int r = libc::fcntl(fd, cmd, arg);
+      return r < 0 ? neg_errno() : r;
+    }
+  }
+}
+
+int op_ioctl(Socket* s, int fd, unsigned long request, void* arg) {
+  if (request == FIONBIO && arg) {
+    int on = *static_cast<int*>(arg);
+    bool listener = s->accelerated && s->kind == Socket::Kind::Tcp &&
+                    tcp(s)->state == TcpSocket::State::Listening;
+    if (!listener && libc::ioctl(fd, FIONBIO, arg) != 0) return neg_errno();
+    CoreGuard g;
+    s->nonblock = on;
+    return 0;
+  }
+  if (s->accelerated && (request == SIOCINQ || request == SIOCOUTQ)) {
+    if (!arg) return -EFAULT;
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    int v;
+    if (s->kind == Socket::Kind::Tcp) {
+      TcpSocket* t = tcp(s);
+      if (t->state == TcpSocket::State::Listening) return -EINVAL;
+      rt().poll_stack();
+      v = request == SIOCINQ ? t->readable_bytes() : t->unacked_bytes();
+    } else {
+      rt().poll_stack();
+      if (request == SIOCOUTQ) {
+        v = 0;
+      } else if (udp(s)->stack_has_data()) {
+        v = udp(s)->next_datagram_bytes();
+      } else if (libc::ioctl(fd, SIOCINQ, &v) != 0) {
+        return neg_errno();
+      }
+    }
+    memcpy(arg, &v, sizeof v);
+    return 0;
+  }
+  int r = libc::ioctl(fd, request, arg);
+  return r < 0 ? neg_errno() : r;
+}
+
+int op_dup_to(Socket* s, int fd, int nfd) {
+  // The copy is the parent's too (fork), or the table is (vfork): not ours.
+  if (rt().forked_child() || rt().vfork_child()) return nfd;
+  CoreGuard g;
+  if (!still(s, fd) || !rt().fds().fits(nfd)) return nfd;
+  ++s->fd_refs;
+  s->descriptors.push_back(Descriptor{process_id(), nfd});
+  rt().fds().set(nfd, s);
+  return nfd;
+}
+
+bool op_forget(int fd) {
+  Socket* s = rt().fds().take(fd);
+  if (!s) return false;
+  // A forked child only gives up its descriptor: the socket is the
+  // parent's. (A vfork child, which shares our memory, never gets here.)
+  if (rt().forked_child()) return true;
+  auto& d = s->descriptors;
+  const pid_t me = process_id();
+  d.erase(std::remove_if(d.begin(), d.end(),
+                         [&](const Descriptor& x) { return x.pid == me && x.fd == fd; }),
+          d.end());
+  if (--s->fd_refs > 0) return true;
+  detach_from_epolls(s);
+  s->release();
+  s->notify();  // sleepers on it wake and see it gone
+  rt().maybe_delete(s);
+  return true;
+}
+
+}  // namespace xdpload::shim
+
+namespace xdpload::shim {
+
+void copy_options_to_kernel(int fd, const SocketOptions& o) {
+  // Only what differs from a new socket's defaults.
+  SocketOptions def;
+  auto set_int = [&](int level, int name, int v) { libc::setsockopt(fd, level, name, &v, sizeof v); };
+  if (o.nodelay) set_int(IPPROTO_TCP, TCP_NODELAY, 1);
+  if (o.keepalive) set_int(SOL_SOCKET, SO_KEEPALIVE, 1);
+  if (o.keep_idle_s != def.keep_idle_s) set_int(IPPROTO_TCP, TCP_KEEPIDLE, o.keep_idle_s);
+  if (o.keep_intvl_s != def.keep_intvl_s) set_int(IPPROTO_TCP, TCP_KEEPINTVL, o.keep_intvl_s);
+  if (o.keep_cnt != def.keep_cnt) set_int(IPPROTO_TCP, TCP_KEEPCNT, o.keep_cnt);
+  if (o.tos) set_int(IPPROTO_IP, IP_TOS, o.tos);
+  if (o.linger) {
+    linger l{1, o.linger_s};
+    libc::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  }
+  auto set_timeout = [&](int name, int64_t ns) {
+    timeval tv{ns / 1000000000, (ns % 1000000000) / 1000};
+    libc::setsockopt(fd, SOL_SOCKET, name, &tv, sizeof tv);
+  };
+  if (o.rcvtimeo_ns) set_timeout(SO_RCVTIMEO, o.rcvtimeo_ns);
+  if (o.sndtimeo_ns) set_timeout(SO_SNDTIMEO, o.sndtimeo_ns);
+}
+
+}  // namespace xdpload::shim

@@ -1,0 +1,691 @@
+#include "shim/socket/tcp_socket.h"
+
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "shim/intercept/libc.h"
+#include "shim/runtime/runtime.h"
+#include "shim/socket/sockaddr_util.h"
+#include "shim/stats/stat_segment.h"
+
+extern "C" {
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+}
+
+namespace xdpload::shim {
+
+namespace {
+
+// lwIP's "destroyed" callback for every PCB that uses a steered port: the
+// port's last PCB gone (TIME_WAIT over, say), its steering goes too. The
+// data is the port key, never the socket, which may be long gone.
+void port_destroyed(u8_t, void* data) {
+  auto key = uintptr_t(data);
+  Runtime::get().port_release(PortKey{IPPROTO_TCP, uint16_t(key)});
+}
+const tcp_ext_arg_callbacks kPortCallbacks = {port_destroyed, nullptr};
+u8_t g_ext_id = 0xff;
+
+u8_t ext_id() {
+  if (g_ext_id == 0xff) g_ext_id = tcp_ext_arg_alloc_id();
+  return g_ext_id;
+}
+
+size_t iov_total(const iovec* iov, int n) {
+  size_t t = 0;
+  for (int i = 0; i < n; ++i) t += iov[i].iov_len;
+  return t;
+}
+
+int lwip_to_errno(err_t e) {
+  switch (e) {
+    case ERR_MEM: return ENOBUFS;
+    case ERR_BUF: return ENOBUFS;
+    case ERR_RTE: return ENETUNREACH;
+    case ERR_USE: return EADDRINUSE;
+    case ERR_ISCONN: return EISCONN;
+    case ERR_ALREADY: return EALREADY;
+    case ERR_CONN: return ENOTCONN;
+    case ERR_RST: return ECONNRESET;
+    case ERR_ABRT: return ECONNABORTED;
+    case ERR_VAL: return EINVAL;
+    default: return EIO;
+  }
+}
+
+int64_t deadline_from(int64_t timeout_ns) { return timeout_ns > 0 ? mono_ns() + timeout_ns : -1; }
+
+}  // namespace
+
+TcpSocket::~TcpSocket() { drop_queue(); }
+
+void TcpSocket::drop_queue() {
+  for (pbuf* p : rx) pbuf_free(p);
+  rx.clear();
+  rx_off = rx_bytes = 0;
+}
+
+// ---- lwIP callbacks ----
+
+void TcpSocket::attach(tcp_pcb* p) {
+  pcb = p;
+  tcp_arg(p, this);
+  tcp_recv(p, reinterpret_cast<tcp_recv_fn>(on_recv));
+  tcp_sent(p, reinterpret_cast<tcp_sent_fn>(on_sent));
+  tcp_err(p, reinterpret_cast<tcp_err_fn>(on_error));
+}
+
+void TcpSocket::detach() {
+  if (!pcb) return;
+  tcp_arg(pcb, nullptr);
+  if (pcb->state == LISTEN) {
+    tcp_accept(pcb, nullptr);  // a listen PCB has no other callbacks
+  } else {
+    tcp_recv(pcb, nullptr);  // lwIP then frees and acknowledges what arrives
+    tcp_sent(pcb, nullptr);
+    tcp_err(pcb, nullptr);
+  }
+  pcb = nullptr;
+}
+
+int TcpSocket::hold_port(tcp_pcb* p) {
+  Runtime& rt = Runtime::get();
+  if (int rc = rt.port_acquire(PortKey{IPPROTO_TCP, p->local_port}); rc < 0) return rc;
+  tcp_ext_arg_set_callbacks(p, ext_id(), &kPortCallbacks);
+  tcp_ext_arg_set(p, ext_id(), reinterpret_cast<void*>(uintptr_t(p->local_port)));
+  return 0;
+}
+
+signed char TcpSocket::on_recv(void* arg, tcp_pcb* p, pbuf* data, signed char) {
+  auto* s = static_cast<TcpSocket*>(arg);
+  if (!s) {
+    if (data) {
+      tcp_recved(p, data->tot_len);
+      pbuf_free(data);
+    }
+    return ERR_OK;
+  }
+  if (!data) {
+    s->rx_fin = true;
+  } else {
+    Runtime& rt = Runtime::get();
+    if (rt.frames_short()) {
+      // The link is running out of frames: copy the data out of them.
+      if (pbuf* copy = pbuf_clone(PBUF_RAW, PBUF_RAM, data)) {
+        pbuf_free(data);
+        data = copy;
+        ++rt.counters().rx_copies;
+      }
+    }
+    s->rx_bytes += data->tot_len;
+    s->rx.push_back(data);
+  }
+  s->notify();
+  return ERR_OK;
+}
+
+signed char TcpSocket::on_sent(void* arg, tcp_pcb*, uint16_t) {
+  auto* s = static_cast<TcpSocket*>(arg);
+  if (s && s->nospace && s->writable()) {
+    s->nospace = false;
+    s->notify();
+  }
+  return ERR_OK;
+}
+
+bool TcpSocket::writable() const {
+  return pcb && tcp_sndbuf(pcb) >= TCP_SNDLOWAT && tcp_sndqueuelen(pcb) < TCP_SNDQUEUELOWAT;
+}
+
+void TcpSocket::on_error(void* arg, signed char err) {
+  // lwIP has freed the PCB.
+  auto* s = static_cast<TcpSocket*>(arg);
+  if (!s) return;
+  s->pcb = nullptr;
+  bool connecting = s->state == State::Connecting;
+  if (err == ERR_RST) {
+    // Linux: refused while connecting; EPIPE once the peer had closed its
+    // side (CLOSE_WAIT); a reset otherwise.
+    s->error = connecting ? ECONNREFUSED : (s->rx_fin ? EPIPE : ECONNRESET);
+  } else if (err == ERR_ABRT) {
+    // Retransmissions (or SYN retries) ran out.
+    s->error = ETIMEDOUT;
+  } else if (err != ERR_CLSD) {
+    s->error = ECONNABORTED;
+  }
+  s->reset = err != ERR_CLSD;
+  s->state = State::Closed;
+  s->notify();
+}
+
+signed char TcpSocket::on_connected(void* arg, tcp_pcb*, signed char) {
+  auto* s = static_cast<TcpSocket*>(arg);
+  if (s) {
+    s->state = State::Connected;
+    s->established = true;
+    s->notify();
+  }
+  return ERR_OK;
+}
+
+signed char TcpSocket::on_accept(void* arg, tcp_pcb* p, signed char err) {
+  auto* l = static_cast<TcpSocket*>(arg);
+  if (!l || err != ERR_OK || !p) return ERR_VAL;
+  auto* c = new TcpSocket(-1);
+  c->fd_refs = 0;  // no descriptor until accept()
+  c->adopt(p, l);
+  if (c->hold_port(p) < 0) {
+    delete c;
+    tcp_abort(p);
+    return ERR_ABRT;
+  }
+  // Counted against the backlog until the program accepts it, as on Linux:
+  // a full queue makes lwIP ignore new SYNs.
+  tcp_backlog_delayed(p);
+  if (l->accept_queue.empty()) l->queued_since_ns = mono_ns();
+  l->accept_queue.push_back(c);
+  l->notify();
+  return ERR_OK;
+}
+
+void TcpSocket::adopt(tcp_pcb* p, TcpSocket* l) {
+  accelerated = true;
+  Runtime::get().track(this);
+  state = State::Connected;
+  established = true;
+  listener = l;
+  opt = l->opt;
+  v6 = l->v6;
+  local = SockAddr{ip4_addr_get_u32(&p->local_ip), p->local_port};
+  remote = SockAddr{ip4_addr_get_u32(&p->remote_ip), p->remote_port};
+  attach(p);
+  apply_all_options();
+}
+
+// ---- options ----
+
+void TcpSocket::apply_all_options() {
+  if (!pcb) return;
+  // The IP part, which a listening PCB has too.
+  if (opt.keepalive) ip_set_option(pcb, SOF_KEEPALIVE);
+  else ip_reset_option(pcb, SOF_KEEPALIVE);
+  pcb->tos = u8_t(opt.tos);
+  if (opt.ttl) pcb->ttl = u8_t(opt.ttl);
+  ip_set_option(pcb, SOF_REUSEADDR);  // the kernel has judged the bind
+  // A listener's PCB is a struct tcp_pcb_listen, far smaller than a
+  // connection's: its flags and keep-alive timers do not exist, and writing
+  // them overran the heap block (haproxy crashed, apache's children found
+  // glibc's heap corrupt). A listener keeps them in `opt`, and each
+  // connection it accepts gets them in adopt().
+  if (state == State::Listening || pcb->state == LISTEN) return;
+  if (opt.nodelay) tcp_nagle_disable(pcb);
+  else tcp_nagle_enable(pcb);
+  pcb->keep_idle = u32_t(opt.keep_idle_s) * 1000;
+  pcb->keep_intvl = u32_t(opt.keep_intvl_s) * 1000;
+  pcb->keep_cnt = u32_t(opt.keep_cnt);
+}
+
+void TcpSocket::apply_option(int, int) { apply_all_options(); }
+
+int TcpSocket::pending_error(bool clear) {
+  int e = error;
+  if (clear) error = 0;
+  return e;
+}
+
+int TcpSocket::unacked_bytes() const {
+  if (!pcb || state == State::Listening) return 0;
+  // pcb->snd_buf, not tcp_sndbuf(): that macro caps at 64 KiB.
+  return int(TCP_SND_BUF - pcb->snd_buf);
+}
+
+// ---- readiness ----
+
+uint32_t TcpSocket::events() {
+  uint32_t m = 0;
+  if (state == State::Listening) return accept_queue.empty() ? 0 : (POLLIN | POLLRDNORM);
+  if (state == State::Fresh || state == State::Connecting) return error ? POLLERR : 0;
+  bool rd_shut = rx_fin || shut_rd || state == State::Closed;
+  bool wr_shut = shut_wr || state == State::Closed;
+  if (rd_shut && wr_shut) m |= POLLHUP;
+  if (rd_shut) m |= POLLIN | POLLRDNORM | POLLRDHUP;
+  if (rx_bytes) m |= POLLIN | POLLRDNORM;
+  if (wr_shut || writable()) {
+    m |= POLLOUT | POLLWRNORM;
+  } else {
+    nospace = true;  // as tcp_poll does: whoever asked is woken when space returns
+  }
+  if (error) m |= POLLERR;
+  return m;
+}
+
+int TcpSocket::wait_for(bool (*ready)(TcpSocket*), int64_t timeout_ns) {
+  Socket* self = this;
+  WaitSpec spec;
+  spec.sockets = &self;
+  spec.nsockets = 1;
+  spec.deadline_ns = deadline_from(timeout_ns);
+  spec.restartable = timeout_ns == 0;
+  int rc = Runtime::get().block(spec, [&] { return ready(this) || fd_refs == 0; });
+  if (rc == 0 && fd_refs == 0) return -EBADF;
+  return rc;
+}
+
+// ---- listen / connect / accept ----
+
+int TcpSocket::new_bound_pcb(tcp_pcb** out) {
+  tcp_pcb* p = tcp_new();
+  if (!p) return -ENOBUFS;
+  // The kernel socket holds the port and has judged the bind already.
+  ip_set_option(p, SOF_REUSEADDR);
+  ip4_addr_t ip;
+  ip.addr = local.ip;
+  if (tcp_bind(p, &ip, local.port) != ERR_OK) {
+    tcp_abort(p);
+    return -EADDRINUSE;
+  }
+  *out = p;
+  return 0;
+}
+
+int TcpSocket::listen(int n) {
+  Runtime& rt = Runtime::get();
+  if (state == State::Listening) {
+    backlog = n;
+    return 0;
+  }
+  tcp_pcb* p;
+  if (int rc = new_bound_pcb(&p); rc < 0) return rc;
+  u8_t lwip_backlog = u8_t(std::clamp(n, 1, 255));
+  err_t err;
+  tcp_pcb* lp = tcp_listen_with_backlog_and_err(p, lwip_backlog, &err);
+  if (!lp) {
+    tcp_abort(p);
+    return -lwip_to_errno(err);
+  }
+  if (int rc = hold_port(lp); rc < 0) {
+    tcp_close(lp);
+    return rc;
+  }
+  pcb = lp;
+  tcp_arg(lp, this);
+  tcp_accept(lp, reinterpret_cast<tcp_accept_fn>(on_accept));
+  backlog = n;
+  state = State::Listening;
+  accelerated = true;
+  rt.track(this);
+  ++rt.counters().accelerated_tcp;
+  return 0;
+}
+
+int TcpSocket::connect(const SockAddr& to) {
+  Runtime& rt = Runtime::get();
+  switch (state) {
+    case State::Connecting:
+      return nonblock ? -EALREADY : wait_for([](TcpSocket* s) { return s->state != State::Connecting; },
+                                             opt.sndtimeo_ns);
+    case State::Connected:
+      // The idiom that completes a non-blocking connect: 0 once, as Linux.
+      if (connect_unreported) {
+        connect_unreported = false;
+        return 0;
+      }
+      return -EISCONN;
+    case State::Listening: return -EISCONN;
+    case State::Closed:
+      if (established) return error ? -pending_error(true) : -EISCONN;
+      // A failed attempt: report its error if nobody has, else try again.
+      if (error) return -pending_error(true);
+      state = State::Fresh;
+      reset = rx_fin = false;
+      break;
+    case State::Fresh: break;
+  }
+  tcp_pcb* p;
+  if (int rc = new_bound_pcb(&p); rc < 0) return rc;
+  if (int rc = hold_port(p); rc < 0) {
+    tcp_abort(p);
+    return rc;
+  }
+  owns_port = true;
+  attach(p);
+  apply_all_options();
+  ip4_addr_t dst;
+  dst.addr = to.ip;
+  err_t err = tcp_connect(p, &dst, to.port, reinterpret_cast<tcp_connected_fn>(on_connected));
+  if (err != ERR_OK) {
+    detach();
+    tcp_abort(p);
+    return -lwip_to_errno(err);
+  }
+  remote = to;
+  state = State::Connecting;
+  accelerated = true;
+  rt.track(this);
+  ++rt.counters().accelerated_tcp;
+  rt.stack()->flush();
+  if (nonblock) {
+    connect_unreported = true;
+    return -EINPROGRESS;
+  }
+  int rc = wait_for([](TcpSocket* s) { return s->state != State::Connecting; }, opt.sndtimeo_ns);
+  if (rc == -EAGAIN) return -EINPROGRESS;  // SO_SNDTIMEO ran out; it goes on
+  if (rc < 0) return rc;
+  if (state == State::Connected) return 0;
+  return -(error ? pending_error(true) : ECONNREFUSED);
+}
+
+int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
+  if (state != State::Listening) return -EINVAL;
+  if (accept_queue.empty()) return -EAGAIN;
+  TcpSocket* c = accept_queue.front();
+  // The descriptor the program gets: a real socket, so that everything we
+  // do not intercept (fstat, SCM_RIGHTS...) sees a socket.
+  int nfd = libc::socket(v6 ? AF_INET6 : AF_INET,
+                         SOCK_STREAM | (flags & (SOCK_CLOEXEC | SOCK_NONBLOCK)), 0);
+  if (nfd < 0) return -errno;
+  Runtime& rt = Runtime::get();
+  if (!rt.fds().fits(nfd)) {
+    libc::close(nfd);
+    return -EMFILE;
+  }
+  accept_queue.pop_front();
+  last_accept_ns = mono_ns();
+  if (!accept_queue.empty()) queued_since_ns = last_accept_ns;
+  if (c->pcb) tcp_backlog_accepted(c->pcb);
+  c->listener = nullptr;
+  c->fd = nfd;
+  c->fd_refs = 1;
+  c->descriptors.assign(1, Descriptor{process_id(), nfd});
+  c->nonblock = flags & SOCK_NONBLOCK;
+  copy_options_to_kernel(nfd, c->opt);
+  rt.fds().set(nfd, c);
+  ++rt.counters().accelerated_tcp;
+  if (addr && len) write_sockaddr(c->remote, addr, len, v6);
+  return nfd;
+}
+
+// ---- data ----
+
+ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags) {
+  Runtime& rt = Runtime::get();
+  size_t total = iov_total(iov, iovcnt);
+  size_t sent = 0;
+  int vi = 0;
+  size_t voff = 0;
+  bool dontwait = nonblock || (flags & MSG_DONTWAIT);
+  // What has arrived first: a reset or an ACK that frees buffer space
+  // changes what this call may do.
+  rt.poll_stack();
+  for (;;) {
+    if (state == State::Connecting) {
+      if (dontwait) return -EAGAIN;
+      int rc = wait_for([](TcpSocket* s) { return s->state != State::Connecting; }, opt.sndtimeo_ns);
+      if (rc < 0) return rc;
+      continue;
+    }
+    if (error) return sent ? ssize_t(sent) : -pending_error(true);
+    if (state != State::Connected || shut_wr || !pcb) return sent ? ssize_t(sent) : -EPIPE;
+    if (sent == total) break;
+    // Queue as much as lwIP's send buffer takes.
+    bool progressed = false;
+    while (sent < total) {
+      size_t room = tcp_sndbuf(pcb);
+      if (room == 0 || tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN - 4) break;
+      while (vi < iovcnt && voff == iov[vi].iov_len) ++vi, voff = 0;
+      size_t n = std::min({iov[vi].iov_len - voff, room, size_t(0xffff)});
+      u8_t wflags = TCP_WRITE_FLAG_COPY;
+      if ((flags & MSG_MORE) || opt.cork || sent + n < total) wflags |= TCP_WRITE_FLAG_MORE;
+      if (tcp_write(pcb, static_cast<const char*>(iov[vi].iov_base) + voff, u16_t(n), wflags) !=
+          ERR_OK)
+        break;
+      sent += n;
+      voff += n;
+      progressed = true;
+    }
+    if (progressed || sent == total) {
+      if (!(flags & MSG_MORE) && !opt.cork) tcp_output(pcb);
+      rt.stack()->flush();
+    }
+    if (sent == total) break;
+    // The send buffer is full: partial write, or wait for acknowledgements.
+    nospace = true;
+    rt.poll_stack();
+    if (pcb && tcp_sndbuf(pcb) > 0 && !error) continue;
+    if (dontwait) return sent ? ssize_t(sent) : -EAGAIN;
+    int rc = wait_for(
+        [](TcpSocket* s) {
+          return !s->pcb || s->error || s->state != State::Connected || tcp_sndbuf(s->pcb) > 0;
+        },
+        opt.sndtimeo_ns);
+    if (rc < 0) return sent ? ssize_t(sent) : rc;
+  }
+  return ssize_t(sent);
+}
+
+ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
+  Runtime& rt = Runtime::get();
+  size_t want = iov_total(iov, iovcnt);
+  bool peek = flags & MSG_PEEK;
+  bool waitall = (flags & MSG_WAITALL) && !peek;
+  bool dontwait = nonblock || (flags & MSG_DONTWAIT);
+  size_t got = 0;
+  if (state == State::Listening || state == State::Fresh) return -ENOTCONN;
+  for (;;) {
+    rt.poll_stack();
+    if (rx_bytes && want) {
+      // Copy out, front pbuf first.
+      int vi = 0;
+      size_t voff = 0;
+      size_t pos = rx_off;  // offset in the current pbuf
+      size_t idx = 0;       // index into rx when peeking
+      size_t copied = 0;
+      while (copied < want - got && idx < rx.size()) {
+        pbuf* head = rx[idx];
+        while (vi < iovcnt && voff == iov[vi].iov_len) ++vi, voff = 0;
+        size_t avail = head->tot_len - pos;
+        size_t n = std::min(avail, iov[vi].iov_len - voff);
+        n = std::min(n, want - got - copied);
+        pbuf_copy_partial(head, static_cast<char*>(iov[vi].iov_base) + voff, u16_t(n), u16_t(pos));
+        copied += n;
+        voff += n;
+        pos += n;
+        if (pos == head->tot_len) {
+          ++idx;
+          pos = 0;
+        }
+      }
+      if (!peek) {
+        for (size_t i = 0; i < idx; ++i) {
+          pbuf_free(rx.front());
+          rx.pop_front();
+        }
+        rx_off = pos;
+        rx_bytes -= copied;
+        // The window reopens by what the program took.
+        for (size_t left = copied; pcb && left;) {
+          u16_t step = u16_t(std::min<size_t>(left, 0xffff));
+          tcp_recved(pcb, step);
+          left -= step;
+        }
+        rt.stack()->flush();
+      }
+      // Iovecs are consumed in order: shift the view for a MSG_WAITALL loop.
+      got += copied;
+      if (!waitall || got == want) return ssize_t(got);
+      // Advance iov past what was filled.
+      static thread_local std::vector<iovec> rest;
+      rest.assign(iov, iov + iovcnt);
+      size_t skip = copied;
+      int k = 0;
+      while (skip && k < iovcnt) {
+        size_t t = std::min(skip, rest[k].iov_len);
+        rest[k].iov_base = static_cast<char*>(rest[k].iov_base) + t;
+        rest[k].iov_len -= t;
+        skip -= t;
+        if (rest[k].iov_len == 0) ++k;
+      }
+      iov = rest.data() + k;
+      iovcnt -= k;
+      continue;
+    }
+    if (!want) return 0;
+    if (error) return got ? ssize_t(got) : -pending_error(true);
+    if (rx_fin || shut_rd || state == State::Closed) return ssize_t(got);
+    if (dontwait) return got ? ssize_t(got) : -EAGAIN;
+    int rc = wait_for(
+        [](TcpSocket* s) {
+          return s->rx_bytes || s->rx_fin || s->shut_rd || s->error || s->state == State::Closed;
+        },
+        opt.rcvtimeo_ns);
+    if (rc < 0) return got ? ssize_t(got) : rc;
+  }
+}
+
+int TcpSocket::shutdown(int how) {
+  Runtime& rt = Runtime::get();
+  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
+  if (state == State::Listening) {
+    if (how == SHUT_WR) return 0;
+    // Stop listening on both paths.
+    drop_queue();
+    for (TcpSocket* c : accept_queue) {
+      c->listener = nullptr;
+      c->release();
+      rt.maybe_delete(c);
+    }
+    accept_queue.clear();
+    if (pcb) {
+      tcp_pcb* lp = pcb;
+      detach();
+      tcp_close(lp);
+    }
+    state = State::Closed;
+    libc::shutdown(fd, how);
+    notify();
+    return 0;
+  }
+  if (state != State::Connected && state != State::Closed) return -ENOTCONN;
+  if (how != SHUT_WR) shut_rd = true;
+  if (how != SHUT_RD && !shut_wr) {
+    shut_wr = true;
+    if (pcb) {
+      tcp_shutdown(pcb, 0, 1);
+      rt.stack()->flush();
+    }
+  }
+  notify();
+  return 0;
+}
+
+void TcpSocket::release() {
+  Runtime& rt = Runtime::get();
+  if (state == State::Listening) {
+    for (TcpSocket* c : accept_queue) {
+      c->listener = nullptr;
+      c->release();
+      rt.maybe_delete(c);
+    }
+    accept_queue.clear();
+  }
+  tcp_pcb* p = pcb;
+  if (p) {
+    detach();
+    drop_queue();
+    if (p->state == LISTEN) {
+      tcp_close(p);
+    } else if ((opt.linger && opt.linger_s == 0) || listener) {
+      tcp_abort(p);  // SO_LINGER 0, or never accepted: reset
+    } else {
+      // Unread data (not yet given back with tcp_recved) makes lwIP reset
+      // the connection instead of closing it, as Linux does.
+      if (tcp_close(p) != ERR_OK) {
+        tcp_abort(p);
+      } else if (owns_port) {
+        // The PCB lives on (FIN_WAIT, TIME_WAIT): keep the kernel's hold on
+        // the port until lwIP frees it.
+        rt.port_park(PortKey{IPPROTO_TCP, local.port}, fd);
+      }
+    }
+    rt.stack()->flush();
+  }
+  drop_queue();
+  state = State::Closed;
+}
+
+// ---- getsockopt ----
+
+void TcpSocket::stat_row(stats::SocketRow* row) const {
+  tcp_info ti;
+  socklen_t len = sizeof ti;
+  fill_tcp_info(&ti, &len);
+  *row = stats::SocketRow{};
+  row->proto = IPPROTO_TCP;
+  row->state = state == State::Listening ? uint8_t(TCP_LISTEN) : ti.tcpi_state;
+  row->accelerated = 1;
+  row->fd = descriptors.empty() ? -1 : descriptors.front().fd;
+  row->local_ip = local.ip;
+  row->local_port = local.port;
+  row->remote_ip = remote.ip;
+  row->remote_port = remote.port;
+  row->rx_queue = uint32_t(state == State::Listening ? accept_queue.size() : rx_bytes);
+  row->tx_queue = uint32_t(unacked_bytes());
+}
+
+void TcpSocket::fill_tcp_info(void* out, socklen_t* len) const {
+  tcp_info ti{};
+  if (pcb) {
+    static const uint8_t kState[] = {TCP_CLOSE,     TCP_LISTEN,    TCP_SYN_SENT,   TCP_SYN_RECV,
+                                     TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT,
+                                     TCP_CLOSING,   TCP_LAST_ACK,  TCP_TIME_WAIT};
+    ti.tcpi_state = pcb->state < sizeof kState ? kState[pcb->state] : uint8_t(TCP_CLOSE);
+    if (pcb->state != LISTEN) {
+      ti.tcpi_snd_mss = pcb->mss;
+      ti.tcpi_rcv_mss = pcb->mss;
+      ti.tcpi_snd_cwnd = pcb->mss ? uint32_t(pcb->cwnd / pcb->mss) : 0;
+      ti.tcpi_snd_ssthresh = pcb->mss ? uint32_t(pcb->ssthresh / pcb->mss) : 0;
+      ti.tcpi_rto = uint32_t(pcb->rto) * TCP_SLOW_INTERVAL * 1000;
+      // sa is 8 x smoothed RTT in slow-timer ticks.
+      ti.tcpi_rtt = uint32_t(pcb->sa >> 3) * TCP_SLOW_INTERVAL * 1000;
+      ti.tcpi_rttvar = uint32_t(pcb->sv >> 2) * TCP_SLOW_INTERVAL * 1000;
+      ti.tcpi_retransmits = pcb->nrtx;
+      ti.tcpi_unacked = pcb->snd_queuelen;
+      ti.tcpi_snd_wscale = pcb->snd_scale;
+      ti.tcpi_rcv_wscale = pcb->rcv_scale;
+      ti.tcpi_rcv_space = pcb->rcv_wnd;
+    }
+  } else {
+    ti.tcpi_state = TCP_CLOSE;
+  }
+  socklen_t n = std::min<socklen_t>(*len, sizeof ti);
+  memcpy(out, &ti, n);
+  *len = n;
+}
+
+int TcpSocket::getsockopt(int level, int name, void* value, socklen_t* len, bool* handled) {
+  *handled = true;
+  auto put_int = [&](int v) -> int {
+    if (*len < sizeof(int)) return -EINVAL;
+    memcpy(value, &v, sizeof v);
+    *len = sizeof v;
+    return 0;
+  };
+  if (level == SOL_SOCKET && name == SO_ERROR) return put_int(pending_error(true));
+  if (level == SOL_SOCKET && name == SO_ACCEPTCONN) return put_int(state == State::Listening);
+  if (level == IPPROTO_TCP && name == TCP_INFO) {
+    fill_tcp_info(value, len);
+    return 0;
+  }
+  if (level == IPPROTO_TCP && name == TCP_NODELAY) return put_int(opt.nodelay);
+  if (level == SOL_SOCKET && name == SO_KEEPALIVE) return put_int(opt.keepalive);
+  *handled = false;
+  return 0;
+}
+
+}  // namespace xdpload::shim

@@ -1,0 +1,97 @@
+// TcpSocket: a TCP socket on the stack (lwIP's raw API).
+//
+// Received data waits as a pbuf chain until the program reads it; only then
+// does lwIP get tcp_recved(), so the window advertises what the program has
+// consumed and closing with unread data resets the connection, as on Linux.
+// When the link's frames run short, received data is copied out of the UMEM
+// frames it arrived in.
+#pragma once
+
+#include <deque>
+
+#include "shim/socket/socket.h"
+
+namespace xdpload::shim {
+
+class TcpSocket final : public Socket {
+ public:
+  enum class State : uint8_t { Fresh, Listening, Connecting, Connected, Closed };
+
+  explicit TcpSocket(int fd) : Socket(Kind::Tcp, fd) {}
+  ~TcpSocket() override;
+
+  uint32_t events() override;
+  bool kernel_side() const override { return state == State::Listening; }
+  void release() override;
+
+  // ---- the program's calls, lock held; results are >= 0 or -errno ----
+  // Puts the socket on the stack as a listener on its bound address (both
+  // paths: lwIP for remote peers, the kernel socket for local ones).
+  int listen(int backlog);
+  // Starts a connection from `local` (already bound in the kernel) to `to`;
+  // waits unless non-blocking.
+  int connect(const SockAddr& to);
+  // A connection from the stack's queue: its new descriptor (0 flags: from
+  // accept4), or -EAGAIN when the queue is empty.
+  int accept_from_stack(int flags, sockaddr* addr, socklen_t* len);
+  ssize_t send(const iovec* iov, int iovcnt, int flags);
+  ssize_t recv(const iovec* iov, int iovcnt, int flags);
+  int shutdown(int how);
+  int getsockopt(int level, int name, void* value, socklen_t* len, bool* handled);
+  // Applies an option to the PCB (the kernel socket already has it).
+  void apply_option(int level, int name);
+  int pending_error(bool clear);
+  // Bytes the program can read now (FIONREAD), bytes not yet acked (SIOCOUTQ).
+  int readable_bytes() const { return int(rx_bytes); }
+  int unacked_bytes() const;
+  void fill_tcp_info(void* info, socklen_t* len) const;
+  void stat_row(stats::SocketRow* row) const override;
+
+  // Puts a PCB lwIP created for an incoming connection under this socket.
+  void adopt(tcp_pcb* p, TcpSocket* listener);
+
+  State state = State::Fresh;
+  tcp_pcb* pcb = nullptr;
+  int error = 0;        // pending SO_ERROR (errno value)
+  bool reset = false;   // lwIP dropped the connection: further calls fail
+  bool rx_fin = false;  // the peer closed its side
+  bool established = false;      // the connection was up at some point
+  bool connect_unreported = false;  // a non-blocking connect completed; connect() says 0 once
+  // Linux's SOCK_NOSPACE: someone found the socket not writable (a send that
+  // could not queue everything, a poll); acknowledgements that make it
+  // writable again wake waiters only then, so edge-triggered EPOLLOUT fires
+  // when space returns, not at every ACK.
+  bool nospace = false;
+  bool shut_rd = false;
+  bool shut_wr = false;
+  int backlog = 0;
+  family::deque<TcpSocket*> accept_queue;  // connections waiting for accept()
+  int64_t queued_since_ns = 0;  // when the queue last became non-empty
+  int64_t last_accept_ns = 0;   // when the program last accepted from the stack
+  TcpSocket* listener = nullptr;        // while waiting in a listener's queue
+
+ private:
+  static signed char on_recv(void* arg, tcp_pcb* p, pbuf* data, signed char err);
+  static signed char on_sent(void* arg, tcp_pcb* p, uint16_t len);
+  static void on_error(void* arg, signed char err);
+  static signed char on_connected(void* arg, tcp_pcb* p, signed char err);
+  static signed char on_accept(void* arg, tcp_pcb* p, signed char err);
+  bool writable() const;
+  void attach(tcp_pcb* p);
+  int hold_port(tcp_pcb* p);
+  // A new PCB bound to `local` (-ENOBUFS, -EADDRINUSE).
+  int new_bound_pcb(tcp_pcb** out);
+  void detach();
+  void drop_queue();
+  void apply_all_options();
+  int wait_for(bool (*ready)(TcpSocket*), int64_t timeout_ns);
+
+  // Received, not yet read: pbufs in arrival order (a deque, not a pbuf
+  // chain: a chain's length is 16 bits).
+  family::deque<pbuf*> rx;
+  size_t rx_off = 0;    // bytes of rx.front() already read
+  size_t rx_bytes = 0;  // readable bytes in rx
+  bool owns_port = false;  // the kernel socket reserves the local port (client side)
+};
+
+}  // namespace xdpload::shim

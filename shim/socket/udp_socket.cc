@@ -1,0 +1,204 @@
+#include "shim/socket/udp_socket.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "shim/runtime/runtime.h"
+#include "shim/socket/sockaddr_util.h"
+#include "shim/stats/stat_segment.h"
+
+extern "C" {
+#include "lwip/igmp.h"
+#include "lwip/udp.h"
+}
+
+namespace xdpload::shim {
+
+UdpSocket::~UdpSocket() {
+  for (Datagram& d : queue) pbuf_free(d.data);
+}
+
+void UdpSocket::on_recv(void* arg, udp_pcb*, pbuf* data, const void* addr, uint16_t port) {
+  auto* s = static_cast<UdpSocket*>(arg);
+  Runtime& rt = Runtime::get();
+  // The receive buffer bounds what waits, as SO_RCVBUF does on Linux.
+  if (s->queued_bytes + data->tot_len > size_t(s->opt.rcvbuf)) {
+    ++rt.counters().udp_rx_dropped;
+    pbuf_free(data);
+    return;
+  }
+  // A datagram that has to wait behind others is copied out of its frame,
+  // as the kernel's copybreak would: a slow reader would otherwise hold a
+  // whole UMEM frame per datagram (4 KB for 64 bytes), and the fill rings
+  // run dry, dropping datagrams at the NIC, long before its receive buffer
+  // is full. One arriving to an empty queue is usually read at once, so a
+  // reader that keeps up copies nothing more than before.
+  if (!s->queue.empty() || rt.frames_short()) {
+    if (pbuf* copy = pbuf_clone(PBUF_RAW, PBUF_RAM, data)) {
+      pbuf_free(data);
+      data = copy;
+      ++rt.counters().rx_copies;
+    }
+  }
+  const auto* from = static_cast<const ip4_addr_t*>(addr);
+  s->queue.push_back(Datagram{data, SockAddr{ip4_addr_get_u32(from), port}});
+  s->queued_bytes += data->tot_len;
+  s->set_queued_count();
+  s->notify();
+}
+
+int UdpSocket::open() {
+  pcb = udp_new();
+  if (!pcb) return -ENOBUFS;
+  ip_set_option(pcb, SOF_REUSEADDR);
+  ip4_addr_t ip;
+  ip.addr = local.ip;
+  if (udp_bind(pcb, &ip, local.port) != ERR_OK) {
+    udp_remove(pcb);
+    pcb = nullptr;
+    return -EADDRINUSE;
+  }
+  Runtime& rt = Runtime::get();
+  if (int rc = rt.port_acquire(PortKey{IPPROTO_UDP, local.port}); rc < 0) {
+    udp_remove(pcb);
+    pcb = nullptr;
+    return rc;
+  }
+  udp_recv(pcb, reinterpret_cast<udp_recv_fn>(on_recv), this);
+  accelerated = true;
+  rt.track(this);
+  apply_option(0, 0);
+  ++rt.counters().accelerated_udp;
+  return 0;
+}
+
+void UdpSocket::apply_option(int, int) {
+  if (!pcb) return;
+  if (opt.broadcast) ip_set_option(pcb, SOF_BROADCAST);
+  else ip_reset_option(pcb, SOF_BROADCAST);
+  pcb->tos = u8_t(opt.tos);
+  if (opt.ttl) pcb->ttl = u8_t(opt.ttl);
+  udp_set_multicast_ttl(pcb, u8_t(opt.mcast_ttl));
+}
+
+int UdpSocket::connect(const SockAddr& to) {
+  ip4_addr_t ip;
+  ip.addr = to.ip;
+  if (udp_connect(pcb, &ip, to.port) != ERR_OK) return -ENETUNREACH;
+  remote = to;
+  connected = true;
+  return 0;
+}
+
+int UdpSocket::disconnect() {
+  if (pcb) udp_disconnect(pcb);
+  remote = SockAddr{};
+  connected = false;
+  return 0;
+}
+
+uint32_t UdpSocket::events() {
+  uint32_t m = POLLOUT | POLLWRNORM;
+  if (!queue.empty()) m |= POLLIN | POLLRDNORM;
+  return m;
+}
+
+void UdpSocket::stat_row(stats::SocketRow* row) const {
+  *row = stats::SocketRow{};
+  row->proto = IPPROTO_UDP;
+  row->state = connected ? 1 /* TCP_ESTABLISHED */ : 7 /* TCP_CLOSE: "UNCONN" */;
+  row->accelerated = 1;
+  row->fd = descriptors.empty() ? -1 : descriptors.front().fd;
+  row->local_ip = local.ip;
+  row->local_port = local.port;
+  row->remote_ip = remote.ip;
+  row->remote_port = remote.port;
+  row->rx_queue = uint32_t(queued_bytes);
+}
+
+int UdpSocket::next_datagram_bytes() const {
+  return queue.empty() ? 0 : int(queue.front().data->tot_len);
+}
+
+ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr* to) {
+  (void)flags;
+  size_t len = 0;
+  for (int i = 0; i < iovcnt; ++i) len += iov[i].iov_len;
+  // What fits in one IPv4 datagram: 65535 - 20 (IP) - 8 (UDP).
+  if (len > 65507) return -EMSGSIZE;
+  // Built in a transmit frame when it fits one (no copy after the one from
+  // the caller's buffer, no allocation), else in an ordinary pbuf.
+  pbuf* p = Runtime::get().stack()->driver().alloc_tx_pbuf(u16_t(len));
+  if (!p) p = pbuf_alloc(PBUF_TRANSPORT, u16_t(len), PBUF_RAM);
+  if (!p) return -ENOBUFS;
+  size_t off = 0;
+  for (int i = 0; i < iovcnt; ++i) {
+    pbuf_take_at(p, iov[i].iov_base, u16_t(iov[i].iov_len), u16_t(off));
+    off += iov[i].iov_len;
+  }
+  err_t err;
+  if (to) {
+    ip4_addr_t ip;
+    ip.addr = to->ip;
+    err = udp_sendto(pcb, p, &ip, to->port);
+  } else {
+    err = udp_send(pcb, p);
+  }
+  pbuf_free(p);
+  Runtime::get().sent_datagram();
+  switch (err) {
+    case ERR_OK: return ssize_t(len);
+    case ERR_RTE: return -ENETUNREACH;
+    case ERR_VAL: return -EACCES;  // broadcast without SO_BROADCAST
+    case ERR_MEM: return -ENOBUFS;
+    default: return -EIO;
+  }
+}
+
+ssize_t UdpSocket::recv_from_stack(const iovec* iov, int iovcnt, int flags, sockaddr* from,
+                                   socklen_t* fromlen, int* msg_flags) {
+  if (queue.empty()) return -EAGAIN;
+  Datagram d = queue.front();
+  size_t off = 0;
+  for (int i = 0; i < iovcnt && off < d.data->tot_len; ++i) {
+    size_t n = std::min(iov[i].iov_len, size_t(d.data->tot_len - off));
+    pbuf_copy_partial(d.data, iov[i].iov_base, u16_t(n), u16_t(off));
+    off += n;
+  }
+  size_t full = d.data->tot_len;
+  if (msg_flags) *msg_flags = off < full ? MSG_TRUNC : 0;
+  if (from && fromlen) write_sockaddr(d.from, from, fromlen, v6);
+  if (!(flags & MSG_PEEK)) {
+    queue.pop_front();
+    queued_bytes -= full;
+    set_queued_count();
+    pbuf_free(d.data);
+  }
+  return ssize_t((flags & MSG_TRUNC) ? full : off);
+}
+
+int UdpSocket::join_group(uint32_t group, uint32_t iface_addr, bool join) {
+  (void)iface_addr;
+  if (!pcb) return 0;
+  Runtime& rt = Runtime::get();
+  ip4_addr_t g;
+  g.addr = group;
+  err_t e = join ? igmp_joingroup_netif(rt.stack()->nif(), &g)
+                 : igmp_leavegroup_netif(rt.stack()->nif(), &g);
+  return e == ERR_OK ? 0 : -EADDRNOTAVAIL;
+}
+
+void UdpSocket::release() {
+  if (pcb) {
+    udp_remove(pcb);
+    pcb = nullptr;
+    Runtime::get().port_release(PortKey{IPPROTO_UDP, local.port});
+  }
+  for (Datagram& d : queue) pbuf_free(d.data);
+  queue.clear();
+  queued_bytes = 0;
+  set_queued_count();
+}
+
+}  // namespace xdpload::shim

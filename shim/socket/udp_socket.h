@@ -1,0 +1,57 @@
+// UdpSocket: a UDP socket on the stack.
+//
+// Datagrams reach it two ways: from lwIP (frames steered to the AF_XDP
+// socket) and from the kernel socket bound to the same port (fragmented
+// datagrams the kernel reassembled, GSO super-packets it segmented, senders
+// on loopback). recv takes from the stack's queue first, then the kernel's.
+#pragma once
+
+#include <deque>
+
+#include "shim/socket/socket.h"
+
+namespace xdpload::shim {
+
+class UdpSocket final : public Socket {
+ public:
+  explicit UdpSocket(int fd) : Socket(Kind::Udp, fd) {}
+  ~UdpSocket() override;
+
+  uint32_t events() override;
+  bool kernel_side() const override { return true; }
+  void release() override;
+
+  // ---- the program's calls, lock held; >= 0 or -errno ----
+  // Puts the socket on the stack at its local address (bound in the kernel).
+  int open();
+  int connect(const SockAddr& to);
+  int disconnect();
+  ssize_t send(const iovec* iov, int iovcnt, int flags, const SockAddr* to);
+  // From the stack's queue only: -EAGAIN when it is empty.
+  ssize_t recv_from_stack(const iovec* iov, int iovcnt, int flags, sockaddr* from,
+                          socklen_t* fromlen, int* msg_flags);
+  bool stack_has_data() const { return !queue.empty(); }
+  // Datagrams queued, readable without the CoreLock (a hint).
+  uint32_t queued_hint() const { return __atomic_load_n(&queued_count, __ATOMIC_RELAXED); }
+  int next_datagram_bytes() const;
+  int join_group(uint32_t group, uint32_t iface_addr, bool join);
+  void apply_option(int level, int name);
+  void stat_row(stats::SocketRow* row) const override;
+
+  udp_pcb* pcb = nullptr;
+  bool connected = false;
+
+ private:
+  static void on_recv(void* arg, udp_pcb* p, pbuf* data, const void* addr, uint16_t port);
+
+  struct Datagram {
+    pbuf* data;
+    SockAddr from;
+  };
+  family::deque<Datagram> queue;
+  size_t queued_bytes = 0;
+  uint32_t queued_count = 0;  // queue.size(), for queued_hint()
+  void set_queued_count() { __atomic_store_n(&queued_count, uint32_t(queue.size()), __ATOMIC_RELAXED); }
+};
+
+}  // namespace xdpload::shim

@@ -1,0 +1,65 @@
+// The statistics segment: what a running xdpload process publishes for
+// xdpload-stat, in /dev/shm/xdpload-<uid>/<pid> (shim/stats/stat_dir.h).
+//
+// The counters are the live ones (the port, the netif driver and the shim
+// write them in place, each a plain word written by one thread under the
+// CoreLock); the socket table and the lwIP and kernel figures are refreshed
+// by the progress thread about once a second. A reader copies the socket
+// table and retries while `seq` is odd or changed under it. The file is
+// removed when the process exits; one left by a killed process is found
+// dead (its pid is gone) and removed by the next start or xdpload-stat of
+// the same user.
+#pragma once
+
+#include <cstdint>
+
+#include "rings/port_counters.h"
+#include "shim/stats/shim_counters.h"
+#include "stack/netif_counters.h"
+
+namespace xdpload::stats {
+
+constexpr char kMagic[8] = {'X', 'D', 'P', 'L', 'S', 'T', 'A', 'T'};
+constexpr uint32_t kVersion = 2;
+constexpr uint32_t kMaxSockets = 4096;
+
+struct SocketRow {
+  uint8_t proto;        // IPPROTO_TCP or IPPROTO_UDP
+  uint8_t state;        // Linux TCP_* state numbers; TCP_CLOSE (7) for unconnected UDP
+  uint8_t accelerated;  // 1: on the stack
+  uint8_t pad;
+  int32_t fd;
+  uint32_t local_ip, remote_ip;  // network order
+  uint16_t local_port, remote_port;
+  uint32_t rx_queue;  // bytes waiting for the program
+  uint32_t tx_queue;  // bytes sent and not yet acknowledged
+};
+
+struct Segment {
+  char magic[8];
+  uint32_t version;
+  int32_t pid;
+  uint64_t started_unix_ns;
+  uint64_t refreshed_unix_ns;
+  char command[64];
+  char iface[16];
+  char mode[32];  // "driver/copy", "skb/copy"...
+  uint32_t interface_queues;  // receive queues the interface has
+  uint32_t frames;
+  // The queues served: port.nqueues of them, port.queue[i] counts queue_id[i].
+  uint8_t queue_id[rings::kMaxQueues];
+  rings::PortCounters port;
+  stack::NetifCounters netif;
+  shim::ShimCounters shim;
+  // lwIP's MIB-2 counters and the steering program's, refreshed.
+  uint64_t tcp_active_opens, tcp_passive_opens, tcp_in_segs, tcp_out_segs, tcp_retrans_segs;
+  uint64_t udp_in_datagrams, udp_out_datagrams;
+  uint64_t steer_redirected, steer_passed, steer_no_socket;
+  uint32_t seq;            // odd while the socket table is rewritten
+  uint32_t nsockets;       // rows in use
+  uint32_t total_sockets;  // all accelerated sockets (rows hold the first kMaxSockets)
+  uint32_t pad;
+  SocketRow sockets[kMaxSockets];
+};
+
+}  // namespace xdpload::stats

@@ -1,0 +1,282 @@
+#include "shim/wait/epoll_set.h"
+
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+
+#include "rings/private_fd.h"
+#include "shim/intercept/libc.h"
+#include "shim/runtime/runtime.h"
+
+namespace xdpload::shim {
+
+namespace {
+
+// epfd -> set, a flat array like the FdTable (sized on first use).
+std::atomic<EpollSet*>* g_sets = nullptr;
+size_t g_sets_size = 0;
+size_t g_sets_high = 0;  // no set at or above this descriptor
+uint64_t g_tag_secret = 0;
+
+void ensure_table() {
+  if (g_sets) return;
+  size_t n = Runtime::get().fds().size();
+  if (!n) n = 65536;
+  void* p = mmap(nullptr, n * sizeof(std::atomic<EpollSet*>), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return;
+  if (getrandom(&g_tag_secret, sizeof g_tag_secret, 0) != sizeof g_tag_secret)
+    g_tag_secret = uint64_t(mono_ns()) * 0x9e3779b97f4a7c15ull;
+  g_sets_size = n;
+  g_sets = static_cast<std::atomic<EpollSet*>*>(p);
+}
+
+constexpr uint32_t kAlways = EPOLLERR | EPOLLHUP;
+
+}  // namespace
+
+EpollSet* epoll_set_of(int epfd) {
+  if (static_cast<size_t>(epfd) >= g_sets_size) return nullptr;
+  return g_sets[epfd].load(std::memory_order_acquire);
+}
+
+EpollSet* epoll_set_create(int epfd) {
+  ensure_table();
+  if (static_cast<size_t>(epfd) >= g_sets_size) return nullptr;
+  auto* set = new EpollSet(epfd);
+  g_sets[epfd].store(set, std::memory_order_release);
+  if (size_t(epfd) >= g_sets_high) g_sets_high = size_t(epfd) + 1;
+  return set;
+}
+
+bool epoll_set_forget(int epfd) {
+  if (static_cast<size_t>(epfd) >= g_sets_size) return false;
+  EpollSet* set = g_sets[epfd].exchange(nullptr, std::memory_order_acq_rel);
+  if (!set) return false;
+  if (--set->refs == 0) delete set;
+  return true;
+}
+
+void epoll_sets_forget_all() {
+  for (size_t i = 0; i < g_sets_high; ++i) epoll_set_forget(int(i));
+}
+
+void epoll_sets_forked() {
+  for (size_t i = 0; i < g_sets_high; ++i)
+    if (EpollSet* set = g_sets[i].load(std::memory_order_relaxed)) ++set->refs;
+}
+
+EpollSet::~EpollSet() {
+  auto& idx = index_;
+  for (auto& [fd, item] : idx) {
+    auto& w = item->sock->watchers;
+    w.erase(std::remove(w.begin(), w.end(), item), w.end());
+    delete item;
+  }
+  rings::close_private_fd(efd_);
+}
+
+int EpollSet::ensure_efd() {
+  if (efd_ >= 0) return 0;
+  efd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (efd_ < 0) return -errno;
+  efd_owner_ = process_id();
+  tag_ = uint64_t(reinterpret_cast<uintptr_t>(this)) ^ g_tag_secret;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = tag_;
+  if (libc::epoll_ctl(epfd_, EPOLL_CTL_ADD, efd_, &ev) != 0) return -errno;
+  return 0;
+}
+
+void EpollSet::signal_efd() {
+  // Our descriptor number means nothing in another process of the family
+  // (a set made after the fork); its sleepers are woken through waiters_.
+  if (efd_signaled_ || efd_ < 0 || efd_owner_ != process_id()) return;
+  efd_signaled_ = true;
+  uint64_t one = 1;
+  int saved = errno;
+  libc::write(efd_, &one, sizeof one);
+  errno = saved;
+}
+
+void EpollSet::item_ready(EpollItem* item) {
+  if (!item->queued) {
+    item->queued = true;
+    ready_.push_back(item);
+  }
+  if (sleepers_ > 0 || nested_) signal_efd();
+  if (sleepers_ > 0) waiters_.wake_all();
+}
+
+void EpollSet::forget(EpollItem* item) {
+  index_.erase(item->fd);
+  ready_.erase(std::remove(ready_.begin(), ready_.end(), item), ready_.end());
+  items_.erase(std::remove(items_.begin(), items_.end(), item), items_.end());
+  delete item;
+}
+
+void EpollSet::leave_kernel(EpollItem* item) {
+  if (!item->in_kernel) return;
+  libc::epoll_ctl(epfd_, EPOLL_CTL_DEL, item->fd, nullptr);
+  item->in_kernel = false;
+}
+
+int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
+  auto& idx = index_;
+  auto it = idx.find(fd);
+  EpollItem* item = it == idx.end() ? nullptr : it->second;
+  // A connection on the stack has nothing to say through its kernel socket.
+  bool kernel_part = !s->accelerated || s->kernel_side();
+  switch (op) {
+    case EPOLL_CTL_ADD: {
+      if (item) return -EEXIST;
+      if (!ev) return -EFAULT;
+      if (int rc = ensure_efd(); rc < 0) return rc;
+      if (kernel_part && libc::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, ev) != 0) return -errno;
+      item = new EpollItem{{}, this, s, fd, ev->events, ev->data};
+      item->in_kernel = kernel_part;
+      idx[fd] = item;
+      items_.push_back(item);
+      s->watchers.push_back(item);
+      if (s->accelerated) item_ready(item);  // reported if ready now
+      return 0;
+    }
+    case EPOLL_CTL_MOD: {
+      if (!item) return -ENOENT;
+      if (!ev) return -EFAULT;
+      if (ev->events & EPOLLEXCLUSIVE) return -EINVAL;
+      if (item->in_kernel && libc::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, ev) != 0) return -errno;
+      item->events = ev->events;
+      item->data = ev->data;
+      item->disabled = false;
+      item->seen_seq = ~0ull;  // re-evaluated, and reported if ready, as on Linux
+      if (s->accelerated) item_ready(item);
+      return 0;
+    }
+    case EPOLL_CTL_DEL: {
+      if (!item) return -ENOENT;
+      if (item->in_kernel) libc::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+      auto& w = s->watchers;
+      w.erase(std::remove(w.begin(), w.end(), item), w.end());
+      forget(item);
+      return 0;
+    }
+    default: return -EINVAL;
+  }
+}
+
+bool EpollSet::has_ready() {
+  for (EpollItem* item : ready_) {
+    if (item->disabled || !item->sock->accelerated) continue;
+    uint32_t ev = item->sock->events() & (item->events | kAlways);
+    if (ev && (!(item->events & EPOLLET) || item->seen_seq != item->sock->seq)) return true;
+  }
+  return false;
+}
+
+int EpollSet::collect(epoll_event* out, int max) {
+  int n = 0;
+  size_t kept = 0;
+  for (size_t i = 0; i < ready_.size(); ++i) {
+    EpollItem* item = ready_[i];
+    if (n == max) {
+      ready_[kept++] = item;
+      continue;
+    }
+    item->queued = false;
+    if (item->disabled || !item->sock->accelerated) continue;
+    uint32_t ev = item->sock->events() & (item->events | kAlways);
+    if (!ev) continue;
+    if (item->events & EPOLLET) {
+      if (item->seen_seq == item->sock->seq) continue;
+      item->seen_seq = item->sock->seq;
+    }
+    out[n].events = ev;
+    out[n].data = item->data;
+    ++n;
+    if (item->events & EPOLLONESHOT) {
+      item->disabled = true;
+    } else if (!(item->events & EPOLLET)) {
+      // Level-triggered: still ready next time unless drained.
+      item->queued = true;
+      ready_[kept++] = item;
+    }
+  }
+  ready_.resize(kept);
+  return n;
+}
+
+int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigset_t* mask) {
+  Runtime& rt = Runtime::get();
+  if (max <= 0) return -EINVAL;
+  int64_t deadline = timeout_ns < 0 ? -1 : mono_ns() + timeout_ns;
+  pollfd kfd{epfd_, POLLIN, 0};
+  for (;;) {
+    rt.poll_stack();
+    int n = collect(events, max);
+    // The real instance: kernel descriptors, and the kernel side of ours.
+    if (n < max) {
+      int m = libc::epoll_wait(epfd_, events + n, max - n, 0);
+      if (m < 0) return n ? n : -errno;
+      for (int i = n; i < n + m; ++i) {
+        if (events[i].data.u64 == tag_) {
+          // Our own eventfd: drain it, it is not the program's.
+          uint64_t v;
+          libc::read(efd_, &v, sizeof v);
+          efd_signaled_ = false;
+          events[i] = events[n + m - 1];
+          --m;
+          --i;
+          continue;
+        }
+        // A descriptor reported from both sides (a listener): one entry.
+        for (int j = 0; j < n; ++j) {
+          if (events[j].data.u64 == events[i].data.u64) {
+            events[j].events |= events[i].events;
+            events[i] = events[n + m - 1];
+            --m;
+            --i;
+            break;
+          }
+        }
+      }
+      n += m;
+    }
+    // An epoll set watched by another one stays readable while it has
+    // level-triggered events left, as on Linux; our eventfd was just drained.
+    if (nested_ && has_ready()) signal_efd();
+    if (n > 0) return n;
+    if (timeout_ns == 0) return 0;
+    if (deadline >= 0 && mono_ns() >= deadline) return 0;
+    WaitSpec spec;
+    spec.kernel = &kfd;
+    spec.nkernel = 1;
+    spec.deadline_ns = deadline;
+    spec.mask = mask;
+    spec.restartable = false;  // epoll_wait is never restarted (EINTR)
+    spec.queue = &waiters_;
+    ++sleepers_;
+    kfd.revents = 0;
+    int rc = rt.block(spec, [&] { return kfd.revents || has_ready(); });
+    --sleepers_;
+    if (rc == -EAGAIN) return 0;
+    if (rc < 0) return rc;
+  }
+}
+
+void detach_from_epolls(Socket* s) {
+  for (EpollItem* item : s->watchers) item->set->forget(item);
+  s->watchers.clear();
+}
+
+void leave_kernel_epolls(Socket* s) {
+  for (EpollItem* item : s->watchers) item->set->leave_kernel(item);
+}
+
+}  // namespace xdpload::shim

@@ -1,0 +1,104 @@
+// EpollSet: an epoll instance that watches accelerated sockets.
+//
+// The program's epoll descriptor stays a real epoll instance: kernel
+// descriptors are registered in it as usual, and so is the kernel side of
+// listeners and UDP sockets (local peers, kernel-delivered datagrams). Our
+// sockets are watched by EpollItems: a socket that changes (Socket::notify)
+// puts its items on their set's ready list, and epoll_wait() reports from
+// that list, then from the real instance, one entry per descriptor.
+//
+// The set's own eventfd is registered in the real instance under a private
+// tag and written when a socket becomes ready while a thread sleeps on the
+// set, or while the set is itself watched by another poll or epoll (nested):
+// the real descriptor is then readable exactly when there is something to
+// report. Created lazily: an epoll instance that never sees one of our
+// sockets costs nothing.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "shim/socket/socket.h"
+#include "shim/wait/waiting.h"
+
+namespace xdpload::shim {
+
+class EpollSet;
+
+class EpollItem : public family::Object {
+ public:
+  EpollSet* set;
+  Socket* sock;
+  int fd;
+  uint32_t events;     // as registered: EPOLLIN... | EPOLLET | EPOLLONESHOT...
+  epoll_data_t data;
+  uint64_t seen_seq = ~0ull;  // edge-triggered: the socket's seq last reported
+  bool disabled = false;      // EPOLLONESHOT fired; re-armed by EPOLL_CTL_MOD
+  bool queued = false;        // on the set's ready list
+  bool in_kernel = false;     // the descriptor is registered in the real epoll too
+};
+
+class EpollSet : public family::Object {
+ public:
+  explicit EpollSet(int epfd) : epfd_(epfd) {}
+  // Descriptors of this epoll instance in every process of the family
+  // (fork copies them); the set goes with the last.
+  int refs = 1;
+  ~EpollSet();
+
+  int epfd() const { return epfd_; }
+  // Lock held for all of these.
+  int ctl(int op, int fd, Socket* s, epoll_event* ev);
+  int wait(epoll_event* events, int max, int64_t timeout_ns, const sigset_t* mask);
+  void item_ready(EpollItem* item);
+  void forget(EpollItem* item);  // the socket is gone
+  // The set is watched by another poll/epoll: keep its descriptor readable
+  // whenever it has something to report.
+  void set_nested() { nested_ = true; }
+  bool has_ready();
+  // The socket became an accelerated TCP connection: its kernel descriptor
+  // must leave the real instance (it would report HUP).
+  void leave_kernel(EpollItem* item);
+
+ private:
+  int ensure_efd();
+  int collect(epoll_event* out, int max);
+  void signal_efd();
+
+  int epfd_;
+  // The eventfd registered in the real instance, valid in the process that
+  // made it (and the children it forked since): another process of the
+  // family wakes this set's sleepers through `waiters_` instead.
+  int efd_ = -1;
+  pid_t efd_owner_ = 0;
+  WaitQueue waiters_;
+  uint64_t tag_ = 0;
+  bool efd_signaled_ = false;
+  bool nested_ = false;
+  int sleepers_ = 0;
+  family::vector<EpollItem*> items_;
+  family::vector<EpollItem*> ready_;
+  family::unordered_map<int, EpollItem*> index_;  // fd -> item
+};
+
+// epfd -> EpollSet, like the FdTable.
+EpollSet* epoll_set_of(int epfd);
+EpollSet* epoll_set_create(int epfd);
+// close() of an epoll descriptor: true if it was ours.
+bool epoll_set_forget(int epfd);
+// This process forked into the family: every set it holds gains the child's
+// descriptor. Lock held.
+void epoll_sets_forked();
+// This process leaves the family: it gives up all its sets. Lock held.
+void epoll_sets_forget_all();
+
+// Removes a socket from every set that watches it (it is closed, or left
+// the shim for the kernel). Lock held.
+void detach_from_epolls(Socket* s);
+// The socket's kernel descriptor must no longer be in any real epoll.
+void leave_kernel_epolls(Socket* s);
+
+}  // namespace xdpload::shim

@@ -1,0 +1,139 @@
+// sigaction()/signal() interception: the program's handlers run inside a
+// wrapper of ours that counts, per thread, how many handlers ran and how many
+// of them were installed without SA_RESTART. A blocking call whose sleep was
+// interrupted (EINTR) uses the counts to do what Linux does: restart, or fail
+// with EINTR. The program sees its own handlers and flags in every answer.
+#include <signal.h>
+#include <string.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "shim/intercept/export.h"
+#include "shim/runtime/fatal_signals.h"
+#include "shim/intercept/libc.h"
+#include "shim/wait/waiting.h"
+
+using namespace xdpload;
+using namespace xdpload::shim;
+
+namespace {
+
+// The program's view of each signal's action; valid where `wrapped`.
+struct Action {
+  struct sigaction act;
+  bool wrapped;
+};
+Action g_actions[_NSIG];
+
+__attribute__((tls_model("initial-exec"))) thread_local uint64_t t_caught = 0;
+__attribute__((tls_model("initial-exec"))) thread_local uint64_t t_not_restart = 0;
+
+void wrapper(int sig, siginfo_t* info, void* ctx) {
+  if (sig <= 0 || sig >= _NSIG) return;
+  // Copy: the handler may install another action for this signal.
+  struct sigaction act = g_actions[sig].act;
+  ++t_caught;
+  if (!(act.sa_flags & SA_RESTART)) ++t_not_restart;
+  if (act.sa_flags & SA_RESETHAND) {
+    // The kernel has already put SIG_DFL back; so does the program's view.
+    g_actions[sig].wrapped = false;
+  }
+  if (act.sa_flags & SA_SIGINFO) {
+    act.sa_sigaction(sig, info, ctx);
+  } else if (act.sa_handler != SIG_IGN && act.sa_handler != SIG_DFL) {
+    act.sa_handler(sig);
+  }
+}
+
+bool is_handler(const struct sigaction* a) {
+  if (a->sa_flags & SA_SIGINFO) return a->sa_sigaction != nullptr;
+  return a->sa_handler != SIG_IGN && a->sa_handler != SIG_DFL;
+}
+
+int do_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  if (sig <= 0 || sig >= _NSIG || sig == SIGKILL || sig == SIGSTOP)
+    return libc::sigaction(sig, act, old);
+  struct sigaction prev_program;
+  bool had = g_actions[sig].wrapped;
+  if (had) prev_program = g_actions[sig].act;
+  // Our catcher of fatal signals (shim/runtime/fatal_signals.h) stands in for
+  // SIG_DFL: the program sees SIG_DFL.
+  const bool catcher = !had && fatal_catcher_installed(sig);
+  if (catcher) {
+    prev_program = {};
+    prev_program.sa_handler = SIG_DFL;
+    had = true;
+  }
+  if (!act) {
+    int rc = libc::sigaction(sig, nullptr, old);
+    if (rc == 0 && old && had) *old = prev_program;
+    return rc;
+  }
+  if (!is_handler(act) && !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL &&
+      fatal_catcher_installed(sig)) {
+    // SIG_DFL again: the catcher stays.
+    if (g_actions[sig].wrapped) {
+      g_actions[sig].wrapped = false;
+      fatal_action_changed(sig, true);
+    }
+    if (old) *old = prev_program;
+    return 0;
+  }
+  struct sigaction installed = *act;
+  if (is_handler(act)) {
+    installed.sa_flags |= SA_SIGINFO;
+    installed.sa_sigaction = wrapper;
+    // Record before installing: the signal may arrive at once.
+    g_actions[sig].act = *act;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    g_actions[sig].wrapped = true;
+  }
+  struct sigaction kernel_old;
+  int rc = libc::sigaction(sig, &installed, &kernel_old);
+  if (rc != 0) {
+    int err = errno;
+    g_actions[sig].wrapped = had;
+    if (had) g_actions[sig].act = prev_program;
+    errno = err;
+    return rc;
+  }
+  if (!is_handler(act)) g_actions[sig].wrapped = false;
+  if (old) *old = had ? prev_program : kernel_old;
+  fatal_action_changed(sig, !is_handler(act) && act->sa_handler == SIG_DFL);
+  return 0;
+}
+
+}  // namespace
+
+namespace xdpload::shim {
+
+SignalMark signal_mark() { return SignalMark{t_caught, t_not_restart}; }
+
+bool restart_after_signal(const SignalMark& before) {
+  // No handler of ours ran: one installed behind our back, or none. Fail
+  // with EINTR, which a correct program handles anyway.
+  if (t_caught == before.caught) return false;
+  return t_not_restart == before.not_restart;
+}
+
+}  // namespace xdpload::shim
+
+int xdpload_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  return do_sigaction(sig, act, old);
+}
+
+sighandler_t xdpload_signal(int sig, sighandler_t handler) {
+  // glibc's signal() has BSD semantics: the handler stays, calls restart.
+  struct sigaction act {}, old{};
+  act.sa_handler = handler;
+  sigemptyset(&act.sa_mask);
+  if (sig > 0 && sig < _NSIG) sigaddset(&act.sa_mask, sig);
+  act.sa_flags = SA_RESTART;
+  if (do_sigaction(sig, &act, &old) != 0) return SIG_ERR;
+  // A SA_SIGINFO handler goes back as signal() would return it: the same
+  // address, seen through the one-argument type.
+  if (old.sa_flags & SA_SIGINFO)
+    return reinterpret_cast<sighandler_t>(reinterpret_cast<void (*)()>(old.sa_sigaction));
+  return old.sa_handler;
+}
