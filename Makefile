@@ -9,6 +9,7 @@
 #   make bench    side-by-side benchmarks (bench/results/)
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make asan     the library under AddressSanitizer and UBSan, in build/asan/
+#   make test-asan  the shim and server tests with that library
 #                 (run with LD_PRELOAD="$(gcc -print-file-name=libasan.so) build/asan/libxdpload.so")
 
 BUILD   ?= build
@@ -51,7 +52,7 @@ $(DEPS_STAMP): tools/install-deps.sh
 	tools/install-deps.sh $(BUILD)
 	@mkdir -p $(@D) && touch $@
 
-.PHONY: all deps test demo bench install clean asan
+.PHONY: all deps test demo bench install clean asan test-asan
 deps:
 	tools/install-deps.sh $(BUILD)
 	@mkdir -p $(BUILD) && touch $(DEPS_STAMP)
@@ -75,6 +76,15 @@ asan: | $(DEPS_STAMP)
 	$(MAKE) -j$(JOBS) BUILD=$(BUILD)/asan DEPS_STAMP=$(abspath $(DEPS_STAMP)) \
 	  LWIP_DIR=$(abspath $(LWIP_DIR)) OPT=-O1 \
 	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" $(BUILD)/asan/libxdpload.so
+
+# The shim and server tests (or TESTS=regex) with the library under ASan
+# and UBSan, any report failing its test. Not part of make test: slower.
+test-asan: asan
+	$(MAKE) -j$(JOBS) all
+	XL_PRELOAD="$$(gcc -print-file-name=libasan.so) $(abspath $(BUILD))/asan/libxdpload.so" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  tests/run.sh $(BUILD) '$(or $(TESTS),^(shim|servers)-)'
 
 install: all
 	tools/install.sh $(BUILD) $(PREFIX) $(DESTDIR)

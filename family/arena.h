@@ -21,7 +21,7 @@
 // allocates here) and its containers use family::Allocator. The arena is a
 // size-class allocator over a bump region, guarded by a robust
 // process-shared mutex, so that a process killed inside it cannot hang the
-// others.
+// others. (ASan does not look inside it: see arena.cc.)
 #pragma once
 
 #include <pthread.h>

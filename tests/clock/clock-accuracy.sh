@@ -2,7 +2,7 @@
 # 60 s: within 1 us at the 99.9th percentile, never beyond 10 us.
 . "$(dirname "$0")/../lib/common.sh"
 secs=${CLOCK_ACCURACY_SECONDS:-60}
-out=$(env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_LOG=1 "$BUILD/tests/clock_check" accuracy "$secs" 2>&1)
+out=$(env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_LOG=1 "$BUILD/tests/clock_check" accuracy "$secs" 2>&1)
 rc=$?
 echo "$out"
 anchors=$(sed -n 's/.*exit: clock served from the TSC, \([0-9]*\) anchors.*/\1/p' <<<"$out")

@@ -2,7 +2,7 @@
 # across threads comparing through a shared sequence: 4 threads, 10 s.
 . "$(dirname "$0")/../lib/common.sh"
 secs=${CLOCK_MONOTONIC_SECONDS:-10}
-out=$(env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_LOG=1 "$BUILD/tests/clock_check" monotonic "$secs" 4 2>&1)
+out=$(env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_LOG=1 "$BUILD/tests/clock_check" monotonic "$secs" 4 2>&1)
 rc=$?
 echo "$out"
 anchors=$(sed -n 's/.*exit: clock served from the TSC, \([0-9]*\) anchors.*/\1/p' <<<"$out")

@@ -2,7 +2,7 @@
 # the served REALTIME within 10 ms; the served MONOTONIC does not move.
 . "$(dirname "$0")/../lib/common.sh"
 need_root
-out=$(env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_LOG=1 "$BUILD/tests/clock_check" step 2>&1)
+out=$(env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_LOG=1 "$BUILD/tests/clock_check" step 2>&1)
 rc=$?
 echo "$out"
 [ $rc -eq 77 ] && skip "cannot set the clock here"

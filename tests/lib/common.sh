@@ -58,10 +58,14 @@ load_forked_server() {
 kernel_counter() { ip netns exec "$1" nstat -az "$2" | awk -v n="$2" '$1 == n {print $2}'; }
 
 # The library, preloaded, accelerating the test interface of namespace A.
-PRELOAD_A() { ip netns exec "$NS_A" env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" "$@"; }
-PRELOAD_B() { ip netns exec "$NS_B" env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_B" "$@"; }
+# XL_PRELOAD replaces it (make test-asan: the ASan runtime, then the
+# library built with it).
+PRELOAD_LIB=${XL_PRELOAD:-$BUILD/libxdpload.so}
+export PRELOAD_LIB
+PRELOAD_A() { ip netns exec "$NS_A" env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" "$@"; }
+PRELOAD_B() { ip netns exec "$NS_B" env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_B" "$@"; }
 bg_preload_a() {
-  ip netns exec "$NS_A" env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" "$@" &
+  ip netns exec "$NS_A" env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" "$@" &
   BG_PID=$!
 }
 # xdpload-stat --json of process PID, one counter.

@@ -64,6 +64,8 @@ CONF
   kill -QUIT "$server"
   for _ in $(seq 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
   check "$workers workers: nginx quit gracefully within 10 s" bash -c "! kill -0 $server 2>/dev/null"
+  # (Never wait unbounded: a master that did not quit is killed with its workers.)
+  kill -0 "$server" 2>/dev/null && kill -9 "$server" $(pgrep -P "$server") 2>/dev/null
   wait "$server" 2>/dev/null
   server=
   left=

@@ -26,7 +26,7 @@ echo "host all all 0.0.0.0/0 trust" >>"$tmp/data/pg_hba.conf"
 
 caps=+net_admin,+net_raw,+bpf,+perfmon,+ipc_lock
 ip netns exec "$NS_A" setpriv --reuid postgres --regid postgres --init-groups --inh-caps "$caps" --ambient-caps "$caps" \
-  env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" "$pgbin/postgres" -D "$tmp/data" -k "$tmp/run" -h "$IP_A" -p 5433 \
+  env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" "$pgbin/postgres" -D "$tmp/data" -k "$tmp/run" -h "$IP_A" -p 5433 \
   -c max_connections=40 -c shared_buffers=32MB -c fsync=off -c synchronous_commit=off \
   -c dynamic_shared_memory_type=mmap \
   >"$tmp/postgres.log" 2>&1 &

@@ -19,9 +19,9 @@ for case in "XDPLOAD_FRAMES=lots|XDPLOAD_FRAMES=lots is not a whole number" \
             "XDPLOAD_IFACE=nosuch0|interface 'nosuch0'" \
             "XDPLOAD_SPINUSEC=5|unknown variable XDPLOAD_SPINUSEC ignored; did you mean XDPLOAD_SPIN_USEC?"; do
   setting=${case%%|*} text=${case#*|}
-  ip netns exec "$NS_A" env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" "$setting" \
+  ip netns exec "$NS_A" env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" "$setting" \
     bash -c "$no_socket" 2>"$tmp/none.err"
-  ip netns exec "$NS_A" env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" "$setting" \
+  ip netns exec "$NS_A" env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" "$setting" \
     bash -c "$one_socket" 2>"$tmp/one.err"
   cat "$tmp/none.err" "$tmp/one.err"
   check "$setting: processes without a socket say nothing" [ "$(lines "$tmp/none.err")" -eq 0 ]

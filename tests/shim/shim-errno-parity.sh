@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"; netns_down' EXIT
 errno_parity_peers
 
 in_a "$BUILD/tests/errno_parity" "$IP_B" "$IP_A" >"$tmp/kernel" 2>"$tmp/kernel.err"
-in_a env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
   "$BUILD/tests/errno_parity" "$IP_B" "$IP_A" >"$tmp/xdpload" 2>"$tmp/xdpload.err"
 cat "$tmp/xdpload.err"
 check "the kernel run completed all cases" grep -q "udp shutdown on an unconnected socket" "$tmp/kernel"

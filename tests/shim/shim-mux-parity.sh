@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"; netns_down' EXIT
 bg_b python3 "$TOP/tests/peers/remote_peer.py" >"$tmp/peer.out" 2>&1
 wait_for 50 grep -q ready "$tmp/peer.out"
 in_a "$BUILD/tests/mux_parity" "$IP_B" "$IP_A" >"$tmp/kernel" 2>&1
-in_a env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
   "$BUILD/tests/mux_parity" "$IP_B" "$IP_A" >"$tmp/xdpload" 2>"$tmp/xdpload.err"
 cat "$tmp/xdpload.err"
 check "the kernel run completed" grep -q "udp poll POLLOUT" "$tmp/kernel"

@@ -26,7 +26,7 @@ check "A's kernel saw almost no TCP segments ($((segs_after - segs_before)))" \
 check "xdpload sent the 100 MB" [ "$(exit_tx_bytes "$tmp/client.err")" -gt 100000000 ]
 
 # A is the server.
-bg_a env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+bg_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
   bash -c "nc -l -N 7001 >$tmp/a-got 2>$tmp/server.err"
 server=$BG_PID
 wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :7001' | grep -q 7001"

@@ -15,7 +15,7 @@ as_nobody() { ip netns exec "$NS_A" setpriv --reuid=nobody --regid=nogroup --cle
 bg_b bash -c "nc -l -N 7000 >$tmp/got"
 server=$BG_PID
 wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7000' | grep -q 7000"
-as_nobody env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" nc -N "$IP_B" 7000 \
+as_nobody env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" nc -N "$IP_B" 7000 \
   <"$tmp/in" 2>"$tmp/nobody.err"
 rc=$?
 wait "$server"
@@ -25,7 +25,7 @@ check "unprivileged: exactly one line on stderr" [ "$(wc -l <"$tmp/nobody.err")"
 check "unprivileged: it says why and that it runs on the kernel path" \
   grep -q "xdpload: acceleration off, running on the kernel path: .*CAP_NET_RAW" "$tmp/nobody.err"
 
-as_nobody env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" XDPLOAD_STRICT=1 \
+as_nobody env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_STRICT=1 \
   nc -N "$IP_B" 7000 <"$tmp/in" >"$tmp/strict.out" 2>"$tmp/strict.err"
 rc=$?
 cat "$tmp/strict.err"
@@ -34,14 +34,14 @@ check "strict: says so clearly" grep -q "xdpload: fatal: .*XDPLOAD_STRICT=1" "$t
 
 # (Said at the program's first socket: shim-config-once.)
 a_socket="import socket; socket.socket()"
-in_a env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE="$IF_A" XDPLOAD_SPIN_USEC=abc \
+in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_SPIN_USEC=abc \
   python3 -c "$a_socket" 2>"$tmp/bad.err"
 rc=$?
 cat "$tmp/bad.err"
 check "bad value: the program still runs" [ $rc -eq 0 ]
 check "bad value: one line naming the variable and the range" \
   bash -c "[ \$(wc -l <$tmp/bad.err) -eq 1 ] && grep -q 'XDPLOAD_SPIN_USEC=abc is not a whole number' $tmp/bad.err"
-in_a env LD_PRELOAD="$BUILD/libxdpload.so" XDPLOAD_IFACE=no-such-if python3 -c "$a_socket" 2>"$tmp/noif.err"
+in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE=no-such-if python3 -c "$a_socket" 2>"$tmp/noif.err"
 rc=$?
 cat "$tmp/noif.err"
 check "missing interface: runs, one line" bash -c "[ $rc -eq 0 ] && grep -q \"interface 'no-such-if' does not exist\" $tmp/noif.err"
