@@ -14,7 +14,8 @@
 # BENCH_SECONDS (3) is the length of each timed run. Never part of make test.
 set -u
 build=${1:-build}
-sections=${2:-${BENCH_SECTIONS:-latency,floor,throughput,queues,servers,forked,clock,startup,profile}}
+all_sections=latency,floor,throughput,queues,servers,forked,clock,startup,profile
+sections=${2:-${BENCH_SECTIONS:-$all_sections}}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 export XL_TEST_BUILD="$top/$build"
@@ -268,22 +269,29 @@ http {
 }
 CONF
 }
-nginx_case() {  # pairing repeat
-  local pairing=$1 r=$2 sw=()
+nginx_case() {  # pairing repeat workers (1: master_process off; more: a master and its workers)
+  local pairing=$1 r=$2 workers=$3 sw=() master=off label=nginx
+  [ "$workers" -gt 1 ] && master=on && label="nginx $workers workers"
   [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
-  nginx_conf "$tmp/nginx.conf" off 1
+  nginx_conf "$tmp/nginx.conf" $master "$workers"
   bg_a "${sw[@]}" nginx -c "$tmp/nginx.conf" >"$tmp/nginx.out" 2>&1
   local server=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"
+  [ $master = on ] && sleep 0.5  # the workers
   in_b timeout $((secs + 30)) wrk -t2 -c50 -d"${secs}s" --latency "http://$IP_A:8080/index.html" \
     >"$tmp/wrk.out" 2>&1
-  stop "$server"
-  cmdline "nginx: ${sw[*]} nginx (1 worker, master_process off); wrk -t2 -c50 -d${secs}s --latency http://$IP_A:8080/index.html"
-  awk -v p="$pairing" -v r="$r" '
+  if [ $master = on ]; then
+    kill -QUIT "$server" 2>/dev/null  # graceful: the workers first
+    wait "$server" 2>/dev/null
+  else
+    stop "$server"
+  fi
+  cmdline "$label: ${sw[*]} nginx (master_process $master, worker_processes $workers); wrk -t2 -c50 -d${secs}s --latency http://$IP_A:8080/index.html"
+  awk -v p="$pairing" -v r="$r" -v l="$label" '
     function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
-    /Requests\/sec/ {printf "servers\tnginx %s\treq/s\t%s\t%s\n", p, r, $2}
-    $1 == "99%" {printf "servers\tnginx %s\tp99 us\t%s\t%s\n", p, r, us($2)}' "$tmp/wrk.out" >>"$raw"
-  note "  nginx $pairing: $(grep -E 'Requests/sec' "$tmp/wrk.out") p99 $(awk '$1 == "99%" {print $2}' "$tmp/wrk.out")"
+    /Requests\/sec/ {printf "servers\t%s %s\treq/s\t%s\t%s\n", l, p, r, $2}
+    $1 == "99%" {printf "servers\t%s %s\tp99 us\t%s\t%s\n", l, p, r, us($2)}' "$tmp/wrk.out" >>"$raw"
+  note "  $label $pairing: $(grep -E 'Requests/sec' "$tmp/wrk.out") p99 $(awk '$1 == "99%" {print $2}' "$tmp/wrk.out")"
 }
 if want servers; then
   note "servers: redis-benchmark and nginx/wrk x $repeats"
@@ -293,30 +301,11 @@ if want servers; then
     done
   done
   for pairing in kernel xdpload; do
-    for r in $(seq "$repeats"); do nginx_case $pairing "$r"; done
+    for r in $(seq "$repeats"); do nginx_case $pairing "$r" 1; done
   done
 fi
 
 # ---- 4b. forking servers: one stack per process family ----
-nginx_workers_case() {  # pairing repeat
-  local pairing=$1 r=$2 sw=()
-  [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
-  nginx_conf "$tmp/nginx2.conf" on 2
-  bg_a "${sw[@]}" nginx -c "$tmp/nginx2.conf" >"$tmp/nginx2.out" 2>&1
-  local server=$BG_PID
-  wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"
-  sleep 0.5  # the workers
-  in_b timeout $((secs + 30)) wrk -t2 -c50 -d"${secs}s" --latency "http://$IP_A:8080/index.html" \
-    >"$tmp/wrk2.out" 2>&1
-  kill -QUIT "$server" 2>/dev/null
-  wait "$server" 2>/dev/null
-  cmdline "nginx 2 workers: ${sw[*]} nginx (master_process on, worker_processes 2); wrk -t2 -c50 -d${secs}s --latency http://$IP_A:8080/index.html"
-  awk -v p="$pairing" -v r="$r" '
-    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
-    /Requests\/sec/ {printf "servers\tnginx 2 workers %s\treq/s\t%s\t%s\n", p, r, $2}
-    $1 == "99%" {printf "servers\tnginx 2 workers %s\tp99 us\t%s\t%s\n", p, r, us($2)}' "$tmp/wrk2.out" >>"$raw"
-  note "  nginx 2 workers $pairing: $(grep -E 'Requests/sec' "$tmp/wrk2.out") p99 $(awk '$1 == "99%" {print $2}' "$tmp/wrk2.out")"
-}
 fork_cost_case() {  # pairing repeat
   local pairing=$1 r=$2 sw=()
   [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
@@ -329,7 +318,7 @@ fork_cost_case() {  # pairing repeat
 if want forked; then
   note "forked: nginx with 2 workers (wrk), fork() cost x $repeats"
   for pairing in kernel xdpload; do
-    for r in $(seq "$repeats"); do nginx_workers_case $pairing "$r"; done
+    for r in $(seq "$repeats"); do nginx_case $pairing "$r" 2; done
     for r in $(seq "$repeats"); do fork_cost_case $pairing "$r"; done
   done
 fi
@@ -418,7 +407,8 @@ python3 bench/report.py --raw "$raw" --commands "$commands" --cdf-dir "$tmp" \
   --profile "$tmp/profile.txt" --seconds "$secs" --repeats "$repeats" --elapsed "$elapsed" \
   --out "$out"
 cp "$raw" "$out.tsv"
-ln -sfn "$(basename "$out").md" "$results/latest.md"
+# latest.md names the last full run; a run of some sections does not move it.
+[ "$sections" = "$all_sections" ] && ln -sfn "$(basename "$out").md" "$results/latest.md"
 note ""
 note "results: $out.md ($elapsed s)"
 cat "$out.md"

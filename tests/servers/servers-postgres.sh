@@ -24,7 +24,13 @@ as_postgres "$pgbin/initdb" -D "$tmp/data" -A trust -U postgres >"$tmp/initdb.lo
   { cat "$tmp/initdb.log"; fail "initdb"; finish; }
 echo "host all all 0.0.0.0/0 trust" >>"$tmp/data/pg_hba.conf"
 
+# The capabilities this machine's bounding set allows (a container may lack
+# perfmon): net_admin, net_raw, bpf and ipc_lock are needed.
 caps=+net_admin,+net_raw,+bpf,+perfmon,+ipc_lock
+setpriv --reuid postgres --inh-caps "$caps" --ambient-caps "$caps" true 2>/dev/null ||
+  caps=+net_admin,+net_raw,+bpf,+ipc_lock
+setpriv --reuid postgres --inh-caps "$caps" --ambient-caps "$caps" true 2>/dev/null ||
+  skip "cannot give the postgres user $caps as ambient capabilities here"
 ip netns exec "$NS_A" setpriv --reuid postgres --regid postgres --init-groups --inh-caps "$caps" --ambient-caps "$caps" \
   env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" "$pgbin/postgres" -D "$tmp/data" -k "$tmp/run" -h "$IP_A" -p 5433 \
   -c max_connections=40 -c shared_buffers=32MB -c fsync=off -c synchronous_commit=off \
