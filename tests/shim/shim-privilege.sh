@@ -45,4 +45,16 @@ in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE=no-such-if python3 -c "$a_socke
 rc=$?
 cat "$tmp/noif.err"
 check "missing interface: runs, one line" bash -c "[ $rc -eq 0 ] && grep -q \"interface 'no-such-if' does not exist\" $tmp/noif.err"
+
+# A root program that changes its own thread's capabilities, then its
+# user (setpriv does both): the stack starts before the privilege drop,
+# but our progress thread must not exist yet, or glibc's set*id broadcast
+# finds threads with other capabilities and aborts the program.
+in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=2 \
+  setpriv --reuid nobody --regid nogroup --clear-groups --inh-caps +net_raw --ambient-caps +net_raw \
+  true 2>"$tmp/setpriv.err"
+rc=$?
+cat "$tmp/setpriv.err"
+check "setpriv with capabilities under the preload exits 0 (status $rc)" [ $rc -eq 0 ]
+check "...after starting the stack before the privilege drop" grep -q "before the process gives up root" "$tmp/setpriv.err"
 finish
