@@ -164,6 +164,16 @@ bool Runtime::start_stack_now(bool with_progress) {
     st = ok ? 1 : -1;
   }
   if (st > 0 && with_progress && progress_pending_.load(std::memory_order_relaxed)) {
+    // The statistics segment too: a process that gives up root and then
+    // execs (setpriv, runuser) never gets here, and leaves none behind (its
+    // exec'd image could not remove it).
+    {
+      CoreGuard g;
+      if (stats_.start()) {
+        counters_ = &stats_.segment()->shim;
+        *counters_ = own_counters_;
+      }
+    }
     progress_ = std::thread([this] { progress_loop(); });
     progress_.detach();
     // The progress thread is the one that finishes the connections when a
@@ -218,13 +228,6 @@ bool Runtime::start_stack() {
     stack_.reset();
     disable(why.c_str());
     return false;
-  }
-  {
-    CoreGuard g;
-    if (stats_.start()) {
-      counters_ = &stats_.segment()->shim;
-      *counters_ = own_counters_;
-    }
   }
   warn_unserved_queues();
   if (!family::lwip_globals_shared())
