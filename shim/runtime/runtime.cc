@@ -561,6 +561,9 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       CoreLock::lock();
       sh_->sleepers.fetch_sub(1, std::memory_order_relaxed);
       for (int i = 0; i < spec.nkernel; ++i) spec.kernel[i].revents = fds[first_kernel + i].revents;
+      // Wake-ups from other processes of the family (left unread, they
+      // would only cost one spurious turn of this loop).
+      if (fds[1].revents) me->drain_remote();
     }
     for (int i = 0; i < spec.nsockets; ++i) {
       spec.sockets[i]->waiters.remove(me);

@@ -84,15 +84,18 @@ void ThreadWaiter::signal() {
 }
 
 void ThreadWaiter::consume() {
+  if (!signaled_.exchange(false, std::memory_order_acq_rel)) return;
+  uint64_t v;
   int saved = errno;
-  if (signaled_.exchange(false, std::memory_order_acq_rel)) {
-    uint64_t v;
-    libc::read(efd_, &v, sizeof v);
-  }
-  if (sock_ >= 0) {
-    char b;
-    while (libc::recv(sock_, &b, sizeof b, MSG_DONTWAIT) >= 0) {
-    }
+  libc::read(efd_, &v, sizeof v);
+  errno = saved;
+}
+
+void ThreadWaiter::drain_remote() {
+  if (sock_ < 0) return;
+  int saved = errno;
+  char b;
+  while (libc::recv(sock_, &b, sizeof b, MSG_DONTWAIT) >= 0) {
   }
   errno = saved;
 }

@@ -33,8 +33,11 @@ class ThreadWaiter {
   pid_t tid() const { return tid_; }
   // Any thread of this process: makes fd() readable, once until consumed.
   void signal();
-  // The waiting thread, after waking: reads both descriptors empty.
+  // The waiting thread, after waking: reads the eventfd empty.
   void consume();
+  // ...and the datagram socket, when poll() said it was readable (a system
+  // call a blocking wait does not pay otherwise).
+  void drain_remote();
   ~ThreadWaiter();
 
  private:
@@ -46,7 +49,6 @@ class ThreadWaiter {
   pid_t pid_ = 0;
   pid_t tid_ = 0;
   std::atomic<bool> signaled_{false};
-  std::atomic<bool> remote_signaled_{false};
 };
 
 // Wakes the waiter `tid` of another process of the family (its socket).
