@@ -173,14 +173,7 @@ void Runtime::forget_departed(int fd, Socket* s) {
   stack::CoreGuard g;
   if (fds_.get(fd) != s) return;
   fds_.take(fd);
-  const pid_t me = process_id();
-  auto& d = s->descriptors;
-  auto it = std::find_if(d.begin(), d.end(),
-                         [&](const Descriptor& x) { return x.pid == me && x.fd == fd; });
-  if (it != d.end()) {
-    d.erase(it);
-    --s->fd_refs;
-  }
+  s->forget_descriptors(process_id(), fd);
   maybe_delete(s);
 }
 
@@ -193,11 +186,7 @@ void Runtime::release_descriptors_of(pid_t pid) {
         break;
       }
   for (Socket* s : affected) {
-    auto& d = s->descriptors;
-    size_t before = d.size();
-    d.erase(std::remove_if(d.begin(), d.end(), [&](const Descriptor& x) { return x.pid == pid; }),
-            d.end());
-    s->fd_refs -= int(before - d.size());
+    s->forget_descriptors(pid);
     if (s->fd_refs > 0) continue;
     detach_from_epolls(s);
     s->release();

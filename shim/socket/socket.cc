@@ -1,11 +1,24 @@
 #include "shim/socket/socket.h"
 
+#include <algorithm>
+
 #include "shim/wait/epoll_set.h"
 #include "shim/runtime/runtime.h"
 
 namespace xdpload::shim {
 
 Socket::~Socket() { Runtime::get().untrack(this); }
+
+int Socket::forget_descriptors(pid_t pid, int fd) {
+  auto& d = descriptors;
+  size_t before = d.size();
+  d.erase(std::remove_if(d.begin(), d.end(),
+                         [&](const Descriptor& x) { return x.pid == pid && (fd < 0 || x.fd == fd); }),
+          d.end());
+  int n = int(before - d.size());
+  fd_refs -= n;
+  return n;
+}
 
 void Socket::notify() {
   ++seq;

@@ -123,6 +123,9 @@ class Socket : public family::Object {
 
   // State changed: wake sleepers and epoll sets.
   void notify();
+  // Forgets the references of process `pid` (only descriptor `fd` when
+  // fd >= 0), fd_refs with them; returns how many there were.
+  int forget_descriptors(pid_t pid, int fd = -1);
   // A row of xdpload-stat's socket table.
   virtual void stat_row(stats::SocketRow* row) const = 0;
 

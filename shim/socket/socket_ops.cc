@@ -42,12 +42,9 @@ int neg_errno() { return -errno; }
 // now on. Lock held.
 void drop_to_kernel(Socket* s) {
   const pid_t me = process_id();
-  auto& d = s->descriptors;
-  for (const Descriptor& x : d)
+  for (const Descriptor& x : s->descriptors)
     if (x.pid == me) rt().fds().take(x.fd);
-  d.erase(std::remove_if(d.begin(), d.end(), [&](const Descriptor& x) { return x.pid == me; }),
-          d.end());
-  s->fd_refs = int(d.size());
+  s->forget_descriptors(me);
   detach_from_epolls(s);
   s->release();
   ++rt().counters().kernel_sockets;
@@ -811,12 +808,9 @@ bool op_forget(int fd) {
   // A forked child only gives up its descriptor: the socket is the
   // parent's. (A vfork child, which shares our memory, never gets here.)
   if (rt().forked_child()) return true;
-  auto& d = s->descriptors;
-  const pid_t me = process_id();
-  d.erase(std::remove_if(d.begin(), d.end(),
-                         [&](const Descriptor& x) { return x.pid == me && x.fd == fd; }),
-          d.end());
-  if (--s->fd_refs > 0) return true;
+  // (A reference the socket did not list still counts once.)
+  if (s->forget_descriptors(process_id(), fd) == 0) --s->fd_refs;
+  if (s->fd_refs > 0) return true;
   detach_from_epolls(s);
   s->release();
   s->notify();  // sleepers on it wake and see it gone
