@@ -11,26 +11,41 @@
 
 namespace xdpload::stack {
 
-// Threads of this process holding it now: at most one; read by a signal
-// handler to know whether its own thread holds it.
-inline __attribute__((tls_model("initial-exec"))) thread_local int t_core_held = 0;
+// Whether this thread holds the lock or is taking it (set before the
+// mutex is taken, cleared after it is released), read by a signal handler
+// of the same thread: a handler that interrupts lock() between the mutex
+// and the flag must not take the thread for one outside the stack and stop
+// it there with the lock held (a fatal signal to a spinning program used to
+// hang it that way).
+inline __attribute__((tls_model("initial-exec"))) thread_local volatile int t_core_held = 0;
+// Set by a signal handler that found the lock held: the thread stops for
+// good when it releases it (a process being ended by a signal).
+inline __attribute__((tls_model("initial-exec"))) thread_local volatile int t_core_stop_at_release =
+    0;
 
 class CoreLock {
  public:
   static void lock() {
-    if (family::core_mutex().lock()) holder_died();
     t_core_held = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (family::core_mutex().lock()) holder_died();
   }
   static void unlock() {
-    t_core_held = 0;
     family::core_mutex().unlock();
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    t_core_held = 0;
+    if (__builtin_expect(t_core_stop_at_release, 0)) stop_for_good();
   }
   static bool try_lock() {
-    if (!family::core_mutex().try_lock()) return false;
     t_core_held = 1;
-    return true;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (family::core_mutex().try_lock()) return true;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    t_core_held = 0;
+    if (__builtin_expect(t_core_stop_at_release, 0)) stop_for_good();
+    return false;
   }
-  // The calling thread holds it (async-signal-safe).
+  // The calling thread holds it, or is taking it (async-signal-safe).
   static bool held_here() { return t_core_held != 0; }
   // How many times this process found the lock's last holder dead.
   static uint64_t holders_died();
@@ -39,6 +54,8 @@ class CoreLock {
   // A process of the family was killed holding the lock: said once per
   // process, counted.
   static void holder_died();
+  // Never returns: the thread sleeps until the process ends.
+  [[noreturn]] static void stop_for_good();
 };
 
 // RAII holder, for setup code and tests.

@@ -34,10 +34,13 @@ void on_fatal(int sig, siginfo_t*, void*) {
     ssize_t w = libc::write(g_wake_fd, &one, sizeof one);
     (void)w;
   }
-  // This thread holds the stack: it must go on to release it, and the
-  // progress thread finishes after. Otherwise it stops here, as the whole
-  // process would have.
-  if (stack::CoreLock::held_here()) return;
+  // This thread holds the stack (or is taking it): it goes on until it
+  // releases it, and stops there; the progress thread finishes after.
+  // Otherwise it stops here, as the whole process would have.
+  if (stack::CoreLock::held_here()) {
+    stack::t_core_stop_at_release = 1;
+    return;
+  }
   for (;;) pause();
 }
 

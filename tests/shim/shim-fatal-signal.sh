@@ -6,6 +6,11 @@
 # exit() finishes them, and the process dies by the same signal.
 # Before: the reader got the bytes but never an end of file (it hung until
 # its own timeout).
+# A program spinning in a receive (XDPLOAD_SPIN_USEC) spends its time inside
+# the stack's lock: SIGTERM lands there, or while it takes the lock, and
+# must still end it the same way. Before: it hung for good when the signal
+# came between the mutex and the lock's own flag (stopped with the lock
+# held, the progress thread waiting for it).
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 netns_up
@@ -15,32 +20,43 @@ trap '[ -n "$writer" ] && kill -9 "$writer" 2>/dev/null; rm -rf "$tmp"; netns_do
 head -c 3000000 /dev/urandom >"$tmp/in"
 want=$(sha256sum <"$tmp/in" | cut -d' ' -f1)
 
-# The writer: sends everything, says so, and waits to be killed.
+# The writer: sends everything, says so, and waits to be killed: asleep,
+# or in a receive from the peer (which never sends).
 cat >"$tmp/writer.py" <<'PY'
 import signal, socket, sys, time
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
 s.sendall(open(sys.argv[4], "rb").read())
 sig = getattr(signal, sys.argv[3])
 print("sent; action", "SIG_DFL" if signal.getsignal(sig) == signal.SIG_DFL else signal.getsignal(sig), flush=True)
+if sys.argv[5] == "recv":
+    s.recv(1)
 time.sleep(60)
 PY
 
-run() {  # mode(kernel|xdpload) signal port
-  local mode=$1 sig=$2 port=$3 out="$tmp/$1-$2"
+run() {  # mode(kernel|xdpload|spinning) signal port
+  local mode=$1 sig=$2 port=$3 out="$tmp/$1-$2" wait=sleep
   bg_b python3 "$(dirname "$0")/../peers/slow_sink.py" "$port" 10 >"$out.sink" 2>&1
   local sink=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :$port' | grep -q $port"
   if [ "$mode" = xdpload ]; then
-    bg_preload_a env XDPLOAD_LOG=1 python3 "$tmp/writer.py" "$IP_B" "$port" "$sig" "$tmp/in" >"$out.writer" 2>&1
+    bg_preload_a env XDPLOAD_LOG=1 python3 "$tmp/writer.py" "$IP_B" "$port" "$sig" "$tmp/in" sleep >"$out.writer" 2>&1
+  elif [ "$mode" = spinning ]; then
+    bg_preload_a env XDPLOAD_LOG=1 XDPLOAD_SPIN_USEC=60000000 \
+      python3 "$tmp/writer.py" "$IP_B" "$port" "$sig" "$tmp/in" recv >"$out.writer" 2>&1
   else
     # (ip netns exec itself, not a function: $! must be the writer)
-    ip netns exec "$NS_A" python3 "$tmp/writer.py" "$IP_B" "$port" "$sig" "$tmp/in" >"$out.writer" 2>&1 &
+    ip netns exec "$NS_A" python3 "$tmp/writer.py" "$IP_B" "$port" "$sig" "$tmp/in" sleep >"$out.writer" 2>&1 &
     BG_PID=$!
   fi
   writer=$BG_PID
   wait_for 100 grep -q "^sent" "$out.writer"
+  # (spinning: in its receive by now, or soon; the signal lands wherever)
+  [ "$mode" = spinning ] && sleep 0.3
   kill -"${sig#SIG}" "$writer"
+  # A writer still alive after 10 s hangs: killed, and its status says so.
   for _ in $(seq 100); do kill -0 "$writer" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$writer" 2>/dev/null && echo "still alive 10 s after $sig" >>"$out.writer" &&
+    kill -9 "$writer"
   wait "$writer" 2>/dev/null
   echo $? >"$out.rc"
   writer=
@@ -64,4 +80,16 @@ for sig in SIGTERM SIGHUP; do
   check "xdpload $sig: the program saw the default action" grep -q "action SIG_DFL" "$tmp/xdpload-$sig.writer"
   check "xdpload $sig: the connection went over the stack" grep -q "accelerating" "$tmp/xdpload-$sig.writer"
 done
+
+# Spinning: five times, each signal landing somewhere else in the loop.
+for i in 1 2 3 4 5; do
+  run spinning SIGTERM $((7420 + i))
+  cat "$tmp/spinning-SIGTERM.writer" "$tmp/spinning-SIGTERM.sink"
+  read -r n sha end <"$tmp/spinning-SIGTERM.sink"
+  check "spinning $i: the writer died by SIGTERM (status $(cat "$tmp/spinning-SIGTERM.rc"))" \
+    [ "$(cat "$tmp/spinning-SIGTERM.rc")" -eq 143 ]
+  check "spinning $i: the reader got every byte ($n) and end-of-file ($end)" \
+    [ "$n/$sha/$end" = "3000000/$want/eof" ]
+done
+check "spinning: it spun (the option was in force)" grep -q "XDPLOAD_SPIN_USEC=60000000" "$tmp/spinning-SIGTERM.writer"
 finish
