@@ -256,6 +256,26 @@ def main():
                     w(f"| {s} | {metric} | {cell(d, kk, 0)} | {cell(d, xx, 0)} | {ratio(med(d, xx), med(d, kk))} |")
         w("")
 
+    # ---- idle servers and timed events: figures the tests no longer time ----
+    idle = sorted({k[1].rsplit(" ", 1)[0] for k in d if k[0] == "idle"})
+    if idle:
+        w("## Idle servers (share of one CPU over the idle interval, all threads; no traffic "
+          "after one exchange)\n")
+        w("| server | kernel | xdpload | xdpload / kernel |")
+        w("|---|---|---|---|")
+        for s in idle:
+            kk, xx = ("idle", f"{s} kernel", "CPU %"), ("idle", f"{s} xdpload", "CPU %")
+            w(f"| {s} | {cell(d, kk)} | {cell(d, xx)} | {ratio(med(d, xx), med(d, kk))} |")
+        w("")
+    events = sorted({(k[1], k[2]) for k in d if k[0] == "events"})
+    if events:
+        w("## How long things take (median, spread)\n")
+        w("| event | unit | value |")
+        w("|---|---|---|")
+        for c, metric in events:
+            w(f"| {c} | {metric} | {cell(d, ('events', c, metric))} |")
+        w("")
+
     # ---- clock ----
     clocks = sorted({k[1] for k in d if k[0] == "clock"})
     if clocks:

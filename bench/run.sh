@@ -7,14 +7,15 @@
 #
 #   bench/run.sh [BUILD] [SECTIONS]     SECTIONS: comma list of latency,
 #                                       floor, throughput, queues, servers, forked,
-#                                       clock, startup, profile (default: all)
+#                                       idle, clock, events, startup, profile
+#                                       (default: all)
 #
 # The veth pair has 4 queues each way (the test network's default, as a
 # multi-queue NIC); the queues section compares xdpload on a 1-queue pair.
 # BENCH_SECONDS (3) is the length of each timed run. Never part of make test.
 set -u
 build=${1:-build}
-all_sections=latency,floor,throughput,queues,servers,forked,clock,startup,profile
+all_sections=latency,floor,throughput,queues,servers,forked,idle,clock,events,startup,profile
 sections=${2:-${BENCH_SECTIONS:-$all_sections}}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -321,6 +322,56 @@ if want forked; then
     for r in $(seq "$repeats"); do nginx_case $pairing "$r" 2; done
     for r in $(seq "$repeats"); do fork_cost_case $pairing "$r"; done
   done
+fi
+
+# ---- 4c. idle servers: CPU used with no traffic (tests count wake-ups) ----
+idle_case() {  # pairing repeat: redis and a Python asyncio server, one exchange, then idle
+  local pairing=$1 r=$2 sw=() t0 t1 pid hz secs=10
+  hz=$(getconf CLK_TCK)
+  [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
+  ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  bg_a "${sw[@]}" redis-server --port 6379 --bind "$IP_A" --save "" --appendonly no \
+    --protected-mode no --daemonize no --logfile /dev/null
+  pid=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_B redis-cli -h $IP_A ping | grep -q PONG"
+  in_b redis-cli -h "$IP_A" set k v >/dev/null
+  sleep 1
+  t0=$(ticks "$pid"); sleep "$secs"; t1=$(ticks "$pid")
+  record idle "redis-server $pairing" "CPU %" "$r" "$(awk -v t=$((t1 - t0)) -v h="$hz" -v s="$secs" 'BEGIN {print 100 * t / (h * s)}')"
+  stop "$pid"
+  bg_a "${sw[@]}" python3 tests/peers/asyncio_echo_server.py 0.0.0.0 8888
+  pid=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8888' | grep -q 8888"
+  in_b python3 tests/peers/asyncio_echo_clients.py "$IP_A" 8888 2 2 >/dev/null
+  sleep 1
+  t0=$(ticks "$pid"); sleep "$secs"; t1=$(ticks "$pid")
+  record idle "python asyncio server $pairing" "CPU %" "$r" "$(awk -v t=$((t1 - t0)) -v h="$hz" -v s="$secs" 'BEGIN {print 100 * t / (h * s)}')"
+  stop "$pid"
+  cmdline "idle: ${sw[*]} redis-server / asyncio_echo_server.py, one exchange, then CPU ticks over ${secs} s"
+}
+if want idle; then
+  note "idle: redis and a Python asyncio server, CPU over 10 s without traffic"
+  for pairing in kernel xdpload; do idle_case $pairing 1; done
+fi
+
+# ---- 4d. how long things take that tests only wait for ----
+if want events; then
+  note "events: the served clock following a REALTIME step; XDP gone after kill -9 (x $repeats)"
+  for r in $(seq "$repeats"); do
+    out=$(env LD_PRELOAD="$B/libxdpload.so" "$B/tests/clock_check" step 2>&1)
+    ms=$(sed -n 's/.*followed the +2 s step after \([0-9.]*\) ms.*/\1/p' <<<"$out")
+    [ -n "$ms" ] && record events "served REALTIME follows a +2 s step" ms "$r" "$ms"
+    bg_a "$B/tests/xsk_exchange" --iface "$IF_A" --port 9500 --hold >"$tmp/hold.out" 2>&1
+    pid=$BG_PID
+    wait_for 50 grep -q "port open" "$tmp/hold.out"
+    kill -9 "$pid"
+    t0=$(date +%s%N)
+    while ip netns exec "$NS_A" ip link show "$IF_A" | grep -q 'prog/xdp'; do sleep 0.005; done
+    record events "XDP program gone after kill -9 of its owner" ms "$r" \
+      "$(( ($(date +%s%N) - t0) / 1000000 ))"
+    wait "$pid" 2>/dev/null
+  done
+  cmdline "events: LD_PRELOAD=libxdpload.so clock_check step; xsk_exchange --hold, kill -9, poll ip link every 5 ms"
 fi
 
 # ---- 5. the clock ----

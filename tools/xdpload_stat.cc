@@ -181,6 +181,10 @@ void print_counters_text(const stats::Segment& h) {
   printf("  sockets  accelerated tcp %llu udp %llu, left with the kernel %llu; rx copies %llu\n",
          (unsigned long long)s.accelerated_tcp, (unsigned long long)s.accelerated_udp,
          (unsigned long long)s.kernel_sockets, (unsigned long long)s.rx_copies);
+  printf("  progress thread woke %llu times, polled the stack %llu times; program waits that "
+         "slept %llu\n",
+         (unsigned long long)s.progress_wakeups, (unsigned long long)s.progress_polls,
+         (unsigned long long)s.blocked_waits);
 }
 
 // The queues served, as "0-3".
@@ -246,7 +250,10 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"udp_rx_dropped\":" << s.udp_rx_dropped << ",\"steer_redirected\":" << h.steer_redirected
     << ",\"steer_passed\":" << h.steer_passed << ",\"steer_no_socket\":" << h.steer_no_socket
     << ",\"accelerated_tcp\":" << s.accelerated_tcp << ",\"accelerated_udp\":" << s.accelerated_udp
-    << ",\"kernel_sockets\":" << s.kernel_sockets << ",\"rx_copies\":" << s.rx_copies << "}";
+    << ",\"kernel_sockets\":" << s.kernel_sockets << ",\"rx_copies\":" << s.rx_copies
+    << ",\"progress_wakeups\":" << s.progress_wakeups
+    << ",\"progress_polls\":" << s.progress_polls << ",\"blocked_waits\":" << s.blocked_waits
+    << "}";
 }
 
 // A segment found in a directory, to be shown.

@@ -460,11 +460,12 @@ void Runtime::shutdown_stats() {
         const rings::PortCounters& p = stack_->port()->counters();
         log_at(kLogInfo,
                "exit: rx %llu frames (%llu bytes), tx %llu frames (%llu bytes), %llu tcp and %llu "
-               "udp sockets accelerated",
+               "udp sockets accelerated, %llu left with the kernel",
                (unsigned long long)p.rx_frames, (unsigned long long)p.rx_bytes,
                (unsigned long long)p.tx_frames, (unsigned long long)p.tx_bytes,
                (unsigned long long)counters_->accelerated_tcp,
-               (unsigned long long)counters_->accelerated_udp);
+               (unsigned long long)counters_->accelerated_udp,
+               (unsigned long long)counters_->kernel_sockets);
         // What is still allocated: a leak shows here (tests count it).
         stack::LwipUsage u = stack::lwip_usage();
         log_at(kLogInfo,
@@ -651,6 +652,7 @@ void Runtime::progress_loop() {
     libc::ppoll(fds, nfds_t(watch ? 2 + nwait_ : 2), timeout < 0 ? nullptr : &ts, nullptr);
     if (forked_child_) return;
     CoreGuard g;
+    ++counters_->progress_wakeups;
     if (int64_t now = mono_ns(); now >= next_stats_ns_) {
       next_stats_ns_ = now + 1000000000;
       stats_.refresh();

@@ -43,7 +43,11 @@ int neg_errno() { return -errno; }
 void drop_to_kernel(Socket* s) {
   const pid_t me = process_id();
   for (const Descriptor& x : s->descriptors)
-    if (x.pid == me) rt().fds().take(x.fd);
+    if (x.pid == me) {
+      XLOG(kLogDecision, "%s socket at descriptor %d (local port %u) is the kernel's from now on",
+           s->kind == Socket::Kind::Tcp ? "TCP" : "UDP", x.fd, unsigned(s->local.port));
+      rt().fds().take(x.fd);
+    }
   s->forget_descriptors(me);
   detach_from_epolls(s);
   s->release();

@@ -17,6 +17,12 @@ struct ShimCounters {
   uint64_t udp_rx_dropped = 0;    // datagrams dropped: receive buffer full
   uint64_t blocked_waits = 0;     // calls that slept
   uint64_t progress_polls = 0;    // stack polls by the progress thread
+  // Times the progress thread woke (its ppoll returned, for an event or a
+  // timeout): a sleeping thread wakes a few times a second at most, and at
+  // most 100 times a second while program threads sleep in blocking calls
+  // (it looks every 10 ms whether that changed); a spinning one would count
+  // hundreds of thousands. Tests count these rather than time CPU use.
+  uint64_t progress_wakeups = 0;
 };
 
 }  // namespace xdpload::shim

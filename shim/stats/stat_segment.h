@@ -20,7 +20,7 @@
 namespace xdpload::stats {
 
 constexpr char kMagic[8] = {'X', 'D', 'P', 'L', 'S', 'T', 'A', 'T'};
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 constexpr uint32_t kMaxSockets = 4096;
 
 struct SocketRow {

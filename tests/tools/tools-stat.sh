@@ -87,8 +87,15 @@ drops = c['kernel_rx_dropped'] + c['rx_ring_full'] + c['fill_ring_empty']
 assert c['rx_frames'] <= c['steer_redirected'] <= c['rx_frames'] + drops, c
 assert c['tcp_in_segs'] + c['udp_in_datagrams'] <= c['rx_frames'], c
 assert c['tcp_in_segs'] > 1000 and c['udp_in_datagrams'] > 1000, c"
-in_a timeout 3 "$xs" --watch 0.5 >"$tmp/watch" 2>&1
-check "--watch redraws until stopped" [ "$(grep -c "PID $server" "$tmp/watch")" -ge 4 ]
+# --watch: redrawn again and again (4 redraws waited for, not timed), and
+# still running until stopped.
+bg_a "$xs" --watch 0.2 >"$tmp/watch" 2>&1
+watcher=$BG_PID
+redraws() { [ "$(grep -c "PID $server" "$tmp/watch")" -ge 4 ]; }
+until redraws; do sleep 0.1; done
+check "--watch redraws until stopped ($(grep -c "PID $server" "$tmp/watch") redraws so far)" kill -0 "$watcher"
+kill "$watcher"
+wait "$watcher" 2>/dev/null
 
 # A SIGKILLed process cannot remove its segment; xdpload-stat notices.
 kill -9 "$server"
