@@ -256,6 +256,22 @@ def main():
                     w(f"| {s} | {metric} | {cell(d, kk, 0)} | {cell(d, xx, 0)} | {ratio(med(d, xx), med(d, kk))} |")
         w("")
 
+    # ---- receive timestamps ----
+    if any(k[0] == "stamps" for k in d):
+        w("## Receive timestamps (the lean UDP ping-pong, both ends spinning, same run)\n")
+        w("stamped: both ends ask for SO_TIMESTAMPING rx software stamps and read them with "
+          "recvmsg; plain: recvfrom. Target: xdpload stamped within 1.05x of plain.\n")
+        w("| pairing | metric | plain | stamped | stamped / plain | target |")
+        w("|---|---|---|---|---|---|")
+        for pairing in ("kernel", "xdpload"):
+            for metric in ("p50", "p99", "p99.9"):
+                pl, st = ("stamps", f"lean {pairing} plain", metric), ("stamps", f"lean {pairing} stamped", metric)
+                if pl in d or st in d:
+                    r = med(d, st) / med(d, pl) if med(d, st) and med(d, pl) else None
+                    verdict = "" if r is None or pairing == "kernel" else ("met" if r <= 1.05 else "not met")
+                    w(f"| {pairing} | {metric} us | {cell(d, pl)} | {cell(d, st)} | {ratio(med(d, st), med(d, pl))} | {verdict} |")
+        w("")
+
     # ---- idle servers and timed events: figures the tests no longer time ----
     idle = sorted({k[1].rsplit(" ", 1)[0] for k in d if k[0] == "idle"})
     if idle:

@@ -6,7 +6,7 @@
 # commands, tables), a latency CDF (.png) and the raw numbers (.tsv).
 #
 #   bench/run.sh [BUILD] [SECTIONS]     SECTIONS: comma list of latency,
-#                                       floor, throughput, queues, servers, forked,
+#                                       floor, stamps, throughput, queues, servers, forked,
 #                                       idle, clock, events, startup, profile
 #                                       (default: all)
 #
@@ -15,7 +15,7 @@
 # BENCH_SECONDS (3) is the length of each timed run. Never part of make test.
 set -u
 build=${1:-build}
-all_sections=latency,floor,throughput,queues,servers,forked,idle,clock,events,startup,profile
+all_sections=latency,floor,stamps,throughput,queues,servers,forked,idle,clock,events,startup,profile
 sections=${2:-${BENCH_SECTIONS:-$all_sections}}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -117,8 +117,11 @@ floor_case() {  # repeat
 # The leanest socket-API ping-pong (bench/udp_pingpong: a non-blocking
 # recvfrom spin and a sendto), on the kernel and under xdpload: beside
 # sockperf's figures it shows sockperf's own share of the round trip.
-lean_case() {  # pairing repeat
-  local pairing=$1 r=$2 sw=(taskset -c 0) cw=(taskset -c 1) p50 p99 p999 max
+lean_case() {  # pairing repeat [plain|stamped: the stamps section's two kinds]
+  local pairing=$1 r=$2 kind=${3:-} sw=(taskset -c 0) cw=(taskset -c 1) p50 p99 p999 max
+  local section=latency label="udp spinning lean $pairing"
+  [ -n "$kind" ] && section=stamps label="lean $pairing $kind"
+  [ "$kind" = stamped ] && export UDP_PINGPONG_STAMPS=1
   if [ "$pairing" = xdpload ]; then
     sw=("$X" --cpu 0 --iface "$IF_A" --profile latency --)
     cw=("$X" --cpu 1 --iface "$IF_B" --profile latency --)
@@ -132,11 +135,12 @@ lean_case() {  # pairing repeat
   cmdline "lean: ${sw[*]} udp_pingpong echo 11113 / ${cw[*]} udp_pingpong ping $IP_A 11113 $secs"
   read -r p50 p99 p999 max < <(awk '/percentile 50.000/ {a=$NF} /percentile 99.000 / {b=$NF}
     /percentile 99.900/ {c=$NF} /<MAX> observation/ {d=$NF} END {print a, b, c, d}' "$tmp/lean.out")
+  unset UDP_PINGPONG_STAMPS
   if [ -z "$p50" ]; then note "  lean $pairing failed: $(cat "$tmp/lean.out")"; return; fi
   for m in p50:$p50 p99:$p99 p99.9:$p999 max:$max; do
-    record latency "udp spinning lean $pairing" "${m%%:*}" "$r" "${m#*:}"
+    record "$section" "$label" "${m%%:*}" "$r" "${m#*:}"
   done
-  note "  udp spinning lean $pairing: p50 $p50 p99 $p99 p99.9 $p999 max $max us"
+  note "  $label: p50 $p50 p99 $p99 p99.9 $p999 max $max us $(grep -o 'replies with.*' "$tmp/lean.out")"
 }
 
 # Repeats go round the cases (every case once, then again), so that a slow
@@ -154,6 +158,18 @@ if want latency || want floor; then
     fi
     if want latency; then for pairing in kernel xdpload; do lean_case $pairing "$r"; done; fi
     if want floor; then floor_case "$r"; fi
+  done
+fi
+
+# ---- 2b. receive timestamps: the lean ping-pong with SO_TIMESTAMPING rx
+# software stamps on both ends against the same without, same run ----
+if want stamps; then
+  note "stamps: the lean UDP ping-pong with and without receive timestamps, x $repeats"
+  for r in $(seq "$repeats"); do
+    for pairing in kernel xdpload; do
+      lean_case $pairing "$r" stamped
+      lean_case $pairing "$r" plain
+    done
   done
 fi
 

@@ -7,7 +7,12 @@
 //   udp_pingpong echo PORT
 //   udp_pingpong ping IP PORT SECONDS      64-byte round trips; prints
 //       percentiles in microseconds, like sockperf --full-rtt.
+//
+// With UDP_PINGPONG_STAMPS=1 both ends ask for software receive timestamps
+// (SO_TIMESTAMPING, RX_SOFTWARE | SOFTWARE) and read with recvmsg, as a
+// market-data handler does; the ping end says how many replies carried one.
 #include <arpa/inet.h>
+#include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -22,6 +27,9 @@
 
 namespace {
 
+bool g_stamps = false;
+uint64_t g_stamped = 0;
+
 int64_t now_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -33,6 +41,10 @@ int open_socket(uint16_t bind_port) {
   if (fd < 0) {
     perror("udp_pingpong: socket");
     exit(1);
+  }
+  if (g_stamps) {
+    int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags);
   }
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -47,8 +59,25 @@ int open_socket(uint16_t bind_port) {
 // Spins until a datagram comes; false at the deadline.
 bool receive(int fd, char* buf, size_t n, sockaddr_in* from, int64_t deadline) {
   for (uint32_t spins = 0;; ++spins) {
-    socklen_t len = sizeof *from;
-    if (recvfrom(fd, buf, n, 0, reinterpret_cast<sockaddr*>(from), &len) >= 0) return true;
+    if (g_stamps) {
+      char control[128];
+      iovec iov{buf, n};
+      msghdr m{};
+      m.msg_name = from;
+      m.msg_namelen = sizeof *from;
+      m.msg_iov = &iov;
+      m.msg_iovlen = 1;
+      m.msg_control = control;
+      m.msg_controllen = sizeof control;
+      if (recvmsg(fd, &m, 0) >= 0) {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+          if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING) ++g_stamped;
+        return true;
+      }
+    } else {
+      socklen_t len = sizeof *from;
+      if (recvfrom(fd, buf, n, 0, reinterpret_cast<sockaddr*>(from), &len) >= 0) return true;
+    }
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       perror("udp_pingpong: recvfrom");
       exit(1);
@@ -61,6 +90,8 @@ bool receive(int fd, char* buf, size_t n, sockaddr_in* from, int64_t deadline) {
 
 int main(int argc, char** argv) {
   char buf[2048];
+  const char* stamps = getenv("UDP_PINGPONG_STAMPS");
+  g_stamps = stamps && !strcmp(stamps, "1");
   if (argc == 3 && !strcmp(argv[1], "echo")) {
     int fd = open_socket(uint16_t(atoi(argv[2])));
     sockaddr_in from{};
@@ -102,6 +133,7 @@ int main(int argc, char** argv) {
   std::sort(s.begin(), s.end());
   auto pct = [&](double p) { return s[std::min(s.size() - 1, size_t(p / 100 * double(s.size())))] / 1000.0; };
   printf("round trips %zu lost %llu\n", s.size(), (unsigned long long)lost);
+  if (g_stamps) printf("replies with a receive timestamp %llu of %zu\n", (unsigned long long)g_stamped, rtts.size());
   printf("percentile 50.000 = %.3f\npercentile 99.000 = %.3f\npercentile 99.900 = %.3f\n"
          "<MAX> observation = %.3f\n",
          pct(50), pct(99), pct(99.9), s.back() / 1000.0);

@@ -133,6 +133,8 @@ uint32_t LinkNetif::input(uint32_t budget, uint64_t now_ms) {
   if (budget > 64) budget = 64;
   uint32_t n = link_->rx_burst(frames, budget);
   if (!n) return 0;
+  if (rx_stamp_users_ > 0 && rx_clock_) rx_clock_(&rx_stamp_);
+  else rx_stamp_ = timespec{};
   clock_ms_ = now_ms;
   for (uint32_t i = 0; i < n; ++i) {
     if (!chain_len_ && !frames[i].more) {

@@ -17,6 +17,7 @@
 
 #include "family/arena.h"
 #include <cstdint>
+#include <ctime>
 #include <unordered_map>
 #include <vector>
 
@@ -75,6 +76,16 @@ class LinkNetif {
   // Readable when the kernel reports a change (-1 without a kernel).
   int events_fd() const { return events_.fd(); }
 
+  // Software receive timestamps (SO_TIMESTAMP*, SOF_TIMESTAMPING_RX_SOFTWARE):
+  // read once per burst, right after its frames leave the receive ring and
+  // before lwIP sees them, while any socket wants them (Linux too stamps
+  // every packet once some socket has asked). rx_stamp() is the stamp of the
+  // burst being fed to lwIP ({0, 0}: none taken); valid inside input().
+  using RxClock = void (*)(timespec*);
+  void set_rx_clock(RxClock clock) { rx_clock_ = clock; }
+  void add_rx_stamp_users(int delta) { rx_stamp_users_ += delta; }
+  const timespec& rx_stamp() const { return rx_stamp_; }
+
   struct netif* nif() { return &nif_; }
   Link* link() { return link_; }
   NeighbourTable& neighbours() { return neighbours_; }
@@ -125,6 +136,9 @@ class LinkNetif {
   uint32_t chain_len_ = 0;
   uint64_t clock_ms_ = 0;
   uint64_t last_refresh_ms_ = 0;
+  RxClock rx_clock_ = nullptr;
+  int rx_stamp_users_ = 0;
+  timespec rx_stamp_{};
   NetifCounters own_counters_;
   NetifCounters* counters_ = &own_counters_;
 };

@@ -38,6 +38,7 @@
 #include "rings/queue_list.h"
 #include "shim/stats/stat_dir.h"
 #include "shim/stats/stat_segment.h"
+#include "shim/stats/option_names.h"
 
 using namespace xdpload;
 
@@ -181,6 +182,13 @@ void print_counters_text(const stats::Segment& h) {
   printf("  sockets  accelerated tcp %llu udp %llu, left with the kernel %llu; rx copies %llu\n",
          (unsigned long long)s.accelerated_tcp, (unsigned long long)s.accelerated_udp,
          (unsigned long long)s.kernel_sockets, (unsigned long long)s.rx_copies);
+  for (const auto& k : s.kernel_options) {
+    if (!k.sockets) continue;
+    const char* name = stats::socket_option_name(k.level, k.name);
+    printf("  left with the kernel because of option %s: %llu socket(s)\n",
+           name ? name : (std::to_string(k.level) + "/" + std::to_string(k.name)).c_str(),
+           (unsigned long long)k.sockets);
+  }
   printf("  progress thread woke %llu times, polled the stack %llu times; program waits that "
          "slept %llu\n",
          (unsigned long long)s.progress_wakeups, (unsigned long long)s.progress_polls,
@@ -253,7 +261,17 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"kernel_sockets\":" << s.kernel_sockets << ",\"rx_copies\":" << s.rx_copies
     << ",\"progress_wakeups\":" << s.progress_wakeups
     << ",\"progress_polls\":" << s.progress_polls << ",\"blocked_waits\":" << s.blocked_waits
-    << "}";
+    << "},\"kernel_options\":{";
+  bool first = true;
+  for (const auto& k : s.kernel_options) {
+    if (!k.sockets) continue;
+    const char* name = stats::socket_option_name(k.level, k.name);
+    o << (first ? "" : ",") << "\""
+      << (name ? std::string(name) : std::to_string(k.level) + "/" + std::to_string(k.name))
+      << "\":" << k.sockets;
+    first = false;
+  }
+  o << "}";
 }
 
 // A segment found in a directory, to be shown.

@@ -222,6 +222,10 @@ bool Runtime::start_stack() {
   if (rc == 0) {
     progress_wake_fd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     nwait_ = stack_->wait_fds(wait_fds_, int(rings::kMaxQueues));
+    // Receive timestamps: the served clock, as the program's own reads.
+    stack_->driver().set_rx_clock([](timespec* ts) {
+      if (!served_clock().now(CLOCK_REALTIME, ts)) libc::clock_gettime(CLOCK_REALTIME, ts);
+    });
   }
   --t_inside;
   if (rc < 0) {

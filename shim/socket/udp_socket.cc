@@ -10,6 +10,8 @@
 
 extern "C" {
 #include "lwip/igmp.h"
+#include "lwip/ip.h"
+#include "lwip/prot/ip4.h"
 #include "lwip/udp.h"
 }
 
@@ -25,9 +27,19 @@ void UdpSocket::on_recv(void* arg, udp_pcb*, pbuf* data, const void* addr, uint1
   // The receive buffer bounds what waits, as SO_RCVBUF does on Linux.
   if (s->queued_bytes + data->tot_len > size_t(s->opt.rcvbuf)) {
     ++rt.counters().udp_rx_dropped;
+    ++s->drops;
     pbuf_free(data);
     return;
   }
+  // What the control messages need, while the IP header is at hand.
+  RxMeta meta;
+  const ip_hdr* ih = ip4_current_header();
+  meta.stamp = rt.stack()->driver().rx_stamp();
+  meta.dst_ip = ip4_addr_get_u32(ip4_current_dest_addr());
+  meta.dst_port = s->local.port;
+  meta.ttl = IPH_TTL(ih);
+  meta.tos = IPH_TOS(ih);
+  meta.drops = s->rx_cmsg.rxq_ovfl ? s->drops : 0;  // as Linux: read when queued, if asked then
   // A datagram that has to wait behind others is copied out of its frame,
   // as the kernel's copybreak would: a slow reader would otherwise hold a
   // whole UMEM frame per datagram (4 KB for 64 bytes), and the fill rings
@@ -42,7 +54,7 @@ void UdpSocket::on_recv(void* arg, udp_pcb*, pbuf* data, const void* addr, uint1
     }
   }
   const auto* from = static_cast<const ip4_addr_t*>(addr);
-  s->queue.push_back(Datagram{data, SockAddr{ip4_addr_get_u32(from), port}});
+  s->queue.push_back(Datagram{data, SockAddr{ip4_addr_get_u32(from), port}, meta});
   s->queued_bytes += data->tot_len;
   s->set_queued_count();
   s->notify();
@@ -69,6 +81,7 @@ int UdpSocket::open() {
   accelerated = true;
   rt.track(this);
   apply_option(0, 0);
+  count_stamp_user(rx_cmsg.wants_stamps());
   ++rt.counters().accelerated_udp;
   return 0;
 }
@@ -80,6 +93,24 @@ void UdpSocket::apply_option(int, int) {
   pcb->tos = u8_t(opt.tos);
   if (opt.ttl) pcb->ttl = u8_t(opt.ttl);
   udp_set_multicast_ttl(pcb, u8_t(opt.mcast_ttl));
+}
+
+void UdpSocket::count_stamp_user(bool want) {
+  if (want == stamp_user_) return;
+  stamp_user_ = want;
+  Runtime::get().stack()->driver().add_rx_stamp_users(want ? 1 : -1);
+}
+
+bool UdpSocket::set_rx_option(int level, int name, const void* value, socklen_t len) {
+  if (!rx_cmsg.apply(level, name, value, len)) return false;
+  if (pcb) count_stamp_user(rx_cmsg.wants_stamps());
+  return true;
+}
+
+int UdpSocket::get_stamp(bool usec, int64_t out[2]) {
+  int rc = shim::get_stamp(&rx_cmsg, &sk_stamp_ns, usec, out);
+  if (pcb) count_stamp_user(rx_cmsg.wants_stamps());
+  return rc;
 }
 
 int UdpSocket::connect(const SockAddr& to) {
@@ -157,9 +188,18 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
 }
 
 ssize_t UdpSocket::recv_from_stack(const iovec* iov, int iovcnt, int flags, sockaddr* from,
-                                   socklen_t* fromlen, int* msg_flags) {
+                                   socklen_t* fromlen, int* msg_flags, msghdr* msg) {
   if (queue.empty()) return -EAGAIN;
   Datagram d = queue.front();
+  if (msg) {
+    msg->msg_flags = 0;
+    if (rx_cmsg.any()) {
+      Runtime& rt = Runtime::get();
+      put_rx_cmsgs(msg, rx_cmsg, d.meta, RxInterface{rt.iface().ifindex, rt.iface().addr});
+    } else {
+      msg->msg_controllen = 0;
+    }
+  }
   size_t off = 0;
   for (int i = 0; i < iovcnt && off < d.data->tot_len; ++i) {
     size_t n = std::min(iov[i].iov_len, size_t(d.data->tot_len - off));
@@ -167,9 +207,10 @@ ssize_t UdpSocket::recv_from_stack(const iovec* iov, int iovcnt, int flags, sock
     off += n;
   }
   size_t full = d.data->tot_len;
-  if (msg_flags) *msg_flags = off < full ? MSG_TRUNC : 0;
+  if (msg_flags) *msg_flags = (msg ? msg->msg_flags : 0) | (off < full ? MSG_TRUNC : 0);
   if (from && fromlen) write_sockaddr(d.from, from, fromlen, v6);
   if (!(flags & MSG_PEEK)) {
+    note_read_stamp(rx_cmsg, d.meta, &sk_stamp_ns);
     queue.pop_front();
     queued_bytes -= full;
     set_queued_count();
@@ -191,6 +232,7 @@ int UdpSocket::join_group(uint32_t group, uint32_t iface_addr, bool join) {
 
 void UdpSocket::release() {
   if (pcb) {
+    count_stamp_user(false);
     udp_remove(pcb);
     pcb = nullptr;
     Runtime::get().port_release(PortKey{IPPROTO_UDP, local.port});

@@ -8,6 +8,7 @@
 
 #include <deque>
 
+#include "shim/socket/rx_cmsg.h"
 #include "shim/socket/socket.h"
 
 namespace xdpload::shim {
@@ -27,27 +28,40 @@ class UdpSocket final : public Socket {
   int connect(const SockAddr& to);
   int disconnect();
   ssize_t send(const iovec* iov, int iovcnt, int flags, const SockAddr* to);
-  // From the stack's queue only: -EAGAIN when it is empty.
+  // From the stack's queue only: -EAGAIN when it is empty. With msg, its
+  // control messages too (those the socket asked for).
   ssize_t recv_from_stack(const iovec* iov, int iovcnt, int flags, sockaddr* from,
-                          socklen_t* fromlen, int* msg_flags);
+                          socklen_t* fromlen, int* msg_flags, msghdr* msg = nullptr);
   bool stack_has_data() const { return !queue.empty(); }
   // Datagrams queued, readable without the CoreLock (a hint).
   uint32_t queued_hint() const { return __atomic_load_n(&queued_count, __ATOMIC_RELAXED); }
   int next_datagram_bytes() const;
   int join_group(uint32_t group, uint32_t iface_addr, bool join);
   void apply_option(int level, int name);
+  // A receive option the kernel accepted (timestamps, IP_PKTINFO...): true
+  // if it is one of those served here.
+  bool set_rx_option(int level, int name, const void* value, socklen_t len);
   void stat_row(stats::SocketRow* row) const override;
 
   udp_pcb* pcb = nullptr;
   bool connected = false;
+  RxCmsgOptions rx_cmsg;  // control messages asked for
+  uint32_t drops = 0;     // datagrams dropped on a full receive buffer (SO_RXQ_OVFL)
+  int64_t sk_stamp_ns = kNoStampYet;  // what SIOCGSTAMP answers
+  // SIOCGSTAMP and friends; -errno or 0.
+  int get_stamp(bool usec, int64_t out[2]);
 
  private:
   static void on_recv(void* arg, udp_pcb* p, pbuf* data, const void* addr, uint16_t port);
+  // Counts this socket among those that want receive timestamps, or not.
+  void count_stamp_user(bool want);
 
   struct Datagram {
     pbuf* data;
     SockAddr from;
+    RxMeta meta;
   };
+  bool stamp_user_ = false;
   family::deque<Datagram> queue;
   size_t queued_bytes = 0;
   uint32_t queued_count = 0;  // queue.size(), for queued_hint()

@@ -23,6 +23,16 @@ struct ShimCounters {
   // (it looks every 10 ms whether that changed); a spinning one would count
   // hundreds of thousands. Tests count these rather than time CPU use.
   uint64_t progress_wakeups = 0;
+  // Sockets left with the kernel because of an option not served, by
+  // option (the first kOptionSlots different ones; names in
+  // shim/stats/option_names.h).
+  struct OptionCount {
+    int32_t level;
+    int32_t name;
+    uint64_t sockets;
+  };
+  static constexpr int kOptionSlots = 8;
+  OptionCount kernel_options[kOptionSlots] = {};
 };
 
 }  // namespace xdpload::shim

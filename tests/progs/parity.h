@@ -29,7 +29,7 @@ static struct sockaddr_in addr_of(const char* ip, int port) {
 }
 
 /* A TCP connection to the peer's port; exits if there is none (setup). */
-static int connect_to(int port) {
+static __attribute__((unused)) int connect_to(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = addr_of(peer, port);
   if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0) {
@@ -39,7 +39,7 @@ static int connect_to(int port) {
   return fd;
 }
 
-static void msleep(int ms) {
+static __attribute__((unused)) void msleep(int ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
 }

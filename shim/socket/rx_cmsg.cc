@@ -1,0 +1,207 @@
+#include "shim/socket/rx_cmsg.h"
+
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+#include <netinet/in.h>
+#include <sys/time.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "shim/clock/tsc_clock.h"
+#include "shim/intercept/libc.h"
+
+namespace xdpload::shim {
+
+namespace {
+
+// The option names by layout, whatever glibc's SO_TIMESTAMP maps to: the
+// kernel answers in the layout of the name that was set.
+constexpr int kTimestampOld = 29, kTimestampNsOld = 35, kTimestampingOld = 37;
+constexpr int kTimestampNew = 63, kTimestampNsNew = 64, kTimestampingNew = 65;
+// Newer than the headers of some distributions (Linux 6.12).
+constexpr uint32_t kOptRxFilter = 1u << 17;
+
+int int_value(const void* v, socklen_t len) {
+  int x = 0;
+  if (v && len >= sizeof(int)) memcpy(&x, v, sizeof x);
+  else if (v && len > 0) x = *static_cast<const unsigned char*>(v);
+  return x;
+}
+
+// Linux's put_cmsg: the header and as much of the data as fits; MSG_CTRUNC
+// when not all of it did, or when there is no room for a header at all.
+struct CmsgWriter {
+  msghdr* msg;
+  char* cursor;
+  size_t left;
+
+  void put(int level, int type, const void* data, size_t len) {
+    if (!cursor || left < sizeof(cmsghdr)) {
+      msg->msg_flags |= MSG_CTRUNC;
+      return;
+    }
+    size_t cmlen = CMSG_LEN(len);
+    if (left < cmlen) {
+      msg->msg_flags |= MSG_CTRUNC;
+      cmlen = left;
+    }
+    cmsghdr h{};
+    h.cmsg_len = cmlen;
+    h.cmsg_level = level;
+    h.cmsg_type = type;
+    memcpy(cursor, &h, sizeof h);
+    memcpy(cursor + CMSG_LEN(0), data, cmlen - CMSG_LEN(0));
+    size_t space = CMSG_SPACE(len);
+    if (space > left) space = left;
+    cursor += space;
+    left -= space;
+  }
+};
+
+struct Pair64 {
+  int64_t sec, frac;
+};
+
+timespec now_realtime() {
+  timespec ts;
+  if (!served_clock().now(CLOCK_REALTIME, &ts)) libc::clock_gettime(CLOCK_REALTIME, &ts);
+  return ts;
+}
+
+}  // namespace
+
+bool RxCmsgOptions::wants_stamps() const {
+  return rcvtstamp || sock_timestamp || (tsflags & SOF_TIMESTAMPING_RX_SOFTWARE);
+}
+
+void note_read_stamp(const RxCmsgOptions& o, const RxMeta& m, int64_t* sk_stamp_ns) {
+  const int64_t kt = int64_t(m.stamp.tv_sec) * 1000000000 + m.stamp.tv_nsec;
+  const uint32_t f = o.tsflags;
+  const bool cmsg_path =
+      o.rcvtstamp || o.rxq_ovfl || (f & (SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RAW_HARDWARE));
+  if (cmsg_path) {
+    // The stamp went into a message instead, or is kept.
+    const bool in_message = o.rcvtstamp || (f & SOF_TIMESTAMPING_RX_SOFTWARE) ||
+                            (kt && (f & SOF_TIMESTAMPING_SOFTWARE));
+    if (!in_message) *sk_stamp_ns = kt;
+  } else if (o.sock_timestamp) {
+    *sk_stamp_ns = kt;
+  } else if (*sk_stamp_ns == kNoStampYet) {
+    *sk_stamp_ns = 0;
+  }
+}
+
+int get_stamp(RxCmsgOptions* o, int64_t* sk_stamp_ns, bool usec, int64_t out[2]) {
+  o->sock_timestamp = true;
+  if (*sk_stamp_ns == kNoStampYet) return -ENOENT;
+  if (*sk_stamp_ns == 0) {
+    timespec t = now_realtime();
+    *sk_stamp_ns = int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+  }
+  out[0] = *sk_stamp_ns / 1000000000;
+  out[1] = *sk_stamp_ns % 1000000000;
+  if (usec) out[1] /= 1000;
+  return 0;
+}
+
+bool RxCmsgOptions::any() const {
+  return rcvtstamp || (tsflags & (SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RAW_HARDWARE)) ||
+         rxq_ovfl || pktinfo || recvttl || recvtos || origdstaddr;
+}
+
+bool RxCmsgOptions::apply(int level, int name, const void* value, socklen_t len) {
+  const bool on = int_value(value, len) != 0;
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      // sock_set_timestamp(): on sets RCVTSTAMP, NS per the name, NEW per
+      // the name; off clears both RCVTSTAMP and RCVTSTAMPNS.
+      case kTimestampOld:
+      case kTimestampNsOld:
+      case kTimestampNew:
+      case kTimestampNsNew:
+        if (on) {
+          rcvtstamp = true;
+          sock_timestamp = true;
+          rcvtstampns = name == kTimestampNsOld || name == kTimestampNsNew;
+          tstamp_new = name == kTimestampNew || name == kTimestampNsNew;
+        } else {
+          rcvtstamp = rcvtstampns = false;
+        }
+        return true;
+      case kTimestampingOld:
+      case kTimestampingNew:
+        // An int, or struct so_timestamping {flags, bind_phc}: flags first.
+        tsflags = uint32_t(int_value(value, len));
+        tstamp_new = name == kTimestampingNew;
+        return true;
+      case SO_RXQ_OVFL: rxq_ovfl = on; return true;
+    }
+  }
+  if (level == IPPROTO_IP) {
+    switch (name) {
+      case IP_PKTINFO: pktinfo = on; return true;
+      case IP_RECVTTL: recvttl = on; return true;
+      case IP_RECVTOS: recvtos = on; return true;
+      case IP_RECVORIGDSTADDR: origdstaddr = on; return true;
+    }
+  }
+  return false;
+}
+
+void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const RxInterface& iface) {
+  CmsgWriter w{msg, static_cast<char*>(msg->msg_control), msg->msg_control ? msg->msg_controllen : 0};
+  // ---- sock_recv_cmsgs(): timestamps, then the drop count ----
+  timespec stamp = m.stamp;
+  if (o.rcvtstamp) {
+    // A datagram that arrived before stamps were wanted: Linux stamps it
+    // now ("race between timestamp enabling and packet receiving").
+    if (stamp.tv_sec == 0 && stamp.tv_nsec == 0) stamp = now_realtime();
+    if (!o.rcvtstampns) {
+      Pair64 tv{stamp.tv_sec, stamp.tv_nsec / 1000};
+      w.put(SOL_SOCKET, o.tstamp_new ? kTimestampNew : kTimestampOld, &tv, sizeof tv);
+    } else {
+      Pair64 ts{stamp.tv_sec, stamp.tv_nsec};
+      w.put(SOL_SOCKET, o.tstamp_new ? kTimestampNsNew : kTimestampNsOld, &ts, sizeof ts);
+    }
+  }
+  // SO_TIMESTAMPING: the software stamp in ts[0] when reporting is asked
+  // for and the datagram has one (RX_FILTER: only if this socket generates);
+  // no hardware stamp here (ts[2]), so nothing when only that is asked for.
+  const uint32_t f = o.tsflags;
+  if ((f & SOF_TIMESTAMPING_SOFTWARE) &&
+      ((f & SOF_TIMESTAMPING_RX_SOFTWARE) || !(f & kOptRxFilter)) &&
+      (m.stamp.tv_sec != 0 || m.stamp.tv_nsec != 0)) {
+    Pair64 tss[3] = {{m.stamp.tv_sec, m.stamp.tv_nsec}, {0, 0}, {0, 0}};
+    w.put(SOL_SOCKET, o.tstamp_new ? kTimestampingNew : kTimestampingOld, tss, sizeof tss);
+  }
+  if (o.rxq_ovfl && m.drops) w.put(SOL_SOCKET, SO_RXQ_OVFL, &m.drops, sizeof m.drops);
+  // ---- ip_cmsg_recv_offset(): in the order of its flag bits ----
+  if (o.pktinfo) {
+    in_pktinfo info{};
+    info.ipi_ifindex = iface.ifindex;
+    // The address a reply would come from: the destination itself, unless
+    // it was a broadcast or a multicast group (then the interface's).
+    uint32_t host = ntohl(m.dst_ip);
+    bool group = (host >> 28) == 0xe || host == 0xffffffffu;
+    info.ipi_spec_dst.s_addr = group ? iface.local_ip : m.dst_ip;
+    info.ipi_addr.s_addr = m.dst_ip;
+    w.put(IPPROTO_IP, IP_PKTINFO, &info, sizeof info);
+  }
+  if (o.recvttl) {
+    int ttl = m.ttl;
+    w.put(IPPROTO_IP, IP_TTL, &ttl, sizeof ttl);
+  }
+  if (o.recvtos) w.put(IPPROTO_IP, IP_TOS, &m.tos, 1);
+  if (o.origdstaddr) {
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(m.dst_port);
+    sin.sin_addr.s_addr = m.dst_ip;
+    w.put(IPPROTO_IP, IP_ORIGDSTADDR, &sin, sizeof sin);
+  }
+  if (msg->msg_control) msg->msg_controllen = size_t(w.cursor - static_cast<char*>(msg->msg_control));
+  else msg->msg_controllen = 0;
+}
+
+}  // namespace xdpload::shim

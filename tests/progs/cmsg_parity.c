@@ -1,0 +1,355 @@
+/* Control messages on received UDP datagrams, run the same way on the kernel
+ * and under xdpload (tests/shim/shim-cmsg-parity.sh): every line printed
+ * must be the same.
+ *
+ *   cmsg_parity LOCAL_IP PEER_IP PEER_PORT IFACE
+ *
+ * For each case a fresh UDP socket bound to LOCAL_IP:9700 sets its options,
+ * asks the datagram source in the peer namespace (tests/peers/dgram_source.py)
+ * for datagrams with a known TOS and TTL, and prints for each datagram its
+ * msg_flags, msg_controllen and every control message: level, type, length,
+ * and the values that do not depend on the run (addresses, TTL, TOS, drop
+ * counts); timestamps are printed as whether they are ordered, not before
+ * the request for the datagram was sent and not after recvmsg returned.
+ * The last lines count the datagrams a full receive buffer dropped and
+ * what SO_RXQ_OVFL said of them.
+ */
+#define _GNU_SOURCE
+#include <time.h> /* before linux/errqueue.h, which uses struct timespec */
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "parity.h"
+
+#define OPT_RX_FILTER (1 << 17) /* SOF_TIMESTAMPING_OPT_RX_FILTER, Linux 6.12 */
+
+/* A call's outcome: "ok" or its errno's name. */
+#define SHOW(name, expr)                                   \
+  do {                                                     \
+    errno = 0;                                             \
+    long r_ = (long)(expr);                                \
+    if (r_ < 0) printf("%s: -1 %s\n", name, en(errno));     \
+    else printf("%s: ok\n", name);                          \
+  } while (0)
+
+static const char *local, *iface;
+static struct sockaddr_in source;
+
+static int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Asks the source for COUNT datagrams of SIZE bytes, with TOS and TTL;
+ * with DONE_PORT, a "done" datagram to that port after them. */
+static void request(int fd, int count, int size, int done_port) {
+  char req[64];
+  int n = snprintf(req, sizeof req, "%d %d %d %d %d", count, size, 0x28, 33, done_port);
+  if (!done_port) n = snprintf(req, sizeof req, "%d %d %d %d", count, size, 0x28, 33);
+  sendto(fd, req, (size_t)n, 0, (struct sockaddr*)&source, sizeof source);
+}
+
+static int sockets_opened;
+static int socket_on(int port) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  ++sockets_opened;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = addr_of(local, port);
+  if (bind(fd, (struct sockaddr*)&a, sizeof a) != 0) {
+    printf("setup: bind: %s\n", en(errno));
+    exit(1);
+  }
+  return fd;
+}
+
+static int fresh_socket(void) { return socket_on(9700); }
+
+static int wait_readable(int fd) {
+  struct pollfd p = {fd, POLLIN, 0};
+  return poll(&p, 1, 5000);
+}
+
+/* A timestamp's verdict: within [sent, returned]. Stamps that go back
+ * within a case are counted and said on stderr at the end (the kernel's own
+ * are not always ordered on a veth pair: not part of the comparison). */
+static int64_t last_stamp;
+static int out_of_order;
+static const char* judge(int64_t t, int64_t sent, int64_t returned) {
+  const char* v = t < sent ? "before the request" : t > returned ? "after recvmsg" : "in range";
+  if (t < last_stamp) ++out_of_order;
+  last_stamp = t;
+  return v;
+}
+
+static void show_cmsgs(struct msghdr* m, int64_t sent, int64_t returned) {
+  printf("  flags%s%s controllen %zu\n", m->msg_flags & MSG_CTRUNC ? " CTRUNC" : "",
+         m->msg_flags & MSG_TRUNC ? " TRUNC" : "", (size_t)m->msg_controllen);
+  if (!m->msg_control) return;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+    printf("  cmsg level %d type %d len %zu", c->cmsg_level, c->cmsg_type, (size_t)c->cmsg_len);
+    size_t data = c->cmsg_len - CMSG_LEN(0);
+    const unsigned char* d = CMSG_DATA(c);
+    int64_t a[6] = {0};
+    if (c->cmsg_level == SOL_SOCKET) {
+      memcpy(a, d, data < sizeof a ? data : sizeof a);
+      switch (c->cmsg_type) {
+        case 29: /* SO_TIMESTAMP_OLD */
+        case 63: /* SO_TIMESTAMP_NEW */
+          if (data >= 16) printf(": usec %s", judge(a[0] * 1000000000 + a[1] * 1000, sent / 1000 * 1000, returned));
+          break;
+        case 35: /* SO_TIMESTAMPNS_OLD */
+        case 64: /* SO_TIMESTAMPNS_NEW */
+          if (data >= 16) printf(": nsec %s", judge(a[0] * 1000000000 + a[1], sent, returned));
+          break;
+        case 37: /* SO_TIMESTAMPING_OLD */
+        case 65: /* SO_TIMESTAMPING_NEW */
+          if (data >= 48)
+            printf(": software %s, legacy %s, hardware %s",
+                   a[0] || a[1] ? judge(a[0] * 1000000000 + a[1], sent, returned) : "none",
+                   a[2] || a[3] ? "set" : "zero", a[4] || a[5] ? "set" : "zero");
+          break;
+        case SO_RXQ_OVFL: {
+          uint32_t drops;
+          memcpy(&drops, d, sizeof drops);
+          printf(": drops %s", drops ? "counted" : "0");
+          break;
+        }
+      }
+    } else if (c->cmsg_level == IPPROTO_IP) {
+      char x[INET_ADDRSTRLEN], y[INET_ADDRSTRLEN];
+      switch (c->cmsg_type) {
+        case IP_PKTINFO: {
+          struct in_pktinfo pi;
+          if (data < sizeof pi) break;
+          memcpy(&pi, d, sizeof pi);
+          inet_ntop(AF_INET, &pi.ipi_spec_dst, x, sizeof x);
+          inet_ntop(AF_INET, &pi.ipi_addr, y, sizeof y);
+          printf(": ifindex %s, spec_dst %s, addr %s",
+                 pi.ipi_ifindex == (int)if_nametoindex(iface) ? "the interface's" : "other", x, y);
+          break;
+        }
+        case IP_TTL: {
+          int ttl;
+          if (data >= sizeof ttl) memcpy(&ttl, d, sizeof ttl), printf(": ttl %d", ttl);
+          break;
+        }
+        case IP_TOS:
+          if (data >= 1) printf(": tos 0x%02x", d[0]);
+          break;
+        case IP_ORIGDSTADDR: {
+          struct sockaddr_in sin;
+          if (data < sizeof sin) break;
+          memcpy(&sin, d, sizeof sin);
+          inet_ntop(AF_INET, &sin.sin_addr, x, sizeof x);
+          printf(": family %d %s:%d", sin.sin_family, x, ntohs(sin.sin_port));
+          break;
+        }
+      }
+    }
+    printf("\n");
+  }
+}
+
+/* Receives COUNT datagrams with a control buffer of CONTROL bytes (0: none)
+ * and prints each. */
+static void receive(int fd, int count, size_t control, int64_t sent) {
+  for (int i = 0; i < count; ++i) {
+    if (wait_readable(fd) <= 0) {
+      printf("  datagram %d: none came\n", i);
+      return;
+    }
+    char buf[2048], cbuf[512];
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control ? cbuf : NULL;
+    m.msg_controllen = control;
+    ssize_t n = recvmsg(fd, &m, 0);
+    int64_t returned = now_ns();
+    printf(" datagram %d: %zd bytes\n", i, n);
+    show_cmsgs(&m, sent, returned);
+  }
+}
+
+struct opt {
+  int level, name, value;
+};
+
+static void run_case(const char* name, const struct opt* opts, int nopts, size_t control) {
+  printf("%s\n", name);
+  int fd = fresh_socket();
+  for (int i = 0; i < nopts; ++i)
+    if (setsockopt(fd, opts[i].level, opts[i].name, &opts[i].value, sizeof(int)) != 0)
+      printf("  setsockopt %d/%d: %s\n", opts[i].level, opts[i].name, en(errno));
+  last_stamp = 0;
+  int64_t sent = now_ns();
+  request(fd, 3, 100, 0);
+  receive(fd, 3, control, sent);
+  close(fd);
+}
+
+#define CASE(name, control, ...)                                         \
+  do {                                                                   \
+    const struct opt o[] = {__VA_ARGS__};                                \
+    run_case(name, o, (int)(sizeof o / sizeof o[0]), control);           \
+  } while (0)
+
+int main(int argc, char** argv) {
+  if (argc < 5) return 2;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  local = argv[1];
+  source = addr_of(argv[2], atoi(argv[3]));
+  iface = argv[4];
+  const int sw = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+  CASE("no options", 512, {SOL_SOCKET, SO_REUSEADDR, 1});
+  CASE("SO_TIMESTAMP", 512, {SOL_SOCKET, 29, 1});
+  CASE("SO_TIMESTAMPNS", 512, {SOL_SOCKET, 35, 1});
+  CASE("SO_TIMESTAMP_NEW", 512, {SOL_SOCKET, 63, 1});
+  CASE("SO_TIMESTAMPNS_NEW", 512, {SOL_SOCKET, 64, 1});
+  CASE("SO_TIMESTAMP on, then off", 512, {SOL_SOCKET, 29, 1}, {SOL_SOCKET, 29, 0});
+  CASE("SO_TIMESTAMPNS, then SO_TIMESTAMP", 512, {SOL_SOCKET, 35, 1}, {SOL_SOCKET, 29, 1});
+  CASE("SO_TIMESTAMPING rx software", 512, {SOL_SOCKET, 37, sw});
+  CASE("SO_TIMESTAMPING_NEW rx software", 512, {SOL_SOCKET, 65, sw});
+  CASE("SO_TIMESTAMPING reporting only, filtered", 512,
+       {SOL_SOCKET, 37, SOF_TIMESTAMPING_SOFTWARE | OPT_RX_FILTER});
+  CASE("SO_TIMESTAMPING raw hardware only", 512,
+       {SOL_SOCKET, 37, SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_RAW_HARDWARE});
+  CASE("IP_PKTINFO", 512, {IPPROTO_IP, IP_PKTINFO, 1});
+  CASE("IP_RECVTTL", 512, {IPPROTO_IP, IP_RECVTTL, 1});
+  CASE("IP_RECVTOS", 512, {IPPROTO_IP, IP_RECVTOS, 1});
+  CASE("IP_RECVORIGDSTADDR", 512, {IPPROTO_IP, IP_RECVORIGDSTADDR, 1});
+  CASE("SO_RXQ_OVFL, nothing dropped", 512, {SOL_SOCKET, SO_RXQ_OVFL, 1});
+#define ALL                                                                          \
+  {SOL_SOCKET, 35, 1}, {SOL_SOCKET, 37, sw}, {SOL_SOCKET, SO_RXQ_OVFL, 1},           \
+      {IPPROTO_IP, IP_PKTINFO, 1}, {IPPROTO_IP, IP_RECVTTL, 1}, {IPPROTO_IP, IP_RECVTOS, 1}, \
+      {IPPROTO_IP, IP_RECVORIGDSTADDR, 1}
+  CASE("everything", 512, ALL);
+  CASE("everything, 100 bytes of control buffer", 100, ALL);
+  CASE("everything, 20 bytes of control buffer", 20, ALL);
+  CASE("everything, no control buffer", 0, ALL);
+
+  /* SIOCGSTAMP: ENOENT before any datagram (and stamping starts), then the
+   * stamp of the datagram read; SIOCGSTAMPNS after a datagram read while
+   * nothing kept stamps: the time of the call. */
+  printf("SIOCGSTAMP\n");
+  {
+    int fd = fresh_socket();
+    struct timeval tv;
+    struct timespec ts;
+    SHOW(" before any datagram", ioctl(fd, SIOCGSTAMP, &tv));
+    last_stamp = 0;
+    int64_t sent = now_ns();
+    request(fd, 1, 10, 0);
+    receive(fd, 1, 0, sent);
+    int64_t returned = now_ns();
+    if (ioctl(fd, SIOCGSTAMP, &tv) == 0)
+      printf("  after one: %s\n", judge((int64_t)tv.tv_sec * 1000000000 + tv.tv_usec * 1000, sent / 1000 * 1000, returned));
+    close(fd);
+    fd = fresh_socket();
+    request(fd, 1, 10, 0);
+    receive(fd, 1, 0, sent);
+    int64_t before = now_ns();
+    int rc = ioctl(fd, SIOCGSTAMPNS, &ts);
+    int64_t after = now_ns();
+    last_stamp = 0;
+    printf("  SIOCGSTAMPNS, nothing kept: %d %s\n", rc,
+           rc ? en(errno) : judge((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, before, after));
+    close(fd);
+  }
+
+  /* IP_RECVERR: a datagram to a closed port of the peer; the ICMP error
+   * arrives on the error queue (POLLERR), then as the socket's error. */
+  printf("IP_RECVERR\n");
+  {
+    int fd = fresh_socket();
+    int on = 1;
+    setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on);
+    struct sockaddr_in closed = source;
+    closed.sin_port = htons(9799);
+    sendto(fd, "probe", 5, 0, (struct sockaddr*)&closed, sizeof closed);
+    struct pollfd p = {fd, POLLIN, 0};
+    int n = poll(&p, 1, 5000);
+    printf("  poll: %d revents%s%s\n", n, p.revents & POLLERR ? " POLLERR" : "",
+           p.revents & POLLIN ? " POLLIN" : "");
+    char data[64], cbuf[256];
+    struct iovec iov = {data, sizeof data};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = cbuf;
+    m.msg_controllen = sizeof cbuf;
+    ssize_t r = recvmsg(fd, &m, MSG_ERRQUEUE);
+    printf("  MSG_ERRQUEUE: %zd bytes '%.*s' flags%s\n", r, r > 0 ? (int)r : 0, data,
+           m.msg_flags & MSG_ERRQUEUE ? " ERRQUEUE" : "");
+    for (struct cmsghdr* c = r >= 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c)) {
+      printf("  cmsg level %d type %d len %zu", c->cmsg_level, c->cmsg_type, (size_t)c->cmsg_len);
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) {
+        struct sock_extended_err ee;
+        memcpy(&ee, CMSG_DATA(c), sizeof ee);
+        struct sockaddr_in off;
+        memcpy(&off, SO_EE_OFFENDER((struct sock_extended_err*)CMSG_DATA(c)), sizeof off);
+        char x[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &off.sin_addr, x, sizeof x);
+        printf(": errno %s origin %d type %d code %d offender %s", en((int)ee.ee_errno),
+               ee.ee_origin, ee.ee_type, ee.ee_code, x);
+      }
+      printf("\n");
+    }
+    SHOW("  MSG_ERRQUEUE again", recvmsg(fd, &m, MSG_ERRQUEUE));
+    SHOW("  recv after the error", recv(fd, data, sizeof data, MSG_DONTWAIT));
+    SHOW("  recv once more", recv(fd, data, sizeof data, MSG_DONTWAIT));
+    close(fd);
+  }
+
+  /* SO_RXQ_OVFL: a small receive buffer, 200 datagrams of 1000 bytes
+   * unread; then the next datagram carries how many were dropped. */
+  printf("SO_RXQ_OVFL after a full receive buffer\n");
+  int fd = fresh_socket();
+  int v = 1;
+  setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &v, sizeof v);
+  v = 8192;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+  int done = socket_on(9701);
+  request(fd, 200, 1000, 9701);
+  /* The burst is over when "done" arrives on the other socket. */
+  wait_readable(done);
+  int got = 0;
+  char buf[2048], cbuf[64];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0) break;
+    ++got;
+  }
+  request(fd, 1, 10, 0);
+  wait_readable(fd);
+  struct iovec iov = {buf, sizeof buf};
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  uint32_t drops = 0;
+  if (recvmsg(fd, &m, 0) >= 0)
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) memcpy(&drops, CMSG_DATA(c), 4);
+  printf("  some were dropped: %s; SO_RXQ_OVFL counts every one of them: %s\n",
+         got < 200 ? "yes" : "no", (int)drops == 200 - got ? "yes" : "no");
+  fprintf(stderr, "rxq_ovfl: %d of 200 read, %u counted dropped\n", got, drops);
+  close(fd);
+  close(done);
+  printf("sockets opened: %d\n", sockets_opened);
+  fprintf(stderr, "timestamps out of order: %d\n", out_of_order);
+  return 0;
+}

@@ -1,0 +1,72 @@
+# Control messages on received UDP datagrams (tests/progs/cmsg_parity.c):
+# SO_TIMESTAMP, SO_TIMESTAMPNS and SO_TIMESTAMPING in the old and the _NEW
+# layouts, IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVORIGDSTADDR,
+# SO_RXQ_OVFL, each alone and all together, with control buffers too small
+# and none; SIOCGSTAMP and SIOCGSTAMPNS; IP_RECVERR with an ICMP port
+# unreachable from B (POLLERR, MSG_ERRQUEUE's sock_extended_err, the
+# socket's error after it): the same program on the kernel and under xdpload, against the
+# same kernel datagram source in B; every line must be the same (levels,
+# types, lengths, flags, values; timestamps between the request and
+# recvmsg's return); xdpload's stamps are also ordered (the kernel's, on a
+# veth pair, are not always). Under xdpload every socket is on the stack and A's
+# kernel receives none of the datagrams: before, any of these options handed
+# the socket to the kernel.
+# Then what a market-data handler does: a Python receiver with
+# SO_TIMESTAMPNS and IP_PKTINFO gets 2000 datagrams, each with both.
+. "$(dirname "$0")/../lib/common.sh"
+need_root
+netns_up
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; netns_down' EXIT
+bg_b python3 "$TOP/tests/peers/dgram_source.py" 9800 >"$tmp/source.out" 2>&1
+wait_for 50 grep -q ready "$tmp/source.out"
+
+in_a "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" >"$tmp/kernel" 2>"$tmp/kernel.err"
+cat "$tmp/kernel.err"
+u0=$(kernel_counter "$NS_A" UdpInDatagrams)
+in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+  "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" >"$tmp/xdpload" 2>"$tmp/xdpload.err"
+u1=$(kernel_counter "$NS_A" UdpInDatagrams)
+cat "$tmp/xdpload.err"
+check "the kernel run completed" grep -q "SO_RXQ_OVFL counts every one of them: yes" "$tmp/kernel"
+cases=$(grep -c '^[A-Za-z]' "$tmp/kernel")
+sockets=$(sed -n 's/^sockets opened: //p' "$tmp/kernel")
+check "under xdpload every socket was on the stack (${sockets:-?})" \
+  grep -q "0 tcp and ${sockets:-?} udp sockets accelerated, 0 left with the kernel" "$tmp/xdpload.err"
+check "A's kernel received none of the datagrams (UdpInDatagrams +$((u1 - u0)))" [ "$u1" -eq "$u0" ]
+check "under xdpload the stamps of a case never go back" grep -qx "timestamps out of order: 0" "$tmp/xdpload.err"
+if diff -u "$tmp/kernel" "$tmp/xdpload"; then
+  pass "identical control messages in $cases cases ($(grep -c 'cmsg level' "$tmp/kernel") messages)"
+else
+  fail "control messages differ (diff above: - kernel, + xdpload)"
+fi
+
+cat >"$tmp/handler.py" <<'PY'
+import socket, struct, sys, time
+SO_TIMESTAMPNS, IP_PKTINFO = 35, 8  # (not in every Python's socket module)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+s.bind((sys.argv[1], 9710))
+s.sendto(b"2000 64 0 64", (sys.argv[2], 9800))
+both = stamped = 0
+for _ in range(2000):
+    data, anc, flags, addr = s.recvmsg(100, 256)
+    kinds = {(l, t) for l, t, _ in anc}
+    for l, t, d in anc:
+        if (l, t) == (socket.SOL_SOCKET, SO_TIMESTAMPNS):
+            sec, nsec = struct.unpack("qq", d)
+            stamped += abs(sec + nsec / 1e9 - time.time()) < 60
+    both += kinds == {(socket.SOL_SOCKET, SO_TIMESTAMPNS), (socket.IPPROTO_IP, IP_PKTINFO)}
+print(f"{both} with both, {stamped} stamped with the time of day", flush=True)
+PY
+u0=$(kernel_counter "$NS_A" UdpInDatagrams)
+in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+  python3 "$tmp/handler.py" "$IP_A" "$IP_B" >"$tmp/handler.out" 2>"$tmp/handler.err"
+u1=$(kernel_counter "$NS_A" UdpInDatagrams)
+cat "$tmp/handler.out" "$tmp/handler.err"
+check "python: every datagram with SO_TIMESTAMPNS and IP_PKTINFO" \
+  grep -qx "2000 with both, 2000 stamped with the time of day" "$tmp/handler.out"
+check "python: on the stack (A's kernel UdpInDatagrams +$((u1 - u0)))" \
+  bash -c "[ $u1 -eq $u0 ] && grep -q '0 tcp and 1 udp sockets accelerated, 0 left with the kernel' $tmp/handler.err"
+finish

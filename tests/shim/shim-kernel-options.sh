@@ -1,0 +1,56 @@
+# A socket that sets an option xdpload does not serve stays with the kernel,
+# and the user is told: one line per option at the default log level (not
+# one per socket), and xdpload-stat counts the sockets by option. Here: two
+# TCP sockets ask for receive timestamps (served on UDP only), a UDP socket
+# sets IP_TRANSPARENT, another asks for transmit timestamps (not served
+# yet); an IPv6-only socket is not such a case (it carries no IPv4) and is
+# not reported, nor is a UDP socket that asks for receive timestamps (served).
+. "$(dirname "$0")/../lib/common.sh"
+need_root
+netns_up
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; netns_down' EXIT
+cat >"$tmp/prog.py" <<'PY'
+import socket, sys, time
+SO_TIMESTAMP, IP_TRANSPARENT = 29, 19
+keep = []
+for port in (9601, 9602):
+    t = socket.socket()
+    t.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+    t.bind((sys.argv[1], port))
+    t.listen(1)
+    keep.append(t)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setsockopt(socket.IPPROTO_IP, IP_TRANSPARENT, 1)
+u.bind((sys.argv[1], 9603))
+tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+tx.setsockopt(socket.SOL_SOCKET, 37, (1 << 1) | (1 << 4))  # SO_TIMESTAMPING TX_SOFTWARE|SOFTWARE
+tx.bind((sys.argv[1], 9606))
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.setsockopt(socket.SOL_SOCKET, 37, (1 << 3) | (1 << 4))  # SO_TIMESTAMPING RX_SOFTWARE|SOFTWARE
+rx.bind((sys.argv[1], 9607))
+six = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+six.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+six.bind(("::", 9604))
+six.listen(1)
+served = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+served.bind((sys.argv[1], 9605))
+keep += [u, tx, rx, six, served]
+print("ready", flush=True)
+time.sleep(30)
+PY
+bg_preload_a python3 "$tmp/prog.py" "$IP_A" >"$tmp/out" 2>"$tmp/err"
+prog=$BG_PID
+wait_for 100 grep -q ready "$tmp/out"
+wait_for 50 test -e "/dev/shm/xdpload-0/$prog"
+"$BUILD/xdpload-stat" -p "$prog" --json >"$tmp/json"
+"$BUILD/xdpload-stat" -p "$prog" >"$tmp/text"
+kill "$prog"
+wait "$prog" 2>/dev/null
+cat "$tmp/err" "$tmp/text"
+check "one line per option, naming it, at the default log level" \
+  bash -c "[ \$(grep -c . $tmp/err) -eq 3 ] && grep -q 'set option SO_TIMESTAMP, which xdpload does not serve on TCP sockets' $tmp/err && grep -q 'set option IP_TRANSPARENT, which xdpload does not serve on UDP sockets' $tmp/err && grep -q 'set option SO_TIMESTAMPING (transmit stamps), which' $tmp/err"
+check "xdpload-stat counts the sockets by option" \
+  python3 -c "import json,sys; p=json.load(open('$tmp/json'))['processes'][0]; k=p['kernel_options']; assert k == {'SO_TIMESTAMP': 2, 'IP_TRANSPARENT': 1, 'SO_TIMESTAMPING': 1}, k; assert p['counters']['accelerated_udp'] == 2, p['counters']"
+check "... and says so in its text" grep -q "left with the kernel because of option SO_TIMESTAMP: 2 socket(s)" "$tmp/text"
+finish
