@@ -49,7 +49,7 @@ $(BUILD)/tests/xdp_pass.bpf.o: tests/progs/xdp_pass.bpf.c
 # so that the __*_chk entry points are exercised.
 TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child $(BUILD)/tests/clock_check \
                 $(BUILD)/tests/mux_parity $(BUILD)/tests/fork_patterns $(BUILD)/tests/fork_stress \
-                $(BUILD)/tests/cmsg_parity
+                $(BUILD)/tests/cmsg_parity $(BUILD)/tests/zerocopy_parity
 ALL += $(TEST_C_PROGS)
 $(BUILD)/tests/%: tests/progs/%.c tests/progs/parity.h
 	@mkdir -p $(@D)

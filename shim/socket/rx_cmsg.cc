@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "shim/clock/tsc_clock.h"
+#include "shim/socket/cmsg_writer.h"
 #include "shim/intercept/libc.h"
 
 namespace xdpload::shim {
@@ -28,36 +29,6 @@ int int_value(const void* v, socklen_t len) {
   else if (v && len > 0) x = *static_cast<const unsigned char*>(v);
   return x;
 }
-
-// Linux's put_cmsg: the header and as much of the data as fits; MSG_CTRUNC
-// when not all of it did, or when there is no room for a header at all.
-struct CmsgWriter {
-  msghdr* msg;
-  char* cursor;
-  size_t left;
-
-  void put(int level, int type, const void* data, size_t len) {
-    if (!cursor || left < sizeof(cmsghdr)) {
-      msg->msg_flags |= MSG_CTRUNC;
-      return;
-    }
-    size_t cmlen = CMSG_LEN(len);
-    if (left < cmlen) {
-      msg->msg_flags |= MSG_CTRUNC;
-      cmlen = left;
-    }
-    cmsghdr h{};
-    h.cmsg_len = cmlen;
-    h.cmsg_level = level;
-    h.cmsg_type = type;
-    memcpy(cursor, &h, sizeof h);
-    memcpy(cursor + CMSG_LEN(0), data, cmlen - CMSG_LEN(0));
-    size_t space = CMSG_SPACE(len);
-    if (space > left) space = left;
-    cursor += space;
-    left -= space;
-  }
-};
 
 struct Pair64 {
   int64_t sec, frac;
@@ -150,7 +121,7 @@ bool RxCmsgOptions::apply(int level, int name, const void* value, socklen_t len)
 }
 
 void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const RxInterface& iface) {
-  CmsgWriter w{msg, static_cast<char*>(msg->msg_control), msg->msg_control ? msg->msg_controllen : 0};
+  CmsgWriter w(msg);
   // ---- sock_recv_cmsgs(): timestamps, then the drop count ----
   timespec stamp = m.stamp;
   if (o.rcvtstamp) {
@@ -200,8 +171,7 @@ void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const Rx
     sin.sin_addr.s_addr = m.dst_ip;
     w.put(IPPROTO_IP, IP_ORIGDSTADDR, &sin, sizeof sin);
   }
-  if (msg->msg_control) msg->msg_controllen = size_t(w.cursor - static_cast<char*>(msg->msg_control));
-  else msg->msg_controllen = 0;
+  w.finish();
 }
 
 }  // namespace xdpload::shim

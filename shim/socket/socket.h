@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "family/arena.h"
+#include "shim/socket/zerocopy_notices.h"
 #include "shim/wait/waiting.h"
 
 struct tcp_pcb;
@@ -106,6 +107,7 @@ class Socket : public family::Object {
   int64_t next_kernel_check_ns = 0;  // UDP: when to look at the kernel socket again
   uint64_t next_kernel_check_tsc = 0;  // the same in TSC ticks (0: unknown), for the unlocked look
   SocketOptions opt;
+  ZeroCopyNotices zc;  // MSG_ZEROCOPY completions owed (zerocopy_notices.h)
   SockAddr local, remote;
   WaitQueue waiters;
   uint64_t seq = 0;  // bumped at every state change (edge-triggered epoll)

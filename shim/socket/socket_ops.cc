@@ -375,6 +375,18 @@ int op_shutdown(Socket* s, int fd, int how) {
 
 // ---- data ----
 
+namespace {
+
+// A send that put data on the stack: its MSG_ZEROCOPY notification is due
+// at once (the data was copied). Lock held.
+void zerocopy_sent(Socket* s, int flags) {
+  if (!(flags & MSG_ZEROCOPY) || !s->zc.enabled) return;
+  s->zc.sent();
+  s->notify();
+}
+
+}  // namespace
+
 ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   CHILD_GUARD(fd);
   if (s->kind == Socket::Kind::Tcp) {
@@ -387,6 +399,7 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
       CoreGuard g;
       if (!still(s, fd)) return -EBADF;
       r = tcp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags);
+      if (r > 0) zerocopy_sent(s, flags);
     }
     if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) raise_sigpipe();
     return r;
@@ -434,7 +447,9 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   }
   CoreGuard g;
   if (!still(s, fd)) return -EBADF;
-  return udp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, have_to ? &to : nullptr);
+  ssize_t r = udp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, have_to ? &to : nullptr);
+  if (r >= 0) zerocopy_sent(s, flags);
+  return r;
 }
 
 ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
@@ -442,6 +457,11 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
   // The error queue is the backing kernel socket's: ICMP errors reach A's
   // kernel (the XDP program steers only TCP and UDP to the stack), which
   // queues them there (IP_RECVERR is set on it too). Never blocks, as on Linux.
+  if (s->accelerated && (flags & MSG_ERRQUEUE)) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    if (s->zc.take(msg, s->v6)) return 0;
+  }
   if (!s->accelerated || (flags & MSG_ERRQUEUE)) {
     ssize_t r = libc::recvmsg(fd, msg, flags);
     return r < 0 ? neg_errno() : r;
@@ -650,6 +670,7 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
         case SO_REUSEADDR: o.reuseaddr = v; break;
         case SO_REUSEPORT: o.reuseport = v; break;
         case SO_BROADCAST: o.broadcast = v; break;
+        case SO_ZEROCOPY: s->zc.enabled = v; break;
         case SO_RCVTIMEO: o.rcvtimeo_ns = as_timeout_ns(value, len); break;
         case SO_SNDTIMEO: o.sndtimeo_ns = as_timeout_ns(value, len); break;
         case SO_LINGER:

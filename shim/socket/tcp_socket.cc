@@ -261,7 +261,7 @@ uint32_t TcpSocket::events() {
   } else {
     nospace = true;  // as tcp_poll does: whoever asked is woken when space returns
   }
-  if (error) m |= POLLERR;
+  if (error || zc.pending) m |= POLLERR;
   return m;
 }
 

@@ -132,6 +132,7 @@ int UdpSocket::disconnect() {
 uint32_t UdpSocket::events() {
   uint32_t m = POLLOUT | POLLWRNORM;
   if (!queue.empty()) m |= POLLIN | POLLRDNORM;
+  if (zc.pending) m |= POLLERR;
   return m;
 }
 

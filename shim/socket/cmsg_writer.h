@@ -1,0 +1,54 @@
+// Control messages written as Linux's put_cmsg writes them: the header and
+// as much of the data as fits, MSG_CTRUNC when not all of it did (or when
+// there is no room for a header at all), and msg_controllen set to the
+// bytes used when done.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace xdpload::shim {
+
+class CmsgWriter {
+ public:
+  explicit CmsgWriter(msghdr* msg)
+      : msg_(msg),
+        cursor_(static_cast<char*>(msg->msg_control)),
+        left_(msg->msg_control ? msg->msg_controllen : 0) {}
+
+  void put(int level, int type, const void* data, size_t len) {
+    if (!cursor_ || left_ < sizeof(cmsghdr)) {
+      msg_->msg_flags |= MSG_CTRUNC;
+      return;
+    }
+    size_t cmlen = CMSG_LEN(len);
+    if (left_ < cmlen) {
+      msg_->msg_flags |= MSG_CTRUNC;
+      cmlen = left_;
+    }
+    cmsghdr h{};
+    h.cmsg_len = cmlen;
+    h.cmsg_level = level;
+    h.cmsg_type = type;
+    memcpy(cursor_, &h, sizeof h);
+    memcpy(cursor_ + CMSG_LEN(0), data, cmlen - CMSG_LEN(0));
+    size_t space = CMSG_SPACE(len);
+    if (space > left_) space = left_;
+    cursor_ += space;
+    left_ -= space;
+  }
+
+  // msg_controllen: what was written.
+  void finish() {
+    msg_->msg_controllen =
+        msg_->msg_control ? size_t(cursor_ - static_cast<char*>(msg_->msg_control)) : 0;
+  }
+
+ private:
+  msghdr* msg_;
+  char* cursor_;
+  size_t left_;
+};
+
+}  // namespace xdpload::shim
