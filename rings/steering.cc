@@ -125,6 +125,12 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
     return why->set(-err, "the kernel refused the XDP steering program: %s",
                     g_last_libbpf_message);
   }
+  // libbpf learns the CPU count from /sys/devices/system/cpu/possible on
+  // its first per-CPU lookup and keeps it: learnt here, in the thread that
+  // starts the stack, not later in the progress thread, whose short-lived
+  // descriptor would take the number the program's next open() was about
+  // to get (shim-fd-numbers saw epoll_create return 7 instead of 6).
+  libbpf_num_possible_cpus();
   bpf_program* prog = bpf_object__find_program_by_name(obj_, "xdpload_steer");
   bits_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_bits");
   xsks_fd_ = bpf_object__find_map_fd_by_name(obj_, "xsks");
