@@ -86,6 +86,16 @@ class LinkNetif {
   void add_rx_stamp_users(int delta) { rx_stamp_users_ += delta; }
   const timespec& rx_stamp() const { return rx_stamp_; }
 
+  // Transmit timestamps (SOF_TIMESTAMPING_TX_SOFTWARE): while a tap is set,
+  // every frame handed to the transmit ring is shown to it, with the time
+  // it was handed (the receive clock). The sending socket sets it around
+  // its own output.
+  using TxTap = void (*)(void* ctx, const uint8_t* frame, uint32_t len, const timespec& stamp);
+  void set_tx_tap(TxTap tap, void* ctx) {
+    tx_tap_ = tap;
+    tx_tap_ctx_ = ctx;
+  }
+
   struct netif* nif() { return &nif_; }
   Link* link() { return link_; }
   NeighbourTable& neighbours() { return neighbours_; }
@@ -137,6 +147,9 @@ class LinkNetif {
   uint64_t clock_ms_ = 0;
   uint64_t last_refresh_ms_ = 0;
   RxClock rx_clock_ = nullptr;
+  TxTap tx_tap_ = nullptr;
+  void* tx_tap_ctx_ = nullptr;
+  void tap_tx(const uint8_t* frame, uint32_t len);
   int rx_stamp_users_ = 0;
   timespec rx_stamp_{};
   NetifCounters own_counters_;

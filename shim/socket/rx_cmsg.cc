@@ -120,14 +120,12 @@ bool RxCmsgOptions::apply(int level, int name, const void* value, socklen_t len)
   return false;
 }
 
-void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const RxInterface& iface) {
-  CmsgWriter w(msg);
-  // ---- sock_recv_cmsgs(): timestamps, then the drop count ----
-  timespec stamp = m.stamp;
+void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, bool error_queue) {
+  const bool stamped = stamp.tv_sec != 0 || stamp.tv_nsec != 0;
   if (o.rcvtstamp) {
     // A datagram that arrived before stamps were wanted: Linux stamps it
     // now ("race between timestamp enabling and packet receiving").
-    if (stamp.tv_sec == 0 && stamp.tv_nsec == 0) stamp = now_realtime();
+    if (!stamped) stamp = now_realtime();
     if (!o.rcvtstampns) {
       Pair64 tv{stamp.tv_sec, stamp.tv_nsec / 1000};
       w.put(SOL_SOCKET, o.tstamp_new ? kTimestampNew : kTimestampOld, &tv, sizeof tv);
@@ -137,15 +135,21 @@ void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const Rx
     }
   }
   // SO_TIMESTAMPING: the software stamp in ts[0] when reporting is asked
-  // for and the datagram has one (RX_FILTER: only if this socket generates);
-  // no hardware stamp here (ts[2]), so nothing when only that is asked for.
+  // for and there is one (RX_FILTER: only if this socket generates, or for
+  // the error queue); no hardware stamp here (ts[2]), so nothing when only
+  // that is asked for.
   const uint32_t f = o.tsflags;
   if ((f & SOF_TIMESTAMPING_SOFTWARE) &&
-      ((f & SOF_TIMESTAMPING_RX_SOFTWARE) || !(f & kOptRxFilter)) &&
-      (m.stamp.tv_sec != 0 || m.stamp.tv_nsec != 0)) {
-    Pair64 tss[3] = {{m.stamp.tv_sec, m.stamp.tv_nsec}, {0, 0}, {0, 0}};
+      ((f & SOF_TIMESTAMPING_RX_SOFTWARE) || error_queue || !(f & kOptRxFilter)) && stamped) {
+    Pair64 tss[3] = {{stamp.tv_sec, stamp.tv_nsec}, {0, 0}, {0, 0}};
     w.put(SOL_SOCKET, o.tstamp_new ? kTimestampingNew : kTimestampingOld, tss, sizeof tss);
   }
+}
+
+void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const RxInterface& iface) {
+  CmsgWriter w(msg);
+  // ---- sock_recv_cmsgs(): timestamps, then the drop count ----
+  put_timestamp_cmsgs(w, o, m.stamp, false);
   if (o.rxq_ovfl && m.drops) w.put(SOL_SOCKET, SO_RXQ_OVFL, &m.drops, sizeof m.drops);
   // ---- ip_cmsg_recv_offset(): in the order of its flag bits ----
   if (o.pktinfo) {

@@ -62,4 +62,9 @@ int get_stamp(RxCmsgOptions* o, int64_t* sk_stamp_ns, bool usec, int64_t out[2])
 // Writes the control messages for one datagram into msg.
 void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const RxInterface& iface);
 
+class CmsgWriter;
+// The timestamp messages alone (sock_recv_timestamp()), for a datagram or,
+// error_queue, for an entry of the error queue (a transmit timestamp).
+void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, bool error_queue);
+
 }  // namespace xdpload::shim

@@ -461,6 +461,10 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
     if (s->zc.take(msg, s->v6)) return 0;
+    if (s->kind == Socket::Kind::Udp) {
+      ssize_t r = udp(s)->tx_stamps.take(msg, udp(s)->rx_cmsg);
+      if (r != -EAGAIN) return r;
+    }
   }
   if (!s->accelerated || (flags & MSG_ERRQUEUE)) {
     ssize_t r = libc::recvmsg(fd, msg, flags);
@@ -557,12 +561,11 @@ bool kernel_only_option(Socket::Kind kind, int level, int name, const void* valu
       case 63: /* SO_TIMESTAMP_NEW */
       case 64: /* SO_TIMESTAMPNS_NEW */
         return kind == Socket::Kind::Tcp;
-      // Transmit stamps (the error queue) are not served yet either.
+      // Software transmit stamps are served on UDP (tx_stamps.h); hardware
+      // ones and OPT_CMSG are not.
       case 37: /* SO_TIMESTAMPING_OLD */
       case 65: /* SO_TIMESTAMPING_NEW */
-        return kind == Socket::Kind::Tcp ||
-               (as_int_value(value, len) & (SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_TX_SOFTWARE |
-                                            SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_ACK));
+        return kind == Socket::Kind::Tcp || !TxStamps::served_flags(uint32_t(as_int_value(value, len)));
       case SO_BINDTODEVICE: {
         std::string dev(static_cast<const char*>(value), strnlen(static_cast<const char*>(value), len));
         return !dev.empty() && dev != rt().iface().name;
@@ -643,7 +646,8 @@ void note_kernel_option(Socket* s, int fd, int level, int name) {
   if (nsaid < int(sizeof said / sizeof said[0])) said[nsaid][0] = level, said[nsaid][1] = name, ++nsaid;
   const char* what = stats::socket_option_name(level, name);
   if (s->kind == Socket::Kind::Udp && level == SOL_SOCKET && (name == 37 || name == 65))
-    what = name == 37 ? "SO_TIMESTAMPING (transmit stamps)" : "SO_TIMESTAMPING_NEW (transmit stamps)";
+    what = name == 37 ? "SO_TIMESTAMPING (hardware transmit stamps or OPT_CMSG)"
+                      : "SO_TIMESTAMPING_NEW (hardware transmit stamps or OPT_CMSG)";
   char unnamed[32];
   if (!what) snprintf(unnamed, sizeof unnamed, "%d/%d", level, name), what = unnamed;
   log_at(kLogError,

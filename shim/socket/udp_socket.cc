@@ -102,7 +102,9 @@ void UdpSocket::count_stamp_user(bool want) {
 }
 
 bool UdpSocket::set_rx_option(int level, int name, const void* value, socklen_t len) {
+  const uint32_t old_flags = rx_cmsg.tsflags;
   if (!rx_cmsg.apply(level, name, value, len)) return false;
+  tx_stamps.flags_changed(old_flags, rx_cmsg.tsflags);
   if (pcb) count_stamp_user(rx_cmsg.wants_stamps());
   return true;
 }
@@ -132,7 +134,7 @@ int UdpSocket::disconnect() {
 uint32_t UdpSocket::events() {
   uint32_t m = POLLOUT | POLLWRNORM;
   if (!queue.empty()) m |= POLLIN | POLLRDNORM;
-  if (zc.pending) m |= POLLERR;
+  if (zc.pending || tx_stamps.pending()) m |= POLLERR;
   return m;
 }
 
@@ -153,6 +155,13 @@ int UdpSocket::next_datagram_bytes() const {
   return queue.empty() ? 0 : int(queue.front().data->tot_len);
 }
 
+void UdpSocket::on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, const timespec& stamp) {
+  auto* s = static_cast<UdpSocket*>(ctx);
+  // The error queue counts against the receive buffer, as on Linux.
+  size_t room = size_t(s->opt.rcvbuf) > s->queued_bytes ? size_t(s->opt.rcvbuf) - s->queued_bytes : 0;
+  s->tx_stamps.frame_sent(frame, len, stamp, room);
+}
+
 ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr* to) {
   (void)flags;
   size_t len = 0;
@@ -169,6 +178,13 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
     pbuf_take_at(p, iov[i].iov_base, u16_t(iov[i].iov_len), u16_t(off));
     off += iov[i].iov_len;
   }
+  // Transmit stamps: the driver shows us the frame it hands to the ring.
+  stack::LinkNetif& driver = Runtime::get().stack()->driver();
+  const bool stamps = TxStamps::wanted(rx_cmsg.tsflags);
+  if (stamps) {
+    tx_stamps.expect(rx_cmsg.tsflags);
+    driver.set_tx_tap(on_frame_sent, this);
+  }
   err_t err;
   if (to) {
     ip4_addr_t ip;
@@ -176,6 +192,11 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
     err = udp_sendto(pcb, p, &ip, to->port);
   } else {
     err = udp_send(pcb, p);
+  }
+  if (stamps) {
+    driver.set_tx_tap(nullptr, nullptr);
+    tx_stamps.done();
+    if (tx_stamps.pending()) notify();
   }
   pbuf_free(p);
   Runtime::get().sent_datagram();
@@ -242,6 +263,7 @@ void UdpSocket::release() {
   queue.clear();
   queued_bytes = 0;
   set_queued_count();
+  tx_stamps.clear();
 }
 
 }  // namespace xdpload::shim

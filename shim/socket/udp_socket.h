@@ -10,6 +10,7 @@
 
 #include "shim/socket/rx_cmsg.h"
 #include "shim/socket/socket.h"
+#include "shim/socket/tx_stamps.h"
 
 namespace xdpload::shim {
 
@@ -48,11 +49,13 @@ class UdpSocket final : public Socket {
   RxCmsgOptions rx_cmsg;  // control messages asked for
   uint32_t drops = 0;     // datagrams dropped on a full receive buffer (SO_RXQ_OVFL)
   int64_t sk_stamp_ns = kNoStampYet;  // what SIOCGSTAMP answers
+  TxStamps tx_stamps;                 // transmit timestamps waiting on the error queue
   // SIOCGSTAMP and friends; -errno or 0.
   int get_stamp(bool usec, int64_t out[2]);
 
  private:
   static void on_recv(void* arg, udp_pcb* p, pbuf* data, const void* addr, uint16_t port);
+  static void on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, const timespec& stamp);
   // Counts this socket among those that want receive timestamps, or not.
   void count_stamp_user(bool want);
 

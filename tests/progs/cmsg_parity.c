@@ -181,6 +181,70 @@ static void receive(int fd, int count, size_t control, int64_t sent) {
   }
 }
 
+/* Sends COUNT datagrams of 100 bytes with transmit stamping FLAGS, then
+ * reads the error queue until it is empty. 0x10000000 in FLAGS (not a real
+ * flag): SO_TIMESTAMPNS on too. */
+static void tx_case(const char* name, int count, int flags) {
+  printf("%s\n", name);
+  int fd = fresh_socket();
+  int ns = (flags & 0x10000000) != 0;
+  flags &= ~0x10000000;
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)
+    printf("  setsockopt: %s\n", en(errno));
+  if (ns) setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &ns, sizeof ns);
+  struct sockaddr_in closed = source;
+  closed.sin_port = htons(9799);
+  char payload[100];
+  memset(payload, 'T', sizeof payload);
+  int64_t sent = now_ns();
+  for (int i = 0; i < count; ++i) sendto(fd, payload, sizeof payload, 0, (struct sockaddr*)&closed, sizeof closed);
+  last_stamp = 0;
+  for (int n = 0;; ++n) {
+    struct pollfd p = {fd, 0, 0};
+    if (poll(&p, 1, n < 2 * count ? 5000 : 200) <= 0) {
+      printf("  no more entries\n");
+      break;
+    }
+    char data[256], cbuf[256];
+    struct iovec iov = {data, sizeof data};
+    struct sockaddr_in from;
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_name = &from;
+    m.msg_namelen = sizeof from;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = cbuf;
+    m.msg_controllen = sizeof cbuf;
+    ssize_t r = recvmsg(fd, &m, MSG_ERRQUEUE);
+    int64_t returned = now_ns();
+    if (r < 0) {
+      printf("  MSG_ERRQUEUE: %s\n", en(errno));
+      break;
+    }
+    printf(" entry: %zd bytes%s, namelen %u, flags%s\n", r,
+           r >= 100 && !memcmp(data + r - 100, payload, 100) ? " ending with the payload" : "",
+           (unsigned)m.msg_namelen, m.msg_flags & MSG_ERRQUEUE ? " ERRQUEUE" : "");
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+      printf("  cmsg level %d type %d len %zu", c->cmsg_level, c->cmsg_type, (size_t)c->cmsg_len);
+      int64_t a[6] = {0};
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_len >= CMSG_LEN(16)) {
+        memcpy(a, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0) < sizeof a ? c->cmsg_len - CMSG_LEN(0) : sizeof a);
+        printf(": %s", judge(a[0] * 1000000000 + a[1], sent, returned));
+        last_stamp = 0; /* the two messages of one entry carry the same stamp */
+      }
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) {
+        struct sock_extended_err ee;
+        memcpy(&ee, CMSG_DATA(c), sizeof ee);
+        printf(": errno %s origin %d type %d code %d info %u data %u", en((int)ee.ee_errno), ee.ee_origin,
+               ee.ee_type, ee.ee_code, ee.ee_info, ee.ee_data);
+      }
+      printf("\n");
+    }
+  }
+  close(fd);
+}
+
 struct opt {
   int level, name, value;
 };
@@ -311,6 +375,18 @@ int main(int argc, char** argv) {
     SHOW("  recv once more", recv(fd, data, sizeof data, MSG_DONTWAIT));
     close(fd);
   }
+
+  /* Transmit timestamps: datagrams to a closed port of the peer (no
+   * IP_RECVERR, so its ICMP errors stay off the queue); each comes back on
+   * the error queue with its stamp, the frame itself (or nothing, with
+   * OPT_TSONLY), and its OPT_ID key. */
+  tx_case("SO_TIMESTAMPING transmit, software, OPT_ID", 3,
+          SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID);
+  tx_case("SO_TIMESTAMPING transmit, sched and software, OPT_ID, OPT_TSONLY", 2,
+          SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
+              SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY);
+  tx_case("SO_TIMESTAMPING transmit, software, with SO_TIMESTAMPNS too", 1,
+          SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | 0x10000000);
 
   /* SO_RXQ_OVFL: a small receive buffer, 200 datagrams of 1000 bytes
    * unread; then the next datagram carries how many were dropped. */

@@ -4,7 +4,9 @@
 # SO_RXQ_OVFL, each alone and all together, with control buffers too small
 # and none; SIOCGSTAMP and SIOCGSTAMPNS; IP_RECVERR with an ICMP port
 # unreachable from B (POLLERR, MSG_ERRQUEUE's sock_extended_err, the
-# socket's error after it): the same program on the kernel and under xdpload, against the
+# socket's error after it); transmit timestamps on the error queue
+# (TX_SOFTWARE and TX_SCHED, OPT_ID keys, OPT_TSONLY, the looped-back
+# frame, with SO_TIMESTAMPNS beside): the same program on the kernel and under xdpload, against the
 # same kernel datagram source in B; every line must be the same (levels,
 # types, lengths, flags, values; timestamps between the request and
 # recvmsg's return); xdpload's stamps are also ordered (the kernel's, on a

@@ -2,8 +2,8 @@
 # and the user is told: one line per option at the default log level (not
 # one per socket), and xdpload-stat counts the sockets by option. Here: two
 # TCP sockets ask for receive timestamps (served on UDP only), a UDP socket
-# sets IP_TRANSPARENT, another asks for transmit timestamps (not served
-# yet); an IPv6-only socket is not such a case (it carries no IPv4) and is
+# sets IP_TRANSPARENT, another asks for hardware transmit timestamps (not
+# served); an IPv6-only socket is not such a case (it carries no IPv4) and is
 # not reported, nor is a UDP socket that asks for receive timestamps (served).
 . "$(dirname "$0")/../lib/common.sh"
 need_root
@@ -24,7 +24,7 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.setsockopt(socket.IPPROTO_IP, IP_TRANSPARENT, 1)
 u.bind((sys.argv[1], 9603))
 tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-tx.setsockopt(socket.SOL_SOCKET, 37, (1 << 1) | (1 << 4))  # SO_TIMESTAMPING TX_SOFTWARE|SOFTWARE
+tx.setsockopt(socket.SOL_SOCKET, 37, (1 << 0) | (1 << 6))  # SO_TIMESTAMPING TX_HARDWARE|RAW_HARDWARE
 tx.bind((sys.argv[1], 9606))
 rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 rx.setsockopt(socket.SOL_SOCKET, 37, (1 << 3) | (1 << 4))  # SO_TIMESTAMPING RX_SOFTWARE|SOFTWARE
@@ -49,7 +49,7 @@ kill "$prog"
 wait "$prog" 2>/dev/null
 cat "$tmp/err" "$tmp/text"
 check "one line per option, naming it, at the default log level" \
-  bash -c "[ \$(grep -c . $tmp/err) -eq 3 ] && grep -q 'set option SO_TIMESTAMP, which xdpload does not serve on TCP sockets' $tmp/err && grep -q 'set option IP_TRANSPARENT, which xdpload does not serve on UDP sockets' $tmp/err && grep -q 'set option SO_TIMESTAMPING (transmit stamps), which' $tmp/err"
+  bash -c "[ \$(grep -c . $tmp/err) -eq 3 ] && grep -q 'set option SO_TIMESTAMP, which xdpload does not serve on TCP sockets' $tmp/err && grep -q 'set option IP_TRANSPARENT, which xdpload does not serve on UDP sockets' $tmp/err && grep -q 'set option SO_TIMESTAMPING (hardware transmit stamps or OPT_CMSG), which' $tmp/err"
 check "xdpload-stat counts the sockets by option" \
   python3 -c "import json,sys; p=json.load(open('$tmp/json'))['processes'][0]; k=p['kernel_options']; assert k == {'SO_TIMESTAMP': 2, 'IP_TRANSPARENT': 1, 'SO_TIMESTAMPING': 1}, k; assert p['counters']['accelerated_udp'] == 2, p['counters']"
 check "... and says so in its text" grep -q "left with the kernel because of option SO_TIMESTAMP: 2 socket(s)" "$tmp/text"

@@ -1,0 +1,86 @@
+#include "shim/socket/tx_stamps.h"
+
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "shim/socket/cmsg_writer.h"
+
+namespace xdpload::shim {
+
+namespace {
+constexpr uint32_t kTx = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_TX_SCHED;
+// Linux counts an error-queue entry's whole buffer against the receive
+// buffer; a frame's worth of overhead stands for it here.
+constexpr size_t kEntryOverhead = 512;
+}  // namespace
+
+bool TxStamps::served_flags(uint32_t f) {
+  // Hardware stamps, IP_PKTINFO on the error queue (OPT_CMSG) and the
+  // older OPT_TX_SWHW pairing are not served.
+  return !(f & (SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_OPT_CMSG | SOF_TIMESTAMPING_OPT_TX_SWHW));
+}
+
+bool TxStamps::wanted(uint32_t f) { return f & kTx; }
+
+void TxStamps::flags_changed(uint32_t old_flags, uint32_t new_flags) {
+  if ((new_flags & SOF_TIMESTAMPING_OPT_ID) && !(old_flags & SOF_TIMESTAMPING_OPT_ID)) key_ = 0;
+}
+
+void TxStamps::frame_sent(const uint8_t* frame, uint32_t len, const timespec& stamp, size_t limit) {
+  if (!armed_) return;
+  armed_ = false;  // a fragmented datagram: its first frame carries the stamps
+  const uint32_t key = (flags_ & SOF_TIMESTAMPING_OPT_ID) ? key_++ : 0;
+  const bool tsonly = flags_ & SOF_TIMESTAMPING_OPT_TSONLY;
+  // The scheduler's stamp comes before the driver's, as on Linux.
+  for (uint32_t info : {uint32_t(SCM_TSTAMP_SCHED), uint32_t(SCM_TSTAMP_SND)}) {
+    if (!(flags_ & (info == SCM_TSTAMP_SCHED ? SOF_TIMESTAMPING_TX_SCHED : SOF_TIMESTAMPING_TX_SOFTWARE)))
+      continue;
+    size_t size = (tsonly ? 0 : len) + kEntryOverhead;
+    if (bytes_ + size >= limit) continue;  // the queue is full: dropped, as Linux drops it
+    Entry e{stamp, info, key, {}};
+    if (!tsonly) e.frame.assign(frame, frame + len);
+    queue_.push_back(std::move(e));
+    bytes_ += size;
+  }
+}
+
+ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o) {
+  if (queue_.empty()) return -EAGAIN;
+  Entry e = std::move(queue_.front());
+  queue_.pop_front();
+  bytes_ -= e.frame.size() + kEntryOverhead;
+  // The looped-back frame, cut to the buffers given.
+  size_t off = 0;
+  for (size_t i = 0; i < msg->msg_iovlen && off < e.frame.size(); ++i) {
+    size_t n = std::min(msg->msg_iov[i].iov_len, e.frame.size() - off);
+    memcpy(msg->msg_iov[i].iov_base, e.frame.data() + off, n);
+    off += n;
+  }
+  msg->msg_flags = MSG_ERRQUEUE | (off < e.frame.size() ? MSG_TRUNC : 0);
+  msg->msg_namelen = 0;  // no address for a timestamp (ip_recv_error)
+  CmsgWriter w(msg);
+  put_timestamp_cmsgs(w, o, e.stamp, true);
+  struct {
+    sock_extended_err ee;
+    sockaddr_in offender;
+  } err{};
+  err.ee.ee_errno = ENOMSG;
+  err.ee.ee_origin = SO_EE_ORIGIN_TIMESTAMPING;
+  err.ee.ee_info = e.info;
+  err.ee.ee_data = e.key;
+  w.put(IPPROTO_IP, IP_RECVERR, &err, sizeof err);
+  w.finish();
+  return ssize_t(off);
+}
+
+void TxStamps::clear() {
+  queue_.clear();
+  bytes_ = 0;
+}
+
+}  // namespace xdpload::shim

@@ -1,0 +1,59 @@
+// Transmit timestamps of an accelerated UDP socket (SO_TIMESTAMPING with
+// SOF_TIMESTAMPING_TX_SOFTWARE and/or TX_SCHED), on its error queue as Linux
+// puts them: per datagram sent, an entry with the time its (first) frame
+// was handed to the transmit ring, the frame itself looped back (Ethernet
+// header first; nothing with OPT_TSONLY), and, on recvmsg(MSG_ERRQUEUE),
+// the timestamp messages then an IP_RECVERR with ee_errno ENOMSG, origin
+// SO_EE_ORIGIN_TIMESTAMPING, ee_info SCM_TSTAMP_SND (or _SCHED) and ee_data
+// the datagram's OPT_ID key. The queue shares the receive buffer's limit.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <ctime>
+
+#include "family/arena.h"
+#include "shim/socket/rx_cmsg.h"
+
+namespace xdpload::shim {
+
+class TxStamps {
+ public:
+  // Timestamping flags this socket honours (others keep it with the kernel).
+  static bool served_flags(uint32_t tsflags);
+  // Transmit stamps are asked for.
+  static bool wanted(uint32_t tsflags);
+
+  // SO_TIMESTAMPING accepted: OPT_ID newly on restarts the keys at 0.
+  void flags_changed(uint32_t old_flags, uint32_t new_flags);
+  // A datagram is about to be sent: the next frame handed to the ring is
+  // its first. After the send, done().
+  void expect(uint32_t tsflags) {
+    flags_ = tsflags;
+    armed_ = true;
+  }
+  void done() { armed_ = false; }
+  // The driver's tap: the frame handed to the ring, and when.
+  void frame_sent(const uint8_t* frame, uint32_t len, const timespec& stamp, size_t limit);
+
+  bool pending() const { return !queue_.empty(); }
+  // recvmsg(MSG_ERRQUEUE): the oldest entry into msg; -EAGAIN when none.
+  ssize_t take(msghdr* msg, const RxCmsgOptions& o);
+  void clear();
+
+ private:
+  struct Entry {
+    timespec stamp;
+    uint32_t info;  // SCM_TSTAMP_SND or SCM_TSTAMP_SCHED
+    uint32_t key;   // OPT_ID
+    family::vector<uint8_t> frame;
+  };
+  family::deque<Entry> queue_;
+  size_t bytes_ = 0;
+  uint32_t key_ = 0;  // sk_tskey: the next datagram's OPT_ID key
+  uint32_t flags_ = 0;
+  bool armed_ = false;
+};
+
+}  // namespace xdpload::shim
