@@ -72,6 +72,18 @@ static int socket_on(int port) {
 
 static int fresh_socket(void) { return socket_on(9700); }
 
+/* A msghdr over one buffer, with a control buffer (NULL: none). */
+static void msg_over(struct msghdr* m, struct iovec* iov, void* buf, size_t len, void* control,
+                     size_t controllen) {
+  iov->iov_base = buf;
+  iov->iov_len = len;
+  memset(m, 0, sizeof *m);
+  m->msg_iov = iov;
+  m->msg_iovlen = 1;
+  m->msg_control = control;
+  m->msg_controllen = controllen;
+}
+
 static int wait_readable(int fd) {
   struct pollfd p = {fd, POLLIN, 0};
   return poll(&p, 1, 5000);
@@ -167,13 +179,9 @@ static void receive(int fd, int count, size_t control, int64_t sent) {
       return;
     }
     char buf[2048], cbuf[512];
-    struct iovec iov = {buf, sizeof buf};
+    struct iovec iov;
     struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control ? cbuf : NULL;
-    m.msg_controllen = control;
+    msg_over(&m, &iov, buf, sizeof buf, control ? cbuf : NULL, control);
     ssize_t n = recvmsg(fd, &m, 0);
     int64_t returned = now_ns();
     printf(" datagram %d: %zd bytes\n", i, n);
@@ -206,16 +214,12 @@ static void tx_case(const char* name, int count, int flags) {
       break;
     }
     char data[256], cbuf[256];
-    struct iovec iov = {data, sizeof data};
+    struct iovec iov;
     struct sockaddr_in from;
     struct msghdr m;
-    memset(&m, 0, sizeof m);
+    msg_over(&m, &iov, data, sizeof data, cbuf, sizeof cbuf);
     m.msg_name = &from;
     m.msg_namelen = sizeof from;
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = cbuf;
-    m.msg_controllen = sizeof cbuf;
     ssize_t r = recvmsg(fd, &m, MSG_ERRQUEUE);
     int64_t returned = now_ns();
     if (r < 0) {
@@ -346,13 +350,9 @@ int main(int argc, char** argv) {
     printf("  poll: %d revents%s%s\n", n, p.revents & POLLERR ? " POLLERR" : "",
            p.revents & POLLIN ? " POLLIN" : "");
     char data[64], cbuf[256];
-    struct iovec iov = {data, sizeof data};
+    struct iovec iov;
     struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = cbuf;
-    m.msg_controllen = sizeof cbuf;
+    msg_over(&m, &iov, data, sizeof data, cbuf, sizeof cbuf);
     ssize_t r = recvmsg(fd, &m, MSG_ERRQUEUE);
     printf("  MSG_ERRQUEUE: %zd bytes '%.*s' flags%s\n", r, r > 0 ? (int)r : 0, data,
            m.msg_flags & MSG_ERRQUEUE ? " ERRQUEUE" : "");
@@ -409,13 +409,9 @@ int main(int argc, char** argv) {
   }
   request(fd, 1, 10, 0);
   wait_readable(fd);
-  struct iovec iov = {buf, sizeof buf};
+  struct iovec iov;
   struct msghdr m;
-  memset(&m, 0, sizeof m);
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = cbuf;
-  m.msg_controllen = sizeof cbuf;
+  msg_over(&m, &iov, buf, sizeof buf, cbuf, sizeof cbuf);
   uint32_t drops = 0;
   if (recvmsg(fd, &m, 0) >= 0)
     for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))

@@ -107,16 +107,7 @@ int main(int argc, char** argv) {
     printf("setup: connect: %s\n", en(errno));
     return 1;
   }
-  {
-    char c[64];
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_control = c;
-    m.msg_controllen = sizeof c;
-    errno = 0;
-    long r = recvmsg(fd, &m, MSG_ERRQUEUE);
-    printf("tcp MSG_ERRQUEUE before any send: %ld %s\n", r, r < 0 ? en(errno) : "");
-  }
+  errqueue_empty("tcp before any send", fd);
   int sent_all = 1;
   for (int i = 0; i < 128; ++i) sent_all &= send(fd, buf, sizeof buf, MSG_ZEROCOPY) == (ssize_t)sizeof buf;
   printf("tcp: 128 sends of 4096 bytes with MSG_ZEROCOPY: %s\n", yes(sent_all));
