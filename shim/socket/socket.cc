@@ -20,6 +20,12 @@ int Socket::forget_descriptors(pid_t pid, int fd) {
   return n;
 }
 
+void Socket::count_stamp_user(bool want) {
+  if (want == stamp_user) return;
+  stamp_user = want;
+  Runtime::get().stack()->driver().add_rx_stamp_users(want ? 1 : -1);
+}
+
 void Socket::notify() {
   ++seq;
   waiters.wake_all();

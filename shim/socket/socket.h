@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "family/arena.h"
+#include "shim/socket/rx_cmsg.h"
 #include "shim/socket/zerocopy_notices.h"
 #include "shim/wait/waiting.h"
 
@@ -108,6 +109,11 @@ class Socket : public family::Object {
   uint64_t next_kernel_check_tsc = 0;  // the same in TSC ticks (0: unknown), for the unlocked look
   SocketOptions opt;
   ZeroCopyNotices zc;  // MSG_ZEROCOPY completions owed (zerocopy_notices.h)
+  RxCmsgOptions rx_cmsg;  // receive timestamps and control messages asked for (rx_cmsg.h)
+  // Counts this socket among those that want receive timestamps, or not
+  // (the driver stamps bursts while any does). Lock held; off at release.
+  void count_stamp_user(bool want);
+  bool stamp_user = false;
   SockAddr local, remote;
   WaitQueue waiters;
   uint64_t seq = 0;  // bumped at every state change (edge-triggered epoll)

@@ -20,6 +20,7 @@
 #include "shim/socket/sockaddr_util.h"
 #include "shim/socket/tcp_socket.h"
 #include "shim/clock/tsc_clock.h"
+#include "shim/socket/cmsg_writer.h"
 #include "shim/socket/udp_socket.h"
 #include "shim/stats/option_names.h"
 
@@ -473,11 +474,22 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
   if (s->kind == Socket::Kind::Tcp) {
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
-    ssize_t r = tcp(s)->recv(msg->msg_iov, int(msg->msg_iovlen), flags);
+    TcpSocket* t = tcp(s);
+    t->last_read_stamp = timespec{};
+    ssize_t r = t->recv(msg->msg_iov, int(msg->msg_iovlen), flags);
     if (r >= 0) {
       msg->msg_flags = 0;
-      msg->msg_controllen = 0;
       if (msg->msg_name) msg->msg_namelen = 0;
+      // tcp_recv_timestamp(): the stamp of the last segment read, when it
+      // has one and the socket asked.
+      const timespec& ts = t->last_read_stamp;
+      if (r > 0 && (ts.tv_sec || ts.tv_nsec) && t->rx_cmsg.any()) {
+        CmsgWriter w(msg);
+        put_timestamp_cmsgs(w, t->rx_cmsg, ts, false);
+        w.finish();
+      } else {
+        msg->msg_controllen = 0;
+      }
     }
     return r;
   }
@@ -554,18 +566,15 @@ bool kernel_only_option(Socket::Kind kind, int level, int name, const void* valu
       case SO_ATTACH_REUSEPORT_CBPF:
       case SO_ATTACH_REUSEPORT_EBPF:
         return true;
-      // Receive timestamps are served on UDP sockets (rx_cmsg.h); a TCP
-      // socket that wants them stays with the kernel (not served yet).
-      case 29: /* SO_TIMESTAMP_OLD */
-      case 35: /* SO_TIMESTAMPNS_OLD */
-      case 63: /* SO_TIMESTAMP_NEW */
-      case 64: /* SO_TIMESTAMPNS_NEW */
-        return kind == Socket::Kind::Tcp;
-      // Software transmit stamps are served on UDP (tx_stamps.h); hardware
-      // ones and OPT_CMSG are not.
+      // Receive timestamps are served (rx_cmsg.h) on UDP and TCP;
+      // software transmit stamps on UDP only (tx_stamps.h); hardware
+      // stamps and OPT_CMSG nowhere.
       case 37: /* SO_TIMESTAMPING_OLD */
-      case 65: /* SO_TIMESTAMPING_NEW */
-        return kind == Socket::Kind::Tcp || !TxStamps::served_flags(uint32_t(as_int_value(value, len)));
+      case 65: /* SO_TIMESTAMPING_NEW */ {
+        uint32_t f = uint32_t(as_int_value(value, len));
+        return !TxStamps::served_flags(f) ||
+               (kind == Socket::Kind::Tcp && (TxStamps::wanted(f) || (f & SOF_TIMESTAMPING_TX_ACK)));
+      }
       case SO_BINDTODEVICE: {
         std::string dev(static_cast<const char*>(value), strnlen(static_cast<const char*>(value), len));
         return !dev.empty() && dev != rt().iface().name;
@@ -645,9 +654,9 @@ void note_kernel_option(Socket* s, int fd, int level, int name) {
     if (said[i][0] == level && said[i][1] == name) return;
   if (nsaid < int(sizeof said / sizeof said[0])) said[nsaid][0] = level, said[nsaid][1] = name, ++nsaid;
   const char* what = stats::socket_option_name(level, name);
-  if (s->kind == Socket::Kind::Udp && level == SOL_SOCKET && (name == 37 || name == 65))
-    what = name == 37 ? "SO_TIMESTAMPING (hardware transmit stamps or OPT_CMSG)"
-                      : "SO_TIMESTAMPING_NEW (hardware transmit stamps or OPT_CMSG)";
+  if (level == SOL_SOCKET && (name == 37 || name == 65))
+    what = s->kind == Socket::Kind::Udp ? "SO_TIMESTAMPING (hardware transmit stamps or OPT_CMSG)"
+                                        : "SO_TIMESTAMPING (transmit stamps)";
   char unnamed[32];
   if (!what) snprintf(unnamed, sizeof unnamed, "%d/%d", level, name), what = unnamed;
   log_at(kLogError,
@@ -744,6 +753,7 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
       break;
   }
   if (s->kind == Socket::Kind::Udp) udp(s)->set_rx_option(level, name, value, len);
+  else tcp(s)->set_rx_option(level, name, value, len);
   if (kernel_only_option(s->kind, level, name, value, len)) {
     if (!s->accelerated || s->kind == Socket::Kind::Udp ||
         tcp(s)->state == TcpSocket::State::Listening)

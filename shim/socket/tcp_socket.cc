@@ -68,6 +68,7 @@ TcpSocket::~TcpSocket() { drop_queue(); }
 void TcpSocket::drop_queue() {
   for (pbuf* p : rx) pbuf_free(p);
   rx.clear();
+  rx_stamps.clear();
   rx_off = rx_bytes = 0;
 }
 
@@ -125,6 +126,8 @@ signed char TcpSocket::on_recv(void* arg, tcp_pcb* p, pbuf* data, signed char) {
     }
     s->rx_bytes += data->tot_len;
     s->rx.push_back(data);
+    // (Data lwIP held out of order is stamped when the gap fills.)
+    s->rx_stamps.push_back(rt.stack()->driver().rx_stamp());
   }
   s->notify();
   return ERR_OK;
@@ -201,11 +204,19 @@ void TcpSocket::adopt(tcp_pcb* p, TcpSocket* l) {
   established = true;
   listener = l;
   opt = l->opt;
+  rx_cmsg = l->rx_cmsg;  // as Linux's accepted sockets inherit the listener's flags
   v6 = l->v6;
   local = SockAddr{ip4_addr_get_u32(&p->local_ip), p->local_port};
   remote = SockAddr{ip4_addr_get_u32(&p->remote_ip), p->remote_port};
   attach(p);
   apply_all_options();
+  count_stamp_user(rx_cmsg.wants_stamps());
+}
+
+bool TcpSocket::set_rx_option(int level, int name, const void* value, socklen_t len) {
+  if (!rx_cmsg.apply(level, name, value, len)) return false;
+  if (accelerated) count_stamp_user(rx_cmsg.wants_stamps());
+  return true;
 }
 
 // ---- options ----
@@ -368,6 +379,7 @@ int TcpSocket::connect(const SockAddr& to) {
   state = State::Connecting;
   accelerated = true;
   rt.track(this);
+  count_stamp_user(rx_cmsg.wants_stamps());
   ++rt.counters().accelerated_tcp;
   rt.stack()->flush();
   if (nonblock) {
@@ -488,6 +500,7 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
       size_t copied = 0;
       while (copied < want - got && idx < rx.size()) {
         pbuf* head = rx[idx];
+        last_read_stamp = rx_stamps[idx];
         while (vi < iovcnt && voff == iov[vi].iov_len) ++vi, voff = 0;
         size_t avail = head->tot_len - pos;
         size_t n = std::min(avail, iov[vi].iov_len - voff);
@@ -505,6 +518,7 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
         for (size_t i = 0; i < idx; ++i) {
           pbuf_free(rx.front());
           rx.pop_front();
+          rx_stamps.pop_front();
         }
         rx_off = pos;
         rx_bytes -= copied;
@@ -586,6 +600,7 @@ int TcpSocket::shutdown(int how) {
 
 void TcpSocket::release() {
   Runtime& rt = Runtime::get();
+  count_stamp_user(false);
   if (state == State::Listening) {
     for (TcpSocket* c : accept_queue) {
       c->listener = nullptr;

@@ -43,6 +43,11 @@ class TcpSocket final : public Socket {
   int pending_error(bool clear);
   // Bytes the program can read now (FIONREAD), bytes not yet acked (SIOCOUTQ).
   int readable_bytes() const { return int(rx_bytes); }
+  // The receive time of the data the last recv() returned (of its last
+  // segment, as Linux's tcp_recv_timestamp), {0, 0} when none was taken.
+  timespec last_read_stamp{};
+  // A receive option the kernel accepted; true if it is one served here.
+  bool set_rx_option(int level, int name, const void* value, socklen_t len);
   int unacked_bytes() const;
   void fill_tcp_info(void* info, socklen_t* len) const;
   void stat_row(stats::SocketRow* row) const override;
@@ -89,6 +94,7 @@ class TcpSocket final : public Socket {
   // Received, not yet read: pbufs in arrival order (a deque, not a pbuf
   // chain: a chain's length is 16 bits).
   family::deque<pbuf*> rx;
+  family::deque<timespec> rx_stamps;  // each rx pbuf's receive time ({0, 0}: none taken)
   size_t rx_off = 0;    // bytes of rx.front() already read
   size_t rx_bytes = 0;  // readable bytes in rx
   bool owns_port = false;  // the kernel socket reserves the local port (client side)

@@ -95,17 +95,11 @@ void UdpSocket::apply_option(int, int) {
   udp_set_multicast_ttl(pcb, u8_t(opt.mcast_ttl));
 }
 
-void UdpSocket::count_stamp_user(bool want) {
-  if (want == stamp_user_) return;
-  stamp_user_ = want;
-  Runtime::get().stack()->driver().add_rx_stamp_users(want ? 1 : -1);
-}
-
 bool UdpSocket::set_rx_option(int level, int name, const void* value, socklen_t len) {
   const uint32_t old_flags = rx_cmsg.tsflags;
   if (!rx_cmsg.apply(level, name, value, len)) return false;
   tx_stamps.flags_changed(old_flags, rx_cmsg.tsflags);
-  if (pcb) count_stamp_user(rx_cmsg.wants_stamps());
+  if (accelerated) count_stamp_user(rx_cmsg.wants_stamps());
   return true;
 }
 

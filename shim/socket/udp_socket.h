@@ -46,7 +46,6 @@ class UdpSocket final : public Socket {
 
   udp_pcb* pcb = nullptr;
   bool connected = false;
-  RxCmsgOptions rx_cmsg;  // control messages asked for
   uint32_t drops = 0;     // datagrams dropped on a full receive buffer (SO_RXQ_OVFL)
   int64_t sk_stamp_ns = kNoStampYet;  // what SIOCGSTAMP answers
   TxStamps tx_stamps;                 // transmit timestamps waiting on the error queue
@@ -56,15 +55,12 @@ class UdpSocket final : public Socket {
  private:
   static void on_recv(void* arg, udp_pcb* p, pbuf* data, const void* addr, uint16_t port);
   static void on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, const timespec& stamp);
-  // Counts this socket among those that want receive timestamps, or not.
-  void count_stamp_user(bool want);
 
   struct Datagram {
     pbuf* data;
     SockAddr from;
     RxMeta meta;
   };
-  bool stamp_user_ = false;
   family::deque<Datagram> queue;
   size_t queued_bytes = 0;
   uint32_t queued_count = 0;  // queue.size(), for queued_hint()

@@ -2,7 +2,7 @@
  * and under xdpload (tests/shim/shim-cmsg-parity.sh): every line printed
  * must be the same.
  *
- *   cmsg_parity LOCAL_IP PEER_IP PEER_PORT IFACE
+ *   cmsg_parity LOCAL_IP PEER_IP PEER_PORT IFACE TCP_PORT
  *
  * For each case a fresh UDP socket bound to LOCAL_IP:9700 sets its options,
  * asks the datagram source in the peer namespace (tests/peers/dgram_source.py)
@@ -11,8 +11,9 @@
  * and the values that do not depend on the run (addresses, TTL, TOS, drop
  * counts); timestamps are printed as whether they are ordered, not before
  * the request for the datagram was sent and not after recvmsg returned.
- * The last lines count the datagrams a full receive buffer dropped and
- * what SO_RXQ_OVFL said of them.
+ * TCP cases read a connection to the peer's byte source on TCP_PORT. The
+ * last lines count the datagrams a full receive buffer dropped and what
+ * SO_RXQ_OVFL said of them.
  */
 #define _GNU_SOURCE
 #include <time.h> /* before linux/errqueue.h, which uses struct timespec */
@@ -253,6 +254,77 @@ struct opt {
   int level, name, value;
 };
 
+/* TCP: a connection to the peer's byte source (TCP_PORT), read to its end
+ * with a control buffer; prints the control messages every read with data
+ * had (or the different sets seen), timestamps judged against the connect
+ * and each read's return. */
+static int tcp_port;
+static void tcp_case(const char* name, const struct opt* opts, int nopts) {
+  printf("tcp %s\n", name);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ++sockets_opened;
+  for (int i = 0; i < nopts; ++i)
+    if (setsockopt(fd, opts[i].level, opts[i].name, &opts[i].value, sizeof(int)) != 0)
+      printf("  setsockopt %d/%d: %s\n", opts[i].level, opts[i].name, en(errno));
+  struct sockaddr_in a = source;
+  a.sin_port = htons(tcp_port);
+  int64_t start = now_ns();
+  if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0) {
+    printf("  connect: %s\n", en(errno));
+    close(fd);
+    return;
+  }
+  char sigs[4][160];
+  int nsigs = 0, reads = 0;
+  long total = 0;
+  const char* verdict = "in range";
+  last_stamp = 0;
+  for (;;) {
+    char buf[16384], cbuf[256];
+    struct iovec iov;
+    struct msghdr m;
+    msg_over(&m, &iov, buf, sizeof buf, cbuf, sizeof cbuf);
+    ssize_t r = recvmsg(fd, &m, 0);
+    int64_t returned = now_ns();
+    if (r <= 0) {
+      if (m.msg_controllen) printf("  a read of %zd bytes had control messages\n", r);
+      break;
+    }
+    ++reads;
+    total += r;
+    char sig[160] = "";
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+      snprintf(sig + strlen(sig), sizeof sig - strlen(sig), " %d/%d/%zu", c->cmsg_level, c->cmsg_type,
+               (size_t)c->cmsg_len);
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_len >= CMSG_LEN(16)) {
+        int64_t t[2];
+        memcpy(t, CMSG_DATA(c), sizeof t);
+        int64_t ns = t[0] * 1000000000 + t[1] * (c->cmsg_type == 29 || c->cmsg_type == 63 ? 1000 : 1);
+        const char* v = judge(ns, c->cmsg_type == 29 || c->cmsg_type == 63 ? start / 1000 * 1000 : start, returned);
+        if (strcmp(v, "in range")) verdict = v;
+        last_stamp = ns;
+      }
+    }
+    int known = 0;
+    for (int i = 0; i < nsigs; ++i) known |= !strcmp(sigs[i], sig);
+    if (!known && nsigs < 4) strcpy(sigs[nsigs++], sig);
+  }
+  if (nsigs == 0) printf("  %ld bytes\n", total);
+  else
+    printf("  %ld bytes; every read with data had:%s%s\n", total, nsigs == 1 ? sigs[0] : " (differing sets)",
+           nsigs == 1 && !sigs[0][0] ? " nothing" : "");
+  for (int i = 0; nsigs > 1 && i < nsigs; ++i) printf("   set:%s\n", sigs[i]);
+  printf("  timestamps %s\n", verdict);
+  fprintf(stderr, "tcp %s: %d reads\n", name, reads);
+  close(fd);
+}
+
+#define TCP_CASE(name, ...)                                        \
+  do {                                                             \
+    const struct opt o[] = {__VA_ARGS__};                          \
+    tcp_case(name, o, (int)(sizeof o / sizeof o[0]));              \
+  } while (0)
+
 static void run_case(const char* name, const struct opt* opts, int nopts, size_t control) {
   printf("%s\n", name);
   int fd = fresh_socket();
@@ -273,11 +345,12 @@ static void run_case(const char* name, const struct opt* opts, int nopts, size_t
   } while (0)
 
 int main(int argc, char** argv) {
-  if (argc < 5) return 2;
+  if (argc < 6) return 2;
   setvbuf(stdout, NULL, _IOLBF, 0);
   local = argv[1];
   source = addr_of(argv[2], atoi(argv[3]));
   iface = argv[4];
+  tcp_port = atoi(argv[5]);
   const int sw = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
   CASE("no options", 512, {SOL_SOCKET, SO_REUSEADDR, 1});
   CASE("SO_TIMESTAMP", 512, {SOL_SOCKET, 29, 1});
@@ -387,6 +460,15 @@ int main(int argc, char** argv) {
               SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY);
   tx_case("SO_TIMESTAMPING transmit, software, with SO_TIMESTAMPNS too", 1,
           SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | 0x10000000);
+
+  /* TCP: receive timestamps of the last segment each read took from. */
+  TCP_CASE("no options", {SOL_SOCKET, SO_KEEPALIVE, 0});
+  TCP_CASE("SO_TIMESTAMP", {SOL_SOCKET, 29, 1});
+  TCP_CASE("SO_TIMESTAMPNS", {SOL_SOCKET, 35, 1});
+  TCP_CASE("SO_TIMESTAMPNS_NEW", {SOL_SOCKET, 64, 1});
+  TCP_CASE("SO_TIMESTAMPING rx software", {SOL_SOCKET, 37, sw});
+  TCP_CASE("SO_TIMESTAMPING reporting only, filtered", {SOL_SOCKET, 37, SOF_TIMESTAMPING_SOFTWARE | OPT_RX_FILTER});
+  TCP_CASE("SO_TIMESTAMPNS and SO_TIMESTAMPING", {SOL_SOCKET, 35, 1}, {SOL_SOCKET, 37, sw});
 
   /* SO_RXQ_OVFL: a small receive buffer, 200 datagrams of 1000 bytes
    * unread; then the next datagram carries how many were dropped. */

@@ -6,7 +6,8 @@
 # unreachable from B (POLLERR, MSG_ERRQUEUE's sock_extended_err, the
 # socket's error after it); transmit timestamps on the error queue
 # (TX_SOFTWARE and TX_SCHED, OPT_ID keys, OPT_TSONLY, the looped-back
-# frame, with SO_TIMESTAMPNS beside): the same program on the kernel and under xdpload, against the
+# frame, with SO_TIMESTAMPNS beside); on TCP, receive timestamps of the last
+# segment each read took from (tcp_recv_timestamp): the same program on the kernel and under xdpload, against the
 # same kernel datagram source in B; every line must be the same (levels,
 # types, lengths, flags, values; timestamps between the request and
 # recvmsg's return); xdpload's stamps are also ordered (the kernel's, on a
@@ -21,20 +22,24 @@ netns_up
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; netns_down' EXIT
 bg_b python3 "$TOP/tests/peers/dgram_source.py" 9800 >"$tmp/source.out" 2>&1
+head -c 300000 /dev/urandom >"$tmp/blob"
+bg_b socat TCP4-LISTEN:9810,reuseaddr,fork EXEC:"cat $tmp/blob"
 wait_for 50 grep -q ready "$tmp/source.out"
+wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :9810' | grep -q 9810"
 
-in_a "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" >"$tmp/kernel" 2>"$tmp/kernel.err"
+in_a "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" 9810 >"$tmp/kernel" 2>"$tmp/kernel.err"
 cat "$tmp/kernel.err"
 u0=$(kernel_counter "$NS_A" UdpInDatagrams)
 in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
-  "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" >"$tmp/xdpload" 2>"$tmp/xdpload.err"
+  "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" 9810 >"$tmp/xdpload" 2>"$tmp/xdpload.err"
 u1=$(kernel_counter "$NS_A" UdpInDatagrams)
 cat "$tmp/xdpload.err"
 check "the kernel run completed" grep -q "SO_RXQ_OVFL counts every one of them: yes" "$tmp/kernel"
 cases=$(grep -c '^[A-Za-z]' "$tmp/kernel")
 sockets=$(sed -n 's/^sockets opened: //p' "$tmp/kernel")
-check "under xdpload every socket was on the stack (${sockets:-?})" \
-  grep -q "0 tcp and ${sockets:-?} udp sockets accelerated, 0 left with the kernel" "$tmp/xdpload.err"
+tcps=$(grep -c '^tcp ' "$tmp/kernel")
+check "under xdpload every socket was on the stack (${sockets:-?}, $tcps of them TCP)" \
+  grep -q "$tcps tcp and $((${sockets:-0} - tcps)) udp sockets accelerated, 0 left with the kernel" "$tmp/xdpload.err"
 check "A's kernel received none of the datagrams (UdpInDatagrams +$((u1 - u0)))" [ "$u1" -eq "$u0" ]
 check "under xdpload the stamps of a case never go back" grep -qx "timestamps out of order: 0" "$tmp/xdpload.err"
 if diff -u "$tmp/kernel" "$tmp/xdpload"; then

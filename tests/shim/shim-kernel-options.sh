@@ -1,7 +1,7 @@
 # A socket that sets an option xdpload does not serve stays with the kernel,
 # and the user is told: one line per option at the default log level (not
 # one per socket), and xdpload-stat counts the sockets by option. Here: two
-# TCP sockets ask for receive timestamps (served on UDP only), a UDP socket
+# TCP listeners ask for TCP_FASTOPEN (not served), a UDP socket
 # sets IP_TRANSPARENT, another asks for hardware transmit timestamps (not
 # served); an IPv6-only socket is not such a case (it carries no IPv4) and is
 # not reported, nor is a UDP socket that asks for receive timestamps (served).
@@ -12,11 +12,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; netns_down' EXIT
 cat >"$tmp/prog.py" <<'PY'
 import socket, sys, time
-SO_TIMESTAMP, IP_TRANSPARENT = 29, 19
+IP_TRANSPARENT, TCP_FASTOPEN = 19, 23
 keep = []
 for port in (9601, 9602):
     t = socket.socket()
-    t.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+    t.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN, 5)
     t.bind((sys.argv[1], port))
     t.listen(1)
     keep.append(t)
@@ -49,8 +49,8 @@ kill "$prog"
 wait "$prog" 2>/dev/null
 cat "$tmp/err" "$tmp/text"
 check "one line per option, naming it, at the default log level" \
-  bash -c "[ \$(grep -c . $tmp/err) -eq 3 ] && grep -q 'set option SO_TIMESTAMP, which xdpload does not serve on TCP sockets' $tmp/err && grep -q 'set option IP_TRANSPARENT, which xdpload does not serve on UDP sockets' $tmp/err && grep -q 'set option SO_TIMESTAMPING (hardware transmit stamps or OPT_CMSG), which' $tmp/err"
+  bash -c "[ \$(grep -c . $tmp/err) -eq 3 ] && grep -q 'set option TCP_FASTOPEN, which xdpload does not serve on TCP sockets' $tmp/err && grep -q 'set option IP_TRANSPARENT, which xdpload does not serve on UDP sockets' $tmp/err && grep -q 'set option SO_TIMESTAMPING (hardware transmit stamps or OPT_CMSG), which' $tmp/err"
 check "xdpload-stat counts the sockets by option" \
-  python3 -c "import json,sys; p=json.load(open('$tmp/json'))['processes'][0]; k=p['kernel_options']; assert k == {'SO_TIMESTAMP': 2, 'IP_TRANSPARENT': 1, 'SO_TIMESTAMPING': 1}, k; assert p['counters']['accelerated_udp'] == 2, p['counters']"
-check "... and says so in its text" grep -q "left with the kernel because of option SO_TIMESTAMP: 2 socket(s)" "$tmp/text"
+  python3 -c "import json,sys; p=json.load(open('$tmp/json'))['processes'][0]; k=p['kernel_options']; assert k == {'TCP_FASTOPEN': 2, 'IP_TRANSPARENT': 1, 'SO_TIMESTAMPING': 1}, k; assert p['counters']['accelerated_udp'] == 2, p['counters']"
+check "... and says so in its text" grep -q "left with the kernel because of option TCP_FASTOPEN: 2 socket(s)" "$tmp/text"
 finish
