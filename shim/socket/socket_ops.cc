@@ -446,9 +446,11 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
     ssize_t r = libc::sendmsg(fd, msg, flags);
     return r < 0 ? neg_errno() : r;
   }
+  UdpSocket::SendControl ctl;
+  if (int rc = UdpSocket::parse_send_control(msg, &ctl); rc < 0) return rc;
   CoreGuard g;
   if (!still(s, fd)) return -EBADF;
-  ssize_t r = udp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, have_to ? &to : nullptr);
+  ssize_t r = udp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, have_to ? &to : nullptr, &ctl);
   if (r >= 0) zerocopy_sent(s, flags);
   return r;
 }

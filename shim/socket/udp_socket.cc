@@ -1,5 +1,7 @@
 #include "shim/socket/udp_socket.h"
 
+#include <linux/net_tstamp.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -156,7 +158,40 @@ void UdpSocket::on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, con
   s->tx_stamps.frame_sent(frame, len, stamp, room);
 }
 
-ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr* to) {
+int UdpSocket::parse_send_control(const msghdr* msg, SendControl* out) {
+  if (!msg->msg_control || msg->msg_controllen < sizeof(cmsghdr)) return 0;
+  constexpr uint32_t kRecordMask = SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_TX_SOFTWARE |
+                                   SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_ACK;
+  for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(msg)); c;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(msg), c)) {
+    if (c->cmsg_len < sizeof(cmsghdr) || c->cmsg_len > msg->msg_controllen) return -EINVAL;
+    const size_t data = c->cmsg_len - CMSG_LEN(0);
+    if (c->cmsg_level == SOL_SOCKET && (c->cmsg_type == 37 || c->cmsg_type == 65)) {
+      uint32_t f;
+      if (c->cmsg_len != CMSG_LEN(sizeof f)) return -EINVAL;
+      memcpy(&f, CMSG_DATA(c), sizeof f);
+      if (f & ~kRecordMask) return -EINVAL;
+      out->tsflags = f;
+    } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
+      int v;
+      if (data != sizeof v) return -EINVAL;
+      memcpy(&v, CMSG_DATA(c), sizeof v);
+      if (v < 1 || v > 255) return -EINVAL;
+      out->ttl = v;
+    } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
+      int v;
+      if (data == sizeof v) memcpy(&v, CMSG_DATA(c), sizeof v);
+      else if (data == 1) v = *CMSG_DATA(c);
+      else return -EINVAL;
+      if (v < 0 || v > 255) return -EINVAL;
+      out->tos = v;
+    }
+  }
+  return 0;
+}
+
+ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr* to,
+                        const SendControl* ctl) {
   (void)flags;
   size_t len = 0;
   for (int i = 0; i < iovcnt; ++i) len += iov[i].iov_len;
@@ -172,11 +207,22 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
     pbuf_take_at(p, iov[i].iov_base, u16_t(iov[i].iov_len), u16_t(off));
     off += iov[i].iov_len;
   }
+  // This datagram's own TTL, TOS and record flags, if the call gave them.
+  uint32_t tsflags = rx_cmsg.tsflags;
+  const u8_t saved_ttl = pcb->ttl, saved_tos = pcb->tos;
+  if (ctl) {
+    if (ctl->ttl >= 0) pcb->ttl = u8_t(ctl->ttl);
+    if (ctl->tos >= 0) pcb->tos = u8_t(ctl->tos);
+    if (ctl->tsflags >= 0)
+      tsflags = (tsflags & ~uint32_t(SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_TX_SOFTWARE |
+                                     SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_ACK)) |
+                uint32_t(ctl->tsflags);
+  }
   // Transmit stamps: the driver shows us the frame it hands to the ring.
   stack::LinkNetif& driver = Runtime::get().stack()->driver();
-  const bool stamps = TxStamps::wanted(rx_cmsg.tsflags);
+  const bool stamps = TxStamps::wanted(tsflags);
   if (stamps) {
-    tx_stamps.expect(rx_cmsg.tsflags);
+    tx_stamps.expect(tsflags);
     driver.set_tx_tap(on_frame_sent, this);
   }
   err_t err;
@@ -192,6 +238,8 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
     tx_stamps.done();
     if (tx_stamps.pending()) notify();
   }
+  pcb->ttl = saved_ttl;
+  pcb->tos = saved_tos;
   pbuf_free(p);
   Runtime::get().sent_datagram();
   switch (err) {

@@ -28,7 +28,17 @@ class UdpSocket final : public Socket {
   int open();
   int connect(const SockAddr& to);
   int disconnect();
-  ssize_t send(const iovec* iov, int iovcnt, int flags, const SockAddr* to);
+  // What a sendmsg's control messages ask for this datagram only (Linux's
+  // ip_cmsg_send and __sock_cmsg_send): TTL, TOS, transmit timestamps.
+  struct SendControl {
+    int ttl = -1;         // IP_TTL, -1: the socket's
+    int tos = -1;         // IP_TOS, -1: the socket's
+    int64_t tsflags = -1;  // SO_TIMESTAMPING's record flags, -1: the socket's
+  };
+  // Reads msg_control; -EINVAL for a value Linux refuses.
+  static int parse_send_control(const msghdr* msg, SendControl* out);
+  ssize_t send(const iovec* iov, int iovcnt, int flags, const SockAddr* to,
+               const SendControl* ctl = nullptr);
   // From the stack's queue only: -EAGAIN when it is empty. With msg, its
   // control messages too (those the socket asked for).
   ssize_t recv_from_stack(const iovec* iov, int iovcnt, int flags, sockaddr* from,

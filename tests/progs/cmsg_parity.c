@@ -193,6 +193,8 @@ static void receive(int fd, int count, size_t control, int64_t sent) {
 /* Sends COUNT datagrams of 100 bytes with transmit stamping FLAGS, then
  * reads the error queue until it is empty. 0x10000000 in FLAGS (not a real
  * flag): SO_TIMESTAMPNS on too. */
+static void read_errqueue(int fd, int count, int64_t sent, const char* payload);
+
 static void tx_case(const char* name, int count, int flags) {
   printf("%s\n", name);
   int fd = fresh_socket();
@@ -207,6 +209,77 @@ static void tx_case(const char* name, int count, int flags) {
   memset(payload, 'T', sizeof payload);
   int64_t sent = now_ns();
   for (int i = 0; i < count; ++i) sendto(fd, payload, sizeof payload, 0, (struct sockaddr*)&closed, sizeof closed);
+  read_errqueue(fd, count, sent, payload);
+  close(fd);
+}
+
+/* Per-message control: a socket that only reports (SOFTWARE, OPT_ID) asks
+ * for a transmit stamp, a TTL and a TOS in one sendmsg; the looped frame
+ * shows the TTL and TOS. Then values Linux refuses. */
+static void tx_cmsg_case(void) {
+  printf("sendmsg with SO_TIMESTAMPING, IP_TTL and IP_TOS messages\n");
+  int fd = fresh_socket();
+  int flags = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID;
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags);
+  struct sockaddr_in closed = source;
+  closed.sin_port = htons(9799);
+  char payload[100];
+  memset(payload, 'M', sizeof payload);
+  union {
+    char buf[CMSG_SPACE(4) + 2 * CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct iovec iov = {payload, sizeof payload};
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_name = &closed;
+  m.msg_namelen = sizeof closed;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = u.buf;
+  m.msg_controllen = sizeof u.buf;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SO_TIMESTAMPING;
+  c->cmsg_len = CMSG_LEN(4);
+  uint32_t tx = SOF_TIMESTAMPING_TX_SOFTWARE;
+  memcpy(CMSG_DATA(c), &tx, 4);
+  c = CMSG_NXTHDR(&m, c);
+  c->cmsg_level = IPPROTO_IP;
+  c->cmsg_type = IP_TTL;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  int ttl = 7;
+  memcpy(CMSG_DATA(c), &ttl, sizeof ttl);
+  c = CMSG_NXTHDR(&m, c);
+  c->cmsg_level = IPPROTO_IP;
+  c->cmsg_type = IP_TOS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  int tos = 0x10;
+  memcpy(CMSG_DATA(c), &tos, sizeof tos);
+  int64_t sent = now_ns();
+  SHOW("  sendmsg", sendmsg(fd, &m, 0));
+  read_errqueue(fd, 1, sent, payload);
+  /* A plain send after it: no stamp asked, none comes. */
+  sendto(fd, payload, sizeof payload, 0, (struct sockaddr*)&closed, sizeof closed);
+  struct pollfd p = {fd, 0, 0};
+  printf("  a plain send after it: %s\n", poll(&p, 1, 200) > 0 ? "an entry came" : "no entry");
+  /* Refused: flags beyond the record ones, a TTL of 0. */
+  c = CMSG_FIRSTHDR(&m);
+  tx = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_OPT_ID;
+  memcpy(CMSG_DATA(c), &tx, 4);
+  SHOW("  sendmsg with OPT_ID as a message", sendmsg(fd, &m, 0));
+  tx = SOF_TIMESTAMPING_TX_SOFTWARE;
+  memcpy(CMSG_DATA(c), &tx, 4);
+  c = CMSG_NXTHDR(&m, c);
+  ttl = 0;
+  memcpy(CMSG_DATA(c), &ttl, sizeof ttl);
+  SHOW("  sendmsg with IP_TTL 0", sendmsg(fd, &m, 0));
+  close(fd);
+}
+
+/* Reads the error queue until it is empty, printing each entry. */
+static void read_errqueue(int fd, int count, int64_t sent, const char* payload) {
   last_stamp = 0;
   for (int n = 0;; ++n) {
     struct pollfd p = {fd, 0, 0};
@@ -227,9 +300,11 @@ static void tx_case(const char* name, int count, int flags) {
       printf("  MSG_ERRQUEUE: %s\n", en(errno));
       break;
     }
-    printf(" entry: %zd bytes%s, namelen %u, flags%s\n", r,
+    printf(" entry: %zd bytes%s, namelen %u, flags%s", r,
            r >= 100 && !memcmp(data + r - 100, payload, 100) ? " ending with the payload" : "",
            (unsigned)m.msg_namelen, m.msg_flags & MSG_ERRQUEUE ? " ERRQUEUE" : "");
+    if (r >= 34) printf(", IP ttl %u tos 0x%02x", (unsigned char)data[22], (unsigned char)data[15]);
+    printf("\n");
     for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
       printf("  cmsg level %d type %d len %zu", c->cmsg_level, c->cmsg_type, (size_t)c->cmsg_len);
       int64_t a[6] = {0};
@@ -247,7 +322,6 @@ static void tx_case(const char* name, int count, int flags) {
       printf("\n");
     }
   }
-  close(fd);
 }
 
 struct opt {
@@ -460,6 +534,7 @@ int main(int argc, char** argv) {
               SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY);
   tx_case("SO_TIMESTAMPING transmit, software, with SO_TIMESTAMPNS too", 1,
           SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | 0x10000000);
+  tx_cmsg_case();
 
   /* TCP: receive timestamps of the last segment each read took from. */
   TCP_CASE("no options", {SOL_SOCKET, SO_KEEPALIVE, 0});

@@ -6,7 +6,9 @@
 # unreachable from B (POLLERR, MSG_ERRQUEUE's sock_extended_err, the
 # socket's error after it); transmit timestamps on the error queue
 # (TX_SOFTWARE and TX_SCHED, OPT_ID keys, OPT_TSONLY, the looped-back
-# frame, with SO_TIMESTAMPNS beside); on TCP, receive timestamps of the last
+# frame, with SO_TIMESTAMPNS beside; asked for in sendmsg's own control
+# messages with IP_TTL and IP_TOS, and EINVAL for what Linux refuses there);
+# on TCP, receive timestamps of the last
 # segment each read took from (tcp_recv_timestamp): the same program on the kernel and under xdpload, against the
 # same kernel datagram source in B; every line must be the same (levels,
 # types, lengths, flags, values; timestamps between the request and
