@@ -72,6 +72,7 @@ struct SocketOptions {
   int sndbuf = 212992;
   int mcast_ttl = 1;
   bool mcast_loop = true;
+  int pmtudisc = IP_PMTUDISC_WANT;  // IP_MTU_DISCOVER
 };
 
 // A descriptor that refers to a socket: which process, which number.

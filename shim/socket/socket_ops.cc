@@ -742,6 +742,7 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
         case IP_TTL: o.ttl = v; break;
         case IP_MULTICAST_TTL: o.mcast_ttl = v; break;
         case IP_MULTICAST_LOOP: o.mcast_loop = v; break;
+        case IP_MTU_DISCOVER: o.pmtudisc = v; break;
         case IP_ADD_MEMBERSHIP:
         case IP_DROP_MEMBERSHIP:
           if (s->kind == Socket::Kind::Udp && s->accelerated && value && len >= sizeof(ip_mreq)) {

@@ -197,6 +197,13 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
   for (int i = 0; i < iovcnt; ++i) len += iov[i].iov_len;
   // What fits in one IPv4 datagram: 65535 - 20 (IP) - 8 (UDP).
   if (len > 65507) return -EMSGSIZE;
+  // Don't-fragment (IP_PMTUDISC_DO, _PROBE, _INTERFACE): a datagram larger
+  // than the interface's MTU is refused, as Linux refuses it (the stack
+  // would fragment it). (Linux also sets DF on the wire; lwIP does not.)
+  if ((opt.pmtudisc == IP_PMTUDISC_DO || opt.pmtudisc == IP_PMTUDISC_PROBE ||
+       opt.pmtudisc == IP_PMTUDISC_INTERFACE) &&
+      len + 28 > Runtime::get().iface().mtu)
+    return -EMSGSIZE;
   // Built in a transmit frame when it fits one (no copy after the one from
   // the caller's buffer, no allocation), else in an ordinary pbuf.
   pbuf* p = Runtime::get().stack()->driver().alloc_tx_pbuf(u16_t(len));

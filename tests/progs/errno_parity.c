@@ -376,5 +376,18 @@ int main(int argc, char** argv) {
   fd = socket(AF_INET, SOCK_DGRAM, 0);
   SHOW("udp shutdown on an unconnected socket", shutdown(fd, SHUT_RDWR));
   close(fd);
+  /* Don't fragment: a datagram beyond the MTU is refused. */
+  fd = socket(AF_INET, SOCK_DGRAM, 0);
+  v = IP_PMTUDISC_DO;
+  setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof v);
+  a = addr_of(peer, 7102);
+  connect(fd, (struct sockaddr*)&a, sizeof a);
+  static char big[2000];
+  SHOW("udp send beyond the MTU, IP_PMTUDISC_DO", send(fd, big, sizeof big, 0));
+  SHOW("udp send within the MTU, IP_PMTUDISC_DO", send(fd, big, 1400, 0));
+  v = IP_PMTUDISC_DONT;
+  setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof v);
+  SHOW("udp send beyond the MTU, IP_PMTUDISC_DONT", send(fd, big, sizeof big, 0));
+  close(fd);
   return 0;
 }
