@@ -37,12 +37,15 @@ class CoreLock {
     if (__builtin_expect(t_core_stop_at_release, 0)) stop_for_good();
   }
   static bool try_lock() {
+    // (As it was on failure: a thread that holds the lock already and
+    // tries again must still be seen holding it.)
+    const int was = t_core_held;
     t_core_held = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (family::core_mutex().try_lock()) return true;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    t_core_held = 0;
-    if (__builtin_expect(t_core_stop_at_release, 0)) stop_for_good();
+    t_core_held = was;
+    if (__builtin_expect(!was && t_core_stop_at_release, 0)) stop_for_good();
     return false;
   }
   // The calling thread holds it, or is taking it (async-signal-safe).
