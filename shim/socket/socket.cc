@@ -26,6 +26,12 @@ void Socket::count_stamp_user(bool want) {
   Runtime::get().stack()->driver().add_rx_stamp_users(want ? 1 : -1);
 }
 
+bool Socket::set_rx_option(int level, int name, const void* value, socklen_t len) {
+  if (!rx_cmsg.apply(level, name, value, len)) return false;
+  if (accelerated) count_stamp_user(rx_cmsg.wants_stamps());
+  return true;
+}
+
 void Socket::notify() {
   ++seq;
   waiters.wake_all();

@@ -115,6 +115,9 @@ class Socket : public family::Object {
   // (the driver stamps bursts while any does). Lock held; off at release.
   void count_stamp_user(bool want);
   bool stamp_user = false;
+  // A receive option the kernel accepted (timestamps, IP_PKTINFO...): true
+  // if it is one served here. (UdpSocket's also follows OPT_ID's keys.)
+  bool set_rx_option(int level, int name, const void* value, socklen_t len);
   SockAddr local, remote;
   WaitQueue waiters;
   uint64_t seq = 0;  // bumped at every state change (edge-triggered epoll)

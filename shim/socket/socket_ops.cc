@@ -756,7 +756,7 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
       break;
   }
   if (s->kind == Socket::Kind::Udp) udp(s)->set_rx_option(level, name, value, len);
-  else tcp(s)->set_rx_option(level, name, value, len);
+  else s->set_rx_option(level, name, value, len);
   if (kernel_only_option(s->kind, level, name, value, len)) {
     if (!s->accelerated || s->kind == Socket::Kind::Udp ||
         tcp(s)->state == TcpSocket::State::Listening)

@@ -213,11 +213,6 @@ void TcpSocket::adopt(tcp_pcb* p, TcpSocket* l) {
   count_stamp_user(rx_cmsg.wants_stamps());
 }
 
-bool TcpSocket::set_rx_option(int level, int name, const void* value, socklen_t len) {
-  if (!rx_cmsg.apply(level, name, value, len)) return false;
-  if (accelerated) count_stamp_user(rx_cmsg.wants_stamps());
-  return true;
-}
 
 // ---- options ----
 

@@ -46,8 +46,6 @@ class TcpSocket final : public Socket {
   // The receive time of the data the last recv() returned (of its last
   // segment, as Linux's tcp_recv_timestamp), {0, 0} when none was taken.
   timespec last_read_stamp{};
-  // A receive option the kernel accepted; true if it is one served here.
-  bool set_rx_option(int level, int name, const void* value, socklen_t len);
   int unacked_bytes() const;
   void fill_tcp_info(void* info, socklen_t* len) const;
   void stat_row(stats::SocketRow* row) const override;

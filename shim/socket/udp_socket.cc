@@ -99,15 +99,14 @@ void UdpSocket::apply_option(int, int) {
 
 bool UdpSocket::set_rx_option(int level, int name, const void* value, socklen_t len) {
   const uint32_t old_flags = rx_cmsg.tsflags;
-  if (!rx_cmsg.apply(level, name, value, len)) return false;
+  if (!Socket::set_rx_option(level, name, value, len)) return false;
   tx_stamps.flags_changed(old_flags, rx_cmsg.tsflags);
-  if (accelerated) count_stamp_user(rx_cmsg.wants_stamps());
   return true;
 }
 
 int UdpSocket::get_stamp(bool usec, int64_t out[2]) {
   int rc = shim::get_stamp(&rx_cmsg, &sk_stamp_ns, usec, out);
-  if (pcb) count_stamp_user(rx_cmsg.wants_stamps());
+  if (accelerated) count_stamp_user(rx_cmsg.wants_stamps());
   return rc;
 }
 
@@ -160,8 +159,6 @@ void UdpSocket::on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, con
 
 int UdpSocket::parse_send_control(const msghdr* msg, SendControl* out) {
   if (!msg->msg_control || msg->msg_controllen < sizeof(cmsghdr)) return 0;
-  constexpr uint32_t kRecordMask = SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_TX_SOFTWARE |
-                                   SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_ACK;
   for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(msg)); c;
        c = CMSG_NXTHDR(const_cast<msghdr*>(msg), c)) {
     if (c->cmsg_len < sizeof(cmsghdr) || c->cmsg_len > msg->msg_controllen) return -EINVAL;
@@ -170,7 +167,7 @@ int UdpSocket::parse_send_control(const msghdr* msg, SendControl* out) {
       uint32_t f;
       if (c->cmsg_len != CMSG_LEN(sizeof f)) return -EINVAL;
       memcpy(&f, CMSG_DATA(c), sizeof f);
-      if (f & ~kRecordMask) return -EINVAL;
+      if (f & ~uint32_t(SOF_TIMESTAMPING_TX_RECORD_MASK)) return -EINVAL;
       out->tsflags = f;
     } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
       int v;
@@ -221,9 +218,7 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
     if (ctl->ttl >= 0) pcb->ttl = u8_t(ctl->ttl);
     if (ctl->tos >= 0) pcb->tos = u8_t(ctl->tos);
     if (ctl->tsflags >= 0)
-      tsflags = (tsflags & ~uint32_t(SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_TX_SOFTWARE |
-                                     SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_ACK)) |
-                uint32_t(ctl->tsflags);
+      tsflags = (tsflags & ~uint32_t(SOF_TIMESTAMPING_TX_RECORD_MASK)) | uint32_t(ctl->tsflags);
   }
   // Transmit stamps: the driver shows us the frame it hands to the ring.
   stack::LinkNetif& driver = Runtime::get().stack()->driver();
