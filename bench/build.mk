@@ -9,7 +9,7 @@ $(BUILD)/bench/fork_cost: bench/fork_cost.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -o $@ $<
 
-$(BUILD)/bench/%.o: bench/%.cc | $(DEPS_STAMP)
+$(BUILD)/bench/%.o: bench/%.cc | $(DEPS_STAMP) $(LWIP_READY)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 
@@ -21,7 +21,7 @@ $(BUILD)/bench/xsk_pingpong: $(BUILD)/bench/xsk_pingpong.o $(RINGS_LIB)
 	$(CXX) $^ $(RINGS_LIBS) -o $@
 
 # The stack's share of a round trip, over the FakeLink test double.
-$(BUILD)/bench/stack_path_bench.o: bench/stack_path_bench.cc | $(DEPS_STAMP)
+$(BUILD)/bench/stack_path_bench.o: bench/stack_path_bench.cc | $(DEPS_STAMP) $(LWIP_READY)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 

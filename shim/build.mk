@@ -17,7 +17,7 @@ SHIM_LIB  := $(BUILD)/libxdpload.so
 SHIM_MAP  := $(BUILD)/shim/libxdpload.map
 ALL += $(SHIM_LIB)
 
-$(BUILD)/shim/%.o: shim/%.cc | $(DEPS_STAMP)
+$(BUILD)/shim/%.o: shim/%.cc | $(DEPS_STAMP) $(LWIP_READY)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(LIB_CXXFLAGS) -MMD -c $< -o $@
 

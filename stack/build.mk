@@ -1,10 +1,16 @@
 # stack/: lwIP 2.1.3 (Debian's source package, our lwipopts.h) and the
 # netif driver, Stack and kernel control-plane glue around it.
 
-LWIP_SRC := $(LWIP_DIR)/src
+# Debian's tree stays pristine; the build compiles a copy with the series in
+# stack/lwip/patches/ applied (each patch's header says what and why).
+LWIP_PATCH_DIR := stack/lwip/patches
+LWIP_PATCHES   := $(addprefix $(LWIP_PATCH_DIR)/,$(shell sed -e 's/\#.*//' $(LWIP_PATCH_DIR)/series))
+LWIP_TREE  := $(BUILD)/lwip-patched
+LWIP_SRC   := $(LWIP_TREE)/src
+LWIP_READY := $(LWIP_TREE)/.applied
 LWIP_C   := core/init.c core/def.c core/inet_chksum.c core/ip.c core/mem.c core/memp.c \
             core/netif.c core/pbuf.c core/stats.c core/sys.c core/tcp.c core/tcp_in.c \
-            core/tcp_out.c core/timeouts.c core/udp.c \
+            core/tcp_out.c core/tcp_recovery.c core/timeouts.c core/udp.c \
             core/ipv4/icmp.c core/ipv4/igmp.c core/ipv4/ip4.c core/ipv4/ip4_addr.c \
             core/ipv4/ip4_frag.c netif/ethernet.c
 LWIP_OBJS := $(LWIP_C:%.c=$(BUILD)/lwip/%.o)
@@ -21,15 +27,21 @@ STACK_OBJS := $(STACK_SRCS:%.cc=$(BUILD)/%.o)
 STACK_LIB  := $(BUILD)/libstack.a
 ALL += $(STACK_LIB)
 
-$(LWIP_SRC)/core/tcp.c: | $(DEPS_STAMP)
+$(LWIP_READY): $(LWIP_PATCH_DIR)/series $(LWIP_PATCHES) | $(DEPS_STAMP)
+	rm -rf $(LWIP_TREE) && mkdir -p $(LWIP_TREE) && cp -a $(LWIP_DIR)/src $(LWIP_TREE)/
+	@for p in $(LWIP_PATCHES); do \
+	  echo "lwip: applying $$p"; \
+	  patch -d $(LWIP_TREE) -p1 --batch --quiet --no-backup-if-mismatch < $$p || exit 1; \
+	done
+	touch $@
 
-$(BUILD)/lwip/%.o: $(LWIP_SRC)/%.c stack/lwip/lwipopts.h stack/lwip/arch/cc.h | $(DEPS_STAMP)
+$(BUILD)/lwip/%.o: $(LWIP_READY) stack/lwip/lwipopts.h stack/lwip/arch/cc.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(LWIP_INC) $(LWIP_CFLAGS) -c $< -o $@.tmp
+	$(CC) $(LWIP_INC) $(LWIP_CFLAGS) -c $(LWIP_SRC)/$*.c -o $@.tmp
 	objcopy --rename-section .data=.xdpload_family.data \
 	  --rename-section .bss=.xdpload_family.bss $@.tmp $@ && rm -f $@.tmp
 
-$(BUILD)/stack/%.o: stack/%.cc | $(DEPS_STAMP)
+$(BUILD)/stack/%.o: stack/%.cc | $(DEPS_STAMP) $(LWIP_READY)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(LIB_CXXFLAGS) -MMD -c $< -o $@
 

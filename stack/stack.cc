@@ -125,6 +125,16 @@ LwipUsage lwip_usage() {
   return u;
 }
 
+TcpEvents tcp_events() {
+  TcpEvents e;
+  e.recoveries = tcp_xstats.recoveries;
+  e.rexmit_recovery = tcp_xstats.rexmit_recovery;
+  e.rexmit_rto = tcp_xstats.rexmit_rto;
+  e.sack_blocks = tcp_xstats.sack_blocks_rcvd;
+  e.tw_syn_accepted = tcp_xstats.tw_syn_accepted;
+  return e;
+}
+
 TcpUndelivered tcp_undelivered() {
   TcpUndelivered u;
   for (struct tcp_pcb* p = tcp_active_pcbs; p; p = p->next) {

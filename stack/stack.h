@@ -42,6 +42,17 @@ struct LwipUsage {
 };
 LwipUsage lwip_usage();
 
+// How TCP repaired losses and reused ports, all connections together (the
+// counters our lwIP patches add: stack/lwip/patches).
+struct TcpEvents {
+  uint64_t recoveries = 0;       // fast recoveries (duplicate ACKs or SACK)
+  uint64_t rexmit_recovery = 0;  // segments sent again in them
+  uint64_t rexmit_rto = 0;       // retransmission timeouts
+  uint64_t sack_blocks = 0;      // SACK blocks received that told something
+  uint64_t tw_syn_accepted = 0;  // SYNs that reopened a connection in TIME-WAIT
+};
+TcpEvents tcp_events();
+
 // TCP connections whose own data or FIN the peer has not acknowledged yet
 // (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK): what is lost if
 // the process ends now. FIN_WAIT_2 and TIME_WAIT have delivered everything.

@@ -6,7 +6,7 @@ TEST_PROGS := $(BUILD)/tests/xsk_exchange $(BUILD)/tests/xsk_probe $(BUILD)/test
               $(BUILD)/tests/craft_segment $(BUILD)/tests/xdpload-stat-asan
 ALL += $(TEST_PROGS)
 
-$(BUILD)/tests/%.o: tests/progs/%.cc | $(DEPS_STAMP)
+$(BUILD)/tests/%.o: tests/progs/%.cc | $(DEPS_STAMP) $(LWIP_READY)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 
@@ -31,7 +31,7 @@ UNIT_SRCS  := $(wildcard tests/unit/*_test.cc)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.cc=$(BUILD)/tests/unit/%)
 ALL += $(UNIT_TESTS)
 
-$(BUILD)/tests/unit/%.o: tests/unit/%.cc | $(DEPS_STAMP)
+$(BUILD)/tests/unit/%.o: tests/unit/%.cc | $(DEPS_STAMP) $(LWIP_READY)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 
@@ -42,6 +42,12 @@ $(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(UNIT_DEPS)
 # replace one.
 ALL += $(BUILD)/tests/xdp_pass.bpf.o
 $(BUILD)/tests/xdp_pass.bpf.o: tests/progs/xdp_pass.bpf.c
+	@mkdir -p $(@D)
+	$(CLANG) -O2 -g -target bpf -Wall -I/usr/include/$(shell gcc -dumpmachine) -c $< -o $@
+
+# The lossy wire of the loss-recovery test and benchmark (tc programs).
+ALL += $(BUILD)/tests/tc_loss.bpf.o
+$(BUILD)/tests/tc_loss.bpf.o: tests/progs/tc_loss.bpf.c
 	@mkdir -p $(@D)
 	$(CLANG) -O2 -g -target bpf -Wall -I/usr/include/$(shell gcc -dumpmachine) -c $< -o $@
 

@@ -11,7 +11,7 @@ lwip_orig_sha256=0a8276d09fc4e97bbba2f953d74af2388fc2195ea156be9d7589e297a68fde2
 
 packages=(
   # build
-  build-essential g++ make pkg-config clang llvm xxd dpkg-dev
+  build-essential g++ make pkg-config clang llvm xxd dpkg-dev patch
   libxdp-dev libbpf-dev libelf-dev zlib1g-dev liburing-dev libnuma-dev
   libgtest-dev libbenchmark-dev
   # libFuzzer's runtime for make fuzz (only recommended by clang, which we install without)

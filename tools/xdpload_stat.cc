@@ -173,6 +173,11 @@ void print_counters_text(const stats::Segment& h) {
          (unsigned long long)h.tcp_in_segs, (unsigned long long)h.tcp_out_segs,
          (unsigned long long)h.tcp_retrans_segs, (unsigned long long)h.tcp_active_opens,
          (unsigned long long)h.tcp_passive_opens);
+  printf("  tcp      fast recoveries %llu (segments sent again %llu)  timeouts %llu  "
+         "SACK blocks in %llu  SYNs accepted in TIME-WAIT %llu\n",
+         (unsigned long long)h.tcp_recoveries, (unsigned long long)h.tcp_rexmit_recovery,
+         (unsigned long long)h.tcp_rexmit_rto, (unsigned long long)h.tcp_sack_blocks_in,
+         (unsigned long long)h.tcp_tw_syn_accepted);
   printf("  udp      in %llu  out %llu  dropped (buffer full) %llu\n",
          (unsigned long long)h.udp_in_datagrams, (unsigned long long)h.udp_out_datagrams,
          (unsigned long long)s.udp_rx_dropped);
@@ -253,6 +258,11 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"tcp_retransmits\":" << h.tcp_retrans_segs
     << ",\"tcp_active_opens\":" << h.tcp_active_opens
     << ",\"tcp_passive_opens\":" << h.tcp_passive_opens
+    << ",\"tcp_recoveries\":" << h.tcp_recoveries
+    << ",\"tcp_rexmit_recovery\":" << h.tcp_rexmit_recovery
+    << ",\"tcp_rexmit_rto\":" << h.tcp_rexmit_rto
+    << ",\"tcp_sack_blocks_in\":" << h.tcp_sack_blocks_in
+    << ",\"tcp_tw_syn_accepted\":" << h.tcp_tw_syn_accepted
     << ",\"udp_in_datagrams\":" << h.udp_in_datagrams
     << ",\"udp_out_datagrams\":" << h.udp_out_datagrams
     << ",\"udp_rx_dropped\":" << s.udp_rx_dropped << ",\"steer_redirected\":" << h.steer_redirected

@@ -666,6 +666,9 @@ void TcpSocket::fill_tcp_info(void* out, socklen_t* len) const {
       ti.tcpi_rttvar = uint32_t(pcb->sv >> 2) * TCP_SLOW_INTERVAL * 1000;
       ti.tcpi_retransmits = pcb->nrtx;
       ti.tcpi_unacked = pcb->snd_queuelen;
+      ti.tcpi_options = uint8_t(((pcb->flags & TF_TIMESTAMP) ? TCPI_OPT_TIMESTAMPS : 0) |
+                                ((pcb->flags & TF_SACK) ? TCPI_OPT_SACK : 0) |
+                                ((pcb->flags & TF_WND_SCALE) ? TCPI_OPT_WSCALE : 0));
       ti.tcpi_snd_wscale = pcb->snd_scale;
       ti.tcpi_rcv_wscale = pcb->rcv_scale;
       ti.tcpi_rcv_space = pcb->rcv_wnd;

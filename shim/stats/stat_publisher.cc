@@ -91,6 +91,12 @@ void StatPublisher::refresh() {
   seg_->tcp_retrans_segs = m.tcpretranssegs;
   seg_->udp_in_datagrams = m.udpindatagrams;
   seg_->udp_out_datagrams = m.udpoutdatagrams;
+  stack::TcpEvents e = stack::tcp_events();
+  seg_->tcp_recoveries = e.recoveries;
+  seg_->tcp_rexmit_recovery = e.rexmit_recovery;
+  seg_->tcp_rexmit_rto = e.rexmit_rto;
+  seg_->tcp_sack_blocks_in = e.sack_blocks;
+  seg_->tcp_tw_syn_accepted = e.tw_syn_accepted;
 
   // The socket table, under a sequence count.
   __atomic_store_n(&seg_->seq, seg_->seq + 1, __ATOMIC_RELEASE);

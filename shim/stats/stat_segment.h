@@ -20,7 +20,7 @@
 namespace xdpload::stats {
 
 constexpr char kMagic[8] = {'X', 'D', 'P', 'L', 'S', 'T', 'A', 'T'};
-constexpr uint32_t kVersion = 3;
+constexpr uint32_t kVersion = 4;
 constexpr uint32_t kMaxSockets = 4096;
 
 struct SocketRow {
@@ -54,6 +54,9 @@ struct Segment {
   // lwIP's MIB-2 counters and the steering program's, refreshed.
   uint64_t tcp_active_opens, tcp_passive_opens, tcp_in_segs, tcp_out_segs, tcp_retrans_segs;
   uint64_t udp_in_datagrams, udp_out_datagrams;
+  // The stack's TCP events beyond MIB-2 (stack::TcpEvents).
+  uint64_t tcp_recoveries, tcp_rexmit_recovery, tcp_rexmit_rto, tcp_sack_blocks_in;
+  uint64_t tcp_tw_syn_accepted;
   uint64_t steer_redirected, steer_passed, steer_no_socket;
   uint32_t seq;            // odd while the socket table is rewritten
   uint32_t nsockets;       // rows in use

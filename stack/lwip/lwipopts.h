@@ -156,7 +156,10 @@ void xdpload_family_free(void* p);
 /* Checksum the payload while copying it in tcp_write, not in a second pass
  * at output. */
 #define LWIP_CHECKSUM_ON_COPY 1
-#define LWIP_TCP_TIMESTAMPS 0
+/* RFC 7323 timestamps, as Linux negotiates by default: the peer measures
+ * RTT on every ACK, and a reconnect from a port in TIME-WAIT is told apart
+ * from an old duplicate (RFC 6191). */
+#define LWIP_TCP_TIMESTAMPS 1
 /* One slot of per-PCB data with a "destroyed" callback: the shim releases
  * the port's steering when lwIP frees a PCB (after TIME_WAIT, say). */
 #define LWIP_TCP_PCB_NUM_EXT_ARGS 1

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <vector>
 
 #include "stack/link.h"
@@ -53,11 +54,19 @@ class FakeLink final : public stack::Link {
   void* tx_scratch(uint64_t token) override {
     return memory_.data() + (token / kFrameSize) * kFrameSize;
   }
+  // Sees every frame this link sends, and may change it in place; true
+  // drops it (a lossy wire, for the loss-recovery tests).
+  std::function<bool(uint8_t* frame, uint32_t len)> wire_filter;
+
   bool tx_send(uint64_t token, uint32_t len) override {
     // The "wire": copy into a frame of the peer's, or drop when it has none
     // free, as a NIC with an empty fill ring would.
-    const uint8_t* src = memory_.data() + token;
+    uint8_t* src = memory_.data() + token;
     release(token);
+    if (wire_filter && wire_filter(src, len)) {
+      ++filtered_;
+      return true;
+    }
     if (peer_->free_.empty()) {
       ++dropped_;
       return true;
@@ -78,6 +87,7 @@ class FakeLink final : public stack::Link {
   uint32_t queued() const { return uint32_t(rx_.size()); }
   uint64_t sent() const { return sent_; }
   uint64_t dropped() const { return dropped_; }
+  uint64_t filtered() const { return filtered_; }
 
  private:
   std::vector<uint8_t> memory_;
@@ -88,6 +98,7 @@ class FakeLink final : public stack::Link {
   uint32_t held_ = 0;
   uint64_t sent_ = 0;
   uint64_t dropped_ = 0;
+  uint64_t filtered_ = 0;
 };
 
 }  // namespace xdpload::testing

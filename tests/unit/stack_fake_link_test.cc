@@ -10,6 +10,7 @@
 #include "stack/stack.h"
 #include "tests/unit/fake_link.h"
 #include "tests/unit/fake_stack_pair.h"
+#include "tests/unit/tcp_stream_sink.h"
 
 #include <unistd.h>
 
@@ -22,15 +23,11 @@ extern "C" {
 using namespace xdpload;
 using namespace xdpload::stack;
 using xdpload::testing::FakeLink;
+using xdpload::testing::sink_accept;
+using xdpload::testing::stream_byte;
+using xdpload::testing::TcpSink;
 
 namespace {
-
-// The byte at `offset` of the test stream.
-uint8_t stream_byte(uint64_t offset) {
-  uint64_t x = (offset / 8 + 1) * 0x9e3779b97f4a7c15ull;
-  x ^= x >> 29;
-  return uint8_t(x >> ((offset % 8) * 8));
-}
 
 struct Pair : xdpload::testing::FakeStackPair {
   Pair() {
@@ -66,41 +63,6 @@ void expect_same_usage(const LwipUsage& before, const LwipUsage& after) {
   EXPECT_EQ(after.pool_pbufs, before.pool_pbufs);
   EXPECT_EQ(after.timeouts, before.timeouts);
   EXPECT_EQ(after.heap_bytes, before.heap_bytes);
-}
-
-struct TcpSink {
-  uint64_t received = 0;
-  uint64_t mismatches = 0;
-  bool closed = false;
-  struct tcp_pcb* pcb = nullptr;
-};
-
-err_t sink_recv(void* arg, struct tcp_pcb* pcb, struct pbuf* p, err_t) {
-  auto* s = static_cast<TcpSink*>(arg);
-  if (!p) {
-    s->closed = true;
-    tcp_close(pcb);
-    s->pcb = nullptr;
-    return ERR_OK;
-  }
-  for (struct pbuf* q = p; q; q = q->next) {
-    auto* d = static_cast<const uint8_t*>(q->payload);
-    for (uint16_t i = 0; i < q->len; ++i)
-      if (d[i] != stream_byte(s->received + i)) ++s->mismatches;
-    s->received += q->len;
-  }
-  tcp_recved(pcb, p->tot_len);
-  pbuf_free(p);
-  return ERR_OK;
-}
-
-err_t sink_accept(void* arg, struct tcp_pcb* pcb, err_t err) {
-  if (err != ERR_OK || !pcb) return ERR_VAL;
-  auto* s = static_cast<TcpSink*>(arg);
-  s->pcb = pcb;
-  tcp_arg(pcb, s);
-  tcp_recv(pcb, sink_recv);
-  return ERR_OK;
 }
 
 }  // namespace

@@ -1,0 +1,64 @@
+# TCP over a lossy wire: 50 MB each way between nc under xdpload in A and nc
+# on the kernel in B, while a tc program on B's veth (tests/progs/
+# tc_loss.bpf.c; this kernel has no netem) drops 0.1 %, 1 % and 2 % of IPv4
+# frames in both directions. At every rate the bytes arrive intact; the
+# stack repairs its losses by fast recovery, with retransmission timeouts a
+# small share of them (lwIP alone repaired every loss but the first of a
+# window by a timeout); and as a receiver its SACK blocks let the kernel
+# sender recover by SACK (B's TcpExtTCPSackRecovery moves).
+. "$(dirname "$0")/../lib/common.sh"
+need_root
+netns_up
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; netns_down' EXIT
+head -c 50000000 /dev/urandom >"$tmp/in"
+want=$(sha256sum <"$tmp/in" | cut -d' ' -f1)
+in_b tc qdisc add dev "$IF_B" clsact
+# Wire-sized frames from B's kernel too: a dropped GSO frame would be tens of
+# segments lost at once.
+in_b ethtool -K "$IF_B" tso off gso off >/dev/null
+# From the exit line "exit: tcp R fast recoveries (S segments sent again),
+# T timeouts, ...": R and T.
+exit_recoveries() { sed -nE 's/.*exit: tcp ([0-9]+) fast recoveries.*/\1/p' "$1" | tail -1; }
+exit_timeouts() { sed -nE 's/.*exit: tcp .*, ([0-9]+) timeouts.*/\1/p' "$1" | tail -1; }
+
+for rate in 0_1 1 2; do
+  for dir in ingress egress; do
+    in_b tc filter replace dev "$IF_B" "$dir" pref 1 bpf da \
+      obj "$BUILD/tests/tc_loss.bpf.o" sec "tc/loss_$rate"
+  done
+  label="${rate/_/.} % loss"
+
+  # A sends.
+  bg_b bash -c "nc -l -N 7000 >$tmp/b-got"
+  server=$BG_PID
+  wait_for 30 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7000' | grep -q 7000"
+  PRELOAD_A env XDPLOAD_LOG=1 nc -N "$IP_B" 7000 <"$tmp/in" 2>"$tmp/a-send.err"
+  rc=$?
+  wait "$server"
+  grep "exit: tcp\|exit: rx" "$tmp/a-send.err"
+  check "$label, A sends: nc exits 0" [ $rc -eq 0 ]
+  check "$label, A sends: 50 MB intact" [ "$(sha256sum <"$tmp/b-got" | cut -d' ' -f1)" = "$want" ]
+  check "$label, A sends: on the stack" [ "$(exit_tx_bytes "$tmp/a-send.err")" -gt 50000000 ]
+  rec=$(exit_recoveries "$tmp/a-send.err")
+  rto=$(exit_timeouts "$tmp/a-send.err")
+  check "$label, A sends: losses repaired by fast recovery ($rec), timeouts few (${rto:-?})" \
+    [ "${rec:-0}" -gt 0 ] && [ "${rto:-999999}" -le $(( ${rec:-0} / 5 + 2 )) ]
+
+  # B sends, A receives.
+  sack_before=$(kernel_counter "$NS_B" TcpExtTCPSackRecovery)
+  bg_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+    bash -c "nc -l -N 7001 >$tmp/a-got 2>$tmp/a-recv.err"
+  server=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :7001' | grep -q 7001"
+  in_b nc -N "$IP_A" 7001 <"$tmp/in"
+  wait "$server"
+  sack_after=$(kernel_counter "$NS_B" TcpExtTCPSackRecovery)
+  check "$label, A receives: 50 MB intact" [ "$(sha256sum <"$tmp/a-got" | cut -d' ' -f1)" = "$want" ]
+  check "$label, A receives: on the stack" [ "$(exit_rx_bytes "$tmp/a-recv.err")" -gt 50000000 ]
+  if [ "$rate" != 0_1 ]; then
+    check "$label, A receives: the kernel sender recovered by SACK ($((sack_after - sack_before)) times)" \
+      [ $((sack_after - sack_before)) -gt 0 ]
+  fi
+done
+finish

@@ -1,0 +1,321 @@
+// TCP loss recovery (stack/lwip/patches: SACK scoreboard, PRR, NewReno
+// partial ACKs) over the fake link, with chosen data segments dropped on the
+// wire from A to B. Each case sends a burst once the congestion window is
+// open, loses some of its segments, and checks that every byte arrives and
+// how the stack repaired the holes, from its counters (stack::tcp_events): by
+// fast recovery, never by a retransmission timeout, and each lost segment
+// sent again exactly once.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+
+#include "stack/stack.h"
+#include "tests/unit/fake_link.h"
+#include "tests/unit/fake_stack_pair.h"
+#include "tests/unit/tcp_stream_sink.h"
+
+extern "C" {
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+}
+
+using namespace xdpload;
+using namespace xdpload::stack;
+using xdpload::testing::sink_accept;
+using xdpload::testing::stream_byte;
+using xdpload::testing::TcpSink;
+
+namespace {
+
+// The TCP header of an IPv4 frame, or nullptr.
+uint8_t* tcp_header(uint8_t* frame, uint32_t len, uint32_t* payload) {
+  if (len < 14 + 20 + 20 || frame[12] != 0x08 || frame[13] != 0x00) return nullptr;
+  uint8_t* ip = frame + 14;
+  uint32_t ihl = (ip[0] & 0xf) * 4u;
+  if (ip[9] != IPPROTO_TCP) return nullptr;
+  uint8_t* tcp = ip + ihl;
+  uint32_t doff = (tcp[12] >> 4) * 4u;
+  *payload = ((ip[2] << 8) | ip[3]) - ihl - doff;
+  return tcp;
+}
+
+uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+
+// Recomputes the TCP checksum of an IPv4 frame after a change (the netif
+// driver checks it before lwIP sees the frame).
+void fix_tcp_checksum(uint8_t* frame) {
+  uint8_t* ip = frame + 14;
+  uint32_t ihl = (ip[0] & 0xf) * 4u;
+  uint32_t tcp_len = ((ip[2] << 8) | ip[3]) - ihl;
+  uint8_t* tcp = ip + ihl;
+  tcp[16] = tcp[17] = 0;
+  uint32_t sum = IPPROTO_TCP + tcp_len;
+  for (int i = 12; i < 20; i += 2) sum += (ip[i] << 8) | ip[i + 1];
+  for (uint32_t i = 0; i + 1 < tcp_len; i += 2) sum += (tcp[i] << 8) | tcp[i + 1];
+  if (tcp_len & 1) sum += tcp[tcp_len - 1] << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  uint16_t c = uint16_t(~sum);
+  tcp[16] = uint8_t(c >> 8);
+  tcp[17] = uint8_t(c);
+}
+
+// What the wire from A to B does to A's data segments: those that are new
+// (above every sequence number seen so far) are numbered from 0 once `armed`;
+// the first copy of each numbered segment in `lose` is dropped, and of those
+// in `lose_twice` the first retransmission as well.
+struct LossyWire {
+  bool armed = false;
+  uint32_t next_index = 0;
+  uint32_t highest_end = 0;
+  bool seen_data = false;
+  std::set<uint32_t> lose, lose_twice;
+  std::set<uint32_t> lost_seqs;        // sequence numbers dropped once
+  std::set<uint32_t> lost_again_seqs;  // ...of which the retransmission is dropped too
+  uint32_t data_segments = 0, retransmissions = 0;
+  std::map<uint32_t, uint32_t> resent;  // sequence number -> copies sent again
+
+  // The retransmissions of segments that were not lost, for a failure message.
+  std::string spurious() const {
+    std::string out;
+    for (auto [seq, n] : resent)
+      if (!lost_seqs.count(seq) || n > 1)
+        out += " " + std::to_string(seq) + " x" + std::to_string(n);
+    return out;
+  }
+
+  bool drop(uint8_t* frame, uint32_t len) {
+    uint32_t payload = 0;
+    uint8_t* tcp = tcp_header(frame, len, &payload);
+    if (!tcp || payload == 0) return false;
+    ++data_segments;
+    uint32_t seq = be32(tcp + 4);
+    bool fresh = !seen_data || int32_t(seq - highest_end) >= 0;
+    if (!fresh) {
+      ++retransmissions;
+      ++resent[seq];
+      if (lost_again_seqs.count(seq)) {
+        lost_again_seqs.erase(seq);
+        return true;
+      }
+      return false;
+    }
+    seen_data = true;
+    highest_end = seq + payload;
+    if (!armed) return false;
+    uint32_t index = next_index++;
+    if (lose.count(index) || lose_twice.count(index)) {
+      lost_seqs.insert(seq);
+      if (lose_twice.count(index)) lost_again_seqs.insert(seq);
+      return true;
+    }
+    return false;
+  }
+};
+
+// Turns the SACK-permitted option of B's SYN into two NOPs: A then talks to a
+// peer without SACK.
+bool strip_sack_permitted(uint8_t* frame, uint32_t len) {
+  uint32_t payload = 0;
+  uint8_t* tcp = tcp_header(frame, len, &payload);
+  if (!tcp || !(tcp[13] & 0x02)) return false;
+  uint32_t doff = (tcp[12] >> 4) * 4u;
+  for (uint32_t i = 20; i + 1 < doff;) {
+    uint8_t kind = tcp[i];
+    if (kind == 0) break;
+    if (kind == 1) {
+      ++i;
+      continue;
+    }
+    uint8_t l = tcp[i + 1];
+    if (l < 2) break;
+    if (kind == 4 && l == 2) {
+      tcp[i] = tcp[i + 1] = 1;
+      fix_tcp_checksum(frame);
+    }
+    i += l;
+  }
+  return false;
+}
+
+struct Transfer {
+  xdpload::testing::FakeStackPair pair;
+  TcpSink sink;
+  LossyWire wire;
+  struct tcp_pcb* listener = nullptr;
+  struct tcp_pcb* client = nullptr;
+  bool connected = false;
+  uint64_t sent = 0;
+
+  explicit Transfer(bool peer_has_sack = true) {
+    ErrorText why;
+    CoreGuard g;
+    EXPECT_EQ(pair.open(&why), 0) << why.c_str();
+    pair.link_a->wire_filter = [this](uint8_t* f, uint32_t l) { return wire.drop(f, l); };
+    if (!peer_has_sack) pair.link_b->wire_filter = strip_sack_permitted;
+    listener = tcp_new();
+    ip4_addr_t b{pair.ip_b};
+    EXPECT_EQ(tcp_bind(listener, &b, 7000), ERR_OK);
+    listener = tcp_listen(listener);
+    tcp_arg(listener, &sink);
+    tcp_accept(listener, sink_accept);
+    client = tcp_new();
+    ip4_addr_t src{pair.ip_a};
+    EXPECT_EQ(tcp_bind(client, &src, 0), ERR_OK);
+    tcp_arg(client, &connected);
+    EXPECT_EQ(tcp_connect(client, &b, 7000,
+                          [](void* arg, struct tcp_pcb*, err_t) -> err_t {
+                            *static_cast<bool*>(arg) = true;
+                            return ERR_OK;
+                          }),
+              ERR_OK);
+  }
+  ~Transfer() {
+    CoreGuard g;
+    pair.link_a->wire_filter = nullptr;
+    pair.link_b->wire_filter = nullptr;
+    if (client) tcp_abort(client);
+    if (sink.pcb) tcp_abort(sink.pcb);
+    tcp_close(listener);
+    while (tcp_tw_pcbs) tcp_abort(tcp_tw_pcbs);
+    pair.a.reset();
+    pair.b.reset();
+  }
+
+  void poll() {
+    pair.a->poll();
+    pair.b->poll();
+  }
+
+  // Queues `bytes` more of the stream and polls until B has all of it and A
+  // holds nothing unacknowledged. Polls with short sleeps, so that lwIP's
+  // timers (a retransmission timeout, if it came to that) run as in a
+  // program; gives up after 10 s (a stalled connection fails the checks).
+  void send_and_drain(uint64_t bytes) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    uint64_t target = sent + bytes;
+    uint8_t chunk[16384];
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        CoreGuard g;
+        if (connected && sent < target) {
+          while (sent < target) {
+            uint32_t n = uint32_t(std::min<uint64_t>({sizeof chunk, tcp_sndbuf(client), target - sent}));
+            if (n == 0 || tcp_sndqueuelen(client) >= TCP_SND_QUEUELEN - 4) break;
+            for (uint32_t i = 0; i < n; ++i) chunk[i] = stream_byte(sent + i);
+            if (tcp_write(client, chunk, uint16_t(n), TCP_WRITE_FLAG_COPY) != ERR_OK) break;
+            sent += n;
+          }
+          tcp_output(client);
+        }
+        for (int i = 0; i < 50; ++i) poll();
+        if (sink.received == target && client->unacked == nullptr && client->unsent == nullptr)
+          return;
+      }
+      usleep(200);
+    }
+  }
+};
+
+// The stack's TCP event counters since construction.
+struct EventsSince {
+  TcpEvents at;
+  EventsSince() {
+    CoreGuard g;
+    at = tcp_events();
+  }
+  TcpEvents delta() const {
+    CoreGuard g;
+    TcpEvents d = tcp_events();
+    d.recoveries -= at.recoveries;
+    d.rexmit_recovery -= at.rexmit_recovery;
+    d.rexmit_rto -= at.rexmit_rto;
+    d.sack_blocks -= at.sack_blocks;
+    d.tw_syn_accepted -= at.tw_syn_accepted;
+    return d;
+  }
+};
+
+constexpr uint32_t kSeg = TCP_MSS - 12;  // payload of a segment with timestamps
+
+// Opens the window: 512 KB without loss, then arms the wire.
+void warm_up(Transfer& t) {
+  t.send_and_drain(512 * 1024);
+  ASSERT_EQ(t.sink.received, 512u * 1024);
+  CoreGuard g;
+  ASSERT_GE(t.client->cwnd, 40u * kSeg) << "the window did not open";
+  t.wire.armed = true;
+}
+
+}  // namespace
+
+TEST(TcpLossRecovery, OneLossInAWindowOfTenIsRepairedWithoutTimeout) {
+  Transfer t;
+  warm_up(t);
+  t.wire.lose = {3};
+  EventsSince x;
+  t.send_and_drain(10 * kSeg);
+  TcpEvents d = x.delta();
+  EXPECT_EQ(t.sink.received, t.sent);
+  EXPECT_EQ(t.sink.mismatches, 0u);
+  EXPECT_EQ(t.wire.lost_seqs.size(), 1u);
+  EXPECT_EQ(d.rexmit_rto, 0u);
+  EXPECT_EQ(d.recoveries, 1u);
+  EXPECT_EQ(d.rexmit_recovery, 1u);
+  EXPECT_EQ(t.wire.retransmissions, 1u);
+}
+
+TEST(TcpLossRecovery, ThreeLossesInOneWindowAreRepairedTogetherWithSack) {
+  Transfer t;
+  warm_up(t);
+  t.wire.lose = {3, 8, 13};
+  EventsSince x;
+  t.send_and_drain(20 * kSeg);
+  TcpEvents d = x.delta();
+  EXPECT_EQ(t.sink.received, t.sent);
+  EXPECT_EQ(t.sink.mismatches, 0u);
+  EXPECT_EQ(t.wire.lost_seqs.size(), 3u);
+  EXPECT_GT(d.sack_blocks, 0u);
+  EXPECT_EQ(d.rexmit_rto, 0u);
+  EXPECT_EQ(d.recoveries, 1u);
+  EXPECT_EQ(d.rexmit_recovery, 3u);
+  EXPECT_EQ(t.wire.retransmissions, 3u);
+}
+
+TEST(TcpLossRecovery, ThreeLossesInOneWindowWithoutSackByPartialAcks) {
+  Transfer t(/*peer_has_sack=*/false);
+  warm_up(t);
+  {
+    CoreGuard g;
+    ASSERT_FALSE(t.client->flags & TF_SACK) << "SACK was negotiated";
+  }
+  t.wire.lose = {3, 8, 13};
+  EventsSince x;
+  t.send_and_drain(20 * kSeg);
+  TcpEvents d = x.delta();
+  EXPECT_EQ(t.sink.received, t.sent);
+  EXPECT_EQ(t.sink.mismatches, 0u);
+  EXPECT_EQ(d.sack_blocks, 0u);
+  EXPECT_EQ(d.rexmit_rto, 0u);
+  EXPECT_EQ(d.recoveries, 1u);
+  EXPECT_EQ(d.rexmit_recovery, 3u);
+}
+
+TEST(TcpLossRecovery, ScatteredLossesOverManyWindowsNeverTimeOut) {
+  Transfer t;
+  warm_up(t);
+  // About 2 % of 2000 segments, two of them adjacent.
+  for (uint32_t i = 7; i < 2000; i += 50) t.wire.lose.insert(i);
+  t.wire.lose.insert(58);
+  EventsSince x;
+  t.send_and_drain(2000 * kSeg);
+  TcpEvents d = x.delta();
+  EXPECT_EQ(t.sink.received, t.sent);
+  EXPECT_EQ(t.sink.mismatches, 0u);
+  EXPECT_EQ(d.rexmit_rto, 0u);
+  EXPECT_EQ(d.rexmit_recovery, t.wire.lost_seqs.size()) << "spurious:" << t.wire.spurious();
+}
