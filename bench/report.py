@@ -272,6 +272,21 @@ def main():
                     w(f"| {pairing} | {metric} us | {cell(d, pl)} | {cell(d, st)} | {ratio(med(d, st), med(d, pl))} | {verdict} |")
         w("")
 
+    # ---- loss ----
+    rates = sorted({k[1].rsplit(" ", 2)[0] for k in d if k[0] == "loss"}, key=float)
+    if rates:
+        w("## TCP through a lossy wire (50 MB A->B, seconds; tc_loss.bpf.c drops frames both "
+          "ways on B's veth; TSO/GSO off)\n")
+        w("Target: xdpload at most 1.5x the kernel's time at every loss rate.\n")
+        w("| loss | kernel s | xdpload s | xdpload / kernel | target |")
+        w("|---|---|---|---|---|")
+        for rate in rates:
+            kk, xx = ("loss", f"{rate} % kernel", "s"), ("loss", f"{rate} % xdpload", "s")
+            r = med(d, xx) / med(d, kk) if med(d, xx) and med(d, kk) else None
+            verdict = "" if r is None else ("met" if r <= 1.5 else "not met")
+            w(f"| {rate} % | {cell(d, kk)} | {cell(d, xx)} | {ratio(med(d, xx), med(d, kk))} | {verdict} |")
+        w("")
+
     # ---- idle servers and timed events: figures the tests no longer time ----
     idle = sorted({k[1].rsplit(" ", 1)[0] for k in d if k[0] == "idle"})
     if idle:

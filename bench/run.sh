@@ -7,7 +7,7 @@
 #
 #   bench/run.sh [BUILD] [SECTIONS]     SECTIONS: comma list of latency,
 #                                       floor, stamps, throughput, queues, servers, forked,
-#                                       idle, clock, events, startup, profile
+#                                       idle, loss, clock, events, startup, profile
 #                                       (default: all)
 #
 # The veth pair has 4 queues each way (the test network's default, as a
@@ -15,7 +15,7 @@
 # BENCH_SECONDS (3) is the length of each timed run. Never part of make test.
 set -u
 build=${1:-build}
-all_sections=latency,floor,stamps,throughput,queues,servers,forked,idle,clock,events,startup,profile
+all_sections=latency,floor,stamps,throughput,queues,servers,forked,idle,loss,clock,events,startup,profile
 sections=${2:-${BENCH_SECTIONS:-$all_sections}}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -388,6 +388,51 @@ if want events; then
     wait "$pid" 2>/dev/null
   done
   cmdline "events: LD_PRELOAD=libxdpload.so clock_check step; xsk_exchange --hold, kill -9, poll ip link every 5 ms"
+fi
+
+# ---- 4c. loss: 50 MB through a lossy wire ----
+# nc in A sends 50 MB to a kernel nc in B while tc_loss.bpf.c on B's veth
+# drops a share of the frames both ways (this kernel has no netem); the
+# kernel sender against xdpload's, alternating, TSO/GSO off on both veths so
+# that both send wire-sized frames. Target: xdpload at most 1.5x the
+# kernel's time at every rate.
+loss_case() {  # rate(0|0_1|1|2) pairing repeat
+  local rate=$1 pairing=$2 r=$3 w=()
+  [ "$pairing" = xdpload ] && w=("$X" --iface "$IF_A" --)
+  bg_b bash -c "nc -l -N 7300 >/dev/null"
+  local server=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7300' | grep -q 7300"
+  local t0 t1
+  t0=$(date +%s%N)
+  in_a timeout 300 "${w[@]}" nc -N "$IP_B" 7300 <"$tmp/loss.in" 2>"$tmp/loss.err"
+  t1=$(date +%s%N)
+  wait "$server"
+  record loss "${rate/_/.} % $pairing" s "$r" "$(python3 -c "print(f'{($t1 - $t0) / 1e9:.3f}')")"
+  cmdline "loss: ${w[*]} nc -N $IP_B 7300 < 50 MB; B: nc -l; tc filter add dev $IF_B ingress|egress bpf da obj tc_loss.bpf.o sec tc/loss_<rate>"
+  note "  ${rate/_/.} % $pairing: $(grep -P "^loss\t${rate/_/.} % $pairing\t" "$raw" | tail -1 | cut -f5) s"
+}
+if want loss; then
+  note "loss: 50 MB A->B through a lossy wire, kernel and xdpload senders"
+  head -c 50000000 /dev/urandom >"$tmp/loss.in"
+  in_a ethtool -K "$IF_A" tso off gso off >/dev/null
+  in_b ethtool -K "$IF_B" tso off gso off >/dev/null
+  in_b tc qdisc add dev "$IF_B" clsact
+  for rate in 0 0_1 1 2; do
+    for dir in ingress egress; do
+      if [ $rate = 0 ]; then
+        in_b tc filter del dev "$IF_B" "$dir" pref 1 2>/dev/null
+      else
+        in_b tc filter replace dev "$IF_B" "$dir" pref 1 bpf da obj "$B/tests/tc_loss.bpf.o" \
+          sec "tc/loss_$rate"
+      fi
+    done
+    for r in $(seq "$repeats"); do
+      for pairing in kernel xdpload; do loss_case $rate $pairing "$r"; done
+    done
+  done
+  in_b tc qdisc del dev "$IF_B" clsact
+  in_a ethtool -K "$IF_A" tso on gso on >/dev/null
+  in_b ethtool -K "$IF_B" tso on gso on >/dev/null
 fi
 
 # ---- 5. the clock ----

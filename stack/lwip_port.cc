@@ -124,6 +124,8 @@ extern "C" {
 
 u32_t sys_now(void) { return u32_t(now_ms()); }
 
+unsigned int xdpload_now_us(void) { return unsigned(mono_ns() / 1000); }
+
 unsigned short xdpload_lwip_chksum(const void* data, int len) {
   return csum_fold(csum_partial(data, size_t(len)));
 }

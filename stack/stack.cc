@@ -130,6 +130,9 @@ TcpEvents tcp_events() {
   e.recoveries = tcp_xstats.recoveries;
   e.rexmit_recovery = tcp_xstats.rexmit_recovery;
   e.rexmit_rto = tcp_xstats.rexmit_rto;
+  e.tlp_probes = tcp_xstats.tlp_probes;
+  e.rack_lost = tcp_xstats.rack_lost;
+  e.lost_rexmit = tcp_xstats.lost_rexmit;
   e.sack_blocks = tcp_xstats.sack_blocks_rcvd;
   e.tw_syn_accepted = tcp_xstats.tw_syn_accepted;
   return e;

@@ -48,6 +48,9 @@ struct TcpEvents {
   uint64_t recoveries = 0;       // fast recoveries (duplicate ACKs or SACK)
   uint64_t rexmit_recovery = 0;  // segments sent again in them
   uint64_t rexmit_rto = 0;       // retransmission timeouts
+  uint64_t tlp_probes = 0;       // tail loss probes sent
+  uint64_t rack_lost = 0;        // segments found lost by time (RACK)
+  uint64_t lost_rexmit = 0;      // ...of which retransmissions lost again
   uint64_t sack_blocks = 0;      // SACK blocks received that told something
   uint64_t tw_syn_accepted = 0;  // SYNs that reopened a connection in TIME-WAIT
 };

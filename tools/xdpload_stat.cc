@@ -174,10 +174,12 @@ void print_counters_text(const stats::Segment& h) {
          (unsigned long long)h.tcp_retrans_segs, (unsigned long long)h.tcp_active_opens,
          (unsigned long long)h.tcp_passive_opens);
   printf("  tcp      fast recoveries %llu (segments sent again %llu)  timeouts %llu  "
-         "SACK blocks in %llu  SYNs accepted in TIME-WAIT %llu\n",
+         "tail probes %llu  lost by time %llu (retransmissions %llu)\n",
          (unsigned long long)h.tcp_recoveries, (unsigned long long)h.tcp_rexmit_recovery,
-         (unsigned long long)h.tcp_rexmit_rto, (unsigned long long)h.tcp_sack_blocks_in,
-         (unsigned long long)h.tcp_tw_syn_accepted);
+         (unsigned long long)h.tcp_rexmit_rto, (unsigned long long)h.tcp_tlp_probes,
+         (unsigned long long)h.tcp_rack_lost, (unsigned long long)h.tcp_lost_rexmit);
+  printf("  tcp      SACK blocks in %llu  SYNs accepted in TIME-WAIT %llu\n",
+         (unsigned long long)h.tcp_sack_blocks_in, (unsigned long long)h.tcp_tw_syn_accepted);
   printf("  udp      in %llu  out %llu  dropped (buffer full) %llu\n",
          (unsigned long long)h.udp_in_datagrams, (unsigned long long)h.udp_out_datagrams,
          (unsigned long long)s.udp_rx_dropped);
@@ -262,6 +264,9 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"tcp_rexmit_recovery\":" << h.tcp_rexmit_recovery
     << ",\"tcp_rexmit_rto\":" << h.tcp_rexmit_rto
     << ",\"tcp_sack_blocks_in\":" << h.tcp_sack_blocks_in
+    << ",\"tcp_tlp_probes\":" << h.tcp_tlp_probes
+    << ",\"tcp_rack_lost\":" << h.tcp_rack_lost
+    << ",\"tcp_lost_rexmit\":" << h.tcp_lost_rexmit
     << ",\"tcp_tw_syn_accepted\":" << h.tcp_tw_syn_accepted
     << ",\"udp_in_datagrams\":" << h.udp_in_datagrams
     << ",\"udp_out_datagrams\":" << h.udp_out_datagrams

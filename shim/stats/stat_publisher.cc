@@ -96,6 +96,9 @@ void StatPublisher::refresh() {
   seg_->tcp_rexmit_recovery = e.rexmit_recovery;
   seg_->tcp_rexmit_rto = e.rexmit_rto;
   seg_->tcp_sack_blocks_in = e.sack_blocks;
+  seg_->tcp_tlp_probes = e.tlp_probes;
+  seg_->tcp_rack_lost = e.rack_lost;
+  seg_->tcp_lost_rexmit = e.lost_rexmit;
   seg_->tcp_tw_syn_accepted = e.tw_syn_accepted;
 
   // The socket table, under a sequence count.

@@ -211,6 +211,7 @@ struct netif* xdpload_route_src(const struct ip4_addr* src, const struct ip4_add
 unsigned short xdpload_lwip_chksum(const void* data, int len);
 unsigned int xdpload_tcp_isn(const struct ip4_addr* local_ip, unsigned short local_port,
                              const struct ip4_addr* remote_ip, unsigned short remote_port);
+unsigned int xdpload_now_us(void);
 #ifdef __cplusplus
 }
 #endif
@@ -224,5 +225,8 @@ unsigned int xdpload_tcp_isn(const struct ip4_addr* local_ip, unsigned short loc
  * plus a clock, as Linux does. */
 #define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) \
   xdpload_tcp_isn(local_ip, local_port, remote_ip, remote_port)
+/* RACK-TLP's clock (stack/lwip/patches): microseconds, where a veth round
+ * trip is tens of them and sys_now's milliseconds would say nothing. */
+#define TCP_NOW_US() xdpload_now_us()
 
 #endif /* XDPLOAD_LWIPOPTS_H */

@@ -235,6 +235,9 @@ struct EventsSince {
     d.rexmit_recovery -= at.rexmit_recovery;
     d.rexmit_rto -= at.rexmit_rto;
     d.sack_blocks -= at.sack_blocks;
+    d.tlp_probes -= at.tlp_probes;
+    d.rack_lost -= at.rack_lost;
+    d.lost_rexmit -= at.lost_rexmit;
     d.tw_syn_accepted -= at.tw_syn_accepted;
     return d;
   }
@@ -317,5 +320,37 @@ TEST(TcpLossRecovery, ScatteredLossesOverManyWindowsNeverTimeOut) {
   EXPECT_EQ(t.sink.received, t.sent);
   EXPECT_EQ(t.sink.mismatches, 0u);
   EXPECT_EQ(d.rexmit_rto, 0u);
-  EXPECT_EQ(d.rexmit_recovery, t.wire.lost_seqs.size()) << "spurious:" << t.wire.spurious();
+  EXPECT_EQ(d.rexmit_recovery, t.wire.lost_seqs.size())
+      << "spurious:" << t.wire.spurious() << "; rack lost " << d.rack_lost << " (retransmissions "
+      << d.lost_rexmit << "), probes " << d.tlp_probes;
+}
+
+TEST(TcpLossRecovery, LostTailSegmentIsRepairedByAProbeNotATimeout) {
+  Transfer t;
+  warm_up(t);
+  t.wire.lose = {9};  // the last of the burst: no duplicate ACK will come
+  EventsSince x;
+  t.send_and_drain(10 * kSeg);
+  TcpEvents d = x.delta();
+  EXPECT_EQ(t.sink.received, t.sent);
+  EXPECT_EQ(t.sink.mismatches, 0u);
+  EXPECT_EQ(t.wire.lost_seqs.size(), 1u);
+  EXPECT_EQ(d.tlp_probes, 1u);
+  EXPECT_EQ(d.rexmit_rto, 0u);
+  EXPECT_EQ(t.wire.retransmissions, 1u) << "spurious:" << t.wire.spurious();
+}
+
+TEST(TcpLossRecovery, LostRetransmissionIsFoundWithoutTimeout) {
+  Transfer t;
+  warm_up(t);
+  t.wire.lose_twice = {3};  // the segment and its first retransmission
+  EventsSince x;
+  t.send_and_drain(400 * kSeg);
+  TcpEvents d = x.delta();
+  EXPECT_EQ(t.sink.received, t.sent);
+  EXPECT_EQ(t.sink.mismatches, 0u);
+  EXPECT_EQ(t.wire.lost_seqs.size(), 1u);
+  EXPECT_EQ(d.lost_rexmit, 1u);
+  EXPECT_EQ(d.rexmit_rto, 0u);
+  EXPECT_EQ(t.wire.resent[*t.wire.lost_seqs.begin()], 2u);
 }
