@@ -10,7 +10,7 @@ LWIP_SRC   := $(LWIP_TREE)/src
 LWIP_READY := $(LWIP_TREE)/.applied
 LWIP_C   := core/init.c core/def.c core/inet_chksum.c core/ip.c core/mem.c core/memp.c \
             core/netif.c core/pbuf.c core/stats.c core/sys.c core/tcp.c core/tcp_in.c \
-            core/tcp_out.c core/tcp_recovery.c core/timeouts.c core/udp.c \
+            core/tcp_out.c core/tcp_recovery.c core/tcp_cc.c core/timeouts.c core/udp.c \
             core/ipv4/icmp.c core/ipv4/igmp.c core/ipv4/ip4.c core/ipv4/ip4_addr.c \
             core/ipv4/ip4_frag.c netif/ethernet.c
 LWIP_OBJS := $(LWIP_C:%.c=$(BUILD)/lwip/%.o)

@@ -466,7 +466,9 @@ int run_once(int only_pid, bool json, bool all) {
            << endpoint(r.remote_ip, r.remote_port) << "\",\"state\":\""
            << state_name(r.proto, r.state) << "\",\"recv_q\":" << r.rx_queue
            << ",\"send_q\":" << r.tx_queue << ",\"path\":\""
-           << (r.accelerated ? "xdpload" : "kernel") << "\"}";
+           << (r.accelerated ? "xdpload" : "kernel") << "\"";
+        if (r.cc[0]) js << ",\"cc\":\"" << std::string(r.cc, strnlen(r.cc, sizeof r.cc)) << "\"";
+        js << "}";
       }
       js << "],\"more_sockets\":" << (snap.total > snap.rows.size() ? snap.total - snap.rows.size() : 0)
          << "}";
@@ -479,10 +481,12 @@ int run_once(int only_pid, bool json, bool all) {
       printf("  %-5s %-4s %-22s %-22s %-11s %7s %7s  %s\n", "Proto", "Fd", "Local", "Peer",
              "State", "Recv-Q", "Send-Q", "Path");
       for (const auto& r : rows)
-        printf("  %-5s %-4d %-22s %-22s %-11s %7u %7u  %s\n", r.proto == IPPROTO_TCP ? "tcp" : "udp",
-               r.fd, endpoint(r.local_ip, r.local_port).c_str(),
+        printf("  %-5s %-4d %-22s %-22s %-11s %7u %7u  %s%s%.*s\n",
+               r.proto == IPPROTO_TCP ? "tcp" : "udp", r.fd,
+               endpoint(r.local_ip, r.local_port).c_str(),
                endpoint(r.remote_ip, r.remote_port).c_str(), state_name(r.proto, r.state),
-               r.rx_queue, r.tx_queue, r.accelerated ? "xdpload" : "kernel");
+               r.rx_queue, r.tx_queue, r.accelerated ? "xdpload" : "kernel", r.cc[0] ? " " : "",
+               int(sizeof r.cc), r.cc);
       if (snap.total > snap.rows.size())
         printf("  ... and %u more accelerated sockets\n", unsigned(snap.total - snap.rows.size()));
     }

@@ -234,6 +234,7 @@ bool Runtime::start_stack() {
     return false;
   }
   warn_unserved_queues();
+  read_default_congestion();
   if (!family::lwip_globals_shared())
     XLOG(kLogDecision, "forked children will not share the stack (lwIP's globals are private)");
 
@@ -250,6 +251,16 @@ bool Runtime::start_stack() {
            opts.empty() ? "" : ", options:", opts.c_str());
   }
   return true;
+}
+
+void Runtime::read_default_congestion() {
+  int fd = ::open("/proc/sys/net/ipv4/tcp_congestion_control", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char buf[sizeof default_cc_] = {};
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = 0;
+  if (n > 0) memcpy(default_cc_, buf, sizeof default_cc_);
 }
 
 void Runtime::warn_unserved_queues() {

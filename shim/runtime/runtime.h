@@ -124,6 +124,9 @@ class Runtime {
   bool accelerate_local(uint32_t ip, uint16_t port, Role role);
   uint32_t iface_addr() const { return iface_.addr; }
   const stack::InterfaceInfo& iface() const { return iface_; }
+  // net.ipv4.tcp_congestion_control of the namespace, read when the stack
+  // started: what a TCP socket uses unless it asks (TCP_CONGESTION).
+  const char* default_congestion() const { return default_cc_; }
 
   // ---- ports (CoreLock held) ----
   int port_acquire(PortKey k);
@@ -227,6 +230,7 @@ class Runtime {
   std::atomic<bool> progress_pending_{false};  // the stack runs, its progress thread not yet
   // One line when some receive queues of the interface have no socket.
   void warn_unserved_queues();
+  void read_default_congestion();
   // Acceleration off, said in one line (now, or at the first socket when
   // the configuration is at fault); fatal with XDPLOAD_STRICT=1.
   void disable(const char* why, bool at_first_socket = false);
@@ -257,6 +261,7 @@ class Runtime {
   StatPublisher stats_;
   int64_t next_stats_ns_ = 0;
   stack::InterfaceInfo iface_;
+  char default_cc_[16] = "cubic";
   bool enabled_ = false;
   std::vector<std::string> deferred_;
   // The stack's wait descriptors (one per receive queue), for sleepers.

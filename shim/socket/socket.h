@@ -56,6 +56,7 @@ struct SockAddr {
 // What setsockopt() asked for, to apply to the PCB.
 struct SocketOptions {
   bool nodelay = false;
+  char congestion[16] = "";  // TCP_CONGESTION; "": the namespace's default
   bool cork = false;
   bool keepalive = false;
   int keep_idle_s = 7200, keep_intvl_s = 75, keep_cnt = 9;

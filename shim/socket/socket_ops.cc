@@ -713,6 +713,10 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
     case IPPROTO_TCP:
       switch (name) {
         case TCP_NODELAY: o.nodelay = v; break;
+        case TCP_CONGESTION:  // a name the kernel knows (it said ENOENT otherwise)
+          memset(o.congestion, 0, sizeof o.congestion);
+          if (value) memcpy(o.congestion, value, std::min<size_t>(len, sizeof o.congestion - 1));
+          break;
         case TCP_KEEPIDLE: o.keep_idle_s = v; break;
         case TCP_KEEPINTVL: o.keep_intvl_s = v; break;
         case TCP_KEEPCNT: o.keep_cnt = v; break;

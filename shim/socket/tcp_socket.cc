@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "shim/intercept/libc.h"
+#include "shim/runtime/log.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/sockaddr_util.h"
 #include "shim/stats/stat_segment.h"
@@ -232,9 +233,27 @@ void TcpSocket::apply_all_options() {
   if (state == State::Listening || pcb->state == LISTEN) return;
   if (opt.nodelay) tcp_nagle_disable(pcb);
   else tcp_nagle_enable(pcb);
+  apply_congestion();
   pcb->keep_idle = u32_t(opt.keep_idle_s) * 1000;
   pcb->keep_intvl = u32_t(opt.keep_intvl_s) * 1000;
   pcb->keep_cnt = u32_t(opt.keep_cnt);
+}
+
+// The congestion control the program chose, else the network namespace's
+// default (net.ipv4.tcp_congestion_control), as the kernel would pick. The
+// stack has reno and cubic; another name (bbr...) gets cubic, said once at
+// XDPLOAD_LOG=2: the socket is accelerated all the same, and a host whose
+// default is bbr would otherwise have every program print it.
+void TcpSocket::apply_congestion() {
+  const char* want = opt.congestion[0] ? opt.congestion : Runtime::get().default_congestion();
+  if (tcp_set_congestion(pcb, want) == 0) return;
+  tcp_set_congestion(pcb, "cubic");
+  static bool said = false;
+  if (!said) {
+    said = true;
+    XLOG(kLogDecision, "congestion control %s is not on the stack: accelerated TCP uses cubic",
+         want);
+  }
 }
 
 void TcpSocket::apply_option(int, int) { apply_all_options(); }
@@ -645,6 +664,7 @@ void TcpSocket::stat_row(stats::SocketRow* row) const {
   row->remote_ip = remote.ip;
   row->remote_port = remote.port;
   row->rx_queue = uint32_t(state == State::Listening ? accept_queue.size() : rx_bytes);
+  if (pcb && state != State::Listening) strncpy(row->cc, tcp_get_congestion(pcb), sizeof row->cc - 1);
   row->tx_queue = uint32_t(unacked_bytes());
 }
 
@@ -696,6 +716,16 @@ int TcpSocket::getsockopt(int level, int name, void* value, socklen_t* len, bool
     return 0;
   }
   if (level == IPPROTO_TCP && name == TCP_NODELAY) return put_int(opt.nodelay);
+  if (level == IPPROTO_TCP && name == TCP_CONGESTION && pcb && state != State::Listening) {
+    // What the connection runs on the stack, as Linux copies it: the name
+    // zero-padded to 16 bytes, cut to the caller's length.
+    char name16[16] = {};
+    strncpy(name16, tcp_get_congestion(pcb), sizeof name16 - 1);
+    socklen_t n = std::min<socklen_t>(*len, sizeof name16);
+    memcpy(value, name16, n);
+    *len = n;
+    return 0;
+  }
   if (level == SOL_SOCKET && name == SO_KEEPALIVE) return put_int(opt.keepalive);
   *handled = false;
   return 0;

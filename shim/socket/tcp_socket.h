@@ -87,6 +87,7 @@ class TcpSocket final : public Socket {
   void detach();
   void drop_queue();
   void apply_all_options();
+  void apply_congestion();
   int wait_for(bool (*ready)(TcpSocket*), int64_t timeout_ns);
 
   // Received, not yet read: pbufs in arrival order (a deque, not a pbuf

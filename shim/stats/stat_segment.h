@@ -33,6 +33,7 @@ struct SocketRow {
   uint16_t local_port, remote_port;
   uint32_t rx_queue;  // bytes waiting for the program
   uint32_t tx_queue;  // bytes sent and not yet acknowledged
+  char cc[8];         // congestion control of a TCP connection on the stack, else ""
 };
 
 struct Segment {

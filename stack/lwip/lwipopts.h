@@ -160,6 +160,9 @@ void xdpload_family_free(void* p);
  * RTT on every ACK, and a reconnect from a port in TIME-WAIT is told apart
  * from an old duplicate (RFC 6191). */
 #define LWIP_TCP_TIMESTAMPS 1
+/* CUBIC, Linux's default congestion control (stack/lwip/patches 0004);
+ * TCP_CONGESTION "reno" chooses NewReno per socket. */
+#define TCP_CC_DEFAULT 1 /* TCP_CC_CUBIC */
 /* One slot of per-PCB data with a "destroyed" callback: the shim releases
  * the port's steering when lwIP frees a PCB (after TIME_WAIT, say). */
 #define LWIP_TCP_PCB_NUM_EXT_ARGS 1

@@ -1,9 +1,11 @@
 """A slow TCP reader: slow_sink.py PORT TIMEOUT
 
 Accepts one connection with a small receive buffer, waits half a second
-before it starts reading (so that the sender's last few hundred KB are still
-queued on its side), then reads to end-of-file or TIMEOUT seconds of
-silence, and prints: BYTES SHA256 eof|timeout.
+before it starts reading, then reads 64 KB every 20 ms (about 3 MB/s, so
+that the sender's last few hundred KB are still queued on its side when it
+has written everything and exits, however fast its TCP is) to end-of-file
+or TIMEOUT seconds of silence (or a reset), and prints: BYTES SHA256
+eof|timeout|reset.
 """
 import hashlib
 import socket
@@ -27,7 +29,10 @@ try:
             break
         h.update(b)
         n += len(b)
+        time.sleep(0.02)
 except socket.timeout:
     end = "timeout"
+except ConnectionResetError:
+    end = "reset"
 c.close()
 print(n, h.hexdigest(), end, flush=True)

@@ -43,7 +43,7 @@ for rate in 0_1 1 2; do
   rec=$(exit_recoveries "$tmp/a-send.err")
   rto=$(exit_timeouts "$tmp/a-send.err")
   check "$label, A sends: losses repaired by fast recovery ($rec), timeouts few (${rto:-?})" \
-    [ "${rec:-0}" -gt 0 ] && [ "${rto:-999999}" -le $(( ${rec:-0} / 5 + 2 )) ]
+    [ "${rec:-0}" -gt 0 -a "${rto:-999999}" -le $(( ${rec:-0} / 5 + 2 )) ]
 
   # B sends, A receives.
   sack_before=$(kernel_counter "$NS_B" TcpExtTCPSackRecovery)

@@ -354,3 +354,50 @@ TEST(TcpLossRecovery, LostRetransmissionIsFoundWithoutTimeout) {
   EXPECT_EQ(d.rexmit_rto, 0u);
   EXPECT_EQ(t.wire.resent[*t.wire.lost_seqs.begin()], 2u);
 }
+
+// Congestion control (patch 0004), on a PCB of its own: how far the window
+// falls on a loss and how fast it grows back while ACKs come at once (no
+// time passes, so CUBIC's cubic term stays at the window it started from and
+// its Reno-friendly estimate governs: RFC 9438's alpha, 0.53 a window).
+TEST(TcpCongestionControl, RenoHalvesCubicKeepsSeventyPercent) {
+  CoreGuard g;
+  struct tcp_pcb* p = tcp_new();
+  ASSERT_NE(p, nullptr);
+  p->mss = kSeg;
+  EXPECT_EQ(tcp_set_congestion(p, "reno"), 0);
+  EXPECT_STREQ(tcp_get_congestion(p), "reno");
+  EXPECT_EQ(tcp_cc_ssthresh(p, 100 * kSeg), 50u * kSeg);
+  EXPECT_EQ(tcp_set_congestion(p, "cubic"), 0);
+  EXPECT_STREQ(tcp_get_congestion(p), "cubic");
+  EXPECT_EQ(tcp_cc_ssthresh(p, 100 * kSeg), 70u * kSeg);
+  // Fast convergence: a loss below the last maximum remembers less.
+  EXPECT_EQ(tcp_cc_ssthresh(p, 80 * kSeg), 56u * kSeg);
+  EXPECT_NEAR(p->cubic_wmax, 80 * 1.7 / 2, 0.01);
+  EXPECT_EQ(tcp_set_congestion(p, "bbr"), -1);
+  EXPECT_STREQ(tcp_get_congestion(p), "cubic");
+  tcp_abort(p);
+}
+
+TEST(TcpCongestionControl, GrowthInCongestionAvoidance) {
+  CoreGuard g;
+  uint32_t grown[2];
+  const char* names[2] = {"reno", "cubic"};
+  for (int i = 0; i < 2; ++i) {
+    struct tcp_pcb* p = tcp_new();
+    ASSERT_NE(p, nullptr);
+    p->mss = kSeg;
+    p->srtt_us = 50;
+    ASSERT_EQ(tcp_set_congestion(p, names[i]), 0);
+    p->cwnd = p->ssthresh = tcp_cc_ssthresh(p, 100 * kSeg);  // after a loss at 100
+    uint32_t start = p->cwnd;
+    for (int window = 0; window < 10; ++window) {
+      uint32_t segs = p->cwnd / kSeg;
+      for (uint32_t s = 0; s < segs; ++s) tcp_cc_cong_avoid(p, kSeg);
+    }
+    grown[i] = (p->cwnd - start) / kSeg;
+    tcp_abort(p);
+  }
+  EXPECT_EQ(grown[0], 10u) << "reno: one segment a window";
+  EXPECT_GE(grown[1], 5u) << "cubic: 0.53 a window";
+  EXPECT_LE(grown[1], 6u);
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env python3
+"""Sends a file over TCP and prints how long the transfer took, in seconds:
+from just after the connection is up to the receiver's end of stream
+(the receiver closes when it has everything), so that neither process
+start-up nor connection set-up counts.
+
+  timed_send.py HOST PORT FILE
+"""
+import socket
+import sys
+import time
+
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+data = open(path, "rb").read()
+s = socket.create_connection((host, port))
+t0 = time.monotonic()
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+while s.recv(65536):
+    pass
+print(f"{time.monotonic() - t0:.4f}")
