@@ -4,7 +4,10 @@ from just after the connection is up to the receiver's end of stream
 (the receiver closes when it has everything), so that neither process
 start-up nor connection set-up counts.
 
-  timed_send.py HOST PORT FILE
+  timed_send.py HOST PORT FILE [CONGESTION]
+
+CONGESTION (cubic, reno...) is asked for with TCP_CONGESTION before the
+connection is made.
 """
 import socket
 import sys
@@ -12,7 +15,10 @@ import time
 
 host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 data = open(path, "rb").read()
-s = socket.create_connection((host, port))
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+if len(sys.argv) > 4:
+    s.setsockopt(socket.IPPROTO_TCP, getattr(socket, "TCP_CONGESTION", 13), sys.argv[4].encode())
+s.connect((host, port))
 t0 = time.monotonic()
 s.sendall(data)
 s.shutdown(socket.SHUT_WR)
