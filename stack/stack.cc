@@ -133,6 +133,8 @@ TcpEvents tcp_events() {
   e.tlp_probes = tcp_xstats.tlp_probes;
   e.rack_lost = tcp_xstats.rack_lost;
   e.lost_rexmit = tcp_xstats.lost_rexmit;
+  e.dsacks = tcp_xstats.dsack_rcvd;
+  e.undone = tcp_xstats.undo;
   e.sack_blocks = tcp_xstats.sack_blocks_rcvd;
   e.tw_syn_accepted = tcp_xstats.tw_syn_accepted;
   return e;

@@ -51,6 +51,8 @@ struct TcpEvents {
   uint64_t tlp_probes = 0;       // tail loss probes sent
   uint64_t rack_lost = 0;        // segments found lost by time (RACK)
   uint64_t lost_rexmit = 0;      // ...of which retransmissions lost again
+  uint64_t dsacks = 0;           // D-SACKs received: segments the peer got twice
+  uint64_t undone = 0;           // recoveries undone: their retransmissions were needless
   uint64_t sack_blocks = 0;      // SACK blocks received that told something
   uint64_t tw_syn_accepted = 0;  // SYNs that reopened a connection in TIME-WAIT
 };

@@ -492,12 +492,13 @@ void Runtime::shutdown_stats() {
         if (e.recoveries || e.rexmit_rto || e.tlp_probes || e.tw_syn_accepted)
           log_at(kLogInfo,
                  "exit: tcp %llu fast recoveries (%llu segments sent again), %llu timeouts, %llu "
-                 "tail probes, %llu lost by time (%llu retransmissions), %llu SACK blocks "
-                 "received, %llu SYNs accepted in TIME-WAIT",
+                 "tail probes, %llu lost by time (%llu retransmissions), %llu undone as needless, "
+                 "%llu SACK blocks and %llu D-SACKs received, %llu SYNs accepted in TIME-WAIT",
                  (unsigned long long)e.recoveries, (unsigned long long)e.rexmit_recovery,
                  (unsigned long long)e.rexmit_rto, (unsigned long long)e.tlp_probes,
                  (unsigned long long)e.rack_lost, (unsigned long long)e.lost_rexmit,
-                 (unsigned long long)e.sack_blocks, (unsigned long long)e.tw_syn_accepted);
+                 (unsigned long long)e.undone, (unsigned long long)e.sack_blocks,
+                 (unsigned long long)e.dsacks, (unsigned long long)e.tw_syn_accepted);
       }
       CoreLock::unlock();
     }

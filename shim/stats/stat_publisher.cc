@@ -99,6 +99,8 @@ void StatPublisher::refresh() {
   seg_->tcp_tlp_probes = e.tlp_probes;
   seg_->tcp_rack_lost = e.rack_lost;
   seg_->tcp_lost_rexmit = e.lost_rexmit;
+  seg_->tcp_dsacks_in = e.dsacks;
+  seg_->tcp_undone = e.undone;
   seg_->tcp_tw_syn_accepted = e.tw_syn_accepted;
 
   // The socket table, under a sequence count.

@@ -78,6 +78,19 @@ class FakeLink final : public stack::Link {
     ++sent_;
     return true;
   }
+  // Puts a frame on the wire as if this link had sent it: a test's wire
+  // filter holds a frame back and delivers it later (reordering).
+  void deliver(const uint8_t* data, uint32_t len) {
+    if (peer_->free_.empty()) {
+      ++dropped_;
+      return;
+    }
+    uint32_t f = peer_->free_.back();
+    peer_->free_.pop_back();
+    memcpy(peer_->memory_.data() + size_t(f) * kFrameSize + kDataOffset, data, len);
+    peer_->rx_.push_back({f, len});
+  }
+
   void flush() override {}
   int wait_fds(int*, int) const override { return 0; }
   uint32_t held_frames() const override { return held_; }

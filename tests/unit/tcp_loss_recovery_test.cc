@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "stack/stack.h"
 #include "tests/unit/fake_link.h"
@@ -74,6 +75,15 @@ struct LossyWire {
   uint32_t highest_end = 0;
   bool seen_data = false;
   std::set<uint32_t> lose, lose_twice;
+  // Numbered segments held back until three later ones have passed
+  // (reordering by three), then put on the wire by `link`.
+  std::set<uint32_t> hold;
+  xdpload::testing::FakeLink* link = nullptr;
+  struct Held {
+    std::vector<uint8_t> frame;
+    int later = 0;
+  };
+  std::vector<Held> held;
   std::set<uint32_t> lost_seqs;        // sequence numbers dropped once
   std::set<uint32_t> lost_again_seqs;  // ...of which the retransmission is dropped too
   uint32_t data_segments = 0, retransmissions = 0;
@@ -93,6 +103,15 @@ struct LossyWire {
     uint8_t* tcp = tcp_header(frame, len, &payload);
     if (!tcp || payload == 0) return false;
     ++data_segments;
+    // Held segments go out just before the fourth data segment after them.
+    for (auto it = held.begin(); it != held.end();) {
+      if (++it->later == 4) {
+        link->deliver(it->frame.data(), uint32_t(it->frame.size()));
+        it = held.erase(it);
+      } else {
+        ++it;
+      }
+    }
     uint32_t seq = be32(tcp + 4);
     bool fresh = !seen_data || int32_t(seq - highest_end) >= 0;
     if (!fresh) {
@@ -108,6 +127,10 @@ struct LossyWire {
     highest_end = seq + payload;
     if (!armed) return false;
     uint32_t index = next_index++;
+    if (hold.count(index)) {
+      held.push_back(Held{std::vector<uint8_t>(frame, frame + len), 0});
+      return true;
+    }
     if (lose.count(index) || lose_twice.count(index)) {
       lost_seqs.insert(seq);
       if (lose_twice.count(index)) lost_again_seqs.insert(seq);
@@ -155,6 +178,7 @@ struct Transfer {
     ErrorText why;
     CoreGuard g;
     EXPECT_EQ(pair.open(&why), 0) << why.c_str();
+    wire.link = pair.link_a;
     pair.link_a->wire_filter = [this](uint8_t* f, uint32_t l) { return wire.drop(f, l); };
     if (!peer_has_sack) pair.link_b->wire_filter = strip_sack_permitted;
     listener = tcp_new();
@@ -238,6 +262,8 @@ struct EventsSince {
     d.tlp_probes -= at.tlp_probes;
     d.rack_lost -= at.rack_lost;
     d.lost_rexmit -= at.lost_rexmit;
+    d.dsacks -= at.dsacks;
+    d.undone -= at.undone;
     d.tw_syn_accepted -= at.tw_syn_accepted;
     return d;
   }
@@ -355,6 +381,33 @@ TEST(TcpLossRecovery, LostRetransmissionIsFoundWithoutTimeout) {
   EXPECT_EQ(t.wire.resent[*t.wire.lost_seqs.begin()], 2u);
 }
 
+TEST(TcpLossRecovery, ReorderingByThreeIsUndoneByDsack) {
+  Transfer t;
+  warm_up(t);
+  t.wire.hold = {5};  // overtaken by three later segments, not lost
+  uint32_t cwnd_before, ssthresh_before;
+  {
+    CoreGuard g;
+    cwnd_before = t.client->cwnd;
+    ssthresh_before = t.client->ssthresh;
+  }
+  EventsSince x;
+  t.send_and_drain(40 * kSeg);
+  TcpEvents d = x.delta();
+  EXPECT_EQ(t.sink.received, t.sent);
+  EXPECT_EQ(t.sink.mismatches, 0u);
+  EXPECT_TRUE(t.wire.lost_seqs.empty());
+  // Three duplicate ACKs look like a loss: one needless retransmission,
+  // which the receiver reports as a D-SACK, and the sender undoes.
+  EXPECT_EQ(t.wire.retransmissions, 1u);
+  EXPECT_GE(d.dsacks, 1u);
+  EXPECT_EQ(d.undone, 1u);
+  EXPECT_EQ(d.rexmit_rto, 0u);
+  CoreGuard g;
+  EXPECT_GE(t.client->cwnd, cwnd_before) << "the window was not given back";
+  EXPECT_GE(t.client->ssthresh, ssthresh_before);
+}
+
 // Congestion control (patch 0004), on a PCB of its own: how far the window
 // falls on a loss and how fast it grows back while ACKs come at once (no
 // time passes, so CUBIC's cubic term stays at the window it started from and
@@ -400,4 +453,19 @@ TEST(TcpCongestionControl, GrowthInCongestionAvoidance) {
   EXPECT_EQ(grown[0], 10u) << "reno: one segment a window";
   EXPECT_GE(grown[1], 5u) << "cubic: 0.53 a window";
   EXPECT_LE(grown[1], 6u);
+}
+
+TEST(TcpLossRecovery, ReorderingAndLossTogetherStayIntactWithoutTimeout) {
+  Transfer t;
+  warm_up(t);
+  for (uint32_t i = 11; i < 2000; i += 37) t.wire.hold.insert(i);
+  for (uint32_t i = 30; i < 2000; i += 97) t.wire.lose.insert(i);
+  EventsSince x;
+  t.send_and_drain(2000 * kSeg);
+  TcpEvents d = x.delta();
+  EXPECT_EQ(t.sink.received, t.sent);
+  EXPECT_EQ(t.sink.mismatches, 0u);
+  EXPECT_EQ(d.rexmit_rto, 0u);
+  EXPECT_GE(d.rexmit_recovery, t.wire.lost_seqs.size());
+  EXPECT_GE(d.undone, 1u);
 }
