@@ -135,6 +135,7 @@ TcpEvents tcp_events() {
   e.lost_rexmit = tcp_xstats.lost_rexmit;
   e.dsacks = tcp_xstats.dsack_rcvd;
   e.undone = tcp_xstats.undo;
+  e.paws_dropped = tcp_xstats.paws_dropped;
   e.sack_blocks = tcp_xstats.sack_blocks_rcvd;
   e.tw_syn_accepted = tcp_xstats.tw_syn_accepted;
   return e;

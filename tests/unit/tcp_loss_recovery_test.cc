@@ -65,6 +65,22 @@ void fix_tcp_checksum(uint8_t* frame) {
   tcp[17] = uint8_t(c);
 }
 
+// The TSval of a frame's timestamp option, or nullptr.
+uint8_t* tsval_field(uint8_t* tcp) {
+  uint32_t doff = (tcp[12] >> 4) * 4u;
+  for (uint32_t i = 20; i + 1 < doff;) {
+    if (tcp[i] == 0) break;
+    if (tcp[i] == 1) {
+      ++i;
+      continue;
+    }
+    if (tcp[i + 1] < 2) break;
+    if (tcp[i] == 8 && tcp[i + 1] == 10) return tcp + i + 2;
+    i += tcp[i + 1];
+  }
+  return nullptr;
+}
+
 // What the wire from A to B does to A's data segments: those that are new
 // (above every sequence number seen so far) are numbered from 0 once `armed`;
 // the first copy of each numbered segment in `lose` is dropped, and of those
@@ -78,6 +94,9 @@ struct LossyWire {
   // Numbered segments held back until three later ones have passed
   // (reordering by three), then put on the wire by `link`.
   std::set<uint32_t> hold;
+  // Numbered segments whose timestamp is set back a minute (an old
+  // duplicate, to PAWS): the receiver must drop them.
+  std::set<uint32_t> age;
   xdpload::testing::FakeLink* link = nullptr;
   struct Held {
     std::vector<uint8_t> frame;
@@ -127,6 +146,15 @@ struct LossyWire {
     highest_end = seq + payload;
     if (!armed) return false;
     uint32_t index = next_index++;
+    if (age.count(index)) {
+      if (uint8_t* ts = tsval_field(tcp)) {
+        uint32_t v = be32(ts) - 60000;
+        ts[0] = uint8_t(v >> 24), ts[1] = uint8_t(v >> 16), ts[2] = uint8_t(v >> 8), ts[3] = uint8_t(v);
+        fix_tcp_checksum(frame);
+        lost_seqs.insert(be32(tcp + 4));
+      }
+      return false;
+    }
     if (hold.count(index)) {
       held.push_back(Held{std::vector<uint8_t>(frame, frame + len), 0});
       return true;
@@ -264,6 +292,7 @@ struct EventsSince {
     d.lost_rexmit -= at.lost_rexmit;
     d.dsacks -= at.dsacks;
     d.undone -= at.undone;
+    d.paws_dropped -= at.paws_dropped;
     d.tw_syn_accepted -= at.tw_syn_accepted;
     return d;
   }
@@ -280,17 +309,23 @@ void warm_up(Transfer& t) {
   t.wire.armed = true;
 }
 
+// Sends `segments` more full segments through the wire as set up and
+// drains them; every byte must arrive intact. The stack's events meanwhile.
+TcpEvents send_intact(Transfer& t, uint32_t segments) {
+  EventsSince x;
+  t.send_and_drain(uint64_t(segments) * kSeg);
+  EXPECT_EQ(t.sink.received, t.sent);
+  EXPECT_EQ(t.sink.mismatches, 0u);
+  return x.delta();
+}
+
 }  // namespace
 
 TEST(TcpLossRecovery, OneLossInAWindowOfTenIsRepairedWithoutTimeout) {
   Transfer t;
   warm_up(t);
   t.wire.lose = {3};
-  EventsSince x;
-  t.send_and_drain(10 * kSeg);
-  TcpEvents d = x.delta();
-  EXPECT_EQ(t.sink.received, t.sent);
-  EXPECT_EQ(t.sink.mismatches, 0u);
+  TcpEvents d = send_intact(t, 10);
   EXPECT_EQ(t.wire.lost_seqs.size(), 1u);
   EXPECT_EQ(d.rexmit_rto, 0u);
   EXPECT_EQ(d.recoveries, 1u);
@@ -302,11 +337,7 @@ TEST(TcpLossRecovery, ThreeLossesInOneWindowAreRepairedTogetherWithSack) {
   Transfer t;
   warm_up(t);
   t.wire.lose = {3, 8, 13};
-  EventsSince x;
-  t.send_and_drain(20 * kSeg);
-  TcpEvents d = x.delta();
-  EXPECT_EQ(t.sink.received, t.sent);
-  EXPECT_EQ(t.sink.mismatches, 0u);
+  TcpEvents d = send_intact(t, 20);
   EXPECT_EQ(t.wire.lost_seqs.size(), 3u);
   EXPECT_GT(d.sack_blocks, 0u);
   EXPECT_EQ(d.rexmit_rto, 0u);
@@ -323,11 +354,7 @@ TEST(TcpLossRecovery, ThreeLossesInOneWindowWithoutSackByPartialAcks) {
     ASSERT_FALSE(t.client->flags & TF_SACK) << "SACK was negotiated";
   }
   t.wire.lose = {3, 8, 13};
-  EventsSince x;
-  t.send_and_drain(20 * kSeg);
-  TcpEvents d = x.delta();
-  EXPECT_EQ(t.sink.received, t.sent);
-  EXPECT_EQ(t.sink.mismatches, 0u);
+  TcpEvents d = send_intact(t, 20);
   EXPECT_EQ(d.sack_blocks, 0u);
   EXPECT_EQ(d.rexmit_rto, 0u);
   EXPECT_EQ(d.recoveries, 1u);
@@ -340,11 +367,7 @@ TEST(TcpLossRecovery, ScatteredLossesOverManyWindowsNeverTimeOut) {
   // About 2 % of 2000 segments, two of them adjacent.
   for (uint32_t i = 7; i < 2000; i += 50) t.wire.lose.insert(i);
   t.wire.lose.insert(58);
-  EventsSince x;
-  t.send_and_drain(2000 * kSeg);
-  TcpEvents d = x.delta();
-  EXPECT_EQ(t.sink.received, t.sent);
-  EXPECT_EQ(t.sink.mismatches, 0u);
+  TcpEvents d = send_intact(t, 2000);
   EXPECT_EQ(d.rexmit_rto, 0u);
   EXPECT_EQ(d.rexmit_recovery, t.wire.lost_seqs.size())
       << "spurious:" << t.wire.spurious() << "; rack lost " << d.rack_lost << " (retransmissions "
@@ -355,11 +378,7 @@ TEST(TcpLossRecovery, LostTailSegmentIsRepairedByAProbeNotATimeout) {
   Transfer t;
   warm_up(t);
   t.wire.lose = {9};  // the last of the burst: no duplicate ACK will come
-  EventsSince x;
-  t.send_and_drain(10 * kSeg);
-  TcpEvents d = x.delta();
-  EXPECT_EQ(t.sink.received, t.sent);
-  EXPECT_EQ(t.sink.mismatches, 0u);
+  TcpEvents d = send_intact(t, 10);
   EXPECT_EQ(t.wire.lost_seqs.size(), 1u);
   EXPECT_EQ(d.tlp_probes, 1u);
   EXPECT_EQ(d.rexmit_rto, 0u);
@@ -370,11 +389,7 @@ TEST(TcpLossRecovery, LostRetransmissionIsFoundWithoutTimeout) {
   Transfer t;
   warm_up(t);
   t.wire.lose_twice = {3};  // the segment and its first retransmission
-  EventsSince x;
-  t.send_and_drain(400 * kSeg);
-  TcpEvents d = x.delta();
-  EXPECT_EQ(t.sink.received, t.sent);
-  EXPECT_EQ(t.sink.mismatches, 0u);
+  TcpEvents d = send_intact(t, 400);
   EXPECT_EQ(t.wire.lost_seqs.size(), 1u);
   EXPECT_EQ(d.lost_rexmit, 1u);
   EXPECT_EQ(d.rexmit_rto, 0u);
@@ -391,11 +406,7 @@ TEST(TcpLossRecovery, ReorderingByThreeIsUndoneByDsack) {
     cwnd_before = t.client->cwnd;
     ssthresh_before = t.client->ssthresh;
   }
-  EventsSince x;
-  t.send_and_drain(40 * kSeg);
-  TcpEvents d = x.delta();
-  EXPECT_EQ(t.sink.received, t.sent);
-  EXPECT_EQ(t.sink.mismatches, 0u);
+  TcpEvents d = send_intact(t, 40);
   EXPECT_TRUE(t.wire.lost_seqs.empty());
   // Three duplicate ACKs look like a loss: one needless retransmission,
   // which the receiver reports as a D-SACK, and the sender undoes.
@@ -460,12 +471,20 @@ TEST(TcpLossRecovery, ReorderingAndLossTogetherStayIntactWithoutTimeout) {
   warm_up(t);
   for (uint32_t i = 11; i < 2000; i += 37) t.wire.hold.insert(i);
   for (uint32_t i = 30; i < 2000; i += 97) t.wire.lose.insert(i);
-  EventsSince x;
-  t.send_and_drain(2000 * kSeg);
-  TcpEvents d = x.delta();
-  EXPECT_EQ(t.sink.received, t.sent);
-  EXPECT_EQ(t.sink.mismatches, 0u);
+  TcpEvents d = send_intact(t, 2000);
   EXPECT_EQ(d.rexmit_rto, 0u);
   EXPECT_GE(d.rexmit_recovery, t.wire.lost_seqs.size());
   EXPECT_GE(d.undone, 1u);
+}
+
+TEST(TcpLossRecovery, AnOldDuplicateIsDroppedByPaws) {
+  Transfer t;
+  warm_up(t);
+  t.wire.age = {4};  // arrives with a timestamp a minute old
+  TcpEvents d = send_intact(t, 20);
+  EXPECT_EQ(t.wire.lost_seqs.size(), 1u);
+  EXPECT_EQ(d.paws_dropped, 1u);
+  // Dropped by the receiver, so sent again (with a fresh timestamp).
+  EXPECT_EQ(t.wire.retransmissions, 1u);
+  EXPECT_EQ(d.rexmit_rto, 0u);
 }
