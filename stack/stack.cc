@@ -136,10 +136,13 @@ TcpEvents tcp_events() {
   e.dsacks = tcp_xstats.dsack_rcvd;
   e.undone = tcp_xstats.undo;
   e.paws_dropped = tcp_xstats.paws_dropped;
+  e.tw_overflow = tcp_xstats.tw_overflow;
   e.sack_blocks = tcp_xstats.sack_blocks_rcvd;
   e.tw_syn_accepted = tcp_xstats.tw_syn_accepted;
   return e;
 }
+
+void set_tcp_timewait_limit(uint32_t n) { tcp_tw_max = n; }
 
 TcpUndelivered tcp_undelivered() {
   TcpUndelivered u;

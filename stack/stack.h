@@ -56,8 +56,13 @@ struct TcpEvents {
   uint64_t paws_dropped = 0;     // segments dropped as old duplicates (PAWS)
   uint64_t sack_blocks = 0;      // SACK blocks received that told something
   uint64_t tw_syn_accepted = 0;  // SYNs that reopened a connection in TIME-WAIT
+  uint64_t tw_overflow = 0;      // connections that skipped TIME-WAIT (over the limit)
 };
 TcpEvents tcp_events();
+
+// How many TCP connections may be in TIME-WAIT (the namespace's
+// net.ipv4.tcp_max_tw_buckets): one more leaves it at once.
+void set_tcp_timewait_limit(uint32_t n);
 
 // TCP connections whose own data or FIN the peer has not acknowledged yet
 // (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK): what is lost if

@@ -179,10 +179,11 @@ void print_counters_text(const stats::Segment& h) {
          (unsigned long long)h.tcp_rexmit_rto, (unsigned long long)h.tcp_tlp_probes,
          (unsigned long long)h.tcp_rack_lost, (unsigned long long)h.tcp_lost_rexmit);
   printf("  tcp      SACK blocks in %llu  D-SACKs in %llu  recoveries undone (needless) %llu  "
-         "old duplicates dropped (PAWS) %llu  SYNs accepted in TIME-WAIT %llu\n",
+         "old duplicates dropped (PAWS) %llu\n",
          (unsigned long long)h.tcp_sack_blocks_in, (unsigned long long)h.tcp_dsacks_in,
-         (unsigned long long)h.tcp_undone, (unsigned long long)h.tcp_paws_dropped,
-         (unsigned long long)h.tcp_tw_syn_accepted);
+         (unsigned long long)h.tcp_undone, (unsigned long long)h.tcp_paws_dropped);
+  printf("  tcp      TIME-WAIT: SYNs accepted %llu  connections over the limit %llu\n",
+         (unsigned long long)h.tcp_tw_syn_accepted, (unsigned long long)h.tcp_tw_overflow);
   printf("  udp      in %llu  out %llu  dropped (buffer full) %llu\n",
          (unsigned long long)h.udp_in_datagrams, (unsigned long long)h.udp_out_datagrams,
          (unsigned long long)s.udp_rx_dropped);
@@ -272,6 +273,7 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"tcp_lost_rexmit\":" << h.tcp_lost_rexmit
     << ",\"tcp_dsacks_in\":" << h.tcp_dsacks_in << ",\"tcp_undone\":" << h.tcp_undone
     << ",\"tcp_paws_dropped\":" << h.tcp_paws_dropped
+    << ",\"tcp_tw_overflow\":" << h.tcp_tw_overflow
     << ",\"tcp_tw_syn_accepted\":" << h.tcp_tw_syn_accepted
     << ",\"udp_in_datagrams\":" << h.udp_in_datagrams
     << ",\"udp_out_datagrams\":" << h.udp_out_datagrams

@@ -9,9 +9,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "rings/private_fd.h"
@@ -234,7 +236,7 @@ bool Runtime::start_stack() {
     return false;
   }
   warn_unserved_queues();
-  read_default_congestion();
+  read_tcp_sysctls();
   if (!family::lwip_globals_shared())
     XLOG(kLogDecision, "forked children will not share the stack (lwIP's globals are private)");
 
@@ -253,14 +255,31 @@ bool Runtime::start_stack() {
   return true;
 }
 
-void Runtime::read_default_congestion() {
-  int fd = ::open("/proc/sys/net/ipv4/tcp_congestion_control", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  char buf[sizeof default_cc_] = {};
+namespace {
+// The first line of a /proc/sys file, without its newline; "" if unreadable.
+std::string read_sysctl(const char* path) {
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  char buf[64] = {};
   ssize_t n = ::read(fd, buf, sizeof buf - 1);
   ::close(fd);
   while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = 0;
-  if (n > 0) memcpy(default_cc_, buf, sizeof default_cc_);
+  return n > 0 ? std::string(buf, size_t(n)) : "";
+}
+}  // namespace
+
+// What the network namespace sets for TCP, that the stack follows: the
+// default congestion control, and how many connections may be in TIME-WAIT.
+void Runtime::read_tcp_sysctls() {
+  std::string cc = read_sysctl("/proc/sys/net/ipv4/tcp_congestion_control");
+  if (!cc.empty() && cc.size() < sizeof default_cc_) memcpy(default_cc_, cc.c_str(), cc.size() + 1);
+  std::string tw = read_sysctl("/proc/sys/net/ipv4/tcp_max_tw_buckets");
+  char* end = nullptr;
+  unsigned long v = tw.empty() ? 0 : strtoul(tw.c_str(), &end, 10);
+  if (end && *end == 0) {
+    CoreGuard g;
+    stack::set_tcp_timewait_limit(uint32_t(std::min<unsigned long>(v, UINT32_MAX)));
+  }
 }
 
 void Runtime::warn_unserved_queues() {

@@ -230,7 +230,7 @@ class Runtime {
   std::atomic<bool> progress_pending_{false};  // the stack runs, its progress thread not yet
   // One line when some receive queues of the interface have no socket.
   void warn_unserved_queues();
-  void read_default_congestion();
+  void read_tcp_sysctls();
   // Acceleration off, said in one line (now, or at the first socket when
   // the configuration is at fault); fatal with XDPLOAD_STRICT=1.
   void disable(const char* why, bool at_first_socket = false);

@@ -102,6 +102,7 @@ void StatPublisher::refresh() {
   seg_->tcp_dsacks_in = e.dsacks;
   seg_->tcp_undone = e.undone;
   seg_->tcp_paws_dropped = e.paws_dropped;
+  seg_->tcp_tw_overflow = e.tw_overflow;
   seg_->tcp_tw_syn_accepted = e.tw_syn_accepted;
 
   // The socket table, under a sequence count.

@@ -58,7 +58,7 @@ struct Segment {
   // The stack's TCP events beyond MIB-2 (stack::TcpEvents).
   uint64_t tcp_recoveries, tcp_rexmit_recovery, tcp_rexmit_rto, tcp_sack_blocks_in;
   uint64_t tcp_tlp_probes, tcp_rack_lost, tcp_lost_rexmit, tcp_dsacks_in, tcp_undone;
-  uint64_t tcp_paws_dropped;
+  uint64_t tcp_paws_dropped, tcp_tw_overflow;
   uint64_t tcp_tw_syn_accepted;
   uint64_t steer_redirected, steer_passed, steer_no_socket;
   uint32_t seq;            // odd while the socket table is rewritten

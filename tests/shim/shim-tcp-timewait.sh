@@ -4,7 +4,9 @@
 # kernel client in B, then with the roles swapped. "At once" is read from a
 # capture on B's side: one SYN per connection, none retransmitted. The same
 # capture shows the handshake's options: the stack and the kernel negotiate
-# SACK and timestamps both ways, and A's segments carry timestamps.
+# SACK and timestamps both ways, and A's segments carry timestamps. Last,
+# the number of connections kept in TIME-WAIT follows the namespace's
+# net.ipv4.tcp_max_tw_buckets, as the kernel's does.
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 command -v tshark >/dev/null || skip "tshark not installed"
@@ -74,4 +76,22 @@ n=$(count "tcp.srcport==7101 && $synack && tcp.options.sack_perm && tcp.options.
 check "the kernel's SYN-ACKs to the stack offer SACK and timestamps ($n of 2)" [ "$n" = 2 ]
 n=$(count "ip.src==$IP_A && tcp.flags.syn==0 && !tcp.options.timestamp.tsval && tcp.flags.reset==0")
 check "every other segment of the stack carries a timestamp ($n without)" [ "$n" = 0 ]
+
+# 4. At most net.ipv4.tcp_max_tw_buckets connections in TIME-WAIT: 4 here,
+#    then twelve connections the accelerated server closes first.
+in_a sysctl -qw net.ipv4.tcp_max_tw_buckets=4
+bg_preload_a env XDPLOAD_LOG=1 python3 "$peer" server 7102 12 30 >"$tmp/tw.out" 2>"$tmp/tw.err"
+server=$BG_PID
+wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :7102' | grep -q 7102"
+in_b python3 "$peer" client "$IP_A" 7102 0 12 0 >"$tmp/twc.out" 2>&1
+wait_for 50 grep -qx "served 12" "$tmp/tw.out"
+for _ in $(seq 30); do
+  over=$(xstat_counter "$server" tcp_tw_overflow)
+  [ "${over:-0}" -ge 8 ] && break
+  sleep 0.2
+done
+check "twelve connections, a limit of four: eight left TIME-WAIT at once ($over)" [ "${over:-0}" = 8 ]
+kill "$server"; wait "$server" 2>/dev/null
+tw=$(sed -nE 's/.*TCP PCBs \(([0-9]+) in TIME_WAIT\).*/\1/p' "$tmp/tw.err" | tail -1)
+check "at exit the stack held four in TIME-WAIT ($tw)" [ "$tw" = 4 ]
 finish
