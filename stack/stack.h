@@ -19,6 +19,7 @@
 #include "stack/link_netif.h"
 #include "stack/lwip_port.h"
 #include "stack/pcap_writer.h"
+#include "stack/tcp_events.h"
 
 namespace xdpload::stack {
 
@@ -42,22 +43,7 @@ struct LwipUsage {
 };
 LwipUsage lwip_usage();
 
-// How TCP repaired losses and reused ports, all connections together (the
-// counters our lwIP patches add: stack/lwip/patches).
-struct TcpEvents {
-  uint64_t recoveries = 0;       // fast recoveries (duplicate ACKs or SACK)
-  uint64_t rexmit_recovery = 0;  // segments sent again in them
-  uint64_t rexmit_rto = 0;       // retransmission timeouts
-  uint64_t tlp_probes = 0;       // tail loss probes sent
-  uint64_t rack_lost = 0;        // segments found lost by time (RACK)
-  uint64_t lost_rexmit = 0;      // ...of which retransmissions lost again
-  uint64_t dsacks = 0;           // D-SACKs received: segments the peer got twice
-  uint64_t undone = 0;           // recoveries undone: their retransmissions were needless
-  uint64_t paws_dropped = 0;     // segments dropped as old duplicates (PAWS)
-  uint64_t sack_blocks = 0;      // SACK blocks received that told something
-  uint64_t tw_syn_accepted = 0;  // SYNs that reopened a connection in TIME-WAIT
-  uint64_t tw_overflow = 0;      // connections that skipped TIME-WAIT (over the limit)
-};
+// The counters of TcpEvents (stack/tcp_events.h), read now.
 TcpEvents tcp_events();
 
 // How many TCP connections may be in TIME-WAIT (the namespace's

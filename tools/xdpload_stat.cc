@@ -175,15 +175,15 @@ void print_counters_text(const stats::Segment& h) {
          (unsigned long long)h.tcp_passive_opens);
   printf("  tcp      fast recoveries %llu (segments sent again %llu)  timeouts %llu  "
          "tail probes %llu  lost by time %llu (retransmissions %llu)\n",
-         (unsigned long long)h.tcp_recoveries, (unsigned long long)h.tcp_rexmit_recovery,
-         (unsigned long long)h.tcp_rexmit_rto, (unsigned long long)h.tcp_tlp_probes,
-         (unsigned long long)h.tcp_rack_lost, (unsigned long long)h.tcp_lost_rexmit);
+         (unsigned long long)h.tcp.recoveries, (unsigned long long)h.tcp.rexmit_recovery,
+         (unsigned long long)h.tcp.rexmit_rto, (unsigned long long)h.tcp.tlp_probes,
+         (unsigned long long)h.tcp.rack_lost, (unsigned long long)h.tcp.lost_rexmit);
   printf("  tcp      SACK blocks in %llu  D-SACKs in %llu  recoveries undone (needless) %llu  "
          "old duplicates dropped (PAWS) %llu\n",
-         (unsigned long long)h.tcp_sack_blocks_in, (unsigned long long)h.tcp_dsacks_in,
-         (unsigned long long)h.tcp_undone, (unsigned long long)h.tcp_paws_dropped);
+         (unsigned long long)h.tcp.sack_blocks, (unsigned long long)h.tcp.dsacks,
+         (unsigned long long)h.tcp.undone, (unsigned long long)h.tcp.paws_dropped);
   printf("  tcp      TIME-WAIT: SYNs accepted %llu  connections over the limit %llu\n",
-         (unsigned long long)h.tcp_tw_syn_accepted, (unsigned long long)h.tcp_tw_overflow);
+         (unsigned long long)h.tcp.tw_syn_accepted, (unsigned long long)h.tcp.tw_overflow);
   printf("  udp      in %llu  out %llu  dropped (buffer full) %llu\n",
          (unsigned long long)h.udp_in_datagrams, (unsigned long long)h.udp_out_datagrams,
          (unsigned long long)s.udp_rx_dropped);
@@ -264,17 +264,17 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"tcp_retransmits\":" << h.tcp_retrans_segs
     << ",\"tcp_active_opens\":" << h.tcp_active_opens
     << ",\"tcp_passive_opens\":" << h.tcp_passive_opens
-    << ",\"tcp_recoveries\":" << h.tcp_recoveries
-    << ",\"tcp_rexmit_recovery\":" << h.tcp_rexmit_recovery
-    << ",\"tcp_rexmit_rto\":" << h.tcp_rexmit_rto
-    << ",\"tcp_sack_blocks_in\":" << h.tcp_sack_blocks_in
-    << ",\"tcp_tlp_probes\":" << h.tcp_tlp_probes
-    << ",\"tcp_rack_lost\":" << h.tcp_rack_lost
-    << ",\"tcp_lost_rexmit\":" << h.tcp_lost_rexmit
-    << ",\"tcp_dsacks_in\":" << h.tcp_dsacks_in << ",\"tcp_undone\":" << h.tcp_undone
-    << ",\"tcp_paws_dropped\":" << h.tcp_paws_dropped
-    << ",\"tcp_tw_overflow\":" << h.tcp_tw_overflow
-    << ",\"tcp_tw_syn_accepted\":" << h.tcp_tw_syn_accepted
+    << ",\"tcp_recoveries\":" << h.tcp.recoveries
+    << ",\"tcp_rexmit_recovery\":" << h.tcp.rexmit_recovery
+    << ",\"tcp_rexmit_rto\":" << h.tcp.rexmit_rto
+    << ",\"tcp_sack_blocks_in\":" << h.tcp.sack_blocks
+    << ",\"tcp_tlp_probes\":" << h.tcp.tlp_probes
+    << ",\"tcp_rack_lost\":" << h.tcp.rack_lost
+    << ",\"tcp_lost_rexmit\":" << h.tcp.lost_rexmit
+    << ",\"tcp_dsacks_in\":" << h.tcp.dsacks << ",\"tcp_undone\":" << h.tcp.undone
+    << ",\"tcp_paws_dropped\":" << h.tcp.paws_dropped
+    << ",\"tcp_tw_overflow\":" << h.tcp.tw_overflow
+    << ",\"tcp_tw_syn_accepted\":" << h.tcp.tw_syn_accepted
     << ",\"udp_in_datagrams\":" << h.udp_in_datagrams
     << ",\"udp_out_datagrams\":" << h.udp_out_datagrams
     << ",\"udp_rx_dropped\":" << s.udp_rx_dropped << ",\"steer_redirected\":" << h.steer_redirected

@@ -91,19 +91,7 @@ void StatPublisher::refresh() {
   seg_->tcp_retrans_segs = m.tcpretranssegs;
   seg_->udp_in_datagrams = m.udpindatagrams;
   seg_->udp_out_datagrams = m.udpoutdatagrams;
-  stack::TcpEvents e = stack::tcp_events();
-  seg_->tcp_recoveries = e.recoveries;
-  seg_->tcp_rexmit_recovery = e.rexmit_recovery;
-  seg_->tcp_rexmit_rto = e.rexmit_rto;
-  seg_->tcp_sack_blocks_in = e.sack_blocks;
-  seg_->tcp_tlp_probes = e.tlp_probes;
-  seg_->tcp_rack_lost = e.rack_lost;
-  seg_->tcp_lost_rexmit = e.lost_rexmit;
-  seg_->tcp_dsacks_in = e.dsacks;
-  seg_->tcp_undone = e.undone;
-  seg_->tcp_paws_dropped = e.paws_dropped;
-  seg_->tcp_tw_overflow = e.tw_overflow;
-  seg_->tcp_tw_syn_accepted = e.tw_syn_accepted;
+  seg_->tcp = stack::tcp_events();
 
   // The socket table, under a sequence count.
   __atomic_store_n(&seg_->seq, seg_->seq + 1, __ATOMIC_RELEASE);

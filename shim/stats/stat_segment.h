@@ -16,6 +16,7 @@
 #include "rings/port_counters.h"
 #include "shim/stats/shim_counters.h"
 #include "stack/netif_counters.h"
+#include "stack/tcp_events.h"
 
 namespace xdpload::stats {
 
@@ -55,11 +56,8 @@ struct Segment {
   // lwIP's MIB-2 counters and the steering program's, refreshed.
   uint64_t tcp_active_opens, tcp_passive_opens, tcp_in_segs, tcp_out_segs, tcp_retrans_segs;
   uint64_t udp_in_datagrams, udp_out_datagrams;
-  // The stack's TCP events beyond MIB-2 (stack::TcpEvents).
-  uint64_t tcp_recoveries, tcp_rexmit_recovery, tcp_rexmit_rto, tcp_sack_blocks_in;
-  uint64_t tcp_tlp_probes, tcp_rack_lost, tcp_lost_rexmit, tcp_dsacks_in, tcp_undone;
-  uint64_t tcp_paws_dropped, tcp_tw_overflow;
-  uint64_t tcp_tw_syn_accepted;
+  // The stack's TCP events beyond MIB-2, refreshed.
+  stack::TcpEvents tcp;
   uint64_t steer_redirected, steer_passed, steer_no_socket;
   uint32_t seq;            // odd while the socket table is rewritten
   uint32_t nsockets;       // rows in use
