@@ -27,6 +27,16 @@ class FramePool {
     for (uint32_t i = count; i-- > 0;) push_index(i);
   }
 
+  // The same, with no frame in the pool yet: frames arrive by free() (a
+  // broker's program, given its frames one by one).
+  void init_empty(uint32_t count, uint32_t frame_shift) {
+    shift_ = frame_shift;
+    count_ = count;
+    stack_.assign(count, 0);
+    in_pool_.assign((count + 63) / 64, 0);
+    top_ = 0;
+  }
+
   uint32_t capacity() const { return count_; }
   uint32_t size() const { return top_; }
   bool empty() const { return top_ == 0; }

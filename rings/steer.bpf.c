@@ -2,7 +2,8 @@
 // and every other frame to the kernel, untouched.
 //
 // A frame is steered when it is IPv4, not a fragment, TCP or UDP, and its
-// (protocol, destination port) bit is set in `steer_bits`. ARP, ICMP, IPv6,
+// (protocol, destination port) bit is set in `steer_bits`; it goes to the
+// socket of its port's program (`steer_slots`) on the queue it arrived on. ARP, ICMP, IPv6,
 // fragments and all other ports go on to the kernel (XDP_PASS): the kernel
 // keeps answering ARP and ping for the host and serving its own sockets.
 #include <linux/bpf.h>
@@ -25,8 +26,16 @@ struct {
 } steer_bits SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, STEER_SLOT_WORDS);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, __u64);
+} steer_slots SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_XSKMAP);
-  __uint(max_entries, STEER_MAX_QUEUES);
+  __uint(max_entries, STEER_XSKS);
   __type(key, __u32);
   __type(value, __u32);
 } xsks SEC(".maps");
@@ -105,7 +114,15 @@ int xdpload_steer(struct xdp_md* ctx) {
   if (!bits || !(*bits & (1ull << (bit % 64)))) goto pass;
 
   __u32 queue = ctx->rx_queue_index;
-  if (!bpf_map_lookup_elem(&xsks, &queue)) {
+  if (queue >= STEER_MAX_QUEUES) {
+    count(STEER_STAT_NO_SOCKET);
+    return XDP_PASS;
+  }
+  // Which program's sockets: the port's slot (0 for a process alone).
+  __u32 sword = bit / 8;
+  __u64* slots = bpf_map_lookup_elem(&steer_slots, &sword);
+  __u32 key = (slots ? steer_slot_of(*slots, bit) : 0) * STEER_MAX_QUEUES + queue;
+  if (!bpf_map_lookup_elem(&xsks, &key)) {
     // Ours, but no socket on the queue it arrived on (RSS spread it): the
     // kernel gets it. Counted, because the flow will not work.
     count(STEER_STAT_NO_SOCKET);
@@ -113,7 +130,7 @@ int xdpload_steer(struct xdp_md* ctx) {
   }
   count(STEER_STAT_REDIRECTED);
   count_redirected(queue);
-  return bpf_redirect_map(&xsks, queue, XDP_PASS);
+  return bpf_redirect_map(&xsks, key, XDP_PASS);
 
 pass:
   count(STEER_STAT_PASSED);

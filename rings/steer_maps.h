@@ -7,6 +7,13 @@
 
 #define STEER_MAX_QUEUES 64
 
+// Programs on one interface. Slot 0 is a process that owns the interface
+// alone (no broker); a broker gives each program it serves a slot 1..63.
+// The socket for (slot, queue) is entry slot * STEER_MAX_QUEUES + queue of
+// the `xsks` map.
+#define STEER_MAX_SLOTS 64
+#define STEER_XSKS (STEER_MAX_SLOTS * STEER_MAX_QUEUES)
+
 // `steer_bits`: one bit per (protocol, local port), TCP ports first then
 // UDP, 64 bits per array element. The array is mmap-able: user space sets
 // and clears bits with atomic operations, no system call, which keeps
@@ -15,6 +22,14 @@
 #define STEER_WORDS (STEER_BITS / 64)
 static inline __u32 steer_bit(__u8 proto, __u16 port_host_order) {
   return (proto == 17 /* IPPROTO_UDP */ ? 65536u : 0u) + port_host_order;
+}
+
+// `steer_slots`: the slot of the program a steered (protocol, port) belongs
+// to, one byte per port bit, eight to an array element (mmap-able: only the
+// broker writes it). Ports of a process alone on the interface stay 0.
+#define STEER_SLOT_WORDS (STEER_BITS / 8)
+static inline __u32 steer_slot_of(__u64 word, __u32 bit) {
+  return (__u32)(word >> ((bit % 8) * 8)) & 0xff;
 }
 
 // Indices of the per-cpu `steer_stats` counters.

@@ -77,14 +77,16 @@ void XdpSteering::detach() {
   close_private_fd(link_fd_);
   link_fd_ = -1;
   if (own_map_fds_)
-    for (int fd : {bits_fd_, xsks_fd_, stats_fd_, conf_fd_, queue_redirected_fd_})
+    for (int fd : {bits_fd_, xsks_fd_, stats_fd_, conf_fd_, queue_redirected_fd_, slots_fd_})
       close_private_fd(fd);
   own_map_fds_ = false;
   if (bits_) munmap(bits_, STEER_WORDS * sizeof(uint64_t));
   bits_ = nullptr;
+  if (slots_) munmap(slots_, STEER_SLOT_WORDS * sizeof(uint64_t));
+  slots_ = nullptr;
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;
-  bits_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = queue_redirected_fd_ = -1;
+  bits_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = queue_redirected_fd_ = slots_fd_ = -1;
 }
 
 void XdpSteering::abandon() {
@@ -104,8 +106,8 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
     if (is_ours(id))
       return why->set(EBUSY,
                       "another xdpload process already accelerates %s (XDP program id %u); "
-                      "an interface queue takes one AF_XDP socket, so one process per queue",
-                      ifname, id);
+                      "for several programs on one interface, run `xdpload daemon --iface %s`",
+                      ifname, id, ifname);
     return why->set(EBUSY,
                     "interface %s already has an XDP program (id %u, %s mode); "
                     "xdpload will not replace it",
@@ -137,8 +139,9 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
   stats_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_stats");
   conf_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_conf");
   queue_redirected_fd_ = bpf_object__find_map_fd_by_name(obj_, "queue_redirected");
+  slots_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_slots");
   if (!prog || bits_fd_ < 0 || xsks_fd_ < 0 || stats_fd_ < 0 || conf_fd_ < 0 ||
-      queue_redirected_fd_ < 0) {
+      queue_redirected_fd_ < 0 || slots_fd_ < 0) {
     detach();
     return why->set(ENOENT, "the embedded XDP object lacks its program or maps");
   }
@@ -150,6 +153,14 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
     return why->set(err, "cannot map the steering port map: %s", strerror(err));
   }
   bits_ = static_cast<uint64_t*>(bits);
+  void* slots = mmap(nullptr, STEER_SLOT_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                     MAP_SHARED, slots_fd_, 0);
+  if (slots == MAP_FAILED) {
+    int err = errno;
+    detach();
+    return why->set(err, "cannot map the steering slot map: %s", strerror(err));
+  }
+  slots_ = static_cast<uint8_t*>(slots);
 
   LIBBPF_OPTS(bpf_link_create_opts, link_opts);
   link_opts.flags = mode == XdpMode::Driver ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
@@ -171,28 +182,49 @@ void XdpSteering::keep_private_fds() {
   // use and of the link, and close the object: the link holds the program,
   // the program its maps. If the copies cannot be made, nothing changes.
   link_fd_ = to_private_fd(link_fd_);
-  int* fds[] = {&bits_fd_, &xsks_fd_, &stats_fd_, &conf_fd_, &queue_redirected_fd_};
-  int copies[5];
+  int* fds[] = {&bits_fd_, &xsks_fd_, &stats_fd_, &conf_fd_, &queue_redirected_fd_, &slots_fd_};
+  constexpr int kFds = int(sizeof fds / sizeof fds[0]);
+  int copies[kFds];
   bool all = true;
-  for (int i = 0; i < 5; ++i) all &= (copies[i] = dup_to_private(*fds[i])) >= 0;
+  for (int i = 0; i < kFds; ++i) all &= (copies[i] = dup_to_private(*fds[i])) >= 0;
   if (!all) {
     for (int c : copies)
       if (c >= 0) close_private_fd(c);
     return;
   }
-  for (int i = 0; i < 5; ++i) *fds[i] = copies[i];
+  for (int i = 0; i < kFds; ++i) *fds[i] = copies[i];
   bpf_object__close(obj_);
   obj_ = nullptr;
   own_map_fds_ = true;
 }
 
-int XdpSteering::add_socket(uint32_t queue, int xsk_fd, ErrorText* why) {
+int XdpSteering::add_socket(uint32_t slot, uint32_t queue, int xsk_fd, ErrorText* why) {
   if (queue >= STEER_MAX_QUEUES)
     return why->set(EINVAL, "queue %u is beyond the %u queues xdpload steers", queue,
                     STEER_MAX_QUEUES);
-  if (bpf_map_update_elem(xsks_fd_, &queue, &xsk_fd, BPF_ANY) != 0)
+  if (slot >= STEER_MAX_SLOTS)
+    return why->set(EINVAL, "program slot %u is beyond the %u xdpload steers", slot,
+                    STEER_MAX_SLOTS);
+  uint32_t key = slot * STEER_MAX_QUEUES + queue;
+  if (bpf_map_update_elem(xsks_fd_, &key, &xsk_fd, BPF_ANY) != 0)
     return why->set(errno, "cannot register the AF_XDP socket for queue %u: %m", queue);
   return 0;
+}
+
+void XdpSteering::remove_socket(uint32_t slot, uint32_t queue) {
+  if (slot >= STEER_MAX_SLOTS || queue >= STEER_MAX_QUEUES || xsks_fd_ < 0) return;
+  uint32_t key = slot * STEER_MAX_QUEUES + queue;
+  bpf_map_delete_elem(xsks_fd_, &key);
+}
+
+void XdpSteering::set_slot(uint8_t proto, uint16_t port, uint8_t slot) {
+  if (!slots_ || slot >= STEER_MAX_SLOTS) return;
+  __atomic_store_n(&slots_[steer_bit(proto, port)], slot, __ATOMIC_RELEASE);
+}
+
+uint8_t XdpSteering::slot(uint8_t proto, uint16_t port) const {
+  if (!slots_) return 0;
+  return __atomic_load_n(&slots_[steer_bit(proto, port)], __ATOMIC_ACQUIRE);
 }
 
 int XdpSteering::set_mtu(uint32_t mtu) {

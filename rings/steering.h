@@ -37,8 +37,14 @@ class XdpSteering {
   // Closes this process's link descriptor only (a forked child's copy).
   void abandon();
 
-  // Registers the AF_XDP socket that serves `queue`.
-  int add_socket(uint32_t queue, int xsk_fd, ErrorText* why);
+  // Registers the AF_XDP socket that serves `queue` (for the process alone
+  // on the interface: slot 0), or program `slot`'s socket for `queue` (a
+  // broker's programs).
+  int add_socket(uint32_t queue, int xsk_fd, ErrorText* why) {
+    return add_socket(0, queue, xsk_fd, why);
+  }
+  int add_socket(uint32_t slot, uint32_t queue, int xsk_fd, ErrorText* why);
+  void remove_socket(uint32_t slot, uint32_t queue);
 
   // The interface MTU: UDP packets longer than this are GSO super-packets
   // and stay with the kernel.
@@ -50,6 +56,10 @@ class XdpSteering {
   int steer(uint8_t proto, uint16_t port);
   int unsteer(uint8_t proto, uint16_t port);
   bool steered(uint8_t proto, uint16_t port) const;
+  // Whose sockets a steered port's frames go to (a broker's programs).
+  // Set the slot before steering the port, clear it after unsteering.
+  void set_slot(uint8_t proto, uint16_t port, uint8_t slot);
+  uint8_t slot(uint8_t proto, uint16_t port) const;
 
   XdpMode mode() const { return mode_; }
   SteeringStats stats() const;
@@ -61,6 +71,8 @@ class XdpSteering {
   int link_fd_ = -1;
   int bits_fd_ = -1;
   uint64_t* bits_ = nullptr;  // the mmap-ed steer_bits array
+  int slots_fd_ = -1;
+  uint8_t* slots_ = nullptr;  // the mmap-ed steer_slots array, a byte per port
   int xsks_fd_ = -1;
   int stats_fd_ = -1;
   int conf_fd_ = -1;

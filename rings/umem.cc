@@ -3,6 +3,12 @@
 #include <numa.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <initializer_list>
+
+#include "rings/private_fd.h"
 
 namespace xdpload::rings {
 
@@ -14,6 +20,34 @@ size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 Umem::~Umem() {
   if (base_) munmap(base_, mapped_);
+  if (fd_ >= 0) close_private_fd(fd_);
+}
+
+namespace {
+bool valid_shape(uint32_t count, uint32_t size) {
+  return count >= Umem::kMinFrames && count <= Umem::kMaxFrames && (size == 2048 || size == 4096);
+}
+}  // namespace
+
+int Umem::adopt(int fd, uint32_t count, uint32_t size, size_t map_bytes, ErrorText* why) {
+  if (!valid_shape(count, size) || map_bytes < size_t(count) * size) {
+    close_private_fd(fd);
+    return why->set(EINVAL, "the broker's UMEM shape (%u frames of %u bytes) is invalid", count,
+                    size);
+  }
+  frame_count_ = count;
+  frame_size_ = size;
+  frame_shift_ = __builtin_ctz(size);
+  length_ = size_t(count) * size;
+  mapped_ = map_bytes;
+  void* p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  int err = errno;
+  close_private_fd(fd);
+  if (p == MAP_FAILED) return why->set(err, "cannot map the broker's UMEM: %s", strerror(err));
+  base_ = static_cast<uint8_t*>(p);
+  // The broker registered (and the kernel pinned) these pages.
+  locked_ = true;
+  return 0;
 }
 
 int Umem::create(const UmemConfig& c, ErrorText* why) {
@@ -31,11 +65,31 @@ int Umem::create(const UmemConfig& c, ErrorText* why) {
   // Shared: the children this process forks use the same frames (see
   // family/arena.h). Hugepages only when some are reserved: MAP_HUGETLB fails
   // cleanly otherwise.
-  mapped_ = round_up(length_, kHugePage);
-  void* p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-  hugepages_ = p != MAP_FAILED;
-  if (!hugepages_) {
+  void* p = MAP_FAILED;
+  if (c.shareable) {
+    // A memfd the broker hands its programs; hugetlb-backed when some are
+    // reserved, as below.
+    for (unsigned flags : {MFD_CLOEXEC | MFD_HUGETLB, unsigned(MFD_CLOEXEC)}) {
+      mapped_ = round_up(length_, (flags & MFD_HUGETLB) ? kHugePage : 4096);
+      int fd = memfd_create("xdpload-umem", flags);
+      if (fd < 0) continue;
+      if (ftruncate(fd, off_t(mapped_)) == 0)
+        p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      if (p != MAP_FAILED) {
+        fd_ = to_private_fd(fd);
+        hugepages_ = (flags & MFD_HUGETLB) != 0;
+        break;
+      }
+      close(fd);
+    }
+    if (p == MAP_FAILED) return why->set(errno, "cannot make a shareable UMEM of %zu bytes: %m", length_);
+  } else {
+    mapped_ = round_up(length_, kHugePage);
+    p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB,
+             -1, 0);
+    hugepages_ = p != MAP_FAILED;
+  }
+  if (p == MAP_FAILED) {
     mapped_ = round_up(length_, 4096);
     p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)

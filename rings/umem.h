@@ -17,6 +17,9 @@ struct UmemConfig {
   uint32_t frame_count = 16384;  // the whole interface's: half go to the fill rings
   uint32_t frame_size = 4096;  // power of two, 2048..4096 (kernel's limits)
   int numa_node = -1;          // -1: the node this thread runs on
+  // Backed by a memfd that other processes can map (a broker's UMEM, which
+  // its programs map from the descriptor it hands them).
+  bool shareable = false;
 };
 
 class Umem {
@@ -31,6 +34,12 @@ class Umem {
 
   // Validates the configuration and maps the memory.
   int create(const UmemConfig& config, ErrorText* why);
+  // Maps another process's shareable UMEM from its memfd (a program of a
+  // broker). Takes `fd` (closed here once mapped, or on failure).
+  int adopt(int fd, uint32_t frame_count, uint32_t frame_size, size_t map_bytes, ErrorText* why);
+  size_t mapped_bytes() const { return mapped_; }
+  // The memfd behind a shareable UMEM, -1 otherwise.
+  int fd() const { return fd_; }
 
   uint8_t* base() const { return base_; }
   size_t length() const { return length_; }
@@ -60,6 +69,7 @@ class Umem {
   bool hugepages_ = false;
   bool locked_ = false;
   int numa_node_ = -1;
+  int fd_ = -1;
 };
 
 }  // namespace xdpload::rings

@@ -1,5 +1,6 @@
 #include "rings/xsk_port.h"
 
+#include "rings/broker_client.h"
 #include "rings/private_fd.h"
 #include "rings/queue_list.h"
 
@@ -84,6 +85,15 @@ XskPort::~XskPort() {
   // UMEM owner last: the others hold a reference to its UMEM anyway), then
   // the memory the kernel was using.
   steering_.detach();
+  if (control_) {
+    // Everything we hold goes back; the broker also takes back whatever a
+    // program leaves when its connection closes.
+    trade_with_broker();
+    munmap(control_, control_bytes_);
+    control_ = nullptr;
+  }
+  for (int* fd : {&broker_conn_, &broker_kick_fd_})
+    if (*fd >= 0) close_private_fd(*fd), *fd = -1;
   for (uint32_t i = nqueues_; i-- > 0;) close_queue(queues_[i]);
 }
 
@@ -150,8 +160,10 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
 
   UmemConfig uc = c.umem;
   if (uc.numa_node < 0) uc.numa_node = interface_numa_node(c.iface.c_str());
+  uc.shareable = c.broker_owner;
   if (int rc = umem_.create(uc, why); rc < 0) return rc;
-  pool_.init(umem_.frame_count(), umem_.frame_shift());
+  if (c.broker_owner) pool_.init_empty(umem_.frame_count(), umem_.frame_shift());
+  else pool_.init(umem_.frame_count(), umem_.frame_shift());
 
   for (uint32_t i = 0; i < n; ++i) {
     queues_[i].id = ids[i];
@@ -213,7 +225,10 @@ int XskPort::make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText
   if (q.fd < 0) {
     int err = errno;
     if (err == EPERM || err == EACCES)
-      return why->set(err, "AF_XDP sockets need CAP_NET_RAW (run as root)");
+      return why->set(err,
+                      "AF_XDP sockets need CAP_NET_RAW: run as root, or have root run "
+                      "`xdpload daemon --iface %s` with a policy that allows this user",
+                      iface_.c_str());
     return why->set(err, "cannot create an AF_XDP socket: %s", strerror(err));
   }
   if (owns_umem) {
@@ -241,10 +256,10 @@ int XskPort::make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText
     if (setsockopt(q.fd, SOL_XDP, opt, &size, sizeof size) != 0)
       return why->set(errno, "cannot size the AF_XDP rings to %u: %m", size);
   }
-  return map_rings(q, size, why);
+  return map_rings(q, size, /*fill_comp=*/true, /*tx=*/owns_umem, why);
 }
 
-int XskPort::map_rings(Queue& q, uint32_t size, ErrorText* why) {
+int XskPort::map_rings(Queue& q, uint32_t size, bool fill_comp, bool tx, ErrorText* why) {
   xdp_mmap_offsets off{};
   socklen_t len = sizeof off;
   if (getsockopt(q.fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len) != 0)
@@ -260,9 +275,9 @@ int XskPort::map_rings(Queue& q, uint32_t size, ErrorText* why) {
       {&off.rx, off_t(XDP_PGOFF_RX_RING), sizeof(xdp_desc)},
       {&off.tx, off_t(XDP_PGOFF_TX_RING), sizeof(xdp_desc)},
   };
-  const int rings = &q == &queues_[0] ? 4 : 3;  // the tx ring last
   RingMap maps[4];
-  for (int i = 0; i < rings; ++i) {
+  for (int i = 0; i < 4; ++i) {
+    if ((i < 2 && !fill_comp) || (i == 3 && !tx)) continue;
     size_t bytes = specs[i].o->desc + size_t(size) * specs[i].entry;
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, q.fd,
                    specs[i].pgoff);
@@ -276,10 +291,12 @@ int XskPort::map_rings(Queue& q, uint32_t size, ErrorText* why) {
     maps[i].entries = b + specs[i].o->desc;
     maps[i].size = size;
   }
-  q.fill = FillRing(maps[0]);
-  q.comp = CompletionRing(maps[1]);
+  if (fill_comp) {
+    q.fill = FillRing(maps[0]);
+    q.comp = CompletionRing(maps[1]);
+  }
   q.rx = RxRing(maps[2]);
-  if (rings == 4) q.tx = TxRing(maps[3]);
+  if (tx) q.tx = TxRing(maps[3]);
   return 0;
 }
 
@@ -342,6 +359,7 @@ int XskPort::bind_shared(Queue& q) {
 }
 
 uint32_t XskPort::refill() {
+  if (control_) return trade_with_broker();
   // Each queue's fill ring is topped up to fill_target(), starting one
   // further each call so that a short pool is shared out, not always spent
   // on the first queue. A full ring costs one load of its consumer index.
@@ -380,6 +398,9 @@ uint32_t XskPort::refill() {
 }
 
 uint32_t XskPort::reap() {
+  // A broker's program: the broker reaps the shared completion ring and
+  // passes our sent frames back with its grants.
+  if (control_) return trade_with_broker();
   // Only the owner transmits, so only its completion ring ever fills; the
   // other sockets' completion rings exist because the kernel requires them.
   Queue& q = queues_[0];
@@ -432,6 +453,7 @@ uint32_t XskPort::flush() {
 
 uint32_t XskPort::fill_frames() const {
   uint32_t n = 0;
+  if (control_) return 0;
   for (uint32_t i = 0; i < nqueues_; ++i) n += queues_[i].fill.published();
   return n;
 }
@@ -444,6 +466,7 @@ uint32_t XskPort::rx_frames_waiting() const {
 
 uint32_t XskPort::tx_frames_in_flight() const {
   const Queue& q = queues_[0];
+  if (control_) return q.tx.published() + tx_unsubmitted_;
   // Queued for sending (submitted or not) plus completed but not reaped.
   return q.tx.published() + tx_unsubmitted_ + q.comp.unreleased();
 }
@@ -453,6 +476,8 @@ void XskPort::abandon() {
   // the family arena, shared with the parent, which goes on using it.
   for (uint32_t i = 0; i < nqueues_; ++i) close_private_fd(queues_[i].fd);
   steering_.abandon();
+  for (int fd : {broker_conn_, broker_kick_fd_})
+    if (fd >= 0) close_private_fd(fd);
 }
 
 void XskPort::refresh_kernel_stats() {
@@ -477,6 +502,109 @@ void XskPort::refresh_kernel_stats() {
   }
 }
 
+// ---- a broker's program ----
+
+int XskPort::open_brokered(const std::string& iface, BrokerGrant* g,
+                           std::unique_ptr<XskPort>* out, ErrorText* why) {
+  std::unique_ptr<XskPort> port(new XskPort());
+  int rc = port->adopt_broker_sockets(g, why);
+  g->close_unused();
+  if (rc < 0) return rc;
+  port->iface_ = iface;
+  port->ifindex_ = int(if_nametoindex(iface.c_str()));
+  *out = std::move(port);
+  return 0;
+}
+
+int XskPort::adopt_broker_sockets(BrokerGrant* g, ErrorText* why) {
+  const broker::Welcome& w = g->welcome;
+  if (w.ring_size < 64 || w.ring_size > 32768 || !power_of_two(w.ring_size) ||
+      w.control_bytes < sizeof(broker::Control) || w.quota == 0)
+    return why->set(EPROTO, "the broker's welcome has an invalid ring size or segment");
+  if (int rc = umem_.adopt(g->umem_fd, w.frame_count, w.frame_size, w.umem_bytes, why); rc < 0) {
+    g->umem_fd = -1;
+    return rc;
+  }
+  g->umem_fd = -1;
+  void* ctl = mmap(nullptr, w.control_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, g->control_fd, 0);
+  if (ctl == MAP_FAILED) return why->set(errno, "cannot map the broker's control segment: %m");
+  control_ = static_cast<broker::Control*>(ctl);
+  control_bytes_ = w.control_bytes;
+  if (control_->magic != broker::kMagic || control_->version != broker::kVersion)
+    return why->set(EPROTO, "the broker's control segment is not version %u", broker::kVersion);
+  pool_.init_empty(umem_.frame_count(), umem_.frame_shift());
+  slot_ = w.slot;
+  // Free frames kept for sending (a burst's worth); the rest goes back to
+  // the broker for the fill rings.
+  keep_frames_ = std::min<uint32_t>(w.quota / 4, 512);
+  driver_mode_ = (w.flags & broker::kDriverMode) != 0;
+  zero_copy_ = (w.flags & broker::kZeroCopy) != 0;
+  multi_buffer_ = (w.flags & broker::kMultiBuffer) != 0;
+  interface_queues_ = w.interface_queues;
+  for (uint32_t i = 0; i < w.nqueues; ++i) {
+    Queue& q = queues_[i];
+    q.id = w.queue_ids[i];
+    q.fd = g->xsk_fds[i];
+    g->xsk_fds[i] = -1;
+    nqueues_ = i + 1;
+    if (int rc = map_rings(q, w.ring_size, /*fill_comp=*/false, /*tx=*/i == 0, why); rc < 0)
+      return rc;
+  }
+  counters_->nqueues = nqueues_;
+  broker_conn_ = g->conn;
+  broker_kick_fd_ = g->kick_fd;
+  g->conn = g->kick_fd = -1;
+  trade_with_broker();
+  return 0;
+}
+
+void XskPort::wake_broker() {
+  uint64_t one = 1;
+  if (write(broker_kick_fd_, &one, sizeof one) < 0) {
+    // EAGAIN: the counter is already huge, the broker is awake anyway.
+  }
+  returned_since_kick_ = 0;
+}
+
+uint32_t XskPort::trade_with_broker() {
+  broker::FrameQueue& in = control_->to_program;
+  uint32_t n = in.waiting();
+  if (n == UINT32_MAX) n = 0;  // the broker wrote nonsense: take nothing
+  for (uint32_t i = 0; i < n; ++i)
+    if (!pool_.free(umem_.frame_of(in.at(i)))) ++counters_->bad_frees;
+  if (n) in.consume(n);
+  // Frames beyond what we keep for sending go back, to be lent to the fill
+  // rings again. The broker is woken every so often, not per frame: it also
+  // wakes by itself every millisecond.
+  broker::FrameQueue& out = control_->to_broker;
+  uint32_t back = 0;
+  while (pool_.size() > keep_frames_ && out.room()) {
+    uint64_t addr = 0;
+    pool_.alloc(&addr);
+    out.push(addr);
+    ++back;
+  }
+  returned_since_kick_ += back;
+  if (returned_since_kick_ >= 64) wake_broker();
+  return n;
+}
+
+int XskPort::steer(uint8_t proto, uint16_t port, int backing_fd, ErrorText* why) {
+  if (!control_) {
+    int rc = steering_.steer(proto, port);
+    return rc < 0 ? why->set(-rc, "the steering map is not mapped") : 0;
+  }
+  return broker_claim(broker_conn_, proto, port, backing_fd, why);
+}
+
+void XskPort::unsteer(uint8_t proto, uint16_t port) {
+  if (!control_) {
+    steering_.unsteer(proto, port);
+    return;
+  }
+  broker_release(broker_conn_, proto, port);
+}
+
 std::string XskPort::queue_list() const {
   uint32_t ids[kMaxQueues];
   for (uint32_t i = 0; i < nqueues_; ++i) ids[i] = queues_[i].id;
@@ -484,7 +612,9 @@ std::string XskPort::queue_list() const {
 }
 
 std::string XskPort::mode_string() const {
-  std::string s = xdp_mode_name(steering_.mode());
+  std::string s = control_ ? "broker slot " + std::to_string(slot_) + " " +
+                                 (driver_mode_ ? "driver" : "skb")
+                           : xdp_mode_name(steering_.mode());
   s += zero_copy_ ? "/zero-copy" : "/copy";
   return s;
 }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "family/arena.h"
+#include "rings/broker_protocol.h"
 #include "rings/error_text.h"
 #include "rings/frame_pool.h"
 #include "rings/port_counters.h"
@@ -49,6 +50,10 @@ struct PortConfig {
   // Tests: behave as a kernel or driver that cannot share a UMEM between
   // queues (before 5.10), which this machine's cannot show.
   bool test_refuse_shared_umem = false;
+  // A broker's port (tools/broker/): the UMEM is a memfd its programs map,
+  // and the pool starts empty: the broker keeps its own ledger of frames and
+  // drives the fill and completion rings itself (fill_ring(), ...).
+  bool broker_owner = false;
 };
 
 // A received frame: UMEM address of the data, its length, and a pointer.
@@ -68,6 +73,8 @@ struct RxFrame {
 #define XDP_PKT_CONTD (1 << 0)
 #endif
 
+struct BrokerGrant;
+
 class XskPort : public family::Object {
  public:
   // Bytes at the start of every frame that the kernel and drivers never
@@ -78,6 +85,10 @@ class XskPort : public family::Object {
   static constexpr uint32_t kTxHeadroom = 256;
 
   static int open(const PortConfig& config, std::unique_ptr<XskPort>* out, ErrorText* why);
+  // A port on sockets a broker made for this program (rings/broker_client.h):
+  // no XDP program or fill ring of its own. Takes the grant's descriptors.
+  static int open_brokered(const std::string& iface, BrokerGrant* grant,
+                           std::unique_ptr<XskPort>* out, ErrorText* why);
   ~XskPort();
   XskPort(const XskPort&) = delete;
   XskPort& operator=(const XskPort&) = delete;
@@ -153,11 +164,28 @@ class XskPort : public family::Object {
   bool rx_quiet() const {
     for (uint32_t i = 0; i < nqueues_; ++i) {
       const Queue& q = queues_[i];
-      if (q.rx.unreleased() != 0 || q.fill.published() < fill_target_ / 2) return false;
+      if (q.rx.unreleased() != 0) return false;
+      // A broker's program has no fill ring: the broker keeps them stocked.
+      if (!control_ && q.fill.published() < fill_target_ / 2) return false;
     }
     return true;
   }
   XdpSteering& steering() { return steering_; }
+
+  // ---- a broker's own port (PortConfig::broker_owner) ----
+  int queue_fd(uint32_t i) const { return queues_[i].fd; }
+  FillRing& fill_ring(uint32_t i) { return queues_[i].fill; }
+  CompletionRing& completion_ring(uint32_t i) { return queues_[i].comp; }
+  RxRing& rx_ring(uint32_t i) { return queues_[i].rx; }
+
+  // ---- a broker's program ----
+  bool brokered() const { return control_ != nullptr; }
+  uint32_t broker_slot() const { return slot_; }
+  // Steers (proto, port) to this port: the XDP map when the port owns the
+  // interface, the broker (shown `backing_fd`, which holds the port in the
+  // kernel) when it is a broker's program.
+  int steer(uint8_t proto, uint16_t port, int backing_fd, ErrorText* why);
+  void unsteer(uint8_t proto, uint16_t port);
 
   PortCounters& counters() { return *counters_; }
   // Where counters are kept (a shared-memory segment, for xdpload-stat).
@@ -192,12 +220,17 @@ class XskPort : public family::Object {
   int setup(const PortConfig& config, ErrorText* why);
   int choose_queues(const PortConfig& config, std::vector<uint32_t>* ids, ErrorText* why);
   int make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText* why);
-  int map_rings(Queue& q, uint32_t size, ErrorText* why);
+  int map_rings(Queue& q, uint32_t size, bool fill_comp, bool tx, ErrorText* why);
   int bind_owner(XdpMode mode, ErrorText* why);
   int bind_shared(Queue& q);
   void close_queue(Queue& q);
   uint32_t rx_burst_queue(Queue& q, QueueCounters& qc, RxFrame* frames, uint32_t max);
   void kick_tx();
+  int adopt_broker_sockets(BrokerGrant* g, ErrorText* why);
+  // A broker's program: gives frames beyond its keep back, takes what the
+  // broker gave.
+  uint32_t trade_with_broker();
+  void wake_broker();
 
   std::string iface_;
   int ifindex_ = 0;
@@ -218,6 +251,16 @@ class XskPort : public family::Object {
   XdpSteering steering_;
   PortCounters own_counters_;
   PortCounters* counters_ = &own_counters_;
+  // A broker's program: the shared control segment, the connection, the
+  // broker's wake eventfd, our slot, and how many free frames we keep.
+  broker::Control* control_ = nullptr;
+  size_t control_bytes_ = 0;
+  int broker_conn_ = -1;
+  int broker_kick_fd_ = -1;
+  uint32_t slot_ = 0;
+  uint32_t keep_frames_ = 0;
+  bool driver_mode_ = false;
+  uint32_t returned_since_kick_ = 0;
 };
 
 // ---- hot path, inline ----
@@ -278,6 +321,10 @@ inline uint8_t* XskPort::alloc_tx(uint64_t* addr) {
   if (!pool_.alloc(&frame)) {
     reap();
     if (!pool_.alloc(&frame)) {
+      if (control_) {
+        __atomic_store_n(&control_->wants_frames, 1, __ATOMIC_RELEASE);
+        wake_broker();
+      }
       ++counters_->tx_no_frame;
       return nullptr;
     }

@@ -27,7 +27,9 @@ int Stack::open(const StackConfig& config, std::unique_ptr<Stack>* out, ErrorTex
   rings::PortConfig pc = config.port;
   pc.mtu = s->info_.mtu;
   std::unique_ptr<rings::XskPort> port;
-  if (int rc = rings::XskPort::open(pc, &port, why); rc < 0) return rc;
+  int rc = config.broker ? rings::XskPort::open_brokered(pc.iface, config.broker, &port, why)
+                         : rings::XskPort::open(pc, &port, why);
+  if (rc < 0) return rc;
   s->port_ = port.get();
   NetifAddress a;
   a.addr = s->info_.addr;
@@ -102,12 +104,12 @@ int64_t Stack::next_timer_ms() {
   return ms;
 }
 
-int Stack::steer(uint8_t proto, uint16_t port) {
-  return port_ ? port_->steering().steer(proto, port) : 0;
+int Stack::steer(uint8_t proto, uint16_t port, int backing_fd, ErrorText* why) {
+  return port_ ? port_->steer(proto, port, backing_fd, why) : 0;
 }
 
-int Stack::unsteer(uint8_t proto, uint16_t port) {
-  return port_ ? port_->steering().unsteer(proto, port) : 0;
+void Stack::unsteer(uint8_t proto, uint16_t port) {
+  if (port_) port_->unsteer(proto, port);
 }
 
 LwipUsage lwip_usage() {

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "rings/error_text.h"
+#include "rings/broker_client.h"
 #include "rings/xsk_port.h"
 #include "stack/interface_info.h"
 #include "stack/link_netif.h"
@@ -27,6 +28,9 @@ struct StackConfig {
   rings::PortConfig port;
   // When set, every frame received and sent is written there as pcap.
   std::string pcap_path;
+  // Resources a broker handed this program (rings/broker_client.h): the port
+  // runs on them instead of owning the interface. Taken by open().
+  rings::BrokerGrant* broker = nullptr;
 };
 
 // What lwIP has allocated: every pool and the heap, for leak checks.
@@ -85,9 +89,10 @@ class Stack : public family::Object {
   // Milliseconds until lwIP's next timer; -1 when none is pending.
   int64_t next_timer_ms();
   // Steers (protocol, local port) to this stack; no-op on a link without
-  // steering.
-  int steer(uint8_t proto, uint16_t port);
-  int unsteer(uint8_t proto, uint16_t port);
+  // steering. `backing_fd`, the kernel socket holding the port, is the
+  // proof a broker asks for.
+  int steer(uint8_t proto, uint16_t port, int backing_fd, ErrorText* why);
+  void unsteer(uint8_t proto, uint16_t port);
 
   struct netif* nif() { return driver_.nif(); }
   LinkNetif& driver() { return driver_; }

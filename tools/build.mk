@@ -4,7 +4,8 @@
 
 XSTAT := $(BUILD)/xdpload-stat
 XOPTIONS := $(BUILD)/xdpload-options
-ALL += $(XSTAT) $(XOPTIONS)
+XBROKER := $(BUILD)/xdpload-broker
+ALL += $(XSTAT) $(XOPTIONS) $(XBROKER)
 
 $(BUILD)/tools/%.o: tools/%.cc
 	@mkdir -p $(@D)
@@ -12,6 +13,11 @@ $(BUILD)/tools/%.o: tools/%.cc
 
 $(XSTAT): $(BUILD)/tools/xdpload_stat.o $(BUILD)/tools/stat_dir.o
 	$(CXX) $^ -o $@
+
+# The broker (`xdpload daemon`): rings/ plus its own rooms in tools/broker/.
+BROKER_OBJS := $(patsubst tools/broker/%.cc,$(BUILD)/tools/broker/%.o,$(wildcard tools/broker/*.cc))
+$(XBROKER): $(BROKER_OBJS) $(RINGS_LIB)
+	$(CXX) $^ $(RINGS_LIBS) -o $@
 
 # The same checks the library creates its statistics segment with.
 $(BUILD)/tools/stat_dir.o: shim/stats/stat_dir.cc

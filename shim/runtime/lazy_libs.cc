@@ -65,6 +65,7 @@ LAZY(BPF, int, bpf_link_create,
      (int prog_fd, int target_fd, enum bpf_attach_type type, const struct bpf_link_create_opts* o),
      (prog_fd, target_fd, type, o))
 LAZY(BPF, int, bpf_map_lookup_elem, (int fd, const void* key, void* value), (fd, key, value))
+LAZY(BPF, int, bpf_map_delete_elem, (int fd, const void* key), (fd, key))
 LAZY(BPF, int, bpf_map_update_elem, (int fd, const void* key, const void* value, __u64 flags),
      (fd, key, value, flags))
 LAZY(BPF, int, bpf_obj_get_info_by_fd, (int fd, void* info, __u32* len), (fd, info, len))

@@ -219,7 +219,14 @@ bool Runtime::start_stack() {
     shared->members.push_back(process_id());
     family::set_root(family::Root::Shim, shared);
     sh_ = shared;
-    rc = stack::Stack::open(sc, &stack_, &why);
+    // A broker running for the interface serves every program on it (the
+    // one way for several programs, or a user without CAP_NET_RAW); with
+    // none, this process owns the interface alone.
+    rings::BrokerGrant grant;
+    rc = rings::broker_connect(config_.iface.c_str(), program_invocation_short_name, &grant, &why);
+    if (rc == 0) sc.broker = &grant;
+    if (rc == 0 || rc == -ENOENT) rc = stack::Stack::open(sc, &stack_, &why);
+    grant.close_unused();
   }
   if (rc == 0) {
     progress_wake_fd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -353,13 +360,18 @@ bool Runtime::accelerate_local(uint32_t ip, uint16_t port, Role role) {
 
 // ---- ports ----
 
-int Runtime::port_acquire(PortKey k) {
+int Runtime::port_acquire(PortKey k, int backing_fd) {
   PortUse& u = sh_->ports[k];
   if (u.refs++ == 0) {
-    int rc = stack_->steer(k.proto, k.port);
+    ErrorText why;
+    ++t_inside;
+    int rc = stack_->steer(k.proto, k.port, backing_fd, &why);
+    --t_inside;
     if (rc < 0) {
       sh_->ports.erase(k);
-      return rc;
+      log_at(kLogError, "%s port %u stays on the kernel path: %s",
+             k.proto == IPPROTO_TCP ? "tcp" : "udp", k.port, why.c_str());
+      return -EACCES;
     }
   }
   return 0;

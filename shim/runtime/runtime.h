@@ -129,7 +129,10 @@ class Runtime {
   const char* default_congestion() const { return default_cc_; }
 
   // ---- ports (CoreLock held) ----
-  int port_acquire(PortKey k);
+  // Steers the port to the stack (its first user). With a broker, the
+  // broker may refuse (policy, or the port is another program's): then
+  // -EACCES, said once on stderr, and the socket takes the kernel path.
+  int port_acquire(PortKey k, int backing_fd);
   void port_release(PortKey k);
   // Some PCB of the family's stack uses the port.
   bool port_in_use(PortKey k) const { return sh_->ports.count(k) != 0; }

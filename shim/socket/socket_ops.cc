@@ -352,16 +352,23 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   if (!s->bound) {
     if (int rc = bind_client_port(s, fd, rt().iface_addr()); rc < 0) return rc;
   }
-  CoreGuard g;
-  if (!still(s, fd)) return -EBADF;
-  s->bound = true;
-  kernel_local(fd, &s->local);
-  int rc = tcp(s)->connect(to);
-  TcpSocket* t = tcp(s);
-  // On the stack now: its kernel socket has nothing to report to epoll.
-  if (s->accelerated) leave_kernel_epolls(s);
-  if (t->pcb) s->local = SockAddr{ip4_addr_get_u32(&t->pcb->local_ip), t->pcb->local_port};
-  return rc;
+  {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    s->bound = true;
+    kernel_local(fd, &s->local);
+    int rc = tcp(s)->connect(to);
+    TcpSocket* t = tcp(s);
+    if (rc != -EACCES || t->pcb) {
+      // On the stack now: its kernel socket has nothing to report to epoll.
+      if (s->accelerated) leave_kernel_epolls(s);
+      if (t->pcb) s->local = SockAddr{ip4_addr_get_u32(&t->pcb->local_ip), t->pcb->local_port};
+      return rc;
+    }
+    // The broker refused the port (said on stderr): the kernel connects.
+    drop_to_kernel(s);
+  }
+  return libc::connect(fd, addr, len) == 0 ? 0 : neg_errno();
 }
 
 int op_shutdown(Socket* s, int fd, int how) {

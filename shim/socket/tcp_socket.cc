@@ -98,7 +98,7 @@ void TcpSocket::detach() {
 
 int TcpSocket::hold_port(tcp_pcb* p) {
   Runtime& rt = Runtime::get();
-  if (int rc = rt.port_acquire(PortKey{IPPROTO_TCP, p->local_port}); rc < 0) return rc;
+  if (int rc = rt.port_acquire(PortKey{IPPROTO_TCP, p->local_port}, fd); rc < 0) return rc;
   tcp_ext_arg_set_callbacks(p, ext_id(), &kPortCallbacks);
   tcp_ext_arg_set(p, ext_id(), reinterpret_cast<void*>(uintptr_t(p->local_port)));
   return 0;

@@ -74,7 +74,7 @@ int UdpSocket::open() {
     return -EADDRINUSE;
   }
   Runtime& rt = Runtime::get();
-  if (int rc = rt.port_acquire(PortKey{IPPROTO_UDP, local.port}); rc < 0) {
+  if (int rc = rt.port_acquire(PortKey{IPPROTO_UDP, local.port}, fd); rc < 0) {
     udp_remove(pcb);
     pcb = nullptr;
     return rc;

@@ -8,6 +8,9 @@ process gets (kernel ones, or xdpload's when preloaded).
   many_flows.py udp-senders IP PORT SENDERS COUNT SENDERS sockets, COUNT
                                                   sequenced datagrams each
   many_flows.py udp-receiver IP PORT SENDERS COUNT  expects them all
+  many_flows.py udp-echo-clients IP PORT SENDERS COUNT  SENDERS sockets, COUNT
+                                                  datagrams each to a UDP echo
+                                                  server, each echo checked
 
 With --hold FILE (last arguments) it prints "done" when it has finished and
 then waits for FILE to exist, so that a test can read its xdpload-stat
@@ -77,13 +80,38 @@ def udp_receiver(ip, port, senders, count):
     return got == want and bad == 0 and len(sources) == senders
 
 
+def udp_echo_clients(ip, port, senders, count):
+    socks = []
+    for _ in range(senders):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("0.0.0.0", 0))
+        s.settimeout(1)
+        socks.append(s)
+    ok = 0
+    for seq in range(count):
+        for i, s in enumerate(socks):
+            msg = i.to_bytes(2, "big") + seq.to_bytes(4, "big") + os.urandom(122)
+            # A lost datagram is sent again (UDP may lose); a wrong one counts.
+            for _ in range(3):
+                s.sendto(msg, (ip, port))
+                try:
+                    data = s.recv(2048)
+                except socket.timeout:
+                    continue
+                ok += data == msg
+                break
+    print(f"udp {ok} of {senders * count} datagrams echoed intact from {senders} source ports", flush=True)
+    return ok == senders * count
+
+
 def main():
     args = sys.argv[1:]
     hold = None
     if len(args) > 2 and args[-2] == "--hold":
         hold, args = args[-1], args[:-2]
     mode, ip, port, n, m = args[0], args[1], int(args[2]), int(args[3]), int(args[4])
-    fn = {"tcp-clients": tcp_clients, "udp-senders": udp_senders, "udp-receiver": udp_receiver}[mode]
+    fn = {"tcp-clients": tcp_clients, "udp-senders": udp_senders, "udp-receiver": udp_receiver,
+          "udp-echo-clients": udp_echo_clients}[mode]
     ok = fn(ip, port, n, m)
     if hold:
         print("done", flush=True)

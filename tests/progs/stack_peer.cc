@@ -100,7 +100,8 @@ struct Conn {
     ip4_addr_t src{g_stack->addr()}, dst{g_peer};
     if (tcp_bind(pcb, &src, 0) != ERR_OK) return false;
     local_port = pcb->local_port;
-    if (g_stack->steer(IPPROTO_TCP, local_port) != 0) return false;
+    ErrorText why;
+    if (g_stack->steer(IPPROTO_TCP, local_port, -1, &why) != 0) return false;
     tcp_arg(pcb, this);
     tcp_recv(pcb, on_recv);
     tcp_err(pcb, on_error);
@@ -179,7 +180,8 @@ int udp_echo(int count) {
     pcb = udp_new();
     ip4_addr_t src{g_stack->addr()};
     udp_bind(pcb, &src, 0);
-    g_stack->steer(IPPROTO_UDP, pcb->local_port);
+    ErrorText why;
+    g_stack->steer(IPPROTO_UDP, pcb->local_port, -1, &why);
     udp_recv(
         pcb,
         [](void* arg, struct udp_pcb*, struct pbuf* p, const ip_addr_t*, u16_t) {

@@ -1,0 +1,168 @@
+#include "rings/broker_client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <initializer_list>
+
+#include "rings/private_fd.h"
+
+namespace xdpload::rings {
+
+namespace {
+
+// A broker that does not answer within this long is treated as absent: the
+// program must never hang on it.
+constexpr int kReplyTimeoutMs = 2000;
+
+// Waits for one datagram of exactly `len` bytes, with up to `max_fds`
+// descriptors. Returns the number of descriptors received, or -errno.
+int receive(int conn, void* buf, size_t len, int* fds, int max_fds) {
+  pollfd p{conn, POLLIN, 0};
+  int r;
+  do r = poll(&p, 1, kReplyTimeoutMs);
+  while (r < 0 && errno == EINTR);
+  if (r == 0) return -ETIMEDOUT;
+  if (r < 0) return -errno;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * (broker::kWelcomeFixedFds + broker::kMaxQueues))];
+  iovec iov{buf, len};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = recvmsg(conn, &m, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  int got = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int count = int((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    const int* in = reinterpret_cast<const int*>(CMSG_DATA(c));
+    for (int i = 0; i < count; ++i) {
+      if (got < max_fds) fds[got++] = in[i];
+      else close(in[i]);
+    }
+  }
+  if (n == 0) return -ECONNRESET;
+  if (size_t(n) != len || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+    for (int i = 0; i < got; ++i) close(fds[i]);
+    return -EPROTO;
+  }
+  return got;
+}
+
+int send_with_fd(int conn, const void* buf, size_t len, int fd) {
+  iovec iov{const_cast<void*>(buf), len};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  if (fd >= 0) {
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  ssize_t n;
+  do n = sendmsg(conn, &m, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == ssize_t(len) ? 0 : (n < 0 ? -errno : -EPROTO);
+}
+
+int request(int conn, broker::Op op, uint8_t proto, uint16_t port, int fd, ErrorText* why) {
+  broker::PortMsg msg;
+  msg.h.op = uint16_t(op);
+  msg.proto = proto;
+  msg.port = port;
+  if (int rc = send_with_fd(conn, &msg, sizeof msg, fd); rc < 0)
+    return why->set(-rc, "the broker is gone (%s)", strerror(-rc));
+  broker::Reply reply;
+  int fds[1];
+  int got = receive(conn, &reply, sizeof reply, fds, 0);
+  if (got < 0) return why->set(-got, "no answer from the broker (%s)", strerror(-got));
+  if (!broker::valid_header(reply.h, broker::Op::Reply))
+    return why->set(EPROTO, "the broker answered with a malformed message");
+  if (reply.status != 0) {
+    reply.text[sizeof reply.text - 1] = 0;
+    return why->set(reply.status, "%s", reply.text);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void BrokerGrant::close_unused() {
+  for (int* fd : {&conn, &umem_fd, &control_fd, &kick_fd})
+    if (*fd >= 0) close_private_fd(*fd), *fd = -1;
+  for (int& fd : xsk_fds)
+    if (fd >= 0) close_private_fd(fd), fd = -1;
+}
+
+int broker_connect(const char* iface, const char* program, BrokerGrant* g, ErrorText* why) {
+  int conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (conn < 0) return why->set(errno, "cannot make a Unix socket: %m");
+  sockaddr_un sa;
+  socklen_t len = broker::broker_address(iface, &sa);
+  if (connect(conn, reinterpret_cast<sockaddr*>(&sa), len) != 0) {
+    int err = errno;
+    close(conn);
+    if (err == ECONNREFUSED || err == ENOENT)
+      return why->set(ENOENT, "no xdpload broker runs for %s", iface);
+    return why->set(err, "cannot reach the xdpload broker of %s: %s", iface, strerror(err));
+  }
+  g->conn = to_private_fd(conn);
+  broker::Hello hello;
+  snprintf(hello.program, sizeof hello.program, "%s", program);
+  if (int rc = send_with_fd(g->conn, &hello, sizeof hello, -1); rc < 0) {
+    g->close_unused();
+    return why->set(-rc, "the xdpload broker of %s hung up (%s)", iface, strerror(-rc));
+  }
+  int fds[broker::kWelcomeFixedFds + broker::kMaxQueues];
+  int got = receive(g->conn, &g->welcome, sizeof g->welcome, fds,
+                    broker::kWelcomeFixedFds + int(broker::kMaxQueues));
+  if (got < 0) {
+    g->close_unused();
+    return why->set(-got, "no welcome from the xdpload broker of %s (%s)", iface,
+                    strerror(-got));
+  }
+  for (int i = 0; i < got; ++i) fds[i] = to_private_fd(fds[i]);
+  const broker::Welcome& w = g->welcome;
+  bool header_ok = broker::valid_header(w.h, broker::Op::Welcome);
+  if (header_ok && w.status != 0) {
+    for (int i = 0; i < got; ++i) close_private_fd(fds[i]);
+    g->close_unused();
+    char text[sizeof w.text];
+    memcpy(text, w.text, sizeof text);
+    text[sizeof text - 1] = 0;
+    return why->set(w.status, "the xdpload broker of %s refused: %s", iface, text);
+  }
+  if (!header_ok || w.nqueues == 0 || w.nqueues > broker::kMaxQueues ||
+      got != broker::kWelcomeFixedFds + int(w.nqueues)) {
+    for (int i = 0; i < got; ++i) close_private_fd(fds[i]);
+    g->close_unused();
+    return why->set(EPROTO, "the xdpload broker of %s sent a malformed welcome", iface);
+  }
+  g->umem_fd = fds[0];
+  g->control_fd = fds[1];
+  g->kick_fd = fds[2];
+  for (uint32_t i = 0; i < w.nqueues; ++i) g->xsk_fds[i] = fds[broker::kWelcomeFixedFds + i];
+  return 0;
+}
+
+int broker_claim(int conn, uint8_t proto, uint16_t port, int backing_fd, ErrorText* why) {
+  return request(conn, broker::Op::Claim, proto, port, backing_fd, why);
+}
+
+int broker_release(int conn, uint8_t proto, uint16_t port) {
+  ErrorText why;
+  return request(conn, broker::Op::Release, proto, port, -1, &why);
+}
+
+}  // namespace xdpload::rings

@@ -1,0 +1,40 @@
+// The program's side of a broker (rings/broker_protocol.h): connecting,
+// receiving the resources it hands over, and claiming ports.
+#pragma once
+
+#include <cstdint>
+
+#include "rings/broker_protocol.h"
+#include "rings/error_text.h"
+
+namespace xdpload::rings {
+
+// What a broker handed a program. The descriptors are the program's private
+// ones (rings/private_fd.h) once received.
+struct BrokerGrant {
+  broker::Welcome welcome;
+  int conn = -1;  // the connection: the broker's view of this program's life
+  int umem_fd = -1;
+  int control_fd = -1;
+  int kick_fd = -1;
+  int xsk_fds[broker::kMaxQueues];
+  BrokerGrant() {
+    for (int& fd : xsk_fds) fd = -1;
+  }
+  // Closes whatever was not taken (set to -1 by whoever takes it).
+  void close_unused();
+};
+
+// Connects to the broker of `iface` and asks to be served. Returns 0 with
+// the grant filled; -ENOENT when no broker runs for the interface in this
+// network namespace; another -errno, with why, when one runs but refused or
+// failed (the text is the broker's when it refused).
+int broker_connect(const char* iface, const char* program, BrokerGrant* grant, ErrorText* why);
+
+// Claim: asks the broker to steer (proto, port) to this program, proving
+// with `backing_fd` (the kernel socket that holds the port) that it may.
+// Release: stops steering it. 0, or -errno with the broker's reason.
+int broker_claim(int conn, uint8_t proto, uint16_t port, int backing_fd, ErrorText* why);
+int broker_release(int conn, uint8_t proto, uint16_t port);
+
+}  // namespace xdpload::rings

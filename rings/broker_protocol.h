@@ -1,0 +1,156 @@
+// What a broker (tools/broker/) and its programs (rings/broker_client.h)
+// say to each other, and the memory they share.
+//
+// One broker per interface and network namespace owns what needs privilege:
+// the XDP program, the steering maps, the UMEM and, per queue, the socket
+// that owns the UMEM's fill and completion rings. A program connects to the
+// broker's Unix socket (abstract, so it is per network namespace, like the
+// interface), says Hello, and gets back by SCM_RIGHTS the UMEM's memfd, a
+// control segment of its own, an eventfd to wake the broker, and one AF_XDP
+// socket per queue that the broker made and bound for it (sharing the UMEM).
+// From then on the program receives and transmits on its own sockets; the
+// broker is on no packet's path.
+//
+// Frames: every queue's fill and completion rings belong to the broker's
+// socket of that queue, shared by every program on the queue, so only the
+// broker drives them (one producer, as a ring needs). A program gives frames
+// back through its control segment (`to_broker`) and gets frames to send
+// with, and its sent frames once the kernel is done with them, through
+// `to_program`. The broker records which program holds every frame; a frame
+// given back by a program that does not hold it is refused and counted.
+//
+// Every message is one SOCK_SEQPACKET datagram, a fixed struct, checked for
+// size, magic and version by the receiver. Neither side trusts the other's
+// indices in the shared segment beyond the ring's size.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+namespace xdpload::rings::broker {
+
+constexpr uint32_t kMagic = 0x524b4258;  // "XBKR"
+constexpr uint16_t kVersion = 1;
+constexpr uint32_t kMaxQueues = 64;
+
+// The broker of `ifname`: an abstract Unix socket, so one per network
+// namespace, gone when the broker is.
+inline socklen_t broker_address(const char* ifname, sockaddr_un* sa) {
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  int n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1, "xdpload-broker:%s", ifname);
+  return socklen_t(offsetof(sockaddr_un, sun_path) + 1 + n);
+}
+
+enum class Op : uint16_t {
+  Hello = 1,    // program -> broker: serve me
+  Welcome = 2,  // broker -> program: the resources (or a refusal)
+  Claim = 3,    // program -> broker: steer (proto, port) to me; fd: my backing socket
+  Release = 4,  // program -> broker: stop steering (proto, port)
+  Reply = 5,    // broker -> program: status of a Claim or Release
+};
+
+struct Header {
+  uint32_t magic = kMagic;
+  uint16_t version = kVersion;
+  uint16_t op = 0;
+};
+
+struct Hello {
+  Header h{kMagic, kVersion, uint16_t(Op::Hello)};
+  char program[64] = {};  // for xdpload-stat and the broker's log
+};
+
+// Welcome.flags
+constexpr uint32_t kZeroCopy = 1;
+constexpr uint32_t kMultiBuffer = 2;
+constexpr uint32_t kDriverMode = 4;
+
+struct Welcome {
+  Header h{kMagic, kVersion, uint16_t(Op::Welcome)};
+  int32_t status = 0;  // 0, or an errno: refused (text says why)
+  char text[200] = {};
+  uint32_t slot = 0;
+  uint32_t frame_count = 0;
+  uint32_t frame_size = 0;
+  uint32_t headroom = 0;
+  uint64_t umem_bytes = 0;     // the memfd's mapping length
+  uint64_t control_bytes = 0;  // the control segment's
+  uint32_t ring_size = 0;      // the program's rx and tx rings
+  uint32_t nqueues = 0;        // sockets passed, one per queue in queue_ids order
+  uint32_t interface_queues = 0;
+  uint32_t flags = 0;
+  uint32_t quota = 0;  // frames the program may hold at once
+  uint32_t queue_ids[kMaxQueues] = {};
+};
+// Descriptors that come with a successful Welcome, in this order: the UMEM
+// memfd, the control segment's memfd, the broker's wake eventfd, then
+// `nqueues` AF_XDP sockets (the first one also has the tx ring).
+constexpr int kWelcomeFixedFds = 3;
+
+struct PortMsg {  // Claim and Release
+  Header h;
+  uint8_t proto = 0;
+  uint8_t pad = 0;
+  uint16_t port = 0;
+};
+
+struct Reply {
+  Header h{kMagic, kVersion, uint16_t(Op::Reply)};
+  int32_t status = 0;  // 0 or an errno
+  char text[200] = {};
+};
+
+inline bool valid_header(const Header& h, Op op) {
+  return h.magic == kMagic && h.version == kVersion && h.op == uint16_t(op);
+}
+
+// ---- the control segment ----
+
+// A single-producer single-consumer ring of UMEM frame addresses in memory
+// shared by two processes. The consumer never trusts the producer's index
+// beyond the ring's size.
+constexpr uint32_t kFrameQueueSize = 16384;
+
+struct FrameQueue {
+  alignas(64) uint32_t producer;
+  alignas(64) uint32_t consumer;
+  alignas(64) uint64_t addr[kFrameQueueSize];
+
+  // Producer side: how many more fit.
+  uint32_t room() const {
+    return kFrameQueueSize - (producer - __atomic_load_n(&consumer, __ATOMIC_ACQUIRE));
+  }
+  // Producer side: queues `a` if there is room.
+  bool push(uint64_t a) {
+    if (!room()) return false;
+    addr[producer % kFrameQueueSize] = a;
+    __atomic_store_n(&producer, producer + 1, __ATOMIC_RELEASE);
+    return true;
+  }
+  // Consumer side: entries waiting, or UINT32_MAX when the producer's index
+  // is impossible (a corrupted or hostile peer).
+  uint32_t waiting() const {
+    uint32_t n = __atomic_load_n(&producer, __ATOMIC_ACQUIRE) - consumer;
+    return n > kFrameQueueSize ? UINT32_MAX : n;
+  }
+  uint64_t at(uint32_t i) const { return addr[(consumer + i) % kFrameQueueSize]; }
+  void consume(uint32_t n) { __atomic_store_n(&consumer, consumer + n, __ATOMIC_RELEASE); }
+};
+
+struct Control {
+  uint32_t magic;
+  uint32_t version;
+  // Set by the program when it wants frames to send with (its pool ran
+  // low); the broker clears it when it has pushed some.
+  uint32_t wants_frames;
+  FrameQueue to_broker;   // frames the program gives back
+  FrameQueue to_program;  // frames given to the program: grants, sent ones
+};
+
+}  // namespace xdpload::rings::broker

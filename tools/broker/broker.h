@@ -1,0 +1,172 @@
+// Broker: serves one interface to several programs (rings/broker_protocol.h
+// says what crosses between them).
+//
+// It owns the XDP program and its maps, the UMEM, and per queue the socket
+// that owns the queue's fill and completion rings. Each program it admits
+// gets a slot (1..63), one AF_XDP socket per queue bound to the shared UMEM,
+// and a control segment. The broker is on no packet's path: programs
+// receive on their own rx rings and send on their own tx ring.
+//
+// How the shared rings are driven: a queue's fill and completion rings are
+// single-producer/single-consumer, and every program on the queue shares
+// them, so the broker alone drives them. It keeps them stocked from its free
+// frames, reaps the completion rings and passes each sent frame back to the
+// program that sent it. It wakes when a program kicks its eventfd (every 64
+// frames given back, or when a program runs out of frames to send) and
+// every millisecond regardless.
+//
+// Frame ownership, kept in the broker's own memory (the ledger): every frame
+// is free (the broker's), in the fill rings (lent to the kernel), or held by
+// one program. Frames the kernel delivered to a program's rx ring become
+// that program's when the broker reads (audits) the ring; frames given to a
+// program are its own at once. A frame given back by a program is accepted
+// only if that program holds it: a stray or double give-back is refused and
+// counted, and cannot put a frame another program is reading back into a
+// fill ring. A program may hold `quota` frames: past it, it is granted no
+// more frames to send (what it receives is bounded by its rx rings and its
+// TCP windows). When a program dies, its ports are unsteered, its sockets
+// closed and every frame it held is taken back.
+//
+// What the ledger does not defend: every program maps the whole UMEM read
+// and write (the kernel shares one UMEM per queue), so a program can read or
+// scribble on frames it does not hold. The policy decides who may share an
+// interface; the broker protects programs from each other's faults and
+// deaths, not from a hostile program the policy admitted.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rings/broker_protocol.h"
+#include "rings/ring.h"
+#include "rings/xsk_port.h"
+#include "tools/broker/policy.h"
+
+namespace xdpload::broker {
+
+struct BrokerConfig {
+  std::string iface;
+  std::string policy_path;  // empty: root alone
+  uint32_t frames = 16384;
+  uint32_t frame_size = 4096;
+  uint32_t ring_size = 2048;
+  uint32_t quota = 4096;  // frames one program may hold
+  rings::XdpMode mode = rings::XdpMode::Auto;
+  std::vector<uint32_t> queues;  // empty: every queue
+  std::string status_path;       // where the status is written for xdpload-stat
+};
+
+// What the broker counts (printed at exit and in the status file).
+struct BrokerCounters {
+  uint64_t programs_served = 0;
+  uint64_t programs_refused = 0;
+  uint64_t claims = 0;
+  uint64_t claims_refused = 0;
+  uint64_t bad_messages = 0;
+  uint64_t refused_returns = 0;   // frames given back by a program not holding them
+  uint64_t stray_completions = 0;  // completed frames nobody held
+  uint64_t unaudited_rx = 0;       // rx descriptors overwritten before the audit
+  uint64_t frames_reclaimed = 0;   // taken back from programs that went away
+};
+
+class Broker {
+ public:
+  explicit Broker(BrokerConfig config) : config_(std::move(config)) {}
+  ~Broker();
+
+  // Loads the policy, attaches XDP, makes the UMEM and sockets, listens.
+  // False with the reason in *why.
+  bool start(std::string* why);
+  // Serves until *stop becomes true (a signal handler sets it).
+  void run(volatile sig_atomic_t* stop);
+
+  // Frames by where they are: the ledger's totals.
+  struct FrameCensus {
+    uint32_t free = 0, fill = 0, held = 0, total = 0;
+  };
+  FrameCensus census() const;
+
+ private:
+  static constexpr uint8_t kFree = 0;
+  static constexpr uint8_t kInFill = 0xff;  // lent to the kernel
+  static constexpr uint32_t kMaxSlots = 64;
+
+  struct ProgramSocket {
+    int fd = -1;
+    void* rx_map = nullptr;
+    size_t rx_len = 0;
+    const uint32_t* rx_producer = nullptr;
+    const xdp_desc* rx_desc = nullptr;
+    uint32_t audited = 0;  // rx ring position the broker has read up to
+  };
+
+  struct Program {
+    uint32_t slot = 0;
+    int conn = -1;
+    pid_t pid = 0;
+    uid_t uid = 0;
+    std::string name;
+    bool welcomed = false;
+    uint64_t connected_ns = 0;
+    int control_fd = -1;
+    rings::broker::Control* control = nullptr;
+    size_t control_bytes = 0;
+    ProgramSocket socks[rings::kMaxQueues];
+    std::vector<uint32_t> ports;  // steer_bit() of each claimed port
+    std::vector<uint64_t> to_give;  // frames waiting for room in to_program
+    uint32_t held = 0;
+    uint64_t lost_rx = 0;  // rx descriptors overwritten before the audit: frames it may give back unseen
+    uint64_t dying_at_ns = 0;  // nonzero: gone, its frames are taken back at that time
+    uint64_t refused_returns = 0;
+    bool told_over_quota = false;
+  };
+
+  bool open_port(std::string* why);
+  void accept_program();
+  void serve_message(Program& p);
+  void welcome(Program& p, const rings::broker::Hello& hello);
+  void claim(Program& p, const rings::broker::PortMsg& m, int fd);
+  void release(Program& p, const rings::broker::PortMsg& m);
+  void reply(Program& p, int status, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
+  bool make_sockets(Program& p, std::string* why);
+  void program_gone(Program& p, const char* how);
+  void reclaim(Program& p);
+  void drop_program(Program& p);
+
+  // One pass over the rings: audits, give-backs, completions, fill, grants.
+  void service();
+  void audit(Program& p);
+  void take_back(Program& p);
+  void give(Program& p, uint64_t addr);
+  void flush_gives(Program& p);
+  void reap_completions();
+  void refill();
+  void drain_own_rx();
+  void write_status();
+
+  uint32_t frame_index(uint64_t addr) const { return uint32_t(addr >> frame_shift_); }
+  Peer peer_of(int conn, pid_t* pid) const;
+  Program* find(uint32_t slot) { return slot && slot < kMaxSlots && programs_[slot] ? programs_[slot].get() : nullptr; }
+
+  BrokerConfig config_;
+  Policy policy_;
+  std::unique_ptr<rings::XskPort> port_;
+  uint32_t frame_shift_ = 12;
+  uint32_t fill_target_ = 0;
+  std::vector<uint8_t> owner_;     // per frame: kFree, kInFill or a slot
+  std::vector<uint32_t> free_;     // free frame indices (a stack)
+  std::unique_ptr<Program> programs_[kMaxSlots];
+  std::vector<std::unique_ptr<Program>> pending_;  // connected, no Hello yet
+  int listen_fd_ = -1;
+  int kick_fd_ = -1;
+  uint32_t ifaddr_ = 0;  // the interface's IPv4 address, network order
+  BrokerCounters counters_;
+  uint64_t last_status_ns_ = 0;
+};
+
+}  // namespace xdpload::broker

@@ -1,0 +1,120 @@
+// xdpload daemon: the broker for one interface (tools/broker/broker.h).
+//
+//   xdpload daemon --iface IF [--policy FILE] [--frames N] [--quota N]
+//                  [--ring-size N] [--queues LIST] [--xdp-mode auto|driver|skb]
+//                  [--status FILE]
+//
+// Runs in the foreground until SIGTERM or SIGINT (conf/xdpload-daemon@.service
+// runs it as a service). Needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF,
+// CAP_IPC_LOCK); the programs it serves need nothing.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "rings/queue_list.h"
+#include "tools/broker/broker.h"
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+void usage(FILE* out) {
+  fprintf(out,
+          "usage: xdpload daemon --iface IF [--policy FILE] [--frames N] [--quota N]\n"
+          "                      [--ring-size N] [--queues LIST] [--xdp-mode auto|driver|skb]\n"
+          "                      [--status FILE]\n"
+          "\n"
+          "Serves the interface to several programs under xdpload, of any user the policy\n"
+          "allows (without --policy: root alone). Foreground; stops on SIGTERM/SIGINT.\n"
+          "  --policy FILE   who may accelerate which ports (conf/broker-policy.example)\n"
+          "  --frames N      UMEM frames for the interface (default 16384)\n"
+          "  --quota N       frames one program may hold (default 4096)\n"
+          "  --ring-size N   each program's rx and tx rings (default 2048)\n"
+          "  --queues LIST   receive queues to serve (default: all)\n"
+          "  --status FILE   where xdpload-stat reads the broker's state\n"
+          "                  (default /run/xdpload/broker-IF.status)\n");
+}
+
+bool number(const char* s, uint32_t lo, uint32_t hi, uint32_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || !end || *end || end == s || v < lo || v > hi) return false;
+  *out = uint32_t(v);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace xdpload;
+  broker::BrokerConfig c;
+  bool status_given = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      fprintf(stderr, "xdpload daemon: %s needs a value (or is unknown)\n", a.c_str());
+      usage(stderr);
+      return 2;
+    }
+    const char* v = argv[++i];
+    bool ok = true;
+    if (a == "--iface") c.iface = v;
+    else if (a == "--policy") c.policy_path = v;
+    else if (a == "--frames") ok = number(v, 256, 1u << 20, &c.frames);
+    else if (a == "--quota") ok = number(v, 1, 1u << 20, &c.quota);
+    else if (a == "--ring-size") ok = number(v, 64, 32768, &c.ring_size) && !(c.ring_size & (c.ring_size - 1));
+    else if (a == "--status") c.status_path = v, status_given = true;
+    else if (a == "--queues") {
+      ok = rings::parse_queue_list(v, &c.queues);
+    } else if (a == "--xdp-mode") {
+      std::string m = v;
+      ok = m == "auto" || m == "driver" || m == "skb";
+      c.mode = m == "driver" ? rings::XdpMode::Driver
+               : m == "skb"  ? rings::XdpMode::Skb
+                             : rings::XdpMode::Auto;
+    } else {
+      fprintf(stderr, "xdpload daemon: unknown option %s\n", a.c_str());
+      usage(stderr);
+      return 2;
+    }
+    if (!ok) {
+      fprintf(stderr, "xdpload daemon: bad value '%s' for %s\n", v, a.c_str());
+      return 2;
+    }
+  }
+  if (c.iface.empty()) {
+    fprintf(stderr, "xdpload daemon: --iface is required\n");
+    usage(stderr);
+    return 2;
+  }
+  if (!status_given) {
+    mkdir("/run/xdpload", 0755);
+    c.status_path = "/run/xdpload/broker-" + c.iface + ".status";
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  broker::Broker b(c);
+  std::string why;
+  if (!b.start(&why)) {
+    fprintf(stderr, "xdpload daemon: %s\n", why.c_str());
+    return 1;
+  }
+  b.run(&g_stop);
+  return 0;
+}
