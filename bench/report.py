@@ -243,6 +243,25 @@ def main():
                   f"{ratio(med(d, four), med(d, one))} | {verdict} |")
         w("")
 
+    # ---- broker ----
+    if any(k[0] == "broker" for k in d):
+        w("## Through the broker (same run)\n")
+        w("sockperf UDP ping-pong, the server in A under xdpload alone on the interface (its own "
+          "XDP program, root) and as a program of `xdpload daemon` (the broker's XDP program, "
+          "UMEM and fill rings; its own AF_XDP sockets); the client in B under xdpload. "
+          "Target: within 1.05x.\n")
+        w("| test | metric | alone | broker | broker / alone | target |")
+        w("|---|---|---|---|---|---|")
+        for mode in ("spinning", "blocking"):
+            for metric in ("p50", "p99", "p99.9"):
+                a, b = ("broker", f"udp {mode} alone", metric), ("broker", f"udp {mode} broker", metric)
+                if a in d or b in d:
+                    r = med(d, b) / med(d, a) if med(d, a) and med(d, b) else None
+                    verdict = "" if r is None or metric != "p50" else ("met" if r <= 1.05 else "not met")
+                    w(f"| udp {mode} latency | {metric} us | {cell(d, a)} | {cell(d, b)} | "
+                      f"{ratio(med(d, b), med(d, a))} | {verdict} |")
+        w("")
+
     # ---- servers ----
     srv = sorted({k[1].rsplit(" ", 1)[0] for k in d if k[0] == "servers"})
     if srv:

@@ -6,7 +6,7 @@
 # commands, tables), a latency CDF (.png) and the raw numbers (.tsv).
 #
 #   bench/run.sh [BUILD] [SECTIONS]     SECTIONS: comma list of latency,
-#                                       floor, stamps, throughput, queues, servers, forked,
+#                                       floor, stamps, throughput, queues, broker, servers, forked,
 #                                       idle, loss, clock, events, startup, profile
 #                                       (default: all)
 #
@@ -15,7 +15,7 @@
 # BENCH_SECONDS (3) is the length of each timed run. Never part of make test.
 set -u
 build=${1:-build}
-all_sections=latency,floor,stamps,throughput,queues,servers,forked,idle,loss,clock,events,startup,profile
+all_sections=latency,floor,stamps,throughput,queues,broker,servers,forked,idle,loss,clock,events,startup,profile
 sections=${2:-${BENCH_SECTIONS:-$all_sections}}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -84,6 +84,7 @@ sockperf_case() {  # proto pairing mode repeat
   # In the queues section: "udp spinning 4q", under "queues".
   local c="$proto $mode $pairing" sec=latency
   [ -n "${queues_label:-}" ] && c="$proto $mode $queues_label" && sec=queues
+  [ -n "${broker_label:-}" ] && c="$proto $mode $broker_label" && sec=broker
   record $sec "$c" p50 "$r" "$p50"
   record $sec "$c" p99 "$r" "$p99"
   record $sec "$c" p99.9 "$r" "$p999"
@@ -158,6 +159,28 @@ if want latency || want floor; then
     fi
     if want latency; then for pairing in kernel xdpload; do lean_case $pairing "$r"; done; fi
     if want floor; then floor_case "$r"; fi
+  done
+fi
+
+# ---- 2a. the broker: the same server alone on A's interface (root, its own
+# XDP program) and as one of the programs of `xdpload daemon`, same run ----
+if want broker; then
+  note "broker: sockperf UDP ping-pong, the server alone and through the broker, x $repeats"
+  for r in $(seq "$repeats"); do
+    for how in alone broker; do
+      brk=""
+      if [ "$how" = broker ]; then
+        rm -f "$tmp/broker.status"
+        bg_a "$X" daemon --iface "$IF_A" --status "$tmp/broker.status" 2>"$tmp/broker.err"
+        brk=$BG_PID
+        wait_for 50 test -f "$tmp/broker.status"
+        cmdline "broker: xdpload daemon --iface $IF_A (the server below then runs through it)"
+      fi
+      broker_label=$how
+      for mode in spinning blocking; do sockperf_case udp xdpload $mode "$r"; done
+      unset broker_label
+      [ -n "$brk" ] && stop "$brk"
+    done
   done
 fi
 

@@ -81,6 +81,8 @@ class ProdRing {
     return __atomic_load_n(flags_, __ATOMIC_RELAXED) & XDP_RING_NEED_WAKEUP;
   }
 
+  // The consumer's shared index (its owner's view of how far it has read).
+  const uint32_t* consumer_index() const { return consumer_; }
 
  private:
   uint32_t* producer_ = nullptr;

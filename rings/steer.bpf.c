@@ -34,6 +34,13 @@ struct {
 } steer_slots SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, STEER_MAX_SLOTS);
+  __type(key, __u32);
+  __type(value, __u32);
+} steer_paused SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_XSKMAP);
   __uint(max_entries, STEER_XSKS);
   __type(key, __u32);
@@ -121,7 +128,15 @@ int xdpload_steer(struct xdp_md* ctx) {
   // Which program's sockets: the port's slot (0 for a process alone).
   __u32 sword = bit / 8;
   __u64* slots = bpf_map_lookup_elem(&steer_slots, &sword);
-  __u32 key = (slots ? steer_slot_of(*slots, bit) : 0) * STEER_MAX_QUEUES + queue;
+  __u32 slot = slots ? steer_slot_of(*slots, bit) : 0;
+  if (slot) {
+    __u32* paused = bpf_map_lookup_elem(&steer_paused, &slot);
+    if (paused && *paused) {
+      count(STEER_STAT_OVER_QUOTA);
+      return XDP_DROP;
+    }
+  }
+  __u32 key = slot * STEER_MAX_QUEUES + queue;
   if (!bpf_map_lookup_elem(&xsks, &key)) {
     // Ours, but no socket on the queue it arrived on (RSS spread it): the
     // kernel gets it. Counted, because the flow will not work.

@@ -37,12 +37,18 @@ enum steer_stat {
   STEER_STAT_REDIRECTED = 0,  // frames redirected to the socket
   STEER_STAT_PASSED = 1,      // frames left to the kernel
   STEER_STAT_NO_SOCKET = 2,   // ours, but no socket bound on that queue
-  STEER_STAT_COUNT = 3,
+  STEER_STAT_OVER_QUOTA = 3,  // dropped: its program holds more frames than its quota
+  STEER_STAT_COUNT = 4,
 };
 
 // `queue_redirected`, per cpu: [q] frames of our ports redirected to the
 // socket of receive queue q. (Frames of our ports on a queue without a
 // socket are STEER_STAT_NO_SOCKET.)
+
+// `steer_paused`: per slot, nonzero while the broker has paused a program
+// that holds more UMEM frames than its quota: its frames are dropped (as a
+// full rx ring would drop them) so that the fill rings stay stocked for the
+// others.
 
 // Indices of `steer_conf`.
 enum steer_conf {

@@ -77,7 +77,7 @@ void XdpSteering::detach() {
   close_private_fd(link_fd_);
   link_fd_ = -1;
   if (own_map_fds_)
-    for (int fd : {bits_fd_, xsks_fd_, stats_fd_, conf_fd_, queue_redirected_fd_, slots_fd_})
+    for (int fd : {bits_fd_, xsks_fd_, stats_fd_, conf_fd_, queue_redirected_fd_, slots_fd_, paused_fd_})
       close_private_fd(fd);
   own_map_fds_ = false;
   if (bits_) munmap(bits_, STEER_WORDS * sizeof(uint64_t));
@@ -86,7 +86,7 @@ void XdpSteering::detach() {
   slots_ = nullptr;
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;
-  bits_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = queue_redirected_fd_ = slots_fd_ = -1;
+  bits_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = queue_redirected_fd_ = slots_fd_ = paused_fd_ = -1;
 }
 
 void XdpSteering::abandon() {
@@ -140,8 +140,9 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
   conf_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_conf");
   queue_redirected_fd_ = bpf_object__find_map_fd_by_name(obj_, "queue_redirected");
   slots_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_slots");
+  paused_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_paused");
   if (!prog || bits_fd_ < 0 || xsks_fd_ < 0 || stats_fd_ < 0 || conf_fd_ < 0 ||
-      queue_redirected_fd_ < 0 || slots_fd_ < 0) {
+      queue_redirected_fd_ < 0 || slots_fd_ < 0 || paused_fd_ < 0) {
     detach();
     return why->set(ENOENT, "the embedded XDP object lacks its program or maps");
   }
@@ -182,7 +183,8 @@ void XdpSteering::keep_private_fds() {
   // use and of the link, and close the object: the link holds the program,
   // the program its maps. If the copies cannot be made, nothing changes.
   link_fd_ = to_private_fd(link_fd_);
-  int* fds[] = {&bits_fd_, &xsks_fd_, &stats_fd_, &conf_fd_, &queue_redirected_fd_, &slots_fd_};
+  int* fds[] = {&bits_fd_,  &xsks_fd_,  &stats_fd_,  &conf_fd_,
+                &queue_redirected_fd_, &slots_fd_, &paused_fd_};
   constexpr int kFds = int(sizeof fds / sizeof fds[0]);
   int copies[kFds];
   bool all = true;
@@ -220,6 +222,12 @@ void XdpSteering::remove_socket(uint32_t slot, uint32_t queue) {
 void XdpSteering::set_slot(uint8_t proto, uint16_t port, uint8_t slot) {
   if (!slots_ || slot >= STEER_MAX_SLOTS) return;
   __atomic_store_n(&slots_[steer_bit(proto, port)], slot, __ATOMIC_RELEASE);
+}
+
+void XdpSteering::set_paused(uint32_t slot, bool paused) {
+  if (paused_fd_ < 0 || slot >= STEER_MAX_SLOTS) return;
+  uint32_t v = paused;
+  bpf_map_update_elem(paused_fd_, &slot, &v, BPF_ANY);
 }
 
 uint8_t XdpSteering::slot(uint8_t proto, uint16_t port) const {
@@ -270,7 +278,8 @@ SteeringStats XdpSteering::stats() const {
   int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return s;
   std::vector<uint64_t> per_cpu(cpus);
-  uint64_t* out[] = {&s.redirected, &s.passed, &s.no_socket};
+  uint64_t* out[] = {&s.redirected, &s.passed, &s.no_socket, &s.over_quota};
+  static_assert(sizeof out / sizeof out[0] == STEER_STAT_COUNT);
   for (uint32_t k = 0; k < STEER_STAT_COUNT; ++k) {
     if (bpf_map_lookup_elem(stats_fd_, &k, per_cpu.data()) != 0) continue;
     for (uint64_t v : per_cpu) *out[k] += v;

@@ -22,6 +22,7 @@ struct SteeringStats {
   uint64_t redirected = 0;  // frames handed to an AF_XDP socket
   uint64_t passed = 0;      // frames left to the kernel
   uint64_t no_socket = 0;   // ours, but arrived on a queue with no socket
+  uint64_t over_quota = 0;  // dropped: a broker's program over its frame quota
 };
 
 class XdpSteering {
@@ -60,6 +61,8 @@ class XdpSteering {
   // Set the slot before steering the port, clear it after unsteering.
   void set_slot(uint8_t proto, uint16_t port, uint8_t slot);
   uint8_t slot(uint8_t proto, uint16_t port) const;
+  // Drops (or stops dropping) the frames of program `slot`.
+  void set_paused(uint32_t slot, bool paused);
 
   XdpMode mode() const { return mode_; }
   SteeringStats stats() const;
@@ -77,6 +80,7 @@ class XdpSteering {
   int stats_fd_ = -1;
   int conf_fd_ = -1;
   int queue_redirected_fd_ = -1;
+  int paused_fd_ = -1;
   // The map descriptors above are our private copies and the object is
   // closed (false: they are libbpf's, the object stays open).
   bool own_map_fds_ = false;

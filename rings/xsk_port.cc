@@ -430,6 +430,8 @@ void XskPort::kick_tx() {
       continue;
     }
     if (err == EBUSY) {
+      // The completion ring is full; under a broker, the broker empties it.
+      if (control_) wake_broker();
       if (!reap()) return;  // nothing to make room with: try again later
       continue;
     }
@@ -505,8 +507,11 @@ void XskPort::refresh_kernel_stats() {
 // ---- a broker's program ----
 
 int XskPort::open_brokered(const std::string& iface, BrokerGrant* g,
-                           std::unique_ptr<XskPort>* out, ErrorText* why) {
+                           std::unique_ptr<XskPort>* out, ErrorText* why,
+                           const char* test_hoard_until) {
   std::unique_ptr<XskPort> port(new XskPort());
+  if (test_hoard_until)
+    snprintf(port->test_hoard_until_, sizeof port->test_hoard_until_, "%s", test_hoard_until);
   int rc = port->adopt_broker_sockets(g, why);
   g->close_unused();
   if (rc < 0) return rc;
@@ -534,6 +539,7 @@ int XskPort::adopt_broker_sockets(BrokerGrant* g, ErrorText* why) {
     return why->set(EPROTO, "the broker's control segment is not version %u", broker::kVersion);
   pool_.init_empty(umem_.frame_count(), umem_.frame_shift());
   slot_ = w.slot;
+  quota_ = w.quota;
   // Free frames kept for sending (a burst's worth); the rest goes back to
   // the broker for the fill rings.
   keep_frames_ = std::min<uint32_t>(w.quota / 4, 512);
@@ -551,6 +557,11 @@ int XskPort::adopt_broker_sockets(BrokerGrant* g, ErrorText* why) {
       return rc;
   }
   counters_->nqueues = nqueues_;
+  if (!zero_copy_) {
+    reclaim_on_consume_ = true;
+    tx_sent_.assign(w.ring_size, 0);
+    tx_reclaimed_ = *queues_[0].tx_consumer_ptr();
+  }
   broker_conn_ = g->conn;
   broker_kick_fd_ = g->kick_fd;
   g->conn = g->kick_fd = -1;
@@ -566,7 +577,19 @@ void XskPort::wake_broker() {
   returned_since_kick_ = 0;
 }
 
+uint32_t XskPort::reclaim_sent() {
+  Queue& q = queues_[0];
+  if (!nqueues_ || !q.tx.size()) return 0;
+  uint32_t cons = __atomic_load_n(q.tx_consumer_ptr(), __ATOMIC_ACQUIRE);
+  uint32_t n = 0;
+  for (; tx_reclaimed_ != cons && n <= q.tx.size(); ++tx_reclaimed_, ++n)
+    if (!pool_.free(umem_.frame_of(tx_sent_[tx_reclaimed_ & (q.tx.size() - 1)])))
+      ++counters_->bad_frees;
+  return n;
+}
+
 uint32_t XskPort::trade_with_broker() {
+  if (reclaim_on_consume_) reclaim_sent();
   broker::FrameQueue& in = control_->to_program;
   uint32_t n = in.waiting();
   if (n == UINT32_MAX) n = 0;  // the broker wrote nonsense: take nothing
@@ -576,6 +599,7 @@ uint32_t XskPort::trade_with_broker() {
   // Frames beyond what we keep for sending go back, to be lent to the fill
   // rings again. The broker is woken every so often, not per frame: it also
   // wakes by itself every millisecond.
+  if (test_hoard_until_[0] && access(test_hoard_until_, F_OK) != 0) return n;
   broker::FrameQueue& out = control_->to_broker;
   uint32_t back = 0;
   while (pool_.size() > keep_frames_ && out.room()) {
@@ -589,11 +613,32 @@ uint32_t XskPort::trade_with_broker() {
   return n;
 }
 
+void XskPort::broker_lost() {
+  broker_gone_ = true;
+  const uint32_t n = nqueues_;
+  nqueues_ = 0;
+  counters_->nqueues = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    Queue& q = queues_[i];
+    for (int m = 0; m < 4; ++m) {
+      if (!q.maps[m]) continue;
+      // The socket's mapping holds the socket: replacing it lets it go.
+      mmap(q.maps[m], q.map_len[m], PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    }
+    close_private_fd(q.fd);
+    q.fd = -1;
+  }
+  for (int* fd : {&broker_conn_, &broker_kick_fd_})
+    if (*fd >= 0) close_private_fd(*fd), *fd = -1;
+}
+
 int XskPort::steer(uint8_t proto, uint16_t port, int backing_fd, ErrorText* why) {
   if (!control_) {
     int rc = steering_.steer(proto, port);
     return rc < 0 ? why->set(-rc, "the steering map is not mapped") : 0;
   }
+  if (broker_gone_) return why->set(ENOTCONN, "the xdpload broker of %s is gone", iface_.c_str());
   return broker_claim(broker_conn_, proto, port, backing_fd, why);
 }
 
@@ -602,7 +647,7 @@ void XskPort::unsteer(uint8_t proto, uint16_t port) {
     steering_.unsteer(proto, port);
     return;
   }
-  broker_release(broker_conn_, proto, port);
+  if (!broker_gone_) broker_release(broker_conn_, proto, port);
 }
 
 std::string XskPort::queue_list() const {

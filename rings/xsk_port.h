@@ -87,8 +87,11 @@ class XskPort : public family::Object {
   static int open(const PortConfig& config, std::unique_ptr<XskPort>* out, ErrorText* why);
   // A port on sockets a broker made for this program (rings/broker_client.h):
   // no XDP program or fill ring of its own. Takes the grant's descriptors.
+  // `test_hoard_until` (tests only): give no frame back to the broker
+  // until that file exists, as a program that leaks frames would.
   static int open_brokered(const std::string& iface, BrokerGrant* grant,
-                           std::unique_ptr<XskPort>* out, ErrorText* why);
+                           std::unique_ptr<XskPort>* out, ErrorText* why,
+                           const char* test_hoard_until = nullptr);
   ~XskPort();
   XskPort(const XskPort&) = delete;
   XskPort& operator=(const XskPort&) = delete;
@@ -150,6 +153,8 @@ class XskPort : public family::Object {
   // neither sent nor freed.
   uint32_t held_frames() const { return held_; }
   uint32_t frame_count() const { return umem_.frame_count(); }
+  // Frames this port may hold: the UMEM's, or a broker's program's quota.
+  uint32_t frame_budget() const { return control_ ? quota_ : umem_.frame_count(); }
   // Frames lent to the kernel for reception, received and waiting, and
   // queued for transmission or completion: with free_frames() and
   // held_frames(), every frame of the UMEM (once the kernel is idle).
@@ -180,6 +185,14 @@ class XskPort : public family::Object {
 
   // ---- a broker's program ----
   bool brokered() const { return control_ != nullptr; }
+  int broker_conn() const { return broker_conn_; }
+  // The broker hung up: its XDP program went with it, nothing reaches our
+  // sockets any more; claims fail from now on. Our sockets are closed (a
+  // restarted broker could not bind the queues while they hold them) and
+  // the port serves no queue; its rings' memory is replaced by zeroed
+  // memory rather than unmapped, so that a lock-free reader (rx_quiet())
+  // racing with this reads zeros, not a hole. Lock held.
+  void broker_lost();
   uint32_t broker_slot() const { return slot_; }
   // Steers (proto, port) to this port: the XDP map when the port owns the
   // interface, the broker (shown `backing_fd`, which holds the port in the
@@ -212,6 +225,7 @@ class XskPort : public family::Object {
     CompletionRing comp;
     RxRing rx;
     TxRing tx;  // mapped on the transmit socket (queues_[0]) only
+    const uint32_t* tx_consumer_ptr() const { return tx.consumer_index(); }
     void* maps[4] = {};
     size_t map_len[4] = {};
   };
@@ -230,6 +244,12 @@ class XskPort : public family::Object {
   // A broker's program: gives frames beyond its keep back, takes what the
   // broker gave.
   uint32_t trade_with_broker();
+  // A broker's program in copy mode: frames whose descriptors the kernel
+  // has consumed from our tx ring (their data is copied by then) go back to
+  // the pool; the completion ring, shared by every program on the queue,
+  // is the broker's (tools/broker/broker.h says why its addresses are not
+  // used).
+  uint32_t reclaim_sent();
   void wake_broker();
 
   std::string iface_;
@@ -260,7 +280,15 @@ class XskPort : public family::Object {
   uint32_t slot_ = 0;
   uint32_t keep_frames_ = 0;
   bool driver_mode_ = false;
+  bool broker_gone_ = false;
+  uint32_t quota_ = 0;
+  char test_hoard_until_[128] = {};
   uint32_t returned_since_kick_ = 0;
+  // Copy mode under a broker: the frame sent at each tx ring index, and how
+  // far the kernel's consumption has been reclaimed.
+  bool reclaim_on_consume_ = false;
+  family::vector<uint64_t> tx_sent_;
+  uint32_t tx_reclaimed_ = 0;
 };
 
 // ---- hot path, inline ----
@@ -353,6 +381,11 @@ inline bool XskPort::send(uint64_t addr, uint32_t len) {
     }
   }
   q.tx.at(idx) = xdp_desc{addr, len, 0};
+  if (reclaim_on_consume_) {
+    // The slot's previous frame must be reclaimed before its record goes.
+    if (idx - tx_reclaimed_ >= q.tx.size()) reclaim_sent();
+    tx_sent_[idx & (q.tx.size() - 1)] = addr;
+  }
   --held_;
   ++tx_unsubmitted_;
   ++counters_->tx_frames;

@@ -27,7 +27,8 @@ int Stack::open(const StackConfig& config, std::unique_ptr<Stack>* out, ErrorTex
   rings::PortConfig pc = config.port;
   pc.mtu = s->info_.mtu;
   std::unique_ptr<rings::XskPort> port;
-  int rc = config.broker ? rings::XskPort::open_brokered(pc.iface, config.broker, &port, why)
+  int rc = config.broker ? rings::XskPort::open_brokered(pc.iface, config.broker, &port, why,
+                                                       config.test_broker_hoard_until)
                          : rings::XskPort::open(pc, &port, why);
   if (rc < 0) return rc;
   s->port_ = port.get();

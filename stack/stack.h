@@ -31,6 +31,7 @@ struct StackConfig {
   // Resources a broker handed this program (rings/broker_client.h): the port
   // runs on them instead of owning the interface. Taken by open().
   rings::BrokerGrant* broker = nullptr;
+  const char* test_broker_hoard_until = nullptr;  // see XskPort::open_brokered
 };
 
 // What lwIP has allocated: every pool and the heap, for leak checks.

@@ -44,7 +44,7 @@ class XskLink final : public Link {
 
   int wait_fds(int* out, int max) const override { return port_->wait_fds(out, max); }
   uint32_t held_frames() const override { return port_->held_frames(); }
-  uint32_t total_frames() const override { return port_->frame_count(); }
+  uint32_t total_frames() const override { return port_->frame_budget(); }
 
   rings::XskPort& port() { return *port_; }
 

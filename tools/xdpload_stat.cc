@@ -394,6 +394,94 @@ std::string netns_of(const std::string& pid) {
 // Lists the processes; those in other network namespaces than the caller's
 // only with `all` (or when named by -p): their sockets and addresses are not
 // this namespace's, as `ss` shows only its own.
+// ---- brokers ----
+
+// A broker (`xdpload daemon`) writes its state to /run/xdpload/
+// broker-<pid>.status a few times a second: a line per item, words in
+// key value pairs after the first. Trusted only when root owns it and no one
+// else may write it, and its pid runs.
+struct BrokerStatus {
+  int pid = 0;
+  std::string netns;
+  std::vector<std::string> lines;
+};
+
+std::vector<BrokerStatus> read_brokers(const char* dir) {
+  std::vector<BrokerStatus> out;
+  DIR* d = opendir(dir);
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    int pid = 0;
+    if (sscanf(e->d_name, "broker-%d.status", &pid) != 1 || pid <= 0) continue;
+    std::string path = std::string(dir) + "/" + e->d_name;
+    struct stat sb;
+    if (lstat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != 0 ||
+        (sb.st_mode & 022) || sb.st_size > (1 << 20))
+      continue;
+    if (kill(pid, 0) != 0 && errno == ESRCH) continue;
+    std::ifstream f(path);
+    BrokerStatus b;
+    b.pid = pid;
+    b.netns = netns_of(std::to_string(pid));
+    for (std::string line; std::getline(f, line) && b.lines.size() < 200;) {
+      for (char& c : line)
+        if (c < 32 || c > 126 || c == '"' || c == '\\') c = '?';
+      b.lines.push_back(line);
+    }
+    if (!b.lines.empty()) out.push_back(std::move(b));
+  }
+  closedir(d);
+  return out;
+}
+
+// "program slot 1 pid 2 name x" -> {"slot":"1","pid":"2","name":"x"}
+void line_json(std::ostringstream& o, const std::string& line) {
+  std::istringstream in(line);
+  std::string kind, k, v;
+  in >> kind;
+  o << "{";
+  bool first = true;
+  while (in >> k >> v) {
+    o << (first ? "" : ",") << "\"" << k << "\":";
+    bool numeric = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+    if (numeric) o << v;
+    else o << "\"" << v << "\"";
+    first = false;
+  }
+  o << "}";
+}
+
+int print_brokers(bool json, bool all, std::ostringstream& js) {
+  const std::string my_ns = netns_of("self");
+  int shown = 0;
+  js << ",\"brokers\":[";
+  for (const BrokerStatus& b : read_brokers("/run/xdpload")) {
+    if (!all && !b.netns.empty() && b.netns != my_ns) continue;
+    if (json) {
+      js << (shown ? "," : "") << "{\"pid\":" << b.pid << ",\"programs\":[";
+      int progs = 0;
+      for (const std::string& l : b.lines) {
+        if (l.rfind("program ", 0) != 0) continue;
+        if (progs++) js << ",";
+        line_json(js, l);
+      }
+      js << "]";
+      for (const std::string& l : b.lines) {
+        if (l.rfind("frames ", 0) == 0) js << ",\"frames\":", line_json(js, l);
+        if (l.rfind("counters ", 0) == 0) js << ",\"counters\":", line_json(js, l);
+        if (l.rfind("broker ", 0) == 0) js << ",\"broker\":", line_json(js, l);
+      }
+      js << "}";
+    } else {
+      printf("BROKER (xdpload daemon)\n");
+      for (const std::string& l : b.lines) printf("  %s\n", l.c_str());
+    }
+    ++shown;
+  }
+  js << "]";
+  return shown;
+}
+
 int run_once(int only_pid, bool json, bool all) {
   std::vector<Found> found;
   std::vector<int> removed;
@@ -498,8 +586,10 @@ int run_once(int only_pid, bool json, bool all) {
         printf("  ... and %u more accelerated sockets\n", unsigned(snap.total - snap.rows.size()));
     }
   }
+  std::ostringstream brokers;
+  if (!only_pid) shown += print_brokers(json, all, brokers);
   if (json) {
-    js << "],\"in_other_netns\":" << elsewhere << ",\"removed_dead\":[";
+    js << "]" << brokers.str() << ",\"in_other_netns\":" << elsewhere << ",\"removed_dead\":[";
     for (size_t i = 0; i < removed.size(); ++i) js << (i ? "," : "") << removed[i];
     js << "]}";
     printf("%s\n", js.str().c_str());

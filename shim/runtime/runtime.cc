@@ -225,12 +225,15 @@ bool Runtime::start_stack() {
     rings::BrokerGrant grant;
     rc = rings::broker_connect(config_.iface.c_str(), program_invocation_short_name, &grant, &why);
     if (rc == 0) sc.broker = &grant;
+    // Test seam: a program that leaks frames (tests/shim/shim-broker-quota.sh).
+    sc.test_broker_hoard_until = getenv("XL_TEST_BROKER_HOARD_UNTIL");
     if (rc == 0 || rc == -ENOENT) rc = stack::Stack::open(sc, &stack_, &why);
     grant.close_unused();
   }
   if (rc == 0) {
     progress_wake_fd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     nwait_ = stack_->wait_fds(wait_fds_, int(rings::kMaxQueues));
+    if (stack_->port()->brokered()) broker_watch_fd_ = stack_->port()->broker_conn();
     // Receive timestamps: the served clock, as the program's own reads.
     stack_->driver().set_rx_clock([](timespec* ts) {
       if (!served_clock().now(CLOCK_REALTIME, ts)) libc::clock_gettime(CLOCK_REALTIME, ts);
@@ -702,14 +705,18 @@ void Runtime::progress_loop() {
     // Datagrams waiting for their batch to fill go within a millisecond
     // even when the program makes no further call.
     if (unkicked) timeout = 1;
-    pollfd fds[2 + rings::kMaxQueues] = {{progress_wake_fd_, POLLIN, 0},
-                                         {stack_->events_fd(), POLLIN, 0}};
-    for (int i = 0; i < nwait_; ++i) fds[2 + i] = pollfd{wait_fds_[i], POLLIN, 0};
+    // A broker's connection reports only its hang-up (no events asked):
+    // its replies are read by the thread that made the request.
+    pollfd fds[3 + rings::kMaxQueues] = {{progress_wake_fd_, POLLIN, 0},
+                                         {stack_->events_fd(), POLLIN, 0},
+                                         {broker_watch_fd_, 0, 0}};
+    for (int i = 0; i < nwait_; ++i) fds[3 + i] = pollfd{wait_fds_[i], POLLIN, 0};
     timespec ts{timeout / 1000, (timeout % 1000) * 1000000};
-    libc::ppoll(fds, nfds_t(watch ? 2 + nwait_ : 2), timeout < 0 ? nullptr : &ts, nullptr);
+    libc::ppoll(fds, nfds_t(watch ? 3 + nwait_ : 3), timeout < 0 ? nullptr : &ts, nullptr);
     if (forked_child_) return;
     CoreGuard g;
     ++counters_->progress_wakeups;
+    if (fds[2].revents & (POLLHUP | POLLERR)) broker_lost();
     if (int64_t now = mono_ns(); now >= next_stats_ns_) {
       next_stats_ns_ = now + 1000000000;
       stats_.refresh();
@@ -792,6 +799,45 @@ void Runtime::hand_unserved_listeners_to_kernel() {
     }
     hand_to_kernel(t);
   }
+}
+
+void Runtime::broker_lost() {
+  broker_watch_fd_ = -1;
+  enabled_ = false;
+  std::vector<Socket*> live;
+  for (Socket* s = sh_->live; s; s = s->live_next) live.push_back(s);
+  size_t reset = 0, moved = 0;
+  for (Socket* s : live) {
+    if (s->kind == Socket::Kind::Tcp) {
+      auto* t = static_cast<TcpSocket*>(s);
+      if (t->state == TcpSocket::State::Listening) {
+        // The kernel listens on the same port: new connections go there.
+        // Those the stack completed and nobody accepted are reset.
+        for (TcpSocket* c : t->accept_queue) {
+          c->opt.linger = true;
+          c->opt.linger_s = 0;
+        }
+        hand_to_kernel(t);
+        ++moved;
+      } else if (t->pcb) {
+        t->reset_connection();
+        ++reset;
+      }
+    } else {
+      // Its datagrams reach the kernel socket now that nothing steers them.
+      hand_to_kernel(s);
+      ++moved;
+    }
+  }
+  // The sockets are closed last: the resets above may still leave through
+  // them (the link, not the broker, carries them).
+  stack_->flush();
+  stack_->port()->broker_lost();
+  nwait_ = 0;
+  log_at(kLogError,
+         "the xdpload broker of %s is gone: %zu accelerated connection%s reset, %zu socket%s "
+         "moved to the kernel path; new sockets use the kernel path",
+         iface_.name.c_str(), reset, reset == 1 ? "" : "s", moved, moved == 1 ? "" : "s");
 }
 
 void Runtime::fork_child() {

@@ -219,6 +219,10 @@ class Runtime {
   // go to the kernel, where the children can accept them. Lock held.
   void hand_unserved_listeners_to_kernel();
   static void fork_child();
+  // The broker this process ran through has gone (its connection hung up):
+  // accelerated connections are reset, listeners and UDP sockets go to the
+  // kernel, new sockets stay there. Lock held.
+  void broker_lost();
 
  private:
   int block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx);
@@ -270,6 +274,7 @@ class Runtime {
   // The stack's wait descriptors (one per receive queue), for sleepers.
   int wait_fds_[rings::kMaxQueues] = {};
   int nwait_ = 0;
+  int broker_watch_fd_ = -1;  // the broker's connection, until it hangs up
   std::atomic<bool> deferred_pending_{false};
   bool forked_child_ = false;
   std::atomic<bool> forked_{false};  // this process forked since its stack started

@@ -168,6 +168,17 @@ void TcpSocket::on_error(void* arg, signed char err) {
   s->notify();
 }
 
+void TcpSocket::reset_connection() {
+  if (!pcb) return;
+  tcp_pcb* p = pcb;
+  detach();
+  tcp_abort(p);  // a RST to the peer, if the link still carries it
+  error = state == State::Connecting ? ECONNREFUSED : ECONNRESET;
+  reset = true;
+  state = State::Closed;
+  notify();
+}
+
 signed char TcpSocket::on_connected(void* arg, tcp_pcb*, signed char) {
   auto* s = static_cast<TcpSocket*>(arg);
   if (s) {

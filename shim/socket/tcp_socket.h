@@ -73,6 +73,10 @@ class TcpSocket final : public Socket {
   int64_t last_accept_ns = 0;   // when the program last accepted from the stack
   TcpSocket* listener = nullptr;        // while waiting in a listener's queue
 
+  // The stack can no longer carry the connection (its broker is gone):
+  // reset it, and the program's next call gets ECONNRESET. Lock held.
+  void reset_connection();
+
  private:
   static signed char on_recv(void* arg, tcp_pcb* p, pbuf* data, signed char err);
   static signed char on_sent(void* arg, tcp_pcb* p, uint16_t len);

@@ -23,7 +23,7 @@ print(sum(1 for q in p["queues"] if q["rx_frames"] > 0))'
 }
 programs_listed() {
   local n
-  n=$(grep -c '^program ' "$tmp/status" 2>/dev/null)
+  n=$(grep -c '^program ' "$status" 2>/dev/null)
   echo "${n:-0}"
 }
 listening() { ip netns exec "$NS_A" ss -lntuH | grep -q ":$1 "; }
@@ -42,9 +42,11 @@ check "without a broker, a second program says to run xdpload daemon, in one lin
 kill $alone1
 wait $alone1 2>/dev/null
 
-bg_a "$TOP/tools/xdpload" daemon --iface "$IF_A" --status "$tmp/status" 2>"$tmp/broker.err"
+bg_a "$TOP/tools/xdpload" daemon --iface "$IF_A" 2>"$tmp/broker.err"
 broker=$BG_PID
-wait_for 50 test -f "$tmp/status"
+# Where xdpload-stat finds it.
+status=/run/xdpload/broker-$broker.status
+wait_for 50 test -f "$status"
 bg_b $echo_peer serve 0.0.0.0 7000 ""
 
 # -- two programs
@@ -54,7 +56,7 @@ bg_preload_a env XDPLOAD_LOG=1 $echo_peer serve "$IP_A" 9011 "" 2>"$tmp/tcp1.err
 tcp1=$BG_PID
 wait_for 50 listening 9001
 wait_for 50 listening 9011
-wait_for 50 bash -c "[ \$(grep -c '^program ' $tmp/status) -eq 2 ]"
+wait_for 50 bash -c "[ \$(grep -c '^program ' $status) -eq 2 ]"
 check "the broker serves 2 programs" [ "$(programs_listed)" -eq 2 ]
 udp_before=$(kernel_counter "$NS_A" UdpInDatagrams)
 tcp_before=$(kernel_counter "$NS_A" TcpInSegs)
@@ -98,11 +100,28 @@ udp_d=$(( $(kernel_counter "$NS_A" UdpInDatagrams) - udp_before ))
 tcp_d=$(( $(kernel_counter "$NS_A" TcpInSegs) - tcp_before ))
 client_queues=$(queues_with_rx $client)
 udp2_queues=$(queues_with_rx $udp2)
+"$BUILD/xdpload-stat" --all --json >"$tmp/stat.json"
+head -c 600 "$tmp/stat.json"; echo
+check "xdpload-stat shows the broker with its 4 programs" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+b = [b for b in d["brokers"] if b["pid"] == int(sys.argv[2])]
+sys.exit(0 if b and len(b[0]["programs"]) == 4 else 1)' "$tmp/stat.json" "$broker"
+check "xdpload-stat shows each program running through the broker" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+pids = {int(p) for p in sys.argv[2:]}
+modes = {p["pid"]: p["mode"] for p in d["processes"] if p["pid"] in pids}
+print(modes)
+sys.exit(0 if len(modes) == 4 and all(m.startswith("broker slot") for m in modes.values()) else 1)' \
+  "$tmp/stat.json" $udp1 $tcp1 $udp2 $client
 touch "$tmp/release"
 wait $client
 rc_c=$?
 head -n1 "$tmp/c3.out" "$tmp/c4.out" "$tmp/c5.out" "$tmp/client.out"
 check "4 programs: the broker served 4 at once ($listed)" [ "$listed" -eq 4 ]
+check "4 programs: each in a slot of its own" \
+  bash -c "[ \$(awk '/^program / {print \$3}' $status | sort -u | wc -l) -eq 4 ]"
 check "4 programs: both UDP echo servers intact" bash -c "[ $rc3 -eq 0 -a $rc4 -eq 0 ]"
 check "4 programs: the TCP echo server intact" [ "$rc5" -eq 0 ]
 check "4 programs: the accelerated client's 32 connections intact" \
@@ -117,15 +136,16 @@ check "each program said it runs through the broker" \
 # -- they exit: the broker takes every frame back.
 kill $udp1 $tcp1 $udp2
 wait $udp1 $tcp1 $udp2 2>/dev/null
-wait_for 50 bash -c "[ \$(grep -c '^program ' $tmp/status) -eq 0 ]"
+wait_for 50 bash -c "[ \$(grep -c '^program ' $status) -eq 0 ]"
 sleep 0.5
-cat "$tmp/status"
+cat "$status"
 check "no program left with the broker" [ "$(programs_listed)" -eq 0 ]
-check "every frame is back with the broker (held 0)" grep -q '^frames .* held 0$' "$tmp/status"
-check "no frame was given back by a program not holding it" grep -q 'refused_returns 0 ' "$tmp/status"
+check "every frame is back with the broker (held 0)" grep -q '^frames .* held 0$' "$status"
+check "no frame was given back by a program not holding it" grep -q 'refused_returns 0 ' "$status"
 kill $broker
 wait $broker
 check "the broker stops cleanly on SIGTERM" [ $? -eq 0 ]
+check "and removes its status file" [ ! -e "$status" ]
 check "its XDP program went with it" bash -c "! xdp_attached $NS_A $IF_A"
 cat "$tmp/broker.err" 2>/dev/null
 finish

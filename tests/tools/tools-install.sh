@@ -1,6 +1,6 @@
 # make install (tools/install.sh) into a staging DESTDIR: the installed
-# wrapper finds the installed library, helper and profiles (not the source
-# tree's), and runs a program with the library loaded.
+# wrapper finds the installed library, helper, broker and profiles (not the
+# source tree's), and runs a program with the library loaded.
 . "$(dirname "$0")/../lib/common.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -9,7 +9,8 @@ root="$tmp/stage/usr"
 for f in bin/xdpload bin/xdpload-stat lib/xdpload/libxdpload.so lib/xdpload/xdpload-options \
          share/xdpload/conf/balanced.conf share/xdpload/conf/latency.conf \
          share/xdpload/conf/throughput.conf share/xdpload/conf/safe.conf \
-         share/xdpload/conf/rules.example; do
+         share/xdpload/conf/rules.example lib/xdpload/xdpload-broker \
+         share/xdpload/conf/broker-policy.example "share/xdpload/conf/xdpload-daemon@.service"; do
   check "installed $f" [ -f "$root/$f" ]
 done
 check "installed wrapper --version" bash -c "'$root/bin/xdpload' --version | grep -q '^xdpload '"
@@ -22,4 +23,6 @@ check "installed wrapper reads the installed profiles" grep -q "XDPLOAD_SPIN_USE
 check "a program run by the installed wrapper has the installed library" \
   grep -q "$root/lib/xdpload/libxdpload.so" "$tmp/maps"
 check "installed xdpload-stat runs" bash -c "'$root/bin/xdpload-stat' >/dev/null"
+check "installed wrapper runs the broker (xdpload daemon --help)" \
+  bash -c "'$root/bin/xdpload' daemon --help | grep -q 'usage: xdpload daemon'"
 finish

@@ -57,6 +57,8 @@ constexpr size_t kMaxPending = 64;
 // sockets left the XDP map: a frame the kernel was redirecting to it in
 // that instant is on its rx ring by then, and counted.
 constexpr uint64_t kReclaimDelayNs = 20'000'000;
+// ... and at most this long for the kernel to finish sending its frames.
+constexpr uint64_t kInFlightWaitNs = 5'000'000'000;
 
 const char* proto_name(uint8_t p) { return p == IPPROTO_TCP ? "tcp" : "udp"; }
 
@@ -85,6 +87,19 @@ bool map_rx(int fd, uint32_t size, void** map, size_t* len, const uint32_t** pro
   *map = p;
   *prod = reinterpret_cast<const uint32_t*>(static_cast<uint8_t*>(p) + off.rx.producer);
   *desc = reinterpret_cast<const xdp_desc*>(static_cast<uint8_t*>(p) + off.rx.desc);
+  return true;
+}
+
+// Maps the consumer index of an AF_XDP socket's tx ring.
+bool map_tx_consumer(int fd, uint32_t size, void** map, size_t* len, const uint32_t** cons) {
+  xdp_mmap_offsets off{};
+  socklen_t olen = sizeof off;
+  if (getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &olen) != 0) return false;
+  *len = off.tx.desc + size_t(size) * sizeof(xdp_desc);
+  void* p = mmap(nullptr, *len, PROT_READ, MAP_SHARED, fd, XDP_PGOFF_TX_RING);
+  if (p == MAP_FAILED) return false;
+  *map = p;
+  *cons = reinterpret_cast<const uint32_t*>(static_cast<uint8_t*>(p) + off.tx.consumer);
   return true;
 }
 
@@ -315,8 +330,11 @@ void Broker::welcome(Program& p, const bp::Hello& hello) {
     return;
   }
   uint32_t slot = 0;
+  // A slot is taken from the welcome on (the program moves into
+  // programs_ only after this pass over the connections) until its frames
+  // are back.
   for (uint32_t s = 1; s < kMaxSlots && !slot; ++s)
-    if (!programs_[s]) slot = s;
+    if (!slot_taken_[s]) slot = s;
   if (!slot) {
     refuse(EAGAIN, "the broker serves " + std::to_string(kMaxSlots - 1) + " programs at most");
     return;
@@ -327,10 +345,11 @@ void Broker::welcome(Program& p, const bp::Hello& hello) {
     return;
   }
   p.slot = slot;
+  slot_taken_[slot] = true;
   std::string why;
   if (!make_sockets(p, &why)) {
     refuse(ENOMEM, why);
-    p.slot = 0;
+    drop_program(p);  // what make_sockets() made, and the slot
     return;
   }
 
@@ -419,7 +438,8 @@ bool Broker::make_sockets(Program& p, std::string* why) {
       sa.sxdp_flags = XDP_SHARED_UMEM;
       sa.sxdp_shared_umem_fd = uint32_t(port_->queue_fd(i));
       ok = bind(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
-           map_rx(s.fd, size, &s.rx_map, &s.rx_len, &s.rx_producer, &s.rx_desc);
+           map_rx(s.fd, size, &s.rx_map, &s.rx_len, &s.rx_producer, &s.rx_desc) &&
+           (i != 0 || map_tx_consumer(s.fd, size, &s.tx_map, &s.tx_len, &s.tx_consumer));
     }
     if (!ok) {
       *why = std::string("cannot make an AF_XDP socket for queue ") +
@@ -552,8 +572,11 @@ void Broker::reclaim(Program& p) {
 void Broker::drop_program(Program& p) {
   if (p.slot && !p.dying_at_ns) program_gone(p, "dropped");
   if (p.slot) reclaim(p);
+  if (p.paused) port_->steering().set_paused(p.slot, false);
+  p.paused = false;
   for (ProgramSocket& s : p.socks) {
     if (s.rx_map) munmap(s.rx_map, s.rx_len);
+    if (s.tx_map) munmap(s.tx_map, s.tx_len);
     if (s.fd >= 0) close(s.fd);
     s = ProgramSocket();
   }
@@ -562,6 +585,8 @@ void Broker::drop_program(Program& p) {
   if (p.conn >= 0) close(p.conn);
   p.control = nullptr;
   p.control_fd = p.conn = -1;
+  if (p.slot) slot_taken_[p.slot] = false;
+  p.slot = 0;
 }
 
 // ---- frames ----
@@ -643,14 +668,23 @@ void Broker::reap_completions() {
     rings::CompletionRing& cq = port_->completion_ring(qi);
     uint32_t idx;
     uint32_t n = cq.peek(cq.size(), &idx);
+    if (!port_->zero_copy()) {
+      // Copy mode: the programs took their sent frames back themselves (see
+      // the header); the entries only make room for more sends.
+      counters_.copy_completions += n;
+      if (n) cq.release(n);
+      continue;
+    }
     for (uint32_t i = 0; i < n; ++i) {
       uint64_t addr = cq.at(idx + i);
       uint32_t f = frame_index(addr);
       Program* p = f < owner_.size() ? find(owner_[f]) : nullptr;
-      if (!p || p->dying_at_ns) {
-        if (!p) ++counters_.stray_completions;
-        continue;  // a dying program's frames come back with reclaim()
+      if (!p) {
+        ++counters_.stray_completions;
+        continue;
       }
+      ++p->completed;
+      if (p->dying_at_ns) continue;  // a dying program's frames come back with reclaim()
       give(*p, uint64_t(f) << frame_shift_);
     }
     if (n) cq.release(n);
@@ -703,6 +737,18 @@ void Broker::service() {
     if (!slot) continue;
     Program& p = *slot;
     if (p.dying_at_ns) {
+      // Zero-copy: the driver may still be reading frames it took from the
+      // program's tx ring until their completions come. (Copy mode: the
+      // data of every frame taken is already copied.)
+      const uint32_t* cons = p.socks[0].tx_consumer;
+      uint32_t in_flight = cons && port_->zero_copy()
+                               ? __atomic_load_n(cons, __ATOMIC_ACQUIRE) - p.completed
+                               : 0;
+      if (in_flight && in_flight < (1u << 30) && now < p.dying_at_ns + kInFlightWaitNs) continue;
+      if (in_flight && in_flight < (1u << 30))
+        say("program %s (pid %d): %u frames still not sent back by the kernel after %llu s: "
+            "taken back anyway", p.name.c_str(), int(p.pid), in_flight,
+            (unsigned long long)(kInFlightWaitNs / 1000000000));
       if (now >= p.dying_at_ns) {
         drop_program(p);
         slot.reset();
@@ -710,6 +756,18 @@ void Broker::service() {
       continue;
     }
     take_back(p);
+    if (!p.paused && p.held > config_.quota) {
+      p.paused = true;
+      ++counters_.pauses;
+      port_->steering().set_paused(p.slot, true);
+      say("program %s (pid %d) holds %u frames, over its quota of %u: its frames are dropped "
+          "until it gives some back", p.name.c_str(), int(p.pid), p.held, config_.quota);
+    } else if (p.paused && p.held <= config_.quota / 4 * 3) {
+      p.paused = false;
+      port_->steering().set_paused(p.slot, false);
+      say("program %s (pid %d) is back under its quota (%u frames)", p.name.c_str(), int(p.pid),
+          p.held);
+    }
   }
   reap_completions();
   drain_own_rx();
@@ -763,20 +821,23 @@ void Broker::write_status() {
   fprintf(f,
           "counters programs_served %llu programs_refused %llu claims %llu claims_refused %llu "
           "bad_messages %llu refused_returns %llu stray_completions %llu unaudited_rx %llu "
-          "frames_reclaimed %llu\n",
+          "frames_reclaimed %llu pauses %llu copy_completions %llu\n",
           (unsigned long long)counters_.programs_served,
           (unsigned long long)counters_.programs_refused, (unsigned long long)counters_.claims,
           (unsigned long long)counters_.claims_refused, (unsigned long long)counters_.bad_messages,
           (unsigned long long)counters_.refused_returns,
           (unsigned long long)counters_.stray_completions,
           (unsigned long long)counters_.unaudited_rx,
-          (unsigned long long)counters_.frames_reclaimed);
+          (unsigned long long)counters_.frames_reclaimed, (unsigned long long)counters_.pauses,
+          (unsigned long long)counters_.copy_completions);
   for (auto& slot : programs_) {
     if (!slot || slot->dying_at_ns) continue;
     const Program& p = *slot;
-    fprintf(f, "program slot %u pid %d uid %u name %s held %u ports %zu refused_returns %llu\n",
+    fprintf(f,
+            "program slot %u pid %d uid %u name %s held %u ports %zu refused_returns %llu "
+            "paused %d\n",
             p.slot, int(p.pid), unsigned(p.uid), p.name.c_str(), p.held, p.ports.size(),
-            (unsigned long long)p.refused_returns);
+            (unsigned long long)p.refused_returns, p.paused ? 1 : 0);
   }
   fclose(f);
   rename(tmp.c_str(), config_.status_path.c_str());

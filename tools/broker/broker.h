@@ -9,9 +9,18 @@
 //
 // How the shared rings are driven: a queue's fill and completion rings are
 // single-producer/single-consumer, and every program on the queue shares
-// them, so the broker alone drives them. It keeps them stocked from its free
-// frames, reaps the completion rings and passes each sent frame back to the
-// program that sent it. It wakes when a program kicks its eventfd (every 64
+// them, so the broker alone drives them. It keeps the fill rings stocked
+// from its free frames and reaps the completion rings. In zero-copy mode it
+// passes each completed frame back to the program that sent it (the driver
+// writes a frame's address when it takes its descriptor, in order). In copy
+// mode a completion's address cannot be trusted to name the frame whose
+// send completed when several sockets send through one queue's pool (the
+// kernel reserves completion slots before it copies, and cancels the last
+// reservation on a busy device, whoever made it: strays and doubles were
+// seen here on 6.18 with two senders), so completions there only make
+// room: a program takes back a sent frame itself as soon as the kernel has
+// consumed its descriptor from the program's tx ring, by which time the
+// kernel has copied its data (rings/xsk_port.h, reclaim_sent()). It wakes when a program kicks its eventfd (every 64
 // frames given back, or when a program runs out of frames to send) and
 // every millisecond regardless.
 //
@@ -23,8 +32,10 @@
 // only if that program holds it: a stray or double give-back is refused and
 // counted, and cannot put a frame another program is reading back into a
 // fill ring. A program may hold `quota` frames: past it, it is granted no
-// more frames to send (what it receives is bounded by its rx rings and its
-// TCP windows). When a program dies, its ports are unsteered, its sockets
+// more frames to send, and the XDP program drops the frames that arrive for
+// it (as a full rx ring would) until it is back under three quarters of its
+// quota: a program that hoards frames (a leak, a socket nobody reads) loses
+// its own packets, not everyone's. When a program dies, its ports are unsteered, its sockets
 // closed and every frame it held is taken back.
 //
 // What the ledger does not defend: every program maps the whole UMEM read
@@ -69,9 +80,11 @@ struct BrokerCounters {
   uint64_t claims_refused = 0;
   uint64_t bad_messages = 0;
   uint64_t refused_returns = 0;   // frames given back by a program not holding them
-  uint64_t stray_completions = 0;  // completed frames nobody held
+  uint64_t stray_completions = 0;  // completed frames nobody held (zero-copy)
+  uint64_t copy_completions = 0;   // completions drained in copy mode (not attributed)
   uint64_t unaudited_rx = 0;       // rx descriptors overwritten before the audit
   uint64_t frames_reclaimed = 0;   // taken back from programs that went away
+  uint64_t pauses = 0;             // programs paused for holding more than their quota
 };
 
 class Broker {
@@ -103,6 +116,11 @@ class Broker {
     const uint32_t* rx_producer = nullptr;
     const xdp_desc* rx_desc = nullptr;
     uint32_t audited = 0;  // rx ring position the broker has read up to
+    // The first socket's tx ring (the program sends there): its consumer
+    // index, which the kernel advances as it takes frames to send.
+    void* tx_map = nullptr;
+    size_t tx_len = 0;
+    const uint32_t* tx_consumer = nullptr;
   };
 
   struct Program {
@@ -122,8 +140,12 @@ class Broker {
     uint32_t held = 0;
     uint64_t lost_rx = 0;  // rx descriptors overwritten before the audit: frames it may give back unseen
     uint64_t dying_at_ns = 0;  // nonzero: gone, its frames are taken back at that time
+    // Completions of its frames: with its tx ring's consumer index, how many
+    // of its frames the kernel is still sending (see reclaim()).
+    uint32_t completed = 0;
     uint64_t refused_returns = 0;
     bool told_over_quota = false;
+    bool paused = false;  // over its quota: the XDP program drops its frames
   };
 
   bool open_port(std::string* why);
@@ -161,6 +183,7 @@ class Broker {
   std::vector<uint8_t> owner_;     // per frame: kFree, kInFill or a slot
   std::vector<uint32_t> free_;     // free frame indices (a stack)
   std::unique_ptr<Program> programs_[kMaxSlots];
+  bool slot_taken_[kMaxSlots] = {};
   std::vector<std::unique_ptr<Program>> pending_;  // connected, no Hello yet
   int listen_fd_ = -1;
   int kick_fd_ = -1;

@@ -39,7 +39,7 @@ void usage(FILE* out) {
           "  --ring-size N   each program's rx and tx rings (default 2048)\n"
           "  --queues LIST   receive queues to serve (default: all)\n"
           "  --status FILE   where xdpload-stat reads the broker's state\n"
-          "                  (default /run/xdpload/broker-IF.status)\n");
+          "                  (default /run/xdpload/broker-PID.status)\n");
 }
 
 bool number(const char* s, uint32_t lo, uint32_t hi, uint32_t* out) {
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
   }
   if (!status_given) {
     mkdir("/run/xdpload", 0755);
-    c.status_path = "/run/xdpload/broker-" + c.iface + ".status";
+    c.status_path = "/run/xdpload/broker-" + std::to_string(getpid()) + ".status";
   }
   struct sigaction sa {};
   sa.sa_handler = on_signal;
