@@ -38,7 +38,9 @@ int Stack::open(const StackConfig& config, std::unique_ptr<Stack>* out, ErrorTex
   a.mtu = s->info_.mtu;
   memcpy(a.mac, s->info_.mac, 6);
   a.accept_partial_checksums = s->info_.virtual_link();
-  std::unique_ptr<Link> link = std::make_unique<XskLink>(std::move(port));
+  auto xsk = std::make_unique<XskLink>(std::move(port));
+  s->xsk_link_ = xsk.get();
+  std::unique_ptr<Link> link = std::move(xsk);
   if (!config.pcap_path.empty()) {
     auto writer = std::make_unique<PcapWriter>();
     // tcpdump's default snapshot length: whole packets, multi-buffer ones too.
@@ -103,6 +105,11 @@ int64_t Stack::next_timer_ms() {
   uint32_t ms = sys_timeouts_sleeptime();
   if (ms == SYS_TIMEOUTS_SLEEPTIME_INFINITE) return -1;
   return ms;
+}
+
+void Stack::replace_port(std::unique_ptr<rings::XskPort> port) {
+  if (!xsk_link_) return;
+  port_ = xsk_link_->replace_port(std::move(port));
 }
 
 int Stack::steer(uint8_t proto, uint16_t port, int backing_fd, ErrorText* why) {

@@ -24,6 +24,8 @@
 
 namespace xdpload::stack {
 
+class XskLink;
+
 struct StackConfig {
   rings::PortConfig port;
   // When set, every frame received and sent is written there as pcap.
@@ -99,6 +101,9 @@ class Stack : public family::Object {
   LinkNetif& driver() { return driver_; }
   Link& link() { return *link_; }
   rings::XskPort* port() { return port_; }  // nullptr on a non-AF_XDP link
+  // A new AF_XDP port in place of the current one (a broker's program whose
+  // broker came back). Lock held.
+  void replace_port(std::unique_ptr<rings::XskPort> port);
   // The pcap capture (nullptr without one); flush it before exit.
   PcapWriter* capture() { return capture_; }
   const InterfaceInfo& interface() const { return info_; }
@@ -116,6 +121,7 @@ class Stack : public family::Object {
 
   std::unique_ptr<Link> link_;
   rings::XskPort* port_ = nullptr;
+  XskLink* xsk_link_ = nullptr;  // owned by link_ (perhaps inside a PcapLink)
   PcapWriter* capture_ = nullptr;  // owned by the PcapLink
   InterfaceInfo info_;
   LinkNetif driver_;

@@ -19,25 +19,35 @@ class XskLink final : public Link {
     const rings::Umem& umem = port_->umem();
     for (uint32_t i = 0; i < n; ++i) {
       // The first bytes of every frame are ours (XskPort::kUserHeadroom).
-      out[i] = LinkFrame{rx[i].data, rx[i].len, rx[i].addr,
+      out[i] = LinkFrame{rx[i].data, rx[i].len, rx[i].addr | gen_bits(),
                          umem.data(umem.frame_of(rx[i].addr)), rx[i].more};
     }
     return n;
   }
-  void release(uint64_t token) override { port_->free_frame(token); }
+  void release(uint64_t token) override {
+    if (rings::XskPort* p = port_of(token)) p->free_frame(token & kAddrMask);
+  }
   void refill() override { port_->refill(); }
 
   uint8_t* tx_frame(uint64_t* token, uint32_t* room) override {
     uint8_t* p = port_->alloc_tx(token);
-    if (p) *room = port_->umem().frame_size() - rings::XskPort::kTxHeadroom;
+    if (p) {
+      *room = port_->umem().frame_size() - rings::XskPort::kTxHeadroom;
+      *token |= gen_bits();
+    }
     return p;
   }
-  bool tx_send(uint64_t token, uint32_t len) override { return port_->send(token, len); }
+  bool tx_send(uint64_t token, uint32_t len) override {
+    // A frame of a retired port is not sent (its sockets are closed).
+    return (token >> kGenShift) == gen_ && port_->send(token & kAddrMask, len);
+  }
   // The frame's first XskPort::kUserHeadroom bytes: a transmit packet starts
   // at kTxHeadroom, and the kernel reads only the packet.
   void* tx_scratch(uint64_t token) override {
-    const rings::Umem& umem = port_->umem();
-    return umem.data(umem.frame_of(token));
+    rings::XskPort* p = port_of(token);
+    if (!p) return nullptr;
+    const rings::Umem& umem = p->umem();
+    return umem.data(umem.frame_of(token & kAddrMask));
   }
   void flush() override { port_->flush(); }
   bool rx_quiet() const override { return port_->rx_quiet(); }
@@ -48,8 +58,33 @@ class XskLink final : public Link {
 
   rings::XskPort& port() { return *port_; }
 
+  // A broker's program whose broker died and came back: the new broker's
+  // sockets and UMEM replace the old ones. The old port stays (its UMEM
+  // mapped) until the frames lwIP still holds from it are released: a
+  // token names its port's generation, so that they go back to it, never
+  // into the new port's pool. Lock held.
+  rings::XskPort* replace_port(std::unique_ptr<rings::XskPort> port) {
+    retired_.push_back(std::move(port_));
+    port_ = std::move(port);
+    ++gen_;
+    return port_.get();
+  }
+
  private:
+  // A UMEM address is below 2^32 (4 GiB of frames); the generation of the
+  // port it belongs to is kept above bit 48 of the token.
+  static constexpr int kGenShift = 48;
+  static constexpr uint64_t kAddrMask = (uint64_t(1) << kGenShift) - 1;
+  uint64_t gen_bits() const { return uint64_t(gen_) << kGenShift; }
+  rings::XskPort* port_of(uint64_t token) const {
+    uint64_t g = token >> kGenShift;
+    if (g == gen_) return port_.get();
+    return g < retired_.size() ? retired_[g].get() : nullptr;
+  }
+
   std::unique_ptr<rings::XskPort> port_;
+  family::vector<std::unique_ptr<rings::XskPort>> retired_;
+  uint32_t gen_ = 0;
 };
 
 }  // namespace xdpload::stack

@@ -324,7 +324,7 @@ bool Runtime::rules_allow(Role role, uint32_t ip, uint16_t port) {
 }
 
 bool Runtime::accelerate_destination(uint32_t ip, uint16_t port, Role role) {
-  if (!enabled()) return false;
+  if (!enabled() && !reattach_broker()) return false;
   if (port == 53 && config_.dns_kernel) return false;
   if (!rules_allow(role, ip, port)) return false;
   uint32_t h = ntohl(ip);
@@ -353,7 +353,7 @@ bool Runtime::accelerate_destination(uint32_t ip, uint16_t port, Role role) {
 }
 
 bool Runtime::accelerate_bind(uint32_t ip) {
-  if (!enabled()) return false;
+  if (!enabled() && !reattach_broker()) return false;
   return ip == INADDR_ANY || ip == iface_.addr || IN_MULTICAST(ntohl(ip));
 }
 
@@ -801,9 +801,44 @@ void Runtime::hand_unserved_listeners_to_kernel() {
   }
 }
 
+bool Runtime::reattach_broker() {
+  if (!broker_lost_.load(std::memory_order_acquire) || forked_child_) return false;
+  std::lock_guard<std::mutex> start(start_mutex_);
+  if (!broker_lost_.load(std::memory_order_relaxed)) return enabled();
+  int64_t now = mono_ns();
+  if (now < next_broker_try_ns_) return false;
+  next_broker_try_ns_ = now + 1'000'000'000;
+  rings::BrokerGrant grant;
+  ErrorText why;
+  ++t_inside;
+  int rc = rings::broker_connect(config_.iface.c_str(), program_invocation_short_name, &grant, &why);
+  std::unique_ptr<rings::XskPort> port;
+  if (rc == 0) {
+    CoreGuard g;
+    rc = rings::XskPort::open_brokered(config_.iface, &grant, &port, &why);
+    if (rc == 0) {
+      rings::XskPort* old = stack_->port();
+      stack_->replace_port(std::move(port));
+      rings::XskPort* now_port = stack_->port();
+      if (&old->counters() != &now_port->counters()) now_port->place_counters(&old->counters());
+      nwait_ = stack_->wait_fds(wait_fds_, int(rings::kMaxQueues));
+      broker_watch_fd_ = now_port->broker_conn();
+      broker_lost_.store(false, std::memory_order_release);
+      enabled_ = true;
+    }
+  }
+  grant.close_unused();
+  --t_inside;
+  if (rc == 0)
+    log_at(kLogError, "the xdpload broker of %s is back: new sockets are accelerated again",
+           iface_.name.c_str());
+  return rc == 0;
+}
+
 void Runtime::broker_lost() {
   broker_watch_fd_ = -1;
   enabled_ = false;
+  broker_lost_.store(true, std::memory_order_release);
   std::vector<Socket*> live;
   for (Socket* s = sh_->live; s; s = s->live_next) live.push_back(s);
   size_t reset = 0, moved = 0;

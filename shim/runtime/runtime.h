@@ -223,6 +223,10 @@ class Runtime {
   // accelerated connections are reset, listeners and UDP sockets go to the
   // kernel, new sockets stay there. Lock held.
   void broker_lost();
+  // After broker_lost(): a restarted broker is looked for (at most once a
+  // second, when a socket asks whether to accelerate); found, its sockets
+  // replace the old ones and new sockets are accelerated again.
+  bool reattach_broker();
 
  private:
   int block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx);
@@ -275,6 +279,8 @@ class Runtime {
   int wait_fds_[rings::kMaxQueues] = {};
   int nwait_ = 0;
   int broker_watch_fd_ = -1;  // the broker's connection, until it hangs up
+  std::atomic<bool> broker_lost_{false};
+  int64_t next_broker_try_ns_ = 0;
   std::atomic<bool> deferred_pending_{false};
   bool forked_child_ = false;
   std::atomic<bool> forked_{false};  // this process forked since its stack started

@@ -172,7 +172,8 @@ int op_socket(int domain, int type, int protocol) {
   bool udp_type = base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
   if (!tcp_type && !udp_type) return fd;
   rt().say_deferred();
-  if (!rt().enabled() || !rt().fds().fits(fd) || rt().vfork_child()) return fd;
+  if ((!rt().enabled() && !rt().reattach_broker()) || !rt().fds().fits(fd) || rt().vfork_child())
+    return fd;
   Socket* s = tcp_type ? static_cast<Socket*>(new TcpSocket(fd)) : new UdpSocket(fd);
   s->nonblock = type & SOCK_NONBLOCK;
   s->v6 = domain == AF_INET6;

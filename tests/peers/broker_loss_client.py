@@ -1,13 +1,14 @@
 """A program that is running through a broker when the broker dies.
 
-  broker_loss_client.py PEER_IP TCP_PORT UDP_PORT NEW_UDP_PORT GO_FILE
+  broker_loss_client.py PEER_IP TCP_PORT UDP_PORT NEW_UDP_PORT GO_FILE [THIRD_PORT GO2_FILE]
 
 Echoes UDP on UDP_PORT (a thread), keeps a TCP connection to an echo server
 at PEER_IP:TCP_PORT, prints "connected", and waits for GO_FILE. Then it
 keeps using the connection until a call fails, and prints "tcp: ERRNO" (or
 "tcp: hang" if a call blocks for 5 s); then it opens a UDP socket on
-NEW_UDP_PORT, echoes on it too and prints "new socket ready". It runs until
-killed.
+NEW_UDP_PORT, echoes on it too and prints "new socket ready". With
+THIRD_PORT, it then waits for GO2_FILE, opens a UDP socket there, echoes
+and prints "third socket ready". It runs until killed.
 """
 import errno
 import os
@@ -64,6 +65,12 @@ def main():
     print("tcp:", result, flush=True)
     keep.append(udp_on(new_port))
     print("new socket ready", flush=True)
+    if len(sys.argv) > 7:
+        third, go2 = int(sys.argv[6]), sys.argv[7]
+        while not os.path.exists(go2):
+            time.sleep(0.02)
+        keep.append(udp_on(third))
+        print("third socket ready", flush=True)
     while True:
         time.sleep(1)
 

@@ -2,8 +2,8 @@
 # program goes with it, so steering stops: the program's accelerated TCP
 # connection ends with ECONNRESET (not a hang), its UDP socket goes on
 # working on the kernel path, a socket it opens afterwards is on the kernel
-# path, one line says what happened; and a restarted broker serves the
-# next program.
+# path, one line says what happened; a restarted broker serves the next
+# program, and the surviving program's next socket too.
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 netns_up
@@ -19,7 +19,7 @@ wait_for 50 test -f "$tmp/status"
 bg_b $echo_peer serve 0.0.0.0 7000 ""
 wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7000' | grep -q 7000"
 
-bg_preload_a python3 "$TOP/tests/peers/broker_loss_client.py" "$IP_B" 7000 9001 9003 "$tmp/go" \
+bg_preload_a python3 "$TOP/tests/peers/broker_loss_client.py" "$IP_B" 7000 9001 9003 "$tmp/go" 9004 "$tmp/go2" \
   >"$tmp/prog.out" 2>"$tmp/prog.err"
 prog=$BG_PID
 wait_for 100 grep -q connected "$tmp/prog.out"
@@ -60,4 +60,18 @@ rc=$?
 delta=$(( $(kernel_counter "$NS_A" UdpInDatagrams) - before ))
 check "a restarted broker accelerates the next program (UdpInDatagrams +$delta)" \
   bash -c "[ $rc -eq 0 -a $delta -lt 5 ]"
+
+# The program that lived through the broker's death finds it again for a
+# new socket.
+sleep 1  # it looks for the broker at most once a second
+touch "$tmp/go2"
+wait_for 100 grep -q '^third socket ready' "$tmp/prog.out"
+before=$(kernel_counter "$NS_A" UdpInDatagrams)
+in_b $flows udp-echo-clients "$IP_A" 9004 2 20 >"$tmp/u9004.out" 2>&1
+rc=$?
+delta=$(( $(kernel_counter "$NS_A" UdpInDatagrams) - before ))
+cat "$tmp/prog.err"
+check "the surviving program's new socket is accelerated again (UdpInDatagrams +$delta)" \
+  bash -c "[ $rc -eq 0 -a $delta -lt 5 ]"
+check "and it said so, once" bash -c "[ \$(grep -c 'broker of $IF_A is back' $tmp/prog.err) -eq 1 ]"
 finish

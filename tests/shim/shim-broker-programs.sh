@@ -95,7 +95,10 @@ rc5=$?
 wait $c3; rc3=$?
 wait $c4; rc4=$?
 wait_for 600 grep -q '^done' "$tmp/client.out"
+# The status is rewritten five times a second.
+wait_for 20 bash -c "[ \$(grep -c '^program ' $status) -eq 4 ]"
 listed=$(programs_listed)
+grep '^program ' "$status"
 udp_d=$(( $(kernel_counter "$NS_A" UdpInDatagrams) - udp_before ))
 tcp_d=$(( $(kernel_counter "$NS_A" TcpInSegs) - tcp_before ))
 client_queues=$(queues_with_rx $client)

@@ -200,18 +200,22 @@ Peer Broker::peer_of(int conn, pid_t* pid) const {
 }
 
 void Broker::accept_program() {
-  int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  if (conn < 0) return;
-  if (pending_.size() >= kMaxPending) {
-    // A flood of connections that say nothing: the newest go at once.
-    ++counters_.bad_messages;
-    close(conn);
-    return;
+  // Everything waiting, so that a flood of connections cannot keep the
+  // backlog full for the programs behind it.
+  for (int i = 0; i < 1024; ++i) {
+    int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (conn < 0) return;
+    if (pending_.size() >= kMaxPending) {
+      // A flood of connections that say nothing: the newest go at once.
+      ++counters_.bad_messages;
+      close(conn);
+      continue;
+    }
+    auto p = std::make_unique<Program>();
+    p->conn = conn;
+    p->connected_ns = now_ns();
+    pending_.push_back(std::move(p));
   }
-  auto p = std::make_unique<Program>();
-  p->conn = conn;
-  p->connected_ns = now_ns();
-  pending_.push_back(std::move(p));
 }
 
 void Broker::reply(Program& p, int status, const char* fmt, ...) {
