@@ -1,6 +1,7 @@
 # tests/: unit tests (GoogleTest), helper programs for the integration tests.
 
-UNIT_DEPS := $(BUILD)/shim/clock/tsc_clock.o $(BUILD)/shim/runtime/rules.o $(STACK_LIB) $(RINGS_LIB)
+UNIT_DEPS := $(BUILD)/shim/clock/tsc_clock.o $(BUILD)/shim/runtime/rules.o \
+             $(BUILD)/tools/broker/policy.o $(STACK_LIB) $(RINGS_LIB)
 UNIT_LIBS := $(RINGS_LIBS)
 TEST_PROGS := $(BUILD)/tests/xsk_exchange $(BUILD)/tests/xsk_probe $(BUILD)/tests/stack_peer \
               $(BUILD)/tests/craft_segment $(BUILD)/tests/xdpload-stat-asan
