@@ -254,12 +254,12 @@ def main():
         w("|---|---|---|---|---|---|")
         for mode in ("spinning", "blocking"):
             for metric in ("p50", "p99", "p99.9"):
-                a, b = ("broker", f"udp {mode} alone", metric), ("broker", f"udp {mode} broker", metric)
-                if a in d or b in d:
-                    r = med(d, b) / med(d, a) if med(d, a) and med(d, b) else None
+                alone, brk = ("broker", f"udp {mode} alone", metric), ("broker", f"udp {mode} broker", metric)
+                if alone in d or brk in d:
+                    r = med(d, brk) / med(d, alone) if med(d, alone) and med(d, brk) else None
                     verdict = "" if r is None or metric != "p50" else ("met" if r <= 1.05 else "not met")
-                    w(f"| udp {mode} latency | {metric} us | {cell(d, a)} | {cell(d, b)} | "
-                      f"{ratio(med(d, b), med(d, a))} | {verdict} |")
+                    w(f"| udp {mode} latency | {metric} us | {cell(d, alone)} | {cell(d, brk)} | "
+                      f"{ratio(med(d, brk), med(d, alone))} | {verdict} |")
         w("")
 
     # ---- servers ----

@@ -86,6 +86,10 @@ struct Welcome {
   uint32_t interface_queues = 0;
   uint32_t flags = 0;
   uint32_t quota = 0;  // frames the program may hold at once
+  // Frames lent to each queue's fill ring: a program wakes the broker after
+  // receiving half that many, so that the broker refills in time without
+  // waking by itself more than a few times a second.
+  uint32_t fill_target = 0;
   uint32_t queue_ids[kMaxQueues] = {};
 };
 // Descriptors that come with a successful Welcome, in this order: the UMEM
@@ -149,6 +153,11 @@ struct Control {
   // Set by the program when it wants frames to send with (its pool ran
   // low); the broker clears it when it has pushed some.
   uint32_t wants_frames;
+  // Set by the broker: the program wakes it after receiving this many
+  // frames. The fill rings are shared by every program on a queue, so the
+  // more programs, the sooner each wakes it (half a fill ring's worth
+  // between them).
+  uint32_t kick_every;
   FrameQueue to_broker;   // frames the program gives back
   FrameQueue to_program;  // frames given to the program: grants, sent ones
 };

@@ -414,6 +414,7 @@ uint32_t XskPort::reap() {
 
 void XskPort::kick_tx() {
   Queue& q = queues_[0];
+  tx_blocked_ = false;
   // Copy mode sends a bounded batch per call and answers EAGAIN while more is
   // left, EBUSY when the completion ring is full: keep going while the kernel
   // is making progress.
@@ -427,11 +428,22 @@ void XskPort::kick_tx() {
     if (err == EAGAIN || err == EINTR) {
       reap();
       if (!q.tx.outstanding()) return;
+      // EAGAIN also when the completion ring is full. A broker's program
+      // cannot empty it (the broker reaps the ring the queue's programs
+      // share): wake the broker, and flush again soon (tx_blocked()).
+      if (control_ && err == EAGAIN && spins >= 8) {
+        wake_broker();
+        tx_blocked_ = true;
+        return;
+      }
       continue;
     }
     if (err == EBUSY) {
       // The completion ring is full; under a broker, the broker empties it.
-      if (control_) wake_broker();
+      if (control_) {
+        wake_broker();
+        tx_blocked_ = true;
+      }
       if (!reap()) return;  // nothing to make room with: try again later
       continue;
     }
@@ -540,6 +552,7 @@ int XskPort::adopt_broker_sockets(BrokerGrant* g, ErrorText* why) {
   pool_.init_empty(umem_.frame_count(), umem_.frame_shift());
   slot_ = w.slot;
   quota_ = w.quota;
+  kick_after_rx_ = w.fill_target >= 2 ? w.fill_target / 2 : 32;
   // Free frames kept for sending (a burst's worth); the rest goes back to
   // the broker for the fill rings.
   keep_frames_ = std::min<uint32_t>(w.quota / 4, 512);
@@ -575,6 +588,7 @@ void XskPort::wake_broker() {
     // EAGAIN: the counter is already huge, the broker is awake anyway.
   }
   returned_since_kick_ = 0;
+  rx_at_kick_ = counters_->rx_frames;
 }
 
 uint32_t XskPort::reclaim_sent() {
@@ -608,8 +622,14 @@ uint32_t XskPort::trade_with_broker() {
     out.push(addr);
     ++back;
   }
+  // The broker refills the fill rings when woken: after half a fill
+  // ring's worth of frames received (what could have drained one), or a
+  // quota's worth given back.
   returned_since_kick_ += back;
-  if (returned_since_kick_ >= 64) wake_broker();
+  uint32_t every = __atomic_load_n(&control_->kick_every, __ATOMIC_RELAXED);
+  if (every == 0 || every > kick_after_rx_) every = kick_after_rx_;
+  if (counters_->rx_frames - rx_at_kick_ >= every || returned_since_kick_ >= quota_ / 2)
+    wake_broker();
   return n;
 }
 

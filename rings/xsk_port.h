@@ -162,6 +162,10 @@ class XskPort : public family::Object {
   uint32_t rx_frames_waiting() const;  // received, not yet taken by rx_burst()
   uint32_t tx_frames_in_flight() const;
   uint32_t tx_pending() const { return queues_[0].tx.outstanding(); }
+  // A broker's program whose last kick found the shared completion ring
+  // full: its frames wait in the tx ring until the broker has emptied it
+  // and someone kicks again (the caller should, within a millisecond).
+  bool tx_blocked() const { return tx_blocked_; }
   // Nothing to do for a poll on the receive side: no frame waiting on any
   // queue, and every fill ring well stocked (a poll refills them). Any
   // thread, without the port's lock: a hint for a spinning caller deciding
@@ -281,9 +285,12 @@ class XskPort : public family::Object {
   uint32_t keep_frames_ = 0;
   bool driver_mode_ = false;
   bool broker_gone_ = false;
+  bool tx_blocked_ = false;
   uint32_t quota_ = 0;
   char test_hoard_until_[128] = {};
   uint32_t returned_since_kick_ = 0;
+  uint64_t rx_at_kick_ = 0;      // counters_->rx_frames when the broker was last woken
+  uint32_t kick_after_rx_ = 32;  // half the broker's fill target
   // Copy mode under a broker: the frame sent at each tx ring index, and how
   // far the kernel's consumption has been reclaimed.
   bool reclaim_on_consume_ = false;

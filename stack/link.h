@@ -48,6 +48,9 @@ class Link : public family::Object {
   }
   // Hands queued frames to the wire.
   virtual void flush() = 0;
+  // Frames wait in the tx ring that the last flush could not hand over:
+  // flush again soon.
+  virtual bool tx_blocked() const { return false; }
   // True when a poll would find nothing to receive and nothing to refill;
   // callable from any thread without the CoreLock (a hint). False: poll.
   virtual bool rx_quiet() const { return false; }

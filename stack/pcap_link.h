@@ -56,6 +56,7 @@ class PcapLink final : public Link {
   }
   void* tx_scratch(uint64_t token) override { return inner_->tx_scratch(token); }
   void flush() override { inner_->flush(); }
+  bool tx_blocked() const override { return inner_->tx_blocked(); }
   bool rx_quiet() const override { return inner_->rx_quiet(); }
 
   int wait_fds(int* out, int max) const override { return inner_->wait_fds(out, max); }

@@ -89,6 +89,7 @@ class Stack : public family::Object {
   }
   // ---- with the CoreLock held ----
   void flush() { link_->flush(); }
+  bool tx_blocked() const { return link_->tx_blocked(); }
   // Milliseconds until lwIP's next timer; -1 when none is pending.
   int64_t next_timer_ms();
   // Steers (protocol, local port) to this stack; no-op on a link without

@@ -50,6 +50,7 @@ class XskLink final : public Link {
     return umem.data(umem.frame_of(token & kAddrMask));
   }
   void flush() override { port_->flush(); }
+  bool tx_blocked() const override { return port_->tx_blocked(); }
   bool rx_quiet() const override { return port_->rx_quiet(); }
 
   int wait_fds(int* out, int max) const override { return port_->wait_fds(out, max); }

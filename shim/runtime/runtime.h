@@ -146,6 +146,9 @@ class Runtime {
     ++sh_->app_polls;
     sh_->tx_unkicked = 0;  // poll() sends what is queued
     stack_->poll();
+    // ... unless the broker's completion ring was full: the progress
+    // thread kicks again within a millisecond.
+    if (stack_->tx_blocked()) sh_->tx_unkicked = 1;
   }
   // Nothing for a poll to do (no frame, no timer due, nothing to send): a
   // spinning caller may answer EAGAIN without the CoreLock. Any thread.
@@ -166,6 +169,7 @@ class Runtime {
   void kick() {
     sh_->tx_unkicked = 0;
     stack_->flush();
+    if (stack_->tx_blocked()) sh_->tx_unkicked = 1;
   }
   // While set on a thread, its datagrams wait for the kick at the end of the
   // call (sendmmsg: one system call for the lot, as the kernel's).

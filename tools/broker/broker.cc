@@ -369,6 +369,7 @@ void Broker::welcome(Program& p, const bp::Hello& hello) {
   w.flags = (port_->zero_copy() ? bp::kZeroCopy : 0) | (port_->multi_buffer() ? bp::kMultiBuffer : 0) |
             (port_->xdp_mode() == rings::XdpMode::Driver ? bp::kDriverMode : 0);
   w.quota = config_.quota;
+  w.fill_target = fill_target_;
   for (uint32_t i = 0; i < w.nqueues; ++i) w.queue_ids[i] = port_->queue_id(i);
 
   // First frames to send with, before the program asks.
@@ -405,6 +406,7 @@ void Broker::welcome(Program& p, const bp::Hello& hello) {
     return;
   }
   ++counters_.programs_served;
+  set_kick_every();
   say("program %s (pid %d, uid %u) served in slot %u", p.name.c_str(), int(p.pid),
       unsigned(p.uid), slot);
 }
@@ -553,6 +555,7 @@ void Broker::program_gone(Program& p, const char* how) {
         p.ports.size(), p.ports.size() == 1 ? "" : "s");
   p.ports.clear();
   p.dying_at_ns = now_ns() + kReclaimDelayNs;
+  set_kick_every();
 }
 
 void Broker::reclaim(Program& p) {
@@ -696,10 +699,12 @@ void Broker::reap_completions() {
 }
 
 void Broker::refill() {
+  fill_ran_low_ = false;
   for (uint32_t qi = 0; qi < port_->queue_count() && !free_.empty(); ++qi) {
     rings::FillRing& fq = port_->fill_ring(qi);
     uint32_t lent = fq.outstanding();
     if (lent >= fill_target_) continue;
+    if (lent < fill_target_ / 2) fill_ran_low_ = true;
     uint32_t want = fill_target_ - lent;
     if (want > free_.size()) want = uint32_t(free_.size());
     uint32_t room = fq.free_slots(want);
@@ -802,6 +807,21 @@ void Broker::service() {
   }
 }
 
+void Broker::set_kick_every() {
+  uint32_t live = 0;
+  for (auto& p : programs_)
+    if (p && !p->dying_at_ns) ++live;
+  for (auto& p : pending_)
+    if (p->slot && !p->dying_at_ns) ++live;
+  uint32_t every = std::max<uint32_t>(16, fill_target_ / (2 * std::max<uint32_t>(live, 1)));
+  auto tell = [&](Program& p) {
+    if (p.control) __atomic_store_n(&p.control->kick_every, every, __ATOMIC_RELAXED);
+  };
+  for (auto& p : programs_)
+    if (p) tell(*p);
+  for (auto& p : pending_) tell(*p);
+}
+
 Broker::FrameCensus Broker::census() const {
   FrameCensus c;
   c.total = uint32_t(owner_.size());
@@ -825,7 +845,7 @@ void Broker::write_status() {
   fprintf(f,
           "counters programs_served %llu programs_refused %llu claims %llu claims_refused %llu "
           "bad_messages %llu refused_returns %llu stray_completions %llu unaudited_rx %llu "
-          "frames_reclaimed %llu pauses %llu copy_completions %llu\n",
+          "frames_reclaimed %llu pauses %llu copy_completions %llu wakeups %llu kicks %llu\n",
           (unsigned long long)counters_.programs_served,
           (unsigned long long)counters_.programs_refused, (unsigned long long)counters_.claims,
           (unsigned long long)counters_.claims_refused, (unsigned long long)counters_.bad_messages,
@@ -833,7 +853,8 @@ void Broker::write_status() {
           (unsigned long long)counters_.stray_completions,
           (unsigned long long)counters_.unaudited_rx,
           (unsigned long long)counters_.frames_reclaimed, (unsigned long long)counters_.pauses,
-          (unsigned long long)counters_.copy_completions);
+          (unsigned long long)counters_.copy_completions, (unsigned long long)counters_.wakeups,
+          (unsigned long long)counters_.kicks);
   for (auto& slot : programs_) {
     if (!slot || slot->dying_at_ns) continue;
     const Program& p = *slot;
@@ -866,11 +887,23 @@ void Broker::run(volatile sig_atomic_t* stop) {
       fds.push_back(pollfd{p->conn, POLLIN, 0});
       who.push_back(p.get());
     }
-    int n = poll(fds.data(), fds.size(), 1);
+    // Programs wake the broker when it has work (frames to refill with,
+    // frames to grant); by itself it wakes for its deadlines only: a
+    // program dying (its frames come back 20 ms on), the status file.
+    // Every wake-up is a preemption on some program's core.
+    // Frames are being received faster than the programs' wake-ups cover
+    // (a fill ring was under half): look again in a millisecond.
+    int timeout_ms = fill_ran_low_ ? 1 : 100;
+    for (auto& p : programs_)
+      if (p && p->dying_at_ns) timeout_ms = std::min(timeout_ms, 5);
+    if (!pending_.empty()) timeout_ms = std::min(timeout_ms, 50);
+    int n = poll(fds.data(), fds.size(), timeout_ms);
+    ++counters_.wakeups;
     if (n < 0 && errno != EINTR) break;
     if (n > 0) {
       if (fds[0].revents & POLLIN) accept_program();
       if (fds[1].revents & POLLIN) {
+        ++counters_.kicks;
         uint64_t v;
         if (read(kick_fd_, &v, sizeof v) < 0) {
         }

@@ -20,7 +20,12 @@
 // seen here on 6.18 with two senders), so completions there only make
 // room: a program takes back a sent frame itself as soon as the kernel has
 // consumed its descriptor from the program's tx ring, by which time the
-// kernel has copied its data (rings/xsk_port.h, reclaim_sent()). It wakes when a program kicks its eventfd (every 64
+// kernel has copied its data (rings/xsk_port.h, reclaim_sent()). The broker
+// sleeps until a program wakes it (its eventfd): after receiving half a
+// fill ring's worth of frames, when it runs out of frames to send with,
+// when the completion ring is full; by itself only for its deadlines (a
+// dying program, the status file): each wake-up is a preemption on some
+// program's core. It wakes when a program kicks its eventfd (every 64
 // frames given back, or when a program runs out of frames to send) and
 // every millisecond regardless.
 //
@@ -85,6 +90,8 @@ struct BrokerCounters {
   uint64_t unaudited_rx = 0;       // rx descriptors overwritten before the audit
   uint64_t frames_reclaimed = 0;   // taken back from programs that went away
   uint64_t pauses = 0;             // programs paused for holding more than their quota
+  uint64_t wakeups = 0;            // passes of the broker's loop
+  uint64_t kicks = 0;              // of which a program woke it
 };
 
 class Broker {
@@ -170,6 +177,8 @@ class Broker {
   void refill();
   void drain_own_rx();
   void write_status();
+  // Tells every program how often to wake the broker (Control::kick_every).
+  void set_kick_every();
 
   uint32_t frame_index(uint64_t addr) const { return uint32_t(addr >> frame_shift_); }
   Peer peer_of(int conn, pid_t* pid) const;
@@ -190,6 +199,7 @@ class Broker {
   uint32_t ifaddr_ = 0;  // the interface's IPv4 address, network order
   BrokerCounters counters_;
   uint64_t last_status_ns_ = 0;
+  bool fill_ran_low_ = false;  // the last refill found a fill ring under half
 };
 
 }  // namespace xdpload::broker
