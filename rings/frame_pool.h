@@ -19,11 +19,7 @@ class FramePool {
 
   // Frames are numbered 0..count-1; their UMEM address is number << shift.
   void init(uint32_t count, uint32_t frame_shift) {
-    shift_ = frame_shift;
-    count_ = count;
-    stack_.assign(count, 0);
-    in_pool_.assign((count + 63) / 64, 0);
-    top_ = 0;
+    init_empty(count, frame_shift);
     for (uint32_t i = count; i-- > 0;) push_index(i);
   }
 

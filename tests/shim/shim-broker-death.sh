@@ -5,17 +5,15 @@
 # path, one line says what happened; a restarted broker serves the next
 # program, and the surviving program's next socket too.
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/broker.sh"
 need_root
 netns_up
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; netns_down' EXIT
-flows="python3 $TOP/tests/peers/many_flows.py"
 echo_peer="python3 $TOP/tests/peers/echo_peer.py"
-listening() { ip netns exec "$NS_A" ss -lntuH | grep -q ":$1 "; }
 
-bg_a "$TOP/tools/xdpload" daemon --iface "$IF_A" --status "$tmp/status" 2>"$tmp/broker.err"
-broker=$BG_PID
-wait_for 50 test -f "$tmp/status"
+broker_up
+broker=$BROKER_PID
 bg_b $echo_peer serve 0.0.0.0 7000 ""
 wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7000' | grep -q 7000"
 
@@ -23,12 +21,9 @@ bg_preload_a python3 "$TOP/tests/peers/broker_loss_client.py" "$IP_B" 7000 9001 
   >"$tmp/prog.out" 2>"$tmp/prog.err"
 prog=$BG_PID
 wait_for 100 grep -q connected "$tmp/prog.out"
-before=$(kernel_counter "$NS_A" UdpInDatagrams)
-in_b $flows udp-echo-clients "$IP_A" 9001 2 20 >"$tmp/u1.out" 2>&1
-rc=$?
-delta=$(( $(kernel_counter "$NS_A" UdpInDatagrams) - before ))
-check "before: the program's UDP echo is accelerated (UdpInDatagrams +$delta)" \
-  bash -c "[ $rc -eq 0 -a $delta -lt 5 ]"
+udp_echo_from_b 9001 2 20 "$tmp/u1.out"
+check "before: the program's UDP echo is accelerated (UdpInDatagrams +$UDP_DELTA)" \
+  [ $ECHO_RC -eq 0 -a $UDP_DELTA -lt 5 ]
 
 kill -9 $broker
 wait $broker 2>/dev/null
@@ -39,39 +34,28 @@ check "the accelerated TCP connection ended with ECONNRESET" grep -qx 'tcp: ECON
 check "one line says the broker is gone" one_line_with "$tmp/prog.err" "the xdpload broker of $IF_A is gone"
 check "the XDP program went with the broker" bash -c "! xdp_attached $NS_A $IF_A"
 for port in 9001 9003; do
-  before=$(kernel_counter "$NS_A" UdpInDatagrams)
-  in_b $flows udp-echo-clients "$IP_A" $port 2 20 >"$tmp/u$port.out" 2>&1
-  rc=$?
-  delta=$(( $(kernel_counter "$NS_A" UdpInDatagrams) - before ))
-  head -n1 "$tmp/u$port.out"
-  check "after: UDP echo on $port intact, on the kernel path (UdpInDatagrams +$delta)" \
-    bash -c "[ $rc -eq 0 -a $delta -ge 40 ]"
+  udp_echo_from_b $port 2 20 "$tmp/u$port.out"
+  check "after: UDP echo on $port intact, on the kernel path (UdpInDatagrams +$UDP_DELTA)" \
+    [ $ECHO_RC -eq 0 -a $UDP_DELTA -ge 40 ]
 done
 check "the program is still running" kill -0 $prog
 
 # A restarted broker serves the next program.
-bg_a "$TOP/tools/xdpload" daemon --iface "$IF_A" --status "$tmp/status2" 2>"$tmp/broker2.err"
-wait_for 50 test -f "$tmp/status2"
+broker_up
 bg_preload_a $echo_peer serve "$IP_A" "" 9002 2>"$tmp/next.err"
 wait_for 50 listening 9002
-before=$(kernel_counter "$NS_A" UdpInDatagrams)
-in_b $flows udp-echo-clients "$IP_A" 9002 2 20 >"$tmp/u9002.out" 2>&1
-rc=$?
-delta=$(( $(kernel_counter "$NS_A" UdpInDatagrams) - before ))
-check "a restarted broker accelerates the next program (UdpInDatagrams +$delta)" \
-  bash -c "[ $rc -eq 0 -a $delta -lt 5 ]"
+udp_echo_from_b 9002 2 20 "$tmp/u9002.out"
+check "a restarted broker accelerates the next program (UdpInDatagrams +$UDP_DELTA)" \
+  [ $ECHO_RC -eq 0 -a $UDP_DELTA -lt 5 ]
 
 # The program that lived through the broker's death finds it again for a
 # new socket.
 sleep 1  # it looks for the broker at most once a second
 touch "$tmp/go2"
 wait_for 100 grep -q '^third socket ready' "$tmp/prog.out"
-before=$(kernel_counter "$NS_A" UdpInDatagrams)
-in_b $flows udp-echo-clients "$IP_A" 9004 2 20 >"$tmp/u9004.out" 2>&1
-rc=$?
-delta=$(( $(kernel_counter "$NS_A" UdpInDatagrams) - before ))
+udp_echo_from_b 9004 2 20 "$tmp/u9004.out"
 cat "$tmp/prog.err"
-check "the surviving program's new socket is accelerated again (UdpInDatagrams +$delta)" \
-  bash -c "[ $rc -eq 0 -a $delta -lt 5 ]"
+check "the surviving program's new socket is accelerated again (UdpInDatagrams +$UDP_DELTA)" \
+  [ $ECHO_RC -eq 0 -a $UDP_DELTA -lt 5 ]
 check "and it said so, once" bash -c "[ \$(grep -c 'broker of $IF_A is back' $tmp/prog.err) -eq 1 ]"
 finish

@@ -10,22 +10,16 @@
 # frames than they did (a dead program's frames must not drift to them),
 # and at the end every frame of the UMEM is back with the broker.
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/broker.sh"
 need_root
 netns_up
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; netns_down' EXIT
 echo_peer="python3 $TOP/tests/peers/echo_peer.py"
-listening() { ip netns exec "$NS_A" ss -lntuH | grep -q ":$1 "; }
-programs_listed() {
-  local n
-  n=$(grep -c '^program ' "$tmp/status" 2>/dev/null)
-  echo "${n:-0}"
-}
 rounds=${BROKER_KILL_ROUNDS:-50}
 
-bg_a "$TOP/tools/xdpload" daemon --iface "$IF_A" --status "$tmp/status" 2>"$tmp/broker.err"
-broker=$BG_PID
-wait_for 50 test -f "$tmp/status"
+broker_up
+broker=$BROKER_PID
 bg_b $echo_peer serve 0.0.0.0 7000 ""
 bg_preload_a $echo_peer serve "$IP_A" "" 9001 2>"$tmp/udp.err"
 udp=$BG_PID
@@ -33,7 +27,7 @@ bg_preload_a $echo_peer serve "$IP_A" 9011 "" 2>"$tmp/tcp.err"
 tcp=$BG_PID
 wait_for 50 listening 9001
 wait_for 50 listening 9011
-wait_for 50 bash -c "[ \$(grep -c '^program ' $tmp/status) -eq 2 ]"
+wait_programs 2
 
 in_b python3 "$TOP/tests/peers/steady_echo.py" "$IP_A" 9001 9011 "$tmp/stop" >"$tmp/steady.out" 2>&1 &
 steady=$!
@@ -58,12 +52,12 @@ for round in $(seq "$rounds"); do
   ip netns exec "$NS_A" env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" \
     python3 "$TOP/tests/peers/echo_peer.py" tcp "$IP_B" 7000 200000000 >/dev/null 2>&1 &
   victim2=$!
-  wait_for 50 bash -c "[ \$(grep -c '^program ' $tmp/status) -eq 4 ]" && served=$((served + 1))
+  wait_programs 4 && served=$((served + 1))
   sleep 0.05
   kill -9 $victim $victim2
   wait $victim $victim2 2>/dev/null
   # Within a second (the status is rewritten every 0.2 s): ports and frames back.
-  wait_for 12 bash -c "[ \$(grep -c '^program ' $tmp/status) -eq 2 ]" || slow=$((slow + 1))
+  wait_programs 2 12 || slow=$((slow + 1))
 done
 touch "$tmp/stop"
 "$BUILD/xdpload-stat" -p $udp | head -12
@@ -81,19 +75,19 @@ check "its longest wait for an echo: udp ${gap_u} ms, tcp ${gap_t} ms (under a s
 check "the survivors are still listed" [ "$(programs_listed)" -eq 2 ]
 # Frames of the dead must not drift to the living (each survivor keeps
 # about 512 free frames plus what is in flight; its quota is 4096).
-grep '^program ' "$tmp/status"
+grep '^program ' "$BROKER_STATUS"
 check "the survivors hold no more frames than before the deaths" \
-  awk '/^program / { for (i = 1; i < NF; ++i) if ($i == "held" && $(i + 1) > 1024) bad = 1 } END { exit bad }' "$tmp/status"
+  awk '/^program / { for (i = 1; i < NF; ++i) if ($i == "held" && $(i + 1) > 1024) bad = 1 } END { exit bad }' "$BROKER_STATUS"
 kill $udp $tcp
 wait $udp $tcp 2>/dev/null
-wait_for 50 bash -c "[ \$(grep -c '^program ' $tmp/status) -eq 0 ]"
+wait_programs 0
 sleep 0.5
-cat "$tmp/status"
-check "every frame is back with the broker (held 0)" grep -q '^frames .* held 0$' "$tmp/status"
+cat "$BROKER_STATUS"
+check "every frame is back with the broker (held 0)" grep -q '^frames .* held 0$' "$BROKER_STATUS"
 check "the broker's frames add up (free + fill = total)" \
-  awk '/^frames/ { exit !($5 + $7 == $3) }' "$tmp/status"
+  awk '/^frames/ { exit !($5 + $7 == $3) }' "$BROKER_STATUS"
 check "the broker took frames back from the killed programs" \
-  awk '/^counters/ { for (i = 1; i < NF; ++i) if ($i == "frames_reclaimed") exit !($(i + 1) > 0) }' "$tmp/status"
+  awk '/^counters/ { for (i = 1; i < NF; ++i) if ($i == "frames_reclaimed") exit !($(i + 1) > 0) }' "$BROKER_STATUS"
 kill $broker
 wait $broker
 grep -c "took back" "$tmp/broker.err" | sed 's/^/programs whose frames were taken back: /'

@@ -6,6 +6,7 @@
 # several queues (its own AF_XDP socket on every queue), the broker lists
 # each program, and once they exit every frame is back with the broker.
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/broker.sh"
 need_root
 NETNS_QUEUES=4 netns_up
 tmp=$(mktemp -d)
@@ -13,20 +14,6 @@ trap 'rm -rf "$tmp"; netns_down' EXIT
 flows="python3 $TOP/tests/peers/many_flows.py"
 echo_peer="python3 $TOP/tests/peers/echo_peer.py"
 
-# queues_with_rx PID: how many of the process's queues received frames.
-queues_with_rx() {
-  "$BUILD/xdpload-stat" -p "$1" --json | python3 -c '
-import json, sys
-p = json.load(sys.stdin)["processes"][0]
-print(" ".join("q%d:%d" % (q["queue"], q["rx_frames"]) for q in p["queues"]), file=sys.stderr)
-print(sum(1 for q in p["queues"] if q["rx_frames"] > 0))'
-}
-programs_listed() {
-  local n
-  n=$(grep -c '^program ' "$status" 2>/dev/null)
-  echo "${n:-0}"
-}
-listening() { ip netns exec "$NS_A" ss -lntuH | grep -q ":$1 "; }
 
 # -- without a broker: the first program owns the interface, the second
 # says in one line that a broker is needed, and runs on the kernel path.
@@ -42,11 +29,9 @@ check "without a broker, a second program says to run xdpload daemon, in one lin
 kill $alone1
 wait $alone1 2>/dev/null
 
-bg_a "$TOP/tools/xdpload" daemon --iface "$IF_A" 2>"$tmp/broker.err"
-broker=$BG_PID
-# Where xdpload-stat finds it.
-status=/run/xdpload/broker-$broker.status
-wait_for 50 test -f "$status"
+broker_up  # its status where xdpload-stat finds it
+broker=$BROKER_PID
+status=$BROKER_STATUS
 bg_b $echo_peer serve 0.0.0.0 7000 ""
 
 # -- two programs
@@ -56,7 +41,7 @@ bg_preload_a env XDPLOAD_LOG=1 $echo_peer serve "$IP_A" 9011 "" 2>"$tmp/tcp1.err
 tcp1=$BG_PID
 wait_for 50 listening 9001
 wait_for 50 listening 9011
-wait_for 50 bash -c "[ \$(grep -c '^program ' $status) -eq 2 ]"
+wait_programs 2
 check "the broker serves 2 programs" [ "$(programs_listed)" -eq 2 ]
 udp_before=$(kernel_counter "$NS_A" UdpInDatagrams)
 tcp_before=$(kernel_counter "$NS_A" TcpInSegs)
@@ -96,7 +81,7 @@ wait $c3; rc3=$?
 wait $c4; rc4=$?
 wait_for 600 grep -q '^done' "$tmp/client.out"
 # The status is rewritten five times a second.
-wait_for 20 bash -c "[ \$(grep -c '^program ' $status) -eq 4 ]"
+wait_programs 4 20
 listed=$(programs_listed)
 grep '^program ' "$status"
 udp_d=$(( $(kernel_counter "$NS_A" UdpInDatagrams) - udp_before ))
@@ -139,7 +124,7 @@ check "each program said it runs through the broker" \
 # -- they exit: the broker takes every frame back.
 kill $udp1 $tcp1 $udp2
 wait $udp1 $tcp1 $udp2 2>/dev/null
-wait_for 50 bash -c "[ \$(grep -c '^program ' $status) -eq 0 ]"
+wait_programs 0
 sleep 0.5
 cat "$status"
 check "no program left with the broker" [ "$(programs_listed)" -eq 0 ]

@@ -14,14 +14,6 @@ trap 'rm -rf "$tmp"; netns_down' EXIT
 flows="python3 $TOP/tests/peers/many_flows.py"
 echo_peer="python3 $TOP/tests/peers/echo_peer.py"
 
-# queues_with_rx PID: how many of the process's queues received frames.
-queues_with_rx() {
-  "$BUILD/xdpload-stat" -p "$1" --json | python3 -c '
-import json, sys
-p = json.load(sys.stdin)["processes"][0]
-print(" ".join("q%d:%d" % (q["queue"], q["rx_frames"]) for q in p["queues"]), file=sys.stderr)
-print(sum(1 for q in p["queues"] if q["rx_frames"] > 0))'
-}
 
 # run_held NAME CMD...: runs CMD (which takes --hold) in A under the preload,
 # waits for "done", reads its queues, then lets it exit. Sets HELD_QUEUES

@@ -5,17 +5,15 @@
 # keeps serving: afterwards a program under the preload is still served and
 # accelerated, and every frame is accounted for.
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/broker.sh"
 need_root
 netns_up
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; netns_down' EXIT
-flows="python3 $TOP/tests/peers/many_flows.py"
 echo_peer="python3 $TOP/tests/peers/echo_peer.py"
-listening() { ip netns exec "$NS_A" ss -lntuH | grep -q ":$1 "; }
 
-bg_a "$TOP/tools/xdpload" daemon --iface "$IF_A" --status "$tmp/status" 2>"$tmp/broker.err"
-broker=$BG_PID
-wait_for 50 test -f "$tmp/status"
+broker_up
+broker=$BROKER_PID
 
 in_a python3 "$TOP/tests/peers/broker_abuser.py" "$IF_A" >"$tmp/abuse.out" 2>&1
 rc=$?
@@ -29,21 +27,17 @@ check "the broker logged the malformed messages" \
 bg_preload_a $echo_peer serve "$IP_A" "" 9001 2>"$tmp/prog.err"
 prog=$BG_PID
 wait_for 50 listening 9001
-before=$(kernel_counter "$NS_A" UdpInDatagrams)
-in_b $flows udp-echo-clients "$IP_A" 9001 4 50 >"$tmp/u.out" 2>&1
-rc=$?
-delta=$(( $(kernel_counter "$NS_A" UdpInDatagrams) - before ))
-head -n1 "$tmp/u.out"
-check "a program after the abuse: echo intact and accelerated (UdpInDatagrams +$delta)" \
-  bash -c "[ $rc -eq 0 -a $delta -lt 5 ]"
+udp_echo_from_b 9001 4 50 "$tmp/u.out"
+check "a program after the abuse: echo intact and accelerated (UdpInDatagrams +$UDP_DELTA)" \
+  [ $ECHO_RC -eq 0 -a $UDP_DELTA -lt 5 ]
 kill $prog
 wait $prog 2>/dev/null
-wait_for 50 bash -c "! grep -q '^program ' $tmp/status"
+wait_for 50 bash -c "! grep -q '^program ' $BROKER_STATUS"
 sleep 0.5
-cat "$tmp/status"
-check "every frame is back with the broker (held 0)" grep -q '^frames .* held 0$' "$tmp/status"
+cat "$BROKER_STATUS"
+check "every frame is back with the broker (held 0)" grep -q '^frames .* held 0$' "$BROKER_STATUS"
 check "the broker counted the bad messages" \
-  awk '/^counters/ { for (i = 1; i < NF; ++i) if ($i == "bad_messages") exit !($(i + 1) >= 7) }' "$tmp/status"
+  awk '/^counters/ { for (i = 1; i < NF; ++i) if ($i == "bad_messages") exit !($(i + 1) >= 7) }' "$BROKER_STATUS"
 kill $broker
 wait $broker
 tail -n 5 "$tmp/broker.err"

@@ -16,6 +16,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
 extern "C" {
 #include "rings/steer_maps.h"
@@ -74,32 +75,22 @@ uint32_t interface_address(const char* ifname) {
   return a;
 }
 
-// Maps an AF_XDP socket's rx ring (the broker reads it to learn which
-// frames the kernel gave the program).
-bool map_rx(int fd, uint32_t size, void** map, size_t* len, const uint32_t** prod,
-            const xdp_desc** desc) {
+// Maps one of an AF_XDP socket's rings read-only: the broker reads the rx
+// rings of the sockets it made for a program (which frames the kernel gave
+// it) and the consumer index of its tx ring (how far the kernel has sent).
+bool map_ring_read_only(int fd, bool tx, uint32_t size, Broker::ReadOnlyRing* r) {
   xdp_mmap_offsets off{};
   socklen_t olen = sizeof off;
   if (getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &olen) != 0) return false;
-  *len = off.rx.desc + size_t(size) * sizeof(xdp_desc);
-  void* p = mmap(nullptr, *len, PROT_READ, MAP_SHARED, fd, XDP_PGOFF_RX_RING);
+  const xdp_ring_offset& o = tx ? off.tx : off.rx;
+  r->len = o.desc + size_t(size) * sizeof(xdp_desc);
+  void* p = mmap(nullptr, r->len, PROT_READ, MAP_SHARED, fd, tx ? XDP_PGOFF_TX_RING : XDP_PGOFF_RX_RING);
   if (p == MAP_FAILED) return false;
-  *map = p;
-  *prod = reinterpret_cast<const uint32_t*>(static_cast<uint8_t*>(p) + off.rx.producer);
-  *desc = reinterpret_cast<const xdp_desc*>(static_cast<uint8_t*>(p) + off.rx.desc);
-  return true;
-}
-
-// Maps the consumer index of an AF_XDP socket's tx ring.
-bool map_tx_consumer(int fd, uint32_t size, void** map, size_t* len, const uint32_t** cons) {
-  xdp_mmap_offsets off{};
-  socklen_t olen = sizeof off;
-  if (getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &olen) != 0) return false;
-  *len = off.tx.desc + size_t(size) * sizeof(xdp_desc);
-  void* p = mmap(nullptr, *len, PROT_READ, MAP_SHARED, fd, XDP_PGOFF_TX_RING);
-  if (p == MAP_FAILED) return false;
-  *map = p;
-  *cons = reinterpret_cast<const uint32_t*>(static_cast<uint8_t*>(p) + off.tx.consumer);
+  auto* b = static_cast<uint8_t*>(p);
+  r->map = p;
+  r->producer = reinterpret_cast<const uint32_t*>(b + o.producer);
+  r->consumer = reinterpret_cast<const uint32_t*>(b + o.consumer);
+  r->desc = reinterpret_cast<const xdp_desc*>(b + o.desc);
   return true;
 }
 
@@ -444,15 +435,15 @@ bool Broker::make_sockets(Program& p, std::string* why) {
       sa.sxdp_flags = XDP_SHARED_UMEM;
       sa.sxdp_shared_umem_fd = uint32_t(port_->queue_fd(i));
       ok = bind(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
-           map_rx(s.fd, size, &s.rx_map, &s.rx_len, &s.rx_producer, &s.rx_desc) &&
-           (i != 0 || map_tx_consumer(s.fd, size, &s.tx_map, &s.tx_len, &s.tx_consumer));
+           map_ring_read_only(s.fd, /*tx=*/false, size, &s.rx) &&
+           (i != 0 || map_ring_read_only(s.fd, /*tx=*/true, size, &s.tx));
     }
     if (!ok) {
       *why = std::string("cannot make an AF_XDP socket for queue ") +
              std::to_string(port_->queue_id(i)) + ": " + strerror(errno);
       return false;
     }
-    s.audited = __atomic_load_n(s.rx_producer, __ATOMIC_ACQUIRE);
+    s.audited = __atomic_load_n(s.rx.producer, __ATOMIC_ACQUIRE);
     ErrorText err;
     if (port_->steering().add_socket(p.slot, port_->queue_id(i), s.fd, &err) < 0) {
       *why = err.c_str();
@@ -582,8 +573,8 @@ void Broker::drop_program(Program& p) {
   if (p.paused) port_->steering().set_paused(p.slot, false);
   p.paused = false;
   for (ProgramSocket& s : p.socks) {
-    if (s.rx_map) munmap(s.rx_map, s.rx_len);
-    if (s.tx_map) munmap(s.tx_map, s.tx_len);
+    for (ReadOnlyRing* r : {&s.rx, &s.tx})
+      if (r->map) munmap(r->map, r->len);
     if (s.fd >= 0) close(s.fd);
     s = ProgramSocket();
   }
@@ -602,8 +593,8 @@ void Broker::audit(Program& p) {
   const uint32_t size = config_.ring_size;
   for (uint32_t i = 0; i < port_->queue_count(); ++i) {
     ProgramSocket& s = p.socks[i];
-    if (!s.rx_producer) continue;
-    uint32_t prod = __atomic_load_n(s.rx_producer, __ATOMIC_ACQUIRE);
+    if (!s.rx.producer) continue;
+    uint32_t prod = __atomic_load_n(s.rx.producer, __ATOMIC_ACQUIRE);
     if (prod - s.audited > size) {
       // The program consumed and the kernel refilled slots before we read
       // them: those frames are the program's too, unseen.
@@ -613,7 +604,7 @@ void Broker::audit(Program& p) {
       s.audited = prod - size;
     }
     for (; s.audited != prod; ++s.audited) {
-      uint64_t addr = s.rx_desc[s.audited & (size - 1)].addr;
+      uint64_t addr = s.rx.desc[s.audited & (size - 1)].addr;
       uint32_t f = frame_index(addr);
       if (f >= owner_.size()) continue;
       if (owner_[f] == kInFill) {
@@ -749,7 +740,7 @@ void Broker::service() {
       // Zero-copy: the driver may still be reading frames it took from the
       // program's tx ring until their completions come. (Copy mode: the
       // data of every frame taken is already copied.)
-      const uint32_t* cons = p.socks[0].tx_consumer;
+      const uint32_t* cons = p.socks[0].tx.consumer;
       uint32_t in_flight = cons && port_->zero_copy()
                                ? __atomic_load_n(cons, __ATOMIC_ACQUIRE) - p.completed
                                : 0;

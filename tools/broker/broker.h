@@ -111,6 +111,15 @@ class Broker {
   };
   FrameCensus census() const;
 
+  // A program's ring as the broker sees it, mapped read-only.
+  struct ReadOnlyRing {
+    void* map = nullptr;
+    size_t len = 0;
+    const uint32_t* producer = nullptr;
+    const uint32_t* consumer = nullptr;
+    const xdp_desc* desc = nullptr;
+  };
+
  private:
   static constexpr uint8_t kFree = 0;
   static constexpr uint8_t kInFill = 0xff;  // lent to the kernel
@@ -118,16 +127,11 @@ class Broker {
 
   struct ProgramSocket {
     int fd = -1;
-    void* rx_map = nullptr;
-    size_t rx_len = 0;
-    const uint32_t* rx_producer = nullptr;
-    const xdp_desc* rx_desc = nullptr;
+    ReadOnlyRing rx;
     uint32_t audited = 0;  // rx ring position the broker has read up to
     // The first socket's tx ring (the program sends there): its consumer
     // index, which the kernel advances as it takes frames to send.
-    void* tx_map = nullptr;
-    size_t tx_len = 0;
-    const uint32_t* tx_consumer = nullptr;
+    ReadOnlyRing tx;
   };
 
   struct Program {
