@@ -1,9 +1,11 @@
 # tests/lib/broker.sh: the broker (`xdpload daemon`) in namespace A, for the
 # tests that run programs through it. Source after common.sh; needs $tmp.
+_broker_n=0
 #
 #   broker_up [ARGS...]     starts it for IF_A (stderr in $tmp/broker.err),
 #                           waits for its status file; sets BROKER_PID and
-#                           BROKER_STATUS (its --status, or the default path)
+#                           BROKER_STATUS (in $tmp, or where xdpload-stat
+#                           reads it when BROKER_DEFAULT_STATUS=1)
 #   programs_listed         how many programs its status lists
 #   wait_programs N [TENTHS] waits (5 s, or TENTHS of a second, at most) until
 #                           it lists N (it rewrites its status 5 times a second)
@@ -14,11 +16,18 @@
 #                           UdpInDatagrams over the run: 0 when accelerated)
 
 broker_up() {
-  bg_a "$TOP/tools/xdpload" daemon --iface "$IF_A" "$@" 2>"$tmp/broker.err"
+  # Its status file in $tmp (the test's trap removes it, whatever happens
+  # to the broker), unless the test reads it where xdpload-stat does:
+  # BROKER_DEFAULT_STATUS=1 (then the test removes it too).
+  local args=("$@")
+  if [ -z "${BROKER_DEFAULT_STATUS:-}" ] && [[ " $* " != *" --status "* ]]; then
+    args+=(--status "$tmp/broker-status.$((++_broker_n))")
+  fi
+  bg_a "$TOP/tools/xdpload" daemon --iface "$IF_A" "${args[@]}" 2>>"$tmp/broker.err"
   BROKER_PID=$BG_PID
   BROKER_STATUS=/run/xdpload/broker-$BROKER_PID.status
   local prev="" a
-  for a in "$@"; do
+  for a in "${args[@]}"; do
     [ "$prev" = --status ] && BROKER_STATUS=$a
     prev=$a
   done

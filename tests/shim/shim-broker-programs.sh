@@ -10,7 +10,10 @@
 need_root
 NETNS_QUEUES=4 netns_up
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"; netns_down' EXIT
+# The broker's status file is where xdpload-stat reads it: removed here
+# whatever happens to the broker (after it is stopped).
+BROKER_DEFAULT_STATUS=1
+trap 'netns_down; rm -f "${BROKER_STATUS:-}"; rm -rf "$tmp"' EXIT
 flows="python3 $TOP/tests/peers/many_flows.py"
 echo_peer="python3 $TOP/tests/peers/echo_peer.py"
 

@@ -96,9 +96,34 @@ bool map_ring_read_only(int fd, bool tx, uint32_t size, Broker::ReadOnlyRing* r)
 
 }  // namespace
 
+void Broker::closer_loop() {
+  std::unique_lock<std::mutex> g(closing_mutex_);
+  for (;;) {
+    closing_cv_.wait(g, [this] { return stop_closer_ || !closing_.empty(); });
+    if (closing_.empty() && stop_closer_) return;
+    std::vector<Closing> batch(closing_.begin(), closing_.end());
+    closing_.clear();
+    g.unlock();
+    // The rings' mappings first: they hold the socket.
+    for (const Closing& c : batch)
+      if (c.map) munmap(c.map, c.len);
+    for (const Closing& c : batch)
+      if (c.fd >= 0) close(c.fd);
+    g.lock();
+  }
+}
+
 Broker::~Broker() {
   for (auto& p : programs_)
     if (p) drop_program(*p);
+  if (closer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> g(closing_mutex_);
+      stop_closer_ = true;
+      closing_cv_.notify_one();
+    }
+    closer_.join();
+  }
   for (auto& p : pending_) close(p->conn);
   if (listen_fd_ >= 0) close(listen_fd_);
   if (kick_fd_ >= 0) close(kick_fd_);
@@ -114,11 +139,16 @@ bool Broker::start(std::string* why) {
       return false;
     }
   }
-  if (config_.quota == 0 || config_.quota > config_.frames / 2) {
+  if (config_.quota > config_.frames / 2) {
     *why = "the quota must be 1.." + std::to_string(config_.frames / 2) + " frames (half the UMEM)";
     return false;
   }
   if (!open_port(why)) return false;
+  if (config_.quota == 0) {
+    uint32_t lent = fill_target_ * port_->queue_count();
+    config_.quota = std::max<uint32_t>(256, (port_->frame_count() - lent) / 4);
+  }
+  closer_ = std::thread([this] { closer_loop(); });
   kick_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (kick_fd_ < 0 || listen_fd_ < 0) {
@@ -572,11 +602,20 @@ void Broker::drop_program(Program& p) {
   if (p.slot) reclaim(p);
   if (p.paused) port_->steering().set_paused(p.slot, false);
   p.paused = false;
+  // Closing an AF_XDP socket waits for an RCU grace period (tens of
+  // milliseconds here): done by the closer thread, so that the loop goes on
+  // refilling the fill rings meanwhile (it ran one dry once, inline).
+  std::vector<Closing> work;
   for (ProgramSocket& s : p.socks) {
     for (ReadOnlyRing* r : {&s.rx, &s.tx})
-      if (r->map) munmap(r->map, r->len);
-    if (s.fd >= 0) close(s.fd);
+      if (r->map) work.push_back(Closing{-1, r->map, r->len});
+    if (s.fd >= 0) work.push_back(Closing{s.fd, nullptr, 0});
     s = ProgramSocket();
+  }
+  if (!work.empty()) {
+    std::lock_guard<std::mutex> g(closing_mutex_);
+    for (const Closing& c : work) closing_.push_back(c);
+    closing_cv_.notify_one();
   }
   if (p.control) munmap(p.control, p.control_bytes);
   if (p.control_fd >= 0) close(p.control_fd);
@@ -696,6 +735,7 @@ void Broker::refill() {
     uint32_t lent = fq.outstanding();
     if (lent >= fill_target_) continue;
     if (lent < fill_target_ / 2) fill_ran_low_ = true;
+    if (lent < fill_target_ / 8) ++counters_.fill_nearly_empty;
     uint32_t want = fill_target_ - lent;
     if (want > free_.size()) want = uint32_t(free_.size());
     uint32_t room = fq.free_slots(want);
@@ -836,7 +876,8 @@ void Broker::write_status() {
   fprintf(f,
           "counters programs_served %llu programs_refused %llu claims %llu claims_refused %llu "
           "bad_messages %llu refused_returns %llu stray_completions %llu unaudited_rx %llu "
-          "frames_reclaimed %llu pauses %llu copy_completions %llu wakeups %llu kicks %llu\n",
+          "frames_reclaimed %llu pauses %llu copy_completions %llu wakeups %llu kicks %llu "
+          "fill_nearly_empty %llu longest_gap_us %llu\n",
           (unsigned long long)counters_.programs_served,
           (unsigned long long)counters_.programs_refused, (unsigned long long)counters_.claims,
           (unsigned long long)counters_.claims_refused, (unsigned long long)counters_.bad_messages,
@@ -845,7 +886,8 @@ void Broker::write_status() {
           (unsigned long long)counters_.unaudited_rx,
           (unsigned long long)counters_.frames_reclaimed, (unsigned long long)counters_.pauses,
           (unsigned long long)counters_.copy_completions, (unsigned long long)counters_.wakeups,
-          (unsigned long long)counters_.kicks);
+          (unsigned long long)counters_.kicks, (unsigned long long)counters_.fill_nearly_empty,
+          (unsigned long long)counters_.longest_gap_us);
   for (auto& slot : programs_) {
     if (!slot || slot->dying_at_ns) continue;
     const Program& p = *slot;
@@ -924,6 +966,9 @@ void Broker::run(volatile sig_atomic_t* stop) {
       }
       pending_.erase(pending_.begin() + long(i));
     }
+    static uint64_t last_service_ns = now;
+    counters_.longest_gap_us = std::max(counters_.longest_gap_us, (now - last_service_ns) / 1000);
+    last_service_ns = now;
     service();
     if (now - last_status_ns_ > 200'000'000) {
       write_status();

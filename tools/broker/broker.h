@@ -53,8 +53,12 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -71,7 +75,10 @@ struct BrokerConfig {
   uint32_t frames = 16384;
   uint32_t frame_size = 4096;
   uint32_t ring_size = 2048;
-  uint32_t quota = 4096;  // frames one program may hold
+  // Frames one program may hold; 0: a quarter of what the fill rings
+  // leave (4 busy programs can hold all of it; quotas may sum to more than
+  // the UMEM, and the fill rings are served first).
+  uint32_t quota = 0;
   rings::XdpMode mode = rings::XdpMode::Auto;
   std::vector<uint32_t> queues;  // empty: every queue
   std::string status_path;       // where the status is written for xdpload-stat
@@ -92,6 +99,8 @@ struct BrokerCounters {
   uint64_t pauses = 0;             // programs paused for holding more than their quota
   uint64_t wakeups = 0;            // passes of the broker's loop
   uint64_t kicks = 0;              // of which a program woke it
+  uint64_t fill_nearly_empty = 0;  // refills that found a fill ring under an eighth full
+  uint64_t longest_gap_us = 0;     // the longest time between two passes
 };
 
 class Broker {
@@ -203,6 +212,19 @@ class Broker {
   uint32_t ifaddr_ = 0;  // the interface's IPv4 address, network order
   BrokerCounters counters_;
   uint64_t last_status_ns_ = 0;
+  // What closer_loop() closes and unmaps for the loop (a gone program's
+  // sockets and their rings).
+  struct Closing {
+    int fd;
+    void* map;
+    size_t len;
+  };
+  void closer_loop();
+  std::thread closer_;
+  std::mutex closing_mutex_;
+  std::condition_variable closing_cv_;
+  std::deque<Closing> closing_;
+  bool stop_closer_ = false;
   bool fill_ran_low_ = false;  // the last refill found a fill ring under half
 };
 

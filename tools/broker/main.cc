@@ -2,11 +2,13 @@
 //
 //   xdpload daemon --iface IF [--policy FILE] [--frames N] [--quota N]
 //                  [--ring-size N] [--queues LIST] [--xdp-mode auto|driver|skb]
-//                  [--status FILE]
+//                  [--realtime 0|1] [--status FILE]
 //
 // Runs in the foreground until SIGTERM or SIGINT (conf/xdpload-daemon@.service
 // runs it as a service). Needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF,
 // CAP_IPC_LOCK); the programs it serves need nothing.
+#include <dirent.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,15 +31,17 @@ void usage(FILE* out) {
   fprintf(out,
           "usage: xdpload daemon --iface IF [--policy FILE] [--frames N] [--quota N]\n"
           "                      [--ring-size N] [--queues LIST] [--xdp-mode auto|driver|skb]\n"
-          "                      [--status FILE]\n"
+          "                      [--realtime 0|1] [--status FILE]\n"
           "\n"
           "Serves the interface to several programs under xdpload, of any user the policy\n"
           "allows (without --policy: root alone). Foreground; stops on SIGTERM/SIGINT.\n"
           "  --policy FILE   who may accelerate which ports (conf/broker-policy.example)\n"
           "  --frames N      UMEM frames for the interface (default 16384)\n"
-          "  --quota N       frames one program may hold (default 4096)\n"
+          "  --quota N       frames one program may hold (default: a quarter of\n"
+          "                  what the fill rings leave, 2048 of the default 16384)\n"
           "  --ring-size N   each program's rx and tx rings (default 2048)\n"
           "  --queues LIST   receive queues to serve (default: all)\n"
+          "  --realtime 0|1  run at SCHED_FIFO priority 1 when woken (default 1)\n"
           "  --status FILE   where xdpload-stat reads the broker's state\n"
           "                  (default /run/xdpload/broker-PID.status)\n");
 }
@@ -51,12 +55,28 @@ bool number(const char* s, uint32_t lo, uint32_t hi, uint32_t* out) {
   return true;
 }
 
+// A broker killed by SIGKILL leaves its status file: the next one removes
+// the files of brokers that are gone.
+void remove_stale_status_files(const char* dir) {
+  DIR* d = opendir(dir);
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    int pid = 0;
+    char tail = 0;
+    if (sscanf(e->d_name, "broker-%d.statu%c", &pid, &tail) != 2 || tail != 's' || pid <= 0) continue;
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+    unlinkat(dirfd(d), e->d_name, 0);
+  }
+  closedir(d);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace xdpload;
   broker::BrokerConfig c;
   bool status_given = false;
+  bool realtime = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -76,6 +96,11 @@ int main(int argc, char** argv) {
     else if (a == "--quota") ok = number(v, 1, 1u << 20, &c.quota);
     else if (a == "--ring-size") ok = number(v, 64, 32768, &c.ring_size) && !(c.ring_size & (c.ring_size - 1));
     else if (a == "--status") c.status_path = v, status_given = true;
+    else if (a == "--realtime") {
+      std::string r = v;
+      ok = r == "0" || r == "1";
+      realtime = r == "1";
+    }
     else if (a == "--queues") {
       ok = rings::parse_queue_list(v, &c.queues);
     } else if (a == "--xdp-mode") {
@@ -102,6 +127,7 @@ int main(int argc, char** argv) {
   if (!status_given) {
     mkdir("/run/xdpload", 0755);
     c.status_path = "/run/xdpload/broker-" + std::to_string(getpid()) + ".status";
+    remove_stale_status_files("/run/xdpload");
   }
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -114,6 +140,20 @@ int main(int argc, char** argv) {
   if (!b.start(&why)) {
     fprintf(stderr, "xdpload daemon: %s\n", why.c_str());
     return 1;
+  }
+  // The fill rings last a few milliseconds at full rate: when a program
+  // wakes the broker, it must run soon, whatever else the host is doing.
+  // SCHED_FIFO at the lowest priority: above every ordinary task, below
+  // anything a latency setup pinned higher; it sleeps in poll() between
+  // wake-ups (a few microseconds each), and the kernel's real-time
+  // throttling bounds it regardless. The closer thread (started in
+  // start()) keeps the ordinary policy.
+  if (realtime) {
+    sched_param sp{};
+    sp.sched_priority = 1;
+    if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
+      fprintf(stderr, "xdpload daemon: not real-time (%s): under load a fill ring may run dry "
+              "before the broker runs\n", strerror(errno));
   }
   b.run(&g_stop);
   return 0;
