@@ -18,6 +18,12 @@
 // never more than fill_target() to one queue, so that one busy queue cannot
 // take every frame from the others.
 //
+// Under a broker (open_brokered(), rings/xsk_port_broker.cc) the port has
+// no fill or completion ring and no XDP program: the broker drives those,
+// shared by every program on a queue; the pool holds the frames the broker
+// gave, refill() and reap() trade frames with it, and in copy mode a sent
+// frame comes back to the pool once the kernel has consumed its descriptor.
+//
 // Not thread-safe: the owner (a Stack, a test) serializes calls.
 #pragma once
 

@@ -839,31 +839,32 @@ void Runtime::broker_lost() {
   broker_watch_fd_ = -1;
   enabled_ = false;
   broker_lost_.store(true, std::memory_order_release);
-  std::vector<Socket*> live;
-  for (Socket* s = sh_->live; s; s = s->live_next) live.push_back(s);
-  size_t reset = 0, moved = 0;
-  for (Socket* s : live) {
-    if (s->kind == Socket::Kind::Tcp) {
-      auto* t = static_cast<TcpSocket*>(s);
-      if (t->state == TcpSocket::State::Listening) {
-        // The kernel listens on the same port: new connections go there.
-        // Those the stack completed and nobody accepted are reset.
-        for (TcpSocket* c : t->accept_queue) {
-          c->opt.linger = true;
-          c->opt.linger_s = 0;
-        }
-        hand_to_kernel(t);
-        ++moved;
-      } else if (t->pcb) {
-        t->reset_connection();
-        ++reset;
-      }
-    } else {
-      // Its datagrams reach the kernel socket now that nothing steers them.
-      hand_to_kernel(s);
-      ++moved;
+  // Sorted first, then handled listeners last: handing a listener to the
+  // kernel may free the connections waiting in its queue.
+  std::vector<TcpSocket*> connections, listeners;
+  std::vector<Socket*> datagrams;
+  for (Socket* s = sh_->live; s; s = s->live_next) {
+    if (s->kind != Socket::Kind::Tcp) {
+      datagrams.push_back(s);
+      continue;
     }
+    auto* t = static_cast<TcpSocket*>(s);
+    if (t->state == TcpSocket::State::Listening) listeners.push_back(t);
+    else if (t->pcb) connections.push_back(t);
   }
+  for (TcpSocket* t : connections) t->reset_connection();
+  // Their datagrams reach the kernel sockets now that nothing steers them.
+  for (Socket* s : datagrams) hand_to_kernel(s);
+  for (TcpSocket* t : listeners) {
+    // The kernel listens on the same port: new connections go there.
+    // Those the stack completed and nobody accepted are reset.
+    for (TcpSocket* c : t->accept_queue) {
+      c->opt.linger = true;
+      c->opt.linger_s = 0;
+    }
+    hand_to_kernel(t);
+  }
+  const size_t reset = connections.size(), moved = datagrams.size() + listeners.size();
   // The sockets are closed last: the resets above may still leave through
   // them (the link, not the broker, carries them).
   stack_->flush();
