@@ -16,6 +16,9 @@
 
 namespace xdpload::rings {
 
+// Ring sizes (and frame counts) must be powers of two.
+inline bool power_of_two(uint32_t v) { return v && !(v & (v - 1)); }
+
 // The mapped memory of one ring, as the kernel lays it out.
 struct RingMap {
   uint32_t* producer = nullptr;

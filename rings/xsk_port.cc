@@ -23,7 +23,6 @@ namespace xdpload::rings {
 
 namespace {
 
-bool power_of_two(uint32_t v) { return v && !(v & (v - 1)); }
 
 // Each queue's fill ring gets at least this many frames, or the port is
 // refused: fewer cannot absorb a burst.

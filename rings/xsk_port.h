@@ -203,7 +203,6 @@ class XskPort : public family::Object {
   // memory rather than unmapped, so that a lock-free reader (rx_quiet())
   // racing with this reads zeros, not a hole. Lock held.
   void broker_lost();
-  uint32_t broker_slot() const { return slot_; }
   // Steers (proto, port) to this port: the XDP map when the port owns the
   // interface, the broker (shown `backing_fd`, which holds the port in the
   // kernel) when it is a broker's program.

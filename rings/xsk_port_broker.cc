@@ -19,10 +19,6 @@
 
 namespace xdpload::rings {
 
-namespace {
-bool power_of_two(uint32_t v) { return v && !(v & (v - 1)); }
-}  // namespace
-
 int XskPort::open_brokered(const std::string& iface, BrokerGrant* g,
                            std::unique_ptr<XskPort>* out, ErrorText* why,
                            const char* test_hoard_until) {

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "rings/queue_list.h"
+#include "rings/ring.h"
 #include "tools/broker/broker.h"
 
 namespace {
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
     else if (a == "--policy") c.policy_path = v;
     else if (a == "--frames") ok = number(v, 256, 1u << 20, &c.frames);
     else if (a == "--quota") ok = number(v, 1, 1u << 20, &c.quota);
-    else if (a == "--ring-size") ok = number(v, 64, 32768, &c.ring_size) && !(c.ring_size & (c.ring_size - 1));
+    else if (a == "--ring-size") ok = number(v, 64, 32768, &c.ring_size) && rings::power_of_two(c.ring_size);
     else if (a == "--status") c.status_path = v, status_given = true;
     else if (a == "--realtime") {
       std::string r = v;
