@@ -77,8 +77,16 @@ uint64_t random_id() {
 }
 
 void create() {
-  void* p = mmap(nullptr, kArenaBytes, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  // Mapped inaccessible, then opened: under mlockall(MCL_FUTURE) (xdpload
+  // --mlock) the kernel fills a new mapping at once, and this one is a 4 GiB
+  // reservation that must stay sparse. It does not fill an inaccessible
+  // mapping, and mprotect() of a shared one fills nothing: its pages are
+  // locked as they are first touched.
+  void* p = mmap(nullptr, kArenaBytes, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p != MAP_FAILED && mprotect(p, kArenaBytes, PROT_READ | PROT_WRITE) != 0) {
+    munmap(p, kArenaBytes);
+    p = MAP_FAILED;
+  }
   if (p == MAP_FAILED) {
     fprintf(stderr, "xdpload: cannot map the %zu MiB family arena (%s); forked children will "
                     "not share the stack\n", kArenaBytes >> 20, strerror(errno));

@@ -10,7 +10,7 @@ SHIM_SRCS := $(addprefix shim/intercept/,libc.cc init.cc intercept_socket.cc int
              $(addprefix shim/wait/,waiting.cc epoll_set.cc signals.cc) \
              $(addprefix shim/clock/,clock.cc tsc_clock.cc) \
              $(addprefix shim/runtime/,runtime.cc runtime_family.cc fatal_signals.cc config.cc rules.cc \
-               log.cc lazy_libs.cc) \
+               log.cc lazy_libs.cc host_settings.cc) \
              $(addprefix shim/stats/,stat_publisher.cc stat_dir.cc)
 SHIM_OBJS := $(SHIM_SRCS:%.cc=$(BUILD)/%.o)
 SHIM_LIB  := $(BUILD)/libxdpload.so

@@ -164,6 +164,21 @@ int parse_config(char** env, Config* out, std::vector<std::string>* warnings, Er
     rc = -EINVAL;
   }
 
+  // XDPLOAD_NUMA: off (empty), auto (the interface's node) or a node.
+  if (rc == 0 && !out->numa.empty()) {
+    char* end = nullptr;
+    long node = strtol(out->numa.c_str(), &end, 10);
+    if (out->numa == "auto") {
+      out->numa_node = Config::kNumaAuto;
+    } else if (isdigit(static_cast<unsigned char>(out->numa[0])) && *end == 0 && node < 1024) {
+      out->numa_node = int(node);
+    } else {
+      why->set(EINVAL, "XDPLOAD_NUMA=%s is not auto or a NUMA node number (0..1023)",
+               out->numa.c_str());
+      rc = -EINVAL;
+    }
+  }
+
   // Unknown XDPLOAD_* variables: a typo should not silently do nothing.
   for (char** e = env; e && *e; ++e) {
     if (strncmp(*e, "XDPLOAD_", 8) != 0) continue;

@@ -34,6 +34,10 @@ struct Config {
   // XDPLOAD_QUEUES parsed: ascending queue numbers, empty for all.
   std::vector<uint32_t> queue_list;
 
+  // XDPLOAD_NUMA parsed: kNumaOff, kNumaAuto or a node number.
+  static constexpr int kNumaOff = -2, kNumaAuto = -1;
+  int numa_node = kNumaOff;
+
   // Names (XDPLOAD_X=value) of the options set to a non-default value.
   std::vector<std::string> non_default;
 };

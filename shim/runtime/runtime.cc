@@ -92,6 +92,13 @@ void Runtime::init() {
     else defer_line(w);
   }
   start_clock(rc == 0);
+  // Before main(): the threads the program creates inherit the scheduling
+  // and memory policy.
+  if (rc == 0) {
+    std::vector<std::string> refused;
+    host_.apply(config_, config_.strict, &refused);
+    for (const std::string& line : refused) defer_line(line);
+  }
   if (rc < 0) {
     // Without a valid configuration there is no interface to accelerate.
     disable(why.c_str(), /*at_first_socket=*/true);
@@ -194,6 +201,7 @@ bool Runtime::start_stack() {
   sc.port.test_refuse_shared_umem = getenv("XL_TEST_REFUSE_SHARED_UMEM") != nullptr;
   sc.port.umem.frame_count = uint32_t(config_.frames);
   sc.port.umem.frame_size = uint32_t(config_.frame_size);
+  sc.port.umem.numa_node = host_.umem_node();
   sc.port.ring_size = uint32_t(config_.ring_size);
   sc.port.allow_zero_copy = config_.zero_copy;
   sc.pcap_path = config_.pcap;
@@ -651,6 +659,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
 // ---- progress thread ----
 
 void Runtime::progress_loop() {
+  host_.place_progress_thread();
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
@@ -883,6 +892,7 @@ void Runtime::fork_child() {
   // child does), and runs every socket of its own on the kernel path.
   // Accelerated sockets inherited from the parent can only be closed.
   Runtime& r = get();
+  r.host_.after_fork();
   if (t_family_fork) return;  // fork_process() does the rest
   r.forked_child_ = true;
   r.pid_ = getpid();

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "shim/runtime/config.h"
+#include "shim/runtime/host_settings.h"
 #include "shim/socket/fd_table.h"
 #include "shim/runtime/rules.h"
 #include "shim/stats/shim_counters.h"
@@ -254,6 +255,7 @@ class Runtime {
   void defer_line(const std::string& line);
 
   Config config_;
+  HostSettings host_;  // --rt, --mlock, --numa, --progress-cpu
   Rules rules_;
   // False when a rule says "kernel" (logged at level 2).
   bool rules_allow(Role role, uint32_t ip, uint16_t port);
