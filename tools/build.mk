@@ -1,11 +1,13 @@
-# tools/: the xdpload wrapper (a script, tools/xdpload), xdpload-stat (reads
+# tools/: the xdpload wrapper (a script, tools/xdpload), xdpload-tune (the
+# host audit, tools/tune/), xdpload-stat (reads
 # the statistics segments of running processes) and xdpload-options (the
 # option table, for the wrapper and the README).
 
 XSTAT := $(BUILD)/xdpload-stat
 XOPTIONS := $(BUILD)/xdpload-options
 XBROKER := $(BUILD)/xdpload-broker
-ALL += $(XSTAT) $(XOPTIONS) $(XBROKER)
+XTUNE := $(BUILD)/xdpload-tune
+ALL += $(XSTAT) $(XOPTIONS) $(XBROKER) $(XTUNE)
 
 $(BUILD)/tools/%.o: tools/%.cc
 	@mkdir -p $(@D)
@@ -18,6 +20,15 @@ $(XSTAT): $(BUILD)/tools/xdpload_stat.o $(BUILD)/tools/stat_dir.o
 BROKER_OBJS := $(patsubst tools/broker/%.cc,$(BUILD)/tools/broker/%.o,$(wildcard tools/broker/*.cc))
 $(XBROKER): $(BROKER_OBJS) $(RINGS_LIB)
 	$(CXX) $^ $(RINGS_LIBS) -o $@
+
+# The host audit (`xdpload tune`): its own rooms in tools/tune/, and the
+# library's rule for trusting the TSC.
+TUNE_OBJS := $(patsubst tools/tune/%.cc,$(BUILD)/tools/tune/%.o,$(wildcard tools/tune/*.cc))
+$(XTUNE): $(TUNE_OBJS) $(BUILD)/tools/tsc_clock.o
+	$(CXX) $^ -o $@
+$(BUILD)/tools/tsc_clock.o: shim/clock/tsc_clock.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 
 # The same checks the library creates its statistics segment with.
 $(BUILD)/tools/stat_dir.o: shim/stats/stat_dir.cc

@@ -9,7 +9,7 @@ root="$tmp/stage/usr"
 for f in bin/xdpload bin/xdpload-stat lib/xdpload/libxdpload.so lib/xdpload/xdpload-options \
          share/xdpload/conf/balanced.conf share/xdpload/conf/latency.conf \
          share/xdpload/conf/throughput.conf share/xdpload/conf/safe.conf \
-         share/xdpload/conf/rules.example lib/xdpload/xdpload-broker \
+         share/xdpload/conf/rules.example lib/xdpload/xdpload-broker lib/xdpload/xdpload-tune \
          share/xdpload/conf/broker-policy.example "share/xdpload/conf/xdpload-daemon@.service"; do
   check "installed $f" [ -f "$root/$f" ]
 done
@@ -25,4 +25,6 @@ check "a program run by the installed wrapper has the installed library" \
 check "installed xdpload-stat runs" bash -c "'$root/bin/xdpload-stat' >/dev/null"
 check "installed wrapper runs the broker (xdpload daemon --help)" \
   bash -c "'$root/bin/xdpload' daemon --help | grep -q 'usage: xdpload daemon'"
+check "installed wrapper runs the host audit (xdpload tune --json)" \
+  bash -c "'$root/bin/xdpload' tune --json | python3 -m json.tool >/dev/null"
 finish
