@@ -120,7 +120,7 @@ Check check_memlock(const HostView& h, const Target& t) {
   constexpr int kCapIpcLock = 14;
   if (status && has_capability(*status, kCapIpcLock)) {
     c.status = Status::Ok;
-    c.found = "CAP_IPC_LOCK: locked memory is not limited (RLIMIT_MEMLOCK " + soft + ")";
+    c.found = "CAP_IPC_LOCK: locked memory is not limited by RLIMIT_MEMLOCK";
     return c;
   }
   if (soft == "unlimited") {
