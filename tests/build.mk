@@ -56,7 +56,7 @@ $(BUILD)/tests/tc_loss.bpf.o: tests/progs/tc_loss.bpf.c
 # so that the __*_chk entry points are exercised.
 TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child $(BUILD)/tests/clock_check \
                 $(BUILD)/tests/mux_parity $(BUILD)/tests/fork_patterns $(BUILD)/tests/fork_stress \
-                $(BUILD)/tests/cmsg_parity $(BUILD)/tests/zerocopy_parity
+                $(BUILD)/tests/cmsg_parity $(BUILD)/tests/zerocopy_parity $(BUILD)/tests/api_fuzz
 ALL += $(TEST_C_PROGS)
 $(BUILD)/tests/%: tests/progs/%.c tests/progs/parity.h
 	@mkdir -p $(@D)

@@ -193,6 +193,9 @@ ssize_t xdpload_sendto(int fd, const void* buf, size_t n, int flags,
                               const struct sockaddr* to, socklen_t tolen) {
   Socket* s = ours(fd);
   if (!s) return libc::sendto(fd, buf, n, flags, to, tolen);
+  // An address of length 0 is an address too short (EINVAL) to UDP, not
+  // none: the kernel socket says so, with nothing sent.
+  if (to && tolen == 0 && s->kind == Socket::Kind::Udp) return libc::sendto(fd, buf, n, flags, to, tolen);
   int saved = errno;
   return done(send_one(s, fd, buf, n, flags, to, tolen), saved);
 }

@@ -18,6 +18,9 @@ namespace xdpload::shim {
 // socket (`v6`) a v4-mapped address (::ffff:a.b.c.d) or the wildcard (::).
 // A real IPv6 address is -EAFNOSUPPORT: that socket stays with the kernel.
 inline int read_sockaddr(const sockaddr* sa, socklen_t len, SockAddr* out, bool v6 = false) {
+  // As the kernel takes an address from a program (move_addr_to_kernel).
+  if (len > sizeof(sockaddr_storage)) return -EINVAL;
+  if (!sa && len) return -EFAULT;
   if (!sa || len < sizeof(sa_family_t)) return -EINVAL;
   if (sa->sa_family == AF_INET) {
     if (len < sizeof(sockaddr_in)) return -EINVAL;

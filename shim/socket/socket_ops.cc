@@ -211,7 +211,9 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
 int op_listen(Socket* s, int fd, int backlog) {
   CHILD_GUARD(fd);
   if (s->kind != Socket::Kind::Tcp || s->accelerated || s->kernel_only) {
-    if (s->accelerated && tcp(s)->state != TcpSocket::State::Listening) return -EINVAL;
+    if (s->kind == Socket::Kind::Tcp && s->accelerated &&
+        tcp(s)->state != TcpSocket::State::Listening)
+      return -EINVAL;
     if (libc::listen(fd, backlog) != 0) return neg_errno();
     if (s->kind != Socket::Kind::Tcp) return 0;
     CoreGuard g;
@@ -332,10 +334,24 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
 
   // TCP
   if (s->accelerated) {
-    if (ar != 0) return ar;
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
-    return tcp(s)->connect(to);
+    // Linux looks at the socket's state before the address's family and
+    // length (__inet_stream_connect), but after whether it could read it.
+    TcpSocket* t = tcp(s);
+    bool readable = ar != -EFAULT && !(ar == -EINVAL && (!addr || len < sizeof(sa_family_t)));
+    if (ar != 0 && readable && t->state != TcpSocket::State::Fresh) {
+      // The connect() that completes a non-blocking one says 0 whatever it
+      // is given (its socket is still "connecting" to Linux's socket layer).
+      if (t->state == TcpSocket::State::Connected && t->connect_unreported) return t->connect(to);
+      if (t->state == TcpSocket::State::Connecting && t->nonblock) return -EALREADY;
+      if (t->state == TcpSocket::State::Connected || t->state == TcpSocket::State::Listening ||
+          (t->state == TcpSocket::State::Closed && t->established && !t->connect_unreported))
+        return -EISCONN;
+      if (t->state == TcpSocket::State::Closed) return t->connect(to);  // the attempt's error
+    }
+    if (ar != 0) return ar;
+    return t->connect(to);
   }
   bool accel = ar == 0 && !s->kernel_only &&
                rt().accelerate_destination(to.ip, to.port, Role::TcpClient) && rt().ensure_stack();
@@ -394,10 +410,58 @@ void zerocopy_sent(Socket* s, int flags) {
   s->notify();
 }
 
+// What the kernel checks of a message before anything else
+// (copy_msghdr_from_user, import_iovec): too many segments, a segment array
+// or a buffer that cannot be there, a total past SSIZE_MAX. The stack would
+// read or write through them. (A NULL receive buffer is refused before the
+// kernel would refuse it: it says EAGAIN first when no data waits.)
+ssize_t check_message(const msghdr* msg) {
+  if (msg->msg_iovlen > UIO_MAXIOV) return -EMSGSIZE;
+  if (msg->msg_iovlen && !msg->msg_iov) return -EFAULT;
+  size_t total = 0;
+  for (size_t i = 0; i < msg->msg_iovlen; ++i) {
+    const iovec& v = msg->msg_iov[i];
+    if (v.iov_len && !v.iov_base) return -EFAULT;
+    if (v.iov_len > size_t(SSIZE_MAX) - total) return -EINVAL;
+    total += v.iov_len;
+  }
+  return 0;
+}
+
+// The control messages of a TCP send, as tcp_sendmsg takes them
+// (sock_cmsg_send): each must fit the buffer; at SOL_SOCKET only the ones
+// a socket may send (timestamping requests, mark, priority, transmit time)
+// are known; other levels are ignored. The stack does not act on the known
+// ones.
+int check_tcp_control(const msghdr* msg) {
+  if (msg->msg_controllen < sizeof(cmsghdr) || !msg->msg_control) return 0;
+  msghdr m = *msg;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_len < sizeof(cmsghdr) ||
+        c->cmsg_len > size_t(static_cast<char*>(m.msg_control) + m.msg_controllen -
+                             reinterpret_cast<char*>(c)))
+      return -EINVAL;
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    switch (c->cmsg_type) {
+      case SO_MARK:
+      case SO_TIMESTAMPING_OLD:
+      case SO_TIMESTAMPING_NEW:
+      case SCM_TXTIME:
+      case SO_PRIORITY:
+        break;
+      default:
+        return -EINVAL;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   CHILD_GUARD(fd);
+  if (s->accelerated)
+    if (ssize_t e = check_message(msg)) return e;
   if (s->kind == Socket::Kind::Tcp) {
     if (!s->accelerated) {
       ssize_t r = libc::sendmsg(fd, msg, flags);
@@ -407,7 +471,7 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
     {
       CoreGuard g;
       if (!still(s, fd)) return -EBADF;
-      r = tcp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags);
+      r = tcp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, check_tcp_control(msg));
       if (r > 0) zerocopy_sent(s, flags);
     }
     if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) raise_sigpipe();
@@ -449,6 +513,13 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   }
   bool via_stack =
       have_to ? rt().accelerate_destination(to.ip, to.port, Role::UdpSender) : s->remote_accelerated;
+  // udp_sendmsg's order: too long, then urgent data (which UDP has not),
+  // then no destination.
+  if (flags & MSG_OOB) {
+    size_t total = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
+    return total > 0xffff ? -EMSGSIZE : -EOPNOTSUPP;
+  }
   if (!have_to && !udp(s)->connected) return -EDESTADDRREQ;
   if (!via_stack) {
     ssize_t r = libc::sendmsg(fd, msg, flags);
@@ -465,6 +536,8 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
 
 ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
   CHILD_GUARD(fd);
+  if (s->accelerated)
+    if (ssize_t e = check_message(msg)) return e;
   // The error queue is the backing kernel socket's: ICMP errors reach A's
   // kernel (the XDP program steers only TCP and UDP to the stack), which
   // queues them there (IP_RECVERR is set on it too). Never blocks, as on Linux.
@@ -488,7 +561,8 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     t->last_read_stamp = timespec{};
     ssize_t r = t->recv(msg->msg_iov, int(msg->msg_iovlen), flags);
     if (r >= 0) {
-      msg->msg_flags = 0;
+      // __sys_recvmsg starts msg_flags from the call's MSG_CMSG_CLOEXEC.
+      msg->msg_flags = flags & MSG_CMSG_CLOEXEC;
       if (msg->msg_name) msg->msg_namelen = 0;
       // tcp_recv_timestamp(): the stamp of the last segment read, when it
       // has one and the socket asked.
@@ -524,7 +598,7 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
       socklen_t* namelen = msg->msg_name ? &msg->msg_namelen : nullptr;
       ssize_t r = u->recv_from_stack(msg->msg_iov, int(msg->msg_iovlen), flags,
                                      static_cast<sockaddr*>(msg->msg_name), namelen, &mflags, msg);
-      msg->msg_flags = mflags;
+      msg->msg_flags = mflags | (flags & MSG_CMSG_CLOEXEC);
       return r;
     }
     // What the kernel delivered to the backing socket (fragments, local
@@ -810,7 +884,10 @@ int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t
 
 int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
   CHILD_GUARD(fd);
-  if (!s->accelerated) return libc::getsockname(fd, addr, len) == 0 ? 0 : neg_errno();
+  // A UDP socket's kernel twin holds the same port and is connected
+  // alongside it: it knows the source address a connect() chose.
+  if (!s->accelerated || s->kind == Socket::Kind::Udp)
+    return libc::getsockname(fd, addr, len) == 0 ? 0 : neg_errno();
   if (!addr || !len) return -EFAULT;
   CoreGuard g;
   write_sockaddr(s->local, addr, len, s->v6);
@@ -820,13 +897,15 @@ int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
 int op_getpeername(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
   CHILD_GUARD(fd);
   if (!s->accelerated) return libc::getpeername(fd, addr, len) == 0 ? 0 : neg_errno();
-  if (!addr || !len) return -EFAULT;
   CoreGuard g;
   bool connected = s->kind == Socket::Kind::Tcp
                        ? (tcp(s)->state == TcpSocket::State::Connected ||
-                          (tcp(s)->state == TcpSocket::State::Closed && !tcp(s)->reset))
+                          (tcp(s)->state == TcpSocket::State::Closed && tcp(s)->established &&
+                           !tcp(s)->reset))
                        : udp(s)->connected;
+  // The kernel asks the socket first, then writes to the program's memory.
   if (!connected) return -ENOTCONN;
+  if (!addr || !len) return -EFAULT;
   write_sockaddr(s->remote, addr, len, s->v6);
   return 0;
 }

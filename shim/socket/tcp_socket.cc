@@ -360,6 +360,16 @@ int TcpSocket::listen(int n) {
   return 0;
 }
 
+// A failed attempt (refused, timed out), connected to again: its error if
+// nobody has read it, else ECONNABORTED, and the socket is unconnected
+// again, the next connect() starts anew (Linux's __inet_stream_connect).
+int TcpSocket::failed_attempt_error() {
+  int e = error ? pending_error(true) : ECONNABORTED;
+  state = State::Fresh;
+  reset = rx_fin = false;
+  return e;
+}
+
 int TcpSocket::connect(const SockAddr& to) {
   Runtime& rt = Runtime::get();
   switch (state) {
@@ -375,12 +385,12 @@ int TcpSocket::connect(const SockAddr& to) {
       return -EISCONN;
     case State::Listening: return -EISCONN;
     case State::Closed:
-      if (established) return error ? -pending_error(true) : -EISCONN;
-      // A failed attempt: report its error if nobody has, else try again.
-      if (error) return -pending_error(true);
-      state = State::Fresh;
-      reset = rx_fin = false;
-      break;
+      // Ended after a non-blocking connect that nobody confirmed: to Linux's
+      // socket layer it is still connecting, and its end is reported as a
+      // failed attempt's.
+      if (established && !connect_unreported) return -EISCONN;
+      connect_unreported = false;
+      return -failed_attempt_error();
     case State::Fresh: break;
   }
   tcp_pcb* p;
@@ -415,7 +425,9 @@ int TcpSocket::connect(const SockAddr& to) {
   if (rc == -EAGAIN) return -EINPROGRESS;  // SO_SNDTIMEO ran out; it goes on
   if (rc < 0) return rc;
   if (state == State::Connected) return 0;
-  return -(error ? pending_error(true) : ECONNREFUSED);
+  // Reported by connect() itself: the socket is unconnected again, as
+  // Linux's sock_error path leaves it, and the next connect() tries anew.
+  return -failed_attempt_error();
 }
 
 int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
@@ -450,7 +462,7 @@ int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
 
 // ---- data ----
 
-ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags) {
+ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_error) {
   Runtime& rt = Runtime::get();
   size_t total = iov_total(iov, iovcnt);
   size_t sent = 0;
@@ -469,6 +481,7 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags) {
     }
     if (error) return sent ? ssize_t(sent) : -pending_error(true);
     if (state != State::Connected || shut_wr || !pcb) return sent ? ssize_t(sent) : -EPIPE;
+    if (control_error) return control_error;
     if (sent == total) break;
     // Queue as much as lwIP's send buffer takes.
     bool progressed = false;
@@ -514,6 +527,9 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
   bool dontwait = nonblock || (flags & MSG_DONTWAIT);
   size_t got = 0;
   if (state == State::Listening || state == State::Fresh) return -ENOTCONN;
+  // Urgent data is never kept apart (it arrives inline): Linux's answer
+  // when there is none to read.
+  if (flags & MSG_OOB) return -EINVAL;
   for (;;) {
     rt.poll_stack();
     if (rx_bytes && want) {
@@ -574,7 +590,9 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
       iovcnt -= k;
       continue;
     }
-    if (!want) return 0;
+    // A read of 0 bytes waits for data as a read of 1 would (Linux's
+    // sock_rcvlowat() is at least 1), and takes none.
+    if (!want && rx_bytes) return 0;
     if (error) return got ? ssize_t(got) : -pending_error(true);
     if (rx_fin || shut_rd || state == State::Closed) return ssize_t(got);
     if (dontwait) return got ? ssize_t(got) : -EAGAIN;
@@ -611,6 +629,11 @@ int TcpSocket::shutdown(int how) {
     return 0;
   }
   if (state != State::Connected && state != State::Closed) return -ENOTCONN;
+  // A connection that is over (reset, or closed both ways) is in Linux's
+  // TCP_CLOSE: ENOTCONN, the shutdown recorded all the same. Either way the
+  // socket layer now counts it connected: a later connect() says EISCONN.
+  bool over = state == State::Closed;
+  connect_unreported = false;
   if (how != SHUT_WR) shut_rd = true;
   if (how != SHUT_RD && !shut_wr) {
     shut_wr = true;
@@ -620,7 +643,7 @@ int TcpSocket::shutdown(int how) {
     }
   }
   notify();
-  return 0;
+  return over ? -ENOTCONN : 0;
 }
 
 void TcpSocket::release() {
@@ -714,10 +737,13 @@ void TcpSocket::fill_tcp_info(void* out, socklen_t* len) const {
 
 int TcpSocket::getsockopt(int level, int name, void* value, socklen_t* len, bool* handled) {
   *handled = true;
+  // As Linux copies an int option: cut to the caller's length (a negative
+  // length, as an int, is EINVAL).
   auto put_int = [&](int v) -> int {
-    if (*len < sizeof(int)) return -EINVAL;
-    memcpy(value, &v, sizeof v);
-    *len = sizeof v;
+    if (int(*len) < 0) return -EINVAL;
+    socklen_t n = std::min<socklen_t>(*len, sizeof v);
+    memcpy(value, &v, n);
+    *len = n;
     return 0;
   };
   if (level == SOL_SOCKET && name == SO_ERROR) return put_int(pending_error(true));

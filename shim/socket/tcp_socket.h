@@ -34,7 +34,9 @@ class TcpSocket final : public Socket {
   // A connection from the stack's queue: its new descriptor (0 flags: from
   // accept4), or -EAGAIN when the queue is empty.
   int accept_from_stack(int flags, sockaddr* addr, socklen_t* len);
-  ssize_t send(const iovec* iov, int iovcnt, int flags);
+  // control_error: what the control messages were found to be (checked
+  // once the connection can send, as Linux does).
+  ssize_t send(const iovec* iov, int iovcnt, int flags, int control_error = 0);
   ssize_t recv(const iovec* iov, int iovcnt, int flags);
   int shutdown(int how);
   int getsockopt(int level, int name, void* value, socklen_t* len, bool* handled);
@@ -84,6 +86,7 @@ class TcpSocket final : public Socket {
   static signed char on_connected(void* arg, tcp_pcb* p, signed char err);
   static signed char on_accept(void* arg, tcp_pcb* p, signed char err);
   bool writable() const;
+  int failed_attempt_error();
   void attach(tcp_pcb* p);
   int hold_port(tcp_pcb* p);
   // A new PCB bound to `local` (-ENOBUFS, -EADDRINUSE).

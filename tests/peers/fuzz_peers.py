@@ -1,0 +1,60 @@
+"""The kernel peers tests/progs/api_fuzz.c expects, in one process:
+  7002  half-closes each connection at once (shutdown SHUT_WR), then reads
+        and holds it: the fuzz's sends are accepted, never reset;
+  7003  reads a line, then resets (SO_LINGER 0);
+  7004  reads and holds: a sink that never closes (a FIN from the fuzz is
+        never answered, so no later call races a FIN or a reset);
+  7103  a UDP sink.
+    python3 fuzz_peers.py"""
+import selectors, socket, struct
+
+sel = selectors.DefaultSelector()
+held = []
+
+def listener(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(128)
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ, ("listen", port))
+
+for port in (7002, 7003, 7004):
+    listener(port)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("0.0.0.0", 7103))
+u.setblocking(False)
+sel.register(u, selectors.EVENT_READ, ("udp", 7103))
+
+while True:
+    for key, _ in sel.select():
+        kind, port = key.data
+        s = key.fileobj
+        if kind == "listen":
+            try:
+                c, _ = s.accept()
+            except BlockingIOError:
+                continue
+            c.setblocking(False)
+            if port == 7002:
+                c.shutdown(socket.SHUT_WR)
+            held.append(c)
+            sel.register(c, selectors.EVENT_READ, ("conn", port))
+        elif kind == "udp":
+            try:
+                s.recv(65536)
+            except OSError:
+                pass
+        else:
+            try:
+                data = s.recv(65536)
+            except OSError:
+                data = b""
+            if port == 7003 and data:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                data = b""
+            if not data:
+                sel.unregister(s)
+                if port == 7003:
+                    s.close()
+                # others: held open, never closed (no FIN back)
