@@ -390,12 +390,25 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
 
 int op_shutdown(Socket* s, int fd, int how) {
   CHILD_GUARD(fd);
-  if (!s->accelerated) return libc::shutdown(fd, how) == 0 ? 0 : neg_errno();
+  if (!s->accelerated) {
+    int r = libc::shutdown(fd, how) == 0 ? 0 : neg_errno();
+    // Linux records it even on an unconnected socket (ENOTCONN): the stack
+    // must know if the socket is accelerated later (a connect() keeps it).
+    if ((r == 0 || r == -ENOTCONN) && (how == SHUT_RD || how == SHUT_WR || how == SHUT_RDWR)) {
+      CoreGuard g;
+      if (still(s, fd)) {
+        bool& rd = s->kind == Socket::Kind::Udp ? udp(s)->shut_rd : tcp(s)->shut_rd;
+        bool& wr = s->kind == Socket::Kind::Udp ? udp(s)->shut_wr : tcp(s)->shut_wr;
+        if (how != SHUT_WR) rd = true;
+        if (how != SHUT_RD) wr = true;
+      }
+    }
+    return r;
+  }
   CoreGuard g;
   if (!still(s, fd)) return -EBADF;
   if (s->kind == Socket::Kind::Tcp) return tcp(s)->shutdown(how);
-  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
-  return udp(s)->connected ? 0 : -ENOTCONN;
+  return udp(s)->shutdown(how);
 }
 
 // ---- data ----
@@ -409,6 +422,8 @@ void zerocopy_sent(Socket* s, int flags) {
   s->zc.sent();
   s->notify();
 }
+
+void note_kernel_option(Socket* s, int fd, int level, int name);
 
 // What the kernel checks of a message before anything else
 // (copy_msghdr_from_user, import_iovec): too many segments, a segment array
@@ -510,6 +525,18 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
       ssize_t r = libc::sendmsg(fd, msg, flags);
       return r < 0 ? neg_errno() : r;
     }
+  }
+  // MSG_MORE corks: this send and the next make one datagram, which the
+  // stack does not do. The kernel socket holding the same port takes over,
+  // as when UDP_CORK is set.
+  if (flags & MSG_MORE) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    note_kernel_option(s, fd, IPPROTO_UDP, 1 /* UDP_CORK */);
+    XLOG(kLogDecision, "descriptor %d handed to the kernel (MSG_MORE)", fd);
+    hand_to_kernel(s);
+    ssize_t r = libc::sendmsg(fd, msg, flags);
+    return r < 0 ? neg_errno() : r;
   }
   bool via_stack =
       have_to ? rt().accelerate_destination(to.ip, to.port, Role::UdpSender) : s->remote_accelerated;
@@ -615,6 +642,9 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
                          __ATOMIC_RELAXED);
     }
     if (dontwait) return -EAGAIN;
+    // Nothing left and shut for reading: a blocking read returns 0 (Linux
+    // does not wait; a non-blocking one still says EAGAIN).
+    if (u->shut_rd) return 0;
     WaitSpec spec;
     Socket* self = s;
     spec.sockets = &self;
@@ -623,7 +653,9 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     spec.nkernel = 1;
     spec.deadline_ns = s->opt.rcvtimeo_ns ? mono_ns() + s->opt.rcvtimeo_ns : -1;
     spec.restartable = s->opt.rcvtimeo_ns == 0;
-    int rc = rt().block(spec, [&] { return u->stack_has_data() || kfd.revents || !still(s, fd); });
+    int rc = rt().block(spec, [&] {
+      return u->stack_has_data() || u->shut_rd || kfd.revents || !still(s, fd);
+    });
     if (rc < 0) return rc;
     kfd.revents = 0;
   }
@@ -688,6 +720,8 @@ bool kernel_only_option(Socket::Kind kind, int level, int name, const void* valu
     }
   }
   if (level == IPPROTO_UDP && name == 103 /* UDP_SEGMENT */) return true;
+  // Corking joins sends into one datagram; the stack sends each at once.
+  if (level == IPPROTO_UDP && name == 1 /* UDP_CORK */) return as_int_value(value, len) != 0;
   // An IPv6-only socket carries no IPv4 traffic: nothing for the stack.
   if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) return as_int_value(value, len) != 0;
   return false;

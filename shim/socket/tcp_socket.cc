@@ -286,7 +286,16 @@ int TcpSocket::unacked_bytes() const {
 uint32_t TcpSocket::events() {
   uint32_t m = 0;
   if (state == State::Listening) return accept_queue.empty() ? 0 : (POLLIN | POLLRDNORM);
-  if (state == State::Fresh || state == State::Connecting) return error ? POLLERR : 0;
+  if (state == State::Fresh || state == State::Connecting) {
+    // tcp_poll: an unconnected socket is in TCP_CLOSE (hung up, writable);
+    // a shutdown recorded before the connect shows as it would later.
+    bool closed = state == State::Fresh;
+    if ((shut_rd && shut_wr) || closed) m |= POLLHUP;
+    if (shut_rd) m |= POLLIN | POLLRDNORM | POLLRDHUP;
+    if (closed) m |= POLLOUT | POLLWRNORM;
+    if (error) m |= POLLERR;
+    return m;
+  }
   bool rd_shut = rx_fin || shut_rd || state == State::Closed;
   bool wr_shut = shut_wr || state == State::Closed;
   if (rd_shut && wr_shut) m |= POLLHUP;
@@ -367,6 +376,7 @@ int TcpSocket::failed_attempt_error() {
   int e = error ? pending_error(true) : ECONNABORTED;
   state = State::Fresh;
   reset = rx_fin = false;
+  shut_rd = shut_wr = false;  // tcp_disconnect() clears sk_shutdown
   return e;
 }
 

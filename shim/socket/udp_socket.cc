@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/sockaddr_util.h"
 #include "shim/stats/stat_segment.h"
@@ -126,9 +127,22 @@ int UdpSocket::disconnect() {
   return 0;
 }
 
+int UdpSocket::shutdown(int how) {
+  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
+  // The kernel twin too: what it holds (datagrams from local senders,
+  // errors) then reads as the stack's does.
+  libc::shutdown(fd, how);
+  if (how != SHUT_WR) shut_rd = true;
+  if (how != SHUT_RD) shut_wr = true;
+  notify();
+  return connected ? 0 : -ENOTCONN;
+}
+
 uint32_t UdpSocket::events() {
   uint32_t m = POLLOUT | POLLWRNORM;
   if (!queue.empty()) m |= POLLIN | POLLRDNORM;
+  if (shut_rd) m |= POLLIN | POLLRDNORM | POLLRDHUP;
+  if (shut_rd && shut_wr) m |= POLLHUP;
   if (zc.pending || tx_stamps.pending()) m |= POLLERR;
   return m;
 }
@@ -201,6 +215,8 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
        opt.pmtudisc == IP_PMTUDISC_INTERFACE) &&
       len + 28 > Runtime::get().iface().mtu)
     return -EMSGSIZE;
+  // Shut for writing: where Linux's allocation of the datagram fails.
+  if (shut_wr) return -EPIPE;
   // Built in a transmit frame when it fits one (no copy after the one from
   // the caller's buffer, no allocation), else in an ordinary pbuf.
   pbuf* p = Runtime::get().stack()->driver().alloc_tx_pbuf(u16_t(len));

@@ -56,6 +56,13 @@ class UdpSocket final : public Socket {
 
   udp_pcb* pcb = nullptr;
   bool connected = false;
+  // shutdown() as Linux records it on a datagram socket, connected or not
+  // (inet_shutdown): sends fail with EPIPE (no SIGPIPE), a blocking
+  // receive with nothing queued returns 0, poll says POLLIN|POLLRDHUP, and
+  // POLLHUP once both are shut.
+  bool shut_rd = false;
+  bool shut_wr = false;
+  int shutdown(int how);
   uint32_t drops = 0;     // datagrams dropped on a full receive buffer (SO_RXQ_OVFL)
   int64_t sk_stamp_ns = kNoStampYet;  // what SIOCGSTAMP answers
   TxStamps tx_stamps;                 // transmit timestamps waiting on the error queue

@@ -369,9 +369,24 @@ int main(int argc, char** argv) {
   printf("%-44s %ld trunc=%d\n", "udp recvmsg truncated", (long)got, (m.msg_flags & MSG_TRUNC) != 0);
   send(fd, "0123456789", 10, 0);
   printf("%-44s %ld\n", "udp recv MSG_TRUNC gives the full size", (long)recv(fd, buf, 4, MSG_TRUNC));
+  /* Corked: two sends, one datagram (xdpload hands such a socket to the kernel). */
+  send(fd, "ab", 2, MSG_MORE);
+  send(fd, "cd", 2, 0);
+  memset(buf, 0, 16);
+  printf("%-44s %ld '%.8s'\n", "udp MSG_MORE joins two sends", (long)recv(fd, buf, 16, 0), buf);
   len = sizeof them;
   SHOW("udp getsockname", getsockname(fd, (struct sockaddr*)&them, &len));
   SHOW("udp shutdown on a connected socket", shutdown(fd, SHUT_RDWR));
+  sigpipes = 0;
+  SHOW("udp send after shutdown", send(fd, "x", 1, 0));
+  printf("%-44s %d\n", "SIGPIPEs (none for UDP)", (int)sigpipes);
+  SHOW("udp blocking recv after shutdown returns", recv(fd, buf, sizeof buf, 0));
+  SHOW("udp non-blocking recv after shutdown", recv(fd, buf, sizeof buf, MSG_DONTWAIT));
+  {
+    struct pollfd sp = {fd, POLLIN | POLLOUT | POLLRDHUP, 0};
+    poll(&sp, 1, 0);
+    printf("%-44s %#x\n", "udp poll after shutdown", (unsigned)sp.revents);
+  }
   close(fd);
   fd = socket(AF_INET, SOCK_DGRAM, 0);
   SHOW("udp shutdown on an unconnected socket", shutdown(fd, SHUT_RDWR));

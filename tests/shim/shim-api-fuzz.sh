@@ -13,8 +13,8 @@ bg_b python3 "$TOP/tests/peers/fuzz_peers.py"
 for p in 7002 7003 7004; do
   wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :$p' | grep -q $p"
 done
-SEEDS=${XL_FUZZ_SEEDS:-$(seq 1 16)}
-ROUNDS=${XL_FUZZ_ROUNDS:-200}
+SEEDS=${XL_FUZZ_SEEDS:-$(seq 1 24)}
+ROUNDS=${XL_FUZZ_ROUNDS:-250}
 # What the fuzz leaves out, where xdpload does not match Linux yet, is
 # listed at the top of tests/progs/api_fuzz.c. Every other line must match.
 
