@@ -133,10 +133,19 @@ int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
   EpollItem* item = it == idx.end() ? nullptr : it->second;
   // A connection on the stack has nothing to say through its kernel socket.
   bool kernel_part = !s->accelerated || s->kernel_side();
+  // do_epoll_ctl's order: the event is read first, then EPOLLEXCLUSIVE is
+  // judged (ADD only, with in/out/err/hup/wakeup/et alone), then the
+  // interest is looked up.
+  bool with_event = op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD;
+  if (with_event && !ev) return -EFAULT;
+  if (with_event && (ev->events & EPOLLEXCLUSIVE)) {
+    constexpr uint32_t kExclusiveOk =
+        EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE;
+    if (op == EPOLL_CTL_MOD || (ev->events & ~kExclusiveOk)) return -EINVAL;
+  }
   switch (op) {
     case EPOLL_CTL_ADD: {
       if (item) return -EEXIST;
-      if (!ev) return -EFAULT;
       if (int rc = ensure_efd(); rc < 0) return rc;
       if (kernel_part && libc::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, ev) != 0) return -errno;
       item = new EpollItem{{}, this, s, fd, ev->events, ev->data};
@@ -149,8 +158,7 @@ int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
     }
     case EPOLL_CTL_MOD: {
       if (!item) return -ENOENT;
-      if (!ev) return -EFAULT;
-      if (ev->events & EPOLLEXCLUSIVE) return -EINVAL;
+      if (item->events & EPOLLEXCLUSIVE) return -EINVAL;  // an exclusive interest is not modified
       if (item->in_kernel && libc::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, ev) != 0) return -errno;
       item->events = ev->events;
       item->data = ev->data;

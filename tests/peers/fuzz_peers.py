@@ -4,7 +4,10 @@
   7003  reads a line, then resets (SO_LINGER 0);
   7004  reads and holds: a sink that never closes (a FIN from the fuzz is
         never answered, so no later call races a FIN or a reset);
-  7103  a UDP sink.
+  7103  a UDP sink;
+  7104  a dialer: "dial PORT" from a host makes a TCP connection to that
+        host's PORT, held open and silent (a listener with a connection
+        waiting in its queue).
     python3 fuzz_peers.py"""
 import selectors, socket, struct
 
@@ -25,6 +28,10 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.bind(("0.0.0.0", 7103))
 u.setblocking(False)
 sel.register(u, selectors.EVENT_READ, ("udp", 7103))
+dialer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+dialer.bind(("0.0.0.0", 7104))
+dialer.setblocking(False)
+sel.register(dialer, selectors.EVENT_READ, ("dial", 7104))
 
 while True:
     for key, _ in sel.select():
@@ -40,6 +47,14 @@ while True:
                 c.shutdown(socket.SHUT_WR)
             held.append(c)
             sel.register(c, selectors.EVENT_READ, ("conn", port))
+        elif kind == "dial":
+            try:
+                req, (host, _) = s.recvfrom(64)
+                port = int(req.split()[1])
+                c = socket.create_connection((host, port), timeout=3)
+                held.append(c)
+            except (OSError, ValueError, IndexError):
+                pass
         elif kind == "udp":
             try:
                 s.recv(65536)

@@ -11,9 +11,10 @@
  *
  *   api_fuzz SEED ROUNDS PEER_IP LOCAL_IP
  *
- * Peers in namespace B (the test starts them): 7002 closes each connection
- * at once, 7003 resets after a line, 7004 accepts and stays silent, 7103 a
- * UDP sink; 7009 is closed. Every socket is non-blocking and every receive
+ * Peers in namespace B (tests/peers/fuzz_peers.py): 7002 half-closes each
+ * connection at once, 7003 resets after a line, 7004 accepts and holds,
+ * UDP 7103 a sink, UDP 7104 a dialer that connects to the port it is sent
+ * (a listener with a connection waiting); 7009 is closed. Every socket is non-blocking and every receive
  * passes MSG_DONTWAIT: a state is waited for before the calls, never by
  * them.
  *
@@ -25,7 +26,12 @@
  *   xdpload keeps alongside does not always agree on the port);
  * - bind(), listen() or connect() on a TCP socket whose connection was
  *   reset or refused (Linux has released its port by then);
- * - MSG_FASTOPEN (the stack ignores the flag). */
+ * - MSG_FASTOPEN (the stack ignores the flag);
+ * - on a listener with a connection waiting, an option that hands it to the
+ *   kernel (IP_RECVERR, SO_BINDTODEVICE): the connections the stack had
+ *   queued are reset;
+ * - SO_SNDBUF on UDP (the stack does not refuse a datagram larger than
+ *   twice the send buffer, ENOBUFS). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -65,10 +72,11 @@ static void result(const char* what, long r) {
 /* ---- socket states ---- */
 
 enum State {
-  T_NEW, T_BOUND, T_LISTEN, T_CONNECTING, T_CONNECTED, T_PEER_CLOSED, T_WR_SHUT, T_RESET,
-  T_REFUSED, T_CLOSED, U_NEW, U_BOUND, U_CONNECTED, U_CLOSED, N_STATES
+  T_NEW, T_BOUND, T_LISTEN, T_LISTEN_PENDING, T_CONNECTING, T_CONNECTED, T_PEER_CLOSED, T_WR_SHUT,
+  T_RESET, T_REFUSED, T_CLOSED, U_NEW, U_BOUND, U_CONNECTED, U_CLOSED, N_STATES
 };
-static const char* state_names[] = {"tcp new", "tcp bound", "tcp listening", "tcp connecting",
+static const char* state_names[] = {"tcp new", "tcp bound", "tcp listening",
+                                    "tcp listening, a connection waiting", "tcp connecting",
                                     "tcp connected", "tcp peer closed", "tcp shut down (wr)",
                                     "tcp reset", "tcp refused", "tcp closed", "udp new",
                                     "udp bound", "udp connected", "udp closed"};
@@ -95,9 +103,23 @@ static int make(enum State st) {
     case T_NEW: fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0); break;
     case T_BOUND:
     case T_LISTEN:
+    case T_LISTEN_PENDING:
       fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
       if (bind(fd, (struct sockaddr*)&me, sizeof me) != 0) return -1;
-      if (st == T_LISTEN && listen(fd, 8) != 0) return -1;
+      if (st != T_BOUND && listen(fd, 8) != 0) return -1;
+      if (st == T_LISTEN_PENDING) {
+        /* The peer's dialer (UDP 7104) connects to the port it is sent. */
+        struct sockaddr_in mine;
+        socklen_t ml = sizeof mine;
+        getsockname(fd, (struct sockaddr*)&mine, &ml);
+        char req[32];
+        int n = snprintf(req, sizeof req, "dial %d", ntohs(mine.sin_port));
+        int u = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in d = addr_of(peer, 7104);
+        sendto(u, req, (size_t)n, 0, (struct sockaddr*)&d, sizeof d);
+        close(u);
+        if (await(fd, POLLIN) != 0) return -1;
+      }
       break;
     case T_CONNECTING:
       fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -261,6 +283,7 @@ struct round_state {
   int pending;    /* a connect is in progress */
   int ended;      /* its connection was reset or refused */
   int peer_closed;  /* the peer has closed its side */
+  int waiting;      /* a listener with a connection waiting */
 };
 
 /* One random call on fd. Returns 1 when the round must end. */
@@ -271,10 +294,14 @@ static int one_call(int fd, struct round_state* rs) {
   struct sockaddr* sa;
   socklen_t len;
   int r;
-  switch (rnd(17)) {
+  switch (rnd(18)) {
     case 0: {
       const struct opt* o = &PICK(opts);
       const struct val* v = &PICK(vals);
+      if (rs->waiting && ((o->level == IPPROTO_IP && o->name == IP_RECVERR) ||
+                          (o->level == SOL_SOCKET && o->name == SO_BINDTODEVICE)))
+        break;
+      if (!tcp && o->level == SOL_SOCKET && o->name == SO_SNDBUF) break;
       /* Values whose effect is timing (SO_LINGER with a time, buffer sizes) stay small. */
       int val[4] = {v->v, 0, 0, 0};
       if (o->name == SO_LINGER && o->level == SOL_SOCKET) val[1] = 0;
@@ -470,6 +497,28 @@ static int one_call(int fd, struct round_state* rs) {
       }
       break;
     }
+    case 17: {
+      /* epoll: one interest, its readiness at once. */
+      static const unsigned evs[] = {EPOLLIN, EPOLLOUT, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                                     EPOLLIN | EPOLLONESHOT, EPOLLIN | EPOLLEXCLUSIVE, 0,
+                                     EPOLLIN | EPOLLPRI | EPOLLERR | EPOLLHUP, 0xffffffffu};
+      static const int ops[] = {EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL, 99};
+      unsigned e = PICK(evs);
+      int op = PICK(ops);
+      int ep = epoll_create1(EPOLL_CLOEXEC);
+      struct epoll_event ev = {e, {.u64 = 7}};
+      if (op != EPOLL_CTL_ADD) epoll_ctl(ep, EPOLL_CTL_ADD, fd, &(struct epoll_event){EPOLLIN, {.u64 = 5}});
+      snprintf(what, sizeof what, "epoll_ctl op %d events %#x", op, e);
+      result(what, epoll_ctl(ep, op, fd, &ev));
+      struct epoll_event out[4];
+      memset(out, 0, sizeof out);
+      r = epoll_wait(ep, out, 4, 0);
+      if (r > 0) printf("  %-58s %d events %#x data %llu\n", "  epoll_wait 0", r, out[0].events,
+                        (unsigned long long)out[0].data.u64);
+      else result("  epoll_wait 0", r);
+      close(ep);
+      break;
+    }
     case 16: {
       /* read/write/readv/writev: the file calls on a socket. */
       struct iovec iov[2] = {{buf, 50}, {buf, 50}};
@@ -507,8 +556,8 @@ int main(int argc, char** argv) {
       printf("setup of %s failed: %s\n", state_names[st], en(errno));
       return 1;
     }
-    struct round_state rs = {tcp, st == T_LISTEN, st == T_CONNECTING, st == T_RESET || st == T_REFUSED,
-                             st == T_PEER_CLOSED};
+    struct round_state rs = {tcp, st == T_LISTEN || st == T_LISTEN_PENDING, st == T_CONNECTING, st == T_RESET || st == T_REFUSED,
+                             st == T_PEER_CLOSED, st == T_LISTEN_PENDING};
     int calls = 1 + (int)rnd(12);
     for (int i = 0; i < calls; ++i)
       if (one_call(fd, &rs)) break;
