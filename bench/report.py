@@ -262,6 +262,22 @@ def main():
                       f"{ratio(med(d, brk), med(d, alone))} | {verdict} |")
         w("")
 
+    # ---- tuned ----
+    if any(k[0] == "tuned" for k in d):
+        w("## Host settings (same run)\n")
+        w("sockperf UDP ping-pong, both ends under xdpload (server CPU 0, client CPU 1), as they "
+          "are and with `--rt 10 --mlock` (SCHED_FIFO 10, the progress thread 11; all memory "
+          "locked). On a host `xdpload tune` finds untuned, as this VM is.\n")
+        w("| test | metric | plain | --rt --mlock | tuned / plain |")
+        w("|---|---|---|---|---|")
+        for mode in ("spinning", "blocking"):
+            for metric in ("p50", "p99", "p99.9", "max"):
+                plain, tuned = ("tuned", f"udp {mode} plain", metric), ("tuned", f"udp {mode} rt-mlock", metric)
+                if plain in d or tuned in d:
+                    w(f"| udp {mode} latency | {metric} us | {cell(d, plain)} | {cell(d, tuned)} | "
+                      f"{ratio(med(d, tuned), med(d, plain))} |")
+        w("")
+
     # ---- servers ----
     srv = sorted({k[1].rsplit(" ", 1)[0] for k in d if k[0] == "servers"})
     if srv:

@@ -6,7 +6,7 @@
 # commands, tables), a latency CDF (.png) and the raw numbers (.tsv).
 #
 #   bench/run.sh [BUILD] [SECTIONS]     SECTIONS: comma list of latency,
-#                                       floor, stamps, throughput, queues, broker, servers, forked,
+#                                       floor, stamps, throughput, queues, broker, tuned, servers, forked,
 #                                       idle, loss, clock, events, startup, profile
 #                                       (default: all)
 #
@@ -15,7 +15,7 @@
 # BENCH_SECONDS (3) is the length of each timed run. Never part of make test.
 set -u
 build=${1:-build}
-all_sections=latency,floor,stamps,throughput,queues,broker,servers,forked,idle,loss,clock,events,startup,profile
+all_sections=latency,floor,stamps,throughput,queues,broker,tuned,servers,forked,idle,loss,clock,events,startup,profile
 sections=${2:-${BENCH_SECTIONS:-$all_sections}}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -46,6 +46,7 @@ commands="$tmp/commands"
 cmdline() { grep -qxF -- "$*" "$commands" || echo "$*" >>"$commands"; }
 # stop PID: ends a background server and waits for it.
 stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+tune_flags=()  # the host settings of the xdpload ends (the tuned section sets them)
 
 # ---- 1. ping-pong latency, sockperf, 64-byte messages, round trip ----
 # Pairings: kernel (both ends on the kernel), client (the client under
@@ -61,8 +62,8 @@ sockperf_case() {  # proto pairing mode repeat
   # bimodal (the floor itself: 3.1 or 4.9 us).
   sw=(taskset -c 0)
   cw=(taskset -c 1)
-  [ "$pairing" = xdpload ] && sw=("$X" --cpu 0 --iface "$IF_A" --profile "$profile" --)
-  [ "$pairing" != kernel ] && cw=("$X" --cpu 1 --iface "$IF_B" --profile "$profile" --)
+  [ "$pairing" = xdpload ] && sw=("$X" --cpu 0 --iface "$IF_A" --profile "$profile" "${tune_flags[@]}" --)
+  [ "$pairing" != kernel ] && cw=("$X" --cpu 1 --iface "$IF_B" --profile "$profile" "${tune_flags[@]}" --)
   bg_a "${sw[@]}" sockperf sr -i "$IP_A" -p $port $flags >"$tmp/sr.out" 2>&1
   local server=$BG_PID
   local ss_flag=-lun
@@ -85,6 +86,7 @@ sockperf_case() {  # proto pairing mode repeat
   local c="$proto $mode $pairing" sec=latency
   [ -n "${queues_label:-}" ] && c="$proto $mode $queues_label" && sec=queues
   [ -n "${broker_label:-}" ] && c="$proto $mode $broker_label" && sec=broker
+  [ -n "${tuned_label:-}" ] && c="$proto $mode $tuned_label" && sec=tuned
   record $sec "$c" p50 "$r" "$p50"
   record $sec "$c" p99 "$r" "$p99"
   record $sec "$c" p99.9 "$r" "$p999"
@@ -182,6 +184,22 @@ if want broker; then
       [ -n "$brk" ] && stop "$brk"
     done
   done
+fi
+
+# ---- 2a. the host settings: both ends under xdpload as they are, and with
+# --rt 10 --mlock (SCHED_FIFO, memory locked), interleaved in one run ----
+if want tuned; then
+  note "tuned: sockperf UDP ping-pong under xdpload, plain and with --rt 10 --mlock, x $repeats"
+  for r in $(seq "$repeats"); do
+    for how in plain rt-mlock; do
+      tune_flags=()
+      [ "$how" = rt-mlock ] && tune_flags=(--rt 10 --mlock)
+      tuned_label=$how
+      for mode in spinning blocking; do sockperf_case udp xdpload $mode "$r"; done
+      unset tuned_label
+    done
+  done
+  tune_flags=()
 fi
 
 # ---- 2b. receive timestamps: the lean ping-pong with SO_TIMESTAMPING rx
