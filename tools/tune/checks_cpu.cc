@@ -235,8 +235,8 @@ std::vector<Check> check_cpus(const HostView& h, const Target& t) {
     // Not applied: with it off, a spinning SCHED_FIFO thread can starve its
     // CPU's kernel threads forever; do it only with isolated CPUs.
     Check rt = check_sysctl(h, "sched_rt_runtime", "kernel.sched_rt_runtime_us", -1,
-                            "a SCHED_FIFO thread (xdpload --rt) that never sleeps gives way "
-                            "to other threads of its CPU for the rest of each second",
+                            "a SCHED_FIFO thread (xdpload --rt) that never sleeps is stopped "
+                            "for up to 50 ms of each second when another task wants its CPU",
                             false);
     if (rt.status == Status::Warn) rt.fix += " (with isolated CPUs only: a spinning real-time thread then never gives way)";
     out.push_back(rt);
