@@ -200,30 +200,38 @@ void HostSettings::apply_numa(const std::string& iface) {
   }
   // What the process has already touched (libraries, the stack) moves too;
   // best effort: a page another process maps stays.
-  unsigned long all[1024 / (8 * sizeof(unsigned long))];
-  memset(all, 0xff, sizeof all);
-  syscall(SYS_migrate_pages, 0, 1024, all, mask);
+  unsigned long from[1024 / (8 * sizeof(unsigned long))] = {};
+  for (long n = 0; n < 1023; ++n)
+    if (in_list(online.empty() ? with_memory : online, n))
+      from[n / (8 * sizeof(unsigned long))] |= 1UL << (n % (8 * sizeof(unsigned long)));
+  syscall(SYS_migrate_pages, 0, 1024, from, mask);
   numa_node_ = node;
   XLOG(kLogInfo, "memory and UMEM bound to NUMA node %d", node);
 }
 
+// Against the online CPUs, not the process's affinity: `xdpload --cpu 2
+// --progress-cpu 3` narrows the program to CPU 2 and puts the progress
+// thread beside it. A CPU its cpuset forbids is said when the thread starts.
 void HostSettings::check_progress_cpu() {
   int cpu = int(c_->progress_cpu);
   if (cpu < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &set)) {
-    refuse("XDPLOAD_PROGRESS_CPU=%d: not a CPU this program may run on (CPUs %s); the progress "
-           "thread runs where the program's threads do",
-           cpu, allowed_cpus().c_str());
+  std::string online = first_line("/sys/devices/system/cpu/online");
+  if (online.empty()) online = allowed_cpus();
+  if (cpu >= CPU_SETSIZE || !in_list(online, cpu)) {
+    refuse("XDPLOAD_PROGRESS_CPU=%d: no such CPU online (CPUs %s); the progress thread runs "
+           "where the program's threads do",
+           cpu, online.c_str());
     return;
   }
   cpu_ok_ = true;
 }
 
 void HostSettings::after_fork() {
-  // Locks and MCL_FUTURE are the parent's alone (mlockall(2)).
-  if (mlock_on_) mlockall(MCL_CURRENT | MCL_FUTURE);
+  // Locks and MCL_FUTURE are the parent's alone (mlockall(2)). Locked as
+  // they are touched: the child has the parent's mappings, the 4 GiB family
+  // arena among them, open for writing by now, which MCL_CURRENT would
+  // fill.
+  if (mlock_on_) mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT);
 }
 
 void HostSettings::place_progress_thread() {
@@ -235,7 +243,9 @@ void HostSettings::place_progress_thread() {
     CPU_ZERO(&set);
     CPU_SET(int(c_->progress_cpu), &set);
     if (int err = pthread_setaffinity_np(pthread_self(), sizeof set, &set))
-      XLOG(kLogError, "XDPLOAD_PROGRESS_CPU=%d: cannot pin the progress thread (%s)",
+      XLOG(kLogError,
+           "XDPLOAD_PROGRESS_CPU=%d: cannot pin the progress thread there (%s: its cpuset?); it "
+           "runs where the program's threads do",
            int(c_->progress_cpu), strerror(err));
   }
   if (rt_on_) {

@@ -339,7 +339,8 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     // Linux looks at the socket's state before the address's family and
     // length (__inet_stream_connect), but after whether it could read it.
     TcpSocket* t = tcp(s);
-    bool readable = ar != -EFAULT && !(ar == -EINVAL && (!addr || len < sizeof(sa_family_t)));
+    bool readable = ar != -EFAULT && len <= sizeof(sockaddr_storage) &&
+                    !(ar == -EINVAL && (!addr || len < sizeof(sa_family_t)));
     if (ar != 0 && readable && t->state != TcpSocket::State::Fresh) {
       // The connect() that completes a non-blocking one says 0 whatever it
       // is given (its socket is still "connecting" to Linux's socket layer).
@@ -407,8 +408,8 @@ int op_shutdown(Socket* s, int fd, int how) {
   }
   CoreGuard g;
   if (!still(s, fd)) return -EBADF;
-  if (s->kind == Socket::Kind::Tcp) return tcp(s)->shutdown(how);
-  return udp(s)->shutdown(how);
+  if (s->kind == Socket::Kind::Tcp) return tcp(s)->shutdown(how, fd);
+  return udp(s)->shutdown(how, fd);
 }
 
 // ---- data ----
@@ -463,6 +464,8 @@ int check_tcp_control(const msghdr* msg) {
       case SO_TIMESTAMPING_NEW:
       case SCM_TXTIME:
       case SO_PRIORITY:
+      case SCM_RIGHTS:       // "semantically in SOL_UNIX": passed over
+      case SCM_CREDENTIALS:
         break;
       default:
         return -EINVAL;
@@ -521,22 +524,25 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
       CoreGuard g;
       if (still(s, fd)) drop_to_kernel(s);
     }
-    if (!s->accelerated || !still(s, fd)) {
+    // (still() first: drop_to_kernel may have freed the socket.)
+    if (!still(s, fd) || !s->accelerated) {
       ssize_t r = libc::sendmsg(fd, msg, flags);
       return r < 0 ? neg_errno() : r;
     }
   }
-  // MSG_MORE corks: this send and the next make one datagram, which the
-  // stack does not do. The kernel socket holding the same port takes over,
-  // as when UDP_CORK is set.
-  if (flags & MSG_MORE) {
-    CoreGuard g;
-    if (!still(s, fd)) return -EBADF;
-    note_kernel_option(s, fd, IPPROTO_UDP, 1 /* UDP_CORK */);
-    XLOG(kLogDecision, "descriptor %d handed to the kernel (MSG_MORE)", fd);
-    hand_to_kernel(s);
-    ssize_t r = libc::sendmsg(fd, msg, flags);
-    return r < 0 ? neg_errno() : r;
+  // The socket became accelerated in this call: what the kernel would have
+  // checked of the message first, before the stack reads it.
+  if (ssize_t e = check_message(msg)) return e;
+  // Corking (MSG_MORE, UDP_CORK) joins sends into one datagram, which the
+  // stack does not do: the kernel socket holding the same port and address
+  // sends them, until a send ends the datagram. Receiving stays on the stack.
+  {
+    UdpSocket* u = udp(s);
+    if ((flags & MSG_MORE) || u->corked || u->cork_option) {
+      u->corked = flags & MSG_MORE;
+      ssize_t r = libc::sendmsg(fd, msg, flags);
+      return r < 0 ? neg_errno() : r;
+    }
   }
   bool via_stack =
       have_to ? rt().accelerate_destination(to.ip, to.port, Role::UdpSender) : s->remote_accelerated;
@@ -720,8 +726,6 @@ bool kernel_only_option(Socket::Kind kind, int level, int name, const void* valu
     }
   }
   if (level == IPPROTO_UDP && name == 103 /* UDP_SEGMENT */) return true;
-  // Corking joins sends into one datagram; the stack sends each at once.
-  if (level == IPPROTO_UDP && name == 1 /* UDP_CORK */) return as_int_value(value, len) != 0;
   // An IPv6-only socket carries no IPv4 traffic: nothing for the stack.
   if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) return as_int_value(value, len) != 0;
   return false;
@@ -794,6 +798,10 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
   if (!still(s, fd)) return 0;
   SocketOptions& o = s->opt;
   int v = as_int(value, len);
+  // UDP_CORK: the kernel socket corks (see op_sendmsg); clearing it sends
+  // what it held.
+  if (s->kind == Socket::Kind::Udp && level == IPPROTO_UDP && name == 1 /* UDP_CORK */)
+    udp(s)->cork_option = v != 0;
   switch (level) {
     case SOL_SOCKET:
       switch (name) {
@@ -933,9 +941,7 @@ int op_getpeername(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
   if (!s->accelerated) return libc::getpeername(fd, addr, len) == 0 ? 0 : neg_errno();
   CoreGuard g;
   bool connected = s->kind == Socket::Kind::Tcp
-                       ? (tcp(s)->state == TcpSocket::State::Connected ||
-                          (tcp(s)->state == TcpSocket::State::Closed && tcp(s)->established &&
-                           !tcp(s)->reset))
+                       ? tcp(s)->state == TcpSocket::State::Connected  // inet_getname: not in TCP_CLOSE
                        : udp(s)->connected;
   // The kernel asks the socket first, then writes to the program's memory.
   if (!connected) return -ENOTCONN;

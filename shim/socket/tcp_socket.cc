@@ -376,7 +376,9 @@ int TcpSocket::failed_attempt_error() {
   int e = error ? pending_error(true) : ECONNABORTED;
   state = State::Fresh;
   reset = rx_fin = false;
+  established = false;
   shut_rd = shut_wr = false;  // tcp_disconnect() clears sk_shutdown
+  drop_queue();               // and what was received
   return e;
 }
 
@@ -615,7 +617,7 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
   }
 }
 
-int TcpSocket::shutdown(int how) {
+int TcpSocket::shutdown(int how, int fd_now) {
   Runtime& rt = Runtime::get();
   if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
   if (state == State::Listening) {
@@ -634,7 +636,7 @@ int TcpSocket::shutdown(int how) {
       tcp_close(lp);
     }
     state = State::Closed;
-    libc::shutdown(fd, how);
+    libc::shutdown(fd_now, how);
     notify();
     return 0;
   }

@@ -38,7 +38,7 @@ class TcpSocket final : public Socket {
   // once the connection can send, as Linux does).
   ssize_t send(const iovec* iov, int iovcnt, int flags, int control_error = 0);
   ssize_t recv(const iovec* iov, int iovcnt, int flags);
-  int shutdown(int how);
+  int shutdown(int how, int fd_now);
   int getsockopt(int level, int name, void* value, socklen_t* len, bool* handled);
   // Applies an option to the PCB (the kernel socket already has it).
   void apply_option(int level, int name);

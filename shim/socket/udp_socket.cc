@@ -127,11 +127,12 @@ int UdpSocket::disconnect() {
   return 0;
 }
 
-int UdpSocket::shutdown(int how) {
+int UdpSocket::shutdown(int how, int fd_now) {
   if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
-  // The kernel twin too: what it holds (datagrams from local senders,
-  // errors) then reads as the stack's does.
-  libc::shutdown(fd, how);
+  // The kernel twin too (through the caller's descriptor: the one the
+  // socket was made with may be closed by now): what it holds (datagrams
+  // from local senders, errors) then reads as the stack's does.
+  libc::shutdown(fd_now, how);
   if (how != SHUT_WR) shut_rd = true;
   if (how != SHUT_RD) shut_wr = true;
   notify();

@@ -62,7 +62,11 @@ class UdpSocket final : public Socket {
   // POLLHUP once both are shut.
   bool shut_rd = false;
   bool shut_wr = false;
-  int shutdown(int how);
+  int shutdown(int how, int fd_now);
+  // A datagram being corked on the kernel socket (a send with MSG_MORE, or
+  // UDP_CORK set): sends go there until it is complete.
+  bool corked = false;
+  bool cork_option = false;
   uint32_t drops = 0;     // datagrams dropped on a full receive buffer (SO_RXQ_OVFL)
   int64_t sk_stamp_ns = kNoStampYet;  // what SIOCGSTAMP answers
   TxStamps tx_stamps;                 // transmit timestamps waiting on the error queue

@@ -40,7 +40,6 @@ inline const char* socket_option_name(int level, int name) {
     }
   }
   if (level == IPPROTO_UDP && name == 103) return "UDP_SEGMENT";
-  if (level == IPPROTO_UDP && name == 1) return "UDP_CORK (or MSG_MORE)";
   if (level == IPPROTO_IPV6 && name == 26) return "IPV6_V6ONLY";
   return nullptr;
 }

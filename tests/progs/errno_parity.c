@@ -369,7 +369,7 @@ int main(int argc, char** argv) {
   printf("%-44s %ld trunc=%d\n", "udp recvmsg truncated", (long)got, (m.msg_flags & MSG_TRUNC) != 0);
   send(fd, "0123456789", 10, 0);
   printf("%-44s %ld\n", "udp recv MSG_TRUNC gives the full size", (long)recv(fd, buf, 4, MSG_TRUNC));
-  /* Corked: two sends, one datagram (xdpload hands such a socket to the kernel). */
+  /* Corked: two sends, one datagram (xdpload sends it through the kernel socket). */
   send(fd, "ab", 2, MSG_MORE);
   send(fd, "cd", 2, 0);
   memset(buf, 0, 16);

@@ -8,6 +8,7 @@ import ctypes, json, os, socket, sys, threading, time
 
 out = {}
 out["main"] = [os.sched_getscheduler(0), os.sched_getparam(0).sched_priority]
+out["main_cpus"] = sorted(os.sched_getaffinity(0))
 seen = {}
 def thread():
     seen["thread"] = [os.sched_getscheduler(0), os.sched_getparam(0).sched_priority]
@@ -61,5 +62,22 @@ elif len(sys.argv) > 1:
         if "/dev/zero" in line or "huge" in line:
             umem.append(line.split())
     out["umem"] = [[w for w in u if w.startswith(("bind", "prefer", "default", "N"))] for u in umem]
+    # A child forked now has the 4 GiB family arena open for writing: its
+    # memory locks (--mlock) must not fill it. Its largest shared mapping but
+    # the UMEM, in pages present.
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        most = 0
+        for line in open("/proc/self/numa_maps"):
+            if "/dev/zero" in line:
+                for word in line.split():
+                    if word.startswith("N0=") and word != "N0=16384":
+                        most = max(most, int(word[3:]))
+        os.write(w, str(most).encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(child, 0)
+    out["child_shared_pages"] = int(os.read(r, 64) or b"-1")
     s.close()
 print(json.dumps(out))

@@ -20,7 +20,8 @@ cat "$tmp/plain.json" "$tmp/plain.err"
 check "plain: SCHED_OTHER, no memory policy, nothing locked" \
   [ "$(field "$tmp/plain.json" 'd["main"], d["mempolicy"], d["vmlck_kb"], d["progress"][:2]')" = "[0, 0] [0, 0] 0 [0, 0]" ]
 
-in_a taskset -c 0,1 "$TOP/tools/xdpload" --iface "$IF_A" --rt 10 --mlock --numa 0 --progress-cpu 1 -- \
+# The program on CPU 0 (--cpu), its progress thread beside it on CPU 1.
+in_a "$TOP/tools/xdpload" --iface "$IF_A" --cpu 0 --rt 10 --mlock --numa 0 --progress-cpu 1 -- \
   python3 "$probe" "$IP_A" >"$tmp/set.json" 2>"$tmp/set.err"
 rc=$?
 cat "$tmp/set.json" "$tmp/set.err"
@@ -29,6 +30,7 @@ check "--rt 10: the main thread is SCHED_FIFO 10" [ "$(field "$tmp/set.json" 'd[
 check "--rt 10: a thread it creates too" [ "$(field "$tmp/set.json" 'd["thread"]')" = "[1, 10]" ]
 check "--rt 10 --progress-cpu 1: the progress thread SCHED_FIFO 11 on CPU 1 alone" \
   [ "$(field "$tmp/set.json" 'd["progress"]')" = "[1, 11, [1]]" ]
+check "--cpu 0: the program's threads on CPU 0" [ "$(field "$tmp/set.json" 'd["main_cpus"]')" = "[0]" ]
 check "--mlock: VmLck in /proc/self/status" [ "$(field "$tmp/set.json" 'd["vmlck_kb"] > 0')" = True ]
 check "--mlock: in a forked child as well" [ "$(field "$tmp/set.json" 'd["child_vmlck_kb"] > 0')" = True ]
 check "--numa 0: the program's memory policy binds to node 0" \
@@ -38,6 +40,8 @@ check "--numa 0: the UMEM (64 MiB: 16384 pages) is bound to node 0 and there" \
 # The family arena is a 4 GiB reservation: --mlock must not fill it.
 rss_ok=$(field "$tmp/set.json" 'all(int(w[3:]) < 65536 for u in d["umem"] for w in u if w.startswith("N0=") and w != "N0=16384")')
 check "--mlock: no other shared mapping filled (the 4 GiB arena stays sparse)" [ "$rss_ok" = True ]
+check "--mlock: nor in a child forked once the stack runs ($(field "$tmp/set.json" 'd["child_shared_pages"]') pages)" \
+  [ "$(field "$tmp/set.json" '0 <= d["child_shared_pages"] < 65536')" = True ]
 
 # Refused: run as nobody (no CAP_SYS_NICE, RLIMIT_RTPRIO 0, RLIMIT_MEMLOCK
 # finite), a node and a CPU this machine lacks.
@@ -59,7 +63,7 @@ refused mlock XDPLOAD_MLOCK=1 "XDPLOAD_MLOCK: RLIMIT_MEMLOCK is"
 check "mlock refused: nothing locked" [ "$(field "$tmp/mlock.json" 'd["vmlck_kb"]')" = 0 ]
 refused numa XDPLOAD_NUMA=9 "XDPLOAD_NUMA=9: no NUMA node 9 with memory"
 check "numa refused: no memory policy" [ "$(field "$tmp/numa.json" 'd["mempolicy"]')" = "[0, 0]" ]
-refused cpu XDPLOAD_PROGRESS_CPU=7 "XDPLOAD_PROGRESS_CPU=7: not a CPU this program may run on (CPUs 0-1)"
+refused cpu XDPLOAD_PROGRESS_CPU=7 "XDPLOAD_PROGRESS_CPU=7: no such CPU online (CPUs 0-1)"
 
 # A bad value is a usage error of the wrapper, before anything runs.
 "$TOP/tools/xdpload" --rt 100 -- true 2>"$tmp/usage.err"

@@ -197,7 +197,14 @@ std::vector<Applied> apply(const HostView& h, const std::vector<Check>& checks,
       Applied a{ch.path, ch.value, ch.old};
       fprintf(undo, "printf '%%s\\n' %s > %s\n", shell_quote(ch.old).c_str(),
               shell_quote(h.real(ch.path)).c_str());
-      fflush(undo);
+      // Nothing is changed that the undo file could not put back.
+      if (fflush(undo) != 0 || ferror(undo)) {
+        fprintf(stderr, "xdpload tune: cannot write the undo file %s (%s): stopped before %s\n",
+                undo_path.c_str(), strerror(errno), ch.path.c_str());
+        *failed = true;
+        fclose(undo);
+        return done;
+      }
       a.err = h.write(ch.path, ch.value);
       if (a.err) *failed = true;
       done.push_back(a);
