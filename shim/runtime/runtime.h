@@ -201,6 +201,11 @@ class Runtime {
       forget_departed(fd, s);
       return nullptr;
     }
+    // A child forked while the stack was not shared (not started yet, say)
+    // uses the kernel path: a socket it inherited that was never on the
+    // stack is simply the kernel's to it (only an accelerated one is
+    // refused, fork_child()).
+    if (s && forked_child_ && !s->accelerated) [[unlikely]] return nullptr;
     return s;
   }
   ShimCounters& counters() { return *counters_; }

@@ -31,12 +31,15 @@ void port_destroyed(u8_t, void* data) {
   Runtime::get().port_release(PortKey{IPPROTO_TCP, uint16_t(key)});
 }
 const tcp_ext_arg_callbacks kPortCallbacks = {port_destroyed, nullptr};
-u8_t g_ext_id = 0xff;
 
-u8_t ext_id() {
-  if (g_ext_id == 0xff) g_ext_id = tcp_ext_arg_alloc_id();
-  return g_ext_id;
-}
+// The PCB extension slot for kPortCallbacks: the only one (lwipopts.h has
+// LWIP_TCP_PCB_NUM_EXT_ARGS 1), and never asked of tcp_ext_arg_alloc_id():
+// its counter lives in lwIP's globals, which a process family shares, while
+// a remembered id would be each process's own, so that the second process
+// of a family to ask (two forked workers making their first connections)
+// failed lwIP's assertion and aborted.
+constexpr u8_t kPortExtArg = 0;
+u8_t ext_id() { return kPortExtArg; }
 
 size_t iov_total(const iovec* iov, int n) {
   size_t t = 0;

@@ -9,7 +9,11 @@
  * that no sequence of calls aborts (lwIP's assertions), crashes or hangs
  * the program.
  *
- *   api_fuzz SEED ROUNDS PEER_IP LOCAL_IP
+ *   api_fuzz SEED ROUNDS PEER_IP LOCAL_IP [fork]
+ *
+ * With fork, half the rounds make their calls in a child the round forks
+ * (the socket inherited, as a forking server's workers use theirs; the
+ * parent waits, then closes its copy).
  *
  * Peers in namespace B (tests/peers/fuzz_peers.py): 7002 half-closes each
  * connection at once, 7003 resets after a line, 7004 accepts and holds,
@@ -50,6 +54,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "parity.h"
@@ -535,9 +540,10 @@ static int one_call(int fd, struct round_state* rs) {
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    fprintf(stderr, "usage: api_fuzz SEED ROUNDS PEER_IP LOCAL_IP\n");
+    fprintf(stderr, "usage: api_fuzz SEED ROUNDS PEER_IP LOCAL_IP [fork]\n");
     return 2;
   }
+  int forking = argc > 5 && !strcmp(argv[5], "fork");
   rng = strtoull(argv[1], NULL, 10) * 0x9e3779b97f4a7c15ull + 1;
   int rounds = atoi(argv[2]);
   peer = argv[3];
@@ -559,8 +565,35 @@ int main(int argc, char** argv) {
     struct round_state rs = {tcp, st == T_LISTEN || st == T_LISTEN_PENDING, st == T_CONNECTING, st == T_RESET || st == T_REFUSED,
                              st == T_PEER_CLOSED, st == T_LISTEN_PENDING};
     int calls = 1 + (int)rnd(12);
-    for (int i = 0; i < calls; ++i)
-      if (one_call(fd, &rs)) break;
+    /* (Not with a closed socket: its number would be the pipe's.) */
+    if (forking && st != T_CLOSED && st != U_CLOSED && rnd(2)) {
+      /* The calls in a child; it hands the random stream back, so that the
+       * rounds after are the same whoever made the calls. */
+      printf("  (in a forked child)\n");
+      int back[2];
+      if (pipe(back) != 0) return 1;
+      pid_t child = fork();
+      if (child == 0) {
+        for (int i = 0; i < calls; ++i)
+          if (one_call(fd, &rs)) break;
+        if (st != T_CLOSED && st != U_CLOSED) result("close in the child", close(fd));
+        fflush(stdout);
+        if (write(back[1], &rng, sizeof rng) != sizeof rng) _exit(3);
+        _exit(0);
+      }
+      int status = 0;
+      if (read(back[0], &rng, sizeof rng) != sizeof rng) printf("  the child sent no state\n");
+      waitpid(child, &status, 0);
+      close(back[0]);
+      close(back[1]);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        printf("  the child ended with status %#x\n", status);
+        return 1;
+      }
+    } else {
+      for (int i = 0; i < calls; ++i)
+        if (one_call(fd, &rs)) break;
+    }
     if (st != T_CLOSED && st != U_CLOSED) result("close", close(fd));
   }
   printf("done\n");

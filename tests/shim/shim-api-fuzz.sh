@@ -1,7 +1,8 @@
 # The API fuzz (tests/progs/api_fuzz.c): seeded random sequences of the
 # socket calls xdpload intercepts, in every socket state, with valid,
 # boundary and garbage arguments, on the kernel and under xdpload against
-# the same kernel peers. Under xdpload no seed may abort (an lwIP
+# the same kernel peers; some seeds with half their rounds' calls made in a
+# forked child. Under xdpload no seed may abort (an lwIP
 # assertion), crash or hang the program, and every line must match the
 # kernel's but for the differences listed below, each with its reason.
 . "$(dirname "$0")/../lib/common.sh"
@@ -18,12 +19,16 @@ ROUNDS=${XL_FUZZ_ROUNDS:-250}
 # What the fuzz leaves out, where xdpload does not match Linux yet, is
 # listed at the top of tests/progs/api_fuzz.c. Every other line must match.
 
+# Then seeds in fork mode: half the rounds make their calls in a forked
+# child on the inherited socket (the family shares the stack).
+FORK_SEEDS=${XL_FUZZ_FORK_SEEDS:-$(seq 101 108)}
 lines=0 differ=0
-for seed in $SEEDS; do
-  in_a timeout 120 "$BUILD/tests/api_fuzz" "$seed" "$ROUNDS" "$IP_B" "$IP_A" >"$tmp/k.$seed" 2>&1
+for seed in $SEEDS fork $FORK_SEEDS; do
+  [ "$seed" = fork ] && { mode=fork; continue; }
+  in_a timeout 120 "$BUILD/tests/api_fuzz" "$seed" "$ROUNDS" "$IP_B" "$IP_A" ${mode:-} >"$tmp/k.$seed" 2>&1
   krc=$?
   in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 timeout 120 \
-    "$BUILD/tests/api_fuzz" "$seed" "$ROUNDS" "$IP_B" "$IP_A" >"$tmp/x.$seed" 2>"$tmp/x.$seed.err"
+    "$BUILD/tests/api_fuzz" "$seed" "$ROUNDS" "$IP_B" "$IP_A" ${mode:-} >"$tmp/x.$seed" 2>"$tmp/x.$seed.err"
   xrc=$?
   check "seed $seed: the kernel run completes (status $krc)" [ $krc -eq 0 ]
   check "seed $seed: under xdpload, no abort, crash or hang (status $xrc)" \
