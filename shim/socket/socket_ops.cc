@@ -478,7 +478,8 @@ int check_tcp_control(const msghdr* msg) {
 
 ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   CHILD_GUARD(fd);
-  if (s->accelerated)
+  const bool checked = s->accelerated;
+  if (checked)
     if (ssize_t e = check_message(msg)) return e;
   if (s->kind == Socket::Kind::Tcp) {
     if (!s->accelerated) {
@@ -532,7 +533,8 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   }
   // The socket became accelerated in this call: what the kernel would have
   // checked of the message first, before the stack reads it.
-  if (ssize_t e = check_message(msg)) return e;
+  if (!checked)
+    if (ssize_t e = check_message(msg)) return e;
   // Corking (MSG_MORE, UDP_CORK) joins sends into one datagram, which the
   // stack does not do: the kernel socket holding the same port and address
   // sends them, until a send ends the datagram. Receiving stays on the stack.
