@@ -22,6 +22,7 @@ cd "$top"
 export XL_TEST_BUILD="$top/$build"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 . tests/lib/netns.sh
+. tests/lib/nginx.sh
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (network namespaces, XDP)"; exit 1; }
 secs=${BENCH_SECONDS:-3}
 repeats=${BENCH_REPEATS:-3}
@@ -308,30 +309,16 @@ redis_case() {  # pairing pipeline repeat
     "$tmp/redis.csv" >>"$raw"
   note "  redis -P$pipe $pairing: $(awk -F'"' '$2 == "SET" || $2 == "GET" {printf "%s %s  ", $2, $4}' "$tmp/redis.csv")"
 }
-nginx_conf() {  # file master_process(on|off) workers: a small page on $IP_A:8080
-  mkdir -p "$tmp/www" "$tmp/ngx"
-  echo "<html>hello from nginx</html>" >"$tmp/www/index.html"
-  chmod a+x "$tmp" && chmod -R a+rX "$tmp/www"  # workers of a master run as nobody
-  cat >"$1" <<CONF
-daemon off;
-master_process $2;
-worker_processes $3;
-error_log $tmp/ngx/error.log warn;
-pid $1.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/ngx; proxy_temp_path $tmp/ngx; fastcgi_temp_path $tmp/ngx;
-  uwsgi_temp_path $tmp/ngx; scgi_temp_path $tmp/ngx;
-  server { listen $IP_A:8080; root $tmp/www; }
-}
-CONF
+bench_nginx_conf() {  # file master_process(on|off) workers: a small page on $IP_A:8080
+  nginx_conf "$1" "$tmp/ngx" "$2" "$3"
+  echo "<html>hello from nginx</html>" >"$tmp/ngx/www/index.html"
+  chmod a+x "$tmp" "$tmp/ngx" && chmod -R a+rX "$tmp/ngx/www"  # workers of a master run as nobody
 }
 nginx_case() {  # pairing repeat workers (1: master_process off; more: a master and its workers)
   local pairing=$1 r=$2 workers=$3 sw=() master=off label=nginx
   [ "$workers" -gt 1 ] && master=on && label="nginx $workers workers"
   [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
-  nginx_conf "$tmp/nginx.conf" $master "$workers"
+  bench_nginx_conf "$tmp/nginx.conf" $master "$workers"
   bg_a "${sw[@]}" nginx -c "$tmp/nginx.conf" >"$tmp/nginx.out" 2>&1
   local server=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"

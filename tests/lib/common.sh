@@ -8,6 +8,7 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${XL_TEST_BUILD:-$TOP/build}
 . "$TOP/tests/lib/netns.sh"
 . "$TOP/tests/lib/peers.sh"
+. "$TOP/tests/lib/nginx.sh"
 
 _fails=0
 fail() { echo "FAIL: $*"; _fails=$((_fails + 1)); }

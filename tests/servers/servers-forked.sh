@@ -19,20 +19,7 @@ head -c 1000000 /dev/urandom >"$tmp/www/f"
 chmod -R a+rX "$tmp"  # the workers run as nobody
 
 for workers in 2 4; do
-  cat >"$tmp/nginx.conf" <<CONF
-daemon off;
-master_process on;
-worker_processes $workers;
-error_log $tmp/error.log warn;
-pid $tmp/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/tmp; proxy_temp_path $tmp/tmp; fastcgi_temp_path $tmp/tmp;
-  uwsgi_temp_path $tmp/tmp; scgi_temp_path $tmp/tmp;
-  server { listen $IP_A:8080; root $tmp/www; }
-}
-CONF
+  nginx_conf "$tmp/nginx.conf" "$tmp" on "$workers"
   : >"$tmp/error.log"
   segs=$(kernel_counter "$NS_A" TcpInSegs)
   bg_preload_a nginx -c "$tmp/nginx.conf" 2>"$tmp/nginx.err"

@@ -12,21 +12,7 @@ mkdir -p "$tmp/www" "$tmp/tmp"
 head -c 100000000 /dev/urandom >"$tmp/www/big.bin"
 echo "<html>hello from nginx under xdpload</html>" >"$tmp/www/index.html"
 for sendfile in off on; do
-  cat >"$tmp/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-error_log $tmp/error.log warn;
-pid $tmp/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile $sendfile;
-  client_body_temp_path $tmp/tmp; proxy_temp_path $tmp/tmp; fastcgi_temp_path $tmp/tmp;
-  uwsgi_temp_path $tmp/tmp; scgi_temp_path $tmp/tmp;
-  server { listen $IP_A:8080; root $tmp/www; }
-}
-CONF
+  nginx_conf "$tmp/nginx.conf" "$tmp" off 1 "sendfile $sendfile;"
   bg_preload_a nginx -c "$tmp/nginx.conf"
   server=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"

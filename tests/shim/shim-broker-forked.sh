@@ -19,20 +19,7 @@ chmod -R a+rX "$tmp"  # nginx's workers run as nobody
 printf 'allow user root\nallow user nobody ports 9000-9099\n' >"$tmp/policy"
 broker_up --policy "$tmp/policy"
 
-cat >"$tmp/nginx.conf" <<CONF
-daemon off;
-master_process on;
-worker_processes 2;
-error_log $tmp/error.log warn;
-pid $tmp/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/tmp; proxy_temp_path $tmp/tmp; fastcgi_temp_path $tmp/tmp;
-  uwsgi_temp_path $tmp/tmp; scgi_temp_path $tmp/tmp;
-  server { listen $IP_A:8080; root $tmp/www; }
-}
-CONF
+nginx_conf "$tmp/nginx.conf" "$tmp" on 2
 cat >"$tmp/forking.py" <<'PY'
 import socketserver, sys
 class Echo(socketserver.StreamRequestHandler):
