@@ -45,7 +45,8 @@ inline bool parse_queue_list(const char* text, std::vector<uint32_t>* out) {
   return true;
 }
 
-// "0-3", "0,2": consecutive numbers as ranges. `ids` ascending.
+// "0-3", "0,2": consecutive numbers as ranges, Linux's list format (CPU
+// lists too: host_settings.cc, tools/tune). `ids` ascending.
 inline std::string format_queue_list(const uint32_t* ids, uint32_t n) {
   std::string s;
   for (uint32_t i = 0; i < n;) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "rings/queue_list.h"
 #include "shim/runtime/log.h"
 
 namespace xdpload::shim {
@@ -79,17 +80,10 @@ std::string allowed_cpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) != 0) return "?";
-  std::string s;
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (!CPU_ISSET(c, &set)) continue;
-    int e = c;
-    while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, &set)) ++e;
-    if (!s.empty()) s += ',';
-    s += std::to_string(c);
-    if (e > c) s += "-" + std::to_string(e);
-    c = e;
-  }
-  return s;
+  std::vector<uint32_t> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) cpus.push_back(uint32_t(c));
+  return rings::format_queue_list(cpus.data(), uint32_t(cpus.size()));
 }
 
 }  // namespace

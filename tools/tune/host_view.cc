@@ -15,6 +15,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "rings/queue_list.h"
+
 namespace xdpload::tune {
 
 HostView::HostView(std::string root) : root_(std::move(root)) {
@@ -190,16 +192,8 @@ std::optional<std::set<int>> parse_cpu_list(const std::string& text) {
 }
 
 std::string cpu_list_text(const std::set<int>& cpus) {
-  std::string s;
-  for (auto it = cpus.begin(); it != cpus.end();) {
-    int lo = *it, hi = lo;
-    ++it;
-    while (it != cpus.end() && *it == hi + 1) hi = *it++;
-    if (!s.empty()) s += ',';
-    s += std::to_string(lo);
-    if (hi > lo) s += "-" + std::to_string(hi);
-  }
-  return s;
+  std::vector<uint32_t> ids(cpus.begin(), cpus.end());
+  return rings::format_queue_list(ids.data(), uint32_t(ids.size()));
 }
 
 }  // namespace xdpload::tune
