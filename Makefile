@@ -24,6 +24,12 @@ CXXSTD   := -std=c++20
 OPT      ?= -O2
 WARN     := -Wall -Wextra -Wno-missing-field-initializers
 CPPFLAGS := -I. -D_GNU_SOURCE
+# STAGE_TRACE=1: stage marks for latency work (rings/stage_trace.h); give
+# such a build its own BUILD directory.
+STAGE_TRACE ?= 0
+ifeq ($(STAGE_TRACE),1)
+CPPFLAGS += -DXDPLOAD_STAGE_TRACE=1
+endif
 # Library code: no exceptions or RTTI (the shim runs inside C programs and
 # must never unwind through their frames).
 # SANITIZE: sanitizer flags for the library (make asan sets them).

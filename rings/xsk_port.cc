@@ -418,7 +418,10 @@ void XskPort::kick_tx() {
   // is making progress.
   for (int spins = 0; spins < 1024; ++spins) {
     ++counters_->kicks;
-    if (sendto(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) {
+    trace::mark(trace::kKickEnters);
+    const ssize_t kicked = sendto(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+    trace::mark(trace::kKickReturns);
+    if (kicked >= 0) {
       if (!q.tx.outstanding()) return;
       continue;
     }

@@ -38,6 +38,7 @@
 #include "rings/frame_pool.h"
 #include "rings/port_counters.h"
 #include "rings/ring.h"
+#include "rings/stage_trace.h"
 #include "rings/steering.h"
 #include "rings/umem.h"
 
@@ -345,6 +346,7 @@ inline uint32_t XskPort::rx_burst(RxFrame* frames, uint32_t max) {
   }
   held_ += got;
   counters_->rx_frames += got;
+  if (got) trace::mark(trace::kRxFrames);
   return got;
 }
 

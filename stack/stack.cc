@@ -1,6 +1,7 @@
 #include "stack/stack.h"
 
 #include "stack/lwip_port.h"
+#include "rings/stage_trace.h"
 #include "stack/pcap_link.h"
 #include "stack/xsk_link.h"
 
@@ -83,6 +84,7 @@ uint32_t Stack::poll(uint32_t budget) {
   // rx ring.
   uint64_t now = now_ms();
   uint32_t n = driver_.input(budget, now);
+  if (n) trace::mark(trace::kStackDelivered);
   // lwIP's timers have millisecond resolution: once per millisecond is as
   // often as any can fall due.
   if (now != last_timer_check_ms_.load(std::memory_order_relaxed)) {

@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "rings/private_fd.h"
+#include "rings/stage_trace.h"
 #include "shim/wait/epoll_set.h"
 #include "shim/intercept/export.h"
 #include "shim/intercept/libc.h"
@@ -36,6 +37,17 @@ ssize_t recv_one(Socket* s, int fd, void* buf, size_t n, int flags, sockaddr* fr
   msg.msg_namelen = fromlen ? *fromlen : 0;
   ssize_t r = op_recvmsg(s, fd, &msg, flags);
   if (r >= 0 && fromlen) *fromlen = msg.msg_namelen;
+  return r;
+}
+
+// Stage marks of the data calls (rings/stage_trace.h: nothing unless the
+// build asks for them).
+ssize_t sent(ssize_t r) {
+  trace::mark(trace::kSendReturns);
+  return r;
+}
+ssize_t received(ssize_t r) {
+  if (r >= 0) trace::mark(trace::kRecvReturns);
   return r;
 }
 
@@ -186,7 +198,8 @@ ssize_t xdpload_send(int fd, const void* buf, size_t n, int flags) {
   Socket* s = ours(fd);
   if (!s) return libc::send(fd, buf, n, flags);
   int saved = errno;
-  return done(send_one(s, fd, buf, n, flags, nullptr, 0), saved);
+  trace::mark(trace::kSendEnters);
+  return sent(done(send_one(s, fd, buf, n, flags, nullptr, 0), saved));
 }
 
 ssize_t xdpload_sendto(int fd, const void* buf, size_t n, int flags,
@@ -197,7 +210,8 @@ ssize_t xdpload_sendto(int fd, const void* buf, size_t n, int flags,
   // none: the kernel socket says so, with nothing sent.
   if (to && tolen == 0 && s->kind == Socket::Kind::Udp) return libc::sendto(fd, buf, n, flags, to, tolen);
   int saved = errno;
-  return done(send_one(s, fd, buf, n, flags, to, tolen), saved);
+  trace::mark(trace::kSendEnters);
+  return sent(done(send_one(s, fd, buf, n, flags, to, tolen), saved));
 }
 
 ssize_t xdpload_sendmsg(int fd, const struct msghdr* msg, int flags) {
@@ -205,7 +219,8 @@ ssize_t xdpload_sendmsg(int fd, const struct msghdr* msg, int flags) {
   if (!s) return libc::sendmsg(fd, msg, flags);
   int saved = errno;
   if (!msg) return done(ssize_t(-EFAULT), saved);
-  return done(op_sendmsg(s, fd, msg, flags), saved);
+  trace::mark(trace::kSendEnters);
+  return sent(done(op_sendmsg(s, fd, msg, flags), saved));
 }
 
 int xdpload_sendmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags) {
@@ -233,7 +248,7 @@ ssize_t xdpload_recv(int fd, void* buf, size_t n, int flags) {
   Socket* s = ours(fd);
   if (!s) return libc::recv(fd, buf, n, flags);
   int saved = errno;
-  return done(recv_one(s, fd, buf, n, flags, nullptr, nullptr), saved);
+  return received(done(recv_one(s, fd, buf, n, flags, nullptr, nullptr), saved));
 }
 
 ssize_t xdpload___recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
@@ -246,7 +261,7 @@ ssize_t xdpload_recvfrom(int fd, void* buf, size_t n, int flags, struct sockaddr
   Socket* s = ours(fd);
   if (!s) return libc::recvfrom(fd, buf, n, flags, from, fromlen);
   int saved = errno;
-  return done(recv_one(s, fd, buf, n, flags, from, fromlen), saved);
+  return received(done(recv_one(s, fd, buf, n, flags, from, fromlen), saved));
 }
 
 ssize_t xdpload___recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
@@ -260,7 +275,7 @@ ssize_t xdpload_recvmsg(int fd, struct msghdr* msg, int flags) {
   if (!s) return libc::recvmsg(fd, msg, flags);
   int saved = errno;
   if (!msg) return done(ssize_t(-EFAULT), saved);
-  return done(op_recvmsg(s, fd, msg, flags), saved);
+  return received(done(op_recvmsg(s, fd, msg, flags), saved));
 }
 
 int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "rings/stage_trace.h"
 #include "shim/wait/epoll_set.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/log.h"
@@ -563,6 +564,7 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   UdpSocket::SendControl ctl;
   if (int rc = UdpSocket::parse_send_control(msg, &ctl); rc < 0) return rc;
   CoreGuard g;
+  trace::mark(trace::kSendLocked);
   if (!still(s, fd)) return -EBADF;
   ssize_t r = udp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, have_to ? &to : nullptr, &ctl);
   if (r >= 0) zerocopy_sent(s, flags);
@@ -624,6 +626,7 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
       __rdtsc() < __atomic_load_n(&s->next_kernel_check_tsc, __ATOMIC_RELAXED))
     return -EAGAIN;
   CoreGuard g;
+  trace::mark(trace::kRecvLocked);
   pollfd kfd{fd, POLLIN, 0};
   for (;;) {
     if (!still(s, fd)) return -EBADF;

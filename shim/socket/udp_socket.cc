@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "rings/stage_trace.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/sockaddr_util.h"
@@ -61,6 +62,7 @@ void UdpSocket::on_recv(void* arg, udp_pcb*, pbuf* data, const void* addr, uint1
   s->queued_bytes += data->tot_len;
   s->set_queued_count();
   s->notify();
+  trace::mark(trace::kRecvQueued);
 }
 
 int UdpSocket::open() {
@@ -260,6 +262,7 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
   pcb->ttl = saved_ttl;
   pcb->tos = saved_tos;
   pbuf_free(p);
+  trace::mark(trace::kSendBuilt);
   Runtime::get().sent_datagram();
   switch (err) {
     case ERR_OK: return ssize_t(len);
