@@ -342,8 +342,8 @@ bool Runtime::accelerate_destination(uint32_t ip, uint16_t port, Role role) {
   uint64_t now = stack::now_ms();
   std::lock_guard<std::mutex> g(route_mutex_);
   auto it = route_cache_.find(ip);
-  // Decisions are re-asked after two seconds, so that route changes count.
-  if (it != route_cache_.end() && now - it->second.at_ms < 2000) return it->second.accelerate;
+  if (it != route_cache_.end() && now - it->second.at_ms < kRouteRecheckMs)
+    return it->second.accelerate;
   if (!routes_open_) {
     ErrorText why;
     ++t_inside;

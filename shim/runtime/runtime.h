@@ -117,8 +117,10 @@ class Runtime {
 
   // ---- decisions ----
   // A destination (network order ip, host order port) for a client or
-  // sender: the rules, then the kernel's route.
+  // sender: the rules, then the kernel's route (asked again after
+  // kRouteRecheckMs, so that route changes count).
   bool accelerate_destination(uint32_t ip, uint16_t port, Role role);
+  static constexpr uint64_t kRouteRecheckMs = 2000;
   // A local address a socket binds: the interface's or the wildcard.
   bool accelerate_bind(uint32_t ip);
   // The same, for a server or receiver on a port: the rules too.

@@ -548,7 +548,7 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
     }
   }
   bool via_stack =
-      have_to ? rt().accelerate_destination(to.ip, to.port, Role::UdpSender) : s->remote_accelerated;
+      have_to ? udp(s)->destination_via_stack(to) : s->remote_accelerated;
   // udp_sendmsg's order: too long, then urgent data (which UDP has not),
   // then no destination.
   if (flags & MSG_OOB) {

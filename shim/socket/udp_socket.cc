@@ -65,6 +65,19 @@ void UdpSocket::on_recv(void* arg, udp_pcb*, pbuf* data, const void* addr, uint1
   trace::mark(trace::kRecvQueued);
 }
 
+bool UdpSocket::destination_via_stack(const SockAddr& to) {
+  const uint64_t key = uint64_t(to.ip) << 32 | uint64_t(to.port) << 16 | 1;
+  const uint64_t now = stack::now_ms();
+  const uint64_t last = __atomic_load_n(&last_destination, __ATOMIC_RELAXED);
+  if ((last & ~uint64_t(2)) == key &&
+      now < __atomic_load_n(&last_destination_until_ms, __ATOMIC_RELAXED))
+    return last & 2;
+  const bool via = Runtime::get().accelerate_destination(to.ip, to.port, Role::UdpSender);
+  __atomic_store_n(&last_destination, key | (via ? 2 : 0), __ATOMIC_RELAXED);
+  __atomic_store_n(&last_destination_until_ms, now + Runtime::kRouteRecheckMs, __ATOMIC_RELAXED);
+  return via;
+}
+
 int UdpSocket::open() {
   pcb = udp_new();
   if (!pcb) return -ENOBUFS;

@@ -67,6 +67,14 @@ class UdpSocket final : public Socket {
   // UDP_CORK set): sends go there until it is complete.
   bool corked = false;
   bool cork_option = false;
+  // Whether a send to `to` goes through the stack: Runtime's verdict on the
+  // last destination named, remembered here so that a sender writing to one
+  // peer (replies, a feed) asks the rules and the shared route cache once
+  // per Runtime::kRouteRecheckMs instead of per datagram (their mutex and
+  // hash lookup were a tenth of the send path). Read and written without
+  // the lock: address, port and verdict travel in one word; racing senders
+  // can at worst keep a verdict one recheck period longer.
+  bool destination_via_stack(const SockAddr& to);
   uint32_t drops = 0;     // datagrams dropped on a full receive buffer (SO_RXQ_OVFL)
   int64_t sk_stamp_ns = kNoStampYet;  // what SIOCGSTAMP answers
   TxStamps tx_stamps;                 // transmit timestamps waiting on the error queue
@@ -83,6 +91,8 @@ class UdpSocket final : public Socket {
     RxMeta meta;
   };
   family::deque<Datagram> queue;
+  uint64_t last_destination = 0;           // ip << 32 | port << 16 | via stack << 1 | 1
+  uint64_t last_destination_until_ms = 0;  // when to ask Runtime again
   size_t queued_bytes = 0;
   uint32_t queued_count = 0;  // queue.size(), for queued_hint()
   void set_queued_count() { __atomic_store_n(&queued_count, uint32_t(queue.size()), __ATOMIC_RELAXED); }

@@ -4,6 +4,8 @@
 #   output with and without the preload;
 # - a loopback client reaches an accelerated listener through the kernel,
 #   while a remote client reaches the same listener through the stack;
+# - one UDP socket sending to the peer, 127.0.0.1 and the peer's DNS port in
+#   turn sends each datagram on its own destination's path;
 # - libbpf that cannot be loaded (it is loaded when the stack starts) means
 #   one line on stderr and the kernel path.
 . "$(dirname "$0")/../lib/common.sh"
@@ -69,6 +71,50 @@ check "the remote client reached it" grep -q "^$IP_B 5000000$" "$tmp/both.out"
 rx=$(exit_rx_bytes "$tmp/both.err")
 check "... through the stack (received ${rx:-0} bytes; A's kernel TcpInSegs +$((segs1 - segs0)))" \
   bash -c "[ ${rx:-0} -ge 5000000 ] && [ $segs1 -eq $segs0 ]"
+
+# One UDP socket, three destinations in turn: the peer (the stack), 127.0.0.1
+# (the kernel) and the peer's port 53 (the kernel: XDPLOAD_DNS_KERNEL). The
+# socket remembers its last destination's verdict; each datagram must still
+# take its own destination's path.
+cat >"$tmp/count.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(5)
+got = set()
+try:
+    while len(got) < 300:
+        got.add(s.recv(100))
+except socket.timeout:
+    pass
+print(len(got), flush=True)
+PY
+bg_b python3 "$tmp/count.py" 0.0.0.0 7501 >"$tmp/peer.count"
+peer_rx=$BG_PID
+bg_b python3 "$tmp/count.py" 0.0.0.0 53 >"$tmp/dns.count"
+dns_rx=$BG_PID
+bg_a python3 "$tmp/count.py" 127.0.0.1 7502 >"$tmp/lo.count"
+lo_rx=$BG_PID
+for p in 7501 53; do wait_for 50 bash -c "ip netns exec $NS_B ss -lunH 'sport = :$p' | grep -q $p"; done
+wait_for 50 bash -c "ip netns exec $NS_A ss -lunH 'sport = :7502' | grep -q 7502"
+out0=$(kernel_counter "$NS_A" UdpOutDatagrams)
+PRELOAD_A env XDPLOAD_LOG=1 python3 -c "
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(300):
+    s.sendto(b'p%d' % i, ('$IP_B', 7501))
+    s.sendto(b'l%d' % i, ('127.0.0.1', 7502))
+    s.sendto(b'd%d' % i, ('$IP_B', 53))
+    if i % 50 == 0: time.sleep(0.01)
+" 2>"$tmp/three.err"
+out1=$(kernel_counter "$NS_A" UdpOutDatagrams)
+wait "$peer_rx" "$dns_rx" "$lo_rx"
+cat "$tmp/three.err"
+echo "peer $(cat "$tmp/peer.count") loopback $(cat "$tmp/lo.count") dns $(cat "$tmp/dns.count"); A's kernel UdpOutDatagrams +$((out1 - out0))"
+check "one UDP socket, three destinations in turn: every datagram arrived" \
+  bash -c "[ \"\$(cat $tmp/peer.count) \$(cat $tmp/lo.count) \$(cat $tmp/dns.count)\" = '300 300 300' ]"
+check "... the peer's through the stack, the loopback and DNS ones through the kernel" \
+  bash -c "grep -q '1 udp' $tmp/three.err && [ $((out1 - out0)) -eq 600 ]"
 
 # libbpf is loaded when the stack starts: when it cannot be, one line says
 # so and the program carries on over the kernel.
