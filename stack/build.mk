@@ -21,7 +21,7 @@ LWIP_INC  := -Istack/lwip -I$(LWIP_SRC)/include
 LWIP_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -w $(SANITIZE)
 
 STACK_SRCS := stack/netlink.cc stack/interface_info.cc stack/kernel_routes.cc \
-              stack/neighbours.cc stack/lwip_port.cc stack/link_netif.cc stack/stack.cc \
+              stack/neighbours.cc stack/lwip_port.cc stack/link_netif.cc stack/link_netif_udp.cc stack/stack.cc \
               stack/pcap_writer.cc
 STACK_OBJS := $(STACK_SRCS:%.cc=$(BUILD)/%.o)
 STACK_LIB  := $(BUILD)/libstack.a

@@ -18,6 +18,7 @@
 #include "family/arena.h"
 #include <cstdint>
 #include <ctime>
+#include <sys/uio.h>
 #include <unordered_map>
 #include <vector>
 
@@ -65,6 +66,18 @@ class LinkNetif {
   // link cannot (no scratch area, no free frame, too long): the caller
   // allocates an ordinary pbuf.
   struct pbuf* alloc_tx_pbuf(uint16_t len);
+  // The UDP fast path (link_netif_udp.cc): a unicast datagram that fits one
+  // frame, its headers written here rather than by udp_sendto and
+  // ip4_output (the same headers). False, with nothing sent, when it needs
+  // lwIP: broadcast or multicast, too long, no free frame, a next hop not
+  // resolved yet, a transmit tap set; the caller then sends through lwIP.
+  struct UdpHeaderFields {
+    uint32_t src_ip, dst_ip;      // network order
+    uint16_t src_port, dst_port;  // host order
+    uint8_t ttl, tos;
+    bool checksum;  // false: UDP_FLAGS_NOCHKSUM (SO_NO_CHECK)
+  };
+  bool send_udp(const UdpHeaderFields& h, const iovec* iov, int iovcnt, size_t len);
   // Applies the kernel's neighbour and route changes; sends held packets
   // whose neighbour became known.
   void kernel_events();

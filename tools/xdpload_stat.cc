@@ -259,7 +259,8 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"kick_errors\":" << p.kick_errors << ",\"rx_bad_checksum\":" << n.rx_bad_checksum
     << ",\"rx_partial_checksum\":" << n.rx_partial_checksum
     << ",\"rx_malformed\":" << n.rx_malformed << ",\"rx_not_ipv4\":" << n.rx_not_ipv4
-    << ",\"tx_zero_copy\":" << n.tx_zero_copy << ",\"tx_copy_bytes\":" << n.tx_copy_bytes
+    << ",\"tx_zero_copy\":" << n.tx_zero_copy << ",\"tx_udp_direct\":" << n.tx_udp_direct
+    << ",\"tx_copy_bytes\":" << n.tx_copy_bytes
     << ",\"tcp_in_segs\":" << h.tcp_in_segs << ",\"tcp_out_segs\":" << h.tcp_out_segs
     << ",\"tcp_retransmits\":" << h.tcp_retrans_segs
     << ",\"tcp_active_opens\":" << h.tcp_active_opens

@@ -217,6 +217,36 @@ int UdpSocket::parse_send_control(const msghdr* msg, SendControl* out) {
   return 0;
 }
 
+bool UdpSocket::send_direct(const iovec* iov, int iovcnt, size_t len, const SockAddr* to,
+                            const SendControl* ctl) {
+  // Transmit stamps are taken where lwIP hands the frame over; a socket
+  // bound to an address that is not the interface's gets lwIP's error.
+  uint32_t tsflags = rx_cmsg.tsflags;
+  if (ctl && ctl->tsflags >= 0)
+    tsflags = (tsflags & ~uint32_t(SOF_TIMESTAMPING_TX_RECORD_MASK)) | uint32_t(ctl->tsflags);
+  stack::LinkNetif& driver = Runtime::get().stack()->driver();
+  const uint32_t iface = driver.address().addr;
+  const uint32_t local_ip = ip4_addr_get_u32(ip_2_ip4(&pcb->local_ip));
+  if (TxStamps::wanted(tsflags) || pcb->local_port == 0 || (pcb->flags & UDP_FLAGS_UDPLITE) ||
+      (local_ip != 0 && local_ip != iface))
+    return false;
+  stack::LinkNetif::UdpHeaderFields h;
+  h.src_ip = iface;
+  h.src_port = pcb->local_port;
+  if (to) {
+    h.dst_ip = to->ip;
+    h.dst_port = to->port;
+  } else {
+    h.dst_ip = ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip));
+    h.dst_port = pcb->remote_port;
+  }
+  if (h.dst_ip == 0 || h.dst_ip == iface) return false;
+  h.ttl = ctl && ctl->ttl >= 0 ? u8_t(ctl->ttl) : pcb->ttl;
+  h.tos = ctl && ctl->tos >= 0 ? u8_t(ctl->tos) : pcb->tos;
+  h.checksum = (pcb->flags & UDP_FLAGS_NOCHKSUM) == 0;
+  return driver.send_udp(h, iov, iovcnt, len);
+}
+
 ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr* to,
                         const SendControl* ctl) {
   (void)flags;
@@ -233,6 +263,10 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
     return -EMSGSIZE;
   // Shut for writing: where Linux's allocation of the datagram fails.
   if (shut_wr) return -EPIPE;
+  if (send_direct(iov, iovcnt, len, to, ctl)) {
+    Runtime::get().sent_datagram();
+    return ssize_t(len);
+  }
   // Built in a transmit frame when it fits one (no copy after the one from
   // the caller's buffer, no allocation), else in an ordinary pbuf.
   pbuf* p = Runtime::get().stack()->driver().alloc_tx_pbuf(u16_t(len));

@@ -39,6 +39,10 @@ class UdpSocket final : public Socket {
   static int parse_send_control(const msghdr* msg, SendControl* out);
   ssize_t send(const iovec* iov, int iovcnt, int flags, const SockAddr* to,
                const SendControl* ctl = nullptr);
+  // The stack's UDP fast path (LinkNetif::send_udp) for a datagram that
+  // needs nothing of lwIP's; false when it does (nothing sent then).
+  bool send_direct(const iovec* iov, int iovcnt, size_t len, const SockAddr* to,
+                   const SendControl* ctl);
   // From the stack's queue only: -EAGAIN when it is empty. With msg, its
   // control messages too (those the socket asked for).
   ssize_t recv_from_stack(const iovec* iov, int iovcnt, int flags, sockaddr* from,

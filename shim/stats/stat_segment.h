@@ -21,7 +21,7 @@
 namespace xdpload::stats {
 
 constexpr char kMagic[8] = {'X', 'D', 'P', 'L', 'S', 'T', 'A', 'T'};
-constexpr uint32_t kVersion = 4;
+constexpr uint32_t kVersion = 5;
 constexpr uint32_t kMaxSockets = 4096;
 
 struct SocketRow {

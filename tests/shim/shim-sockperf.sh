@@ -28,12 +28,14 @@ done
 check "the server is still running" kill -0 "$server"
 udp_in=$(xstat_counter "$server" udp_in_datagrams)
 zero_copy=$(xstat_counter "$server" tx_zero_copy)
+direct=$(xstat_counter "$server" tx_udp_direct)
 tcp_in=$(xstat_counter "$server" tcp_in_segs)
 tcp_after=$(kernel_counter "$NS_A" TcpInSegs)
 udp_after=$(kernel_counter "$NS_A" UdpInDatagrams)
 echo "xdpload: udp in $udp_in, tcp in $tcp_in; kernel: TcpInSegs +$((tcp_after - tcp_before)), UdpInDatagrams +$((udp_after - udp_before))"
 check "xdpload received the UDP round trips" [ "$udp_in" -gt 10000 ]
 check "UDP replies built in their transmit frames, no copy ($zero_copy)" [ "$zero_copy" -gt 10000 ]
+check "... by the UDP fast path, not lwIP's output ($direct)" [ "$direct" -gt 10000 ]
 check "xdpload received the TCP round trips" [ "$tcp_in" -gt 10000 ]
 check "A's kernel saw almost no TCP segments" [ $((tcp_after - tcp_before)) -lt 100 ]
 check "A's kernel saw almost no UDP datagrams" [ $((udp_after - udp_before)) -lt 100 ]
