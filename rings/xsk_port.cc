@@ -362,20 +362,32 @@ uint32_t XskPort::refill() {
   // further each call so that a short pool is shared out, not always spent
   // on the first queue. A full ring costs one load of its consumer index.
   uint32_t total = 0;
-  for (uint32_t k = 0; k < nqueues_ && !pool_.empty(); ++k) {
+  rx_since_refill_ = 0;
+  refill_short_ = false;
+  for (uint32_t k = 0; k < nqueues_; ++k) {
+    if (pool_.empty()) {  // the rings not looked at may be short
+      refill_short_ = true;
+      break;
+    }
     uint32_t i = next_fill_ + k;
     if (i >= nqueues_) i -= nqueues_;
     Queue& q = queues_[i];
     uint32_t lent = q.fill.outstanding();
     if (lent >= fill_target_) continue;
     uint32_t want = fill_target_ - lent;
-    if (want > pool_.size()) want = pool_.size();
+    if (want > pool_.size()) {
+      want = pool_.size();
+      refill_short_ = true;
+    }
     // The kernel may have published an rx descriptor before consuming the
     // fill slot its frame came from, so the ring can hold fewer free slots
     // than the frames we just got back: fill what fits, the rest waits in
     // the pool.
     uint32_t room = q.fill.free_slots(want);
-    if (room < want) want = room;
+    if (room < want) {
+      want = room;
+      refill_short_ = true;
+    }
     uint32_t idx;
     if (!want || !q.fill.reserve(want, &idx)) continue;
     for (uint32_t j = 0; j < want; ++j) {

@@ -132,7 +132,12 @@ uint32_t LinkNetif::input(uint32_t budget, uint64_t now_ms) {
   LinkFrame frames[64];
   if (budget > 64) budget = 64;
   uint32_t n = link_->rx_burst(frames, budget);
-  if (!n) return 0;
+  if (!n) {
+    // A ring the last refill left short (the program held the frames) gets
+    // them once they are back, without waiting for the next packet.
+    link_->refill();
+    return 0;
+  }
   if (rx_stamp_users_ > 0 && rx_clock_) rx_clock_(&rx_stamp_);
   else rx_stamp_ = timespec{};
   clock_ms_ = now_ms;

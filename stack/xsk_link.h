@@ -27,7 +27,7 @@ class XskLink final : public Link {
   void release(uint64_t token) override {
     if (rings::XskPort* p = port_of(token)) p->free_frame(token & kAddrMask);
   }
-  void refill() override { port_->refill(); }
+  void refill() override { port_->refill_when_due(); }
 
   uint8_t* tx_frame(uint64_t* token, uint32_t* room) override {
     uint8_t* p = port_->alloc_tx(token);
