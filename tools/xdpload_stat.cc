@@ -260,6 +260,7 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"rx_partial_checksum\":" << n.rx_partial_checksum
     << ",\"rx_malformed\":" << n.rx_malformed << ",\"rx_not_ipv4\":" << n.rx_not_ipv4
     << ",\"tx_zero_copy\":" << n.tx_zero_copy << ",\"tx_udp_direct\":" << n.tx_udp_direct
+    << ",\"polls_locked\":" << s.polls_locked << ",\"polls_lockfree\":" << s.polls_lockfree
     << ",\"tx_copy_bytes\":" << n.tx_copy_bytes
     << ",\"tcp_in_segs\":" << h.tcp_in_segs << ",\"tcp_out_segs\":" << h.tcp_out_segs
     << ",\"tcp_retransmits\":" << h.tcp_retrans_segs

@@ -728,6 +728,8 @@ void Runtime::progress_loop() {
     if (fds[2].revents & (POLLHUP | POLLERR)) broker_lost();
     if (int64_t now = mono_ns(); now >= next_stats_ns_) {
       next_stats_ns_ = now + 1000000000;
+      counters_->polls_locked = sh_->app_polls;
+      counters_->polls_lockfree = sh_->quiet_polls.load(std::memory_order_relaxed);
       stats_.refresh();
     }
     if (fds[1].revents) stack_->driver().kernel_events();

@@ -592,6 +592,13 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     return r < 0 ? neg_errno() : r;
   }
   if (s->kind == Socket::Kind::Tcp) {
+    // A caller spinning on a connection with nothing to read, when a poll
+    // would do nothing either: EAGAIN without the CoreLock, as for UDP
+    // below (the lock and the poll were most of each empty call, and an
+    // empty call's length is what the spin adds to every message).
+    if ((s->nonblock || (flags & MSG_DONTWAIT)) && !(flags & MSG_OOB) &&
+        tcp(s)->nothing_to_read_hint() && rt().stack_quiet())
+      return -EAGAIN;
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
     TcpSocket* t = tcp(s);

@@ -45,6 +45,16 @@ class TcpSocket final : public Socket {
   int pending_error(bool clear);
   // Bytes the program can read now (FIONREAD), bytes not yet acked (SIOCOUTQ).
   int readable_bytes() const { return int(rx_bytes); }
+  // A connection with nothing for recv() to return: no data, no end, no
+  // error. Read without the CoreLock (a hint: a racing change is seen by
+  // the next call).
+  bool nothing_to_read_hint() const {
+    return __atomic_load_n(&state, __ATOMIC_RELAXED) == State::Connected &&
+           __atomic_load_n(&rx_bytes, __ATOMIC_RELAXED) == 0 &&
+           !__atomic_load_n(&rx_fin, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&shut_rd, __ATOMIC_RELAXED) &&
+           __atomic_load_n(&error, __ATOMIC_RELAXED) == 0;
+  }
   // The receive time of the data the last recv() returned (of its last
   // segment, as Linux's tcp_recv_timestamp), {0, 0} when none was taken.
   timespec last_read_stamp{};

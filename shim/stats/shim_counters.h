@@ -23,6 +23,11 @@ struct ShimCounters {
   // (it looks every 10 ms whether that changed); a spinning one would count
   // hundreds of thousands. Tests count these rather than time CPU use.
   uint64_t progress_wakeups = 0;
+  // Receive calls of the process family that polled the stack under the
+  // CoreLock, and those answered without it (nothing pending: a spinning
+  // non-blocking reader's EAGAIN). Copied from the family's shared state.
+  uint64_t polls_locked = 0;
+  uint64_t polls_lockfree = 0;
   // Sockets left with the kernel because of an option not served, by
   // option (the first kOptionSlots different ones; names in
   // shim/stats/option_names.h).
