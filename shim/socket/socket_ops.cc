@@ -571,6 +571,17 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   return r;
 }
 
+// A spinning UDP receiver looks at its kernel socket every kKernelLookNs:
+// is a look due? By the TSC (a few ns) once its rate is known, else by
+// the clock. Without the lock: a hint.
+namespace {
+bool kernel_look_due(const Socket* s) {
+  if (uint64_t due = __atomic_load_n(&s->next_kernel_check_tsc, __ATOMIC_RELAXED))
+    return __rdtsc() >= due;
+  return mono_ns() >= __atomic_load_n(&s->next_kernel_check_ns, __ATOMIC_RELAXED);
+}
+}  // namespace
+
 ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
   CHILD_GUARD(fd);
   if (s->accelerated)
@@ -629,8 +640,7 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
   // without the CoreLock: the lock and the poll were most of an empty
   // call's cost, and an empty call's length is what a spinning caller
   // adds, on average half of it, to every datagram's latency.
-  if (dontwait && u->queued_hint() == 0 && rt().stack_quiet() &&
-      __rdtsc() < __atomic_load_n(&s->next_kernel_check_tsc, __ATOMIC_RELAXED))
+  if (dontwait && u->queued_hint() == 0 && rt().stack_quiet() && !kernel_look_due(s))
     return -EAGAIN;
   CoreGuard g;
   trace::mark(trace::kRecvLocked);
@@ -654,8 +664,17 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
       ssize_t r = libc::recvmsg(fd, msg, flags | MSG_DONTWAIT);
       if (r >= 0) return r;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return neg_errno();
-      s->next_kernel_check_ns = now + kKernelLookNs;
-      if (uint64_t per_ms = served_clock().ticks_per_ms())
+      __atomic_store_n(&s->next_kernel_check_ns, now + kKernelLookNs, __ATOMIC_RELAXED);
+      // The TSC's rate comes from the served clock, which calibrates as it
+      // is read: a program that never reads the time reads it here, every
+      // kKernelLookNs, until the rate is known.
+      uint64_t per_ms = served_clock().ticks_per_ms();
+      if (!per_ms) {
+        timespec ts;
+        served_clock().now(CLOCK_MONOTONIC, &ts);
+        per_ms = served_clock().ticks_per_ms();
+      }
+      if (per_ms)
         __atomic_store_n(&s->next_kernel_check_tsc, __rdtsc() + per_ms * kKernelLookNs / 1000000,
                          __ATOMIC_RELAXED);
     }
