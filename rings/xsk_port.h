@@ -118,7 +118,7 @@ class XskPort : public family::Object {
   // index, a cache line the receiving CPU has just written (about 20 ns of
   // a 64-byte ping-pong's message, and on its critical path).
   uint32_t refill_when_due() {
-    if (!control_ && !refill_short_ && rx_since_refill_ < fill_target_ / 4) return 0;
+    if (!control_ && !refill_short_ && rx_since_refill_ < refill_batch()) return 0;
     return refill();
   }
 
@@ -184,17 +184,17 @@ class XskPort : public family::Object {
   // and someone kicks again (the caller should, within a millisecond).
   bool tx_blocked() const { return tx_blocked_; }
   // Nothing to do for a poll on the receive side: no frame waiting on any
-  // queue, and every fill ring well stocked (a poll refills them). Any
-  // thread, without the port's lock: a hint for a spinning caller deciding
-  // whether to poll.
+  // queue, and no refill due (a poll refills). Any thread, without the
+  // port's lock: a hint for a spinning caller deciding whether to poll. It
+  // reads the rx rings' producer indexes and our own refill bookkeeping,
+  // not the fill rings' consumer indexes, which the kernel writes as frames
+  // arrive (a cache miss per queue in every empty call).
   bool rx_quiet() const {
-    for (uint32_t i = 0; i < nqueues_; ++i) {
-      const Queue& q = queues_[i];
-      if (q.rx.unreleased() != 0) return false;
-      // A broker's program has no fill ring: the broker keeps them stocked.
-      if (!control_ && q.fill.published() < fill_target_ / 2) return false;
-    }
-    return true;
+    for (uint32_t i = 0; i < nqueues_; ++i)
+      if (queues_[i].rx.unreleased() != 0) return false;
+    // A broker's program has no fill ring: the broker keeps them stocked.
+    return control_ || (!__atomic_load_n(&refill_short_, __ATOMIC_RELAXED) &&
+                        __atomic_load_n(&rx_since_refill_, __ATOMIC_RELAXED) < refill_batch());
   }
   XdpSteering& steering() { return steering_; }
 
@@ -281,6 +281,7 @@ class XskPort : public family::Object {
   uint32_t next_fill_ = 0;    // the queue refill() tops up first (round robin)
   uint32_t fill_target_ = 0;
   uint32_t rx_since_refill_ = 0;  // frames received since refill() (refill_when_due)
+  uint32_t refill_batch() const { return fill_target_ >= 4 ? fill_target_ / 4 : 1; }
   bool refill_short_ = false;     // refill() left some ring below fill_target_
   std::string degraded_;
   bool zero_copy_ = false;
