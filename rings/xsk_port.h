@@ -117,10 +117,7 @@ class XskPort : public family::Object {
   // leaves the fill rings alone: looking at one reads the kernel's consumer
   // index, a cache line the receiving CPU has just written (about 20 ns of
   // a 64-byte ping-pong's message, and on its critical path).
-  uint32_t refill_when_due() {
-    if (!control_ && !refill_short_ && rx_since_refill_ < refill_batch()) return 0;
-    return refill();
-  }
+  uint32_t refill_when_due() { return control_ || refill_due() ? refill() : 0; }
 
   // ---- transmit ----
   // A free frame to build a packet in, or nullptr when none is free. The
@@ -193,8 +190,7 @@ class XskPort : public family::Object {
     for (uint32_t i = 0; i < nqueues_; ++i)
       if (queues_[i].rx.unreleased() != 0) return false;
     // A broker's program has no fill ring: the broker keeps them stocked.
-    return control_ || (!__atomic_load_n(&refill_short_, __ATOMIC_RELAXED) &&
-                        __atomic_load_n(&rx_since_refill_, __ATOMIC_RELAXED) < refill_batch());
+    return control_ || !refill_due();
   }
   XdpSteering& steering() { return steering_; }
 
@@ -282,6 +278,11 @@ class XskPort : public family::Object {
   uint32_t fill_target_ = 0;
   uint32_t rx_since_refill_ = 0;  // frames received since refill() (refill_when_due)
   uint32_t refill_batch() const { return fill_target_ >= 4 ? fill_target_ / 4 : 1; }
+  // What refill_when_due() and rx_quiet() ask (the latter without the lock).
+  bool refill_due() const {
+    return __atomic_load_n(&refill_short_, __ATOMIC_RELAXED) ||
+           __atomic_load_n(&rx_since_refill_, __ATOMIC_RELAXED) >= refill_batch();
+  }
   bool refill_short_ = false;     // refill() left some ring below fill_target_
   std::string degraded_;
   bool zero_copy_ = false;

@@ -219,15 +219,12 @@ int UdpSocket::parse_send_control(const msghdr* msg, SendControl* out) {
 
 bool UdpSocket::send_direct(const iovec* iov, int iovcnt, size_t len, const SockAddr* to,
                             const SendControl* ctl) {
-  // Transmit stamps are taken where lwIP hands the frame over; a socket
-  // bound to an address that is not the interface's gets lwIP's error.
-  uint32_t tsflags = rx_cmsg.tsflags;
-  if (ctl && ctl->tsflags >= 0)
-    tsflags = (tsflags & ~uint32_t(SOF_TIMESTAMPING_TX_RECORD_MASK)) | uint32_t(ctl->tsflags);
+  // A socket bound to an address that is not the interface's gets lwIP's
+  // error.
   stack::LinkNetif& driver = Runtime::get().stack()->driver();
   const uint32_t iface = driver.address().addr;
   const uint32_t local_ip = ip4_addr_get_u32(ip_2_ip4(&pcb->local_ip));
-  if (TxStamps::wanted(tsflags) || pcb->local_port == 0 || (pcb->flags & UDP_FLAGS_UDPLITE) ||
+  if (pcb->local_port == 0 || (pcb->flags & UDP_FLAGS_UDPLITE) ||
       (local_ip != 0 && local_ip != iface))
     return false;
   stack::LinkNetif::UdpHeaderFields h;
@@ -263,7 +260,13 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
     return -EMSGSIZE;
   // Shut for writing: where Linux's allocation of the datagram fails.
   if (shut_wr) return -EPIPE;
-  if (send_direct(iov, iovcnt, len, to, ctl)) {
+  // This datagram's own record flags, if the call gave them.
+  uint32_t tsflags = rx_cmsg.tsflags;
+  if (ctl && ctl->tsflags >= 0)
+    tsflags = (tsflags & ~uint32_t(SOF_TIMESTAMPING_TX_RECORD_MASK)) | uint32_t(ctl->tsflags);
+  const bool stamps = TxStamps::wanted(tsflags);
+  // Transmit stamps are taken where lwIP hands the frame to the driver.
+  if (!stamps && send_direct(iov, iovcnt, len, to, ctl)) {
     Runtime::get().sent_datagram();
     return ssize_t(len);
   }
@@ -277,18 +280,14 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
     pbuf_take_at(p, iov[i].iov_base, u16_t(iov[i].iov_len), u16_t(off));
     off += iov[i].iov_len;
   }
-  // This datagram's own TTL, TOS and record flags, if the call gave them.
-  uint32_t tsflags = rx_cmsg.tsflags;
+  // This datagram's own TTL and TOS, if the call gave them.
   const u8_t saved_ttl = pcb->ttl, saved_tos = pcb->tos;
   if (ctl) {
     if (ctl->ttl >= 0) pcb->ttl = u8_t(ctl->ttl);
     if (ctl->tos >= 0) pcb->tos = u8_t(ctl->tos);
-    if (ctl->tsflags >= 0)
-      tsflags = (tsflags & ~uint32_t(SOF_TIMESTAMPING_TX_RECORD_MASK)) | uint32_t(ctl->tsflags);
   }
   // Transmit stamps: the driver shows us the frame it hands to the ring.
   stack::LinkNetif& driver = Runtime::get().stack()->driver();
-  const bool stamps = TxStamps::wanted(tsflags);
   if (stamps) {
     tx_stamps.expect(tsflags);
     driver.set_tx_tap(on_frame_sent, this);
