@@ -296,12 +296,16 @@ bool LinkNetif::next_hop(uint32_t dst, uint32_t* hop) {
   return true;
 }
 
+bool LinkNetif::broadcast(uint32_t dst) const {
+  return dst == 0xffffffffu ||
+         (address_.netmask != 0xffffffffu && (dst & ~address_.netmask) == ~address_.netmask &&
+          ((dst ^ address_.addr) & address_.netmask) == 0);
+}
+
 err_t LinkNetif::output(struct pbuf* p, uint32_t dst) {
   struct eth_addr mac;
   uint32_t host_dst = ntohl(dst);
-  if (dst == 0xffffffffu || (address_.netmask != 0xffffffffu &&
-                             (dst & ~address_.netmask) == ~address_.netmask &&
-                             ((dst ^ address_.addr) & address_.netmask) == 0)) {
+  if (broadcast(dst)) {
     memset(mac.addr, 0xff, 6);
   } else if ((host_dst >> 28) == 0xe) {
     // IPv4 multicast: 01:00:5e followed by the group's low 23 bits.

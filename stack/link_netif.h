@@ -133,6 +133,8 @@ class LinkNetif {
   err_t output(struct pbuf* p, uint32_t dst);
   err_t linkoutput(struct pbuf* p);
   bool next_hop(uint32_t dst, uint32_t* hop);
+  // The limited broadcast or the interface's subnet broadcast (network order).
+  bool broadcast(uint32_t dst) const;
   void hold(struct pbuf* p, uint32_t hop);
   void send_held();
 

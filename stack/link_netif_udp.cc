@@ -28,11 +28,7 @@ bool LinkNetif::send_udp(const UdpHeaderFields& h, const iovec* iov, int iovcnt,
   // A transmit tap (stamps) watches lwIP's output; broadcast and multicast
   // have their own addressing and loopback rules: those stay with lwIP.
   if (tx_tap_ || len + kIpHeader + kUdpHeader > address_.mtu) return false;
-  const uint32_t host_dst = ntohl(h.dst_ip);
-  if (h.dst_ip == 0xffffffffu || (host_dst >> 28) == 0xe ||
-      (address_.netmask != 0xffffffffu && (h.dst_ip & ~address_.netmask) == ~address_.netmask &&
-       ((h.dst_ip ^ address_.addr) & address_.netmask) == 0))
-    return false;
+  if (broadcast(h.dst_ip) || (ntohl(h.dst_ip) >> 28) == 0xe) return false;
   uint32_t hop;
   uint8_t mac[6];
   // An unresolved neighbour: lwIP's path holds the datagram while the
