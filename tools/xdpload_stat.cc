@@ -134,7 +134,27 @@ bool snapshot(const stats::Segment* seg, Snapshot* out) {
     uint32_t n = std::min(out->head.nsockets, stats::kMaxSockets);
     out->rows.assign(seg->sockets, seg->sockets + n);
     out->total = out->head.total_sockets;
-    if (__atomic_load_n(&seg->seq, __ATOMIC_ACQUIRE) == s1) return true;
+    if (__atomic_load_n(&seg->seq, __ATOMIC_ACQUIRE) == s1) {
+      // Every figure shown is of the refresh's instant (stat_segment.h).
+      out->head.port = out->head.port_at_refresh;
+      out->head.netif = out->head.netif_at_refresh;
+      out->head.shim = out->head.shim_at_refresh;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Asks the process for a fresh refresh and waits for it (its progress
+// thread looks at least once a second). False when the segment could not be
+// written (then the last refresh is shown) or the answer did not come in
+// time (a stopped or very busy process).
+bool ask_refresh(stats::Segment* seg) {
+  if (!seg) return false;
+  uint32_t want = __atomic_add_fetch(&seg->refresh_asked, 1, __ATOMIC_ACQ_REL);
+  for (int waited_ms = 0; waited_ms < 1500; ++waited_ms) {
+    if (int32_t(__atomic_load_n(&seg->refresh_done, __ATOMIC_ACQUIRE) - want) >= 0) return true;
+    usleep(1000);
   }
   return false;
 }
@@ -321,13 +341,19 @@ std::vector<uid_t> users_to_read() {
 }
 
 // Maps `path` if it is a well-formed segment of a live process `pid` owned
-// by `uid`; else says why on stderr and returns nullptr.
-const stats::Segment* map_segment(const std::string& path, int pid, uid_t uid) {
+// by `uid`; else says why on stderr and returns nullptr. *writable: mapped
+// for writing too (the caller may ask for a refresh): the owner's, or root.
+const stats::Segment* map_segment(const std::string& path, int pid, uid_t uid, bool* writable) {
   auto reject = [&](const char* why) -> const stats::Segment* {
     fprintf(stderr, "xdpload-stat: ignoring %s: %s\n", path.c_str(), why);
     return nullptr;
   };
-  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  *writable = true;
+  int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+    *writable = false;
+    fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  }
   if (fd < 0) return errno == ENOENT ? nullptr : reject(strerror(errno));  // ENOENT: it just exited
   struct stat sb;
   if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -352,7 +378,8 @@ const stats::Segment* map_segment(const std::string& path, int pid, uid_t uid) {
     close(fd);
     return reject("its process runs as another user than the segment's owner");
   }
-  void* p = mmap(nullptr, sizeof(stats::Segment), PROT_READ, MAP_SHARED, fd, 0);
+  void* p = mmap(nullptr, sizeof(stats::Segment), *writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                 MAP_SHARED, fd, 0);
   close(fd);
   if (p == MAP_FAILED) return reject(strerror(errno));
   auto* seg = static_cast<const stats::Segment*>(p);
@@ -523,8 +550,10 @@ int run_once(int only_pid, bool json, bool all) {
       ++elsewhere;
       continue;
     }
-    const stats::Segment* seg = map_segment(f.path, pid, f.uid);
+    bool writable = false;
+    const stats::Segment* seg = map_segment(f.path, pid, f.uid, &writable);
     if (!seg) continue;
+    if (writable) ask_refresh(const_cast<stats::Segment*>(seg));
     Snapshot snap;
     bool ok = snapshot(seg, &snap);
     munmap(const_cast<stats::Segment*>(seg), sizeof(stats::Segment));

@@ -726,7 +726,7 @@ void Runtime::progress_loop() {
     CoreGuard g;
     ++counters_->progress_wakeups;
     if (fds[2].revents & (POLLHUP | POLLERR)) broker_lost();
-    if (int64_t now = mono_ns(); now >= next_stats_ns_) {
+    if (int64_t now = mono_ns(); now >= next_stats_ns_ || stats_.refresh_asked()) {
       next_stats_ns_ = now + 1000000000;
       counters_->polls_locked = sh_->app_polls;
       counters_->polls_lockfree = sh_->quiet_polls.load(std::memory_order_relaxed);

@@ -78,11 +78,16 @@ void StatPublisher::refresh() {
   if (!seg_) return;
   Runtime& rt = Runtime::get();
   rings::XskPort* port = rt.stack()->port();
+  const uint32_t asked = __atomic_load_n(&seg_->refresh_asked, __ATOMIC_ACQUIRE);
+  __atomic_store_n(&seg_->seq, seg_->seq + 1, __ATOMIC_RELEASE);
+  // One instant for every figure: lwIP and the port only move under the
+  // CoreLock, which we hold. The steering program counts last, so that
+  // what it redirected covers everything received or dropped (the rest is
+  // in the rings).
   port->refresh_kernel_stats();
-  rings::SteeringStats st = port->steering().stats();
-  seg_->steer_redirected = st.redirected;
-  seg_->steer_passed = st.passed;
-  seg_->steer_no_socket = st.no_socket;
+  seg_->port_at_refresh = seg_->port;
+  seg_->netif_at_refresh = seg_->netif;
+  seg_->shim_at_refresh = seg_->shim;
   const auto& m = lwip_stats.mib2;
   seg_->tcp_active_opens = m.tcpactiveopens;
   seg_->tcp_passive_opens = m.tcppassiveopens;
@@ -92,16 +97,24 @@ void StatPublisher::refresh() {
   seg_->udp_in_datagrams = m.udpindatagrams;
   seg_->udp_out_datagrams = m.udpoutdatagrams;
   seg_->tcp = stack::tcp_events();
+  rings::SteeringStats st = port->steering().stats();
+  seg_->steer_redirected = st.redirected;
+  seg_->steer_passed = st.passed;
+  seg_->steer_no_socket = st.no_socket;
 
-  // The socket table, under a sequence count.
-  __atomic_store_n(&seg_->seq, seg_->seq + 1, __ATOMIC_RELEASE);
+  // The socket table.
   uint32_t n = 0, total = 0;
   for (Socket* s = rt.live_sockets(); s; s = s->live_next, ++total)
     if (n < stats::kMaxSockets) s->stat_row(&seg_->sockets[n++]);
   seg_->nsockets = n;
   seg_->total_sockets = total;
   seg_->refreshed_unix_ns = unix_ns();
+  seg_->refresh_done = asked;
   __atomic_store_n(&seg_->seq, seg_->seq + 1, __ATOMIC_RELEASE);
+}
+
+bool StatPublisher::refresh_asked() const {
+  return seg_ && __atomic_load_n(&seg_->refresh_asked, __ATOMIC_ACQUIRE) != seg_->refresh_done;
 }
 
 void StatPublisher::give_to(uid_t uid) {

@@ -12,8 +12,11 @@ class StatPublisher {
  public:
   // Creates the segment and moves the live counters into it. Lock held.
   bool start();
-  // The socket table and the refreshed figures. Lock held.
+  // The socket table, the refreshed figures and a copy of the live
+  // counters, all of one instant. Lock held.
   void refresh();
+  // A reader (xdpload-stat) asked for a refresh that has not been made.
+  bool refresh_asked() const;
   // At exit (only the process that created it).
   void remove();
   // The process is about to become `uid`: the file becomes its, in its

@@ -1,14 +1,20 @@
 // The statistics segment: what a running xdpload process publishes for
 // xdpload-stat, in /dev/shm/xdpload-<uid>/<pid> (shim/stats/stat_dir.h).
 //
-// The counters are the live ones (the port, the netif driver and the shim
-// write them in place, each a plain word written by one thread under the
-// CoreLock); the socket table and the lwIP and kernel figures are refreshed
-// by the progress thread about once a second. A reader copies the socket
-// table and retries while `seq` is odd or changed under it. The file is
-// removed when the process exits; one left by a killed process is found
-// dead (its pid is gone) and removed by the next start or xdpload-stat of
-// the same user.
+// The port, netif and shim counters are live (their owners write them in
+// place, each a plain word written by one thread under the CoreLock). The
+// progress thread refreshes the rest about once a second: the socket table,
+// lwIP's and the kernel's figures, and a copy of the live counters taken in
+// the same moment (`*_at_refresh`). A reader shows the copies, so that every
+// figure it prints is of one instant and they agree with each other (frames
+// received = TCP + UDP inputs; steered = received + dropped + in the rings);
+// the live counters read beside figures a second old did not. A reader that
+// may write the file (its owner, or root) asks for a fresh refresh by
+// raising `refresh_asked` and waits until `refresh_done` reaches it. A
+// reader copies under `seq`, retrying while it is odd or changed under it.
+// The file is removed when the process exits; one left by a killed process
+// is found dead (its pid is gone) and removed by the next start or
+// xdpload-stat of the same user.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +27,7 @@
 namespace xdpload::stats {
 
 constexpr char kMagic[8] = {'X', 'D', 'P', 'L', 'S', 'T', 'A', 'T'};
-constexpr uint32_t kVersion = 5;
+constexpr uint32_t kVersion = 6;
 constexpr uint32_t kMaxSockets = 4096;
 
 struct SocketRow {
@@ -59,6 +65,14 @@ struct Segment {
   // The stack's TCP events beyond MIB-2, refreshed.
   stack::TcpEvents tcp;
   uint64_t steer_redirected, steer_passed, steer_no_socket;
+  // The live counters as they were at the refresh (read under `seq`).
+  rings::PortCounters port_at_refresh;
+  stack::NetifCounters netif_at_refresh;
+  shim::ShimCounters shim_at_refresh;
+  // Refresh requests: raised by a reader, answered by the progress thread
+  // (refresh_done = the request it served).
+  uint32_t refresh_asked;
+  uint32_t refresh_done;
   uint32_t seq;            // odd while the socket table is rewritten
   uint32_t nsockets;       // rows in use
   uint32_t total_sockets;  // all accelerated sockets (rows hold the first kMaxSockets)

@@ -20,7 +20,30 @@ json() {
   "$xs" -p "$1" --json | python3 -c "import json,sys; d=json.load(sys.stdin); p=d['processes'][0]; print($2)"
 }
 rx0=$(json "$server" "p['counters']['rx_frames']")
-in_b timeout 30 sockperf pp -i "$IP_A" -p 11111 -t 2 -m 64 >/dev/null 2>&1
+in_b timeout 30 sockperf pp -i "$IP_A" -p 11111 -t 3 -m 64 >/dev/null 2>&1 &
+client=$!
+# Readings taken while the traffic flows, with no wait for the once-a-second
+# refresh: each asks for a fresh one, so two readings 0.2 s apart differ,
+# and every figure in a reading is of one instant: every frame received or
+# dropped was steered by the XDP program (the rest are still in the rings,
+# fewer than the UMEM's frames), and lwIP's inputs are frames received.
+for i in $(seq 100); do
+  [ "$(json "$server" "p['counters']['rx_frames']")" -gt $((rx0 + 100)) ] && break
+  sleep 0.05
+done
+for i in 1 2 3; do
+  json "$server" "(p['counters'], p['frames'])" >"$tmp/live$i"
+  sleep 0.2
+done
+check "readings during traffic are fresh and of one instant" python3 -c "
+import ast
+readings = [ast.literal_eval(open('$tmp/live%d' % i).read()) for i in (1, 2, 3)]
+for c, frames in readings:
+    drops = c['kernel_rx_dropped'] + c['rx_ring_full'] + c['fill_ring_empty']
+    assert c['rx_frames'] + drops <= c['steer_redirected'] <= c['rx_frames'] + drops + frames, c
+    assert c['tcp_in_segs'] + c['udp_in_datagrams'] <= c['rx_frames'], c
+assert readings[0][0]['rx_frames'] < readings[1][0]['rx_frames'] < readings[2][0]['rx_frames'], readings"
+wait "$client"
 in_b timeout 30 sockperf pp -i "$IP_A" -p 11112 --tcp -t 2 -m 64 >/dev/null 2>&1 &
 client=$!
 sleep 1.5  # the socket table is refreshed about once a second
