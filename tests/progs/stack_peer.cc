@@ -32,6 +32,7 @@
 
 extern "C" {
 #include "lwip/priv/tcp_priv.h"
+#include "lwip/stats.h"
 #include "lwip/tcp.h"
 #include "lwip/udp.h"
 }
@@ -49,6 +50,32 @@ uint64_t mono_ms() { return now_ms(); }
 
 // SIGTERM/SIGINT end the scenario early, so that the counters still print.
 volatile sig_atomic_t g_stop = 0;
+// SIGUSR1 asks tcp-echo to print its connection's state (a stalled transfer
+// is diagnosed while it crawls: tests/stack/stack-tcp-echo.sh sends it).
+volatile sig_atomic_t g_dump = 0;
+
+// With the lock held: what lwIP knows of a connection, and its loss-recovery
+// counters, for a transfer that went wrong.
+void print_tcp_state(const char* why, const struct tcp_pcb* pcb) {
+  const struct tcp_xstats& x = tcp_xstats;
+  if (pcb)
+    printf("%s: state %d cwnd %u ssthresh %u snd_wnd %u rcv_wnd %u rto %d nrtx %u flags 0x%x "
+           "unacked %s unsent %s ooseq %s snd_queuelen %u\n",
+           why, int(pcb->state), unsigned(pcb->cwnd), unsigned(pcb->ssthresh),
+           unsigned(pcb->snd_wnd), unsigned(pcb->rcv_wnd), int(pcb->rto), unsigned(pcb->nrtx),
+           unsigned(pcb->flags), pcb->unacked ? "yes" : "no", pcb->unsent ? "yes" : "no",
+           pcb->ooseq ? "yes" : "no", unsigned(pcb->snd_queuelen));
+  printf("%s: tcp xmit %u recv %u drop %u memerr %u; recoveries %llu rexmit-recovery %llu "
+         "rto %llu tlp %llu rack-lost %llu lost-rexmit %llu dsack %llu undo %llu paws-dropped "
+         "%llu\n",
+         why, unsigned(lwip_stats.tcp.xmit), unsigned(lwip_stats.tcp.recv),
+         unsigned(lwip_stats.tcp.drop), unsigned(lwip_stats.tcp.memerr),
+         (unsigned long long)x.recoveries, (unsigned long long)x.rexmit_recovery,
+         (unsigned long long)x.rexmit_rto, (unsigned long long)x.tlp_probes,
+         (unsigned long long)x.rack_lost, (unsigned long long)x.lost_rexmit,
+         (unsigned long long)x.dsack_rcvd, (unsigned long long)x.undo,
+         (unsigned long long)x.paws_dropped);
+}
 
 // Polls the stack (lock held) for `ms`, or until `done()`.
 template <typename Done>
@@ -152,12 +179,18 @@ int tcp_echo(const char* in_path, const char* out_path) {
   uint64_t start = mono_ms();
   bool ok = run_until(120000, [&] {
     if (c.error != ERR_OK) return true;
+    if (g_dump) {
+      g_dump = 0;
+      CoreGuard g;
+      print_tcp_state("tcp-echo (asked)", c.pcb);
+    }
     if (sent < data.size()) sent += c.write(data.data() + sent, data.size() - sent);
     return c.in.size() >= data.size();
   });
   double secs = double(mono_ms() - start) / 1000.0;
   {
     CoreGuard g;
+    if (!ok || c.error != ERR_OK) print_tcp_state("tcp-echo (failed)", c.pcb);
     c.close();
   }
   run_until(200, [] { return false; });
@@ -362,6 +395,7 @@ int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   signal(SIGTERM, [](int) { g_stop = 1; });
   signal(SIGINT, [](int) { g_stop = 1; });
+  signal(SIGUSR1, [](int) { g_dump = 1; });
   StackConfig config;
   const char* peer = nullptr;
   static option longs[] = {{"iface", 1, 0, 'i'}, {"peer", 1, 0, 'p'}, {"port", 1, 0, 'P'},
