@@ -74,6 +74,7 @@ struct SocketOptions {
   int mcast_ttl = 1;
   bool mcast_loop = true;
   int pmtudisc = IP_PMTUDISC_WANT;  // IP_MTU_DISCOVER
+  uint32_t notsent_lowat = 0;        // TCP_NOTSENT_LOWAT; 0: not set (the sysctl's, unlimited)
 };
 
 // A descriptor that refers to a socket: which process, which number.
@@ -104,6 +105,10 @@ class Socket : public family::Object {
   bool nonblock = false;     // O_NONBLOCK of the open file description
   bool accelerated = false;  // lwIP has it; false: a candidate
   bool bound = false;        // bind() happened (on the kernel socket)
+  // The kernel socket was bound to a port named in the bind (Linux's
+  // SOCK_BINDPORT_LOCK: a disconnect keeps it): by the program, or by
+  // xdpload choosing a client's port.
+  bool port_fixed = false;
   bool kernel_only = false;  // an option the stack cannot honour was set
   bool v6 = false;           // an AF_INET6 socket: its IPv4 traffic (v4-mapped) may be ours
   bool remote_accelerated = false;  // UDP: the connected peer is reached through the stack

@@ -103,6 +103,21 @@ int kernel_bind(Socket* s, int fd, SockAddr a) {
 TcpSocket* tcp(Socket* s) { return static_cast<TcpSocket*>(s); }
 UdpSocket* udp(Socket* s) { return static_cast<UdpSocket*>(s); }
 
+// A UDP socket on the stack whose port a disconnect released: the kernel
+// twin takes a port again as Linux's inet_autobind would (or has one from a
+// bind, connect or send made through it since), and the stack binds the
+// same. Lock held.
+int udp_take_port(Socket* s, int fd) {
+  UdpSocket* u = udp(s);
+  if (u->pcb) return 0;
+  // The address a bind locked stays (Linux keeps it through the disconnect).
+  SockAddr now;
+  if (!kernel_local(fd, &now)) return -EINVAL;
+  if (int rc = kernel_bind(s, fd, SockAddr{now.ip, 0}); rc < 0) return rc;
+  if (!kernel_local(fd, &s->local)) return -EINVAL;
+  return u->bind_pcb();
+}
+
 // The kernel's ephemeral range (net.ipv4.ip_local_port_range), read once.
 void ephemeral_range(uint16_t* lo, uint16_t* hi) {
   static uint16_t range[2] = {0, 0};
@@ -119,6 +134,20 @@ void ephemeral_range(uint16_t* lo, uint16_t* hi) {
   *hi = range[1];
 }
 
+// net.ipv4.tcp_fastopen has the client bit (TFO_CLIENT_ENABLE), read once.
+bool tcp_fastopen_client_enabled() {
+  static int enabled = -1;
+  if (enabled < 0) {
+    int v = 1;  // the kernel's default
+    if (FILE* f = fopen("/proc/sys/net/ipv4/tcp_fastopen", "re")) {
+      if (fscanf(f, "%d", &v) != 1) v = 1;
+      fclose(f);
+    }
+    __atomic_store_n(&enabled, v & 1, __ATOMIC_RELAXED);
+  }
+  return __atomic_load_n(&enabled, __ATOMIC_RELAXED) != 0;
+}
+
 // Binds a client's kernel socket to a local port of the ephemeral range
 // that the stack does not use either. The kernel keeps a port reserved
 // only while some process holds the socket that reserved it, and in a
@@ -126,9 +155,9 @@ void ephemeral_range(uint16_t* lo, uint16_t* hi) {
 // (a child's connection in TIME_WAIT): the kernel would hand it out again,
 // and lwIP refuse the connection (EADDRINUSE). Ports are tried from a random
 // start, as the kernel does; port 0 (the kernel's choice) after 64 misses.
-int bind_client_port(Socket* s, int fd, uint32_t ip) {
+int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false) {
   SockAddr now;
-  if (kernel_local(fd, &now) && now.port != 0) return 0;
+  if (!unbound && kernel_local(fd, &now) && now.port != 0) return 0;
   uint16_t lo, hi;
   ephemeral_range(&lo, &hi);
   uint32_t span = uint32_t(hi - lo) + 1;
@@ -141,7 +170,10 @@ int bind_client_port(Socket* s, int fd, uint32_t ip) {
     }
     sockaddr_storage ss;
     socklen_t len = make_sockaddr(SockAddr{ip, port}, s->v6, &ss);
-    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return 0;
+    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
+      s->port_fixed = true;  // as Linux's SOCK_BINDPORT_LOCK: a disconnect keeps it
+      return 0;
+    }
     if (errno != EADDRINUSE) return -errno;
   }
   return kernel_bind(s, fd, SockAddr{ip, 0});
@@ -186,8 +218,18 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   CHILD_GUARD(fd);
   // The kernel judges the bind (ports in use, privileges, SO_REUSEADDR).
   if (libc::bind(fd, addr, len) != 0) return neg_errno();
-  if (s->accelerated) return 0;
   SockAddr want, local;
+  const bool fixed = read_sockaddr(addr, len, &want, s->v6) == 0 && want.port != 0;
+  if (s->accelerated) {
+    CoreGuard g;
+    if (!still(s, fd)) return 0;
+    s->port_fixed = fixed;
+    // A TCP socket unconnected again has its port from this bind; a UDP
+    // socket whose port a disconnect released binds anew.
+    if (s->kind == Socket::Kind::Tcp) tcp(s)->twin_unbound = false;
+    else if (!udp(s)->pcb && udp_take_port(s, fd) < 0) drop_to_kernel(s);
+    return 0;
+  }
   bool ipv4 = read_sockaddr(addr, len, &want, s->v6) == 0 && kernel_local(fd, &local);
   // TCP decides at listen() or connect(); a UDP socket receives from now.
   bool accel = ipv4 && !s->kernel_only &&
@@ -198,6 +240,7 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   CoreGuard g;
   if (!still(s, fd)) return 0;
   s->bound = true;
+  s->port_fixed = fixed;
   s->local = local;
   if (!accel) {
     drop_to_kernel(s);
@@ -211,7 +254,11 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
 
 int op_listen(Socket* s, int fd, int backlog) {
   CHILD_GUARD(fd);
-  if (s->kind != Socket::Kind::Tcp || s->accelerated || s->kernel_only) {
+  // A TCP socket on the stack that is unconnected again (a disconnect, a
+  // failed attempt) may listen, as a new one does.
+  const bool fresh = s->kind == Socket::Kind::Tcp && s->accelerated &&
+                     tcp(s)->state == TcpSocket::State::Fresh;
+  if (!fresh && (s->kind != Socket::Kind::Tcp || s->accelerated || s->kernel_only)) {
     if (s->kind == Socket::Kind::Tcp && s->accelerated &&
         tcp(s)->state != TcpSocket::State::Listening)
       return -EINVAL;
@@ -229,8 +276,25 @@ int op_listen(Socket* s, int fd, int backlog) {
   // between (its connection would then be reset when the port's steering
   // starts). An unbound socket gets its port from an explicit bind, as
   // listen() would pick it.
+  if (fresh && s->kernel_only) {
+    {
+      CoreGuard g;
+      if (still(s, fd)) hand_to_kernel(s);
+    }
+    return libc::listen(fd, backlog) == 0 ? 0 : neg_errno();
+  }
   SockAddr local;
   if (!kernel_local(fd, &local)) return libc::listen(fd, backlog) == 0 ? 0 : neg_errno();
+  // (A disconnected listener's released port still shows: it takes a new
+  // one, as inet_csk_get_port would.)
+  if (fresh && tcp(s)->twin_unbound) {
+    sockaddr_storage ss;
+    socklen_t sl = make_sockaddr(SockAddr{local.ip, 0}, s->v6, &ss);
+    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0) return neg_errno();
+    CoreGuard g;
+    if (still(s, fd)) tcp(s)->twin_unbound = false;
+    kernel_local(fd, &local);
+  }
   if (local.port == 0 && kernel_bind(s, fd, local) == 0) kernel_local(fd, &local);
   bool accel = local.port != 0 &&
                rt().accelerate_local(local.ip, local.port, Role::TcpServer) && rt().ensure_stack();
@@ -249,7 +313,11 @@ int op_listen(Socket* s, int fd, int backlog) {
   int rc = libc::listen(fd, backlog) == 0 ? 0 : -errno;
   CoreGuard g;
   if (!still(s, fd)) return rc;
-  if (rc == 0 && on_stack) return 0;
+  if (rc == 0 && on_stack) {
+    // A listener has a kernel side (local peers) for epoll to watch.
+    join_kernel_epolls(s);
+    return 0;
+  }
   // Not accelerated, or the kernel refused what the stack accepted: the
   // socket is the kernel's from now on.
   if (fl >= 0 && !s->nonblock) libc::fcntl(fd, F_SETFL, fl);
@@ -328,12 +396,33 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     if (libc::connect(fd, addr, len) != 0) return neg_errno();
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
-    if (unspec) return udp(s)->disconnect();
+    if (unspec) {
+      SockAddr now;
+      if (!kernel_local(fd, &now)) now = SockAddr{};
+      return udp(s)->disconnect(now);
+    }
+    if (udp_take_port(s, fd) < 0) {
+      drop_to_kernel(s);
+      return 0;  // the kernel socket is connected
+    }
     s->remote_accelerated = rt().accelerate_destination(to.ip, to.port, Role::UdpSender);
     return udp(s)->connect(to);
   }
 
   // TCP
+  const bool unspec = addr && len >= sizeof(sa_family_t) && len <= sizeof(sockaddr_storage) &&
+                      addr->sa_family == AF_UNSPEC;
+  if (unspec) {
+    // Linux's disconnect: the kernel socket does its own (a listener stops,
+    // a port the kernel chose is released), the stack's side follows.
+    if (libc::connect(fd, addr, len) != 0) return neg_errno();
+    CoreGuard g;
+    if (!still(s, fd)) return 0;
+    if (s->accelerated) tcp(s)->disconnect();
+    else tcp(s)->shut_rd = tcp(s)->shut_wr = false;  // a recorded shutdown is cleared
+    return 0;
+  }
+  bool to_kernel = false;  // unconnected again, to a destination off the stack
   if (s->accelerated) {
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
@@ -353,7 +442,44 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
       if (t->state == TcpSocket::State::Closed) return t->connect(to);  // the attempt's error
     }
     if (ar != 0) return ar;
-    return t->connect(to);
+    // Unconnected again, to a destination the stack does not reach
+    // (loopback, broadcast, another interface): the kernel's from now on,
+    // as a new socket's would be.
+    // (Or bound since to an address off the stack: loopback.)
+    SockAddr now;
+    to_kernel = t->state == TcpSocket::State::Fresh &&
+                (s->kernel_only || !rt().accelerate_destination(to.ip, to.port, Role::TcpClient) ||
+                 (kernel_local(fd, &now) && !rt().accelerate_bind(now.ip)));
+    if (to_kernel) {
+      // The kernel socket blocks as the program's would (a listener's was
+      // made non-blocking for our own use).
+      int fl = libc::fcntl(fd, F_GETFL);
+      libc::fcntl(fd, F_SETFL, s->nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+    } else if (t->state != TcpSocket::State::Fresh || !t->twin_unbound) {
+      return t->connect(to);
+    }
+  }
+  if (to_kernel) {
+    // The kernel socket connects. Refused at once (no route: broadcast,
+    // multicast), nothing changed: the socket stays as it was, with the
+    // error a disconnect left pending. Under way or made, it is the
+    // kernel's from now on.
+    int r = libc::connect(fd, addr, len) == 0 ? 0 : -errno;
+    if (r == 0 || r == -EINPROGRESS || r == -EALREADY || r == -EISCONN) {
+      CoreGuard g;
+      if (still(s, fd)) hand_to_kernel(s);
+    }
+    return r;
+  }
+  if (s->accelerated) {
+    // Unconnected again after a disconnect that released the port the
+    // kernel had chosen: a new one, as for a first connect.
+    if (int rc = bind_client_port(s, fd, rt().iface_addr(), true); rc < 0) return rc;
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    tcp(s)->twin_unbound = false;
+    kernel_local(fd, &s->local);
+    return tcp(s)->connect(to);
   }
   bool accel = ar == 0 && !s->kernel_only &&
                rt().accelerate_destination(to.ip, to.port, Role::TcpClient) && rt().ensure_stack();
@@ -483,6 +609,56 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   if (checked)
     if (ssize_t e = check_message(msg)) return e;
   if (s->kind == Socket::Kind::Tcp) {
+    // TCP Fast Open (MSG_FASTOPEN) connects inside the send, with data in
+    // the SYN, which the stack does not do: an unconnected socket connects
+    // through the kernel, said once like TCP_FASTOPEN_CONNECT. On a socket
+    // connected or connecting, tcp_sendmsg_fastopen's errors.
+    if (flags & MSG_FASTOPEN) {
+      bool unconnected =
+          !s->accelerated || tcp(s)->state == TcpSocket::State::Fresh;
+      if (!unconnected) {
+        // tcp_sendmsg_fastopen: its own checks, then __inet_stream_connect
+        // as for a connect(): a connection confirmed is EISCONN, one under
+        // way EALREADY, a failed attempt its error; a non-blocking connect
+        // completed and not yet confirmed is confirmed, and the data goes
+        // as in any send (the control messages judged then).
+        const auto* to = static_cast<const sockaddr*>(msg->msg_name);
+        if (!tcp_fastopen_client_enabled() ||
+            (to && msg->msg_namelen >= sizeof(sa_family_t) && to->sa_family == AF_UNSPEC))
+          return -EOPNOTSUPP;
+        if (to && msg->msg_namelen < sizeof(sa_family_t)) return -EINVAL;
+        CoreGuard g;
+        if (!still(s, fd)) return -EBADF;
+        TcpSocket* t = tcp(s);
+        int rc = t->state == TcpSocket::State::Connecting && (flags & MSG_DONTWAIT)
+                     ? -EALREADY
+                     : t->connect(t->remote);
+        if (rc < 0) return rc;
+        ssize_t r = t->send(msg->msg_iov, int(msg->msg_iovlen), flags, check_tcp_control(msg));
+        if (r > 0) zerocopy_sent(s, flags);
+        return r;
+      }
+      // The kernel socket tries; the socket is the kernel's once it
+      // connects (or has started to). Refused at once (a bad address, no
+      // route), nothing changed: it stays as it was, with any error a
+      // disconnect left pending.
+      if (s->accelerated) {
+        CoreGuard g;
+        if (!still(s, fd)) return -EBADF;
+        int fl = libc::fcntl(fd, F_GETFL);  // (a listener's was made non-blocking)
+        libc::fcntl(fd, F_SETFL, s->nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+      }
+      ssize_t r = libc::sendmsg(fd, msg, flags);
+      int e = r < 0 ? errno : 0;
+      if (r >= 0 || e == EINPROGRESS || e == EALREADY) {
+        CoreGuard g;
+        if (still(s, fd)) {
+          note_kernel_option(s, fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT);
+          hand_to_kernel(s);
+        }
+      }
+      return r < 0 ? -e : r;
+    }
     if (!s->accelerated) {
       ssize_t r = libc::sendmsg(fd, msg, flags);
       return r < 0 ? neg_errno() : r;
@@ -536,13 +712,45 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   // checked of the message first, before the stack reads it.
   if (!checked)
     if (ssize_t e = check_message(msg)) return e;
+  // inet_sendmsg gives an unbound socket its port before udp_sendmsg judges
+  // anything (MSG_OOB, length, destination).
+  if (!udp(s)->pcb) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    if (udp_take_port(s, fd) < 0) {
+      drop_to_kernel(s);
+      ssize_t r = libc::sendmsg(fd, msg, flags);
+      return r < 0 ? neg_errno() : r;
+    }
+  }
   // Corking (MSG_MORE, UDP_CORK) joins sends into one datagram, which the
   // stack does not do: the kernel socket holding the same port and address
   // sends them, until a send ends the datagram. Receiving stays on the stack.
   {
     UdpSocket* u = udp(s);
     if ((flags & MSG_MORE) || u->corked || u->cork_option) {
-      u->corked = flags & MSG_MORE;
+      ssize_t r = libc::sendmsg(fd, msg, flags);
+      // What is pending in the kernel socket now: a send that went through
+      // leaves it corked with MSG_MORE, else sent; one refused before
+      // udp_sendmsg appends (urgent data, longer than a datagram, a bad
+      // message) leaves it as it was; any other error flushed it.
+      int e = r < 0 ? errno : 0;
+      size_t total = 0;
+      for (size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
+      bool refused_early = e == EOPNOTSUPP || e == EINVAL || e == EFAULT ||
+                           (e == EMSGSIZE && total > 0xffff);
+      if (r >= 0) u->corked = flags & MSG_MORE;
+      else if (!refused_early) u->corked = false;
+      return r < 0 ? -e : r;
+    }
+  }
+  // Too long a datagram, or one a small SO_SNDBUF may refuse: the kernel
+  // twin judges it as Linux does (and with IP_RECVERR queues the local
+  // EMSGSIZE error Linux queues), and sends it if it may.
+  {
+    size_t total = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
+    if (udp(s)->kernel_judges(total)) {
       ssize_t r = libc::sendmsg(fd, msg, flags);
       return r < 0 ? neg_errno() : r;
     }
@@ -810,6 +1018,8 @@ void note_kernel_option(Socket* s, int fd, int level, int name) {
   if (level == SOL_SOCKET && (name == 37 || name == 65))
     what = s->kind == Socket::Kind::Udp ? "SO_TIMESTAMPING (hardware transmit stamps or OPT_CMSG)"
                                         : "SO_TIMESTAMPING (transmit stamps)";
+  if (level == IPPROTO_TCP && name == TCP_FASTOPEN_CONNECT)
+    what = "TCP Fast Open (TCP_FASTOPEN_CONNECT or MSG_FASTOPEN)";
   char unnamed[32];
   if (!what) snprintf(unnamed, sizeof unnamed, "%d/%d", level, name), what = unnamed;
   log_at(kLogError,
@@ -875,6 +1085,7 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
         case TCP_KEEPIDLE: o.keep_idle_s = v; break;
         case TCP_KEEPINTVL: o.keep_intvl_s = v; break;
         case TCP_KEEPCNT: o.keep_cnt = v; break;
+        case TCP_NOTSENT_LOWAT: o.notsent_lowat = uint32_t(v); break;
         // Both act on a connection only: on a listener or a socket not yet
         // connected Linux just records the value (and lwIP asserts that
         // tcp_output never sees a listening PCB: haproxy sets QUICKACK on
@@ -922,6 +1133,10 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
       note_kernel_option(s, fd, level, name);
     if (!s->accelerated) {
       s->kernel_only = true;
+    } else if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Fresh) {
+      // Unconnected again: the kernel's at its next listen() or connect(),
+      // keeping meanwhile what a disconnect left pending.
+      s->kernel_only = true;
     } else if (s->kind == Socket::Kind::Udp ||
                (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Listening)) {
       // Not too late: hand the socket to the kernel, which holds the same port.
@@ -958,8 +1173,10 @@ int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t
 int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
   CHILD_GUARD(fd);
   // A UDP socket's kernel twin holds the same port and is connected
-  // alongside it: it knows the source address a connect() chose.
-  if (!s->accelerated || s->kind == Socket::Kind::Udp)
+  // alongside it: it knows the source address a connect() chose. An
+  // unconnected TCP socket's knows what a bind since its disconnect chose.
+  if (!s->accelerated || s->kind == Socket::Kind::Udp ||
+      __atomic_load_n(&tcp(s)->state, __ATOMIC_RELAXED) == TcpSocket::State::Fresh)
     return libc::getsockname(fd, addr, len) == 0 ? 0 : neg_errno();
   if (!addr || !len) return -EFAULT;
   CoreGuard g;

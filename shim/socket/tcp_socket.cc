@@ -147,7 +147,15 @@ signed char TcpSocket::on_sent(void* arg, tcp_pcb*, uint16_t) {
 }
 
 bool TcpSocket::writable() const {
-  return pcb && tcp_sndbuf(pcb) >= TCP_SNDLOWAT && tcp_sndqueuelen(pcb) < TCP_SNDQUEUELOWAT;
+  if (!pcb || tcp_sndbuf(pcb) < TCP_SNDLOWAT || tcp_sndqueuelen(pcb) >= TCP_SNDQUEUELOWAT)
+    return false;
+  // TCP_NOTSENT_LOWAT: tcp_stream_memory_free as tcp_poll asks it (wake
+  // 1): the bytes queued and not yet sent, doubled, below the mark.
+  if (opt.notsent_lowat) {
+    uint32_t notsent = pcb->snd_lbb - pcb->snd_nxt;
+    if ((uint64_t(notsent) << 1) >= opt.notsent_lowat) return false;
+  }
+  return true;
 }
 
 void TcpSocket::on_error(void* arg, signed char err) {
@@ -295,7 +303,9 @@ uint32_t TcpSocket::events() {
     bool closed = state == State::Fresh;
     if ((shut_rd && shut_wr) || closed) m |= POLLHUP;
     if (shut_rd) m |= POLLIN | POLLRDNORM | POLLRDHUP;
-    if (closed) m |= POLLOUT | POLLWRNORM;
+    bool lowat_full = notsent_after_disconnect && opt.notsent_lowat &&
+                      (uint64_t(notsent_after_disconnect) << 1) >= opt.notsent_lowat;
+    if (closed && (shut_wr || !lowat_full)) m |= POLLOUT | POLLWRNORM;
     if (error) m |= POLLERR;
     return m;
   }
@@ -366,9 +376,9 @@ int TcpSocket::listen(int n) {
   tcp_accept(lp, reinterpret_cast<tcp_accept_fn>(on_accept));
   backlog = n;
   state = State::Listening;
+  if (!accelerated) ++rt.counters().accelerated_tcp;  // (not again when it listens anew)
   accelerated = true;
   rt.track(this);
-  ++rt.counters().accelerated_tcp;
   return 0;
 }
 
@@ -387,6 +397,7 @@ int TcpSocket::failed_attempt_error() {
 
 int TcpSocket::connect(const SockAddr& to) {
   Runtime& rt = Runtime::get();
+  if (disconnecting) return -EINVAL;
   switch (state) {
     case State::Connecting:
       return nonblock ? -EALREADY : wait_for([](TcpSocket* s) { return s->state != State::Connecting; },
@@ -406,7 +417,10 @@ int TcpSocket::connect(const SockAddr& to) {
       if (established && !connect_unreported) return -EISCONN;
       connect_unreported = false;
       return -failed_attempt_error();
-    case State::Fresh: break;
+    case State::Fresh:
+      error = 0;  // tcp_connect_init: a new attempt forgets the last one's error
+      notsent_after_disconnect = 0;
+      break;
   }
   tcp_pcb* p;
   if (int rc = new_bound_pcb(&p); rc < 0) return rc;
@@ -427,10 +441,10 @@ int TcpSocket::connect(const SockAddr& to) {
   }
   remote = to;
   state = State::Connecting;
+  if (!accelerated) ++rt.counters().accelerated_tcp;  // (not again when it connects anew)
   accelerated = true;
   rt.track(this);
   count_stamp_user(rx_cmsg.wants_stamps());
-  ++rt.counters().accelerated_tcp;
   rt.stack()->flush();
   if (nonblock) {
     connect_unreported = true;
@@ -541,10 +555,15 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
   bool waitall = (flags & MSG_WAITALL) && !peek;
   bool dontwait = nonblock || (flags & MSG_DONTWAIT);
   size_t got = 0;
-  if (state == State::Listening || state == State::Fresh) return -ENOTCONN;
+  if (state == State::Listening) return -ENOTCONN;
   // Urgent data is never kept apart (it arrives inline): Linux's answer
   // when there is none to read.
   if (flags & MSG_OOB) return -EINVAL;
+  // Unconnected (TCP_CLOSE): tcp_recvmsg's error, end or ENOTCONN.
+  if (state == State::Fresh) {
+    if (error) return -pending_error(true);
+    return shut_rd ? 0 : -ENOTCONN;
+  }
   for (;;) {
     rt.poll_stack();
     if (rx_bytes && want) {
@@ -620,34 +639,81 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
   }
 }
 
+void TcpSocket::stop_listening() {
+  Runtime& rt = Runtime::get();
+  for (TcpSocket* c : accept_queue) {
+    c->listener = nullptr;
+    c->release();  // never accepted: reset
+    rt.maybe_delete(c);
+  }
+  accept_queue.clear();
+  if (pcb) {
+    tcp_pcb* lp = pcb;
+    detach();
+    tcp_close(lp);
+  }
+}
+
+void TcpSocket::disconnect() {
+  Runtime& rt = Runtime::get();
+  // tcp_disconnect moves write_seq max_window + 2 past snd_nxt.
+  uint32_t max_window = 0;
+  if (state == State::Listening) {
+    stop_listening();
+    twin_unbound = !port_fixed;
+  } else if (tcp_pcb* p = pcb) {
+    const tcp_state st = p->state;
+    max_window = uint32_t(p->snd_wnd_max);
+    detach();
+    // tcp_need_reset's states, and a closing one with data still unsent.
+    bool rst = st == SYN_RCVD || st == ESTABLISHED || st == FIN_WAIT_1 || st == FIN_WAIT_2 ||
+               st == CLOSE_WAIT || ((st == CLOSING || st == LAST_ACK) && p->unsent);
+    if (rst || st == SYN_SENT) error = ECONNRESET;
+    // A connection in TIME_WAIT lives on in lwIP, as Linux's does apart
+    // from the socket; any other PCB goes now (and its hold on the port).
+    if (st != TIME_WAIT) tcp_abandon(p, rst);
+    rt.stack()->flush();
+  }
+  notsent_after_disconnect += max_window + 2;
+  drop_queue();
+  state = State::Fresh;
+  reset = rx_fin = established = connect_unreported = nospace = disconnecting = false;
+  shut_rd = shut_wr = false;  // tcp_disconnect clears sk_shutdown
+  remote = SockAddr{};
+  notify();
+}
+
 int TcpSocket::shutdown(int how, int fd_now) {
   Runtime& rt = Runtime::get();
   if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
+  // inet_shutdown: a listener shut for reading, or a connection still
+  // being made, is disconnected (unconnected again, reusable); the kernel
+  // twin's listener stops with it.
   if (state == State::Listening) {
     if (how == SHUT_WR) return 0;
-    // Stop listening on both paths.
-    drop_queue();
-    for (TcpSocket* c : accept_queue) {
-      c->listener = nullptr;
-      c->release();
-      rt.maybe_delete(c);
-    }
-    accept_queue.clear();
-    if (pcb) {
-      tcp_pcb* lp = pcb;
-      detach();
-      tcp_close(lp);
-    }
-    state = State::Closed;
+    disconnect();
     libc::shutdown(fd_now, how);
-    notify();
     return 0;
+  }
+  if (state == State::Connecting) {
+    disconnect();
+    return 0;
+  }
+  if (state == State::Fresh) {
+    // TCP_CLOSE: ENOTCONN, and the shutdown recorded (poll shows it).
+    if (how != SHUT_WR) shut_rd = true;
+    if (how != SHUT_RD) shut_wr = true;
+    notify();
+    return -ENOTCONN;
   }
   if (state != State::Connected && state != State::Closed) return -ENOTCONN;
   // A connection that is over (reset, or closed both ways) is in Linux's
-  // TCP_CLOSE: ENOTCONN, the shutdown recorded all the same. Either way the
-  // socket layer now counts it connected: a later connect() says EISCONN.
+  // TCP_CLOSE: ENOTCONN, the shutdown recorded all the same. The socket
+  // layer then counts it connected (a later connect() says EISCONN), or,
+  // when no connect() had confirmed it, disconnecting (inet_shutdown's
+  // SS_DISCONNECTING: a later connect() says EINVAL).
   bool over = state == State::Closed;
+  if (over && (connect_unreported || !established)) disconnecting = true;
   connect_unreported = false;
   if (how != SHUT_WR) shut_rd = true;
   if (how != SHUT_RD && !shut_wr) {
@@ -664,14 +730,7 @@ int TcpSocket::shutdown(int how, int fd_now) {
 void TcpSocket::release() {
   Runtime& rt = Runtime::get();
   count_stamp_user(false);
-  if (state == State::Listening) {
-    for (TcpSocket* c : accept_queue) {
-      c->listener = nullptr;
-      c->release();
-      rt.maybe_delete(c);
-    }
-    accept_queue.clear();
-  }
+  if (state == State::Listening) stop_listening();
   tcp_pcb* p = pcb;
   if (p) {
     detach();

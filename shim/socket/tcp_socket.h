@@ -39,6 +39,13 @@ class TcpSocket final : public Socket {
   ssize_t send(const iovec* iov, int iovcnt, int flags, int control_error = 0);
   ssize_t recv(const iovec* iov, int iovcnt, int flags);
   int shutdown(int how, int fd_now);
+  // Linux's tcp_disconnect (connect(AF_UNSPEC), shutdown() of a listener or
+  // of a connection under way): a listener stops, resetting what waited in
+  // its queue; a connection is reset where Linux resets it (ECONNRESET
+  // pending then, as for an attempt under way); the socket is unconnected
+  // and on the stack, ready for another listen() or connect(). The caller
+  // disconnects the kernel twin.
+  void disconnect();
   int getsockopt(int level, int name, void* value, socklen_t* len, bool* handled);
   // Applies an option to the PCB (the kernel socket already has it).
   void apply_option(int level, int name);
@@ -72,6 +79,7 @@ class TcpSocket final : public Socket {
   bool rx_fin = false;  // the peer closed its side
   bool established = false;      // the connection was up at some point
   bool connect_unreported = false;  // a non-blocking connect completed; connect() says 0 once
+  bool disconnecting = false;  // shut down before any connect() confirmed it: connect() is EINVAL
   // Linux's SOCK_NOSPACE: someone found the socket not writable (a send that
   // could not queue everything, a poll); acknowledgements that make it
   // writable again wake waiters only then, so edge-triggered EPOLLOUT fires
@@ -80,6 +88,10 @@ class TcpSocket final : public Socket {
   bool shut_rd = false;
   bool shut_wr = false;
   int backlog = 0;
+  // A disconnected listener's kernel socket released the port the kernel
+  // had chosen (its getsockname still shows it: Linux leaves inet_sport);
+  // the next listen() or connect() takes a new one.
+  bool twin_unbound = false;
   family::deque<TcpSocket*> accept_queue;  // connections waiting for accept()
   int64_t queued_since_ns = 0;  // when the queue last became non-empty
   int64_t last_accept_ns = 0;   // when the program last accepted from the stack
@@ -103,6 +115,7 @@ class TcpSocket final : public Socket {
   int new_bound_pcb(tcp_pcb** out);
   void detach();
   void drop_queue();
+  void stop_listening();
   void apply_all_options();
   void apply_congestion();
   int wait_for(bool (*ready)(TcpSocket*), int64_t timeout_ns);
@@ -114,6 +127,10 @@ class TcpSocket final : public Socket {
   size_t rx_off = 0;    // bytes of rx.front() already read
   size_t rx_bytes = 0;  // readable bytes in rx
   bool owns_port = false;  // the kernel socket reserves the local port (client side)
+  // After a disconnect, Linux's write_seq is max_window + 2 beyond snd_nxt
+  // until the next connect: bytes "not sent" that TCP_NOTSENT_LOWAT sees
+  // (tcp_stream_memory_free), so POLLOUT may be absent. 0: none.
+  uint32_t notsent_after_disconnect = 0;
 };
 
 }  // namespace xdpload::shim

@@ -78,7 +78,7 @@ bool UdpSocket::destination_via_stack(const SockAddr& to) {
   return via;
 }
 
-int UdpSocket::open() {
+int UdpSocket::bind_pcb() {
   pcb = udp_new();
   if (!pcb) return -ENOBUFS;
   ip_set_option(pcb, SOF_REUSEADDR);
@@ -89,16 +89,21 @@ int UdpSocket::open() {
     pcb = nullptr;
     return -EADDRINUSE;
   }
-  Runtime& rt = Runtime::get();
-  if (int rc = rt.port_acquire(PortKey{IPPROTO_UDP, local.port}, fd); rc < 0) {
+  if (int rc = Runtime::get().port_acquire(PortKey{IPPROTO_UDP, local.port}, fd); rc < 0) {
     udp_remove(pcb);
     pcb = nullptr;
     return rc;
   }
   udp_recv(pcb, reinterpret_cast<udp_recv_fn>(on_recv), this);
+  apply_option(0, 0);
+  return 0;
+}
+
+int UdpSocket::open() {
+  if (int rc = bind_pcb(); rc < 0) return rc;
+  Runtime& rt = Runtime::get();
   accelerated = true;
   rt.track(this);
-  apply_option(0, 0);
   count_stamp_user(rx_cmsg.wants_stamps());
   ++rt.counters().accelerated_udp;
   return 0;
@@ -135,10 +140,16 @@ int UdpSocket::connect(const SockAddr& to) {
   return 0;
 }
 
-int UdpSocket::disconnect() {
+int UdpSocket::disconnect(const SockAddr& now) {
   if (pcb) udp_disconnect(pcb);
   remote = SockAddr{};
   connected = false;
+  if (pcb && now.port != local.port) {
+    udp_remove(pcb);
+    pcb = nullptr;
+    Runtime::get().port_release(PortKey{IPPROTO_UDP, local.port});
+  }
+  local = now;
   return 0;
 }
 
@@ -244,20 +255,40 @@ bool UdpSocket::send_direct(const iovec* iov, int iovcnt, size_t len, const Sock
   return driver.send_udp(h, iov, iovcnt, len);
 }
 
+bool UdpSocket::too_long(size_t len) const {
+  // What fits in one IPv4 datagram: 65535 - 20 (IP) - 8 (UDP).
+  if (len > 65507) return true;
+  // Don't-fragment (IP_PMTUDISC_DO, _PROBE, _INTERFACE): a datagram larger
+  // than the interface's MTU is refused, as Linux refuses it (the stack
+  // would fragment it). (Linux also sets DF on the wire; lwIP does not.)
+  return (opt.pmtudisc == IP_PMTUDISC_DO || opt.pmtudisc == IP_PMTUDISC_PROBE ||
+          opt.pmtudisc == IP_PMTUDISC_INTERFACE) &&
+         len + 28 > Runtime::get().iface().mtu;
+}
+
+bool UdpSocket::kernel_judges(size_t len) const {
+  if (too_long(len)) return true;
+  const size_t mtu = Runtime::get().iface().mtu;
+  if (len + 28 <= mtu) return false;  // one frame: allocated whatever the buffer
+  // __ip_append_data refuses a fragment once the fragments' memory passes
+  // twice sk_sndbuf (opt.sndbuf: the value as getsockopt reads it). A
+  // fragment's truesize is below a power of two above its frame plus
+  // skb_shared_info, plus the sk_buff: an upper bound, so that every
+  // datagram Linux would refuse goes to the kernel (and some it would
+  // accept, which it then sends).
+  const size_t per_fragment = (mtu - 20) & ~size_t(7);
+  const size_t fragments = (len + 8 + per_fragment - 1) / per_fragment;
+  size_t block = 1;
+  while (block < mtu + 400) block <<= 1;
+  return fragments * (block + 512) > 2 * size_t(opt.sndbuf);
+}
+
 ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr* to,
                         const SendControl* ctl) {
   (void)flags;
   size_t len = 0;
   for (int i = 0; i < iovcnt; ++i) len += iov[i].iov_len;
-  // What fits in one IPv4 datagram: 65535 - 20 (IP) - 8 (UDP).
-  if (len > 65507) return -EMSGSIZE;
-  // Don't-fragment (IP_PMTUDISC_DO, _PROBE, _INTERFACE): a datagram larger
-  // than the interface's MTU is refused, as Linux refuses it (the stack
-  // would fragment it). (Linux also sets DF on the wire; lwIP does not.)
-  if ((opt.pmtudisc == IP_PMTUDISC_DO || opt.pmtudisc == IP_PMTUDISC_PROBE ||
-       opt.pmtudisc == IP_PMTUDISC_INTERFACE) &&
-      len + 28 > Runtime::get().iface().mtu)
-    return -EMSGSIZE;
+  if (too_long(len)) return -EMSGSIZE;
   // Shut for writing: where Linux's allocation of the datagram fails.
   if (shut_wr) return -EPIPE;
   // This datagram's own record flags, if the call gave them.
@@ -363,8 +394,8 @@ int UdpSocket::join_group(uint32_t group, uint32_t iface_addr, bool join) {
 }
 
 void UdpSocket::release() {
+  count_stamp_user(false);
   if (pcb) {
-    count_stamp_user(false);
     udp_remove(pcb);
     pcb = nullptr;
     Runtime::get().port_release(PortKey{IPPROTO_UDP, local.port});

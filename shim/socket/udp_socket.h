@@ -26,8 +26,16 @@ class UdpSocket final : public Socket {
   // ---- the program's calls, lock held; >= 0 or -errno ----
   // Puts the socket on the stack at its local address (bound in the kernel).
   int open();
+  // The PCB on `local` again, for a socket on the stack whose port a
+  // disconnect released (pcb is null then).
+  int bind_pcb();
   int connect(const SockAddr& to);
-  int disconnect();
+  // connect(AF_UNSPEC), once the kernel twin has done it. `now` is the
+  // twin's local address after it: a port the kernel chose (no bind with a
+  // port) is released, as Linux's __udp_disconnect does; the stack gives it
+  // up too, and the next send, connect or bind takes the twin's next one.
+  // Datagrams already queued stay readable.
+  int disconnect(const SockAddr& now);
   // What a sendmsg's control messages ask for this datagram only (Linux's
   // ip_cmsg_send and __sock_cmsg_send): TTL, TOS, transmit timestamps.
   struct SendControl {
@@ -39,6 +47,14 @@ class UdpSocket final : public Socket {
   static int parse_send_control(const msghdr* msg, SendControl* out);
   ssize_t send(const iovec* iov, int iovcnt, int flags, const SockAddr* to,
                const SendControl* ctl = nullptr);
+  // A datagram Linux refuses as too long (EMSGSIZE): beyond one IPv4
+  // datagram, or beyond the MTU where the socket forbids fragments.
+  bool too_long(size_t len) const;
+  // A datagram whose fate Linux decides in ways the stack does not copy:
+  // too long, or fragments that may not fit twice the send buffer (ENOBUFS
+  // beyond it, with a small SO_SNDBUF). The kernel twin sends it (or
+  // refuses it, with the error queue entry IP_RECVERR asks for).
+  bool kernel_judges(size_t len) const;
   // The stack's UDP fast path (LinkNetif::send_udp) for a datagram that
   // needs nothing of lwIP's; false when it does (nothing sent then).
   bool send_direct(const iovec* iov, int iovcnt, size_t len, const SockAddr* to,

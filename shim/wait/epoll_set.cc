@@ -127,6 +127,14 @@ void EpollSet::leave_kernel(EpollItem* item) {
   item->in_kernel = false;
 }
 
+void EpollSet::join_kernel(EpollItem* item) {
+  if (item->in_kernel) return;
+  epoll_event ev{};
+  ev.events = item->events;
+  ev.data = item->data;
+  item->in_kernel = libc::epoll_ctl(epfd_, EPOLL_CTL_ADD, item->fd, &ev) == 0;
+}
+
 int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
   auto& idx = index_;
   auto it = idx.find(fd);
@@ -285,6 +293,10 @@ void detach_from_epolls(Socket* s) {
 
 void leave_kernel_epolls(Socket* s) {
   for (EpollItem* item : s->watchers) item->set->leave_kernel(item);
+}
+
+void join_kernel_epolls(Socket* s) {
+  for (EpollItem* item : s->watchers) item->set->join_kernel(item);
 }
 
 }  // namespace xdpload::shim

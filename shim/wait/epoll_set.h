@@ -62,6 +62,7 @@ class EpollSet : public family::Object {
   // The socket became an accelerated TCP connection: its kernel descriptor
   // must leave the real instance (it would report HUP).
   void leave_kernel(EpollItem* item);
+  void join_kernel(EpollItem* item);
 
  private:
   int ensure_efd();
@@ -100,5 +101,7 @@ void epoll_sets_forget_all();
 void detach_from_epolls(Socket* s);
 // The socket's kernel descriptor must no longer be in any real epoll.
 void leave_kernel_epolls(Socket* s);
+// ...and back in them (a socket on the stack that listens again).
+void join_kernel_epolls(Socket* s);
 
 }  // namespace xdpload::shim

@@ -9,8 +9,11 @@
         host's PORT, held open and silent (a listener with a connection
         waiting in its queue).
     python3 fuzz_peers.py"""
-import selectors, socket, struct
+import resource, selectors, socket, struct
 
+# Every connection is held for good: room for many seeds' worth.
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 sel = selectors.DefaultSelector()
 held = []
 

@@ -24,18 +24,19 @@
  *
  * Not generated, because xdpload does not match Linux there yet (each is
  * listed in issue 22's notes):
- * - "disconnect": connect(AF_UNSPEC) on any socket, shutdown() of a TCP
- *   socket that is connecting or listening (Linux returns the socket to the
- *   unconnected state, reusable, and may release its port; the kernel socket
- *   xdpload keeps alongside does not always agree on the port);
  * - bind(), listen() or connect() on a TCP socket whose connection was
- *   reset or refused (Linux has released its port by then);
- * - MSG_FASTOPEN (the stack ignores the flag);
+ *   reset or refused, bind() on one whose connection (or attempt) was
+ *   disconnected, and getsockname() after that disconnect: Linux has
+ *   released the port the kernel chose; the kernel socket xdpload keeps
+ *   beside a connection on the stack was bound to that port explicitly, and
+ *   holds it;
  * - on a listener with a connection waiting, an option that hands it to the
  *   kernel (IP_RECVERR, SO_BINDTODEVICE): the connections the stack had
- *   queued are reset;
- * - SO_SNDBUF on UDP (the stack does not refuse a datagram larger than
- *   twice the send buffer, ENOBUFS). */
+ *   queued are reset; on a TCP socket whose connection was disconnected,
+ *   such an option hands it to the kernel at its next listen() or
+ *   connect(), and the error the disconnect left pending (ECONNRESET), which
+ *   the kernel socket never had, is lost.
+ */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -261,7 +262,7 @@ static const enum AddrKind connect_addrs[] = {A_BLACKHOLE, A_OTHER, A_BROADCAST,
                                               A_INET6,     A_SHORT, A_ZERO_LEN,  A_NULL};
 
 static const int send_flags[] = {0, MSG_NOSIGNAL, MSG_MORE, MSG_OOB, MSG_CONFIRM, MSG_EOR,
-                                 MSG_NOSIGNAL | MSG_MORE, 0x40000000};
+                                 MSG_NOSIGNAL | MSG_MORE, 0x40000000, MSG_FASTOPEN};
 static const int recv_flags[] = {0, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, MSG_OOB, MSG_ERRQUEUE,
                                  MSG_PEEK | MSG_TRUNC, MSG_CMSG_CLOEXEC, 0x40000000};
 static const int lens[] = {0, 1, 100, 1472, 1473, 9000, 65507, 65508};
@@ -289,6 +290,8 @@ struct round_state {
   int ended;      /* its connection was reset or refused */
   int peer_closed;  /* the peer has closed its side */
   int waiting;      /* a listener with a connection waiting */
+  int client;       /* a connection was attempted from it (its port the stack's) */
+  int disconnected; /* ...and it was disconnected since */
 };
 
 /* One random call on fd. Returns 1 when the round must end. */
@@ -303,16 +306,21 @@ static int one_call(int fd, struct round_state* rs) {
     case 0: {
       const struct opt* o = &PICK(opts);
       const struct val* v = &PICK(vals);
-      if (rs->waiting && ((o->level == IPPROTO_IP && o->name == IP_RECVERR) ||
-                          (o->level == SOL_SOCKET && o->name == SO_BINDTODEVICE)))
+      if ((rs->waiting || (tcp && rs->disconnected)) &&
+          ((o->level == IPPROTO_IP && o->name == IP_RECVERR) ||
+           (o->level == SOL_SOCKET && o->name == SO_BINDTODEVICE)))
         break;
-      if (!tcp && o->level == SOL_SOCKET && o->name == SO_SNDBUF) break;
       /* Values whose effect is timing (SO_LINGER with a time, buffer sizes) stay small. */
       int val[4] = {v->v, 0, 0, 0};
       if (o->name == SO_LINGER && o->level == SOL_SOCKET) val[1] = 0;
       snprintf(what, sizeof what, "setsockopt %s = %d len %d", o->text, v->v, v->len);
       int l = v->len < 0 ? -1 : v->len;
-      r = setsockopt(fd, o->level, o->name, l > (int)sizeof val ? buf : (void*)val, (socklen_t)l);
+      /* A long value: the int, then zeros (not buf, which reads and
+       * getsockopt fill with what may differ between the paths). */
+      static char longval[4096];
+      memset(longval, 0, sizeof longval);
+      memcpy(longval, val, sizeof val);
+      r = setsockopt(fd, o->level, o->name, l > (int)sizeof val ? longval : (void*)val, (socklen_t)l);
       result(what, r);
       break;
     }
@@ -335,7 +343,7 @@ static int one_call(int fd, struct round_state* rs) {
       break;
     }
     case 2: {
-      if (tcp && rs->ended) break;
+      if (tcp && (rs->ended || rs->disconnected)) break;
       enum AddrKind k = (enum AddrKind)rnd(N_ADDR);
       len = addr(k, &ss, &sa);
       snprintf(what, sizeof what, "bind %s", addr_names[k]);
@@ -345,10 +353,17 @@ static int one_call(int fd, struct round_state* rs) {
     case 3: {
       if (tcp && rs->ended) break;
       enum AddrKind k = PICK(connect_addrs);
+      /* AF_UNSPEC disconnects: UDP dissolves its association, TCP stops
+       * listening or resets its connection and is reusable. */
+      if (rnd(4) == 0) k = A_UNSPEC;
       len = addr(k, &ss, &sa);
       snprintf(what, sizeof what, "connect %s", addr_names[k]);
       r = connect(fd, sa, len);
-      if (r < 0 && (errno == EINPROGRESS || errno == EALREADY)) rs->pending = 1;
+      if (r < 0 && (errno == EINPROGRESS || errno == EALREADY)) rs->pending = rs->client = 1;
+      if (k == A_UNSPEC && r == 0 && tcp) {
+        rs->disconnected = rs->client;
+        rs->pending = rs->listening = rs->waiting = rs->peer_closed = 0;
+      }
       result(what, r);
       break;
     }
@@ -387,6 +402,9 @@ static int one_call(int fd, struct round_state* rs) {
         r = (int)send(fd, buf, (size_t)n, f | MSG_DONTWAIT | MSG_NOSIGNAL);
       }
       result(what, r);
+      /* A fast open on an ended connection reports it as connect() would,
+       * and disconnects (its port released on Linux). */
+      if (tcp && (f & MSG_FASTOPEN) && rs->ended) rs->disconnected = 1;
       break;
     }
     case 7: {
@@ -405,6 +423,7 @@ static int one_call(int fd, struct round_state* rs) {
       int f = PICK(send_flags);
       snprintf(what, sizeof what, "sendmsg iovs %d control %d (garbage) flags %#x", ni, cl, f);
       result(what, sendmsg(fd, &m, f | MSG_DONTWAIT | MSG_NOSIGNAL));
+      if (tcp && (f & MSG_FASTOPEN) && rs->ended) rs->disconnected = 1;
       break;
     }
     case 8: {
@@ -437,12 +456,17 @@ static int one_call(int fd, struct round_state* rs) {
       break;
     }
     case 10: {
-      if (tcp && (rs->pending || rs->listening)) break;
       static const int hows[] = {SHUT_RD, SHUT_WR, SHUT_RDWR, 3, -1};
       int h = PICK(hows);
       snprintf(what, sizeof what, "shutdown %d", h);
       r = shutdown(fd, h);
       result(what, r);
+      /* A connection under way, or a listener shut for reading, is
+       * disconnected (inet_shutdown). */
+      if (tcp && r == 0 && (rs->pending || (rs->listening && h != SHUT_WR))) {
+        rs->disconnected = rs->client;
+        rs->pending = rs->listening = rs->waiting = 0;
+      }
       /* Both sides closed: the connection ends when the peer's ACK comes,
        * a moment that every later call would race. The round ends here. */
       if (r == 0 && rs->peer_closed && h != SHUT_RD) return 1;
@@ -458,6 +482,7 @@ static int one_call(int fd, struct round_state* rs) {
       struct sockaddr* p = nl < 0 ? NULL : (struct sockaddr*)&ss;
       r = peer_name ? getpeername(fd, p, nl < 0 ? NULL : &len) : getsockname(fd, p, nl < 0 ? NULL : &len);
       if (r < 0 || nl < 16) result(what, r);
+      else if (rs->disconnected && !peer_name) printf("  %-58s 0 (address varies)\n", what);
       else show_name(what, &ss, len);
       break;
     }
@@ -563,7 +588,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     struct round_state rs = {tcp, st == T_LISTEN || st == T_LISTEN_PENDING, st == T_CONNECTING, st == T_RESET || st == T_REFUSED,
-                             st == T_PEER_CLOSED, st == T_LISTEN_PENDING};
+                             st == T_PEER_CLOSED, st == T_LISTEN_PENDING,
+                             st >= T_CONNECTING && st <= T_REFUSED, 0};
     int calls = 1 + (int)rnd(12);
     /* (Not with a closed socket: its number would be the pipe's.) */
     if (forking && st != T_CLOSED && st != U_CLOSED && rnd(2)) {

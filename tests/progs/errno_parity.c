@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <linux/sockios.h>
@@ -403,6 +404,74 @@ int main(int argc, char** argv) {
   v = IP_PMTUDISC_DONT;
   setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof v);
   SHOW("udp send beyond the MTU, IP_PMTUDISC_DONT", send(fd, big, sizeof big, 0));
+  close(fd);
+
+  /* A small send buffer: Linux refuses a datagram whose fragments do not
+   * fit twice the buffer (ENOBUFS); one frame always goes. */
+  static char huge[65508];
+  fd = socket(AF_INET, SOCK_DGRAM, 0);
+  v = 1; /* the kernel's minimum */
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+  connect(fd, (struct sockaddr*)&a, sizeof a);
+  SHOW("udp 9000 bytes, SO_SNDBUF at its minimum", send(fd, huge, 9000, 0));
+  SHOW("udp 65507 bytes, SO_SNDBUF at its minimum", send(fd, huge, 65507, 0));
+  SHOW("udp 1000 bytes, SO_SNDBUF at its minimum", send(fd, huge, 1000, 0));
+  v = 1 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+  SHOW("udp 65507 bytes, SO_SNDBUF 1 MiB", send(fd, huge, 65507, 0));
+  close(fd);
+
+  /* IP_RECVERR: a datagram too long is refused and its error queued. */
+  fd = socket(AF_INET, SOCK_DGRAM, 0);
+  v = 1;
+  setsockopt(fd, IPPROTO_IP, IP_RECVERR, &v, sizeof v);
+  connect(fd, (struct sockaddr*)&a, sizeof a);
+  SHOW("udp 65508 bytes with IP_RECVERR", send(fd, huge, sizeof huge, 0));
+  {
+    struct pollfd ep = {fd, 0, 0};
+    poll(&ep, 1, 0);
+    printf("%-44s %#x\n", "udp poll: the local error is queued", (unsigned)ep.revents);
+    char cbuf[256];
+    struct iovec eiov = {buf, sizeof buf};
+    struct msghdr em = {0};
+    em.msg_iov = &eiov;
+    em.msg_iovlen = 1;
+    em.msg_control = cbuf;
+    em.msg_controllen = sizeof cbuf;
+    ssize_t er = recvmsg(fd, &em, MSG_ERRQUEUE | MSG_DONTWAIT);
+    int ee = errno;
+    struct cmsghdr* c = er >= 0 ? CMSG_FIRSTHDR(&em) : NULL;
+    struct sock_extended_err* x = c ? (struct sock_extended_err*)CMSG_DATA(c) : NULL;
+    printf("%-44s %s errno %d origin %d\n", "udp MSG_ERRQUEUE after it", er >= 0 ? "entry" : en(ee),
+           x ? (int)x->ee_errno : 0, x ? (int)x->ee_origin : 0);
+  }
+  close(fd);
+
+  /* connect(AF_UNSPEC) dissolves the association and releases the port
+   * the kernel chose; the next send takes a new one, which the echo's
+   * reply reaches. */
+  fd = socket(AF_INET, SOCK_DGRAM, 0);
+  a = addr_of(peer, 7102);
+  connect(fd, (struct sockaddr*)&a, sizeof a);
+  struct sockaddr_in un = {0};
+  un.sin_family = AF_UNSPEC;
+  SHOW("udp connect AF_UNSPEC", connect(fd, (struct sockaddr*)&un, sizeof un));
+  len = sizeof them;
+  getsockname(fd, (struct sockaddr*)&them, &len);
+  printf("%-44s port %s\n", "udp getsockname after it", them.sin_port ? "kept" : "0");
+  SHOW("udp send without an address after it", send(fd, "x", 1, 0));
+  SHOW("udp sendto the echo after it", sendto(fd, "again", 5, 0, (struct sockaddr*)&a, sizeof a));
+  {
+    struct pollfd rp = {fd, POLLIN, 0};
+    poll(&rp, 1, 3000);
+    struct sockaddr_in from;
+    socklen_t fl = sizeof from;
+    ssize_t got = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr*)&from, &fl);
+    printf("%-44s %ld '%.5s'\n", "udp the echo's reply reaches the new port", (long)got, buf);
+    len = sizeof them;
+    getsockname(fd, (struct sockaddr*)&them, &len);
+    printf("%-44s port %s\n", "udp getsockname: the port it sent from", them.sin_port ? "set" : "0");
+  }
   close(fd);
   return 0;
 }

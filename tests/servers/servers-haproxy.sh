@@ -58,6 +58,22 @@ done
 segs_after=$(kernel_counter "$NS_A" TcpInSegs)
 rx=$(xstat_counter "$proxy" rx_bytes)
 tx=$(xstat_counter "$proxy" tx_bytes)
+# Paused and resumed (SIGTTOU, SIGTTIN; what a reload does): haproxy
+# suspends its listener with connect(AF_UNSPEC) and resumes it with
+# listen(). Paused, nothing listens; resumed, the listener is on the stack
+# again. (It used to refuse the disconnect with EISCONN: never paused; and
+# a listen() after one was EINVAL.)
+hp=$(for p in $(ip netns pids "$NS_A"); do [ "$(cat /proc/$p/comm 2>/dev/null)" = haproxy ] && echo "$p"; done | head -1)
+kill -TTOU "$hp"
+wait_for 50 grep -q "Paused frontend fe" "$tmp/haproxy.err"
+in_b curl -sS --max-time 5 -o /dev/null "http://$IP_A:8000/f" 2>"$tmp/paused.err"
+paused_rc=$?
+kill -TTIN "$hp"
+wait_for 50 grep -q "Resumed frontend fe" "$tmp/haproxy.err"
+segs_before2=$(kernel_counter "$NS_A" TcpInSegs)
+in_b curl -sS --max-time 20 -o "$tmp/got" "http://$IP_A:8000/f" && cmp -s "$tmp/got" "$tmp/www/f"
+resumed_rc=$?
+segs_after2=$(kernel_counter "$NS_A" TcpInSegs)
 kill "$proxy"; wait "$proxy" 2>/dev/null
 grep -v "^\[NOTICE\]\|^\[WARNING\]" "$tmp/haproxy.err" | head -20
 echo "xdpload rx bytes $rx, tx bytes $tx; A's kernel TcpInSegs +$((segs_after - segs_before))"
@@ -66,4 +82,8 @@ check "5 of 5 curl downloads through haproxy byte-exact ($ok)" [ "$ok" -eq 5 ]
 check "both legs accelerated: xdpload received the 5 MB from B's server and sent them to B's curl" \
   bash -c "[ ${rx:-0} -gt 5000000 ] && [ ${tx:-0} -gt 5000000 ]"
 check "A's kernel saw almost none of it" [ $((segs_after - segs_before)) -lt 100 ]
+check "paused (connect AF_UNSPEC): a connection is refused ($(cat "$tmp/paused.err"))" \
+  bash -c "[ $paused_rc -eq 7 ] && ! grep -q 'refused to pause\|failed to pause' $tmp/haproxy.err"
+check "resumed (listen again): a download byte-exact, on the stack (A's kernel TcpInSegs +$((segs_after2 - segs_before2)))" \
+  bash -c "[ $resumed_rc -eq 0 ] && [ $((segs_after2 - segs_before2)) -lt 20 ]"
 finish
