@@ -390,7 +390,8 @@ const stats::Segment* map_segment(const std::string& path, int pid, uid_t uid, b
   else if (!memchr(seg->command, 0, sizeof seg->command) || !memchr(seg->iface, 0, sizeof seg->iface) ||
            !memchr(seg->mode, 0, sizeof seg->mode))
     bad = "a name in it is not terminated";
-  else if (seg->port.nqueues > rings::kMaxQueues || seg->nsockets > stats::kMaxSockets)
+  else if (seg->port.nqueues > rings::kMaxQueues || seg->port_at_refresh.nqueues > rings::kMaxQueues ||
+           seg->nsockets > stats::kMaxSockets)
     bad = "its queue or socket count is beyond its tables";
   if (bad) {
     munmap(p, sizeof(stats::Segment));

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     snprintf(seg->mode, sizeof seg->mode, "skb/copy");
     seg->interface_queues = 4;
     seg->port.nqueues = 2;
+    seg->port_at_refresh.nqueues = 2;  // (what a reader shows: the refreshed copy)
     seg->queue_id[1] = 1;
     seg->nsockets = seg->total_sockets = 2;
     for (int i = 0; i < 2; ++i) {
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   if (kind == "huge") {
     seg->nsockets = seg->total_sockets = 0xffffffffu;
     seg->port.nqueues = 0xffffffffu;
+    seg->port_at_refresh.nqueues = 0xffffffffu;
   }
   if (kind == "unterminated") {
     memset(seg->command, 'A', sizeof seg->command);
