@@ -180,10 +180,16 @@ int parse_config(char** env, Config* out, std::vector<std::string>* warnings, Er
   }
 
   // Unknown XDPLOAD_* variables: a typo should not silently do nothing.
+  // Some are read elsewhere: the wrapper's build directory, the stage marks
+  // of a STAGE_TRACE=1 build (rings/stage_trace.h).
+  static const char* const kReadElsewhere[] = {"XDPLOAD_BUILD", "XDPLOAD_STAGE_TRACE",
+                                               "XDPLOAD_STAGE_TRACE_DIR",
+                                               "XDPLOAD_STAGE_TRACE_EVENTS"};
   for (char** e = env; e && *e; ++e) {
     if (strncmp(*e, "XDPLOAD_", 8) != 0) continue;
     std::string name(*e, strcspn(*e, "="));
     bool known = false;
+    for (const char* n : kReadElsewhere) known = known || name == n;
     std::string best;
     size_t best_d = SIZE_MAX;
     for (const OptionInfo& o : table) {

@@ -58,7 +58,7 @@ ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o) {
   size_t off = 0;
   for (size_t i = 0; i < msg->msg_iovlen && off < e.frame.size(); ++i) {
     size_t n = std::min(msg->msg_iov[i].iov_len, e.frame.size() - off);
-    memcpy(msg->msg_iov[i].iov_base, e.frame.data() + off, n);
+    if (n) memcpy(msg->msg_iov[i].iov_base, e.frame.data() + off, n);
     off += n;
   }
   msg->msg_flags = MSG_ERRQUEUE | (off < e.frame.size() ? MSG_TRUNC : 0);

@@ -308,6 +308,7 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr*
   if (!p) return -ENOBUFS;
   size_t off = 0;
   for (int i = 0; i < iovcnt; ++i) {
+    if (!iov[i].iov_len) continue;  // (its base may be NULL: memcpy must not see it)
     pbuf_take_at(p, iov[i].iov_base, u16_t(iov[i].iov_len), u16_t(off));
     off += iov[i].iov_len;
   }

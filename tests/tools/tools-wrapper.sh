@@ -57,14 +57,18 @@ LD_PRELOAD="$other" "$x" cat /proc/self/maps >"$tmp/maps"
 check "existing LD_PRELOAD kept" grep -q "$(basename "$other")" "$tmp/maps"
 check "libxdpload.so loaded" grep -q libxdpload.so "$tmp/maps"
 LD_PRELOAD="$other" "$x" sh -c 'echo "$LD_PRELOAD"' >"$tmp/preload"
+# (The library the wrapper picks: another build's with XDPLOAD_BUILD, as
+# make test-ubsan runs it.)
+ours=$BUILD/libxdpload.so
+[ -n "${XDPLOAD_BUILD:-}" ] && [ -f "$TOP/$XDPLOAD_BUILD/libxdpload.so" ] && ours=$TOP/$XDPLOAD_BUILD/libxdpload.so
 check "LD_PRELOAD lists ours first, then the existing one" \
-  grep -qx "$BUILD/libxdpload.so $other" "$tmp/preload"
-LD_PRELOAD="$BUILD/libxdpload.so" "$x" sh -c 'echo "$LD_PRELOAD"' >"$tmp/preload2"
-check "not added twice" grep -qx "$BUILD/libxdpload.so" "$tmp/preload2"
+  grep -qx "$ours $other" "$tmp/preload"
+LD_PRELOAD="$ours" "$x" sh -c 'echo "$LD_PRELOAD"' >"$tmp/preload2"
+check "not added twice" grep -qx "$ours" "$tmp/preload2"
 "$x" --dry-run sh -c 'echo ran >'"$tmp/ran" >"$tmp/dry"
 check "--dry-run runs nothing" [ ! -e "$tmp/ran" ]
 check "--dry-run prints LD_PRELOAD and the command" \
-  bash -c "grep -q '^LD_PRELOAD=$BUILD/libxdpload.so' $tmp/dry && grep -q '^# command: sh -c' $tmp/dry"
+  bash -c "grep -q '^LD_PRELOAD=$ours' $tmp/dry && grep -q '^# command: sh -c' $tmp/dry"
 
 # CPU affinity, inherited through the exec.
 "$x" --cpu 0 grep Cpus_allowed_list /proc/self/status >"$tmp/cpus"
