@@ -51,6 +51,7 @@ include rings/build.mk
 include stack/build.mk
 include shim/build.mk
 include tools/build.mk
+include ext/build.mk
 include tests/build.mk
 include bench/build.mk
 

@@ -11,7 +11,8 @@ SHIM_SRCS := $(addprefix shim/intercept/,libc.cc init.cc intercept_socket.cc int
              $(addprefix shim/clock/,clock.cc tsc_clock.cc) \
              $(addprefix shim/runtime/,runtime.cc runtime_family.cc fatal_signals.cc config.cc rules.cc \
                log.cc lazy_libs.cc host_settings.cc) \
-             $(addprefix shim/stats/,stat_publisher.cc stat_dir.cc)
+             $(addprefix shim/stats/,stat_publisher.cc stat_dir.cc) \
+             $(addprefix shim/ext/,extensions.cc)
 SHIM_OBJS := $(SHIM_SRCS:%.cc=$(BUILD)/%.o)
 SHIM_LIB  := $(BUILD)/libxdpload.so
 SHIM_MAP  := $(BUILD)/shim/libxdpload.map
@@ -21,11 +22,13 @@ $(BUILD)/shim/%.o: shim/%.cc | $(DEPS_STAMP) $(LWIP_READY)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(LWIP_INC) $(LIB_CXXFLAGS) -MMD -c $< -o $@
 
-# The version script exports exactly the names in the intercept table.
-$(SHIM_MAP): shim/intercept/intercepts.def
+# The version script exports exactly the names in the intercept table and
+# the extensions API's (shim/ext/exports.list).
+$(SHIM_MAP): shim/intercept/intercepts.def shim/ext/exports.list
 	@mkdir -p $(@D)
 	{ echo '{ global:'; \
 	  sed -n 's/^XDPLOAD_V\?CALL([^,]*, *\([A-Za-z0-9_]*\),.*/  \1;/p' $<; \
+	  sed 's/.*/  &;/' shim/ext/exports.list; \
 	  echo '  local: *; };'; } > $@
 
 $(SHIM_LIB): $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) $(SHIM_MAP) $(FAMILY_LDSCRIPT)

@@ -58,6 +58,15 @@ TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child $(BUILD)/t
                 $(BUILD)/tests/mux_parity $(BUILD)/tests/fork_patterns $(BUILD)/tests/fork_stress \
                 $(BUILD)/tests/cmsg_parity $(BUILD)/tests/zerocopy_parity $(BUILD)/tests/api_fuzz
 ALL += $(TEST_C_PROGS)
+# The extensions API's probe, linked against each stub.
+EXT_PROBES := $(BUILD)/tests/ext_probe_shared $(BUILD)/tests/ext_probe_static
+ALL += $(EXT_PROBES)
+$(BUILD)/tests/ext_probe_shared: tests/progs/ext_probe.c $(EXT_SO) include/xdpload/extensions.h
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Iinclude -o $@ $< -L$(BUILD) -l:libxdpload_ext.so -Wl,-rpath,$(abspath $(BUILD)) -pthread
+$(BUILD)/tests/ext_probe_static: tests/progs/ext_probe.c $(EXT_A) include/xdpload/extensions.h
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Iinclude -o $@ $< $(EXT_A) -ldl -pthread
 $(BUILD)/tests/%: tests/progs/%.c tests/progs/parity.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -D_FORTIFY_SOURCE=2 -Wall -Wextra -o $@ $< -pthread -ldl

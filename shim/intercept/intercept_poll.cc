@@ -15,6 +15,7 @@
 
 #include "shim/wait/epoll_set.h"
 #include "shim/intercept/export.h"
+#include "shim/ext/thread_spin.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
 
@@ -105,6 +106,7 @@ int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
     spec.deadline_ns = deadline;
     spec.mask = mask;
     spec.restartable = false;  // poll and select are never restarted
+    spec.spin_kind = kSpinPoll;
     int rc = rt().block(spec, [&] {
       for (Socket* s : socks)
         if (s->fd_refs == 0) return true;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "rings/private_fd.h"
+#include "shim/ext/thread_spin.h"
 #include "shim/runtime/fatal_signals.h"
 #include "shim/runtime/lazy_libs.h"
 #include "shim/intercept/libc.h"
@@ -560,8 +561,12 @@ void Runtime::maybe_delete(Socket* s) {
 // ---- waiting ----
 
 int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
-  int64_t spin_end = spin_ns() ? mono_ns() + spin_ns() : 0;
+  // How long to poll before sleeping: the process's XDPLOAD_SPIN_USEC, or
+  // what this thread chose for this kind of wait (xdpload_thread_set_spin).
+  const int64_t spin = thread_spin_ns(SpinKind(spec.spin_kind), spin_ns());
+  int64_t spin_end = spin == INT64_MAX ? INT64_MAX : spin ? mono_ns() + spin : 0;
   int64_t next_kernel_look = 0;
+  SignalMark spin_mark = signal_mark();
   ThreadWaiter* me = ThreadWaiter::current();
   for (;;) {
     poll_stack();
@@ -569,6 +574,13 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     int64_t now = mono_ns();
     if (spec.deadline_ns >= 0 && now >= spec.deadline_ns) return -EAGAIN;
     if (now < spin_end) {
+      // A handler that ran meanwhile ends the wait as it would end a sleep
+      // (EINTR, unless every one was SA_RESTART and the call restarts).
+      SignalMark m = signal_mark();
+      if (m.caught != spin_mark.caught) {
+        if (!spec.restartable || !restart_after_signal(spin_mark)) return -EINTR;
+        spin_mark = m;
+      }
       // Spinning: keep polling the stack, let other threads in between.
       // The kernel descriptors (local senders, errors) are the rare path: a
       // poll() system call costs more than many looks at the rings, so they

@@ -79,6 +79,7 @@ struct WaitSpec {
   int64_t deadline_ns = -1;    // CLOCK_MONOTONIC; -1: none
   bool restartable = true;     // SA_RESTART applies (no socket timeout)
   const sigset_t* mask = nullptr;  // signal mask while asleep (ppoll, pselect, epoll_pwait)
+  uint8_t spin_kind = 0;       // SpinKind (shim/ext/thread_spin.h): whose spinning applies
 };
 
 class Runtime {

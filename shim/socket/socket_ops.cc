@@ -15,6 +15,7 @@
 
 #include "rings/stage_trace.h"
 #include "shim/wait/epoll_set.h"
+#include "shim/ext/thread_spin.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/log.h"
 #include "shim/runtime/runtime.h"
@@ -356,6 +357,7 @@ int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
     spec.nkernel = 1;
     spec.deadline_ns = s->opt.rcvtimeo_ns ? mono_ns() + s->opt.rcvtimeo_ns : -1;
     spec.restartable = s->opt.rcvtimeo_ns == 0;
+    spec.spin_kind = kSpinTcpAccept;
     int rc = rt().block(spec, [&] {
       return !l->accept_queue.empty() || kfd.revents || l->state != TcpSocket::State::Listening ||
              !still(s, fd);
@@ -898,6 +900,7 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     spec.nkernel = 1;
     spec.deadline_ns = s->opt.rcvtimeo_ns ? mono_ns() + s->opt.rcvtimeo_ns : -1;
     spec.restartable = s->opt.rcvtimeo_ns == 0;
+    spec.spin_kind = kSpinUdpRecv;
     int rc = rt().block(spec, [&] {
       return u->stack_has_data() || u->shut_rd || kfd.revents || !still(s, fd);
     });

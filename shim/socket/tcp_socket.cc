@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "shim/ext/thread_spin.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/log.h"
 #include "shim/runtime/runtime.h"
@@ -323,9 +324,10 @@ uint32_t TcpSocket::events() {
   return m;
 }
 
-int TcpSocket::wait_for(bool (*ready)(TcpSocket*), int64_t timeout_ns) {
+int TcpSocket::wait_for(bool (*ready)(TcpSocket*), int64_t timeout_ns, uint8_t spin_kind) {
   Socket* self = this;
   WaitSpec spec;
+  spec.spin_kind = spin_kind;
   spec.sockets = &self;
   spec.nsockets = 1;
   spec.deadline_ns = deadline_from(timeout_ns);
@@ -401,7 +403,7 @@ int TcpSocket::connect(const SockAddr& to) {
   switch (state) {
     case State::Connecting:
       return nonblock ? -EALREADY : wait_for([](TcpSocket* s) { return s->state != State::Connecting; },
-                                             opt.sndtimeo_ns);
+                                             opt.sndtimeo_ns, kSpinTcpConnect);
     case State::Connected:
       // The idiom that completes a non-blocking connect: 0 once, as Linux.
       if (connect_unreported) {
@@ -450,7 +452,8 @@ int TcpSocket::connect(const SockAddr& to) {
     connect_unreported = true;
     return -EINPROGRESS;
   }
-  int rc = wait_for([](TcpSocket* s) { return s->state != State::Connecting; }, opt.sndtimeo_ns);
+  int rc = wait_for([](TcpSocket* s) { return s->state != State::Connecting; }, opt.sndtimeo_ns,
+                    kSpinTcpConnect);
   if (rc == -EAGAIN) return -EINPROGRESS;  // SO_SNDTIMEO ran out; it goes on
   if (rc < 0) return rc;
   if (state == State::Connected) return 0;
@@ -504,7 +507,8 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
   for (;;) {
     if (state == State::Connecting) {
       if (dontwait) return -EAGAIN;
-      int rc = wait_for([](TcpSocket* s) { return s->state != State::Connecting; }, opt.sndtimeo_ns);
+      int rc = wait_for([](TcpSocket* s) { return s->state != State::Connecting; }, opt.sndtimeo_ns,
+                        kSpinTcpSend);
       if (rc < 0) return rc;
       continue;
     }
@@ -542,7 +546,7 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
         [](TcpSocket* s) {
           return !s->pcb || s->error || s->state != State::Connected || tcp_sndbuf(s->pcb) > 0;
         },
-        opt.sndtimeo_ns);
+        opt.sndtimeo_ns, kSpinTcpSend);
     if (rc < 0) return sent ? ssize_t(sent) : rc;
   }
   return ssize_t(sent);
@@ -634,7 +638,7 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
         [](TcpSocket* s) {
           return s->rx_bytes || s->rx_fin || s->shut_rd || s->error || s->state == State::Closed;
         },
-        opt.rcvtimeo_ns);
+        opt.rcvtimeo_ns, kSpinTcpRecv);
     if (rc < 0) return got ? ssize_t(got) : rc;
   }
 }

@@ -118,7 +118,8 @@ class TcpSocket final : public Socket {
   void stop_listening();
   void apply_all_options();
   void apply_congestion();
-  int wait_for(bool (*ready)(TcpSocket*), int64_t timeout_ns);
+  // spin_kind: a SpinKind (shim/ext/thread_spin.h).
+  int wait_for(bool (*ready)(TcpSocket*), int64_t timeout_ns, uint8_t spin_kind);
 
   // Received, not yet read: pbufs in arrival order (a deque, not a pbuf
   // chain: a chain's length is 16 bits).

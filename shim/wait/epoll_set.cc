@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "rings/private_fd.h"
+#include "shim/ext/thread_spin.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
 
@@ -276,6 +277,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
     spec.deadline_ns = deadline;
     spec.mask = mask;
     spec.restartable = false;  // epoll_wait is never restarted (EINTR)
+    spec.spin_kind = kSpinEpollWait;
     spec.queue = &waiters_;
     ++sleepers_;
     kfd.revents = 0;

@@ -10,9 +10,20 @@ for f in bin/xdpload bin/xdpload-stat lib/xdpload/libxdpload.so lib/xdpload/xdpl
          share/xdpload/conf/balanced.conf share/xdpload/conf/latency.conf \
          share/xdpload/conf/throughput.conf share/xdpload/conf/safe.conf \
          share/xdpload/conf/rules.example lib/xdpload/xdpload-broker lib/xdpload/xdpload-tune \
-         share/xdpload/conf/broker-policy.example "share/xdpload/conf/xdpload-daemon@.service"; do
+         share/xdpload/conf/broker-policy.example "share/xdpload/conf/xdpload-daemon@.service" \
+         include/xdpload/extensions.h lib/libxdpload_ext.so lib/libxdpload_ext.a; do
   check "installed $f" [ -f "$root/$f" ]
 done
+# A program built against the installed header and stub, as a user builds
+# one: it runs without xdpload, and under the installed wrapper finds it.
+cat >"$tmp/ext.c" <<'C'
+#include <stdio.h>
+#include <xdpload/extensions.h>
+int main(void) { printf("present %d\n", xdpload_is_present()); return 0; }
+C
+check "a program builds against the installed extensions header and stub" \
+  cc -I"$root/include" -o "$tmp/ext" "$tmp/ext.c" -L"$root/lib" -lxdpload_ext -Wl,-rpath,"$root/lib"
+check "without xdpload: not present" bash -c "'$tmp/ext' | grep -qx 'present 0'"
 check "installed wrapper --version" bash -c "'$root/bin/xdpload' --version | grep -q '^xdpload '"
 "$root/bin/xdpload" --dry-run --profile latency true >"$tmp/dry"
 cat "$tmp/dry"
