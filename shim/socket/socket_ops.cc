@@ -717,10 +717,16 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   // inet_sendmsg gives an unbound socket its port before udp_sendmsg judges
   // anything (MSG_OOB, length, destination).
   if (!udp(s)->pcb) {
-    CoreGuard g;
-    if (!still(s, fd)) return -EBADF;
-    if (udp_take_port(s, fd) < 0) {
-      drop_to_kernel(s);
+    bool dropped = false;
+    {
+      CoreGuard g;
+      if (!still(s, fd)) return -EBADF;
+      if (udp_take_port(s, fd) < 0) {
+        drop_to_kernel(s);  // (s may be gone now)
+        dropped = true;
+      }
+    }
+    if (dropped) {
       ssize_t r = libc::sendmsg(fd, msg, flags);
       return r < 0 ? neg_errno() : r;
     }
