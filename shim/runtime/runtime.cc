@@ -563,7 +563,11 @@ void Runtime::maybe_delete(Socket* s) {
 int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
   // How long to poll before sleeping: the process's XDPLOAD_SPIN_USEC, or
   // what this thread chose for this kind of wait (xdpload_thread_set_spin).
-  const int64_t spin = thread_spin_ns(SpinKind(spec.spin_kind), spin_ns());
+  int64_t spin = thread_spin_ns(SpinKind(spec.spin_kind), spin_ns());
+  // A call with its own signal mask (ppoll, pselect, epoll_pwait) waits
+  // for signals under that mask, which only the sleep applies: it spins
+  // for the process's time at most, never without limit.
+  if (spec.mask && spin == INT64_MAX) spin = spin_ns();
   int64_t spin_end = spin == INT64_MAX ? INT64_MAX : spin ? mono_ns() + spin : 0;
   int64_t next_kernel_look = 0;
   SignalMark spin_mark = signal_mark();

@@ -54,6 +54,9 @@ void drop_to_kernel(Socket* s) {
       rt().fds().take(x.fd);
     }
   s->forget_descriptors(me);
+  // The kernel socket is what the epoll sets watch from now on (one that
+  // left them while it was a connection on the stack goes back first).
+  join_kernel_epolls(s);
   detach_from_epolls(s);
   s->release();
   ++rt().counters().kernel_sockets;
@@ -172,6 +175,7 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false) {
     sockaddr_storage ss;
     socklen_t len = make_sockaddr(SockAddr{ip, port}, s->v6, &ss);
     if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
+      CoreGuard g;
       s->port_fixed = true;  // as Linux's SOCK_BINDPORT_LOCK: a disconnect keeps it
       return 0;
     }
@@ -227,8 +231,12 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     s->port_fixed = fixed;
     // A TCP socket unconnected again has its port from this bind; a UDP
     // socket whose port a disconnect released binds anew.
-    if (s->kind == Socket::Kind::Tcp) tcp(s)->twin_unbound = false;
-    else if (!udp(s)->pcb && udp_take_port(s, fd) < 0) drop_to_kernel(s);
+    if (s->kind == Socket::Kind::Tcp) {
+      tcp(s)->twin_unbound = false;
+      kernel_local(fd, &s->local);  // where the next listen() or connect() starts
+    } else if (!udp(s)->pcb && udp_take_port(s, fd) < 0) {
+      drop_to_kernel(s);
+    }
     return 0;
   }
   bool ipv4 = read_sockaddr(addr, len, &want, s->v6) == 0 && kernel_local(fd, &local);
@@ -320,8 +328,13 @@ int op_listen(Socket* s, int fd, int backlog) {
     return 0;
   }
   // Not accelerated, or the kernel refused what the stack accepted: the
-  // socket is the kernel's from now on.
+  // socket is the kernel's from now on (blocking as the program's is: a
+  // former listener's was made non-blocking for our own use).
   if (fl >= 0 && !s->nonblock) libc::fcntl(fd, F_SETFL, fl);
+  if (fresh) {
+    int f = libc::fcntl(fd, F_GETFL);
+    libc::fcntl(fd, F_SETFL, s->nonblock ? f | O_NONBLOCK : f & ~O_NONBLOCK);
+  }
   s->local = local;
   s->bound = true;
   drop_to_kernel(s);
@@ -458,7 +471,12 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
       int fl = libc::fcntl(fd, F_GETFL);
       libc::fcntl(fd, F_SETFL, s->nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
     } else if (t->state != TcpSocket::State::Fresh || !t->twin_unbound) {
-      return t->connect(to);
+      bool was_fresh = t->state == TcpSocket::State::Fresh;
+      int rc = t->connect(to);
+      // On the stack now: its kernel socket (a listener's, before a
+      // disconnect) has nothing to report to epoll.
+      if (was_fresh && still(s, fd) && t->pcb) leave_kernel_epolls(s);
+      return rc;
     }
   }
   if (to_kernel) {
@@ -467,7 +485,7 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     // error a disconnect left pending. Under way or made, it is the
     // kernel's from now on.
     int r = libc::connect(fd, addr, len) == 0 ? 0 : -errno;
-    if (r == 0 || r == -EINPROGRESS || r == -EALREADY || r == -EISCONN) {
+    if (r == 0 || r == -EINPROGRESS || r == -EALREADY || r == -EISCONN || r == -EINTR) {
       CoreGuard g;
       if (still(s, fd)) hand_to_kernel(s);
     }
@@ -481,7 +499,9 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     if (!still(s, fd)) return -EBADF;
     tcp(s)->twin_unbound = false;
     kernel_local(fd, &s->local);
-    return tcp(s)->connect(to);
+    int rc = tcp(s)->connect(to);
+    if (still(s, fd) && tcp(s)->pcb) leave_kernel_epolls(s);
+    return rc;
   }
   bool accel = ar == 0 && !s->kernel_only &&
                rt().accelerate_destination(to.ip, to.port, Role::TcpClient) && rt().ensure_stack();
@@ -652,7 +672,7 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
       }
       ssize_t r = libc::sendmsg(fd, msg, flags);
       int e = r < 0 ? errno : 0;
-      if (r >= 0 || e == EINPROGRESS || e == EALREADY) {
+      if (r >= 0 || e == EINPROGRESS || e == EALREADY || e == EINTR) {
         CoreGuard g;
         if (still(s, fd)) {
           note_kernel_option(s, fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT);

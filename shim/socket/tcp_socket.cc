@@ -676,6 +676,7 @@ void TcpSocket::disconnect() {
     // A connection in TIME_WAIT lives on in lwIP, as Linux's does apart
     // from the socket; any other PCB goes now (and its hold on the port).
     if (st != TIME_WAIT) tcp_abandon(p, rst);
+    else if (owns_port) rt.port_park(PortKey{IPPROTO_TCP, local.port}, fd);  // as release() does
     rt.stack()->flush();
   }
   notsent_after_disconnect += max_window + 2;
