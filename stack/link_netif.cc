@@ -342,7 +342,7 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
       t->sent = true;
       ++counters_->tx_frames;
       ++counters_->tx_zero_copy;
-      if (tx_tap_) tap_tx(at, p->tot_len);
+      if (tx_tap_ || tx_watch_) tap_tx(at, p->tot_len);
       return ERR_OK;
     }
   }
@@ -369,14 +369,15 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
     return ERR_MEM;
   }
   ++counters_->tx_frames;
-  if (tx_tap_) tap_tx(frame, p->tot_len);
+  if (tx_tap_ || tx_watch_) tap_tx(frame, p->tot_len);
   return ERR_OK;
 }
 
 void LinkNetif::tap_tx(const uint8_t* frame, uint32_t len) {
   timespec now{};
   if (rx_clock_) rx_clock_(&now);
-  tx_tap_(tx_tap_ctx_, frame, len, now);
+  if (tx_tap_) tx_tap_(tx_tap_ctx_, frame, len, now);
+  if (tx_watch_) tx_watch_(tx_watch_ctx_, frame, len, now);
 }
 
 // ---- neighbour resolution ----

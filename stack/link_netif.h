@@ -108,6 +108,18 @@ class LinkNetif {
     tx_tap_ = tap;
     tx_tap_ctx_ = ctx;
   }
+  // A standing watch on the same frames (TCP transmit stamps: a
+  // connection's segments leave whenever lwIP sends them, not only inside
+  // the program's send), set while some connection waits for one.
+  void set_tx_watch(TxTap watch, void* ctx) {
+    tx_watch_ = watch;
+    tx_watch_ctx_ = ctx;
+  }
+  // The time as the taps and receive stamps read it (REALTIME).
+  void read_clock(timespec* ts) const {
+    *ts = timespec{};
+    if (rx_clock_) rx_clock_(ts);
+  }
 
   struct netif* nif() { return &nif_; }
   Link* link() { return link_; }
@@ -164,6 +176,8 @@ class LinkNetif {
   RxClock rx_clock_ = nullptr;
   TxTap tx_tap_ = nullptr;
   void* tx_tap_ctx_ = nullptr;
+  TxTap tx_watch_ = nullptr;
+  void* tx_watch_ctx_ = nullptr;
   void tap_tx(const uint8_t* frame, uint32_t len);
   int rx_stamp_users_ = 0;
   timespec rx_stamp_{};

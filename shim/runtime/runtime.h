@@ -46,6 +46,7 @@
 
 namespace xdpload::shim {
 
+class TcpSocket;
 
 struct PortUse {
   int refs = 0;
@@ -68,6 +69,7 @@ struct RuntimeShared : family::Object {
   uint32_t tx_unkicked = 0;               // datagrams queued since the last kick
   family::vector<pid_t> members;          // processes using the stack
   pid_t progress_owner = 0;               // whose progress thread runs the stack
+  family::vector<TcpSocket*> tx_stamping;  // connections waiting for transmit stamps
 };
 
 struct WaitSpec {
@@ -194,6 +196,7 @@ class Runtime {
   void track(Socket* s);
   void untrack(Socket* s);
   Socket* live_sockets() const { return sh_->live; }
+  family::vector<TcpSocket*>& tx_stamping() { return sh_->tx_stamping; }
 
   Config& config() { return config_; }
   FdTable& fds() { return fds_; }

@@ -598,7 +598,8 @@ ssize_t check_message(const msghdr* msg) {
 // a socket may send (timestamping requests, mark, priority, transmit time)
 // are known; other levels are ignored. The stack does not act on the known
 // ones.
-int check_tcp_control(const msghdr* msg) {
+int check_tcp_control(const msghdr* msg, int* record_flags) {
+  *record_flags = -1;
   if (msg->msg_controllen < sizeof(cmsghdr) || !msg->msg_control) return 0;
   msghdr m = *msg;
   for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
@@ -608,9 +609,17 @@ int check_tcp_control(const msghdr* msg) {
       return -EINVAL;
     if (c->cmsg_level != SOL_SOCKET) continue;
     switch (c->cmsg_type) {
-      case SO_MARK:
       case SO_TIMESTAMPING_OLD:
-      case SO_TIMESTAMPING_NEW:
+      case SO_TIMESTAMPING_NEW: {
+        // __sock_cmsg_send: this send's record flags, nothing else.
+        uint32_t f;
+        if (c->cmsg_len != CMSG_LEN(sizeof f)) return -EINVAL;
+        memcpy(&f, CMSG_DATA(c), sizeof f);
+        if (f & ~uint32_t(SOF_TIMESTAMPING_TX_RECORD_MASK)) return -EINVAL;
+        *record_flags = int(f);
+        break;
+      }
+      case SO_MARK:
       case SCM_TXTIME:
       case SO_PRIORITY:
       case SCM_RIGHTS:       // "semantically in SOL_UNIX": passed over
@@ -656,7 +665,9 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
                      ? -EALREADY
                      : t->connect(t->remote);
         if (rc < 0) return rc;
-        ssize_t r = t->send(msg->msg_iov, int(msg->msg_iovlen), flags, check_tcp_control(msg));
+        int record = -1;
+        int control_error = check_tcp_control(msg, &record);
+        ssize_t r = t->send(msg->msg_iov, int(msg->msg_iovlen), flags, control_error, record);
         if (r > 0) zerocopy_sent(s, flags);
         return r;
       }
@@ -689,7 +700,9 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
     {
       CoreGuard g;
       if (!still(s, fd)) return -EBADF;
-      r = tcp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, check_tcp_control(msg));
+      int record = -1;
+      int control_error = check_tcp_control(msg, &record);
+      r = tcp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, control_error, record);
       if (r > 0) zerocopy_sent(s, flags);
     }
     if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) raise_sigpipe();
@@ -829,10 +842,9 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
     if (s->zc.take(msg, s->v6)) return 0;
-    if (s->kind == Socket::Kind::Udp) {
-      ssize_t r = udp(s)->tx_stamps.take(msg, udp(s)->rx_cmsg);
-      if (r != -EAGAIN) return r;
-    }
+    ssize_t r = s->kind == Socket::Kind::Udp ? udp(s)->tx_stamps.take(msg, s->rx_cmsg)
+                                             : tcp(s)->tx_stamps.queue.take(msg, s->rx_cmsg);
+    if (r != -EAGAIN) return r;
   }
   if (!s->accelerated || (flags & MSG_ERRQUEUE)) {
     ssize_t r = libc::recvmsg(fd, msg, flags);
@@ -957,13 +969,13 @@ bool kernel_only_option(Socket::Kind kind, int level, int name, const void* valu
       case SO_ATTACH_REUSEPORT_EBPF:
         return true;
       // Receive timestamps are served (rx_cmsg.h) on UDP and TCP;
-      // software transmit stamps on UDP only (tx_stamps.h); hardware
-      // stamps and OPT_CMSG nowhere.
+      // software transmit stamps too (tx_stamps.h, tcp_tx_stamps.h);
+      // hardware transmit stamps, OPT_CMSG and TCP's OPT_STATS nowhere.
       case 37: /* SO_TIMESTAMPING_OLD */
       case 65: /* SO_TIMESTAMPING_NEW */ {
         uint32_t f = uint32_t(as_int_value(value, len));
         return !TxStamps::served_flags(f) ||
-               (kind == Socket::Kind::Tcp && (TxStamps::wanted(f) || (f & SOF_TIMESTAMPING_TX_ACK)));
+               (kind == Socket::Kind::Tcp && (f & SOF_TIMESTAMPING_OPT_STATS));
       }
       case SO_BINDTODEVICE: {
         std::string dev(static_cast<const char*>(value), strnlen(static_cast<const char*>(value), len));
@@ -1006,6 +1018,10 @@ int as_int(const void* v, socklen_t len) {
   return x;
 }
 
+// SOF_TIMESTAMPING_OPT_ID and Linux 6.2's OPT_ID_TCP (1 << 16: newer than
+// this system's headers).
+constexpr uint32_t kStampIdBits = SOF_TIMESTAMPING_OPT_ID | (1u << 16);
+
 // An accelerated TCP socket with an established (or closing) connection.
 bool connected_pcb(Socket* s) {
   return s->accelerated && s->kind == Socket::Kind::Tcp && tcp(s)->pcb &&
@@ -1046,7 +1062,7 @@ void note_kernel_option(Socket* s, int fd, int level, int name) {
   const char* what = stats::socket_option_name(level, name);
   if (level == SOL_SOCKET && (name == 37 || name == 65))
     what = s->kind == Socket::Kind::Udp ? "SO_TIMESTAMPING (hardware transmit stamps or OPT_CMSG)"
-                                        : "SO_TIMESTAMPING (transmit stamps)";
+                                        : "SO_TIMESTAMPING (hardware transmit stamps, OPT_CMSG or OPT_STATS)";
   if (level == IPPROTO_TCP && name == TCP_FASTOPEN_CONNECT)
     what = "TCP Fast Open (TCP_FASTOPEN_CONNECT or MSG_FASTOPEN)";
   char unnamed[32];
@@ -1062,8 +1078,29 @@ void note_kernel_option(Socket* s, int fd, int level, int name) {
 
 int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, socklen_t len) {
   CHILD_GUARD(fd);
+  // OPT_ID on a TCP socket whose connection is on the stack: its kernel
+  // twin, never connected (TCP_CLOSE), would refuse it. The connection's
+  // state decides, as in sock_set_timestamping, and the twin judges the
+  // rest of the flags without the two OPT_ID bits (getsockopt adds them).
+  const void* kernel_value = value;
+  char stripped[16];
+  if (s->accelerated && s->kind == Socket::Kind::Tcp && level == SOL_SOCKET &&
+      (name == SO_TIMESTAMPING_OLD || name == SO_TIMESTAMPING_NEW) && value &&
+      len >= sizeof(uint32_t) && len <= sizeof stripped) {
+    uint32_t f;
+    memcpy(&f, value, sizeof f);
+    if (f & SOF_TIMESTAMPING_OPT_ID) {
+      CoreGuard g;
+      if (!still(s, fd)) return -EBADF;
+      if (!(s->rx_cmsg.tsflags & SOF_TIMESTAMPING_OPT_ID) && !tcp(s)->start_stamp_keys(f)) return -EINVAL;
+      f &= ~kStampIdBits;
+      memcpy(stripped, value, len);
+      memcpy(stripped, &f, sizeof f);
+      kernel_value = stripped;
+    }
+  }
   // The kernel validates (and keeps it for getsockopt); the stack follows.
-  if (libc::setsockopt(fd, level, name, value, len) != 0) return neg_errno();
+  if (libc::setsockopt(fd, level, name, kernel_value, len) != 0) return neg_errno();
   CoreGuard g;
   if (!still(s, fd)) return 0;
   SocketOptions& o = s->opt;
@@ -1196,7 +1233,18 @@ int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t
       if (handled) return rc;
     }
   }
-  return libc::getsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();
+  if (libc::getsockopt(fd, level, name, value, len) != 0) return neg_errno();
+  // SO_TIMESTAMPING on a TCP connection on the stack: the twin has the
+  // flags but the OPT_ID bits (op_setsockopt).
+  if (s->accelerated && s->kind == Socket::Kind::Tcp && level == SOL_SOCKET &&
+      (name == SO_TIMESTAMPING_OLD || name == SO_TIMESTAMPING_NEW) && *len >= sizeof(uint32_t)) {
+    CoreGuard g;
+    const uint32_t ours = s->rx_cmsg.tsflags;
+    uint32_t twin;
+    memcpy(&twin, value, sizeof twin);
+    if ((ours & kStampIdBits) && twin == (ours & ~kStampIdBits)) memcpy(value, &ours, sizeof ours);
+  }
+  return 0;
 }
 
 int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len) {

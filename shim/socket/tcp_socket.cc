@@ -1,6 +1,7 @@
 #include "shim/socket/tcp_socket.h"
 
 #include <fcntl.h>
+#include <linux/net_tstamp.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
 
@@ -68,7 +69,15 @@ int64_t deadline_from(int64_t timeout_ns) { return timeout_ns > 0 ? mono_ns() + 
 
 }  // namespace
 
-TcpSocket::~TcpSocket() { drop_queue(); }
+// Linux 6.2's SOF_TIMESTAMPING_OPT_ID_TCP (newer than this system's headers).
+constexpr uint32_t kOptIdTcp = 1u << 16;
+constexpr uint32_t kStampRecord =
+    SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_TX_ACK;
+
+TcpSocket::~TcpSocket() {
+  drop_queue();
+  if (frames_watched) watch_frames(false);
+}
 
 void TcpSocket::drop_queue() {
   for (pbuf* p : rx) pbuf_free(p);
@@ -89,6 +98,8 @@ void TcpSocket::attach(tcp_pcb* p) {
 
 void TcpSocket::detach() {
   if (!pcb) return;
+  tx_stamps.forget_marks();  // (what is queued stays readable)
+  watch_frames(false);
   tcp_arg(pcb, nullptr);
   if (pcb->state == LISTEN) {
     tcp_accept(pcb, nullptr);  // a listen PCB has no other callbacks
@@ -138,8 +149,14 @@ signed char TcpSocket::on_recv(void* arg, tcp_pcb* p, pbuf* data, signed char) {
   return ERR_OK;
 }
 
-signed char TcpSocket::on_sent(void* arg, tcp_pcb*, uint16_t) {
+signed char TcpSocket::on_sent(void* arg, tcp_pcb* p, uint16_t) {
   auto* s = static_cast<TcpSocket*>(arg);
+  if (s && s->tx_stamps.watching()) {
+    timespec now;
+    Runtime::get().stack()->driver().read_clock(&now);
+    if (s->tx_stamps.acked(p->lastack, now, s->rx_cmsg.tsflags, s->error_queue_room())) s->notify();
+    if (!s->tx_stamps.watching()) s->watch_frames(false);
+  }
   if (s && s->nospace && s->writable()) {
     s->nospace = false;
     s->notify();
@@ -164,6 +181,8 @@ void TcpSocket::on_error(void* arg, signed char err) {
   auto* s = static_cast<TcpSocket*>(arg);
   if (!s) return;
   s->pcb = nullptr;
+  s->tx_stamps.forget_marks();
+  s->watch_frames(false);
   bool connecting = s->state == State::Connecting;
   if (err == ERR_RST) {
     // Linux: refused while connecting; EPIPE once the peer had closed its
@@ -307,7 +326,7 @@ uint32_t TcpSocket::events() {
     bool lowat_full = notsent_after_disconnect && opt.notsent_lowat &&
                       (uint64_t(notsent_after_disconnect) << 1) >= opt.notsent_lowat;
     if (closed && (shut_wr || !lowat_full)) m |= POLLOUT | POLLWRNORM;
-    if (error) m |= POLLERR;
+    if (error || tx_stamps.queue.pending()) m |= POLLERR;
     return m;
   }
   bool rd_shut = rx_fin || shut_rd || state == State::Closed;
@@ -320,7 +339,7 @@ uint32_t TcpSocket::events() {
   } else {
     nospace = true;  // as tcp_poll does: whoever asked is woken when space returns
   }
-  if (error || zc.pending) m |= POLLERR;
+  if (error || zc.pending || tx_stamps.queue.pending()) m |= POLLERR;
   return m;
 }
 
@@ -494,10 +513,19 @@ int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
 
 // ---- data ----
 
-ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_error) {
+ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_error, int record_flags) {
   Runtime& rt = Runtime::get();
   size_t total = iov_total(iov, iovcnt);
   size_t sent = 0;
+  // Transmit stamps: tcp_sendmsg marks the last byte it wrote when it
+  // returns (a send that waited marks only its end).
+  const uint32_t record =
+      (record_flags >= 0 ? uint32_t(record_flags) : rx_cmsg.tsflags) & kStampRecord;
+  bool marked = false;
+  auto partial = [&](ssize_t r) {
+    if (sent && record && !marked) mark_for_stamps(record);
+    return r;
+  };
   int vi = 0;
   size_t voff = 0;
   bool dontwait = nonblock || (flags & MSG_DONTWAIT);
@@ -512,8 +540,8 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
       if (rc < 0) return rc;
       continue;
     }
-    if (error) return sent ? ssize_t(sent) : -pending_error(true);
-    if (state != State::Connected || shut_wr || !pcb) return sent ? ssize_t(sent) : -EPIPE;
+    if (error) return sent ? partial(ssize_t(sent)) : -pending_error(true);
+    if (state != State::Connected || shut_wr || !pcb) return sent ? partial(ssize_t(sent)) : -EPIPE;
     if (control_error) return control_error;
     if (sent == total) break;
     // Queue as much as lwIP's send buffer takes.
@@ -533,6 +561,11 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
       progressed = true;
     }
     if (progressed || sent == total) {
+      // The mark goes on before lwIP may send the byte.
+      if (sent == total && sent && record && !marked) {
+        mark_for_stamps(record);
+        marked = true;
+      }
       if (!(flags & MSG_MORE) && !opt.cork) tcp_output(pcb);
       rt.stack()->flush();
     }
@@ -541,15 +574,90 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
     nospace = true;
     rt.poll_stack();
     if (pcb && tcp_sndbuf(pcb) > 0 && !error) continue;
-    if (dontwait) return sent ? ssize_t(sent) : -EAGAIN;
+    if (dontwait) return sent ? partial(ssize_t(sent)) : -EAGAIN;
     int rc = wait_for(
         [](TcpSocket* s) {
           return !s->pcb || s->error || s->state != State::Connected || tcp_sndbuf(s->pcb) > 0;
         },
         opt.sndtimeo_ns, kSpinTcpSend);
-    if (rc < 0) return sent ? ssize_t(sent) : rc;
+    if (rc < 0) return sent ? partial(ssize_t(sent)) : rc;
   }
   return ssize_t(sent);
+}
+
+// ---- transmit timestamps ----
+
+void TcpSocket::mark_for_stamps(uint32_t rec) {
+  if (!pcb) return;
+  const uint32_t last = pcb->snd_lbb - 1;
+  // Linux marks the tail skb of its write queue: a write that went into
+  // the segment still holding the previous, unsent mark moves it.
+  bool same_segment = false;
+  uint32_t prev;
+  if (pcb->unsent && tx_stamps.last_unsent(&prev)) {
+    tcp_seg* seg = pcb->unsent;
+    while (seg->next) seg = seg->next;
+    const uint32_t start = lwip_ntohl(seg->tcphdr->seqno);
+    same_segment = prev - start < seg->len && last - start < seg->len;
+  }
+  tx_stamps.record(last, rec, same_segment);
+  watch_frames(true);
+}
+
+void TcpSocket::watch_frames(bool on) {
+  if (on == frames_watched) return;
+  Runtime& rt = Runtime::get();
+  family::vector<TcpSocket*>& list = rt.tx_stamping();
+  if (on) {
+    list.push_back(this);
+  } else {
+    list.erase(std::find(list.begin(), list.end(), this));
+  }
+  frames_watched = on;
+  rt.stack()->driver().set_tx_watch(list.empty() ? nullptr : on_frame_sent, &list);
+}
+
+void TcpSocket::on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, const timespec& stamp) {
+  // An IPv4 TCP segment with data (the link writes untagged Ethernet).
+  constexpr uint32_t kEth = 14;
+  if (len < kEth + 40 || frame[12] != 0x08 || frame[13] != 0x00) return;
+  const uint8_t* ip = frame + kEth;
+  if ((ip[0] >> 4) != 4 || ip[9] != IPPROTO_TCP) return;
+  const uint32_t ihl = (ip[0] & 0xfu) * 4, total = (uint32_t(ip[2]) << 8) | ip[3];
+  if (ihl < 20 || total > len - kEth || total < ihl + 20) return;
+  const uint8_t* th = ip + ihl;
+  const uint32_t doff = (th[12] >> 4) * 4u;
+  if (doff < 20 || total <= ihl + doff) return;
+  const uint16_t sport = uint16_t((th[0] << 8) | th[1]), dport = uint16_t((th[2] << 8) | th[3]);
+  uint32_t seq, dst;
+  memcpy(&seq, th + 4, 4);
+  memcpy(&dst, ip + 16, 4);
+  seq = lwip_ntohl(seq);
+  for (TcpSocket* s : *static_cast<family::vector<TcpSocket*>*>(ctx)) {
+    tcp_pcb* p = s->pcb;
+    if (!p || p->local_port != sport || p->remote_port != dport ||
+        ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)) != dst)
+      continue;
+    // Looped back as Linux's clone of the frame is: Ethernet header first.
+    if (s->tx_stamps.frame_sent(seq, total - ihl - doff, frame, kEth + total, th + doff, stamp,
+                                s->rx_cmsg.tsflags, s->error_queue_room()))
+      s->notify();
+    return;
+  }
+}
+
+size_t TcpSocket::error_queue_room() const {
+  // The error queue counts against the receive buffer, as on Linux.
+  return size_t(opt.rcvbuf) > rx_bytes ? size_t(opt.rcvbuf) - rx_bytes : 0;
+}
+
+bool TcpSocket::start_stamp_keys(uint32_t tsflags) {
+  // Linux refuses OPT_ID in TCP_CLOSE and TCP_LISTEN.
+  if (!pcb || state == State::Listening || pcb->state == CLOSED || pcb->state == LISTEN ||
+      pcb->state == TIME_WAIT)
+    return false;
+  tx_stamps.set_key_base((tsflags & kOptIdTcp) ? pcb->snd_lbb : pcb->lastack);
+  return true;
 }
 
 ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
@@ -735,6 +843,7 @@ int TcpSocket::shutdown(int how, int fd_now) {
 void TcpSocket::release() {
   Runtime& rt = Runtime::get();
   count_stamp_user(false);
+  tx_stamps.queue.clear();
   if (state == State::Listening) stop_listening();
   tcp_pcb* p = pcb;
   if (p) {

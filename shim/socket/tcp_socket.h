@@ -10,6 +10,7 @@
 #include <deque>
 
 #include "shim/socket/socket.h"
+#include "shim/socket/tcp_tx_stamps.h"
 
 namespace xdpload::shim {
 
@@ -35,8 +36,10 @@ class TcpSocket final : public Socket {
   // accept4), or -EAGAIN when the queue is empty.
   int accept_from_stack(int flags, sockaddr* addr, socklen_t* len);
   // control_error: what the control messages were found to be (checked
-  // once the connection can send, as Linux does).
-  ssize_t send(const iovec* iov, int iovcnt, int flags, int control_error = 0);
+  // once the connection can send, as Linux does); record_flags: the
+  // transmit stamps its own SO_TIMESTAMPING message asked for (-1: none
+  // given, the socket's apply).
+  ssize_t send(const iovec* iov, int iovcnt, int flags, int control_error = 0, int record_flags = -1);
   ssize_t recv(const iovec* iov, int iovcnt, int flags);
   int shutdown(int how, int fd_now);
   // Linux's tcp_disconnect (connect(AF_UNSPEC), shutdown() of a listener or
@@ -97,11 +100,27 @@ class TcpSocket final : public Socket {
   int64_t last_accept_ns = 0;   // when the program last accepted from the stack
   TcpSocket* listener = nullptr;        // while waiting in a listener's queue
 
+  // Transmit timestamps (tcp_tx_stamps.h) and their error queue.
+  TcpTxStamps tx_stamps;
+  // OPT_ID switched on by setsockopt: keys count from snd_una (write_seq
+  // with OPT_ID_TCP). False when the connection is not one Linux would
+  // allow it on (TCP_CLOSE or TCP_LISTEN: EINVAL).
+  bool start_stamp_keys(uint32_t tsflags);
+
   // The stack can no longer carry the connection (its broker is gone):
   // reset it, and the program's next call gets ECONNRESET. Lock held.
   void reset_connection();
 
  private:
+  // A send that asked for transmit stamps (record: the TX_* bits) marks
+  // its last byte, before lwIP may send it.
+  void mark_for_stamps(uint32_t record);
+  // The link's standing watch on transmitted frames, while some connection
+  // of the family waits for stamps: finds the connection, stamps its marks.
+  static void on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, const timespec& stamp);
+  void watch_frames(bool on);
+  size_t error_queue_room() const;
+  bool frames_watched = false;  // in the family's list for on_frame_sent
   static signed char on_recv(void* arg, tcp_pcb* p, pbuf* data, signed char err);
   static signed char on_sent(void* arg, tcp_pcb* p, uint16_t len);
   static void on_error(void* arg, signed char err);

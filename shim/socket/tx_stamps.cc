@@ -37,16 +37,18 @@ void TxStamps::frame_sent(const uint8_t* frame, uint32_t len, const timespec& st
   const uint32_t key = (flags_ & SOF_TIMESTAMPING_OPT_ID) ? key_++ : 0;
   const bool tsonly = flags_ & SOF_TIMESTAMPING_OPT_TSONLY;
   // The scheduler's stamp comes before the driver's, as on Linux.
-  for (uint32_t info : {uint32_t(SCM_TSTAMP_SCHED), uint32_t(SCM_TSTAMP_SND)}) {
-    if (!(flags_ & (info == SCM_TSTAMP_SCHED ? SOF_TIMESTAMPING_TX_SCHED : SOF_TIMESTAMPING_TX_SOFTWARE)))
-      continue;
-    size_t size = (tsonly ? 0 : len) + kEntryOverhead;
-    if (bytes_ + size >= limit) continue;  // the queue is full: dropped, as Linux drops it
-    Entry e{stamp, info, key, {}};
-    if (!tsonly) e.frame.assign(frame, frame + len);
-    queue_.push_back(std::move(e));
-    bytes_ += size;
-  }
+  if (flags_ & SOF_TIMESTAMPING_TX_SCHED) add(SCM_TSTAMP_SCHED, key, stamp, frame, len, tsonly, limit);
+  if (flags_ & SOF_TIMESTAMPING_TX_SOFTWARE) add(SCM_TSTAMP_SND, key, stamp, frame, len, tsonly, limit);
+}
+
+void TxStamps::add(uint32_t info, uint32_t key, const timespec& stamp, const uint8_t* data, uint32_t len,
+                   bool tsonly, size_t limit) {
+  size_t size = (tsonly ? 0 : len) + kEntryOverhead;
+  if (bytes_ + size >= limit) return;  // the queue is full: dropped, as Linux drops it
+  Entry e{stamp, info, key, {}};
+  if (!tsonly) e.frame.assign(data, data + len);
+  queue_.push_back(std::move(e));
+  bytes_ += size;
 }
 
 ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o) {

@@ -36,6 +36,11 @@ class TxStamps {
   void done() { armed_ = false; }
   // The driver's tap: the frame handed to the ring, and when.
   void frame_sent(const uint8_t* frame, uint32_t len, const timespec& stamp, size_t limit);
+  // Queues one entry: info (SCM_TSTAMP_SND, _SCHED, _ACK), its OPT_ID key,
+  // the bytes looped back (none with tsonly); dropped, as Linux drops it,
+  // when the queue would reach `limit` bytes.
+  void add(uint32_t info, uint32_t key, const timespec& stamp, const uint8_t* data, uint32_t len,
+           bool tsonly, size_t limit);
 
   bool pending() const { return !queue_.empty(); }
   // recvmsg(MSG_ERRQUEUE): the oldest entry into msg; -EAGAIN when none.
@@ -45,7 +50,7 @@ class TxStamps {
  private:
   struct Entry {
     timespec stamp;
-    uint32_t info;  // SCM_TSTAMP_SND or SCM_TSTAMP_SCHED
+    uint32_t info;  // SCM_TSTAMP_SND, SCM_TSTAMP_SCHED or SCM_TSTAMP_ACK
     uint32_t key;   // OPT_ID
     family::vector<uint8_t> frame;
   };

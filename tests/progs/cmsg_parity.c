@@ -2,7 +2,7 @@
  * and under xdpload (tests/shim/shim-cmsg-parity.sh): every line printed
  * must be the same.
  *
- *   cmsg_parity LOCAL_IP PEER_IP PEER_PORT IFACE TCP_PORT
+ *   cmsg_parity LOCAL_IP PEER_IP PEER_PORT IFACE TCP_PORT ECHO_PORT
  *
  * For each case a fresh UDP socket bound to LOCAL_IP:9700 sets its options,
  * asks the datagram source in the peer namespace (tests/peers/dgram_source.py)
@@ -11,7 +11,8 @@
  * and the values that do not depend on the run (addresses, TTL, TOS, drop
  * counts); timestamps are printed as whether they are ordered, not before
  * the request for the datagram was sent and not after recvmsg returned.
- * TCP cases read a connection to the peer's byte source on TCP_PORT. The
+ * TCP cases read a connection to the peer's byte source on TCP_PORT, and
+ * ask for transmit timestamps on one to its echo server on ECHO_PORT. The
  * last lines count the datagrams a full receive buffer dropped and what
  * SO_RXQ_OVFL said of them.
  */
@@ -21,6 +22,7 @@
 #include <linux/net_tstamp.h>
 #include <linux/sockios.h>
 #include <net/if.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
@@ -193,7 +195,7 @@ static void receive(int fd, int count, size_t control, int64_t sent) {
 /* Sends COUNT datagrams of 100 bytes with transmit stamping FLAGS, then
  * reads the error queue until it is empty. 0x10000000 in FLAGS (not a real
  * flag): SO_TIMESTAMPNS on too. */
-static void read_errqueue(int fd, int count, int64_t sent, const char* payload);
+static void read_errqueue(int fd, int entries, int64_t sent, const char* payload);
 
 static void tx_case(const char* name, int count, int flags) {
   printf("%s\n", name);
@@ -209,7 +211,8 @@ static void tx_case(const char* name, int count, int flags) {
   memset(payload, 'T', sizeof payload);
   int64_t sent = now_ns();
   for (int i = 0; i < count; ++i) sendto(fd, payload, sizeof payload, 0, (struct sockaddr*)&closed, sizeof closed);
-  read_errqueue(fd, count, sent, payload);
+  int kinds = !!(flags & SOF_TIMESTAMPING_TX_SCHED) + !!(flags & SOF_TIMESTAMPING_TX_SOFTWARE);
+  read_errqueue(fd, count * kinds, sent, payload);
   close(fd);
 }
 
@@ -278,12 +281,13 @@ static void tx_cmsg_case(void) {
   close(fd);
 }
 
-/* Reads the error queue until it is empty, printing each entry. */
-static void read_errqueue(int fd, int count, int64_t sent, const char* payload) {
+/* Reads the error queue until it is empty, printing each entry: the
+ * entries expected are waited for, then 200 ms more for any other. */
+static void read_errqueue(int fd, int entries, int64_t sent, const char* payload) {
   last_stamp = 0;
   for (int n = 0;; ++n) {
     struct pollfd p = {fd, 0, 0};
-    if (poll(&p, 1, n < 2 * count ? 5000 : 200) <= 0) {
+    if (poll(&p, 1, n < entries ? 5000 : 200) <= 0) {
       printf("  no more entries\n");
       break;
     }
@@ -393,6 +397,83 @@ static void tcp_case(const char* name, const struct opt* opts, int nopts) {
   close(fd);
 }
 
+/* TCP transmit timestamps: a connection to the peer's echo (ECHO_PORT),
+ * three writes of 100 bytes, each read back before the next (so that no two
+ * share a segment); every entry of the error queue printed: the
+ * scheduler's, the driver's and the acknowledgement's stamps with their
+ * OPT_ID keys (the offset of each write's last byte from snd_una when the
+ * option was set) and what they loop back (the frame for the first two,
+ * the data alone for the acknowledgement's; nothing with OPT_TSONLY).
+ * WHEN: the flags are set before the connect (OPT_ID is then EINVAL),
+ * after it, or the record flags given in each sendmsg's own SO_TIMESTAMPING
+ * message (the others set after the connect). */
+enum { BEFORE_CONNECT, AFTER_CONNECT, PER_MESSAGE };
+static int echo_port;
+static void tcp_tx_case(const char* name, int flags, int when) {
+  printf("tcp transmit: %s\n", name);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ++sockets_opened;
+  const int record = flags & SOF_TIMESTAMPING_TX_RECORD_MASK;
+  const int on_socket = when == PER_MESSAGE ? flags & ~SOF_TIMESTAMPING_TX_RECORD_MASK : flags;
+  int set = 0;
+  if (when == BEFORE_CONNECT) {
+    SHOW("  setsockopt before connect",
+         (set = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &on_socket, sizeof on_socket) == 0) - 1);
+  }
+  struct sockaddr_in a = source;
+  a.sin_port = htons(echo_port);
+  if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0) {
+    printf("  connect: %s\n", en(errno));
+    close(fd);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (when != BEFORE_CONNECT)
+    SHOW("  setsockopt", (set = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &on_socket, sizeof on_socket) == 0) - 1);
+  int got = 0;
+  socklen_t gl = sizeof got;
+  SHOW("  getsockopt", getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &got, &gl));
+  printf("  flags now 0x%x (%u bytes)\n", got, (unsigned)gl);
+  char payload[100];
+  memset(payload, 'W', sizeof payload);
+  union {
+    char buf[CMSG_SPACE(4)];
+    struct cmsghdr align;
+  } u;
+  int64_t sent = now_ns();
+  for (int i = 0; i < 3; ++i) {
+    struct iovec iov = {payload, sizeof payload};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (when == PER_MESSAGE) {
+      memset(&u, 0, sizeof u);
+      m.msg_control = u.buf;
+      m.msg_controllen = sizeof u.buf;
+      struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SO_TIMESTAMPING;
+      c->cmsg_len = CMSG_LEN(4);
+      memcpy(CMSG_DATA(c), &record, 4);
+    }
+    if (sendmsg(fd, &m, 0) != (ssize_t)sizeof payload) printf("  sendmsg %d: %s\n", i, en(errno));
+    char back[100];
+    size_t have = 0;
+    while (have < sizeof back) {
+      ssize_t r = recv(fd, back + have, sizeof back - have, 0);
+      if (r <= 0) break;
+      have += (size_t)r;
+    }
+    if (have != sizeof back) printf("  echo %d: %zu bytes\n", i, have);
+  }
+  int kinds = !!(record & SOF_TIMESTAMPING_TX_SCHED) + !!(record & SOF_TIMESTAMPING_TX_SOFTWARE) +
+              !!(record & SOF_TIMESTAMPING_TX_ACK);
+  read_errqueue(fd, set || when == PER_MESSAGE ? 3 * kinds : 0, sent, payload);
+  close(fd);
+}
+
 #define TCP_CASE(name, ...)                                        \
   do {                                                             \
     const struct opt o[] = {__VA_ARGS__};                          \
@@ -419,12 +500,13 @@ static void run_case(const char* name, const struct opt* opts, int nopts, size_t
   } while (0)
 
 int main(int argc, char** argv) {
-  if (argc < 6) return 2;
+  if (argc < 7) return 2;
   setvbuf(stdout, NULL, _IOLBF, 0);
   local = argv[1];
   source = addr_of(argv[2], atoi(argv[3]));
   iface = argv[4];
   tcp_port = atoi(argv[5]);
+  echo_port = atoi(argv[6]);
   const int sw = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
   CASE("no options", 512, {SOL_SOCKET, SO_REUSEADDR, 1});
   CASE("SO_TIMESTAMP", 512, {SOL_SOCKET, 29, 1});
@@ -544,6 +626,23 @@ int main(int argc, char** argv) {
   TCP_CASE("SO_TIMESTAMPING rx software", {SOL_SOCKET, 37, sw});
   TCP_CASE("SO_TIMESTAMPING reporting only, filtered", {SOL_SOCKET, 37, SOF_TIMESTAMPING_SOFTWARE | OPT_RX_FILTER});
   TCP_CASE("SO_TIMESTAMPNS and SO_TIMESTAMPING", {SOL_SOCKET, 35, 1}, {SOL_SOCKET, 37, sw});
+
+  /* TCP transmit timestamps. */
+  const int txall = SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_TX_ACK;
+  tcp_tx_case("sched, software and ack, OPT_ID", txall | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID,
+              AFTER_CONNECT);
+  tcp_tx_case("software and ack, OPT_ID, OPT_TSONLY",
+              SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_TX_ACK | SOF_TIMESTAMPING_SOFTWARE |
+                  SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY,
+              AFTER_CONNECT);
+  tcp_tx_case("software, set before the connect", SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE,
+              BEFORE_CONNECT);
+  tcp_tx_case("OPT_ID before the connect", txall | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID,
+              BEFORE_CONNECT);
+  tcp_tx_case("ack in each sendmsg, OPT_ID and OPT_TSONLY on the socket",
+              SOF_TIMESTAMPING_TX_ACK | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
+                  SOF_TIMESTAMPING_OPT_TSONLY,
+              PER_MESSAGE);
 
   /* SO_RXQ_OVFL: a small receive buffer, 200 datagrams of 1000 bytes
    * unread; then the next datagram carries how many were dropped. */

@@ -9,7 +9,11 @@
 # frame, with SO_TIMESTAMPNS beside; asked for in sendmsg's own control
 # messages with IP_TTL and IP_TOS, and EINVAL for what Linux refuses there);
 # on TCP, receive timestamps of the last
-# segment each read took from (tcp_recv_timestamp): the same program on the kernel and under xdpload, against the
+# segment each read took from (tcp_recv_timestamp), and transmit timestamps
+# (TX_SCHED, TX_SOFTWARE, TX_ACK with their byte-offset OPT_ID keys, the
+# looped-back frame or data, OPT_TSONLY, OPT_ID refused before the connect,
+# the flags asked for in each sendmsg) on a connection to B's echo server:
+# the same program on the kernel and under xdpload, against the
 # same kernel datagram source in B; every line must be the same (levels,
 # types, lengths, flags, values; timestamps between the request and
 # recvmsg's return); xdpload's stamps are also ordered (the kernel's, on a
@@ -26,14 +30,16 @@ trap 'rm -rf "$tmp"; netns_down' EXIT
 bg_b python3 "$TOP/tests/peers/dgram_source.py" 9800 >"$tmp/source.out" 2>&1
 head -c 300000 /dev/urandom >"$tmp/blob"
 bg_b socat TCP4-LISTEN:9810,reuseaddr,fork EXEC:"cat $tmp/blob"
+bg_b python3 "$TOP/tests/peers/echo_peer.py" serve "$IP_B" 9811 ""
 wait_for 50 grep -q ready "$tmp/source.out"
 wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :9810' | grep -q 9810"
+wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :9811' | grep -q 9811"
 
-in_a "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" 9810 >"$tmp/kernel" 2>"$tmp/kernel.err"
+in_a "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" 9810 9811 >"$tmp/kernel" 2>"$tmp/kernel.err"
 cat "$tmp/kernel.err"
 u0=$(kernel_counter "$NS_A" UdpInDatagrams)
 in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
-  "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" 9810 >"$tmp/xdpload" 2>"$tmp/xdpload.err"
+  "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" 9810 9811 >"$tmp/xdpload" 2>"$tmp/xdpload.err"
 u1=$(kernel_counter "$NS_A" UdpInDatagrams)
 cat "$tmp/xdpload.err"
 check "the kernel run completed" grep -q "SO_RXQ_OVFL counts every one of them: yes" "$tmp/kernel"
