@@ -146,23 +146,9 @@ void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, 
   }
 }
 
-void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const RxInterface& iface) {
-  CmsgWriter w(msg);
-  // ---- sock_recv_cmsgs(): timestamps, then the drop count ----
-  put_timestamp_cmsgs(w, o, m.stamp, false);
-  if (o.rxq_ovfl && m.drops) w.put(SOL_SOCKET, SO_RXQ_OVFL, &m.drops, sizeof m.drops);
-  // ---- ip_cmsg_recv_offset(): in the order of its flag bits ----
-  if (o.pktinfo) {
-    in_pktinfo info{};
-    info.ipi_ifindex = iface.ifindex;
-    // The address a reply would come from: the destination itself, unless
-    // it was a broadcast or a multicast group (then the interface's).
-    uint32_t host = ntohl(m.dst_ip);
-    bool group = (host >> 28) == 0xe || host == 0xffffffffu;
-    info.ipi_spec_dst.s_addr = group ? iface.local_ip : m.dst_ip;
-    info.ipi_addr.s_addr = m.dst_ip;
-    w.put(IPPROTO_IP, IP_PKTINFO, &info, sizeof info);
-  }
+void put_ip_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, const in_pktinfo& info, const RxMeta& m) {
+  // ip_cmsg_recv_offset(): in the order of its flag bits.
+  if (o.pktinfo) w.put(IPPROTO_IP, IP_PKTINFO, &info, sizeof info);
   if (o.recvttl) {
     int ttl = m.ttl;
     w.put(IPPROTO_IP, IP_TTL, &ttl, sizeof ttl);
@@ -175,6 +161,23 @@ void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const Rx
     sin.sin_addr.s_addr = m.dst_ip;
     w.put(IPPROTO_IP, IP_ORIGDSTADDR, &sin, sizeof sin);
   }
+}
+
+void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const RxInterface& iface) {
+  CmsgWriter w(msg);
+  // ---- sock_recv_cmsgs(): timestamps, then the drop count ----
+  put_timestamp_cmsgs(w, o, m.stamp, false);
+  if (o.rxq_ovfl && m.drops) w.put(SOL_SOCKET, SO_RXQ_OVFL, &m.drops, sizeof m.drops);
+  // ---- ip_cmsg_recv_offset() ----
+  in_pktinfo info{};
+  info.ipi_ifindex = iface.ifindex;
+  // The address a reply would come from: the destination itself, unless
+  // it was a broadcast or a multicast group (then the interface's).
+  uint32_t host = ntohl(m.dst_ip);
+  bool group = (host >> 28) == 0xe || host == 0xffffffffu;
+  info.ipi_spec_dst.s_addr = group ? iface.local_ip : m.dst_ip;
+  info.ipi_addr.s_addr = m.dst_ip;
+  put_ip_cmsgs(w, o, info, m);
   w.finish();
 }
 

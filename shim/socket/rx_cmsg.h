@@ -6,6 +6,7 @@
 // MSG_CTRUNC is set) and msg_controllen set to the bytes used.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -63,6 +64,9 @@ int get_stamp(RxCmsgOptions* o, int64_t* sk_stamp_ns, bool usec, int64_t out[2])
 void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const RxInterface& iface);
 
 class CmsgWriter;
+// The IP level's messages alone (ip_cmsg_recv_offset()): IP_PKTINFO as
+// given, IP_TTL, IP_TOS and IP_ORIGDSTADDR from m, those the socket asked for.
+void put_ip_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, const in_pktinfo& info, const RxMeta& m);
 // The timestamp messages alone (sock_recv_timestamp()), for a datagram or,
 // error_queue, for an entry of the error queue (a transmit timestamp).
 void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, bool error_queue);

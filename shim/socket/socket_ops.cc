@@ -842,8 +842,9 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
     if (s->zc.take(msg, s->v6)) return 0;
-    ssize_t r = s->kind == Socket::Kind::Udp ? udp(s)->tx_stamps.take(msg, s->rx_cmsg)
-                                             : tcp(s)->tx_stamps.queue.take(msg, s->rx_cmsg);
+    const int ifindex = rt().iface().ifindex;
+    ssize_t r = s->kind == Socket::Kind::Udp ? udp(s)->tx_stamps.take(msg, s->rx_cmsg, ifindex)
+                                             : tcp(s)->tx_stamps.queue.take(msg, s->rx_cmsg, ifindex);
     if (r != -EAGAIN) return r;
   }
   if (!s->accelerated || (flags & MSG_ERRQUEUE)) {
@@ -969,8 +970,9 @@ bool kernel_only_option(Socket::Kind kind, int level, int name, const void* valu
       case SO_ATTACH_REUSEPORT_EBPF:
         return true;
       // Receive timestamps are served (rx_cmsg.h) on UDP and TCP;
-      // software transmit stamps too (tx_stamps.h, tcp_tx_stamps.h);
-      // hardware transmit stamps, OPT_CMSG and TCP's OPT_STATS nowhere.
+      // software transmit stamps too, with OPT_CMSG (tx_stamps.h,
+      // tcp_tx_stamps.h); hardware transmit stamps and TCP's OPT_STATS
+      // nowhere.
       case 37: /* SO_TIMESTAMPING_OLD */
       case 65: /* SO_TIMESTAMPING_NEW */ {
         uint32_t f = uint32_t(as_int_value(value, len));
@@ -1061,8 +1063,8 @@ void note_kernel_option(Socket* s, int fd, int level, int name) {
   if (nsaid < int(sizeof said / sizeof said[0])) said[nsaid][0] = level, said[nsaid][1] = name, ++nsaid;
   const char* what = stats::socket_option_name(level, name);
   if (level == SOL_SOCKET && (name == 37 || name == 65))
-    what = s->kind == Socket::Kind::Udp ? "SO_TIMESTAMPING (hardware transmit stamps or OPT_CMSG)"
-                                        : "SO_TIMESTAMPING (hardware transmit stamps, OPT_CMSG or OPT_STATS)";
+    what = s->kind == Socket::Kind::Udp ? "SO_TIMESTAMPING (hardware transmit stamps)"
+                                        : "SO_TIMESTAMPING (hardware transmit stamps or OPT_STATS)";
   if (level == IPPROTO_TCP && name == TCP_FASTOPEN_CONNECT)
     what = "TCP Fast Open (TCP_FASTOPEN_CONNECT or MSG_FASTOPEN)";
   char unnamed[32];

@@ -40,11 +40,11 @@ bool TcpTxStamps::frame_sent(uint32_t seq, uint32_t n, const uint8_t* frame, uin
     if (m.record & SOF_TIMESTAMPING_TX_ACK) m.data.assign(payload, payload + n);
     // The scheduler's stamp comes before the driver's, as on Linux.
     if (m.record & SOF_TIMESTAMPING_TX_SCHED) {
-      queue.add(SCM_TSTAMP_SCHED, key(m.last, tsflags), stamp, frame, frame_len, tsonly, limit);
+      queue.add(SCM_TSTAMP_SCHED, key(m.last, tsflags), stamp, frame, frame_len, tsonly, true, limit);
       queued = true;
     }
     if (m.record & SOF_TIMESTAMPING_TX_SOFTWARE) {
-      queue.add(SCM_TSTAMP_SND, key(m.last, tsflags), stamp, frame, frame_len, tsonly, limit);
+      queue.add(SCM_TSTAMP_SND, key(m.last, tsflags), stamp, frame, frame_len, tsonly, true, limit);
       queued = true;
     }
   }
@@ -58,7 +58,7 @@ bool TcpTxStamps::acked(uint32_t una, const timespec& now, uint32_t tsflags, siz
     Mark& m = marks_.front();
     if (m.record & SOF_TIMESTAMPING_TX_ACK) {
       queue.add(SCM_TSTAMP_ACK, key(m.last, tsflags), now, m.data.data(), uint32_t(m.data.size()),
-                tsonly, limit);
+                tsonly, false, limit);
       queued = true;
     }
     marks_.pop_front();

@@ -20,9 +20,9 @@ constexpr size_t kEntryOverhead = 512;
 }  // namespace
 
 bool TxStamps::served_flags(uint32_t f) {
-  // Hardware stamps, IP_PKTINFO on the error queue (OPT_CMSG) and the
-  // older OPT_TX_SWHW pairing are not served.
-  return !(f & (SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_OPT_CMSG | SOF_TIMESTAMPING_OPT_TX_SWHW));
+  // Hardware transmit stamps and the older OPT_TX_SWHW pairing are not
+  // served.
+  return !(f & (SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_OPT_TX_SWHW));
 }
 
 bool TxStamps::wanted(uint32_t f) { return f & kTx; }
@@ -37,21 +37,23 @@ void TxStamps::frame_sent(const uint8_t* frame, uint32_t len, const timespec& st
   const uint32_t key = (flags_ & SOF_TIMESTAMPING_OPT_ID) ? key_++ : 0;
   const bool tsonly = flags_ & SOF_TIMESTAMPING_OPT_TSONLY;
   // The scheduler's stamp comes before the driver's, as on Linux.
-  if (flags_ & SOF_TIMESTAMPING_TX_SCHED) add(SCM_TSTAMP_SCHED, key, stamp, frame, len, tsonly, limit);
-  if (flags_ & SOF_TIMESTAMPING_TX_SOFTWARE) add(SCM_TSTAMP_SND, key, stamp, frame, len, tsonly, limit);
+  if (flags_ & SOF_TIMESTAMPING_TX_SCHED)
+    add(SCM_TSTAMP_SCHED, key, stamp, frame, len, tsonly, true, limit);
+  if (flags_ & SOF_TIMESTAMPING_TX_SOFTWARE)
+    add(SCM_TSTAMP_SND, key, stamp, frame, len, tsonly, true, limit);
 }
 
 void TxStamps::add(uint32_t info, uint32_t key, const timespec& stamp, const uint8_t* data, uint32_t len,
-                   bool tsonly, size_t limit) {
+                   bool tsonly, bool is_frame, size_t limit) {
   size_t size = (tsonly ? 0 : len) + kEntryOverhead;
   if (bytes_ + size >= limit) return;  // the queue is full: dropped, as Linux drops it
-  Entry e{stamp, info, key, {}};
+  Entry e{stamp, info, key, is_frame && !tsonly, {}};
   if (!tsonly) e.frame.assign(data, data + len);
   queue_.push_back(std::move(e));
   bytes_ += size;
 }
 
-ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o) {
+ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o, int ifindex) {
   if (queue_.empty()) return -EAGAIN;
   Entry e = std::move(queue_.front());
   queue_.pop_front();
@@ -75,6 +77,28 @@ ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o) {
   err.ee.ee_origin = SO_EE_ORIGIN_TIMESTAMPING;
   err.ee.ee_info = e.info;
   err.ee.ee_data = e.key;
+  // OPT_CMSG (ipv4_datagram_support_cmsg): an entry holding a frame the
+  // link sent (not OPT_TSONLY's, not an acknowledgement's segment data)
+  // names its source as the offender and gets the IP messages the socket
+  // asked for, read from that frame; IP_PKTINFO's ifindex is the egress
+  // device's.
+  constexpr size_t kEth = 14;
+  if ((o.tsflags & SOF_TIMESTAMPING_OPT_CMSG) && e.is_frame && e.frame.size() >= kEth + 20) {
+    const uint8_t* ip = e.frame.data() + kEth;
+    in_pktinfo info{};
+    info.ipi_ifindex = ifindex;
+    memcpy(&info.ipi_spec_dst, ip + 12, 4);
+    memcpy(&info.ipi_addr, ip + 16, 4);
+    err.offender.sin_family = AF_INET;
+    err.offender.sin_addr = info.ipi_spec_dst;
+    RxMeta m;
+    m.dst_ip = info.ipi_addr.s_addr;
+    m.ttl = ip[8];
+    m.tos = ip[1];
+    const size_t ihl = (ip[0] & 0xfu) * 4;
+    if (e.frame.size() >= kEth + ihl + 4) m.dst_port = uint16_t((ip[ihl + 2] << 8) | ip[ihl + 3]);
+    put_ip_cmsgs(w, o, info, m);
+  }
   w.put(IPPROTO_IP, IP_RECVERR, &err, sizeof err);
   w.finish();
   return ssize_t(off);

@@ -5,7 +5,9 @@
 // header first; nothing with OPT_TSONLY), and, on recvmsg(MSG_ERRQUEUE),
 // the timestamp messages then an IP_RECVERR with ee_errno ENOMSG, origin
 // SO_EE_ORIGIN_TIMESTAMPING, ee_info SCM_TSTAMP_SND (or _SCHED) and ee_data
-// the datagram's OPT_ID key. The queue shares the receive buffer's limit.
+// the datagram's OPT_ID key; with OPT_CMSG, the frame's source as the
+// offender and the IP messages the socket asked for (IP_PKTINFO and the
+// like) of that frame. The queue shares the receive buffer's limit.
 #pragma once
 
 #include <sys/socket.h>
@@ -37,14 +39,16 @@ class TxStamps {
   // The driver's tap: the frame handed to the ring, and when.
   void frame_sent(const uint8_t* frame, uint32_t len, const timespec& stamp, size_t limit);
   // Queues one entry: info (SCM_TSTAMP_SND, _SCHED, _ACK), its OPT_ID key,
-  // the bytes looped back (none with tsonly); dropped, as Linux drops it,
-  // when the queue would reach `limit` bytes.
+  // the bytes looped back (none with tsonly): a frame the link sent
+  // (is_frame), or a segment's data; dropped, as Linux drops it, when the
+  // queue would reach `limit` bytes.
   void add(uint32_t info, uint32_t key, const timespec& stamp, const uint8_t* data, uint32_t len,
-           bool tsonly, size_t limit);
+           bool tsonly, bool is_frame, size_t limit);
 
   bool pending() const { return !queue_.empty(); }
   // recvmsg(MSG_ERRQUEUE): the oldest entry into msg; -EAGAIN when none.
-  ssize_t take(msghdr* msg, const RxCmsgOptions& o);
+  // ifindex: the interface's (IP_PKTINFO with OPT_CMSG).
+  ssize_t take(msghdr* msg, const RxCmsgOptions& o, int ifindex);
   void clear();
 
  private:
@@ -52,6 +56,7 @@ class TxStamps {
     timespec stamp;
     uint32_t info;  // SCM_TSTAMP_SND, SCM_TSTAMP_SCHED or SCM_TSTAMP_ACK
     uint32_t key;   // OPT_ID
+    bool is_frame;  // the bytes are a frame the link sent (Linux: the skb has a device)
     family::vector<uint8_t> frame;
   };
   family::deque<Entry> queue_;

@@ -104,6 +104,41 @@ static const char* judge(int64_t t, int64_t sent, int64_t returned) {
   return v;
 }
 
+/* The values of an IP-level control message that do not depend on the run. */
+static void show_ip_cmsg(struct cmsghdr* c) {
+  size_t data = c->cmsg_len - CMSG_LEN(0);
+  const unsigned char* d = CMSG_DATA(c);
+  char x[INET_ADDRSTRLEN], y[INET_ADDRSTRLEN];
+  switch (c->cmsg_type) {
+    case IP_PKTINFO: {
+      struct in_pktinfo pi;
+      if (data < sizeof pi) break;
+      memcpy(&pi, d, sizeof pi);
+      inet_ntop(AF_INET, &pi.ipi_spec_dst, x, sizeof x);
+      inet_ntop(AF_INET, &pi.ipi_addr, y, sizeof y);
+      printf(": ifindex %s, spec_dst %s, addr %s",
+             pi.ipi_ifindex == (int)if_nametoindex(iface) ? "the interface's" : "other", x, y);
+      break;
+    }
+    case IP_TTL: {
+      int ttl;
+      if (data >= sizeof ttl) memcpy(&ttl, d, sizeof ttl), printf(": ttl %d", ttl);
+      break;
+    }
+    case IP_TOS:
+      if (data >= 1) printf(": tos 0x%02x", d[0]);
+      break;
+    case IP_ORIGDSTADDR: {
+      struct sockaddr_in sin;
+      if (data < sizeof sin) break;
+      memcpy(&sin, d, sizeof sin);
+      inet_ntop(AF_INET, &sin.sin_addr, x, sizeof x);
+      printf(": family %d %s:%d", sin.sin_family, x, ntohs(sin.sin_port));
+      break;
+    }
+  }
+}
+
 static void show_cmsgs(struct msghdr* m, int64_t sent, int64_t returned) {
   printf("  flags%s%s controllen %zu\n", m->msg_flags & MSG_CTRUNC ? " CTRUNC" : "",
          m->msg_flags & MSG_TRUNC ? " TRUNC" : "", (size_t)m->msg_controllen);
@@ -139,35 +174,7 @@ static void show_cmsgs(struct msghdr* m, int64_t sent, int64_t returned) {
         }
       }
     } else if (c->cmsg_level == IPPROTO_IP) {
-      char x[INET_ADDRSTRLEN], y[INET_ADDRSTRLEN];
-      switch (c->cmsg_type) {
-        case IP_PKTINFO: {
-          struct in_pktinfo pi;
-          if (data < sizeof pi) break;
-          memcpy(&pi, d, sizeof pi);
-          inet_ntop(AF_INET, &pi.ipi_spec_dst, x, sizeof x);
-          inet_ntop(AF_INET, &pi.ipi_addr, y, sizeof y);
-          printf(": ifindex %s, spec_dst %s, addr %s",
-                 pi.ipi_ifindex == (int)if_nametoindex(iface) ? "the interface's" : "other", x, y);
-          break;
-        }
-        case IP_TTL: {
-          int ttl;
-          if (data >= sizeof ttl) memcpy(&ttl, d, sizeof ttl), printf(": ttl %d", ttl);
-          break;
-        }
-        case IP_TOS:
-          if (data >= 1) printf(": tos 0x%02x", d[0]);
-          break;
-        case IP_ORIGDSTADDR: {
-          struct sockaddr_in sin;
-          if (data < sizeof sin) break;
-          memcpy(&sin, d, sizeof sin);
-          inet_ntop(AF_INET, &sin.sin_addr, x, sizeof x);
-          printf(": family %d %s:%d", sin.sin_family, x, ntohs(sin.sin_port));
-          break;
-        }
-      }
+      show_ip_cmsg(c);
     }
     printf("\n");
   }
@@ -197,6 +204,15 @@ static void receive(int fd, int count, size_t control, int64_t sent) {
  * flag): SO_TIMESTAMPNS on too. */
 static void read_errqueue(int fd, int entries, int64_t sent, const char* payload);
 
+static void set_ip_options(int fd) {
+  const int opts[] = {IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVORIGDSTADDR};
+  for (size_t i = 0; i < sizeof opts / sizeof opts[0]; ++i) {
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_IP, opts[i], &one, sizeof one) != 0)
+      printf("  setsockopt %d: %s\n", opts[i], en(errno));
+  }
+}
+
 static void tx_case(const char* name, int count, int flags) {
   printf("%s\n", name);
   int fd = fresh_socket();
@@ -205,6 +221,8 @@ static void tx_case(const char* name, int count, int flags) {
   if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0)
     printf("  setsockopt: %s\n", en(errno));
   if (ns) setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &ns, sizeof ns);
+  /* OPT_CMSG: the IP messages of the frame sent, those asked for. */
+  if (flags & SOF_TIMESTAMPING_OPT_CMSG) set_ip_options(fd);
   struct sockaddr_in closed = source;
   closed.sin_port = htons(9799);
   char payload[100];
@@ -320,8 +338,15 @@ static void read_errqueue(int fd, int entries, int64_t sent, const char* payload
       if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) {
         struct sock_extended_err ee;
         memcpy(&ee, CMSG_DATA(c), sizeof ee);
-        printf(": errno %s origin %d type %d code %d info %u data %u", en((int)ee.ee_errno), ee.ee_origin,
-               ee.ee_type, ee.ee_code, ee.ee_info, ee.ee_data);
+        struct sockaddr_in off;
+        memcpy(&off, SO_EE_OFFENDER((struct sock_extended_err*)CMSG_DATA(c)), sizeof off);
+        char x[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &off.sin_addr, x, sizeof x);
+        printf(": errno %s origin %d type %d code %d info %u data %u offender family %d %s",
+               en((int)ee.ee_errno), ee.ee_origin, ee.ee_type, ee.ee_code, ee.ee_info, ee.ee_data,
+               off.sin_family, x);
+      } else if (c->cmsg_level == IPPROTO_IP) {
+        show_ip_cmsg(c);
       }
       printf("\n");
     }
@@ -429,6 +454,7 @@ static void tcp_tx_case(const char* name, int flags, int when) {
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (flags & SOF_TIMESTAMPING_OPT_CMSG) set_ip_options(fd);
   if (when != BEFORE_CONNECT)
     SHOW("  setsockopt", (set = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &on_socket, sizeof on_socket) == 0) - 1);
   int got = 0;
@@ -616,6 +642,11 @@ int main(int argc, char** argv) {
               SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY);
   tx_case("SO_TIMESTAMPING transmit, software, with SO_TIMESTAMPNS too", 1,
           SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | 0x10000000);
+  tx_case("SO_TIMESTAMPING transmit, software, OPT_CMSG with the IP messages asked for", 2,
+          SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_CMSG);
+  tx_case("SO_TIMESTAMPING transmit, software, OPT_CMSG and OPT_TSONLY", 1,
+          SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_CMSG |
+              SOF_TIMESTAMPING_OPT_TSONLY);
   tx_cmsg_case();
 
   /* TCP: receive timestamps of the last segment each read took from. */
@@ -639,6 +670,9 @@ int main(int argc, char** argv) {
               BEFORE_CONNECT);
   tcp_tx_case("OPT_ID before the connect", txall | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID,
               BEFORE_CONNECT);
+  tcp_tx_case("sched, software and ack, OPT_ID, OPT_CMSG with the IP messages asked for",
+              txall | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_CMSG,
+              AFTER_CONNECT);
   tcp_tx_case("ack in each sendmsg, OPT_ID and OPT_TSONLY on the socket",
               SOF_TIMESTAMPING_TX_ACK | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
                   SOF_TIMESTAMPING_OPT_TSONLY,

@@ -6,7 +6,8 @@
 # unreachable from B (POLLERR, MSG_ERRQUEUE's sock_extended_err, the
 # socket's error after it); transmit timestamps on the error queue
 # (TX_SOFTWARE and TX_SCHED, OPT_ID keys, OPT_TSONLY, the looped-back
-# frame, with SO_TIMESTAMPNS beside; asked for in sendmsg's own control
+# frame, with SO_TIMESTAMPNS beside; with OPT_CMSG the offender and the IP
+# messages of the frame sent; asked for in sendmsg's own control
 # messages with IP_TTL and IP_TOS, and EINVAL for what Linux refuses there);
 # on TCP, receive timestamps of the last
 # segment each read took from (tcp_recv_timestamp), and transmit timestamps
