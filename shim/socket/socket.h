@@ -74,6 +74,7 @@ struct SocketOptions {
   int mcast_ttl = 1;
   bool mcast_loop = true;
   int pmtudisc = IP_PMTUDISC_WANT;  // IP_MTU_DISCOVER
+  bool recverr = false;              // IP_RECVERR
   uint32_t notsent_lowat = 0;        // TCP_NOTSENT_LOWAT; 0: not set (the sysctl's, unlimited)
 };
 
@@ -114,6 +115,9 @@ class Socket : public family::Object {
   bool remote_accelerated = false;  // UDP: the connected peer is reached through the stack
   int64_t next_kernel_check_ns = 0;  // UDP: when to look at the kernel socket again
   uint64_t next_kernel_check_tsc = 0;  // the same in TSC ticks (0: unknown), for the unlocked look
+  // UDP: when a send looks again for an error the kernel socket holds.
+  int64_t next_error_check_ns = 0;
+  uint64_t next_error_check_tsc = 0;
   SocketOptions opt;
   ZeroCopyNotices zc;  // MSG_ZEROCOPY completions owed (zerocopy_notices.h)
   RxCmsgOptions rx_cmsg;  // receive timestamps and control messages asked for (rx_cmsg.h)

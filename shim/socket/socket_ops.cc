@@ -634,6 +634,33 @@ int check_tcp_control(const msghdr* msg, int* record_flags) {
 
 }  // namespace
 
+// A spinning UDP receiver looks at its kernel socket every kKernelLookNs,
+// and a UDP sender looks there for an error as often: is a look due? By
+// the TSC (a few ns) once its rate is known, else by the clock. Without
+// the lock: a hint.
+namespace {
+bool look_due(const int64_t& due_ns, const uint64_t& due_tsc) {
+  if (uint64_t due = __atomic_load_n(&due_tsc, __ATOMIC_RELAXED)) return __rdtsc() >= due;
+  return mono_ns() >= __atomic_load_n(&due_ns, __ATOMIC_RELAXED);
+}
+bool kernel_look_due(const Socket* s) { return look_due(s->next_kernel_check_ns, s->next_kernel_check_tsc); }
+
+// The next look kKernelLookNs from `now` (CLOCK_MONOTONIC), in TSC ticks
+// too once their rate is known. The rate comes from the served clock,
+// which calibrates as it is read: a program that never reads the time
+// reads it here, every kKernelLookNs, until the rate is known.
+void look_later(int64_t* due_ns, uint64_t* due_tsc, int64_t now) {
+  __atomic_store_n(due_ns, now + kKernelLookNs, __ATOMIC_RELAXED);
+  uint64_t per_ms = served_clock().ticks_per_ms();
+  if (!per_ms) {
+    timespec ts;
+    served_clock().now(CLOCK_MONOTONIC, &ts);
+    per_ms = served_clock().ticks_per_ms();
+  }
+  if (per_ms) __atomic_store_n(due_tsc, __rdtsc() + per_ms * kKernelLookNs / 1000000, __ATOMIC_RELAXED);
+}
+}  // namespace
+
 ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   CHILD_GUARD(fd);
   const bool checked = s->accelerated;
@@ -810,6 +837,17 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
     ssize_t r = libc::sendmsg(fd, msg, flags);
     return r < 0 ? neg_errno() : r;
   }
+  // An ICMP error (a port unreachable, say) reached the kernel twin, which
+  // keeps it as the socket's error when connected or with IP_RECVERR:
+  // Linux's send reports it (sock_alloc_send_pskb) and clears it. Looked
+  // at every kKernelLookNs, as a spinning receive looks: a system call on
+  // every send would cost more than the send.
+  if ((udp(s)->connected || s->opt.recverr) && look_due(s->next_error_check_ns, s->next_error_check_tsc)) {
+    int e = 0;
+    socklen_t elen = sizeof e;
+    if (libc::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) == 0 && e) return -e;
+    look_later(&s->next_error_check_ns, &s->next_error_check_tsc, mono_ns());
+  }
   UdpSocket::SendControl ctl;
   if (int rc = UdpSocket::parse_send_control(msg, &ctl); rc < 0) return rc;
   CoreGuard g;
@@ -819,17 +857,6 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   if (r >= 0) zerocopy_sent(s, flags);
   return r;
 }
-
-// A spinning UDP receiver looks at its kernel socket every kKernelLookNs:
-// is a look due? By the TSC (a few ns) once its rate is known, else by
-// the clock. Without the lock: a hint.
-namespace {
-bool kernel_look_due(const Socket* s) {
-  if (uint64_t due = __atomic_load_n(&s->next_kernel_check_tsc, __ATOMIC_RELAXED))
-    return __rdtsc() >= due;
-  return mono_ns() >= __atomic_load_n(&s->next_kernel_check_ns, __ATOMIC_RELAXED);
-}
-}  // namespace
 
 ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
   CHILD_GUARD(fd);
@@ -913,19 +940,7 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
       ssize_t r = libc::recvmsg(fd, msg, flags | MSG_DONTWAIT);
       if (r >= 0) return r;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return neg_errno();
-      __atomic_store_n(&s->next_kernel_check_ns, now + kKernelLookNs, __ATOMIC_RELAXED);
-      // The TSC's rate comes from the served clock, which calibrates as it
-      // is read: a program that never reads the time reads it here, every
-      // kKernelLookNs, until the rate is known.
-      uint64_t per_ms = served_clock().ticks_per_ms();
-      if (!per_ms) {
-        timespec ts;
-        served_clock().now(CLOCK_MONOTONIC, &ts);
-        per_ms = served_clock().ticks_per_ms();
-      }
-      if (per_ms)
-        __atomic_store_n(&s->next_kernel_check_tsc, __rdtsc() + per_ms * kKernelLookNs / 1000000,
-                         __ATOMIC_RELAXED);
+      look_later(&s->next_kernel_check_ns, &s->next_kernel_check_tsc, now);
     }
     if (dontwait) return -EAGAIN;
     // Nothing left and shut for reading: a blocking read returns 0 (Linux
@@ -1181,6 +1196,7 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
         case IP_MULTICAST_TTL: o.mcast_ttl = v; break;
         case IP_MULTICAST_LOOP: o.mcast_loop = v; break;
         case IP_MTU_DISCOVER: o.pmtudisc = v; break;
+        case IP_RECVERR: o.recverr = v != 0; break;
         case IP_ADD_MEMBERSHIP:
         case IP_DROP_MEMBERSHIP:
           if (s->kind == Socket::Kind::Udp && s->accelerated && value && len >= sizeof(ip_mreq)) {

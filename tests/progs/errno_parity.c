@@ -351,6 +351,13 @@ int main(int argc, char** argv) {
   msleep(200); /* the ICMP port-unreachable arrives */
   SHOW("udp recv after the ICMP error", recv(fd, buf, sizeof buf, 0));
   SHOW("udp recv once more", recv(fd, buf, sizeof buf, 0));
+  /* A send reports the socket's error as well (and clears it). */
+  SHOW("udp send to it again", send(fd, "x", 1, 0));
+  msleep(200);
+  SHOW("udp send after the ICMP error", send(fd, "x", 1, 0));
+  SHOW("udp send once more", send(fd, "y", 1, 0));
+  msleep(200);
+  SHOW("udp recv after that send's ICMP error", recv(fd, buf, sizeof buf, 0));
   len = sizeof them;
   SHOW("udp getpeername when connected", getpeername(fd, (struct sockaddr*)&them, &len));
   close(fd);
