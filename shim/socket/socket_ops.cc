@@ -837,6 +837,19 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
     ssize_t r = libc::sendmsg(fd, msg, flags);
     return r < 0 ? neg_errno() : r;
   }
+  UdpSocket::SendControl ctl;
+  if (int rc = UdpSocket::parse_send_control(msg, &ctl); rc < 0) return rc;
+  // IP_PKTINFO naming another interface or another source address: the
+  // kernel twin sends it from there (or refuses a source that is not
+  // local, as Linux does); the stack has one interface and one address.
+  {
+    const stack::InterfaceInfo& iface = rt().iface();
+    if ((ctl.pktinfo_ifindex && ctl.pktinfo_ifindex != iface.ifindex) ||
+        (ctl.pktinfo_source && ctl.pktinfo_source != iface.addr)) {
+      ssize_t r = libc::sendmsg(fd, msg, flags);
+      return r < 0 ? neg_errno() : r;
+    }
+  }
   // An ICMP error (a port unreachable, say) reached the kernel twin, which
   // keeps it as the socket's error when connected or with IP_RECVERR:
   // Linux's send reports it (sock_alloc_send_pskb) and clears it. Looked
@@ -848,8 +861,6 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
     if (libc::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) == 0 && e) return -e;
     look_later(&s->next_error_check_ns, &s->next_error_check_tsc, mono_ns());
   }
-  UdpSocket::SendControl ctl;
-  if (int rc = UdpSocket::parse_send_control(msg, &ctl); rc < 0) return rc;
   CoreGuard g;
   trace::mark(trace::kSendLocked);
   if (!still(s, fd)) return -EBADF;

@@ -216,6 +216,12 @@ int UdpSocket::parse_send_control(const msghdr* msg, SendControl* out) {
       memcpy(&v, CMSG_DATA(c), sizeof v);
       if (v < 1 || v > 255) return -EINVAL;
       out->ttl = v;
+    } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info;
+      if (c->cmsg_len != CMSG_LEN(sizeof info)) return -EINVAL;
+      memcpy(&info, CMSG_DATA(c), sizeof info);
+      out->pktinfo_ifindex = info.ipi_ifindex;
+      out->pktinfo_source = info.ipi_spec_dst.s_addr;
     } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
       int v;
       if (data == sizeof v) memcpy(&v, CMSG_DATA(c), sizeof v);

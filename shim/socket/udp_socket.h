@@ -42,6 +42,10 @@ class UdpSocket final : public Socket {
     int ttl = -1;         // IP_TTL, -1: the socket's
     int tos = -1;         // IP_TOS, -1: the socket's
     int64_t tsflags = -1;  // SO_TIMESTAMPING's record flags, -1: the socket's
+    // IP_PKTINFO: the interface (0: any) and source address (0: the
+    // route's) this datagram asks for.
+    int pktinfo_ifindex = 0;
+    uint32_t pktinfo_source = 0;
   };
   // Reads msg_control; -EINVAL for a value Linux refuses.
   static int parse_send_control(const msghdr* msg, SendControl* out);

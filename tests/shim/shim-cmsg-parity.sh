@@ -85,4 +85,58 @@ check "python: every datagram with SO_TIMESTAMPNS and IP_PKTINFO" \
   grep -qx "2000 with both, 2000 stamped with the time of day" "$tmp/handler.out"
 check "python: on the stack (A's kernel UdpInDatagrams +$((u1 - u0)))" \
   bash -c "[ $u1 -eq $u0 ] && grep -q '0 tcp and 1 udp sockets accelerated, 0 left with the kernel' $tmp/handler.err"
+
+# IP_PKTINFO as a sendmsg message (the source and interface of one
+# datagram), after a second address is added to A's interface: from that
+# address the datagram leaves from it (under xdpload the kernel twin sends
+# it: the stack has one address); from the interface's own address, or
+# naming its index, it leaves as any other; a source that is not local and
+# a message of the wrong length are EINVAL. B's sink reports each
+# datagram's source.
+IP_A2="${IP_A%.*}.11"
+in_a ip addr add "$IP_A2/24" dev "$IF_A"
+cat >"$tmp/sink.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 9813))
+print("ready", flush=True)
+while True:
+    data, (ip, port) = s.recvfrom(256)
+    print(data.decode(), "from", ip, flush=True)
+PY
+bg_b python3 "$tmp/sink.py" "$IP_B" >"$tmp/sink.out"
+wait_for 50 grep -q ready "$tmp/sink.out"
+cat >"$tmp/pktinfo.py" <<'PY'
+import errno, socket, struct, sys
+ip_b, ip_a, ip_a2, ifname, run = sys.argv[1:6]
+index = socket.if_nametoindex(ifname)
+IP_PKTINFO = 8  # (not in every Python's socket module)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def pktinfo(ifindex, source):
+    return [(socket.IPPROTO_IP, IP_PKTINFO,
+             struct.pack("i4s4s", ifindex, socket.inet_aton(source), bytes(4)))]
+cases = [("plain", []), ("second address", pktinfo(0, ip_a2)), ("own address", pktinfo(0, ip_a)),
+         ("interface index", pktinfo(index, "0.0.0.0")), ("not local", pktinfo(0, "10.9.9.9")),
+         ("short message", [(socket.IPPROTO_IP, IP_PKTINFO, bytes(8))])]
+for name, anc in cases:
+    try:
+        s.sendmsg([f"{run} {name}".encode()], anc, 0, (ip_b, 9813))
+        print(name, "ok")
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
+PY
+in_a python3 "$tmp/pktinfo.py" "$IP_B" "$IP_A" "$IP_A2" "$IF_A" run >"$tmp/pktinfo.kernel"
+o0=$(kernel_counter "$NS_A" UdpOutDatagrams)
+in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+  python3 "$tmp/pktinfo.py" "$IP_B" "$IP_A" "$IP_A2" "$IF_A" run >"$tmp/pktinfo.xdpload" 2>"$tmp/pktinfo.err"
+o1=$(kernel_counter "$NS_A" UdpOutDatagrams)
+sleep 0.3
+cat "$tmp/pktinfo.xdpload" "$tmp/pktinfo.err" "$tmp/sink.out"
+check "IP_PKTINFO on send: the same results ($(grep -c EINVAL "$tmp/pktinfo.kernel") EINVAL)" \
+  bash -c "[ \$(grep -c . $tmp/pktinfo.kernel) -eq 6 ] && diff $tmp/pktinfo.kernel $tmp/pktinfo.xdpload"
+check "IP_PKTINFO on send: each datagram from the same source on both paths" \
+  bash -c "[ \$(grep -c ' from ' $tmp/sink.out) -eq 8 ] && [ \$(sort $tmp/sink.out | uniq -d | wc -l) -eq 4 ]"
+check "IP_PKTINFO on send: from the second address $IP_A2" grep -q "run second address from $IP_A2" "$tmp/sink.out"
+check "IP_PKTINFO on send: on the stack but the second address's (A's kernel sent $((o1 - o0)))" \
+  bash -c "[ $((o1 - o0)) -eq 1 ] && grep -q '0 tcp and 1 udp sockets accelerated, 0 left with the kernel' $tmp/pktinfo.err"
 finish
