@@ -2,7 +2,7 @@
 # them with sockperf, iperf3, redis-benchmark, wrk and hyperfine.
 
 BENCH_PROGS := $(BUILD)/bench/clock_bench $(BUILD)/bench/xsk_pingpong $(BUILD)/bench/stack_path_bench \
-  $(BUILD)/bench/udp_pingpong $(BUILD)/bench/fork_cost
+  $(BUILD)/bench/udp_pingpong $(BUILD)/bench/fork_cost $(BUILD)/bench/stamp_offset
 ALL += $(BENCH_PROGS)
 
 $(BUILD)/bench/fork_cost: bench/fork_cost.c
@@ -27,6 +27,10 @@ $(BUILD)/bench/stack_path_bench.o: bench/stack_path_bench.cc | $(DEPS_STAMP) $(L
 
 $(BUILD)/bench/stack_path_bench: $(BUILD)/bench/stack_path_bench.o $(STACK_LIB) $(RINGS_LIB)
 	$(CXX) $^ $(RINGS_LIBS) -lbenchmark -pthread -o $@
+
+# The offset of xdpload's receive stamps from the kernel's (stamps section).
+$(BUILD)/bench/stamp_offset: $(BUILD)/bench/stamp_offset.o
+	$(CXX) $^ -o $@
 
 # The leanest socket-API ping-pong, to run under xdpload beside sockperf.
 $(BUILD)/bench/udp_pingpong: $(BUILD)/bench/udp_pingpong.o

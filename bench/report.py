@@ -314,6 +314,18 @@ def main():
                     verdict = "" if r is None or pairing == "kernel" else ("met" if r <= 1.05 else "not met")
                     w(f"| {pairing} | {metric} us | {cell(d, pl)} | {cell(d, st)} | {ratio(med(d, st), med(d, pl))} | {verdict} |")
         w("")
+        off = ("stamps", "offset from the kernel's stamp", "us")
+        if off in d:
+            gap = ("stamps", "gap between the two frames", "us")
+            w("xdpload's receive stamp against the kernel's for frames that arrive together (pairs "
+              "of datagrams from B, one to a socket on the stack, one to a socket a rule leaves "
+              "with the kernel, in one process; bench/stamp_offset.cc): positive when xdpload's "
+              "stamp is later.\n")
+            w("| figure | us |")
+            w("|---|---|")
+            w(f"| offset of xdpload's stamp from the kernel's | {cell(d, off)} |")
+            w(f"| gap between the two frames of a pair | {cell(d, gap)} |")
+            w("")
 
     # ---- loss ----
     rates = sorted({k[1].rsplit(" ", 2)[0] for k in d if k[0] == "loss"}, key=float)

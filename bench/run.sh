@@ -213,6 +213,27 @@ if want stamps; then
       lean_case $pairing "$r" plain
     done
   done
+  # How far xdpload's receive stamp lies from the kernel's: B sends pairs of
+  # datagrams back to back, one to a socket on the stack and one to a
+  # socket a rule leaves with the kernel, in the same receiving process
+  # (bench/stamp_offset.cc: the order alternates, which cancels the gap
+  # between the two frames).
+  note "stamps: xdpload's receive stamp against the kernel's for frames arriving together, x $repeats"
+  printf 'kernel udp_receiver *:11121\n' >"$tmp/offset.rules"
+  for r in $(seq "$repeats"); do
+    bg_a "$X" --cpu 0 --iface "$IF_A" --profile latency --rules "$tmp/offset.rules" -- \
+      "$B/bench/stamp_offset" recv 11120 11121 2000 >"$tmp/offset.out" 2>&1
+    receiver=$BG_PID
+    wait_for 50 grep -q ready "$tmp/offset.out"
+    in_b "$B/bench/stamp_offset" send "$IP_A" 11120 11121 2000
+    wait "$receiver" 2>/dev/null
+    cmdline "stamp offset: xdpload --rules (kernel udp_receiver *:11121) stamp_offset recv 11120 11121 2000 / stamp_offset send $IP_A 11120 11121 2000"
+    read -r off gap < <(awk '/^offset/ {print $2, $5}' "$tmp/offset.out")
+    if [ -z "$off" ]; then note "  stamp offset failed: $(cat "$tmp/offset.out")"; continue; fi
+    record stamps "offset from the kernel's stamp" us "$r" "$off"
+    record stamps "gap between the two frames" us "$r" "$gap"
+    note "  stamp offset: $(grep -E '^(pairs|median|offset)' "$tmp/offset.out" | tr '\n' ' ')"
+  done
 fi
 
 # ---- 3. throughput: iperf3 TCP, UDP bulk, 64-byte UDP message rate ----
