@@ -189,6 +189,14 @@ bool owns(const void* p) noexcept {
   return a && c >= a + kHeaderPage && c < a + kArenaBytes;
 }
 
+// Test seam (XL_TEST_SCRIBBLE_FREED): freed blocks are filled with 0xdb,
+// so that a use after free reads garbage at once instead of the old,
+// still plausible values (tests/shim/shim-close-race.sh).
+bool scribble_freed() noexcept {
+  static const bool on = getenv("XL_TEST_SCRIBBLE_FREED") != nullptr;
+  return on;
+}
+
 void release(void* p) noexcept {
   if (!p) return;
   if (!owns(p)) {
@@ -205,6 +213,7 @@ void release(void* p) noexcept {
   const int cls = int(b->cls);
   const uint64_t n = b->requested;
   ARENA_POISON(b, sizeof *b);
+  if (scribble_freed()) memset(p, 0xdb, n);
   h->lock.lock();
   auto* f = static_cast<FreeBlock*>(p);
   ARENA_UNPOISON(f, sizeof *f);

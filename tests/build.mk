@@ -56,7 +56,8 @@ $(BUILD)/tests/tc_loss.bpf.o: tests/progs/tc_loss.bpf.c
 # so that the __*_chk entry points are exercised.
 TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child $(BUILD)/tests/clock_check \
                 $(BUILD)/tests/mux_parity $(BUILD)/tests/fork_patterns $(BUILD)/tests/fork_stress \
-                $(BUILD)/tests/cmsg_parity $(BUILD)/tests/zerocopy_parity $(BUILD)/tests/api_fuzz
+                $(BUILD)/tests/cmsg_parity $(BUILD)/tests/zerocopy_parity $(BUILD)/tests/api_fuzz \
+                $(BUILD)/tests/close_race
 ALL += $(TEST_C_PROGS)
 # The extensions API's probe, linked against each stub.
 EXT_PROBES := $(BUILD)/tests/ext_probe_shared $(BUILD)/tests/ext_probe_static

@@ -120,8 +120,11 @@ int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
     });
     if (rc == -EAGAIN) return 0;
     if (rc < 0 && rc != -EBADF) return rc;
-    // Woken: look at everything again (the kernel side fresh).
-    for (Socket* s : socks) s->next_kernel_check_ns = 0;
+    // Woken: look at everything again (the kernel side fresh). After
+    // -EBADF a socket another thread closed may be freed: the next turn
+    // finds what the descriptors refer to now.
+    if (rc != -EBADF)
+      for (Socket* s : socks) s->next_kernel_check_ns = 0;
   }
 }
 

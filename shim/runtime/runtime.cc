@@ -561,6 +561,32 @@ void Runtime::maybe_delete(Socket* s) {
 // ---- waiting ----
 
 int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
+  // The sockets waited on stay allocated for the whole wait, spinning or
+  // asleep: another thread may close their descriptors meanwhile (between
+  // two turns of the spin the lock is free), and a socket whose last
+  // descriptor closes is freed unless some call holds it. Every return
+  // goes through done_waiting(): it lets go of them and frees those whose
+  // descriptors are gone, returning -EBADF then (the caller must not touch
+  // them again).
+  for (int i = 0; i < spec.nsockets; ++i) ++spec.sockets[i]->holds;
+  auto done_waiting = [&](int rc) {
+    for (int i = 0; i < spec.nsockets; ++i) --spec.sockets[i]->holds;
+    bool gone = false;
+    for (int i = 0; i < spec.nsockets; ++i) {
+      Socket* s = spec.sockets[i];
+      if (s->fd_refs != 0) continue;
+      gone = true;
+      bool listed_before = false;  // (the same socket twice: freed once)
+      for (int j = 0; j < i; ++j) listed_before |= spec.sockets[j] == s;
+      if (!listed_before) maybe_delete(s);
+    }
+    return gone ? -EBADF : rc;
+  };
+  auto closed_meanwhile = [&] {
+    for (int i = 0; i < spec.nsockets; ++i)
+      if (spec.sockets[i]->fd_refs == 0) return true;
+    return false;
+  };
   // How long to poll before sleeping: the process's XDPLOAD_SPIN_USEC, or
   // what this thread chose for this kind of wait (xdpload_thread_set_spin).
   int64_t spin = thread_spin_ns(SpinKind(spec.spin_kind), spin_ns());
@@ -574,15 +600,16 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
   ThreadWaiter* me = ThreadWaiter::current();
   for (;;) {
     poll_stack();
-    if (ready(ctx)) return 0;
+    if (ready(ctx)) return done_waiting(0);
+    if (closed_meanwhile()) return done_waiting(-EBADF);
     int64_t now = mono_ns();
-    if (spec.deadline_ns >= 0 && now >= spec.deadline_ns) return -EAGAIN;
+    if (spec.deadline_ns >= 0 && now >= spec.deadline_ns) return done_waiting(-EAGAIN);
     if (now < spin_end) {
       // A handler that ran meanwhile ends the wait as it would end a sleep
       // (EINTR, unless every one was SA_RESTART and the call restarts).
       SignalMark m = signal_mark();
       if (m.caught != spin_mark.caught) {
-        if (!spec.restartable || !restart_after_signal(spin_mark)) return -EINTR;
+        if (!spec.restartable || !restart_after_signal(spin_mark)) return done_waiting(-EINTR);
         spin_mark = m;
       }
       // Spinning: keep polling the stack, let other threads in between.
@@ -591,7 +618,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       // are looked at every kKernelLookNs.
       if (spec.nkernel && now >= next_kernel_look) {
         next_kernel_look = now + kKernelLookNs;
-        if (libc::poll(spec.kernel, spec.nkernel, 0) > 0 && ready(ctx)) return 0;
+        if (libc::poll(spec.kernel, spec.nkernel, 0) > 0 && ready(ctx)) return done_waiting(0);
       }
       CoreLock::unlock();
       __builtin_ia32_pause();
@@ -601,10 +628,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
 
     // Sleep. Register first, then look once more: a change after the look
     // finds us registered and makes our eventfd readable.
-    for (int i = 0; i < spec.nsockets; ++i) {
-      spec.sockets[i]->waiters.add(me);
-      ++spec.sockets[i]->holds;
-    }
+    for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.add(me);
     if (spec.queue) spec.queue->add(me);
     me->consume();
     poll_stack();
@@ -650,25 +674,15 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       // would only cost one spurious turn of this loop).
       if (fds[1].revents) me->drain_remote();
     }
-    for (int i = 0; i < spec.nsockets; ++i) {
-      spec.sockets[i]->waiters.remove(me);
-      --spec.sockets[i]->holds;
-    }
+    for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.remove(me);
     if (spec.queue) spec.queue->remove(me);
     me->consume();
-    if (done) return 0;
+    if (done) return done_waiting(0);
     if (rc < 0 && err == EINTR) {
-      if (!spec.restartable || !restart_after_signal(mark)) return -EINTR;
+      if (!spec.restartable || !restart_after_signal(mark)) return done_waiting(-EINTR);
     }
-    // Sockets closed meanwhile by another thread: the caller's ready() sees
-    // it; ones nobody refers to any more go now.
-    for (int i = 0; i < spec.nsockets; ++i) {
-      if (spec.sockets[i]->fd_refs == 0) {
-        Socket* s = spec.sockets[i];
-        maybe_delete(s);
-        return -EBADF;
-      }
-    }
+    // Sockets closed meanwhile by another thread: the top of the loop
+    // sees it.
   }
 }
 

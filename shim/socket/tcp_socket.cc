@@ -580,6 +580,7 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
           return !s->pcb || s->error || s->state != State::Connected || tcp_sndbuf(s->pcb) > 0;
         },
         opt.sndtimeo_ns, kSpinTcpSend);
+    if (rc == -EBADF) return sent ? ssize_t(sent) : rc;  // (the socket may be gone)
     if (rc < 0) return sent ? partial(ssize_t(sent)) : rc;
   }
   return ssize_t(sent);
