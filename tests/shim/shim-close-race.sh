@@ -7,9 +7,9 @@
 # freed family memory scribbled over (XL_TEST_SCRIBBLE_FREED): a wait that
 # went on reading a freed socket would read garbage (before the fix: a
 # segmentation fault in the spinning TCP recv). Each wait must end (EBADF
-# for a recv; for the poll POLLNVAL, or POLLHUP when the number already
-# names one of the new sockets), every exchange be intact, the program
-# exit 0.
+# for a recv; for the poll an event: POLLNVAL, or what one of the new
+# sockets shows once it has taken the number), every exchange be intact,
+# the program exit 0.
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 netns_up
@@ -26,10 +26,10 @@ for spin in 5000000 0; do
   cat "$tmp/out.$spin" "$tmp/err.$spin"
   check "spin $spin us: the program ran to its end (exit $rc)" \
     bash -c "[ $rc -eq 0 ] && grep -qx done $tmp/out.$spin"
-  check "spin $spin us: each wait ended (EBADF, POLLNVAL/POLLHUP) and every exchange was intact" \
+  check "spin $spin us: each wait ended (EBADF, a poll event) and every exchange was intact" \
     bash -c "grep -q '^tcp recv: the wait ended (-1 EBADF revents 0x0); 20 of 20' $tmp/out.$spin &&
              grep -q '^udp recv: the wait ended (-1 EBADF revents 0x0); 20 of 20' $tmp/out.$spin &&
-             grep -Eq '^tcp poll: the wait ended \(1  revents 0x(10|20)\); 20 of 20' $tmp/out.$spin"
+             grep -Eq '^tcp poll: the wait ended \(1  revents 0x[0-9a-f]+\); 20 of 20' $tmp/out.$spin"
   check "spin $spin us: the sockets were on the stack" \
     grep -q "42 tcp and 21 udp sockets accelerated, 0 left with the kernel" "$tmp/err.$spin"
 done
