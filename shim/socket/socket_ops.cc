@@ -189,13 +189,19 @@ void raise_sigpipe() {
   pthread_kill(pthread_self(), SIGPIPE);
 }
 
+// The kernel socket behind `fd` is about to serve the program's calls
+// itself: it blocks as the program's socket does (a listener's was made
+// non-blocking for our own use of it).
+void twin_blocks_as_program(const Socket* s, int fd) {
+  int fl = libc::fcntl(fd, F_GETFL);
+  if (fl >= 0) libc::fcntl(fd, F_SETFL, s->nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+
 }  // namespace
 
 void hand_to_kernel(Socket* s) {
-  // The backing socket was made non-blocking for our own use of it.
-  if (!s->nonblock)
-    for (const Descriptor& d : s->descriptors)
-      if (d.pid == process_id()) libc::fcntl(d.fd, F_SETFL, libc::fcntl(d.fd, F_GETFL) & ~O_NONBLOCK);
+  for (const Descriptor& d : s->descriptors)
+    if (d.pid == process_id()) twin_blocks_as_program(s, d.fd);
   drop_to_kernel(s);
 }
 
@@ -330,11 +336,7 @@ int op_listen(Socket* s, int fd, int backlog) {
   // Not accelerated, or the kernel refused what the stack accepted: the
   // socket is the kernel's from now on (blocking as the program's is: a
   // former listener's was made non-blocking for our own use).
-  if (fl >= 0 && !s->nonblock) libc::fcntl(fd, F_SETFL, fl);
-  if (fresh) {
-    int f = libc::fcntl(fd, F_GETFL);
-    libc::fcntl(fd, F_SETFL, s->nonblock ? f | O_NONBLOCK : f & ~O_NONBLOCK);
-  }
+  if (fl >= 0 || fresh) twin_blocks_as_program(s, fd);
   s->local = local;
   s->bound = true;
   drop_to_kernel(s);
@@ -466,10 +468,7 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
                 (s->kernel_only || !rt().accelerate_destination(to.ip, to.port, Role::TcpClient) ||
                  (kernel_local(fd, &now) && !rt().accelerate_bind(now.ip)));
     if (to_kernel) {
-      // The kernel socket blocks as the program's would (a listener's was
-      // made non-blocking for our own use).
-      int fl = libc::fcntl(fd, F_GETFL);
-      libc::fcntl(fd, F_SETFL, s->nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+      twin_blocks_as_program(s, fd);
     } else if (t->state != TcpSocket::State::Fresh || !t->twin_unbound) {
       bool was_fresh = t->state == TcpSocket::State::Fresh;
       int rc = t->connect(to);
@@ -705,8 +704,7 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
       if (s->accelerated) {
         CoreGuard g;
         if (!still(s, fd)) return -EBADF;
-        int fl = libc::fcntl(fd, F_GETFL);  // (a listener's was made non-blocking)
-        libc::fcntl(fd, F_SETFL, s->nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+        twin_blocks_as_program(s, fd);
       }
       ssize_t r = libc::sendmsg(fd, msg, flags);
       int e = r < 0 ? errno : 0;
@@ -791,6 +789,9 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
       return r < 0 ? neg_errno() : r;
     }
   }
+  // The datagram's length, summed once for every judgement below.
+  size_t total = 0;
+  for (size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
   // Corking (MSG_MORE, UDP_CORK) joins sends into one datagram, which the
   // stack does not do: the kernel socket holding the same port and address
   // sends them, until a send ends the datagram. Receiving stays on the stack.
@@ -803,8 +804,6 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
       // udp_sendmsg appends (urgent data, longer than a datagram, a bad
       // message) leaves it as it was; any other error flushed it.
       int e = r < 0 ? errno : 0;
-      size_t total = 0;
-      for (size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
       bool refused_early = e == EOPNOTSUPP || e == EINVAL || e == EFAULT ||
                            (e == EMSGSIZE && total > 0xffff);
       if (r >= 0) u->corked = flags & MSG_MORE;
@@ -815,23 +814,15 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   // Too long a datagram, or one a small SO_SNDBUF may refuse: the kernel
   // twin judges it as Linux does (and with IP_RECVERR queues the local
   // EMSGSIZE error Linux queues), and sends it if it may.
-  {
-    size_t total = 0;
-    for (size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
-    if (udp(s)->kernel_judges(total)) {
-      ssize_t r = libc::sendmsg(fd, msg, flags);
-      return r < 0 ? neg_errno() : r;
-    }
+  if (udp(s)->kernel_judges(total)) {
+    ssize_t r = libc::sendmsg(fd, msg, flags);
+    return r < 0 ? neg_errno() : r;
   }
   bool via_stack =
       have_to ? udp(s)->destination_via_stack(to) : s->remote_accelerated;
   // udp_sendmsg's order: too long, then urgent data (which UDP has not),
   // then no destination.
-  if (flags & MSG_OOB) {
-    size_t total = 0;
-    for (size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
-    return total > 0xffff ? -EMSGSIZE : -EOPNOTSUPP;
-  }
+  if (flags & MSG_OOB) return total > 0xffff ? -EMSGSIZE : -EOPNOTSUPP;
   if (!have_to && !udp(s)->connected) return -EDESTADDRREQ;
   if (!via_stack) {
     ssize_t r = libc::sendmsg(fd, msg, flags);
@@ -864,7 +855,7 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   CoreGuard g;
   trace::mark(trace::kSendLocked);
   if (!still(s, fd)) return -EBADF;
-  ssize_t r = udp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, have_to ? &to : nullptr, &ctl);
+  ssize_t r = udp(s)->send(msg->msg_iov, int(msg->msg_iovlen), total, have_to ? &to : nullptr, &ctl);
   if (r >= 0) zerocopy_sent(s, flags);
   return r;
 }

@@ -289,11 +289,8 @@ bool UdpSocket::kernel_judges(size_t len) const {
   return fragments * (block + 512) > 2 * size_t(opt.sndbuf);
 }
 
-ssize_t UdpSocket::send(const iovec* iov, int iovcnt, int flags, const SockAddr* to,
+ssize_t UdpSocket::send(const iovec* iov, int iovcnt, size_t len, const SockAddr* to,
                         const SendControl* ctl) {
-  (void)flags;
-  size_t len = 0;
-  for (int i = 0; i < iovcnt; ++i) len += iov[i].iov_len;
   if (too_long(len)) return -EMSGSIZE;
   // Shut for writing: where Linux's allocation of the datagram fails.
   if (shut_wr) return -EPIPE;

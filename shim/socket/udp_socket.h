@@ -49,7 +49,8 @@ class UdpSocket final : public Socket {
   };
   // Reads msg_control; -EINVAL for a value Linux refuses.
   static int parse_send_control(const msghdr* msg, SendControl* out);
-  ssize_t send(const iovec* iov, int iovcnt, int flags, const SockAddr* to,
+  // len: the iovec's total (the caller has summed it).
+  ssize_t send(const iovec* iov, int iovcnt, size_t len, const SockAddr* to,
                const SendControl* ctl = nullptr);
   // A datagram Linux refuses as too long (EMSGSIZE): beyond one IPv4
   // datagram, or beyond the MTU where the socket forbids fragments.
