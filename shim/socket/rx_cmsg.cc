@@ -120,7 +120,8 @@ bool RxCmsgOptions::apply(int level, int name, const void* value, socklen_t len)
   return false;
 }
 
-void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, bool error_queue) {
+void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, bool error_queue,
+                         const uint8_t* opt_stats, size_t opt_stats_len) {
   const bool stamped = stamp.tv_sec != 0 || stamp.tv_nsec != 0;
   if (o.rcvtstamp) {
     // A datagram that arrived before stamps were wanted: Linux stamps it
@@ -143,6 +144,7 @@ void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, 
       ((f & SOF_TIMESTAMPING_RX_SOFTWARE) || error_queue || !(f & kOptRxFilter)) && stamped) {
     Pair64 tss[3] = {{stamp.tv_sec, stamp.tv_nsec}, {0, 0}, {0, 0}};
     w.put(SOL_SOCKET, o.tstamp_new ? kTimestampingNew : kTimestampingOld, tss, sizeof tss);
+    if (opt_stats_len) w.put(SOL_SOCKET, 54 /* SCM_TIMESTAMPING_OPT_STATS */, opt_stats, opt_stats_len);
   }
 }
 

@@ -69,6 +69,9 @@ class CmsgWriter;
 void put_ip_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, const in_pktinfo& info, const RxMeta& m);
 // The timestamp messages alone (sock_recv_timestamp()), for a datagram or,
 // error_queue, for an entry of the error queue (a transmit timestamp).
-void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, bool error_queue);
+// opt_stats: a transmit stamp's OPT_STATS attributes, put after the
+// SO_TIMESTAMPING message when that one is put (SCM_TIMESTAMPING_OPT_STATS).
+void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, bool error_queue,
+                         const uint8_t* opt_stats = nullptr, size_t opt_stats_len = 0);
 
 }  // namespace xdpload::shim

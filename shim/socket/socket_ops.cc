@@ -987,14 +987,12 @@ bool kernel_only_option(Socket::Kind kind, int level, int name, const void* valu
       case SO_ATTACH_REUSEPORT_EBPF:
         return true;
       // Receive timestamps are served (rx_cmsg.h) on UDP and TCP;
-      // software transmit stamps too, with OPT_CMSG (tx_stamps.h,
-      // tcp_tx_stamps.h); hardware transmit stamps and TCP's OPT_STATS
-      // nowhere.
+      // software transmit stamps too, with OPT_CMSG and TCP's OPT_STATS
+      // (tx_stamps.h, tcp_tx_stamps.h); hardware transmit stamps nowhere.
       case 37: /* SO_TIMESTAMPING_OLD */
       case 65: /* SO_TIMESTAMPING_NEW */ {
         uint32_t f = uint32_t(as_int_value(value, len));
-        return !TxStamps::served_flags(f) ||
-               (kind == Socket::Kind::Tcp && (f & SOF_TIMESTAMPING_OPT_STATS));
+        return !TxStamps::served_flags(f);
       }
       case SO_BINDTODEVICE: {
         std::string dev(static_cast<const char*>(value), strnlen(static_cast<const char*>(value), len));
@@ -1080,8 +1078,7 @@ void note_kernel_option(Socket* s, int fd, int level, int name) {
   if (nsaid < int(sizeof said / sizeof said[0])) said[nsaid][0] = level, said[nsaid][1] = name, ++nsaid;
   const char* what = stats::socket_option_name(level, name);
   if (level == SOL_SOCKET && (name == 37 || name == 65))
-    what = s->kind == Socket::Kind::Udp ? "SO_TIMESTAMPING (hardware transmit stamps)"
-                                        : "SO_TIMESTAMPING (hardware transmit stamps or OPT_STATS)";
+    what = "SO_TIMESTAMPING (hardware transmit stamps)";
   if (level == IPPROTO_TCP && name == TCP_FASTOPEN_CONNECT)
     what = "TCP Fast Open (TCP_FASTOPEN_CONNECT or MSG_FASTOPEN)";
   char unnamed[32];

@@ -17,6 +17,8 @@
 #include "shim/stats/stat_segment.h"
 
 extern "C" {
+#include "lwip/ip.h"
+#include "lwip/prot/ip4.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 }
@@ -154,7 +156,11 @@ signed char TcpSocket::on_sent(void* arg, tcp_pcb* p, uint16_t) {
   if (s && s->tx_stamps.watching()) {
     timespec now;
     Runtime::get().stack()->driver().read_clock(&now);
-    if (s->tx_stamps.acked(p->lastack, now, s->rx_cmsg.tsflags, s->error_queue_room())) s->notify();
+    // (Inside tcp_input: the acknowledgement's IP header is lwIP's current one.)
+    const int ttl = ip4_current_header() ? IPH_TTL(ip4_current_header()) : -1;
+    if (s->tx_stamps.acked(p->lastack, now, ttl, s->rx_cmsg.tsflags, s->error_queue_room(),
+                           opt_stats_of, s))
+      s->notify();
     if (!s->tx_stamps.watching()) s->watch_frames(false);
   }
   if (s && s->nospace && s->writable()) {
@@ -641,10 +647,16 @@ void TcpSocket::on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, con
       continue;
     // Looped back as Linux's clone of the frame is: Ethernet header first.
     if (s->tx_stamps.frame_sent(seq, total - ihl - doff, frame, kEth + total, th + doff, stamp,
-                                s->rx_cmsg.tsflags, s->error_queue_room()))
+                                uint64_t(mono_ns()), s->rx_cmsg.tsflags, s->error_queue_room(),
+                                opt_stats_of, s))
       s->notify();
     return;
   }
+}
+
+size_t TcpSocket::opt_stats_of(void* ctx, uint64_t edt_ns, int ack_ttl, uint8_t* out) {
+  const auto* s = static_cast<const TcpSocket*>(ctx);
+  return s->pcb ? build_tcp_opt_stats(s->pcb, edt_ns, ack_ttl, out) : 0;
 }
 
 size_t TcpSocket::error_queue_room() const {

@@ -120,6 +120,7 @@ class TcpSocket final : public Socket {
   static void on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, const timespec& stamp);
   void watch_frames(bool on);
   size_t error_queue_room() const;
+  static size_t opt_stats_of(void* ctx, uint64_t edt_ns, int ack_ttl, uint8_t* out);
   bool frames_watched = false;  // in the family's list for on_frame_sent
   static signed char on_recv(void* arg, tcp_pcb* p, pbuf* data, signed char err);
   static signed char on_sent(void* arg, tcp_pcb* p, uint16_t len);

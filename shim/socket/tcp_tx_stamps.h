@@ -18,12 +18,18 @@
 #include <ctime>
 
 #include "family/arena.h"
+#include "shim/socket/tcp_opt_stats.h"
 #include "shim/socket/tx_stamps.h"
 
 namespace xdpload::shim {
 
 class TcpTxStamps {
  public:
+  // OPT_STATS (with OPT_TSONLY): writes the connection's attributes for a
+  // segment that left at edt_ns (CLOCK_MONOTONIC), an acknowledgement's
+  // TTL or -1, into out (kMaxOptStats bytes); returns their length.
+  using StatsFn = size_t (*)(void* ctx, uint64_t edt_ns, int ack_ttl, uint8_t* out);
+
   // A write asked for `record` (SOF_TIMESTAMPING_TX_RECORD_MASK bits); its
   // last byte is `last`. same_segment: the previous mark is still unsent,
   // in the segment this write extended (Linux's one tail skb): moved.
@@ -34,9 +40,12 @@ class TcpTxStamps {
   // payload points at them inside frame. tsflags: the socket's flags now.
   // Returns true when entries were queued.
   bool frame_sent(uint32_t seq, uint32_t n, const uint8_t* frame, uint32_t frame_len,
-                  const uint8_t* payload, const timespec& stamp, uint32_t tsflags, size_t limit);
-  // Bytes before `una` are acknowledged (at `now`).
-  bool acked(uint32_t una, const timespec& now, uint32_t tsflags, size_t limit);
+                  const uint8_t* payload, const timespec& stamp, uint64_t mono_ns, uint32_t tsflags,
+                  size_t limit, StatsFn stats, void* ctx);
+  // Bytes before `una` are acknowledged (at `now`) by a segment with IP TTL
+  // ack_ttl.
+  bool acked(uint32_t una, const timespec& now, int ack_ttl, uint32_t tsflags, size_t limit,
+             StatsFn stats, void* ctx);
   // OPT_ID was switched on: keys count from `base`.
   void set_key_base(uint32_t base) { key_base_ = base; }
   // Marks wait for their frames or acknowledgements.
@@ -54,6 +63,7 @@ class TcpTxStamps {
     uint32_t last;    // sequence number of the marked byte
     uint32_t record;  // which stamps
     bool sent = false;
+    uint64_t sent_mono_ns = 0;     // when a frame carried it last (OPT_STATS' EDT)
     family::vector<uint8_t> data;  // the segment that carried it last (for TX_ACK)
   };
   family::deque<Mark> marks_;

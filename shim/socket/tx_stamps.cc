@@ -47,8 +47,18 @@ void TxStamps::add(uint32_t info, uint32_t key, const timespec& stamp, const uin
                    bool tsonly, bool is_frame, size_t limit) {
   size_t size = (tsonly ? 0 : len) + kEntryOverhead;
   if (bytes_ + size >= limit) return;  // the queue is full: dropped, as Linux drops it
-  Entry e{stamp, info, key, is_frame && !tsonly, {}};
+  Entry e{stamp, info, key, is_frame && !tsonly, false, {}};
   if (!tsonly) e.frame.assign(data, data + len);
+  queue_.push_back(std::move(e));
+  bytes_ += size;
+}
+
+void TxStamps::add_stats(uint32_t info, uint32_t key, const timespec& stamp, const uint8_t* stats,
+                         uint32_t len, size_t limit) {
+  size_t size = len + kEntryOverhead;
+  if (bytes_ + size >= limit) return;
+  Entry e{stamp, info, key, false, true, {}};
+  e.frame.assign(stats, stats + len);
   queue_.push_back(std::move(e));
   bytes_ += size;
 }
@@ -68,7 +78,8 @@ ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o, int ifindex) {
   msg->msg_flags = MSG_ERRQUEUE | (off < e.frame.size() ? MSG_TRUNC : 0);
   msg->msg_namelen = 0;  // no address for a timestamp (ip_recv_error)
   CmsgWriter w(msg);
-  put_timestamp_cmsgs(w, o, e.stamp, true);
+  if (e.opt_stats) put_timestamp_cmsgs(w, o, e.stamp, true, e.frame.data(), e.frame.size());
+  else put_timestamp_cmsgs(w, o, e.stamp, true);
   struct {
     sock_extended_err ee;
     sockaddr_in offender;

@@ -44,6 +44,10 @@ class TxStamps {
   // queue would reach `limit` bytes.
   void add(uint32_t info, uint32_t key, const timespec& stamp, const uint8_t* data, uint32_t len,
            bool tsonly, bool is_frame, size_t limit);
+  // An OPT_TSONLY entry whose bytes are OPT_STATS attributes (TCP): read
+  // as the entry's data and as an SCM_TIMESTAMPING_OPT_STATS message.
+  void add_stats(uint32_t info, uint32_t key, const timespec& stamp, const uint8_t* stats,
+                 uint32_t len, size_t limit);
 
   bool pending() const { return !queue_.empty(); }
   // recvmsg(MSG_ERRQUEUE): the oldest entry into msg; -EAGAIN when none.
@@ -57,6 +61,7 @@ class TxStamps {
     uint32_t info;  // SCM_TSTAMP_SND, SCM_TSTAMP_SCHED or SCM_TSTAMP_ACK
     uint32_t key;   // OPT_ID
     bool is_frame;  // the bytes are a frame the link sent (Linux: the skb has a device)
+    bool opt_stats = false;  // the bytes are OPT_STATS attributes
     family::vector<uint8_t> frame;
   };
   family::deque<Entry> queue_;

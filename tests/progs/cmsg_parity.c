@@ -299,6 +299,36 @@ static void tx_cmsg_case(void) {
   close(fd);
 }
 
+/* OPT_STATS' netlink attributes: every type and length in order, and the
+ * values that do not depend on the run: data segments out, retransmitted,
+ * reordering, bytes queued, delivered, bytes sent and retransmitted, not
+ * yet sent, the acknowledgement's TTL. */
+static void show_opt_stats(const unsigned char* d, size_t len) {
+  printf(":");
+  char values[256] = "";
+  for (size_t off = 0; off + 4 <= len;) {
+    uint16_t nlen, type;
+    memcpy(&nlen, d + off, 2);
+    memcpy(&type, d + off + 2, 2);
+    if (nlen < 4 || off + nlen > len) {
+      printf(" bad attribute at %zu", off);
+      return;
+    }
+    uint64_t v = 0;
+    memcpy(&v, d + off + 4, nlen - 4 < 8 ? nlen - 4 : 8);
+    printf(" %u/%u", type, nlen - 4);
+    static const struct { int type; const char* name; } shown[] = {
+        {4, "segs_out"}, {5, "retrans"}, {9, "reordering"}, {13, "sndq"}, {16, "delivered"},
+        {18, "bytes_sent"}, {19, "bytes_retrans"}, {24, "notsent"}, {26, "ttl"}};
+    for (size_t i = 0; i < sizeof shown / sizeof shown[0]; ++i)
+      if (shown[i].type == type)
+        snprintf(values + strlen(values), sizeof values - strlen(values), " %s=%llu", shown[i].name,
+                 (unsigned long long)v);
+    off += (nlen + 3u) & ~3u;
+  }
+  printf(";%s", values);
+}
+
 /* Reads the error queue until it is empty, printing each entry: the
  * entries expected are waited for, then 200 ms more for any other. */
 static void read_errqueue(int fd, int entries, int64_t sent, const char* payload) {
@@ -309,7 +339,7 @@ static void read_errqueue(int fd, int entries, int64_t sent, const char* payload
       printf("  no more entries\n");
       break;
     }
-    char data[256], cbuf[256];
+    char data[512], cbuf[1024];
     struct iovec iov;
     struct sockaddr_in from;
     struct msghdr m;
@@ -330,7 +360,9 @@ static void read_errqueue(int fd, int entries, int64_t sent, const char* payload
     for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
       printf("  cmsg level %d type %d len %zu", c->cmsg_level, c->cmsg_type, (size_t)c->cmsg_len);
       int64_t a[6] = {0};
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_len >= CMSG_LEN(16)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == 54 /* SCM_TIMESTAMPING_OPT_STATS */) {
+        show_opt_stats(CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0));
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_len >= CMSG_LEN(16)) {
         memcpy(a, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0) < sizeof a ? c->cmsg_len - CMSG_LEN(0) : sizeof a);
         printf(": %s", judge(a[0] * 1000000000 + a[1], sent, returned));
         last_stamp = 0; /* the two messages of one entry carry the same stamp */
@@ -672,6 +704,10 @@ int main(int argc, char** argv) {
               BEFORE_CONNECT);
   tcp_tx_case("sched, software and ack, OPT_ID, OPT_CMSG with the IP messages asked for",
               txall | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_CMSG,
+              AFTER_CONNECT);
+  tcp_tx_case("software and ack, OPT_ID, OPT_TSONLY, OPT_STATS",
+              SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_TX_ACK | SOF_TIMESTAMPING_SOFTWARE |
+                  SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY | SOF_TIMESTAMPING_OPT_STATS,
               AFTER_CONNECT);
   tcp_tx_case("ack in each sendmsg, OPT_ID and OPT_TSONLY on the socket",
               SOF_TIMESTAMPING_TX_ACK | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |

@@ -12,7 +12,8 @@
 # on TCP, receive timestamps of the last
 # segment each read took from (tcp_recv_timestamp), and transmit timestamps
 # (TX_SCHED, TX_SOFTWARE, TX_ACK with their byte-offset OPT_ID keys, the
-# looped-back frame or data, OPT_TSONLY, OPT_ID refused before the connect,
+# looped-back frame or data, OPT_TSONLY, OPT_STATS' attributes (types, sizes,
+# order, the counts that do not depend on the run), OPT_ID refused before the connect,
 # the flags asked for in each sendmsg) on a connection to B's echo server:
 # the same program on the kernel and under xdpload, against the
 # same kernel datagram source in B; every line must be the same (levels,

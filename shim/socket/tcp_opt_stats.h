@@ -1,0 +1,25 @@
+// SO_TIMESTAMPING's OPT_STATS for a connection on the stack: the netlink
+// attributes Linux's tcp_get_timestamping_opt_stats() puts in a transmit
+// timestamp's error-queue entry (OPT_TSONLY), in its order and sizes, from
+// what lwIP and lwIP patch 0010 keep per connection. What the stack does
+// not measure reads as a connection that never met it: no busy or
+// limited time (TCP_NLA_BUSY, RWND_LIMITED, SNDBUF_LIMITED), no delivery
+// rate, no ECN marks, no reordering seen, no rehash.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+struct tcp_pcb;
+
+namespace xdpload::shim {
+
+constexpr size_t kMaxOptStats = 256;
+
+// Writes the attributes into out (kMaxOptStats bytes) and returns their
+// length. edt_ns: when the segment left (CLOCK_MONOTONIC, Linux's
+// skb_mstamp_ns); ack_ttl: the acknowledgement's IP TTL for an ACK stamp
+// (TCP_NLA_TTL), -1 for the others.
+size_t build_tcp_opt_stats(const tcp_pcb* pcb, uint64_t edt_ns, int ack_ttl, uint8_t* out);
+
+}  // namespace xdpload::shim
