@@ -44,6 +44,7 @@ struct Header {
   uint64_t in_use;
   FreeBlock* free[kClasses];
   SharedMutex core;
+  void* core_subject;  // what the core lock's holder is changing (core_subject())
   uint64_t id;
   void* roots[int(Root::Count)];
 };
@@ -54,6 +55,7 @@ pthread_once_t g_once = PTHREAD_ONCE_INIT;
 std::atomic<bool> g_said_full{false};
 // Without an arena (mmap refused): the lock and roots of a single process.
 SharedMutex g_private_core;
+void* g_private_core_subject = nullptr;
 void* g_private_roots[int(Root::Count)];
 
 size_t class_size(int cls) {
@@ -246,6 +248,11 @@ void set_root(Root r, void* p) noexcept {
 SharedMutex& core_mutex() noexcept {
   Header* h = arena();
   return h ? h->core : g_private_core;
+}
+
+void*& core_subject() noexcept {
+  Header* h = arena();
+  return h ? h->core_subject : g_private_core_subject;
 }
 
 void reset_private_lock_in_child() noexcept {

@@ -70,6 +70,10 @@ void* root(Root r) noexcept;
 void set_root(Root r, void* p) noexcept;
 // The lock that guards the stack (lwIP and every socket).
 SharedMutex& core_mutex() noexcept;
+// What its holder is changing, as far as it said (a socket, for the shim):
+// cleared when the lock is released, so that the next holder, told that
+// the last one died with it, knows what may be half changed.
+void*& core_subject() noexcept;
 // In a forked child that does not share its parent's stack: a private lock
 // (no arena) is made anew, the copy being held by a thread of the parent.
 void reset_private_lock_in_child() noexcept;

@@ -26,15 +26,27 @@ namespace xdpload::stack {
 
 namespace {
 std::atomic<uint64_t> g_holders_died{0};
+CoreLock::DiedHandler g_died_handler = nullptr;
 }
 
+void CoreLock::on_holder_died(DiedHandler fn) { g_died_handler = fn; }
+
 void CoreLock::holder_died() {
-  // What the dead process was changing may be half done. lwIP's lists and
-  // the socket queues are usually consistent between two statements, and a
-  // hang is worse than a rare wrong socket: go on, and say it.
-  if (g_holders_died.fetch_add(1) == 0)
-    fprintf(stderr, "xdpload: a process of this family died holding the stack lock; the stack "
-                    "goes on, the sockets it was using may misbehave\n");
+  // What the dead process was changing may be half done. lwIP's lists are
+  // usually consistent between two statements, and a hang is worse: go on.
+  // What it named as being changed (a socket) is the shim's to deal with;
+  // without a name, say it once.
+  void* subject = family::core_subject();
+  family::core_subject() = nullptr;
+  g_holders_died.fetch_add(1);
+  if (g_died_handler) {
+    g_died_handler(subject);
+  } else {
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true))
+      fprintf(stderr, "xdpload: a process of this family died holding the stack lock; the stack "
+                      "goes on\n");
+  }
 }
 
 uint64_t CoreLock::holders_died() { return g_holders_died.load(); }

@@ -31,6 +31,7 @@ class CoreLock {
     if (family::core_mutex().lock()) holder_died();
   }
   static void unlock() {
+    family::core_subject() = nullptr;
     family::core_mutex().unlock();
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_core_held = 0;
@@ -52,6 +53,10 @@ class CoreLock {
   static bool held_here() { return t_core_held != 0; }
   // How many times this process found the lock's last holder dead.
   static uint64_t holders_died();
+  // Called (lock held) when the last holder died with it, with what that
+  // holder had named as being changed (family::core_subject(), or null).
+  using DiedHandler = void (*)(void* subject);
+  static void on_holder_died(DiedHandler fn);
 
  private:
   // A process of the family was killed holding the lock: said once per

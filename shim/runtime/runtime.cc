@@ -244,6 +244,7 @@ bool Runtime::start_stack() {
     nwait_ = stack_->wait_fds(wait_fds_, int(rings::kMaxQueues));
     if (stack_->port()->brokered()) broker_watch_fd_ = stack_->port()->broker_conn();
     // Receive timestamps: the served clock, as the program's own reads.
+    stack::CoreLock::on_holder_died(died_holding_lock);
     stack_->driver().set_rx_clock([](timespec* ts) {
       if (!served_clock().now(CLOCK_REALTIME, ts)) libc::clock_gettime(CLOCK_REALTIME, ts);
     });

@@ -66,8 +66,26 @@ void drop_to_kernel(Socket* s) {
   rt().maybe_delete(s);
 }
 
-// Still the socket behind `fd`? (another thread may have closed it)
-bool still(Socket* s, int fd) { return rt().fds().get(fd) == s; }
+// Still the socket behind `fd`? (another thread may have closed it) With
+// the lock held, the socket is named as the one being changed: should this
+// process die before it lets go of the lock, the next holder knows which
+// socket may be half changed (died_holding_lock()).
+bool still(Socket* s, int fd) {
+  if (rt().fds().get(fd) != s) return false;
+  if (stack::CoreLock::held_here()) family::core_subject() = s;
+  return true;
+}
+
+// Test seam (XL_TEST_DIE_HOLDING_LOCK=N): a TCP send of exactly N bytes
+// kills its process with the lock held, as SIGKILL may at any moment
+// (tests/shim/shim-fork-die-holding-lock.sh).
+void maybe_die_holding_lock(size_t bytes) {
+  static const long at = [] {
+    const char* v = getenv("XL_TEST_DIE_HOLDING_LOCK");
+    return v ? atol(v) : -1L;
+  }();
+  if (at >= 0 && bytes == size_t(at)) kill(getpid(), SIGKILL);
+}
 
 // A socket inherited from the parent in a forked child: usable only to close.
 int in_child(int fd) {
@@ -198,6 +216,31 @@ void twin_blocks_as_program(const Socket* s, int fd) {
 }
 
 }  // namespace
+
+void died_holding_lock(void* subject) {
+  // Only a socket the family still lists is trusted as one.
+  Socket* s = nullptr;
+  for (Socket* x = rt().live_sockets(); x; x = x->live_next)
+    if (x == subject) s = x;
+  if (s && s->accelerated && s->kind == Socket::Kind::Tcp && tcp(s)->pcb) {
+    // Its queues and its connection's state may be half changed: the
+    // connection is reset (RST to the peer; ECONNRESET to the survivors'
+    // next call), as when the stack can no longer carry it.
+    TcpSocket* t = tcp(s);
+    log_at(kLogError,
+           "a process of this family died holding the stack lock while using the TCP connection "
+           "from port %u to %s:%u: it is reset (ECONNRESET); the stack goes on",
+           unsigned(s->local.port), inet_ntoa(in_addr{s->remote.ip}), unsigned(s->remote.port));
+    t->reset_connection();
+    t->drop_queue();
+    return;
+  }
+  static bool said = false;
+  if (said) return;
+  said = true;
+  log_at(kLogError, "a process of this family died holding the stack lock%s; the stack goes on",
+         s ? " while using a socket with no connection to reset" : "");
+}
 
 void hand_to_kernel(Socket* s) {
   for (const Descriptor& d : s->descriptors)
@@ -725,6 +768,7 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
     {
       CoreGuard g;
       if (!still(s, fd)) return -EBADF;
+      if (msg->msg_iovlen == 1) maybe_die_holding_lock(msg->msg_iov[0].iov_len);
       int record = -1;
       int control_error = check_tcp_control(msg, &record);
       r = tcp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, control_error, record);

@@ -12,6 +12,11 @@ namespace xdpload::shim {
 class Socket;
 
 // socket(): the kernel socket, and a candidate Socket for AF_INET TCP/UDP.
+// The core lock's last holder died with it (CoreLock::on_holder_died):
+// the socket it had named as the one being changed, if it was a TCP
+// connection, is reset; the rest goes on. Lock held.
+void died_holding_lock(void* subject);
+
 // Gives an accelerated socket to the kernel, which holds the same port (a
 // listener listens there too): its descriptors become plain kernel sockets
 // in the blocking mode the program chose. Lock held.

@@ -107,6 +107,9 @@ class TcpSocket final : public Socket {
   // allow it on (TCP_CLOSE or TCP_LISTEN: EINVAL).
   bool start_stamp_keys(uint32_t tsflags);
 
+  // Frees what waits to be read.
+  void drop_queue();
+
   // The stack can no longer carry the connection (its broker is gone):
   // reset it, and the program's next call gets ECONNRESET. Lock held.
   void reset_connection();
@@ -134,7 +137,6 @@ class TcpSocket final : public Socket {
   // A new PCB bound to `local` (-ENOBUFS, -EADDRINUSE).
   int new_bound_pcb(tcp_pcb** out);
   void detach();
-  void drop_queue();
   void stop_listening();
   void apply_all_options();
   void apply_congestion();
