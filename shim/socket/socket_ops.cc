@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "rings/stage_trace.h"
 #include "shim/wait/epoll_set.h"
@@ -890,15 +891,17 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   // Linux's send reports it (sock_alloc_send_pskb) and clears it. Looked
   // at every kKernelLookNs, as a spinning receive looks: a system call on
   // every send would cost more than the send.
+  bool error_looked = false;
   if ((udp(s)->connected || s->opt.recverr) && look_due(s->next_error_check_ns, s->next_error_check_tsc)) {
     int e = 0;
     socklen_t elen = sizeof e;
     if (libc::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) == 0 && e) return -e;
-    look_later(&s->next_error_check_ns, &s->next_error_check_tsc, mono_ns());
+    error_looked = true;
   }
   CoreGuard g;
   trace::mark(trace::kSendLocked);
   if (!still(s, fd)) return -EBADF;
+  if (error_looked) look_later(&s->next_error_check_ns, &s->next_error_check_tsc, mono_ns());
   ssize_t r = udp(s)->send(msg->msg_iov, int(msg->msg_iovlen), total, have_to ? &to : nullptr, &ctl);
   if (r >= 0) zerocopy_sent(s, flags);
   return r;
@@ -1080,7 +1083,8 @@ int as_int(const void* v, socklen_t len) {
 }
 
 // SOF_TIMESTAMPING_OPT_ID and Linux 6.2's OPT_ID_TCP (1 << 16: newer than
-// this system's headers).
+// this system's headers): what the kernel twin of a connection on the stack
+// never gets (TcpSocket::getsockopt answers with them).
 constexpr uint32_t kStampIdBits = SOF_TIMESTAMPING_OPT_ID | (1u << 16);
 
 // An accelerated TCP socket with an established (or closing) connection.
@@ -1143,10 +1147,10 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
   // state decides, as in sock_set_timestamping, and the twin judges the
   // rest of the flags without the two OPT_ID bits (getsockopt adds them).
   const void* kernel_value = value;
-  char stripped[16];
+  std::string stripped;
   if (s->accelerated && s->kind == Socket::Kind::Tcp && level == SOL_SOCKET &&
       (name == SO_TIMESTAMPING_OLD || name == SO_TIMESTAMPING_NEW) && value &&
-      len >= sizeof(uint32_t) && len <= sizeof stripped) {
+      len >= sizeof(uint32_t)) {
     uint32_t f;
     memcpy(&f, value, sizeof f);
     if (f & SOF_TIMESTAMPING_OPT_ID) {
@@ -1154,9 +1158,9 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
       if (!still(s, fd)) return -EBADF;
       if (!(s->rx_cmsg.tsflags & SOF_TIMESTAMPING_OPT_ID) && !tcp(s)->start_stamp_keys(f)) return -EINVAL;
       f &= ~kStampIdBits;
-      memcpy(stripped, value, len);
-      memcpy(stripped, &f, sizeof f);
-      kernel_value = stripped;
+      stripped.assign(static_cast<const char*>(value), len);
+      memcpy(stripped.data(), &f, sizeof f);
+      kernel_value = stripped.data();
     }
   }
   // The kernel validates (and keeps it for getsockopt); the stack follows.
@@ -1294,18 +1298,7 @@ int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t
       if (handled) return rc;
     }
   }
-  if (libc::getsockopt(fd, level, name, value, len) != 0) return neg_errno();
-  // SO_TIMESTAMPING on a TCP connection on the stack: the twin has the
-  // flags but the OPT_ID bits (op_setsockopt).
-  if (s->accelerated && s->kind == Socket::Kind::Tcp && level == SOL_SOCKET &&
-      (name == SO_TIMESTAMPING_OLD || name == SO_TIMESTAMPING_NEW) && *len >= sizeof(uint32_t)) {
-    CoreGuard g;
-    const uint32_t ours = s->rx_cmsg.tsflags;
-    uint32_t twin;
-    memcpy(&twin, value, sizeof twin);
-    if ((ours & kStampIdBits) && twin == (ours & ~kStampIdBits)) memcpy(value, &ours, sizeof ours);
-  }
-  return 0;
+  return libc::getsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();
 }
 
 int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len) {

@@ -36,14 +36,22 @@ void port_destroyed(u8_t, void* data) {
 }
 const tcp_ext_arg_callbacks kPortCallbacks = {port_destroyed, nullptr};
 
-// The PCB extension slot for kPortCallbacks: the only one (lwipopts.h has
-// LWIP_TCP_PCB_NUM_EXT_ARGS 1), and never asked of tcp_ext_arg_alloc_id():
-// its counter lives in lwIP's globals, which a process family shares, while
-// a remembered id would be each process's own, so that the second process
-// of a family to ask (two forked workers making their first connections)
-// failed lwIP's assertion and aborted.
+// The PCB extension slots (lwipopts.h: LWIP_TCP_PCB_NUM_EXT_ARGS 2), fixed,
+// never asked of tcp_ext_arg_alloc_id(): its counter lives in lwIP's
+// globals, which a process family shares, while a remembered id would be
+// each process's own, so that the second process of a family to ask (two
+// forked workers making their first connections) failed lwIP's assertion
+// and aborted. Slot 0: the port (kPortCallbacks). Slot 1: the socket that
+// holds the PCB, told when lwIP frees it without an error callback (a
+// TIME_WAIT that ends while the program has not closed the socket).
 constexpr u8_t kPortExtArg = 0;
+constexpr u8_t kSocketExtArg = 1;
 u8_t ext_id() { return kPortExtArg; }
+
+void socket_pcb_destroyed(u8_t, void* data) {
+  if (data) static_cast<TcpSocket*>(data)->pcb_freed();
+}
+const tcp_ext_arg_callbacks kSocketCallbacks = {socket_pcb_destroyed, nullptr};
 
 size_t iov_total(const iovec* iov, int n) {
   size_t t = 0;
@@ -93,6 +101,8 @@ void TcpSocket::drop_queue() {
 void TcpSocket::attach(tcp_pcb* p) {
   pcb = p;
   tcp_arg(p, this);
+  tcp_ext_arg_set_callbacks(p, kSocketExtArg, &kSocketCallbacks);
+  tcp_ext_arg_set(p, kSocketExtArg, this);
   tcp_recv(p, reinterpret_cast<tcp_recv_fn>(on_recv));
   tcp_sent(p, reinterpret_cast<tcp_sent_fn>(on_sent));
   tcp_err(p, reinterpret_cast<tcp_err_fn>(on_error));
@@ -102,6 +112,7 @@ void TcpSocket::detach() {
   if (!pcb) return;
   tx_stamps.forget_marks();  // (what is queued stays readable)
   watch_frames(false);
+  tcp_ext_arg_set(pcb, kSocketExtArg, nullptr);
   tcp_arg(pcb, nullptr);
   if (pcb->state == LISTEN) {
     tcp_accept(pcb, nullptr);  // a listen PCB has no other callbacks
@@ -111,6 +122,14 @@ void TcpSocket::detach() {
     tcp_err(pcb, nullptr);
   }
   pcb = nullptr;
+}
+
+void TcpSocket::pcb_freed() {
+  // lwIP freed the PCB under us (its TIME_WAIT over, or replaced by a
+  // listening one): nothing of it may be touched again.
+  pcb = nullptr;
+  tx_stamps.forget_marks();
+  watch_frames(false);
 }
 
 int TcpSocket::hold_port(tcp_pcb* p) {
@@ -528,8 +547,9 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
   const uint32_t record =
       (record_flags >= 0 ? uint32_t(record_flags) : rx_cmsg.tsflags) & kStampRecord;
   bool marked = false;
+  uint32_t last_written = 0;  // sequence number of the last byte this send wrote
   auto partial = [&](ssize_t r) {
-    if (sent && record && !marked) mark_for_stamps(record);
+    if (sent && record && !marked) mark_for_stamps(last_written, record);
     return r;
   };
   int vi = 0;
@@ -565,11 +585,12 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
       sent += n;
       voff += n;
       progressed = true;
+      last_written = pcb->snd_lbb - 1;
     }
     if (progressed || sent == total) {
       // The mark goes on before lwIP may send the byte.
       if (sent == total && sent && record && !marked) {
-        mark_for_stamps(record);
+        mark_for_stamps(last_written, record);
         marked = true;
       }
       if (!(flags & MSG_MORE) && !opt.cork) tcp_output(pcb);
@@ -594,14 +615,16 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
 
 // ---- transmit timestamps ----
 
-void TcpSocket::mark_for_stamps(uint32_t rec) {
-  if (!pcb) return;
-  const uint32_t last = pcb->snd_lbb - 1;
-  // Linux marks the tail skb of its write queue: a write that went into
-  // the segment still holding the previous, unsent mark moves it.
+void TcpSocket::mark_for_stamps(uint32_t last, uint32_t rec) {
+  // Linux marks the tail skb of its write queue, which holds only unsent
+  // data: a byte that has left already (a send that returns part-way, its
+  // data out) gets no mark, as there.
+  if (!pcb || !pcb->unsent || int32_t(last - lwip_ntohl(pcb->unsent->tcphdr->seqno)) < 0) return;
+  // A write that went into the segment still holding the previous, unsent
+  // mark moves it.
   bool same_segment = false;
   uint32_t prev;
-  if (pcb->unsent && tx_stamps.last_unsent(&prev)) {
+  if (tx_stamps.last_unsent(&prev)) {
     tcp_seg* seg = pcb->unsent;
     while (seg->next) seg = seg->next;
     const uint32_t start = lwip_ntohl(seg->tcphdr->seqno);
@@ -965,6 +988,22 @@ int TcpSocket::getsockopt(int level, int name, void* value, socklen_t* len, bool
     return 0;
   }
   if (level == SOL_SOCKET && name == SO_KEEPALIVE) return put_int(opt.keepalive);
+  // SO_TIMESTAMPING as sk_getsockopt copies it (struct so_timestamping, cut
+  // to the caller's length; the _NEW name shows the flags only when they
+  // were set through it): the stack's flags, the OPT_ID bits included,
+  // which the kernel twin of a connection never gets.
+  if (level == SOL_SOCKET && (name == 37 /* _OLD */ || name == 65 /* _NEW */)) {
+    if (int(*len) < 0) return -EINVAL;
+    struct {
+      int flags;
+      int bind_phc;
+    } v{};
+    if (name == 37 || rx_cmsg.tstamp_new) v.flags = int(rx_cmsg.tsflags);
+    socklen_t n = std::min<socklen_t>(*len, sizeof v);
+    memcpy(value, &v, n);
+    *len = n;
+    return 0;
+  }
   *handled = false;
   return 0;
 }

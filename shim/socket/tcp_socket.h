@@ -72,6 +72,9 @@ class TcpSocket final : public Socket {
   void fill_tcp_info(void* info, socklen_t* len) const;
   void stat_row(stats::SocketRow* row) const override;
 
+  // lwIP freed the PCB this socket held, without an error callback.
+  void pcb_freed();
+
   // Puts a PCB lwIP created for an incoming connection under this socket.
   void adopt(tcp_pcb* p, TcpSocket* listener);
 
@@ -116,8 +119,8 @@ class TcpSocket final : public Socket {
 
  private:
   // A send that asked for transmit stamps (record: the TX_* bits) marks
-  // its last byte, before lwIP may send it.
-  void mark_for_stamps(uint32_t record);
+  // its last byte (sequence number `last`), before lwIP may send it.
+  void mark_for_stamps(uint32_t last, uint32_t record);
   // The link's standing watch on transmitted frames, while some connection
   // of the family waits for stamps: finds the connection, stamps its marks.
   static void on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, const timespec& stamp);

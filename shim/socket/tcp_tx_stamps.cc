@@ -46,7 +46,8 @@ bool TcpTxStamps::frame_sent(uint32_t seq, uint32_t n, const uint8_t* frame, uin
     if (m.last - seq >= n) continue;  // not in this frame
     m.sent = true;
     m.sent_mono_ns = mono_ns;
-    if (m.record & SOF_TIMESTAMPING_TX_ACK) m.data.assign(payload, payload + n);
+    // (The acknowledgement's entry loops the data back, but not with TSONLY.)
+    if ((m.record & SOF_TIMESTAMPING_TX_ACK) && !tsonly) m.data.assign(payload, payload + n);
     if (!(m.record & (SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_SOFTWARE))) continue;
     if (wants_stats(tsflags) && !attrs_len) attrs_len = stats(ctx, mono_ns, -1, attrs);
     // The scheduler's stamp comes before the driver's, as on Linux.

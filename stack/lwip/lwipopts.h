@@ -163,9 +163,10 @@ void xdpload_family_free(void* p);
 /* CUBIC, Linux's default congestion control (stack/lwip/patches 0004);
  * TCP_CONGESTION "reno" chooses NewReno per socket. */
 #define TCP_CC_DEFAULT 1 /* TCP_CC_CUBIC */
-/* One slot of per-PCB data with a "destroyed" callback: the shim releases
- * the port's steering when lwIP frees a PCB (after TIME_WAIT, say). */
-#define LWIP_TCP_PCB_NUM_EXT_ARGS 1
+/* Two slots of per-PCB data with a "destroyed" callback: the shim releases
+ * the port's steering when lwIP frees a PCB (after TIME_WAIT, say), and a
+ * socket still holding the PCB forgets it. */
+#define LWIP_TCP_PCB_NUM_EXT_ARGS 2
 #define LWIP_CALLBACK_API 1
 #define LWIP_EVENT_API 0
 
