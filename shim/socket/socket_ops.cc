@@ -919,8 +919,9 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     if (!still(s, fd)) return -EBADF;
     if (s->zc.take(msg, s->v6)) return 0;
     const int ifindex = rt().iface().ifindex;
-    ssize_t r = s->kind == Socket::Kind::Udp ? udp(s)->tx_stamps.take(msg, s->rx_cmsg, ifindex)
-                                             : tcp(s)->tx_stamps.queue.take(msg, s->rx_cmsg, ifindex);
+    ssize_t r = s->kind == Socket::Kind::Udp
+                    ? udp(s)->tx_stamps.take(msg, s->rx_cmsg, ifindex, s->v6)
+                    : tcp(s)->tx_stamps.queue.take(msg, s->rx_cmsg, ifindex, s->v6);
     if (r != -EAGAIN) return r;
   }
   if (!s->accelerated || (flags & MSG_ERRQUEUE)) {

@@ -63,7 +63,7 @@ void TxStamps::add_stats(uint32_t info, uint32_t key, const timespec& stamp, con
   bytes_ += size;
 }
 
-ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o, int ifindex) {
+ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o, int ifindex, bool v6) {
   if (queue_.empty()) return -EAGAIN;
   Entry e = std::move(queue_.front());
   queue_.pop_front();
@@ -80,14 +80,21 @@ ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o, int ifindex) {
   CmsgWriter w(msg);
   if (e.opt_stats) put_timestamp_cmsgs(w, o, e.stamp, true, e.frame.data(), e.frame.size());
   else put_timestamp_cmsgs(w, o, e.stamp, true);
+  // An AF_INET6 socket's entries are ipv6_recv_error's: IPV6_RECVERR with a
+  // sockaddr_in6 offender (the IPv4 source v4-mapped).
   struct {
     sock_extended_err ee;
     sockaddr_in offender;
   } err{};
+  struct {
+    sock_extended_err ee;
+    sockaddr_in6 offender;
+  } err6{};
   err.ee.ee_errno = ENOMSG;
   err.ee.ee_origin = SO_EE_ORIGIN_TIMESTAMPING;
   err.ee.ee_info = e.info;
   err.ee.ee_data = e.key;
+  err6.ee = err.ee;
   // OPT_CMSG (ipv4_datagram_support_cmsg): an entry holding a frame the
   // link sent (not OPT_TSONLY's, not an acknowledgement's segment data)
   // names its source as the offender and gets the IP messages the socket
@@ -102,6 +109,9 @@ ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o, int ifindex) {
     memcpy(&info.ipi_addr, ip + 16, 4);
     err.offender.sin_family = AF_INET;
     err.offender.sin_addr = info.ipi_spec_dst;
+    err6.offender.sin6_family = AF_INET6;
+    err6.offender.sin6_addr.s6_addr[10] = err6.offender.sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&err6.offender.sin6_addr.s6_addr[12], &info.ipi_spec_dst, 4);
     RxMeta m;
     m.dst_ip = info.ipi_addr.s_addr;
     m.ttl = ip[8];
@@ -110,7 +120,8 @@ ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o, int ifindex) {
     if (e.frame.size() >= kEth + ihl + 4) m.dst_port = uint16_t((ip[ihl + 2] << 8) | ip[ihl + 3]);
     put_ip_cmsgs(w, o, info, m);
   }
-  w.put(IPPROTO_IP, IP_RECVERR, &err, sizeof err);
+  if (v6) w.put(IPPROTO_IPV6, IPV6_RECVERR, &err6, sizeof err6);
+  else w.put(IPPROTO_IP, IP_RECVERR, &err, sizeof err);
   w.finish();
   return ssize_t(off);
 }

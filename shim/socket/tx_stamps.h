@@ -51,8 +51,9 @@ class TxStamps {
 
   bool pending() const { return !queue_.empty(); }
   // recvmsg(MSG_ERRQUEUE): the oldest entry into msg; -EAGAIN when none.
-  // ifindex: the interface's (IP_PKTINFO with OPT_CMSG).
-  ssize_t take(msghdr* msg, const RxCmsgOptions& o, int ifindex);
+  // ifindex: the interface's (IP_PKTINFO with OPT_CMSG); v6: an AF_INET6
+  // socket (IPV6_RECVERR).
+  ssize_t take(msghdr* msg, const RxCmsgOptions& o, int ifindex, bool v6);
   void clear();
 
  private:

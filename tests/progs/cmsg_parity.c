@@ -377,6 +377,16 @@ static void read_errqueue(int fd, int entries, int64_t sent, const char* payload
         printf(": errno %s origin %d type %d code %d info %u data %u offender family %d %s",
                en((int)ee.ee_errno), ee.ee_origin, ee.ee_type, ee.ee_code, ee.ee_info, ee.ee_data,
                off.sin_family, x);
+      } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR) {
+        struct sock_extended_err ee;
+        memcpy(&ee, CMSG_DATA(c), sizeof ee);
+        struct sockaddr_in6 off;
+        memcpy(&off, SO_EE_OFFENDER((struct sock_extended_err*)CMSG_DATA(c)), sizeof off);
+        char x[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &off.sin6_addr, x, sizeof x);
+        printf(": errno %s origin %d type %d code %d info %u data %u offender family %d %s",
+               en((int)ee.ee_errno), ee.ee_origin, ee.ee_type, ee.ee_code, ee.ee_info, ee.ee_data,
+               off.sin6_family, x);
       } else if (c->cmsg_level == IPPROTO_IP) {
         show_ip_cmsg(c);
       }
@@ -466,9 +476,10 @@ static void tcp_case(const char* name, const struct opt* opts, int nopts) {
  * message (the others set after the connect). */
 enum { BEFORE_CONNECT, AFTER_CONNECT, PER_MESSAGE };
 static int echo_port;
+static int tx_v6; /* an AF_INET6 socket to the peer's v4-mapped address */
 static void tcp_tx_case(const char* name, int flags, int when) {
   printf("tcp transmit: %s\n", name);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = socket(tx_v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
   ++sockets_opened;
   const int record = flags & SOF_TIMESTAMPING_TX_RECORD_MASK;
   const int on_socket = when == PER_MESSAGE ? flags & ~SOF_TIMESTAMPING_TX_RECORD_MASK : flags;
@@ -479,7 +490,13 @@ static void tcp_tx_case(const char* name, int flags, int when) {
   }
   struct sockaddr_in a = source;
   a.sin_port = htons(echo_port);
-  if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0) {
+  struct sockaddr_in6 a6;
+  memset(&a6, 0, sizeof a6);
+  a6.sin6_family = AF_INET6;
+  a6.sin6_port = a.sin_port;
+  a6.sin6_addr.s6_addr[10] = a6.sin6_addr.s6_addr[11] = 0xff;
+  memcpy(&a6.sin6_addr.s6_addr[12], &a.sin_addr, 4);
+  if (tx_v6 ? connect(fd, (struct sockaddr*)&a6, sizeof a6) : connect(fd, (struct sockaddr*)&a, sizeof a)) {
     printf("  connect: %s\n", en(errno));
     close(fd);
     return;
@@ -709,6 +726,12 @@ int main(int argc, char** argv) {
               SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_TX_ACK | SOF_TIMESTAMPING_SOFTWARE |
                   SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY | SOF_TIMESTAMPING_OPT_STATS,
               AFTER_CONNECT);
+  tx_v6 = 1;
+  tcp_tx_case("an AF_INET6 socket to a v4-mapped address: software and ack, OPT_ID, OPT_TSONLY",
+              SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_TX_ACK | SOF_TIMESTAMPING_SOFTWARE |
+                  SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY,
+              AFTER_CONNECT);
+  tx_v6 = 0;
   tcp_tx_case("ack in each sendmsg, OPT_ID and OPT_TSONLY on the socket",
               SOF_TIMESTAMPING_TX_ACK | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
                   SOF_TIMESTAMPING_OPT_TSONLY,
