@@ -134,8 +134,9 @@ bool SharedMutex::lock() noexcept {
   return false;
 }
 
-bool SharedMutex::try_lock() noexcept {
+bool SharedMutex::try_lock(bool* holder_died) noexcept {
   int rc = pthread_mutex_trylock(&m_);
+  if (holder_died) *holder_died = rc == EOWNERDEAD;
   if (rc == EOWNERDEAD) {
     pthread_mutex_consistent(&m_);
     return true;

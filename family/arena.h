@@ -57,7 +57,9 @@ class SharedMutex {
   void init() noexcept;
   // Returns true when the previous holder died holding it.
   bool lock() noexcept;
-  bool try_lock() noexcept;
+  // True when taken; *holder_died then says whether its last holder died
+  // holding it.
+  bool try_lock(bool* holder_died = nullptr) noexcept;
   void unlock() noexcept;
 
  private:

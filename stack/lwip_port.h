@@ -43,7 +43,11 @@ class CoreLock {
     const int was = t_core_held;
     t_core_held = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (family::core_mutex().try_lock()) return true;
+    bool died = false;
+    if (family::core_mutex().try_lock(&died)) {
+      if (died) holder_died();
+      return true;
+    }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_core_held = was;
     if (__builtin_expect(!was && t_core_stop_at_release, 0)) stop_for_good();

@@ -575,11 +575,13 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     bool gone = false;
     for (int i = 0; i < spec.nsockets; ++i) {
       Socket* s = spec.sockets[i];
-      if (s->fd_refs != 0) continue;
-      gone = true;
-      bool listed_before = false;  // (the same socket twice: freed once)
+      // (The same socket twice, as poll() on two duplicated descriptors
+      // lists it: looked at once, before it may be freed.)
+      bool listed_before = false;
       for (int j = 0; j < i; ++j) listed_before |= spec.sockets[j] == s;
-      if (!listed_before) maybe_delete(s);
+      if (listed_before || s->fd_refs != 0) continue;
+      gone = true;
+      maybe_delete(s);
     }
     return gone ? -EBADF : rc;
   };

@@ -7,7 +7,12 @@
 
 namespace xdpload::shim {
 
-Socket::~Socket() { Runtime::get().untrack(this); }
+Socket::~Socket() {
+  Runtime::get().untrack(this);
+  // (Named as the socket the lock's holder is changing: a block reused for
+  // another socket must not be taken for it.)
+  if (family::core_subject() == this) family::core_subject() = nullptr;
+}
 
 int Socket::forget_descriptors(pid_t pid, int fd) {
   auto& d = descriptors;

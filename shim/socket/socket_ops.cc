@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <string>
 
 #include "rings/stage_trace.h"
 #include "shim/wait/epoll_set.h"
@@ -77,15 +76,29 @@ bool still(Socket* s, int fd) {
   return true;
 }
 
-// Test seam (XL_TEST_DIE_HOLDING_LOCK=N): a TCP send of exactly N bytes
-// kills its process with the lock held, as SIGKILL may at any moment
-// (tests/shim/shim-fork-die-holding-lock.sh).
-void maybe_die_holding_lock(size_t bytes) {
-  static const long at = [] {
-    const char* v = getenv("XL_TEST_DIE_HOLDING_LOCK");
-    return v ? atol(v) : -1L;
-  }();
-  if (at >= 0 && bytes == size_t(at)) kill(getpid(), SIGKILL);
+// Keeps a socket allocated for the rest of an operation that may wait and
+// goes on using the socket after the wait (a TCP send or receive that
+// returns what it did before another thread closed the descriptor): the
+// close's free happens here, at the end. Lock held for its whole life.
+struct OpHold {
+  Socket* s;
+  explicit OpHold(Socket* sock) : s(sock) { ++s->holds; }
+  ~OpHold() {
+    --s->holds;
+    rt().maybe_delete(s);
+  }
+  OpHold(const OpHold&) = delete;
+  OpHold& operator=(const OpHold&) = delete;
+};
+
+// Test seam (XL_TEST_DIE_HOLDING_LOCK=N): a TCP send of exactly N bytes,
+// or with N = -1 an accept(), kills its process with the lock held, as
+// SIGKILL may at any moment (tests/shim/shim-fork-die-holding-lock.sh).
+// kAcceptDeath stands for the accept.
+constexpr long kAcceptDeath = -1;
+void maybe_die_holding_lock(long what) {
+  static const char* v = getenv("XL_TEST_DIE_HOLDING_LOCK");
+  if (v && atol(v) == what) kill(getpid(), SIGKILL);
 }
 
 // A socket inherited from the parent in a forked child: usable only to close.
@@ -223,7 +236,10 @@ void died_holding_lock(void* subject) {
   Socket* s = nullptr;
   for (Socket* x = rt().live_sockets(); x; x = x->live_next)
     if (x == subject) s = x;
-  if (s && s->accelerated && s->kind == Socket::Kind::Tcp && tcp(s)->pcb) {
+  // A connection (a listener has no connection to reset: lwIP must never
+  // abort a listening PCB, and its queue is left to the survivors).
+  if (s && s->accelerated && s->kind == Socket::Kind::Tcp && tcp(s)->pcb &&
+      tcp(s)->state != TcpSocket::State::Listening && tcp(s)->pcb->state != LISTEN) {
     // Its queues and its connection's state may be half changed: the
     // connection is reset (RST to the peer; ECONNRESET to the survivors'
     // next call), as when the stack can no longer carry it.
@@ -234,6 +250,7 @@ void died_holding_lock(void* subject) {
            unsigned(s->local.port), inet_ntoa(in_addr{s->remote.ip}), unsigned(s->remote.port));
     t->reset_connection();
     t->drop_queue();
+    rt().stack()->flush();  // the RST now, not at the next flush
     return;
   }
   static bool said = false;
@@ -400,6 +417,7 @@ int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
   for (;;) {
     if (!still(s, fd)) return -EBADF;
     if (l->state != TcpSocket::State::Listening) return -EINVAL;
+    maybe_die_holding_lock(kAcceptDeath);
     rt().poll_stack();
     int r = l->accept_from_stack(flags, addr, len);
     if (r != -EAGAIN) return r;
@@ -730,6 +748,7 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
         if (to && msg->msg_namelen < sizeof(sa_family_t)) return -EINVAL;
         CoreGuard g;
         if (!still(s, fd)) return -EBADF;
+        OpHold hold(s);
         TcpSocket* t = tcp(s);
         int rc = t->state == TcpSocket::State::Connecting && (flags & MSG_DONTWAIT)
                      ? -EALREADY
@@ -769,7 +788,8 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
     {
       CoreGuard g;
       if (!still(s, fd)) return -EBADF;
-      if (msg->msg_iovlen == 1) maybe_die_holding_lock(msg->msg_iov[0].iov_len);
+      OpHold hold(s);
+      if (msg->msg_iovlen == 1) maybe_die_holding_lock(long(msg->msg_iov[0].iov_len));
       int record = -1;
       int control_error = check_tcp_control(msg, &record);
       r = tcp(s)->send(msg->msg_iov, int(msg->msg_iovlen), flags, control_error, record);
@@ -938,6 +958,7 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
       return -EAGAIN;
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
+    OpHold hold(s);
     TcpSocket* t = tcp(s);
     t->last_read_stamp = timespec{};
     ssize_t r = t->recv(msg->msg_iov, int(msg->msg_iovlen), flags);
@@ -1148,7 +1169,7 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
   // state decides, as in sock_set_timestamping, and the twin judges the
   // rest of the flags without the two OPT_ID bits (getsockopt adds them).
   const void* kernel_value = value;
-  std::string stripped;
+  uint32_t stripped[2] = {0, 0};  // what the kernel reads: struct so_timestamping or an int
   if (s->accelerated && s->kind == Socket::Kind::Tcp && level == SOL_SOCKET &&
       (name == SO_TIMESTAMPING_OLD || name == SO_TIMESTAMPING_NEW) && value &&
       len >= sizeof(uint32_t)) {
@@ -1159,9 +1180,9 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
       if (!still(s, fd)) return -EBADF;
       if (!(s->rx_cmsg.tsflags & SOF_TIMESTAMPING_OPT_ID) && !tcp(s)->start_stamp_keys(f)) return -EINVAL;
       f &= ~kStampIdBits;
-      stripped.assign(static_cast<const char*>(value), len);
-      memcpy(stripped.data(), &f, sizeof f);
-      kernel_value = stripped.data();
+      memcpy(stripped, value, len == sizeof stripped ? sizeof stripped : sizeof(uint32_t));
+      stripped[0] = f;
+      kernel_value = stripped;
     }
   }
   // The kernel validates (and keeps it for getsockopt); the stack follows.

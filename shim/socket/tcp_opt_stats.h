@@ -4,7 +4,12 @@
 // what lwIP and lwIP patch 0010 keep per connection. What the stack does
 // not measure reads as a connection that never met it: no busy or
 // limited time (TCP_NLA_BUSY, RWND_LIMITED, SNDBUF_LIMITED), no delivery
-// rate, no ECN marks, no reordering seen, no rehash.
+// rate, no ECN marks, no reordering seen, no rehash. Approximations:
+// DELIVERY_RATE_APP_LMT is "nothing queued unsent"; CA_STATE is Recovery
+// during fast recovery, else Open (never Loss after a timeout); DELIVERED
+// counts what the whole acknowledgement freed (Linux counts up to the
+// stamped segment, and SACKed ones as they are SACKed); segments of zero
+// window probes are not counted as sent.
 #pragma once
 
 #include <cstddef>
@@ -14,7 +19,7 @@ struct tcp_pcb;
 
 namespace xdpload::shim {
 
-constexpr size_t kMaxOptStats = 256;
+constexpr size_t kMaxOptStats = 320;  // Linux 6.18 puts 256 bytes; room for a few more
 
 // Writes the attributes into out (kMaxOptStats bytes) and returns their
 // length. edt_ns: when the segment left (CLOCK_MONOTONIC, Linux's

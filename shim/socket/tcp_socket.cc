@@ -252,6 +252,7 @@ signed char TcpSocket::on_accept(void* arg, tcp_pcb* p, signed char err) {
   c->fd_refs = 0;  // no descriptor until accept()
   c->adopt(p, l);
   if (c->hold_port(p) < 0) {
+    c->detach();  // (lwIP's callbacks for p must not find the socket freed)
     delete c;
     tcp_abort(p);
     return ERR_ABRT;

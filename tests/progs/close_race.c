@@ -4,7 +4,8 @@
  *
  *   close_race PEER_IP TCP_PORT UDP_PORT
  *
- * For a TCP recv, a UDP recv and a poll on a TCP socket: a thread waits,
+ * For a TCP recv, a UDP recv, a poll on a TCP socket and a TCP recvmsg
+ * with MSG_WAITALL that has part of its data already: a thread waits,
  * the main thread closes the descriptor 200 ms later and runs 20 echo
  * exchanges on new sockets to the peer's echo servers, then waits up to 5 s
  * for the waiting thread. Prints how each wait ended and whether every
@@ -45,10 +46,11 @@ static int udp_socket(void) {
 
 struct waiter {
   int fd;
-  int kind; /* 0 recv, 1 poll */
+  int kind; /* 0 recv, 1 poll, 2 recvmsg(MSG_WAITALL) after part of the data came */
   long result;
   int err;
   short revents;
+  size_t controllen;
 };
 
 static void* wait_on(void* arg) {
@@ -57,6 +59,21 @@ static void* wait_on(void* arg) {
   errno = 0;
   if (w->kind == 0) {
     w->result = (long)recv(w->fd, buf, sizeof buf, 0);
+  } else if (w->kind == 2) {
+    /* 10 bytes come back from the echo, then the call waits for the rest:
+     * it returns those 10 once the descriptor is closed, and no control
+     * message (none was asked for). */
+    send(w->fd, "0123456789", 10, 0);
+    char cbuf[256];
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = cbuf;
+    m.msg_controllen = sizeof cbuf;
+    w->result = (long)recvmsg(w->fd, &m, MSG_WAITALL);
+    w->controllen = m.msg_controllen;
   } else {
     struct pollfd p = {w->fd, POLLIN, 0};
     w->result = poll(&p, 1, 10000);
@@ -84,7 +101,7 @@ static int churn(int udp) {
 }
 
 static void run(const char* name, int udp, int kind) {
-  struct waiter w = {udp ? udp_socket() : tcp_socket(), kind, 0, 0, 0};
+  struct waiter w = {udp ? udp_socket() : tcp_socket(), kind, 0, 0, 0, 0};
   pthread_t t;
   pthread_create(&t, NULL, wait_on, &w);
   usleep(200000);
@@ -100,6 +117,7 @@ static void run(const char* name, int udp, int kind) {
   }
   printf("%s: the wait ended (%ld %s revents 0x%x); %d of 20 exchanges intact\n", name, w.result,
          w.result < 0 ? en(w.err) : "", w.revents, intact);
+  if (kind == 2) printf("%s: %zu bytes of control messages\n", name, w.controllen);
 }
 
 int main(int argc, char** argv) {
@@ -110,6 +128,7 @@ int main(int argc, char** argv) {
   run("tcp recv", 0, 0);
   run("udp recv", 1, 0);
   run("tcp poll", 0, 1);
+  run("tcp recvmsg waitall", 0, 2);
   printf("done\n");
   return 0;
 }

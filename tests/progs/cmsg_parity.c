@@ -299,6 +299,28 @@ static void tx_cmsg_case(void) {
   close(fd);
 }
 
+/* An IP_RECVERR or IPV6_RECVERR message: the error, its origin, type, code,
+ * info and data, and the offender's family and address. */
+static void show_extended_err(struct cmsghdr* c) {
+  struct sock_extended_err ee;
+  memcpy(&ee, CMSG_DATA(c), sizeof ee);
+  struct sockaddr_in6 off6;
+  struct sockaddr_in off;
+  char x[INET6_ADDRSTRLEN];
+  int family;
+  if (c->cmsg_level == IPPROTO_IPV6) {
+    memcpy(&off6, SO_EE_OFFENDER((struct sock_extended_err*)CMSG_DATA(c)), sizeof off6);
+    inet_ntop(AF_INET6, &off6.sin6_addr, x, sizeof x);
+    family = off6.sin6_family;
+  } else {
+    memcpy(&off, SO_EE_OFFENDER((struct sock_extended_err*)CMSG_DATA(c)), sizeof off);
+    inet_ntop(AF_INET, &off.sin_addr, x, sizeof x);
+    family = off.sin_family;
+  }
+  printf(": errno %s origin %d type %d code %d info %u data %u offender family %d %s", en((int)ee.ee_errno),
+         ee.ee_origin, ee.ee_type, ee.ee_code, ee.ee_info, ee.ee_data, family, x);
+}
+
 /* OPT_STATS' netlink attributes: every type and length in order, and the
  * values that do not depend on the run: data segments out, retransmitted,
  * reordering, bytes queued, delivered, bytes sent and retransmitted, not
@@ -367,26 +389,9 @@ static void read_errqueue(int fd, int entries, int64_t sent, const char* payload
         printf(": %s", judge(a[0] * 1000000000 + a[1], sent, returned));
         last_stamp = 0; /* the two messages of one entry carry the same stamp */
       }
-      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) {
-        struct sock_extended_err ee;
-        memcpy(&ee, CMSG_DATA(c), sizeof ee);
-        struct sockaddr_in off;
-        memcpy(&off, SO_EE_OFFENDER((struct sock_extended_err*)CMSG_DATA(c)), sizeof off);
-        char x[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &off.sin_addr, x, sizeof x);
-        printf(": errno %s origin %d type %d code %d info %u data %u offender family %d %s",
-               en((int)ee.ee_errno), ee.ee_origin, ee.ee_type, ee.ee_code, ee.ee_info, ee.ee_data,
-               off.sin_family, x);
-      } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR) {
-        struct sock_extended_err ee;
-        memcpy(&ee, CMSG_DATA(c), sizeof ee);
-        struct sockaddr_in6 off;
-        memcpy(&off, SO_EE_OFFENDER((struct sock_extended_err*)CMSG_DATA(c)), sizeof off);
-        char x[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, &off.sin6_addr, x, sizeof x);
-        printf(": errno %s origin %d type %d code %d info %u data %u offender family %d %s",
-               en((int)ee.ee_errno), ee.ee_origin, ee.ee_type, ee.ee_code, ee.ee_info, ee.ee_data,
-               off.sin6_family, x);
+      if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+          (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+        show_extended_err(c);
       } else if (c->cmsg_level == IPPROTO_IP) {
         show_ip_cmsg(c);
       }

@@ -1,6 +1,7 @@
 # A descriptor closed by one thread while another waits on it, then new
-# sockets made at once (tests/progs/close_race.c): a TCP recv, a UDP recv
-# and a poll, each waiting while the main thread closes the descriptor and
+# sockets made at once (tests/progs/close_race.c): a TCP recv, a UDP recv,
+# a poll, and a TCP recvmsg(MSG_WAITALL) that has part of its data, each
+# waiting while the main thread closes the descriptor and
 # runs 20 echo exchanges on fresh sockets. Under xdpload the waits spin
 # (XDPLOAD_SPIN_USEC: 5 s, so the close comes mid-spin, when the stack's
 # lock is free between two turns) and again with no spin (asleep), with
@@ -29,8 +30,11 @@ for spin in 5000000 0; do
   check "spin $spin us: each wait ended (EBADF, a poll event) and every exchange was intact" \
     bash -c "grep -q '^tcp recv: the wait ended (-1 EBADF revents 0x0); 20 of 20' $tmp/out.$spin &&
              grep -q '^udp recv: the wait ended (-1 EBADF revents 0x0); 20 of 20' $tmp/out.$spin &&
-             grep -Eq '^tcp poll: the wait ended \(1  revents 0x[0-9a-f]+\); 20 of 20' $tmp/out.$spin"
+             grep -Eq '^tcp poll: the wait ended \(1  revents 0x[0-9a-f]+\); 20 of 20' $tmp/out.$spin &&
+             grep -q '^tcp recvmsg waitall: the wait ended (10  revents 0x0); 20 of 20' $tmp/out.$spin"
+  check "spin $spin us: a read that returns part of its data after the close reads nothing freed (no control messages)" \
+    grep -qx "tcp recvmsg waitall: 0 bytes of control messages" "$tmp/out.$spin"
   check "spin $spin us: the sockets were on the stack" \
-    grep -q "42 tcp and 21 udp sockets accelerated, 0 left with the kernel" "$tmp/err.$spin"
+    grep -q "63 tcp and 21 udp sockets accelerated, 0 left with the kernel" "$tmp/err.$spin"
 done
 finish

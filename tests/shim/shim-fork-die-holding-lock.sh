@@ -26,4 +26,32 @@ check "one line names the connection and why" \
 check "the parent's other connection still echoes" grep -qx "after: second echoed" "$tmp/out"
 check "a new connection works" grep -qx "after: a new connection echoed" "$tmp/out"
 check "all on the stack" grep -q "3 tcp and 0 udp sockets accelerated, 0 left with the kernel" "$tmp/err"
+
+# A child killed in accept() on a listener it shares: a listener has no
+# connection to reset (resetting it aborted the next process to take the
+# lock: lwIP asserts on a listening PCB), and the parent goes on accepting.
+cat >"$tmp/client.py" <<'PY'
+import socket, sys, time
+for _ in range(100):
+    try:
+        s = socket.create_connection((sys.argv[1], 9832), timeout=5)
+        break
+    except OSError:
+        time.sleep(0.1)
+s.sendall(b"hi")
+print("client got:", s.recv(2).decode(), flush=True)
+PY
+in_a timeout 60 env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+  XL_TEST_DIE_HOLDING_LOCK=-1 "$BUILD/tests/die_holding_lock" accept "$IP_A" 9832 >"$tmp/out2" 2>"$tmp/err2" &
+server=$!
+wait_for 100 grep -q listening "$tmp/out2"
+in_b timeout 20 python3 "$tmp/client.py" "$IP_A" >"$tmp/client.out" 2>&1
+wait "$server"
+rc=$?
+cat "$tmp/out2" "$tmp/err2" "$tmp/client.out"
+check "accept: the parent ran to its end (exit $rc)" [ "$rc" -eq 0 ]
+check "accept: the child died by SIGKILL holding the lock" grep -qx "child: Killed" "$tmp/out2"
+check "accept: the listener still accepts and the connection echoes" \
+  bash -c "grep -qx 'accept after: accepted and echoed' $tmp/out2 && grep -qx 'client got: hi' $tmp/client.out"
+check "accept: one line says the stack goes on" grep -q "died holding the stack lock while using a socket with no connection to reset; the stack goes on" "$tmp/err2"
 finish
