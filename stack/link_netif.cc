@@ -400,7 +400,13 @@ void LinkNetif::hold(struct pbuf* p, uint32_t hop) {
   } else {
     pbuf_ref(q);
   }
-  held_.push_back(Held{hop, q, clock_ms_});
+  Held h{hop, q, clock_ms_};
+  if (tx_tap_ && tx_held_) {
+    h.tap = tx_tap_;
+    h.tap_ctx = tx_tap_ctx_;
+    h.cookie = tx_held_(tx_tap_ctx_);
+  }
+  held_.push_back(h);
   ++counters_->held;
 }
 
@@ -410,8 +416,21 @@ void LinkNetif::send_held() {
     struct eth_addr mac;
     Held h = held_[i];
     if (neighbours_.lookup(h.hop, mac.addr, clock_ms_)) {
+      // A packet held while a tap watched its send: the tap sees it leave
+      // now (transmit stamps of a datagram that waited for ARP).
+      const TxTap tap = tx_tap_;
+      void* const tap_ctx = tx_tap_ctx_;
+      if (h.tap) {
+        tx_tap_ = h.tap;
+        tx_tap_ctx_ = h.tap_ctx;
+        flushing_held_ = true;
+        held_cookie_ = h.cookie;
+      }
       ethernet_output(&nif_, h.p, reinterpret_cast<const struct eth_addr*>(nif_.hwaddr), &mac,
                       ETHTYPE_IP);
+      tx_tap_ = tap;
+      tx_tap_ctx_ = tap_ctx;
+      flushing_held_ = false;
       pbuf_free(h.p);
     } else {
       held_[kept++] = h;

@@ -104,9 +104,21 @@ class LinkNetif {
   // it was handed (the receive clock). The sending socket sets it around
   // its own output.
   using TxTap = void (*)(void* ctx, const uint8_t* frame, uint32_t len, const timespec& stamp);
-  void set_tx_tap(TxTap tap, void* ctx) {
+  // A packet sent while the tap is set that must wait for its neighbour to
+  // be resolved: the tap's owner is told (and returns a cookie), and the
+  // tap sees the frame when it finally goes, with flushing_held() true and
+  // held_cookie() that cookie. forget_tap_ctx(): the owner is gone.
+  using TxHeld = uint64_t (*)(void* ctx);
+  void set_tx_tap(TxTap tap, void* ctx, TxHeld held = nullptr) {
     tx_tap_ = tap;
     tx_tap_ctx_ = ctx;
+    tx_held_ = held;
+  }
+  bool flushing_held() const { return flushing_held_; }
+  uint64_t held_cookie() const { return held_cookie_; }
+  void forget_tap_ctx(const void* ctx) {
+    for (Held& h : held_)
+      if (h.tap_ctx == ctx) h.tap = nullptr, h.tap_ctx = nullptr;
   }
   // A standing watch on the same frames (TCP transmit stamps: a
   // connection's segments leave whenever lwIP sends them, not only inside
@@ -154,6 +166,9 @@ class LinkNetif {
     uint32_t hop;
     struct pbuf* p;
     uint64_t since_ms;
+    TxTap tap = nullptr;  // the transmit tap set when it was held, if any
+    void* tap_ctx = nullptr;
+    uint64_t cookie = 0;
   };
 
   struct netif nif_ {};
@@ -176,6 +191,9 @@ class LinkNetif {
   RxClock rx_clock_ = nullptr;
   TxTap tx_tap_ = nullptr;
   void* tx_tap_ctx_ = nullptr;
+  TxHeld tx_held_ = nullptr;
+  bool flushing_held_ = false;
+  uint64_t held_cookie_ = 0;
   TxTap tx_watch_ = nullptr;
   void* tx_watch_ctx_ = nullptr;
   void tap_tx(const uint8_t* frame, uint32_t len);

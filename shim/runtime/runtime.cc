@@ -585,6 +585,13 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     }
     return gone ? -EBADF : rc;
   };
+  // A call waiting on one socket goes on changing it after the wait: the
+  // lock taken again names it again (unlock cleared it), for the next
+  // holder should this process die holding the lock (died_holding_lock()).
+  auto relock = [&] {
+    CoreLock::lock();
+    if (spec.nsockets == 1 && spec.sockets[0]->fd_refs) family::core_subject() = spec.sockets[0];
+  };
   auto closed_meanwhile = [&] {
     for (int i = 0; i < spec.nsockets; ++i)
       if (spec.sockets[i]->fd_refs == 0) return true;
@@ -625,7 +632,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       }
       CoreLock::unlock();
       __builtin_ia32_pause();
-      CoreLock::lock();
+      relock();
       continue;
     }
 
@@ -670,7 +677,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       CoreLock::unlock();
       rc = libc::ppoll(fds, nfds_t(n), tsp, spec.mask);
       err = errno;
-      CoreLock::lock();
+      relock();
       sh_->sleepers.fetch_sub(1, std::memory_order_relaxed);
       for (int i = 0; i < spec.nkernel; ++i) spec.kernel[i].revents = fds[first_kernel + i].revents;
       // Wake-ups from other processes of the family (left unread, they

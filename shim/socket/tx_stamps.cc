@@ -35,12 +35,27 @@ void TxStamps::frame_sent(const uint8_t* frame, uint32_t len, const timespec& st
   if (!armed_) return;
   armed_ = false;  // a fragmented datagram: its first frame carries the stamps
   const uint32_t key = (flags_ & SOF_TIMESTAMPING_OPT_ID) ? key_++ : 0;
-  const bool tsonly = flags_ & SOF_TIMESTAMPING_OPT_TSONLY;
+  stamp_frame(flags_, key, frame, len, stamp, limit);
+}
+
+uint64_t TxStamps::hold() {
+  if (!armed_) return 0;
+  armed_ = false;
+  const uint32_t key = (flags_ & SOF_TIMESTAMPING_OPT_ID) ? key_++ : 0;
+  return (uint64_t(flags_) << 32) | key;
+}
+
+void TxStamps::held_frame_sent(uint64_t cookie, const uint8_t* frame, uint32_t len,
+                               const timespec& stamp, size_t limit) {
+  if (cookie) stamp_frame(uint32_t(cookie >> 32), uint32_t(cookie), frame, len, stamp, limit);
+}
+
+void TxStamps::stamp_frame(uint32_t flags, uint32_t key, const uint8_t* frame, uint32_t len,
+                           const timespec& stamp, size_t limit) {
+  const bool tsonly = flags & SOF_TIMESTAMPING_OPT_TSONLY;
   // The scheduler's stamp comes before the driver's, as on Linux.
-  if (flags_ & SOF_TIMESTAMPING_TX_SCHED)
-    add(SCM_TSTAMP_SCHED, key, stamp, frame, len, tsonly, true, limit);
-  if (flags_ & SOF_TIMESTAMPING_TX_SOFTWARE)
-    add(SCM_TSTAMP_SND, key, stamp, frame, len, tsonly, true, limit);
+  if (flags & SOF_TIMESTAMPING_TX_SCHED) add(SCM_TSTAMP_SCHED, key, stamp, frame, len, tsonly, true, limit);
+  if (flags & SOF_TIMESTAMPING_TX_SOFTWARE) add(SCM_TSTAMP_SND, key, stamp, frame, len, tsonly, true, limit);
 }
 
 void TxStamps::add(uint32_t info, uint32_t key, const timespec& stamp, const uint8_t* data, uint32_t len,

@@ -38,6 +38,12 @@ class TxStamps {
   void done() { armed_ = false; }
   // The driver's tap: the frame handed to the ring, and when.
   void frame_sent(const uint8_t* frame, uint32_t len, const timespec& stamp, size_t limit);
+  // The datagram's frame waits for its neighbour: its stamps' flags and
+  // OPT_ID key (taken now, at the send, as Linux's) go into a cookie the
+  // driver keeps with it and gives back when the frame finally leaves.
+  uint64_t hold();
+  void held_frame_sent(uint64_t cookie, const uint8_t* frame, uint32_t len, const timespec& stamp,
+                       size_t limit);
   // Queues one entry: info (SCM_TSTAMP_SND, _SCHED, _ACK), its OPT_ID key,
   // the bytes looped back (none with tsonly): a frame the link sent
   // (is_frame), or a segment's data; dropped, as Linux drops it, when the
@@ -65,6 +71,9 @@ class TxStamps {
     bool opt_stats = false;  // the bytes are OPT_STATS attributes
     family::vector<uint8_t> frame;
   };
+  // SCHED and SND entries for a datagram's first frame.
+  void stamp_frame(uint32_t flags, uint32_t key, const uint8_t* frame, uint32_t len,
+                   const timespec& stamp, size_t limit);
   family::deque<Entry> queue_;
   size_t bytes_ = 0;
   uint32_t key_ = 0;  // sk_tskey: the next datagram's OPT_ID key

@@ -195,8 +195,17 @@ void UdpSocket::on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, con
   auto* s = static_cast<UdpSocket*>(ctx);
   // The error queue counts against the receive buffer, as on Linux.
   size_t room = size_t(s->opt.rcvbuf) > s->queued_bytes ? size_t(s->opt.rcvbuf) - s->queued_bytes : 0;
+  stack::LinkNetif& driver = Runtime::get().stack()->driver();
+  if (driver.flushing_held()) {
+    // A datagram that waited for its neighbour leaves now.
+    s->tx_stamps.held_frame_sent(driver.held_cookie(), frame, len, stamp, room);
+    if (s->tx_stamps.pending()) s->notify();
+    return;
+  }
   s->tx_stamps.frame_sent(frame, len, stamp, room);
 }
+
+uint64_t UdpSocket::on_frame_held(void* ctx) { return static_cast<UdpSocket*>(ctx)->tx_stamps.hold(); }
 
 int UdpSocket::parse_send_control(const msghdr* msg, SendControl* out) {
   if (!msg->msg_control || msg->msg_controllen < sizeof(cmsghdr)) return 0;
@@ -325,7 +334,7 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, size_t len, const SockAddr
   stack::LinkNetif& driver = Runtime::get().stack()->driver();
   if (stamps) {
     tx_stamps.expect(tsflags);
-    driver.set_tx_tap(on_frame_sent, this);
+    driver.set_tx_tap(on_frame_sent, this, on_frame_held);
   }
   err_t err;
   if (to) {
@@ -399,6 +408,8 @@ int UdpSocket::join_group(uint32_t group, uint32_t iface_addr, bool join) {
 
 void UdpSocket::release() {
   count_stamp_user(false);
+  // Datagrams still waiting for their neighbour leave without stamps.
+  if (Runtime::get().stack()) Runtime::get().stack()->driver().forget_tap_ctx(this);
   if (pcb) {
     udp_remove(pcb);
     pcb = nullptr;

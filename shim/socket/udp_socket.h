@@ -109,6 +109,7 @@ class UdpSocket final : public Socket {
  private:
   static void on_recv(void* arg, udp_pcb* p, pbuf* data, const void* addr, uint16_t port);
   static void on_frame_sent(void* ctx, const uint8_t* frame, uint32_t len, const timespec& stamp);
+  static uint64_t on_frame_held(void* ctx);
 
   struct Datagram {
     pbuf* data;

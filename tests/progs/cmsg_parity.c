@@ -2,7 +2,7 @@
  * and under xdpload (tests/shim/shim-cmsg-parity.sh): every line printed
  * must be the same.
  *
- *   cmsg_parity LOCAL_IP PEER_IP PEER_PORT IFACE TCP_PORT ECHO_PORT
+ *   cmsg_parity LOCAL_IP PEER_IP PEER_PORT IFACE TCP_PORT ECHO_PORT UNRESOLVED_IP
  *
  * For each case a fresh UDP socket bound to LOCAL_IP:9700 sets its options,
  * asks the datagram source in the peer namespace (tests/peers/dgram_source.py)
@@ -231,6 +231,25 @@ static void tx_case(const char* name, int count, int flags) {
   for (int i = 0; i < count; ++i) sendto(fd, payload, sizeof payload, 0, (struct sockaddr*)&closed, sizeof closed);
   int kinds = !!(flags & SOF_TIMESTAMPING_TX_SCHED) + !!(flags & SOF_TIMESTAMPING_TX_SOFTWARE);
   read_errqueue(fd, count * kinds, sent, payload);
+  close(fd);
+}
+
+/* Two datagrams to UNRESOLVED_IP, an address of the peer's that nothing
+ * has reached yet: they wait for ARP, and their transmit stamps come when
+ * they leave, with the keys they got when they were sent. */
+static const char* unresolved;
+static void held_case(void) {
+  printf("SO_TIMESTAMPING transmit of datagrams that wait for ARP, OPT_ID\n");
+  int fd = fresh_socket();
+  int flags = SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
+              SOF_TIMESTAMPING_OPT_ID;
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags);
+  struct sockaddr_in to = addr_of(unresolved, 9799);
+  char payload[100];
+  memset(payload, 'H', sizeof payload);
+  int64_t sent = now_ns();
+  for (int i = 0; i < 2; ++i) sendto(fd, payload, sizeof payload, 0, (struct sockaddr*)&to, sizeof to);
+  read_errqueue(fd, 4, sent, payload);
   close(fd);
 }
 
@@ -580,13 +599,14 @@ static void run_case(const char* name, const struct opt* opts, int nopts, size_t
   } while (0)
 
 int main(int argc, char** argv) {
-  if (argc < 7) return 2;
+  if (argc < 8) return 2;
   setvbuf(stdout, NULL, _IOLBF, 0);
   local = argv[1];
   source = addr_of(argv[2], atoi(argv[3]));
   iface = argv[4];
   tcp_port = atoi(argv[5]);
   echo_port = atoi(argv[6]);
+  unresolved = argv[7];
   const int sw = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
   CASE("no options", 512, {SOL_SOCKET, SO_REUSEADDR, 1});
   CASE("SO_TIMESTAMP", 512, {SOL_SOCKET, 29, 1});
@@ -702,6 +722,7 @@ int main(int argc, char** argv) {
           SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_CMSG |
               SOF_TIMESTAMPING_OPT_TSONLY);
   tx_cmsg_case();
+  held_case();
 
   /* TCP: receive timestamps of the last segment each read took from. */
   TCP_CASE("no options", {SOL_SOCKET, SO_KEEPALIVE, 0});

@@ -7,7 +7,8 @@
 # socket's error after it); transmit timestamps on the error queue
 # (TX_SOFTWARE and TX_SCHED, OPT_ID keys, OPT_TSONLY, the looped-back
 # frame, with SO_TIMESTAMPNS beside; with OPT_CMSG the offender and the IP
-# messages of the frame sent; asked for in sendmsg's own control
+# messages of the frame sent; for datagrams that wait for ARP, when they
+# leave, with the keys of their sends; asked for in sendmsg's own control
 # messages with IP_TTL and IP_TOS, and EINVAL for what Linux refuses there);
 # on TCP, receive timestamps of the last
 # segment each read took from (tcp_recv_timestamp), and transmit timestamps
@@ -37,11 +38,17 @@ wait_for 50 grep -q ready "$tmp/source.out"
 wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :9810' | grep -q 9810"
 wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :9811' | grep -q 9811"
 
-in_a "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" 9810 9811 >"$tmp/kernel" 2>"$tmp/kernel.err"
+# A second address of B's that A has never reached: datagrams to it wait
+# for ARP (A's neighbour entry is flushed before each run).
+IP_B2="${IP_B%.*}.12"
+in_b ip addr add "$IP_B2/24" dev "$IF_B"
+in_a ip neigh flush to "$IP_B2"
+in_a "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" 9810 9811 "$IP_B2" >"$tmp/kernel" 2>"$tmp/kernel.err"
 cat "$tmp/kernel.err"
 u0=$(kernel_counter "$NS_A" UdpInDatagrams)
+in_a ip neigh flush to "$IP_B2"
 in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
-  "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" 9810 9811 >"$tmp/xdpload" 2>"$tmp/xdpload.err"
+  "$BUILD/tests/cmsg_parity" "$IP_A" "$IP_B" 9800 "$IF_A" 9810 9811 "$IP_B2" >"$tmp/xdpload" 2>"$tmp/xdpload.err"
 u1=$(kernel_counter "$NS_A" UdpInDatagrams)
 cat "$tmp/xdpload.err"
 check "the kernel run completed" grep -q "SO_RXQ_OVFL counts every one of them: yes" "$tmp/kernel"
