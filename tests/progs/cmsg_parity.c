@@ -253,6 +253,17 @@ static void held_case(void) {
   close(fd);
 }
 
+/* Makes the first control message of m an SO_TIMESTAMPING one with these
+ * record flags (m's control buffer zeroed, room for it). */
+static struct cmsghdr* put_timestamping_cmsg(struct msghdr* m, uint32_t flags) {
+  struct cmsghdr* c = CMSG_FIRSTHDR(m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SO_TIMESTAMPING;
+  c->cmsg_len = CMSG_LEN(sizeof flags);
+  memcpy(CMSG_DATA(c), &flags, sizeof flags);
+  return c;
+}
+
 /* Per-message control: a socket that only reports (SOFTWARE, OPT_ID) asks
  * for a transmit stamp, a TTL and a TOS in one sendmsg; the looped frame
  * shows the TTL and TOS. Then values Linux refuses. */
@@ -279,12 +290,8 @@ static void tx_cmsg_case(void) {
   m.msg_iovlen = 1;
   m.msg_control = u.buf;
   m.msg_controllen = sizeof u.buf;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SO_TIMESTAMPING;
-  c->cmsg_len = CMSG_LEN(4);
   uint32_t tx = SOF_TIMESTAMPING_TX_SOFTWARE;
-  memcpy(CMSG_DATA(c), &tx, 4);
+  struct cmsghdr* c = put_timestamping_cmsg(&m, tx);
   c = CMSG_NXTHDR(&m, c);
   c->cmsg_level = IPPROTO_IP;
   c->cmsg_type = IP_TTL;
@@ -551,11 +558,7 @@ static void tcp_tx_case(const char* name, int flags, int when) {
       memset(&u, 0, sizeof u);
       m.msg_control = u.buf;
       m.msg_controllen = sizeof u.buf;
-      struct cmsghdr* c = CMSG_FIRSTHDR(&m);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SO_TIMESTAMPING;
-      c->cmsg_len = CMSG_LEN(4);
-      memcpy(CMSG_DATA(c), &record, 4);
+      put_timestamping_cmsg(&m, (uint32_t)record);
     }
     if (sendmsg(fd, &m, 0) != (ssize_t)sizeof payload) printf("  sendmsg %d: %s\n", i, en(errno));
     char back[100];
