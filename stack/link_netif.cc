@@ -374,8 +374,8 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
 }
 
 void LinkNetif::tap_tx(const uint8_t* frame, uint32_t len) {
-  timespec now{};
-  if (rx_clock_) rx_clock_(&now);
+  timespec now;
+  read_clock(&now);
   if (tx_tap_) tx_tap_(tx_tap_ctx_, frame, len, now);
   if (tx_watch_) tx_watch_(tx_watch_ctx_, frame, len, now);
 }
@@ -420,12 +420,10 @@ void LinkNetif::send_held() {
       // now (transmit stamps of a datagram that waited for ARP).
       const TxTap tap = tx_tap_;
       void* const tap_ctx = tx_tap_ctx_;
-      if (h.tap) {
-        tx_tap_ = h.tap;
-        tx_tap_ctx_ = h.tap_ctx;
-        flushing_held_ = true;
-        held_cookie_ = h.cookie;
-      }
+      tx_tap_ = h.tap;
+      tx_tap_ctx_ = h.tap_ctx;
+      flushing_held_ = true;
+      held_cookie_ = h.cookie;
       ethernet_output(&nif_, h.p, reinterpret_cast<const struct eth_addr*>(nif_.hwaddr), &mac,
                       ETHTYPE_IP);
       tx_tap_ = tap;
