@@ -417,7 +417,7 @@ uint32_t XskPort::reap() {
   uint32_t idx;
   uint32_t n = q.comp.peek(q.comp.size(), &idx);
   for (uint32_t i = 0; i < n; ++i)
-    if (!pool_.free(umem_.frame_of(q.comp.at(idx + i)))) ++counters_->bad_frees;
+    sent_frame_done(q.comp.at(idx + i));
   if (n) q.comp.release(n);
   return n;
 }

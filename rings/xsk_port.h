@@ -127,6 +127,19 @@ class XskPort : public family::Object {
   // sent back) for transmission. False when the tx ring is full; the frame is
   // then still the caller's.
   inline bool send(uint64_t addr, uint32_t len);
+  // Queues a frame that the caller keeps while it is sent: a TCP segment's
+  // data, read into the frame, sent again if it is lost. Its completion
+  // does not return it to the pool; free_frame() does (at once, or when a
+  // send still in flight completes). False when the tx ring is full or the
+  // frame is still in flight from its last send_kept() (the caller then
+  // sends a copy); the frame is still the caller's either way.
+  inline bool send_kept(uint64_t addr, uint32_t len);
+  // Is the frame holding `addr` in flight from a send_kept()?
+  bool kept_in_flight(uint64_t addr) const {
+    if (!kept_in_flight_) return false;
+    uint64_t i = addr >> umem_.frame_shift();
+    return i < kept_state_.size() && (kept_state_[i] & kKeptInFlight);
+  }
   // Publishes queued frames and asks the kernel to send them if it wants to
   // be asked. Returns frames still waiting in the ring afterwards.
   uint32_t flush();
@@ -267,6 +280,11 @@ class XskPort : public family::Object {
   // used).
   uint32_t reclaim_sent();
   void wake_broker();
+  // A frame whose transmission completed (any of the three ways it comes
+  // back): to the pool, unless its sender keeps it (send_kept()).
+  inline void sent_frame_done(uint64_t addr);
+  // Reserves a tx ring slot for one descriptor (send() and send_kept()).
+  inline bool queue_tx(uint64_t addr, uint32_t len);
 
   std::string iface_;
   int ifindex_ = 0;
@@ -316,6 +334,12 @@ class XskPort : public family::Object {
   bool reclaim_on_consume_ = false;
   family::vector<uint64_t> tx_sent_;
   uint32_t tx_reclaimed_ = 0;
+  // Frames sent with send_kept(), per frame number (sized at the first):
+  // kKeptInFlight while the kernel has it, kKeptByCaller while the caller
+  // has not freed it. A frame in flight is not counted in held_.
+  static constexpr uint8_t kKeptInFlight = 1, kKeptByCaller = 2;
+  family::vector<uint8_t> kept_state_;
+  uint32_t kept_in_flight_ = 0;  // frames with kKeptInFlight (0: skip the lookups)
 };
 
 // ---- hot path, inline ----
@@ -366,6 +390,15 @@ inline uint32_t XskPort::rx_burst(RxFrame* frames, uint32_t max) {
 }
 
 inline void XskPort::free_frame(uint64_t addr) {
+  if (kept_in_flight_) {
+    uint64_t i = addr >> umem_.frame_shift();
+    if (i < kept_state_.size() && (kept_state_[i] & kKeptInFlight)) {
+      // Still being sent: it goes to the pool when the send completes (it
+      // left held_ when it was queued).
+      kept_state_[i] = kKeptInFlight;
+      return;
+    }
+  }
   if (pool_.free(umem_.frame_of(addr))) {
     --held_;
   } else {
@@ -399,6 +432,39 @@ inline uint8_t* XskPort::alloc_tx(uint64_t* addr) {
 // hash does. With one thread polling the whole port, spreading transmission
 // over queues would buy nothing but more system calls.
 inline bool XskPort::send(uint64_t addr, uint32_t len) {
+  if (!queue_tx(addr, len)) return false;
+  --held_;
+  return true;
+}
+
+inline bool XskPort::send_kept(uint64_t addr, uint32_t len) {
+  uint64_t i = addr >> umem_.frame_shift();
+  if (kept_state_.empty()) kept_state_.assign(umem_.frame_count(), 0);
+  if (i >= kept_state_.size() || (kept_state_[i] & kKeptInFlight)) return false;
+  if (!queue_tx(addr, len)) return false;
+  kept_state_[i] = kKeptInFlight | kKeptByCaller;
+  ++kept_in_flight_;
+  --held_;
+  return true;
+}
+
+inline void XskPort::sent_frame_done(uint64_t addr) {
+  if (kept_in_flight_) {
+    uint64_t i = addr >> umem_.frame_shift();
+    if (i < kept_state_.size() && (kept_state_[i] & kKeptInFlight)) {
+      --kept_in_flight_;
+      if (kept_state_[i] & kKeptByCaller) {
+        kept_state_[i] = kKeptByCaller;  // the caller's again, to send once more
+        ++held_;
+        return;
+      }
+      kept_state_[i] = 0;
+    }
+  }
+  if (!pool_.free(umem_.frame_of(addr))) ++counters_->bad_frees;
+}
+
+inline bool XskPort::queue_tx(uint64_t addr, uint32_t len) {
   Queue& q = queues_[0];
   uint32_t idx;
   if (!q.tx.reserve(1, &idx)) {
@@ -415,7 +481,6 @@ inline bool XskPort::send(uint64_t addr, uint32_t len) {
     if (idx - tx_reclaimed_ >= q.tx.size()) reclaim_sent();
     tx_sent_[idx & (q.tx.size() - 1)] = addr;
   }
-  --held_;
   ++tx_unsubmitted_;
   ++counters_->tx_frames;
   ++counters_->queue[0].tx_frames;

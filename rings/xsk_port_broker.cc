@@ -98,8 +98,7 @@ uint32_t XskPort::reclaim_sent() {
   uint32_t cons = __atomic_load_n(q.tx_consumer_ptr(), __ATOMIC_ACQUIRE);
   uint32_t n = 0;
   for (; tx_reclaimed_ != cons && n <= q.tx.size(); ++tx_reclaimed_, ++n)
-    if (!pool_.free(umem_.frame_of(tx_sent_[tx_reclaimed_ & (q.tx.size() - 1)])))
-      ++counters_->bad_frees;
+    sent_frame_done(tx_sent_[tx_reclaimed_ & (q.tx.size() - 1)]);
   return n;
 }
 
@@ -108,8 +107,7 @@ uint32_t XskPort::trade_with_broker() {
   broker::FrameQueue& in = control_->to_program;
   uint32_t n = in.waiting();
   if (n == UINT32_MAX) n = 0;  // the broker wrote nonsense: take nothing
-  for (uint32_t i = 0; i < n; ++i)
-    if (!pool_.free(umem_.frame_of(in.at(i)))) ++counters_->bad_frees;
+  for (uint32_t i = 0; i < n; ++i) sent_frame_done(in.at(i));
   if (n) in.consume(n);
   // Frames beyond what we keep for sending go back, to be lent to the fill
   // rings again. The broker is woken every so often, not per frame: it also

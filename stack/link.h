@@ -10,6 +10,7 @@
 #pragma once
 
 #include "family/arena.h"
+#include <cstddef>
 #include <cstdint>
 
 namespace xdpload::stack {
@@ -44,6 +45,26 @@ class Link : public family::Object {
   // nullptr when the link has none, and every packet is copied.
   virtual void* tx_scratch(uint64_t token) {
     (void)token;
+    return nullptr;
+  }
+  // A transmit frame the stack keeps after sending it (a TCP segment's
+  // data, sent again if lost; it stays the stack's until release()):
+  // tx_send_kept() queues `len` bytes at `token` like tx_send() without
+  // taking the frame. tx_kept_busy(): the frame's last tx_send_kept() has
+  // not completed, so its bytes must not be touched (the caller sends a
+  // copy). Links without it copy every packet.
+  virtual bool tx_send_kept(uint64_t token, uint32_t len) {
+    (void)token, (void)len;
+    return false;
+  }
+  virtual bool tx_kept_busy(uint64_t token) const {
+    (void)token;
+    return true;
+  }
+  // The memory every frame lies in (to register it for I/O straight into
+  // frames); nullptr and 0 when there is none to name.
+  virtual uint8_t* frame_memory(size_t* len) const {
+    *len = 0;
     return nullptr;
   }
   // Hands queued frames to the wire.

@@ -97,6 +97,36 @@ void LinkNetif::rx_pbuf_free(struct pbuf* p) {
   r->owner->link_->release(r->token);
 }
 
+// A TCP segment's data frame: lwIP has let go of the segment (acknowledged,
+// or the connection is gone). A send still in flight returns the frame
+// when it completes.
+void LinkNetif::tcp_data_free(struct pbuf* p) {
+  auto* t = reinterpret_cast<TxPbuf*>(p);
+  t->owner->link_->release(t->token);
+}
+
+struct pbuf* LinkNetif::alloc_tcp_data_pbuf(uint16_t max) {
+  uint64_t token;
+  uint32_t room;
+  uint8_t* start = link_->tx_frame(&token, &room);
+  if (!start) return nullptr;
+  void* scratch = link_->tx_scratch(token);
+  if (!scratch || room < kSegmentHeadroom + uint32_t(max)) {
+    link_->release(token);
+    return nullptr;
+  }
+  auto* t = static_cast<TxPbuf*>(scratch);
+  t->custom.custom_free_function = tcp_data_free;
+  t->owner = this;
+  t->token = token;
+  t->start = start;
+  t->sent = false;
+  struct pbuf* p = pbuf_alloced_custom(PBUF_RAW, max, PBUF_REF, &t->custom,
+                                       start + kSegmentHeadroom, max);
+  if (!p) link_->release(token);
+  return p;
+}
+
 void LinkNetif::tx_pbuf_free(struct pbuf* p) {
   auto* t = reinterpret_cast<TxPbuf*>(p);
   if (!t->sent) t->owner->link_->release(t->token);
@@ -342,6 +372,30 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
       t->sent = true;
       ++counters_->tx_frames;
       ++counters_->tx_zero_copy;
+      if (tx_tap_ || tx_watch_) tap_tx(at, p->tot_len);
+      return ERR_OK;
+    }
+  }
+  // A TCP segment whose data was read into one of our transmit frames
+  // (alloc_tcp_data_pbuf): the headers go in front of the data, and the
+  // frame is sent from where it lies and kept for a retransmission. A frame
+  // whose last send has not completed (a retransmission that quick) is
+  // copied, as is a segment lwIP has chained more data to.
+  if (struct pbuf* d = p->next; d && !d->next && p->len <= kSegmentHeadroom &&
+                                (d->flags & PBUF_FLAG_IS_CUSTOM) &&
+                                reinterpret_cast<struct pbuf_custom*>(d)->custom_free_function ==
+                                    tcp_data_free) {
+    auto* t = reinterpret_cast<TxPbuf*>(d);
+    auto* at = static_cast<uint8_t*>(d->payload) - p->len;
+    if (at >= t->start && !link_->tx_kept_busy(t->token)) {
+      memcpy(at, p->payload, p->len);
+      if (!link_->tx_send_kept(t->token + uint64_t(at - t->start), p->tot_len)) {
+        ++counters_->tx_link_full;
+        return ERR_MEM;
+      }
+      ++counters_->tx_frames;
+      ++counters_->tx_zero_copy;
+      counters_->tx_zero_copy_bytes += d->len;
       if (tx_tap_ || tx_watch_) tap_tx(at, p->tot_len);
       return ERR_OK;
     }

@@ -10,7 +10,9 @@
 // Out: lwIP hands us IP packets with a destination; the next hop comes from
 // the kernel's routes and its MAC from the kernel's neighbour table. A packet
 // whose neighbour is not resolved yet waits (a few, for a few seconds) while
-// the kernel resolves it. Frames are copied into a transmit frame.
+// the kernel resolves it. Frames are copied into a transmit frame, except
+// packets built in one (UDP) and TCP segments whose data was read into one
+// (sendfile): those go from where they lie.
 //
 // Every method is called with the CoreLock held.
 #pragma once
@@ -66,6 +68,16 @@ class LinkNetif {
   // link cannot (no scratch area, no free frame, too long): the caller
   // allocates an ordinary pbuf.
   struct pbuf* alloc_tx_pbuf(uint16_t len);
+  // A pbuf for up to `max` bytes of one TCP segment's data that lives in a
+  // transmit frame, behind room for the headers. The caller fills it (a
+  // file read straight into it), trims it to what it holds (pbuf_realloc)
+  // and gives it to tcp_write_pbuf(); each time lwIP sends the segment, the
+  // headers are written in front of the data and the frame goes as it is.
+  // The frame is the segment's until lwIP frees the pbuf. nullptr when the
+  // link cannot (no scratch area, no free frame, a frame too small).
+  struct pbuf* alloc_tcp_data_pbuf(uint16_t max);
+  // Room in front of such data for the Ethernet, IP and TCP headers.
+  static constexpr uint32_t kSegmentHeadroom = 128;
   // The UDP fast path (link_netif_udp.cc): a unicast datagram that fits one
   // frame, its headers written here rather than by udp_sendto and
   // ip4_output (the same headers). False, with nothing sent, when it needs
@@ -151,6 +163,7 @@ class LinkNetif {
   static err_t linkoutput_cb(struct netif* n, struct pbuf* p);
   static void rx_pbuf_free(struct pbuf* p);
   static void tx_pbuf_free(struct pbuf* p);
+  static void tcp_data_free(struct pbuf* p);
 
   void input_packet(const LinkFrame* frames, uint32_t count);
   void drop_chain();

@@ -54,6 +54,18 @@ class PcapLink final : public Link {
     }
     return inner_->tx_send(token, len);
   }
+  bool tx_send_kept(uint64_t token, uint32_t len) override {
+    // The frame stays the stack's (sent again if lost): recorded, not forgotten.
+    auto it = tx_data_.upper_bound(token);
+    if (it != tx_data_.begin() && token - std::prev(it)->first < kMaxOffset) {
+      --it;
+      PcapWriter::Piece piece{it->second + (token - it->first), len};
+      writer_->record(&piece, 1);
+    }
+    return inner_->tx_send_kept(token, len);
+  }
+  bool tx_kept_busy(uint64_t token) const override { return inner_->tx_kept_busy(token); }
+  uint8_t* frame_memory(size_t* len) const override { return inner_->frame_memory(len); }
   void* tx_scratch(uint64_t token) override { return inner_->tx_scratch(token); }
   void flush() override { inner_->flush(); }
   bool tx_blocked() const override { return inner_->tx_blocked(); }

@@ -41,6 +41,17 @@ class XskLink final : public Link {
     // A frame of a retired port is not sent (its sockets are closed).
     return (token >> kGenShift) == gen_ && port_->send(token & kAddrMask, len);
   }
+  uint8_t* frame_memory(size_t* len) const override {
+    *len = port_->umem().length();
+    return port_->umem().base();
+  }
+  bool tx_send_kept(uint64_t token, uint32_t len) override {
+    return (token >> kGenShift) == gen_ && port_->send_kept(token & kAddrMask, len);
+  }
+  bool tx_kept_busy(uint64_t token) const override {
+    rings::XskPort* p = port_of(token);
+    return !p || p->kept_in_flight(token & kAddrMask);
+  }
   // The frame's first XskPort::kUserHeadroom bytes: a transmit packet starts
   // at kTxHeadroom, and the kernel reads only the packet.
   void* tx_scratch(uint64_t token) override {
