@@ -539,9 +539,37 @@ int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
 
 // ---- data ----
 
+namespace {
+
+// A send()'s bytes: the program's iovec, copied into lwIP's segments.
+struct IovSource final : TcpSocket::SendSource {
+  const iovec* iov;
+  int iovcnt;
+  int vi = 0;
+  size_t voff = 0;
+  IovSource(const iovec* v, int n) : iov(v), iovcnt(n) {}
+  size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop*) override {
+    while (vi < iovcnt && voff == iov[vi].iov_len) ++vi, voff = 0;
+    size_t n = std::min({iov[vi].iov_len - voff, size_t(tcp_sndbuf(pcb)), size_t(0xffff)});
+    u8_t wflags = TCP_WRITE_FLAG_COPY;
+    if (more || sent + n < total) wflags |= TCP_WRITE_FLAG_MORE;
+    if (tcp_write(pcb, static_cast<const char*>(iov[vi].iov_base) + voff, u16_t(n), wflags) != ERR_OK)
+      return 0;
+    voff += n;
+    return n;
+  }
+};
+
+}  // namespace
+
 ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_error, int record_flags) {
+  IovSource src(iov, iovcnt);
+  return send_from(src, iov_total(iov, iovcnt), flags, control_error, record_flags);
+}
+
+ssize_t TcpSocket::send_from(SendSource& src, size_t total, int flags, int control_error,
+                             int record_flags) {
   Runtime& rt = Runtime::get();
-  size_t total = iov_total(iov, iovcnt);
   size_t sent = 0;
   // Transmit stamps: tcp_sendmsg marks the last byte it wrote when it
   // returns (a send that waited marks only its end).
@@ -553,9 +581,8 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
     if (sent && record && !marked) mark_for_stamps(last_written, record);
     return r;
   };
-  int vi = 0;
-  size_t voff = 0;
   bool dontwait = nonblock || (flags & MSG_DONTWAIT);
+  int source_error = 0;  // the source's own failure (a file's read error)
   // What has arrived first: a reset or an ACK that frees buffer space
   // changes what this call may do.
   rt.poll_stack();
@@ -573,20 +600,24 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
     if (sent == total) break;
     // Queue as much as lwIP's send buffer takes.
     bool progressed = false;
+    const bool more = (flags & MSG_MORE) || opt.cork;
     while (sent < total) {
-      size_t room = tcp_sndbuf(pcb);
-      if (room == 0 || tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN - 4) break;
-      while (vi < iovcnt && voff == iov[vi].iov_len) ++vi, voff = 0;
-      size_t n = std::min({iov[vi].iov_len - voff, room, size_t(0xffff)});
-      u8_t wflags = TCP_WRITE_FLAG_COPY;
-      if ((flags & MSG_MORE) || opt.cork || sent + n < total) wflags |= TCP_WRITE_FLAG_MORE;
-      if (tcp_write(pcb, static_cast<const char*>(iov[vi].iov_base) + voff, u16_t(n), wflags) !=
-          ERR_OK)
+      if (tcp_sndbuf(pcb) == 0 || tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN - 4) break;
+      SendSource::Stop stop;
+      size_t n = src.queue(pcb, sent, total, more, &stop);
+      if (n) {
+        sent += n;
+        progressed = true;
+        last_written = pcb->snd_lbb - 1;
+      }
+      if (stop.end) {
+        // The source has no more (a file's end, or a read error): the send
+        // is what was queued.
+        total = sent;
+        source_error = stop.error;
         break;
-      sent += n;
-      voff += n;
-      progressed = true;
-      last_written = pcb->snd_lbb - 1;
+      }
+      if (!n) break;
     }
     if (progressed || sent == total) {
       // The mark goes on before lwIP may send the byte.
@@ -611,6 +642,7 @@ ssize_t TcpSocket::send(const iovec* iov, int iovcnt, int flags, int control_err
     if (rc == -EBADF) return sent ? ssize_t(sent) : rc;  // (the socket may be gone)
     if (rc < 0) return sent ? partial(ssize_t(sent)) : rc;
   }
+  if (!sent && source_error) return source_error;
   return ssize_t(sent);
 }
 

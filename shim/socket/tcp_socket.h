@@ -40,6 +40,23 @@ class TcpSocket final : public Socket {
   // transmit stamps its own SO_TIMESTAMPING message asked for (-1: none
   // given, the socket's apply).
   ssize_t send(const iovec* iov, int iovcnt, int flags, int control_error = 0, int record_flags = -1);
+  // Where a send's bytes come from: the program's buffers (send()), or a
+  // file read into transmit frames (sendfile(), shim/files/).
+  struct SendSource {
+    struct Stop {
+      bool end = false;  // nothing more to queue: the send is what was queued
+      int error = 0;     // -errno for a send that queued nothing (a read error)
+    };
+    // Queues the next bytes on `pcb` (which has send buffer and queue room),
+    // `sent` of `total` queued so far; `more`: MSG_MORE or TCP_CORK. Returns
+    // the bytes queued, 0 when lwIP takes none now.
+    virtual size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop* stop) = 0;
+    virtual ~SendSource() = default;
+  };
+  // A send of `total` bytes from `src`, with send()'s semantics (blocking,
+  // partial counts, errors, transmit stamps).
+  ssize_t send_from(SendSource& src, size_t total, int flags, int control_error = 0,
+                    int record_flags = -1);
   ssize_t recv(const iovec* iov, int iovcnt, int flags);
   int shutdown(int how, int fd_now);
   // Linux's tcp_disconnect (connect(AF_UNSPEC), shutdown() of a listener or
