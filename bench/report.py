@@ -299,6 +299,21 @@ def main():
                     w(f"| {s} | {metric} | {cell(d, kk, 0)} | {cell(d, xx, 0)} | {ratio(med(d, xx), med(d, kk))} |")
         w("")
 
+    # ---- sendfile ----
+    if any(k[0] == "sendfile" for k in d):
+        w("## sendfile (nginx, sendfile on, serving 1 GiB three times to curl on the kernel)\n")
+        w("copy: xdpload with XDPLOAD_SENDFILE=copy (the file through a buffer, then into "
+          "frames: two copies, as before io_uring); frames: the file read by io_uring straight "
+          "into the transmit frames it is sent from (one copy). CPU: nginx's user and system "
+          "time, all threads, per GB served.\n")
+        w("| metric | kernel | xdpload copy | xdpload frames | frames / copy | frames / kernel |")
+        w("|---|---|---|---|---|---|")
+        for metric in ("Gbit/s", "CPU s per GB"):
+            kk, cc, ff = (("sendfile", f"nginx 1GiB {p}", metric) for p in ("kernel", "copy", "frames"))
+            w(f"| {metric} | {cell(d, kk)} | {cell(d, cc)} | {cell(d, ff)} | "
+              f"{ratio(med(d, ff), med(d, cc))} | {ratio(med(d, ff), med(d, kk))} |")
+        w("")
+
     # ---- receive timestamps ----
     if any(k[0] == "stamps" for k in d):
         w("## Receive timestamps (the lean UDP ping-pong, both ends spinning, same run)\n")

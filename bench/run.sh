@@ -15,7 +15,7 @@
 # BENCH_SECONDS (3) is the length of each timed run. Never part of make test.
 set -u
 build=${1:-build}
-all_sections=latency,floor,stamps,throughput,queues,broker,tuned,servers,forked,idle,loss,clock,events,startup,profile
+all_sections=latency,floor,stamps,throughput,queues,broker,tuned,servers,sendfile,forked,idle,loss,clock,events,startup,profile
 sections=${2:-${BENCH_SECTIONS:-$all_sections}}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -284,6 +284,57 @@ if want throughput; then
       for r in $(seq "$repeats"); do iperf_case $kind $pairing "$r"; done
     done
   done
+fi
+
+# ---- 3a. sendfile: nginx serving a 1 GB file with sendfile on ----
+# The server in A, curl in B on the kernel. kernel: nginx on the kernel;
+# copy: under xdpload with XDPLOAD_SENDFILE=copy (the file through a
+# buffer, then copied into frames: how it was before); frames: under
+# xdpload, the file read by io_uring into the frames it is sent from. CPU:
+# the nginx process's user and system time (all its threads, io_uring's
+# workers included) per GB served.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+sendfile_case() {  # pairing repeat
+  local pairing=$1 r=$2 sw=()
+  case $pairing in
+    copy) sw=(env XDPLOAD_SENDFILE=copy "$X" --iface "$IF_A" --) ;;
+    frames) sw=("$X" --iface "$IF_A" --) ;;
+  esac
+  nginx_conf "$tmp/nginx-sf.conf" "$tmp/ngx" off 1 "sendfile on;"
+  chmod a+x "$tmp" "$tmp/ngx" && chmod -R a+rX "$tmp/ngx/www"
+  [ -f "$tmp/ngx/www/big.bin" ] || head -c 1073741824 /dev/urandom >"$tmp/ngx/www/big.bin"
+  cat "$tmp/ngx/www/big.bin" >/dev/null  # in the page cache, as a busy server's files are
+  bg_a "${sw[@]}" nginx -c "$tmp/nginx-sf.conf" >"$tmp/nginx.out" 2>&1
+  local server=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"
+  local t0 t1 start end
+  t0=$(cpu_ticks "$server")
+  start=$(date +%s.%N)
+  for i in 1 2 3; do
+    in_b timeout 120 curl -s -o /dev/null -w '%{size_download}\n' "http://$IP_A:8080/big.bin"
+  done >"$tmp/curl.out"
+  end=$(date +%s.%N)
+  t1=$(cpu_ticks "$server")
+  stop "$server"
+  cmdline "sendfile $pairing: ${sw[*]} nginx (sendfile on, 1 process); curl http://$IP_A:8080/big.bin (1 GiB) x 3"
+  python3 - "$tmp/curl.out" "$pairing" "$r" "$start" "$end" "$t0" "$t1" "$(getconf CLK_TCK)" >>"$raw" <<'PY'
+import sys
+path, pairing, r, start, end, t0, t1, hz = sys.argv[1:]
+got = sum(int(x) for x in open(path).read().split())
+secs = float(end) - float(start)
+gb = got / 1e9
+if gb > 0:
+    print(f"sendfile\tnginx 1GiB {pairing}\tGbit/s\t{r}\t{got * 8 / secs / 1e9:.4f}")
+    print(f"sendfile\tnginx 1GiB {pairing}\tCPU s per GB\t{r}\t{(int(t1) - int(t0)) / int(hz) / gb:.4f}")
+PY
+  note "  sendfile $pairing: $(grep -P "^sendfile\tnginx 1GiB $pairing\t" "$raw" | tail -2 | cut -f3,5 | tr '\t\n' '= ')"
+}
+if want sendfile; then
+  note "sendfile: nginx serving 1 GiB x 3 to curl, x $repeats"
+  for r in $(seq "$repeats"); do
+    for pairing in kernel copy frames; do sendfile_case $pairing "$r"; done
+  done
+  rm -f "$tmp/ngx/www/big.bin"
 fi
 
 # ---- 3b. queues: xdpload on a 1-queue pair beside the 4-queue one ----

@@ -7,6 +7,7 @@
 SHIM_SRCS := $(addprefix shim/intercept/,libc.cc init.cc intercept_socket.cc intercept_poll.cc \
                intercept_privilege.cc) \
              $(addprefix shim/socket/,socket.cc tcp_socket.cc udp_socket.cc rx_cmsg.cc tx_stamps.cc tcp_tx_stamps.cc tcp_opt_stats.cc zerocopy_notices.cc socket_ops.cc fd_table.cc) \
+             $(addprefix shim/files/,file_reader.cc send_file.cc) \
              $(addprefix shim/wait/,waiting.cc epoll_set.cc signals.cc) \
              $(addprefix shim/clock/,clock.cc tsc_clock.cc) \
              $(addprefix shim/runtime/,runtime.cc runtime_family.cc fatal_signals.cc config.cc rules.cc \
@@ -34,4 +35,4 @@ $(SHIM_MAP): shim/intercept/intercepts.def shim/ext/exports.list
 $(SHIM_LIB): $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) $(SHIM_MAP) $(FAMILY_LDSCRIPT)
 	$(CXX) -shared -o $@ $(SHIM_OBJS) $(STACK_LIB) $(RINGS_LIB) \
 	  -Wl,--version-script=$(SHIM_MAP) -Wl,-T,$(FAMILY_LDSCRIPT) -Wl,-z,defs -Wl,-z,now -Wl,-z,relro \
-	  -static-libstdc++ -static-libgcc -ldl -lpthread $(SANITIZE)
+	  -l:liburing.a -static-libstdc++ -static-libgcc -ldl -lpthread $(SANITIZE)

@@ -57,7 +57,7 @@ $(BUILD)/tests/tc_loss.bpf.o: tests/progs/tc_loss.bpf.c
 TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child $(BUILD)/tests/clock_check \
                 $(BUILD)/tests/mux_parity $(BUILD)/tests/fork_patterns $(BUILD)/tests/fork_stress \
                 $(BUILD)/tests/cmsg_parity $(BUILD)/tests/zerocopy_parity $(BUILD)/tests/api_fuzz \
-                $(BUILD)/tests/close_race $(BUILD)/tests/die_holding_lock
+                $(BUILD)/tests/close_race $(BUILD)/tests/die_holding_lock $(BUILD)/tests/sendfile_parity
 ALL += $(TEST_C_PROGS)
 # The extensions API's probe, linked against each stub.
 EXT_PROBES := $(BUILD)/tests/ext_probe_shared $(BUILD)/tests/ext_probe_static

@@ -213,6 +213,14 @@ void print_counters_text(const stats::Segment& h) {
   printf("  sockets  accelerated tcp %llu udp %llu, left with the kernel %llu; rx copies %llu\n",
          (unsigned long long)s.accelerated_tcp, (unsigned long long)s.accelerated_udp,
          (unsigned long long)s.kernel_sockets, (unsigned long long)s.rx_copies);
+  printf("  tx data  copied into frames %llu bytes; sent from the frame a file was read into "
+         "%llu bytes\n",
+         (unsigned long long)n.tx_copy_bytes, (unsigned long long)n.tx_zero_copy_bytes);
+  printf("  files    read into frames %llu bytes (io_uring reads %llu, pread %llu); through a "
+         "buffer %llu bytes; MSG_ZEROCOPY sends notified %llu\n",
+         (unsigned long long)s.file_bytes_read, (unsigned long long)s.file_reads_uring,
+         (unsigned long long)s.file_reads_pread, (unsigned long long)s.file_bytes_copied,
+         (unsigned long long)s.zerocopy_notified);
   for (const auto& k : s.kernel_options) {
     if (!k.sockets) continue;
     const char* name = stats::socket_option_name(k.level, k.name);
@@ -282,6 +290,12 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"tx_zero_copy\":" << n.tx_zero_copy << ",\"tx_udp_direct\":" << n.tx_udp_direct
     << ",\"polls_locked\":" << s.polls_locked << ",\"polls_lockfree\":" << s.polls_lockfree
     << ",\"tx_copy_bytes\":" << n.tx_copy_bytes
+    << ",\"tx_zero_copy_bytes\":" << n.tx_zero_copy_bytes
+    << ",\"file_reads_uring\":" << s.file_reads_uring
+    << ",\"file_reads_pread\":" << s.file_reads_pread
+    << ",\"file_bytes_read\":" << s.file_bytes_read
+    << ",\"file_bytes_copied\":" << s.file_bytes_copied
+    << ",\"zerocopy_notified\":" << s.zerocopy_notified
     << ",\"tcp_in_segs\":" << h.tcp_in_segs << ",\"tcp_out_segs\":" << h.tcp_out_segs
     << ",\"tcp_retransmits\":" << h.tcp_retrans_segs
     << ",\"tcp_active_opens\":" << h.tcp_active_opens

@@ -12,6 +12,7 @@
 #include "rings/stage_trace.h"
 #include "shim/wait/epoll_set.h"
 #include "shim/intercept/export.h"
+#include "shim/files/send_file.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/socket_ops.h"
@@ -302,9 +303,10 @@ int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
   return done(int(i), saved);
 }
 
-// sendfile() to an accelerated socket: read the file, send the bytes (a
-// copy, where the kernel would splice pages).
-static ssize_t sendfile_impl(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
+// sendfile() to an accelerated UDP socket: read the file, send the bytes
+// (a copy, where the kernel would splice pages). A TCP connection on the
+// stack has its own path (shim/files/send_file.h).
+static ssize_t sendfile_copied(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
   char buf[65536];
   off64_t pos = offset ? *offset : lseek64(in_fd, 0, SEEK_CUR);
   if (pos < 0) return -errno;
@@ -331,21 +333,48 @@ static ssize_t sendfile_impl(Socket* s, int out_fd, int in_fd, off64_t* offset, 
   return ssize_t(total);
 }
 
+static_assert(sizeof(off_t) == sizeof(off64_t), "sendfile and sendfile64 are one call here");
+
+static ssize_t sendfile_to(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
+  if (s->kind == Socket::Kind::Tcp && s->accelerated) {
+    ssize_t r = op_sendfile(s, out_fd, in_fd, offset, count);
+    if (r != kNotOnStack) return r;
+  }
+  if (!s->accelerated) {
+    ssize_t r = libc::sendfile64(out_fd, in_fd, offset, count);
+    return r < 0 ? -errno : r;
+  }
+  return sendfile_copied(s, out_fd, in_fd, offset, count);
+}
+
 ssize_t xdpload_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
   Socket* s = ours(out_fd);
   if (!s) return libc::sendfile(out_fd, in_fd, offset, count);
   int saved = errno;
-  off64_t off = offset ? *offset : 0;
-  ssize_t r = sendfile_impl(s, out_fd, in_fd, offset ? &off : nullptr, count);
-  if (offset && r >= 0) *offset = off_t(off);
-  return done(r, saved);
+  return done(sendfile_to(s, out_fd, in_fd, reinterpret_cast<off64_t*>(offset), count), saved);
 }
 
 ssize_t xdpload_sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count) {
   Socket* s = ours(out_fd);
   if (!s) return libc::sendfile64(out_fd, in_fd, offset, count);
   int saved = errno;
-  return done(sendfile_impl(s, out_fd, in_fd, offset, count), saved);
+  return done(sendfile_to(s, out_fd, in_fd, offset, count), saved);
+}
+
+// splice() from a pipe into a TCP connection on the stack. Other splices
+// with one of our sockets (out of a socket, into UDP) are the kernel's.
+ssize_t xdpload_splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len,
+                       unsigned int flags) {
+  Socket* s = ours(fd_out);
+  if (!s || s->kind != Socket::Kind::Tcp || !s->accelerated)
+    return libc::splice(fd_in, off_in, fd_out, off_out, len, flags);
+  int saved = errno;
+  ssize_t r = op_splice_to(s, fd_out, fd_in, off_in, off_out, len, flags);
+  if (r == kNotOnStack) {
+    r = libc::splice(fd_in, off_in, fd_out, off_out, len, flags);
+    if (r < 0) r = -errno;
+  }
+  return done(r, saved);
 }
 
 // ---- descriptors ----

@@ -631,6 +631,7 @@ namespace {
 void zerocopy_sent(Socket* s, int flags) {
   if (!(flags & MSG_ZEROCOPY) || !s->zc.enabled) return;
   s->zc.sent();
+  ++rt().counters().zerocopy_notified;
   s->notify();
 }
 
@@ -721,6 +722,20 @@ void look_later(int64_t* due_ns, uint64_t* due_tsc, int64_t now) {
   if (per_ms) __atomic_store_n(due_tsc, __rdtsc() + per_ms * kKernelLookNs / 1000000, __ATOMIC_RELAXED);
 }
 }  // namespace
+
+ssize_t op_send_from(Socket* s, int fd, TcpSocket::SendSource& src, size_t total, int flags) {
+  CHILD_GUARD(fd);
+  ssize_t r;
+  {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    if (s->kind != Socket::Kind::Tcp || !s->accelerated) return kNotOnStack;
+    OpHold hold(s);
+    r = tcp(s)->send_from(src, total, flags);
+  }
+  if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) raise_sigpipe();
+  return r;
+}
 
 ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   CHILD_GUARD(fd);

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "shim/socket/tcp_socket.h"
+
 namespace xdpload::shim {
 
 class Socket;
@@ -31,6 +33,12 @@ int op_shutdown(Socket* s, int fd, int how);
 // `raise_sigpipe`: write()/send() without MSG_NOSIGNAL raise SIGPIPE on EPIPE.
 ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags);
 ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags);
+// A send of `total` bytes from `src` (a file for sendfile(), a pipe for
+// splice(): shim/files/) on an accelerated TCP socket, as a send() with
+// `flags`: blocking, partial counts, SIGPIPE. kNotOnStack when the socket
+// is not a TCP connection on the stack (the caller asks the kernel).
+constexpr ssize_t kNotOnStack = -(1 << 20);
+ssize_t op_send_from(Socket* s, int fd, TcpSocket::SendSource& src, size_t total, int flags);
 int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t* len);
 int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, socklen_t len);
 int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len);

@@ -15,6 +15,17 @@ struct ShimCounters {
   uint64_t kernel_sockets = 0;    // candidates left with the kernel
   uint64_t rx_copies = 0;         // received pbufs copied out of UMEM (frame pressure)
   uint64_t udp_rx_dropped = 0;    // datagrams dropped: receive buffer full
+  // sendfile() and splice() into accelerated TCP sockets: file reads into
+  // transmit frames by io_uring and by pread (no io_uring), the bytes they
+  // read, and bytes that went through a buffer instead (no frame to spare,
+  // a pipe as the source).
+  uint64_t file_reads_uring = 0;
+  uint64_t file_reads_pread = 0;
+  uint64_t file_bytes_read = 0;
+  uint64_t file_bytes_copied = 0;
+  // MSG_ZEROCOPY sends notified on the error queue (each with the COPIED
+  // code: the stack copies the program's buffer).
+  uint64_t zerocopy_notified = 0;
   uint64_t blocked_waits = 0;     // calls that slept
   uint64_t progress_polls = 0;    // stack polls by the progress thread
   // Times the progress thread woke (its ppoll returned, for an event or a

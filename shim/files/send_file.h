@@ -1,0 +1,31 @@
+// sendfile() and splice() whose destination is an accelerated TCP socket.
+//
+// sendfile(): the file is read straight into transmit frames (FileReader:
+// io_uring, a batch of segments per system call) only as lwIP's send
+// buffer takes them, and each frame becomes one segment that goes to the
+// wire from where it lies (LinkNetif::alloc_tcp_data_pbuf): one copy, page
+// cache to frame, where a send() of the same bytes makes two. When frames
+// run short, or the connection's segments are too small to be worth it,
+// the bytes go through a buffer instead (counted as copied).
+//
+// splice() from a pipe: the pipe is read with readv() straight into frames
+// the same way, only what lwIP takes, so that what is not sent stays in
+// the pipe, as with Linux.
+//
+// Arguments are judged in Linux's order, with its errors; results and the
+// file position are what Linux gives (tests/progs/sendfile_parity.c).
+#pragma once
+
+#include <sys/types.h>
+
+namespace xdpload::shim {
+
+class Socket;
+
+// out_fd is `s`, a TCP socket on the stack. Returns bytes sent or -errno;
+// kNotOnStack (socket_ops.h) when the kernel should do it after all.
+ssize_t op_sendfile(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count);
+ssize_t op_splice_to(Socket* s, int out_fd, int in_fd, loff_t* off_in, loff_t* off_out,
+                     size_t len, unsigned flags);
+
+}  // namespace xdpload::shim
