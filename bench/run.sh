@@ -292,7 +292,8 @@ fi
 # buffer, then copied into frames: how it was before); frames: under
 # xdpload, the file read by io_uring into the frames it is sent from. CPU:
 # the nginx process's user and system time (all its threads, io_uring's
-# workers included) per GB served.
+# workers included) per GB served; it includes B's kernel receiving, which
+# veth runs in the sender's context. SF_PAIRINGS="frames copy" runs a subset.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 sendfile_case() {  # pairing repeat
   local pairing=$1 r=$2 sw=()
@@ -332,7 +333,7 @@ PY
 if want sendfile; then
   note "sendfile: nginx serving 1 GiB x 3 to curl, x $repeats"
   for r in $(seq "$repeats"); do
-    for pairing in kernel copy frames; do sendfile_case $pairing "$r"; done
+    for pairing in ${SF_PAIRINGS:-kernel copy frames}; do sendfile_case $pairing "$r"; done
   done
   rm -f "$tmp/ngx/www/big.bin"
 fi

@@ -49,8 +49,10 @@ class XskLink final : public Link {
     return (token >> kGenShift) == gen_ && port_->send_kept(token & kAddrMask, len);
   }
   bool tx_kept_busy(uint64_t token) const override {
-    rings::XskPort* p = port_of(token);
-    return !p || p->kept_in_flight(token & kAddrMask);
+    // A frame of a retired port cannot be sent again in place (its port
+    // sends nothing): copied into the current port's frames.
+    if ((token >> kGenShift) != gen_) return true;
+    return port_->kept_in_flight(token & kAddrMask);
   }
   // The frame's first XskPort::kUserHeadroom bytes: a transmit packet starts
   // at kTxHeadroom, and the kernel reads only the packet.

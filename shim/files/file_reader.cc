@@ -140,7 +140,8 @@ bool read_with_uring(int fd, FileReader::Read* reads, int n) {
 void FileReader::read(int fd, Read* reads, int n, void* fixed, size_t fixed_len) {
   ShimCounters& c = Runtime::get().counters();
   if (ring_ready()) {
-    register_fixed(static_cast<char*>(fixed), fixed_len);
+    // (A read into other memory leaves the registration as it is.)
+    if (fixed) register_fixed(static_cast<char*>(fixed), fixed_len);
     if (read_with_uring(fd, reads, n)) {
       g.last = g.fixed_ok ? Method::kUringFixed : Method::kUring;
       c.file_reads_uring += uint64_t(n);

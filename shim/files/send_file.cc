@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "shim/files/file_reader.h"
 #include "shim/intercept/libc.h"
@@ -29,26 +30,40 @@ namespace {
 constexpr size_t kMaxRwCount = 0x7ffff000;
 // XDPLOAD_SENDFILE's words, in options.def's order.
 enum { kSendfileFrames = 0, kSendfileCopy = 1 };
+constexpr int kBatch = FileReader::kMaxBatch;
 
 // The program's memory, read and written the way the kernel does it:
-// EFAULT for an address that is not mapped, instead of a crash.
-bool copy_in(const void* user, void* out, size_t n) {
-  iovec local{out, n}, remote{const_cast<void*>(user), n};
-  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == ssize_t(n);
-}
-bool copy_out(void* user, const void* in, size_t n) {
-  iovec local{const_cast<void*>(in), n}, remote{user, n};
-  return process_vm_writev(getpid(), &local, 1, &remote, 1, 0) == ssize_t(n);
+// EFAULT for an address that is not mapped, instead of a crash. Where a
+// seccomp filter forbids process_vm_readv (some container runtimes), the
+// memory is used directly.
+bool copy_user(void* to, const void* from, size_t n, bool out) {
+  iovec local{out ? const_cast<void*>(from) : to, n};
+  iovec remote{out ? to : const_cast<void*>(from), n};
+  pid_t me = getpid();
+  ssize_t r = out ? process_vm_writev(me, &local, 1, &remote, 1, 0)
+                  : process_vm_readv(me, &local, 1, &remote, 1, 0);
+  if (r == ssize_t(n)) return true;
+  if (r < 0 && (errno == ENOSYS || errno == EPERM)) {
+    memcpy(to, from, n);
+    return true;
+  }
+  return false;
 }
 
-// Frames for up to `want` bytes of segments of at most `seg` bytes each, no
-// more than the connection's queue takes: their pbufs into p[], each set
-// to its length; returns how many.
+// How many more segments the connection's queue takes, `per` queue
+// entries each (lwIP counts pbufs; the send loop keeps 4 spare).
+int queue_room(const tcp_pcb* pcb, int per) {
+  int room = (TCP_SND_QUEUELEN - 4 - int(tcp_sndqueuelen(pcb))) / per;
+  return room > 0 ? room : 0;
+}
+
+// Frames for up to `want` bytes in segments of at most `seg` bytes, no more
+// than the queue takes (2 entries each: header and data): their pbufs into
+// p[], each as long as its segment; returns how many.
 int take_frames(tcp_pcb* pcb, size_t want, uint16_t seg, pbuf** p) {
   stack::LinkNetif& nif = Runtime::get().stack()->driver();
-  int queue_room = (TCP_SND_QUEUELEN - 4 - int(tcp_sndqueuelen(pcb))) / 2;  // header + data each
-  int k = int(std::min<size_t>((want + seg - 1) / seg, FileReader::kMaxBatch));
-  k = std::min(k, queue_room);
+  int k = int(std::min<size_t>((want + seg - 1) / seg, kBatch));
+  k = std::min(k, queue_room(pcb, 2));
   int got = 0;
   for (size_t off = 0; got < k; ++got) {
     uint16_t len = uint16_t(std::min<size_t>(seg, want - off));
@@ -59,27 +74,33 @@ int take_frames(tcp_pcb* pcb, size_t want, uint16_t seg, pbuf** p) {
   return got;
 }
 
-// Queues frames 0..n whose data is in, frame i holding got[i] bytes of the
-// asked asked[i] (fewer: the source ends there). Frees the frames not
-// queued. Returns the bytes queued; *ended when a frame came back short.
+// Queues frames 0..n-1 whose data is in: frame i got[i] bytes of the
+// asked[i] (fewer: the source ends there; < 0: an error). Frees the frames
+// not queued. Returns the bytes queued; *ended when the source ended at a
+// frame that came back short or failed.
 size_t queue_frames(tcp_pcb* pcb, pbuf** p, const int32_t* got, const uint32_t* asked, int n,
                     size_t sent, size_t total, bool more, bool* ended) {
-  size_t queued = 0;
-  int i = 0;
-  for (; i < n && got[i] > 0; ++i) {
-    pbuf_realloc(p[i], u16_t(got[i]));
-    bool last = sent + queued + size_t(got[i]) >= total || uint32_t(got[i]) < asked[i];
-    if (tcp_write_pbuf(pcb, p[i], more || !last ? TCP_WRITE_FLAG_MORE : 0) != ERR_OK) break;
-    queued += size_t(got[i]);
-    if (uint32_t(got[i]) < asked[i]) {
+  int full = 0;  // frames to queue: every one up to and with the first short one
+  size_t bytes = 0;
+  while (full < n && got[full] > 0) {
+    pbuf_realloc(p[full], u16_t(got[full]));
+    bytes += size_t(got[full]);
+    const bool short_read = uint32_t(got[full]) < asked[full];
+    ++full;
+    if (short_read) {
       *ended = true;
-      ++i;
       break;
     }
   }
-  if (i < n && got[i] <= 0) *ended = true;
-  for (; i < n; ++i) pbuf_free(p[i]);
-  return queued;
+  if (full < n && got[full] <= 0) *ended = true;
+  bool last = *ended || sent + bytes >= total;
+  int queued = tcp_write_pbufs(pcb, p, u16_t(full), more || !last ? TCP_WRITE_FLAG_MORE : 0);
+  size_t queued_bytes = 0;
+  for (int i = 0; i < queued; ++i) queued_bytes += size_t(got[i]);
+  // (lwIP refuses only when memory runs out: its buffer and queue had room.)
+  if (queued < full) *ended = false;
+  for (int i = queued; i < n; ++i) pbuf_free(p[i]);
+  return queued_bytes;
 }
 
 // A sendfile()'s bytes: a regular file from `pos` on.
@@ -92,59 +113,66 @@ class FileSource final : public TcpSocket::SendSource {
     Runtime& rt = Runtime::get();
     size_t want = std::min(total - sent, size_t(tcp_sndbuf(pcb)));
     uint16_t seg = tcp_write_pbuf_max(pcb);
-    if (seg && rt.config().sendfile == kSendfileFrames && !rt.frames_short()) {
-      pbuf* p[FileReader::kMaxBatch];
-      int n = take_frames(pcb, want, seg, p);
-      if (n) {
-        FileReader::Read reads[FileReader::kMaxBatch];
-        int32_t got[FileReader::kMaxBatch] = {};
-        uint32_t asked[FileReader::kMaxBatch];
-        int64_t at = pos_;
-        for (int i = 0; i < n; ++i) {
-          reads[i] = FileReader::Read{p[i]->payload, p[i]->len, at, 0};
-          asked[i] = p[i]->len;
-          at += p[i]->len;
-        }
-        size_t mem_len;
-        uint8_t* mem = rt.stack()->driver().link()->frame_memory(&mem_len);
-        FileReader::read(fd_, reads, n, mem, mem_len);
-        for (int i = 0; i < n; ++i) got[i] = reads[i].result;
-        bool ended = false;
-        size_t queued = queue_frames(pcb, p, got, asked, n, sent, total, more, &ended);
-        pos_ += int64_t(queued);
-        if (ended) end_at_first_failure(got, n, queued, stop);
-        return queued;
-      }
+    if (!seg) return 0;
+    if (rt.config().sendfile == kSendfileFrames && !rt.frames_short()) {
+      if (!queue_room(pcb, 2)) return 0;  // wait for acknowledgements
+      pbuf* p[kBatch];
+      if (int n = take_frames(pcb, want, seg, p)) return queue_in_frames(pcb, p, n, sent, total, more, stop);
     }
-    return queue_copied(pcb, want, sent, total, more, stop);
+    return queue_copied(pcb, want, seg, sent, total, more, stop);
   }
 
  private:
-  // The source ended: a read error (reported when nothing was queued) or
-  // the end of the file.
-  static void end_at_first_failure(const int32_t* got, int n, size_t queued, Stop* stop) {
-    stop->end = true;
-    for (int i = 0; i < n; ++i)
-      if (got[i] < 0) {
-        if (!queued) stop->error = got[i];
-        return;
-      }
+  size_t queue_in_frames(tcp_pcb* pcb, pbuf** p, int n, size_t sent, size_t total, bool more,
+                         Stop* stop) {
+    FileReader::Read reads[kBatch];
+    int32_t got[kBatch] = {};
+    uint32_t asked[kBatch];
+    int64_t at = pos_;
+    for (int i = 0; i < n; ++i) {
+      reads[i] = FileReader::Read{p[i]->payload, p[i]->len, at, 0};
+      asked[i] = p[i]->len;
+      at += p[i]->len;
+    }
+    size_t mem_len;
+    uint8_t* mem = Runtime::get().stack()->driver().link()->frame_memory(&mem_len);
+    FileReader::read(fd_, reads, n, mem, mem_len);
+    for (int i = 0; i < n; ++i) got[i] = reads[i].result;
+    bool ended = false;
+    size_t queued = queue_frames(pcb, p, got, asked, n, sent, total, more, &ended);
+    pos_ += int64_t(queued);
+    if (ended) {
+      stop->end = true;
+      // A read error ends the send; it is the call's result when nothing
+      // was queued at all (Linux's partial count otherwise).
+      for (int i = 0; i < n; ++i)
+        if (got[i] < 0) {
+          if (!queued && !sent) stop->error = got[i];
+          break;
+        }
+    }
+    return queued;
   }
 
-  // No frame to read into: through a buffer, copied into lwIP's segments.
-  size_t queue_copied(tcp_pcb* pcb, size_t want, size_t sent, size_t total, bool more, Stop* stop) {
+  // No frame to read into (or XDPLOAD_SENDFILE=copy): through a buffer,
+  // copied into lwIP's segments, no more than its queue takes (1 entry a
+  // segment).
+  size_t queue_copied(tcp_pcb* pcb, size_t want, uint16_t seg, size_t sent, size_t total,
+                      bool more, Stop* stop) {
     char buf[16384];
-    FileReader::Read r{buf, uint32_t(std::min(want, sizeof buf)), pos_, 0};
+    size_t cap = std::min({want, sizeof buf, size_t(queue_room(pcb, 1)) * seg});
+    if (!cap) return 0;
+    FileReader::Read r{buf, uint32_t(cap), pos_, 0};
     FileReader::read(fd_, &r, 1, nullptr, 0);
     if (r.result <= 0) {
       stop->end = true;
-      stop->error = r.result;
+      if (!sent) stop->error = r.result;
       return 0;
     }
     size_t n = size_t(r.result);
     u8_t fl = TCP_WRITE_FLAG_COPY;
     if (more || sent + n < total) fl |= TCP_WRITE_FLAG_MORE;
-    if (tcp_write(pcb, buf, u16_t(n), fl) != ERR_OK) return 0;  // read again later
+    if (tcp_write(pcb, buf, u16_t(n), fl) != ERR_OK) return 0;  // (out of memory) read again later
     pos_ += int64_t(n);
     Runtime::get().counters().file_bytes_copied += n;
     if (n < r.len) stop->end = true;
@@ -155,8 +183,10 @@ class FileSource final : public TcpSocket::SendSource {
   int64_t pos_;
 };
 
-// A splice()'s bytes: what a pipe holds (the caller waited for some),
-// `total` of them at most, read straight into frames.
+// A splice()'s bytes: what a pipe holds (the caller saw some), read
+// straight into frames. Only what lwIP's buffer and queue have room for is
+// read, so that lwIP takes every byte read: what it cannot take stays in
+// the pipe.
 class PipeSource final : public TcpSocket::SendSource {
  public:
   explicit PipeSource(int fd) : fd_(fd) {}
@@ -165,17 +195,24 @@ class PipeSource final : public TcpSocket::SendSource {
     size_t want = std::min(total - sent, size_t(tcp_sndbuf(pcb)));
     uint16_t seg = tcp_write_pbuf_max(pcb);
     Runtime& rt = Runtime::get();
-    if (!seg || rt.config().sendfile != kSendfileFrames || rt.frames_short())
-      return queue_copied(pcb, want, sent, total, more, stop);
-    pbuf* p[FileReader::kMaxBatch];
-    int n = take_frames(pcb, want, seg, p);
-    if (!n) return queue_copied(pcb, want, sent, total, more, stop);
-    iovec iov[FileReader::kMaxBatch];
-    uint32_t asked[FileReader::kMaxBatch];
+    if (!seg) return 0;
+    if (rt.config().sendfile == kSendfileFrames && !rt.frames_short()) {
+      if (!queue_room(pcb, 2)) return 0;
+      pbuf* p[kBatch];
+      if (int n = take_frames(pcb, want, seg, p)) return queue_in_frames(pcb, p, n, sent, total, more, stop);
+    }
+    return queue_copied(pcb, want, seg, sent, total, more, stop);
+  }
+
+ private:
+  size_t queue_in_frames(tcp_pcb* pcb, pbuf** p, int n, size_t sent, size_t total, bool more,
+                         Stop* stop) {
+    iovec iov[kBatch];
+    uint32_t asked[kBatch];
     for (int i = 0; i < n; ++i) iov[i] = iovec{p[i]->payload, asked[i] = p[i]->len};
     // One read fills the frames in order: how much each got follows.
     ssize_t r = read_pipe(iov, n);
-    int32_t got[FileReader::kMaxBatch];
+    int32_t got[kBatch];
     size_t left = r > 0 ? size_t(r) : 0;
     for (int i = 0; i < n; ++i) {
       got[i] = int32_t(std::min<size_t>(left, asked[i]));
@@ -184,28 +221,20 @@ class PipeSource final : public TcpSocket::SendSource {
     if (r < 0) got[0] = int32_t(r);
     bool ended = false;
     size_t queued = queue_frames(pcb, p, got, asked, n, sent, total, more, &ended);
-    if (r < 0 || (ended && !queued)) {
-      stop->end = true;
+    if (ended) {
+      stop->end = true;  // the pipe held less than the caller saw, or failed
       if (r < 0 && !sent) stop->error = int(r);
-    } else if (ended) {
-      stop->end = true;  // the pipe held less than the caller saw
     }
     Runtime::get().counters().file_bytes_read += queued;
     return queued;
   }
 
- private:
-  // Never waits (the CoreLock is held): RWF_NOWAIT, should another reader
-  // have emptied the pipe since the caller looked (-EAGAIN then).
-  ssize_t read_pipe(iovec* iov, int n) {
-    ssize_t r;
-    do r = preadv2(fd_, iov, n, -1, RWF_NOWAIT);
-    while (r < 0 && errno == EINTR);
-    return r < 0 ? -errno : r;
-  }
-  size_t queue_copied(tcp_pcb* pcb, size_t want, size_t sent, size_t total, bool more, Stop* stop) {
+  size_t queue_copied(tcp_pcb* pcb, size_t want, uint16_t seg, size_t sent, size_t total,
+                      bool more, Stop* stop) {
     char buf[16384];
-    iovec iov{buf, std::min(want, sizeof buf)};
+    size_t cap = std::min({want, sizeof buf, size_t(queue_room(pcb, 1)) * seg});
+    if (!cap) return 0;
+    iovec iov{buf, cap};
     ssize_t r = read_pipe(&iov, 1);
     if (r <= 0) {
       stop->end = true;
@@ -214,17 +243,39 @@ class PipeSource final : public TcpSocket::SendSource {
     }
     u8_t fl = TCP_WRITE_FLAG_COPY;
     if (more || sent + size_t(r) < total) fl |= TCP_WRITE_FLAG_MORE;
-    // The bytes are out of the pipe now: lwIP takes them (its buffer had
-    // the room) or, should it not, they are lost with the call's error.
+    // lwIP's buffer and queue have room for these bytes; it refuses them
+    // only when memory runs out, and then they are lost with the error.
     if (tcp_write(pcb, buf, u16_t(r), fl) != ERR_OK) {
       stop->end = true;
       stop->error = -ENOMEM;
       return 0;
     }
     Runtime::get().counters().file_bytes_copied += size_t(r);
-    if (size_t(r) < iov.iov_len) stop->end = true;
+    if (size_t(r) < cap) stop->end = true;
     return size_t(r);
   }
+
+  // Never waits (the CoreLock is held): RWF_NOWAIT (-EAGAIN should another
+  // reader have emptied the pipe). Kernels before 6.4 refuse RWF_NOWAIT on
+  // pipes: there, a plain read of no more than the pipe holds.
+  ssize_t read_pipe(iovec* iov, int n) {
+    ssize_t r;
+    do r = preadv2(fd_, iov, n, -1, RWF_NOWAIT);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0 || errno != EOPNOTSUPP) return r < 0 ? -errno : r;
+    int avail = 0;
+    if (ioctl(fd_, FIONREAD, &avail) != 0 || avail <= 0) return -EAGAIN;
+    size_t room = size_t(avail);
+    int k = 0;
+    for (; k < n && room; ++k) {
+      iov[k].iov_len = std::min(iov[k].iov_len, room);
+      room -= iov[k].iov_len;
+    }
+    do r = ::readv(fd_, iov, k);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+  }
+
   int fd_;
 };
 
@@ -233,7 +284,7 @@ class PipeSource final : public TcpSocket::SendSource {
 ssize_t op_sendfile(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
   // In the order Linux judges them (sendfile64 and do_sendfile).
   int64_t pos = 0;
-  if (offset && !copy_in(offset, &pos, sizeof pos)) return -EFAULT;
+  if (offset && !copy_user(&pos, offset, sizeof pos, false)) return -EFAULT;
   int fl = libc::fcntl(in_fd, F_GETFL);
   if (fl < 0 || (fl & O_PATH) || (fl & O_ACCMODE) == O_WRONLY) return -EBADF;
   struct stat st;
@@ -249,13 +300,15 @@ ssize_t op_sendfile(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t co
   if (count > kMaxRwCount) count = kMaxRwCount;
   // do_splice_direct reads only regular files and block devices.
   if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) return -EINVAL;
+  // Nothing to read: 0, without a look at the socket (a reset one too).
+  if (count == 0 || (S_ISREG(st.st_mode) && pos >= st.st_size)) return 0;
   FileSource src(in_fd, pos);
   ssize_t r = op_send_from(s, out_fd, src, count, 0);
   if (r == kNotOnStack) return r;
   if (r > 0) {
     if (offset) {
       int64_t now = src.pos();
-      if (!copy_out(offset, &now, sizeof now)) return -EFAULT;
+      if (!copy_user(offset, &now, sizeof now, true)) return -EFAULT;
     } else {
       lseek64(in_fd, src.pos(), SEEK_SET);
     }
@@ -265,26 +318,29 @@ ssize_t op_sendfile(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t co
 
 ssize_t op_splice_to(Socket* s, int out_fd, int in_fd, loff_t* off_in, loff_t* off_out,
                      size_t len, unsigned flags) {
-  // One side of a splice is a pipe; the socket is not one, so the input
-  // must be (EINVAL), and neither side takes an offset (ESPIPE).
-  struct stat st;
-  if (libc::fcntl(in_fd, F_GETFL) < 0) return -EBADF;
-  if (fstat(in_fd, &st) != 0) return -errno;
-  if (!S_ISFIFO(st.st_mode)) return -EINVAL;
-  if (off_in || off_out) return -ESPIPE;
+  // In the order Linux judges them (splice, __do_splice, do_splice). The
+  // socket is not a pipe, so the input must be one.
   if (len == 0) return 0;
+  constexpr unsigned kAllFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT;
+  if (flags & ~kAllFlags) return -EINVAL;
+  int fl = libc::fcntl(in_fd, F_GETFL);
+  if (fl < 0 || (fl & O_PATH)) return -EBADF;
+  struct stat st;
+  if (fstat(in_fd, &st) != 0) return -errno;
+  const bool pipe_in = S_ISFIFO(st.st_mode);
+  if (pipe_in && off_in) return -ESPIPE;
+  if ((fl & O_ACCMODE) == O_WRONLY) return -EBADF;
+  if (!pipe_in) return -EINVAL;
+  if (off_out) return -EINVAL;  // a socket takes no offset
   if (len > kMaxRwCount) len = kMaxRwCount;
   // splice_to_socket waits for the pipe to hold something (not with
   // SPLICE_F_NONBLOCK or a non-blocking pipe), and moves what it holds;
   // an empty pipe without writers is the end (0).
-  const bool nonblock = (flags & SPLICE_F_NONBLOCK) || (libc::fcntl(in_fd, F_GETFL) & O_NONBLOCK);
+  const bool nonblock = (flags & SPLICE_F_NONBLOCK) || (fl & O_NONBLOCK);
   pollfd p{in_fd, POLLIN, 0};
-  for (;;) {
-    int n = poll(&p, 1, nonblock ? 0 : -1);
-    if (n < 0) return -errno;
-    if (n == 0) return -EAGAIN;
-    break;
-  }
+  int n = poll(&p, 1, nonblock ? 0 : -1);
+  if (n < 0) return -errno;
+  if (n == 0) return -EAGAIN;
   int avail = 0;
   if (ioctl(in_fd, FIONREAD, &avail) != 0) return -errno;
   if (avail <= 0) return 0;  // hung up, nothing left

@@ -5,8 +5,12 @@
 // buffer takes them, and each frame becomes one segment that goes to the
 // wire from where it lies (LinkNetif::alloc_tcp_data_pbuf): one copy, page
 // cache to frame, where a send() of the same bytes makes two. When frames
-// run short, or the connection's segments are too small to be worth it,
-// the bytes go through a buffer instead (counted as copied).
+// run short (or XDPLOAD_SENDFILE=copy), the bytes go through a buffer
+// instead (counted as copied).
+//
+// The reads are made with the CoreLock held: a file that is not in the
+// page cache holds up the stack of the whole family while the disk reads
+// it (left to do: read without the lock when a RWF_NOWAIT read says so).
 //
 // splice() from a pipe: the pipe is read with readv() straight into frames
 // the same way, only what lwIP takes, so that what is not sent stays in

@@ -541,6 +541,12 @@ int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
 
 namespace {
 
+// lwIP takes more data now: send buffer space, and room in the segment
+// queue (a peer with a small MSS fills the queue before the buffer).
+bool can_queue(const tcp_pcb* p) {
+  return tcp_sndbuf(p) > 0 && tcp_sndqueuelen(p) < TCP_SND_QUEUELEN - 4;
+}
+
 // A send()'s bytes: the program's iovec, copied into lwIP's segments.
 struct IovSource final : TcpSocket::SendSource {
   const iovec* iov;
@@ -602,7 +608,7 @@ ssize_t TcpSocket::send_from(SendSource& src, size_t total, int flags, int contr
     bool progressed = false;
     const bool more = (flags & MSG_MORE) || opt.cork;
     while (sent < total) {
-      if (tcp_sndbuf(pcb) == 0 || tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN - 4) break;
+      if (!can_queue(pcb)) break;
       SendSource::Stop stop;
       size_t n = src.queue(pcb, sent, total, more, &stop);
       if (n) {
@@ -631,12 +637,16 @@ ssize_t TcpSocket::send_from(SendSource& src, size_t total, int flags, int contr
     if (sent == total) break;
     // The send buffer is full: partial write, or wait for acknowledgements.
     nospace = true;
+    // A non-blocking send that wrote something returns now, as Linux's
+    // does (it takes no acknowledgement in before it returns): going on
+    // while acknowledgements free room, one call could send a whole file.
+    if (dontwait && sent) return partial(ssize_t(sent));
     rt.poll_stack();
-    if (pcb && tcp_sndbuf(pcb) > 0 && !error) continue;
+    if (pcb && can_queue(pcb) && !error) continue;
     if (dontwait) return sent ? partial(ssize_t(sent)) : -EAGAIN;
     int rc = wait_for(
         [](TcpSocket* s) {
-          return !s->pcb || s->error || s->state != State::Connected || tcp_sndbuf(s->pcb) > 0;
+          return !s->pcb || s->error || s->state != State::Connected || can_queue(s->pcb);
         },
         opt.sndtimeo_ns, kSpinTcpSend);
     if (rc == -EBADF) return sent ? ssize_t(sent) : rc;  // (the socket may be gone)

@@ -344,6 +344,8 @@ static void nonblocking(void) {
   int s = connect_to(port + 1), in = open_file(big_path, O_RDONLY);
   fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
   off_t off = 0;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   errno = 0;
   long first = sendfile(s, in, &off, BIG_SIZE);
   int e = errno;
@@ -356,9 +358,11 @@ static void nonblocking(void) {
     e = errno;
     ++calls;
   }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
   show("14. then", r, e);
-  fprintf(stderr, "14. first call %ld, %ld calls, %ld bytes (%.2f MiB) before EAGAIN\n", first, calls, (long)off,
-          off / (double)MiB);
+  fprintf(stderr, "14. first call %ld, %ld calls, %ld bytes (%.2f MiB) before EAGAIN, in %.0f ms\n", first,
+          calls, (long)off, off / (double)MiB,
+          (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
   fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
   r = 0;
   while (off < BIG_SIZE) {
