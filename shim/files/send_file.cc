@@ -349,4 +349,54 @@ ssize_t op_splice_to(Socket* s, int out_fd, int in_fd, loff_t* off_in, loff_t* o
                       (flags & SPLICE_F_MORE) ? MSG_MORE : 0);
 }
 
+ssize_t op_splice_from(Socket* s, int in_fd, int out_fd, loff_t* off_in, loff_t* off_out,
+                       size_t len, unsigned flags) {
+  // In the order Linux judges them; the socket is not a pipe, so the
+  // output must be one.
+  if (len == 0) return 0;
+  constexpr unsigned kAllFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT;
+  if (flags & ~kAllFlags) return -EINVAL;
+  int fl = libc::fcntl(out_fd, F_GETFL);
+  if (fl < 0 || (fl & O_PATH)) return -EBADF;
+  struct stat st;
+  if (fstat(out_fd, &st) != 0) return -errno;
+  const bool pipe_out = S_ISFIFO(st.st_mode);
+  if (pipe_out && off_out) return -ESPIPE;
+  if ((fl & O_ACCMODE) == O_RDONLY) return -EBADF;
+  if (!pipe_out) return -EINVAL;
+  if (off_in) return -EINVAL;  // a socket takes no offset
+  // Room in the pipe (wait for some, unless SPLICE_F_NONBLOCK).
+  size_t room = 0;
+  for (;;) {
+    int cap = libc::fcntl(out_fd, F_GETPIPE_SZ), used = 0;
+    if (cap < 0 || ioctl(out_fd, FIONREAD, &used) != 0) return -errno;
+    if (cap > used) {
+      room = size_t(cap - used);
+      break;
+    }
+    if (flags & SPLICE_F_NONBLOCK) return -EAGAIN;
+    pollfd p{out_fd, POLLOUT, 0};
+    if (poll(&p, 1, -1) < 0) return -errno;
+  }
+  char buf[65536];
+  iovec iov{buf, std::min({len, room, sizeof buf})};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  ssize_t r = op_recvmsg(s, in_fd, &msg, (flags & SPLICE_F_NONBLOCK) ? MSG_DONTWAIT : 0);
+  if (r <= 0) return r;
+  // The pipe had room for these: the write does not wait (another writer
+  // could take the room meanwhile; then it waits, as a write would).
+  size_t done = 0;
+  while (done < size_t(r)) {
+    ssize_t w = ::write(out_fd, buf + done, size_t(r) - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return done ? ssize_t(done) : -errno;
+    }
+    done += size_t(w);
+  }
+  return r;
+}
+
 }  // namespace xdpload::shim

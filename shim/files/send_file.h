@@ -14,7 +14,8 @@
 //
 // splice() from a pipe: the pipe is read with readv() straight into frames
 // the same way, only what lwIP takes, so that what is not sent stays in
-// the pipe, as with Linux.
+// the pipe, as with Linux. splice() out of a TCP socket on the stack into a
+// pipe moves what the socket has through a buffer.
 //
 // Arguments are judged in Linux's order, with its errors; results and the
 // file position are what Linux gives (tests/progs/sendfile_parity.c).
@@ -31,5 +32,10 @@ class Socket;
 ssize_t op_sendfile(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count);
 ssize_t op_splice_to(Socket* s, int out_fd, int in_fd, loff_t* off_in, loff_t* off_out,
                      size_t len, unsigned flags);
+// splice() out of `s` (in_fd, accelerated) into a pipe: what the socket
+// has, no more than the pipe has room for, through a buffer (a receive
+// into it, then a write that the room makes sure does not wait).
+ssize_t op_splice_from(Socket* s, int in_fd, int out_fd, loff_t* off_in, loff_t* off_out,
+                       size_t len, unsigned flags);
 
 }  // namespace xdpload::shim

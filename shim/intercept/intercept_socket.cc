@@ -361,13 +361,19 @@ ssize_t xdpload_sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count)
   return done(sendfile_to(s, out_fd, in_fd, offset, count), saved);
 }
 
-// splice() from a pipe into a TCP connection on the stack. Other splices
-// with one of our sockets (out of a socket, into UDP) are the kernel's.
+// splice() from a pipe into a TCP connection on the stack, and out of one
+// into a pipe. Other splices with one of our sockets (UDP) are the
+// kernel's.
 ssize_t xdpload_splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len,
                        unsigned int flags) {
+  auto on_stack = [](Socket* s) { return s && s->kind == Socket::Kind::Tcp && s->accelerated; };
   Socket* s = ours(fd_out);
-  if (!s || s->kind != Socket::Kind::Tcp || !s->accelerated)
-    return libc::splice(fd_in, off_in, fd_out, off_out, len, flags);
+  if (!on_stack(s)) {
+    Socket* from = ours(fd_in);
+    if (!on_stack(from)) return libc::splice(fd_in, off_in, fd_out, off_out, len, flags);
+    int saved = errno;
+    return done(op_splice_from(from, fd_in, fd_out, off_in, off_out, len, flags), saved);
+  }
   int saved = errno;
   ssize_t r = op_splice_to(s, fd_out, fd_in, off_in, off_out, len, flags);
   if (r == kNotOnStack) {

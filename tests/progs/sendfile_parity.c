@@ -27,8 +27,9 @@
  * file truncated while the call waits for room; a non-blocking socket until
  * EAGAIN, then blocking again for the rest; splice from a pipe, and from a
  * file with off_in through a pipe (directly to the socket: EINVAL, one side
- * of a splice must be a pipe). Byte counts that depend on buffer sizes and
- * timing go to stderr.
+ * of a splice must be a pipe); splice out of the socket into a pipe (the
+ * peer's answer, and the refusals). Byte counts that depend on buffer sizes
+ * and timing go to stderr.
  *
  * Built with _FORTIFY_SOURCE, like the other parity programs.
  */
@@ -420,6 +421,55 @@ static void splice_from_pipe(void) {
   close(splice_pipe[0]);
 }
 
+/* Case 17: splice out of the socket into a pipe: the peer's answer line,
+ * after 5000 bytes sent, read through the pipe (to EOF: 0); the refusals
+ * first (an offset on the socket side, a pipe's read end as the output). */
+static void splice_to_pipe(void) {
+  begin("17. splice from the socket into a pipe");
+  int s = connect_to(port), p[2];
+  if (pipe(p) != 0) {
+    printf("setup: pipe: %s\n", en(errno));
+    exit(1);
+  }
+  const unsigned char* src = data + 3 * MiB;
+  for (long done = 0; done < 5000;) {
+    ssize_t w = send(s, src + done, 5000 - done, 0);
+    if (w <= 0) break;
+    done += w;
+  }
+  shutdown(s, SHUT_WR);
+  loff_t off = 0;
+  errno = 0;
+  long r = splice(s, &off, p[1], NULL, 4096, 0);
+  show("17. with an offset on the socket", r, errno);
+  errno = 0;
+  r = splice(s, NULL, p[0], NULL, 4096, 0);
+  show("17. into the pipe's read end", r, errno);
+  errno = 0;
+  r = splice(s, NULL, p[1], NULL, 0, 0);
+  show("17. 0 bytes", r, errno);
+  char line[128];
+  long total = 0;
+  for (;;) {
+    errno = 0;
+    r = splice(s, NULL, p[1], NULL, 4096, 0);
+    if (r <= 0) break;
+    if (total + r >= (long)sizeof line) break;
+    if (read(p[0], line + total, r) != r) break;
+    total += r;
+  }
+  show("17. at the end", r, errno);
+  line[total] = 0;
+  unsigned long crc = 0;
+  unsigned long long len = 0;
+  int ok = sscanf(line, "%lu %llu", &crc, &len) == 2;
+  printf("17: the peer's answer through the pipe: %s, received: %llu bytes, matching: %s\n", yes(ok),
+         len, yes(ok && len == 5000 && crc == cksum(src, 5000)));
+  close(s);
+  close(p[0]);
+  close(p[1]);
+}
+
 /* Case 16: a file with off_in. Straight to the socket splice refuses
  * (EINVAL: neither side is a pipe) and leaves off_in alone; through a pipe,
  * off_in moves and the file position does not. */
@@ -531,6 +581,7 @@ int main(int argc, char** argv) {
   nonblocking();
   splice_from_pipe();
   splice_from_file();
+  splice_to_pipe();
 
   alarm(0);
   unlink(small_path);

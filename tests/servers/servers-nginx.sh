@@ -1,7 +1,8 @@
 # nginx, unmodified, one worker (master_process off, daemon off), under
 # xdpload: wrk from the other namespace on a small page for 10 s with no
 # socket errors and only 2xx answers, and curl fetching a 100 MB file
-# byte-exact; with sendfile off, and on (served through a copy).
+# byte-exact; with sendfile off, and on (the file read by io_uring into the
+# frames it is sent from: xdpload-stat's counters say so).
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 netns_up
@@ -31,6 +32,15 @@ for sendfile in off on; do
   echo "xdpload rx frames $rx; A's kernel TcpInSegs +$((segs_after - segs_before))"
   check "sendfile $sendfile: through xdpload, not A's kernel" \
     bash -c "[ $rx -gt 100000 ] && [ $((segs_after - segs_before)) -lt 1000 ]"
+  from_frames=$(xstat_counter "$server" tx_zero_copy_bytes)
+  uring=$(xstat_counter "$server" file_reads_uring)
+  echo "bytes sent from the frames a file was read into: $from_frames; io_uring reads: $uring"
+  if [ "$sendfile" = on ]; then
+    check "sendfile on: the file went from the frames io_uring read it into" \
+      bash -c "[ $from_frames -ge 100000000 ] && [ $uring -gt 0 ]"
+  else
+    check "sendfile off: no file read into frames" [ "$from_frames" -eq 0 ]
+  fi
   kill "$server"
   wait "$server" 2>/dev/null
 done
