@@ -216,10 +216,11 @@ void print_counters_text(const stats::Segment& h) {
   printf("  tx data  copied into frames %llu bytes; sent from the frame a file was read into "
          "%llu bytes\n",
          (unsigned long long)n.tx_copy_bytes, (unsigned long long)n.tx_zero_copy_bytes);
-  printf("  files    read into frames %llu bytes (io_uring reads %llu, pread %llu); through a "
-         "buffer %llu bytes; MSG_ZEROCOPY sends notified %llu\n",
+  printf("  files    read into frames %llu bytes (io_uring reads %llu, pread %llu, waited for "
+         "the disk %llu); through a buffer %llu bytes; MSG_ZEROCOPY sends notified %llu\n",
          (unsigned long long)s.file_bytes_read, (unsigned long long)s.file_reads_uring,
-         (unsigned long long)s.file_reads_pread, (unsigned long long)s.file_bytes_copied,
+         (unsigned long long)s.file_reads_pread, (unsigned long long)s.file_reads_waited,
+         (unsigned long long)s.file_bytes_copied,
          (unsigned long long)s.zerocopy_notified);
   for (const auto& k : s.kernel_options) {
     if (!k.sockets) continue;
@@ -295,6 +296,7 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"file_reads_pread\":" << s.file_reads_pread
     << ",\"file_bytes_read\":" << s.file_bytes_read
     << ",\"file_bytes_copied\":" << s.file_bytes_copied
+    << ",\"file_reads_waited\":" << s.file_reads_waited
     << ",\"zerocopy_notified\":" << s.zerocopy_notified
     << ",\"tcp_in_segs\":" << h.tcp_in_segs << ",\"tcp_out_segs\":" << h.tcp_out_segs
     << ",\"tcp_retransmits\":" << h.tcp_retrans_segs

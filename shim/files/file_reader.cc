@@ -80,19 +80,25 @@ void register_fixed(char* base, size_t len) {
   g.fixed_ok = true;
 }
 
-void read_with_pread(int fd, FileReader::Read* reads, int n) {
+void read_with_pread(int fd, FileReader::Read* reads, int n, bool nowait) {
   for (int i = 0; i < n; ++i) {
     FileReader::Read& r = reads[i];
+    iovec iov{r.dst, r.len};
     ssize_t got;
-    do got = pread64(fd, r.dst, r.len, r.pos);
+    do got = preadv2(fd, &iov, 1, r.pos, nowait ? RWF_NOWAIT : 0);
     while (got < 0 && errno == EINTR);
+    // (A file system without RWF_NOWAIT: a read that may wait.)
+    if (got < 0 && errno == EOPNOTSUPP && nowait) {
+      do got = pread64(fd, r.dst, r.len, r.pos);
+      while (got < 0 && errno == EINTR);
+    }
     r.result = got < 0 ? -errno : int32_t(got);
   }
 }
 
 // One batch through the ring. False, with nothing read, when the ring
 // refuses it (the caller reads with pread).
-bool read_with_uring(int fd, FileReader::Read* reads, int n) {
+bool read_with_uring(int fd, FileReader::Read* reads, int n, bool nowait) {
   for (int i = 0; i < n; ++i) {
     io_uring_sqe* sqe = io_uring_get_sqe(&g.ring);
     if (!sqe) return false;  // (never: the ring is empty between batches)
@@ -102,6 +108,7 @@ bool read_with_uring(int fd, FileReader::Read* reads, int n) {
       io_uring_prep_read_fixed(sqe, fd, dst, r.len, uint64_t(r.pos), int((dst - g.fixed) / kFixedPiece));
     else
       io_uring_prep_read(sqe, fd, dst, r.len, uint64_t(r.pos));
+    if (nowait) sqe->rw_flags = RWF_NOWAIT;
     io_uring_sqe_set_data64(sqe, uint64_t(i));
   }
   int submitted = 0;
@@ -131,18 +138,18 @@ bool read_with_uring(int fd, FileReader::Read* reads, int n) {
   }
   // Anything the ring did not read is read here.
   for (int i = 0; i < n; ++i)
-    if (reads[i].result == INT32_MIN) read_with_pread(fd, &reads[i], 1);
+    if (reads[i].result == INT32_MIN) read_with_pread(fd, &reads[i], 1, nowait);
   return true;
 }
 
 }  // namespace
 
-void FileReader::read(int fd, Read* reads, int n, void* fixed, size_t fixed_len) {
+void FileReader::read(int fd, Read* reads, int n, void* fixed, size_t fixed_len, bool nowait) {
   ShimCounters& c = Runtime::get().counters();
   if (ring_ready()) {
     // (A read into other memory leaves the registration as it is.)
     if (fixed) register_fixed(static_cast<char*>(fixed), fixed_len);
-    if (read_with_uring(fd, reads, n)) {
+    if (read_with_uring(fd, reads, n, nowait)) {
       g.last = g.fixed_ok ? Method::kUringFixed : Method::kUring;
       c.file_reads_uring += uint64_t(n);
       for (int i = 0; i < n; ++i)
@@ -150,7 +157,7 @@ void FileReader::read(int fd, Read* reads, int n, void* fixed, size_t fixed_len)
       return;
     }
   }
-  read_with_pread(fd, reads, n);
+  read_with_pread(fd, reads, n, nowait);
   g.last = Method::kPread;
   c.file_reads_pread += uint64_t(n);
   for (int i = 0; i < n; ++i)

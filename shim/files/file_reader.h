@@ -36,7 +36,10 @@ class FileReader {
   // Reads each of reads[0..n) (n <= kMaxBatch) from `fd`; returns when all
   // are done. [fixed, fixed + fixed_len) is the memory the reads go into
   // (the UMEM), registered with the ring the first time it is seen.
-  static void read(int fd, Read* reads, int n, void* fixed, size_t fixed_len);
+  // nowait: a read the page cache cannot answer at once fails with
+  // -EAGAIN instead of waiting for the disk (RWF_NOWAIT), so that the
+  // caller can wait without the CoreLock.
+  static void read(int fd, Read* reads, int n, void* fixed, size_t fixed_len, bool nowait = false);
   // How the last batch was read.
   static Method method();
   static const char* method_name(Method m);

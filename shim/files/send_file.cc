@@ -104,13 +104,38 @@ size_t queue_frames(tcp_pcb* pcb, pbuf** p, const int32_t* got, const uint32_t* 
 }
 
 // A sendfile()'s bytes: a regular file from `pos` on.
+//
+// Reads into frames are asked of the page cache alone (RWF_NOWAIT): the
+// frames whose bytes are not there wait (pending_) while the send loop
+// lets go of the CoreLock and wait_io() reads them from the disk.
 class FileSource final : public TcpSocket::SendSource {
  public:
   FileSource(int fd, int64_t pos) : fd_(fd), pos_(pos) {}
   int64_t pos() const { return pos_; }
 
+  void wait_io() override {
+    iovec iov[kBatch];
+    for (int i = 0; i < npending_; ++i) iov[i] = iovec{pending_[i]->payload, pending_asked_[i]};
+    ssize_t r;
+    do r = preadv(fd_, iov, npending_, pending_pos_);
+    while (r < 0 && errno == EINTR);
+    size_t left = r > 0 ? size_t(r) : 0;
+    for (int i = 0; i < npending_; ++i) {
+      pending_got_[i] = int32_t(std::min<size_t>(left, pending_asked_[i]));
+      left -= size_t(pending_got_[i]);
+    }
+    if (r < 0) pending_got_[0] = int32_t(-errno);
+    Runtime::get().counters().file_reads_waited += uint64_t(npending_);
+  }
+
+  void finish() override {
+    for (int i = 0; i < npending_; ++i) pbuf_free(pending_[i]);
+    npending_ = 0;
+  }
+
   size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop* stop) override {
     Runtime& rt = Runtime::get();
+    if (npending_) return queue_pending(pcb, sent, total, more, stop);
     size_t want = std::min(total - sent, size_t(tcp_sndbuf(pcb)));
     uint16_t seg = tcp_write_pbuf_max(pcb);
     if (!seg) return 0;
@@ -136,8 +161,30 @@ class FileSource final : public TcpSocket::SendSource {
     }
     size_t mem_len;
     uint8_t* mem = Runtime::get().stack()->driver().link()->frame_memory(&mem_len);
-    FileReader::read(fd_, reads, n, mem, mem_len);
+    FileReader::read(fd_, reads, n, mem, mem_len, /*nowait=*/true);
     for (int i = 0; i < n; ++i) got[i] = reads[i].result;
+    // The frames from the first the page cache could not fill on wait for
+    // the disk (unless the file ends before them).
+    int ready = 0;
+    while (ready < n && got[ready] == int32_t(asked[ready])) ++ready;
+    if (ready < n && got[ready] == -EAGAIN) {
+      size_t before = 0;
+      for (int i = 0; i < ready; ++i) before += asked[i];
+      for (int i = ready; i < n; ++i) {
+        pending_[npending_] = p[i];
+        pending_asked_[npending_++] = asked[i];
+      }
+      bool ended = false;
+      size_t queued = ready ? queue_frames(pcb, p, got, asked, ready, sent, total, true, &ended) : 0;
+      pos_ += int64_t(queued);
+      if (queued < before) {
+        finish();  // (out of memory) read again later
+      } else {
+        pending_pos_ = pos_;
+        stop->io = true;
+      }
+      return queued;
+    }
     bool ended = false;
     size_t queued = queue_frames(pcb, p, got, asked, n, sent, total, more, &ended);
     pos_ += int64_t(queued);
@@ -151,6 +198,24 @@ class FileSource final : public TcpSocket::SendSource {
           break;
         }
     }
+    return queued;
+  }
+
+  // The frames wait_io() read from the disk, queued as the page cache's
+  // would have been (the connection may take fewer now: the rest is read
+  // again).
+  size_t queue_pending(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop* stop) {
+    int n = npending_;
+    npending_ = 0;
+    bool ended = false;
+    size_t queued = queue_frames(pcb, pending_, pending_got_, pending_asked_, n, sent, total, more,
+                                 &ended);
+    pos_ += int64_t(queued);
+    if (ended) {
+      stop->end = true;
+      if (pending_got_[0] < 0 && !queued && !sent) stop->error = pending_got_[0];
+    }
+    Runtime::get().counters().file_bytes_read += queued;
     return queued;
   }
 
@@ -181,6 +246,13 @@ class FileSource final : public TcpSocket::SendSource {
 
   int fd_;
   int64_t pos_;
+  // Frames waiting for their bytes from the disk (wait_io()), from
+  // pending_pos_ on in the file.
+  pbuf* pending_[kBatch];
+  uint32_t pending_asked_[kBatch];
+  int32_t pending_got_[kBatch] = {};
+  int npending_ = 0;
+  int64_t pending_pos_ = 0;
 };
 
 // A splice()'s bytes: what a pipe holds (the caller saw some), read

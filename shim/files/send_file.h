@@ -8,9 +8,9 @@
 // run short (or XDPLOAD_SENDFILE=copy), the bytes go through a buffer
 // instead (counted as copied).
 //
-// The reads are made with the CoreLock held: a file that is not in the
-// page cache holds up the stack of the whole family while the disk reads
-// it (left to do: read without the lock when a RWF_NOWAIT read says so).
+// The reads under the CoreLock ask the page cache alone (RWF_NOWAIT);
+// what must come from the disk is read with the lock let go, so that a
+// cold file does not hold up the stack of the whole process family.
 //
 // splice() from a pipe: the pipe is read with readv() straight into frames
 // the same way, only what lwIP takes, so that what is not sent stays in

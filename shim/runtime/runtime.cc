@@ -529,10 +529,11 @@ void Runtime::shutdown_stats() {
         if (c.file_reads_uring || c.file_reads_pread || c.file_bytes_copied)
           log_at(kLogInfo,
                  "exit: sendfile and splice: %llu bytes read into frames (%llu reads by io_uring, "
-                 "%llu by pread), %llu bytes through a buffer; %llu bytes sent from the frames "
-                 "they were read into",
+                 "%llu by pread, %llu waited for the disk without the lock), %llu bytes through a "
+                 "buffer; %llu bytes sent from the frames they were read into",
                  (unsigned long long)c.file_bytes_read, (unsigned long long)c.file_reads_uring,
-                 (unsigned long long)c.file_reads_pread, (unsigned long long)c.file_bytes_copied,
+                 (unsigned long long)c.file_reads_pread, (unsigned long long)c.file_reads_waited,
+                 (unsigned long long)c.file_bytes_copied,
                  (unsigned long long)stack_->driver().counters().tx_zero_copy_bytes);
         // What is still allocated: a leak shows here (tests count it).
         stack::LwipUsage u = stack::lwip_usage();

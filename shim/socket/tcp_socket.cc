@@ -589,6 +589,11 @@ ssize_t TcpSocket::send_from(SendSource& src, size_t total, int flags, int contr
   };
   bool dontwait = nonblock || (flags & MSG_DONTWAIT);
   int source_error = 0;  // the source's own failure (a file's read error)
+  bool source_io = false;  // the source waits for I/O before its next bytes
+  struct Finish {
+    SendSource& src;
+    ~Finish() { src.finish(); }
+  } finish{src};
   // What has arrived first: a reset or an ACK that frees buffer space
   // changes what this call may do.
   rt.poll_stack();
@@ -623,6 +628,10 @@ ssize_t TcpSocket::send_from(SendSource& src, size_t total, int flags, int contr
         source_error = stop.error;
         break;
       }
+      if (stop.io) {
+        source_io = true;
+        break;
+      }
       if (!n) break;
     }
     if (progressed || sent == total) {
@@ -635,6 +644,18 @@ ssize_t TcpSocket::send_from(SendSource& src, size_t total, int flags, int contr
       rt.stack()->flush();
     }
     if (sent == total) break;
+    if (source_io) {
+      // The source's I/O, without the lock; then everything is looked at
+      // again (the connection may have changed meanwhile).
+      source_io = false;
+      stack::CoreLock::unlock();
+      src.wait_io();
+      stack::CoreLock::lock();
+      if (fd_refs == 0) return sent ? ssize_t(sent) : -EBADF;  // closed meanwhile
+      family::core_subject() = this;
+      rt.poll_stack();
+      continue;
+    }
     // The send buffer is full: partial write, or wait for acknowledgements.
     nospace = true;
     // A non-blocking send that wrote something returns now, as Linux's

@@ -46,11 +46,17 @@ class TcpSocket final : public Socket {
     struct Stop {
       bool end = false;  // nothing more to queue: the send is what was queued
       int error = 0;     // -errno for a send that queued nothing (a read error)
+      bool io = false;   // the next bytes need I/O that may wait: wait_io() first
     };
     // Queues the next bytes on `pcb` (which has send buffer and queue room),
     // `sent` of `total` queued so far; `more`: MSG_MORE or TCP_CORK. Returns
     // the bytes queued, 0 when lwIP takes none now.
     virtual size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop* stop) = 0;
+    // The I/O Stop::io asked for, done without the CoreLock (a file not in
+    // the page cache: the disk would hold up the family's stack).
+    virtual void wait_io() {}
+    // The send is over: lets go of what the source still holds (lock held).
+    virtual void finish() {}
     virtual ~SendSource() = default;
   };
   // A send of `total` bytes from `src`, with send()'s semantics (blocking,

@@ -23,6 +23,9 @@ struct ShimCounters {
   uint64_t file_reads_pread = 0;
   uint64_t file_bytes_read = 0;
   uint64_t file_bytes_copied = 0;
+  // Frames whose file bytes were not in the page cache: read from the disk
+  // without the CoreLock (the family's stack goes on meanwhile).
+  uint64_t file_reads_waited = 0;
   // MSG_ZEROCOPY sends notified on the error queue (each with the COPIED
   // code: the stack copies the program's buffer).
   uint64_t zerocopy_notified = 0;
