@@ -388,22 +388,31 @@ ssize_t op_sendfile(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t co
   return r;
 }
 
-ssize_t op_splice_to(Socket* s, int out_fd, int in_fd, loff_t* off_in, loff_t* off_out,
-                     size_t len, unsigned flags) {
-  // In the order Linux judges them (splice, __do_splice, do_splice). The
-  // socket is not a pipe, so the input must be one.
+// A splice between a socket of ours and `other`, which must then be a pipe
+// (the socket is not one), judged in Linux's order (splice, __do_splice,
+// do_splice): 1 to go on, with the pipe's file flags in *fl; 0 for a call
+// of 0 bytes; or -errno.
+static int judge_splice(int other, bool other_is_input, const loff_t* other_off,
+                        const loff_t* sock_off, size_t len, unsigned flags, int* fl) {
   if (len == 0) return 0;
   constexpr unsigned kAllFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT;
   if (flags & ~kAllFlags) return -EINVAL;
-  int fl = libc::fcntl(in_fd, F_GETFL);
-  if (fl < 0 || (fl & O_PATH)) return -EBADF;
+  *fl = libc::fcntl(other, F_GETFL);
+  if (*fl < 0 || (*fl & O_PATH)) return -EBADF;
   struct stat st;
-  if (fstat(in_fd, &st) != 0) return -errno;
-  const bool pipe_in = S_ISFIFO(st.st_mode);
-  if (pipe_in && off_in) return -ESPIPE;
-  if ((fl & O_ACCMODE) == O_WRONLY) return -EBADF;
-  if (!pipe_in) return -EINVAL;
-  if (off_out) return -EINVAL;  // a socket takes no offset
+  if (fstat(other, &st) != 0) return -errno;
+  const bool is_pipe = S_ISFIFO(st.st_mode);
+  if (is_pipe && other_off) return -ESPIPE;
+  if ((*fl & O_ACCMODE) == (other_is_input ? O_WRONLY : O_RDONLY)) return -EBADF;
+  if (!is_pipe) return -EINVAL;
+  if (sock_off) return -EINVAL;  // a socket takes no offset
+  return 1;
+}
+
+ssize_t op_splice_to(Socket* s, int out_fd, int in_fd, loff_t* off_in, loff_t* off_out,
+                     size_t len, unsigned flags) {
+  int fl;
+  if (int rc = judge_splice(in_fd, true, off_in, off_out, len, flags, &fl); rc <= 0) return rc;
   if (len > kMaxRwCount) len = kMaxRwCount;
   // splice_to_socket waits for the pipe to hold something (not with
   // SPLICE_F_NONBLOCK or a non-blocking pipe), and moves what it holds;
@@ -423,20 +432,8 @@ ssize_t op_splice_to(Socket* s, int out_fd, int in_fd, loff_t* off_in, loff_t* o
 
 ssize_t op_splice_from(Socket* s, int in_fd, int out_fd, loff_t* off_in, loff_t* off_out,
                        size_t len, unsigned flags) {
-  // In the order Linux judges them; the socket is not a pipe, so the
-  // output must be one.
-  if (len == 0) return 0;
-  constexpr unsigned kAllFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT;
-  if (flags & ~kAllFlags) return -EINVAL;
-  int fl = libc::fcntl(out_fd, F_GETFL);
-  if (fl < 0 || (fl & O_PATH)) return -EBADF;
-  struct stat st;
-  if (fstat(out_fd, &st) != 0) return -errno;
-  const bool pipe_out = S_ISFIFO(st.st_mode);
-  if (pipe_out && off_out) return -ESPIPE;
-  if ((fl & O_ACCMODE) == O_RDONLY) return -EBADF;
-  if (!pipe_out) return -EINVAL;
-  if (off_in) return -EINVAL;  // a socket takes no offset
+  int fl;
+  if (int rc = judge_splice(out_fd, false, off_out, off_in, len, flags, &fl); rc <= 0) return rc;
   // Room in the pipe (wait for some, unless SPLICE_F_NONBLOCK).
   size_t room = 0;
   for (;;) {
