@@ -153,7 +153,7 @@ void FileReader::read(int fd, Read* reads, int n, void* fixed, size_t fixed_len,
       g.last = g.fixed_ok ? Method::kUringFixed : Method::kUring;
       c.file_reads_uring += uint64_t(n);
       for (int i = 0; i < n; ++i)
-        if (reads[i].result > 0) c.file_bytes_read += uint64_t(reads[i].result);
+        if (reads[i].result > 0 && fixed) c.file_bytes_read += uint64_t(reads[i].result);
       return;
     }
   }
@@ -161,7 +161,7 @@ void FileReader::read(int fd, Read* reads, int n, void* fixed, size_t fixed_len,
   g.last = Method::kPread;
   c.file_reads_pread += uint64_t(n);
   for (int i = 0; i < n; ++i)
-    if (reads[i].result > 0) c.file_bytes_read += uint64_t(reads[i].result);
+    if (reads[i].result > 0 && fixed) c.file_bytes_read += uint64_t(reads[i].result);
 }
 
 FileReader::Method FileReader::method() { return g.last; }

@@ -35,7 +35,9 @@ class FileReader {
 
   // Reads each of reads[0..n) (n <= kMaxBatch) from `fd`; returns when all
   // are done. [fixed, fixed + fixed_len) is the memory the reads go into
-  // (the UMEM), registered with the ring the first time it is seen.
+  // (the UMEM), registered with the ring the first time it is seen, and
+  // their bytes are counted as read into frames; nullptr: reads into a
+  // buffer of the caller's.
   // nowait: a read the page cache cannot answer at once fails with
   // -EAGAIN instead of waiting for the disk (RWF_NOWAIT), so that the
   // caller can wait without the CoreLock.

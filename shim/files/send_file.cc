@@ -103,6 +103,40 @@ size_t queue_frames(tcp_pcb* pcb, pbuf** p, const int32_t* got, const uint32_t* 
   return queued_bytes;
 }
 
+// A read through a buffer (no frame to read into, or XDPLOAD_SENDFILE=copy)
+// may take what one tcp_write of it is sure to have taken: room in lwIP's
+// send buffer and in its queue (1 entry a segment), at most `buf_len`.
+size_t copy_cap(const tcp_pcb* pcb, size_t want, uint16_t seg, size_t buf_len) {
+  return std::min({want, buf_len, size_t(queue_room(pcb, 1)) * seg});
+}
+
+// Queues the `got` bytes a read of `cap` put in `buf` (got <= 0: the end,
+// or an error for a send that queued nothing). Returns the bytes queued.
+// Should lwIP refuse them (only when memory runs out), a file is read again
+// later; a pipe's bytes are gone, and the send ends with the error.
+size_t queue_copied(tcp_pcb* pcb, const char* buf, ssize_t got, size_t cap, size_t sent,
+                    size_t total, bool more, bool can_read_again,
+                    TcpSocket::SendSource::Stop* stop) {
+  if (got <= 0) {
+    stop->end = true;
+    if (!sent) stop->error = int(got);
+    return 0;
+  }
+  size_t n = size_t(got);
+  u8_t fl = TCP_WRITE_FLAG_COPY;
+  if (more || sent + n < total) fl |= TCP_WRITE_FLAG_MORE;
+  if (tcp_write(pcb, buf, u16_t(n), fl) != ERR_OK) {
+    if (!can_read_again) {
+      stop->end = true;
+      stop->error = -ENOMEM;
+    }
+    return 0;
+  }
+  Runtime::get().counters().file_bytes_copied += n;
+  if (n < cap) stop->end = true;
+  return n;
+}
+
 // A sendfile()'s bytes: a regular file from `pos` on.
 //
 // Reads into frames are asked of the page cache alone (RWF_NOWAIT): the
@@ -144,7 +178,7 @@ class FileSource final : public TcpSocket::SendSource {
       pbuf* p[kBatch];
       if (int n = take_frames(pcb, want, seg, p)) return queue_in_frames(pcb, p, n, sent, total, more, stop);
     }
-    return queue_copied(pcb, want, seg, sent, total, more, stop);
+    return queue_buffered(pcb, want, seg, sent, total, more, stop);
   }
 
  private:
@@ -219,28 +253,16 @@ class FileSource final : public TcpSocket::SendSource {
     return queued;
   }
 
-  // No frame to read into (or XDPLOAD_SENDFILE=copy): through a buffer,
-  // copied into lwIP's segments, no more than its queue takes (1 entry a
-  // segment).
-  size_t queue_copied(tcp_pcb* pcb, size_t want, uint16_t seg, size_t sent, size_t total,
-                      bool more, Stop* stop) {
+  // No frame to read into: through a buffer.
+  size_t queue_buffered(tcp_pcb* pcb, size_t want, uint16_t seg, size_t sent, size_t total,
+                        bool more, Stop* stop) {
     char buf[16384];
-    size_t cap = std::min({want, sizeof buf, size_t(queue_room(pcb, 1)) * seg});
+    size_t cap = copy_cap(pcb, want, seg, sizeof buf);
     if (!cap) return 0;
     FileReader::Read r{buf, uint32_t(cap), pos_, 0};
     FileReader::read(fd_, &r, 1, nullptr, 0);
-    if (r.result <= 0) {
-      stop->end = true;
-      if (!sent) stop->error = r.result;
-      return 0;
-    }
-    size_t n = size_t(r.result);
-    u8_t fl = TCP_WRITE_FLAG_COPY;
-    if (more || sent + n < total) fl |= TCP_WRITE_FLAG_MORE;
-    if (tcp_write(pcb, buf, u16_t(n), fl) != ERR_OK) return 0;  // (out of memory) read again later
+    size_t n = queue_copied(pcb, buf, r.result, cap, sent, total, more, true, stop);
     pos_ += int64_t(n);
-    Runtime::get().counters().file_bytes_copied += n;
-    if (n < r.len) stop->end = true;
     return n;
   }
 
@@ -273,7 +295,7 @@ class PipeSource final : public TcpSocket::SendSource {
       pbuf* p[kBatch];
       if (int n = take_frames(pcb, want, seg, p)) return queue_in_frames(pcb, p, n, sent, total, more, stop);
     }
-    return queue_copied(pcb, want, seg, sent, total, more, stop);
+    return queue_buffered(pcb, want, seg, sent, total, more, stop);
   }
 
  private:
@@ -301,30 +323,14 @@ class PipeSource final : public TcpSocket::SendSource {
     return queued;
   }
 
-  size_t queue_copied(tcp_pcb* pcb, size_t want, uint16_t seg, size_t sent, size_t total,
-                      bool more, Stop* stop) {
+  // No frame to read into: through a buffer.
+  size_t queue_buffered(tcp_pcb* pcb, size_t want, uint16_t seg, size_t sent, size_t total,
+                        bool more, Stop* stop) {
     char buf[16384];
-    size_t cap = std::min({want, sizeof buf, size_t(queue_room(pcb, 1)) * seg});
+    size_t cap = copy_cap(pcb, want, seg, sizeof buf);
     if (!cap) return 0;
     iovec iov{buf, cap};
-    ssize_t r = read_pipe(&iov, 1);
-    if (r <= 0) {
-      stop->end = true;
-      if (!sent) stop->error = int(r);
-      return 0;
-    }
-    u8_t fl = TCP_WRITE_FLAG_COPY;
-    if (more || sent + size_t(r) < total) fl |= TCP_WRITE_FLAG_MORE;
-    // lwIP's buffer and queue have room for these bytes; it refuses them
-    // only when memory runs out, and then they are lost with the error.
-    if (tcp_write(pcb, buf, u16_t(r), fl) != ERR_OK) {
-      stop->end = true;
-      stop->error = -ENOMEM;
-      return 0;
-    }
-    Runtime::get().counters().file_bytes_copied += size_t(r);
-    if (size_t(r) < cap) stop->end = true;
-    return size_t(r);
+    return queue_copied(pcb, buf, read_pipe(&iov, 1), cap, sent, total, more, false, stop);
   }
 
   // Never waits (the CoreLock is held): RWF_NOWAIT (-EAGAIN should another

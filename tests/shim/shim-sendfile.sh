@@ -6,7 +6,8 @@
 #    positions, SIGPIPE, the bytes B received), and under xdpload A's kernel
 #    sent no TCP segment. Before, splice() into an accelerated socket went
 #    to its kernel twin, which is not connected.
-#    Again with B advertising a small MSS (the segment queue fills first).
+#    Again with B advertising a small MSS (the segment queue fills first),
+#    and with XDPLOAD_SENDFILE=copy (through a buffer).
 # 2. A 200 MB file in sendfile() calls (Python's os.sendfile): byte-exact
 #    at B; the exit line says the bytes were read into frames by io_uring
 #    and sent from those frames; the stack holds no frame at exit.
@@ -70,6 +71,19 @@ else
   fail "small MSS: results differ (diff above: - kernel, + xdpload)"
 fi
 in_b ip route replace "${IP_B%.*}.0/24" dev "$IF_B"
+
+# 1c. XDPLOAD_SENDFILE=copy: the same results through a buffer.
+mkdir "$tmp/xc"
+in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_SENDFILE=copy XDPLOAD_LOG=1 \
+  timeout 300 "$BUILD/tests/sendfile_parity" "$IP_B" 9950 "$tmp/xc" >"$tmp/xdpload-copy" 2>"$tmp/xdpload-copy.err"
+grep 'exit: sendfile' "$tmp/xdpload-copy.err"
+check "XDPLOAD_SENDFILE=copy: the bytes went through a buffer, none sent from frames" \
+  grep -qE 'exit: sendfile and splice: 0 bytes read into frames .*, [1-9][0-9]* bytes through a buffer; 0 bytes sent from the frames' "$tmp/xdpload-copy.err"
+if diff -u "$tmp/kernel" "$tmp/xdpload-copy"; then
+  pass "XDPLOAD_SENDFILE=copy: identical results"
+else
+  fail "XDPLOAD_SENDFILE=copy: results differ (diff above: - kernel, + xdpload)"
+fi
 
 # 2 and 3. A 200 MB file, with io_uring and without.
 head -c 200000000 /dev/urandom >"$tmp/big.bin"
