@@ -137,12 +137,39 @@ size_t queue_copied(tcp_pcb* pcb, const char* buf, ssize_t got, size_t cap, size
   return n;
 }
 
+// A file's or a pipe's bytes: read into frames when frames are to spare
+// (and XDPLOAD_SENDFILE allows), else through a buffer. The source says
+// how to fill each.
+class FrameSource : public TcpSocket::SendSource {
+ public:
+  size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop* stop) override {
+    Runtime& rt = Runtime::get();
+    size_t want = std::min(total - sent, size_t(tcp_sndbuf(pcb)));
+    uint16_t seg = tcp_write_pbuf_max(pcb);
+    if (!seg) return 0;
+    if (rt.config().sendfile == kSendfileFrames && !rt.frames_short()) {
+      if (!queue_room(pcb, 2)) return 0;  // wait for acknowledgements
+      pbuf* p[kBatch];
+      if (int n = take_frames(pcb, want, seg, p)) return queue_in_frames(pcb, p, n, sent, total, more, stop);
+    }
+    return queue_buffered(pcb, want, seg, sent, total, more, stop);
+  }
+
+ protected:
+  // Fills frames p[0..n) and queues what they got (frees the rest).
+  virtual size_t queue_in_frames(tcp_pcb* pcb, pbuf** p, int n, size_t sent, size_t total,
+                                 bool more, Stop* stop) = 0;
+  // No frame to read into: through a buffer (queue_copied).
+  virtual size_t queue_buffered(tcp_pcb* pcb, size_t want, uint16_t seg, size_t sent,
+                                size_t total, bool more, Stop* stop) = 0;
+};
+
 // A sendfile()'s bytes: a regular file from `pos` on.
 //
 // Reads into frames are asked of the page cache alone (RWF_NOWAIT): the
 // frames whose bytes are not there wait (pending_) while the send loop
 // lets go of the CoreLock and wait_io() reads them from the disk.
-class FileSource final : public TcpSocket::SendSource {
+class FileSource final : public FrameSource {
  public:
   FileSource(int fd, int64_t pos) : fd_(fd), pos_(pos) {}
   int64_t pos() const { return pos_; }
@@ -168,22 +195,13 @@ class FileSource final : public TcpSocket::SendSource {
   }
 
   size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop* stop) override {
-    Runtime& rt = Runtime::get();
     if (npending_) return queue_pending(pcb, sent, total, more, stop);
-    size_t want = std::min(total - sent, size_t(tcp_sndbuf(pcb)));
-    uint16_t seg = tcp_write_pbuf_max(pcb);
-    if (!seg) return 0;
-    if (rt.config().sendfile == kSendfileFrames && !rt.frames_short()) {
-      if (!queue_room(pcb, 2)) return 0;  // wait for acknowledgements
-      pbuf* p[kBatch];
-      if (int n = take_frames(pcb, want, seg, p)) return queue_in_frames(pcb, p, n, sent, total, more, stop);
-    }
-    return queue_buffered(pcb, want, seg, sent, total, more, stop);
+    return FrameSource::queue(pcb, sent, total, more, stop);
   }
 
  private:
   size_t queue_in_frames(tcp_pcb* pcb, pbuf** p, int n, size_t sent, size_t total, bool more,
-                         Stop* stop) {
+                         Stop* stop) override {
     FileReader::Read reads[kBatch];
     int32_t got[kBatch] = {};
     uint32_t asked[kBatch];
@@ -253,9 +271,8 @@ class FileSource final : public TcpSocket::SendSource {
     return queued;
   }
 
-  // No frame to read into: through a buffer.
   size_t queue_buffered(tcp_pcb* pcb, size_t want, uint16_t seg, size_t sent, size_t total,
-                        bool more, Stop* stop) {
+                        bool more, Stop* stop) override {
     char buf[16384];
     size_t cap = copy_cap(pcb, want, seg, sizeof buf);
     if (!cap) return 0;
@@ -281,26 +298,13 @@ class FileSource final : public TcpSocket::SendSource {
 // straight into frames. Only what lwIP's buffer and queue have room for is
 // read, so that lwIP takes every byte read: what it cannot take stays in
 // the pipe.
-class PipeSource final : public TcpSocket::SendSource {
+class PipeSource final : public FrameSource {
  public:
   explicit PipeSource(int fd) : fd_(fd) {}
 
-  size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop* stop) override {
-    size_t want = std::min(total - sent, size_t(tcp_sndbuf(pcb)));
-    uint16_t seg = tcp_write_pbuf_max(pcb);
-    Runtime& rt = Runtime::get();
-    if (!seg) return 0;
-    if (rt.config().sendfile == kSendfileFrames && !rt.frames_short()) {
-      if (!queue_room(pcb, 2)) return 0;
-      pbuf* p[kBatch];
-      if (int n = take_frames(pcb, want, seg, p)) return queue_in_frames(pcb, p, n, sent, total, more, stop);
-    }
-    return queue_buffered(pcb, want, seg, sent, total, more, stop);
-  }
-
  private:
   size_t queue_in_frames(tcp_pcb* pcb, pbuf** p, int n, size_t sent, size_t total, bool more,
-                         Stop* stop) {
+                         Stop* stop) override {
     iovec iov[kBatch];
     uint32_t asked[kBatch];
     for (int i = 0; i < n; ++i) iov[i] = iovec{p[i]->payload, asked[i] = p[i]->len};
@@ -323,9 +327,8 @@ class PipeSource final : public TcpSocket::SendSource {
     return queued;
   }
 
-  // No frame to read into: through a buffer.
   size_t queue_buffered(tcp_pcb* pcb, size_t want, uint16_t seg, size_t sent, size_t total,
-                        bool more, Stop* stop) {
+                        bool more, Stop* stop) override {
     char buf[16384];
     size_t cap = copy_cap(pcb, want, seg, sizeof buf);
     if (!cap) return 0;
