@@ -35,3 +35,26 @@ __attribute__((weak)) int xdpload_get_counters(struct xdpload_counters *out, siz
   (void)out, (void)size;
   return -ENOSYS;
 }
+
+__attribute__((weak)) ssize_t xdpload_zc_recv(int fd, struct xdpload_zc_iovec *iov, int *iovcnt,
+                                              int flags, struct sockaddr *from,
+                                              socklen_t *fromlen) {
+  (void)fd, (void)iov, (void)iovcnt, (void)flags, (void)from, (void)fromlen;
+  return -ENOSYS;
+}
+
+__attribute__((weak)) int xdpload_zc_alloc(int fd, struct xdpload_zc_iovec *iov, int n, int flags) {
+  (void)fd, (void)iov, (void)n, (void)flags;
+  return -ENOSYS;
+}
+
+__attribute__((weak)) int xdpload_zc_send(int fd, const struct xdpload_zc_iovec *iov, int n,
+                                          int flags) {
+  (void)fd, (void)iov, (void)n, (void)flags;
+  return -ENOSYS;
+}
+
+__attribute__((weak)) int xdpload_zc_release(const xdpload_zc_handle *bufs, int n) {
+  (void)bufs, (void)n;
+  return -ENOSYS;
+}

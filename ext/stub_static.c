@@ -49,6 +49,11 @@ typedef int (*set_spin_fn)(enum xdpload_spin_type, int);
 typedef int (*get_spin_fn)(unsigned *);
 typedef int (*fd_stat_fn)(int, struct xdpload_fd_info *, size_t);
 typedef int (*counters_fn)(struct xdpload_counters *, size_t);
+typedef ssize_t (*zc_recv_fn)(int, struct xdpload_zc_iovec *, int *, int, struct sockaddr *,
+                              socklen_t *);
+typedef int (*zc_alloc_fn)(int, struct xdpload_zc_iovec *, int, int);
+typedef int (*zc_send_fn)(int, const struct xdpload_zc_iovec *, int, int);
+typedef int (*zc_release_fn)(const xdpload_zc_handle *, int);
 
 int xdpload_is_present(void) {
   RESOLVE(is_present_fn, "xdpload_is_present");
@@ -73,4 +78,25 @@ int xdpload_fd_stat(int fd, struct xdpload_fd_info *info, size_t size) {
 int xdpload_get_counters(struct xdpload_counters *out, size_t size) {
   RESOLVE(counters_fn, "xdpload_get_counters");
   return f ? f(out, size) : -ENOSYS;
+}
+
+ssize_t xdpload_zc_recv(int fd, struct xdpload_zc_iovec *iov, int *iovcnt, int flags,
+                        struct sockaddr *from, socklen_t *fromlen) {
+  RESOLVE(zc_recv_fn, "xdpload_zc_recv");
+  return f ? f(fd, iov, iovcnt, flags, from, fromlen) : -ENOSYS;
+}
+
+int xdpload_zc_alloc(int fd, struct xdpload_zc_iovec *iov, int n, int flags) {
+  RESOLVE(zc_alloc_fn, "xdpload_zc_alloc");
+  return f ? f(fd, iov, n, flags) : -ENOSYS;
+}
+
+int xdpload_zc_send(int fd, const struct xdpload_zc_iovec *iov, int n, int flags) {
+  RESOLVE(zc_send_fn, "xdpload_zc_send");
+  return f ? f(fd, iov, n, flags) : -ENOSYS;
+}
+
+int xdpload_zc_release(const xdpload_zc_handle *bufs, int n) {
+  RESOLVE(zc_release_fn, "xdpload_zc_release");
+  return f ? f(bufs, n) : -ENOSYS;
 }

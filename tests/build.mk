@@ -60,12 +60,13 @@ TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child $(BUILD)/t
                 $(BUILD)/tests/close_race $(BUILD)/tests/die_holding_lock $(BUILD)/tests/sendfile_parity
 ALL += $(TEST_C_PROGS)
 # The extensions API's probe, linked against each stub.
-EXT_PROBES := $(BUILD)/tests/ext_probe_shared $(BUILD)/tests/ext_probe_static
+# The extensions API's programs, each linked against each stub.
+EXT_PROBES := $(foreach p,ext_probe ext_zero_copy,$(BUILD)/tests/$(p)_shared $(BUILD)/tests/$(p)_static)
 ALL += $(EXT_PROBES)
-$(BUILD)/tests/ext_probe_shared: tests/progs/ext_probe.c $(EXT_SO) include/xdpload/extensions.h
+$(BUILD)/tests/%_shared: tests/progs/%.c $(EXT_SO) include/xdpload/extensions.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -Iinclude -o $@ $< -L$(BUILD) -l:libxdpload_ext.so -Wl,-rpath,$(abspath $(BUILD)) -pthread
-$(BUILD)/tests/ext_probe_static: tests/progs/ext_probe.c $(EXT_A) include/xdpload/extensions.h
+$(BUILD)/tests/%_static: tests/progs/%.c $(EXT_A) include/xdpload/extensions.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -Iinclude -o $@ $< $(EXT_A) -ldl -pthread
 $(BUILD)/tests/%: tests/progs/%.c tests/progs/parity.h

@@ -213,8 +213,8 @@ void print_counters_text(const stats::Segment& h) {
   printf("  sockets  accelerated tcp %llu udp %llu, left with the kernel %llu; rx copies %llu\n",
          (unsigned long long)s.accelerated_tcp, (unsigned long long)s.accelerated_udp,
          (unsigned long long)s.kernel_sockets, (unsigned long long)s.rx_copies);
-  printf("  tx data  copied into frames %llu bytes; sent from the frame a file was read into "
-         "%llu bytes\n",
+  printf("  tx data  copied into frames %llu bytes; sent from the frame a file was read (or a "
+         "zero-copy send was written) into %llu bytes\n",
          (unsigned long long)n.tx_copy_bytes, (unsigned long long)n.tx_zero_copy_bytes);
   printf("  files    read into frames %llu bytes (io_uring reads %llu, pread %llu, waited for "
          "the disk %llu); through a buffer %llu bytes; MSG_ZEROCOPY sends notified %llu\n",
@@ -222,6 +222,10 @@ void print_counters_text(const stats::Segment& h) {
          (unsigned long long)s.file_reads_pread, (unsigned long long)s.file_reads_waited,
          (unsigned long long)s.file_bytes_copied,
          (unsigned long long)s.zerocopy_notified);
+  printf("  zero-copy calls  received in place %llu bytes; sent from lent frames %llu bytes, "
+         "copied out of them %llu bytes\n",
+         (unsigned long long)s.zc_recv_bytes, (unsigned long long)s.zc_send_bytes,
+         (unsigned long long)s.zc_send_copied);
   for (const auto& k : s.kernel_options) {
     if (!k.sockets) continue;
     const char* name = stats::socket_option_name(k.level, k.name);
@@ -298,6 +302,8 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"file_bytes_copied\":" << s.file_bytes_copied
     << ",\"file_reads_waited\":" << s.file_reads_waited
     << ",\"zerocopy_notified\":" << s.zerocopy_notified
+    << ",\"zc_recv_bytes\":" << s.zc_recv_bytes << ",\"zc_send_bytes\":" << s.zc_send_bytes
+    << ",\"zc_send_copied\":" << s.zc_send_copied
     << ",\"tcp_in_segs\":" << h.tcp_in_segs << ",\"tcp_out_segs\":" << h.tcp_out_segs
     << ",\"tcp_retransmits\":" << h.tcp_retrans_segs
     << ",\"tcp_active_opens\":" << h.tcp_active_opens

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "shim/ext/extensions_present.h"
 #include "shim/ext/thread_spin.h"
 #include "shim/runtime/log.h"
 #include "shim/runtime/runtime.h"
@@ -61,9 +62,9 @@ bool compatible() {
   return s != 0;
 }
 
-bool present() { return Runtime::get().enabled() && compatible(); }
-
 }  // namespace
+
+bool extensions_present() { return Runtime::get().enabled() && compatible(); }
 
 int64_t thread_spin_ns(SpinKind kind, int64_t process_ns) {
   const unsigned bit = 1u << kind;
@@ -77,11 +78,11 @@ int64_t thread_spin_ns(SpinKind kind, int64_t process_ns) {
 using namespace xdpload;
 using namespace xdpload::shim;
 
-XDPLOAD_EXT int xdpload_is_present(void) { return present() ? 1 : 0; }
+XDPLOAD_EXT int xdpload_is_present(void) { return extensions_present() ? 1 : 0; }
 
 XDPLOAD_EXT int xdpload_thread_set_spin(enum xdpload_spin_type type, int spin) {
   if (int(type) < 0 || int(type) >= XDPLOAD_SPIN_MAX) return -EINVAL;
-  if (!present()) return 0;
+  if (!extensions_present()) return 0;
   static_assert(int(XDPLOAD_SPIN_MAX) == int(kSpinKinds), "one SpinKind per xdpload_spin_type");
   const unsigned bits = type == XDPLOAD_SPIN_ALL ? kAllKinds : 1u << type;
   t_spin_set |= bits;
@@ -91,7 +92,7 @@ XDPLOAD_EXT int xdpload_thread_set_spin(enum xdpload_spin_type type, int spin) {
 }
 
 XDPLOAD_EXT int xdpload_thread_get_spin(unsigned* spinning) {
-  if (!present()) return -ENOSYS;
+  if (!extensions_present()) return -ENOSYS;
   if (!spinning) return -EFAULT;
   const int64_t process_ns = Runtime::get().spin_ns();
   unsigned m = 0;
@@ -103,7 +104,7 @@ XDPLOAD_EXT int xdpload_thread_get_spin(unsigned* spinning) {
 }
 
 XDPLOAD_EXT int xdpload_fd_stat(int fd, struct xdpload_fd_info* info, size_t size) {
-  if (!present()) return 0;
+  if (!extensions_present()) return 0;
   if (info && size < offsetof(struct xdpload_fd_info, remote_ip) + sizeof info->remote_ip) return -EINVAL;
   Runtime& rt = Runtime::get();
   Socket* s = rt.fds().get(fd);
@@ -136,7 +137,7 @@ XDPLOAD_EXT int xdpload_fd_stat(int fd, struct xdpload_fd_info* info, size_t siz
 }
 
 XDPLOAD_EXT int xdpload_get_counters(struct xdpload_counters* out, size_t size) {
-  if (!present()) return -ENOSYS;
+  if (!extensions_present()) return -ENOSYS;
   if (!out) return -EFAULT;
   if (size < offsetof(struct xdpload_counters, accelerated_udp) + sizeof(uint64_t))
     return -EINVAL;  // the fields of 1.0
@@ -161,6 +162,11 @@ XDPLOAD_EXT int xdpload_get_counters(struct xdpload_counters* out, size_t size) 
   v.blocked_waits = c.blocked_waits;
   v.accelerated_tcp = c.accelerated_tcp;
   v.accelerated_udp = c.accelerated_udp;
+  v.zc_recv_bytes = c.zc_recv_bytes;
+  v.zc_send_bytes = c.zc_send_bytes;
+  v.zc_send_copied = c.zc_send_copied;
+  v.zc_buffers_held = rt.lent().lent();
+  v.rx_copies = c.rx_copies;
   memcpy(out, &v, std::min(size, sizeof v));
   return 0;
 }

@@ -535,6 +535,14 @@ void Runtime::shutdown_stats() {
                  (unsigned long long)c.file_reads_pread, (unsigned long long)c.file_reads_waited,
                  (unsigned long long)c.file_bytes_copied,
                  (unsigned long long)stack_->driver().counters().tx_zero_copy_bytes);
+        if (c.zc_recv_bytes || c.zc_send_bytes || c.zc_send_copied)
+          log_at(kLogInfo,
+                 "exit: zero-copy calls: %llu bytes received in place (%llu received pbufs "
+                 "copied out of frames), %llu bytes sent from lent frames (%llu copied); %llu "
+                 "bytes of TCP data left the frames they were written in",
+                 (unsigned long long)c.zc_recv_bytes, (unsigned long long)c.rx_copies,
+                 (unsigned long long)c.zc_send_bytes, (unsigned long long)c.zc_send_copied,
+                 (unsigned long long)stack_->driver().counters().tx_zero_copy_bytes);
         // What is still allocated: a leak shows here (tests count it).
         stack::LwipUsage u = stack::lwip_usage();
         log_at(kLogInfo,

@@ -32,6 +32,7 @@
 
 #include <unistd.h>
 
+#include "shim/ext/lent_buffers.h"
 #include "shim/runtime/config.h"
 #include "shim/runtime/host_settings.h"
 #include "shim/socket/fd_table.h"
@@ -70,6 +71,7 @@ struct RuntimeShared : family::Object {
   family::vector<pid_t> members;          // processes using the stack
   pid_t progress_owner = 0;               // whose progress thread runs the stack
   family::vector<TcpSocket*> tx_stamping;  // connections waiting for transmit stamps
+  LentBuffers lent;  // buffers the programs hold through the zero-copy calls
 };
 
 struct WaitSpec {
@@ -215,6 +217,8 @@ class Runtime {
     return s;
   }
   ShimCounters& counters() { return *counters_; }
+  // The stack's buffers the family's programs hold (CoreLock held).
+  LentBuffers& lent() { return sh_->lent; }
   // The process is about to change its user from root to `uid`: start the
   // stack now, while it can (daemons drop privileges before they open their
   // sockets), and let the new user remove the statistics segment at exit.

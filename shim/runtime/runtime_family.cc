@@ -178,6 +178,7 @@ void Runtime::forget_departed(int fd, Socket* s) {
 }
 
 void Runtime::release_descriptors_of(pid_t pid) {
+  sh_->lent.release_all_of(pid);
   std::vector<Socket*> affected;
   for (Socket* s = sh_->live; s; s = s->live_next)
     for (const Descriptor& d : s->descriptors)
@@ -230,6 +231,7 @@ void Runtime::leave_family() {
     return;
   }
   others_remain_ = true;
+  sh_->lent.release_all_of(me);  // (the zero-copy calls' buffers go back)
   // Others go on with the stack: this process's descriptors close, and
   // what they still have to deliver the others' progress threads deliver.
   // With other threads of the program still running (exit() does not stop

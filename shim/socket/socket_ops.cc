@@ -66,31 +66,6 @@ void drop_to_kernel(Socket* s) {
   rt().maybe_delete(s);
 }
 
-// Still the socket behind `fd`? (another thread may have closed it) With
-// the lock held, the socket is named as the one being changed: should this
-// process die before it lets go of the lock, the next holder knows which
-// socket may be half changed (died_holding_lock()).
-bool still(Socket* s, int fd) {
-  if (rt().fds().get(fd) != s) return false;
-  if (stack::CoreLock::held_here()) family::core_subject() = s;
-  return true;
-}
-
-// Keeps a socket allocated for the rest of an operation that may wait and
-// goes on using the socket after the wait (a TCP send or receive that
-// returns what it did before another thread closed the descriptor): the
-// close's free happens here, at the end. Lock held for its whole life.
-struct OpHold {
-  Socket* s;
-  explicit OpHold(Socket* sock) : s(sock) { ++s->holds; }
-  ~OpHold() {
-    --s->holds;
-    rt().maybe_delete(s);
-  }
-  OpHold(const OpHold&) = delete;
-  OpHold& operator=(const OpHold&) = delete;
-};
-
 // Test seam (XL_TEST_DIE_HOLDING_LOCK=N): a TCP send of exactly N bytes,
 // or with N = -1 an accept(), kills its process with the lock held, as
 // SIGKILL may at any moment (tests/shim/shim-fork-die-holding-lock.sh).
@@ -723,6 +698,17 @@ void look_later(int64_t* due_ns, uint64_t* due_tsc, int64_t now) {
 }
 }  // namespace
 
+bool still(Socket* s, int fd) {
+  if (rt().fds().get(fd) != s) return false;
+  if (stack::CoreLock::held_here()) family::core_subject() = s;
+  return true;
+}
+
+OpHold::~OpHold() {
+  --s->holds;
+  rt().maybe_delete(s);
+}
+
 ssize_t op_send_from(Socket* s, int fd, TcpSocket::SendSource& src, size_t total, int flags) {
   CHILD_GUARD(fd);
   ssize_t r;
@@ -1006,11 +992,12 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     return -EAGAIN;
   CoreGuard g;
   trace::mark(trace::kRecvLocked);
-  pollfd kfd{fd, POLLIN, 0};
-  for (;;) {
-    if (!still(s, fd)) return -EBADF;
-    rt().poll_stack();
-    if (u->stack_has_data()) {
+  struct MsgReceiver final : UdpReceiver {
+    UdpSocket* u;
+    int fd;
+    msghdr* msg;
+    int flags;
+    ssize_t from_stack() override {
       int mflags = 0;
       socklen_t* namelen = msg->msg_name ? &msg->msg_namelen : nullptr;
       ssize_t r = u->recv_from_stack(msg->msg_iov, int(msg->msg_iovlen), flags,
@@ -1018,14 +1005,32 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
       msg->msg_flags = mflags | (flags & MSG_CMSG_CLOEXEC);
       return r;
     }
+    ssize_t from_kernel() override {
+      ssize_t r = libc::recvmsg(fd, msg, flags | MSG_DONTWAIT);
+      return r < 0 ? neg_errno() : r;
+    }
+  } receiver;
+  receiver.u = u;
+  receiver.fd = fd;
+  receiver.msg = msg;
+  receiver.flags = flags;
+  return udp_receive(s, fd, dontwait, receiver);
+}
+
+ssize_t udp_receive(Socket* s, int fd, bool dontwait, UdpReceiver& r) {
+  UdpSocket* u = udp(s);
+  pollfd kfd{fd, POLLIN, 0};
+  for (;;) {
+    if (!still(s, fd)) return -EBADF;
+    rt().poll_stack();
+    if (u->stack_has_data()) return r.from_stack();
     // What the kernel delivered to the backing socket (fragments, local
     // senders, errors such as ECONNREFUSED). A spinning caller looks there
     // at most every kKernelLookNs: it is the rare path.
     int64_t now = mono_ns();
     if (!dontwait || now >= s->next_kernel_check_ns) {
-      ssize_t r = libc::recvmsg(fd, msg, flags | MSG_DONTWAIT);
-      if (r >= 0) return r;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return neg_errno();
+      ssize_t got = r.from_kernel();
+      if (got != -EAGAIN && got != -EWOULDBLOCK) return got;
       look_later(&s->next_kernel_check_ns, &s->next_kernel_check_tsc, now);
     }
     if (dontwait) return -EAGAIN;

@@ -39,6 +39,38 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags);
 // is not a TCP connection on the stack (the caller asks the kernel).
 constexpr ssize_t kNotOnStack = -(1 << 20);
 ssize_t op_send_from(Socket* s, int fd, TcpSocket::SendSource& src, size_t total, int flags);
+// Lock held. The receive loop of a UDP socket on the stack (recvmsg()'s,
+// and the extensions' zero-copy receive): from_stack() when the stack's
+// queue has a datagram; else from_kernel(), a look at the backing kernel
+// socket that does not wait (-EAGAIN: nothing there); else a wait as
+// recv()'s (non-blocking, SO_RCVTIMEO, signals, shutdown). Returns what
+// they return, or the wait's -errno.
+struct UdpReceiver {
+  virtual ssize_t from_stack() = 0;
+  virtual ssize_t from_kernel() = 0;
+ protected:
+  ~UdpReceiver() = default;
+};
+ssize_t udp_receive(Socket* s, int fd, bool dontwait, UdpReceiver& r);
+
+// Still the socket behind `fd`? (another thread may have closed it) With
+// the lock held, the socket is named as the one being changed: should this
+// process die before it lets go of the lock, the next holder knows which
+// socket may be half changed (died_holding_lock()).
+bool still(Socket* s, int fd);
+
+// Keeps a socket allocated for the rest of an operation that may wait and
+// goes on using the socket after the wait (a TCP send or receive that
+// returns what it did before another thread closed the descriptor): the
+// close's free happens here, at the end. Lock held for its whole life.
+struct OpHold {
+  Socket* s;
+  explicit OpHold(Socket* sock) : s(sock) { ++s->holds; }
+  ~OpHold();
+  OpHold(const OpHold&) = delete;
+  OpHold& operator=(const OpHold&) = delete;
+};
+
 int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t* len);
 int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, socklen_t len);
 int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len);

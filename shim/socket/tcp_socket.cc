@@ -839,15 +839,71 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
     // A read of 0 bytes waits for data as a read of 1 would (Linux's
     // sock_rcvlowat() is at least 1), and takes none.
     if (!want && rx_bytes) return 0;
-    if (error) return got ? ssize_t(got) : -pending_error(true);
-    if (rx_fin || shut_rd || state == State::Closed) return ssize_t(got);
-    if (dontwait) return got ? ssize_t(got) : -EAGAIN;
-    int rc = wait_for(
-        [](TcpSocket* s) {
-          return s->rx_bytes || s->rx_fin || s->shut_rd || s->error || s->state == State::Closed;
-        },
-        opt.rcvtimeo_ns, kSpinTcpRecv);
-    if (rc < 0) return got ? ssize_t(got) : rc;
+    if (ssize_t r = nothing_to_read(dontwait, got); r != kReadAgain) return r;
+  }
+}
+
+ssize_t TcpSocket::nothing_to_read(bool dontwait, size_t got) {
+  if (error) return got ? ssize_t(got) : -pending_error(true);
+  if (rx_fin || shut_rd || state == State::Closed) return ssize_t(got);
+  if (dontwait) return got ? ssize_t(got) : -EAGAIN;
+  int rc = wait_for(
+      [](TcpSocket* s) {
+        return s->rx_bytes || s->rx_fin || s->shut_rd || s->error || s->state == State::Closed;
+      },
+      opt.rcvtimeo_ns, kSpinTcpRecv);
+  if (rc < 0) return got ? ssize_t(got) : rc;
+  return kReadAgain;
+}
+
+ssize_t TcpSocket::recv_in_place(pbuf** out, int max, int* n, int flags) {
+  Runtime& rt = Runtime::get();
+  const bool dontwait = nonblock || (flags & MSG_DONTWAIT);
+  *n = 0;
+  // recv()'s answers for a socket that is not a connection.
+  if (state == State::Listening) return -ENOTCONN;
+  if (state == State::Fresh) {
+    if (error) return -pending_error(true);
+    return shut_rd ? 0 : -ENOTCONN;
+  }
+  for (;;) {
+    rt.poll_stack();
+    if (rx_bytes) {
+      size_t given = 0;
+      while (*n < max && !rx.empty()) {
+        // The front chain's first pbuf, alone: the program releases each
+        // piece on its own. (pbuf_dechain lets go of the chain's reference
+        // to the rest, which then needs one of its own.)
+        pbuf* first = rx.front();
+        if (pbuf* rest = first->next) {
+          pbuf_ref(rest);
+          rx.front() = pbuf_dechain(first);
+        } else {
+          rx.pop_front();
+          last_read_stamp = rx_stamps.front();
+          rx_stamps.pop_front();
+        }
+        // What a recv() already read of it.
+        const size_t skip = std::min<size_t>(rx_off, first->len);
+        rx_off -= skip;
+        if (skip == first->len) {
+          pbuf_free(first);
+          continue;
+        }
+        pbuf_remove_header(first, u16_t(skip));
+        given += first->len;
+        out[(*n)++] = first;
+      }
+      rx_bytes -= given;
+      for (size_t left = given; pcb && left;) {
+        u16_t step = u16_t(std::min<size_t>(left, 0xffff));
+        tcp_recved(pcb, step);
+        left -= step;
+      }
+      rt.stack()->flush();
+      return ssize_t(given);
+    }
+    if (ssize_t r = nothing_to_read(dontwait, 0); r != kReadAgain) return r;
   }
 }
 

@@ -64,6 +64,12 @@ class TcpSocket final : public Socket {
   ssize_t send_from(SendSource& src, size_t total, int flags, int control_error = 0,
                     int record_flags = -1);
   ssize_t recv(const iovec* iov, int iovcnt, int flags);
+  // recv() in place (the extensions' zero-copy receive): the next pbufs of
+  // the stream into out[], at most `max`, each out of its chain (the
+  // program gives each back on its own) and starting past what a recv()
+  // already read; *n of them. Returns their bytes; recv()'s waits, end (0)
+  // and errors.
+  ssize_t recv_in_place(pbuf** out, int max, int* n, int flags);
   int shutdown(int how, int fd_now);
   // Linux's tcp_disconnect (connect(AF_UNSPEC), shutdown() of a listener or
   // of a connection under way): a listener stops, resetting what waited in
@@ -157,6 +163,10 @@ class TcpSocket final : public Socket {
   static signed char on_connected(void* arg, tcp_pcb* p, signed char err);
   static signed char on_accept(void* arg, tcp_pcb* p, signed char err);
   bool writable() const;
+  // recv() found nothing to read: its answer then, with `got` bytes read
+  // so far (an end, an error, EAGAIN), or kReadAgain after a wait.
+  static constexpr ssize_t kReadAgain = INT64_MIN;
+  ssize_t nothing_to_read(bool dontwait, size_t got);
   int failed_attempt_error();
   void attach(tcp_pcb* p);
   int hold_port(tcp_pcb* p);

@@ -395,6 +395,20 @@ ssize_t UdpSocket::recv_from_stack(const iovec* iov, int iovcnt, int flags, sock
   return ssize_t((flags & MSG_TRUNC) ? full : off);
 }
 
+pbuf* UdpSocket::take_datagram(int max_pieces, int* pieces, SockAddr* from) {
+  *pieces = 0;
+  if (queue.empty()) return nullptr;
+  Datagram d = queue.front();
+  *pieces = int(pbuf_clen(d.data));
+  if (*pieces > max_pieces) return nullptr;
+  *from = d.from;
+  note_read_stamp(rx_cmsg, d.meta, &sk_stamp_ns);
+  queue.pop_front();
+  queued_bytes -= d.data->tot_len;
+  set_queued_count();
+  return d.data;
+}
+
 int UdpSocket::join_group(uint32_t group, uint32_t iface_addr, bool join) {
   (void)iface_addr;
   if (!pcb) return 0;

@@ -69,6 +69,11 @@ class UdpSocket final : public Socket {
   ssize_t recv_from_stack(const iovec* iov, int iovcnt, int flags, sockaddr* from,
                           socklen_t* fromlen, int* msg_flags, msghdr* msg = nullptr);
   bool stack_has_data() const { return !queue.empty(); }
+  // The zero-copy receive's datagram: the front of the stack's queue, taken
+  // off it (the caller owns the pbuf chain), with its source. nullptr when
+  // the queue is empty, or when the chain has more than `max_pieces` pbufs
+  // (*pieces says how many; it stays queued).
+  pbuf* take_datagram(int max_pieces, int* pieces, SockAddr* from);
   // Datagrams queued, readable without the CoreLock (a hint).
   uint32_t queued_hint() const { return __atomic_load_n(&queued_count, __ATOMIC_RELAXED); }
   int next_datagram_bytes() const;

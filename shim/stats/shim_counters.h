@@ -29,6 +29,13 @@ struct ShimCounters {
   // MSG_ZEROCOPY sends notified on the error queue (each with the COPIED
   // code: the stack copies the program's buffer).
   uint64_t zerocopy_notified = 0;
+  // The extensions' zero-copy calls: bytes handed to the program in place
+  // (xdpload_zc_recv), sent from frames it filled (xdpload_zc_send), and
+  // copied out of such frames instead (longer than a segment once the MSS
+  // fell).
+  uint64_t zc_recv_bytes = 0;
+  uint64_t zc_send_bytes = 0;
+  uint64_t zc_send_copied = 0;
   uint64_t blocked_waits = 0;     // calls that slept
   uint64_t progress_polls = 0;    // stack polls by the progress thread
   // Times the progress thread woke (its ppoll returned, for an event or a

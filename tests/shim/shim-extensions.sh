@@ -74,7 +74,7 @@ for l in secs.splitlines():
             break
 data = bytearray(open(path, "rb").read())
 major, minor = struct.unpack_from("<II", data, off)
-assert (major, minor) == (1, 0), (major, minor)
+assert (major, minor) == (1, 1), (major, minor)
 struct.pack_into("<II", data, off, 1, 99)
 open(path, "wb").write(data)
 PY
@@ -82,5 +82,5 @@ PRELOAD_A env LD_LIBRARY_PATH="$tmp" "$BUILD/tests/ext_probe_shared" "$IP_B" 710
 cat "$tmp/newer.err"
 check "a stub built for extensions 1.99: refused in one line, not present" bash -c "
   grep -qx 'present 0' $tmp/newer && grep -qx 'counters -38' $tmp/newer &&
-  [ \$(grep -c 'built for extensions 1.99, this xdpload serves 1.0' $tmp/newer.err) -eq 1 ]"
+  [ \$(grep -c 'built for extensions 1.99, this xdpload serves 1.1' $tmp/newer.err) -eq 1 ]"
 finish
