@@ -314,6 +314,22 @@ def main():
               f"{ratio(med(d, ff), med(d, cc))} | {ratio(med(d, ff), med(d, kk))} |")
         w("")
 
+    # ---- zero-copy calls ----
+    if any(k[0] == "zerocopy" for k in d):
+        w("## Zero-copy calls (1 GiB each way between a program in A and socat on the kernel in B)\n")
+        w("copy: recv()/send() through a 64 KB buffer under xdpload; zc: xdpload_zc_recv (read "
+          "in place, from the frames the data arrived in) and xdpload_zc_alloc/_send (read() "
+          "straight into lent transmit frames). CPU: the A program's user and system time per "
+          "GB.\n")
+        w("| way | metric | kernel | xdpload copy | xdpload zc | zc / copy | zc / kernel |")
+        w("|---|---|---|---|---|---|---|")
+        for way in ("recv", "send"):
+            for metric in ("Gbit/s", "CPU s per GB"):
+                kk, cc, zz = (("zerocopy", f"1GiB {way} {p}", metric) for p in ("kernel", "copy", "zc"))
+                w(f"| {way} | {metric} | {cell(d, kk)} | {cell(d, cc)} | {cell(d, zz)} | "
+                  f"{ratio(med(d, zz), med(d, cc))} | {ratio(med(d, zz), med(d, kk))} |")
+        w("")
+
     # ---- receive timestamps ----
     if any(k[0] == "stamps" for k in d):
         w("## Receive timestamps (the lean UDP ping-pong, both ends spinning, same run)\n")

@@ -6,7 +6,8 @@
 # commands, tables), a latency CDF (.png) and the raw numbers (.tsv).
 #
 #   bench/run.sh [BUILD] [SECTIONS]     SECTIONS: comma list of latency,
-#                                       floor, stamps, throughput, queues, broker, tuned, servers, forked,
+#                                       floor, stamps, throughput, queues, broker, tuned, servers,
+#                                       sendfile, zerocopy, forked,
 #                                       idle, loss, clock, events, startup, profile
 #                                       (default: all)
 #
@@ -15,7 +16,7 @@
 # BENCH_SECONDS (3) is the length of each timed run. Never part of make test.
 set -u
 build=${1:-build}
-all_sections=latency,floor,stamps,throughput,queues,broker,tuned,servers,sendfile,forked,idle,loss,clock,events,startup,profile
+all_sections=latency,floor,stamps,throughput,queues,broker,tuned,servers,sendfile,zerocopy,forked,idle,loss,clock,events,startup,profile
 sections=${2:-${BENCH_SECTIONS:-$all_sections}}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -336,6 +337,54 @@ if want sendfile; then
     for pairing in ${SF_PAIRINGS:-kernel copy frames}; do sendfile_case $pairing "$r"; done
   done
   rm -f "$tmp/ngx/www/big.bin"
+fi
+
+# ---- 3a2. zerocopy: the extensions' zero-copy calls against recv()/send() ----
+# tests/progs/ext_zero_copy.c in A moves 1 GiB with a kernel socat in B:
+# receiving (B sends zeros; A writes what it gets to /dev/null) and sending
+# (A reads /dev/zero). kernel: recv()/send() on the kernel; copy: the same
+# calls under xdpload; zc: under xdpload, xdpload_zc_recv (read in place)
+# and xdpload_zc_alloc/_send (read() straight into lent frames). CPU: the
+# A program's user and system time per GB (veth's receiving side in B runs
+# in the sender's context, so a sending A pays for some of B's work).
+# ZC_PAIRINGS="copy zc" runs a subset.
+zc_case() {  # pairing way repeat
+  local pairing=$1 way=$2 r=$3 sw=() mode=$2-copy gib=1073741824
+  [ "$pairing" = kernel ] || sw=("$X" --iface "$IF_A" --)
+  [ "$pairing" = zc ] && mode=$way
+  if [ "$way" = recv ]; then
+    bg_b bash -c "head -c $gib /dev/zero | socat -u - TCP4-LISTEN:7310,reuseaddr"
+  else
+    bg_b socat -u TCP4-LISTEN:7310,reuseaddr OPEN:/dev/null
+  fi
+  local peer=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7310' | grep -q 7310"
+  local file=/dev/null
+  [ "$way" = send ] && file=/dev/zero
+  in_a python3 -c '
+import resource, subprocess, sys, time
+t = time.monotonic()
+rc = subprocess.call(sys.argv[2:], stdout=subprocess.DEVNULL)
+secs = time.monotonic() - t
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{secs} {u.ru_utime + u.ru_stime} {rc}\n")
+' "$tmp/zc.time" "${sw[@]}" "$B/tests/ext_zero_copy_shared" "$mode" "$IP_B" 7310 "$file" "$gib"
+  stop "$peer"
+  cmdline "zerocopy $pairing $way: ${sw[*]} ext_zero_copy_shared $mode $IP_B 7310 $file $gib (socat in B)"
+  read -r secs cpu rc <"$tmp/zc.time"
+  if [ "$rc" = 0 ]; then
+    record zerocopy "1GiB $way $pairing" "Gbit/s" "$r" "$(python3 -c "print(f'{$gib * 8 / $secs / 1e9:.4f}')")"
+    record zerocopy "1GiB $way $pairing" "CPU s per GB" "$r" "$(python3 -c "print(f'{$cpu / ($gib / 1e9):.4f}')")"
+  fi
+  note "  zerocopy $way $pairing: rc $rc, $(grep -P "^zerocopy\t1GiB $way $pairing\t" "$raw" | tail -2 | cut -f3,5 | tr '\t\n' '= ')"
+}
+if want zerocopy; then
+  note "zerocopy: 1 GiB each way, x $repeats"
+  for r in $(seq "$repeats"); do
+    for way in recv send; do
+      for pairing in ${ZC_PAIRINGS:-kernel copy zc}; do zc_case "$pairing" "$way" "$r"; done
+    done
+  done
 fi
 
 # ---- 3b. queues: xdpload on a 1-queue pair beside the 4-queue one ----

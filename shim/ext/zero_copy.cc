@@ -56,6 +56,12 @@ constexpr int kMaxPieces = 64;
 // frames_short() starts copying at half).
 uint32_t lend_limit() { return Runtime::get().stack()->link().total_frames() / 4; }
 
+// How many more the family may take now, at most a call's worth (lock held).
+int lend_room() {
+  const uint32_t limit = lend_limit(), lent = Runtime::get().lent().lent();
+  return lent >= limit ? 0 : int(std::min<uint32_t>(limit - lent, kMaxPieces));
+}
+
 // The socket of ours behind `fd`, or the call's error: -EBADF when `fd` is
 // not open, -ESOCKTNOSUPPORT when it is not a socket on the stack.
 int socket_of(int fd, Socket** out) {
@@ -96,10 +102,13 @@ struct InPlaceReceiver final : UdpReceiver {
 
   ssize_t from_stack() override {
     int pieces;
-    pbuf* d = u->take_datagram(max, &pieces, from);
+    const int room = lend_room();
+    pbuf* d = u->take_datagram(std::min(max, room), &pieces, from);
     if (!d) {
       *n = pieces;
-      return -EMSGSIZE;
+      // More pieces than the program has room for: -EMSGSIZE, it is told
+      // how many. More than the family may still take: wait for releases.
+      return pieces > max ? -EMSGSIZE : -ENOBUFS;
     }
     const ssize_t bytes = d->tot_len;
     *n = split_chain(d, out);
@@ -109,6 +118,7 @@ struct InPlaceReceiver final : UdpReceiver {
   ssize_t from_kernel() override {
     // (Fragments the kernel reassembled, senders on this host.) Its size
     // first, so that a buffer that cannot be had leaves it queued.
+    if (lend_room() < 1) return -ENOBUFS;
     ssize_t len = libc::recv(fd, nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
     if (len < 0) return -errno;
     pbuf* p = pbuf_alloc(PBUF_RAW, u16_t(len), PBUF_RAM);
@@ -130,6 +140,13 @@ struct InPlaceReceiver final : UdpReceiver {
   }
 };
 
+// Segments lwIP's queue takes now: 2 entries each (header and data); its
+// send loop keeps 4 spare.
+int queue_slots(const tcp_pcb* pcb) {
+  int n = (TCP_SND_QUEUELEN - 4 - int(tcp_sndqueuelen(pcb))) / 2;
+  return n > 0 ? n : 0;
+}
+
 // A zero-copy send's frames, in order: each, filled by the program, becomes
 // one segment, as many at a time as lwIP's send buffer and queue take.
 class LentSource final : public TcpSocket::SendSource {
@@ -138,12 +155,21 @@ class LentSource final : public TcpSocket::SendSource {
       : handles_(handles), lens_(lens), n_(n), pid_(pid) {}
   int frames_sent() const { return next_; }
 
+  // Room for the next frame whole: its bytes in the send buffer, and its
+  // segment's 2 entries in the queue (lwIP's send loop keeps 4 spare).
+  bool ready(const tcp_pcb* pcb) const override {
+    if (next_ >= n_) return true;
+    // (A frame longer than a segment now goes as a copy, in several.)
+    const uint16_t seg = tcp_write_pbuf_max(pcb);
+    const int segments = seg ? int((lens_[next_] + seg - 1) / seg) : 1;
+    return lens_[next_] <= tcp_sndbuf(pcb) && queue_slots(pcb) >= segments;
+  }
+
   size_t queue(tcp_pcb* pcb, size_t, size_t, bool more, Stop* stop) override {
     LentBuffers& lent = Runtime::get().lent();
     size_t room = tcp_sndbuf(pcb);
     const uint16_t seg = tcp_write_pbuf_max(pcb);
-    // 2 queue entries a segment (header and data); lwIP's send loop keeps 4.
-    const int slots = (TCP_SND_QUEUELEN - 4 - int(tcp_sndqueuelen(pcb))) / 2;
+    const int slots = queue_slots(pcb);
     pbuf* p[kMaxPieces];
     int k = 0;
     size_t bytes = 0;
@@ -209,11 +235,14 @@ XDPLOAD_EXT ssize_t xdpload_zc_recv(int fd, struct xdpload_zc_iovec* iov, int* i
                                     struct sockaddr* from, socklen_t* fromlen) {
   if (!extensions_present()) return -ENOSYS;
   if (!iov || !iovcnt) return -EFAULT;
-  if (*iovcnt < 1 || (flags & ~MSG_DONTWAIT)) return -EINVAL;
+  const int room = *iovcnt;  // (the program's memory: read and written without the lock)
+  if (room < 1 || (flags & ~MSG_DONTWAIT)) return -EINVAL;
   Socket* s;
   if (int rc = socket_of(fd, &s)) return rc;
   Runtime& rt = Runtime::get();
   const pid_t me = process_id();
+  const bool tcp = s->kind == Socket::Kind::Tcp, v6 = s->v6;
+  const int max = std::min(room, kMaxPieces);
   pbuf* p[kMaxPieces];
   xdpload_zc_iovec got[kMaxPieces];
   int n = 0;
@@ -223,13 +252,11 @@ XDPLOAD_EXT ssize_t xdpload_zc_recv(int fd, struct xdpload_zc_iovec* iov, int* i
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
     OpHold hold(s);
-    LentBuffers& lent = rt.lent();
-    const uint32_t limit = lend_limit();
-    if (lent.lent() >= limit) return -ENOBUFS;
-    const int max = int(std::min<uint32_t>({uint32_t(*iovcnt), uint32_t(kMaxPieces),
-                                            limit - lent.lent()}));
-    if (s->kind == Socket::Kind::Tcp) {
-      r = static_cast<TcpSocket*>(s)->recv_in_place(p, max, &n, flags);
+    // (The family's room is asked again when there is something to take:
+    // other threads may borrow while this one waits.)
+    if (lend_room() < 1) return -ENOBUFS;
+    if (tcp) {
+      r = static_cast<TcpSocket*>(s)->recv_in_place(p, max, lend_room, &n, flags);
     } else {
       InPlaceReceiver receiver;
       receiver.u = static_cast<UdpSocket*>(s);
@@ -239,26 +266,22 @@ XDPLOAD_EXT ssize_t xdpload_zc_recv(int fd, struct xdpload_zc_iovec* iov, int* i
       receiver.n = &n;
       receiver.from = &source;
       r = udp_receive(s, fd, s->nonblock || (flags & MSG_DONTWAIT), receiver);
-      if (r == -EMSGSIZE) {
-        const int needed = n;
-        // More pieces than the program has room for: say how many. (More
-        // than the family may still lend: wait for releases.)
-        if (needed <= *iovcnt && needed <= kMaxPieces) return -ENOBUFS;
-        *iovcnt = needed;
-        return -EMSGSIZE;
+    }
+    if (r >= 0) {
+      LentBuffers& lent = rt.lent();
+      for (int i = 0; i < n; ++i) {
+        got[i].base = p[i]->payload;
+        got[i].len = p[i]->len;
+        got[i].buf = lent.lend(p[i], Kind::Received, 0, me, UINT32_MAX);  // (room checked)
       }
+      rt.counters().zc_recv_bytes += uint64_t(r);
     }
-    if (r < 0) return r;
-    for (int i = 0; i < n; ++i) {
-      got[i].base = p[i]->payload;
-      got[i].len = p[i]->len;
-      got[i].buf = lent.lend(p[i], Kind::Received, 0, me, UINT32_MAX);
-    }
-    rt.counters().zc_recv_bytes += uint64_t(r);
   }
+  if (r == -EMSGSIZE) *iovcnt = n;  // the pieces the datagram needs
+  if (r < 0) return r;
   std::copy(got, got + n, iov);
   *iovcnt = n;
-  if (s->kind == Socket::Kind::Udp && from && fromlen) write_sockaddr(source, from, fromlen, s->v6);
+  if (!tcp && from && fromlen) write_sockaddr(source, from, fromlen, v6);
   return r;
 }
 

@@ -154,6 +154,11 @@ class FrameSource : public TcpSocket::SendSource {
     }
     return queue_buffered(pcb, want, seg, sent, total, more, stop);
   }
+  // A frame's segment takes 2 queue entries (header and data); one through
+  // a buffer, 1: the send waits for the frame's.
+  bool ready(const tcp_pcb* pcb) const override {
+    return tcp_sndbuf(pcb) > 0 && queue_room(pcb, 2) > 0;
+  }
 
  protected:
   // Fills frames p[0..n) and queues what they got (frees the rest).

@@ -272,6 +272,10 @@ bool Runtime::start_stack() {
            p->multi_buffer() ? " multi-buffer" : "", p->frame_count(), p->umem().frame_size(),
            opts.empty() ? "" : ", options:", opts.c_str());
   }
+  size_t umem_len = 0;
+  if (const uint8_t* umem = stack_->link().frame_memory(&umem_len))
+    XLOG(kLogDebug, "frames at %p-%p", static_cast<const void*>(umem),
+         static_cast<const void*>(umem + umem_len));
   return true;
 }
 

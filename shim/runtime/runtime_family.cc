@@ -231,7 +231,6 @@ void Runtime::leave_family() {
     return;
   }
   others_remain_ = true;
-  sh_->lent.release_all_of(me);  // (the zero-copy calls' buffers go back)
   // Others go on with the stack: this process's descriptors close, and
   // what they still have to deliver the others' progress threads deliver.
   // With other threads of the program still running (exit() does not stop
@@ -248,6 +247,7 @@ void Runtime::leave_family() {
   for (int fd = 0; fd <= fds_.high(); ++fd)
     if (fds_.get(fd)) op_forget(fd);
   epoll_sets_forget_all();
+  sh_->lent.release_all_of(me);  // (the zero-copy calls' buffers go back)
   auto& m = sh_->members;
   m.erase(std::remove(m.begin(), m.end(), me), m.end());
   kick();

@@ -539,13 +539,15 @@ int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
 
 // ---- data ----
 
-namespace {
-
-// lwIP takes more data now: send buffer space, and room in the segment
-// queue (a peer with a small MSS fills the queue before the buffer).
-bool can_queue(const tcp_pcb* p) {
+bool TcpSocket::can_queue(const tcp_pcb* p) {
   return tcp_sndbuf(p) > 0 && tcp_sndqueuelen(p) < TCP_SND_QUEUELEN - 4;
 }
+
+namespace {
+
+// The source of the send this thread is in: its waits ask it whether lwIP
+// has room for it (the wait's test runs in the waiting thread).
+__attribute__((tls_model("initial-exec"))) thread_local TcpSocket::SendSource* t_send_source = nullptr;
 
 // A send()'s bytes: the program's iovec, copied into lwIP's segments.
 struct IovSource final : TcpSocket::SendSource {
@@ -613,7 +615,7 @@ ssize_t TcpSocket::send_from(SendSource& src, size_t total, int flags, int contr
     bool progressed = false;
     const bool more = (flags & MSG_MORE) || opt.cork;
     while (sent < total) {
-      if (!can_queue(pcb)) break;
+      if (!src.ready(pcb)) break;
       SendSource::Stop stop;
       size_t n = src.queue(pcb, sent, total, more, &stop);
       if (n) {
@@ -663,13 +665,17 @@ ssize_t TcpSocket::send_from(SendSource& src, size_t total, int flags, int contr
     // while acknowledgements free room, one call could send a whole file.
     if (dontwait && sent) return partial(ssize_t(sent));
     rt.poll_stack();
-    if (pcb && can_queue(pcb) && !error) continue;
+    if (pcb && src.ready(pcb) && !error) continue;
     if (dontwait) return sent ? partial(ssize_t(sent)) : -EAGAIN;
+    SendSource* outer = t_send_source;  // (a send inside a send: none today)
+    t_send_source = &src;
     int rc = wait_for(
         [](TcpSocket* s) {
-          return !s->pcb || s->error || s->state != State::Connected || can_queue(s->pcb);
+          return !s->pcb || s->error || s->state != State::Connected ||
+                 t_send_source->ready(s->pcb);
         },
         opt.sndtimeo_ns, kSpinTcpSend);
+    t_send_source = outer;
     if (rc == -EBADF) return sent ? ssize_t(sent) : rc;  // (the socket may be gone)
     if (rc < 0) return sent ? partial(ssize_t(sent)) : rc;
   }
@@ -856,7 +862,7 @@ ssize_t TcpSocket::nothing_to_read(bool dontwait, size_t got) {
   return kReadAgain;
 }
 
-ssize_t TcpSocket::recv_in_place(pbuf** out, int max, int* n, int flags) {
+ssize_t TcpSocket::recv_in_place(pbuf** out, int max, int (*room)(), int* n, int flags) {
   Runtime& rt = Runtime::get();
   const bool dontwait = nonblock || (flags & MSG_DONTWAIT);
   *n = 0;
@@ -869,6 +875,8 @@ ssize_t TcpSocket::recv_in_place(pbuf** out, int max, int* n, int flags) {
   for (;;) {
     rt.poll_stack();
     if (rx_bytes) {
+      max = std::min(max, room());
+      if (max <= 0) return -ENOBUFS;
       size_t given = 0;
       while (*n < max && !rx.empty()) {
         // The front chain's first pbuf, alone: the program releases each

@@ -52,6 +52,10 @@ class TcpSocket final : public Socket {
     // `sent` of `total` queued so far; `more`: MSG_MORE or TCP_CORK. Returns
     // the bytes queued, 0 when lwIP takes none now.
     virtual size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop* stop) = 0;
+    // lwIP has the room queue() needs to take something: the send loop
+    // waits (or says EAGAIN) until it does. A source that queues whole
+    // frames needs room for the next one, not just a byte.
+    virtual bool ready(const tcp_pcb* pcb) const { return can_queue(pcb); }
     // The I/O Stop::io asked for, done without the CoreLock (a file not in
     // the page cache: the disk would hold up the family's stack).
     virtual void wait_io() {}
@@ -63,13 +67,17 @@ class TcpSocket final : public Socket {
   // partial counts, errors, transmit stamps).
   ssize_t send_from(SendSource& src, size_t total, int flags, int control_error = 0,
                     int record_flags = -1);
+  // lwIP takes more data now: send buffer space, and room in the segment
+  // queue (a peer with a small MSS fills the queue before the buffer).
+  static bool can_queue(const tcp_pcb* p);
   ssize_t recv(const iovec* iov, int iovcnt, int flags);
   // recv() in place (the extensions' zero-copy receive): the next pbufs of
-  // the stream into out[], at most `max`, each out of its chain (the
+  // the stream into out[], at most `max` and at most what room() says when
+  // there are some to take (-ENOBUFS if 0), each out of its chain (the
   // program gives each back on its own) and starting past what a recv()
   // already read; *n of them. Returns their bytes; recv()'s waits, end (0)
   // and errors.
-  ssize_t recv_in_place(pbuf** out, int max, int* n, int flags);
+  ssize_t recv_in_place(pbuf** out, int max, int (*room)(), int* n, int flags);
   int shutdown(int how, int fd_now);
   // Linux's tcp_disconnect (connect(AF_UNSPEC), shutdown() of a listener or
   // of a connection under way): a listener stops, resetting what waited in

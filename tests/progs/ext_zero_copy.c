@@ -5,8 +5,11 @@
  *   ext_zero_copy recv PEER_IP PORT OUT   a TCP stream from PEER:PORT into
  *       OUT: its first 1000 bytes by recv(), the rest in place (each piece
  *       written out, then released)
- *   ext_zero_copy send PEER_IP PORT IN    IN to PEER:PORT in lent frames
- *       (read() straight into each), then the connection closed
+ *   ext_zero_copy send PEER_IP PORT IN [LIMIT]   IN (its first LIMIT bytes)
+ *       to PEER:PORT in lent frames (read() straight into each), then the
+ *       connection closed
+ *   ext_zero_copy recv-copy|send-copy ...   the same through recv()/send()
+ *       and a 64 KB buffer, for bench/ to compare
  *   ext_zero_copy misuse PEER_IP TCP_ECHO_PORT UDP_ECHO_PORT
  *       bad arguments and handles, each refused with its errno and nothing
  *       lost: an echo round trip in place afterwards; a UDP datagram in
@@ -18,6 +21,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +32,15 @@
 #include <xdpload/extensions.h>
 
 #define MAX_IOV 32
+
+/* The lowest and highest address of the buffers xdpload handed out (the
+ * test compares them with where its frames are). */
+static uintptr_t lowest = UINTPTR_MAX, highest = 0;
+static void note_range(const void* base, size_t len) {
+  uintptr_t b = (uintptr_t)base;
+  if (b < lowest) lowest = b;
+  if (b + len > highest) highest = b + len;
+}
 
 static int connect_to(const char* ip, int port, int type) {
   int fd = socket(AF_INET, type, 0);
@@ -55,6 +68,37 @@ static void write_all(int fd, const void* p, size_t n) {
   }
 }
 
+/* The ordinary way, for comparison: recv() into a buffer, or read() into
+ * one and send() it. */
+static int copy_stream(const char* ip, int port, const char* path, int sending,
+                       unsigned long long limit) {
+  int file = sending ? open(path, O_RDONLY) : open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int fd = connect_to(ip, port, SOCK_STREAM);
+  static char buf[65536];
+  unsigned long long moved = 0;
+  for (;;) {
+    size_t want = sizeof buf;
+    if (sending && limit - moved < want) want = (size_t)(limit - moved);
+    ssize_t r = want ? (sending ? read(file, buf, want) : recv(fd, buf, want, 0)) : 0;
+    if (r <= 0) break;
+    if (sending) {
+      if (send(fd, buf, (size_t)r, 0) != r) break;
+    } else {
+      write_all(file, buf, (size_t)r);
+    }
+    moved += (unsigned long long)r;
+  }
+  if (sending) {
+    shutdown(fd, SHUT_WR);
+    while (recv(fd, buf, sizeof buf, 0) > 0) {
+    }
+  }
+  printf("%s: %llu bytes\n", sending ? "send-copy" : "recv-copy", moved);
+  close(fd);
+  close(file);
+  return 0;
+}
+
 static int recv_stream(const char* ip, int port, const char* path) {
   int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   int fd = connect_to(ip, port, SOCK_STREAM);
@@ -79,6 +123,7 @@ static int recv_stream(const char* ip, int port, const char* path) {
     ++calls;
     for (int i = 0; i < n; ++i) {
       write_all(out, iov[i].base, iov[i].len);
+      note_range(iov[i].base, iov[i].len);
       h[i] = iov[i].buf;
     }
     pieces += (unsigned)n;
@@ -92,6 +137,7 @@ static int recv_stream(const char* ip, int port, const char* path) {
   printf("recv: %zu bytes by recv(), %llu in place in %llu pieces, end %zd\n", got, in_place,
          pieces, r);
   if (r == 0 && calls) printf("recv: pieces per call %.1f\n", (double)pieces / (double)calls);
+  if (calls) printf("recv: pieces at %#lx-%#lx\n", (unsigned long)lowest, (unsigned long)highest);
   struct xdpload_counters c;
   if (xdpload_get_counters(&c, sizeof c) == 0)
     printf("recv: counted in place %s, buffers held at the end %llu, copied out of frames %s\n",
@@ -102,11 +148,21 @@ static int recv_stream(const char* ip, int port, const char* path) {
   return r == 0 ? 0 : 1;
 }
 
-static int send_stream(const char* ip, int port, const char* path) {
+/* Bytes sent so far and in the frames filled for the next send. */
+static unsigned long long sent_or_filled(unsigned long long sent, const struct xdpload_zc_iovec* iov,
+                                         int filled) {
+  for (int i = 0; i < filled; ++i) sent += iov[i].len;
+  return sent;
+}
+
+static int send_stream(const char* ip, int port, const char* path, unsigned long long limit) {
   int in = open(path, O_RDONLY);
   int fd = connect_to(ip, port, SOCK_STREAM);
   unsigned long long sent = 0, frames = 0, no_frame = 0;
   int eof = 0;
+  struct xdpload_counters w;
+  int have_waits = xdpload_get_counters(&w, sizeof w) == 0;
+  unsigned long long send_waits = 0;  /* waits that slept inside xdpload_zc_send */
   while (!eof) {
     struct xdpload_zc_iovec iov[MAX_IOV];
     int n = xdpload_zc_alloc(fd, iov, MAX_IOV, 0);
@@ -121,9 +177,13 @@ static int send_stream(const char* ip, int port, const char* path) {
       printf("alloc: %d\n", n);
       return 1;
     }
+    for (int i = 0; i < n; ++i) note_range(iov[i].base, iov[i].len);
     int filled = 0;
     for (; filled < n && !eof; ++filled) {
-      ssize_t r = read(in, iov[filled].base, iov[filled].len);
+      size_t want = iov[filled].len;
+      if (limit - sent_or_filled(sent, iov, filled) < want)
+        want = (size_t)(limit - sent_or_filled(sent, iov, filled));
+      ssize_t r = want ? read(in, iov[filled].base, want) : 0;
       if (r <= 0) {
         eof = 1;
         break;
@@ -132,7 +192,11 @@ static int send_stream(const char* ip, int port, const char* path) {
     }
     int off = 0;
     while (off < filled) {
+      struct xdpload_counters c0, c1;
+      int counted = have_waits && xdpload_get_counters(&c0, sizeof c0) == 0;
       int k = xdpload_zc_send(fd, iov + off, filled - off, 0);
+      if (counted && xdpload_get_counters(&c1, sizeof c1) == 0)
+        send_waits += c1.blocked_waits - c0.blocked_waits;
       if (k <= 0) {
         printf("send: %d\n", k);
         return 1;
@@ -154,11 +218,14 @@ static int send_stream(const char* ip, int port, const char* path) {
   while (recv(fd, b, sizeof b, 0) > 0) {
   }
   printf("send: %llu bytes in %llu frames\n", sent, frames);
+  if (frames) printf("send: frames at %#lx-%#lx\n", (unsigned long)lowest, (unsigned long)highest);
   struct xdpload_counters c;
   if (xdpload_get_counters(&c, sizeof c) == 0)
     printf("send: counted from lent frames %s, copied %llu, buffers held at the end %llu\n",
            c.zc_send_bytes == sent ? "all" : "not all", (unsigned long long)c.zc_send_copied,
            (unsigned long long)c.zc_buffers_held);
+  if (have_waits)
+    printf("send: waits for room that slept: %s\n", send_waits ? "some" : "none");
   (void)no_frame;
   close(fd);
   return 0;
@@ -287,8 +354,11 @@ int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc < 5) return 2;
   printf("present %d\n", xdpload_is_present());
+  unsigned long long limit = argc > 5 ? strtoull(argv[5], NULL, 10) : ~0ull;
   if (!strcmp(argv[1], "recv")) return recv_stream(argv[2], atoi(argv[3]), argv[4]);
-  if (!strcmp(argv[1], "send")) return send_stream(argv[2], atoi(argv[3]), argv[4]);
+  if (!strcmp(argv[1], "send")) return send_stream(argv[2], atoi(argv[3]), argv[4], limit);
+  if (!strcmp(argv[1], "recv-copy")) return copy_stream(argv[2], atoi(argv[3]), argv[4], 0, limit);
+  if (!strcmp(argv[1], "send-copy")) return copy_stream(argv[2], atoi(argv[3]), argv[4], 1, limit);
   if (!strcmp(argv[1], "misuse")) return misuse(argv[2], atoi(argv[3]), atoi(argv[4]));
   return 2;
 }

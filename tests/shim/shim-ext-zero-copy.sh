@@ -4,13 +4,14 @@
 # 1. A 100 MB stream from B received in place under xdpload (after its
 #    first 1000 bytes by recv(), so the receive in place starts inside a
 #    segment): byte-exact, every byte after those counted as given in
-#    place and none copied out of the frames it arrived in, no buffer held
+#    place, every piece inside the link's frames (the UMEM, where
+#    XDPLOAD_LOG=3 says it is) and none copied out of them, no buffer held
 #    at the end, A's kernel took none of it (a segment or two at most: the
 #    closing handshake's last ACK may reach it after the program is gone).
 # 2. A 100 MB file sent to B in lent frames (read() straight into each):
-#    byte-exact at B, every byte counted as sent from lent frames and from
-#    the frames in place (no copy into frames), A's kernel sent no TCP
-#    segment.
+#    byte-exact at B, the frames lent inside the UMEM, every byte counted
+#    as sent from lent frames and as leaving the frame it was written in (no
+#    copy into other frames), A's kernel sent no TCP segment.
 # 3. Misuse, each refused with Linux's errno for it and nothing lost:
 #    made-up handles, handles named twice or released twice, a forked
 #    child releasing its parent's frame, a received buffer sent, lengths
@@ -27,6 +28,19 @@ head -c 100M /dev/urandom >"$tmp/src"
 bg_b python3 "$TOP/tests/peers/echo_peer.py" serve 0.0.0.0 7201 7202
 wait_for 50 bash -c "ip netns exec $NS_B ss -lunH 'sport = :7202' | grep -q 7202"
 
+# within_frames OUT WAY ERR: the program's "WAY: ... at LO-HI" range lies
+# inside the "frames at LO-HI" XDPLOAD_LOG=3 printed.
+within_frames() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import re, sys
+out, way, err = open(sys.argv[1]).read(), sys.argv[2], open(sys.argv[3]).read()
+p = re.search(way + r": (?:pieces|frames) at (0x[0-9a-f]+)-(0x[0-9a-f]+)", out)
+u = re.search(r"frames at (0x[0-9a-f]+)-(0x[0-9a-f]+)", err)
+print("handed out:", p and p.groups(), "frames:", u and u.groups())
+sys.exit(0 if p and u and int(u[1], 16) <= int(p[1], 16) < int(p[2], 16) <= int(u[2], 16) else 1)
+PY
+}
+
 for kind in shared static; do
   prog="$BUILD/tests/ext_zero_copy_$kind"
 
@@ -34,7 +48,7 @@ for kind in shared static; do
   bg_b socat -u OPEN:"$tmp/src" TCP4-LISTEN:7210,reuseaddr
   wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7210' | grep -q 7210"
   in0=$(kernel_counter "$NS_A" TcpInSegs)
-  PRELOAD_A env XDPLOAD_LOG=1 timeout 120 "$prog" recv "$IP_B" 7210 "$tmp/got" >"$tmp/recv" 2>"$tmp/recv.err"
+  PRELOAD_A env XDPLOAD_LOG=3 timeout 120 "$prog" recv "$IP_B" 7210 "$tmp/got" >"$tmp/recv" 2>"$tmp/recv.err"
   in1=$(kernel_counter "$NS_A" TcpInSegs)
   echo "== $kind stub: receive in place"
   cat "$tmp/recv"
@@ -45,6 +59,8 @@ for kind in shared static; do
     grep -qx 'recv: counted in place all, buffers held at the end 0, copied out of frames none' $tmp/recv"
   # (The closing handshake's last ACK may reach A's kernel once the
   # program is gone: a few segments; the 100 MB through it would be ~70000.)
+  check "$kind stub: the pieces lie in the link's frames (the UMEM)" \
+    within_frames "$tmp/recv" recv "$tmp/recv.err"
   check "$kind stub: the 100 MB did not go through A's kernel (TCP segments in +$((in1 - in0)))" \
     [ $((in1 - in0)) -le 4 ]
   wait "$BG_PID" 2>/dev/null
@@ -55,7 +71,7 @@ for kind in shared static; do
   sink=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7211' | grep -q 7211"
   out0=$(kernel_counter "$NS_A" TcpOutSegs)
-  PRELOAD_A env XDPLOAD_LOG=1 timeout 120 "$prog" send "$IP_B" 7211 "$tmp/src" >"$tmp/send" 2>"$tmp/send.err"
+  PRELOAD_A env XDPLOAD_LOG=3 timeout 120 "$prog" send "$IP_B" 7211 "$tmp/src" >"$tmp/send" 2>"$tmp/send.err"
   out1=$(kernel_counter "$NS_A" TcpOutSegs)
   wait "$sink" 2>/dev/null
   echo "== $kind stub: send from lent frames"
@@ -69,6 +85,12 @@ for kind in shared static; do
   sent_in_place=$(sed -n 's/.*; \([0-9]*\) bytes of TCP data left the frames they were written in.*/\1/p' "$tmp/send.err")
   check "$kind stub: the frames went to the wire where the program wrote them ($sent_in_place bytes)" \
     [ "${sent_in_place:-0}" -ge 104857600 ]
+  # (A send waiting for room for a whole frame sleeps; it once spun with
+  # the stack's lock held while the send buffer had room for less.)
+  check "$kind stub: a send waiting for room sleeps (it does not spin holding the lock)" \
+    grep -qx 'send: waits for room that slept: some' "$tmp/send"
+  check "$kind stub: the lent frames lie in the link's frames (the UMEM)" \
+    within_frames "$tmp/send" send "$tmp/send.err"
   check "$kind stub: the connection was on the stack (A's kernel sent TCP +$((out1 - out0)))" \
     [ "$out1" -eq "$out0" ]
   rm -f "$tmp/got"
