@@ -67,7 +67,9 @@ for kind in shared static; do
   rm -f "$tmp/got"
 
   # 2. Send from lent frames.
-  bg_b socat -u TCP4-LISTEN:7211,reuseaddr CREATE:"$tmp/got"
+  # (B starts reading after half a second: its window closes, and the
+  # sender must wait for room with no acknowledgement coming.)
+  bg_b socat -u TCP4-LISTEN:7211,reuseaddr SYSTEM:"sleep 0.5; cat >$tmp/got"
   sink=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7211' | grep -q 7211"
   out0=$(kernel_counter "$NS_A" TcpOutSegs)
@@ -83,10 +85,13 @@ for kind in shared static; do
     grep -qx 'send: counted from lent frames all, copied 0, buffers held at the end 0' $tmp/send &&
     grep -q 'exit: zero-copy calls: 0 bytes received in place .*, 104857600 bytes sent from lent frames (0 copied)' $tmp/send.err"
   sent_in_place=$(sed -n 's/.*; \([0-9]*\) bytes of TCP data left the frames they were written in.*/\1/p' "$tmp/send.err")
+  # (All but a few hundred bytes: while B's window is closed, lwIP's
+  # zero-window probes carry a byte of the next segment in a copy.)
   check "$kind stub: the frames went to the wire where the program wrote them ($sent_in_place bytes)" \
-    [ "${sent_in_place:-0}" -ge 104857600 ]
+    [ "${sent_in_place:-0}" -ge $((104857600 - 65536)) ]
   # (A send waiting for room for a whole frame sleeps; it once spun with
-  # the stack's lock held while the send buffer had room for less.)
+  # the stack's lock held while the send buffer had room for less. While
+  # B does not read, no acknowledgement comes to make room.)
   check "$kind stub: a send waiting for room sleeps (it does not spin holding the lock)" \
     grep -qx 'send: waits for room that slept: some' "$tmp/send"
   check "$kind stub: the lent frames lie in the link's frames (the UMEM)" \
