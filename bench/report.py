@@ -317,10 +317,11 @@ def main():
     # ---- zero-copy calls ----
     if any(k[0] == "zerocopy" for k in d):
         w("## Zero-copy calls (1 GiB each way between a program in A and socat on the kernel in B)\n")
-        w("copy: recv()/send() through a 64 KB buffer under xdpload; zc: xdpload_zc_recv (read "
-          "in place, from the frames the data arrived in) and xdpload_zc_alloc/_send (read() "
-          "straight into lent transmit frames). CPU: the A program's user and system time per "
-          "GB.\n")
+        w("The program in A sums every byte it receives and writes a pattern into what it "
+          "sends. copy: recv()/send() through a 64 KB buffer under xdpload; zc: xdpload_zc_recv "
+          "(summed in place, in the frames the data arrived in) and xdpload_zc_alloc/_send (the "
+          "pattern written into lent transmit frames). CPU: the A program's user and system time "
+          "per GB.\n")
         w("| way | metric | kernel | xdpload copy | xdpload zc | zc / copy | zc / kernel |")
         w("|---|---|---|---|---|---|---|")
         for way in ("recv", "send"):

@@ -341,10 +341,11 @@ fi
 
 # ---- 3a2. zerocopy: the extensions' zero-copy calls against recv()/send() ----
 # tests/progs/ext_zero_copy.c in A moves 1 GiB with a kernel socat in B:
-# receiving (B sends zeros; A writes what it gets to /dev/null) and sending
-# (A reads /dev/zero). kernel: recv()/send() on the kernel; copy: the same
+# receiving (B sends zeros; A sums every byte where it lies, as a parser
+# reads) and sending (A writes a pattern into the buffer, or the lent frame,
+# as a program builds its messages). kernel: recv()/send() on the kernel; copy: the same
 # calls under xdpload; zc: under xdpload, xdpload_zc_recv (read in place)
-# and xdpload_zc_alloc/_send (read() straight into lent frames). CPU: the
+# and xdpload_zc_alloc/_send (the pattern written into lent frames). CPU: the
 # A program's user and system time per GB (veth's receiving side in B runs
 # in the sender's context, so a sending A pays for some of B's work).
 # ZC_PAIRINGS="copy zc" runs a subset.
@@ -359,8 +360,7 @@ zc_case() {  # pairing way repeat
   fi
   local peer=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7310' | grep -q 7310"
-  local file=/dev/null
-  [ "$way" = send ] && file=/dev/zero
+  local file=-
   in_a python3 -c '
 import resource, subprocess, sys, time
 t = time.monotonic()
