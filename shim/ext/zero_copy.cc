@@ -140,6 +140,26 @@ struct InPlaceReceiver final : UdpReceiver {
   }
 };
 
+// A call's copy of the program's values (read before the lock is taken):
+// on the stack for the usual sizes, no allocation per call.
+template <typename T>
+class CallCopy {
+ public:
+  explicit CallCopy(size_t n) : p_(local_) {
+    if (n > kMaxPieces) {
+      big_.resize(n);
+      p_ = big_.data();
+    }
+  }
+  T* data() { return p_; }
+  T& operator[](size_t i) { return p_[i]; }
+
+ private:
+  T local_[kMaxPieces];
+  std::vector<T> big_;
+  T* p_;
+};
+
 // Segments lwIP's queue takes now: 2 entries each (header and data); its
 // send loop keeps 4 spare.
 int queue_slots(const tcp_pcb* pcb) {
@@ -333,8 +353,8 @@ XDPLOAD_EXT int xdpload_zc_send(int fd, const struct xdpload_zc_iovec* iov, int 
   if (int rc = socket_of(fd, &s)) return rc;
   if (s->kind != Socket::Kind::Tcp) return -EOPNOTSUPP;
   // The program's iovecs, read before the lock is taken.
-  std::vector<uint64_t> handles(static_cast<size_t>(n));
-  std::vector<uint32_t> lens(static_cast<size_t>(n));
+  CallCopy<uint64_t> handles{size_t(n)};
+  CallCopy<uint32_t> lens{size_t(n)};
   size_t total = 0;
   for (int i = 0; i < n; ++i) {
     if (iov[i].len == 0 || iov[i].len > 0xffff) return -EINVAL;
@@ -368,7 +388,8 @@ XDPLOAD_EXT int xdpload_zc_release(const xdpload_zc_handle* bufs, int n) {
   if (n < 0) return -EINVAL;
   if (n == 0) return 0;
   if (!bufs) return -EFAULT;
-  std::vector<uint64_t> handles(bufs, bufs + n);
+  CallCopy<uint64_t> handles{size_t(n)};
+  std::copy(bufs, bufs + n, handles.data());
   CoreGuard g;
   return Runtime::get().lent().release(handles.data(), n, process_id()) ? 0 : -EINVAL;
 }
