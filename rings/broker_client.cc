@@ -76,12 +76,9 @@ int send_with_fd(int conn, const void* buf, size_t len, int fd) {
   return n == ssize_t(len) ? 0 : (n < 0 ? -errno : -EPROTO);
 }
 
-int request(int conn, broker::Op op, uint8_t proto, uint16_t port, int fd, ErrorText* why) {
-  broker::PortMsg msg;
-  msg.h.op = uint16_t(op);
-  msg.proto = proto;
-  msg.port = port;
-  if (int rc = send_with_fd(conn, &msg, sizeof msg, fd); rc < 0)
+// Sends `msg` (with `fd`, if any) and waits for the broker's Reply.
+int exchange(int conn, const void* msg, size_t len, int fd, ErrorText* why) {
+  if (int rc = send_with_fd(conn, msg, len, fd); rc < 0)
     return why->set(-rc, "the broker is gone (%s)", strerror(-rc));
   broker::Reply reply;
   int fds[1];
@@ -94,6 +91,26 @@ int request(int conn, broker::Op op, uint8_t proto, uint16_t port, int fd, Error
     return why->set(reply.status, "%s", reply.text);
   }
   return 0;
+}
+
+int request(int conn, broker::Op op, uint8_t proto, uint16_t port, int fd, ErrorText* why) {
+  broker::PortMsg msg;
+  msg.h.op = uint16_t(op);
+  msg.proto = proto;
+  msg.port = port;
+  return exchange(conn, &msg, sizeof msg, fd, why);
+}
+
+int flow_request(int conn, broker::Op op, uint8_t proto, uint16_t port, bool on,
+                 uint32_t remote_ip, uint16_t remote_port, ErrorText* why) {
+  broker::FlowMsg msg;
+  msg.h.op = uint16_t(op);
+  msg.proto = proto;
+  msg.on = on;
+  msg.port = port;
+  msg.remote_ip = remote_ip;
+  msg.remote_port = remote_port;
+  return exchange(conn, &msg, sizeof msg, -1, why);
 }
 
 }  // namespace
@@ -163,6 +180,15 @@ int broker_claim(int conn, uint8_t proto, uint16_t port, int backing_fd, ErrorTe
 int broker_release(int conn, uint8_t proto, uint16_t port) {
   ErrorText why;
   return request(conn, broker::Op::Release, proto, port, -1, &why);
+}
+
+int broker_share(int conn, uint8_t proto, uint16_t port, bool shared, ErrorText* why) {
+  return flow_request(conn, broker::Op::Share, proto, port, shared, 0, 0, why);
+}
+
+int broker_flow(int conn, uint8_t proto, uint16_t port, uint32_t remote_ip, uint16_t remote_port,
+                bool add, ErrorText* why) {
+  return flow_request(conn, broker::Op::Flow, proto, port, add, remote_ip, remote_port, why);
 }
 
 }  // namespace xdpload::rings

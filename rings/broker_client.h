@@ -36,5 +36,10 @@ int broker_connect(const char* iface, const char* program, BrokerGrant* grant, E
 // Release: stops steering it. 0, or -errno with the broker's reason.
 int broker_claim(int conn, uint8_t proto, uint16_t port, int backing_fd, ErrorText* why);
 int broker_release(int conn, uint8_t proto, uint16_t port);
+// A claimed port shared with a kernel socket (or not), and one of the
+// program's flows on it (added or removed): broker::FlowMsg.
+int broker_share(int conn, uint8_t proto, uint16_t port, bool shared, ErrorText* why);
+int broker_flow(int conn, uint8_t proto, uint16_t port, uint32_t remote_ip, uint16_t remote_port,
+                bool add, ErrorText* why);
 
 }  // namespace xdpload::rings

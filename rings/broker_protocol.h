@@ -52,7 +52,9 @@ enum class Op : uint16_t {
   Welcome = 2,  // broker -> program: the resources (or a refusal)
   Claim = 3,    // program -> broker: steer (proto, port) to me; fd: my backing socket
   Release = 4,  // program -> broker: stop steering (proto, port)
-  Reply = 5,    // broker -> program: status of a Claim or Release
+  Reply = 5,    // broker -> program: status of a Claim or Release (or Share, Flow)
+  Share = 6,    // program -> broker: a claimed port is shared with a kernel socket (or not)
+  Flow = 7,     // program -> broker: one of its flows on a shared port (added or removed)
 };
 
 struct Header {
@@ -102,6 +104,20 @@ struct PortMsg {  // Claim and Release
   uint8_t proto = 0;
   uint8_t pad = 0;
   uint16_t port = 0;
+};
+
+// Share and Flow: a TCP listener the program handed to the kernel while its
+// stack's connections on the port live. Shared, the port's frames go to the
+// program only for its listed flows, the rest to the kernel
+// (rings/steering.h, share_port).
+struct FlowMsg {
+  Header h;
+  uint8_t proto = 0;
+  uint8_t on = 0;            // Share: shared; Flow: added (0: unshared, removed)
+  uint16_t port = 0;         // the local port, host order
+  uint32_t remote_ip = 0;    // Flow: network order
+  uint16_t remote_port = 0;  // Flow: host order
+  uint16_t pad = 0;
 };
 
 struct Reply {

@@ -2,7 +2,8 @@
 // and every other frame to the kernel, untouched.
 //
 // A frame is steered when it is IPv4, not a fragment, TCP or UDP, and its
-// (protocol, destination port) bit is set in `steer_bits`; it goes to the
+// (protocol, destination port) bit is set in `steer_bits` (for a port
+// shared with a kernel socket, when its flow is one of the stack's); it goes to the
 // socket of its port's program (`steer_slots`) on the queue it arrived on. ARP, ICMP, IPv6,
 // fragments and all other ports go on to the kernel (XDP_PASS): the kernel
 // keeps answering ARP and ping for the host and serving its own sockets.
@@ -39,6 +40,21 @@ struct {
   __type(key, __u32);
   __type(value, __u32);
 } steer_paused SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, STEER_WORDS);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, __u64);
+} steer_flow_ports SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, STEER_MAX_FLOWS);
+  __type(key, struct steer_flow);
+  __type(value, __u8);
+} steer_flows SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -96,12 +112,13 @@ int xdpload_steer(struct xdp_md* ctx) {
   // and delivers to the backing socket that holds the same port.
   if (ip->frag_off & bpf_htons(0x3fff)) goto pass;
 
-  __u16 port;
+  __u16 port, source;
   void* l4 = (void*)ip + ip->ihl * 4;
   if (ip->protocol == IPPROTO_UDP) {
     struct udphdr* udp = l4;
     if ((void*)(udp + 1) > end) goto pass;
     port = udp->dest;
+    source = udp->source;
     // A UDP packet longer than the MTU is a GSO super-packet holding several
     // datagrams whose boundaries only the kernel knows: it segments them
     // into the backing socket that holds the same port.
@@ -112,6 +129,7 @@ int xdpload_steer(struct xdp_md* ctx) {
     struct tcphdr* tcp = l4;
     if ((void*)(tcp + 1) > end) goto pass;
     port = tcp->dest;
+    source = tcp->source;
   } else {
     goto pass;
   }
@@ -119,6 +137,13 @@ int xdpload_steer(struct xdp_md* ctx) {
   __u32 word = bit / 64;
   __u64* bits = bpf_map_lookup_elem(&steer_bits, &word);
   if (!bits || !(*bits & (1ull << (bit % 64)))) goto pass;
+  // A port shared with a kernel socket: the stack's flows only.
+  __u64* shared = bpf_map_lookup_elem(&steer_flow_ports, &word);
+  if (shared && (*shared & (1ull << (bit % 64)))) {
+    struct steer_flow flow = {.remote_ip = ip->saddr, .remote_port = source,
+                              .local_port = port, .proto = ip->protocol};
+    if (!bpf_map_lookup_elem(&steer_flows, &flow)) goto pass;
+  }
 
   __u32 queue = ctx->rx_queue_index;
   if (queue >= STEER_MAX_QUEUES) {

@@ -32,6 +32,24 @@ static inline __u32 steer_slot_of(__u64 word, __u32 bit) {
   return (__u32)(word >> ((bit % 8) * 8)) & 0xff;
 }
 
+// `steer_flow_ports`: one bit per (protocol, local port), laid out as
+// `steer_bits` (mmap-able). A steered port whose bit is set here is shared
+// with a kernel socket (a TCP listener the kernel took over while the
+// stack's connections on the port went on): only the flows listed in
+// `steer_flows` go to the stack, every other frame of the port to the
+// kernel.
+//
+// `steer_flows`: the stack's flows of shared ports, by the fields of an
+// arriving frame (addresses and ports in network order).
+struct steer_flow {
+  __u32 remote_ip;
+  __u16 remote_port;
+  __u16 local_port;
+  __u8 proto;
+  __u8 pad[3];
+};
+#define STEER_MAX_FLOWS 65536
+
 // Indices of the per-cpu `steer_stats` counters.
 enum steer_stat {
   STEER_STAT_REDIRECTED = 0,  // frames redirected to the socket

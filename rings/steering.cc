@@ -77,16 +77,20 @@ void XdpSteering::detach() {
   close_private_fd(link_fd_);
   link_fd_ = -1;
   if (own_map_fds_)
-    for (int fd : {bits_fd_, xsks_fd_, stats_fd_, conf_fd_, queue_redirected_fd_, slots_fd_, paused_fd_})
+    for (int fd : {bits_fd_, xsks_fd_, stats_fd_, conf_fd_, queue_redirected_fd_, slots_fd_,
+                   paused_fd_, flow_ports_fd_, flows_fd_})
       close_private_fd(fd);
   own_map_fds_ = false;
   if (bits_) munmap(bits_, STEER_WORDS * sizeof(uint64_t));
   bits_ = nullptr;
   if (slots_) munmap(slots_, STEER_SLOT_WORDS * sizeof(uint64_t));
   slots_ = nullptr;
+  if (flow_ports_) munmap(flow_ports_, STEER_WORDS * sizeof(uint64_t));
+  flow_ports_ = nullptr;
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;
   bits_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = queue_redirected_fd_ = slots_fd_ = paused_fd_ = -1;
+  flow_ports_fd_ = flows_fd_ = -1;
 }
 
 void XdpSteering::abandon() {
@@ -141,8 +145,11 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
   queue_redirected_fd_ = bpf_object__find_map_fd_by_name(obj_, "queue_redirected");
   slots_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_slots");
   paused_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_paused");
+  flow_ports_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_flow_ports");
+  flows_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_flows");
   if (!prog || bits_fd_ < 0 || xsks_fd_ < 0 || stats_fd_ < 0 || conf_fd_ < 0 ||
-      queue_redirected_fd_ < 0 || slots_fd_ < 0 || paused_fd_ < 0) {
+      queue_redirected_fd_ < 0 || slots_fd_ < 0 || paused_fd_ < 0 || flow_ports_fd_ < 0 ||
+      flows_fd_ < 0) {
     detach();
     return why->set(ENOENT, "the embedded XDP object lacks its program or maps");
   }
@@ -162,6 +169,14 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
     return why->set(err, "cannot map the steering slot map: %s", strerror(err));
   }
   slots_ = static_cast<uint8_t*>(slots);
+  void* flow_ports = mmap(nullptr, STEER_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                          MAP_SHARED, flow_ports_fd_, 0);
+  if (flow_ports == MAP_FAILED) {
+    int err = errno;
+    detach();
+    return why->set(err, "cannot map the shared-port map: %s", strerror(err));
+  }
+  flow_ports_ = static_cast<uint64_t*>(flow_ports);
 
   LIBBPF_OPTS(bpf_link_create_opts, link_opts);
   link_opts.flags = mode == XdpMode::Driver ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
@@ -183,8 +198,8 @@ void XdpSteering::keep_private_fds() {
   // use and of the link, and close the object: the link holds the program,
   // the program its maps. If the copies cannot be made, nothing changes.
   link_fd_ = to_private_fd(link_fd_);
-  int* fds[] = {&bits_fd_,  &xsks_fd_,  &stats_fd_,  &conf_fd_,
-                &queue_redirected_fd_, &slots_fd_, &paused_fd_};
+  int* fds[] = {&bits_fd_,  &xsks_fd_,  &stats_fd_,  &conf_fd_, &queue_redirected_fd_,
+                &slots_fd_, &paused_fd_, &flow_ports_fd_, &flows_fd_};
   constexpr int kFds = int(sizeof fds / sizeof fds[0]);
   int copies[kFds];
   bool all = true;
@@ -254,6 +269,42 @@ int XdpSteering::unsteer(uint8_t proto, uint16_t port) {
   uint32_t bit = steer_bit(proto, port);
   __atomic_fetch_and(&bits_[bit / 64], ~(1ull << (bit % 64)), __ATOMIC_RELEASE);
   return 0;
+}
+
+int XdpSteering::share_port(uint8_t proto, uint16_t port, bool shared) {
+  if (!flow_ports_) return -EBADF;
+  uint32_t bit = steer_bit(proto, port);
+  // Release: the flows listed before the port starts passing the others.
+  if (shared) __atomic_fetch_or(&flow_ports_[bit / 64], 1ull << (bit % 64), __ATOMIC_RELEASE);
+  else __atomic_fetch_and(&flow_ports_[bit / 64], ~(1ull << (bit % 64)), __ATOMIC_RELEASE);
+  return 0;
+}
+
+bool XdpSteering::port_shared(uint8_t proto, uint16_t port) const {
+  if (!flow_ports_) return false;
+  uint32_t bit = steer_bit(proto, port);
+  return __atomic_load_n(&flow_ports_[bit / 64], __ATOMIC_ACQUIRE) & (1ull << (bit % 64));
+}
+
+int XdpSteering::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                          uint16_t remote_port_be) {
+  steer_flow f{};
+  f.remote_ip = remote_ip;
+  f.remote_port = remote_port_be;
+  f.local_port = local_port_be;
+  f.proto = proto;
+  uint8_t one = 1;
+  return bpf_map_update_elem(flows_fd_, &f, &one, BPF_ANY) == 0 ? 0 : -errno;
+}
+
+void XdpSteering::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                              uint16_t remote_port_be) {
+  steer_flow f{};
+  f.remote_ip = remote_ip;
+  f.remote_port = remote_port_be;
+  f.local_port = local_port_be;
+  f.proto = proto;
+  bpf_map_delete_elem(flows_fd_, &f);
 }
 
 bool XdpSteering::steered(uint8_t proto, uint16_t port) const {

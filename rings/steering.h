@@ -63,6 +63,14 @@ class XdpSteering {
   uint8_t slot(uint8_t proto, uint16_t port) const;
   // Drops (or stops dropping) the frames of program `slot`.
   void set_paused(uint32_t slot, bool paused);
+  // A steered port shared with a kernel socket (shared) sends the stack only
+  // the flows add_flow() lists, the rest to the kernel; or all its frames
+  // again. Addresses and ports in network order, as in the frames.
+  int share_port(uint8_t proto, uint16_t port, bool shared);
+  bool port_shared(uint8_t proto, uint16_t port) const;
+  int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be);
+  void remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                   uint16_t remote_port_be);
 
   XdpMode mode() const { return mode_; }
   SteeringStats stats() const;
@@ -81,6 +89,9 @@ class XdpSteering {
   int conf_fd_ = -1;
   int queue_redirected_fd_ = -1;
   int paused_fd_ = -1;
+  int flow_ports_fd_ = -1;
+  uint64_t* flow_ports_ = nullptr;  // the mmap-ed steer_flow_ports array
+  int flows_fd_ = -1;
   // The map descriptors above are our private copies and the object is
   // closed (false: they are libbpf's, the object stays open).
   bool own_map_fds_ = false;

@@ -228,6 +228,12 @@ class XskPort : public family::Object {
   // kernel) when it is a broker's program.
   int steer(uint8_t proto, uint16_t port, int backing_fd, ErrorText* why);
   void unsteer(uint8_t proto, uint16_t port);
+  // A steered port shared with a kernel socket: only the flows listed go to
+  // this port (XdpSteering::share_port; a broker's program asks the broker).
+  int share_port(uint8_t proto, uint16_t port, bool shared);
+  int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be);
+  void remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                   uint16_t remote_port_be);
 
   PortCounters& counters() { return *counters_; }
   // Where counters are kept (a shared-memory segment, for xdpload-stat).

@@ -5,6 +5,7 @@
 // broker goes away.
 #include "rings/xsk_port.h"
 
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -167,6 +168,31 @@ void XskPort::unsteer(uint8_t proto, uint16_t port) {
     return;
   }
   if (!broker_gone_) broker_release(broker_conn_, proto, port);
+}
+
+int XskPort::share_port(uint8_t proto, uint16_t port, bool shared) {
+  if (!control_) return steering_.share_port(proto, port, shared);
+  if (broker_gone_) return -ENOTCONN;
+  ErrorText why;
+  return broker_share(broker_conn_, proto, port, shared, &why);
+}
+
+int XskPort::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                      uint16_t remote_port_be) {
+  if (!control_) return steering_.add_flow(proto, local_port_be, remote_ip, remote_port_be);
+  if (broker_gone_) return -ENOTCONN;
+  ErrorText why;
+  return broker_flow(broker_conn_, proto, ntohs(local_port_be), remote_ip, ntohs(remote_port_be),
+                     true, &why);
+}
+
+void XskPort::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                          uint16_t remote_port_be) {
+  if (!control_) return steering_.remove_flow(proto, local_port_be, remote_ip, remote_port_be);
+  if (broker_gone_) return;
+  ErrorText why;
+  broker_flow(broker_conn_, proto, ntohs(local_port_be), remote_ip, ntohs(remote_port_be), false,
+              &why);
 }
 
 }  // namespace xdpload::rings

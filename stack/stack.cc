@@ -122,6 +122,20 @@ void Stack::unsteer(uint8_t proto, uint16_t port) {
   if (port_) port_->unsteer(proto, port);
 }
 
+int Stack::share_port(uint8_t proto, uint16_t port, bool shared) {
+  return port_ ? port_->share_port(proto, port, shared) : -EOPNOTSUPP;
+}
+
+int Stack::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                    uint16_t remote_port_be) {
+  return port_ ? port_->add_flow(proto, local_port_be, remote_ip, remote_port_be) : -EOPNOTSUPP;
+}
+
+void Stack::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                        uint16_t remote_port_be) {
+  if (port_) port_->remove_flow(proto, local_port_be, remote_ip, remote_port_be);
+}
+
 LwipUsage lwip_usage() {
   lwip_core_init();  // the pool statistics exist once lwIP is initialized
   LwipUsage u;

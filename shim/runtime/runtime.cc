@@ -394,11 +394,31 @@ int Runtime::port_acquire(PortKey k, int backing_fd) {
   return 0;
 }
 
+void Runtime::share_port_with_kernel(uint16_t port) {
+  auto it = sh_->ports.find(PortKey{IPPROTO_TCP, port});
+  if (it == sh_->ports.end() || it->second.shared || !stack_) return;
+  ErrorText why;
+  if (TcpSocket::share_port_with_kernel(port, &why)) {
+    it->second.shared = true;
+    XLOG(kLogDecision, "tcp port %u: the kernel takes its new connections, the stack keeps its own",
+         unsigned(port));
+    return;
+  }
+  static bool said = false;
+  if (!said)
+    log_at(kLogError,
+           "tcp port %u: its listener is the kernel's now, but until the stack's connections on "
+           "it end, new connections to it are refused: %s",
+           unsigned(port), why.c_str());
+  said = true;
+}
+
 void Runtime::port_release(PortKey k) {
   auto it = sh_->ports.find(k);
   if (it == sh_->ports.end()) return;
   if (--it->second.refs > 0) return;
   if (stack_) stack_->unsteer(k.proto, k.port);
+  if (stack_ && it->second.shared) stack_->share_port(k.proto, k.port, false);
   // The parked descriptor's number means something only in the process
   // that parked it: another process of the family leaves it (its copy, if
   // it has one, goes when it exits).

@@ -53,6 +53,7 @@ struct PortUse {
   int refs = 0;
   int parked_fd = -1;     // a descriptor of process parked_pid (and of the
   pid_t parked_pid = 0;   // children it forked since): only it closes it
+  bool shared = false;    // shared with a kernel listener: the stack's flows only
 };
 struct PortHash {
   size_t operator()(const PortKey& k) const { return (size_t(k.proto) << 16) | k.port; }
@@ -144,6 +145,10 @@ class Runtime {
   void port_release(PortKey k);
   // Some PCB of the family's stack uses the port.
   bool port_in_use(PortKey k) const { return sh_->ports.count(k) != 0; }
+  // A TCP listener on `port` went to the kernel: if the stack's connections
+  // still use the port, the kernel gets its new connections from now on and
+  // the stack keeps those (per-flow steering; said once where it cannot).
+  void share_port_with_kernel(uint16_t port);
   // Keeps `fd` (a dup of the program's socket) open until the port's last
   // user is gone, so that the kernel does not hand the port out meanwhile.
   void port_park(PortKey k, int fd);

@@ -238,7 +238,12 @@ void died_holding_lock(void* subject) {
 void hand_to_kernel(Socket* s) {
   for (const Descriptor& d : s->descriptors)
     if (d.pid == process_id()) twin_blocks_as_program(s, d.fd);
+  const bool listener = s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Listening;
+  const uint16_t port = s->local.port;
   drop_to_kernel(s);
+  // Connections the listener gave the stack may still use its port, which
+  // then stays steered: the kernel, which listens now, gets its new ones.
+  if (listener) rt().share_port_with_kernel(port);
 }
 
 // ---- creation and decisions ----

@@ -27,12 +27,32 @@ namespace xdpload::shim {
 
 namespace {
 
+// A connection of the stack on a port shared with the kernel
+// (TcpSocket::share_port_with_kernel): its flow, steered to the stack until
+// the PCB goes. In the family arena.
+struct SharedFlow {
+  uint16_t port;  // host order
+  uint16_t remote_port;
+  uint32_t remote_ip;
+};
+
 // lwIP's "destroyed" callback for every PCB that uses a steered port: the
 // port's last PCB gone (TIME_WAIT over, say), its steering goes too. The
-// data is the port key, never the socket, which may be long gone.
+// data is the port key, never the socket, which may be long gone; or, on a
+// port shared with the kernel, the connection's SharedFlow (never a
+// number a port could be).
 void port_destroyed(u8_t, void* data) {
   auto key = uintptr_t(data);
-  Runtime::get().port_release(PortKey{IPPROTO_TCP, uint16_t(key)});
+  Runtime& rt = Runtime::get();
+  if (key > 0xffff) {
+    auto* f = static_cast<SharedFlow*>(data);
+    const uint16_t port = f->port;
+    if (rt.stack())
+      rt.stack()->remove_flow(IPPROTO_TCP, lwip_htons(port), f->remote_ip, lwip_htons(f->remote_port));
+    family::release(f);
+    key = port;
+  }
+  rt.port_release(PortKey{IPPROTO_TCP, uint16_t(key)});
 }
 const tcp_ext_arg_callbacks kPortCallbacks = {port_destroyed, nullptr};
 
@@ -122,6 +142,42 @@ void TcpSocket::detach() {
     tcp_err(pcb, nullptr);
   }
   pcb = nullptr;
+}
+
+bool TcpSocket::share_port_with_kernel(uint16_t port, ErrorText* why) {
+  Runtime& rt = Runtime::get();
+  stack::Stack* st = rt.stack();
+  // The stack's PCBs on the port, connections and TIME_WAIT alike: each
+  // flow listed first, then the port shared, so that none of theirs goes
+  // astray in between.
+  std::vector<tcp_pcb*> mine;
+  for (tcp_pcb* list : {tcp_active_pcbs, tcp_tw_pcbs})
+    for (tcp_pcb* p = list; p; p = p->next)
+      if (p->local_port == port && uintptr_t(tcp_ext_arg_get(p, kPortExtArg)) == port)
+        mine.push_back(p);
+  size_t listed = 0;
+  int rc = 0;
+  for (; listed < mine.size(); ++listed) {
+    tcp_pcb* p = mine[listed];
+    rc = st->add_flow(IPPROTO_TCP, lwip_htons(port), ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)),
+                      lwip_htons(p->remote_port));
+    if (rc < 0) break;
+  }
+  if (rc == 0) rc = st->share_port(IPPROTO_TCP, port, true);
+  if (rc < 0) {
+    for (size_t i = 0; i < listed; ++i)
+      st->remove_flow(IPPROTO_TCP, lwip_htons(port), ip4_addr_get_u32(ip_2_ip4(&mine[i]->remote_ip)),
+                      lwip_htons(mine[i]->remote_port));
+    why->set(-rc, "steering single connections: %s", strerror(-rc));
+    return false;
+  }
+  // Each PCB's "destroyed" callback now removes its flow.
+  for (tcp_pcb* p : mine) {
+    auto* f = static_cast<SharedFlow*>(family::alloc(sizeof(SharedFlow)));
+    *f = SharedFlow{port, p->remote_port, ip4_addr_get_u32(ip_2_ip4(&p->remote_ip))};
+    tcp_ext_arg_set(p, kPortExtArg, f);
+  }
+  return true;
 }
 
 void TcpSocket::pcb_freed() {

@@ -9,6 +9,7 @@
 
 #include <deque>
 
+#include "rings/error_text.h"
 #include "shim/socket/socket.h"
 #include "shim/socket/tcp_tx_stamps.h"
 
@@ -111,6 +112,14 @@ class TcpSocket final : public Socket {
 
   // lwIP freed the PCB this socket held, without an error callback.
   void pcb_freed();
+
+  // The listener of `port` went to the kernel while connections of the
+  // stack on the port live (the port stays steered while any does): from
+  // now on the XDP program sends the stack only their flows, and the
+  // kernel the port's new connections. Lock held. False, with the reason,
+  // where the link cannot (a broker's program): new connections are then
+  // refused until the stack's have ended.
+  static bool share_port_with_kernel(uint16_t port, ErrorText* why);
 
   // Puts a PCB lwIP created for an incoming connection under this socket.
   void adopt(tcp_pcb* p, TcpSocket* listener);

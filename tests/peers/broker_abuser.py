@@ -16,7 +16,7 @@ import sys
 import time
 
 MAGIC, VERSION = 0x524B4258, 1
-HELLO, WELCOME, CLAIM, RELEASE, REPLY = 1, 2, 3, 4, 5
+HELLO, WELCOME, CLAIM, RELEASE, REPLY, SHARE, FLOW = 1, 2, 3, 4, 5, 6, 7
 
 
 def header(op, magic=MAGIC, version=VERSION):
@@ -29,6 +29,10 @@ def hello(name=b"abuser"):
 
 def claim(proto, port, op=CLAIM):
     return header(op) + struct.pack("<BBH", proto, 0, port)
+
+
+def flow(proto, port, on=1, remote_ip=b"\x0a\x00\x00\x02", remote_port=1234, op=FLOW):
+    return header(op) + struct.pack("<BBH4sHH", proto, on, port, remote_ip, remote_port, 0)
 
 
 def connect(iface):
@@ -103,6 +107,12 @@ def main():
                  want=errno.ENOENT)
     expect_error("claim of the wrong size", s, claim(socket.IPPROTO_UDP, 9500) + b"x", [u.fileno()],
                  want=errno.EPROTO)
+    # Per-flow steering of a port shared with the kernel: only for the
+    # program's own ports.
+    expect_error("share of a port not claimed", s, flow(socket.IPPROTO_TCP, 9502, op=SHARE),
+                 want=errno.ENOENT)
+    expect_error("flow on a port not claimed", s, flow(socket.IPPROTO_TCP, 9502), want=errno.ENOENT)
+    expect_error("flow of the wrong size", s, flow(socket.IPPROTO_TCP, 9502)[:-2], want=errno.EPROTO)
     # The legitimate claim, after all that, works.
     op, status = ask(s, claim(socket.IPPROTO_UDP, 9500), [u.fileno()])
     print(f"valid claim: op {op} status {status}")

@@ -302,8 +302,10 @@ void Broker::serve_message(Program& p) {
   }
   bp::Hello hello;
   bp::PortMsg port;
+  bp::FlowMsg flow_msg;
   if (size_t(n) == sizeof hello) memcpy(&hello, buf, sizeof hello);
   if (size_t(n) == sizeof port) memcpy(&port, buf, sizeof port);
+  if (size_t(n) == sizeof flow_msg) memcpy(&flow_msg, buf, sizeof flow_msg);
   switch (bp::Op(h.op)) {
     case bp::Op::Hello:
       close_fds();
@@ -323,6 +325,13 @@ void Broker::serve_message(Program& p) {
       close_fds();
       if (size_t(n) != sizeof(bp::PortMsg)) return malformed("Release of the wrong size");
       release(p, port);
+      return;
+    case bp::Op::Share:
+    case bp::Op::Flow:
+      close_fds();
+      if (size_t(n) != sizeof(bp::FlowMsg)) return malformed("Share or Flow of the wrong size");
+      if (bp::Op(h.op) == bp::Op::Share) share(p, flow_msg);
+      else flow(p, flow_msg);
       return;
     default:
       close_fds();
@@ -545,10 +554,63 @@ void Broker::claim(Program& p, const bp::PortMsg& m, int fd) {
   reply(p, 0, "ok");
 }
 
+void Broker::share(Program& p, const bp::FlowMsg& m) {
+  const uint32_t bit = steer_bit(m.proto, m.port);
+  if (std::find(p.ports.begin(), p.ports.end(), bit) == p.ports.end())
+    return reply(p, ENOENT, "%s port %u is not this program's", proto_name(m.proto), m.port);
+  if (!m.on) {
+    unshare(p, m.proto, m.port);
+    return reply(p, 0, "ok");
+  }
+  if (std::find(p.shared.begin(), p.shared.end(), bit) == p.shared.end()) p.shared.push_back(bit);
+  port_->steering().share_port(m.proto, m.port, true);
+  say("program %s (pid %d): %s port %u shared with the kernel, its own flows steered",
+      p.name.c_str(), int(p.pid), proto_name(m.proto), m.port);
+  reply(p, 0, "ok");
+}
+
+void Broker::flow(Program& p, const bp::FlowMsg& m) {
+  const uint32_t bit = steer_bit(m.proto, m.port);
+  if (std::find(p.ports.begin(), p.ports.end(), bit) == p.ports.end())
+    return reply(p, ENOENT, "%s port %u is not this program's", proto_name(m.proto), m.port);
+  const Program::Flow f{m.proto, m.port, m.remote_ip, m.remote_port};
+  auto it = std::find(p.flows.begin(), p.flows.end(), f);
+  if (!m.on) {
+    if (it == p.flows.end()) return reply(p, ENOENT, "%s", "no such flow of this program");
+    port_->steering().remove_flow(m.proto, htons(m.port), m.remote_ip, htons(m.remote_port));
+    p.flows.erase(it);
+    return reply(p, 0, "ok");
+  }
+  // Each program's flows are bounded: the map is the interface's.
+  if (it == p.flows.end() && p.flows.size() >= kMaxFlowsPerProgram)
+    return reply(p, ENOSPC, "this program has %zu flows listed already", p.flows.size());
+  if (int rc = port_->steering().add_flow(m.proto, htons(m.port), m.remote_ip, htons(m.remote_port));
+      rc < 0)
+    return reply(p, -rc, "the flow map: %s", strerror(-rc));
+  if (it == p.flows.end()) p.flows.push_back(f);
+  reply(p, 0, "ok");
+}
+
+void Broker::unshare(Program& p, uint8_t proto, uint16_t port) {
+  const uint32_t bit = steer_bit(proto, port);
+  auto s = std::find(p.shared.begin(), p.shared.end(), bit);
+  if (s != p.shared.end()) {
+    port_->steering().share_port(proto, port, false);
+    p.shared.erase(s);
+  }
+  for (size_t i = p.flows.size(); i-- > 0;) {
+    const Program::Flow& f = p.flows[i];
+    if (f.proto != proto || f.port != port) continue;
+    port_->steering().remove_flow(proto, htons(port), f.remote_ip, htons(f.remote_port));
+    p.flows.erase(p.flows.begin() + long(i));
+  }
+}
+
 void Broker::release(Program& p, const bp::PortMsg& m) {
   uint32_t bit = steer_bit(m.proto, m.port);
   for (size_t i = 0; i < p.ports.size(); ++i) {
     if (p.ports[i] != bit) continue;
+    unshare(p, m.proto, m.port);
     port_->steering().unsteer(m.proto, m.port);
     port_->steering().set_slot(m.proto, m.port, 0);
     p.ports.erase(p.ports.begin() + long(i));
@@ -565,6 +627,7 @@ void Broker::program_gone(Program& p, const char* how) {
   for (uint32_t bit : p.ports) {
     uint8_t proto = bit >= 65536 ? IPPROTO_UDP : IPPROTO_TCP;
     uint16_t port = uint16_t(bit & 0xffff);
+    unshare(p, proto, port);
     port_->steering().unsteer(proto, port);
     port_->steering().set_slot(proto, port, 0);
   }

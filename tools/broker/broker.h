@@ -133,6 +133,7 @@ class Broker {
   static constexpr uint8_t kFree = 0;
   static constexpr uint8_t kInFill = 0xff;  // lent to the kernel
   static constexpr uint32_t kMaxSlots = 64;
+  static constexpr size_t kMaxFlowsPerProgram = 4096;  // of STEER_MAX_FLOWS for all
 
   struct ProgramSocket {
     int fd = -1;
@@ -156,6 +157,15 @@ class Broker {
     size_t control_bytes = 0;
     ProgramSocket socks[rings::kMaxQueues];
     std::vector<uint32_t> ports;  // steer_bit() of each claimed port
+    std::vector<uint32_t> shared;  // those shared with a kernel socket (Share)
+    struct Flow {
+      uint8_t proto;
+      uint16_t port;         // host order
+      uint32_t remote_ip;    // network order
+      uint16_t remote_port;  // host order
+      bool operator==(const Flow&) const = default;
+    };
+    std::vector<Flow> flows;  // its flows on shared ports (Flow)
     std::vector<uint64_t> to_give;  // frames waiting for room in to_program
     uint32_t held = 0;
     uint64_t lost_rx = 0;  // rx descriptors overwritten before the audit: frames it may give back unseen
@@ -174,6 +184,10 @@ class Broker {
   void welcome(Program& p, const rings::broker::Hello& hello);
   void claim(Program& p, const rings::broker::PortMsg& m, int fd);
   void release(Program& p, const rings::broker::PortMsg& m);
+  void share(Program& p, const rings::broker::FlowMsg& m);
+  void flow(Program& p, const rings::broker::FlowMsg& m);
+  // A port of `p` leaves the XDP maps: not shared any more, its flows gone.
+  void unshare(Program& p, uint8_t proto, uint16_t port);
   void reply(Program& p, int status, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
   bool make_sockets(Program& p, std::string* why);
   void program_gone(Program& p, const char* how);

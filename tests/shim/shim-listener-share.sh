@@ -1,0 +1,132 @@
+# A TCP listener handed to the kernel (an option the stack cannot honour,
+# here a socket filter) while a connection it accepted on the stack goes on:
+# the port stays steered for that connection, and before per-flow steering
+# every new connection's SYN reached the stack, which has no listener any
+# more and refused it. Now the XDP program sends the stack only its own
+# connections of the port and the kernel everything else:
+# - the first connection keeps echoing on the stack (A's kernel never has it
+#   established);
+# - two new connections are accepted by the kernel (A's kernel has them
+#   established; its TcpPassiveOpens counts them), and echo;
+# - all three alive at once, byte-exact.
+# Alone on the interface, and again through the broker (`xdpload daemon`),
+# which owns the XDP program and lists the flows for the program.
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/broker.sh"
+need_root
+netns_up
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; netns_down' EXIT
+cat >"$tmp/server.py" <<'PY'
+import ctypes, socket, struct, sys
+srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", 9610))
+srv.listen(8)
+srv.settimeout(10)  # (a connection that never comes fails the test, not hangs it)
+print("listening", flush=True)
+def echo_once(c):
+    c.settimeout(10)
+    data = c.recv(100)
+    c.sendall(b"echo " + data)
+first, _ = srv.accept()
+echo_once(first)
+# cBPF "accept everything" (ret #0xffffffff): the stack cannot run it.
+prog = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0xFFFFFFFF))
+srv.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HL", 1, ctypes.addressof(prog)))
+print("filter attached", flush=True)
+others = []
+for i in range(2):
+    c, _ = srv.accept()
+    echo_once(c)
+    others.append(c)
+echo_once(first)
+for c in others:
+    echo_once(c)
+print("served", flush=True)
+for c in [first] + others:
+    while c.recv(100):
+        pass
+PY
+cat >"$tmp/client.py" <<'PY'
+import socket, sys, time
+ip, flag = sys.argv[1], sys.argv[2]
+def talk(c, msg):
+    try:
+        return talk_or_fail(c, msg)
+    except OSError as e:
+        return "failed: %s" % e
+def talk_or_fail(c, msg):
+    c.sendall(msg)
+    got = b""
+    while len(got) < len(msg) + 5:
+        d = c.recv(100)
+        if not d:
+            break
+        got += d
+    return got.decode()
+first = socket.create_connection((ip, 9610), timeout=10)
+print("first:", talk(first, b"one"), flush=True)
+for _ in range(100):
+    if "filter attached" in open(flag).read():
+        break
+    time.sleep(0.05)
+others = []
+for name in (b"two", b"three"):
+    try:
+        c = socket.create_connection((ip, 9610), timeout=5)
+        print("new:", talk(c, name), flush=True)
+        others.append(c)
+    except OSError as e:
+        print("new:", name.decode(), "failed:", e, flush=True)
+print("first again:", talk(first, b"one more"), flush=True)
+for c, name in zip(others, (b"two more", b"three more")):
+    print("new again:", talk(c, name), flush=True)
+print("done", flush=True)
+# (The test counts A's connections while all are open.)
+for _ in range(200):
+    try:
+        open(flag + ".counted").close()
+        break
+    except OSError:
+        time.sleep(0.05)
+PY
+# run_case LABEL: the server under xdpload, the client in B; the checks.
+run_case() {
+  local label=$1
+  rm -f "$tmp/out.counted"
+  opens0=$(kernel_counter "$NS_A" TcpPassiveOpens)
+  bg_preload_a env XDPLOAD_LOG=2 python3 "$tmp/server.py" >"$tmp/out" 2>"$tmp/err"
+  srv=$BG_PID
+  wait_for 50 grep -q listening "$tmp/out"
+  bg_b python3 "$tmp/client.py" "$IP_A" "$tmp/out" >"$tmp/client" 2>&1
+  cli=$BG_PID
+  wait_for 100 grep -qx done "$tmp/client"
+  in_a ss -tnH state established '( sport = :9610 )' >"$tmp/ss"
+  touch "$tmp/out.counted"
+  wait "$cli"
+  wait "$srv"
+  opens1=$(kernel_counter "$NS_A" TcpPassiveOpens)
+  echo "== $label"
+  cat "$tmp/client" "$tmp/out" "$tmp/err"
+  echo "== $label: A's kernel, established on 9610:"
+  cat "$tmp/ss"
+  check "$label: the listener was handed to the kernel" grep -q "handed to the kernel" "$tmp/err"
+  check "$label: the first connection, on the stack, echoes before and after" bash -c "
+    grep -qx 'first: echo one' $tmp/client && grep -qx 'first again: echo one more' $tmp/client"
+  check "$label: two new connections after the hand-over, accepted and echoed" bash -c "
+    grep -qx 'new: echo two' $tmp/client && grep -qx 'new: echo three' $tmp/client &&
+    grep -qx 'new again: echo two more' $tmp/client && grep -qx 'new again: echo three more' $tmp/client"
+  check "$label: the new ones are the kernel's (A's kernel: 2 passive opens, 2 established), the first is not" \
+    bash -c "[ $((opens1 - opens0)) -eq 2 ] && [ \$(grep -c . $tmp/ss) -eq 2 ]"
+  check "$label: the server served them all" grep -qx served "$tmp/out"
+}
+
+run_case "alone on the interface"
+# Through the broker, which owns the XDP program: it lists the flows.
+broker_up
+run_case "through the broker"
+check "through the broker: it shared the port" grep -q "tcp port 9610 shared with the kernel" "$tmp/broker.err"
+kill "$BROKER_PID"
+wait "$BROKER_PID" 2>/dev/null
+finish
