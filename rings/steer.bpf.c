@@ -113,6 +113,7 @@ int xdpload_steer(struct xdp_md* ctx) {
   if (ip->frag_off & bpf_htons(0x3fff)) goto pass;
 
   __u16 port, source;
+  int pure_syn = 0;  // a TCP SYN without ACK: a connection's start
   void* l4 = (void*)ip + ip->ihl * 4;
   if (ip->protocol == IPPROTO_UDP) {
     struct udphdr* udp = l4;
@@ -130,6 +131,7 @@ int xdpload_steer(struct xdp_md* ctx) {
     if ((void*)(tcp + 1) > end) goto pass;
     port = tcp->dest;
     source = tcp->source;
+    pure_syn = tcp->syn && !tcp->ack;
   } else {
     goto pass;
   }
@@ -137,11 +139,18 @@ int xdpload_steer(struct xdp_md* ctx) {
   __u32 word = bit / 64;
   __u64* bits = bpf_map_lookup_elem(&steer_bits, &word);
   if (!bits || !(*bits & (1ull << (bit % 64)))) goto pass;
-  // A port shared with a kernel socket: the stack's flows only.
+  // A port shared with a kernel socket: the stack's flows only, and no new
+  // connection. The kernel listens there: a SYN is its, even one reusing
+  // the addresses and ports of a flow of the stack's (ended, in TIME-WAIT),
+  // which from then on is the kernel's connection.
   __u64* shared = bpf_map_lookup_elem(&steer_flow_ports, &word);
   if (shared && (*shared & (1ull << (bit % 64)))) {
     struct steer_flow flow = {.remote_ip = ip->saddr, .remote_port = source,
                               .local_port = port, .proto = ip->protocol};
+    if (pure_syn) {
+      bpf_map_delete_elem(&steer_flows, &flow);
+      goto pass;
+    }
     if (!bpf_map_lookup_elem(&steer_flows, &flow)) goto pass;
   }
 

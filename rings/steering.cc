@@ -153,29 +153,23 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
     detach();
     return why->set(ENOENT, "the embedded XDP object lacks its program or maps");
   }
-  void* bits = mmap(nullptr, STEER_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED,
-                    bits_fd_, 0);
-  if (bits == MAP_FAILED) {
-    int err = errno;
-    detach();
-    return why->set(err, "cannot map the steering port map: %s", strerror(err));
-  }
+  // The maps user space writes without a system call, mapped.
+  auto map_array = [&](int fd, size_t words, const char* what, void** out) {
+    void* p = mmap(nullptr, words * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      detach();
+      return why->set(err, "cannot map the steering %s map: %s", what, strerror(err));
+    }
+    *out = p;
+    return 0;
+  };
+  void *bits = nullptr, *slots = nullptr, *flow_ports = nullptr;
+  if (int rc = map_array(bits_fd_, STEER_WORDS, "port", &bits)) return rc;
   bits_ = static_cast<uint64_t*>(bits);
-  void* slots = mmap(nullptr, STEER_SLOT_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                     MAP_SHARED, slots_fd_, 0);
-  if (slots == MAP_FAILED) {
-    int err = errno;
-    detach();
-    return why->set(err, "cannot map the steering slot map: %s", strerror(err));
-  }
+  if (int rc = map_array(slots_fd_, STEER_SLOT_WORDS, "slot", &slots)) return rc;
   slots_ = static_cast<uint8_t*>(slots);
-  void* flow_ports = mmap(nullptr, STEER_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                          MAP_SHARED, flow_ports_fd_, 0);
-  if (flow_ports == MAP_FAILED) {
-    int err = errno;
-    detach();
-    return why->set(err, "cannot map the shared-port map: %s", strerror(err));
-  }
+  if (int rc = map_array(flow_ports_fd_, STEER_WORDS, "shared-port", &flow_ports)) return rc;
   flow_ports_ = static_cast<uint64_t*>(flow_ports);
 
   LIBBPF_OPTS(bpf_link_create_opts, link_opts);

@@ -98,8 +98,8 @@ class Stack : public family::Object {
   int steer(uint8_t proto, uint16_t port, int backing_fd, ErrorText* why);
   void unsteer(uint8_t proto, uint16_t port);
   // A steered port shared with a kernel socket: the stack gets only the
-  // flows listed (rings::XdpSteering::share_port). -EOPNOTSUPP where the
-  // link cannot (a broker's program, a link without steering).
+  // flows listed (rings::XdpSteering::share_port; a broker's program asks
+  // the broker). -EOPNOTSUPP on a link without steering.
   int share_port(uint8_t proto, uint16_t port, bool shared);
   int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be);
   void remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,

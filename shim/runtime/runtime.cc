@@ -396,7 +396,10 @@ int Runtime::port_acquire(PortKey k, int backing_fd) {
 
 void Runtime::share_port_with_kernel(uint16_t port) {
   auto it = sh_->ports.find(PortKey{IPPROTO_TCP, port});
-  if (it == sh_->ports.end() || it->second.shared || !stack_) return;
+  // (Not when the broker is gone: nothing steers any more.)
+  if (it == sh_->ports.end() || it->second.shared || !stack_ ||
+      broker_lost_.load(std::memory_order_acquire))
+    return;
   ErrorText why;
   if (TcpSocket::share_port_with_kernel(port, &why)) {
     it->second.shared = true;

@@ -145,6 +145,10 @@ class Runtime {
   void port_release(PortKey k);
   // Some PCB of the family's stack uses the port.
   bool port_in_use(PortKey k) const { return sh_->ports.count(k) != 0; }
+  bool port_shared(PortKey k) const {
+    auto it = sh_->ports.find(k);
+    return it != sh_->ports.end() && it->second.shared;
+  }
   // A TCP listener on `port` went to the kernel: if the stack's connections
   // still use the port, the kernel gets its new connections from now on and
   // the stack keeps those (per-flow steering; said once where it cannot).

@@ -144,9 +144,32 @@ void TcpSocket::detach() {
   pcb = nullptr;
 }
 
+namespace {
+
+int add_flow_of(tcp_pcb* p) {
+  return Runtime::get().stack()->add_flow(IPPROTO_TCP, lwip_htons(p->local_port),
+                                          ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)),
+                                          lwip_htons(p->remote_port));
+}
+
+void remove_flow_of(tcp_pcb* p) {
+  Runtime::get().stack()->remove_flow(IPPROTO_TCP, lwip_htons(p->local_port),
+                                      ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)),
+                                      lwip_htons(p->remote_port));
+}
+
+// From now on the PCB's "destroyed" callback removes its flow (listed).
+void keep_flow_record(tcp_pcb* p) {
+  auto* f = static_cast<SharedFlow*>(family::alloc(sizeof(SharedFlow)));
+  if (!f) return;  // (the flow then stays listed until the port is released)
+  *f = SharedFlow{p->local_port, p->remote_port, ip4_addr_get_u32(ip_2_ip4(&p->remote_ip))};
+  tcp_ext_arg_set(p, kPortExtArg, f);
+}
+
+}  // namespace
+
 bool TcpSocket::share_port_with_kernel(uint16_t port, ErrorText* why) {
-  Runtime& rt = Runtime::get();
-  stack::Stack* st = rt.stack();
+  stack::Stack* st = Runtime::get().stack();
   // The stack's PCBs on the port, connections and TIME_WAIT alike: each
   // flow listed first, then the port shared, so that none of theirs goes
   // astray in between.
@@ -157,27 +180,23 @@ bool TcpSocket::share_port_with_kernel(uint16_t port, ErrorText* why) {
         mine.push_back(p);
   size_t listed = 0;
   int rc = 0;
-  for (; listed < mine.size(); ++listed) {
-    tcp_pcb* p = mine[listed];
-    rc = st->add_flow(IPPROTO_TCP, lwip_htons(port), ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)),
-                      lwip_htons(p->remote_port));
-    if (rc < 0) break;
-  }
+  while (listed < mine.size() && (rc = add_flow_of(mine[listed])) == 0) ++listed;
   if (rc == 0) rc = st->share_port(IPPROTO_TCP, port, true);
   if (rc < 0) {
-    for (size_t i = 0; i < listed; ++i)
-      st->remove_flow(IPPROTO_TCP, lwip_htons(port), ip4_addr_get_u32(ip_2_ip4(&mine[i]->remote_ip)),
-                      lwip_htons(mine[i]->remote_port));
+    for (size_t i = 0; i < listed; ++i) remove_flow_of(mine[i]);
     why->set(-rc, "steering single connections: %s", strerror(-rc));
     return false;
   }
-  // Each PCB's "destroyed" callback now removes its flow.
-  for (tcp_pcb* p : mine) {
-    auto* f = static_cast<SharedFlow*>(family::alloc(sizeof(SharedFlow)));
-    *f = SharedFlow{port, p->remote_port, ip4_addr_get_u32(ip_2_ip4(&p->remote_ip))};
-    tcp_ext_arg_set(p, kPortExtArg, f);
-  }
+  for (tcp_pcb* p : mine) keep_flow_record(p);
   return true;
+}
+
+void TcpSocket::list_if_shared(tcp_pcb* p) {
+  Runtime& rt = Runtime::get();
+  if (!rt.port_shared(PortKey{IPPROTO_TCP, p->local_port})) return;
+  // A connection made later on a port the kernel listens on (from a
+  // listener of the stack's there again, or a connect() from the port).
+  if (add_flow_of(p) == 0) keep_flow_record(p);
 }
 
 void TcpSocket::pcb_freed() {
@@ -313,6 +332,8 @@ signed char TcpSocket::on_accept(void* arg, tcp_pcb* p, signed char err) {
     tcp_abort(p);
     return ERR_ABRT;
   }
+  list_if_shared(p);
+
   // Counted against the backlog until the program accepts it, as on Linux:
   // a full queue makes lwIP ignore new SYNs.
   tcp_backlog_delayed(p);
@@ -542,6 +563,7 @@ int TcpSocket::connect(const SockAddr& to) {
     tcp_abort(p);
     return -lwip_to_errno(err);
   }
+  list_if_shared(p);
   remote = to;
   state = State::Connecting;
   if (!accelerated) ++rt.counters().accelerated_tcp;  // (not again when it connects anew)

@@ -117,9 +117,11 @@ class TcpSocket final : public Socket {
   // stack on the port live (the port stays steered while any does): from
   // now on the XDP program sends the stack only their flows, and the
   // kernel the port's new connections. Lock held. False, with the reason,
-  // where the link cannot (a broker's program): new connections are then
-  // refused until the stack's have ended.
+  // where the steering cannot list them: new connections are then refused
+  // until the stack's have ended.
   static bool share_port_with_kernel(uint16_t port, ErrorText* why);
+  // A connection of the stack on a port shared so: its flow listed too.
+  static void list_if_shared(tcp_pcb* p);
 
   // Puts a PCB lwIP created for an incoming connection under this socket.
   void adopt(tcp_pcb* p, TcpSocket* listener);

@@ -113,6 +113,8 @@ def main():
                  want=errno.ENOENT)
     expect_error("flow on a port not claimed", s, flow(socket.IPPROTO_TCP, 9502), want=errno.ENOENT)
     expect_error("flow of the wrong size", s, flow(socket.IPPROTO_TCP, 9502)[:-2], want=errno.EPROTO)
+    expect_error("flow of icmp", s, flow(1, 9502), want=errno.EINVAL)
+    expect_error("share of icmp", s, flow(1, 9502, op=SHARE), want=errno.EINVAL)
     # The legitimate claim, after all that, works.
     op, status = ask(s, claim(socket.IPPROTO_UDP, 9500), [u.fileno()])
     print(f"valid claim: op {op} status {status}")

@@ -8,7 +8,9 @@
 #   established);
 # - two new connections are accepted by the kernel (A's kernel has them
 #   established; its TcpPassiveOpens counts them), and echo;
-# - all three alive at once, byte-exact.
+# - all three alive at once, byte-exact;
+# - once the first has ended on the stack (its TIME-WAIT the stack's), a new
+#   connection from the same address and port is the kernel's too.
 # Alone on the interface, and again through the broker (`xdpload daemon`),
 # which owns the XDP program and lists the flows for the program.
 . "$(dirname "$0")/../lib/common.sh"
@@ -44,7 +46,14 @@ echo_once(first)
 for c in others:
     echo_once(c)
 print("served", flush=True)
-for c in [first] + others:
+# The first connection ends here first: its TIME-WAIT stays on the stack.
+# The client connects again from the same port: a new connection, the
+# kernel's (the steering program passes a SYN on a shared port).
+first.close()
+again, _ = srv.accept()
+echo_once(again)
+print("served again", flush=True)
+for c in others + [again]:
     while c.recv(100):
         pass
 PY
@@ -90,6 +99,25 @@ for _ in range(200):
         break
     except OSError:
         time.sleep(0.05)
+# The server closes the first; then the same 4-tuple again.
+port = first.getsockname()[1]
+first.settimeout(10)
+try:
+    while first.recv(100):
+        pass
+except OSError:
+    pass
+first.close()
+time.sleep(0.3)
+try:
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    c.settimeout(5)
+    c.bind(("", port))
+    c.connect((ip, 9610))
+    print("same ports again:", talk(c, b"four"), flush=True)
+except OSError as e:
+    print("same ports again: failed:", e, flush=True)
 PY
 # run_case LABEL: the server under xdpload, the client in B; the checks.
 run_case() {
@@ -103,10 +131,11 @@ run_case() {
   cli=$BG_PID
   wait_for 100 grep -qx done "$tmp/client"
   in_a ss -tnH state established '( sport = :9610 )' >"$tmp/ss"
+  opens1=$(kernel_counter "$NS_A" TcpPassiveOpens)
   touch "$tmp/out.counted"
   wait "$cli"
   wait "$srv"
-  opens1=$(kernel_counter "$NS_A" TcpPassiveOpens)
+  opens2=$(kernel_counter "$NS_A" TcpPassiveOpens)
   echo "== $label"
   cat "$tmp/client" "$tmp/out" "$tmp/err"
   echo "== $label: A's kernel, established on 9610:"
@@ -120,6 +149,9 @@ run_case() {
   check "$label: the new ones are the kernel's (A's kernel: 2 passive opens, 2 established), the first is not" \
     bash -c "[ $((opens1 - opens0)) -eq 2 ] && [ \$(grep -c . $tmp/ss) -eq 2 ]"
   check "$label: the server served them all" grep -qx served "$tmp/out"
+  check "$label: a connection from the first's ports, whose TIME-WAIT is the stack's, is the kernel's" \
+    bash -c "grep -qx 'same ports again: echo four' $tmp/client && grep -qx 'served again' $tmp/out &&
+      [ $((opens2 - opens0)) -eq 3 ]"
 }
 
 run_case "alone on the interface"

@@ -555,6 +555,8 @@ void Broker::claim(Program& p, const bp::PortMsg& m, int fd) {
 }
 
 void Broker::share(Program& p, const bp::FlowMsg& m) {
+  if (m.proto != IPPROTO_TCP && m.proto != IPPROTO_UDP)
+    return reply(p, EINVAL, "%s", "not a TCP or UDP port");
   const uint32_t bit = steer_bit(m.proto, m.port);
   if (std::find(p.ports.begin(), p.ports.end(), bit) == p.ports.end())
     return reply(p, ENOENT, "%s port %u is not this program's", proto_name(m.proto), m.port);
@@ -570,6 +572,8 @@ void Broker::share(Program& p, const bp::FlowMsg& m) {
 }
 
 void Broker::flow(Program& p, const bp::FlowMsg& m) {
+  if (m.proto != IPPROTO_TCP && m.proto != IPPROTO_UDP)
+    return reply(p, EINVAL, "%s", "not a TCP or UDP port");
   const uint32_t bit = steer_bit(m.proto, m.port);
   if (std::find(p.ports.begin(), p.ports.end(), bit) == p.ports.end())
     return reply(p, ENOENT, "%s port %u is not this program's", proto_name(m.proto), m.port);
@@ -579,15 +583,22 @@ void Broker::flow(Program& p, const bp::FlowMsg& m) {
     if (it == p.flows.end()) return reply(p, ENOENT, "%s", "no such flow of this program");
     port_->steering().remove_flow(m.proto, htons(m.port), m.remote_ip, htons(m.remote_port));
     p.flows.erase(it);
+    --flows_listed_;
     return reply(p, 0, "ok");
   }
-  // Each program's flows are bounded: the map is the interface's.
+  // Each program's flows are bounded, and all of them together: the map is
+  // the interface's.
   if (it == p.flows.end() && p.flows.size() >= kMaxFlowsPerProgram)
     return reply(p, ENOSPC, "this program has %zu flows listed already", p.flows.size());
+  if (it == p.flows.end() && flows_listed_ >= kMaxFlows)
+    return reply(p, ENOSPC, "%zu flows are listed for the interface already", flows_listed_);
   if (int rc = port_->steering().add_flow(m.proto, htons(m.port), m.remote_ip, htons(m.remote_port));
       rc < 0)
     return reply(p, -rc, "the flow map: %s", strerror(-rc));
-  if (it == p.flows.end()) p.flows.push_back(f);
+  if (it == p.flows.end()) {
+    p.flows.push_back(f);
+    ++flows_listed_;
+  }
   reply(p, 0, "ok");
 }
 
@@ -603,6 +614,7 @@ void Broker::unshare(Program& p, uint8_t proto, uint16_t port) {
     if (f.proto != proto || f.port != port) continue;
     port_->steering().remove_flow(proto, htons(port), f.remote_ip, htons(f.remote_port));
     p.flows.erase(p.flows.begin() + long(i));
+    --flows_listed_;
   }
 }
 
@@ -610,9 +622,11 @@ void Broker::release(Program& p, const bp::PortMsg& m) {
   uint32_t bit = steer_bit(m.proto, m.port);
   for (size_t i = 0; i < p.ports.size(); ++i) {
     if (p.ports[i] != bit) continue;
-    unshare(p, m.proto, m.port);
+    // Unsteered first: the port's frames all go to the kernel at once,
+    // none to the program while its flows are taken out one by one.
     port_->steering().unsteer(m.proto, m.port);
     port_->steering().set_slot(m.proto, m.port, 0);
+    unshare(p, m.proto, m.port);
     p.ports.erase(p.ports.begin() + long(i));
     reply(p, 0, "ok");
     return;
@@ -627,9 +641,9 @@ void Broker::program_gone(Program& p, const char* how) {
   for (uint32_t bit : p.ports) {
     uint8_t proto = bit >= 65536 ? IPPROTO_UDP : IPPROTO_TCP;
     uint16_t port = uint16_t(bit & 0xffff);
-    unshare(p, proto, port);
-    port_->steering().unsteer(proto, port);
+    port_->steering().unsteer(proto, port);  // (first: see release())
     port_->steering().set_slot(proto, port, 0);
+    unshare(p, proto, port);
   }
   if (p.slot)
     for (uint32_t i = 0; i < port_->queue_count(); ++i)

@@ -133,7 +133,8 @@ class Broker {
   static constexpr uint8_t kFree = 0;
   static constexpr uint8_t kInFill = 0xff;  // lent to the kernel
   static constexpr uint32_t kMaxSlots = 64;
-  static constexpr size_t kMaxFlowsPerProgram = 4096;  // of STEER_MAX_FLOWS for all
+  static constexpr size_t kMaxFlowsPerProgram = 4096;
+  static constexpr size_t kMaxFlows = 60000;  // all programs' (the map holds STEER_MAX_FLOWS)
 
   struct ProgramSocket {
     int fd = -1;
@@ -188,6 +189,7 @@ class Broker {
   void flow(Program& p, const rings::broker::FlowMsg& m);
   // A port of `p` leaves the XDP maps: not shared any more, its flows gone.
   void unshare(Program& p, uint8_t proto, uint16_t port);
+  size_t flows_listed_ = 0;  // all programs' flows in the steering map
   void reply(Program& p, int status, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
   bool make_sockets(Program& p, std::string* why);
   void program_gone(Program& p, const char* how);
