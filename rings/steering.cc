@@ -280,24 +280,30 @@ bool XdpSteering::port_shared(uint8_t proto, uint16_t port) const {
   return __atomic_load_n(&flow_ports_[bit / 64], __ATOMIC_ACQUIRE) & (1ull << (bit % 64));
 }
 
-int XdpSteering::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
-                          uint16_t remote_port_be) {
+namespace {
+// The flow map's key, as the XDP program builds it from a frame (padding
+// zeroed: the whole key is hashed).
+steer_flow flow_key(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                    uint16_t remote_port_be) {
   steer_flow f{};
   f.remote_ip = remote_ip;
   f.remote_port = remote_port_be;
   f.local_port = local_port_be;
   f.proto = proto;
+  return f;
+}
+}  // namespace
+
+int XdpSteering::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                          uint16_t remote_port_be) {
+  const steer_flow f = flow_key(proto, local_port_be, remote_ip, remote_port_be);
   uint8_t one = 1;
   return bpf_map_update_elem(flows_fd_, &f, &one, BPF_ANY) == 0 ? 0 : -errno;
 }
 
 void XdpSteering::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
                               uint16_t remote_port_be) {
-  steer_flow f{};
-  f.remote_ip = remote_ip;
-  f.remote_port = remote_port_be;
-  f.local_port = local_port_be;
-  f.proto = proto;
+  const steer_flow f = flow_key(proto, local_port_be, remote_ip, remote_port_be);
   bpf_map_delete_elem(flows_fd_, &f);
 }
 
