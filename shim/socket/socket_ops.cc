@@ -397,6 +397,17 @@ int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
   for (;;) {
     if (!still(s, fd)) return -EBADF;
     if (l->state != TcpSocket::State::Listening) return -EINVAL;
+    if (l->draining && l->accept_queue.empty()) {
+      // A listener handed to the kernel, its stack queue now empty: the
+      // kernel's from here on (this accept too).
+      hand_to_kernel(s);
+      // (Without the lock: a blocking accept waits in the kernel.)
+      stack::CoreLock::unlock();
+      int r = libc::accept4(fd, addr, len, flags);
+      const int e = errno;
+      stack::CoreLock::lock();
+      return r < 0 ? -e : r;
+    }
     maybe_die_holding_lock(kAcceptDeath);
     rt().poll_stack();
     int r = l->accept_from_stack(flags, addr, len);
@@ -1319,6 +1330,17 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
                (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Listening)) {
       // Not too late: hand the socket to the kernel, which holds the same port.
       XLOG(kLogDecision, "descriptor %d handed to the kernel (option %d/%d)", fd, level, name);
+      // A listener already handed over keeps its queue until it is empty;
+      // one with connections waiting keeps them (accepted first).
+      if (s->kind == Socket::Kind::Tcp) {
+        TcpSocket* l = tcp(s);
+        if (l->draining) return 0;
+        if (!l->accept_queue.empty() && l->hand_listening_to_kernel()) {
+          XLOG(kLogDecision, "descriptor %d: its %zu queued connection(s) stay on the stack",
+               fd, l->accept_queue.size());
+          return 0;
+        }
+      }
       hand_to_kernel(s);
       return 0;
     } else {

@@ -1008,6 +1008,20 @@ void TcpSocket::stop_listening() {
   }
 }
 
+bool TcpSocket::hand_listening_to_kernel() {
+  if (state != State::Listening || !pcb) return false;
+  Runtime& rt = Runtime::get();
+  // The listener's PCB holds a use of the port: the queued connections
+  // hold theirs, so closing it leaves the port steered.
+  tcp_pcb* lp = pcb;
+  detach();
+  tcp_close(lp);
+  rt.share_port_with_kernel(local.port);
+  if (!rt.port_shared(PortKey{IPPROTO_TCP, local.port})) return false;  // (said once)
+  draining = true;
+  return true;
+}
+
 void TcpSocket::disconnect() {
   Runtime& rt = Runtime::get();
   // tcp_disconnect moves write_seq max_window + 2 past snd_nxt.

@@ -80,6 +80,16 @@ class TcpSocket final : public Socket {
   // and errors.
   ssize_t recv_in_place(pbuf** out, int max, int (*room)(), int* n, int flags);
   int shutdown(int how, int fd_now);
+  // The listener goes to the kernel (an option the stack cannot serve),
+  // but the connections already waiting in its queue stay and are accepted
+  // first, as from a Linux listener that changed an option: lwIP stops
+  // listening, the kernel socket (which listens too) takes every new
+  // connection, the port is shared (share_port_with_kernel). The socket
+  // becomes the kernel's for good once its queue is empty (op_accept).
+  // False when the port cannot be shared: the caller hands the socket over
+  // as before (its queue reset).
+  bool hand_listening_to_kernel();
+  bool draining = false;  // handed over as above, its queue not yet empty
   // Linux's tcp_disconnect (connect(AF_UNSPEC), shutdown() of a listener or
   // of a connection under way): a listener stops, resetting what waited in
   // its queue; a connection is reset where Linux resets it (ECONNRESET

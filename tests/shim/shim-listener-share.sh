@@ -8,7 +8,9 @@
 #   established);
 # - two new connections are accepted by the kernel (A's kernel has them
 #   established; its TcpPassiveOpens counts them), and echo;
-# - all three alive at once, byte-exact;
+# - a connection that waited in the listener's queue at the hand-over stays
+#   on the stack and is accepted first (it was reset before);
+# - all alive at once, byte-exact;
 # - once the first has ended on the stack (its TIME-WAIT the stack's), a new
 #   connection from the same address and port is the kernel's too.
 # Alone on the interface, and again through the broker (`xdpload daemon`),
@@ -33,10 +35,15 @@ def echo_once(c):
     c.sendall(b"echo " + data)
 first, _ = srv.accept()
 echo_once(first)
+# Another connection waits in the queue (completed, not yet accepted).
+import select
+select.select([srv], [], [], 10)
 # cBPF "accept everything" (ret #0xffffffff): the stack cannot run it.
 prog = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0xFFFFFFFF))
 srv.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HL", 1, ctypes.addressof(prog)))
 print("filter attached", flush=True)
+queued, _ = srv.accept()  # the stack's, from before the filter
+echo_once(queued)
 others = []
 for i in range(2):
     c, _ = srv.accept()
@@ -53,7 +60,7 @@ first.close()
 again, _ = srv.accept()
 echo_once(again)
 print("served again", flush=True)
-for c in others + [again]:
+for c in others + [again, queued]:
     while c.recv(100):
         pass
 PY
@@ -76,10 +83,23 @@ def talk_or_fail(c, msg):
     return got.decode()
 first = socket.create_connection((ip, 9610), timeout=10)
 print("first:", talk(first, b"one"), flush=True)
+queued = socket.create_connection((ip, 9610), timeout=10)
+queued.sendall(b"zero")
 for _ in range(100):
     if "filter attached" in open(flag).read():
         break
     time.sleep(0.05)
+got = b""
+try:
+    while len(got) < 9:
+        d = queued.recv(100)
+        if not d:
+            got += b" (end of stream)"
+            break
+        got += d
+except OSError as e:
+    got += str(e).encode()
+print("queued:", got.decode(), flush=True)
 others = []
 for name in (b"two", b"three"):
     try:
@@ -148,6 +168,8 @@ run_case() {
     grep -qx 'new again: echo two more' $tmp/client && grep -qx 'new again: echo three more' $tmp/client"
   check "$label: the new ones are the kernel's (A's kernel: 2 passive opens, 2 established), the first is not" \
     bash -c "[ $((opens1 - opens0)) -eq 2 ] && [ \$(grep -c . $tmp/ss) -eq 2 ]"
+  check "$label: the connection queued at the hand-over, the stack's, accepted first and echoed" \
+    grep -qx 'queued: echo zero' "$tmp/client"
   check "$label: the server served them all" grep -qx served "$tmp/out"
   check "$label: a connection from the first's ports, whose TIME-WAIT is the stack's, is the kernel's" \
     bash -c "grep -qx 'same ports again: echo four' $tmp/client && grep -qx 'served again' $tmp/out &&
