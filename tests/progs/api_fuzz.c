@@ -30,12 +30,12 @@
  *   released the port the kernel chose; the kernel socket xdpload keeps
  *   beside a connection on the stack was bound to that port explicitly, and
  *   holds it;
- * - on a listener with a connection waiting, an option that hands it to the
- *   kernel (IP_RECVERR, SO_BINDTODEVICE): the connections the stack had
- *   queued are reset; on a TCP socket whose connection was disconnected,
- *   such an option hands it to the kernel at its next listen() or
- *   connect(), and the error the disconnect left pending (ECONNRESET), which
- *   the kernel socket never had, is lost.
+ * - on a TCP socket whose connection was disconnected, an option that hands
+ *   it to the kernel (IP_RECVERR, SO_BINDTODEVICE) does so at its next
+ *   listen() or connect(), and the error the disconnect left pending
+ *   (ECONNRESET), which the kernel socket never had, is lost. (On a listener
+ *   with a connection waiting, such an option keeps the connection, as
+ *   Linux does: generated.)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -306,7 +306,7 @@ static int one_call(int fd, struct round_state* rs) {
     case 0: {
       const struct opt* o = &PICK(opts);
       const struct val* v = &PICK(vals);
-      if ((rs->waiting || (tcp && rs->disconnected)) &&
+      if (tcp && rs->disconnected &&
           ((o->level == IPPROTO_IP && o->name == IP_RECVERR) ||
            (o->level == SOL_SOCKET && o->name == SO_BINDTODEVICE)))
         break;
