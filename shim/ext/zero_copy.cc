@@ -29,6 +29,7 @@
 #include "shim/ext/lent_buffers.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
+#include "shim/socket/pbuf_chain.h"
 #include "shim/socket/sockaddr_util.h"
 #include "shim/socket/socket_ops.h"
 #include "shim/socket/tcp_socket.h"
@@ -74,18 +75,12 @@ int socket_of(int fd, Socket** out) {
 }
 
 // Each pbuf of `chain` alone into out[] (the program gives each back on its
-// own). pbuf_dechain lets go of the chain's reference to the rest, which
-// then needs one of its own. Returns how many.
+// own). Returns how many.
 int split_chain(pbuf* chain, pbuf** out) {
   int n = 0;
-  while (chain) {
-    pbuf* rest = chain->next;
-    if (rest) {
-      pbuf_ref(rest);
-      pbuf_dechain(chain);
-    }
+  for (pbuf* rest; chain; chain = rest) {
+    rest = take_first_pbuf(chain);
     out[n++] = chain;
-    chain = rest;
   }
   return n;
 }
@@ -160,13 +155,6 @@ class CallCopy {
   T* p_;
 };
 
-// Segments lwIP's queue takes now: 2 entries each (header and data); its
-// send loop keeps 4 spare.
-int queue_slots(const tcp_pcb* pcb) {
-  int n = (TCP_SND_QUEUELEN - 4 - int(tcp_sndqueuelen(pcb))) / 2;
-  return n > 0 ? n : 0;
-}
-
 // A zero-copy send's frames, in order: each, filled by the program, becomes
 // one segment, as many at a time as lwIP's send buffer and queue take.
 class LentSource final : public TcpSocket::SendSource {
@@ -182,14 +170,14 @@ class LentSource final : public TcpSocket::SendSource {
     // (A frame longer than a segment now goes as a copy, in several.)
     const uint16_t seg = tcp_write_pbuf_max(pcb);
     const int segments = seg ? int((lens_[next_] + seg - 1) / seg) : 1;
-    return lens_[next_] <= tcp_sndbuf(pcb) && queue_slots(pcb) >= segments;
+    return lens_[next_] <= tcp_sndbuf(pcb) && TcpSocket::queue_room(pcb, 2) >= segments;
   }
 
   size_t queue(tcp_pcb* pcb, size_t, size_t, bool more, Stop* stop) override {
     LentBuffers& lent = Runtime::get().lent();
     size_t room = tcp_sndbuf(pcb);
     const uint16_t seg = tcp_write_pbuf_max(pcb);
-    const int slots = queue_slots(pcb);
+    const int slots = TcpSocket::queue_room(pcb, 2);
     pbuf* p[kMaxPieces];
     int k = 0;
     size_t bytes = 0;

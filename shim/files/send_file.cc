@@ -50,12 +50,6 @@ bool copy_user(void* to, const void* from, size_t n, bool out) {
   return false;
 }
 
-// How many more segments the connection's queue takes, `per` queue
-// entries each (lwIP counts pbufs; the send loop keeps 4 spare).
-int queue_room(const tcp_pcb* pcb, int per) {
-  int room = (TCP_SND_QUEUELEN - 4 - int(tcp_sndqueuelen(pcb))) / per;
-  return room > 0 ? room : 0;
-}
 
 // Frames for up to `want` bytes in segments of at most `seg` bytes, no more
 // than the queue takes (2 entries each: header and data): their pbufs into
@@ -63,7 +57,7 @@ int queue_room(const tcp_pcb* pcb, int per) {
 int take_frames(tcp_pcb* pcb, size_t want, uint16_t seg, pbuf** p) {
   stack::LinkNetif& nif = Runtime::get().stack()->driver();
   int k = int(std::min<size_t>((want + seg - 1) / seg, kBatch));
-  k = std::min(k, queue_room(pcb, 2));
+  k = std::min(k, TcpSocket::queue_room(pcb, 2));
   int got = 0;
   for (size_t off = 0; got < k; ++got) {
     uint16_t len = uint16_t(std::min<size_t>(seg, want - off));
@@ -107,7 +101,7 @@ size_t queue_frames(tcp_pcb* pcb, pbuf** p, const int32_t* got, const uint32_t* 
 // may take what one tcp_write of it is sure to have taken: room in lwIP's
 // send buffer and in its queue (1 entry a segment), at most `buf_len`.
 size_t copy_cap(const tcp_pcb* pcb, size_t want, uint16_t seg, size_t buf_len) {
-  return std::min({want, buf_len, size_t(queue_room(pcb, 1)) * seg});
+  return std::min({want, buf_len, size_t(TcpSocket::queue_room(pcb, 1)) * seg});
 }
 
 // Queues the `got` bytes a read of `cap` put in `buf` (got <= 0: the end,
@@ -148,7 +142,7 @@ class FrameSource : public TcpSocket::SendSource {
     uint16_t seg = tcp_write_pbuf_max(pcb);
     if (!seg) return 0;
     if (rt.config().sendfile == kSendfileFrames && !rt.frames_short()) {
-      if (!queue_room(pcb, 2)) return 0;  // wait for acknowledgements
+      if (!TcpSocket::queue_room(pcb, 2)) return 0;  // wait for acknowledgements
       pbuf* p[kBatch];
       if (int n = take_frames(pcb, want, seg, p)) return queue_in_frames(pcb, p, n, sent, total, more, stop);
     }
@@ -157,7 +151,7 @@ class FrameSource : public TcpSocket::SendSource {
   // A frame's segment takes 2 queue entries (header and data); one through
   // a buffer, 1: the send waits for the frame's.
   bool ready(const tcp_pcb* pcb) const override {
-    return tcp_sndbuf(pcb) > 0 && queue_room(pcb, 2) > 0;
+    return tcp_sndbuf(pcb) > 0 && TcpSocket::queue_room(pcb, 2) > 0;
   }
 
  protected:

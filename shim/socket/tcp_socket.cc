@@ -13,6 +13,7 @@
 #include "shim/intercept/libc.h"
 #include "shim/runtime/log.h"
 #include "shim/runtime/runtime.h"
+#include "shim/socket/pbuf_chain.h"
 #include "shim/socket/sockaddr_util.h"
 #include "shim/stats/stat_segment.h"
 
@@ -621,6 +622,11 @@ bool TcpSocket::can_queue(const tcp_pcb* p) {
   return tcp_sndbuf(p) > 0 && tcp_sndqueuelen(p) < TCP_SND_QUEUELEN - 4;
 }
 
+int TcpSocket::queue_room(const tcp_pcb* p, int per) {
+  int room = (TCP_SND_QUEUELEN - 4 - int(tcp_sndqueuelen(p))) / per;
+  return room > 0 ? room : 0;
+}
+
 namespace {
 
 // The source of the send this thread is in: its waits ask it whether lwIP
@@ -958,12 +964,10 @@ ssize_t TcpSocket::recv_in_place(pbuf** out, int max, int (*room)(), int* n, int
       size_t given = 0;
       while (*n < max && !rx.empty()) {
         // The front chain's first pbuf, alone: the program releases each
-        // piece on its own. (pbuf_dechain lets go of the chain's reference
-        // to the rest, which then needs one of its own.)
+        // piece on its own.
         pbuf* first = rx.front();
-        if (pbuf* rest = first->next) {
-          pbuf_ref(rest);
-          rx.front() = pbuf_dechain(first);
+        if (pbuf* rest = take_first_pbuf(first)) {
+          rx.front() = rest;
         } else {
           rx.pop_front();
           last_read_stamp = rx_stamps.front();

@@ -71,6 +71,10 @@ class TcpSocket final : public Socket {
   // lwIP takes more data now: send buffer space, and room in the segment
   // queue (a peer with a small MSS fills the queue before the buffer).
   static bool can_queue(const tcp_pcb* p);
+  // How many more segments lwIP's queue takes, `per` queue entries each (it
+  // counts pbufs: a segment in a frame of its own takes 2, header and
+  // data; the send loop keeps 4 spare).
+  static int queue_room(const tcp_pcb* p, int per);
   ssize_t recv(const iovec* iov, int iovcnt, int flags);
   // recv() in place (the extensions' zero-copy receive): the next pbufs of
   // the stream into out[], at most `max` and at most what room() says when
