@@ -29,6 +29,10 @@
 extern "C" {
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
+
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51  // linux/in.h, kernel 6.3; glibc 2.36 lacks it
+#endif
 }
 
 namespace xdpload::shim {
@@ -159,6 +163,25 @@ bool tcp_fastopen_client_enabled() {
   return __atomic_load_n(&enabled, __ATOMIC_RELAXED) != 0;
 }
 
+// Binds the kernel socket to exactly `port` as a bind() to port 0 would:
+// the kernel's choice, restricted to that one port (IP_LOCAL_PORT_RANGE,
+// kernel 6.3+). Such a socket has no SOCK_BINDPORT_LOCK, so the kernel
+// releases the port when the socket's connection ends, as it does for a
+// port connect() chose (release_twin_port). -ENOPROTOOPT on older kernels.
+int bind_as_kernel_choice(Socket* s, int fd, uint32_t ip, uint16_t port) {
+  uint32_t old = 0;
+  socklen_t ol = sizeof old;
+  if (libc::getsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &old, &ol) != 0) return -errno;
+  const uint32_t only = uint32_t(port) | uint32_t(port) << 16;
+  if (libc::setsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &only, sizeof only) != 0) return -errno;
+  sockaddr_storage ss;
+  socklen_t len = make_sockaddr(SockAddr{ip, 0}, s->v6, &ss);
+  int rc = libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
+  // The program's own range (or none) again: it governs its later binds.
+  libc::setsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &old, sizeof old);
+  return rc;
+}
+
 // Binds a client's kernel socket to a local port of the ephemeral range
 // that the stack does not use either. The kernel keeps a port reserved
 // only while some process holds the socket that reserved it, and in a
@@ -173,22 +196,67 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false) {
   ephemeral_range(&lo, &hi);
   uint32_t span = uint32_t(hi - lo) + 1;
   uint32_t start = uint32_t(mono_ns() >> 10) * 2654435761u;
+  static bool range_option = true;  // false once the kernel lacks it
   for (int i = 0; i < 64; ++i) {
     uint16_t port = uint16_t(lo + (start + uint32_t(i) * 7919u) % span);
     {
       CoreGuard g;
       if (rt().port_in_use(PortKey{IPPROTO_TCP, port})) continue;
     }
-    sockaddr_storage ss;
-    socklen_t len = make_sockaddr(SockAddr{ip, port}, s->v6, &ss);
-    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
-      CoreGuard g;
-      s->port_fixed = true;  // as Linux's SOCK_BINDPORT_LOCK: a disconnect keeps it
-      return 0;
+    int rc = -ENOPROTOOPT;
+    if (__atomic_load_n(&range_option, __ATOMIC_RELAXED)) {
+      rc = bind_as_kernel_choice(s, fd, ip, port);
+      if (rc == -ENOPROTOOPT) __atomic_store_n(&range_option, false, __ATOMIC_RELAXED);
+      if (rc == 0 && s->kind == Socket::Kind::Tcp) {
+        CoreGuard g;
+        tcp(s)->twin_port_chosen = true;
+      }
     }
-    if (errno != EADDRINUSE) return -errno;
+    if (rc == -ENOPROTOOPT) {
+      // An older kernel: an explicit bind, which locks the port to the
+      // socket (SOCK_BINDPORT_LOCK) until it closes, and a disconnect
+      // keeps it.
+      sockaddr_storage ss;
+      socklen_t len = make_sockaddr(SockAddr{ip, port}, s->v6, &ss);
+      rc = libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
+      if (rc == 0) {
+        CoreGuard g;
+        s->port_fixed = true;
+      }
+    }
+    if (rc == 0) return 0;
+    if (rc != -EADDRINUSE) return rc;
   }
   return kernel_bind(s, fd, SockAddr{ip, 0});
+}
+
+// Linux releases the port the kernel chose for a connection when the
+// connection ends (reset, refused, disconnected: tcp_set_state(TCP_CLOSE)
+// puts the port unless SOCK_BINDPORT_LOCK), so the socket can bind() again
+// and its next connect() or listen() takes a new port. The stack's
+// connection ended: its kernel twin lets the port go the only way a socket
+// in TCP_CLOSE can, a listen() and a disconnect (tcp_disconnect of a
+// listener closes it, which puts the port). No SYN can reach that listener
+// from the network (the port is steered to the stack until a moment ago,
+// and nobody was told of it); a local connect() in those microseconds
+// would be reset. Not while the stack still uses the port (a connection of
+// this socket in TIME_WAIT, whose reservation is this same socket).
+// Call without the CoreLock, from the process whose descriptor `fd` is.
+void release_twin_port(Socket* s, int fd) {
+  if (s->kind != Socket::Kind::Tcp) return;
+  {
+    CoreGuard g;
+    if (!still(s, fd) || !s->accelerated) return;
+    TcpSocket* t = tcp(s);
+    if (!t->twin_port_chosen || s->port_fixed || t->twin_unbound || t->pcb || s->local.port == 0 ||
+        (t->state != TcpSocket::State::Closed && t->state != TcpSocket::State::Fresh) ||
+        rt().port_in_use(PortKey{IPPROTO_TCP, s->local.port}))
+      return;
+    t->twin_unbound = true;
+    t->twin_port_chosen = false;
+  }
+  static const sockaddr unspec = {AF_UNSPEC, {}};
+  if (libc::listen(fd, 0) == 0) libc::connect(fd, &unspec, sizeof unspec);
 }
 
 void raise_sigpipe() {
@@ -268,6 +336,7 @@ int op_socket(int domain, int type, int protocol) {
 
 int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   CHILD_GUARD(fd);
+  release_twin_port(s, fd);
   // The kernel judges the bind (ports in use, privileges, SO_REUSEADDR).
   if (libc::bind(fd, addr, len) != 0) return neg_errno();
   SockAddr want, local;
@@ -280,6 +349,7 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     // socket whose port a disconnect released binds anew.
     if (s->kind == Socket::Kind::Tcp) {
       tcp(s)->twin_unbound = false;
+      tcp(s)->twin_port_chosen = false;
       kernel_local(fd, &s->local);  // where the next listen() or connect() starts
     } else if (!udp(s)->pcb && udp_take_port(s, fd) < 0) {
       drop_to_kernel(s);
@@ -310,6 +380,7 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
 
 int op_listen(Socket* s, int fd, int backlog) {
   CHILD_GUARD(fd);
+  release_twin_port(s, fd);
   // A TCP socket on the stack that is unconnected again (a disconnect, a
   // failed attempt) may listen, as a new one does.
   const bool fresh = s->kind == Socket::Kind::Tcp && s->accelerated &&
@@ -486,12 +557,19 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     // Linux's disconnect: the kernel socket does its own (a listener stops,
     // a port the kernel chose is released), the stack's side follows.
     if (libc::connect(fd, addr, len) != 0) return neg_errno();
-    CoreGuard g;
-    if (!still(s, fd)) return 0;
-    if (s->accelerated) tcp(s)->disconnect();
-    else tcp(s)->shut_rd = tcp(s)->shut_wr = false;  // a recorded shutdown is cleared
+    {
+      CoreGuard g;
+      if (!still(s, fd)) return 0;
+      if (!s->accelerated) {
+        tcp(s)->shut_rd = tcp(s)->shut_wr = false;  // a recorded shutdown is cleared
+        return 0;
+      }
+      tcp(s)->disconnect();
+    }
+    release_twin_port(s, fd);
     return 0;
   }
+  release_twin_port(s, fd);  // (a connection that ended since the last call)
   bool to_kernel = false;  // unconnected again, to a destination off the stack
   if (s->accelerated) {
     CoreGuard g;

@@ -156,10 +156,16 @@ class TcpSocket final : public Socket {
   bool shut_rd = false;
   bool shut_wr = false;
   int backlog = 0;
-  // A disconnected listener's kernel socket released the port the kernel
-  // had chosen (its getsockname still shows it: Linux leaves inet_sport);
-  // the next listen() or connect() takes a new one.
+  // The kernel socket released the port the kernel had chosen (a
+  // disconnected listener, a client connection that ended): its
+  // getsockname still shows it (Linux leaves inet_sport); the next listen()
+  // or connect() takes a new one.
   bool twin_unbound = false;
+  // The kernel socket's port is one the kernel chose for the connection
+  // (bind_client_port), held without SOCK_BINDPORT_LOCK: it is let go when
+  // the connection ends (release_twin_port). Not after a bind of the
+  // program's own.
+  bool twin_port_chosen = false;
   family::deque<TcpSocket*> accept_queue;  // connections waiting for accept()
   int64_t queued_since_ns = 0;  // when the queue last became non-empty
   int64_t last_accept_ns = 0;   // when the program last accepted from the stack

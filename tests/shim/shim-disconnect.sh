@@ -41,8 +41,18 @@ def from_b(port):
     return subprocess.run(["ip", "netns", "exec", ns_b, "python3", dial, me, str(port)],
                           capture_output=True, text=True, env=env).stdout.strip()
 
+def binds_port(ip, port, s=None):
+    o = s or socket.socket()
+    try:
+        o.bind((ip, port)); return "0"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+    finally:
+        if not s: o.close()
+
 # TCP client: reset by the disconnect, then connected again.
 c = socket.create_connection((peer, 7100), timeout=5)
+old = c.getsockname()[1]
 c.sendall(b"one")
 print("tcp echo before:", c.recv(100))
 print("tcp connect(AF_UNSPEC):", unspec(c))
@@ -52,10 +62,24 @@ try:
     c.getpeername(); print("connected")
 except OSError as e:
     print(errno.errorcode[e.errno])
+# The port the kernel chose for the connection is released with it: another
+# socket may bind it (the kernel socket xdpload keeps beside a connection
+# on the stack held it until the connection's socket closed).
+print("tcp its old port, bound by another socket:", binds_port(me, old))
 c.connect((peer, 7100))
 c.sendall(b"two")
 print("tcp echo after connecting again:", c.recv(100))
 c.close()
+
+# A refused connection releases its port too: the socket may bind again,
+# and the old port is free.
+r = socket.socket()
+r.settimeout(5)
+print("tcp refused:", errno.errorcode[r.connect_ex((peer, 7109))])
+old = r.getsockname()[1]
+print("tcp refused, the socket binds again:", binds_port(me, 0, r))
+print("tcp refused, its old port, bound by another socket:", binds_port(me, old))
+r.close()
 
 # TCP listener: stopped by shutdown(SHUT_RD) and by connect(AF_UNSPEC),
 # started again by listen(), as haproxy pauses and resumes its listeners.
