@@ -205,7 +205,11 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false) {
     }
     int rc = -ENOPROTOOPT;
     if (__atomic_load_n(&range_option, __ATOMIC_RELAXED)) {
-      rc = bind_as_kernel_choice(s, fd, ip, port);
+      // On the wildcard address, as connect()'s autobind leaves it to a
+      // disconnect to forget the source address (inet_reset_saddr, which a
+      // locked address would not allow): the connection's own address is
+      // the PCB's (getsockname while it lives).
+      rc = bind_as_kernel_choice(s, fd, INADDR_ANY, port);
       if (rc == -ENOPROTOOPT) __atomic_store_n(&range_option, false, __ATOMIC_RELAXED);
       if (rc == 0 && s->kind == Socket::Kind::Tcp) {
         CoreGuard g;
@@ -579,6 +583,9 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     TcpSocket* t = tcp(s);
     bool readable = ar != -EFAULT && len <= sizeof(sockaddr_storage) &&
                     !(ar == -EINVAL && (!addr || len < sizeof(sa_family_t)));
+    // A shutdown left it "disconnecting" to the socket layer: EINVAL
+    // whatever the address says.
+    if (readable && t->disconnecting) return -EINVAL;
     if (ar != 0 && readable && t->state != TcpSocket::State::Fresh) {
       // The connect() that completes a non-blocking one says 0 whatever it
       // is given (its socket is still "connecting" to Linux's socket layer).
@@ -629,8 +636,12 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     if (!still(s, fd)) return -EBADF;
     tcp(s)->twin_unbound = false;
     kernel_local(fd, &s->local);
-    int rc = tcp(s)->connect(to);
-    if (still(s, fd) && tcp(s)->pcb) leave_kernel_epolls(s);
+    TcpSocket* t = tcp(s);
+    int rc = t->connect(to);
+    if (still(s, fd) && t->pcb) {
+      leave_kernel_epolls(s);
+      s->local = SockAddr{ip4_addr_get_u32(&t->pcb->local_ip), t->pcb->local_port};
+    }
     return rc;
   }
   bool accel = ar == 0 && !s->kernel_only &&

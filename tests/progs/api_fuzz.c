@@ -24,16 +24,6 @@
  *
  * Not generated, because xdpload does not match Linux there yet (each is
  * listed in issue 22's notes):
- * - connect() on a TCP socket whose connection was reset or refused: Linux
- *   answers from its socket layer's state (SS_CONNECTING or SS_CONNECTED,
- *   which a non-blocking connect() leaves as it was), checked before or
- *   after the address in ways xdpload does not follow on every path yet
- *   (EINVAL where xdpload says EISCONN);
- * - getsockname() on a TCP socket whose connection (or attempt) was
- *   disconnected: Linux forgets the local address the connection had
- *   (inet_reset_saddr), the kernel socket xdpload keeps beside a
- *   connection on the stack was bound to the interface's address and keeps
- *   it (the port is released on both, and the line says so);
  * - on a TCP socket whose connection was disconnected, an option that hands
  *   it to the kernel (IP_RECVERR, SO_BINDTODEVICE) does so at its next
  *   listen() or connect(), and the error the disconnect left pending
@@ -354,7 +344,6 @@ static int one_call(int fd, struct round_state* rs) {
       break;
     }
     case 3: {
-      if (tcp && rs->ended) break;
       enum AddrKind k = PICK(connect_addrs);
       /* AF_UNSPEC disconnects: UDP dissolves its association, TCP stops
        * listening or resets its connection and is reusable. */
@@ -484,7 +473,6 @@ static int one_call(int fd, struct round_state* rs) {
       struct sockaddr* p = nl < 0 ? NULL : (struct sockaddr*)&ss;
       r = peer_name ? getpeername(fd, p, nl < 0 ? NULL : &len) : getsockname(fd, p, nl < 0 ? NULL : &len);
       if (r < 0 || nl < 16) result(what, r);
-      else if (rs->disconnected && !peer_name) printf("  %-58s 0 (address varies)\n", what);
       else show_name(what, &ss, len);
       break;
     }
