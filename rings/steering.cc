@@ -301,10 +301,10 @@ int XdpSteering::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote
   return bpf_map_update_elem(flows_fd_, &f, &one, BPF_ANY) == 0 ? 0 : -errno;
 }
 
-void XdpSteering::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
-                              uint16_t remote_port_be) {
+int XdpSteering::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                             uint16_t remote_port_be) {
   const steer_flow f = flow_key(proto, local_port_be, remote_ip, remote_port_be);
-  bpf_map_delete_elem(flows_fd_, &f);
+  return bpf_map_delete_elem(flows_fd_, &f) == 0 || errno == ENOENT ? 0 : -errno;
 }
 
 bool XdpSteering::steered(uint8_t proto, uint16_t port) const {

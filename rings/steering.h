@@ -69,8 +69,10 @@ class XdpSteering {
   int share_port(uint8_t proto, uint16_t port, bool shared);
   bool port_shared(uint8_t proto, uint16_t port) const;
   int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be);
-  void remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
-                   uint16_t remote_port_be);
+  // 0 also when the flow was not listed (the XDP program unlists a flow
+  // whose addresses a new SYN reuses).
+  int remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                  uint16_t remote_port_be);
 
   XdpMode mode() const { return mode_; }
   SteeringStats stats() const;

@@ -232,8 +232,10 @@ class XskPort : public family::Object {
   // this port (XdpSteering::share_port; a broker's program asks the broker).
   int share_port(uint8_t proto, uint16_t port, bool shared);
   int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be);
-  void remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
-                   uint16_t remote_port_be);
+  // 0 also when the flow was not listed (the XDP program unlists a flow
+  // whose addresses a new SYN reuses).
+  int remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                  uint16_t remote_port_be);
 
   PortCounters& counters() { return *counters_; }
   // Where counters are kept (a shared-memory segment, for xdpload-stat).

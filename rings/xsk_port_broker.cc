@@ -186,13 +186,14 @@ int XskPort::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
                      true, &why);
 }
 
-void XskPort::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
-                          uint16_t remote_port_be) {
+int XskPort::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                         uint16_t remote_port_be) {
   if (!control_) return steering_.remove_flow(proto, local_port_be, remote_ip, remote_port_be);
-  if (broker_gone_) return;
+  if (broker_gone_) return 0;  // (the broker's steering went with it)
   ErrorText why;
-  broker_flow(broker_conn_, proto, ntohs(local_port_be), remote_ip, ntohs(remote_port_be), false,
-              &why);
+  int rc = broker_flow(broker_conn_, proto, ntohs(local_port_be), remote_ip, ntohs(remote_port_be),
+                       false, &why);
+  return rc == -ENOENT ? 0 : rc;
 }
 
 }  // namespace xdpload::rings

@@ -131,9 +131,9 @@ int Stack::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
   return port_ ? port_->add_flow(proto, local_port_be, remote_ip, remote_port_be) : -EOPNOTSUPP;
 }
 
-void Stack::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
-                        uint16_t remote_port_be) {
-  if (port_) port_->remove_flow(proto, local_port_be, remote_ip, remote_port_be);
+int Stack::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                       uint16_t remote_port_be) {
+  return port_ ? port_->remove_flow(proto, local_port_be, remote_ip, remote_port_be) : 0;
 }
 
 LwipUsage lwip_usage() {

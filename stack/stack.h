@@ -102,8 +102,10 @@ class Stack : public family::Object {
   // the broker). -EOPNOTSUPP on a link without steering.
   int share_port(uint8_t proto, uint16_t port, bool shared);
   int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be);
-  void remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
-                   uint16_t remote_port_be);
+  // 0 also when the flow was not listed (the XDP program unlists a flow
+  // whose addresses a new SYN reuses).
+  int remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
+                  uint16_t remote_port_be);
 
   struct netif* nif() { return driver_.nif(); }
   LinkNetif& driver() { return driver_; }

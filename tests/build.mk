@@ -52,6 +52,12 @@ $(BUILD)/tests/tc_loss.bpf.o: tests/progs/tc_loss.bpf.c
 	@mkdir -p $(@D)
 	$(CLANG) -O2 -g -target bpf -Wall -I/usr/include/$(shell gcc -dumpmachine) -c $< -o $@
 
+# A handshake held open (a tc program losing one client port's pure ACKs).
+ALL += $(BUILD)/tests/tc_drop_ack.bpf.o
+$(BUILD)/tests/tc_drop_ack.bpf.o: tests/progs/tc_drop_ack.bpf.c
+	@mkdir -p $(@D)
+	$(CLANG) -O2 -g -target bpf -Wall -I/usr/include/$(shell gcc -dumpmachine) -c $< -o $@
+
 # C test programs, built the way distributions build programs (fortified),
 # so that the __*_chk entry points are exercised.
 TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child $(BUILD)/tests/clock_check \

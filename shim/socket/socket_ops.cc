@@ -472,9 +472,9 @@ int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
   for (;;) {
     if (!still(s, fd)) return -EBADF;
     if (l->state != TcpSocket::State::Listening) return -EINVAL;
-    if (l->draining && l->accept_queue.empty()) {
-      // A listener handed to the kernel, its stack queue now empty: the
-      // kernel's from here on (this accept too).
+    if (l->draining && l->drained()) {
+      // A listener handed to the kernel, nothing of the stack's left to
+      // accept: the kernel's from here on (this accept too).
       hand_to_kernel(s);
       // (Without the lock: a blocking accept waits in the kernel.)
       stack::CoreLock::unlock();
@@ -1424,7 +1424,7 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
       if (s->kind == Socket::Kind::Tcp) {
         TcpSocket* l = tcp(s);
         if (l->draining) return 0;
-        if (!l->accept_queue.empty() && l->hand_listening_to_kernel()) {
+        if (l->hand_listening_to_kernel() && !l->drained()) {
           XLOG(kLogDecision, "descriptor %d: its %zu queued connection(s) stay on the stack",
                fd, l->accept_queue.size());
           return 0;

@@ -42,20 +42,29 @@ struct SharedFlow {
 // data is the port key, never the socket, which may be long gone; or, on a
 // port shared with the kernel, the connection's SharedFlow (never a
 // number a port could be).
+void unlist_flow(uint16_t port, uint32_t remote_ip, uint16_t remote_port);
 void port_destroyed(u8_t, void* data) {
   auto key = uintptr_t(data);
   Runtime& rt = Runtime::get();
   if (key > 0xffff) {
     auto* f = static_cast<SharedFlow*>(data);
     const uint16_t port = f->port;
-    if (rt.stack())
-      rt.stack()->remove_flow(IPPROTO_TCP, lwip_htons(port), f->remote_ip, lwip_htons(f->remote_port));
+    unlist_flow(port, f->remote_ip, f->remote_port);
     family::release(f);
     key = port;
   }
   rt.port_release(PortKey{IPPROTO_TCP, uint16_t(key)});
 }
-const tcp_ext_arg_callbacks kPortCallbacks = {port_destroyed, nullptr};
+// And for a listener's: a SYN it answers on a port shared with the kernel
+// (one that reached the stack before the port was shared, the listener
+// being handed over) opens a flow that must come back to the stack: listed
+// before the SYN-ACK leaves. (Accepted, it gets its record then.)
+int add_flow_of(tcp_pcb* p);
+err_t port_passive_open(u8_t, tcp_pcb_listen*, tcp_pcb* c) {
+  if (Runtime::get().port_shared(PortKey{IPPROTO_TCP, c->local_port})) add_flow_of(c);
+  return ERR_OK;
+}
+const tcp_ext_arg_callbacks kPortCallbacks = {port_destroyed, port_passive_open};
 
 // The PCB extension slots (lwipopts.h: LWIP_TCP_PCB_NUM_EXT_ARGS 2), fixed,
 // never asked of tcp_ext_arg_alloc_id(): its counter lives in lwIP's
@@ -153,10 +162,26 @@ int add_flow_of(tcp_pcb* p) {
                                           lwip_htons(p->remote_port));
 }
 
+// (Host-order ports.) A flow the steering program cannot forget (a
+// process that gave up its privileges after start, on a kernel before 6.5
+// that checks them at every bpf() call) only takes room in the map: a new
+// connection from the same address and port unlists it with its SYN.
+void unlist_flow(uint16_t port, uint32_t remote_ip, uint16_t remote_port) {
+  stack::Stack* st = Runtime::get().stack();
+  if (!st) return;
+  int rc = st->remove_flow(IPPROTO_TCP, lwip_htons(port), remote_ip, lwip_htons(remote_port));
+  static bool said = false;
+  if (rc < 0 && !said) {
+    said = true;
+    XLOG(kLogDecision,
+         "tcp port %u: an ended connection's flow stays listed in the steering map (%s) until a new "
+         "connection from its address and port replaces it",
+         unsigned(port), strerror(-rc));
+  }
+}
+
 void remove_flow_of(tcp_pcb* p) {
-  Runtime::get().stack()->remove_flow(IPPROTO_TCP, lwip_htons(p->local_port),
-                                      ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)),
-                                      lwip_htons(p->remote_port));
+  unlist_flow(p->local_port, ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)), p->remote_port);
 }
 
 // From now on the PCB's "destroyed" callback removes its flow (listed).
@@ -174,10 +199,16 @@ bool TcpSocket::share_port_with_kernel(uint16_t port, ErrorText* why) {
   // The stack's PCBs on the port, connections and TIME_WAIT alike: each
   // flow listed first, then the port shared, so that none of theirs goes
   // astray in between.
+  // Handshakes under way (SYN_RCVD, no port record until accepted) are
+  // listed too: their ACK must reach the listener that answered their SYN.
+  // Their record comes when they are accepted (on_accept lists them again).
   std::vector<tcp_pcb*> mine;
+  size_t records = 0;
   for (tcp_pcb* list : {tcp_active_pcbs, tcp_tw_pcbs})
     for (tcp_pcb* p = list; p; p = p->next)
       if (p->local_port == port && uintptr_t(tcp_ext_arg_get(p, kPortExtArg)) == port)
+        mine.insert(mine.begin() + records++, p);
+      else if (p->local_port == port && p->state == SYN_RCVD)
         mine.push_back(p);
   size_t listed = 0;
   int rc = 0;
@@ -188,7 +219,7 @@ bool TcpSocket::share_port_with_kernel(uint16_t port, ErrorText* why) {
     why->set(-rc, "steering single connections: %s", strerror(-rc));
     return false;
   }
-  for (tcp_pcb* p : mine) keep_flow_record(p);
+  for (size_t i = 0; i < records; ++i) keep_flow_record(mine[i]);
   return true;
 }
 
@@ -1015,14 +1046,21 @@ void TcpSocket::stop_listening() {
 bool TcpSocket::hand_listening_to_kernel() {
   if (state != State::Listening || !pcb) return false;
   Runtime& rt = Runtime::get();
-  // The listener's PCB holds a use of the port: the queued connections
-  // hold theirs, so closing it leaves the port steered.
-  tcp_pcb* lp = pcb;
-  detach();
-  tcp_close(lp);
   rt.share_port_with_kernel(local.port);
   if (!rt.port_shared(PortKey{IPPROTO_TCP, local.port})) return false;  // (said once)
   draining = true;
+  // The frames that reached the rings before the port was shared: their
+  // SYNs are this listener's (port_passive_open lists each new flow).
+  rt.poll_stack();
+  return true;
+}
+
+bool TcpSocket::drained() const {
+  if (!accept_queue.empty()) return false;
+  if (!pcb) return true;
+  for (const tcp_pcb* p = tcp_active_pcbs; p; p = p->next)
+    if (p->state == SYN_RCVD && p->listener == reinterpret_cast<const tcp_pcb_listen*>(pcb))
+      return false;
   return true;
 }
 

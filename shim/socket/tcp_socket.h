@@ -86,14 +86,20 @@ class TcpSocket final : public Socket {
   int shutdown(int how, int fd_now);
   // The listener goes to the kernel (an option the stack cannot serve),
   // but the connections already waiting in its queue stay and are accepted
-  // first, as from a Linux listener that changed an option: lwIP stops
-  // listening, the kernel socket (which listens too) takes every new
-  // connection, the port is shared (share_port_with_kernel). The socket
-  // becomes the kernel's for good once its queue is empty (op_accept).
+  // first, as from a Linux listener that changed an option. The port is
+  // shared (share_port_with_kernel): the kernel socket, which listens too,
+  // takes every new connection from that moment. lwIP's listener stays
+  // for what reached the stack before it: handshakes under way, and SYNs
+  // already in the receive rings (answered in a poll made here); their
+  // flows are listed, so their next segments come back to the stack. The
+  // socket becomes the kernel's for good once it is drained (op_accept).
   // False when the port cannot be shared: the caller hands the socket over
   // as before (its queue reset).
   bool hand_listening_to_kernel();
-  bool draining = false;  // handed over as above, its queue not yet empty
+  bool draining = false;  // handed over as above, not yet drained
+  // Nothing of the stack's left to accept: the queue empty, and no
+  // handshake of lwIP's listener under way.
+  bool drained() const;
   // Linux's tcp_disconnect (connect(AF_UNSPEC), shutdown() of a listener or
   // of a connection under way): a listener stops, resetting what waited in
   // its queue; a connection is reset where Linux resets it (ECONNRESET

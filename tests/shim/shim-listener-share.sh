@@ -10,6 +10,10 @@
 #   established; its TcpPassiveOpens counts them), and echo;
 # - a connection that waited in the listener's queue at the hand-over stays
 #   on the stack and is accepted first (it was reset before);
+# - a connection whose handshake was under way at the hand-over (the
+#   client's ACK lost, by tc_drop_ack.bpf.c on B's veth) completes on the
+#   stack when the client's data comes, and is accepted next (its data went
+#   to A's kernel, which reset it, before);
 # - all alive at once, byte-exact;
 # - once the first has ended on the stack (its TIME-WAIT the stack's), a new
 #   connection from the same address and port is the kernel's too.
@@ -22,7 +26,8 @@ netns_up
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; netns_down' EXIT
 cat >"$tmp/server.py" <<'PY'
-import ctypes, socket, struct, sys
+import ctypes, os, socket, struct, sys, time
+flag = sys.argv[1]
 srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("0.0.0.0", 9610))
@@ -38,12 +43,19 @@ echo_once(first)
 # Another connection waits in the queue (completed, not yet accepted).
 import select
 select.select([srv], [], [], 10)
+# ... and a third has its handshake under way (its ACK lost).
+for _ in range(200):
+    if os.path.exists(flag + ".held"):
+        break
+    time.sleep(0.05)
 # cBPF "accept everything" (ret #0xffffffff): the stack cannot run it.
 prog = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0xFFFFFFFF))
 srv.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HL", 1, ctypes.addressof(prog)))
 print("filter attached", flush=True)
 queued, _ = srv.accept()  # the stack's, from before the filter
 echo_once(queued)
+held, _ = srv.accept()  # the stack's, its handshake finished since
+echo_once(held)
 others = []
 for i in range(2):
     c, _ = srv.accept()
@@ -60,7 +72,7 @@ first.close()
 again, _ = srv.accept()
 echo_once(again)
 print("served again", flush=True)
-for c in others + [again, queued]:
+for c in others + [again, queued, held]:
     while c.recv(100):
         pass
 PY
@@ -85,6 +97,11 @@ first = socket.create_connection((ip, 9610), timeout=10)
 print("first:", talk(first, b"one"), flush=True)
 queued = socket.create_connection((ip, 9610), timeout=10)
 queued.sendall(b"zero")
+held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+held.settimeout(10)
+held.bind(("", int(sys.argv[3])))
+held.connect((ip, 9610))  # (B's side is established; A's waits for the ACK)
+open(flag + ".held", "w").close()
 for _ in range(100):
     if "filter attached" in open(flag).read():
         break
@@ -100,6 +117,7 @@ try:
 except OSError as e:
     got += str(e).encode()
 print("queued:", got.decode(), flush=True)
+print("held:", talk(held, b"held"), flush=True)
 others = []
 for name in (b"two", b"three"):
     try:
@@ -142,13 +160,19 @@ PY
 # run_case LABEL: the server under xdpload, the client in B; the checks.
 run_case() {
   local label=$1
-  rm -f "$tmp/out.counted"
+  local held_port=$2
+  rm -f "$tmp/out.counted" "$tmp/out.held"
+  in_b tc filter replace dev "$IF_B" egress pref 1 bpf da obj "$BUILD/tests/tc_drop_ack.bpf.o" \
+    sec tc/drop_pure_ack
   opens0=$(kernel_counter "$NS_A" TcpPassiveOpens)
-  bg_preload_a env XDPLOAD_LOG=2 python3 "$tmp/server.py" >"$tmp/out" 2>"$tmp/err"
+  bg_preload_a env XDPLOAD_LOG=2 python3 "$tmp/server.py" "$tmp/out" >"$tmp/out" 2>"$tmp/err"
   srv=$BG_PID
   wait_for 50 grep -q listening "$tmp/out"
-  bg_b python3 "$tmp/client.py" "$IP_A" "$tmp/out" >"$tmp/client" 2>&1
+  bg_b python3 "$tmp/client.py" "$IP_A" "$tmp/out" "$held_port" >"$tmp/client" 2>&1
   cli=$BG_PID
+  # The held connection's later ACKs pass again once it has talked.
+  wait_for 100 grep -q '^held:' "$tmp/client"
+  in_b tc filter del dev "$IF_B" egress pref 1
   wait_for 100 grep -qx done "$tmp/client"
   in_a ss -tnH state established '( sport = :9610 )' >"$tmp/ss"
   opens1=$(kernel_counter "$NS_A" TcpPassiveOpens)
@@ -170,16 +194,19 @@ run_case() {
     bash -c "[ $((opens1 - opens0)) -eq 2 ] && [ \$(grep -c . $tmp/ss) -eq 2 ]"
   check "$label: the connection queued at the hand-over, the stack's, accepted first and echoed" \
     grep -qx 'queued: echo zero' "$tmp/client"
+  check "$label: the connection whose handshake was under way at the hand-over, the stack's, echoed" \
+    grep -qx 'held: echo held' "$tmp/client"
   check "$label: the server served them all" grep -qx served "$tmp/out"
   check "$label: a connection from the first's ports, whose TIME-WAIT is the stack's, is the kernel's" \
     bash -c "grep -qx 'same ports again: echo four' $tmp/client && grep -qx 'served again' $tmp/out &&
       [ $((opens2 - opens0)) -eq 3 ]"
 }
 
-run_case "alone on the interface"
+in_b tc qdisc add dev "$IF_B" clsact
+run_case "alone on the interface" 45121
 # Through the broker, which owns the XDP program: it lists the flows.
 broker_up
-run_case "through the broker"
+run_case "through the broker" 45122
 check "through the broker: it shared the port" grep -q "tcp port 9610 shared with the kernel" "$tmp/broker.err"
 kill "$BROKER_PID"
 wait "$BROKER_PID" 2>/dev/null
