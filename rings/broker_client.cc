@@ -101,7 +101,7 @@ int request(int conn, broker::Op op, uint8_t proto, uint16_t port, int fd, Error
   return exchange(conn, &msg, sizeof msg, fd, why);
 }
 
-int flow_request(int conn, broker::Op op, uint8_t proto, uint16_t port, bool on,
+int flow_request(int conn, broker::Op op, uint8_t proto, uint16_t port, uint8_t on,
                  uint32_t remote_ip, uint16_t remote_port, ErrorText* why) {
   broker::FlowMsg msg;
   msg.h.op = uint16_t(op);
@@ -187,8 +187,8 @@ int broker_share(int conn, uint8_t proto, uint16_t port, bool shared, ErrorText*
 }
 
 int broker_flow(int conn, uint8_t proto, uint16_t port, uint32_t remote_ip, uint16_t remote_port,
-                bool add, ErrorText* why) {
-  return flow_request(conn, broker::Op::Flow, proto, port, add, remote_ip, remote_port, why);
+                uint8_t whose, ErrorText* why) {
+  return flow_request(conn, broker::Op::Flow, proto, port, whose, remote_ip, remote_port, why);
 }
 
 }  // namespace xdpload::rings

@@ -37,9 +37,11 @@ int broker_connect(const char* iface, const char* program, BrokerGrant* grant, E
 int broker_claim(int conn, uint8_t proto, uint16_t port, int backing_fd, ErrorText* why);
 int broker_release(int conn, uint8_t proto, uint16_t port);
 // A claimed port shared with a kernel socket (or not), and one of the
-// program's flows on it (added or removed): broker::FlowMsg.
+// program's flows on it: broker::FlowMsg. whose: 0 removes the flow,
+// STEER_FLOW_STACK lists it for the stack (a shared port),
+// STEER_FLOW_KERNEL for the kernel (a connection handed over).
 int broker_share(int conn, uint8_t proto, uint16_t port, bool shared, ErrorText* why);
 int broker_flow(int conn, uint8_t proto, uint16_t port, uint32_t remote_ip, uint16_t remote_port,
-                bool add, ErrorText* why);
+                uint8_t whose, ErrorText* why);
 
 }  // namespace xdpload::rings

@@ -113,7 +113,7 @@ struct PortMsg {  // Claim and Release
 struct FlowMsg {
   Header h;
   uint8_t proto = 0;
-  uint8_t on = 0;            // Share: shared; Flow: added (0: unshared, removed)
+  uint8_t on = 0;  // Share: shared (0: unshared); Flow: whose (STEER_FLOW_*; 0: removed)
   uint16_t port = 0;         // the local port, host order
   uint32_t remote_ip = 0;    // Flow: network order
   uint16_t remote_port = 0;  // Flow: host order

@@ -43,7 +43,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, STEER_WORDS);
+  __uint(max_entries, 2 * STEER_WORDS);
   __uint(map_flags, BPF_F_MMAPABLE);
   __type(key, __u32);
   __type(value, __u64);
@@ -151,7 +151,24 @@ int xdpload_steer(struct xdp_md* ctx) {
       bpf_map_delete_elem(&steer_flows, &flow);
       goto pass;
     }
-    if (!bpf_map_lookup_elem(&steer_flows, &flow)) goto pass;
+    __u8* whose = bpf_map_lookup_elem(&steer_flows, &flow);
+    if (!whose || *whose != STEER_FLOW_STACK) goto pass;
+  } else {
+    // The stack's port, but some of its connections are the kernel's now
+    // (handed over with their state). A SYN reusing one's addresses and
+    // ports starts a new connection: the stack's listener's.
+    __u32 eword = STEER_WORDS + word;
+    __u64* excepted = bpf_map_lookup_elem(&steer_flow_ports, &eword);
+    if (excepted && (*excepted & (1ull << (bit % 64)))) {
+      struct steer_flow flow = {.remote_ip = ip->saddr, .remote_port = source,
+                                .local_port = port, .proto = ip->protocol};
+      if (pure_syn) {
+        bpf_map_delete_elem(&steer_flows, &flow);
+      } else {
+        __u8* whose = bpf_map_lookup_elem(&steer_flows, &flow);
+        if (whose && *whose == STEER_FLOW_KERNEL) goto pass;
+      }
+    }
   }
 
   __u32 queue = ctx->rx_queue_index;

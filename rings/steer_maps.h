@@ -32,15 +32,19 @@ static inline __u32 steer_slot_of(__u64 word, __u32 bit) {
   return (__u32)(word >> ((bit % 8) * 8)) & 0xff;
 }
 
-// `steer_flow_ports`: one bit per (protocol, local port), laid out as
-// `steer_bits` (mmap-able). A steered port whose bit is set here is shared
-// with a kernel socket (a TCP listener the kernel took over while the
-// stack's connections on the port went on): only the flows listed in
-// `steer_flows` go to the stack, every other frame of the port to the
-// kernel.
+// `steer_flow_ports`: two bit maps laid out as `steer_bits` (mmap-able),
+// one after the other, one bit per (protocol, local port) in each:
+// - the first, shared ports: a steered port whose bit is set is shared with
+//   a kernel socket (a TCP listener the kernel took over while the stack's
+//   connections on the port went on): only the flows listed for the stack
+//   in `steer_flows` go to the stack, every other frame of the port to the
+//   kernel;
+// - the second (from word STEER_WORDS), ports with exceptions: the port is
+//   the stack's, but the flows listed for the kernel go to the kernel
+//   (connections the stack handed to the kernel with their state).
 //
-// `steer_flows`: the stack's flows of shared ports, by the fields of an
-// arriving frame (addresses and ports in network order).
+// `steer_flows`: flows of such ports, by the fields of an arriving frame
+// (addresses and ports in network order); the value says whose.
 struct steer_flow {
   __u32 remote_ip;
   __u16 remote_port;
@@ -49,6 +53,8 @@ struct steer_flow {
   __u8 pad[3];
 };
 #define STEER_MAX_FLOWS 65536
+#define STEER_FLOW_STACK 1
+#define STEER_FLOW_KERNEL 2
 
 // Indices of the per-cpu `steer_stats` counters.
 enum steer_stat {

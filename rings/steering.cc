@@ -85,7 +85,7 @@ void XdpSteering::detach() {
   bits_ = nullptr;
   if (slots_) munmap(slots_, STEER_SLOT_WORDS * sizeof(uint64_t));
   slots_ = nullptr;
-  if (flow_ports_) munmap(flow_ports_, STEER_WORDS * sizeof(uint64_t));
+  if (flow_ports_) munmap(flow_ports_, 2 * STEER_WORDS * sizeof(uint64_t));
   flow_ports_ = nullptr;
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;
@@ -169,7 +169,7 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
   bits_ = static_cast<uint64_t*>(bits);
   if (int rc = map_array(slots_fd_, STEER_SLOT_WORDS, "slot", &slots)) return rc;
   slots_ = static_cast<uint8_t*>(slots);
-  if (int rc = map_array(flow_ports_fd_, STEER_WORDS, "shared-port", &flow_ports)) return rc;
+  if (int rc = map_array(flow_ports_fd_, 2 * STEER_WORDS, "shared-port", &flow_ports)) return rc;
   flow_ports_ = static_cast<uint64_t*>(flow_ports);
 
   LIBBPF_OPTS(bpf_link_create_opts, link_opts);
@@ -262,6 +262,11 @@ int XdpSteering::unsteer(uint8_t proto, uint16_t port) {
   if (!bits_) return -EBADF;
   uint32_t bit = steer_bit(proto, port);
   __atomic_fetch_and(&bits_[bit / 64], ~(1ull << (bit % 64)), __ATOMIC_RELEASE);
+  // Its connections handed to the kernel need no exception any more (the
+  // port's frames all go there). Their entries stay until a SYN reuses one.
+  if (flow_ports_)
+    __atomic_fetch_and(&flow_ports_[STEER_WORDS + bit / 64], ~(1ull << (bit % 64)),
+                       __ATOMIC_RELEASE);
   return 0;
 }
 
@@ -295,10 +300,18 @@ steer_flow flow_key(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
 }  // namespace
 
 int XdpSteering::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
-                          uint16_t remote_port_be) {
+                          uint16_t remote_port_be, uint8_t whose) {
+  if (whose != STEER_FLOW_STACK && whose != STEER_FLOW_KERNEL) return -EINVAL;
+  if (!flow_ports_) return -EBADF;
   const steer_flow f = flow_key(proto, local_port_be, remote_ip, remote_port_be);
-  uint8_t one = 1;
-  return bpf_map_update_elem(flows_fd_, &f, &one, BPF_ANY) == 0 ? 0 : -errno;
+  if (bpf_map_update_elem(flows_fd_, &f, &whose, BPF_ANY) != 0) return -errno;
+  // Release: the flow listed before the port's frames are looked up in the
+  // map. (Cleared with the port's steering: unsteer.)
+  if (whose == STEER_FLOW_KERNEL) {
+    const uint32_t bit = steer_bit(proto, ntohs(local_port_be));
+    __atomic_fetch_or(&flow_ports_[STEER_WORDS + bit / 64], 1ull << (bit % 64), __ATOMIC_RELEASE);
+  }
+  return 0;
 }
 
 int XdpSteering::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "rings/error_text.h"
+#include "rings/steer_maps.h"
 
 struct bpf_object;
 
@@ -68,7 +69,11 @@ class XdpSteering {
   // again. Addresses and ports in network order, as in the frames.
   int share_port(uint8_t proto, uint16_t port, bool shared);
   bool port_shared(uint8_t proto, uint16_t port) const;
-  int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be);
+  // whose: STEER_FLOW_STACK (on a shared port) or STEER_FLOW_KERNEL (a
+  // connection of a port of the stack's handed to the kernel: the port
+  // then has exceptions, until it is unsteered).
+  int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be,
+               uint8_t whose = STEER_FLOW_STACK);
   // 0 also when the flow was not listed (the XDP program unlists a flow
   // whose addresses a new SYN reuses).
   int remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,

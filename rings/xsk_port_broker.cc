@@ -178,12 +178,12 @@ int XskPort::share_port(uint8_t proto, uint16_t port, bool shared) {
 }
 
 int XskPort::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
-                      uint16_t remote_port_be) {
-  if (!control_) return steering_.add_flow(proto, local_port_be, remote_ip, remote_port_be);
+                      uint16_t remote_port_be, uint8_t whose) {
+  if (!control_) return steering_.add_flow(proto, local_port_be, remote_ip, remote_port_be, whose);
   if (broker_gone_) return -ENOTCONN;
   ErrorText why;
   return broker_flow(broker_conn_, proto, ntohs(local_port_be), remote_ip, ntohs(remote_port_be),
-                     true, &why);
+                     whose, &why);
 }
 
 int XskPort::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
@@ -192,7 +192,7 @@ int XskPort::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_
   if (broker_gone_) return 0;  // (the broker's steering went with it)
   ErrorText why;
   int rc = broker_flow(broker_conn_, proto, ntohs(local_port_be), remote_ip, ntohs(remote_port_be),
-                       false, &why);
+                       0, &why);
   return rc == -ENOENT ? 0 : rc;
 }
 

@@ -191,6 +191,33 @@ uint32_t LinkNetif::input(uint32_t budget, uint64_t now_ms) {
   return n;
 }
 
+void LinkNetif::forget_tcp_flow(uint32_t remote_ip, uint16_t remote_port, uint16_t local_port) {
+  ForgottenFlow* slot = &forgotten_[0];
+  for (ForgottenFlow& f : forgotten_)
+    if (f.until_ms < slot->until_ms) slot = &f;  // a free one, or the oldest
+  if (slot->until_ms == 0) ++forgotten_live_;
+  *slot = ForgottenFlow{remote_ip, remote_port, local_port, clock_ms_ + 1000};
+}
+
+bool LinkNetif::forgotten(const uint8_t* ip, uint32_t ihl) {
+  uint32_t saddr;
+  uint16_t sport, dport;
+  memcpy(&saddr, ip + 12, 4);
+  memcpy(&sport, ip + ihl, 2);
+  memcpy(&dport, ip + ihl + 2, 2);
+  bool hit = false;
+  for (ForgottenFlow& f : forgotten_) {
+    if (f.until_ms == 0) continue;
+    if (f.until_ms < clock_ms_) {
+      f.until_ms = 0;
+      --forgotten_live_;
+      continue;
+    }
+    hit |= f.remote_ip == saddr && f.remote_port == sport && f.local_port == dport;
+  }
+  return hit;
+}
+
 void LinkNetif::drop_chain() {
   for (uint32_t i = 0; i < chain_len_; ++i) link_->release(chain_[i].token);
   chain_len_ = 0;
@@ -225,6 +252,8 @@ void LinkNetif::input_packet(const LinkFrame* f, uint32_t count) {
     size_t field_at = proto == IPPROTO_TCP ? 16 : 6;
     if (l4_len < field_at + 2 || 14 + ihl + field_at + 2 > f[0].len)
       return drop(counters_->rx_malformed);
+    if (proto == IPPROTO_TCP && forgotten_live_ && forgotten(ip, ihl))
+      return drop(counters_->rx_handed_over);
     // Lengths inside the L4 header must agree with the IP packet: a TCP
     // data offset within 20..segment, a UDP length within 8..payload.
     if (proto == IPPROTO_TCP) {

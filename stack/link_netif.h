@@ -96,6 +96,14 @@ class LinkNetif {
   // Housekeeping at least every 100 ms: held packets expire, neighbours in
   // use are re-confirmed.
   void periodic(uint64_t now_ms);
+  // A TCP connection handed to the kernel with its state (shim
+  // tcp_handover.cc): the XDP program sends its frames to the kernel from
+  // now on, but those already in the receive rings must not reach lwIP,
+  // which no longer knows the connection and would reset it. They are
+  // dropped for a second (the peer sends them again, to the kernel).
+  // Network order. At most kForgottenFlows at once (the oldest goes).
+  void forget_tcp_flow(uint32_t remote_ip, uint16_t remote_port, uint16_t local_port);
+  static constexpr uint32_t kForgottenFlows = 8;
   // Packets waiting for a neighbour: the caller should watch kernel events.
   bool holding() const { return !held_.empty(); }
   // Readable when the kernel reports a change (-1 without a kernel).
@@ -212,6 +220,14 @@ class LinkNetif {
   void tap_tx(const uint8_t* frame, uint32_t len);
   int rx_stamp_users_ = 0;
   timespec rx_stamp_{};
+  struct ForgottenFlow {
+    uint32_t remote_ip = 0;
+    uint16_t remote_port = 0, local_port = 0;  // network order
+    uint64_t until_ms = 0;                     // 0: a free slot
+  };
+  ForgottenFlow forgotten_[kForgottenFlows];
+  uint32_t forgotten_live_ = 0;  // slots with until_ms != 0
+  bool forgotten(const uint8_t* ip, uint32_t ihl);
   NetifCounters own_counters_;
   NetifCounters* counters_ = &own_counters_;
 };

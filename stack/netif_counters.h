@@ -24,6 +24,7 @@ struct NetifCounters {
   uint64_t held = 0;                 // packets held for neighbour resolution
   uint64_t held_dropped = 0;         // held packets dropped (queue full or timed out)
   uint64_t route_lookups = 0;        // next hops asked from the kernel
+  uint64_t rx_handed_over = 0;       // dropped: a connection's, handed to the kernel meanwhile
 };
 
 }  // namespace xdpload::stack

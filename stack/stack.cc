@@ -127,8 +127,9 @@ int Stack::share_port(uint8_t proto, uint16_t port, bool shared) {
 }
 
 int Stack::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
-                    uint16_t remote_port_be) {
-  return port_ ? port_->add_flow(proto, local_port_be, remote_ip, remote_port_be) : -EOPNOTSUPP;
+                    uint16_t remote_port_be, uint8_t whose) {
+  return port_ ? port_->add_flow(proto, local_port_be, remote_ip, remote_port_be, whose)
+               : -EOPNOTSUPP;
 }
 
 int Stack::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,

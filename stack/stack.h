@@ -101,7 +101,9 @@ class Stack : public family::Object {
   // flows listed (rings::XdpSteering::share_port; a broker's program asks
   // the broker). -EOPNOTSUPP on a link without steering.
   int share_port(uint8_t proto, uint16_t port, bool shared);
-  int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be);
+  // whose: STEER_FLOW_STACK or STEER_FLOW_KERNEL (rings/steering.h).
+  int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be,
+               uint8_t whose = STEER_FLOW_STACK);
   // 0 also when the flow was not listed (the XDP program unlists a flow
   // whose addresses a new SYN reuses).
   int remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,

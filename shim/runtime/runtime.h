@@ -145,6 +145,11 @@ class Runtime {
   void port_release(PortKey k);
   // Some PCB of the family's stack uses the port.
   bool port_in_use(PortKey k) const { return sh_->ports.count(k) != 0; }
+  // How many PCBs of the family's stack use it.
+  int port_users(PortKey k) const {
+    auto it = sh_->ports.find(k);
+    return it == sh_->ports.end() ? 0 : int(it->second.refs);
+  }
   bool port_shared(PortKey k) const {
     auto it = sh_->ports.find(k);
     return it != sh_->ports.end() && it->second.shared;

@@ -10,6 +10,8 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <utility>
+#include <vector>
 #include <cerrno>
 #include <cstring>
 
@@ -316,6 +318,51 @@ void hand_to_kernel(Socket* s) {
   // Connections the listener gave the stack may still use its port, which
   // then stays steered: the kernel, which listens now, gets its new ones.
   if (listener) rt().share_port_with_kernel(port);
+}
+
+void hand_inherited_to_kernel() {
+  // A vfork child's table is its own, but the memory (and the sockets'
+  // records) the parent's: it leaves them alone.
+  if (rt().vfork_child() || !rt().enabled() || !rt().stack()) return;
+  CoreGuard g;
+  const pid_t me = process_id();
+  std::vector<std::pair<Socket*, int>> inherited;
+  for (Socket* s = rt().live_sockets(); s; s = s->live_next) {
+    if (!s->accelerated) continue;
+    for (const Descriptor& d : s->descriptors) {
+      if (d.pid != me) continue;
+      int fl = libc::fcntl(d.fd, F_GETFD);
+      if (fl >= 0 && !(fl & FD_CLOEXEC)) inherited.emplace_back(s, d.fd);
+    }
+  }
+  for (auto& [s, fd] : inherited) {
+    if (!still(s, fd) || !s->accelerated) continue;  // (handed over with another descriptor)
+    const bool connection = s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected;
+    bool others = false;
+    for (const Descriptor& d : s->descriptors) others |= d.pid != me;
+    if (!connection && others) {
+      // A listener (or UDP socket) that other processes of the family go
+      // on serving (a forking server whose child execs a handler that got
+      // it by accident, without FD_CLOEXEC): it stays theirs, on the stack.
+      XLOG(kLogDecision,
+           "descriptor %d: inherited by the program this process execs, it stays on the stack for "
+           "the family's other processes (the new program cannot use it)",
+           fd);
+      continue;
+    }
+    if (connection) {
+      ErrorText why;
+      if (tcp(s)->hand_connection_to_kernel(fd, &why) != 0) {
+        log_at(kLogError,
+               "descriptor %d: the connection it holds stays on the stack, which the program this "
+               "process execs cannot reach: %s",
+               fd, why.c_str());
+        continue;
+      }
+      XLOG(kLogDecision, "descriptor %d: connection handed to the kernel with its state (exec)", fd);
+    }
+    hand_to_kernel(s);
+  }
 }
 
 // ---- creation and decisions ----
@@ -1310,6 +1357,23 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
       kernel_value = stripped;
     }
   }
+  // An option only the kernel serves, on a connection of the stack: the
+  // connection becomes the kernel's first, with its state, so that the
+  // option meets a connected socket as on Linux (TCP_ULP needs one).
+  ErrorText not_handed;
+  if (s->accelerated && s->kind == Socket::Kind::Tcp &&
+      __atomic_load_n(&tcp(s)->state, __ATOMIC_RELAXED) == TcpSocket::State::Connected &&
+      kernel_only_option(s->kind, level, name, value, len)) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    if (tcp(s)->state == TcpSocket::State::Connected &&
+        tcp(s)->hand_connection_to_kernel(fd, &not_handed) == 0) {
+      XLOG(kLogDecision, "descriptor %d: connection handed to the kernel with its state (option %d/%d)",
+           fd, level, name);
+      hand_to_kernel(s);
+      return libc::setsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();
+    }
+  }
   // The kernel validates (and keeps it for getsockopt); the stack follows.
   if (libc::setsockopt(fd, level, name, kernel_value, len) != 0) return neg_errno();
   CoreGuard g;
@@ -1432,6 +1496,11 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
       }
       hand_to_kernel(s);
       return 0;
+    } else if (!not_handed.empty()) {
+      log_at(kLogError,
+             "option %d/%d on accelerated connection (descriptor %d) has no effect: the connection "
+             "could not be handed to the kernel (%s)",
+             level, name, fd, not_handed.c_str());
     } else {
       log_at(kLogError, "option %d/%d on accelerated connection (descriptor %d) has no effect",
              level, name, fd);

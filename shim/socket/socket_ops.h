@@ -24,6 +24,14 @@ void died_holding_lock(void* subject);
 // in the blocking mode the program chose. Lock held.
 void hand_to_kernel(Socket* s);
 
+// Before exec(): the new program does not share this family's stack (its
+// library, if it loads one, starts its own), so every accelerated socket
+// it inherits (a descriptor without FD_CLOEXEC) becomes the kernel's: a
+// connection with its state (TcpSocket::hand_connection_to_kernel), a
+// listener or a UDP socket as it is (the kernel socket holds the same
+// port). inetd's and systemd's socket passing. Without the CoreLock.
+void hand_inherited_to_kernel();
+
 int op_socket(int domain, int type, int protocol);
 int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len);
 int op_listen(Socket* s, int fd, int backlog);

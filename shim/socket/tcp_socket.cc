@@ -223,6 +223,8 @@ bool TcpSocket::share_port_with_kernel(uint16_t port, ErrorText* why) {
   return true;
 }
 
+void TcpSocket::unlist_flow(tcp_pcb* p) { remove_flow_of(p); }
+
 void TcpSocket::list_if_shared(tcp_pcb* p) {
   Runtime& rt = Runtime::get();
   if (!rt.port_shared(PortKey{IPPROTO_TCP, p->local_port})) return;

@@ -142,6 +142,17 @@ class TcpSocket final : public Socket {
   static bool share_port_with_kernel(uint16_t port, ErrorText* why);
   // A connection of the stack on a port shared so: its flow listed too.
   static void list_if_shared(tcp_pcb* p);
+  // ... and no longer (its frames the kernel's).
+  static void unlist_flow(tcp_pcb* p);
+
+  // The connection becomes the kernel socket `fd` (its twin, the program's
+  // descriptor) with its whole state, through TCP_REPAIR (tcp_handover.cc):
+  // sequence numbers, windows, options, the bytes not yet acknowledged and
+  // those not yet read. Lock held. 0: the socket is done with the stack
+  // (the caller drops it to the kernel). -errno, with the reason, and the
+  // connection still on the stack: not an established connection, or no
+  // CAP_NET_ADMIN (TCP_REPAIR), or the steering refused.
+  int hand_connection_to_kernel(int fd, ErrorText* why);
 
   // Puts a PCB lwIP created for an incoming connection under this socket.
   void adopt(tcp_pcb* p, TcpSocket* listener);

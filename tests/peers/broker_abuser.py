@@ -115,6 +115,9 @@ def main():
     expect_error("flow of the wrong size", s, flow(socket.IPPROTO_TCP, 9502)[:-2], want=errno.EPROTO)
     expect_error("flow of icmp", s, flow(1, 9502), want=errno.EINVAL)
     expect_error("share of icmp", s, flow(1, 9502, op=SHARE), want=errno.EINVAL)
+    # A flow is the stack's (1) or the kernel's (2, a connection handed over).
+    expect_error("flow neither the stack's nor the kernel's", s, flow(socket.IPPROTO_TCP, 9502, on=3),
+                 want=errno.EINVAL)
     # The legitimate claim, after all that, works.
     op, status = ask(s, claim(socket.IPPROTO_UDP, 9500), [u.fileno()])
     print(f"valid claim: op {op} status {status}")

@@ -24,6 +24,13 @@
  *
  * Not generated, because xdpload does not match Linux there yet (each is
  * listed in issue 22's notes):
+ * - on a TCP connection made by a non-blocking connect() that no second
+ *   connect() confirmed, after an option that hands the connection to the
+ *   kernel with its state (IP_RECVERR, SO_BINDTODEVICE): connect(), and a
+ *   send with MSG_FASTOPEN. Linux's socket layer still calls that socket
+ *   "connecting" (0 once, then EISCONN); the kernel socket the connection
+ *   becomes was connected in repair mode, which always leaves it
+ *   "connected" (EISCONN at once);
  * - on a TCP socket whose connection was disconnected, an option that hands
  *   it to the kernel (IP_RECVERR, SO_BINDTODEVICE) does so at its next
  *   listen() or connect(), and the error the disconnect left pending
@@ -286,6 +293,8 @@ struct round_state {
   int waiting;      /* a listener with a connection waiting */
   int client;       /* a connection was attempted from it (its port the stack's) */
   int disconnected; /* ...and it was disconnected since */
+  int connected;    /* a connection made by a connect() never confirmed */
+  int handed;       /* ...given an option that hands it to the kernel (with its state) */
 };
 
 /* One random call on fd. Returns 1 when the round must end. */
@@ -316,6 +325,10 @@ static int one_call(int fd, struct round_state* rs) {
       memcpy(longval, val, sizeof val);
       r = setsockopt(fd, o->level, o->name, l > (int)sizeof val ? longval : (void*)val, (socklen_t)l);
       result(what, r);
+      if (tcp && rs->connected && r == 0 &&
+          ((o->level == IPPROTO_IP && o->name == IP_RECVERR) ||
+           (o->level == SOL_SOCKET && o->name == SO_BINDTODEVICE && v->v != 0)))
+        rs->handed = 1;
       break;
     }
     case 1: {
@@ -344,6 +357,7 @@ static int one_call(int fd, struct round_state* rs) {
       break;
     }
     case 3: {
+      if (tcp && rs->handed) break;
       enum AddrKind k = PICK(connect_addrs);
       /* AF_UNSPEC disconnects: UDP dissolves its association, TCP stops
        * listening or resets its connection and is reusable. */
@@ -381,6 +395,7 @@ static int one_call(int fd, struct round_state* rs) {
     }
     case 6: {
       int n = PICK(lens), f = PICK(send_flags);
+      if (tcp && rs->handed) f &= ~MSG_FASTOPEN;
       if (tcp && n > 1472) n = 1000;  /* the send buffers differ: stay far below either */
       if (rnd(2)) {
         enum AddrKind k = rnd(2) ? A_NULL : PICK(connect_addrs);
@@ -412,6 +427,7 @@ static int one_call(int fd, struct round_state* rs) {
       m.msg_control = cl ? control : NULL;
       m.msg_controllen = (size_t)cl;
       int f = PICK(send_flags);
+      if (tcp && rs->handed) f &= ~MSG_FASTOPEN;
       snprintf(what, sizeof what, "sendmsg iovs %d control %d (garbage) flags %#x", ni, cl, f);
       result(what, sendmsg(fd, &m, f | MSG_DONTWAIT | MSG_NOSIGNAL));
       if (tcp && (f & MSG_FASTOPEN) && rs->ended) rs->disconnected = 1;
@@ -579,7 +595,7 @@ int main(int argc, char** argv) {
     }
     struct round_state rs = {tcp, st == T_LISTEN || st == T_LISTEN_PENDING, st == T_CONNECTING, st == T_RESET || st == T_REFUSED,
                              st == T_PEER_CLOSED, st == T_LISTEN_PENDING,
-                             st >= T_CONNECTING && st <= T_REFUSED, 0};
+                             st >= T_CONNECTING && st <= T_REFUSED, 0, st == T_CONNECTED, 0};
     int calls = 1 + (int)rnd(12);
     /* (Not with a closed socket: its number would be the pipe's.) */
     if (forking && st != T_CLOSED && st != U_CLOSED && rnd(2)) {

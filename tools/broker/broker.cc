@@ -574,6 +574,8 @@ void Broker::share(Program& p, const bp::FlowMsg& m) {
 void Broker::flow(Program& p, const bp::FlowMsg& m) {
   if (m.proto != IPPROTO_TCP && m.proto != IPPROTO_UDP)
     return reply(p, EINVAL, "%s", "not a TCP or UDP port");
+  if (m.on != 0 && m.on != STEER_FLOW_STACK && m.on != STEER_FLOW_KERNEL)
+    return reply(p, EINVAL, "%s", "a flow is the stack's or the kernel's");
   const uint32_t bit = steer_bit(m.proto, m.port);
   if (std::find(p.ports.begin(), p.ports.end(), bit) == p.ports.end())
     return reply(p, ENOENT, "%s port %u is not this program's", proto_name(m.proto), m.port);
@@ -592,7 +594,8 @@ void Broker::flow(Program& p, const bp::FlowMsg& m) {
     return reply(p, ENOSPC, "this program has %zu flows listed already", p.flows.size());
   if (it == p.flows.end() && flows_listed_ >= kMaxFlows)
     return reply(p, ENOSPC, "%zu flows are listed for the interface already", flows_listed_);
-  if (int rc = port_->steering().add_flow(m.proto, htons(m.port), m.remote_ip, htons(m.remote_port));
+  if (int rc = port_->steering().add_flow(m.proto, htons(m.port), m.remote_ip, htons(m.remote_port),
+                                          m.on);
       rc < 0)
     return reply(p, -rc, "the flow map: %s", strerror(-rc));
   if (it == p.flows.end()) {

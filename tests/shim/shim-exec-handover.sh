@@ -1,0 +1,183 @@
+# A connection of the stack handed to the kernel with its state (TCP_REPAIR).
+#
+# Inherited across exec (inetd's shape): a server under xdpload
+# accepts a connection on the stack, echoes a line, then a forked child puts
+# the connection on descriptors 0 and 1 and execs cat, which the stack does
+# not reach. Before the exec, the connection becomes A's kernel's with its
+# state (TCP_REPAIR): a line the client sent that the server had not read,
+# and a block the server had written that B had not acknowledged (B's pure
+# ACKs lost on its veth by tests/progs/tc_drop_ack.bpf.c), both reach their
+# reader; cat then echoes what comes after, and the end of the stream goes
+# through. The same client against the same server on the kernel path gives
+# the same transcript. Run twice: cat exec'd with the preload still set,
+# and without it. Without the hand-over cat read from an unconnected kernel
+# socket (ENOTCONN) and the client got nothing after the first echo.
+#
+# Given an option only the kernel serves (a socket filter) while it lives:
+# the same exchange, the server itself echoing after the option, on the
+# kernel's connection. Before, the option had no effect (said on stderr).
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/broker.sh"
+need_root
+netns_up
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; netns_down' EXIT
+cat >"$tmp/server.py" <<'PY'
+import os, socket, sys, time
+import ctypes, struct
+flag, port, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", port))
+srv.listen(4)
+print("listening", flush=True)
+conn, _ = srv.accept()
+conn.settimeout(10)
+line = b""
+while not line.endswith(b"\n"):
+    line += conn.recv(100)
+conn.sendall(line)  # "before", echoed on the stack
+# The client's next line arrives and is not read here; then a block that
+# B does not acknowledge (its ACKs are lost) stays in the stack's queue.
+for _ in range(200):
+    if os.path.exists(flag + ".pending"):
+        break
+    time.sleep(0.05)
+time.sleep(0.3)
+block = bytes(i % 251 for i in range(60000))
+conn.setblocking(False)
+sent = 0
+try:
+    while sent < len(block):
+        sent += conn.send(block[sent:])
+except BlockingIOError:
+    pass
+conn.setblocking(True)  # (cat reads and writes as blocking programs do)
+print("block", sent, flush=True)
+time.sleep(0.3)
+if how == "filter":
+    # cBPF "accept everything" (ret #0xffffffff): only the kernel runs it.
+    prog = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0xFFFFFFFF))
+    conn.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HL", 1, ctypes.addressof(prog)))
+    while True:
+        d = conn.recv(100)
+        if not d:
+            break
+        conn.sendall(d)
+    conn.close()
+    print("served", flush=True)
+    sys.exit(0)
+pid = os.fork()
+if pid == 0:
+    os.dup2(conn.fileno(), 0)
+    os.dup2(conn.fileno(), 1)
+    env = dict(os.environ)
+    if how == "exec-without-preload":
+        env.pop("LD_PRELOAD", None)
+    os.execve("/bin/cat", ["cat"], env)
+conn.close()
+_, status = os.waitpid(pid, 0)
+print("cat exited", os.waitstatus_to_exitcode(status), flush=True)
+PY
+cat >"$tmp/client.py" <<'PY'
+import socket, sys, time
+ip, port, flag, src = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+c = socket.socket()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+c.bind(("", src))
+c.settimeout(15)
+c.connect((ip, port))
+def read_exact(n):
+    got = b""
+    while len(got) < n:
+        d = c.recv(n - len(got))
+        if not d:
+            break
+        got += d
+    return got
+c.sendall(b"before\n")
+print("echo:", read_exact(7).decode().strip(), flush=True)
+c.sendall(b"pending\n")
+open(flag + ".pending", "w").close()
+# The block first (cat starts by echoing the pending line after it).
+for _ in range(200):
+    try:
+        n = int(open(flag).read().split("block ")[1].split()[0])
+        break
+    except (IndexError, ValueError, OSError):
+        time.sleep(0.05)
+block = read_exact(n)
+print("block intact:", block == bytes(i % 251 for i in range(n)), "bytes:", n > 0, flush=True)
+print("unread line, echoed after the hand-over:", read_exact(8).decode().strip(), flush=True)
+c.sendall(b"after the exec\n")
+print("echoed after the hand-over:", read_exact(15).decode().strip(), flush=True)
+c.shutdown(socket.SHUT_WR)
+print("end of stream:", c.recv(100) == b"", flush=True)
+PY
+in_b tc qdisc add dev "$IF_B" clsact
+# run MODE LABEL HOW SRC_PORT: a transcript in $tmp/LABEL.
+run() {
+  local mode=$1 label=$2 how=$3 src=$4
+  local port=$((9700 + src % 10))
+  rm -f "$tmp/out" "$tmp/out.pending"
+  in_b tc filter replace dev "$IF_B" egress pref 1 bpf da obj "$BUILD/tests/tc_drop_ack.bpf.o" \
+    sec tc/drop_pure_ack
+  if [ "$mode" = xdpload ]; then
+    bg_preload_a env XDPLOAD_LOG=2 python3 "$tmp/server.py" "$tmp/out" "$port" "$how" \
+      >"$tmp/out" 2>"$tmp/$label.err"
+  else
+    bg_a python3 "$tmp/server.py" "$tmp/out" "$port" "$how" >"$tmp/out" 2>"$tmp/$label.err"
+  fi
+  srv=$BG_PID
+  wait_for 50 grep -q listening "$tmp/out"
+  segs0=$(kernel_counter "$NS_A" TcpInSegs)
+  bg_b python3 "$tmp/client.py" "$IP_A" "$port" "$tmp/out" "$src" >"$tmp/$label" 2>&1
+  cli=$BG_PID
+  # B's ACKs pass again once the connection has gone to cat.
+  wait_for 100 grep -q "^block" "$tmp/out"
+  segs_mid=$(kernel_counter "$NS_A" TcpInSegs)
+  sleep 0.5
+  in_b tc filter del dev "$IF_B" egress pref 1
+  wait "$cli"
+  wait "$srv"
+  echo "== $label"
+  cat "$tmp/$label" "$tmp/out" "$tmp/$label.err"
+  eval "before_$mode=\$((segs_mid - segs0)) after_$mode=\$(( \$(kernel_counter \"$NS_A\" TcpInSegs) - segs_mid ))"
+}
+src=45120
+for how in exec-with-preload exec-without-preload filter; do
+  run kernel "kernel-$how" "$how" $src
+  run xdpload "xdpload-$how" "$how" $((src + 1))
+  src=$((src + 2))
+  check "$how: the kernel run reads the unread line, the block and the rest" \
+    bash -c "grep -qx 'unread line, echoed after the hand-over: pending' $tmp/kernel-$how &&
+      grep -qx 'block intact: True bytes: True' $tmp/kernel-$how &&
+      grep -qx 'echoed after the hand-over: after the exec' $tmp/kernel-$how &&
+      grep -qx 'end of stream: True' $tmp/kernel-$how"
+  if diff -u "$tmp/kernel-$how" "$tmp/xdpload-$how"; then
+    pass "$how: the same transcript under xdpload"
+  else
+    fail "$how: the transcripts differ (above: - kernel, + xdpload)"
+  fi
+  case $how in exec-*) why="(exec)" ;; *) why="(option 1/26)" ;; esac
+  check "$how: the connection was handed to the kernel with its state" \
+    grep -qF "connection handed to the kernel with its state $why" "$tmp/xdpload-$how.err"
+  check "$how: A's kernel carried the connection after the hand-over only ($before_xdpload segments before, $after_xdpload after)" \
+    bash -c "[ $before_xdpload -eq 0 ] && [ $after_xdpload -gt 0 ]"
+done
+# Through the broker, which owns the XDP program: it lists the connection
+# as the kernel's on the listener's port (the exception a process alone
+# sets in the map itself).
+broker_up
+run xdpload "broker-filter" filter $src
+kill "$BROKER_PID"
+wait "$BROKER_PID" 2>/dev/null
+if diff -u "$tmp/kernel-filter" "$tmp/broker-filter"; then
+  pass "through the broker: the same transcript"
+else
+  fail "through the broker: the transcripts differ (above: - kernel, + xdpload)"
+fi
+check "through the broker: handed to the kernel, which carried it after the hand-over only ($before_xdpload segments before, $after_xdpload after)" \
+  bash -c "grep -qF 'connection handed to the kernel with its state (option 1/26)' $tmp/broker-filter.err &&
+    [ $before_xdpload -eq 0 ] && [ $after_xdpload -gt 0 ]"
+finish
