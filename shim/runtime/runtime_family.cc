@@ -209,6 +209,7 @@ void Runtime::reap_dead_members() {
          int(pid));
     release_descriptors_of(pid);
     if (sh_->progress_owner == pid) sh_->progress_owner = 0;  // the next progress thread to look takes it
+    stats_.take_from(pid);  // (the family's statistics, if it held them)
     m[i] = m.back();
     m.pop_back();
   }
@@ -231,6 +232,12 @@ void Runtime::leave_family() {
     return;
   }
   others_remain_ = true;
+  // The family's statistics stay listed, under a process that stays.
+  for (pid_t p : sh_->members)
+    if (p != me) {
+      stats_.hand_to(p);
+      break;
+    }
   // Others go on with the stack: this process's descriptors close, and
   // what they still have to deliver the others' progress threads deliver.
   // With other threads of the program still running (exit() does not stop

@@ -117,14 +117,37 @@ bool StatPublisher::refresh_asked() const {
   return seg_ && __atomic_load_n(&seg_->refresh_asked, __ATOMIC_ACQUIRE) != seg_->refresh_done;
 }
 
+bool StatPublisher::holder() const {
+  return seg_ && __atomic_load_n(&seg_->pid, __ATOMIC_ACQUIRE) == getpid();
+}
+
+void StatPublisher::hand_to(pid_t pid) {
+  if (!holder() || pid <= 0) return;
+  // (Renamed in place: both processes run as the same user, uid_ its
+  // directory's. A reader between the two steps sees either name with a
+  // live pid.)
+  if (rename(stats::path_for(uid_, getpid()).c_str(), stats::path_for(uid_, pid).c_str()) == 0)
+    __atomic_store_n(&seg_->pid, int32_t(pid), __ATOMIC_RELEASE);
+}
+
+void StatPublisher::take_from(pid_t dead) {
+  if (!seg_ || __atomic_load_n(&seg_->pid, __ATOMIC_ACQUIRE) != dead) return;
+  // (Another process of the user may have removed the dead pid's file
+  // first: the family is then unlisted until it ends.)
+  const pid_t me = getpid();
+  if (rename(stats::path_for(uid_, dead).c_str(), stats::path_for(uid_, me).c_str()) == 0)
+    __atomic_store_n(&seg_->pid, int32_t(me), __ATOMIC_RELEASE);
+}
+
 void StatPublisher::give_to(uid_t uid) {
   // A forked child of the family holds its parent's segment: not its to give.
-  if (!seg_ || uid == uid_ || getpid() != owner_pid_) return;
+  if (!holder() || uid == uid_) return;
+  const pid_t me = getpid();
   // The file becomes the user's (changed through a descriptor while it is
   // still in our own directory, where no one else can swap it for a link),
   // then moves into that user's directory, so that the process can remove
   // it at exit once it runs as that user.
-  std::string from = stats::path_for(uid_, owner_pid_);
+  std::string from = stats::path_for(uid_, me);
   int fd = open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return;
   int rc = fchown(fd, uid, gid_t(-1));
@@ -139,15 +162,15 @@ void StatPublisher::give_to(uid_t uid) {
     return;
   }
   libc::close(dfd);
-  if (rename(from.c_str(), stats::path_for(uid, owner_pid_).c_str()) == 0) {
+  if (rename(from.c_str(), stats::path_for(uid, me).c_str()) == 0) {
     stats::remove_dir_if_empty(uid_);
     uid_ = uid;
   }
 }
 
 void StatPublisher::remove() {
-  if (seg_ && getpid() == owner_pid_) {
-    unlink(stats::path_for(uid_, owner_pid_).c_str());
+  if (holder()) {
+    unlink(stats::path_for(uid_, getpid()).c_str());
     stats::remove_dir_if_empty(uid_);
   }
 }

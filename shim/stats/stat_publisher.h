@@ -1,5 +1,7 @@
 // StatPublisher: creates, refreshes and removes this process's statistics
-// segment (shim/stats/stat_segment.h).
+// segment (shim/stats/stat_segment.h). A process family has one, named by
+// (and listed under) the pid of the process that holds it: the one that
+// created it, until it leaves the family while others stay (hand_to).
 #pragma once
 
 #include <sys/types.h>
@@ -17,8 +19,15 @@ class StatPublisher {
   void refresh();
   // A reader (xdpload-stat) asked for a refresh that has not been made.
   bool refresh_asked() const;
-  // At exit (only the process that created it).
+  // At exit (only the process that holds it).
   void remove();
+  // The holder leaves (exit), or died (its reaper calls this), while `pid`
+  // of the family stays: the segment becomes `pid`'s, as xdpload-stat
+  // lists it and as the family's last process removes it. Lock held.
+  void hand_to(pid_t pid);
+  void take_from(pid_t dead);
+  // This process holds the segment.
+  bool holder() const;
   // The process is about to become `uid`: the file becomes its, in its
   // directory, so that it can still remove it.
   void give_to(uid_t uid);
@@ -26,7 +35,7 @@ class StatPublisher {
 
  private:
   stats::Segment* seg_ = nullptr;
-  int owner_pid_ = 0;
+  int owner_pid_ = 0;  // who created it; the holder is seg_->pid
   uid_t uid_ = 0;  // whose directory the segment is in
 };
 
