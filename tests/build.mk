@@ -23,9 +23,12 @@ $(BUILD)/tests/craft_segment: $(BUILD)/tests/craft_segment.o
 # xdpload-stat under AddressSanitizer and UBSan, for the tests that feed it
 # crafted segments: a read out of bounds fails the test, not only a crash.
 STAT_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# (Its headers, the segment's layout among them, written to $@.d: a change
+# to one rebuilds it. -MMD keeps only the last source's in a one-step build.)
 $(BUILD)/tests/xdpload-stat-asan: tools/xdpload_stat.cc shim/stats/stat_dir.cc
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) $(STAT_SANITIZE) $^ -o $@
+	$(CXX) $(CPPFLAGS) -MM -MT $@ $(filter %.cc,$^) >$@.d
+	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) $(STAT_SANITIZE) $(filter %.cc,$^) -o $@
 
 # Unit tests: one GoogleTest binary per file in tests/unit/.
 UNIT_SRCS  := $(wildcard tests/unit/*_test.cc)

@@ -408,12 +408,13 @@ void Runtime::share_port_with_kernel(uint16_t port) {
     return;
   }
   static bool said = false;
-  if (!said)
+  // (Only the listener's own use: nothing to keep, nothing refused.)
+  if (!said && it->second.refs > 1)
     log_at(kLogError,
            "tcp port %u: its listener is the kernel's now, but until the stack's connections on "
            "it end, new connections to it are refused: %s",
            unsigned(port), why.c_str());
-  said = true;
+  said = said || it->second.refs > 1;
 }
 
 void Runtime::port_release(PortKey k) {

@@ -32,6 +32,9 @@ extern "C" {
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24  // linux/in.h
+#endif
 #ifndef IP_LOCAL_PORT_RANGE
 #define IP_LOCAL_PORT_RANGE 51  // linux/in.h, kernel 6.3; glibc 2.36 lacks it
 #endif
@@ -169,8 +172,15 @@ bool tcp_fastopen_client_enabled() {
 // the kernel's choice, restricted to that one port (IP_LOCAL_PORT_RANGE,
 // kernel 6.3+). Such a socket has no SOCK_BINDPORT_LOCK, so the kernel
 // releases the port when the socket's connection ends, as it does for a
-// port connect() chose (release_twin_port). -ENOPROTOOPT on older kernels.
+// port connect() chose (release_twin_port). -ENOPROTOOPT on older kernels;
+// -EOPNOTSUPP (or the option's error) where this socket cannot.
 int bind_as_kernel_choice(Socket* s, int fd, uint32_t ip, uint16_t port) {
+  // (IP_BIND_ADDRESS_NO_PORT, if the program set it, would leave the
+  // socket without a port: the explicit bind then.)
+  int no_port = 0;
+  socklen_t nl = sizeof no_port;
+  if (libc::getsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &no_port, &nl) == 0 && no_port)
+    return -EOPNOTSUPP;
   uint32_t old = 0;
   socklen_t ol = sizeof old;
   if (libc::getsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &old, &ol) != 0) return -errno;
@@ -181,6 +191,8 @@ int bind_as_kernel_choice(Socket* s, int fd, uint32_t ip, uint16_t port) {
   int rc = libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
   // The program's own range (or none) again: it governs its later binds.
   libc::setsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &old, sizeof old);
+  // (A port outside the namespace's range is not restricted so: whatever
+  // the kernel gave is reserved, and the caller reads it back.)
   return rc;
 }
 
@@ -212,7 +224,10 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false) {
       // locked address would not allow): the connection's own address is
       // the PCB's (getsockname while it lives).
       rc = bind_as_kernel_choice(s, fd, INADDR_ANY, port);
+      // An older kernel (for good), or this socket's options say no (this
+      // time): the explicit bind.
       if (rc == -ENOPROTOOPT) __atomic_store_n(&range_option, false, __ATOMIC_RELAXED);
+      if (rc == -EOPNOTSUPP || rc == -EINVAL || rc == -EPERM) rc = -ENOPROTOOPT;
       if (rc == 0 && s->kind == Socket::Kind::Tcp) {
         CoreGuard g;
         tcp(s)->twin_port_chosen = true;
@@ -247,22 +262,17 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false) {
 // and nobody was told of it); a local connect() in those microseconds
 // would be reset. Not while the stack still uses the port (a connection of
 // this socket in TIME_WAIT, whose reservation is this same socket).
-// Call without the CoreLock, from the process whose descriptor `fd` is.
+// Lock held (the two calls wait for nothing), from the process whose
+// descriptor `fd` is.
+void release_twin_port_locked(Socket* s, int fd) {
+  if (s->kind != Socket::Kind::Tcp || !still(s, fd) || !s->accelerated) return;
+  tcp(s)->let_twin_port_go(fd, 0);
+}
+
 void release_twin_port(Socket* s, int fd) {
   if (s->kind != Socket::Kind::Tcp) return;
-  {
-    CoreGuard g;
-    if (!still(s, fd) || !s->accelerated) return;
-    TcpSocket* t = tcp(s);
-    if (!t->twin_port_chosen || s->port_fixed || t->twin_unbound || t->pcb || s->local.port == 0 ||
-        (t->state != TcpSocket::State::Closed && t->state != TcpSocket::State::Fresh) ||
-        rt().port_in_use(PortKey{IPPROTO_TCP, s->local.port}))
-      return;
-    t->twin_unbound = true;
-    t->twin_port_chosen = false;
-  }
-  static const sockaddr unspec = {AF_UNSPEC, {}};
-  if (libc::listen(fd, 0) == 0) libc::connect(fd, &unspec, sizeof unspec);
+  CoreGuard g;
+  release_twin_port_locked(s, fd);
 }
 
 void raise_sigpipe() {
@@ -641,7 +651,11 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
       if (t->state == TcpSocket::State::Connected || t->state == TcpSocket::State::Listening ||
           (t->state == TcpSocket::State::Closed && t->established && !t->connect_unreported))
         return -EISCONN;
-      if (t->state == TcpSocket::State::Closed) return t->connect(to);  // the attempt's error
+      if (t->state == TcpSocket::State::Closed) {
+        int rc = t->connect(to);  // the attempt's error
+        release_twin_port_locked(s, fd);
+        return rc;
+      }
     }
     if (ar != 0) return ar;
     // Unconnected again, to a destination the stack does not reach
@@ -660,6 +674,8 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
       // On the stack now: its kernel socket (a listener's, before a
       // disconnect) has nothing to report to epoll.
       if (was_fresh && still(s, fd) && t->pcb) leave_kernel_epolls(s);
+      // (Refused or reset while connect() waited: the port goes now.)
+      if (rc < 0) release_twin_port_locked(s, fd);
       return rc;
     }
   }
@@ -685,10 +701,8 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     kernel_local(fd, &s->local);
     TcpSocket* t = tcp(s);
     int rc = t->connect(to);
-    if (still(s, fd) && t->pcb) {
-      leave_kernel_epolls(s);
-      s->local = SockAddr{ip4_addr_get_u32(&t->pcb->local_ip), t->pcb->local_port};
-    }
+    if (still(s, fd) && t->pcb) leave_kernel_epolls(s);
+    if (rc < 0) release_twin_port_locked(s, fd);
     return rc;
   }
   bool accel = ar == 0 && !s->kernel_only &&
@@ -745,7 +759,11 @@ int op_shutdown(Socket* s, int fd, int how) {
   }
   CoreGuard g;
   if (!still(s, fd)) return -EBADF;
-  if (s->kind == Socket::Kind::Tcp) return tcp(s)->shutdown(how, fd);
+  if (s->kind == Socket::Kind::Tcp) {
+    int rc = tcp(s)->shutdown(how, fd);
+    release_twin_port_locked(s, fd);  // (a connection under way, disconnected)
+    return rc;
+  }
   return udp(s)->shutdown(how, fd);
 }
 

@@ -60,8 +60,11 @@ void port_destroyed(u8_t, void* data) {
 // being handed over) opens a flow that must come back to the stack: listed
 // before the SYN-ACK leaves. (Accepted, it gets its record then.)
 int add_flow_of(tcp_pcb* p);
+// Not listed (the map full): lwIP forgets the SYN without a word, and the
+// client's next SYN goes to the kernel.
 err_t port_passive_open(u8_t, tcp_pcb_listen*, tcp_pcb* c) {
-  if (Runtime::get().port_shared(PortKey{IPPROTO_TCP, c->local_port})) add_flow_of(c);
+  if (Runtime::get().port_shared(PortKey{IPPROTO_TCP, c->local_port}) && add_flow_of(c) != 0)
+    return ERR_ABRT;
   return ERR_OK;
 }
 const tcp_ext_arg_callbacks kPortCallbacks = {port_destroyed, port_passive_open};
@@ -310,8 +313,20 @@ bool TcpSocket::writable() const {
   return true;
 }
 
+void TcpSocket::let_twin_port_go(int fd, int uses_left) {
+  if (!twin_port_chosen || port_fixed || twin_unbound || pcb || local.port == 0 ||
+      (state != State::Closed && state != State::Fresh) ||
+      Runtime::get().port_users(PortKey{IPPROTO_TCP, local.port}) > uses_left)
+    return;
+  static const sockaddr unspec = {AF_UNSPEC, {}};
+  if (libc::listen(fd, 0) != 0) return;  // (left bound: the port held, as before)
+  libc::connect(fd, &unspec, sizeof unspec);
+  twin_unbound = true;
+  twin_port_chosen = false;
+}
+
 void TcpSocket::on_error(void* arg, signed char err) {
-  // lwIP has freed the PCB.
+  // lwIP has freed the PCB (or frees it right after: a reset).
   auto* s = static_cast<TcpSocket*>(arg);
   if (!s) return;
   s->pcb = nullptr;
@@ -330,6 +345,13 @@ void TcpSocket::on_error(void* arg, signed char err) {
   }
   s->reset = err != ERR_CLSD;
   s->state = State::Closed;
+  // Linux lets the port the kernel chose go now; the process that polled
+  // does it if it holds the socket (else its holder, at its next call).
+  for (const Descriptor& d : s->descriptors)
+    if (d.pid == process_id()) {
+      s->let_twin_port_go(d.fd, 1);
+      break;
+    }
   s->notify();
 }
 
@@ -599,6 +621,8 @@ int TcpSocket::connect(const SockAddr& to) {
   }
   list_if_shared(p);
   remote = to;
+  // The address lwIP chose (the twin may be bound to the wildcard).
+  local = SockAddr{ip4_addr_get_u32(ip_2_ip4(&p->local_ip)), p->local_port};
   state = State::Connecting;
   if (!accelerated) ++rt.counters().accelerated_tcp;  // (not again when it connects anew)
   accelerated = true;
@@ -1032,6 +1056,7 @@ ssize_t TcpSocket::recv_in_place(pbuf** out, int max, int (*room)(), int* n, int
 
 void TcpSocket::stop_listening() {
   Runtime& rt = Runtime::get();
+  draining = false;
   for (TcpSocket* c : accept_queue) {
     c->listener = nullptr;
     c->release();  // never accepted: reset

@@ -183,6 +183,11 @@ class TcpSocket final : public Socket {
   // the connection ends (release_twin_port). Not after a bind of the
   // program's own.
   bool twin_port_chosen = false;
+  // The connection has ended: the kernel socket (this process's `fd`)
+  // lets go of such a port, unless the stack still uses it beyond
+  // `uses_left` PCBs (1 from lwIP's error callback, whose PCB goes right
+  // after). Lock held.
+  void let_twin_port_go(int fd, int uses_left);
   family::deque<TcpSocket*> accept_queue;  // connections waiting for accept()
   int64_t queued_since_ns = 0;  // when the queue last became non-empty
   int64_t last_accept_ns = 0;   // when the program last accepted from the stack

@@ -1,9 +1,12 @@
 // A handshake held open: a tc program (egress of the client's veth, clsact,
-// direct action) that loses every pure ACK from the client ports below, so that
-// the server's side of that connection stays in SYN_RCVD until the client
-// sends data (whose segment carries the ACK). Client ports 45120-45129: one
-// per run of a test. tests/shim/shim-listener-share.sh
-// hands a listener to the kernel while such a handshake is under way.
+// direct action) that loses every pure ACK from client ports 31120-31129
+// (one per run of a test; below the ephemeral range, so that no other
+// connection takes them), so that the server's side of such a connection
+// stays in SYN_RCVD until the client sends data (whose segment carries the
+// ACK), or holds data unacknowledged. tests/shim/shim-listener-share.sh
+// hands a listener to the kernel while such a handshake is under way;
+// tests/shim/shim-exec-handover.sh hands a connection over with data B has
+// not acknowledged.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -13,7 +16,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#define HELD_CLIENT_PORTS 45120
+#define HELD_CLIENT_PORTS 31120
 
 SEC("tc/drop_pure_ack")
 int drop_pure_ack(struct __sk_buff* skb) {

@@ -77,8 +77,8 @@ r = socket.socket()
 r.settimeout(5)
 print("tcp refused:", errno.errorcode[r.connect_ex((peer, 7109))])
 old = r.getsockname()[1]
-print("tcp refused, the socket binds again:", binds_port(me, 0, r))
 print("tcp refused, its old port, bound by another socket:", binds_port(me, old))
+print("tcp refused, the socket binds again:", binds_port(me, 0, r))
 r.close()
 
 # TCP listener: stopped by shutdown(SHUT_RD) and by connect(AF_UNSPEC),

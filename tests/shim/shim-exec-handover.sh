@@ -144,7 +144,7 @@ run() {
   cat "$tmp/$label" "$tmp/out" "$tmp/$label.err"
   eval "before_$mode=\$((segs_mid - segs0)) after_$mode=\$(( \$(kernel_counter \"$NS_A\" TcpInSegs) - segs_mid ))"
 }
-src=45120
+src=31120
 for how in exec-with-preload exec-without-preload filter; do
   run kernel "kernel-$how" "$how" $src
   run xdpload "xdpload-$how" "$how" $((src + 1))

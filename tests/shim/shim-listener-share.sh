@@ -203,10 +203,10 @@ run_case() {
 }
 
 in_b tc qdisc add dev "$IF_B" clsact
-run_case "alone on the interface" 45121
+run_case "alone on the interface" 31121
 # Through the broker, which owns the XDP program: it lists the flows.
 broker_up
-run_case "through the broker" 45122
+run_case "through the broker" 31122
 check "through the broker: it shared the port" grep -q "tcp port 9610 shared with the kernel" "$tmp/broker.err"
 kill "$BROKER_PID"
 wait "$BROKER_PID" 2>/dev/null
