@@ -1,6 +1,8 @@
 #include "stack/link_netif.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <linux/rtnetlink.h>
 
@@ -158,9 +160,28 @@ struct pbuf* LinkNetif::alloc_tx_pbuf(uint16_t len) {
   return p;
 }
 
+namespace {
+bool g_test_die_in_burst = false;
+}
+
+void LinkNetif::set_test_die_in_burst(bool on) { g_test_die_in_burst = on; }
+
+uint32_t LinkNetif::recover_frames_in_hand() {
+  uint32_t given = 0;
+  for (uint32_t i = rx_in_hand_next_; i < rx_in_hand_n_ && i < kMaxBurst; ++i, ++given)
+    link_->release(rx_in_hand_[i]);
+  rx_in_hand_n_ = rx_in_hand_next_ = 0;
+  if (tx_in_hand_ != kNoFrame) {
+    link_->release(tx_in_hand_);
+    tx_in_hand_ = kNoFrame;
+    ++given;
+  }
+  return given;
+}
+
 uint32_t LinkNetif::input(uint32_t budget, uint64_t now_ms) {
-  LinkFrame frames[64];
-  if (budget > 64) budget = 64;
+  LinkFrame frames[kMaxBurst];
+  if (budget > kMaxBurst) budget = kMaxBurst;
   uint32_t n = link_->rx_burst(frames, budget);
   if (!n) {
     // A ring the last refill left short (the program held the frames) gets
@@ -171,7 +192,17 @@ uint32_t LinkNetif::input(uint32_t budget, uint64_t now_ms) {
   if (rx_stamp_users_ > 0 && rx_clock_) rx_clock_(&rx_stamp_);
   else rx_stamp_ = timespec{};
   clock_ms_ = now_ms;
+  // The burst is ours until each frame goes to lwIP (or the chain of a
+  // packet in several frames, which the family's memory holds): noted, so
+  // that a death under the lock does not lose the rest.
+  for (uint32_t i = 0; i < n; ++i) rx_in_hand_[i] = frames[i].token;
+  rx_in_hand_next_ = 0;
+  rx_in_hand_n_ = n;
   for (uint32_t i = 0; i < n; ++i) {
+    if (g_test_die_in_burst && i == 1) kill(getpid(), SIGKILL);
+    // (Given up before lwIP has it: a death inside lwIP may leak this one,
+    // never free it twice.)
+    rx_in_hand_next_ = i + 1;
     if (!chain_len_ && !frames[i].more) {
       input_packet(&frames[i], 1);
       continue;
@@ -187,6 +218,7 @@ uint32_t LinkNetif::input(uint32_t budget, uint64_t now_ms) {
       chain_len_ = 0;
     }
   }
+  rx_in_hand_n_ = 0;
   link_->refill();
   return n;
 }
@@ -436,7 +468,9 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
     ++counters_->tx_no_frame;
     return ERR_MEM;
   }
+  tx_in_hand_ = token;  // (recover_frames_in_hand)
   if (p->tot_len > room) {
+    tx_in_hand_ = kNoFrame;
     link_->release(token);
     return ERR_BUF;
   }
@@ -446,6 +480,7 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
     pbuf_copy_partial(p, frame, p->tot_len, 0);
   }
   counters_->tx_copy_bytes += p->tot_len;
+  tx_in_hand_ = kNoFrame;  // (before the ring has it: a death between leaks it, never frees it twice)
   if (!link_->tx_send(token, p->tot_len)) {
     link_->release(token);
     ++counters_->tx_link_full;

@@ -104,6 +104,16 @@ class LinkNetif {
   // Network order. At most kForgottenFlows at once (the oldest goes).
   void forget_tcp_flow(uint32_t remote_ip, uint16_t remote_port, uint16_t local_port);
   static constexpr uint32_t kForgottenFlows = 8;
+  // A process killed holding the CoreLock may have held frames that are in
+  // no ring, pool or pbuf: the rest of a receive burst not yet given to
+  // lwIP, a transmit frame it was filling. Each is noted here (in the
+  // family's memory) while held; the next holder of the lock gives them
+  // back. Returns how many. Lock held.
+  uint32_t recover_frames_in_hand();
+  // Test seam (XL_TEST_DIE_HOLDING_LOCK=-2): this process dies by SIGKILL
+  // inside the next receive burst of more than one frame, once the first
+  // is lwIP's. Per process.
+  static void set_test_die_in_burst(bool on);
   // Packets waiting for a neighbour: the caller should watch kernel events.
   bool holding() const { return !held_.empty(); }
   // Readable when the kernel reports a change (-1 without a kernel).
@@ -220,6 +230,12 @@ class LinkNetif {
   void tap_tx(const uint8_t* frame, uint32_t len);
   int rx_stamp_users_ = 0;
   timespec rx_stamp_{};
+  static constexpr uint32_t kMaxBurst = 64;
+  static constexpr uint64_t kNoFrame = ~uint64_t(0);
+  uint64_t rx_in_hand_[kMaxBurst];
+  uint32_t rx_in_hand_n_ = 0;     // frames of the burst being fed to lwIP
+  uint32_t rx_in_hand_next_ = 0;  // ... of which the ones from here on are still ours
+  uint64_t tx_in_hand_ = kNoFrame;  // a transmit frame being filled
   struct ForgottenFlow {
     uint32_t remote_ip = 0;
     uint16_t remote_port = 0, local_port = 0;  // network order

@@ -42,6 +42,7 @@ bool LinkNetif::send_udp(const UdpHeaderFields& h, const iovec* iov, int iovcnt,
     link_->release(token);
     return false;
   }
+  tx_in_hand_ = token;  // (recover_frames_in_hand)
 
   uint8_t* eth = frame;
   memcpy(eth, mac, 6);
@@ -85,6 +86,7 @@ bool LinkNetif::send_udp(const UdpHeaderFields& h, const iovec* iov, int iovcnt,
     memcpy(udp + 6, &udp_sum, 2);
   }
 
+  tx_in_hand_ = kNoFrame;
   if (!link_->tx_send(token, uint32_t(kHeaders + len))) {
     link_->release(token);
     ++counters_->tx_link_full;

@@ -169,6 +169,10 @@ bool Runtime::start_stack_now(bool with_progress) {
   int st = start_state_.load(std::memory_order_relaxed);
   if (st == 0) {
     bool ok = enabled() && start_stack();
+    // Test seam: this process (not the children it forks) dies inside a
+    // receive burst (tests/shim/shim-fork-die-holding-lock.sh).
+    if (const char* v = getenv("XL_TEST_DIE_HOLDING_LOCK"); ok && v && atol(v) == -2)
+      stack::LinkNetif::set_test_die_in_burst(true);
     start_state_.store(ok ? 1 : -1, std::memory_order_release);
     if (ok) progress_pending_.store(true, std::memory_order_release);
     st = ok ? 1 : -1;
@@ -981,6 +985,7 @@ void Runtime::fork_child() {
   // Accelerated sockets inherited from the parent can only be closed.
   Runtime& r = get();
   r.host_.after_fork();
+  stack::LinkNetif::set_test_die_in_burst(false);  // (the parent's seam)
   if (t_family_fork) return;  // fork_process() does the rest
   r.forked_child_ = true;
   r.pid_ = getpid();

@@ -291,6 +291,12 @@ void twin_blocks_as_program(const Socket* s, int fd) {
 }  // namespace
 
 void died_holding_lock(void* subject) {
+  // The frames it held outside every ring and queue come back first.
+  if (rt().stack()) {
+    if (uint32_t n = rt().stack()->driver().recover_frames_in_hand())
+      XLOG(kLogInfo, "%u frame(s) the process that died holding the stack lock had in hand: given back",
+           n);
+  }
   // Only a socket the family still lists is trusted as one.
   Socket* s = nullptr;
   for (Socket* x = rt().live_sockets(); x; x = x->live_next)

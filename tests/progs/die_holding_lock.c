@@ -5,6 +5,7 @@
  *
  *   die_holding_lock PEER_IP ECHO_PORT
  *   die_holding_lock accept LOCAL_IP PORT
+ *   die_holding_lock burst LOCAL_IP PORT
  *
  * Two connections to the peer's echo server; the child sends 77 bytes on
  * the first and dies. Then the parent: the first connection must fail
@@ -14,6 +15,13 @@
  * dies in accept() on the listener it shares: a listener has no
  * connection to reset, and the parent then accepts a connection from the
  * peer and echoes what it sends.
+ * With "burst" (XL_TEST_DIE_HOLDING_LOCK=-2: the process that started the
+ * stack dies inside a receive burst of more than one frame), the parent
+ * binds a UDP socket and forks, then lets datagrams from the peer pile up
+ * and dies taking them off the ring, holding the rest of the burst; the
+ * child, once its parent is gone, reads what comes for a second and exits,
+ * the family's last process (its exit line counts the frames the stack
+ * still holds).
  */
 #define _GNU_SOURCE
 #include <sys/wait.h>
@@ -79,9 +87,38 @@ static int accept_case(const char* local, int port) {
   return 0;
 }
 
+static int burst_case(const char* local, int port) {
+  int u = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = addr_of(local, port);
+  if (bind(u, (struct sockaddr*)&a, sizeof a) != 0) {
+    printf("bind: %s\n", en(errno));
+    return 1;
+  }
+  const pid_t parent = getpid();
+  pid_t child = fork();
+  if (child == 0) {
+    while (getppid() == parent) usleep(10000);
+    struct timeval tv = {1, 0};
+    setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[2048];
+    int got = 0;
+    while (recv(u, buf, sizeof buf, 0) > 0) ++got;
+    printf("child: its parent gone, it read %s\n", got > 0 ? "datagrams after" : "nothing");
+    close(u);
+    return 0;
+  }
+  printf("bound\n");
+  sleep(2); /* (the seam kills this process in the first burst of several frames) */
+  char buf[2048];
+  recv(u, buf, sizeof buf, MSG_DONTWAIT);
+  printf("parent: still alive\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc == 4 && !strcmp(argv[1], "accept")) return accept_case(argv[2], atoi(argv[3]));
+  if (argc == 4 && !strcmp(argv[1], "burst")) return burst_case(argv[2], atoi(argv[3]));
   if (argc != 3) return 2;
   echo_peer = addr_of(argv[1], atoi(argv[2]));
   int first = connected(), second = connected();

@@ -54,4 +54,37 @@ check "accept: the child died by SIGKILL holding the lock" grep -qx "child: Kill
 check "accept: the listener still accepts and the connection echoes" \
   bash -c "grep -qx 'accept after: accepted and echoed' $tmp/out2 && grep -qx 'client got: hi' $tmp/client.out"
 check "accept: one line says the stack goes on" grep -q "died holding the stack lock while using a socket with no connection to reset; the stack goes on" "$tmp/err2"
+
+# A process killed taking a burst of frames off the receive ring: the rest
+# of the burst was in no ring, pool or queue. The survivor gives it back
+# (before, those frames were lost to the family for good: the exit line
+# counted them as held).
+cat >"$tmp/flood.py" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.time() + float(sys.argv[3])
+while time.time() < end:
+    for _ in range(20):
+        s.sendto(b"x" * 100, (sys.argv[1], int(sys.argv[2])))
+    time.sleep(0.01)
+PY
+in_a timeout 60 env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+  XL_TEST_DIE_HOLDING_LOCK=-2 "$BUILD/tests/die_holding_lock" burst "$IP_A" 9833 >"$tmp/out3" 2>"$tmp/err3" &
+first=$!
+wait_for 100 grep -q bound "$tmp/out3"
+in_b timeout 20 python3 "$tmp/flood.py" "$IP_A" 9833 4 &
+flood=$!
+wait "$first"
+rc=$?
+wait_for 150 grep -q "^child:" "$tmp/out3"
+wait "$flood"
+# (The child, an orphan now, writes its exit lines as it goes.)
+wait_for 50 grep -q "exit: stack holds" "$tmp/err3"
+cat "$tmp/out3" "$tmp/err3"
+check "burst: the first process died by SIGKILL in a receive burst (status $rc)" \
+  bash -c "[ $rc -eq 137 ] && ! grep -q 'parent: still alive' $tmp/out3"
+check "burst: the survivor gave back the frames it had in hand" \
+  grep -q "frame(s) the process that died holding the stack lock had in hand: given back" "$tmp/err3"
+check "burst: the survivor went on receiving" grep -qx "child: its parent gone, it read datagrams after" "$tmp/out3"
+check "burst: at exit the stack holds no frame" grep -q "exit: stack holds 0 frames" "$tmp/err3"
 finish
