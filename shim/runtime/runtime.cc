@@ -821,6 +821,7 @@ void Runtime::progress_loop() {
       counters_->polls_locked = sh_->app_polls;
       counters_->polls_lockfree = sh_->quiet_polls.load(std::memory_order_relaxed);
       stats_.refresh();
+      sweep_handed_flows();
     }
     if (fds[1].revents) stack_->driver().kernel_events();
     if (sh_->tx_unkicked) kick();

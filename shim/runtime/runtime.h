@@ -62,12 +62,21 @@ struct PortHash {
 // What the processes of a family share besides the stack: the socket list,
 // the steered ports, how busy the program threads are, who is alive. In the
 // family arena once the stack starts. CoreLock held unless atomic.
+// A connection the stack handed to the kernel on a port it keeps: its
+// flow is listed as the kernel's until the kernel's socket is gone.
+// Addresses in network order, ports in host order.
+struct HandedFlow {
+  uint32_t local_ip, remote_ip;
+  uint16_t local_port, remote_port;
+};
+
 struct RuntimeShared : family::Object {
   Socket* live = nullptr;
   family::unordered_map<PortKey, PortUse, PortHash> ports;
   uint64_t app_polls = 0;                 // stack polls by program threads
   std::atomic<uint64_t> quiet_polls{0};   // polls skipped by stack_quiet()
   std::atomic<int> sleepers{0};           // program threads asleep on the AF_XDP sockets
+  family::vector<HandedFlow> handed_flows;  // (note_handed_flow)
   uint32_t tx_unkicked = 0;               // datagrams queued since the last kick
   family::vector<pid_t> members;          // processes using the stack
   pid_t progress_owner = 0;               // whose progress thread runs the stack
@@ -261,6 +270,15 @@ class Runtime {
   // second, when a socket asks whether to accelerate); found, its sockets
   // replace the old ones and new sockets are accelerated again.
   bool reattach_broker();
+  // Connections handed to the kernel on ports the stack keeps: each listed
+  // as the kernel's in the steering map (note) until the progress thread
+  // finds the kernel's socket gone, TIME-WAIT included (sweep, about once
+  // a second; sock_diag). Lock held.
+  void note_handed_flow(const HandedFlow& f) { sh_->handed_flows.push_back(f); }
+  void sweep_handed_flows();
+  // The process is about to exec: the family's statistics, if it holds
+  // them, go to another process of the family (or away). Lock held.
+  void stats_before_exec();
 
  private:
   int block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx);

@@ -216,6 +216,19 @@ void Runtime::reap_dead_members() {
   if (sh_->tx_unkicked) kick();
 }
 
+void Runtime::stats_before_exec() {
+  // (The new image, if it loads the library, makes a segment of its own
+  // under the same pid: the family's must not be in its way.)
+  if (!stats_.holder()) return;
+  const pid_t me = process_id();
+  for (pid_t p : sh_->members)
+    if (p != me && member_alive(p, family::arena_base())) {
+      stats_.hand_to(p);
+      return;
+    }
+  stats_.remove();
+}
+
 void Runtime::leave_family() {
   if (forked_child_ || start_state_.load() <= 0 || vfork_child()) return;
   if (sh_ == &own_shared_) return finish_connections();

@@ -340,7 +340,11 @@ void hand_inherited_to_kernel() {
   // A vfork child's table is its own, but the memory (and the sockets'
   // records) the parent's: it leaves them alone.
   if (rt().vfork_child() || !rt().enabled() || !rt().stack()) return;
+  // (exec from a signal handler that interrupted this thread inside the
+  // stack: the lock cannot be taken again; the sockets stay as they are.)
+  if (stack::CoreLock::held_here()) return;
   CoreGuard g;
+  rt().stats_before_exec();
   const pid_t me = process_id();
   std::vector<std::pair<Socket*, int>> inherited;
   for (Socket* s = rt().live_sockets(); s; s = s->live_next) {
@@ -1385,7 +1389,11 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
   // connection becomes the kernel's first, with its state, so that the
   // option meets a connected socket as on Linux (TCP_ULP needs one).
   ErrorText not_handed;
-  if (s->accelerated && s->kind == Socket::Kind::Tcp &&
+  // (Not for the options Linux refuses on a connection: TCP_FASTOPEN and
+  // TCP_FASTOPEN_CONNECT are EINVAL there, TCP_REPAIR the program's own.)
+  const bool for_a_connection =
+      !(level == IPPROTO_TCP && (name == TCP_FASTOPEN || name == TCP_FASTOPEN_CONNECT || name == TCP_REPAIR));
+  if (s->accelerated && s->kind == Socket::Kind::Tcp && for_a_connection &&
       __atomic_load_n(&tcp(s)->state, __ATOMIC_RELAXED) == TcpSocket::State::Connected &&
       kernel_only_option(s->kind, level, name, value, len)) {
     CoreGuard g;

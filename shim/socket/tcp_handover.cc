@@ -31,6 +31,7 @@
 #include "lwip/sys.h"
 #include "lwip/tcp.h"
 #include "shim/intercept/libc.h"
+#include "shim/runtime/log.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/sockaddr_util.h"
 #include "shim/socket/tcp_socket.h"
@@ -62,17 +63,20 @@ int sock_opt(int fd, int name, int value) {
   return libc::setsockopt(fd, IPPROTO_TCP, name, &value, sizeof value) == 0 ? 0 : -errno;
 }
 
-// Writes all of `data` (a queue in repair mode, or the stream once it is
-// off); -errno if the kernel takes less.
-int write_all(int fd, const std::vector<uint8_t>& data, size_t from = 0) {
-  size_t done = from;
-  while (done < data.size()) {
-    ssize_t n = libc::send(fd, data.data() + done, data.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+// Writes `data` from `*done` on (a queue in repair mode, or the stream
+// once it is off), moving *done; -errno if the kernel takes less.
+int write_all(int fd, const std::vector<uint8_t>& data, size_t* done) {
+  while (*done < data.size()) {
+    ssize_t n = libc::send(fd, data.data() + *done, data.size() - *done, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return n < 0 ? -errno : -EIO;
-    done += size_t(n);
+    *done += size_t(n);
   }
   return 0;
+}
+int write_all(int fd, const std::vector<uint8_t>& data) {
+  size_t done = 0;
+  return write_all(fd, data, &done);
 }
 
 }  // namespace
@@ -110,15 +114,33 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   // 2. The twin, in repair mode. A failure from here to step 3 disconnects
   // it again (repair mode: no segment to the peer) and leaves the stack's
   // connection as it was.
+  // (Repair mode forces address reuse, and leaving it clears it: the
+  // socket's own setting is put back after.)
+  int reuse = 0;
+  socklen_t rl = sizeof reuse;
+  libc::getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &rl);
   if (int rc = sock_opt(fd, TCP_REPAIR, 1); rc < 0)
     return why->set(-rc, "TCP_REPAIR (it needs CAP_NET_ADMIN): %s", strerror(-rc));
   bool connected = false;
   auto fail = [&](int rc, const char* what) {
     if (connected) {
+      // Unconnected again, without a word to the peer; the error repair
+      // mode leaves (ECONNABORTED) is read away, and a port the kernel
+      // chose for a client connection, let go by the disconnect, is taken
+      // again (lwIP still uses it).
       static const sockaddr unspec = {AF_UNSPEC, {}};
       libc::connect(fd, &unspec, sizeof unspec);
+      int e;
+      socklen_t el = sizeof e;
+      libc::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
     }
     sock_opt(fd, TCP_REPAIR, 0);
+    libc::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+    if (connected && twin_port_chosen) {
+      sockaddr_storage b;
+      socklen_t bl = make_sockaddr(SockAddr{0, local.port}, v6, &b);
+      libc::bind(fd, reinterpret_cast<sockaddr*>(&b), bl);
+    }
     return why->set(-rc, "%s: %s", what, strerror(-rc));
   };
   int rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
@@ -147,8 +169,13 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   connected = true;
   std::vector<tcp_repair_opt> opts;
   opts.push_back({TCPOPT_MAXSEG, p->mss});
+  // (Always: without it the kernel keeps the receive scale it chose at
+  // connect and would announce windows a peer that does not scale reads
+  // 2^scale times too small.)
   if (p->flags & TF_WND_SCALE)
     opts.push_back({TCPOPT_WINDOW, uint32_t(p->snd_scale) | uint32_t(p->rcv_scale) << 16});
+  else
+    opts.push_back({TCPOPT_WINDOW, 0});
   if (p->flags & TF_SACK) opts.push_back({TCPOPT_SACK_PERMITTED, 0});
   if (p->flags & TF_TIMESTAMP) opts.push_back({TCPOPT_TIMESTAMP, 0});
   if (libc::setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, opts.data(),
@@ -162,13 +189,16 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   }
   // What the program has not read, then what the peer has not acknowledged
   // (as sent: the kernel sends it again if the peer does not acknowledge
-  // it). Room for both, whatever the buffers' sizes.
+  // it). Room for both, whatever the buffers' sizes: forced only where the
+  // socket's buffer is too small for them (a forced size, even put back,
+  // ends the kernel's autotuning of that buffer).
   int sndbuf = 0, rcvbuf = 0;
   socklen_t il = sizeof sndbuf;
   libc::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &il);
   il = sizeof rcvbuf;
   libc::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &il);
-  const int need_snd = int(out.size()) * 2 + 65536, need_rcv = int(in.size()) * 2 + 65536;
+  const int need_snd = out.empty() ? 0 : int(out.size()) * 2 + 16384;
+  const int need_rcv = in.empty() ? 0 : int(in.size()) * 2 + 16384;
   if (sndbuf < need_snd) libc::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &need_snd, sizeof need_snd);
   if (rcvbuf < need_rcv) libc::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &need_rcv, sizeof need_rcv);
   rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
@@ -199,6 +229,8 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
                              STEER_FLOW_KERNEL);
         r < 0)
       return fail(r, "steering the connection to the kernel");
+    // (Unlisted once the kernel's connection is gone: sweep_handed_flows.)
+    rt.note_handed_flow(HandedFlow{here.ip, there.ip, here.port, there.port});
   }
   st->driver().forget_tcp_flow(there.ip, lwip_htons(there.port), lwip_htons(here.port));
 
@@ -208,21 +240,43 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   drop_queue();
 
   // 5. The kernel's: a window probe to the peer, then what lwIP had not
-  // sent yet, and the program's buffer sizes again.
+  // sent yet, and the program's settings again. From here on nothing may
+  // fail: the stack has let the connection go.
   sock_opt(fd, TCP_REPAIR, 0);
+  libc::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
   // (A shutdown(SHUT_RD) the program made: the kernel socket was not
   // connected then. It sends nothing.)
   if (shut_rd) libc::shutdown(fd, SHUT_RD);
-  rc = write_all(fd, out, in_flight);
+  // The program's TCP_NOTSENT_LOWAT (the kernel socket has it) would refuse
+  // bytes lwIP had taken: lifted for the write.
+  int lowat = 0;
+  socklen_t ll = sizeof lowat;
+  libc::getsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, &ll);
+  if (lowat) sock_opt(fd, TCP_NOTSENT_LOWAT, -1);
+  size_t written = in_flight;
+  rc = write_all(fd, out, &written);
+  if (rc < 0) {
+    // What the kernel would not take now goes into its queue as sent, in
+    // repair mode again: it sends it when the peer's acknowledgements show
+    // it missing (a retransmission timeout at worst). Never lost.
+    sock_opt(fd, TCP_REPAIR, 1);
+    sock_opt(fd, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
+    rc = write_all(fd, out, &written);
+    sock_opt(fd, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
+    sock_opt(fd, TCP_REPAIR, 0);
+    libc::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+  }
+  if (lowat) sock_opt(fd, TCP_NOTSENT_LOWAT, lowat);
   // (getsockopt says twice what setsockopt was given.)
   const int snd_was = sndbuf / 2, rcv_was = rcvbuf / 2;
   if (sndbuf < need_snd) libc::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd_was, sizeof snd_was);
   if (rcvbuf < need_rcv) libc::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv_was, sizeof rcv_was);
   state = State::Closed;
   if (rc < 0) {
-    // (Cannot happen with the buffer made room for: said, not hidden.)
-    why->set(-rc, "the data not yet sent: %s", strerror(-rc));
-    return rc;
+    // (Cannot happen with room made: said, not hidden. The connection is
+    // the kernel's all the same.)
+    log_at(kLogError, "descriptor %d: handed to the kernel, %zu byte(s) not yet sent were refused: %s",
+           fd, out.size() - written, strerror(-rc));
   }
   return 0;
 }

@@ -78,6 +78,7 @@ if pid == 0:
 conn.close()
 _, status = os.waitpid(pid, 0)
 print("cat exited", os.waitstatus_to_exitcode(status), flush=True)
+time.sleep(2.5)  # (the server lives on: the ended connection's flow is unlisted)
 PY
 cat >"$tmp/client.py" <<'PY'
 import socket, sys, time
@@ -159,7 +160,14 @@ for how in exec-with-preload exec-without-preload filter; do
   else
     fail "$how: the transcripts differ (above: - kernel, + xdpload)"
   fi
-  case $how in exec-*) why="(exec)" ;; *) why="(option 1/26)" ;; esac
+  case $how in
+    exec-*)
+      why="(exec)"
+      check "$how: once the kernel's connection ended, its flow was unlisted" \
+        grep -q "tcp port $((9700 + (src - 1) % 10)): the connection from $IP_B:$((src - 1)) handed to the kernel has ended; unlisted" "$tmp/xdpload-$how.err"
+      ;;
+    *) why="(option 1/26)" ;;
+  esac
   check "$how: the connection was handed to the kernel with its state" \
     grep -qF "connection handed to the kernel with its state $why" "$tmp/xdpload-$how.err"
   check "$how: A's kernel carried the connection after the hand-over only ($before_xdpload segments before, $after_xdpload after)" \
