@@ -1396,6 +1396,11 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
   if (s->accelerated && s->kind == Socket::Kind::Tcp && for_a_connection &&
       __atomic_load_n(&tcp(s)->state, __ATOMIC_RELAXED) == TcpSocket::State::Connected &&
       kernel_only_option(s->kind, level, name, value, len)) {
+    // The kernel judges the value first (a bad length is EINVAL and changes
+    // nothing), on the unconnected socket: an option that needs a
+    // connection (TCP_ULP: ENOTCONN there) is judged again after.
+    const int judged = libc::setsockopt(fd, level, name, kernel_value, len) == 0 ? 0 : neg_errno();
+    if (judged < 0 && judged != -ENOTCONN) return judged;
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
     if (tcp(s)->state == TcpSocket::State::Connected &&
@@ -1405,6 +1410,7 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
       hand_to_kernel(s);
       return libc::setsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();
     }
+    if (judged < 0) return judged;
   }
   // The kernel validates (and keeps it for getsockopt); the stack follows.
   if (libc::setsockopt(fd, level, name, kernel_value, len) != 0) return neg_errno();

@@ -86,9 +86,11 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   // 1. Up to date with the rings, then the state.
   rt.poll_stack();
   tcp_pcb* p = pcb;
-  if (state != State::Connected || !p || p->state != ESTABLISHED || rx_fin || (p->flags & TF_FIN) ||
-      shut_wr)
-    return why->set(EBUSY, "only an established connection that neither side has closed");
+  // (The peer may have closed its side: CLOSE_WAIT. Ours not.)
+  if (state != State::Connected || !p || (p->state != ESTABLISHED && p->state != CLOSE_WAIT) ||
+      (p->flags & TF_FIN) || shut_wr)
+    return why->set(EBUSY, "only an established connection whose own side is not closed");
+  bool peer_closed = rx_fin || p->state == CLOSE_WAIT;
   const uint32_t snd_una = p->lastack;
   std::vector<uint8_t> out;  // from snd_una: sent (to snd_nxt), then not yet sent
   uint32_t next = snd_una;
@@ -105,7 +107,7 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
     pbuf_copy_partial(rx[i], in.data() + at, uint16_t(rx[i]->tot_len - skip), uint16_t(skip));
   }
   if (pbuf* r = p->refused_data) {
-    if (r->flags & PBUF_FLAG_TCP_FIN) return why->set(EBUSY, "the peer has closed its side");
+    if (r->flags & PBUF_FLAG_TCP_FIN) peer_closed = true;
     const size_t at = in.size();
     in.resize(at + r->tot_len);
     pbuf_copy_partial(r, in.data() + at, r->tot_len, 0);
@@ -245,8 +247,12 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   sock_opt(fd, TCP_REPAIR, 0);
   libc::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
   // (A shutdown(SHUT_RD) the program made: the kernel socket was not
-  // connected then. It sends nothing.)
-  if (shut_rd) libc::shutdown(fd, SHUT_RD);
+  // connected then. It sends nothing. And the peer's FIN, which repair
+  // mode cannot give the kernel (it restores established connections):
+  // reads end after the data as they would after the FIN, with POLLRDHUP,
+  // and our close sends our FIN as from CLOSE_WAIT; the socket says
+  // ESTABLISHED where Linux says CLOSE_WAIT.)
+  if (shut_rd || peer_closed) libc::shutdown(fd, SHUT_RD);
   // The program's TCP_NOTSENT_LOWAT (the kernel socket has it) would refuse
   // bytes lwIP had taken: lifted for the write.
   int lowat = 0;

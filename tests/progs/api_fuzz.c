@@ -595,7 +595,7 @@ int main(int argc, char** argv) {
     }
     struct round_state rs = {tcp, st == T_LISTEN || st == T_LISTEN_PENDING, st == T_CONNECTING, st == T_RESET || st == T_REFUSED,
                              st == T_PEER_CLOSED, st == T_LISTEN_PENDING,
-                             st >= T_CONNECTING && st <= T_REFUSED, 0, st == T_CONNECTED, 0};
+                             st >= T_CONNECTING && st <= T_REFUSED, 0, st == T_CONNECTED || st == T_PEER_CLOSED, 0};
     int calls = 1 + (int)rnd(12);
     /* (Not with a closed socket: its number would be the pipe's.) */
     if (forking && st != T_CLOSED && st != U_CLOSED && rnd(2)) {
