@@ -112,6 +112,10 @@ class Socket : public family::Object {
   bool port_fixed = false;
   bool kernel_only = false;  // an option the stack cannot honour was set
   bool v6 = false;           // an AF_INET6 socket: its IPv4 traffic (v4-mapped) may be ours
+  // The kernel socket's inode: how a vfork child, whose descriptor table
+  // is not the one the family knows, finds which of its descriptors are
+  // this socket (hand_inherited_to_kernel).
+  uint64_t twin_ino = 0;
   bool remote_accelerated = false;  // UDP: the connected peer is reached through the stack
   int64_t next_kernel_check_ns = 0;  // UDP: when to look at the kernel socket again
   uint64_t next_kernel_check_tsc = 0;  // the same in TSC ticks (0: unknown), for the unlocked look

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <x86intrin.h>
 
@@ -336,13 +337,50 @@ void hand_to_kernel(Socket* s) {
   if (listener) rt().share_port_with_kernel(port);
 }
 
+namespace {
+
+// A vfork child (Python's subprocess, posix_spawn's callers) execs: its
+// descriptor table is its own copy (what it dup2'd onto 0 and 1 is not in
+// the family's records), the memory its suspended parent's. Its
+// descriptors without FD_CLOEXEC that are a connection of the stack (found
+// by the kernel socket's inode) become the kernel's with their state, for
+// the parent too (the same kernel socket). Listeners and UDP sockets stay
+// the parent's. Lock held.
+void hand_vfork_inherited_to_kernel() {
+  for (int fd = 0; fd < 1024; ++fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    int fl = libc::fcntl(fd, F_GETFD);
+    if (fl < 0 || (fl & FD_CLOEXEC)) continue;
+    Socket* s = rt().live_sockets();
+    while (s && !(s->twin_ino == uint64_t(st.st_ino) && s->accelerated)) s = s->live_next;
+    if (!s || s->kind != Socket::Kind::Tcp || tcp(s)->state != TcpSocket::State::Connected) continue;
+    ErrorText why;
+    if (tcp(s)->hand_connection_to_kernel(fd, &why) != 0) {
+      log_at(kLogError,
+             "descriptor %d: the connection it holds stays on the stack, which the program this "
+             "process execs cannot reach: %s",
+             fd, why.c_str());
+      continue;
+    }
+    XLOG(kLogDecision, "descriptor %d: connection handed to the kernel with its state (exec after vfork)",
+         fd);
+    hand_to_kernel(s);
+  }
+}
+
+}  // namespace
+
 void hand_inherited_to_kernel() {
-  // A vfork child's table is its own, but the memory (and the sockets'
-  // records) the parent's: it leaves them alone.
-  if (rt().vfork_child() || !rt().enabled() || !rt().stack()) return;
+  if (!rt().enabled() || !rt().stack()) return;
   // (exec from a signal handler that interrupted this thread inside the
   // stack: the lock cannot be taken again; the sockets stay as they are.)
   if (stack::CoreLock::held_here()) return;
+  if (rt().vfork_child()) {
+    CoreGuard g;
+    hand_vfork_inherited_to_kernel();
+    return;
+  }
   CoreGuard g;
   rt().stats_before_exec();
   const pid_t me = process_id();
@@ -401,6 +439,8 @@ int op_socket(int domain, int type, int protocol) {
   Socket* s = tcp_type ? static_cast<Socket*>(new TcpSocket(fd)) : new UdpSocket(fd);
   s->nonblock = type & SOCK_NONBLOCK;
   s->v6 = domain == AF_INET6;
+  struct stat st;
+  if (fstat(fd, &st) == 0) s->twin_ino = st.st_ino;
   rt().fds().set(fd, s);
   return fd;
 }

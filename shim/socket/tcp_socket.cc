@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/net_tstamp.h>
 #include <netinet/tcp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -665,6 +666,8 @@ int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
   c->fd = nfd;
   c->fd_refs = 1;
   c->descriptors.assign(1, Descriptor{process_id(), nfd});
+  struct stat st;
+  if (fstat(nfd, &st) == 0) c->twin_ino = st.st_ino;
   c->nonblock = flags & SOCK_NONBLOCK;
   copy_options_to_kernel(nfd, c->opt);
   rt.fds().set(nfd, c);

@@ -1,5 +1,5 @@
 // A handshake held open: a tc program (egress of the client's veth, clsact,
-// direct action) that loses every pure ACK from client ports 31120-31129
+// direct action) that loses every pure ACK from client ports 31120-31139
 // (one per run of a test; below the ephemeral range, so that no other
 // connection takes them), so that the server's side of such a connection
 // stays in SYN_RCVD until the client sends data (whose segment carries the
@@ -29,7 +29,7 @@ int drop_pure_ack(struct __sk_buff* skb) {
   struct tcphdr* tcp = (void*)ip + ip->ihl * 4;
   if ((void*)(tcp + 1) > end) return TC_ACT_OK;
   const __u16 sport = bpf_ntohs(tcp->source);
-  if (sport < HELD_CLIENT_PORTS || sport >= HELD_CLIENT_PORTS + 10) return TC_ACT_OK;
+  if (sport < HELD_CLIENT_PORTS || sport >= HELD_CLIENT_PORTS + 20) return TC_ACT_OK;
   const int payload = (int)bpf_ntohs(ip->tot_len) - ip->ihl * 4 - tcp->doff * 4;
   const int pure_ack = tcp->ack && !tcp->syn && !tcp->fin && !tcp->rst && !tcp->psh && payload == 0;
   // (STOLEN, as tc_loss.bpf.c says: gone, not a send failure the sender sees.)

@@ -13,6 +13,9 @@
 # and without it. Without the hand-over cat read from an unconnected kernel
 # socket (ENOTCONN) and the client got nothing after the first echo.
 #
+# The same with Python's subprocess starting cat (vfork, then dup2 onto 0
+# and 1 in the child: descriptors the family's records do not know).
+#
 # The same when the client has closed its side before the exec (its request
 # is all there is): cat reads the line, then the end of the stream, and
 # exits; the client gets the echo and the end. (Before, such a connection
@@ -71,6 +74,15 @@ if how == "filter":
         conn.sendall(d)
     conn.close()
     print("served", flush=True)
+    sys.exit(0)
+if how == "subprocess":
+    # Python's subprocess starts cat with vfork (its descriptor table is
+    # not the one the family knows) and dup2s the connection onto 0 and 1.
+    import subprocess
+    p = subprocess.Popen(["/bin/cat"], stdin=conn.fileno(), stdout=conn.fileno())
+    conn.close()
+    print("cat exited", p.wait(), flush=True)
+    time.sleep(2.5)
     sys.exit(0)
 pid = os.fork()
 if pid == 0:
@@ -157,7 +169,7 @@ run() {
   eval "before_$mode=\$((segs_mid - segs0)) after_$mode=\$(( \$(kernel_counter \"$NS_A\" TcpInSegs) - segs_mid ))"
 }
 src=31120
-for how in exec-with-preload exec-without-preload exec-after-half-close filter; do
+for how in exec-with-preload exec-without-preload exec-after-half-close subprocess filter; do
   run kernel "kernel-$how" "$how" $src
   run xdpload "xdpload-$how" "$how" $((src + 1))
   src=$((src + 2))
@@ -178,8 +190,9 @@ for how in exec-with-preload exec-without-preload exec-after-half-close filter; 
       # the flow stays listed that long.)
       why="(exec)"
       ;;
-    exec-*)
+    subprocess|exec-*)
       why="(exec)"
+      [ "$how" = subprocess ] && why="(exec after vfork)"
       check "$how: once the kernel's connection ended, its flow was unlisted" \
         grep -q "tcp port $((9700 + (src - 1) % 10)): the connection from $IP_B:$((src - 1)) handed to the kernel has ended; unlisted" "$tmp/xdpload-$how.err"
       ;;
