@@ -339,6 +339,23 @@ void hand_to_kernel(Socket* s) {
 
 namespace {
 
+// A connection the program about to be exec'd inherits (descriptor `fd`
+// of this process): the kernel's with its state, said at XDPLOAD_LOG=2
+// (`how`: "exec", "exec after vfork"), or left on the stack, said once at
+// the default level. Lock held.
+void hand_inherited_connection(Socket* s, int fd, const char* how) {
+  ErrorText why;
+  if (tcp(s)->hand_connection_to_kernel(fd, &why) != 0) {
+    log_at(kLogError,
+           "descriptor %d: the connection it holds stays on the stack, which the program this "
+           "process execs cannot reach: %s",
+           fd, why.c_str());
+    return;
+  }
+  XLOG(kLogDecision, "descriptor %d: connection handed to the kernel with its state (%s)", fd, how);
+  hand_to_kernel(s);
+}
+
 // A vfork child (Python's subprocess, posix_spawn's callers) execs: its
 // descriptor table is its own copy (what it dup2'd onto 0 and 1 is not in
 // the family's records), the memory its suspended parent's. Its
@@ -355,17 +372,7 @@ void hand_vfork_inherited_to_kernel() {
     Socket* s = rt().live_sockets();
     while (s && !(s->twin_ino == uint64_t(st.st_ino) && s->accelerated)) s = s->live_next;
     if (!s || s->kind != Socket::Kind::Tcp || tcp(s)->state != TcpSocket::State::Connected) continue;
-    ErrorText why;
-    if (tcp(s)->hand_connection_to_kernel(fd, &why) != 0) {
-      log_at(kLogError,
-             "descriptor %d: the connection it holds stays on the stack, which the program this "
-             "process execs cannot reach: %s",
-             fd, why.c_str());
-      continue;
-    }
-    XLOG(kLogDecision, "descriptor %d: connection handed to the kernel with its state (exec after vfork)",
-         fd);
-    hand_to_kernel(s);
+    hand_inherited_connection(s, fd, "exec after vfork");
   }
 }
 
@@ -408,18 +415,8 @@ void hand_inherited_to_kernel() {
            fd);
       continue;
     }
-    if (connection) {
-      ErrorText why;
-      if (tcp(s)->hand_connection_to_kernel(fd, &why) != 0) {
-        log_at(kLogError,
-               "descriptor %d: the connection it holds stays on the stack, which the program this "
-               "process execs cannot reach: %s",
-               fd, why.c_str());
-        continue;
-      }
-      XLOG(kLogDecision, "descriptor %d: connection handed to the kernel with its state (exec)", fd);
-    }
-    hand_to_kernel(s);
+    if (connection) hand_inherited_connection(s, fd, "exec");
+    else hand_to_kernel(s);
   }
 }
 
