@@ -63,16 +63,19 @@ int sock_opt(int fd, int name, int value) {
   return libc::setsockopt(fd, IPPROTO_TCP, name, &value, sizeof value) == 0 ? 0 : -errno;
 }
 
-// Writes `data` from `*done` on (a queue in repair mode, or the stream
-// once it is off), moving *done; -errno if the kernel takes less.
-int write_all(int fd, const std::vector<uint8_t>& data, size_t* done) {
-  while (*done < data.size()) {
-    ssize_t n = libc::send(fd, data.data() + *done, data.size() - *done, MSG_DONTWAIT | MSG_NOSIGNAL);
+// Writes data[*done, end) (a queue in repair mode, or the stream once it
+// is off), moving *done; -errno if the kernel takes less.
+int write_all(int fd, const std::vector<uint8_t>& data, size_t* done, size_t end) {
+  while (*done < end) {
+    ssize_t n = libc::send(fd, data.data() + *done, end - *done, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return n < 0 ? -errno : -EIO;
     *done += size_t(n);
   }
   return 0;
+}
+int write_all(int fd, const std::vector<uint8_t>& data, size_t* done) {
+  return write_all(fd, data, done, data.size());
 }
 int write_all(int fd, const std::vector<uint8_t>& data) {
   size_t done = 0;
@@ -207,7 +210,8 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   if (rc == 0) rc = write_all(fd, in);
   if (rc < 0) return fail(rc, "the data not yet read");
   rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
-  if (rc == 0) rc = write_all(fd, std::vector<uint8_t>(out.begin(), out.begin() + long(in_flight)));
+  size_t queued = 0;
+  if (rc == 0) rc = write_all(fd, out, &queued, in_flight);
   if (rc < 0) return fail(rc, "the data not yet acknowledged");
   tcp_repair_window w{};
   w.snd_wl1 = p->snd_wl1;
