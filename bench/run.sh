@@ -122,14 +122,17 @@ floor_case() {  # repeat
 # The leanest socket-API ping-pong (bench/udp_pingpong: a non-blocking
 # recvfrom spin and a sendto), on the kernel and under xdpload: beside
 # sockperf's figures it shows sockperf's own share of the round trip.
-lean_case() {  # pairing repeat [plain|stamped: the stamps section's two kinds]
+lean_case() {  # pairing repeat [plain|stamped|hw-stamped: the stamps section's kinds]
   local pairing=$1 r=$2 kind=${3:-} sw=(taskset -c 0) cw=(taskset -c 1) p50 p99 p999 max
-  local section=latency label="udp spinning lean $pairing"
+  local section=latency label="udp spinning lean $pairing" hw=()
   [ -n "$kind" ] && section=stamps label="lean $pairing $kind"
   [ "$kind" = stamped ] && export UDP_PINGPONG_STAMPS=1
+  # hw-stamped: the hardware flags too, and xdpload's stamping XDP program
+  # (veth gives no stamp: what this measures is what taking them costs).
+  [ "$kind" = hw-stamped ] && export UDP_PINGPONG_STAMPS=hw && hw=(env XDPLOAD_HW_STAMPS=1)
   if [ "$pairing" = xdpload ]; then
-    sw=("$X" --cpu 0 --iface "$IF_A" --profile latency --)
-    cw=("$X" --cpu 1 --iface "$IF_B" --profile latency --)
+    sw=("${hw[@]}" "$X" --cpu 0 --iface "$IF_A" --profile latency --)
+    cw=("${hw[@]}" "$X" --cpu 1 --iface "$IF_B" --profile latency --)
   fi
   bg_a "${sw[@]}" "$B/bench/udp_pingpong" echo 11113 >/dev/null 2>&1
   local server=$BG_PID
@@ -213,6 +216,7 @@ if want stamps; then
       lean_case $pairing "$r" stamped
       lean_case $pairing "$r" plain
     done
+    lean_case xdpload "$r" hw-stamped
   done
   # How far xdpload's receive stamp lies from the kernel's: B sends pairs of
   # datagrams back to back, one to a socket on the stack and one to a

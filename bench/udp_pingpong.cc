@@ -11,6 +11,7 @@
 // With UDP_PINGPONG_STAMPS=1 both ends ask for software receive timestamps
 // (SO_TIMESTAMPING, RX_SOFTWARE | SOFTWARE) and read with recvmsg, as a
 // market-data handler does; the ping end says how many replies carried one.
+// UDP_PINGPONG_STAMPS=hw: hardware ones too (RX_HARDWARE | RAW_HARDWARE).
 #include <arpa/inet.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
@@ -28,6 +29,7 @@
 namespace {
 
 bool g_stamps = false;
+bool g_hw_stamps = false;
 uint64_t g_stamped = 0;
 
 int64_t now_ns() {
@@ -44,6 +46,7 @@ int open_socket(uint16_t bind_port) {
   }
   if (g_stamps) {
     int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+    if (g_hw_stamps) flags |= SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_RAW_HARDWARE;
     setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags);
   }
   sockaddr_in a{};
@@ -91,7 +94,8 @@ bool receive(int fd, char* buf, size_t n, sockaddr_in* from, int64_t deadline) {
 int main(int argc, char** argv) {
   char buf[2048];
   const char* stamps = getenv("UDP_PINGPONG_STAMPS");
-  g_stamps = stamps && !strcmp(stamps, "1");
+  g_hw_stamps = stamps && !strcmp(stamps, "hw");
+  g_stamps = stamps && (!strcmp(stamps, "1") || g_hw_stamps);
   if (argc == 3 && !strcmp(argv[1], "echo")) {
     int fd = open_socket(uint16_t(atoi(argv[2])));
     sockaddr_in from{};

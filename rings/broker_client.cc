@@ -146,6 +146,14 @@ int broker_connect(const char* iface, const char* program, BrokerGrant* g, Error
                     broker::kWelcomeFixedFds + int(broker::kMaxQueues));
   if (got < 0) {
     g->close_unused();
+    // A broker of another protocol version closes the connection at the
+    // Hello: say so rather than only "connection reset".
+    if (got == -ECONNRESET)
+      return why->set(ECONNRESET,
+                      "the xdpload broker of %s closed the connection without a welcome (a "
+                      "broker from another xdpload version does: this one speaks protocol %u; "
+                      "restart `xdpload daemon` from this installation)",
+                      iface, unsigned(broker::kVersion));
     return why->set(-got, "no welcome from the xdpload broker of %s (%s)", iface,
                     strerror(-got));
   }

@@ -35,7 +35,7 @@
 namespace xdpload::rings::broker {
 
 constexpr uint32_t kMagic = 0x524b4258;  // "XBKR"
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;
 constexpr uint32_t kMaxQueues = 64;
 
 // The broker of `ifname`: an abstract Unix socket, so one per network
@@ -93,6 +93,9 @@ struct Welcome {
   // waking by itself more than a few times a second.
   uint32_t fill_target = 0;
   uint32_t queue_ids[kMaxQueues] = {};
+  // The key of the stamping steering program's metadata records
+  // (steer_rx_meta); 0: the broker runs the plain program.
+  uint64_t rx_meta_key = 0;
 };
 // Descriptors that come with a successful Welcome, in this order: the UMEM
 // memfd, the control segment's memfd, the broker's wake eventfd, then

@@ -6,6 +6,7 @@ RINGS_OBJS := $(RINGS_SRCS:%.cc=$(BUILD)/%.o) $(BUILD)/rings/steer_obj.o
 RINGS_LIB  := $(BUILD)/librings.a
 RINGS_LIBS := -lbpf -lelf -lz -lnuma
 STEER_BPF  := $(BUILD)/rings/steer.bpf.o
+STAMP_BPF  := $(BUILD)/rings/steer_stamp.bpf.o
 
 ALL += $(RINGS_LIB)
 
@@ -15,15 +16,22 @@ $(BUILD)/rings/%.o: rings/%.cc
 
 # The XDP program: BPF object compiled by clang, debug info stripped (BTF
 # stays: libbpf needs it for the maps), embedded into the library.
+# The same source with STEER_STAMPING is the stamping variant (hardware
+# receive stamps), a second object: only it needs the kernel's BTF.
 $(STEER_BPF): rings/steer.bpf.c rings/steer_maps.h
 	@mkdir -p $(@D)
 	$(CLANG) -O2 -g -target bpf -Wall -I/usr/include/$(shell gcc -dumpmachine) -Irings \
 	  -c $< -o $@.tmp
 	llvm-strip -g $@.tmp -o $@ && rm -f $@.tmp
-
-$(BUILD)/rings/steer_obj.o: rings/steer_obj.S $(STEER_BPF)
+$(STAMP_BPF): rings/steer.bpf.c rings/steer_maps.h
 	@mkdir -p $(@D)
-	$(CC) -c -DSTEER_OBJ='"$(abspath $(STEER_BPF))"' $< -o $@
+	$(CLANG) -O2 -g -target bpf -Wall -I/usr/include/$(shell gcc -dumpmachine) -Irings \
+	  -DSTEER_STAMPING -c $< -o $@.tmp
+	llvm-strip -g $@.tmp -o $@ && rm -f $@.tmp
+
+$(BUILD)/rings/steer_obj.o: rings/steer_obj.S $(STEER_BPF) $(STAMP_BPF)
+	@mkdir -p $(@D)
+	$(CC) -c -DSTEER_OBJ='"$(abspath $(STEER_BPF))"' -DSTAMP_OBJ='"$(abspath $(STAMP_BPF))"' $< -o $@
 
 $(RINGS_LIB): $(RINGS_OBJS) $(FAMILY_OBJS)
 	rm -f $@ && ar rcs $@ $^

@@ -95,11 +95,40 @@ static __always_inline void count_redirected(__u32 queue) {
   if (v) *v += 1;
 }
 
-// "xdp.frags": frames larger than one UMEM chunk (GRO or GSO super-packets,
-// which generic XDP sees) are handed over as several descriptors instead of
-// being dropped.
-SEC("xdp.frags")
-int xdpload_steer(struct xdp_md* ctx) {
+#ifdef STEER_STAMPING
+// The stamping variant (built from this file with STEER_STAMPING, a second
+// object: the kfunc below makes libbpf want the kernel's BTF, which the
+// plain program must not need).
+//
+// The driver's hardware receive stamp (kernel 6.3+; the verifier puts the
+// driver's own function in place of this call in a program bound to the
+// device).
+extern int bpf_xdp_metadata_rx_timestamp(const struct xdp_md* ctx, __u64* timestamp) __ksym;
+
+// Set by user space before the load (the object's only read-only data).
+const volatile struct steer_stamp_conf stamp_conf = {};
+
+// The frame's hardware stamp and the key into the metadata area before it
+// (struct steer_rx_meta). A driver that keeps no metadata refuses the
+// adjustment: the frame goes without, and user space, finding no key,
+// takes no stamp.
+static __always_inline void write_rx_meta(struct xdp_md* ctx) {
+  if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct steer_rx_meta))) return;
+  struct steer_rx_meta* meta = (void*)(long)ctx->data_meta;
+  if ((void*)(meta + 1) > (void*)(long)ctx->data) return;
+  __u64 stamp = 0;
+  if (bpf_xdp_metadata_rx_timestamp(ctx, &stamp)) stamp = 0;
+  if (!stamp && stamp_conf.test_fake_hw_stamp) stamp = bpf_ktime_get_ns();
+  meta->hw_stamp = stamp;
+  meta->key = stamp_conf.meta_key;
+}
+#define STAMPING 1
+#else
+static __always_inline void write_rx_meta(struct xdp_md* ctx) {}
+#define STAMPING 0
+#endif
+
+static __always_inline int steer(struct xdp_md* ctx) {
   void* data = (void*)(long)ctx->data;
   void* end = (void*)(long)ctx->data_end;
 
@@ -196,11 +225,26 @@ int xdpload_steer(struct xdp_md* ctx) {
   }
   count(STEER_STAT_REDIRECTED);
   count_redirected(queue);
+  if (STAMPING) write_rx_meta(ctx);
   return bpf_redirect_map(&xsks, key, XDP_PASS);
 
 pass:
   count(STEER_STAT_PASSED);
   return XDP_PASS;
 }
+
+// "xdp.frags": frames larger than one UMEM chunk (GRO or GSO super-packets,
+// which generic XDP sees) are handed over as several descriptors instead of
+// being dropped.
+#ifndef STEER_STAMPING
+SEC("xdp.frags")
+int xdpload_steer(struct xdp_md* ctx) { return steer(ctx); }
+#else
+// Loaded instead of xdpload_steer, bound to the device, when hardware
+// receive stamps are asked for (XDPLOAD_HW_STAMPS) and XDP runs in the
+// driver.
+SEC("xdp.frags")
+int xdpload_stamp(struct xdp_md* ctx) { return steer(ctx); }
+#endif
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -80,4 +80,28 @@ enum steer_conf {
   STEER_CONF_COUNT = 1,
 };
 
+// What the stamping variant of the program (xdpload_stamp, loaded bound to
+// the device in driver mode, XDPLOAD_HW_STAMPS) writes into the metadata
+// area just before every frame it redirects: the driver's hardware receive
+// stamp (bpf_xdp_metadata_rx_timestamp; 0: none) and the key user space
+// chose before loading it (its read-only `meta_key`). The bytes before a received frame are whatever the UMEM
+// chunk last held when the driver gave no metadata (a transmitted frame's
+// bytes, which a peer can choose): only a record carrying the key is read.
+struct steer_rx_meta {
+  __u64 hw_stamp;  // nanoseconds, the NIC clock's
+  __u64 key;
+};
+
+// The stamping variant's settings, its read-only data, written by user
+// space before the load (the verifier then sees constants).
+struct steer_stamp_conf {
+  __u64 meta_key;
+  // Tests only (XL_TEST_FAKE_HW_STAMP): a frame the driver gave no hardware
+  // stamp gets CLOCK_MONOTONIC's time instead, so that a test on veth, whose
+  // frames from a kernel sender never carry one, sees the stamp travel from
+  // the metadata to the program's control message.
+  __u32 test_fake_hw_stamp;
+  __u32 pad;
+};
+
 #endif

@@ -5,8 +5,10 @@
 #include <arpa/inet.h>
 #include <linux/if_link.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -20,8 +22,15 @@ extern "C" {
 static_assert(xdpload::rings::kMaxQueues == STEER_MAX_QUEUES,
               "a port serves as many queues as the steering program has sockets for");
 
+// Linux 6.3's uapi; older headers lack it.
+#ifndef BPF_F_XDP_DEV_BOUND_ONLY
+#define BPF_F_XDP_DEV_BOUND_ONLY (1U << 6)
+#endif
+
 extern "C" const unsigned char xdpload_steer_obj[];
 extern "C" const unsigned long xdpload_steer_obj_size;
+extern "C" const unsigned char xdpload_stamp_obj[];
+extern "C" const unsigned long xdpload_stamp_obj_size;
 
 namespace xdpload::rings {
 
@@ -56,7 +65,8 @@ bool is_ours(uint32_t id) {
   if (fd < 0) return false;
   bpf_prog_info info{};
   uint32_t len = sizeof info;
-  bool ours = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && !strcmp(info.name, "xdpload_steer");
+  bool ours = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+              (!strcmp(info.name, "xdpload_steer") || !strcmp(info.name, "xdpload_stamp"));
   close(fd);
   return ours;
 }
@@ -91,6 +101,7 @@ void XdpSteering::detach() {
   obj_ = nullptr;
   bits_fd_ = xsks_fd_ = stats_fd_ = conf_fd_ = queue_redirected_fd_ = slots_fd_ = paused_fd_ = -1;
   flow_ports_fd_ = flows_fd_ = -1;
+  rx_meta_key_ = 0;
 }
 
 void XdpSteering::abandon() {
@@ -98,7 +109,40 @@ void XdpSteering::abandon() {
   close_private_fd(link_fd_);
 }
 
-int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText* why) {
+int XdpSteering::load(int ifindex, bool stamping, uint64_t key) {
+  g_last_libbpf_message[0] = 0;
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = "xdpload_steer");
+  obj_ = stamping
+             ? bpf_object__open_mem(xdpload_stamp_obj, xdpload_stamp_obj_size, &open_opts)
+             : bpf_object__open_mem(xdpload_steer_obj, xdpload_steer_obj_size, &open_opts);
+  if (!obj_) return -errno;
+  int err = 0;
+  if (stamping) {
+    // Bound to the device: only such a program may ask the driver for the
+    // frame's metadata. Its settings are read-only data, set before the load.
+    bpf_program* prog = bpf_object__find_program_by_name(obj_, "xdpload_stamp");
+    bpf_map* rodata = bpf_object__find_map_by_name(obj_, ".rodata");
+    steer_stamp_conf conf{};
+    conf.meta_key = key;
+    conf.test_fake_hw_stamp = getenv("XL_TEST_FAKE_HW_STAMP") != nullptr;
+    if (!prog || !rodata) {
+      err = -ENOENT;
+    } else {
+      bpf_program__set_ifindex(prog, ifindex);
+      bpf_program__set_flags(prog, bpf_program__flags(prog) | BPF_F_XDP_DEV_BOUND_ONLY);
+      err = bpf_map__set_initial_value(rodata, &conf, sizeof conf);
+    }
+  }
+  if (!err) err = bpf_object__load(obj_);
+  if (err) {
+    bpf_object__close(obj_);
+    obj_ = nullptr;
+  }
+  return err;
+}
+
+int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText* why,
+                        bool hw_stamps) {
   libbpf_set_print(quiet_libbpf);
   g_last_libbpf_message[0] = 0;
 
@@ -118,13 +162,28 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
                     ifname, id, attached_mode_name(query.attach_mode));
   }
 
-  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = "xdpload_steer");
-  obj_ = bpf_object__open_mem(xdpload_steer_obj, xdpload_steer_obj_size, &open_opts);
-  if (!obj_) {
-    int err = errno;
-    return why->set(err, "cannot open the XDP steering program: %s", g_last_libbpf_message);
+  hw_stamp_refusal_[0] = 0;
+  bool stamping = hw_stamps && mode == XdpMode::Driver;
+  // The key the records carry: random, so that bytes a peer chose (a
+  // transmitted frame's, left in the chunk) cannot pass for one.
+  uint64_t key = 0;
+  if (stamping && (getrandom(&key, sizeof key, 0) != sizeof key || !key)) {
+    snprintf(hw_stamp_refusal_, sizeof hw_stamp_refusal_, "no random key for the records: %m");
+    stamping = false;
   }
-  if (int err = bpf_object__load(obj_); err) {
+  int err = load(ifindex, stamping, key);
+  if (err && stamping && err != -EPERM) {
+    snprintf(hw_stamp_refusal_, sizeof hw_stamp_refusal_,
+             "the kernel refused the stamping XDP program (%s%s%s)", strerror(-err),
+             g_last_libbpf_message[0] ? ": " : "", g_last_libbpf_message);
+    stamping = false;
+    err = load(ifindex, false, 0);
+  } else if (hw_stamps && mode != XdpMode::Driver) {
+    snprintf(hw_stamp_refusal_, sizeof hw_stamp_refusal_,
+             "hardware stamps need XDP in driver mode, and %s runs in %s mode", ifname,
+             xdp_mode_name(mode));
+  }
+  if (err) {
     detach();
     if (err == -EPERM)
       return why->set(EPERM, "loading an XDP program needs CAP_BPF and CAP_NET_ADMIN (run as root)");
@@ -137,7 +196,8 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
   // descriptor would take the number the program's next open() was about
   // to get (shim-fd-numbers saw epoll_create return 7 instead of 6).
   libbpf_num_possible_cpus();
-  bpf_program* prog = bpf_object__find_program_by_name(obj_, "xdpload_steer");
+  bpf_program* prog = bpf_object__find_program_by_name(obj_, stamping ? "xdpload_stamp"
+                                                                      : "xdpload_steer");
   bits_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_bits");
   xsks_fd_ = bpf_object__find_map_fd_by_name(obj_, "xsks");
   stats_fd_ = bpf_object__find_map_fd_by_name(obj_, "steer_stats");
@@ -181,6 +241,7 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
     return why->set(err, "cannot attach XDP in %s mode to %s: %s", xdp_mode_name(mode), ifname,
                     strerror(err));
   }
+  if (stamping) rx_meta_key_ = key;
   mode_ = mode;
   keep_private_fds();
   return 0;

@@ -34,7 +34,12 @@ class XdpSteering {
   XdpSteering& operator=(const XdpSteering&) = delete;
 
   // Loads the program and attaches it in `mode` (Driver or Skb).
-  int attach(int ifindex, const char* ifname, XdpMode mode, ErrorText* why);
+  // hw_stamps: in driver mode, the stamping variant, bound to the device
+  // (it writes each redirected frame's hardware receive stamp before it);
+  // when the kernel refuses that one, the plain program, and
+  // hw_stamp_refusal() says why.
+  int attach(int ifindex, const char* ifname, XdpMode mode, ErrorText* why,
+             bool hw_stamps = false);
   void detach();
   // Closes this process's link descriptor only (a forked child's copy).
   void abandon();
@@ -80,6 +85,12 @@ class XdpSteering {
                   uint16_t remote_port_be);
 
   XdpMode mode() const { return mode_; }
+  // The key of the stamping variant's metadata records (steer_rx_meta);
+  // 0: the plain program runs, frames carry no stamps.
+  uint64_t rx_meta_key() const { return rx_meta_key_; }
+  // Why hardware stamps were asked for and the plain program runs ("" when
+  // they were not asked for or the stamping variant runs).
+  const char* hw_stamp_refusal() const { return hw_stamp_refusal_; }
   SteeringStats stats() const;
   // Frames redirected to the socket of `queue`, summed over the CPUs.
   uint64_t queue_redirected(uint32_t queue) const;
@@ -103,7 +114,13 @@ class XdpSteering {
   // closed (false: they are libbpf's, the object stays open).
   bool own_map_fds_ = false;
   XdpMode mode_ = XdpMode::Auto;
+  uint64_t rx_meta_key_ = 0;
+  char hw_stamp_refusal_[200] = {};
 
+  // Opens one of the two embedded objects and loads its program (the
+  // stamping one bound to `ifindex`, its records carrying `key`). 0, or
+  // -errno with the object closed.
+  int load(int ifindex, bool stamping, uint64_t key);
   void keep_private_fds();
 };
 

@@ -177,7 +177,7 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
   int rc = -EINVAL;
   for (int m = first; m <= last; ++m) {
     ErrorText attempt;
-    rc = steering_.attach(ifindex_, iface_.c_str(), modes[m], &attempt);
+    rc = steering_.attach(ifindex_, iface_.c_str(), modes[m], &attempt, c.hw_stamps);
     if (rc == 0) {
       rc = bind_owner(modes[m], &attempt);
       if (rc == 0) break;

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,9 @@ struct PortConfig {
   bool allow_zero_copy = true;
   // The interface MTU, for the steering program (0: unknown, no UDP limit).
   uint32_t mtu = 0;
+  // Hardware receive stamps: the steering program's stamping variant, in
+  // driver mode (XdpSteering::attach).
+  bool hw_stamps = false;
   // Tests: behave as a kernel or driver that cannot share a UMEM between
   // queues (before 5.10), which this machine's cannot show.
   bool test_refuse_shared_umem = false;
@@ -171,6 +175,22 @@ class XskPort : public family::Object {
   // Frames lent to each queue's fill ring at most.
   uint32_t fill_target() const { return fill_target_; }
   XdpMode xdp_mode() const { return steering_.mode(); }
+  // The key of the records the stamping program writes before each frame
+  // (steer_rx_meta; the broker's, under a broker); 0: frames carry none.
+  uint64_t rx_meta_key() const { return control_ ? brokered_meta_key_ : steering_.rx_meta_key(); }
+  // A received frame's hardware stamp (ns, the NIC's clock), 0 when it has
+  // none. `data`: RxFrame::data of the packet's first frame. The record is
+  // used up: a later frame in the same chunk that comes without one (the
+  // driver refused the metadata) cannot pass this one's for its own.
+  uint64_t rx_hw_stamp(uint8_t* data) const {
+    const uint64_t key = rx_meta_key();
+    if (!key) return 0;
+    steer_rx_meta m;
+    memcpy(&m, data - sizeof m, sizeof m);
+    if (m.key != key) return 0;
+    memset(data - sizeof m, 0, sizeof m);
+    return m.hw_stamp;
+  }
   bool zero_copy() const { return zero_copy_; }
   // Packets larger than a frame arrive in several frames (XDP_USE_SG).
   bool multi_buffer() const { return multi_buffer_; }
@@ -331,6 +351,7 @@ class XskPort : public family::Object {
   uint32_t slot_ = 0;
   uint32_t keep_frames_ = 0;
   bool driver_mode_ = false;
+  uint64_t brokered_meta_key_ = 0;  // Welcome::rx_meta_key
   bool broker_gone_ = false;
   bool tx_blocked_ = false;
   uint32_t quota_ = 0;

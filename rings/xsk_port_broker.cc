@@ -59,6 +59,7 @@ int XskPort::adopt_broker_sockets(BrokerGrant* g, ErrorText* why) {
   // the broker for the fill rings.
   keep_frames_ = std::min<uint32_t>(w.quota / 4, 512);
   driver_mode_ = (w.flags & broker::kDriverMode) != 0;
+  brokered_meta_key_ = w.rx_meta_key;
   zero_copy_ = (w.flags & broker::kZeroCopy) != 0;
   multi_buffer_ = (w.flags & broker::kMultiBuffer) != 0;
   interface_queues_ = w.interface_queues;

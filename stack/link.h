@@ -33,6 +33,11 @@ class Link : public family::Object {
 
   virtual uint32_t rx_burst(LinkFrame* out, uint32_t max) = 0;
   virtual void release(uint64_t token) = 0;
+  // The hardware receive stamp of a packet whose first frame rx_burst()
+  // just gave (ns, the NIC's clock); 0: it has none.
+  virtual uint64_t rx_hw_stamp(const LinkFrame&) const { return 0; }
+  // Whether received frames can carry hardware stamps at all.
+  virtual bool rx_hw_stamps() const { return false; }
   // Makes released frames available for reception again.
   virtual void refill() = 0;
 

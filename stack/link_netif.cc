@@ -265,6 +265,8 @@ void LinkNetif::input_packet(const LinkFrame* f, uint32_t count) {
   const uint8_t* d = f[0].data;
   uint32_t total = 0;
   for (uint32_t i = 0; i < count; ++i) total += f[i].len;
+  const uint64_t hw_ns = link_->rx_hw_stamp(f[0]);
+  rx_hw_stamp_ = timespec{time_t(hw_ns / 1000000000), long(hw_ns % 1000000000)};
   if (f[0].len < 14 + 20) return drop(counters_->rx_malformed);
   if (((d[12] << 8) | d[13]) != kEthIp) return drop(counters_->rx_not_ipv4);
   if (!is_group_mac(d) && memcmp(d, address_.mac, 6) != 0) return drop(counters_->rx_not_ours);

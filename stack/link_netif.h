@@ -128,6 +128,13 @@ class LinkNetif {
   void set_rx_clock(RxClock clock) { rx_clock_ = clock; }
   void add_rx_stamp_users(int delta) { rx_stamp_users_ += delta; }
   const timespec& rx_stamp() const { return rx_stamp_; }
+  // Hardware receive stamps (SOF_TIMESTAMPING_RAW_HARDWARE): the NIC's, as
+  // the steering program found them (XDPLOAD_HW_STAMPS). Read for every
+  // packet when the link has them, as a NIC stamps every packet once
+  // configured: a datagram queued before its socket asked has one too.
+  // rx_hw_stamp() is the packet's being fed to lwIP ({0, 0}: none).
+  bool rx_hw_stamps() const { return link_->rx_hw_stamps(); }
+  const timespec& rx_hw_stamp() const { return rx_hw_stamp_; }
 
   // Transmit timestamps (SOF_TIMESTAMPING_TX_SOFTWARE): while a tap is set,
   // every frame handed to the transmit ring is shown to it, with the time
@@ -230,6 +237,7 @@ class LinkNetif {
   void tap_tx(const uint8_t* frame, uint32_t len);
   int rx_stamp_users_ = 0;
   timespec rx_stamp_{};
+  timespec rx_hw_stamp_{};
   static constexpr uint32_t kMaxBurst = 64;
   static constexpr uint64_t kNoFrame = ~uint64_t(0);
   uint64_t rx_in_hand_[kMaxBurst];

@@ -36,6 +36,8 @@ class PcapLink final : public Link {
     inner_->release(token);
   }
   void refill() override { inner_->refill(); }
+  uint64_t rx_hw_stamp(const LinkFrame& f) const override { return inner_->rx_hw_stamp(f); }
+  bool rx_hw_stamps() const override { return inner_->rx_hw_stamps(); }
 
   uint8_t* tx_frame(uint64_t* token, uint32_t* room) override {
     uint8_t* p = inner_->tx_frame(token, room);

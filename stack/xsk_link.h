@@ -28,6 +28,8 @@ class XskLink final : public Link {
     if (rings::XskPort* p = port_of(token)) p->free_frame(token & kAddrMask);
   }
   void refill() override { port_->refill_when_due(); }
+  uint64_t rx_hw_stamp(const LinkFrame& f) const override { return port_->rx_hw_stamp(f.data); }
+  bool rx_hw_stamps() const override { return port_->rx_meta_key() != 0; }
 
   uint8_t* tx_frame(uint64_t* token, uint32_t* room) override {
     uint8_t* p = port_->alloc_tx(token);

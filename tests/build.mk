@@ -66,7 +66,8 @@ $(BUILD)/tests/tc_drop_ack.bpf.o: tests/progs/tc_drop_ack.bpf.c
 TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child $(BUILD)/tests/clock_check \
                 $(BUILD)/tests/mux_parity $(BUILD)/tests/fork_patterns $(BUILD)/tests/fork_stress \
                 $(BUILD)/tests/cmsg_parity $(BUILD)/tests/zerocopy_parity $(BUILD)/tests/api_fuzz \
-                $(BUILD)/tests/close_race $(BUILD)/tests/die_holding_lock $(BUILD)/tests/sendfile_parity
+                $(BUILD)/tests/close_race $(BUILD)/tests/die_holding_lock $(BUILD)/tests/sendfile_parity \
+                $(BUILD)/tests/hw_stamps
 ALL += $(TEST_C_PROGS)
 # The extensions API's probe, linked against each stub.
 # The extensions API's programs, each linked against each stub.

@@ -74,6 +74,12 @@ LAZY(BPF, int, bpf_object__find_map_fd_by_name, (const struct bpf_object* o, con
 LAZY(BPF, struct bpf_program*, bpf_object__find_program_by_name,
      (const struct bpf_object* o, const char* n), (o, n))
 LAZY(BPF, int, bpf_object__load, (struct bpf_object * o), (o))
+LAZY(BPF, struct bpf_map*, bpf_object__find_map_by_name, (const struct bpf_object* o, const char* n),
+     (o, n))
+LAZY(BPF, int, bpf_map__set_initial_value, (struct bpf_map * m, const void* d, size_t n), (m, d, n))
+LAZY(BPF, void, bpf_program__set_ifindex, (struct bpf_program * p, __u32 i), (p, i))
+LAZY(BPF, __u32, bpf_program__flags, (const struct bpf_program* p), (p))
+LAZY(BPF, int, bpf_program__set_flags, (struct bpf_program * p, __u32 f), (p, f))
 LAZY(BPF, struct bpf_object*, bpf_object__open_mem,
      (const void* buf, size_t size, const struct bpf_object_open_opts* opts), (buf, size, opts))
 LAZY(BPF, int, bpf_prog_get_fd_by_id, (__u32 id), (id))

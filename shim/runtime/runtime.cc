@@ -209,6 +209,7 @@ bool Runtime::start_stack() {
   sc.port.umem.numa_node = host_.umem_node();
   sc.port.ring_size = uint32_t(config_.ring_size);
   sc.port.allow_zero_copy = config_.zero_copy;
+  sc.port.hw_stamps = config_.hw_stamps;
   sc.pcap_path = config_.pcap;
   sc.port.mode = config_.xdp_mode == 1   ? rings::XdpMode::Driver
                  : config_.xdp_mode == 2 ? rings::XdpMode::Skb
@@ -260,6 +261,13 @@ bool Runtime::start_stack() {
     return false;
   }
   warn_unserved_queues();
+  if (config_.hw_stamps && !stack_->driver().rx_hw_stamps()) {
+    const char* why = stack_->port()->brokered()
+                          ? "the broker does not take them (xdpload daemon --hw-stamps 1)"
+                          : stack_->port()->steering().hw_stamp_refusal();
+    log_at(kLogError, "no hardware receive stamps on %s: %s", config_.iface.c_str(),
+           *why ? why : "unknown");
+  }
   read_tcp_sysctls();
   if (!family::lwip_globals_shared())
     XLOG(kLogDecision, "forked children will not share the stack (lwIP's globals are private)");
@@ -270,10 +278,11 @@ bool Runtime::start_stack() {
     for (const std::string& o : config_.non_default) opts += " " + o;
     char addr[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &iface_.addr, addr, sizeof addr);
-    log_at(kLogInfo, "accelerating %s (%s) queue%s %s, XDP %s%s, %u frames of %u bytes%s%s",
+    log_at(kLogInfo, "accelerating %s (%s) queue%s %s, XDP %s%s%s, %u frames of %u bytes%s%s",
            iface_.name.c_str(), addr, p->queue_count() == 1 ? "" : "s", p->queue_list().c_str(),
-           p->mode_string().c_str(),
-           p->multi_buffer() ? " multi-buffer" : "", p->frame_count(), p->umem().frame_size(),
+           p->mode_string().c_str(), p->multi_buffer() ? " multi-buffer" : "",
+           p->rx_meta_key() ? " with hardware receive stamps" : "", p->frame_count(),
+           p->umem().frame_size(),
            opts.empty() ? "" : ", options:", opts.c_str());
   }
   size_t umem_len = 0;

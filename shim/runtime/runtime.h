@@ -254,6 +254,8 @@ class Runtime {
   // At exit, XDPLOAD_LOG=1: how the clock was served.
   void report_clock();
   int64_t spin_ns() const { return config_.spin_usec * 1000; }
+  // XDPLOAD_HW_STAMPS (whether they came is the driver's rx_hw_stamps()).
+  bool hw_stamps_asked() const { return config_.hw_stamps; }
 
   // pthread_atfork handlers.
   static void fork_prepare();

@@ -22,6 +22,9 @@ constexpr int kTimestampOld = 29, kTimestampNsOld = 35, kTimestampingOld = 37;
 constexpr int kTimestampNew = 63, kTimestampNsNew = 64, kTimestampingNew = 65;
 // Newer than the headers of some distributions (Linux 6.12).
 constexpr uint32_t kOptRxFilter = 1u << 17;
+#ifndef SCM_TIMESTAMPING_PKTINFO
+#define SCM_TIMESTAMPING_PKTINFO 58
+#endif
 
 int int_value(const void* v, socklen_t len) {
   int x = 0;
@@ -46,6 +49,8 @@ bool RxCmsgOptions::wants_stamps() const {
   return rcvtstamp || sock_timestamp || (tsflags & SOF_TIMESTAMPING_RX_SOFTWARE);
 }
 
+bool RxCmsgOptions::wants_hw_stamps() const { return tsflags & SOF_TIMESTAMPING_RAW_HARDWARE; }
+
 void note_read_stamp(const RxCmsgOptions& o, const RxMeta& m, int64_t* sk_stamp_ns) {
   const int64_t kt = int64_t(m.stamp.tv_sec) * 1000000000 + m.stamp.tv_nsec;
   const uint32_t f = o.tsflags;
@@ -53,8 +58,10 @@ void note_read_stamp(const RxCmsgOptions& o, const RxMeta& m, int64_t* sk_stamp_
       o.rcvtstamp || o.rxq_ovfl || (f & (SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RAW_HARDWARE));
   if (cmsg_path) {
     // The stamp went into a message instead, or is kept.
+    const bool hw = m.hw_stamp.tv_sec || m.hw_stamp.tv_nsec;
     const bool in_message = o.rcvtstamp || (f & SOF_TIMESTAMPING_RX_SOFTWARE) ||
-                            (kt && (f & SOF_TIMESTAMPING_SOFTWARE));
+                            (kt && (f & SOF_TIMESTAMPING_SOFTWARE)) ||
+                            (hw && (f & SOF_TIMESTAMPING_RAW_HARDWARE));
     if (!in_message) *sk_stamp_ns = kt;
   } else if (o.sock_timestamp) {
     *sk_stamp_ns = kt;
@@ -121,7 +128,7 @@ bool RxCmsgOptions::apply(int level, int name, const void* value, socklen_t len)
 }
 
 void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, bool error_queue,
-                         const uint8_t* opt_stats, size_t opt_stats_len) {
+                         const uint8_t* opt_stats, size_t opt_stats_len, const RxHwStamp* hw) {
   const bool stamped = stamp.tv_sec != 0 || stamp.tv_nsec != 0;
   if (o.rcvtstamp) {
     // A datagram that arrived before stamps were wanted: Linux stamps it
@@ -137,15 +144,62 @@ void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, 
   }
   // SO_TIMESTAMPING: the software stamp in ts[0] when reporting is asked
   // for and there is one (RX_FILTER: only if this socket generates, or for
-  // the error queue); no hardware stamp here (ts[2]), so nothing when only
-  // that is asked for.
+  // the error queue); the NIC's in ts[2] likewise, preceded by
+  // SCM_TIMESTAMPING_PKTINFO under OPT_PKTINFO (a received datagram's
+  // interface and length); nothing when neither is there.
   const uint32_t f = o.tsflags;
+  Pair64 tss[3] = {};
+  bool empty = true;
   if ((f & SOF_TIMESTAMPING_SOFTWARE) &&
       ((f & SOF_TIMESTAMPING_RX_SOFTWARE) || error_queue || !(f & kOptRxFilter)) && stamped) {
-    Pair64 tss[3] = {{stamp.tv_sec, stamp.tv_nsec}, {0, 0}, {0, 0}};
+    tss[0] = {stamp.tv_sec, stamp.tv_nsec};
+    empty = false;
+  }
+  if (hw && (hw->stamp.tv_sec || hw->stamp.tv_nsec) && (f & SOF_TIMESTAMPING_RAW_HARDWARE) &&
+      ((f & SOF_TIMESTAMPING_RX_HARDWARE) || error_queue || !(f & kOptRxFilter))) {
+    tss[2] = {hw->stamp.tv_sec, hw->stamp.tv_nsec};
+    empty = false;
+    if ((f & SOF_TIMESTAMPING_OPT_PKTINFO) && !error_queue) {
+      scm_ts_pktinfo info{};
+      info.if_index = uint32_t(hw->ifindex);
+      info.pkt_length = hw->frame_len;
+      w.put(SOL_SOCKET, SCM_TIMESTAMPING_PKTINFO, &info, sizeof info);
+    }
+  }
+  if (!empty) {
     w.put(SOL_SOCKET, o.tstamp_new ? kTimestampingNew : kTimestampingOld, tss, sizeof tss);
     if (opt_stats_len) w.put(SOL_SOCKET, 54 /* SCM_TIMESTAMPING_OPT_STATS */, opt_stats, opt_stats_len);
   }
+}
+
+void put_tcp_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec sw, timespec hw) {
+  // tcp_recv_timestamp(): each stamp the last segment read has, as asked.
+  const uint32_t f = o.tsflags;
+  Pair64 tss[3] = {};
+  bool has_timestamping = false;
+  if (sw.tv_sec || sw.tv_nsec) {
+    if (o.rcvtstamp) {
+      if (!o.rcvtstampns) {
+        Pair64 tv{sw.tv_sec, sw.tv_nsec / 1000};
+        w.put(SOL_SOCKET, o.tstamp_new ? kTimestampNew : kTimestampOld, &tv, sizeof tv);
+      } else {
+        Pair64 ts{sw.tv_sec, sw.tv_nsec};
+        w.put(SOL_SOCKET, o.tstamp_new ? kTimestampNsNew : kTimestampNsOld, &ts, sizeof ts);
+      }
+    }
+    if ((f & SOF_TIMESTAMPING_SOFTWARE) &&
+        ((f & SOF_TIMESTAMPING_RX_SOFTWARE) || !(f & kOptRxFilter))) {
+      tss[0] = {sw.tv_sec, sw.tv_nsec};
+      has_timestamping = true;
+    }
+  }
+  if ((hw.tv_sec || hw.tv_nsec) && (f & SOF_TIMESTAMPING_RAW_HARDWARE) &&
+      ((f & SOF_TIMESTAMPING_RX_HARDWARE) || !(f & kOptRxFilter))) {
+    tss[2] = {hw.tv_sec, hw.tv_nsec};
+    has_timestamping = true;
+  }
+  if (has_timestamping)
+    w.put(SOL_SOCKET, o.tstamp_new ? kTimestampingNew : kTimestampingOld, tss, sizeof tss);
 }
 
 void put_ip_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, const in_pktinfo& info, const RxMeta& m) {
@@ -168,7 +222,8 @@ void put_ip_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, const in_pktinfo& info,
 void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const RxInterface& iface) {
   CmsgWriter w(msg);
   // ---- sock_recv_cmsgs(): timestamps, then the drop count ----
-  put_timestamp_cmsgs(w, o, m.stamp, false);
+  const RxHwStamp hw{m.hw_stamp, iface.ifindex, m.frame_len};
+  put_timestamp_cmsgs(w, o, m.stamp, false, nullptr, 0, &hw);
   if (o.rxq_ovfl && m.drops) w.put(SOL_SOCKET, SO_RXQ_OVFL, &m.drops, sizeof m.drops);
   // ---- ip_cmsg_recv_offset() ----
   in_pktinfo info{};

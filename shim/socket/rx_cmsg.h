@@ -30,6 +30,9 @@ struct RxCmsgOptions {
   // Receive timestamps are taken for this socket (Linux: the socket enables
   // the global timestamping of received packets).
   bool wants_stamps() const;
+  // Reports hardware receive stamps (SOF_TIMESTAMPING_RAW_HARDWARE; the
+  // NIC generates them when someone configured it, SIOCSHWTSTAMP).
+  bool wants_hw_stamps() const;
   bool any() const;
   // An option the kernel has just accepted: its effect on the flags. False
   // for an option that is not one of these.
@@ -39,6 +42,8 @@ struct RxCmsgOptions {
 // What the stack knew of one datagram when it arrived.
 struct RxMeta {
   timespec stamp{};       // software receive time (REALTIME); 0: none was taken
+  timespec hw_stamp{};    // the NIC's receive stamp; 0: none
+  uint32_t frame_len = 0;  // the packet's length from its Ethernet header on
   uint32_t dst_ip = 0;    // network order, from the IP header
   uint16_t dst_port = 0;  // host order
   uint8_t ttl = 0;
@@ -71,7 +76,18 @@ void put_ip_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, const in_pktinfo& info,
 // error_queue, for an entry of the error queue (a transmit timestamp).
 // opt_stats: a transmit stamp's OPT_STATS attributes, put after the
 // SO_TIMESTAMPING message when that one is put (SCM_TIMESTAMPING_OPT_STATS).
+// hw: a received datagram's hardware stamp, with what
+// SCM_TIMESTAMPING_PKTINFO reports beside it.
+struct RxHwStamp {
+  timespec stamp{};  // {0, 0}: none
+  int ifindex = 0;
+  uint32_t frame_len = 0;
+};
 void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, bool error_queue,
-                         const uint8_t* opt_stats = nullptr, size_t opt_stats_len = 0);
+                         const uint8_t* opt_stats = nullptr, size_t opt_stats_len = 0,
+                         const RxHwStamp* hw = nullptr);
+// A TCP read's (tcp_recv_timestamp()): the last segment's software and
+// hardware stamps, each as the socket asked.
+void put_tcp_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec sw, timespec hw);
 
 }  // namespace xdpload::shim

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "shim/wait/epoll_set.h"
+#include "shim/runtime/log.h"
 #include "shim/runtime/runtime.h"
 
 namespace xdpload::shim {
@@ -25,15 +26,32 @@ int Socket::forget_descriptors(pid_t pid, int fd) {
   return n;
 }
 
-void Socket::count_stamp_user(bool want) {
-  if (want == stamp_user) return;
-  stamp_user = want;
-  Runtime::get().stack()->driver().add_rx_stamp_users(want ? 1 : -1);
+void Socket::count_stamp_user(bool on) {
+  stack::LinkNetif& driver = Runtime::get().stack()->driver();
+  const bool want = on && rx_cmsg.wants_stamps();
+  if (want != stamp_user) {
+    stamp_user = want;
+    driver.add_rx_stamp_users(want ? 1 : -1);
+  }
+  // Hardware stamps are read for every packet when the link has them; a
+  // socket that asks for them when it has none is told once how to get
+  // them (XDPLOAD_HW_STAMPS asked and refused: the start-up said why).
+  if (on && rx_cmsg.wants_hw_stamps() && !driver.rx_hw_stamps() &&
+      !Runtime::get().hw_stamps_asked()) {
+    static bool said = false;
+    if (!said) {
+      said = true;
+      log_at(kLogError,
+             "a socket asks for hardware receive stamps; xdpload reads them only with "
+             "XDPLOAD_HW_STAMPS=1 (XDP in driver mode, a driver that gives them): "
+             "its data comes without");
+    }
+  }
 }
 
 bool Socket::set_rx_option(int level, int name, const void* value, socklen_t len) {
   if (!rx_cmsg.apply(level, name, value, len)) return false;
-  if (accelerated) count_stamp_user(rx_cmsg.wants_stamps());
+  if (accelerated) count_stamp_user(true);
   return true;
 }
 

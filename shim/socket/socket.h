@@ -125,9 +125,10 @@ class Socket : public family::Object {
   SocketOptions opt;
   ZeroCopyNotices zc;  // MSG_ZEROCOPY completions owed (zerocopy_notices.h)
   RxCmsgOptions rx_cmsg;  // receive timestamps and control messages asked for (rx_cmsg.h)
-  // Counts this socket among those that want receive timestamps, or not
-  // (the driver stamps bursts while any does). Lock held; off at release.
-  void count_stamp_user(bool want);
+  // Counts this socket among those that want software receive timestamps
+  // as rx_cmsg asks (on), or not (off, at release): the driver stamps
+  // bursts while any does. Lock held.
+  void count_stamp_user(bool on);
   bool stamp_user = false;
   // A receive option the kernel accepted (timestamps, IP_PKTINFO...): true
   // if it is one served here. (UdpSocket's also follows OPT_ID's keys.)

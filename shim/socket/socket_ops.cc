@@ -1178,7 +1178,7 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     if (!still(s, fd)) return -EBADF;
     OpHold hold(s);
     TcpSocket* t = tcp(s);
-    t->last_read_stamp = timespec{};
+    t->last_read_stamp = {};
     ssize_t r = t->recv(msg->msg_iov, int(msg->msg_iovlen), flags);
     if (r >= 0) {
       // __sys_recvmsg starts msg_flags from the call's MSG_CMSG_CLOEXEC.
@@ -1186,10 +1186,11 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
       if (msg->msg_name) msg->msg_namelen = 0;
       // tcp_recv_timestamp(): the stamp of the last segment read, when it
       // has one and the socket asked.
-      const timespec& ts = t->last_read_stamp;
-      if (r > 0 && (ts.tv_sec || ts.tv_nsec) && t->rx_cmsg.any()) {
+      const timespec& sw = t->last_read_stamp.sw;
+      const timespec& hw = t->last_read_stamp.hw;
+      if (r > 0 && (sw.tv_sec || sw.tv_nsec || hw.tv_sec || hw.tv_nsec) && t->rx_cmsg.any()) {
         CmsgWriter w(msg);
-        put_timestamp_cmsgs(w, t->rx_cmsg, ts, false);
+        put_tcp_timestamp_cmsgs(w, t->rx_cmsg, sw, hw);
         w.finish();
       } else {
         msg->msg_controllen = 0;

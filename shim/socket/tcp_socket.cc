@@ -277,7 +277,7 @@ signed char TcpSocket::on_recv(void* arg, tcp_pcb* p, pbuf* data, signed char) {
     s->rx_bytes += data->tot_len;
     s->rx.push_back(data);
     // (Data lwIP held out of order is stamped when the gap fills.)
-    s->rx_stamps.push_back(rt.stack()->driver().rx_stamp());
+    s->rx_stamps.push_back({rt.stack()->driver().rx_stamp(), rt.stack()->driver().rx_hw_stamp()});
   }
   s->notify();
   return ERR_OK;
@@ -413,7 +413,7 @@ void TcpSocket::adopt(tcp_pcb* p, TcpSocket* l) {
   remote = SockAddr{ip4_addr_get_u32(&p->remote_ip), p->remote_port};
   attach(p);
   apply_all_options();
-  count_stamp_user(rx_cmsg.wants_stamps());
+  count_stamp_user(true);
 }
 
 
@@ -628,7 +628,7 @@ int TcpSocket::connect(const SockAddr& to) {
   if (!accelerated) ++rt.counters().accelerated_tcp;  // (not again when it connects anew)
   accelerated = true;
   rt.track(this);
-  count_stamp_user(rx_cmsg.wants_stamps());
+  count_stamp_user(true);
   rt.stack()->flush();
   if (nonblock) {
     connect_unreported = true;

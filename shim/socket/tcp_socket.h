@@ -125,7 +125,12 @@ class TcpSocket final : public Socket {
   }
   // The receive time of the data the last recv() returned (of its last
   // segment, as Linux's tcp_recv_timestamp), {0, 0} when none was taken.
-  timespec last_read_stamp{};
+  // A received segment's stamps: software ({0, 0}: none taken) and the NIC's.
+  struct RxStamps {
+    timespec sw{};
+    timespec hw{};
+  };
+  RxStamps last_read_stamp{};
   int unacked_bytes() const;
   void fill_tcp_info(void* info, socklen_t* len) const;
   void stat_row(stats::SocketRow* row) const override;
@@ -243,7 +248,7 @@ class TcpSocket final : public Socket {
   // Received, not yet read: pbufs in arrival order (a deque, not a pbuf
   // chain: a chain's length is 16 bits).
   family::deque<pbuf*> rx;
-  family::deque<timespec> rx_stamps;  // each rx pbuf's receive time ({0, 0}: none taken)
+  family::deque<RxStamps> rx_stamps;  // each rx pbuf's
   size_t rx_off = 0;    // bytes of rx.front() already read
   size_t rx_bytes = 0;  // readable bytes in rx
   bool owns_port = false;  // the kernel socket reserves the local port (client side)

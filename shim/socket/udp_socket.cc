@@ -39,6 +39,11 @@ void UdpSocket::on_recv(void* arg, udp_pcb*, pbuf* data, const void* addr, uint1
   RxMeta meta;
   const ip_hdr* ih = ip4_current_header();
   meta.stamp = rt.stack()->driver().rx_stamp();
+  meta.hw_stamp = rt.stack()->driver().rx_hw_stamp();
+  // SCM_TIMESTAMPING_PKTINFO's length: from the Ethernet header to the end
+  // of the UDP datagram (what the skb holds from its MAC header once IP and
+  // UDP trimmed it; a NIC's padding is not counted).
+  meta.frame_len = 14 + IPH_HL_BYTES(ih) + 8 + data->tot_len;
   meta.dst_ip = ip4_addr_get_u32(ip4_current_dest_addr());
   meta.dst_port = s->local.port;
   meta.ttl = IPH_TTL(ih);
@@ -104,7 +109,7 @@ int UdpSocket::open() {
   Runtime& rt = Runtime::get();
   accelerated = true;
   rt.track(this);
-  count_stamp_user(rx_cmsg.wants_stamps());
+  count_stamp_user(true);
   ++rt.counters().accelerated_udp;
   return 0;
 }
@@ -127,7 +132,7 @@ bool UdpSocket::set_rx_option(int level, int name, const void* value, socklen_t 
 
 int UdpSocket::get_stamp(bool usec, int64_t out[2]) {
   int rc = shim::get_stamp(&rx_cmsg, &sk_stamp_ns, usec, out);
-  if (accelerated) count_stamp_user(rx_cmsg.wants_stamps());
+  if (accelerated) count_stamp_user(true);
   return rc;
 }
 

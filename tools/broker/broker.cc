@@ -167,9 +167,10 @@ bool Broker::start(std::string* why) {
     return false;
   }
   ifaddr_ = interface_address(config_.iface.c_str());
-  say("serving %s: queue%s %s, XDP %s, %u frames of %u bytes, quota %u, policy %s (%zu rule%s)",
+  say("serving %s: queue%s %s, XDP %s%s, %u frames of %u bytes, quota %u, policy %s (%zu rule%s)",
       config_.iface.c_str(), port_->queue_count() == 1 ? "" : "s", port_->queue_list().c_str(),
-      port_->mode_string().c_str(), port_->frame_count(), port_->umem().frame_size(),
+      port_->mode_string().c_str(), port_->rx_meta_key() ? " with hardware receive stamps" : "",
+      port_->frame_count(), port_->umem().frame_size(),
       config_.quota, config_.policy_path.empty() ? "built in (root only)" : config_.policy_path.c_str(),
       policy_.size(), policy_.size() == 1 ? "" : "s");
   return true;
@@ -183,6 +184,7 @@ bool Broker::open_port(std::string* why) {
   pc.umem.frame_size = config_.frame_size;
   pc.ring_size = config_.ring_size;
   pc.mode = config_.mode;
+  pc.hw_stamps = config_.hw_stamps;
   pc.broker_owner = true;
   ErrorText err;
   if (rings::XskPort::open(pc, &port_, &err) < 0) {
@@ -190,6 +192,8 @@ bool Broker::open_port(std::string* why) {
     return false;
   }
   if (!port_->degraded().empty()) say("%s", port_->degraded().c_str());
+  if (*port_->steering().hw_stamp_refusal())
+    say("no hardware receive stamps: %s", port_->steering().hw_stamp_refusal());
   frame_shift_ = port_->umem().frame_shift();
   fill_target_ = port_->fill_target();
   const uint32_t n = port_->frame_count();
@@ -400,6 +404,7 @@ void Broker::welcome(Program& p, const bp::Hello& hello) {
             (port_->xdp_mode() == rings::XdpMode::Driver ? bp::kDriverMode : 0);
   w.quota = config_.quota;
   w.fill_target = fill_target_;
+  w.rx_meta_key = port_->rx_meta_key();
   for (uint32_t i = 0; i < w.nqueues; ++i) w.queue_ids[i] = port_->queue_id(i);
 
   // First frames to send with, before the program asks.

@@ -80,6 +80,7 @@ struct BrokerConfig {
   // the UMEM, and the fill rings are served first).
   uint32_t quota = 0;
   rings::XdpMode mode = rings::XdpMode::Auto;
+  bool hw_stamps = false;  // the stamping steering program (hardware receive stamps)
   std::vector<uint32_t> queues;  // empty: every queue
   std::string status_path;       // where the status is written for xdpload-stat
 };

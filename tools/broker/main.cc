@@ -1,7 +1,7 @@
 // xdpload daemon: the broker for one interface (tools/broker/broker.h).
 //
 //   xdpload daemon --iface IF [--policy FILE] [--frames N] [--quota N]
-//                  [--ring-size N] [--queues LIST] [--xdp-mode auto|driver|skb]
+//                  [--ring-size N] [--queues LIST] [--xdp-mode auto|driver|skb] [--hw-stamps 0|1]
 //                  [--realtime 0|1] [--status FILE]
 //
 // Runs in the foreground until SIGTERM or SIGINT (conf/xdpload-daemon@.service
@@ -31,7 +31,7 @@ void on_signal(int) { g_stop = 1; }
 void usage(FILE* out) {
   fprintf(out,
           "usage: xdpload daemon --iface IF [--policy FILE] [--frames N] [--quota N]\n"
-          "                      [--ring-size N] [--queues LIST] [--xdp-mode auto|driver|skb]\n"
+          "                      [--ring-size N] [--queues LIST] [--xdp-mode auto|driver|skb] [--hw-stamps 0|1]\n"
           "                      [--realtime 0|1] [--status FILE]\n"
           "\n"
           "Serves the interface to several programs under xdpload, of any user the policy\n"
@@ -42,6 +42,8 @@ void usage(FILE* out) {
           "                  what the fill rings leave, 2048 of the default 16384)\n"
           "  --ring-size N   each program's rx and tx rings (default 2048)\n"
           "  --queues LIST   receive queues to serve (default: all)\n"
+          "  --hw-stamps 0|1 hardware receive stamps for the programs' sockets that\n"
+          "                  ask for them (driver-mode XDP; default 0)\n"
           "  --realtime 0|1  run at SCHED_FIFO priority 1 when woken (default 1)\n"
           "  --status FILE   where xdpload-stat reads the broker's state\n"
           "                  (default /run/xdpload/broker-PID.status)\n");
@@ -104,6 +106,10 @@ int main(int argc, char** argv) {
     }
     else if (a == "--queues") {
       ok = rings::parse_queue_list(v, &c.queues);
+    } else if (a == "--hw-stamps") {
+      std::string h = v;
+      ok = h == "0" || h == "1";
+      c.hw_stamps = h == "1";
     } else if (a == "--xdp-mode") {
       std::string m = v;
       ok = m == "auto" || m == "driver" || m == "skb";
