@@ -15,7 +15,7 @@ import struct
 import sys
 import time
 
-MAGIC, VERSION = 0x524B4258, 1
+MAGIC, VERSION = 0x524B4258, 2  # rings/broker_protocol.h kVersion
 HELLO, WELCOME, CLAIM, RELEASE, REPLY, SHARE, FLOW = 1, 2, 3, 4, 5, 6, 7
 
 
