@@ -85,7 +85,7 @@ int get_stamp(RxCmsgOptions* o, int64_t* sk_stamp_ns, bool usec, int64_t out[2])
 
 bool RxCmsgOptions::any() const {
   return rcvtstamp || (tsflags & (SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RAW_HARDWARE)) ||
-         rxq_ovfl || pktinfo || recvttl || recvtos || origdstaddr;
+         rxq_ovfl || pktinfo || recvttl || recvtos || origdstaddr || ipv6_pktinfo;
 }
 
 bool RxCmsgOptions::apply(int level, int name, const void* value, socklen_t len) {
@@ -123,6 +123,11 @@ bool RxCmsgOptions::apply(int level, int name, const void* value, socklen_t len)
       case IP_RECVTOS: recvtos = on; return true;
       case IP_RECVORIGDSTADDR: origdstaddr = on; return true;
     }
+  }
+  // (Only an AF_INET6 socket takes it: the kernel judged first.)
+  if (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO) {
+    ipv6_pktinfo = on;
+    return true;
   }
   return false;
 }
@@ -225,6 +230,15 @@ void put_rx_cmsgs(msghdr* msg, const RxCmsgOptions& o, const RxMeta& m, const Rx
   const RxHwStamp hw{m.hw_stamp, iface.ifindex, m.frame_len};
   put_timestamp_cmsgs(w, o, m.stamp, false, nullptr, 0, &hw);
   if (o.rxq_ovfl && m.drops) w.put(SOL_SOCKET, SO_RXQ_OVFL, &m.drops, sizeof m.drops);
+  // ---- an AF_INET6 socket's ip6_datagram_recv_common_ctl(): for an IPv4
+  // datagram, IPV6_PKTINFO with the destination v4-mapped ----
+  if (o.ipv6_pktinfo) {
+    in6_pktinfo info6{};
+    info6.ipi6_addr.s6_addr[10] = info6.ipi6_addr.s6_addr[11] = 0xff;
+    memcpy(&info6.ipi6_addr.s6_addr[12], &m.dst_ip, 4);
+    info6.ipi6_ifindex = unsigned(iface.ifindex);
+    w.put(IPPROTO_IPV6, IPV6_PKTINFO, &info6, sizeof info6);
+  }
   // ---- ip_cmsg_recv_offset() ----
   in_pktinfo info{};
   info.ipi_ifindex = iface.ifindex;

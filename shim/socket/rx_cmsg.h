@@ -23,6 +23,7 @@ struct RxCmsgOptions {
   uint32_t tsflags = 0;      // SO_TIMESTAMPING's flags
   bool rxq_ovfl = false;     // SO_RXQ_OVFL
   bool pktinfo = false, recvttl = false, recvtos = false, origdstaddr = false;
+  bool ipv6_pktinfo = false;  // IPV6_RECVPKTINFO (an AF_INET6 socket)
   // SOCK_TIMESTAMP: the socket keeps the last datagram's stamp for
   // SIOCGSTAMP (set by that ioctl and by SO_TIMESTAMP*, never cleared).
   bool sock_timestamp = false;

@@ -175,6 +175,13 @@ static void show_cmsgs(struct msghdr* m, int64_t sent, int64_t returned) {
       }
     } else if (c->cmsg_level == IPPROTO_IP) {
       show_ip_cmsg(c);
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+               data >= sizeof(struct in6_pktinfo)) {
+      struct in6_pktinfo pi;
+      char x[INET6_ADDRSTRLEN];
+      memcpy(&pi, d, sizeof pi);
+      inet_ntop(AF_INET6, &pi.ipi6_addr, x, sizeof x);
+      printf(": ifindex %s, addr %s", pi.ipi6_ifindex == if_nametoindex(iface) ? "the interface's" : "other", x);
     }
     printf("\n");
   }
@@ -637,6 +644,39 @@ int main(int argc, char** argv) {
   CASE("everything, 100 bytes of control buffer", 100, ALL);
   CASE("everything, 20 bytes of control buffer", 20, ALL);
   CASE("everything, no control buffer", 0, ALL);
+
+  /* An AF_INET6 socket receiving IPv4 datagrams (v4-mapped addresses):
+   * IPV6_RECVPKTINFO gives IPV6_PKTINFO (the destination v4-mapped, after
+   * the timestamps, before the IPv4 messages the socket also asked for). */
+  printf("AF_INET6 socket: IPV6_RECVPKTINFO, with SO_TIMESTAMPNS, IP_PKTINFO, IP_RECVTTL\n");
+  {
+    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+    ++sockets_opened;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in6 a6, src6;
+    memset(&a6, 0, sizeof a6);
+    a6.sin6_family = AF_INET6;
+    a6.sin6_port = htons(9700);
+    a6.sin6_addr.s6_addr[10] = a6.sin6_addr.s6_addr[11] = 0xff;
+    inet_pton(AF_INET, local, &a6.sin6_addr.s6_addr[12]);
+    src6 = a6;
+    src6.sin6_port = source.sin_port;
+    memcpy(&src6.sin6_addr.s6_addr[12], &source.sin_addr, 4);
+    if (bind(fd, (struct sockaddr*)&a6, sizeof a6) != 0) printf("  bind: %s\n", en(errno));
+    const struct opt o[] = {{IPPROTO_IPV6, IPV6_RECVPKTINFO, 1}, {SOL_SOCKET, 35, 1},
+                            {IPPROTO_IP, IP_PKTINFO, 1}, {IPPROTO_IP, IP_RECVTTL, 1}};
+    for (size_t i = 0; i < sizeof o / sizeof o[0]; ++i)
+      if (setsockopt(fd, o[i].level, o[i].name, &o[i].value, sizeof(int)) != 0)
+        printf("  setsockopt %d/%d: %s\n", o[i].level, o[i].name, en(errno));
+    last_stamp = 0;
+    int64_t sent = now_ns();
+    char req[64];
+    int n = snprintf(req, sizeof req, "%d %d %d %d", 3, 100, 0x28, 33);
+    sendto(fd, req, (size_t)n, 0, (struct sockaddr*)&src6, sizeof src6);
+    receive(fd, 3, 512, sent);
+    close(fd);
+  }
 
   /* SIOCGSTAMP: ENOENT before any datagram (and stamping starts), then the
    * stamp of the datagram read; SIOCGSTAMPNS after a datagram read while

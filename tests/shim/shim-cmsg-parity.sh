@@ -2,7 +2,7 @@
 # SO_TIMESTAMP, SO_TIMESTAMPNS and SO_TIMESTAMPING in the old and the _NEW
 # layouts, IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVORIGDSTADDR,
 # SO_RXQ_OVFL, each alone and all together, with control buffers too small
-# and none; SIOCGSTAMP and SIOCGSTAMPNS; IP_RECVERR with an ICMP port
+# and none; IPV6_PKTINFO on an AF_INET6 socket's IPv4 datagrams; SIOCGSTAMP and SIOCGSTAMPNS; IP_RECVERR with an ICMP port
 # unreachable from B (POLLERR, MSG_ERRQUEUE's sock_extended_err, the
 # socket's error after it); transmit timestamps on the error queue
 # (TX_SOFTWARE and TX_SCHED, OPT_ID keys, OPT_TSONLY, the looped-back
@@ -52,6 +52,9 @@ in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
 u1=$(kernel_counter "$NS_A" UdpInDatagrams)
 cat "$tmp/xdpload.err"
 check "the kernel run completed" grep -q "SO_RXQ_OVFL counts every one of them: yes" "$tmp/kernel"
+sed -n '/^AF_INET6 socket/,/^SIOCGSTAMP/p' "$tmp/kernel"
+check "an AF_INET6 socket's IPv4 datagrams carry IPV6_PKTINFO on the kernel (compared below)" \
+  grep -q "cmsg level 41 type 50 len 36: ifindex the interface's, addr ::ffff:$IP_A" "$tmp/kernel"
 cases=$(grep -c '^[A-Za-z]' "$tmp/kernel")
 sockets=$(sed -n 's/^sockets opened: //p' "$tmp/kernel")
 tcps=$(grep -c '^tcp ' "$tmp/kernel")
