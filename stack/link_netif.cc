@@ -396,6 +396,17 @@ bool LinkNetif::broadcast(uint32_t dst) const {
 }
 
 err_t LinkNetif::output(struct pbuf* p, uint32_t dst) {
+  if (dont_fragment_ && p->len >= 20) {
+    // (Before a packet waits for its neighbour: it keeps the bit.)
+    auto* ip = static_cast<uint8_t*>(p->payload);
+    const uint32_t ihl = (ip[0] & 0x0fu) * 4;
+    if ((ip[6] & 0x40) == 0 && ihl >= 20 && p->len >= ihl) {
+      ip[6] |= 0x40;
+      ip[10] = ip[11] = 0;
+      const uint16_t sum = uint16_t(~csum_fold(csum_partial(ip, ihl)));
+      memcpy(ip + 10, &sum, 2);
+    }
+  }
   struct eth_addr mac;
   uint32_t host_dst = ntohl(dst);
   if (broadcast(dst)) {

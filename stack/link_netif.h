@@ -88,8 +88,14 @@ class LinkNetif {
     uint16_t src_port, dst_port;  // host order
     uint8_t ttl, tos;
     bool checksum;  // false: UDP_FLAGS_NOCHKSUM (SO_NO_CHECK)
+    bool dont_fragment = false;  // DF (IP_PMTUDISC_DO, _PROBE)
   };
   bool send_udp(const UdpHeaderFields& h, const iovec* iov, int iovcnt, size_t len);
+  // DF on the IPv4 packets lwIP hands to output() while set (lwIP never
+  // sets it): a UDP socket sets it around its own udp_sendto when the
+  // program asked for DF (IP_PMTUDISC_DO or _PROBE, which also keep its
+  // datagrams within one frame: never fragmented).
+  void set_dont_fragment(bool on) { dont_fragment_ = on; }
   // Applies the kernel's neighbour and route changes; sends held packets
   // whose neighbour became known.
   void kernel_events();
@@ -238,6 +244,7 @@ class LinkNetif {
   int rx_stamp_users_ = 0;
   timespec rx_stamp_{};
   timespec rx_hw_stamp_{};
+  bool dont_fragment_ = false;
   static constexpr uint32_t kMaxBurst = 64;
   static constexpr uint64_t kNoFrame = ~uint64_t(0);
   uint64_t rx_in_hand_[kMaxBurst];

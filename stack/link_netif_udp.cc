@@ -57,7 +57,8 @@ bool LinkNetif::send_udp(const UdpHeaderFields& h, const iovec* iov, int iovcnt,
   ip[1] = h.tos;
   memcpy(ip + 2, &ip_len, 2);
   memcpy(ip + 4, &id, 2);
-  ip[6] = ip[7] = 0;  // no DF, not a fragment (as lwIP)
+  ip[6] = h.dont_fragment ? 0x40 : 0;  // DF as asked, never a fragment
+  ip[7] = 0;
   ip[8] = h.ttl;
   ip[9] = IPPROTO_UDP;
   ip[10] = ip[11] = 0;

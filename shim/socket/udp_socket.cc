@@ -272,7 +272,17 @@ bool UdpSocket::send_direct(const iovec* iov, int iovcnt, size_t len, const Sock
   h.ttl = ctl && ctl->ttl >= 0 ? u8_t(ctl->ttl) : pcb->ttl;
   h.tos = ctl && ctl->tos >= 0 ? u8_t(ctl->tos) : pcb->tos;
   h.checksum = (pcb->flags & UDP_FLAGS_NOCHKSUM) == 0;
+  h.dont_fragment = dont_fragment();
   return driver.send_udp(h, iov, iovcnt, len);
+}
+
+bool UdpSocket::dont_fragment() const {
+  // Linux's __ip_make_skb: DF always under DO and PROBE; under WANT (the
+  // default) when the datagram fits the path MTU. The stack has no path
+  // MTU discovery (the ICMP "fragmentation needed" reaches the kernel
+  // twin): under WANT it sends without DF, as lwIP does, so that a router
+  // with a smaller MTU fragments the datagram rather than drops it.
+  return opt.pmtudisc == IP_PMTUDISC_DO || opt.pmtudisc == IP_PMTUDISC_PROBE;
 }
 
 bool UdpSocket::too_long(size_t len) const {
@@ -280,7 +290,7 @@ bool UdpSocket::too_long(size_t len) const {
   if (len > 65507) return true;
   // Don't-fragment (IP_PMTUDISC_DO, _PROBE, _INTERFACE): a datagram larger
   // than the interface's MTU is refused, as Linux refuses it (the stack
-  // would fragment it). (Linux also sets DF on the wire; lwIP does not.)
+  // would fragment it); the others go with DF (dont_fragment).
   return (opt.pmtudisc == IP_PMTUDISC_DO || opt.pmtudisc == IP_PMTUDISC_PROBE ||
           opt.pmtudisc == IP_PMTUDISC_INTERFACE) &&
          len + 28 > Runtime::get().iface().mtu;
@@ -342,6 +352,7 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, size_t len, const SockAddr
     driver.set_tx_tap(on_frame_sent, this, on_frame_held);
   }
   err_t err;
+  driver.set_dont_fragment(dont_fragment());
   if (to) {
     ip4_addr_t ip;
     ip.addr = to->ip;
@@ -349,6 +360,7 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, size_t len, const SockAddr
   } else {
     err = udp_send(pcb, p);
   }
+  driver.set_dont_fragment(false);
   if (stamps) {
     driver.set_tx_tap(nullptr, nullptr);
     tx_stamps.done();

@@ -55,6 +55,8 @@ class UdpSocket final : public Socket {
   // A datagram Linux refuses as too long (EMSGSIZE): beyond one IPv4
   // datagram, or beyond the MTU where the socket forbids fragments.
   bool too_long(size_t len) const;
+  // DF on its datagrams (IP_MTU_DISCOVER).
+  bool dont_fragment() const;
   // A datagram whose fate Linux decides in ways the stack does not copy:
   // too long, or fragments that may not fit twice the send buffer (ENOBUFS
   // beyond it, with a small SO_SNDBUF). The kernel twin sends it (or

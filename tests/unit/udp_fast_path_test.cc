@@ -77,7 +77,9 @@ TEST(UdpFastPath, SameFrameAsLwipAndDelivered) {
   uint32_t sent = 0, sent_bytes = 0;
   const uint64_t direct_before = pair.a->driver().counters().tx_udp_direct;
   for (uint16_t len : {0, 1, 2, 63, 64, 65, 1000, 1471, 1472}) {
-    for (int variant = 0; variant < 3; ++variant) {
+    // Variants: plain; TTL and TOS; no checksum; DF (the socket's
+    // IP_PMTUDISC_DO: lwIP's packet gets it in LinkNetif::output).
+    for (int variant = 0; variant < 4; ++variant) {
       std::vector<uint8_t> payload(len);
       for (uint16_t i = 0; i < len; ++i) payload[i] = uint8_t(i * 7 + len + variant);
       tx->ttl = variant == 1 ? 3 : 64;
@@ -89,7 +91,9 @@ TEST(UdpFastPath, SameFrameAsLwipAndDelivered) {
       pbuf* p = pbuf_alloc(PBUF_TRANSPORT, len, PBUF_RAM);
       ASSERT_NE(p, nullptr);
       if (len) memcpy(p->payload, payload.data(), len);
+      pair.a->driver().set_dont_fragment(variant == 3);
       ASSERT_EQ(udp_sendto(tx, p, &b, 7001), ERR_OK);
+      pair.a->driver().set_dont_fragment(false);
       pbuf_free(p);
 
       LinkNetif::UdpHeaderFields h;
@@ -100,6 +104,7 @@ TEST(UdpFastPath, SameFrameAsLwipAndDelivered) {
       h.ttl = tx->ttl;
       h.tos = tx->tos;
       h.checksum = variant != 2;
+      h.dont_fragment = variant == 3;
       // In two pieces, as a sendmsg with two iovecs.
       iovec iov[2] = {{payload.data(), size_t(len / 3)},
                       {payload.data() + len / 3, size_t(len - len / 3)}};
@@ -114,6 +119,8 @@ TEST(UdpFastPath, SameFrameAsLwipAndDelivered) {
       EXPECT_EQ(uint16_t(ip_id(lwip) + 1), ip_id(direct)) << "one ID counter for both";
       // The headers' checksums are valid, each for its own ID.
       EXPECT_EQ(csum_fold(csum_partial(direct.data() + 14, 20)), 0xffff);
+      EXPECT_EQ(csum_fold(csum_partial(lwip.data() + 14, 20)), 0xffff);
+      EXPECT_EQ(direct[20], variant == 3 ? 0x40 : 0) << "DF only when asked";
       if (variant != 2) {
         EXPECT_EQ(check_l4(pair.ip_a, pair.ip_b, IPPROTO_UDP, direct.data() + 34, 8 + len, 6),
                   L4Checksum::kGood)
