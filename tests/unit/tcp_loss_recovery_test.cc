@@ -419,6 +419,60 @@ TEST(TcpLossRecovery, ReorderingByThreeIsUndoneByDsack) {
   EXPECT_GE(t.client->ssthresh, ssthresh_before);
 }
 
+// Patch 0012: the first reordering costs a needless retransmission (the
+// peer has not been seen to reorder), which the D-SACK undoes; from then on
+// the connection knows its peer reorders, RACK's time alone says lost, and
+// each D-SACK widens RACK's reordering window until a reordering of that
+// degree costs nothing. Before the patch each of the six cost one
+// retransmission and one recovery (checked).
+// (On this fake link a whole window queues on the wire: in about one run
+// of six, the late original of the first held segment is acknowledged
+// while its retransmission waits behind that window, RACK takes the
+// retransmission for delivered and every segment queued before it for
+// lost: one recovery sends the window again, all of it undone by D-SACKs.
+// Hence the checks are per reordering, not a total.)
+TEST(TcpLossRecovery, RepeatedReorderingStopsCostingRetransmissions) {
+  Transfer t;
+  warm_up(t);
+  // Further apart than a whole window (256 KiB): the D-SACK of one comes
+  // back before the next.
+  t.wire.hold = {5, 255, 505, 755, 1005, 1255};
+  TcpEvents d = send_intact(t, 1400);
+  EXPECT_TRUE(t.wire.lost_seqs.empty());
+  EXPECT_EQ(d.rexmit_rto, 0u);
+  EXPECT_LE(d.recoveries, 2u) << "six reorderings";
+  EXPECT_EQ(d.undone, d.recoveries) << "each recovery was needless, and undone";
+  {
+    CoreGuard g;
+    EXPECT_EQ(t.client->reord_seen, 1);
+    EXPECT_GE(t.client->reo_wnd_steps, 2) << "a step for a D-SACK";
+  }
+  // The first held segment was sent again; nothing from the third
+  // reordering on was.
+  ASSERT_FALSE(t.wire.resent.empty());
+  const uint32_t first_seq = t.wire.resent.begin()->first;  // segment 5's
+  for (auto [seq, n] : t.wire.resent)
+    EXPECT_LT(seq - first_seq, (505u - 5) * kSeg) << "a late reordering cost a retransmission";
+}
+
+// Once reordering is seen, losses are still repaired without a timeout
+// (found by RACK's time, not by counting SACKed segments), and sixteen
+// recoveries without a D-SACK shrink the reordering window back.
+TEST(TcpLossRecovery, AfterReorderingLossesAreFoundByTimeAndTheWindowShrinksBack) {
+  Transfer t;
+  warm_up(t);
+  t.wire.hold = {5};
+  // Further apart than a whole window (256 KiB): one recovery each.
+  for (uint32_t i = 100; i < 100 + 17 * 250; i += 250) t.wire.lose.insert(i);
+  TcpEvents d = send_intact(t, 100 + 17 * 250 + 40);
+  EXPECT_EQ(d.rexmit_rto, 0u);
+  EXPECT_GE(d.recoveries, 17u);
+  for (uint32_t seq : t.wire.lost_seqs) EXPECT_GE(t.wire.resent[seq], 1u) << seq;
+  CoreGuard g;
+  EXPECT_EQ(t.client->reord_seen, 1);
+  EXPECT_EQ(t.client->reo_wnd_steps, 1) << "persist " << int(t.client->reo_wnd_persist);
+}
+
 // Congestion control (patch 0004), on a PCB of its own: how far the window
 // falls on a loss and how fast it grows back while ACKs come at once (no
 // time passes, so CUBIC's cubic term stays at the window it started from and
