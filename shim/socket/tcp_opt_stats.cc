@@ -82,7 +82,7 @@ size_t build_tcp_opt_stats(const tcp_pcb* pcb, uint64_t edt_ns, int ack_ttl, uin
   a.put<uint64_t>(kBytesSent, pcb->bytes_sent);
   a.put<uint64_t>(kBytesRetrans, pcb->bytes_retrans);
   a.put<uint32_t>(kDsackDups, pcb->dsack_dups);
-  a.put<uint32_t>(kReordSeen, 0);
+  a.put<uint32_t>(kReordSeen, pcb->reord_seen);  // (Linux counts the events; here 0 or 1)
   a.put<uint32_t>(kSrtt, pcb->srtt_us);
   a.put<uint16_t>(kTimeoutRehash, 0);
   a.put<uint32_t>(kBytesNotsent, pcb->snd_lbb - pcb->snd_nxt);

@@ -4,7 +4,8 @@
 // what lwIP and lwIP patch 0010 keep per connection. What the stack does
 // not measure reads as a connection that never met it: no busy or
 // limited time (TCP_NLA_BUSY, RWND_LIMITED, SNDBUF_LIMITED), no delivery
-// rate, no ECN marks, no reordering seen, no rehash. Approximations:
+// rate, no ECN marks, no rehash. Approximations: REORD_SEEN is 1 once the
+// peer was seen to reorder (lwIP patch 0012; Linux counts the events);
 // DELIVERY_RATE_APP_LMT is "nothing queued unsent"; CA_STATE is Recovery
 // during fast recovery, else Open (never Loss after a timeout); DELIVERED
 // counts what the whole acknowledgement freed (Linux counts up to the

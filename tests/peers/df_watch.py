@@ -2,7 +2,8 @@
 peer namespace) and prints, for each to a port in [LOW, HIGH], its
 destination port and whether it has DF set: df_watch.py IFACE LOW HIGH
 
-Prints "ready" once the socket is bound.
+and whether its IP header checksum is right. Prints "ready" once the
+socket is bound.
 """
 import socket
 import struct
@@ -21,4 +22,8 @@ while True:
     flags = struct.unpack("!H", pkt[6:8])[0]
     dport = struct.unpack("!H", pkt[ihl + 2:ihl + 4])[0]
     if low <= dport <= high:
-        print(f"port {dport} df {1 if flags & 0x4000 else 0}", flush=True)
+        total = sum(struct.unpack("!%dH" % (ihl // 2), pkt[:ihl]))
+        while total > 0xFFFF:
+            total = (total & 0xFFFF) + (total >> 16)
+        ok = "good" if total == 0xFFFF else "bad"
+        print(f"port {dport} df {1 if flags & 0x4000 else 0} checksum {ok}", flush=True)
