@@ -391,14 +391,47 @@ void hand_inherited_to_kernel() {
   CoreGuard g;
   rt().stats_before_exec();
   const pid_t me = process_id();
-  std::vector<std::pair<Socket*, int>> inherited;
+  std::vector<std::pair<Socket*, int>> inherited, closing;
   for (Socket* s = rt().live_sockets(); s; s = s->live_next) {
     if (!s->accelerated) continue;
+    // Its descriptors all this process's and all FD_CLOEXEC: the exec closes
+    // the socket, as the kernel would close it.
+    bool closes = !s->descriptors.empty();
+    int last_fd = -1;
     for (const Descriptor& d : s->descriptors) {
-      if (d.pid != me) continue;
+      if (d.pid != me) {
+        closes = false;
+        continue;
+      }
       int fl = libc::fcntl(d.fd, F_GETFD);
       if (fl >= 0 && !(fl & FD_CLOEXEC)) inherited.emplace_back(s, d.fd);
+      closes = closes && fl >= 0 && (fl & FD_CLOEXEC);
+      last_fd = d.fd;
     }
+    if (closes) closing.emplace_back(s, last_fd);
+  }
+  // A connection the exec closes: the kernel finishes it, as it finishes a
+  // socket closed with data in flight (its unacknowledged bytes delivered,
+  // then a FIN). Left on the stack it would die with this image, silently,
+  // when this is the family's last process (and stay open for ever in the
+  // stack of the others). A listener or UDP socket: the kernel's too, so
+  // that its port closes with the descriptor (the family's other processes
+  // would otherwise go on accepting for it).
+  for (auto& [s, fd] : closing) {
+    if (!still(s, fd) || !s->accelerated) continue;
+    if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected) {
+      ErrorText why;
+      if (tcp(s)->hand_connection_to_kernel(fd, &why) != 0) {
+        log_at(kLogError,
+               "descriptor %d: the exec closes it, and the connection cannot go to the kernel to "
+               "be finished (%s): the peer will see it reset",
+               fd, why.c_str());
+        continue;
+      }
+      XLOG(kLogDecision, "descriptor %d: the exec closes it: connection handed to the kernel, "
+           "which finishes it", fd);
+    }
+    hand_to_kernel(s);
   }
   for (auto& [s, fd] : inherited) {
     if (!still(s, fd) || !s->accelerated) continue;  // (handed over with another descriptor)
