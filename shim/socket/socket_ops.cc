@@ -413,23 +413,25 @@ void hand_inherited_to_kernel() {
   // A connection the exec closes: the kernel finishes it, as it finishes a
   // socket closed with data in flight (its unacknowledged bytes delivered,
   // then a FIN). Left on the stack it would die with this image, silently,
-  // when this is the family's last process (and stay open for ever in the
-  // stack of the others). A listener or UDP socket: the kernel's too, so
-  // that its port closes with the descriptor (the family's other processes
-  // would otherwise go on accepting for it).
+  // when this is the family's last process (the others would close it on
+  // the stack once they saw this image gone). A listener or UDP socket:
+  // the kernel's too, so that its port closes with the descriptor. (A
+  // failed exec leaves them the kernel's; a listener's queued connections
+  // and a UDP socket's queued datagrams are lost then.)
   for (auto& [s, fd] : closing) {
     if (!still(s, fd) || !s->accelerated) continue;
     if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected) {
       ErrorText why;
       if (tcp(s)->hand_connection_to_kernel(fd, &why) != 0) {
-        log_at(kLogError,
-               "descriptor %d: the exec closes it, and the connection cannot go to the kernel to "
-               "be finished (%s): the peer will see it reset",
-               fd, why.c_str());
-        continue;
+        // (A connection already shut for writing, or ended, is not handed
+        // over: it closes on the stack here, as close() would close it.)
+        XLOG(kLogDecision,
+             "descriptor %d: the exec closes it; the connection closes on the stack (%s)", fd,
+             why.c_str());
+      } else {
+        XLOG(kLogDecision, "descriptor %d: the exec closes it: connection handed to the kernel, "
+             "which finishes it", fd);
       }
-      XLOG(kLogDecision, "descriptor %d: the exec closes it: connection handed to the kernel, "
-           "which finishes it", fd);
     }
     hand_to_kernel(s);
   }

@@ -70,7 +70,7 @@ size_t build_tcp_opt_stats(const tcp_pcb* pcb, uint64_t edt_ns, int ack_ttl, uin
   a.put<uint64_t>(kPacingRate, pacing);
   a.put<uint64_t>(kDeliveryRate, 0);
   a.put<uint32_t>(kSndCwnd, cwnd);
-  a.put<uint32_t>(kReordering, 3);  // net.ipv4.tcp_reordering's default; the stack never adapts it
+  a.put<uint32_t>(kReordering, pcb->reordering ? pcb->reordering : 3);  // DupThresh (patch 0012)
   a.put<uint32_t>(kMinRtt, pcb->min_rtt_us ? pcb->min_rtt_us : ~0u);
   a.put<uint8_t>(kRecurRetrans, pcb->nrtx);
   a.put<uint8_t>(kDeliveryRateAppLmt, pcb->unsent == nullptr);

@@ -5,7 +5,7 @@
 # client in B reads to the end of the stream. On the kernel path: every
 # byte, then the end. Under xdpload, before: the connection died with the
 # image (the family's last process), and the client got part of the bytes,
-# then a reset. Now the connection goes to the kernel with its state before
+# then nothing until its timeout. Now the connection goes to the kernel with its state before
 # the exec (TCP_REPAIR), and the client gets what the kernel path gives.
 . "$(dirname "$0")/../lib/common.sh"
 need_root

@@ -421,9 +421,10 @@ TEST(TcpLossRecovery, ReorderingByThreeIsUndoneByDsack) {
 
 // Patch 0012: the first reordering costs a needless retransmission (the
 // peer has not been seen to reorder), which the D-SACK undoes; from then on
-// the connection knows its peer reorders, RACK's time alone says lost, and
-// each D-SACK widens RACK's reordering window until a reordering of that
-// degree costs nothing (DupThresh rises to four; RACK waits longer).
+// the connection knows its peer reorders: DupThresh rises to four (three
+// SACKed segments above a hole no longer make it lost) and each D-SACK
+// widens RACK's reordering window, so that a reordering of that degree
+// costs nothing.
 // Before the patch each of the six cost one retransmission and one
 // recovery (checked). (On this fake link RACK's timer, which has
 // millisecond steps, sometimes still fires for a later one: at most three.)
@@ -448,6 +449,7 @@ TEST(TcpLossRecovery, RepeatedReorderingStopsCostingRetransmissions) {
     CoreGuard g;
     EXPECT_EQ(t.client->reord_seen, 1);
     EXPECT_GE(t.client->reordering, 4) << "DupThresh raised past the reordering's three";
+    EXPECT_LE(t.client->reordering, 6) << "...by one per needless recovery at most";
     EXPECT_GE(t.client->reo_wnd_steps, 2) << "a step for a D-SACK";
   }
   // The first held segment was sent again; of the six, at most three were
@@ -462,22 +464,23 @@ TEST(TcpLossRecovery, RepeatedReorderingStopsCostingRetransmissions) {
 // Once reordering is seen, losses are still repaired without a timeout,
 // found by the SACKed segments above them against the raised DupThresh
 // (four, after a reordering by three). (That 16 recoveries without a D-SACK
-// shrink RACK's window back is not checked here: on this fake link an
-// occasional recovery sends a queued window again, D-SACKed, which
-// restarts the count.)
+// bring both back is not checked: on this fake link an occasional recovery
+// sends a queued window again, D-SACKed, which restarts the count.)
 TEST(TcpLossRecovery, AfterReorderingLossesAreStillRepairedWithoutTimeout) {
   Transfer t;
   warm_up(t);
   t.wire.hold = {5};
   // Further apart than a whole window (256 KiB): one recovery each.
-  for (uint32_t i = 100; i < 100 + 17 * 250; i += 250) t.wire.lose.insert(i);
-  TcpEvents d = send_intact(t, 100 + 17 * 250 + 40);
+  // (Ten: sixteen recoveries without a D-SACK would bring DupThresh back.)
+  for (uint32_t i = 100; i < 100 + 10 * 250; i += 250) t.wire.lose.insert(i);
+  TcpEvents d = send_intact(t, 100 + 10 * 250 + 40);
   EXPECT_EQ(d.rexmit_rto, 0u);
-  EXPECT_GE(d.recoveries, 17u);
+  EXPECT_GE(d.recoveries, 10u);
   for (uint32_t seq : t.wire.lost_seqs) EXPECT_GE(t.wire.resent[seq], 1u) << seq;
   CoreGuard g;
   EXPECT_EQ(t.client->reord_seen, 1);
   EXPECT_GE(t.client->reordering, 4) << "DupThresh raised by the reordering";
+  EXPECT_LE(t.client->reordering, 6) << "lost segments taken for reordered";
 }
 
 // Congestion control (patch 0004), on a PCB of its own: how far the window
