@@ -58,7 +58,19 @@ bool Socket::set_rx_option(int level, int name, const void* value, socklen_t len
 void Socket::notify() {
   ++seq;
   waiters.wake_all();
-  for (EpollItem* item : watchers) item->set->item_ready(item);
+  // EPOLLEXCLUSIVE, as Linux's exclusive wait entries: the sets that asked
+  // for it, in the order they registered, get the event until one of them
+  // has a thread waiting, and the rest are not told. One worker of a
+  // forking server (nginx's default shape) wakes for a new connection, not
+  // every worker only for all but one to find accept() empty.
+  bool exclusive_woken = false;
+  for (EpollItem* item : watchers) {
+    if (item->events & EPOLLEXCLUSIVE) {
+      if (exclusive_woken) continue;
+      exclusive_woken = item->set->has_waiters();
+    }
+    item->set->item_ready(item);
+  }
 }
 
 }  // namespace xdpload::shim

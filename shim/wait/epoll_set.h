@@ -54,6 +54,8 @@ class EpollSet : public family::Object {
   int ctl(int op, int fd, Socket* s, epoll_event* ev);
   int wait(epoll_event* events, int max, int64_t timeout_ns, const sigset_t* mask);
   void item_ready(EpollItem* item);
+  // A thread of any process is in wait() on it (spinning or asleep).
+  bool has_waiters() const { return sleepers_ > 0; }
   void forget(EpollItem* item);  // the socket is gone
   // The set is watched by another poll/epoll: keep its descriptor readable
   // whenever it has something to report.
