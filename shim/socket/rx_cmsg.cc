@@ -43,6 +43,17 @@ timespec now_realtime() {
   return ts;
 }
 
+// SO_TIMESTAMP or SO_TIMESTAMPNS, in the layout of the name that was set.
+void put_so_timestamp(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp) {
+  if (!o.rcvtstampns) {
+    Pair64 tv{stamp.tv_sec, stamp.tv_nsec / 1000};
+    w.put(SOL_SOCKET, o.tstamp_new ? kTimestampNew : kTimestampOld, &tv, sizeof tv);
+  } else {
+    Pair64 ts{stamp.tv_sec, stamp.tv_nsec};
+    w.put(SOL_SOCKET, o.tstamp_new ? kTimestampNsNew : kTimestampNsOld, &ts, sizeof ts);
+  }
+}
+
 }  // namespace
 
 bool RxCmsgOptions::wants_stamps() const {
@@ -139,13 +150,7 @@ void put_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec stamp, 
     // A datagram that arrived before stamps were wanted: Linux stamps it
     // now ("race between timestamp enabling and packet receiving").
     if (!stamped) stamp = now_realtime();
-    if (!o.rcvtstampns) {
-      Pair64 tv{stamp.tv_sec, stamp.tv_nsec / 1000};
-      w.put(SOL_SOCKET, o.tstamp_new ? kTimestampNew : kTimestampOld, &tv, sizeof tv);
-    } else {
-      Pair64 ts{stamp.tv_sec, stamp.tv_nsec};
-      w.put(SOL_SOCKET, o.tstamp_new ? kTimestampNsNew : kTimestampNsOld, &ts, sizeof ts);
-    }
+    put_so_timestamp(w, o, stamp);
   }
   // SO_TIMESTAMPING: the software stamp in ts[0] when reporting is asked
   // for and there is one (RX_FILTER: only if this socket generates, or for
@@ -183,15 +188,7 @@ void put_tcp_timestamp_cmsgs(CmsgWriter& w, const RxCmsgOptions& o, timespec sw,
   Pair64 tss[3] = {};
   bool has_timestamping = false;
   if (sw.tv_sec || sw.tv_nsec) {
-    if (o.rcvtstamp) {
-      if (!o.rcvtstampns) {
-        Pair64 tv{sw.tv_sec, sw.tv_nsec / 1000};
-        w.put(SOL_SOCKET, o.tstamp_new ? kTimestampNew : kTimestampOld, &tv, sizeof tv);
-      } else {
-        Pair64 ts{sw.tv_sec, sw.tv_nsec};
-        w.put(SOL_SOCKET, o.tstamp_new ? kTimestampNsNew : kTimestampNsOld, &ts, sizeof ts);
-      }
-    }
+    if (o.rcvtstamp) put_so_timestamp(w, o, sw);
     if ((f & SOF_TIMESTAMPING_SOFTWARE) &&
         ((f & SOF_TIMESTAMPING_RX_SOFTWARE) || !(f & kOptRxFilter))) {
       tss[0] = {sw.tv_sec, sw.tv_nsec};
