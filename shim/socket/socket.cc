@@ -58,16 +58,19 @@ bool Socket::set_rx_option(int level, int name, const void* value, socklen_t len
 void Socket::notify() {
   ++seq;
   waiters.wake_all();
-  // EPOLLEXCLUSIVE, as Linux's exclusive wait entries: the sets that asked
-  // for it, in the order they registered, get the event until one of them
-  // has a thread waiting, and the rest are not told. One worker of a
-  // forking server (nginx's default shape) wakes for a new connection, not
-  // every worker only for all but one to find accept() empty.
+  // EPOLLEXCLUSIVE, as Linux's exclusive wait entries: for a listener's
+  // new connection, the sets that asked for it, in the order they
+  // registered, get the event until one that watches for input has a live
+  // thread waiting, and the rest are not told. One worker of a forking
+  // server (nginx's default shape) wakes for a new connection, not every
+  // worker only for all but one to find accept() empty. Any other change
+  // (a close, an error) is every set's, as Linux wakes all for those.
+  const bool one_wake = connections_waiting();
   bool exclusive_woken = false;
   for (EpollItem* item : watchers) {
-    if (item->events & EPOLLEXCLUSIVE) {
+    if (one_wake && (item->events & EPOLLEXCLUSIVE)) {
       if (exclusive_woken) continue;
-      exclusive_woken = item->set->has_waiters();
+      exclusive_woken = (item->events & EPOLLIN) && item->set->has_live_waiter();
     }
     item->set->item_ready(item);
   }

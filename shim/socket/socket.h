@@ -142,6 +142,9 @@ class Socket : public family::Object {
   // stack's side (the kernel side of a listener or UDP socket is polled by the
   // caller on the descriptor itself).
   virtual uint32_t events() = 0;
+  // A listener with connections waiting for accept(): the one change that
+  // EPOLLEXCLUSIVE wakes a single set for (notify()).
+  virtual bool connections_waiting() const { return false; }
   // Readiness can also come from the kernel backing socket (a listener's
   // loopback connections, datagrams the kernel delivered to a UDP socket).
   virtual bool kernel_side() const = 0;

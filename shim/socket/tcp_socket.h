@@ -23,6 +23,9 @@ class TcpSocket final : public Socket {
   ~TcpSocket() override;
 
   uint32_t events() override;
+  bool connections_waiting() const override {
+    return state == State::Listening && !accept_queue.empty();
+  }
   bool kernel_side() const override { return state == State::Listening; }
   void release() override;
 

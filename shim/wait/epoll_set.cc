@@ -1,5 +1,6 @@
 #include "shim/wait/epoll_set.h"
 
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -113,6 +114,15 @@ void EpollSet::item_ready(EpollItem* item) {
   }
   if (sleepers_ > 0 || nested_) signal_efd();
   if (sleepers_ > 0) waiters_.wake_all();
+}
+
+bool EpollSet::has_live_waiter() const {
+  if (sleepers_ <= 0) return false;
+  if (waiter_pid_ == process_id()) return true;
+  const int saved = errno;
+  const bool alive = kill(waiter_pid_, 0) == 0 || errno != ESRCH;
+  errno = saved;
+  return alive;
 }
 
 void EpollSet::forget(EpollItem* item) {
@@ -280,6 +290,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
     spec.spin_kind = kSpinEpollWait;
     spec.queue = &waiters_;
     ++sleepers_;
+    waiter_pid_ = process_id();
     kfd.revents = 0;
     int rc = rt.block(spec, [&] { return kfd.revents || has_ready(); });
     --sleepers_;

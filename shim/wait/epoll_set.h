@@ -54,8 +54,10 @@ class EpollSet : public family::Object {
   int ctl(int op, int fd, Socket* s, epoll_event* ev);
   int wait(epoll_event* events, int max, int64_t timeout_ns, const sigset_t* mask);
   void item_ready(EpollItem* item);
-  // A thread of any process is in wait() on it (spinning or asleep).
-  bool has_waiters() const { return sleepers_ > 0; }
+  // A thread is in wait() on it (spinning or asleep), and the process of
+  // the last one to enter is alive (a process killed while waiting leaves
+  // the count up: its set must not take every exclusive wake-up).
+  bool has_live_waiter() const;
   void forget(EpollItem* item);  // the socket is gone
   // The set is watched by another poll/epoll: keep its descriptor readable
   // whenever it has something to report.
@@ -82,6 +84,7 @@ class EpollSet : public family::Object {
   bool efd_signaled_ = false;
   bool nested_ = false;
   int sleepers_ = 0;
+  pid_t waiter_pid_ = 0;  // the process of the last thread to enter wait()
   family::vector<EpollItem*> items_;
   family::vector<EpollItem*> ready_;
   family::unordered_map<int, EpollItem*> index_;  // fd -> item
