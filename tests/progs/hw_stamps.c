@@ -70,6 +70,19 @@ static void show(const char* what, int i, struct msghdr* m, int64_t rt0, int64_t
   }
 }
 
+/* recvmsg into one buffer, with a control buffer. */
+static ssize_t receive(int fd, struct msghdr* m, struct iovec* iov, void* buf, size_t len,
+                       void* control, size_t controllen) {
+  iov->iov_base = buf;
+  iov->iov_len = len;
+  memset(m, 0, sizeof *m);
+  m->msg_iov = iov;
+  m->msg_iovlen = 1;
+  m->msg_control = control;
+  m->msg_controllen = controllen;
+  return recvmsg(fd, m, 0);
+}
+
 static void udp_case(const char* name, unsigned flags) {
   printf("%s\n", name);
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -94,13 +107,9 @@ static void udp_case(const char* name, unsigned flags) {
       break;
     }
     char data[200], control[256];
-    struct iovec iov = {data, sizeof data};
-    struct msghdr m = {0};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control;
-    m.msg_controllen = sizeof control;
-    ssize_t r = recvmsg(fd, &m, 0);
+    struct iovec iov;
+    struct msghdr m;
+    ssize_t r = receive(fd, &m, &iov, data, sizeof data, control, sizeof control);
     int64_t rt1 = now_ns(CLOCK_REALTIME), mono1 = now_ns(CLOCK_MONOTONIC);
     if (r != size) printf("  datagram %d: %zd bytes\n", i, r);
     show("  datagram", i, &m, rt0, rt1, mono0, mono1, 14 + 20 + 8 + (size_t)size);
@@ -121,13 +130,9 @@ static void tcp_case(const char* name, int port, unsigned flags) {
     char back[100], control[256];
     size_t have = 0;
     while (have < sizeof back) {
-      struct iovec iov = {back + have, sizeof back - have};
-      struct msghdr m = {0};
-      m.msg_iov = &iov;
-      m.msg_iovlen = 1;
-      m.msg_control = control;
-      m.msg_controllen = sizeof control;
-      ssize_t r = recvmsg(fd, &m, 0);
+      struct iovec iov;
+      struct msghdr m;
+      ssize_t r = receive(fd, &m, &iov, back + have, sizeof back - have, control, sizeof control);
       if (r <= 0) {
         printf("  echo %d: %s\n", i, r ? en(errno) : "end of stream");
         break;
