@@ -191,6 +191,8 @@ uint32_t LinkNetif::input(uint32_t budget, uint64_t now_ms) {
   }
   if (rx_stamp_users_ > 0 && rx_clock_) rx_clock_(&rx_stamp_);
   else rx_stamp_ = timespec{};
+  // Asked once a burst: without stamps a packet costs no call for them.
+  rx_hw_stamps_now_ = link_->rx_hw_stamps();
   clock_ms_ = now_ms;
   // The burst is ours until each frame goes to lwIP (or the chain of a
   // packet in several frames, which the family's memory holds): noted, so
@@ -265,8 +267,8 @@ void LinkNetif::input_packet(const LinkFrame* f, uint32_t count) {
   const uint8_t* d = f[0].data;
   uint32_t total = 0;
   for (uint32_t i = 0; i < count; ++i) total += f[i].len;
-  const uint64_t hw_ns = link_->rx_hw_stamp(f[0]);
-  rx_hw_stamp_ = timespec{time_t(hw_ns / 1000000000), long(hw_ns % 1000000000)};
+  const uint64_t hw_ns = rx_hw_stamps_now_ ? link_->rx_hw_stamp(f[0]) : 0;
+  rx_hw_stamp_ = hw_ns ? timespec{time_t(hw_ns / 1000000000), long(hw_ns % 1000000000)} : timespec{};
   if (f[0].len < 14 + 20) return drop(counters_->rx_malformed);
   if (((d[12] << 8) | d[13]) != kEthIp) return drop(counters_->rx_not_ipv4);
   if (!is_group_mac(d) && memcmp(d, address_.mac, 6) != 0) return drop(counters_->rx_not_ours);

@@ -244,6 +244,7 @@ class LinkNetif {
   int rx_stamp_users_ = 0;
   timespec rx_stamp_{};
   timespec rx_hw_stamp_{};
+  bool rx_hw_stamps_now_ = false;  // the link has hardware stamps (this burst)
   bool dont_fragment_ = false;
   static constexpr uint32_t kMaxBurst = 64;
   static constexpr uint64_t kNoFrame = ~uint64_t(0);
