@@ -75,18 +75,6 @@ static int socket_on(int port) {
 
 static int fresh_socket(void) { return socket_on(9700); }
 
-/* A msghdr over one buffer, with a control buffer (NULL: none). */
-static void msg_over(struct msghdr* m, struct iovec* iov, void* buf, size_t len, void* control,
-                     size_t controllen) {
-  iov->iov_base = buf;
-  iov->iov_len = len;
-  memset(m, 0, sizeof *m);
-  m->msg_iov = iov;
-  m->msg_iovlen = 1;
-  m->msg_control = control;
-  m->msg_controllen = controllen;
-}
-
 static int wait_readable(int fd) {
   struct pollfd p = {fd, POLLIN, 0};
   return poll(&p, 1, 5000);

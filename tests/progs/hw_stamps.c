@@ -73,13 +73,7 @@ static void show(const char* what, int i, struct msghdr* m, int64_t rt0, int64_t
 /* recvmsg into one buffer, with a control buffer. */
 static ssize_t receive(int fd, struct msghdr* m, struct iovec* iov, void* buf, size_t len,
                        void* control, size_t controllen) {
-  iov->iov_base = buf;
-  iov->iov_len = len;
-  memset(m, 0, sizeof *m);
-  m->msg_iov = iov;
-  m->msg_iovlen = 1;
-  m->msg_control = control;
-  m->msg_controllen = controllen;
+  msg_over(m, iov, buf, len, control, controllen);
   return recvmsg(fd, m, 0);
 }
 

@@ -28,6 +28,18 @@ static struct sockaddr_in addr_of(const char* ip, int port) {
   return a;
 }
 
+/* A msghdr over one buffer, with a control buffer (NULL: none). */
+static __attribute__((unused)) void msg_over(struct msghdr* m, struct iovec* iov, void* buf,
+                                             size_t len, void* control, size_t controllen) {
+  iov->iov_base = buf;
+  iov->iov_len = len;
+  memset(m, 0, sizeof *m);
+  m->msg_iov = iov;
+  m->msg_iovlen = 1;
+  m->msg_control = control;
+  m->msg_controllen = controllen;
+}
+
 /* A TCP connection to the peer's port; exits if there is none (setup). */
 static __attribute__((unused)) int connect_to(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
