@@ -72,6 +72,11 @@ struct Hello {
 constexpr uint32_t kZeroCopy = 1;
 constexpr uint32_t kMultiBuffer = 2;
 constexpr uint32_t kDriverMode = 4;
+// The UMEM carries transmit metadata and the sockets are in copy mode: a
+// program may ask the kernel to complete its checksums (XskPort::send).
+// (A broker that does not set it is served as before: a program computes
+// them itself.)
+constexpr uint32_t kTxChecksum = 8;
 
 struct Welcome {
   Header h{kMagic, kVersion, uint16_t(Op::Welcome)};

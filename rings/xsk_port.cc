@@ -230,12 +230,24 @@ int XskPort::make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText
     return why->set(err, "cannot create an AF_XDP socket: %s", strerror(err));
   }
   if (owns_umem) {
-    xdp_umem_reg reg{};
+    // With room for transmit metadata (checksum offload) where the kernel
+    // knows it; a kernel before 6.11 refuses the flag (EINVAL), and the
+    // UMEM is registered without.
+    UmemRegV3 reg{};
     reg.addr = reinterpret_cast<uint64_t>(umem_.base());
     reg.len = umem_.length();
     reg.chunk_size = umem_.frame_size();
     reg.headroom = kUserHeadroom;
-    if (setsockopt(q.fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0) {
+    reg.flags = XDP_UMEM_TX_METADATA_LEN;
+    reg.tx_metadata_len = sizeof(TxMetadata);
+    int rc = setsockopt(q.fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg);
+    tx_metadata_ = rc == 0;
+    if (rc != 0 && errno == EINVAL) {
+      reg.flags = 0;
+      reg.tx_metadata_len = 0;
+      rc = setsockopt(q.fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg);
+    }
+    if (rc != 0) {
       int err = errno;
       if (err == ENOBUFS || err == EPERM)
         return why->set(err, "the kernel cannot pin %zu bytes of UMEM (RLIMIT_MEMLOCK?): %s",
@@ -328,6 +340,7 @@ int XskPort::bind_owner(XdpMode mode, ErrorText* why) {
       zero_copy_ = getsockopt(q.fd, SOL_XDP, XDP_OPTIONS, &opts, &len) == 0 &&
                    (opts.flags & XDP_OPTIONS_ZEROCOPY);
       multi_buffer_ = (t.flags & XDP_USE_SG) != 0;
+      tx_checksum_offload_ = tx_metadata_ && !zero_copy_;
       return 0;
     }
     err = errno;

@@ -84,6 +84,38 @@ struct RxFrame {
 #define XDP_PKT_CONTD (1 << 0)
 #endif
 
+// AF_XDP transmit metadata (kernels from 6.8; the UMEM flag that makes
+// tx_metadata_len count, from 6.11): Debian 12's headers predate it, so the
+// ABI is spelt here. The metadata lies right before a descriptor's packet.
+#ifndef XDP_TX_METADATA
+#define XDP_TX_METADATA (1 << 1)  // xdp_desc.options
+#endif
+#ifndef XDP_UMEM_TX_METADATA_LEN
+#define XDP_UMEM_TX_METADATA_LEN (1 << 2)  // xdp_umem_reg.flags
+#endif
+#ifndef XDP_TXMD_FLAGS_CHECKSUM
+#define XDP_TXMD_FLAGS_CHECKSUM (1 << 1)
+#endif
+
+// The kernel's struct xsk_tx_metadata, as far as checksum offload uses it.
+struct TxMetadata {
+  uint64_t flags;
+  uint16_t csum_start;   // from the packet's first byte
+  uint16_t csum_offset;  // from csum_start: where the checksum goes
+  uint32_t pad;
+  uint64_t launch_time;  // (6.14's XDP_TXMD_FLAGS_LAUNCH_TIME; unused)
+};
+static_assert(sizeof(TxMetadata) == 24, "struct xsk_tx_metadata's size");
+// xdp_umem_reg with 6.8's tx_metadata_len (Debian 12's has no such field).
+struct UmemRegV3 {
+  uint64_t addr;
+  uint64_t len;
+  uint32_t chunk_size;
+  uint32_t headroom;
+  uint32_t flags;
+  uint32_t tx_metadata_len;
+};
+
 struct BrokerGrant;
 
 class XskPort : public family::Object {
@@ -130,14 +162,27 @@ class XskPort : public family::Object {
   // Queues `len` bytes at `addr` (from alloc_tx, or a received frame being
   // sent back) for transmission. False when the tx ring is full; the frame is
   // then still the caller's.
-  inline bool send(uint64_t addr, uint32_t len);
+  // `csum_start` (non-zero) asks for the packet's L4 checksum to be
+  // completed as it leaves (tx_checksum_offload()): from that byte of the
+  // packet to its end, stored `csum_offset` bytes further, where the
+  // caller has put the pseudo-header sum (Linux's CHECKSUM_PARTIAL).
+  inline bool send(uint64_t addr, uint32_t len, uint16_t csum_start = 0,
+                   uint16_t csum_offset = 0);
   // Queues a frame that the caller keeps while it is sent: a TCP segment's
   // data, read into the frame, sent again if it is lost. Its completion
   // does not return it to the pool; free_frame() does (at once, or when a
   // send still in flight completes). False when the tx ring is full or the
   // frame is still in flight from its last send_kept() (the caller then
   // sends a copy); the frame is still the caller's either way.
-  inline bool send_kept(uint64_t addr, uint32_t len);
+  inline bool send_kept(uint64_t addr, uint32_t len, uint16_t csum_start = 0,
+                        uint16_t csum_offset = 0);
+  // The kernel completes L4 checksums of frames sent with csum_start: the
+  // UMEM carries transmit metadata (kernel 6.11+) and the port is in copy
+  // mode, where the kernel makes each frame an skb with CHECKSUM_PARTIAL,
+  // which any device then completes (in hardware, or in software before
+  // the driver sees it). Zero-copy would need a driver that implements the
+  // request (mlx5, stmmac...) and ignores it otherwise: not used there.
+  bool tx_checksum_offload() const { return tx_checksum_offload_; }
   // Is the frame holding `addr` in flight from a send_kept()?
   bool kept_in_flight(uint64_t addr) const {
     if (!kept_in_flight_) return false;
@@ -313,7 +358,7 @@ class XskPort : public family::Object {
   // back): to the pool, unless its sender keeps it (send_kept()).
   inline void sent_frame_done(uint64_t addr);
   // Reserves a tx ring slot for one descriptor (send() and send_kept()).
-  inline bool queue_tx(uint64_t addr, uint32_t len);
+  inline bool queue_tx(uint64_t addr, uint32_t len, uint16_t csum_start, uint16_t csum_offset);
 
   std::string iface_;
   int ifindex_ = 0;
@@ -335,6 +380,8 @@ class XskPort : public family::Object {
   bool zero_copy_ = false;
   bool allow_zero_copy_ = true;
   bool multi_buffer_ = false;
+  bool tx_metadata_ = false;  // the UMEM was registered with TxMetadata room
+  bool tx_checksum_offload_ = false;
   Umem umem_;
   FramePool pool_;
   uint32_t tx_unsubmitted_ = 0;
@@ -461,17 +508,19 @@ inline uint8_t* XskPort::alloc_tx(uint64_t* addr) {
 // leaves on does not decide where the peer receives it: the receiver's own
 // hash does. With one thread polling the whole port, spreading transmission
 // over queues would buy nothing but more system calls.
-inline bool XskPort::send(uint64_t addr, uint32_t len) {
-  if (!queue_tx(addr, len)) return false;
+inline bool XskPort::send(uint64_t addr, uint32_t len, uint16_t csum_start,
+                          uint16_t csum_offset) {
+  if (!queue_tx(addr, len, csum_start, csum_offset)) return false;
   --held_;
   return true;
 }
 
-inline bool XskPort::send_kept(uint64_t addr, uint32_t len) {
+inline bool XskPort::send_kept(uint64_t addr, uint32_t len, uint16_t csum_start,
+                               uint16_t csum_offset) {
   uint64_t i = addr >> umem_.frame_shift();
   if (kept_state_.empty()) kept_state_.assign(umem_.frame_count(), 0);
   if (i >= kept_state_.size() || (kept_state_[i] & kKeptInFlight)) return false;
-  if (!queue_tx(addr, len)) return false;
+  if (!queue_tx(addr, len, csum_start, csum_offset)) return false;
   kept_state_[i] = kKeptInFlight | kKeptByCaller;
   ++kept_in_flight_;
   --held_;
@@ -494,7 +543,8 @@ inline void XskPort::sent_frame_done(uint64_t addr) {
   if (!pool_.free(umem_.frame_of(addr))) ++counters_->bad_frees;
 }
 
-inline bool XskPort::queue_tx(uint64_t addr, uint32_t len) {
+inline bool XskPort::queue_tx(uint64_t addr, uint32_t len, uint16_t csum_start,
+                              uint16_t csum_offset) {
   Queue& q = queues_[0];
   uint32_t idx;
   if (!q.tx.reserve(1, &idx)) {
@@ -505,7 +555,15 @@ inline bool XskPort::queue_tx(uint64_t addr, uint32_t len) {
       return false;
     }
   }
-  q.tx.at(idx) = xdp_desc{addr, len, 0};
+  uint32_t options = 0;
+  if (csum_start && tx_checksum_offload_) {
+    // (Every transmit packet starts at least kTxHeadroom into its frame, a
+    // received one further: the metadata's room is always in the frame.)
+    TxMetadata m{XDP_TXMD_FLAGS_CHECKSUM, csum_start, csum_offset, 0, 0};
+    memcpy(umem_.data(addr) - sizeof m, &m, sizeof m);
+    options = XDP_TX_METADATA;
+  }
+  q.tx.at(idx) = xdp_desc{addr, len, options};
   if (reclaim_on_consume_) {
     // The slot's previous frame must be reclaimed before its record goes.
     if (idx - tx_reclaimed_ >= q.tx.size()) reclaim_sent();

@@ -62,6 +62,7 @@ int XskPort::adopt_broker_sockets(BrokerGrant* g, ErrorText* why) {
   brokered_meta_key_ = w.rx_meta_key;
   zero_copy_ = (w.flags & broker::kZeroCopy) != 0;
   multi_buffer_ = (w.flags & broker::kMultiBuffer) != 0;
+  tx_checksum_offload_ = (w.flags & broker::kTxChecksum) != 0 && !zero_copy_;
   interface_queues_ = w.interface_queues;
   for (uint32_t i = 0; i < w.nqueues; ++i) {
     Queue& q = queues_[i];

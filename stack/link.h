@@ -23,6 +23,15 @@ struct LinkFrame {
   bool more;        // the packet continues in the next frame
 };
 
+// A packet whose L4 checksum the link is to complete as it leaves
+// (Link::tx_checksum_offload()): the checksum covers the packet from byte
+// `start` to its end and goes `offset` bytes after `start`; the field holds
+// the pseudo-header sum (Linux's CHECKSUM_PARTIAL). start 0: complete as it is.
+struct TxChecksum {
+  uint16_t start = 0;
+  uint16_t offset = 0;
+};
+
 class Link : public family::Object {
  public:
   // Space beside every received frame for the stack's per-frame state (the
@@ -44,7 +53,10 @@ class Link : public family::Object {
   // A frame to build an outgoing packet in (nullptr when none is free);
   // *room is how many bytes fit.
   virtual uint8_t* tx_frame(uint64_t* token, uint32_t* room) = 0;
-  virtual bool tx_send(uint64_t token, uint32_t len) = 0;
+  virtual bool tx_send(uint64_t token, uint32_t len, TxChecksum csum) = 0;
+  // Whether tx_send() and tx_send_kept() honour a TxChecksum; when not,
+  // every packet must leave complete.
+  virtual bool tx_checksum_offload() const { return false; }
   // The kScratch bytes of a transmit frame the stack may use while it holds
   // it (for a pbuf that lets lwIP build the packet in the frame itself);
   // nullptr when the link has none, and every packet is copied.
@@ -58,8 +70,8 @@ class Link : public family::Object {
   // taking the frame. tx_kept_busy(): the frame's last tx_send_kept() has
   // not completed, so its bytes must not be touched (the caller sends a
   // copy). Links without it copy every packet.
-  virtual bool tx_send_kept(uint64_t token, uint32_t len) {
-    (void)token, (void)len;
+  virtual bool tx_send_kept(uint64_t token, uint32_t len, TxChecksum csum) {
+    (void)token, (void)len, (void)csum;
     return false;
   }
   virtual bool tx_kept_busy(uint64_t token) const {

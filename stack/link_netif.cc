@@ -441,7 +441,8 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
     auto* t = reinterpret_cast<TxPbuf*>(p);
     auto* at = static_cast<uint8_t*>(p->payload);
     if (!t->sent && at >= t->start) {
-      if (!link_->tx_send(t->token + uint64_t(at - t->start), p->tot_len)) {
+      const TxChecksum csum = finish_tcp_checksum(at, p->tot_len);
+      if (!link_->tx_send(t->token + uint64_t(at - t->start), p->tot_len, csum)) {
         ++counters_->tx_link_full;
         return ERR_MEM;
       }
@@ -465,7 +466,8 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
     auto* at = static_cast<uint8_t*>(d->payload) - p->len;
     if (at >= t->start && !link_->tx_kept_busy(t->token)) {
       memcpy(at, p->payload, p->len);
-      if (!link_->tx_send_kept(t->token + uint64_t(at - t->start), p->tot_len)) {
+      const TxChecksum csum = finish_tcp_checksum(at, p->tot_len);
+      if (!link_->tx_send_kept(t->token + uint64_t(at - t->start), p->tot_len, csum)) {
         ++counters_->tx_link_full;
         return ERR_MEM;
       }
@@ -495,8 +497,9 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
     pbuf_copy_partial(p, frame, p->tot_len, 0);
   }
   counters_->tx_copy_bytes += p->tot_len;
+  const TxChecksum csum = finish_tcp_checksum(frame, p->tot_len);
   tx_in_hand_ = kNoFrame;  // (before the ring has it: a death between leaks it, never frees it twice)
-  if (!link_->tx_send(token, p->tot_len)) {
+  if (!link_->tx_send(token, p->tot_len, csum)) {
     link_->release(token);
     ++counters_->tx_link_full;
     return ERR_MEM;
@@ -504,6 +507,35 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
   ++counters_->tx_frames;
   if (tx_tap_ || tx_watch_) tap_tx(frame, p->tot_len);
   return ERR_OK;
+}
+
+// The checksum is left to the link where it can complete it (AF_XDP copy
+// mode: the kernel's skb, CHECKSUM_PARTIAL): no pass over the payload here,
+// and a veth peer's kernel trusts it without one either. Elsewhere it is
+// computed over the frame just written (still in cache), once per
+// transmission: lwIP's checksum on copy (one sum per segment, kept for
+// retransmissions) would be wasted wherever the link completes it.
+TxChecksum LinkNetif::finish_tcp_checksum(uint8_t* frame, uint32_t len) {
+  if (len < 14 + 20 + 20 || ((frame[12] << 8) | frame[13]) != kEthIp) return {};
+  uint8_t* ip = frame + 14;
+  const uint32_t ihl = (ip[0] & 0x0fu) * 4;
+  const uint32_t tot = (uint32_t(ip[2]) << 8) | ip[3];
+  if (ip[9] != IPPROTO_TCP || ihl < 20 || tot < ihl + 20 || 14 + tot > len) return {};
+  uint32_t saddr, daddr;
+  memcpy(&saddr, ip + 12, 4);
+  memcpy(&daddr, ip + 16, 4);
+  uint8_t* tcp = ip + ihl;
+  const uint64_t pseudo = csum_pseudo(saddr, daddr, IPPROTO_TCP, uint16_t(tot - ihl));
+  if (link_->tx_checksum_offload()) {
+    const uint16_t partial = csum_fold(pseudo);
+    memcpy(tcp + 16, &partial, 2);
+    ++counters_->tx_checksum_offload;
+    return TxChecksum{uint16_t(14 + ihl), 16};
+  }
+  tcp[16] = tcp[17] = 0;
+  const uint16_t sum = uint16_t(~csum_fold(csum_partial(tcp, tot - ihl, pseudo)));
+  memcpy(tcp + 16, &sum, 2);
+  return {};
 }
 
 void LinkNetif::tap_tx(const uint8_t* frame, uint32_t len) {

@@ -200,6 +200,9 @@ class LinkNetif {
   void drop_chain();
   err_t output(struct pbuf* p, uint32_t dst);
   err_t linkoutput(struct pbuf* p);
+  // lwIP leaves TCP checksums to the driver (lwipopts.h): completes the
+  // one of the TCP segment in `frame`, or has the link complete it.
+  TxChecksum finish_tcp_checksum(uint8_t* frame, uint32_t len);
   bool next_hop(uint32_t dst, uint32_t* hop);
   // The limited broadcast or the interface's subnet broadcast (network order).
   bool broadcast(uint32_t dst) const;

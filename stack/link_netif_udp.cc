@@ -88,7 +88,7 @@ bool LinkNetif::send_udp(const UdpHeaderFields& h, const iovec* iov, int iovcnt,
   }
 
   tx_in_hand_ = kNoFrame;
-  if (!link_->tx_send(token, uint32_t(kHeaders + len))) {
+  if (!link_->tx_send(token, uint32_t(kHeaders + len), TxChecksum{})) {
     link_->release(token);
     ++counters_->tx_link_full;
     return false;

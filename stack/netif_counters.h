@@ -25,6 +25,7 @@ struct NetifCounters {
   uint64_t held_dropped = 0;         // held packets dropped (queue full or timed out)
   uint64_t route_lookups = 0;        // next hops asked from the kernel
   uint64_t rx_handed_over = 0;       // dropped: a connection's, handed to the kernel meanwhile
+  uint64_t tx_checksum_offload = 0;  // TCP segments whose checksum the link completed
 };
 
 }  // namespace xdpload::stack

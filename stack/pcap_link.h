@@ -44,7 +44,7 @@ class PcapLink final : public Link {
     if (p) tx_data_[*token] = p;
     return p;
   }
-  bool tx_send(uint64_t token, uint32_t len) override {
+  bool tx_send(uint64_t token, uint32_t len, TxChecksum csum) override {
     // The packet may start after where tx_frame() said: find the frame
     // whose token is the closest at or below this one.
     auto it = tx_data_.upper_bound(token);
@@ -54,9 +54,9 @@ class PcapLink final : public Link {
       writer_->record(&piece, 1);
       tx_data_.erase(it);
     }
-    return inner_->tx_send(token, len);
+    return inner_->tx_send(token, len, csum);
   }
-  bool tx_send_kept(uint64_t token, uint32_t len) override {
+  bool tx_send_kept(uint64_t token, uint32_t len, TxChecksum csum) override {
     // The frame stays the stack's (sent again if lost): recorded, not forgotten.
     auto it = tx_data_.upper_bound(token);
     if (it != tx_data_.begin() && token - std::prev(it)->first < kMaxOffset) {
@@ -64,9 +64,10 @@ class PcapLink final : public Link {
       PcapWriter::Piece piece{it->second + (token - it->first), len};
       writer_->record(&piece, 1);
     }
-    return inner_->tx_send_kept(token, len);
+    return inner_->tx_send_kept(token, len, csum);
   }
   bool tx_kept_busy(uint64_t token) const override { return inner_->tx_kept_busy(token); }
+  bool tx_checksum_offload() const override { return inner_->tx_checksum_offload(); }
   uint8_t* frame_memory(size_t* len) const override { return inner_->frame_memory(len); }
   void* tx_scratch(uint64_t token) override { return inner_->tx_scratch(token); }
   void flush() override { inner_->flush(); }

@@ -39,16 +39,19 @@ class XskLink final : public Link {
     }
     return p;
   }
-  bool tx_send(uint64_t token, uint32_t len) override {
+  bool tx_send(uint64_t token, uint32_t len, TxChecksum csum) override {
     // A frame of a retired port is not sent (its sockets are closed).
-    return (token >> kGenShift) == gen_ && port_->send(token & kAddrMask, len);
+    return (token >> kGenShift) == gen_ &&
+           port_->send(token & kAddrMask, len, csum.start, csum.offset);
   }
+  bool tx_checksum_offload() const override { return port_->tx_checksum_offload(); }
   uint8_t* frame_memory(size_t* len) const override {
     *len = port_->umem().length();
     return port_->umem().base();
   }
-  bool tx_send_kept(uint64_t token, uint32_t len) override {
-    return (token >> kGenShift) == gen_ && port_->send_kept(token & kAddrMask, len);
+  bool tx_send_kept(uint64_t token, uint32_t len, TxChecksum csum) override {
+    return (token >> kGenShift) == gen_ &&
+           port_->send_kept(token & kAddrMask, len, csum.start, csum.offset);
   }
   bool tx_kept_busy(uint64_t token) const override {
     // A frame of a retired port cannot be sent again in place (its port

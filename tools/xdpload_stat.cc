@@ -214,8 +214,9 @@ void print_counters_text(const stats::Segment& h) {
          (unsigned long long)s.accelerated_tcp, (unsigned long long)s.accelerated_udp,
          (unsigned long long)s.kernel_sockets, (unsigned long long)s.rx_copies);
   printf("  tx data  copied into frames %llu bytes; sent from the frame a file was read (or a "
-         "zero-copy send was written) into %llu bytes\n",
-         (unsigned long long)n.tx_copy_bytes, (unsigned long long)n.tx_zero_copy_bytes);
+         "zero-copy send was written) into %llu bytes; TCP checksums completed by the link %llu\n",
+         (unsigned long long)n.tx_copy_bytes, (unsigned long long)n.tx_zero_copy_bytes,
+         (unsigned long long)n.tx_checksum_offload);
   printf("  files    read into frames %llu bytes (io_uring reads %llu, pread %llu, waited for "
          "the disk %llu); through a buffer %llu bytes; MSG_ZEROCOPY sends notified %llu\n",
          (unsigned long long)s.file_bytes_read, (unsigned long long)s.file_reads_uring,
@@ -296,6 +297,7 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"polls_locked\":" << s.polls_locked << ",\"polls_lockfree\":" << s.polls_lockfree
     << ",\"tx_copy_bytes\":" << n.tx_copy_bytes
     << ",\"tx_zero_copy_bytes\":" << n.tx_zero_copy_bytes
+    << ",\"tx_checksum_offload\":" << n.tx_checksum_offload
     << ",\"file_reads_uring\":" << s.file_reads_uring
     << ",\"file_reads_pread\":" << s.file_reads_pread
     << ",\"file_bytes_read\":" << s.file_bytes_read

@@ -278,9 +278,10 @@ bool Runtime::start_stack() {
     for (const std::string& o : config_.non_default) opts += " " + o;
     char addr[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &iface_.addr, addr, sizeof addr);
-    log_at(kLogInfo, "accelerating %s (%s) queue%s %s, XDP %s%s%s, %u frames of %u bytes%s%s",
+    log_at(kLogInfo, "accelerating %s (%s) queue%s %s, XDP %s%s%s%s, %u frames of %u bytes%s%s",
            iface_.name.c_str(), addr, p->queue_count() == 1 ? "" : "s", p->queue_list().c_str(),
            p->mode_string().c_str(), p->multi_buffer() ? " multi-buffer" : "",
+           p->tx_checksum_offload() ? " checksum-offload" : "",
            p->rx_meta_key() ? " with hardware receive stamps" : "", p->frame_count(),
            p->umem().frame_size(),
            opts.empty() ? "" : ", options:", opts.c_str());
@@ -566,6 +567,9 @@ void Runtime::shutdown_stats() {
                (unsigned long long)counters_->accelerated_tcp,
                (unsigned long long)counters_->accelerated_udp,
                (unsigned long long)counters_->kernel_sockets);
+        if (uint64_t n = stack_->driver().counters().tx_checksum_offload)
+          log_at(kLogInfo, "exit: %llu TCP checksums completed by the kernel (transmit metadata)",
+                 (unsigned long long)n);
         const ShimCounters& c = *counters_;
         if (c.file_reads_uring || c.file_reads_pread || c.file_bytes_copied)
           log_at(kLogInfo,

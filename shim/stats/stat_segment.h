@@ -27,7 +27,7 @@
 namespace xdpload::stats {
 
 constexpr char kMagic[8] = {'X', 'D', 'P', 'L', 'S', 'T', 'A', 'T'};
-constexpr uint32_t kVersion = 9;  // 9: netif rx_handed_over
+constexpr uint32_t kVersion = 10;  // 10: netif tx_checksum_offload
 constexpr uint32_t kMaxSockets = 4096;
 
 struct SocketRow {

@@ -153,9 +153,9 @@ void xdpload_family_free(void* p);
 /* Segments as one pbuf with room for all headers: one contiguous copy into
  * the tx frame. */
 #define LWIP_NETIF_TX_SINGLE_PBUF 1
-/* Checksum the payload while copying it in tcp_write, not in a second pass
- * at output. */
-#define LWIP_CHECKSUM_ON_COPY 1
+/* No checksum while copying in tcp_write: the driver completes TCP
+ * checksums, or has the link complete them (CHECKSUM_GEN_TCP below). */
+#define LWIP_CHECKSUM_ON_COPY 0
 /* RFC 7323 timestamps, as Linux negotiates by default: the peer measures
  * RTT on every ACK, and a reconnect from a port in TIME-WAIT is told apart
  * from an old duplicate (RFC 6191). */
@@ -171,10 +171,13 @@ void xdpload_family_free(void* p);
 #define LWIP_EVENT_API 0
 
 /* ---- checksums ---- */
-/* Generated in software: AF_XDP copy mode has no tx offload. */
+/* Generated in software, except TCP's: lwIP leaves that field 0 and the
+ * netif driver finishes it as the frame leaves (LinkNetif::
+ * finish_tcp_checksum), by AF_XDP transmit metadata where the kernel takes
+ * it (copy mode, kernel 6.11+), else in software. */
 #define CHECKSUM_GEN_IP 1
 #define CHECKSUM_GEN_UDP 1
-#define CHECKSUM_GEN_TCP 1
+#define CHECKSUM_GEN_TCP 0
 #define CHECKSUM_GEN_ICMP 1
 #define CHECKSUM_CHECK_IP 1
 /* TCP and UDP checksums are verified by the netif driver before lwIP sees

@@ -69,6 +69,15 @@ bg_preload_a() {
   ip netns exec "$NS_A" env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" "$@" &
   BG_PID=$!
 }
+# kernel_at_least MAJOR MINOR: the running kernel is that version or newer.
+kernel_at_least() {
+  local v maj min
+  v=$(uname -r)
+  maj=${v%%.*}
+  v=${v#*.}
+  min=${v%%[!0-9]*}
+  [ "$maj" -gt "$1" ] || { [ "$maj" -eq "$1" ] && [ "$min" -ge "$2" ]; }
+}
 # xdpload-stat --json of process PID, one counter.
 xstat_counter() {
   "$BUILD/xdpload-stat" -p "$1" --json |

@@ -9,6 +9,7 @@
 #include <functional>
 #include <vector>
 
+#include "stack/checksum.h"
 #include "stack/link.h"
 
 namespace xdpload::testing {
@@ -58,11 +59,27 @@ class FakeLink final : public stack::Link {
   // drops it (a lossy wire, for the loss-recovery tests).
   std::function<bool(uint8_t* frame, uint32_t len)> wire_filter;
 
-  bool tx_send(uint64_t token, uint32_t len) override {
+  // Checksum offload as AF_XDP copy mode gives it: the "wire" completes a
+  // packet's L4 checksum from the pseudo-header sum the sender left
+  // (as skb_checksum_help does). Off: a request for it is counted as misuse.
+  bool offload_checksums = false;
+  bool tx_checksum_offload() const override { return offload_checksums; }
+
+  bool tx_send(uint64_t token, uint32_t len, stack::TxChecksum csum) override {
     // The "wire": copy into a frame of the peer's, or drop when it has none
     // free, as a NIC with an empty fill ring would.
     uint8_t* src = memory_.data() + token;
     release(token);
+    if (csum.start) {
+      if (!offload_checksums || uint32_t(csum.start) + csum.offset + 2 > len) {
+        ++bad_offloads_;
+      } else {
+        const uint16_t sum =
+            uint16_t(~stack::csum_fold(stack::csum_partial(src + csum.start, len - csum.start)));
+        memcpy(src + csum.start + csum.offset, &sum, 2);
+        ++completed_;
+      }
+    }
     if (wire_filter && wire_filter(src, len)) {
       ++filtered_;
       return true;
@@ -101,6 +118,8 @@ class FakeLink final : public stack::Link {
   uint64_t sent() const { return sent_; }
   uint64_t dropped() const { return dropped_; }
   uint64_t filtered() const { return filtered_; }
+  uint64_t checksums_completed() const { return completed_; }
+  uint64_t bad_offloads() const { return bad_offloads_; }
 
  private:
   std::vector<uint8_t> memory_;
@@ -112,6 +131,8 @@ class FakeLink final : public stack::Link {
   uint64_t sent_ = 0;
   uint64_t dropped_ = 0;
   uint64_t filtered_ = 0;
+  uint64_t completed_ = 0;
+  uint64_t bad_offloads_ = 0;
 };
 
 }  // namespace xdpload::testing

@@ -401,7 +401,8 @@ void Broker::welcome(Program& p, const bp::Hello& hello) {
   w.nqueues = port_->queue_count();
   w.interface_queues = port_->interface_queues();
   w.flags = (port_->zero_copy() ? bp::kZeroCopy : 0) | (port_->multi_buffer() ? bp::kMultiBuffer : 0) |
-            (port_->xdp_mode() == rings::XdpMode::Driver ? bp::kDriverMode : 0);
+            (port_->xdp_mode() == rings::XdpMode::Driver ? bp::kDriverMode : 0) |
+            (port_->tx_checksum_offload() ? bp::kTxChecksum : 0);
   w.quota = config_.quota;
   w.fill_target = fill_target_;
   w.rx_meta_key = port_->rx_meta_key();
