@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <algorithm>
 #include <cstring>
 
@@ -155,6 +156,7 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
     fill_target_ = share < c.ring_size ? share : c.ring_size;
   }
   allow_zero_copy_ = c.allow_zero_copy;
+  copy_mode_ignores_tx_metadata_ = builds_tx_skbs_from_umem_pages(c.iface);
 
   UmemConfig uc = c.umem;
   if (uc.numa_node < 0) uc.numa_node = interface_numa_node(c.iface.c_str());
@@ -218,6 +220,21 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
   return 0;
 }
 
+// Drivers that set IFF_TX_SKB_NO_LINEAR (virtio_net alone, as of 6.18):
+// copy mode builds their skbs from the UMEM's pages (xsk_build_skb_zerocopy),
+// which never reads transmit metadata, so a checksum left to the kernel
+// would leave incomplete. The flag is not visible from user space; the
+// driver's name is.
+bool XskPort::builds_tx_skbs_from_umem_pages(const std::string& iface) {
+  char path[256], target[256];
+  snprintf(path, sizeof path, "/sys/class/net/%s/device/driver", iface.c_str());
+  ssize_t n = readlink(path, target, sizeof target - 1);
+  if (n <= 0) return false;  // no device behind it (veth)
+  target[n] = 0;
+  const char* name = strrchr(target, '/');
+  return strcmp(name ? name + 1 : target, "virtio_net") == 0;
+}
+
 int XskPort::make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText* why) {
   q.fd = to_private_fd(socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0));
   if (q.fd < 0) {
@@ -240,6 +257,10 @@ int XskPort::make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText
     reg.headroom = kUserHeadroom;
     reg.flags = XDP_UMEM_TX_METADATA_LEN;
     reg.tx_metadata_len = sizeof(TxMetadata);
+    // Tests only: the kernel completes the checksums in software before the
+    // frame leaves, so that a veth peer's kernel (which trusts a partial
+    // checksum) verifies what our metadata asked for.
+    if (getenv("XL_TEST_TX_SW_CSUM")) reg.flags |= XDP_UMEM_TX_SW_CSUM;
     int rc = setsockopt(q.fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg);
     tx_metadata_ = rc == 0;
     if (rc != 0 && errno == EINVAL) {
@@ -340,7 +361,7 @@ int XskPort::bind_owner(XdpMode mode, ErrorText* why) {
       zero_copy_ = getsockopt(q.fd, SOL_XDP, XDP_OPTIONS, &opts, &len) == 0 &&
                    (opts.flags & XDP_OPTIONS_ZEROCOPY);
       multi_buffer_ = (t.flags & XDP_USE_SG) != 0;
-      tx_checksum_offload_ = tx_metadata_ && !zero_copy_;
+      tx_checksum_offload_ = tx_metadata_ && !zero_copy_ && !copy_mode_ignores_tx_metadata_;
       return 0;
     }
     err = errno;

@@ -93,6 +93,9 @@ struct RxFrame {
 #ifndef XDP_UMEM_TX_METADATA_LEN
 #define XDP_UMEM_TX_METADATA_LEN (1 << 2)  // xdp_umem_reg.flags
 #endif
+#ifndef XDP_UMEM_TX_SW_CSUM
+#define XDP_UMEM_TX_SW_CSUM (1 << 1)  // xdp_umem_reg.flags: the kernel sums in software
+#endif
 #ifndef XDP_TXMD_FLAGS_CHECKSUM
 #define XDP_TXMD_FLAGS_CHECKSUM (1 << 1)
 #endif
@@ -181,7 +184,9 @@ class XskPort : public family::Object {
   // mode, where the kernel makes each frame an skb with CHECKSUM_PARTIAL,
   // which any device then completes (in hardware, or in software before
   // the driver sees it). Zero-copy would need a driver that implements the
-  // request (mlx5, stmmac...) and ignores it otherwise: not used there.
+  // request (mlx5, stmmac...) and ignores it otherwise: not used there;
+  // nor on a driver whose copy mode builds skbs from UMEM pages
+  // (IFF_TX_SKB_NO_LINEAR: virtio_net), a path that ignores the metadata.
   bool tx_checksum_offload() const { return tx_checksum_offload_; }
   // Is the frame holding `addr` in flight from a send_kept()?
   bool kept_in_flight(uint64_t addr) const {
@@ -336,6 +341,7 @@ class XskPort : public family::Object {
   XskPort() = default;
   int setup(const PortConfig& config, ErrorText* why);
   int choose_queues(const PortConfig& config, std::vector<uint32_t>* ids, ErrorText* why);
+  static bool builds_tx_skbs_from_umem_pages(const std::string& iface);
   int make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText* why);
   int map_rings(Queue& q, uint32_t size, bool fill_comp, bool tx, ErrorText* why);
   int bind_owner(XdpMode mode, ErrorText* why);
@@ -382,6 +388,7 @@ class XskPort : public family::Object {
   bool multi_buffer_ = false;
   bool tx_metadata_ = false;  // the UMEM was registered with TxMetadata room
   bool tx_checksum_offload_ = false;
+  bool copy_mode_ignores_tx_metadata_ = false;  // the driver builds skbs from UMEM pages
   Umem umem_;
   FramePool pool_;
   uint32_t tx_unsubmitted_ = 0;

@@ -446,6 +446,7 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
         ++counters_->tx_link_full;
         return ERR_MEM;
       }
+      if (csum.start) ++counters_->tx_checksum_offload;
       t->sent = true;
       ++counters_->tx_frames;
       ++counters_->tx_zero_copy;
@@ -471,6 +472,7 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
         ++counters_->tx_link_full;
         return ERR_MEM;
       }
+      if (csum.start) ++counters_->tx_checksum_offload;
       ++counters_->tx_frames;
       ++counters_->tx_zero_copy;
       counters_->tx_zero_copy_bytes += d->len;
@@ -504,6 +506,7 @@ err_t LinkNetif::linkoutput(struct pbuf* p) {
     ++counters_->tx_link_full;
     return ERR_MEM;
   }
+  if (csum.start) ++counters_->tx_checksum_offload;
   ++counters_->tx_frames;
   if (tx_tap_ || tx_watch_) tap_tx(frame, p->tot_len);
   return ERR_OK;
@@ -521,6 +524,10 @@ TxChecksum LinkNetif::finish_tcp_checksum(uint8_t* frame, uint32_t len) {
   const uint32_t ihl = (ip[0] & 0x0fu) * 4;
   const uint32_t tot = (uint32_t(ip[2]) << 8) | ip[3];
   if (ip[9] != IPPROTO_TCP || ihl < 20 || tot < ihl + 20 || 14 + tot > len) return {};
+  // (lwIP never cuts a TCP segment into IP fragments: its MSS fits the MTU.
+  // Were it to, no fragment holds the whole segment to sum: left alone,
+  // rather than a later fragment's payload overwritten at the field.)
+  if ((ip[6] & 0x3f) || ip[7]) return {};
   uint32_t saddr, daddr;
   memcpy(&saddr, ip + 12, 4);
   memcpy(&daddr, ip + 16, 4);
@@ -529,7 +536,6 @@ TxChecksum LinkNetif::finish_tcp_checksum(uint8_t* frame, uint32_t len) {
   if (link_->tx_checksum_offload()) {
     const uint16_t partial = csum_fold(pseudo);
     memcpy(tcp + 16, &partial, 2);
-    ++counters_->tx_checksum_offload;
     return TxChecksum{uint16_t(14 + ihl), 16};
   }
   tcp[16] = tcp[17] = 0;
