@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "parity.h"
@@ -33,9 +34,15 @@ static const char* local;
 static struct sockaddr_in source;
 static unsigned ifindex;
 
+/* CLOCK_MONOTONIC straight from the kernel (the system call, which the
+ * preload does not serve from the TSC): the fake stamp is the kernel's
+ * clock, and a served reading a microsecond behind it made an echo's
+ * stamp fall "after recvmsg" now and then. CLOCK_REALTIME as the program
+ * reads it, the clock software stamps are served in. */
 static int64_t now_ns(clockid_t c) {
   struct timespec ts;
-  clock_gettime(c, &ts);
+  if (c == CLOCK_MONOTONIC) syscall(SYS_clock_gettime, c, &ts);
+  else clock_gettime(c, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
