@@ -18,6 +18,7 @@ struct NetifCounters {
   uint64_t tx_copy_bytes = 0;        // bytes copied into transmit frames
   uint64_t tx_zero_copy = 0;         // frames built in place (lwIP, UDP fast path): no second copy
   uint64_t tx_zero_copy_bytes = 0;   // TCP payload bytes sent from the frame they were read or written into
+                                     // (send()'s whole segments, sendfile, zero-copy sends)
   uint64_t tx_udp_direct = 0;        // of which UDP datagrams the fast path built (send_udp)
   uint64_t tx_no_frame = 0;          // lwIP output refused: no free transmit frame
   uint64_t tx_link_full = 0;         // lwIP output refused: link queue full

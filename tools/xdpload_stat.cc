@@ -213,8 +213,9 @@ void print_counters_text(const stats::Segment& h) {
   printf("  sockets  accelerated tcp %llu udp %llu, left with the kernel %llu; rx copies %llu\n",
          (unsigned long long)s.accelerated_tcp, (unsigned long long)s.accelerated_udp,
          (unsigned long long)s.kernel_sockets, (unsigned long long)s.rx_copies);
-  printf("  tx data  copied into frames %llu bytes; sent from the frame a file was read (or a "
-         "zero-copy send was written) into %llu bytes; TCP checksums completed by the link %llu\n",
+  printf("  tx data  copied into frames %llu bytes; TCP data sent from the frame it was written "
+         "(send, zero-copy send) or read (sendfile) into %llu bytes; TCP checksums completed by "
+         "the link %llu\n",
          (unsigned long long)n.tx_copy_bytes, (unsigned long long)n.tx_zero_copy_bytes,
          (unsigned long long)n.tx_checksum_offload);
   printf("  files    read into frames %llu bytes (io_uring reads %llu, pread %llu, waited for "

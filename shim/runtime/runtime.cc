@@ -281,8 +281,8 @@ bool Runtime::start_stack() {
     log_at(kLogInfo, "accelerating %s (%s) queue%s %s, XDP %s%s%s%s, %u frames of %u bytes%s%s",
            iface_.name.c_str(), addr, p->queue_count() == 1 ? "" : "s", p->queue_list().c_str(),
            p->mode_string().c_str(), p->multi_buffer() ? " multi-buffer" : "",
-           p->tx_checksum_offload() ? " checksum-offload" : "",
-           p->rx_meta_key() ? " with hardware receive stamps" : "", p->frame_count(),
+           p->rx_meta_key() ? " with hardware receive stamps" : "",
+           p->tx_checksum_offload() ? " checksum-offload" : "", p->frame_count(),
            p->umem().frame_size(),
            opts.empty() ? "" : ", options:", opts.c_str());
   }
@@ -567,9 +567,15 @@ void Runtime::shutdown_stats() {
                (unsigned long long)counters_->accelerated_tcp,
                (unsigned long long)counters_->accelerated_udp,
                (unsigned long long)counters_->kernel_sockets);
-        if (uint64_t n = stack_->driver().counters().tx_checksum_offload)
+        const stack::NetifCounters& nc = stack_->driver().counters();
+        if (nc.tx_copy_bytes || nc.tx_zero_copy_bytes)
+          log_at(kLogInfo,
+                 "exit: tx data: %llu bytes of TCP data sent from the frames they were written "
+                 "or read into, %llu bytes of packets copied into frames",
+                 (unsigned long long)nc.tx_zero_copy_bytes, (unsigned long long)nc.tx_copy_bytes);
+        if (nc.tx_checksum_offload)
           log_at(kLogInfo, "exit: %llu TCP checksums completed by the kernel (transmit metadata)",
-                 (unsigned long long)n);
+                 (unsigned long long)nc.tx_checksum_offload);
         const ShimCounters& c = *counters_;
         if (c.file_reads_uring || c.file_reads_pread || c.file_bytes_copied)
           log_at(kLogInfo,

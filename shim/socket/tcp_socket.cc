@@ -17,6 +17,8 @@
 #include "shim/socket/pbuf_chain.h"
 #include "shim/socket/sockaddr_util.h"
 #include "shim/stats/stat_segment.h"
+#include "stack/link_netif.h"
+#include "stack/stack.h"
 
 extern "C" {
 #include "lwip/ip.h"
@@ -693,16 +695,72 @@ namespace {
 // has room for it (the wait's test runs in the waiting thread).
 __attribute__((tls_model("initial-exec"))) thread_local TcpSocket::SendSource* t_send_source = nullptr;
 
-// A send()'s bytes: the program's iovec, copied into lwIP's segments.
+// A send()'s bytes: the program's iovec. Whole segments are copied
+// straight into transmit frames (alloc_tcp_data_pbuf), which leave with the
+// headers written in front: one copy, where tcp_write copies into lwIP's
+// heap and the driver copies that into a frame. The rest (a tail shorter
+// than a segment, the room left in the last queued segment, or no frames
+// to spare) goes through tcp_write, which packs small writes together.
 struct IovSource final : TcpSocket::SendSource {
+  static constexpr int kBatch = 16;  // segments per frame batch
   const iovec* iov;
   int iovcnt;
   int vi = 0;
   size_t voff = 0;
   IovSource(const iovec* v, int n) : iov(v), iovcnt(n) {}
+
+  // Copies `n` bytes starting `skip` bytes after the current position.
+  void copy_out(size_t skip, uint8_t* to, size_t n) const {
+    int i = vi;
+    size_t off = voff + skip;
+    while (off >= iov[i].iov_len) off -= iov[i++].iov_len;
+    while (n) {
+      size_t take = std::min(n, iov[i].iov_len - off);
+      memcpy(to, static_cast<const char*>(iov[i].iov_base) + off, take);
+      to += take;
+      n -= take;
+      off = 0;
+      ++i;
+    }
+  }
+  void advance(size_t n) {
+    while (n) {
+      size_t take = std::min(n, iov[vi].iov_len - voff);
+      voff += take;
+      n -= take;
+      if (voff == iov[vi].iov_len) ++vi, voff = 0;
+    }
+  }
+
+  size_t queue_in_frames(tcp_pcb* pcb, size_t sent, size_t total, bool more) {
+    const uint16_t seg = tcp_write_pbuf_max(pcb);
+    const size_t want = std::min(total - sent, size_t(tcp_sndbuf(pcb)));
+    if (!seg || want < seg || pcb->unsent_oversize) return 0;
+    Runtime& rt = Runtime::get();
+    if (rt.frames_short()) return 0;
+    int k = std::min({int(want / seg), kBatch, TcpSocket::queue_room(pcb, 2)});
+    stack::LinkNetif& nif = rt.stack()->driver();
+    pbuf* p[kBatch];
+    int got = 0;
+    for (; got < k; ++got) {
+      if (!(p[got] = nif.alloc_tcp_data_pbuf(seg))) break;
+      copy_out(size_t(got) * seg, static_cast<uint8_t*>(p[got]->payload), seg);
+    }
+    if (!got) return 0;
+    const bool last = sent + size_t(got) * seg >= total;
+    int queued = tcp_write_pbufs(pcb, p, u16_t(got), more || !last ? TCP_WRITE_FLAG_MORE : 0);
+    for (int i = queued; i < got; ++i) pbuf_free(p[i]);
+    advance(size_t(queued) * seg);
+    return size_t(queued) * seg;
+  }
+
   size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop*) override {
     while (vi < iovcnt && voff == iov[vi].iov_len) ++vi, voff = 0;
+    if (size_t n = queue_in_frames(pcb, sent, total, more)) return n;
     size_t n = std::min({iov[vi].iov_len - voff, size_t(tcp_sndbuf(pcb)), size_t(0xffff)});
+    // Only the room in the last segment when there is some: the next call
+    // may fill whole segments from frames.
+    if (pcb->unsent_oversize) n = std::min(n, size_t(pcb->unsent_oversize));
     u8_t wflags = TCP_WRITE_FLAG_COPY;
     if (more || sent + n < total) wflags |= TCP_WRITE_FLAG_MORE;
     if (tcp_write(pcb, static_cast<const char*>(iov[vi].iov_base) + voff, u16_t(n), wflags) != ERR_OK)

@@ -124,7 +124,12 @@ void xdpload_family_free(void* p);
 /* Writable (POLLOUT) when this much of the send buffer is free. lwIP's
  * sanity check still wants it below 64 KiB minus 4 MSS. */
 #define TCP_SNDLOWAT (48 * 1024)
-#define TCP_SNDQUEUELOWAT (TCP_SND_QUEUELEN / 3)
+/* ... and when the segment queue has room. A segment sent from the frame
+ * its data was written into (send() of whole segments, sendfile) takes 2
+ * entries, header and data: a full 256 KiB buffer of them is 360 of the
+ * 718, and a third of the queue would keep a socket unwritable long after
+ * its buffer had room (a buffer with 48 KiB free holds 284 entries). */
+#define TCP_SNDQUEUELOWAT ((TCP_SND_QUEUELEN * 3) / 4)
 /* Keep out-of-order segments, bounded: they hold UMEM frames. */
 #define TCP_QUEUE_OOSEQ 1
 #define TCP_OOSEQ_MAX_PBUFS 256

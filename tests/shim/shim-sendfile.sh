@@ -77,8 +77,9 @@ mkdir "$tmp/xc"
 in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_SENDFILE=copy XDPLOAD_LOG=1 \
   timeout 300 "$BUILD/tests/sendfile_parity" "$IP_B" 9950 "$tmp/xc" >"$tmp/xdpload-copy" 2>"$tmp/xdpload-copy.err"
 grep 'exit: sendfile' "$tmp/xdpload-copy.err"
-check "XDPLOAD_SENDFILE=copy: the bytes went through a buffer, none sent from frames" \
-  grep -qE 'exit: sendfile and splice: 0 bytes read into frames .*, [1-9][0-9]* bytes through a buffer; 0 bytes sent from the frames' "$tmp/xdpload-copy.err"
+# (Its plain send() calls still go from frames: not counted here.)
+check "XDPLOAD_SENDFILE=copy: the bytes went through a buffer, none was read into frames" \
+  grep -qE 'exit: sendfile and splice: 0 bytes read into frames .*, [1-9][0-9]* bytes through a buffer' "$tmp/xdpload-copy.err"
 if diff -u "$tmp/kernel" "$tmp/xdpload-copy"; then
   pass "XDPLOAD_SENDFILE=copy: identical results"
 else
