@@ -101,6 +101,9 @@ class Link : public family::Object {
   // copies received data out of frames it would otherwise keep for long.
   virtual uint32_t held_frames() const = 0;
   virtual uint32_t total_frames() const = 0;
+  // Frames the stack could still take for sending: not held, and not lent
+  // to the kernel for reception (by default, all it does not hold).
+  virtual uint32_t spare_frames() const { return total_frames() - held_frames(); }
 };
 
 }  // namespace xdpload::stack

@@ -176,7 +176,15 @@ uint32_t LinkNetif::recover_frames_in_hand() {
     tx_in_hand_ = kNoFrame;
     ++given;
   }
+  for (int i = 0; i < data_in_hand_n_; ++i, ++given) link_->release(data_in_hand_[i]);
+  data_in_hand_n_ = 0;
   return given;
+}
+
+void LinkNetif::data_frames_in_hand(struct pbuf* const* p, int n) {
+  if (n > kMaxDataInHand) n = kMaxDataInHand;
+  for (int i = 0; i < n; ++i) data_in_hand_[i] = reinterpret_cast<const TxPbuf*>(p[i])->token;
+  data_in_hand_n_ = n;
 }
 
 uint32_t LinkNetif::input(uint32_t budget, uint64_t now_ms) {

@@ -77,6 +77,7 @@ class PcapLink final : public Link {
   int wait_fds(int* out, int max) const override { return inner_->wait_fds(out, max); }
   uint32_t held_frames() const override { return inner_->held_frames(); }
   uint32_t total_frames() const override { return inner_->total_frames(); }
+  uint32_t spare_frames() const override { return inner_->spare_frames(); }
 
   PcapWriter& writer() { return *writer_; }
 

@@ -74,6 +74,12 @@ class XskLink final : public Link {
   int wait_fds(int* out, int max) const override { return port_->wait_fds(out, max); }
   uint32_t held_frames() const override { return port_->held_frames(); }
   uint32_t total_frames() const override { return port_->frame_budget(); }
+  // The pool's own free frames; a broker's program may ask the broker for
+  // more, up to its quota.
+  uint32_t spare_frames() const override {
+    return port_->brokered() ? port_->frame_budget() - port_->held_frames()
+                             : port_->free_frames();
+  }
 
   rings::XskPort& port() { return *port_; }
 

@@ -621,7 +621,10 @@ void Runtime::shutdown_stats() {
 
 bool Runtime::frames_short() const {
   const stack::Link& l = const_cast<stack::Stack&>(*stack_).link();
-  return l.held_frames() * 2 > l.total_frames();
+  // Half held, or an eighth left to take: frames lent to the fill rings
+  // are neither (with 4 queues, half the UMEM), so "half held" alone could
+  // let sends empty the pool before it said so.
+  return l.held_frames() * 2 > l.total_frames() || l.spare_frames() * 8 < l.total_frames();
 }
 
 void Runtime::maybe_delete(Socket* s) {

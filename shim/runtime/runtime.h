@@ -213,8 +213,10 @@ class Runtime {
   void maybe_delete(Socket* s);
 
   // ---- frame pressure ----
-  // True when the stack holds so many received frames that queued data
-  // should be copied out of them.
+  // True when frames run short: the stack holds half of them, or few are
+  // left to take. Received data is then copied out of its frames, and
+  // sends (plain, sendfile) copy through lwIP's buffer instead of filling
+  // frames of their own.
   bool frames_short() const;
 
   // The list of accelerated sockets (CoreLock held).

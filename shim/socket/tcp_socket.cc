@@ -702,7 +702,7 @@ __attribute__((tls_model("initial-exec"))) thread_local TcpSocket::SendSource* t
 // than a segment, the room left in the last queued segment, or no frames
 // to spare) goes through tcp_write, which packs small writes together.
 struct IovSource final : TcpSocket::SendSource {
-  static constexpr int kBatch = 16;  // segments per frame batch
+  static constexpr int kBatch = stack::LinkNetif::kMaxDataInHand;  // segments per frame batch
   const iovec* iov;
   int iovcnt;
   int vi = 0;
@@ -744,11 +744,15 @@ struct IovSource final : TcpSocket::SendSource {
     int got = 0;
     for (; got < k; ++got) {
       if (!(p[got] = nif.alloc_tcp_data_pbuf(seg))) break;
+      // (Recorded first: a death in the copy, which reads the program's
+      // memory with the lock held, leaves them to recover_frames_in_hand.)
+      nif.data_frames_in_hand(p, got + 1);
       copy_out(size_t(got) * seg, static_cast<uint8_t*>(p[got]->payload), seg);
     }
     if (!got) return 0;
     const bool last = sent + size_t(got) * seg >= total;
     int queued = tcp_write_pbufs(pcb, p, u16_t(got), more || !last ? TCP_WRITE_FLAG_MORE : 0);
+    nif.data_frames_in_hand(nullptr, 0);
     for (int i = queued; i < got; ++i) pbuf_free(p[i]);
     advance(size_t(queued) * seg);
     return size_t(queued) * seg;
@@ -1293,7 +1297,12 @@ void TcpSocket::fill_tcp_info(void* out, socklen_t* len) const {
       ti.tcpi_rtt = uint32_t(pcb->sa >> 3) * TCP_SLOW_INTERVAL * 1000;
       ti.tcpi_rttvar = uint32_t(pcb->sv >> 2) * TCP_SLOW_INTERVAL * 1000;
       ti.tcpi_retransmits = pcb->nrtx;
-      ti.tcpi_unacked = pcb->snd_queuelen;
+      // Linux's packets_out: segments sent and not acknowledged (not lwIP's
+      // queue length, which counts pbufs, 2 for a segment sent from a frame,
+      // and the unsent ones too).
+      uint32_t in_flight = 0;
+      for (const tcp_seg* seg = pcb->unacked; seg; seg = seg->next) ++in_flight;
+      ti.tcpi_unacked = in_flight;
       ti.tcpi_options = uint8_t(((pcb->flags & TF_TIMESTAMP) ? TCPI_OPT_TIMESTAMPS : 0) |
                                 ((pcb->flags & TF_SACK) ? TCPI_OPT_SACK : 0) |
                                 ((pcb->flags & TF_WND_SCALE) ? TCPI_OPT_WSCALE : 0));

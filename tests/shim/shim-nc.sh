@@ -54,6 +54,9 @@ if kernel_at_least 6 11; then
   errors_before=$(kernel_counter "$NS_B" TcpInCsumErrors)
   PRELOAD_A env XL_TEST_TX_SW_CSUM=1 XDPLOAD_LOG=1 timeout 30 nc -N "$IP_B" 7002 \
     <"$tmp/in20" 2>"$tmp/sw-csum.err"
+  # The reader ends once it has written everything out (within 10 s; a
+  # stalled transfer leaves it waiting, and the checks say so).
+  for _ in $(seq 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
   kill "$server" 2>/dev/null
   wait "$server"
   errors_after=$(kernel_counter "$NS_B" TcpInCsumErrors)
