@@ -162,6 +162,7 @@ TcpEvents tcp_events() {
   e.lost_rexmit = tcp_xstats.lost_rexmit;
   e.dsacks = tcp_xstats.dsack_rcvd;
   e.undone = tcp_xstats.undo;
+  e.rto_undone = tcp_xstats.rto_undo;
   e.paws_dropped = tcp_xstats.paws_dropped;
   e.tw_overflow = tcp_xstats.tw_overflow;
   e.sack_blocks = tcp_xstats.sack_blocks_rcvd;

@@ -17,6 +17,7 @@ struct TcpEvents {
   uint64_t lost_rexmit = 0;      // ...of which retransmissions lost again
   uint64_t dsacks = 0;           // D-SACKs received: segments the peer got twice
   uint64_t undone = 0;           // recoveries undone: their retransmissions were needless
+  uint64_t rto_undone = 0;       // timeouts undone: timestamps showed the originals arrived
   uint64_t paws_dropped = 0;     // segments dropped as old duplicates (PAWS)
   uint64_t sack_blocks = 0;      // SACK blocks received that told something
   uint64_t tw_syn_accepted = 0;  // SYNs that reopened a connection in TIME-WAIT

@@ -199,9 +199,10 @@ void print_counters_text(const stats::Segment& h) {
          (unsigned long long)h.tcp.rexmit_rto, (unsigned long long)h.tcp.tlp_probes,
          (unsigned long long)h.tcp.rack_lost, (unsigned long long)h.tcp.lost_rexmit);
   printf("  tcp      SACK blocks in %llu  D-SACKs in %llu  recoveries undone (needless) %llu  "
-         "old duplicates dropped (PAWS) %llu\n",
+         "timeouts undone (needless) %llu  old duplicates dropped (PAWS) %llu\n",
          (unsigned long long)h.tcp.sack_blocks, (unsigned long long)h.tcp.dsacks,
-         (unsigned long long)h.tcp.undone, (unsigned long long)h.tcp.paws_dropped);
+         (unsigned long long)h.tcp.undone, (unsigned long long)h.tcp.rto_undone,
+         (unsigned long long)h.tcp.paws_dropped);
   printf("  tcp      TIME-WAIT: SYNs accepted %llu  connections over the limit %llu\n",
          (unsigned long long)h.tcp.tw_syn_accepted, (unsigned long long)h.tcp.tw_overflow);
   printf("  udp      in %llu  out %llu  dropped (buffer full) %llu\n",
@@ -318,7 +319,7 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"tcp_tlp_probes\":" << h.tcp.tlp_probes
     << ",\"tcp_rack_lost\":" << h.tcp.rack_lost
     << ",\"tcp_lost_rexmit\":" << h.tcp.lost_rexmit
-    << ",\"tcp_dsacks_in\":" << h.tcp.dsacks << ",\"tcp_undone\":" << h.tcp.undone
+    << ",\"tcp_dsacks_in\":" << h.tcp.dsacks << ",\"tcp_undone\":" << h.tcp.undone << ",\"tcp_rto_undone\":" << h.tcp.rto_undone
     << ",\"tcp_paws_dropped\":" << h.tcp.paws_dropped
     << ",\"tcp_tw_overflow\":" << h.tcp.tw_overflow
     << ",\"tcp_tw_syn_accepted\":" << h.tcp.tw_syn_accepted

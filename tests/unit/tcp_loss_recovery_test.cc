@@ -292,6 +292,7 @@ struct EventsSince {
     d.lost_rexmit -= at.lost_rexmit;
     d.dsacks -= at.dsacks;
     d.undone -= at.undone;
+    d.rto_undone -= at.rto_undone;
     d.paws_dropped -= at.paws_dropped;
     d.tw_syn_accepted -= at.tw_syn_accepted;
     return d;
@@ -491,6 +492,75 @@ TEST(TcpLossRecovery, AfterReorderingLossesAreStillRepairedWithoutTimeout) {
 // falls on a loss and how fast it grows back while ACKs come at once (no
 // time passes, so CUBIC's cubic term stays at the window it started from and
 // its Reno-friendly estimate governs: RFC 9438's alpha, 0.53 a window).
+// B's acknowledgements held back longer than A's retransmission timeout
+// (a delay spike, a peer that stalls), then all delivered: the timeout
+// sent the first segment again and cut the window to one segment, but the
+// first acknowledgement that comes echoes the original's timestamp (older
+// than the retransmission's): nothing was lost, and the window comes back
+// (Eifel detection, lwIP patch 0013).
+TEST(TcpLossRecovery, ATimeoutForADelayNotALossIsUndone) {
+  Transfer t;
+  warm_up(t);
+  t.wire.armed = false;  // nothing lost on the way to B
+  std::vector<std::vector<uint8_t>> held;
+  bool holding = true;
+  EventsSince x;
+  uint32_t cwnd_before = 0, cwnd_cut = 0;
+  {
+    CoreGuard g;
+    t.pair.link_b->wire_filter = [&](uint8_t* f, uint32_t l) {
+      if (!holding) return false;
+      held.emplace_back(f, f + l);
+      return true;
+    };
+    cwnd_before = t.client->cwnd;
+    uint8_t chunk[kSeg];
+    for (int i = 0; i < 20; ++i) {
+      for (uint32_t j = 0; j < kSeg; ++j) chunk[j] = stream_byte(t.sent + j);
+      ASSERT_EQ(tcp_write(t.client, chunk, kSeg, TCP_WRITE_FLAG_COPY), ERR_OK);
+      t.sent += kSeg;
+    }
+    tcp_output(t.client);
+  }
+  // Until the timeout fires (lwIP's is 200 ms at least).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  bool timed_out = false;
+  while (!timed_out && std::chrono::steady_clock::now() < deadline) {
+    {
+      CoreGuard g;
+      t.poll();
+      timed_out = tcp_events().rexmit_rto > x.at.rexmit_rto;
+      if (timed_out) cwnd_cut = t.client->cwnd;
+    }
+    usleep(1000);
+  }
+  ASSERT_TRUE(timed_out) << "no retransmission timeout while B's ACKs were held";
+  {
+    CoreGuard g;
+    holding = false;
+    for (const auto& f : held) t.pair.link_b->deliver(f.data(), uint32_t(f.size()));
+    for (int i = 0; i < 50; ++i) t.poll();
+    EXPECT_LE(cwnd_cut, uint32_t(TCP_MSS)) << "the timeout did not cut the window";
+    EXPECT_GE(t.client->cwnd, cwnd_before) << "the window did not come back";
+  }
+  TcpEvents d = x.delta();
+  EXPECT_EQ(d.rto_undone, 1u);
+  t.send_and_drain(10 * kSeg);
+  EXPECT_EQ(t.sink.received, t.sent);
+  EXPECT_EQ(t.sink.mismatches, 0u);
+}
+
+// A segment really lost, its tail probe too: the timeout's retransmission is
+// what B acknowledges, the echo is the retransmission's, and the cut stays.
+TEST(TcpLossRecovery, ATimeoutForARealLossIsNotUndone) {
+  Transfer t;
+  warm_up(t);
+  t.wire.lose_twice = {0};  // the burst's only segment, and the probe that sends it again
+  TcpEvents d = send_intact(t, 1);
+  EXPECT_EQ(d.rexmit_rto, 1u);
+  EXPECT_EQ(d.rto_undone, 0u);
+}
+
 TEST(TcpCongestionControl, RenoHalvesCubicKeepsSeventyPercent) {
   CoreGuard g;
   struct tcp_pcb* p = tcp_new();
