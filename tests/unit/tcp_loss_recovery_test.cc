@@ -488,10 +488,6 @@ TEST(TcpLossRecovery, AfterReorderingLossesAreStillRepairedWithoutTimeout) {
   EXPECT_LE(t.client->reordering, 8) << "lost segments taken for reordered (a window: ~180)";
 }
 
-// Congestion control (patch 0004), on a PCB of its own: how far the window
-// falls on a loss and how fast it grows back while ACKs come at once (no
-// time passes, so CUBIC's cubic term stays at the window it started from and
-// its Reno-friendly estimate governs: RFC 9438's alpha, 0.53 a window).
 // B's acknowledgements held back longer than A's retransmission timeout
 // (a delay spike, a peer that stalls), then all delivered: the timeout
 // sent the first segment again and cut the window to one segment, but the
@@ -536,12 +532,21 @@ TEST(TcpLossRecovery, ATimeoutForADelayNotALossIsUndone) {
   }
   ASSERT_TRUE(timed_out) << "no retransmission timeout while B's ACKs were held";
   {
+    // The first ACK alone (it acknowledges the burst's first segments):
+    // the undo, and the rest of the burst stays in flight, not sent again.
     CoreGuard g;
     holding = false;
-    for (const auto& f : held) t.pair.link_b->deliver(f.data(), uint32_t(f.size()));
+    ASSERT_GE(held.size(), 2u);
+    const uint32_t resent_before = t.wire.retransmissions;
+    t.pair.link_b->deliver(held[0].data(), uint32_t(held[0].size()));
     for (int i = 0; i < 50; ++i) t.poll();
     EXPECT_LE(cwnd_cut, uint32_t(TCP_MSS)) << "the timeout did not cut the window";
     EXPECT_GE(t.client->cwnd, cwnd_before) << "the window did not come back";
+    EXPECT_EQ(t.wire.retransmissions, resent_before)
+        << "the timeout's go-back-N went on after the undo:" << t.wire.spurious();
+    for (size_t i = 1; i < held.size(); ++i)
+      t.pair.link_b->deliver(held[i].data(), uint32_t(held[i].size()));
+    for (int i = 0; i < 50; ++i) t.poll();
   }
   TcpEvents d = x.delta();
   EXPECT_EQ(d.rto_undone, 1u);
@@ -561,6 +566,10 @@ TEST(TcpLossRecovery, ATimeoutForARealLossIsNotUndone) {
   EXPECT_EQ(d.rto_undone, 0u);
 }
 
+// Congestion control (patch 0004), on a PCB of its own: how far the window
+// falls on a loss and how fast it grows back while ACKs come at once (no
+// time passes, so CUBIC's cubic term stays at the window it started from and
+// its Reno-friendly estimate governs: RFC 9438's alpha, 0.53 a window).
 TEST(TcpCongestionControl, RenoHalvesCubicKeepsSeventyPercent) {
   CoreGuard g;
   struct tcp_pcb* p = tcp_new();
