@@ -570,6 +570,28 @@ TEST(TcpLossRecovery, ATimeoutForARealLossIsNotUndone) {
 // falls on a loss and how fast it grows back while ACKs come at once (no
 // time passes, so CUBIC's cubic term stays at the window it started from and
 // its Reno-friendly estimate governs: RFC 9438's alpha, 0.53 a window).
+// A request/response connection, one small message in flight at a time:
+// its window never limits the sender, so congestion avoidance does not run
+// (RFC 7661, Linux's tcp_is_cwnd_limited; lwIP patch 0014): the window
+// stays, and CUBIC's epoch never starts (its arithmetic ran on every ACK).
+TEST(TcpCongestionControl, CongestionAvoidanceWaitsForTheWindowToLimit) {
+  Transfer t;
+  t.send_and_drain(64);
+  uint32_t cwnd0;
+  {
+    CoreGuard g;
+    ASSERT_EQ(t.client->cc, TCP_CC_CUBIC);
+    t.client->ssthresh = t.client->cwnd;  // past slow start
+    t.client->cubic_epoch_us = 0;
+    cwnd0 = t.client->cwnd;
+  }
+  for (int i = 0; i < 30; ++i) t.send_and_drain(64);
+  EXPECT_EQ(t.sink.received, t.sent);
+  CoreGuard g;
+  EXPECT_EQ(t.client->cubic_epoch_us, 0u) << "congestion avoidance ran for a window that did not limit";
+  EXPECT_EQ(t.client->cwnd, cwnd0);
+}
+
 TEST(TcpCongestionControl, RenoHalvesCubicKeepsSeventyPercent) {
   CoreGuard g;
   struct tcp_pcb* p = tcp_new();
