@@ -181,10 +181,9 @@ uint32_t LinkNetif::recover_frames_in_hand() {
   return given;
 }
 
-void LinkNetif::data_frames_in_hand(struct pbuf* const* p, int n) {
-  if (n > kMaxDataInHand) n = kMaxDataInHand;
-  for (int i = 0; i < n; ++i) data_in_hand_[i] = reinterpret_cast<const TxPbuf*>(p[i])->token;
-  data_in_hand_n_ = n;
+void LinkNetif::data_frame_in_hand(struct pbuf* p) {
+  if (data_in_hand_n_ < kMaxDataInHand)
+    data_in_hand_[data_in_hand_n_++] = reinterpret_cast<const TxPbuf*>(p)->token;
 }
 
 uint32_t LinkNetif::input(uint32_t budget, uint64_t now_ms) {

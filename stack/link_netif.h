@@ -116,11 +116,13 @@ class LinkNetif {
   // family's memory) while held; the next holder of the lock gives them
   // back. Returns how many. Lock held.
   uint32_t recover_frames_in_hand();
-  // Transmit-data frames (alloc_tcp_data_pbuf) a send is filling, p[0..n),
-  // until lwIP has queued them (n = 0): recover_frames_in_hand() gives
-  // them back if the process dies meanwhile. At most kMaxDataInHand.
+  // Transmit-data frames (alloc_tcp_data_pbuf) a send is filling, each
+  // noted as it is taken, until lwIP has queued them (settled):
+  // recover_frames_in_hand() gives them back if the process dies
+  // meanwhile. At most kMaxDataInHand at a time.
   static constexpr int kMaxDataInHand = 16;
-  void data_frames_in_hand(struct pbuf* const* p, int n);
+  void data_frame_in_hand(struct pbuf* p);
+  void data_frames_settled() { data_in_hand_n_ = 0; }
   // Test seam (XL_TEST_DIE_HOLDING_LOCK=-2): this process dies by SIGKILL
   // inside the next receive burst of more than one frame, once the first
   // is lwIP's. Per process.
@@ -260,7 +262,7 @@ class LinkNetif {
   uint32_t rx_in_hand_n_ = 0;     // frames of the burst being fed to lwIP
   uint32_t rx_in_hand_next_ = 0;  // ... of which the ones from here on are still ours
   uint64_t tx_in_hand_ = kNoFrame;  // a transmit frame being filled
-  uint64_t data_in_hand_[kMaxDataInHand];  // data_frames_in_hand()
+  uint64_t data_in_hand_[kMaxDataInHand];  // data_frame_in_hand()
   int data_in_hand_n_ = 0;
   struct ForgottenFlow {
     uint32_t remote_ip = 0;

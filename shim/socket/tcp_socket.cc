@@ -746,13 +746,13 @@ struct IovSource final : TcpSocket::SendSource {
       if (!(p[got] = nif.alloc_tcp_data_pbuf(seg))) break;
       // (Recorded first: a death in the copy, which reads the program's
       // memory with the lock held, leaves them to recover_frames_in_hand.)
-      nif.data_frames_in_hand(p, got + 1);
+      nif.data_frame_in_hand(p[got]);
       copy_out(size_t(got) * seg, static_cast<uint8_t*>(p[got]->payload), seg);
     }
     if (!got) return 0;
     const bool last = sent + size_t(got) * seg >= total;
     int queued = tcp_write_pbufs(pcb, p, u16_t(got), more || !last ? TCP_WRITE_FLAG_MORE : 0);
-    nif.data_frames_in_hand(nullptr, 0);
+    nif.data_frames_settled();
     for (int i = queued; i < got; ++i) pbuf_free(p[i]);
     advance(size_t(queued) * seg);
     return size_t(queued) * seg;
