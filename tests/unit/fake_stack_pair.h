@@ -43,6 +43,12 @@ struct FakeStackPair {
     b->driver().neighbours().set_static(ip_a, mac_a);
     return 0;
   }
+
+  // One poll of each stack: frames either sent are delivered.
+  void poll() {
+    a->poll();
+    b->poll();
+  }
 };
 
 }  // namespace xdpload::testing

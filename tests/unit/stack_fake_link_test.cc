@@ -35,10 +35,6 @@ struct Pair : xdpload::testing::FakeStackPair {
     CoreGuard g;
     EXPECT_EQ(open(&why), 0) << why.c_str();
   }
-  void poll() {
-    a->poll();
-    b->poll();
-  }
   // Ends TIME_WAIT now instead of in 60 s, then lets lwIP's TCP timer see
   // there is nothing left and stop: afterwards every allocation must be gone.
   void settle() {

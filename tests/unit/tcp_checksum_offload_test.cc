@@ -34,10 +34,6 @@ struct Pair : xdpload::testing::FakeStackPair {
     CoreGuard g;
     EXPECT_EQ(open(&why), 0) << why.c_str();
   }
-  void poll() {
-    a->poll();
-    b->poll();
-  }
 };
 
 // `total` bytes from a client on `from_ip` to a listener on `to_ip`, then a

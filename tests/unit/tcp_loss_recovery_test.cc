@@ -238,10 +238,7 @@ struct Transfer {
     pair.b.reset();
   }
 
-  void poll() {
-    pair.a->poll();
-    pair.b->poll();
-  }
+  void poll() { pair.poll(); }
 
   // Queues `bytes` more of the stream and polls until B has all of it and A
   // holds nothing unacknowledged. Polls with short sleeps, so that lwIP's

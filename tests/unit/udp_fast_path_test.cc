@@ -37,10 +37,6 @@ struct Pair : xdpload::testing::FakeStackPair {
       return false;  // delivered
     };
   }
-  void poll() {
-    a->poll();
-    b->poll();
-  }
 };
 
 struct Count {
