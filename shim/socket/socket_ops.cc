@@ -327,8 +327,12 @@ void died_holding_lock(void* subject) {
 }
 
 void hand_to_kernel(Socket* s) {
-  for (const Descriptor& d : s->descriptors)
-    if (d.pid == process_id()) twin_blocks_as_program(s, d.fd);
+  // (A vfork child's descriptor table is its own: the parent's numbers may
+  // name other files there. The vfork paths set the twin's flags through
+  // the child's own descriptor instead.)
+  if (!rt().vfork_child())
+    for (const Descriptor& d : s->descriptors)
+      if (d.pid == process_id()) twin_blocks_as_program(s, d.fd);
   const bool listener = s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Listening;
   const uint16_t port = s->local.port;
   drop_to_kernel(s);
@@ -344,6 +348,7 @@ namespace {
 // (`how`: "exec", "exec after vfork"), or left on the stack, said once at
 // the default level. Lock held.
 void hand_inherited_connection(Socket* s, int fd, const char* how) {
+  if (rt().vfork_child()) twin_blocks_as_program(s, fd);
   ErrorText why;
   if (tcp(s)->hand_connection_to_kernel(fd, &why) != 0) {
     log_at(kLogError,
@@ -356,13 +361,51 @@ void hand_inherited_connection(Socket* s, int fd, const char* how) {
   hand_to_kernel(s);
 }
 
+// A listener or UDP socket that the program this process execs inherits
+// while the family's other processes (or, after vfork, the suspended
+// parent) hold it too. On Linux it is one socket for all of them, the new
+// program included (systemd-style socket activation, nginx's binary
+// upgrade, inetd's "wait" services), and only the kernel can serve it to a
+// new image: it becomes the kernel's for the whole family, whose
+// descriptors are the same kernel socket. The port's new connections and
+// datagrams go to the kernel from then on.
+// - A listener's connections already queued on the stack stay there for the
+//   family's accept() calls (drained first, as after a kernel-only option).
+// - A UDP socket's datagrams queued on the stack are dropped.
+// Said once at the default level: FD_CLOEXEC on the descriptor keeps the
+// socket accelerated. Lock held.
+void hand_shared_to_kernel(Socket* s, int fd) {
+  static bool said = false;
+  if (!said) {
+    said = true;
+    log_at(kLogError,
+           "descriptor %d (%s port %u) is inherited by the program this process execs: the socket "
+           "is the kernel's from now on, in the family's other processes too (FD_CLOEXEC on it "
+           "would keep it accelerated)",
+           fd, s->kind == Socket::Kind::Tcp ? "TCP" : "UDP", unsigned(s->local.port));
+  }
+  if (rt().vfork_child()) twin_blocks_as_program(s, fd);
+  if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Listening) {
+    TcpSocket* l = tcp(s);
+    if (l->draining) return;  // (handed over already; its queue drains)
+    if (l->hand_listening_to_kernel() && !l->drained()) {
+      XLOG(kLogDecision,
+           "descriptor %d: its %zu queued connection(s) stay on the stack for the family's accept()",
+           fd, l->accept_queue.size());
+      return;
+    }
+  }
+  XLOG(kLogDecision, "descriptor %d: inherited by the program this process execs: the kernel's", fd);
+  hand_to_kernel(s);
+}
+
 // A vfork child (Python's subprocess, posix_spawn's callers) execs: its
 // descriptor table is its own copy (what it dup2'd onto 0 and 1 is not in
 // the family's records), the memory its suspended parent's. Its
 // descriptors without FD_CLOEXEC that are a connection of the stack (found
 // by the kernel socket's inode) become the kernel's with their state, for
-// the parent too (the same kernel socket). Listeners and UDP sockets stay
-// the parent's. Lock held.
+// the parent too (the same kernel socket). Listeners and UDP sockets
+// likewise, for the parent as well (hand_shared_to_kernel). Lock held.
 void hand_vfork_inherited_to_kernel() {
   for (int fd = 0; fd < 1024; ++fd) {
     struct stat st;
@@ -371,8 +414,11 @@ void hand_vfork_inherited_to_kernel() {
     if (fl < 0 || (fl & FD_CLOEXEC)) continue;
     Socket* s = rt().live_sockets();
     while (s && !(s->twin_ino == uint64_t(st.st_ino) && s->accelerated)) s = s->live_next;
-    if (!s || s->kind != Socket::Kind::Tcp || tcp(s)->state != TcpSocket::State::Connected) continue;
-    hand_inherited_connection(s, fd, "exec after vfork");
+    if (!s) continue;
+    if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected)
+      hand_inherited_connection(s, fd, "exec after vfork");
+    else
+      hand_shared_to_kernel(s, fd);
   }
 }
 
@@ -440,17 +486,8 @@ void hand_inherited_to_kernel() {
     const bool connection = s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected;
     bool others = false;
     for (const Descriptor& d : s->descriptors) others |= d.pid != me;
-    if (!connection && others) {
-      // A listener (or UDP socket) that other processes of the family go
-      // on serving (a forking server whose child execs a handler that got
-      // it by accident, without FD_CLOEXEC): it stays theirs, on the stack.
-      XLOG(kLogDecision,
-           "descriptor %d: inherited by the program this process execs, it stays on the stack for "
-           "the family's other processes (the new program cannot use it)",
-           fd);
-      continue;
-    }
     if (connection) hand_inherited_connection(s, fd, "exec");
+    else if (others) hand_shared_to_kernel(s, fd);
     else hand_to_kernel(s);
   }
 }
