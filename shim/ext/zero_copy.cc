@@ -274,6 +274,7 @@ XDPLOAD_EXT ssize_t xdpload_zc_recv(int fd, struct xdpload_zc_iovec* iov, int* i
       receiver.n = &n;
       receiver.from = &source;
       r = udp_receive(s, fd, s->nonblock || (flags & MSG_DONTWAIT), receiver);
+      if (r == kNotOnStack) return -ESOCKTNOSUPPORT;  // (it left for the kernel meanwhile)
     }
     if (r >= 0) {
       LentBuffers& lent = rt.lent();

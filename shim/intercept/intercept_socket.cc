@@ -100,14 +100,19 @@ int xdpload_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
   Socket* s = ours(fd);
   if (!s) return libc::accept4(fd, addr, len, flags);
   int saved = errno;
-  return done(op_accept(s, fd, addr, len, flags), saved);
+  int r = op_accept(s, fd, addr, len, flags);
+  // (The listener left for the kernel while the call waited.)
+  if (r == kNotOnStack) return libc::accept4(fd, addr, len, flags);
+  return done(r, saved);
 }
 
 int xdpload_accept(int fd, struct sockaddr* addr, socklen_t* len) {
   Socket* s = ours(fd);
   if (!s) return libc::accept(fd, addr, len);
   int saved = errno;
-  return done(op_accept(s, fd, addr, len, 0), saved);
+  int r = op_accept(s, fd, addr, len, 0);
+  if (r == kNotOnStack) return libc::accept(fd, addr, len);
+  return done(r, saved);
 }
 
 int xdpload_connect(int fd, const struct sockaddr* addr, socklen_t len) {

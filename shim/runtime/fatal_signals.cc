@@ -76,6 +76,20 @@ void fatal_action_changed(int sig, bool to_default) {
   else g_installed[sig].store(false);
 }
 
+void fatal_signals_after_fork() { g_pending.store(0); }
+
+void release_fatal_signals() {
+  for (int sig : kCaught) {
+    if (!g_installed[sig].exchange(false)) continue;
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    libc::sigaction(sig, &dfl, nullptr);
+  }
+  g_wake_fd = -1;
+  g_pending.store(0);
+}
+
 void die_by_pending_signal() {
   int sig = g_pending.load();
   struct sigaction dfl {};

@@ -23,5 +23,10 @@ int fatal_signal_pending();
 bool fatal_catcher_installed(int sig);
 // The program set SIG_DFL (true) or anything else (false) on `sig`.
 void fatal_action_changed(int sig, bool to_default);
+// A forked child: a signal that reached the parent is not the child's.
+void fatal_signals_after_fork();
+// A forked child without the stack (nothing to finish, no progress thread
+// to do it): the default actions again, where ours stood in for them.
+void release_fatal_signals();
 
 }  // namespace xdpload::shim

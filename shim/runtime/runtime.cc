@@ -1009,8 +1009,20 @@ void Runtime::fork_child() {
   Runtime& r = get();
   r.host_.after_fork();
   stack::LinkNetif::set_test_die_in_burst(false);  // (the parent's seam)
+  // This thread's lock flags came with the copy of the forking thread,
+  // which held the lock (fork_prepare, fork_process): not the child's. Left
+  // set, an exec before any use of the stack skipped the hand-over of the
+  // sockets the new program inherits, and a fatal signal's handler took
+  // the thread for one inside the stack.
+  stack::t_core_held = 0;
+  stack::t_core_stop_at_release = 0;
+  fatal_signals_after_fork();
   if (t_family_fork) return;  // fork_process() does the rest
   r.forked_child_ = true;
+  // No stack of its own, no progress thread: a fatal signal's default
+  // action is the child's own again (our catcher would stop the thread
+  // and wait for ever for a progress thread it does not have).
+  release_fatal_signals();
   r.pid_ = getpid();
   waiting_after_fork();
   if (r.start_state_.load() > 0) {

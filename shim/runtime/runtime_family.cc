@@ -132,12 +132,8 @@ pid_t Runtime::fork_process() {
   pid_t pid = libc::fork();
   if (pid == 0) {
     // The CoreLock is held by the parent's thread until it has counted our
-    // descriptors; we wait for it at our first use of the stack. This
-    // thread's flag came with the copy of the parent's, which held it: not
-    // ours (left set, an exec before any use of the stack skipped its
-    // hand-over, and a fatal signal took this thread for one inside the
-    // stack).
-    stack::t_core_held = 0;
+    // descriptors; we wait for it at our first use of the stack. (The
+    // lock's flags of this thread were cleared in fork_child.)
     t_family_fork = false;
     after_fork_in_child();
     return 0;

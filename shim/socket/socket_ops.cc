@@ -71,9 +71,26 @@ void drop_to_kernel(Socket* s) {
   s->release();
   ++rt().counters().kernel_sockets;
   // Other processes of the family hold it too: their descriptors are the
-  // same kernel socket, and they forget ours at their next call.
-  if (s->fd_refs > 0) __atomic_store_n(&s->departed, true, __ATOMIC_RELEASE);
+  // same kernel socket, and they forget ours at their next call. A call
+  // waiting on it (another thread, another process) wakes and is the
+  // kernel's from there (left_for_kernel).
+  if (s->fd_refs > 0 || s->holds > 0) __atomic_store_n(&s->departed, true, __ATOMIC_RELEASE);
+  s->waiters.wake_all();
   rt().maybe_delete(s);
+}
+
+// The socket left the shim for the kernel while this call waited on it
+// (another process of the family exec'd with it: hand_shared_to_kernel;
+// another thread set a kernel-only option): this process forgets it, as
+// its next call would, and the call is the kernel's (kNotOnStack). The
+// caller holds it (OpHold). Lock held.
+bool left_for_kernel(Socket* s, int fd) {
+  if (!__atomic_load_n(&s->departed, __ATOMIC_ACQUIRE)) return false;
+  if (rt().fds().get(fd) == s) {
+    rt().fds().take(fd);
+    s->forget_descriptors(process_id(), fd);
+  }
+  return true;
 }
 
 // Test seam (XL_TEST_DIE_HOLDING_LOCK=N): a TCP send of exactly N bytes,
@@ -348,7 +365,6 @@ namespace {
 // (`how`: "exec", "exec after vfork"), or left on the stack, said once at
 // the default level. Lock held.
 void hand_inherited_connection(Socket* s, int fd, const char* how) {
-  if (rt().vfork_child()) twin_blocks_as_program(s, fd);
   ErrorText why;
   if (tcp(s)->hand_connection_to_kernel(fd, &why) != 0) {
     log_at(kLogError,
@@ -357,6 +373,7 @@ void hand_inherited_connection(Socket* s, int fd, const char* how) {
            fd, why.c_str());
     return;
   }
+  if (rt().vfork_child()) twin_blocks_as_program(s, fd);
   XLOG(kLogDecision, "descriptor %d: connection handed to the kernel with its state (%s)", fd, how);
   hand_to_kernel(s);
 }
@@ -369,9 +386,14 @@ void hand_inherited_connection(Socket* s, int fd, const char* how) {
 // new image: it becomes the kernel's for the whole family, whose
 // descriptors are the same kernel socket. The port's new connections and
 // datagrams go to the kernel from then on.
-// - A listener's connections already queued on the stack stay there for the
-//   family's accept() calls (drained first, as after a kernel-only option).
+// - A listener's connections already queued on the stack are reset (said):
+//   they cannot move to the kernel's queue, and left on the stack for the
+//   family's accept() they would wait for ever where the family does not
+//   accept (socket activation's parent, inetd's), the very connection that
+//   made it start the program among them. (Linux would give them to the
+//   new program.)
 // - A UDP socket's datagrams queued on the stack are dropped.
+// - Calls of the family waiting on it go on in the kernel (left_for_kernel).
 // Said once at the default level: FD_CLOEXEC on the descriptor keeps the
 // socket accelerated. Lock held.
 void hand_shared_to_kernel(Socket* s, int fd) {
@@ -385,21 +407,32 @@ void hand_shared_to_kernel(Socket* s, int fd) {
            fd, s->kind == Socket::Kind::Tcp ? "TCP" : "UDP", unsigned(s->local.port));
   }
   if (rt().vfork_child()) twin_blocks_as_program(s, fd);
-  if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Listening) {
+  if (s->kind == Socket::Kind::Tcp && !tcp(s)->accept_queue.empty()) {
     TcpSocket* l = tcp(s);
-    if (l->draining) return;  // (handed over already; its queue drains)
-    if (l->hand_listening_to_kernel() && !l->drained()) {
-      XLOG(kLogDecision,
-           "descriptor %d: its %zu queued connection(s) stay on the stack for the family's accept()",
+    log_at(kLogError,
+           "descriptor %d: %zu connection(s) waiting on the listener are reset: they cannot move "
+           "to the kernel's queue",
            fd, l->accept_queue.size());
-      return;
+    // Reset at once rather than closed (a closed one would keep the port
+    // steered through TIME_WAIT).
+    for (TcpSocket* c : l->accept_queue) {
+      c->opt.linger = true;
+      c->opt.linger_s = 0;
     }
   }
   XLOG(kLogDecision, "descriptor %d: inherited by the program this process execs: the kernel's", fd);
   hand_to_kernel(s);
 }
 
-// A vfork child (Python's subprocess, posix_spawn's callers) execs: its
+// A listener or UDP socket: the ones the family shares with the new
+// program (a connection goes with its state; anything else stays).
+bool shared_kind(const Socket* s) {
+  return s->kind == Socket::Kind::Udp ||
+         (s->kind == Socket::Kind::Tcp && static_cast<const TcpSocket*>(s)->state ==
+                                              TcpSocket::State::Listening);
+}
+
+// A vfork child (Python's subprocess) execs: its
 // descriptor table is its own copy (what it dup2'd onto 0 and 1 is not in
 // the family's records), the memory its suspended parent's. Its
 // descriptors without FD_CLOEXEC that are a connection of the stack (found
@@ -417,7 +450,7 @@ void hand_vfork_inherited_to_kernel() {
     if (!s) continue;
     if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected)
       hand_inherited_connection(s, fd, "exec after vfork");
-    else
+    else if (shared_kind(s))
       hand_shared_to_kernel(s, fd);
   }
 }
@@ -487,8 +520,10 @@ void hand_inherited_to_kernel() {
     bool others = false;
     for (const Descriptor& d : s->descriptors) others |= d.pid != me;
     if (connection) hand_inherited_connection(s, fd, "exec");
-    else if (others) hand_shared_to_kernel(s, fd);
-    else hand_to_kernel(s);
+    else if (!others) hand_to_kernel(s);
+    else if (shared_kind(s)) hand_shared_to_kernel(s, fd);
+    // (Else a TCP socket still connecting, or ended, that the family's
+    // other processes hold: it stays theirs, on the stack.)
   }
 }
 
@@ -643,9 +678,11 @@ int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
   }
   if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return -EINVAL;
   CoreGuard g;
+  OpHold hold(s);  // (allocated until the call returns, should it leave meanwhile)
   TcpSocket* l = tcp(s);
   pollfd kfd{fd, POLLIN, 0};
   for (;;) {
+    if (left_for_kernel(s, fd)) return int(kNotOnStack);
     if (!still(s, fd)) return -EBADF;
     if (l->state != TcpSocket::State::Listening) return -EINVAL;
     if (l->draining && l->drained()) {
@@ -681,7 +718,7 @@ int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
       return !l->accept_queue.empty() || kfd.revents || l->state != TcpSocket::State::Listening ||
              !still(s, fd);
     });
-    if (rc < 0) return rc;
+    if (rc < 0 && !s->departed) return rc;
     kfd.revents = 0;
   }
 }
@@ -1280,37 +1317,48 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
   // adds, on average half of it, to every datagram's latency.
   if (dontwait && u->queued_hint() == 0 && rt().stack_quiet() && !kernel_look_due(s))
     return -EAGAIN;
-  CoreGuard g;
-  trace::mark(trace::kRecvLocked);
-  struct MsgReceiver final : UdpReceiver {
-    UdpSocket* u;
-    int fd;
-    msghdr* msg;
-    int flags;
-    ssize_t from_stack() override {
-      int mflags = 0;
-      socklen_t* namelen = msg->msg_name ? &msg->msg_namelen : nullptr;
-      ssize_t r = u->recv_from_stack(msg->msg_iov, int(msg->msg_iovlen), flags,
-                                     static_cast<sockaddr*>(msg->msg_name), namelen, &mflags, msg);
-      msg->msg_flags = mflags | (flags & MSG_CMSG_CLOEXEC);
-      return r;
-    }
-    ssize_t from_kernel() override {
-      ssize_t r = libc::recvmsg(fd, msg, flags | MSG_DONTWAIT);
-      return r < 0 ? neg_errno() : r;
-    }
-  } receiver;
-  receiver.u = u;
-  receiver.fd = fd;
-  receiver.msg = msg;
-  receiver.flags = flags;
-  return udp_receive(s, fd, dontwait, receiver);
+  ssize_t r;
+  {
+    CoreGuard g;
+    OpHold hold(s);  // (allocated until the call returns, should it leave meanwhile)
+    trace::mark(trace::kRecvLocked);
+    struct MsgReceiver final : UdpReceiver {
+      UdpSocket* u;
+      int fd;
+      msghdr* msg;
+      int flags;
+      ssize_t from_stack() override {
+        int mflags = 0;
+        socklen_t* namelen = msg->msg_name ? &msg->msg_namelen : nullptr;
+        ssize_t r = u->recv_from_stack(msg->msg_iov, int(msg->msg_iovlen), flags,
+                                       static_cast<sockaddr*>(msg->msg_name), namelen, &mflags, msg);
+        msg->msg_flags = mflags | (flags & MSG_CMSG_CLOEXEC);
+        return r;
+      }
+      ssize_t from_kernel() override {
+        ssize_t r = libc::recvmsg(fd, msg, flags | MSG_DONTWAIT);
+        return r < 0 ? neg_errno() : r;
+      }
+    } receiver;
+    receiver.u = u;
+    receiver.fd = fd;
+    receiver.msg = msg;
+    receiver.flags = flags;
+    r = udp_receive(s, fd, dontwait, receiver);
+  }
+  if (r == kNotOnStack) {
+    // (It left for the kernel while this call waited.)
+    r = libc::recvmsg(fd, msg, flags);
+    return r < 0 ? neg_errno() : r;
+  }
+  return r;
 }
 
 ssize_t udp_receive(Socket* s, int fd, bool dontwait, UdpReceiver& r) {
   UdpSocket* u = udp(s);
   pollfd kfd{fd, POLLIN, 0};
   for (;;) {
+    if (left_for_kernel(s, fd)) return kNotOnStack;
     if (!still(s, fd)) return -EBADF;
     rt().poll_stack();
     if (u->stack_has_data()) return r.from_stack();
@@ -1339,7 +1387,7 @@ ssize_t udp_receive(Socket* s, int fd, bool dontwait, UdpReceiver& r) {
     int rc = rt().block(spec, [&] {
       return u->stack_has_data() || u->shut_rd || kfd.revents || !still(s, fd);
     });
-    if (rc < 0) return rc;
+    if (rc < 0 && !s->departed) return rc;
     kfd.revents = 0;
   }
 }

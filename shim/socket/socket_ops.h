@@ -59,6 +59,8 @@ struct UdpReceiver {
  protected:
   ~UdpReceiver() = default;
 };
+// kNotOnStack when the socket left for the kernel while the call waited
+// (the caller holds it: OpHold).
 ssize_t udp_receive(Socket* s, int fd, bool dontwait, UdpReceiver& r);
 
 // Still the socket behind `fd`? (another thread may have closed it) With
