@@ -199,10 +199,4 @@ int broker_flow(int conn, uint8_t proto, uint16_t port, uint32_t remote_ip, uint
   return flow_request(conn, broker::Op::Flow, proto, port, whose, remote_ip, remote_port, why);
 }
 
-int broker_repair(int conn, const broker::RepairMsg& msg, int fd, ErrorText* why) {
-  broker::RepairMsg m = msg;
-  m.h = broker::Header{broker::kMagic, broker::kVersion, uint16_t(broker::Op::Repair)};
-  return exchange(conn, &m, sizeof m, fd, why);
-}
-
 }  // namespace xdpload::rings

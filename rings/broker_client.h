@@ -43,8 +43,5 @@ int broker_release(int conn, uint8_t proto, uint16_t port);
 int broker_share(int conn, uint8_t proto, uint16_t port, bool shared, ErrorText* why);
 int broker_flow(int conn, uint8_t proto, uint16_t port, uint32_t remote_ip, uint16_t remote_port,
                 uint8_t whose, ErrorText* why);
-// TCP repair mode for the kernel socket `fd` (broker::RepairMsg says what the
-// broker does and checks). 0, or -errno with the broker's reason.
-int broker_repair(int conn, const broker::RepairMsg& msg, int fd, ErrorText* why);
 
 }  // namespace xdpload::rings

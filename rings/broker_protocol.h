@@ -55,7 +55,6 @@ enum class Op : uint16_t {
   Reply = 5,    // broker -> program: status of a Claim or Release (or Share, Flow)
   Share = 6,    // program -> broker: a claimed port is shared with a kernel socket (or not)
   Flow = 7,     // program -> broker: one of its flows on a shared port (added or removed)
-  Repair = 8,   // program -> broker: a connection's kernel socket into TCP repair mode, or out
 };
 
 struct Header {
@@ -127,39 +126,6 @@ struct FlowMsg {
   uint32_t remote_ip = 0;    // Flow: network order
   uint16_t remote_port = 0;  // Flow: host order
   uint16_t pad = 0;
-};
-
-// Repair: TCP_REPAIR needs CAP_NET_ADMIN, which a broker's program may
-// lack. Handing a connection of its stack to the kernel (shim/socket/
-// tcp_handover.cc) it asks the broker, sending the kernel socket (fd):
-// - on: the broker sets repair mode, the queues' sequence numbers, binds the
-//   socket (if unbound) to the connection's local address and connects it
-//   to the peer (repair mode: no segment leaves), and makes its buffers at
-//   least sndbuf/rcvbuf bytes (at most kMaxRepairBuffer). Only for an
-//   unconnected TCP socket, on a TCP port the program holds through the
-//   broker, at the interface's address: the program can forge no
-//   connection but its own. The broker keeps the socket until `off`.
-// - off: repair mode ends (the kernel sends a window probe): only for a
-//   socket the broker put in it for this program.
-// The program sets the rest itself (options, queued data, windows: repair
-// mode lets any process do that). A broker that predates Repair answers
-// "unknown operation" (EPROTO): the connection stays on the stack.
-constexpr uint32_t kMaxRepairBuffer = 8u << 20;
-constexpr uint32_t kMaxRepairHolds = 16;  // sockets in repair mode per program at once
-
-struct RepairMsg {
-  Header h;
-  uint8_t on = 0;
-  uint8_t pad = 0;
-  uint16_t local_port = 0;   // host order
-  uint32_t local_ip = 0;     // network order
-  uint32_t remote_ip = 0;    // network order
-  uint16_t remote_port = 0;  // host order
-  uint16_t pad2 = 0;
-  uint32_t send_seq = 0;  // the send queue's next sequence number (TCP_QUEUE_SEQ)
-  uint32_t recv_seq = 0;  // the receive queue's
-  uint32_t sndbuf = 0;    // at least (0: as it is)
-  uint32_t rcvbuf = 0;
 };
 
 struct Reply {

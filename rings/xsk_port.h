@@ -307,9 +307,6 @@ class XskPort : public family::Object {
   // whose addresses a new SYN reuses).
   int remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
                   uint16_t remote_port_be);
-  // A broker's program: TCP repair mode through the broker (broker_repair).
-  // -EPERM, said in why, for a port that owns the interface.
-  int repair_mode(int fd, const broker::RepairMsg& msg, ErrorText* why);
 
   PortCounters& counters() { return *counters_; }
   // Where counters are kept (a shared-memory segment, for xdpload-stat).

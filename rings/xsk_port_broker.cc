@@ -188,12 +188,6 @@ int XskPort::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
                      whose, &why);
 }
 
-int XskPort::repair_mode(int fd, const broker::RepairMsg& msg, ErrorText* why) {
-  if (!control_) return why->set(EPERM, "no broker to ask");
-  if (broker_gone_) return why->set(ENOTCONN, "the xdpload broker of %s is gone", iface_.c_str());
-  return broker_repair(broker_conn_, msg, fd, why);
-}
-
 int XskPort::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
                          uint16_t remote_port_be) {
   if (!control_) return steering_.remove_flow(proto, local_port_be, remote_ip, remote_port_be);

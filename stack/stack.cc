@@ -137,10 +137,6 @@ int Stack::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip
   return port_ ? port_->remove_flow(proto, local_port_be, remote_ip, remote_port_be) : 0;
 }
 
-int Stack::repair_mode(int fd, const rings::broker::RepairMsg& msg, ErrorText* why) {
-  return port_ ? port_->repair_mode(fd, msg, why) : why->set(EPERM, "no broker to ask");
-}
-
 LwipUsage lwip_usage() {
   lwip_core_init();  // the pool statistics exist once lwIP is initialized
   LwipUsage u;

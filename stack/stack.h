@@ -109,9 +109,6 @@ class Stack : public family::Object {
   int remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
                   uint16_t remote_port_be);
 
-  // TCP repair mode asked of a broker (rings::XskPort::repair_mode).
-  int repair_mode(int fd, const rings::broker::RepairMsg& msg, ErrorText* why);
-
   struct netif* nif() { return driver_.nif(); }
   LinkNetif& driver() { return driver_; }
   Link& link() { return *link_; }

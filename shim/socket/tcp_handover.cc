@@ -23,7 +23,6 @@
 // A step that fails before 3 leaves the connection on the stack.
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -125,52 +124,9 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   int reuse = 0;
   socklen_t rl = sizeof reuse;
   libc::getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &rl);
-  SockAddr here, there;
-  here = SockAddr{ip4_addr_get_u32(ip_2_ip4(&p->local_ip)), p->local_port};
-  there = SockAddr{ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)), p->remote_port};
-  // Room for what the program has not read and what the peer has not
-  // acknowledged, whatever the buffers' sizes: forced only where the
-  // socket's buffer is too small for them (a forced size, even put back,
-  // ends the kernel's autotuning of that buffer).
-  int sndbuf = 0, rcvbuf = 0;
-  socklen_t il = sizeof sndbuf;
-  libc::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &il);
-  il = sizeof rcvbuf;
-  libc::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &il);
-  const int need_snd = out.empty() ? 0 : int(out.size()) * 2 + 16384;
-  const int need_rcv = in.empty() ? 0 : int(in.size()) * 2 + 16384;
-  // Repair mode is this process's to set with CAP_NET_ADMIN. Without it, a
-  // broker's program asks the broker, which also sets the queues' sequence
-  // numbers, binds, connects and makes the buffers' room (what would let a
-  // program forge a connection: tools/broker/repair.cc checks it).
-  rings::broker::RepairMsg ask;
-  ask.on = 1;
-  ask.local_port = here.port;
-  ask.local_ip = here.ip;
-  ask.remote_ip = there.ip;
-  ask.remote_port = there.port;
-  ask.send_seq = snd_una;
-  ask.recv_seq = p->rcv_nxt - uint32_t(in.size());
-  ask.sndbuf = uint32_t(std::max(need_snd, 0));
-  ask.rcvbuf = uint32_t(std::max(need_rcv, 0));
-  bool brokered = false;
-  if (int rc = sock_opt(fd, TCP_REPAIR, 1); rc < 0) {
-    rings::XskPort* port = rt.stack()->port();
-    if (rc != -EPERM || !port || !port->brokered())
-      return why->set(-rc, "TCP_REPAIR (it needs CAP_NET_ADMIN): %s", strerror(-rc));
-    ErrorText broker_why;
-    if (int r = rt.stack()->repair_mode(fd, ask, &broker_why); r < 0)
-      return why->set(-r, "TCP_REPAIR through the broker: %s", broker_why.c_str());
-    brokered = true;
-  }
-  auto repair_off = [&] {
-    if (!brokered) return sock_opt(fd, TCP_REPAIR, 0);
-    rings::broker::RepairMsg off = ask;
-    off.on = 0;
-    ErrorText ignored;
-    return rt.stack()->repair_mode(fd, off, &ignored);
-  };
-  bool connected = brokered;  // (the broker connects it)
+  if (int rc = sock_opt(fd, TCP_REPAIR, 1); rc < 0)
+    return why->set(-rc, "TCP_REPAIR (it needs CAP_NET_ADMIN): %s", strerror(-rc));
+  bool connected = false;
   auto fail = [&](int rc, const char* what) {
     if (connected) {
       // Unconnected again, without a word to the peer; the error repair
@@ -183,7 +139,7 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
       socklen_t el = sizeof e;
       libc::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
     }
-    repair_off();
+    sock_opt(fd, TCP_REPAIR, 0);
     libc::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
     if (connected && twin_port_chosen) {
       sockaddr_storage b;
@@ -192,30 +148,30 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
     }
     return why->set(-rc, "%s: %s", what, strerror(-rc));
   };
-  int rc = 0;
-  if (!brokered) {
-    rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
-    if (rc == 0) rc = sock_opt(fd, TCP_QUEUE_SEQ, int(ask.recv_seq));
-    if (rc == 0) rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
-    if (rc == 0) rc = sock_opt(fd, TCP_QUEUE_SEQ, int(ask.send_seq));
-    if (rc < 0) return fail(rc, "the queues' sequence numbers");
-    sockaddr_storage ss;
-    SockAddr bound;
-    socklen_t sl = sizeof ss;
-    bool has_port = libc::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) == 0 &&
-                    read_sockaddr(reinterpret_cast<sockaddr*>(&ss), sl, &bound, true) == 0 &&
-                    bound.port != 0;
-    if (has_port && bound.port != here.port) return fail(-EADDRINUSE, "the kernel socket's port");
-    if (!has_port) {
-      // (An accepted connection's kernel socket was never bound. Repair
-      // mode binds over the listener's hold on the port.)
-      sl = make_sockaddr(here, v6, &ss);
-      if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0) return fail(-errno, "bind");
-    }
-    sl = make_sockaddr(there, v6, &ss);
-    if (libc::connect(fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0) return fail(-errno, "connect");
-    connected = true;
+  int rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
+  if (rc == 0) rc = sock_opt(fd, TCP_QUEUE_SEQ, int(p->rcv_nxt - uint32_t(in.size())));
+  if (rc == 0) rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
+  if (rc == 0) rc = sock_opt(fd, TCP_QUEUE_SEQ, int(snd_una));
+  if (rc < 0) return fail(rc, "the queues' sequence numbers");
+  sockaddr_storage ss;
+  SockAddr here, there;
+  here = SockAddr{ip4_addr_get_u32(ip_2_ip4(&p->local_ip)), p->local_port};
+  there = SockAddr{ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)), p->remote_port};
+  SockAddr bound;
+  socklen_t sl = sizeof ss;
+  bool has_port = libc::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) == 0 &&
+                  read_sockaddr(reinterpret_cast<sockaddr*>(&ss), sl, &bound, true) == 0 &&
+                  bound.port != 0;
+  if (has_port && bound.port != here.port) return fail(-EADDRINUSE, "the kernel socket's port");
+  if (!has_port) {
+    // (An accepted connection's kernel socket was never bound. Repair mode
+    // binds over the listener's hold on the port.)
+    sl = make_sockaddr(here, v6, &ss);
+    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0) return fail(-errno, "bind");
   }
+  sl = make_sockaddr(there, v6, &ss);
+  if (libc::connect(fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0) return fail(-errno, "connect");
+  connected = true;
   std::vector<tcp_repair_opt> opts;
   opts.push_back({TCPOPT_MAXSEG, p->mss});
   // (Always: without it the kernel keeps the receive scale it chose at
@@ -238,11 +194,18 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   }
   // What the program has not read, then what the peer has not acknowledged
   // (as sent: the kernel sends it again if the peer does not acknowledge
-  // it). (The broker made the room for a program without the capability.)
-  if (!brokered && sndbuf < need_snd)
-    libc::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &need_snd, sizeof need_snd);
-  if (!brokered && rcvbuf < need_rcv)
-    libc::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &need_rcv, sizeof need_rcv);
+  // it). Room for both, whatever the buffers' sizes: forced only where the
+  // socket's buffer is too small for them (a forced size, even put back,
+  // ends the kernel's autotuning of that buffer).
+  int sndbuf = 0, rcvbuf = 0;
+  socklen_t il = sizeof sndbuf;
+  libc::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &il);
+  il = sizeof rcvbuf;
+  libc::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &il);
+  const int need_snd = out.empty() ? 0 : int(out.size()) * 2 + 16384;
+  const int need_rcv = in.empty() ? 0 : int(in.size()) * 2 + 16384;
+  if (sndbuf < need_snd) libc::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &need_snd, sizeof need_snd);
+  if (rcvbuf < need_rcv) libc::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &need_rcv, sizeof need_rcv);
   rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
   if (rc == 0) rc = write_all(fd, in);
   if (rc < 0) return fail(rc, "the data not yet read");
@@ -284,9 +247,8 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
 
   // 5. The kernel's: a window probe to the peer, then what lwIP had not
   // sent yet, and the program's settings again. From here on nothing may
-  // fail: the stack has let the connection go. (Through the broker, an
-  // off it refused would leave the connection silent: said below.)
-  const int off_rc = repair_off();
+  // fail: the stack has let the connection go.
+  sock_opt(fd, TCP_REPAIR, 0);
   libc::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
   // (A shutdown(SHUT_RD) the program made: the kernel socket was not
   // connected then. It sends nothing. And the peer's FIN, which repair
@@ -303,12 +265,10 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   if (lowat) sock_opt(fd, TCP_NOTSENT_LOWAT, -1);
   size_t written = in_flight;
   rc = write_all(fd, out, &written);
-  if (rc < 0 && !brokered) {
+  if (rc < 0) {
     // What the kernel would not take now goes into its queue as sent, in
     // repair mode again: it sends it when the peer's acknowledgements show
-    // it missing (a retransmission timeout at worst). Never lost. (Not
-    // through the broker, which repairs only unconnected sockets: it made
-    // room for every byte instead.)
+    // it missing (a retransmission timeout at worst). Never lost.
     sock_opt(fd, TCP_REPAIR, 1);
     sock_opt(fd, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
     rc = write_all(fd, out, &written);
@@ -319,19 +279,9 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   if (lowat) sock_opt(fd, TCP_NOTSENT_LOWAT, lowat);
   // (getsockopt says twice what setsockopt was given.)
   const int snd_was = sndbuf / 2, rcv_was = rcvbuf / 2;
-  // (Without the capability, a size the kernel clamps to net.core.wmem_max
-  // and rmem_max.)
-  auto put_back = [&](int force_name, int name, int v) {
-    if (libc::setsockopt(fd, SOL_SOCKET, force_name, &v, sizeof v) != 0)
-      libc::setsockopt(fd, SOL_SOCKET, name, &v, sizeof v);
-  };
-  if (sndbuf < need_snd) put_back(SO_SNDBUFFORCE, SO_SNDBUF, snd_was);
-  if (rcvbuf < need_rcv) put_back(SO_RCVBUFFORCE, SO_RCVBUF, rcv_was);
+  if (sndbuf < need_snd) libc::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd_was, sizeof snd_was);
+  if (rcvbuf < need_rcv) libc::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv_was, sizeof rcv_was);
   state = State::Closed;
-  if (off_rc < 0) {
-    log_at(kLogError, "descriptor %d: handed to the kernel, which was not let run it (repair mode "
-           "not ended: %s): the connection is silent", fd, strerror(-off_rc));
-  }
   if (rc < 0) {
     // (Cannot happen with room made: said, not hidden. The connection is
     // the kernel's all the same.)

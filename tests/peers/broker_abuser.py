@@ -16,7 +16,7 @@ import sys
 import time
 
 MAGIC, VERSION = 0x524B4258, 2  # rings/broker_protocol.h kVersion
-HELLO, WELCOME, CLAIM, RELEASE, REPLY, SHARE, FLOW, REPAIR = 1, 2, 3, 4, 5, 6, 7, 8
+HELLO, WELCOME, CLAIM, RELEASE, REPLY, SHARE, FLOW = 1, 2, 3, 4, 5, 6, 7
 
 
 def header(op, magic=MAGIC, version=VERSION):
@@ -33,19 +33,6 @@ def claim(proto, port, op=CLAIM):
 
 def flow(proto, port, on=1, remote_ip=b"\x0a\x00\x00\x02", remote_port=1234, op=FLOW):
     return header(op) + struct.pack("<BBH4sHH", proto, on, port, remote_ip, remote_port, 0)
-
-
-def repair(on, local_port, local_ip, remote_ip=b"\x0a\x00\x00\x02", remote_port=1234):
-    return header(REPAIR) + struct.pack("<BBH4s4sHHIIII", on, 0, local_port, local_ip, remote_ip,
-                                        remote_port, 0, 1000, 2000, 0, 0)
-
-
-def interface_address(iface):
-    import fcntl
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    req = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", iface.encode()))  # SIOCGIFADDR
-    s.close()
-    return req[20:24]
 
 
 def connect(iface):
@@ -131,43 +118,6 @@ def main():
     # A flow is the stack's (1) or the kernel's (2, a connection handed over).
     expect_error("flow neither the stack's nor the kernel's", s, flow(socket.IPPROTO_TCP, 9502, on=3),
                  want=errno.EINVAL)
-    # TCP repair mode (a program without CAP_NET_ADMIN handing a connection
-    # to the kernel): only a TCP socket, on a TCP port the program holds,
-    # at the interface's address, to a real peer, unconnected; off only for
-    # a socket the broker put in repair mode.
-    ifaddr = interface_address(iface)
-    t = socket.socket()
-    expect_error("repair without a socket", s, repair(1, 9503, ifaddr), want=errno.EBADF)
-    expect_error("repair of a udp socket", s, repair(1, 9500, ifaddr), [u.fileno()],
-                 want=errno.EINVAL)
-    expect_error("repair on a port not claimed", s, repair(1, 9503, ifaddr), [t.fileno()],
-                 want=errno.EPERM)
-    expect_error("repair of the wrong size", s, repair(1, 9503, ifaddr)[:-4], [t.fileno()],
-                 want=errno.EPROTO)
-    expect_error("repair off of a socket not in repair mode", s, repair(0, 9503, ifaddr),
-                 [t.fileno()], want=errno.EPERM)
-    expect_error("repair neither on nor off", s, repair(7, 9503, ifaddr), [t.fileno()],
-                 want=errno.EINVAL)
-    held = socket.socket()
-    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    held.bind(("0.0.0.0", 9503))
-    held.listen(1)
-    op, status = ask(s, claim(socket.IPPROTO_TCP, 9503), [held.fileno()])
-    print(f"tcp claim: op {op} status {status}")
-    bad += not (op == REPLY and status == 0)
-    expect_error("repair at another address than the interface's", s,
-                 repair(1, 9503, b"\x7f\x00\x00\x01"), [t.fileno()], want=errno.EPERM)
-    expect_error("repair towards no peer", s, repair(1, 9503, ifaddr, remote_ip=bytes(4)),
-                 [t.fileno()], want=errno.EINVAL)
-    expect_error("repair towards a multicast group", s,
-                 repair(1, 9503, ifaddr, remote_ip=b"\xe0\x00\x00\x01"), [t.fileno()],
-                 want=errno.EINVAL)
-    other = socket.socket()
-    other.bind(("0.0.0.0", 0))
-    expect_error("repair of a socket bound to another port", s, repair(1, 9503, ifaddr),
-                 [other.fileno()], want=errno.EPERM)
-    for x in (t, other, held):
-        x.close()
     # The legitimate claim, after all that, works.
     op, status = ask(s, claim(socket.IPPROTO_UDP, 9500), [u.fileno()])
     print(f"valid claim: op {op} status {status}")

@@ -41,9 +41,7 @@ uint64_t now_ns() {
   return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
-}  // namespace
-
-void say(const char* fmt, ...) {
+__attribute__((format(printf, 1, 2))) void say(const char* fmt, ...) {
   char line[512];
   va_list ap;
   va_start(ap, fmt);
@@ -51,8 +49,6 @@ void say(const char* fmt, ...) {
   va_end(ap);
   fprintf(stderr, "xdpload daemon: %s\n", line);
 }
-
-namespace {
 
 // A program that connected and has not said Hello within this long is
 // dropped; so are connections beyond kMaxPending waiting to say it.
@@ -311,8 +307,6 @@ void Broker::serve_message(Program& p) {
   bp::Hello hello;
   bp::PortMsg port;
   bp::FlowMsg flow_msg;
-  bp::RepairMsg repair_msg;
-  if (size_t(n) == sizeof repair_msg) memcpy(&repair_msg, buf, sizeof repair_msg);
   if (size_t(n) == sizeof hello) memcpy(&hello, buf, sizeof hello);
   if (size_t(n) == sizeof port) memcpy(&port, buf, sizeof port);
   if (size_t(n) == sizeof flow_msg) memcpy(&flow_msg, buf, sizeof flow_msg);
@@ -342,14 +336,6 @@ void Broker::serve_message(Program& p) {
       if (size_t(n) != sizeof(bp::FlowMsg)) return malformed("Share or Flow of the wrong size");
       if (bp::Op(h.op) == bp::Op::Share) share(p, flow_msg);
       else flow(p, flow_msg);
-      return;
-    case bp::Op::Repair:
-      if (size_t(n) != sizeof(bp::RepairMsg)) {
-        close_fds();
-        return malformed("Repair of the wrong size");
-      }
-      repair(p, repair_msg, nfds == 1 ? fds[0] : -1);
-      close_fds();
       return;
     default:
       close_fds();
@@ -675,7 +661,6 @@ void Broker::program_gone(Program& p, const char* how) {
     say("program %s (pid %d) %s: %zu port%s unsteered", p.name.c_str(), int(p.pid), how,
         p.ports.size(), p.ports.size() == 1 ? "" : "s");
   p.ports.clear();
-  end_repairs(p);
   p.dying_at_ns = now_ns() + kReclaimDelayNs;
   set_kick_every();
 }

@@ -69,9 +69,6 @@
 
 namespace xdpload::broker {
 
-// One line on the broker's stderr, "xdpload daemon: " first.
-__attribute__((format(printf, 1, 2))) void say(const char* fmt, ...);
-
 struct BrokerConfig {
   std::string iface;
   std::string policy_path;  // empty: root alone
@@ -171,13 +168,6 @@ class Broker {
       bool operator==(const Flow&) const = default;
     };
     std::vector<Flow> flows;  // its flows on shared ports (Flow)
-    // Sockets the broker put in TCP repair mode for it (Repair), kept until
-    // it asks them out or goes: the kernel socket's inode, the broker's copy.
-    struct RepairHold {
-      uint64_t ino;
-      int fd;
-    };
-    std::vector<RepairHold> repairs;
     std::vector<uint64_t> to_give;  // frames waiting for room in to_program
     uint32_t held = 0;
     uint64_t lost_rx = 0;  // rx descriptors overwritten before the audit: frames it may give back unseen
@@ -198,10 +188,6 @@ class Broker {
   void release(Program& p, const rings::broker::PortMsg& m);
   void share(Program& p, const rings::broker::FlowMsg& m);
   void flow(Program& p, const rings::broker::FlowMsg& m);
-  // TCP repair mode for a connection a program hands to the kernel
-  // (tools/broker/repair.cc); `fd` the socket it sent (the caller closes it).
-  void repair(Program& p, const rings::broker::RepairMsg& m, int fd);
-  void end_repairs(Program& p);
   // A port of `p` leaves the XDP maps: not shared any more, its flows gone.
   void unshare(Program& p, uint8_t proto, uint16_t port);
   size_t flows_listed_ = 0;  // all programs' flows in the steering map
