@@ -11,6 +11,7 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <map>
 #include <utility>
 #include <vector>
 #include <cerrno>
@@ -524,6 +525,60 @@ void hand_inherited_to_kernel() {
     else if (shared_kind(s)) hand_shared_to_kernel(s, fd);
     // (Else a TCP socket still connecting, or ended, that the family's
     // other processes hold: it stays theirs, on the stack.)
+  }
+}
+
+void hand_spawned_to_kernel(const SpawnAction* actions, size_t n) {
+  if (!rt().enabled() || !rt().stack() || rt().vfork_child()) return;
+  if (stack::CoreLock::held_here()) return;
+  CoreGuard g;
+  // What each descriptor of the child will be: a socket of ours, and
+  // whether it survives the exec (no FD_CLOEXEC, or the target of a dup2).
+  std::map<int, std::pair<Socket*, bool>> child;
+  for (int fd = 0; fd <= rt().fds().high(); ++fd) {
+    Socket* s = rt().fds().get(fd);
+    if (!s || !s->accelerated || s->departed) continue;
+    const int fl = libc::fcntl(fd, F_GETFD);
+    if (fl >= 0) child[fd] = {s, !(fl & FD_CLOEXEC)};
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const SpawnAction& a = actions[i];
+    switch (a.kind) {
+      case SpawnAction::kClose:
+      case SpawnAction::kOpen:
+        child.erase(a.fd);
+        break;
+      case SpawnAction::kCloseFrom:
+        child.erase(child.lower_bound(a.fd), child.end());
+        break;
+      case SpawnAction::kDup2:
+        if (auto it = child.find(a.fd); it == child.end()) {
+          child.erase(a.newfd);
+        } else if (a.fd == a.newfd) {
+          it->second.second = true;  // (glibc clears FD_CLOEXEC then, as POSIX 2024 asks)
+        } else {
+          child[a.newfd] = {it->second.first, true};
+        }
+        break;
+    }
+  }
+  // Each socket once, through a descriptor of this process that is it (a
+  // connection with its state; a listener or UDP socket for the whole
+  // family, this process included, as at exec).
+  std::vector<Socket*> seen;
+  const pid_t me = process_id();
+  for (auto& [fd, what] : child) {
+    Socket* s = what.first;
+    if (!what.second || std::find(seen.begin(), seen.end(), s) != seen.end()) continue;
+    seen.push_back(s);
+    int mine = -1;
+    for (const Descriptor& d : s->descriptors)
+      if (d.pid == me) mine = d.fd;
+    if (mine < 0 || !still(s, mine) || !s->accelerated) continue;
+    if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected)
+      hand_inherited_connection(s, mine, "posix_spawn");
+    else if (shared_kind(s))
+      hand_shared_to_kernel(s, mine);
   }
 }
 

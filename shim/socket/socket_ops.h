@@ -31,6 +31,15 @@ void hand_to_kernel(Socket* s);
 // listener or a UDP socket as it is (the kernel socket holds the same
 // port). inetd's and systemd's socket passing. Without the CoreLock.
 void hand_inherited_to_kernel();
+// posix_spawn: the sockets the new program will hold once the file actions
+// (in order) have run over this process's descriptors become the kernel's
+// first, as at exec (shim/intercept/intercept_spawn.cc notes the actions).
+struct SpawnAction {
+  enum Kind { kClose, kDup2, kOpen, kCloseFrom } kind;
+  int fd;     // closed, the dup2's source, opened onto, the first closed
+  int newfd;  // the dup2's target
+};
+void hand_spawned_to_kernel(const SpawnAction* actions, size_t n);
 
 int op_socket(int domain, int type, int protocol);
 int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len);

@@ -14,7 +14,9 @@
 # socket (ENOTCONN) and the client got nothing after the first echo.
 #
 # The same with Python's subprocess starting cat (vfork, then dup2 onto 0
-# and 1 in the child: descriptors the family's records do not know).
+# and 1 in the child: descriptors the family's records do not know), and
+# with posix_spawn (its dup2s and exec inside libc: the parent follows the
+# file actions it was given).
 #
 # The same when the client has closed its side before the exec (its request
 # is all there is): cat reads the line, then the end of the stream, and
@@ -74,6 +76,16 @@ if how == "filter":
         conn.sendall(d)
     conn.close()
     print("served", flush=True)
+    sys.exit(0)
+if how == "posix-spawn":
+    # glibc's posix_spawn: the dup2s and the exec happen inside libc.
+    pid = os.posix_spawn("/bin/cat", ["cat"], os.environ,
+                         file_actions=[(os.POSIX_SPAWN_DUP2, conn.fileno(), 0),
+                                       (os.POSIX_SPAWN_DUP2, conn.fileno(), 1)])
+    conn.close()
+    _, status = os.waitpid(pid, 0)
+    print("cat exited", os.waitstatus_to_exitcode(status), flush=True)
+    time.sleep(2.5)
     sys.exit(0)
 if how == "subprocess":
     # Python's subprocess starts cat with vfork (its descriptor table is
@@ -169,7 +181,7 @@ run() {
   eval "before_$mode=\$((segs_mid - segs0)) after_$mode=\$(( \$(kernel_counter \"$NS_A\" TcpInSegs) - segs_mid ))"
 }
 src=31120
-for how in exec-with-preload exec-without-preload exec-after-half-close subprocess filter; do
+for how in exec-with-preload exec-without-preload exec-after-half-close subprocess posix-spawn filter; do
   run kernel "kernel-$how" "$how" $src
   run xdpload "xdpload-$how" "$how" $((src + 1))
   src=$((src + 2))
@@ -190,9 +202,10 @@ for how in exec-with-preload exec-without-preload exec-after-half-close subproce
       # the flow stays listed that long.)
       why="(exec)"
       ;;
-    subprocess|exec-*)
+    subprocess|posix-spawn|exec-*)
       why="(exec)"
       [ "$how" = subprocess ] && why="(exec after vfork)"
+      [ "$how" = posix-spawn ] && why="(posix_spawn)"
       check "$how: once the kernel's connection ended, its flow was unlisted" \
         grep -q "tcp port $((9700 + (src - 1) % 10)): the connection from $IP_B:$((src - 1)) handed to the kernel has ended; unlisted" "$tmp/xdpload-$how.err"
       ;;

@@ -2,8 +2,8 @@
 # keeps it (systemd-style socket activation, nginx's binary upgrade, inetd's
 # "wait" services): on Linux it is one socket for both, and the new program
 # serves it. The parent serves one client itself, then starts the new
-# program with the socket (by fork and exec, or by Python's subprocess,
-# which uses vfork), waits for it to serve three clients, and serves one
+# program with the socket (by fork and exec, by Python's subprocess, which
+# uses vfork, or by posix_spawn with a dup2 file action), waits for it to serve three clients, and serves one
 # more itself. The same transcript is wanted on the kernel path and under
 # xdpload, for TCP and UDP, both ways of starting the program.
 # Before: the socket stayed on the stack for the parent, and the new program
@@ -16,8 +16,9 @@ need_root
 netns_up
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; netns_down' EXIT
-# parent.py PROTO HOW PORT [GO]: HOW is fork (fork, dup2 onto 3, exec) or
-# spawn (subprocess.Popen with pass_fds: vfork, then exec). With GO, the
+# parent.py PROTO HOW PORT [GO]: HOW is fork (fork, dup2 onto 3, exec),
+# spawn (subprocess.Popen with pass_fds: vfork, then exec) or posix
+# (posix_spawn with a dup2 onto 3: glibc execs inside libc). With GO, the
 # parent waits for that file to exist before it starts the program.
 cat >"$tmp/parent.py" <<'PY'
 import os, socket, subprocess, sys, time
@@ -53,6 +54,10 @@ if how == "fork":
     if pid == 0:
         os.dup2(s.fileno(), 3)  # (inheritable, as socket activation passes it)
         os.execv(sys.executable, [sys.executable, served, proto, "3"])
+    _, status = os.waitpid(pid, 0)
+elif how == "posix":
+    pid = os.posix_spawn(sys.executable, [sys.executable, served, proto, "3"], os.environ,
+                         file_actions=[(os.POSIX_SPAWN_DUP2, s.fileno(), 3)])
     _, status = os.waitpid(pid, 0)
 else:
     child = subprocess.Popen([sys.executable, served, proto, str(s.fileno())],
@@ -124,7 +129,7 @@ run() {
 }
 port=9870
 for proto in tcp udp; do
-  for how in fork spawn; do
+  for how in fork spawn posix; do
     port=$((port + 1))
     run "kernel-$proto-$how" "$proto" "$how" "$port"
     port=$((port + 1))

@@ -1,0 +1,97 @@
+// posix_spawn and posix_spawnp. glibc runs the child's file actions and its
+// exec inside libc (a clone sharing our memory, then libc's own execve),
+// where neither the dup2 nor the exec intercepts reach: left alone, a socket
+// the new program inherits would stay on the stack, out of its reach. So the
+// parent decides before the call: the file actions are noted here as the
+// program adds them, and followed over this process's descriptors by
+// hand_spawned_to_kernel, which hands the sockets the new program will hold
+// to the kernel first, as exec does (shim/intercept/intercept_exec.cc). A
+// failed spawn leaves them the kernel's: they work, slower.
+#include <spawn.h>
+
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "shim/intercept/export.h"
+#include "shim/socket/socket_ops.h"
+
+using namespace xdpload;
+using namespace xdpload::shim;
+
+namespace {
+
+// The actions of each live posix_spawn_file_actions_t, by address. (Never
+// freed: a program may spawn from its exit handlers.)
+std::mutex g_mu;
+std::unordered_map<const void*, std::vector<SpawnAction>>& noted() {
+  static auto* m = new std::unordered_map<const void*, std::vector<SpawnAction>>;
+  return *m;
+}
+
+int note(const posix_spawn_file_actions_t* a, int rc, SpawnAction act) {
+  if (rc != 0) return rc;
+  std::lock_guard<std::mutex> l(g_mu);
+  noted()[a].push_back(act);
+  return rc;
+}
+
+void forget(const posix_spawn_file_actions_t* a) {
+  std::lock_guard<std::mutex> l(g_mu);
+  noted().erase(a);
+}
+
+void before_spawn(const posix_spawn_file_actions_t* a) {
+  std::vector<SpawnAction> acts;
+  if (a) {
+    std::lock_guard<std::mutex> l(g_mu);
+    auto it = noted().find(a);
+    if (it != noted().end()) acts = it->second;
+  }
+  hand_spawned_to_kernel(acts.data(), acts.size());
+}
+
+}  // namespace
+
+int xdpload_posix_spawn_file_actions_init(posix_spawn_file_actions_t* a) {
+  int rc = libc::posix_spawn_file_actions_init(a);
+  if (rc == 0) forget(a);  // (an address used before, destroyed without us)
+  return rc;
+}
+
+int xdpload_posix_spawn_file_actions_destroy(posix_spawn_file_actions_t* a) {
+  forget(a);
+  return libc::posix_spawn_file_actions_destroy(a);
+}
+
+int xdpload_posix_spawn_file_actions_addclose(posix_spawn_file_actions_t* a, int fd) {
+  return note(a, libc::posix_spawn_file_actions_addclose(a, fd), {SpawnAction::kClose, fd, -1});
+}
+
+int xdpload_posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t* a, int fd, int newfd) {
+  return note(a, libc::posix_spawn_file_actions_adddup2(a, fd, newfd),
+              {SpawnAction::kDup2, fd, newfd});
+}
+
+int xdpload_posix_spawn_file_actions_addopen(posix_spawn_file_actions_t* a, int fd,
+                                             const char* path, int oflag, mode_t mode) {
+  return note(a, libc::posix_spawn_file_actions_addopen(a, fd, path, oflag, mode),
+              {SpawnAction::kOpen, fd, -1});
+}
+
+int xdpload_posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t* a, int from) {
+  return note(a, libc::posix_spawn_file_actions_addclosefrom_np(a, from),
+              {SpawnAction::kCloseFrom, from, -1});
+}
+
+int xdpload_posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* a,
+                        const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+  before_spawn(a);
+  return libc::posix_spawn(pid, path, a, attr, argv, envp);
+}
+
+int xdpload_posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* a,
+                         const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+  before_spawn(a);
+  return libc::posix_spawnp(pid, file, a, attr, argv, envp);
+}
