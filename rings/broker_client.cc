@@ -1,6 +1,7 @@
 #include "rings/broker_client.h"
 
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -93,6 +94,19 @@ int exchange(int conn, const void* msg, size_t len, int fd, ErrorText* why) {
   return 0;
 }
 
+// Writes all of data[0, n) at `at` of `fd`.
+bool put_all(int fd, const uint8_t* data, size_t n, off_t at) {
+  while (n) {
+    ssize_t w = pwrite(fd, data, n, at);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    data += w;
+    n -= size_t(w);
+    at += w;
+  }
+  return true;
+}
+
 int request(int conn, broker::Op op, uint8_t proto, uint16_t port, int fd, ErrorText* why) {
   broker::PortMsg msg;
   msg.h.op = uint16_t(op);
@@ -114,6 +128,44 @@ int flow_request(int conn, broker::Op op, uint8_t proto, uint16_t port, uint8_t 
 }
 
 }  // namespace
+
+int broker_handover(int conn, uint8_t step, const RepairState& state, const uint8_t* in,
+                    const uint8_t* out, int* conn_fd, ErrorText* why) {
+  if (conn_fd) *conn_fd = -1;
+  broker::HandoverMsg msg;
+  msg.h = broker::Header{broker::kMagic, broker::kVersion, uint16_t(broker::Op::Handover)};
+  msg.step = step;
+  msg.state = state;
+  if (step == broker::kHandoverBuild) {
+    int mfd = memfd_create("xdpload-handover", MFD_CLOEXEC);
+    if (mfd < 0) return why->set(errno, "memfd_create: %s", strerror(errno));
+    int rc = 0;
+    if (!put_all(mfd, in, state.in_len, 0) || !put_all(mfd, out, state.out_len, off_t(state.in_len)))
+      rc = why->set(errno ? errno : EIO, "writing the connection's bytes: %s", strerror(errno));
+    if (rc == 0) rc = exchange(conn, &msg, sizeof msg, mfd, why);
+    close(mfd);
+    return rc;
+  }
+  if (int rc = send_with_fd(conn, &msg, sizeof msg, -1); rc < 0)
+    return why->set(-rc, "the broker is gone (%s)", strerror(-rc));
+  broker::Reply reply;
+  int fds[1] = {-1};
+  int got = receive(conn, &reply, sizeof reply, fds, 1);
+  if (got < 0) return why->set(-got, "no answer from the broker (%s)", strerror(-got));
+  if (!broker::valid_header(reply.h, broker::Op::Reply)) {
+    if (got > 0) close(fds[0]);
+    return why->set(EPROTO, "the broker answered with a malformed message");
+  }
+  if (got > 0) {
+    if (conn_fd) *conn_fd = fds[0];
+    else close(fds[0]);
+  }
+  if (reply.status != 0) {
+    reply.text[sizeof reply.text - 1] = 0;
+    return why->set(reply.status, "%s", reply.text);
+  }
+  return 0;
+}
 
 void BrokerGrant::close_unused() {
   for (int* fd : {&conn, &umem_fd, &control_fd, &kick_fd})

@@ -43,5 +43,10 @@ int broker_release(int conn, uint8_t proto, uint16_t port);
 int broker_share(int conn, uint8_t proto, uint16_t port, bool shared, ErrorText* why);
 int broker_flow(int conn, uint8_t proto, uint16_t port, uint32_t remote_ip, uint16_t remote_port,
                 uint8_t whose, ErrorText* why);
+// A connection built by the broker (broker::HandoverMsg). Build sends
+// `in` and `out` (state.in_len and out_len bytes); Finish gives the
+// socket in *conn_fd (-1 when none came). 0, or -errno with the reason.
+int broker_handover(int conn, uint8_t step, const RepairState& state, const uint8_t* in,
+                    const uint8_t* out, int* conn_fd, ErrorText* why);
 
 }  // namespace xdpload::rings

@@ -32,6 +32,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "rings/tcp_repair.h"
+
 namespace xdpload::rings::broker {
 
 constexpr uint32_t kMagic = 0x524b4258;  // "XBKR"
@@ -55,6 +57,7 @@ enum class Op : uint16_t {
   Reply = 5,    // broker -> program: status of a Claim or Release (or Share, Flow)
   Share = 6,    // program -> broker: a claimed port is shared with a kernel socket (or not)
   Flow = 7,     // program -> broker: one of its flows on a shared port (added or removed)
+  Handover = 8,  // program -> broker: one of its connections, built in a kernel socket of the broker's
 };
 
 struct Header {
@@ -126,6 +129,38 @@ struct FlowMsg {
   uint32_t remote_ip = 0;    // Flow: network order
   uint16_t remote_port = 0;  // Flow: host order
   uint16_t pad = 0;
+};
+
+// Handover: a connection of the program's stack made the kernel's when the
+// program lacks CAP_NET_ADMIN, which TCP_REPAIR needs (exec, an option only
+// the kernel serves: shim/socket/tcp_handover.cc). The program never holds
+// a socket in repair mode (its owner may then bind over other users' ports
+// and connect anywhere): the broker builds the connection in a socket of
+// its own (tools/broker/handover.cc).
+// - kHandoverBuild: `state` says the connection; a memfd comes along with
+//   the bytes not yet read (in_len) then not yet acknowledged (out_len).
+//   The broker checks the connection is one only this program could have:
+//   a TCP port it holds through the broker, that no other user's socket
+//   holds now, at the interface's address, to a unicast peer elsewhere.
+//   It builds it in repair mode (rings/tcp_repair.h, step 1) and keeps it.
+// - kHandoverFinish: repair mode ends (the kernel sends a window probe),
+//   the bytes not yet sent go, and the Reply brings the socket (one
+//   descriptor, also when its status says some bytes were refused).
+// - kHandoverDrop: the built socket is closed, silently (repair mode).
+// Finish and Drop name the connection by its state's addresses. Between
+// Build and Finish the program steers the flow to the kernel.
+// A broker that predates Handover answers "unknown operation" (EPROTO).
+constexpr uint8_t kHandoverBuild = 1;
+constexpr uint8_t kHandoverFinish = 2;
+constexpr uint8_t kHandoverDrop = 3;
+constexpr uint32_t kMaxHandoverBytes = 1u << 20;  // each of in_len and out_len
+constexpr uint32_t kMaxHandovers = 4;             // built, not yet finished, per program
+
+struct HandoverMsg {
+  Header h;
+  uint8_t step = 0;
+  uint8_t pad[3] = {};
+  RepairState state;
 };
 
 struct Reply {

@@ -1,7 +1,7 @@
 # rings/: the AF_XDP port. A static library of position-independent code
 # (it ends up inside the preloaded libxdpload.so) plus the XDP program.
 
-RINGS_SRCS := rings/umem.cc rings/xsk_port.cc rings/xsk_port_broker.cc rings/broker_client.cc rings/steering.cc rings/private_fd.cc rings/user_file.cc rings/stage_trace.cc
+RINGS_SRCS := rings/umem.cc rings/xsk_port.cc rings/xsk_port_broker.cc rings/broker_client.cc rings/tcp_repair.cc rings/steering.cc rings/private_fd.cc rings/user_file.cc rings/stage_trace.cc
 RINGS_OBJS := $(RINGS_SRCS:%.cc=$(BUILD)/%.o) $(BUILD)/rings/steer_obj.o
 RINGS_LIB  := $(BUILD)/librings.a
 RINGS_LIBS := -lbpf -lelf -lz -lnuma

@@ -307,6 +307,10 @@ class XskPort : public family::Object {
   // whose addresses a new SYN reuses).
   int remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
                   uint16_t remote_port_be);
+  // A broker's program: one of its connections built by the broker
+  // (broker_handover, broker::HandoverMsg).
+  int handover(uint8_t step, const RepairState& state, const uint8_t* in, const uint8_t* out,
+               int* conn_fd, ErrorText* why);
 
   PortCounters& counters() { return *counters_; }
   // Where counters are kept (a shared-memory segment, for xdpload-stat).

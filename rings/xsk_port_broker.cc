@@ -188,6 +188,14 @@ int XskPort::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
                      whose, &why);
 }
 
+int XskPort::handover(uint8_t step, const RepairState& state, const uint8_t* in,
+                      const uint8_t* out, int* conn_fd, ErrorText* why) {
+  if (conn_fd) *conn_fd = -1;
+  if (!control_) return why->set(EPERM, "no broker to ask");
+  if (broker_gone_) return why->set(ENOTCONN, "the xdpload broker of %s is gone", iface_.c_str());
+  return broker_handover(broker_conn_, step, state, in, out, conn_fd, why);
+}
+
 int XskPort::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
                          uint16_t remote_port_be) {
   if (!control_) return steering_.remove_flow(proto, local_port_be, remote_ip, remote_port_be);

@@ -12,17 +12,24 @@
 // Order, under the CoreLock (no frame reaches lwIP meanwhile):
 // 1. the stack catches up with the rings, and the state is read;
 // 2. the twin is built in repair mode (bound to the connection's address,
-//    "connected" without a handshake, its queues filled);
+//    "connected" without a handshake, its queues filled: rings/tcp_repair.h).
+//    Without CAP_NET_ADMIN, a broker's program has the broker build the
+//    connection in a socket of the broker's instead (never one the program
+//    holds: repair mode would let it bind over other users' ports);
 // 3. the XDP program sends the flow to the kernel from now on (an
 //    exception on a port the stack keeps, or the whole port if it was the
 //    connection's own), and frames of it still in the receive rings are
 //    dropped before lwIP (the peer sends them again, to the kernel);
 // 4. lwIP forgets the PCB without a word to the peer;
 // 5. repair mode off (the kernel sends a window probe, the peer's ACK
-//    brings it up to date), and the bytes lwIP had not sent yet go.
+//    brings it up to date), and the bytes lwIP had not sent yet go. The
+//    broker's socket then comes to the program, put at its descriptors.
 // A step that fails before 3 leaves the connection on the stack.
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -34,7 +41,9 @@
 #include "shim/runtime/log.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/sockaddr_util.h"
+#include "rings/tcp_repair.h"
 #include "shim/socket/tcp_socket.h"
+#include "shim/wait/waiting.h"
 
 namespace xdpload::shim {
 
@@ -59,27 +68,60 @@ bool append_stream(const tcp_seg* segs, uint32_t from, uint32_t* next, std::vect
   return true;
 }
 
-int sock_opt(int fd, int name, int value) {
-  return libc::setsockopt(fd, IPPROTO_TCP, name, &value, sizeof value) == 0 ? 0 : -errno;
-}
-
-// Writes data[*done, end) (a queue in repair mode, or the stream once it
-// is off), moving *done; -errno if the kernel takes less.
-int write_all(int fd, const std::vector<uint8_t>& data, size_t* done, size_t end) {
-  while (*done < end) {
-    ssize_t n = libc::send(fd, data.data() + *done, end - *done, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n < 0 ? -errno : -EIO;
-    *done += size_t(n);
+// The connection the broker built in a socket of its own (`conn_fd`), put
+// at each of this process's descriptors of the socket (`fd` among them)
+// in place of the kernel socket the program had there, which it replaces
+// in every way the program can see: the settings the program gave it
+// first, then each descriptor's FD_CLOEXEC. (Other processes of the
+// family that hold the socket keep the old one: unconnected, their reads
+// and writes fail with ENOTCONN and EPIPE.)
+void install_handed_socket(const TcpSocket* s, int fd, int conn_fd) {
+  // The settings a program sets on a connection and reads back.
+  static const int kIntOptions[][2] = {
+      {SOL_SOCKET, SO_KEEPALIVE},     {SOL_SOCKET, SO_OOBINLINE},     {SOL_SOCKET, SO_PRIORITY},
+      {SOL_SOCKET, SO_RCVLOWAT},      {SOL_SOCKET, SO_TIMESTAMP_OLD}, {SOL_SOCKET, SO_TIMESTAMPNS_OLD},
+      {SOL_SOCKET, SO_MARK},          {IPPROTO_IP, IP_TOS},           {IPPROTO_IP, IP_TTL},
+      {IPPROTO_IP, IP_RECVERR},       {IPPROTO_TCP, TCP_NODELAY},     {IPPROTO_TCP, TCP_KEEPIDLE},
+      {IPPROTO_TCP, TCP_KEEPINTVL},   {IPPROTO_TCP, TCP_KEEPCNT},     {IPPROTO_TCP, TCP_USER_TIMEOUT},
+      {IPPROTO_TCP, TCP_NOTSENT_LOWAT}, {IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS},
+  };
+  for (const auto& o : kIntOptions) {
+    int v = 0, was = 0;
+    socklen_t len = sizeof v;
+    if (libc::getsockopt(fd, o[0], o[1], &v, &len) != 0) continue;
+    len = sizeof was;
+    if (libc::getsockopt(conn_fd, o[0], o[1], &was, &len) == 0 && was == v) continue;
+    libc::setsockopt(conn_fd, o[0], o[1], &v, sizeof v);
   }
-  return 0;
-}
-int write_all(int fd, const std::vector<uint8_t>& data, size_t* done) {
-  return write_all(fd, data, done, data.size());
-}
-int write_all(int fd, const std::vector<uint8_t>& data) {
-  size_t done = 0;
-  return write_all(fd, data, &done);
+  linger l{};
+  socklen_t ll = sizeof l;
+  if (libc::getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &ll) == 0 && l.l_onoff)
+    libc::setsockopt(conn_fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  for (int name : {SO_RCVTIMEO_OLD, SO_SNDTIMEO_OLD}) {
+    timeval tv{};
+    socklen_t tl = sizeof tv;
+    if (libc::getsockopt(fd, SOL_SOCKET, name, &tv, &tl) == 0 && (tv.tv_sec || tv.tv_usec))
+      libc::setsockopt(conn_fd, SOL_SOCKET, name, &tv, sizeof tv);
+  }
+  char cc[16] = {};
+  socklen_t cl = sizeof cc;
+  if (libc::getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &cl) == 0)
+    libc::setsockopt(conn_fd, IPPROTO_TCP, TCP_CONGESTION, cc, socklen_t(strnlen(cc, sizeof cc)));
+  const pid_t me = process_id();
+  for (const Descriptor& d : s->descriptors) {
+    if (d.pid != me) {
+      static bool said = false;
+      if (!said)
+        log_at(kLogError, "descriptor %d: the connection was handed to the kernel through the "
+               "broker (no CAP_NET_ADMIN); process %d's descriptor %d of it no longer reaches it",
+               fd, int(d.pid), d.fd);
+      said = true;
+      continue;
+    }
+    const int fl = libc::fcntl(d.fd, F_GETFD);
+    syscall(SYS_dup3, conn_fd, d.fd, fl >= 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+  }
+  syscall(SYS_close, conn_fd);
 }
 
 }  // namespace
@@ -115,179 +157,115 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
     in.resize(at + r->tot_len);
     pbuf_copy_partial(r, in.data() + at, r->tot_len, 0);
   }
+  rings::RepairState st;
+  st.local_ip = ip4_addr_get_u32(ip_2_ip4(&p->local_ip));
+  st.remote_ip = ip4_addr_get_u32(ip_2_ip4(&p->remote_ip));
+  st.local_port = p->local_port;
+  st.remote_port = p->remote_port;
+  st.v6 = v6;
+  st.mss = p->mss;
+  if (p->flags & TF_WND_SCALE) {
+    st.flags |= rings::kRepairWindowScale;
+    st.snd_wscale = p->snd_scale;
+    st.rcv_wscale = p->rcv_scale;
+  }
+  if (p->flags & TF_SACK) st.flags |= rings::kRepairSack;
+  if (p->flags & TF_TIMESTAMP) {
+    // The kernel's stamps go on from lwIP's (milliseconds, sys_now; the
+    // low bit 0 says milliseconds to kernels that know microsecond stamps).
+    st.flags |= rings::kRepairTimestamps;
+    st.ts_now = (sys_now() + 2) & ~1u;
+  }
+  if (shut_rd || peer_closed) st.flags |= rings::kRepairShutRd;
+  st.send_seq = snd_una;
+  st.recv_seq = p->rcv_nxt - uint32_t(in.size());
+  st.snd_wl1 = p->snd_wl1;
+  st.snd_wnd = uint32_t(p->snd_wnd);
+  st.max_window = uint32_t(p->snd_wnd_max);
+  st.rcv_wup = p->rcv_nxt;
+  st.rcv_wnd = TCP_SEQ_GT(p->rcv_ann_right_edge, p->rcv_nxt) ? p->rcv_ann_right_edge - p->rcv_nxt : 0;
+  st.in_len = uint32_t(in.size());
+  st.out_len = uint32_t(out.size());
+  st.in_flight = uint32_t(in_flight);
 
-  // 2. The twin, in repair mode. A failure from here to step 3 disconnects
-  // it again (repair mode: no segment to the peer) and leaves the stack's
-  // connection as it was.
-  // (Repair mode forces address reuse, and leaving it clears it: the
-  // socket's own setting is put back after.)
-  int reuse = 0;
-  socklen_t rl = sizeof reuse;
-  libc::getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &rl);
-  if (int rc = sock_opt(fd, TCP_REPAIR, 1); rc < 0)
-    return why->set(-rc, "TCP_REPAIR (it needs CAP_NET_ADMIN): %s", strerror(-rc));
-  bool connected = false;
-  auto fail = [&](int rc, const char* what) {
-    if (connected) {
-      // Unconnected again, without a word to the peer; the error repair
-      // mode leaves (ECONNABORTED) is read away, and a port the kernel
-      // chose for a client connection, let go by the disconnect, is taken
-      // again (lwIP still uses it).
-      static const sockaddr unspec = {AF_UNSPEC, {}};
-      libc::connect(fd, &unspec, sizeof unspec);
-      int e;
-      socklen_t el = sizeof e;
-      libc::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
-    }
-    sock_opt(fd, TCP_REPAIR, 0);
-    libc::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
-    if (connected && twin_port_chosen) {
+  // 2. In repair mode: the kernel socket beside the connection (the
+  // program's descriptor), with CAP_NET_ADMIN; without it, a broker's
+  // program has the broker build the connection in a socket of the
+  // broker's, which it gets at step 5. A failure from here to step 3
+  // leaves the stack's connection as it was.
+  rings::RepairUndo undo;
+  bool through_broker = false;
+  int rc = rings::repair_build(fd, st, in.data(), out.data(), &undo, why);
+  if (rc == -EPERM && rt.stack()->port() && rt.stack()->port()->brokered()) {
+    ErrorText bwhy;
+    if (int r = rt.stack()->port()->handover(rings::broker::kHandoverBuild, st, in.data(), out.data(),
+                                            nullptr, &bwhy);
+        r < 0)
+      return why->set(-r, "without CAP_NET_ADMIN, through the broker: %s", bwhy.c_str());
+    through_broker = true;
+  } else if (rc < 0) {
+    // (A port the kernel chose for a client connection, let go by the
+    // build's disconnect, is taken again: lwIP still uses it.)
+    if (undo.connected && twin_port_chosen) {
       sockaddr_storage b;
       socklen_t bl = make_sockaddr(SockAddr{0, local.port}, v6, &b);
       libc::bind(fd, reinterpret_cast<sockaddr*>(&b), bl);
     }
-    return why->set(-rc, "%s: %s", what, strerror(-rc));
-  };
-  int rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
-  if (rc == 0) rc = sock_opt(fd, TCP_QUEUE_SEQ, int(p->rcv_nxt - uint32_t(in.size())));
-  if (rc == 0) rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
-  if (rc == 0) rc = sock_opt(fd, TCP_QUEUE_SEQ, int(snd_una));
-  if (rc < 0) return fail(rc, "the queues' sequence numbers");
-  sockaddr_storage ss;
-  SockAddr here, there;
-  here = SockAddr{ip4_addr_get_u32(ip_2_ip4(&p->local_ip)), p->local_port};
-  there = SockAddr{ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)), p->remote_port};
-  SockAddr bound;
-  socklen_t sl = sizeof ss;
-  bool has_port = libc::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) == 0 &&
-                  read_sockaddr(reinterpret_cast<sockaddr*>(&ss), sl, &bound, true) == 0 &&
-                  bound.port != 0;
-  if (has_port && bound.port != here.port) return fail(-EADDRINUSE, "the kernel socket's port");
-  if (!has_port) {
-    // (An accepted connection's kernel socket was never bound. Repair mode
-    // binds over the listener's hold on the port.)
-    sl = make_sockaddr(here, v6, &ss);
-    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0) return fail(-errno, "bind");
+    return rc;
   }
-  sl = make_sockaddr(there, v6, &ss);
-  if (libc::connect(fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0) return fail(-errno, "connect");
-  connected = true;
-  std::vector<tcp_repair_opt> opts;
-  opts.push_back({TCPOPT_MAXSEG, p->mss});
-  // (Always: without it the kernel keeps the receive scale it chose at
-  // connect and would announce windows a peer that does not scale reads
-  // 2^scale times too small.)
-  if (p->flags & TF_WND_SCALE)
-    opts.push_back({TCPOPT_WINDOW, uint32_t(p->snd_scale) | uint32_t(p->rcv_scale) << 16});
-  else
-    opts.push_back({TCPOPT_WINDOW, 0});
-  if (p->flags & TF_SACK) opts.push_back({TCPOPT_SACK_PERMITTED, 0});
-  if (p->flags & TF_TIMESTAMP) opts.push_back({TCPOPT_TIMESTAMP, 0});
-  if (libc::setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, opts.data(),
-                       socklen_t(opts.size() * sizeof opts[0])) != 0)
-    return fail(-errno, "the options");
-  if (p->flags & TF_TIMESTAMP) {
-    // The kernel's stamps go on from lwIP's (milliseconds, sys_now; the
-    // low bit 0 says milliseconds to kernels that know microsecond stamps).
-    if (int r = sock_opt(fd, TCP_TIMESTAMP, int((sys_now() + 2) & ~1u)); r < 0)
-      return fail(r, "the timestamp clock");
-  }
-  // What the program has not read, then what the peer has not acknowledged
-  // (as sent: the kernel sends it again if the peer does not acknowledge
-  // it). Room for both, whatever the buffers' sizes: forced only where the
-  // socket's buffer is too small for them (a forced size, even put back,
-  // ends the kernel's autotuning of that buffer).
-  int sndbuf = 0, rcvbuf = 0;
-  socklen_t il = sizeof sndbuf;
-  libc::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &il);
-  il = sizeof rcvbuf;
-  libc::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &il);
-  const int need_snd = out.empty() ? 0 : int(out.size()) * 2 + 16384;
-  const int need_rcv = in.empty() ? 0 : int(in.size()) * 2 + 16384;
-  if (sndbuf < need_snd) libc::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &need_snd, sizeof need_snd);
-  if (rcvbuf < need_rcv) libc::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &need_rcv, sizeof need_rcv);
-  rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
-  if (rc == 0) rc = write_all(fd, in);
-  if (rc < 0) return fail(rc, "the data not yet read");
-  rc = sock_opt(fd, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
-  size_t queued = 0;
-  if (rc == 0) rc = write_all(fd, out, &queued, in_flight);
-  if (rc < 0) return fail(rc, "the data not yet acknowledged");
-  tcp_repair_window w{};
-  w.snd_wl1 = p->snd_wl1;
-  w.snd_wnd = uint32_t(p->snd_wnd);
-  w.max_window = uint32_t(p->snd_wnd_max);
-  w.rcv_wup = p->rcv_nxt;
-  w.rcv_wnd = TCP_SEQ_GT(p->rcv_ann_right_edge, p->rcv_nxt) ? p->rcv_ann_right_edge - p->rcv_nxt : 0;
-  if (libc::setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof w) != 0)
-    return fail(-errno, "the windows");
-  sock_opt(fd, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
 
   // 3. The flow is the kernel's. A port the stack keeps (a listener's, or
   // one another connection uses) gets an exception; the connection's own
   // port goes with its PCB (step 4).
-  const PortKey key{IPPROTO_TCP, here.port};
-  stack::Stack* st = rt.stack();
+  const PortKey key{IPPROTO_TCP, st.local_port};
+  stack::Stack* stk = rt.stack();
   if (rt.port_shared(key)) {
     unlist_flow(p);  // (a shared port's frames are the kernel's unless listed)
   } else if (rt.port_users(key) > 1) {
-    if (int r = st->add_flow(IPPROTO_TCP, lwip_htons(here.port), there.ip, lwip_htons(there.port),
-                             STEER_FLOW_KERNEL);
-        r < 0)
-      return fail(r, "steering the connection to the kernel");
+    if (int r = stk->add_flow(IPPROTO_TCP, lwip_htons(st.local_port), st.remote_ip,
+                              lwip_htons(st.remote_port), STEER_FLOW_KERNEL);
+        r < 0) {
+      if (through_broker) {
+        ErrorText ignored;
+        rt.stack()->port()->handover(rings::broker::kHandoverDrop, st, nullptr, nullptr, nullptr,
+                                     &ignored);
+      } else {
+        rings::repair_undo(fd, undo);
+      }
+      return why->set(-r, "steering the connection to the kernel: %s", strerror(-r));
+    }
     // (Unlisted once the kernel's connection is gone: sweep_handed_flows.)
-    rt.note_handed_flow(HandedFlow{here.ip, there.ip, here.port, there.port});
+    rt.note_handed_flow(HandedFlow{st.local_ip, st.remote_ip, st.local_port, st.remote_port});
   }
-  st->driver().forget_tcp_flow(there.ip, lwip_htons(there.port), lwip_htons(here.port));
+  stk->driver().forget_tcp_flow(st.remote_ip, lwip_htons(st.remote_port), lwip_htons(st.local_port));
 
   // 4. lwIP forgets the connection, silently (no RST, no FIN).
   detach();
   tcp_abandon(p, 0);
   drop_queue();
+  state = State::Closed;
 
   // 5. The kernel's: a window probe to the peer, then what lwIP had not
-  // sent yet, and the program's settings again. From here on nothing may
-  // fail: the stack has let the connection go.
-  sock_opt(fd, TCP_REPAIR, 0);
-  libc::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
-  // (A shutdown(SHUT_RD) the program made: the kernel socket was not
-  // connected then. It sends nothing. And the peer's FIN, which repair
-  // mode cannot give the kernel (it restores established connections):
-  // reads end after the data as they would after the FIN, with POLLRDHUP,
-  // and our close sends our FIN as from CLOSE_WAIT; the socket says
-  // ESTABLISHED where Linux says CLOSE_WAIT.)
-  if (shut_rd || peer_closed) libc::shutdown(fd, SHUT_RD);
-  // The program's TCP_NOTSENT_LOWAT (the kernel socket has it) would refuse
-  // bytes lwIP had taken: lifted for the write.
-  int lowat = 0;
-  socklen_t ll = sizeof lowat;
-  libc::getsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, &ll);
-  if (lowat) sock_opt(fd, TCP_NOTSENT_LOWAT, -1);
-  size_t written = in_flight;
-  rc = write_all(fd, out, &written);
-  if (rc < 0) {
-    // What the kernel would not take now goes into its queue as sent, in
-    // repair mode again: it sends it when the peer's acknowledgements show
-    // it missing (a retransmission timeout at worst). Never lost.
-    sock_opt(fd, TCP_REPAIR, 1);
-    sock_opt(fd, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
-    rc = write_all(fd, out, &written);
-    sock_opt(fd, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
-    sock_opt(fd, TCP_REPAIR, 0);
-    libc::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+  // sent yet. From here on nothing may fail: the stack has let the
+  // connection go.
+  ErrorText fwhy;
+  if (!through_broker) {
+    if (rings::repair_finish(fd, st, out.data(), undo, true, &fwhy) < 0)
+      log_at(kLogError, "descriptor %d: handed to the kernel, but %s", fd, fwhy.c_str());
+    return 0;
   }
-  if (lowat) sock_opt(fd, TCP_NOTSENT_LOWAT, lowat);
-  // (getsockopt says twice what setsockopt was given.)
-  const int snd_was = sndbuf / 2, rcv_was = rcvbuf / 2;
-  if (sndbuf < need_snd) libc::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd_was, sizeof snd_was);
-  if (rcvbuf < need_rcv) libc::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv_was, sizeof rcv_was);
-  state = State::Closed;
-  if (rc < 0) {
-    // (Cannot happen with room made: said, not hidden. The connection is
-    // the kernel's all the same.)
-    log_at(kLogError, "descriptor %d: handed to the kernel, %zu byte(s) not yet sent were refused: %s",
-           fd, out.size() - written, strerror(-rc));
+  int conn_fd = -1;
+  rc = rt.stack()->port()->handover(rings::broker::kHandoverFinish, st, nullptr, nullptr, &conn_fd,
+                                    &fwhy);
+  if (conn_fd < 0) {
+    // (The broker went meanwhile: it built the connection and took it with
+    // it, silently. The peer's next segment meets no socket: a reset.)
+    log_at(kLogError, "descriptor %d: the broker that was handing the connection to the kernel "
+           "did not give it back (%s): the connection is lost", fd, fwhy.c_str());
+    return 0;
   }
+  if (rc < 0) log_at(kLogError, "descriptor %d: handed to the kernel, but %s", fd, fwhy.c_str());
+  install_handed_socket(this, fd, conn_fd);
   return 0;
 }
 

@@ -16,7 +16,8 @@ import sys
 import time
 
 MAGIC, VERSION = 0x524B4258, 2  # rings/broker_protocol.h kVersion
-HELLO, WELCOME, CLAIM, RELEASE, REPLY, SHARE, FLOW = 1, 2, 3, 4, 5, 6, 7
+HELLO, WELCOME, CLAIM, RELEASE, REPLY, SHARE, FLOW, HANDOVER = 1, 2, 3, 4, 5, 6, 7, 8
+BUILD, FINISH, DROP = 1, 2, 3
 
 
 def header(op, magic=MAGIC, version=VERSION):
@@ -35,6 +36,29 @@ def flow(proto, port, on=1, remote_ip=b"\x0a\x00\x00\x02", remote_port=1234, op=
     return header(op) + struct.pack("<BBH4sHH", proto, on, port, remote_ip, remote_port, 0)
 
 
+def handover(step, local_port, local_ip, remote_ip, remote_port=1234, mss=1460, in_len=0,
+             out_len=0, in_flight=0):
+    """rings/broker_protocol.h HandoverMsg: a header, the step, rings/tcp_repair.h RepairState."""
+    state = struct.pack("<4s4sHHHBBBBHIIIIIIIIIII", local_ip, remote_ip, local_port, remote_port,
+                        mss, 0, 0, 0, 0, 0, 1000, 2000, 0, 1000, 65535, 65535, 2000, 65535,
+                        in_len, out_len, in_flight)
+    return header(HANDOVER) + struct.pack("<B3x", step) + state
+
+
+def memfd(data=b""):
+    fd = os.memfd_create("abuser")
+    os.write(fd, data)
+    return fd
+
+
+def interface_address(iface):
+    import fcntl
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    req = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", iface.encode()))  # SIOCGIFADDR
+    s.close()
+    return req[20:24]
+
+
 def connect(iface):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.settimeout(3)
@@ -42,8 +66,9 @@ def connect(iface):
     return s
 
 
-def ask(s, data, fds=()):
-    """Sends one message (with descriptors), returns (op, status) of the answer."""
+def ask(s, data, fds=(), keep=None):
+    """Sends one message (with descriptors), returns (op, status) of the answer.
+    Descriptors that come back are closed, or appended to `keep`."""
     anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
     s.sendmsg([data], anc)
     msg, anc, flags, _ = s.recvmsg(4096, socket.CMSG_SPACE(4 * 80))
@@ -52,17 +77,25 @@ def ask(s, data, fds=()):
             got = array.array("i")
             got.frombytes(payload[: len(payload) - len(payload) % 4])
             for fd in got:
-                os.close(fd)
+                if keep is not None:
+                    keep.append(fd)
+                else:
+                    os.close(fd)
     magic, version, op = struct.unpack_from("<IHH", msg)
     status = struct.unpack_from("<i", msg, 8)[0]
+    global last_text
+    last_text = msg[12:212].split(b"\0")[0].decode(errors="replace") if len(msg) >= 212 else ""
     return op, status
+
+
+last_text = ""
 
 
 def main():
     iface = sys.argv[1]
     bad = 0
 
-    def expect_error(name, s, data, fds=(), want=None):
+    def expect_error(name, s, data, fds=(), want=None, saying=None):
         nonlocal bad
         try:
             op, status = ask(s, data, fds)
@@ -71,7 +104,9 @@ def main():
             bad += 1
             return
         ok = op == REPLY and status != 0 and (want is None or status == want)
-        print(f"{name}: op {op} status {errno.errorcode.get(status, status)}{'' if ok else '  <-- WRONG'}")
+        ok = ok and (saying is None or saying in last_text)
+        print(f"{name}: op {op} status {errno.errorcode.get(status, status)}"
+              f"{' (' + last_text + ')' if saying else ''}{'' if ok else '  <-- WRONG'}")
         bad += not ok
 
     s = connect(iface)
@@ -118,6 +153,105 @@ def main():
     # A flow is the stack's (1) or the kernel's (2, a connection handed over).
     expect_error("flow neither the stack's nor the kernel's", s, flow(socket.IPPROTO_TCP, 9502, on=3),
                  want=errno.EINVAL)
+    # A connection built by the broker for a program without CAP_NET_ADMIN:
+    # only on a TCP port the program holds (claimed, and no other user's
+    # socket on it now), at the interface's address, to a real peer, with
+    # a state and bytes a TCP connection can have; the socket comes back
+    # only once out of repair mode.
+    ifaddr = interface_address(iface)
+    peer = ifaddr[:3] + bytes([(ifaddr[3] % 250) + 1])  # (on the interface's subnet)
+    m = memfd()
+    expect_error("handover without the bytes' memfd", s, handover(BUILD, 9503, ifaddr, peer),
+                 want=errno.EBADF)
+    expect_error("handover on a port not claimed", s, handover(BUILD, 9503, ifaddr, peer), [m],
+                 want=errno.EPERM)
+    expect_error("handover of the wrong size", s, handover(BUILD, 9503, ifaddr, peer)[:-4], [m],
+                 want=errno.EPROTO)
+    expect_error("handover finished before it was built", s, handover(FINISH, 9503, ifaddr, peer),
+                 want=errno.ENOENT)
+    expect_error("handover dropped before it was built", s, handover(DROP, 9503, ifaddr, peer),
+                 want=errno.ENOENT)
+    expect_error("handover of no known step", s, handover(9, 9503, ifaddr, peer), [m],
+                 want=errno.EINVAL)
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind(("0.0.0.0", 9503))
+    held.listen(1)
+    op, status = ask(s, claim(socket.IPPROTO_TCP, 9503), [held.fileno()])
+    print(f"tcp claim: op {op} status {status}")
+    bad += not (op == REPLY and status == 0)
+    expect_error("handover at another address than the interface's", s,
+                 handover(BUILD, 9503, b"\x7f\x00\x00\x01", peer), [m], want=errno.EPERM)
+    for name, where in (("no peer", bytes(4)), ("loopback", b"\x7f\x00\x00\x01"),
+                        ("a multicast group", b"\xe0\x00\x00\x01"), ("this host", ifaddr)):
+        expect_error(f"handover towards {name}", s, handover(BUILD, 9503, ifaddr, where), [m],
+                     want=errno.EINVAL)
+    expect_error("handover with an impossible state (mss 10)", s,
+                 handover(BUILD, 9503, ifaddr, peer, mss=10), [m], want=errno.EINVAL)
+    expect_error("handover of more bytes than the memfd holds", s,
+                 handover(BUILD, 9503, ifaddr, peer, in_len=100), [m], want=errno.EINVAL)
+    expect_error("handover of more bytes than a stack holds", s,
+                 handover(BUILD, 9503, ifaddr, peer, out_len=64 << 20), [m], want=errno.EINVAL)
+    # The port let go (its listener closed, not released: the claim is
+    # old) and bound by another user since: refused; then by nobody at all.
+    held.close()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(ready_r)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            o = socket.socket()
+            o.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            o.bind(("0.0.0.0", 9503))  # (bound only: sock_diag lists it as bound-inactive)
+            os.write(ready_w, b"y")
+            time.sleep(5)
+        except OSError as e:
+            os.write(ready_w, b"n")
+            print(f"(another user's bind: {e})")
+        os._exit(0)
+    os.close(ready_w)
+    if os.read(ready_r, 1) == b"y":
+        expect_error("handover on a port another user's socket holds now", s,
+                     handover(BUILD, 9503, ifaddr, peer), [m], want=errno.EPERM,
+                     saying="uid 65534 has a socket")
+    else:
+        print("handover on a port another user's socket holds now: could not bind  <-- WRONG")
+        bad += 1
+    os.close(ready_r)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    expect_error("handover on a claimed port the program no longer holds", s,
+                 handover(BUILD, 9503, ifaddr, peer), [m], want=errno.EPERM,
+                 saying="holds no socket")
+    # A legitimate one: built, then finished; the socket that comes back is
+    # connected and no longer in repair mode (its repair options refused).
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind(("0.0.0.0", 9503))
+    held.listen(1)
+    op, status = ask(s, handover(BUILD, 9503, ifaddr, peer), [m])
+    print(f"handover built: op {op} status {status}")
+    bad += not (op == REPLY and status == 0)
+    expect_error("the same handover built twice", s, handover(BUILD, 9503, ifaddr, peer), [m],
+                 want=errno.EALREADY)
+    back = []
+    op, status = ask(s, handover(FINISH, 9503, ifaddr, peer), keep=back)
+    ok = op == REPLY and status == 0 and len(back) == 1
+    if ok:
+        c = socket.socket(fileno=back[0])
+        try:
+            c.setsockopt(socket.IPPROTO_TCP, 20, 1)  # TCP_REPAIR_QUEUE: only in repair mode
+            ok = False
+        except OSError as e:
+            ok = e.errno == errno.EPERM
+        ok = ok and c.getpeername() == (socket.inet_ntoa(peer), 1234)
+        c.close()
+    print(f"handover finished: op {op} status {status}, a connected socket out of repair mode: {ok}")
+    bad += not ok
+    held.close()
+    os.close(m)
     # The legitimate claim, after all that, works.
     op, status = ask(s, claim(socket.IPPROTO_UDP, 9500), [u.fileno()])
     print(f"valid claim: op {op} status {status}")

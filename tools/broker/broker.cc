@@ -41,7 +41,9 @@ uint64_t now_ns() {
   return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
-__attribute__((format(printf, 1, 2))) void say(const char* fmt, ...) {
+}  // namespace
+
+void say(const char* fmt, ...) {
   char line[512];
   va_list ap;
   va_start(ap, fmt);
@@ -49,6 +51,8 @@ __attribute__((format(printf, 1, 2))) void say(const char* fmt, ...) {
   va_end(ap);
   fprintf(stderr, "xdpload daemon: %s\n", line);
 }
+
+namespace {
 
 // A program that connected and has not said Hello within this long is
 // dropped; so are connections beyond kMaxPending waiting to say it.
@@ -307,6 +311,8 @@ void Broker::serve_message(Program& p) {
   bp::Hello hello;
   bp::PortMsg port;
   bp::FlowMsg flow_msg;
+  bp::HandoverMsg handover_msg;
+  if (size_t(n) == sizeof handover_msg) memcpy(&handover_msg, buf, sizeof handover_msg);
   if (size_t(n) == sizeof hello) memcpy(&hello, buf, sizeof hello);
   if (size_t(n) == sizeof port) memcpy(&port, buf, sizeof port);
   if (size_t(n) == sizeof flow_msg) memcpy(&flow_msg, buf, sizeof flow_msg);
@@ -336,6 +342,14 @@ void Broker::serve_message(Program& p) {
       if (size_t(n) != sizeof(bp::FlowMsg)) return malformed("Share or Flow of the wrong size");
       if (bp::Op(h.op) == bp::Op::Share) share(p, flow_msg);
       else flow(p, flow_msg);
+      return;
+    case bp::Op::Handover:
+      if (size_t(n) != sizeof(bp::HandoverMsg)) {
+        close_fds();
+        return malformed("Handover of the wrong size");
+      }
+      handover(p, handover_msg, nfds == 1 ? fds[0] : -1);
+      close_fds();
       return;
     default:
       close_fds();
@@ -661,6 +675,7 @@ void Broker::program_gone(Program& p, const char* how) {
     say("program %s (pid %d) %s: %zu port%s unsteered", p.name.c_str(), int(p.pid), how,
         p.ports.size(), p.ports.size() == 1 ? "" : "s");
   p.ports.clear();
+  end_handovers(p);
   p.dying_at_ns = now_ns() + kReclaimDelayNs;
   set_kick_every();
 }

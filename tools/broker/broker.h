@@ -69,6 +69,9 @@
 
 namespace xdpload::broker {
 
+// One line on the broker's stderr, "xdpload daemon: " first.
+__attribute__((format(printf, 1, 2))) void say(const char* fmt, ...);
+
 struct BrokerConfig {
   std::string iface;
   std::string policy_path;  // empty: root alone
@@ -168,6 +171,15 @@ class Broker {
       bool operator==(const Flow&) const = default;
     };
     std::vector<Flow> flows;  // its flows on shared ports (Flow)
+    // Connections of its stack the broker is building for the kernel
+    // (Handover; tools/broker/handover.cc), in repair mode until Finish.
+    struct Handover {
+      int fd = -1;  // the broker's socket
+      rings::RepairState state;
+      rings::RepairUndo undo;
+      std::vector<uint8_t> out;  // the bytes from the peer's last acknowledgement
+    };
+    std::vector<Handover> handovers;
     std::vector<uint64_t> to_give;  // frames waiting for room in to_program
     uint32_t held = 0;
     uint64_t lost_rx = 0;  // rx descriptors overwritten before the audit: frames it may give back unseen
@@ -188,6 +200,11 @@ class Broker {
   void release(Program& p, const rings::broker::PortMsg& m);
   void share(Program& p, const rings::broker::FlowMsg& m);
   void flow(Program& p, const rings::broker::FlowMsg& m);
+  // A connection handed to the kernel for a program without CAP_NET_ADMIN
+  // (tools/broker/handover.cc); `fd` the Build's memfd (the caller closes it).
+  void handover(Program& p, const rings::broker::HandoverMsg& m, int fd);
+  void end_handovers(Program& p);
+  void reply_with_socket(Program& p, int status, const char* text, int fd);
   // A port of `p` leaves the XDP maps: not shared any more, its flows gone.
   void unshare(Program& p, uint8_t proto, uint16_t port);
   size_t flows_listed_ = 0;  // all programs' flows in the steering map
