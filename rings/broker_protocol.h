@@ -153,7 +153,9 @@ struct FlowMsg {
 constexpr uint8_t kHandoverBuild = 1;
 constexpr uint8_t kHandoverFinish = 2;
 constexpr uint8_t kHandoverDrop = 3;
-constexpr uint32_t kMaxHandoverBytes = 1u << 20;  // each of in_len and out_len
+// Each of in_len and out_len: lwIP's window and send buffer are 256 KB
+// (stack/lwip/lwipopts.h), the socket's queue beside them at most as much.
+constexpr uint32_t kMaxHandoverBytes = 512u << 10;
 constexpr uint32_t kMaxHandovers = 4;             // built, not yet finished, per program
 
 struct HandoverMsg {

@@ -77,8 +77,10 @@ int repair_build(int fd, const RepairState& st, const uint8_t* in, const uint8_t
                  RepairUndo* u, ErrorText* why) {
   *u = RepairUndo{};
   u->reuse = int_opt(fd, SOL_SOCKET, SO_REUSEADDR);
-  if (int rc = tcp_opt(fd, TCP_REPAIR, 1); rc < 0)
+  if (int rc = tcp_opt(fd, TCP_REPAIR, 1); rc < 0) {
+    u->refused = true;
     return why->set(-rc, "TCP_REPAIR (it needs CAP_NET_ADMIN): %s", strerror(-rc));
+  }
   auto fail = [&](int rc, const char* what) {
     repair_undo(fd, *u);
     return why->set(-rc, "%s: %s", what, strerror(-rc));

@@ -69,6 +69,7 @@ struct RepairUndo {
   bool forced_snd = false;
   bool forced_rcv = false;
   bool connected = false;
+  bool refused = false;  // TCP_REPAIR itself was refused (no CAP_NET_ADMIN): nothing changed
 };
 
 // Step 1. 0: the socket is connected in repair mode. -errno (said in why):

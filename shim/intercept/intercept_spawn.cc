@@ -7,9 +7,9 @@
 // hand_spawned_to_kernel, which hands the sockets the new program will hold
 // to the kernel first, as exec does (shim/intercept/intercept_exec.cc). A
 // failed spawn leaves them the kernel's: they work, slower.
+#include <pthread.h>
 #include <spawn.h>
 
-#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -22,8 +22,19 @@ using namespace xdpload::shim;
 namespace {
 
 // The actions of each live posix_spawn_file_actions_t, by address. (Never
-// freed: a program may spawn from its exit handlers.)
-std::mutex g_mu;
+// freed: a program may spawn from its exit handlers.) A program that copies
+// the object by value, or spawns through glibc's own posix_spawn (system(),
+// popen()), is not followed: its dup2 targets are not seen.
+pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+// (A fork by another thread while the lock is held: the child's copy would
+// stay locked for ever.)
+[[maybe_unused]] const int g_atfork =
+    pthread_atfork(nullptr, nullptr, [] { g_mu = PTHREAD_MUTEX_INITIALIZER; });
+
+struct Locked {
+  Locked() { pthread_mutex_lock(&g_mu); }
+  ~Locked() { pthread_mutex_unlock(&g_mu); }
+};
 std::unordered_map<const void*, std::vector<SpawnAction>>& noted() {
   static auto* m = new std::unordered_map<const void*, std::vector<SpawnAction>>;
   return *m;
@@ -31,20 +42,20 @@ std::unordered_map<const void*, std::vector<SpawnAction>>& noted() {
 
 int note(const posix_spawn_file_actions_t* a, int rc, SpawnAction act) {
   if (rc != 0) return rc;
-  std::lock_guard<std::mutex> l(g_mu);
+  Locked l;
   noted()[a].push_back(act);
   return rc;
 }
 
 void forget(const posix_spawn_file_actions_t* a) {
-  std::lock_guard<std::mutex> l(g_mu);
+  Locked l;
   noted().erase(a);
 }
 
 void before_spawn(const posix_spawn_file_actions_t* a) {
   std::vector<SpawnAction> acts;
   if (a) {
-    std::lock_guard<std::mutex> l(g_mu);
+    Locked l;
     auto it = noted().find(a);
     if (it != noted().end()) acts = it->second;
   }

@@ -529,8 +529,14 @@ void hand_inherited_to_kernel() {
 }
 
 void hand_spawned_to_kernel(const SpawnAction* actions, size_t n) {
-  if (!rt().enabled() || !rt().stack() || rt().vfork_child()) return;
-  if (stack::CoreLock::held_here()) return;
+  if (!rt().enabled() || !rt().stack()) return;
+  if (rt().vfork_child() || stack::CoreLock::held_here()) {
+    // (From a vfork child, or a signal handler that interrupted this
+    // thread inside the stack: the sockets stay as they are.)
+    XLOG(kLogDecision, "posix_spawn %s: the sockets the new program inherits stay on the stack",
+         rt().vfork_child() ? "from a vfork child" : "inside the stack");
+    return;
+  }
   CoreGuard g;
   // What each descriptor of the child will be: a socket of ours, and
   // whether it survives the exec (no FD_CLOEXEC, or the target of a dup2).

@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <cerrno>
@@ -84,7 +85,14 @@ void install_handed_socket(const TcpSocket* s, int fd, int conn_fd) {
       {IPPROTO_IP, IP_RECVERR},       {IPPROTO_TCP, TCP_NODELAY},     {IPPROTO_TCP, TCP_KEEPIDLE},
       {IPPROTO_TCP, TCP_KEEPINTVL},   {IPPROTO_TCP, TCP_KEEPCNT},     {IPPROTO_TCP, TCP_USER_TIMEOUT},
       {IPPROTO_TCP, TCP_NOTSENT_LOWAT}, {IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS},
+      {SOL_SOCKET, SO_ZEROCOPY},      {SOL_SOCKET, SO_BUSY_POLL},     {IPPROTO_IP, IP_MTU_DISCOVER},
+      {IPPROTO_IP, IP_PKTINFO},       {IPPROTO_IP, IP_RECVTOS},       {IPPROTO_IP, IP_RECVTTL},
+      {IPPROTO_TCP, TCP_CORK},
   };
+  // (Not the buffers' sizes, TCP_MAXSEG or TCP_WINDOW_CLAMP: an unconnected
+  // socket's say nothing of what the program set, and copying them would
+  // lock or clamp the connection. The broker made the buffers room for the
+  // queued bytes.)
   for (const auto& o : kIntOptions) {
     int v = 0, was = 0;
     socklen_t len = sizeof v;
@@ -107,6 +115,28 @@ void install_handed_socket(const TcpSocket* s, int fd, int conn_fd) {
   socklen_t cl = sizeof cc;
   if (libc::getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &cl) == 0)
     libc::setsockopt(conn_fd, IPPROTO_TCP, TCP_CONGESTION, cc, socklen_t(strnlen(cc, sizeof cc)));
+  auto put_at = [&](int at) {
+    const int fl = libc::fcntl(at, F_GETFD);
+    syscall(SYS_dup3, conn_fd, at, fl >= 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+  };
+  if (Runtime::get().vfork_child()) {
+    // A vfork child's descriptor table is its own (the family's records
+    // are its parent's): its descriptors of the socket, found by the old
+    // socket's inode, as hand_vfork_inherited_to_kernel found them. The
+    // parent's keep the old socket (said).
+    if (!s->descriptors.empty())
+      log_at(kLogError, "descriptor %d: the connection was handed to the kernel through the broker "
+             "(no CAP_NET_ADMIN) for the program a vfork child starts; the parent's descriptor %d "
+             "of it no longer reaches it", fd, s->descriptors.front().fd);
+    for (int at = 0; at < 1024; ++at) {
+      struct stat st;
+      if (fstat(at, &st) == 0 && S_ISSOCK(st.st_mode) && uint64_t(st.st_ino) == s->twin_ino &&
+          at != conn_fd)
+        put_at(at);
+    }
+    syscall(SYS_close, conn_fd);
+    return;
+  }
   const pid_t me = process_id();
   for (const Descriptor& d : s->descriptors) {
     if (d.pid != me) {
@@ -118,13 +148,21 @@ void install_handed_socket(const TcpSocket* s, int fd, int conn_fd) {
       said = true;
       continue;
     }
-    const int fl = libc::fcntl(d.fd, F_GETFD);
-    syscall(SYS_dup3, conn_fd, d.fd, fl >= 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+    put_at(d.fd);
   }
   syscall(SYS_close, conn_fd);
 }
 
 }  // namespace
+
+// After a build undone: a port the kernel chose for a client connection,
+// let go by the build's disconnect, is taken again (lwIP still uses it).
+void TcpSocket::rebind_chosen_port(int fd, const rings::RepairUndo& undo) {
+  if (!undo.connected || !twin_port_chosen) return;
+  sockaddr_storage b;
+  socklen_t bl = make_sockaddr(SockAddr{0, local.port}, v6, &b);
+  libc::bind(fd, reinterpret_cast<sockaddr*>(&b), bl);
+}
 
 int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   Runtime& rt = Runtime::get();
@@ -196,7 +234,7 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   rings::RepairUndo undo;
   bool through_broker = false;
   int rc = rings::repair_build(fd, st, in.data(), out.data(), &undo, why);
-  if (rc == -EPERM && rt.stack()->port() && rt.stack()->port()->brokered()) {
+  if (undo.refused && rt.stack()->port() && rt.stack()->port()->brokered()) {
     ErrorText bwhy;
     if (int r = rt.stack()->port()->handover(rings::broker::kHandoverBuild, st, in.data(), out.data(),
                                             nullptr, &bwhy);
@@ -204,13 +242,7 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
       return why->set(-r, "without CAP_NET_ADMIN, through the broker: %s", bwhy.c_str());
     through_broker = true;
   } else if (rc < 0) {
-    // (A port the kernel chose for a client connection, let go by the
-    // build's disconnect, is taken again: lwIP still uses it.)
-    if (undo.connected && twin_port_chosen) {
-      sockaddr_storage b;
-      socklen_t bl = make_sockaddr(SockAddr{0, local.port}, v6, &b);
-      libc::bind(fd, reinterpret_cast<sockaddr*>(&b), bl);
-    }
+    rebind_chosen_port(fd, undo);
     return rc;
   }
 
@@ -231,6 +263,7 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
                                      &ignored);
       } else {
         rings::repair_undo(fd, undo);
+        rebind_chosen_port(fd, undo);
       }
       return why->set(-r, "steering the connection to the kernel: %s", strerror(-r));
     }

@@ -13,6 +13,10 @@
 #include "shim/socket/socket.h"
 #include "shim/socket/tcp_tx_stamps.h"
 
+namespace xdpload::rings {
+struct RepairUndo;
+}
+
 namespace xdpload::shim {
 
 class TcpSocket final : public Socket {
@@ -161,6 +165,7 @@ class TcpSocket final : public Socket {
   // connection still on the stack: not an established connection, or no
   // CAP_NET_ADMIN (TCP_REPAIR), or the steering refused.
   int hand_connection_to_kernel(int fd, ErrorText* why);
+  void rebind_chosen_port(int fd, const rings::RepairUndo& undo);
 
   // Puts a PCB lwIP created for an incoming connection under this socket.
   void adopt(tcp_pcb* p, TcpSocket* listener);

@@ -231,6 +231,17 @@ def main():
     held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     held.bind(("0.0.0.0", 9503))
     held.listen(1)
+    pr, pw = os.pipe()
+    expect_error("handover with a pipe for the memfd (reads that may block)", s,
+                 handover(BUILD, 9503, ifaddr, peer), [pr], want=errno.EINVAL)
+    os.close(pr)
+    os.close(pw)
+    op, status = ask(s, handover(BUILD, 9503, ifaddr, peer, remote_port=1235), [m])
+    op2, status2 = ask(s, handover(DROP, 9503, ifaddr, peer, remote_port=1235))
+    print(f"handover built, then dropped: status {status}, {status2}")
+    bad += not (op == REPLY and status == 0 and op2 == REPLY and status2 == 0)
+    expect_error("handover finished after it was dropped", s,
+                 handover(FINISH, 9503, ifaddr, peer, remote_port=1235), want=errno.ENOENT)
     op, status = ask(s, handover(BUILD, 9503, ifaddr, peer), [m])
     print(f"handover built: op {op} status {status}")
     bad += not (op == REPLY and status == 0)

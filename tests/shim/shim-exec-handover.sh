@@ -74,6 +74,9 @@ if how in ("filter", "recverr"):
         # (What an unprivileged program may set here: this kernel refuses
         # it a socket filter, EPERM with or without xdpload.)
         conn.setsockopt(socket.IPPROTO_IP, 11, 1)  # IP_RECVERR
+        # The connection's socket is this user's, as one it made would be.
+        print("socket owner is this user:", os.fstat(conn.fileno()).st_uid == os.getuid(),
+              flush=True)
     while True:
         d = conn.recv(100)
         if not d:
@@ -252,12 +255,13 @@ check "through the broker: handed to the kernel, which carried it after the hand
 chmod 755 "$tmp"
 printf 'allow user root\nallow user nobody ports 9700-9799\n' >"$tmp/policy"
 broker_up --policy "$tmp/policy"
-# (Ports 9706-9708: after the half-close case, A's kernel holds 9705 in
+# (Ports 9706-9709: after the half-close case, A's kernel holds 9705 in
 # FIN_WAIT_2, which nobody may not bind over.)
 src=31135
-for how in exec-with-preload posix-spawn recverr; do
+for how in exec-with-preload subprocess posix-spawn recverr; do
   src=$((src + 1))
   run nobody "nobody-$how" "$how" $src
+  cp "$tmp/out" "$tmp/nobody-$how.out"
   same_as=$how
   [ "$how" = recverr ] && same_as=filter
   if diff -u "$tmp/kernel-$same_as" "$tmp/nobody-$how"; then
@@ -268,13 +272,16 @@ for how in exec-with-preload posix-spawn recverr; do
   why="(exec)"
   [ "$how" = recverr ] && why="(option 0/11)"
   [ "$how" = posix-spawn ] && why="(posix_spawn)"
+  [ "$how" = subprocess ] && why="(exec after vfork)"
   check "as nobody, $how: handed to the kernel, which carried it after the hand-over only ($before_nobody segments before, $after_nobody after)" \
     bash -c "grep -qF 'connection handed to the kernel with its state $why' $tmp/nobody-$how.err &&
       [ $before_nobody -eq 0 ] && [ $after_nobody -gt 0 ]"
 done
 check "the server ran as uid 65534, and the broker built its connections" \
   bash -c "grep -q 'uid 65534' $tmp/broker.err &&
-    [ \$(grep -c 'its connection on tcp port 97[0-9][0-9] handed to the kernel' $tmp/broker.err) -eq 3 ]"
+    [ \$(grep -c 'its connection on tcp port 97[0-9][0-9] handed to the kernel' $tmp/broker.err) -eq 4 ]"
+check "as nobody: the connection's socket the broker built is nobody's" \
+  grep -qx "socket owner is this user: True" "$tmp/nobody-recverr.out"
 kill "$BROKER_PID"
 wait "$BROKER_PID" 2>/dev/null
 finish

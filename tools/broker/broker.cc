@@ -360,6 +360,7 @@ void Broker::serve_message(Program& p) {
 void Broker::welcome(Program& p, const bp::Hello& hello) {
   Peer peer = peer_of(p.conn, &p.pid);
   p.uid = peer.uid;
+  p.gid = peer.groups.empty() ? gid_t(-1) : peer.groups.front();
   p.name.assign(hello.program, strnlen(hello.program, sizeof hello.program));
   for (char& c : p.name)
     if (c < 32 || c > 126) c = '?';
@@ -650,6 +651,13 @@ void Broker::release(Program& p, const bp::PortMsg& m) {
     port_->steering().unsteer(m.proto, m.port);
     port_->steering().set_slot(m.proto, m.port, 0);
     unshare(p, m.proto, m.port);
+    // (Its connections being built for the kernel on the port go with it.)
+    if (m.proto == IPPROTO_TCP)
+      for (size_t j = p.handovers.size(); j-- > 0;)
+        if (p.handovers[j].state.local_port == m.port) {
+          close(p.handovers[j].fd);
+          p.handovers.erase(p.handovers.begin() + long(j));
+        }
     p.ports.erase(p.ports.begin() + long(i));
     reply(p, 0, "ok");
     return;

@@ -154,6 +154,7 @@ class Broker {
     int conn = -1;
     pid_t pid = 0;
     uid_t uid = 0;
+    gid_t gid = 0;  // primary (SO_PEERCRED)
     std::string name;
     bool welcomed = false;
     uint64_t connected_ns = 0;

@@ -21,6 +21,8 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,9 +59,13 @@ std::string port_held_only_by(uid_t uid, uint16_t port, const std::vector<uint64
   bool held = false;
   std::string refusal;
   for (uint8_t family : {uint8_t(AF_INET), uint8_t(AF_INET6)}) {
+    // The kernel filters by source port (sport >= P and sport <= P, as
+    // ss compiles it): the dump costs the port's sockets, not the host's.
     struct {
       nlmsghdr nh;
       inet_diag_req_v2 req;
+      nlattr bc_attr;
+      inet_diag_bc_op bc[4];
     } q{};
     q.nh.nlmsg_len = sizeof q;
     q.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
@@ -67,6 +73,12 @@ std::string port_held_only_by(uid_t uid, uint16_t port, const std::vector<uint64
     q.req.sdiag_family = family;
     q.req.sdiag_protocol = IPPROTO_TCP;
     q.req.idiag_states = kOwnedStates;
+    q.bc_attr.nla_len = uint16_t(sizeof q.bc_attr + sizeof q.bc);
+    q.bc_attr.nla_type = INET_DIAG_REQ_BYTECODE;
+    q.bc[0] = inet_diag_bc_op{INET_DIAG_BC_S_GE, 8, 20};  // (no: past the end, rejected)
+    q.bc[1] = inet_diag_bc_op{0, 0, port};
+    q.bc[2] = inet_diag_bc_op{INET_DIAG_BC_S_LE, 8, 12};
+    q.bc[3] = inet_diag_bc_op{0, 0, port};
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
     if (sendto(nl, &q, sizeof q, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
@@ -203,26 +215,51 @@ void Broker::handover(Program& p, const bp::HandoverMsg& m, int fd) {
       st.in_flight > st.out_len || st.mss < 64 || st.v6 > 1 || (st.flags & ~0xfu) ||
       st.snd_wscale > 14 || st.rcv_wscale > 14)
     return reply(p, EINVAL, "%s", "not a state a TCP connection can have");
-  std::vector<uint64_t> ours;
-  for (const auto& q : programs_)
-    if (q)
-      for (const Program::Handover& h : q->handovers) ours.push_back(inode_of(h.fd));
-  if (std::string no = port_held_only_by(p.uid, st.local_port, ours); !no.empty())
-    return reply(p, EPERM, "%s", no.c_str());
+  // The bytes first, from shared memory only (a memfd or tmpfs file, which
+  // take seals): a file on a mount the user serves (FUSE) could hold the
+  // broker's one loop in a read as long as it likes.
   struct stat mst;
   std::vector<uint8_t> in, out;
-  if (fstat(fd, &mst) != 0 || !S_ISREG(mst.st_mode) ||
+  if (fcntl(fd, F_GET_SEALS) < 0 || fstat(fd, &mst) != 0 || !S_ISREG(mst.st_mode) ||
       uint64_t(mst.st_size) < uint64_t(st.in_len) + st.out_len || !read_bytes(fd, 0, st.in_len, &in) ||
       !read_bytes(fd, off_t(st.in_len), st.out_len, &out))
-    return reply(p, EINVAL, "%s", "the memfd does not hold the connection's bytes");
+    return reply(p, EINVAL, "%s", "a memfd holding the connection's bytes comes with Build");
+  // (This program's own builds on the port aside: they are its.)
+  std::vector<uint64_t> ours;
+  for (const Program::Handover& h : p.handovers) ours.push_back(inode_of(h.fd));
+  if (std::string no = port_held_only_by(p.uid, st.local_port, ours); !no.empty())
+    return reply(p, EPERM, "%s", no.c_str());
+  // The socket is the program's user's, as a socket it made itself would
+  // be (its sk_uid, and the file's credentials that netfilter's owner match
+  // reads: fsuid and fsgid, per thread, around socket()). Bound to ifaddr:P,
+  // a port the program holds, it can then do nothing a socket of the
+  // program's own could not. (Not bound to the device: the program's
+  // socket was not, and sock_diag's exact lookups, which find when the
+  // kernel's connection ends, would miss it. Its cgroup is the broker's:
+  // charged there, and the broker's cgroup programs see it.)
+  const uid_t uid_was = uid_t(setfsuid(p.uid));
+  const gid_t gid_was = gid_t(setfsgid(p.gid));
   int s = socket(st.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return reply(p, errno, "socket: %s", strerror(errno));
+  const int socket_errno = errno;
+  setfsgid(gid_was);
+  setfsuid(uid_was);
+  if (s < 0) return reply(p, socket_errno, "socket: %s", strerror(socket_errno));
+  const int off = 0;
+  if (st.v6) setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);  // (v4-mapped)
   Program::Handover h;
   h.state = st;
   ErrorText why;
   if (int rc = rings::repair_build(s, st, in.data(), out.data(), &h.undo, &why); rc < 0) {
     close(s);
     return reply(p, -rc, "%s", why.c_str());
+  }
+  // Once more now that the socket holds the port (repair mode binds over
+  // anything): a socket another user made since the first look is not
+  // bound over. (Closed in repair mode: silent.)
+  ours.push_back(inode_of(s));
+  if (std::string no = port_held_only_by(p.uid, st.local_port, ours); !no.empty()) {
+    close(s);
+    return reply(p, EPERM, "%s", no.c_str());
   }
   h.fd = s;
   h.out = std::move(out);
