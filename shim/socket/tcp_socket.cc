@@ -38,6 +38,9 @@ struct SharedFlow {
   uint16_t port;  // host order
   uint16_t remote_port;
   uint32_t remote_ip;
+  // The PCB holds a reference to the port (hold_port): not a handshake
+  // still under way, which the listener answered and nobody has accepted.
+  bool holds_port;
 };
 
 // lwIP's "destroyed" callback for every PCB that uses a steered port: the
@@ -52,8 +55,10 @@ void port_destroyed(u8_t, void* data) {
   if (key > 0xffff) {
     auto* f = static_cast<SharedFlow*>(data);
     const uint16_t port = f->port;
+    const bool holds_port = f->holds_port;
     unlist_flow(port, f->remote_ip, f->remote_port);
     family::release(f);
+    if (!holds_port) return;
     key = port;
   }
   rt.port_release(PortKey{IPPROTO_TCP, uint16_t(key)});
@@ -61,13 +66,16 @@ void port_destroyed(u8_t, void* data) {
 // And for a listener's: a SYN it answers on a port shared with the kernel
 // (one that reached the stack before the port was shared, the listener
 // being handed over) opens a flow that must come back to the stack: listed
-// before the SYN-ACK leaves. (Accepted, it gets its record then.)
+// before the SYN-ACK leaves, and unlisted when the handshake dies (its
+// record, without a hold on the port; accepted, it gets its full record).
 int add_flow_of(tcp_pcb* p);
+void keep_handshake_record(tcp_pcb* p);
 // Not listed (the map full): lwIP forgets the SYN without a word, and the
 // client's next SYN goes to the kernel.
 err_t port_passive_open(u8_t, tcp_pcb_listen*, tcp_pcb* c) {
-  if (Runtime::get().port_shared(PortKey{IPPROTO_TCP, c->local_port}) && add_flow_of(c) != 0)
-    return ERR_ABRT;
+  if (!Runtime::get().port_shared(PortKey{IPPROTO_TCP, c->local_port})) return ERR_OK;
+  if (add_flow_of(c) != 0) return ERR_ABRT;
+  keep_handshake_record(c);
   return ERR_OK;
 }
 const tcp_ext_arg_callbacks kPortCallbacks = {port_destroyed, port_passive_open};
@@ -191,12 +199,19 @@ void remove_flow_of(tcp_pcb* p) {
 }
 
 // From now on the PCB's "destroyed" callback removes its flow (listed).
-void keep_flow_record(tcp_pcb* p) {
+void keep_flow_record(tcp_pcb* p, bool holds_port = true) {
   auto* f = static_cast<SharedFlow*>(family::alloc(sizeof(SharedFlow)));
   if (!f) return;  // (the flow then stays listed until the port is released)
-  *f = SharedFlow{p->local_port, p->remote_port, ip4_addr_get_u32(ip_2_ip4(&p->remote_ip))};
+  *f = SharedFlow{p->local_port, p->remote_port, ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)),
+                  holds_port};
+  if (!holds_port) tcp_ext_arg_set_callbacks(p, kPortExtArg, &kPortCallbacks);
   tcp_ext_arg_set(p, kPortExtArg, f);
 }
+
+// A handshake under way on a shared port, listed: unlisted if it dies
+// before it is accepted (lwIP's SYN_RCVD timeout, a reset). Without this
+// record, a handshake that never completed left its flow in the map.
+void keep_handshake_record(tcp_pcb* p) { keep_flow_record(p, false); }
 
 }  // namespace
 
@@ -226,6 +241,8 @@ bool TcpSocket::share_port_with_kernel(uint16_t port, ErrorText* why) {
     return false;
   }
   for (size_t i = 0; i < records; ++i) keep_flow_record(mine[i]);
+  for (size_t i = records; i < mine.size(); ++i)
+    if (!tcp_ext_arg_get(mine[i], kPortExtArg)) keep_handshake_record(mine[i]);
   return true;
 }
 
@@ -250,6 +267,10 @@ void TcpSocket::pcb_freed() {
 int TcpSocket::hold_port(tcp_pcb* p) {
   Runtime& rt = Runtime::get();
   if (int rc = rt.port_acquire(PortKey{IPPROTO_TCP, p->local_port}, fd); rc < 0) return rc;
+  // (A handshake's record, without a hold on the port: the flow stays
+  // listed, list_if_shared records it again in full.)
+  if (auto key = uintptr_t(tcp_ext_arg_get(p, ext_id())); key > 0xffff)
+    family::release(reinterpret_cast<void*>(key));
   tcp_ext_arg_set_callbacks(p, ext_id(), &kPortCallbacks);
   tcp_ext_arg_set(p, ext_id(), reinterpret_cast<void*>(uintptr_t(p->local_port)));
   return 0;

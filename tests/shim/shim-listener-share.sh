@@ -14,6 +14,9 @@
 #   client's ACK lost, by tc_drop_ack.bpf.c on B's veth) completes on the
 #   stack when the client's data comes, and is accepted next (its data went
 #   to A's kernel, which reset it, before);
+# - a handshake under way at the hand-over that dies (the client resets it
+#   before its ACK gets through) has its flow unlisted: before, it stayed in
+#   the steering map until a SYN reused its addresses;
 # - all alive at once, byte-exact;
 # - once the first has ended on the stack (its TIME-WAIT the stack's), a new
 #   connection from the same address and port is the kernel's too.
@@ -77,7 +80,7 @@ for c in others + [again, queued, held]:
         pass
 PY
 cat >"$tmp/client.py" <<'PY'
-import socket, sys, time
+import socket, struct, sys, time
 ip, flag = sys.argv[1], sys.argv[2]
 def talk(c, msg):
     try:
@@ -101,11 +104,24 @@ held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 held.settimeout(10)
 held.bind(("", int(sys.argv[3])))
 held.connect((ip, 9610))  # (B's side is established; A's waits for the ACK)
+dying = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+dying.bind(("", int(sys.argv[3]) + 10))
+dying.connect((ip, 9610))  # (the same, and it will die)
 open(flag + ".held", "w").close()
 for _ in range(100):
     if "filter attached" in open(flag).read():
         break
     time.sleep(0.05)
+# Once the test has seen its flow listed: a reset, and the handshake is over.
+for _ in range(100):
+    try:
+        open(flag + ".dying-seen").close()
+        break
+    except OSError:
+        time.sleep(0.05)
+dying.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+dying.close()
+print("dying: reset", flush=True)
 got = b""
 try:
     while len(got) < 9:
@@ -157,11 +173,29 @@ try:
 except OSError as e:
     print("same ports again: failed:", e, flush=True)
 PY
+# flows_from PORT: the steering map's flows whose remote port is PORT.
+flows_from() {
+  ip netns exec "$NS_A" bpftool -j map dump name steer_flows 2>/dev/null | python3 -c '
+import json, sys
+port = int(sys.argv[1])
+n = 0
+for e in json.load(sys.stdin) or []:
+    k = e.get("formatted", e).get("key")
+    if isinstance(k, dict):
+        rp = k["remote_port"]
+    else:  # raw bytes: remote_ip (4), remote_port (2, network order)
+        b = [int(x, 16) for x in k]
+        rp = b[4] * 256 + b[5]
+        rp = rp if rp == port else ((rp & 0xff) << 8 | rp >> 8)
+    n += rp in (port, ((port & 0xff) << 8) | (port >> 8))
+print(n)' "$1"
+}
+
 # run_case LABEL: the server under xdpload, the client in B; the checks.
 run_case() {
   local label=$1
   local held_port=$2
-  rm -f "$tmp/out.counted" "$tmp/out.held"
+  rm -f "$tmp/out.counted" "$tmp/out.held" "$tmp/out.dying-seen"
   in_b tc filter replace dev "$IF_B" egress pref 1 bpf da obj "$BUILD/tests/tc_drop_ack.bpf.o" \
     sec tc/drop_pure_ack
   opens0=$(kernel_counter "$NS_A" TcpPassiveOpens)
@@ -170,6 +204,13 @@ run_case() {
   wait_for 50 grep -q listening "$tmp/out"
   bg_b python3 "$tmp/client.py" "$IP_A" "$tmp/out" "$held_port" >"$tmp/client" 2>&1
   cli=$BG_PID
+  wait_for 100 grep -q "filter attached" "$tmp/out"
+  local dying_listed dying_after
+  dying_listed=$(flows_from $((held_port + 10)))
+  touch "$tmp/out.dying-seen"
+  wait_for 100 grep -q "^dying: reset" "$tmp/client"
+  sleep 0.5
+  dying_after=$(flows_from $((held_port + 10)))
   # The held connection's later ACKs pass again once it has talked.
   wait_for 100 grep -q '^held:' "$tmp/client"
   in_b tc filter del dev "$IF_B" egress pref 1
@@ -197,6 +238,8 @@ run_case() {
   check "$label: the connection whose handshake was under way at the hand-over, the stack's, echoed" \
     grep -qx 'held: echo held' "$tmp/client"
   check "$label: the server served them all" grep -qx served "$tmp/out"
+  check "$label: the dying handshake's flow was listed ($dying_listed), then unlisted when it died ($dying_after)" \
+    bash -c "[ '$dying_listed' = 1 ] && [ '$dying_after' = 0 ]"
   check "$label: a connection from the first's ports, whose TIME-WAIT is the stack's, is the kernel's" \
     bash -c "grep -qx 'same ports again: echo four' $tmp/client && grep -qx 'served again' $tmp/out &&
       [ $((opens2 - opens0)) -eq 3 ]"
