@@ -56,7 +56,9 @@ int receive(int conn, void* buf, size_t len, int* fds, int max_fds) {
   return got;
 }
 
-int send_with_fd(int conn, const void* buf, size_t len, int fd) {
+}  // namespace
+
+int send_with_fd(int conn, const void* buf, size_t len, int fd, int flags) {
   iovec iov{const_cast<void*>(buf), len};
   msghdr m{};
   m.msg_iov = &iov;
@@ -72,10 +74,12 @@ int send_with_fd(int conn, const void* buf, size_t len, int fd) {
     memcpy(CMSG_DATA(c), &fd, sizeof fd);
   }
   ssize_t n;
-  do n = sendmsg(conn, &m, MSG_NOSIGNAL);
+  do n = sendmsg(conn, &m, MSG_NOSIGNAL | flags);
   while (n < 0 && errno == EINTR);
   return n == ssize_t(len) ? 0 : (n < 0 ? -errno : -EPROTO);
 }
+
+namespace {
 
 // Sends `msg` (with `fd`, if any) and waits for the broker's Reply.
 int exchange(int conn, const void* msg, size_t len, int fd, ErrorText* why) {

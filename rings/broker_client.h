@@ -25,6 +25,11 @@ struct BrokerGrant {
   void close_unused();
 };
 
+// One message on a broker connection, with descriptor `fd` (SCM_RIGHTS)
+// unless it is -1; `flags` added to sendmsg's (the broker's MSG_DONTWAIT).
+// 0, or -errno (-EPROTO when the message went short).
+int send_with_fd(int conn, const void* buf, size_t len, int fd, int flags = 0);
+
 // Connects to the broker of `iface` and asks to be served. Returns 0 with
 // the grant filled; -ENOENT when no broker runs for the interface in this
 // network namespace; another -errno, with why, when one runs but refused or

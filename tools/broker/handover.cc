@@ -32,6 +32,7 @@
 #include <cstring>
 #include <string>
 
+#include "rings/broker_client.h"
 #include "tools/broker/broker.h"
 
 extern "C" {
@@ -159,19 +160,7 @@ void Broker::reply_with_socket(Program& p, int status, const char* text, int fd)
   bp::Reply r;
   r.status = status;
   snprintf(r.text, sizeof r.text, "%s", text);
-  iovec iov{&r, sizeof r};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  m.msg_control = control;
-  m.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  sendmsg(p.conn, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+  rings::send_with_fd(p.conn, &r, sizeof r, fd, MSG_DONTWAIT);
 }
 
 void Broker::handover(Program& p, const bp::HandoverMsg& m, int fd) {
