@@ -56,8 +56,14 @@ if how == "fork":
         os.execv(sys.executable, [sys.executable, served, proto, "3"])
     _, status = os.waitpid(pid, 0)
 elif how == "posix":
+    # Another accelerated socket, inheritable but closed by a file action:
+    # the new program does not get it, and it stays on the stack.
+    extra = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    extra.bind(("0.0.0.0", port + 1000))
+    os.set_inheritable(extra.fileno(), True)
     pid = os.posix_spawn(sys.executable, [sys.executable, served, proto, "3"], os.environ,
-                         file_actions=[(os.POSIX_SPAWN_DUP2, s.fileno(), 3)])
+                         file_actions=[(os.POSIX_SPAWN_DUP2, s.fileno(), 3),
+                                       (os.POSIX_SPAWN_CLOSE, extra.fileno())])
     _, status = os.waitpid(pid, 0)
 else:
     child = subprocess.Popen([sys.executable, served, proto, str(s.fileno())],
@@ -147,6 +153,9 @@ for proto in tcp udp; do
     check "$proto, $how: the hand-over said once, at the default level" \
       [ "$(grep -c "is inherited by the program this process execs: the socket is the kernel's" \
         "$tmp/xdpload-$proto-$how.err")" -eq 1 ]
+    [ "$how" = posix ] &&
+      check "$proto, posix: a socket a file action closes for the new program stays on the stack" \
+        bash -c "! grep -q 'local port $((port + 1000))) is the kernel' '$tmp/xdpload-$proto-$how.err'"
   done
 done
 
