@@ -201,7 +201,9 @@ void remove_flow_of(tcp_pcb* p) {
 // From now on the PCB's "destroyed" callback removes its flow (listed).
 void keep_flow_record(tcp_pcb* p, bool holds_port = true) {
   auto* f = static_cast<SharedFlow*>(family::alloc(sizeof(SharedFlow)));
-  if (!f) return;  // (the flow then stays listed until the port is released)
+  // (No room: the flow stays listed until a SYN from its addresses
+  // replaces it, or, through a broker, the port is released.)
+  if (!f) return;
   *f = SharedFlow{p->local_port, p->remote_port, ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)),
                   holds_port};
   if (!holds_port) tcp_ext_arg_set_callbacks(p, kPortExtArg, &kPortCallbacks);
@@ -222,7 +224,8 @@ bool TcpSocket::share_port_with_kernel(uint16_t port, ErrorText* why) {
   // astray in between.
   // Handshakes under way (SYN_RCVD, no port record until accepted) are
   // listed too: their ACK must reach the listener that answered their SYN.
-  // Their record comes when they are accepted (on_accept lists them again).
+  // They get a handshake's record (unlisted if they die), and their full
+  // one when they are accepted (on_accept lists them again).
   std::vector<tcp_pcb*> mine;
   size_t records = 0;
   for (tcp_pcb* list : {tcp_active_pcbs, tcp_tw_pcbs})
@@ -269,8 +272,13 @@ int TcpSocket::hold_port(tcp_pcb* p) {
   if (int rc = rt.port_acquire(PortKey{IPPROTO_TCP, p->local_port}, fd); rc < 0) return rc;
   // (A handshake's record, without a hold on the port: the flow stays
   // listed, list_if_shared records it again in full.)
-  if (auto key = uintptr_t(tcp_ext_arg_get(p, ext_id())); key > 0xffff)
-    family::release(reinterpret_cast<void*>(key));
+  // (Only a handshake's can be there; a full one would hold the port too,
+  // given back here so that the count stays whole.)
+  if (auto key = uintptr_t(tcp_ext_arg_get(p, ext_id())); key > 0xffff) {
+    auto* f = reinterpret_cast<SharedFlow*>(key);
+    if (f->holds_port) rt.port_release(PortKey{IPPROTO_TCP, p->local_port});
+    family::release(f);
+  }
   tcp_ext_arg_set_callbacks(p, ext_id(), &kPortCallbacks);
   tcp_ext_arg_set(p, ext_id(), reinterpret_cast<void*>(uintptr_t(p->local_port)));
   return 0;

@@ -1,6 +1,6 @@
 // A handshake held open: a tc program (egress of the client's veth, clsact,
 // direct action) that loses every pure ACK from client ports 31120-31139
-// (one per run of a test; below the ephemeral range, so that no other
+// (a few per run of a test; below the ephemeral range, so that no other
 // connection takes them), so that the server's side of such a connection
 // stays in SYN_RCVD until the client sends data (whose segment carries the
 // ACK), or holds data unacknowledged. tests/shim/shim-listener-share.sh

@@ -173,21 +173,33 @@ try:
 except OSError as e:
     print("same ports again: failed:", e, flush=True)
 PY
-# flows_from PORT: the steering map's flows whose remote port is PORT.
+# flows_from PORT: the steering map's flows whose remote port is PORT
+# (every map named steer_flows: bpftool wraps each map's entries in
+# {"elements": ...} when there are several, says {"error": ...} when none).
 flows_from() {
   ip netns exec "$NS_A" bpftool -j map dump name steer_flows 2>/dev/null | python3 -c '
 import json, sys
 port = int(sys.argv[1])
+try:
+    data = json.load(sys.stdin)
+except ValueError:
+    data = []
+if isinstance(data, dict):
+    data = []
+if data and isinstance(data[0], dict) and "elements" in data[0]:
+    entries = [e for m in data for e in (m.get("elements") or [])]
+else:
+    entries = data
 n = 0
-for e in json.load(sys.stdin) or []:
+for e in entries:
     k = e.get("formatted", e).get("key")
     if isinstance(k, dict):
-        rp = k["remote_port"]
-    else:  # raw bytes: remote_ip (4), remote_port (2, network order)
+        # (BTF: the network-order field read as a host-order number)
+        n += k["remote_port"] == ((port & 0xff) << 8 | port >> 8)
+    else:
+        # Raw bytes: remote_ip (4), then remote_port in network order.
         b = [int(x, 16) for x in k]
-        rp = b[4] * 256 + b[5]
-        rp = rp if rp == port else ((rp & 0xff) << 8 | rp >> 8)
-    n += rp in (port, ((port & 0xff) << 8) | (port >> 8))
+        n += b[4] * 256 + b[5] == port
 print(n)' "$1"
 }
 
