@@ -915,12 +915,7 @@ void Runtime::hand_unserved_listeners_to_kernel() {
            "listener for a second since it forked (forked children cannot use the stack yet); the "
            "listener is handed to the kernel so that they can, and those connections are reset",
            t->local.port, t->accept_queue.size());
-    // Reset at once rather than closed: a closed connection would keep
-    // the port steered to the stack through TIME_WAIT.
-    for (TcpSocket* c : t->accept_queue) {
-      c->opt.linger = true;
-      c->opt.linger_s = 0;
-    }
+    t->reset_waiting_connections();
     hand_to_kernel(t);
   }
 }

@@ -414,12 +414,7 @@ void hand_shared_to_kernel(Socket* s, int fd) {
            "descriptor %d: %zu connection(s) waiting on the listener are reset: they cannot move "
            "to the kernel's queue",
            fd, l->accept_queue.size());
-    // Reset at once rather than closed (a closed one would keep the port
-    // steered through TIME_WAIT).
-    for (TcpSocket* c : l->accept_queue) {
-      c->opt.linger = true;
-      c->opt.linger_s = 0;
-    }
+    l->reset_waiting_connections();
   }
   XLOG(kLogDecision, "descriptor %d: inherited by the program this process execs: the kernel's", fd);
   hand_to_kernel(s);

@@ -1179,6 +1179,13 @@ bool TcpSocket::hand_listening_to_kernel() {
   return true;
 }
 
+void TcpSocket::reset_waiting_connections() {
+  for (TcpSocket* c : accept_queue) {
+    c->opt.linger = true;
+    c->opt.linger_s = 0;
+  }
+}
+
 bool TcpSocket::drained() const {
   if (!accept_queue.empty()) return false;
   if (!pcb) return true;

@@ -107,6 +107,10 @@ class TcpSocket final : public Socket {
   // Nothing of the stack's left to accept: the queue empty, and no
   // handshake of lwIP's listener under way.
   bool drained() const;
+  // A listener about to be released: the connections waiting in its queue
+  // are reset rather than closed (a closed one would keep the port steered
+  // to the stack through TIME_WAIT).
+  void reset_waiting_connections();
   // Linux's tcp_disconnect (connect(AF_UNSPEC), shutdown() of a listener or
   // of a connection under way): a listener stops, resetting what waited in
   // its queue; a connection is reset where Linux resets it (ECONNRESET
