@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <ctime>
 #include <initializer_list>
 
 #include "rings/private_fd.h"
@@ -18,13 +19,22 @@ namespace {
 // program must never hang on it.
 constexpr int kReplyTimeoutMs = 2000;
 
+int64_t now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
 // Waits for one datagram of exactly `len` bytes, with up to `max_fds`
-// descriptors. Returns the number of descriptors received, or -errno.
-int receive(int conn, void* buf, size_t len, int* fds, int max_fds) {
+// descriptors, until `deadline_ms` (CLOCK_MONOTONIC). Returns the number of
+// descriptors received, or -errno.
+int receive_one(int conn, void* buf, size_t len, int* fds, int max_fds, int64_t deadline_ms) {
   pollfd p{conn, POLLIN, 0};
   int r;
-  do r = poll(&p, 1, kReplyTimeoutMs);
-  while (r < 0 && errno == EINTR);
+  do {
+    int64_t left = deadline_ms - now_ms();
+    r = left <= 0 ? 0 : poll(&p, 1, int(left));
+  } while (r < 0 && errno == EINTR);
   if (r == 0) return -ETIMEDOUT;
   if (r < 0) return -errno;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * (broker::kWelcomeFixedFds + broker::kMaxQueues))];
@@ -56,6 +66,22 @@ int receive(int conn, void* buf, size_t len, int* fds, int max_fds) {
   return got;
 }
 
+// The answer to request `seq` (a Welcome or Reply of `len` bytes, starting
+// with its Header), within kReplyTimeoutMs. Answers to earlier requests,
+// whose callers gave up on them, are read and dropped with what they
+// brought: a late Finish's socket is closed here, not taken for another.
+int receive(int conn, uint32_t seq, void* buf, size_t len, int* fds, int max_fds) {
+  const int64_t deadline = now_ms() + kReplyTimeoutMs;
+  for (;;) {
+    int got = receive_one(conn, buf, len, fds, max_fds, deadline);
+    if (got < 0) return got;
+    broker::Header h;
+    memcpy(&h, buf, sizeof h);
+    if (h.magic != broker::kMagic || h.version != broker::kVersion || h.seq == seq) return got;
+    for (int i = 0; i < got; ++i) close(fds[i]);
+  }
+}
+
 }  // namespace
 
 int send_with_fd(int conn, const void* buf, size_t len, int fd, int flags) {
@@ -81,13 +107,15 @@ int send_with_fd(int conn, const void* buf, size_t len, int fd, int flags) {
 
 namespace {
 
-// Sends `msg` (with `fd`, if any) and waits for the broker's Reply.
-int exchange(int conn, const void* msg, size_t len, int fd, ErrorText* why) {
+// Sends `msg` (with `fd`, if any; its header numbered `seq`) and waits for
+// the broker's Reply.
+int exchange(int conn, uint32_t seq, void* msg, size_t len, int fd, ErrorText* why) {
+  static_cast<broker::Header*>(msg)->seq = seq;
   if (int rc = send_with_fd(conn, msg, len, fd); rc < 0)
     return why->set(-rc, "the broker is gone (%s)", strerror(-rc));
   broker::Reply reply;
   int fds[1];
-  int got = receive(conn, &reply, sizeof reply, fds, 0);
+  int got = receive(conn, seq, &reply, sizeof reply, fds, 0);
   if (got < 0) return why->set(-got, "no answer from the broker (%s)", strerror(-got));
   if (!broker::valid_header(reply.h, broker::Op::Reply))
     return why->set(EPROTO, "the broker answered with a malformed message");
@@ -111,15 +139,16 @@ bool put_all(int fd, const uint8_t* data, size_t n, off_t at) {
   return true;
 }
 
-int request(int conn, broker::Op op, uint8_t proto, uint16_t port, int fd, ErrorText* why) {
+int request(int conn, uint32_t seq, broker::Op op, uint8_t proto, uint16_t port, int fd,
+            ErrorText* why) {
   broker::PortMsg msg;
   msg.h.op = uint16_t(op);
   msg.proto = proto;
   msg.port = port;
-  return exchange(conn, &msg, sizeof msg, fd, why);
+  return exchange(conn, seq, &msg, sizeof msg, fd, why);
 }
 
-int flow_request(int conn, broker::Op op, uint8_t proto, uint16_t port, uint8_t on,
+int flow_request(int conn, uint32_t seq, broker::Op op, uint8_t proto, uint16_t port, uint8_t on,
                  uint32_t remote_ip, uint16_t remote_port, ErrorText* why) {
   broker::FlowMsg msg;
   msg.h.op = uint16_t(op);
@@ -128,16 +157,16 @@ int flow_request(int conn, broker::Op op, uint8_t proto, uint16_t port, uint8_t 
   msg.port = port;
   msg.remote_ip = remote_ip;
   msg.remote_port = remote_port;
-  return exchange(conn, &msg, sizeof msg, -1, why);
+  return exchange(conn, seq, &msg, sizeof msg, -1, why);
 }
 
 }  // namespace
 
-int broker_handover(int conn, uint8_t step, const RepairState& state, const uint8_t* in,
-                    const uint8_t* out, int* conn_fd, ErrorText* why) {
+int broker_handover(int conn, uint32_t seq, uint8_t step, const RepairState& state,
+                    const uint8_t* in, const uint8_t* out, int* conn_fd, ErrorText* why) {
   if (conn_fd) *conn_fd = -1;
   broker::HandoverMsg msg;
-  msg.h = broker::Header{broker::kMagic, broker::kVersion, uint16_t(broker::Op::Handover)};
+  msg.h = broker::Header{broker::kMagic, broker::kVersion, uint16_t(broker::Op::Handover), seq};
   msg.step = step;
   msg.state = state;
   if (step == broker::kHandoverBuild) {
@@ -146,7 +175,7 @@ int broker_handover(int conn, uint8_t step, const RepairState& state, const uint
     int rc = 0;
     if (!put_all(mfd, in, state.in_len, 0) || !put_all(mfd, out, state.out_len, off_t(state.in_len)))
       rc = why->set(errno ? errno : EIO, "writing the connection's bytes: %s", strerror(errno));
-    if (rc == 0) rc = exchange(conn, &msg, sizeof msg, mfd, why);
+    if (rc == 0) rc = exchange(conn, seq, &msg, sizeof msg, mfd, why);
     close(mfd);
     return rc;
   }
@@ -154,7 +183,7 @@ int broker_handover(int conn, uint8_t step, const RepairState& state, const uint
     return why->set(-rc, "the broker is gone (%s)", strerror(-rc));
   broker::Reply reply;
   int fds[1] = {-1};
-  int got = receive(conn, &reply, sizeof reply, fds, 1);
+  int got = receive(conn, seq, &reply, sizeof reply, fds, 1);
   if (got < 0) return why->set(-got, "no answer from the broker (%s)", strerror(-got));
   if (!broker::valid_header(reply.h, broker::Op::Reply)) {
     if (got > 0) close(fds[0]);
@@ -192,13 +221,14 @@ int broker_connect(const char* iface, const char* program, BrokerGrant* g, Error
   }
   g->conn = to_private_fd(conn);
   broker::Hello hello;
+  hello.h.seq = broker::kHelloSeq;
   snprintf(hello.program, sizeof hello.program, "%s", program);
   if (int rc = send_with_fd(g->conn, &hello, sizeof hello, -1); rc < 0) {
     g->close_unused();
     return why->set(-rc, "the xdpload broker of %s hung up (%s)", iface, strerror(-rc));
   }
   int fds[broker::kWelcomeFixedFds + broker::kMaxQueues];
-  int got = receive(g->conn, &g->welcome, sizeof g->welcome, fds,
+  int got = receive(g->conn, broker::kHelloSeq, &g->welcome, sizeof g->welcome, fds,
                     broker::kWelcomeFixedFds + int(broker::kMaxQueues));
   if (got < 0) {
     g->close_unused();
@@ -237,22 +267,25 @@ int broker_connect(const char* iface, const char* program, BrokerGrant* g, Error
   return 0;
 }
 
-int broker_claim(int conn, uint8_t proto, uint16_t port, int backing_fd, ErrorText* why) {
-  return request(conn, broker::Op::Claim, proto, port, backing_fd, why);
+int broker_claim(int conn, uint32_t seq, uint8_t proto, uint16_t port, int backing_fd,
+                 ErrorText* why) {
+  return request(conn, seq, broker::Op::Claim, proto, port, backing_fd, why);
 }
 
-int broker_release(int conn, uint8_t proto, uint16_t port) {
+int broker_release(int conn, uint32_t seq, uint8_t proto, uint16_t port) {
   ErrorText why;
-  return request(conn, broker::Op::Release, proto, port, -1, &why);
+  return request(conn, seq, broker::Op::Release, proto, port, -1, &why);
 }
 
-int broker_share(int conn, uint8_t proto, uint16_t port, bool shared, ErrorText* why) {
-  return flow_request(conn, broker::Op::Share, proto, port, shared, 0, 0, why);
+int broker_share(int conn, uint32_t seq, uint8_t proto, uint16_t port, bool shared,
+                 ErrorText* why) {
+  return flow_request(conn, seq, broker::Op::Share, proto, port, shared, 0, 0, why);
 }
 
-int broker_flow(int conn, uint8_t proto, uint16_t port, uint32_t remote_ip, uint16_t remote_port,
-                uint8_t whose, ErrorText* why) {
-  return flow_request(conn, broker::Op::Flow, proto, port, whose, remote_ip, remote_port, why);
+int broker_flow(int conn, uint32_t seq, uint8_t proto, uint16_t port, uint32_t remote_ip,
+                uint16_t remote_port, uint8_t whose, ErrorText* why) {
+  return flow_request(conn, seq, broker::Op::Flow, proto, port, whose, remote_ip, remote_port,
+                      why);
 }
 
 }  // namespace xdpload::rings

@@ -22,6 +22,12 @@
 // Every message is one SOCK_SEQPACKET datagram, a fixed struct, checked for
 // size, magic and version by the receiver. Neither side trusts the other's
 // indices in the shared segment beyond the ring's size.
+//
+// A request carries a number (Header::seq) that its answer repeats: a
+// program that gave up waiting for an answer (the broker was slow, or the
+// process of the family that asked died before reading it) must not take
+// that answer for the next request's, nor leave a descriptor it brought
+// unclosed.
 #pragma once
 
 #include <sys/socket.h>
@@ -37,7 +43,7 @@
 namespace xdpload::rings::broker {
 
 constexpr uint32_t kMagic = 0x524b4258;  // "XBKR"
-constexpr uint16_t kVersion = 2;
+constexpr uint16_t kVersion = 3;  // 3: Header::seq
 constexpr uint32_t kMaxQueues = 64;
 
 // The broker of `ifname`: an abstract Unix socket, so one per network
@@ -64,7 +70,11 @@ struct Header {
   uint32_t magic = kMagic;
   uint16_t version = kVersion;
   uint16_t op = 0;
+  uint32_t seq = 0;  // a request's number; its Welcome or Reply has the same
 };
+
+// A connection's first request; the program numbers the later ones on.
+constexpr uint32_t kHelloSeq = 1;
 
 struct Hello {
   Header h{kMagic, kVersion, uint16_t(Op::Hello)};

@@ -405,6 +405,11 @@ class XskPort : public family::Object {
   broker::Control* control_ = nullptr;
   size_t control_bytes_ = 0;
   int broker_conn_ = -1;
+  // The last request's number on broker_conn_ (broker_client.h). Here, in
+  // the family's memory, as the connection is every member's: a number is
+  // never used twice, whichever process asks.
+  uint32_t broker_seq_ = broker::kHelloSeq;
+  uint32_t next_broker_seq() { return ++broker_seq_; }
   int broker_kick_fd_ = -1;
   uint32_t slot_ = 0;
   uint32_t keep_frames_ = 0;

@@ -161,7 +161,7 @@ int XskPort::steer(uint8_t proto, uint16_t port, int backing_fd, ErrorText* why)
     return rc < 0 ? why->set(-rc, "the steering map is not mapped") : 0;
   }
   if (broker_gone_) return why->set(ENOTCONN, "the xdpload broker of %s is gone", iface_.c_str());
-  return broker_claim(broker_conn_, proto, port, backing_fd, why);
+  return broker_claim(broker_conn_, next_broker_seq(), proto, port, backing_fd, why);
 }
 
 void XskPort::unsteer(uint8_t proto, uint16_t port) {
@@ -169,14 +169,14 @@ void XskPort::unsteer(uint8_t proto, uint16_t port) {
     steering_.unsteer(proto, port);
     return;
   }
-  if (!broker_gone_) broker_release(broker_conn_, proto, port);
+  if (!broker_gone_) broker_release(broker_conn_, next_broker_seq(), proto, port);
 }
 
 int XskPort::share_port(uint8_t proto, uint16_t port, bool shared) {
   if (!control_) return steering_.share_port(proto, port, shared);
   if (broker_gone_) return -ENOTCONN;
   ErrorText why;
-  return broker_share(broker_conn_, proto, port, shared, &why);
+  return broker_share(broker_conn_, next_broker_seq(), proto, port, shared, &why);
 }
 
 int XskPort::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
@@ -184,7 +184,7 @@ int XskPort::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
   if (!control_) return steering_.add_flow(proto, local_port_be, remote_ip, remote_port_be, whose);
   if (broker_gone_) return -ENOTCONN;
   ErrorText why;
-  return broker_flow(broker_conn_, proto, ntohs(local_port_be), remote_ip, ntohs(remote_port_be),
+  return broker_flow(broker_conn_, next_broker_seq(), proto, ntohs(local_port_be), remote_ip, ntohs(remote_port_be),
                      whose, &why);
 }
 
@@ -193,7 +193,7 @@ int XskPort::handover(uint8_t step, const RepairState& state, const uint8_t* in,
   if (conn_fd) *conn_fd = -1;
   if (!control_) return why->set(EPERM, "no broker to ask");
   if (broker_gone_) return why->set(ENOTCONN, "the xdpload broker of %s is gone", iface_.c_str());
-  return broker_handover(broker_conn_, step, state, in, out, conn_fd, why);
+  return broker_handover(broker_conn_, next_broker_seq(), step, state, in, out, conn_fd, why);
 }
 
 int XskPort::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
@@ -201,7 +201,7 @@ int XskPort::remove_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_
   if (!control_) return steering_.remove_flow(proto, local_port_be, remote_ip, remote_port_be);
   if (broker_gone_) return 0;  // (the broker's steering went with it)
   ErrorText why;
-  int rc = broker_flow(broker_conn_, proto, ntohs(local_port_be), remote_ip, ntohs(remote_port_be),
+  int rc = broker_flow(broker_conn_, next_broker_seq(), proto, ntohs(local_port_be), remote_ip, ntohs(remote_port_be),
                        0, &why);
   return rc == -ENOENT ? 0 : rc;
 }

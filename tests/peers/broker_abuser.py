@@ -15,21 +15,22 @@ import struct
 import sys
 import time
 
-MAGIC, VERSION = 0x524B4258, 2  # rings/broker_protocol.h kVersion
+MAGIC, VERSION = 0x524B4258, 3  # rings/broker_protocol.h kVersion
 HELLO, WELCOME, CLAIM, RELEASE, REPLY, SHARE, FLOW, HANDOVER = 1, 2, 3, 4, 5, 6, 7, 8
 BUILD, FINISH, DROP = 1, 2, 3
 
 
-def header(op, magic=MAGIC, version=VERSION):
-    return struct.pack("<IHH", magic, version, op)
+def header(op, magic=MAGIC, version=VERSION, seq=0):
+    """rings/broker_protocol.h Header: the answer repeats seq, the request's number."""
+    return struct.pack("<IHHI", magic, version, op, seq)
 
 
 def hello(name=b"abuser"):
     return header(HELLO) + name.ljust(64, b"\0")
 
 
-def claim(proto, port, op=CLAIM):
-    return header(op) + struct.pack("<BBH", proto, 0, port)
+def claim(proto, port, op=CLAIM, seq=0):
+    return header(op, seq=seq) + struct.pack("<BBH", proto, 0, port)
 
 
 def flow(proto, port, on=1, remote_ip=b"\x0a\x00\x00\x02", remote_port=1234, op=FLOW):
@@ -81,14 +82,16 @@ def ask(s, data, fds=(), keep=None):
                     keep.append(fd)
                 else:
                     os.close(fd)
-    magic, version, op = struct.unpack_from("<IHH", msg)
-    status = struct.unpack_from("<i", msg, 8)[0]
-    global last_text
-    last_text = msg[12:212].split(b"\0")[0].decode(errors="replace") if len(msg) >= 212 else ""
+    magic, version, op, seq = struct.unpack_from("<IHHI", msg)
+    status = struct.unpack_from("<i", msg, 12)[0]
+    global last_text, last_seq
+    last_text = msg[16:216].split(b"\0")[0].decode(errors="replace") if len(msg) >= 216 else ""
+    last_seq = seq
     return op, status
 
 
 last_text = ""
+last_seq = 0
 
 
 def main():
@@ -119,10 +122,18 @@ def main():
     expect_error("claim before hello", s, claim(socket.IPPROTO_UDP, 9500), want=errno.EPROTO)
 
     # A proper hello: the broker serves this connection from now on.
-    op, status = ask(s, hello())
-    print(f"hello: op {op} status {status}")
-    if op != WELCOME or status != 0:
+    op, status = ask(s, header(HELLO, seq=7) + b"abuser".ljust(64, b"\0"))
+    print(f"hello: op {op} status {status} number {last_seq}")
+    if op != WELCOME or status != 0 or last_seq != 7:
         bad += 1
+    # Every answer repeats its request's number: a program that gave up on
+    # a late answer tells it from the next one's by it.
+    for seq in (0xC0FFEE, 0xFFFFFFFF):
+        op, status = ask(s, claim(socket.IPPROTO_UDP, 9501, op=RELEASE, seq=seq))
+        ok = op == REPLY and status == errno.ENOENT and last_seq == seq
+        print(f"answer numbered as its request {seq:#x}: op {op} number {last_seq:#x}"
+              f"{'' if ok else '  <-- WRONG'}")
+        bad += not ok
     expect_error("second hello", s, hello(), want=errno.EPROTO)
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind(("0.0.0.0", 9500))

@@ -249,6 +249,7 @@ void Broker::accept_program() {
 
 void Broker::reply(Program& p, int status, const char* fmt, ...) {
   bp::Reply r;
+  r.h.seq = p.request_seq;
   r.status = status;
   va_list ap;
   va_start(ap, fmt);
@@ -290,6 +291,11 @@ void Broker::serve_message(Program& p) {
     program_gone(p, n == 0 ? "closed its connection" : "connection failed");
     return;
   }
+  // The answer repeats the request's number (0 for one too short to have
+  // a header).
+  p.request_seq = 0;
+  if (size_t(n) >= sizeof(bp::Header))
+    memcpy(&p.request_seq, buf + offsetof(bp::Header, seq), sizeof p.request_seq);
   auto malformed = [&](const char* what) {
     ++counters_.bad_messages;
     say("program %s (pid %d): %s (%zd bytes): refused", p.name.empty() ? "?" : p.name.c_str(),
@@ -367,6 +373,7 @@ void Broker::welcome(Program& p, const bp::Hello& hello) {
   p.welcomed = true;  // one Hello per connection, whatever the answer
 
   bp::Welcome w;
+  w.h.seq = p.request_seq;
   auto refuse = [&](int status, const std::string& text) {
     ++counters_.programs_refused;
     w.status = status;

@@ -157,6 +157,7 @@ class Broker {
     gid_t gid = 0;  // primary (SO_PEERCRED)
     std::string name;
     bool welcomed = false;
+    uint32_t request_seq = 0;  // the number of the request being answered
     uint64_t connected_ns = 0;
     int control_fd = -1;
     rings::broker::Control* control = nullptr;

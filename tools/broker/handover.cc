@@ -158,6 +158,7 @@ bool read_bytes(int fd, off_t at, uint32_t n, std::vector<uint8_t>* out) {
 
 void Broker::reply_with_socket(Program& p, int status, const char* text, int fd) {
   bp::Reply r;
+  r.h.seq = p.request_seq;
   r.status = status;
   snprintf(r.text, sizeof r.text, "%s", text);
   rings::send_with_fd(p.conn, &r, sizeof r, fd, MSG_DONTWAIT);
