@@ -237,9 +237,9 @@ void print_counters_text(const stats::Segment& h) {
            (unsigned long long)k.sockets);
   }
   printf("  progress thread woke %llu times, polled the stack %llu times; program waits that "
-         "slept %llu\n",
+         "slept %llu; wake-ups sent to other processes %llu\n",
          (unsigned long long)s.progress_wakeups, (unsigned long long)s.progress_polls,
-         (unsigned long long)s.blocked_waits);
+         (unsigned long long)s.blocked_waits, (unsigned long long)s.remote_wakes);
 }
 
 // The queues served, as "0-3".
@@ -331,7 +331,7 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"kernel_sockets\":" << s.kernel_sockets << ",\"rx_copies\":" << s.rx_copies
     << ",\"progress_wakeups\":" << s.progress_wakeups
     << ",\"progress_polls\":" << s.progress_polls << ",\"blocked_waits\":" << s.blocked_waits
-    << "},\"kernel_options\":{";
+    << ",\"remote_wakes\":" << s.remote_wakes << "},\"kernel_options\":{";
   bool first = true;
   for (const auto& k : s.kernel_options) {
     if (!k.sockets) continue;

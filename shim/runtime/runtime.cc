@@ -710,7 +710,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
 
     // Sleep. Register first, then look once more: a change after the look
     // finds us registered and makes our eventfd readable.
-    for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.add(me);
+    for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.add(me, spec.exclusive);
     if (spec.queue) spec.queue->add(me);
     me->consume();
     poll_stack();
@@ -761,7 +761,16 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     me->consume();
     if (done) return done_waiting(0);
     if (rc < 0 && err == EINTR) {
-      if (!spec.restartable || !restart_after_signal(mark)) return done_waiting(-EINTR);
+      if (!spec.restartable || !restart_after_signal(mark)) {
+        // An exclusive waiter may have been the one woken for what it waits
+        // for, the others left asleep: it takes it (Linux's accept() takes
+        // a queued connection before it looks at signals).
+        if (spec.exclusive) {
+          poll_stack();
+          if (ready(ctx)) return done_waiting(0);
+        }
+        return done_waiting(-EINTR);
+      }
     }
     // Sockets closed meanwhile by another thread: the top of the loop
     // sees it.

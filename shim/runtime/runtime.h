@@ -94,6 +94,9 @@ struct WaitSpec {
   bool restartable = true;     // SA_RESTART applies (no socket timeout)
   const sigset_t* mask = nullptr;  // signal mask while asleep (ppoll, pselect, epoll_pwait)
   uint8_t spin_kind = 0;       // SpinKind (shim/ext/thread_spin.h): whose spinning applies
+  // On `sockets`, one of the waiters a connection wakes one at a time
+  // (accept(): WaitQueue::wake_exclusive).
+  bool exclusive = false;
 };
 
 class Runtime {
@@ -323,6 +326,9 @@ class Runtime {
   void adopt_child(pid_t child);
   void after_fork_in_child();
   void release_descriptors_of(pid_t pid);
+  // Takes the waiters of process `pid` out of every socket's queue; a
+  // listener with connections waiting for one of them wakes the next.
+  void forget_waiters_of(pid_t pid);
   int64_t next_reap_ns_ = 0;
   bool leaving_ = false;  // leave_family() ran: the progress thread no longer takes the stack
   bool others_remain_ = false;  // ...and left the stack to other processes of the family

@@ -178,7 +178,14 @@ void Runtime::forget_departed(int fd, Socket* s) {
   maybe_delete(s);
 }
 
+void Runtime::forget_waiters_of(pid_t pid) {
+  for (Socket* s = sh_->live; s; s = s->live_next)
+    if (s->waiters.forget_process(pid) && s->connections_waiting())
+      counters_->remote_wakes += s->waiters.wake_exclusive();
+}
+
 void Runtime::release_descriptors_of(pid_t pid) {
+  forget_waiters_of(pid);
   sh_->lent.release_all_of(pid);
   std::vector<Socket*> affected;
   for (Socket* s = sh_->live; s; s = s->live_next)
@@ -246,6 +253,9 @@ void Runtime::leave_family() {
     return;
   }
   others_remain_ = true;
+  // A thread of this process asleep in accept() never leaves the queue by
+  // itself now: a connection must not be woken for it.
+  forget_waiters_of(me);
   // The family's statistics stay listed, under a process that stays.
   for (pid_t p : sh_->members)
     if (p != me) {

@@ -57,7 +57,17 @@ bool Socket::set_rx_option(int level, int name, const void* value, socklen_t len
 
 void Socket::notify() {
   ++seq;
-  waiters.wake_all();
+  Runtime::get().counters().remote_wakes += waiters.wake_all();
+  notify_watchers();
+}
+
+void Socket::notify_connection() {
+  ++seq;
+  Runtime::get().counters().remote_wakes += waiters.wake_exclusive();
+  notify_watchers();
+}
+
+void Socket::notify_watchers() {
   // EPOLLEXCLUSIVE, as Linux's exclusive wait entries: for a listener's
   // new connection, the sets that asked for it, in the order they
   // registered, get the event until one that watches for input has a live

@@ -153,6 +153,11 @@ class Socket : public family::Object {
 
   // State changed: wake sleepers and epoll sets.
   void notify();
+  // A listener's new connection: as notify(), except that of the threads
+  // blocked in accept() one is woken (WaitQueue::wake_exclusive).
+  void notify_connection();
+  // (Both: the epoll sets that watch it.)
+  void notify_watchers();
   // Forgets the references of process `pid` (only descriptor `fd` when
   // fd >= 0), fd_refs with them; returns how many there were.
   int forget_descriptors(pid_t pid, int fd = -1);

@@ -770,11 +770,18 @@ int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
     spec.deadline_ns = s->opt.rcvtimeo_ns ? mono_ns() + s->opt.rcvtimeo_ns : -1;
     spec.restartable = s->opt.rcvtimeo_ns == 0;
     spec.spin_kind = kSpinTcpAccept;
+    spec.exclusive = true;
     int rc = rt().block(spec, [&] {
       return !l->accept_queue.empty() || kfd.revents || l->state != TcpSocket::State::Listening ||
              !still(s, fd);
     });
-    if (rc < 0 && !s->departed) return rc;
+    if (rc < 0 && !s->departed) {
+      // Woken for a connection, perhaps, and leaving without it: the next
+      // accept() sleeper gets it (WaitQueue::wake_exclusive).
+      if (rc != -EBADF && !l->accept_queue.empty())
+        rt().counters().remote_wakes += l->waiters.wake_exclusive();
+      return rc;
+    }
     kfd.revents = 0;
   }
 }

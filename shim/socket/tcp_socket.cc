@@ -427,7 +427,7 @@ signed char TcpSocket::on_accept(void* arg, tcp_pcb* p, signed char err) {
   tcp_backlog_delayed(p);
   if (l->accept_queue.empty()) l->queued_since_ns = mono_ns();
   l->accept_queue.push_back(c);
-  l->notify();
+  l->notify_connection();
   return ERR_OK;
 }
 

@@ -49,6 +49,10 @@ struct ShimCounters {
   // non-blocking reader's EAGAIN). Copied from the family's shared state.
   uint64_t polls_locked = 0;
   uint64_t polls_lockfree = 0;
+  // Wake-ups sent to a sleeping thread of another process of the family (a
+  // datagram each): a connection to a listener several processes block in
+  // accept() on sends one, not one per process (WaitQueue::wake_exclusive).
+  uint64_t remote_wakes = 0;
   // Sockets left with the kernel because of an option not served, by
   // option (the first kOptionSlots different ones; names in
   // shim/stats/option_names.h).

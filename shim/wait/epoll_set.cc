@@ -113,7 +113,7 @@ void EpollSet::item_ready(EpollItem* item) {
     ready_.push_back(item);
   }
   if (sleepers_ > 0 || nested_) signal_efd();
-  if (sleepers_ > 0) waiters_.wake_all();
+  if (sleepers_ > 0) Runtime::get().counters().remote_wakes += waiters_.wake_all();
 }
 
 bool EpollSet::has_live_waiter() const {

@@ -100,28 +100,31 @@ void ThreadWaiter::drain_remote() {
   errno = saved;
 }
 
-void wake_remote_waiter(pid_t tid) {
+bool wake_remote_waiter(pid_t tid) {
   int saved = errno;
   if (g_send_sock < 0) {
     int s = libc::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s < 0) return;
+    if (s < 0) return true;  // (no way to tell: taken as woken)
     g_send_sock = rings::to_private_fd(s);
   }
   sockaddr_un a;
   socklen_t len = waiter_address(tid, &a);
-  // A full queue already holds a wake-up; a waiter gone meanwhile is fine.
-  libc::sendto(g_send_sock, "", 0, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&a), len);
+  // A full queue already holds a wake-up; no socket of that name is a
+  // waiter gone meanwhile (its thread or process).
+  bool there = libc::sendto(g_send_sock, "", 0, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&a),
+                            len) >= 0 ||
+               (errno != ECONNREFUSED && errno != ENOENT);
   errno = saved;
+  return there;
 }
 
 void WaitQueue::remove(ThreadWaiter* w) {
   const pid_t me = process_id();
   auto it = std::find_if(waiters_.begin(), waiters_.end(),
                          [&](const Ref& r) { return r.w == w && r.pid == me; });
-  if (it != waiters_.end()) {
-    *it = waiters_.back();
-    waiters_.pop_back();
-  }
+  // (Erased in place: the exclusive waiters stay in the order they came, the
+  // first of them woken first.)
+  if (it != waiters_.end()) waiters_.erase(it);
 }
 
 }  // namespace xdpload::shim

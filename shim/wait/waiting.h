@@ -52,7 +52,8 @@ class ThreadWaiter {
 };
 
 // Wakes the waiter `tid` of another process of the family (its socket).
-void wake_remote_waiter(pid_t tid);
+// False when no such waiter is there any more (its thread or process gone).
+bool wake_remote_waiter(pid_t tid);
 // This process's id (cached; set again in a forked child).
 pid_t process_id();
 void waiting_after_fork();
@@ -61,15 +62,62 @@ void waiting_after_fork();
 // with the CoreLock held.
 class WaitQueue {
  public:
-  void add(ThreadWaiter* w) { waiters_.push_back(Ref{w, w->pid(), w->tid()}); }
+  // `exclusive`: a waiter for one of a series of events (accept() for a
+  // connection), woken one at a time for them (wake_exclusive).
+  void add(ThreadWaiter* w, bool exclusive = false) {
+    waiters_.push_back(Ref{w, w->pid(), w->tid(), exclusive});
+  }
+  // (Nothing when a wake_exclusive() took it off already.)
   void remove(ThreadWaiter* w);
   bool empty() const { return waiters_.empty(); }
-  void wake_all() {
-    const pid_t me = process_id();
-    for (const Ref& r : waiters_) {
-      if (r.pid == me) r.w->signal();
-      else wake_remote_waiter(r.tid);
+  // Both return how many wake-ups went to other processes (a datagram each).
+  int wake_all() {
+    int remote = 0;
+    for (const Ref& r : waiters_) wake(r, &remote);
+    return remote;
+  }
+  // One more of the events exclusive waiters wait for (a connection to a
+  // listener): every other waiter is woken (poll() on the listener), and of
+  // the exclusive ones only the first, which leaves the queue so that the
+  // next such event wakes the next one. Linux's exclusive wait entries
+  // (WQ_FLAG_EXCLUSIVE, autoremoved when woken): a connection to a listener
+  // that eight workers block in accept() on wakes one worker, not eight
+  // for seven to find the queue empty. A woken waiter that then leaves
+  // without the connection (a signal) takes it all the same
+  // (Runtime::block_impl), so none is left waiting while others sleep.
+  int wake_exclusive() {
+    int remote = 0;
+    bool woke_exclusive = false;
+    for (size_t i = 0; i < waiters_.size();) {
+      const Ref r = waiters_[i];
+      if (!r.exclusive) {
+        wake(r, &remote);
+        ++i;
+        continue;
+      }
+      if (woke_exclusive) {
+        ++i;
+        continue;
+      }
+      // (One whose thread is gone without leaving the queue is passed over.)
+      woke_exclusive = wake(r, &remote);
+      waiters_.erase(waiters_.begin() + ptrdiff_t(i));
     }
+    return remote;
+  }
+  // Takes out the waiters of process `pid` (gone, or going: no thread of it
+  // will leave the queue by itself). True when one of them was exclusive.
+  bool forget_process(pid_t pid) {
+    bool exclusive = false;
+    for (size_t i = 0; i < waiters_.size();) {
+      if (waiters_[i].pid != pid) {
+        ++i;
+        continue;
+      }
+      exclusive |= waiters_[i].exclusive;
+      waiters_.erase(waiters_.begin() + ptrdiff_t(i));
+    }
+    return exclusive;
   }
 
  private:
@@ -77,7 +125,17 @@ class WaitQueue {
     ThreadWaiter* w;  // valid in process `pid` only
     pid_t pid;
     pid_t tid;
+    bool exclusive;
   };
+  // False when the waiter is gone (wake_remote_waiter).
+  static bool wake(const Ref& r, int* remote) {
+    if (r.pid != process_id()) {
+      ++*remote;
+      return wake_remote_waiter(r.tid);
+    }
+    r.w->signal();
+    return true;
+  }
   family::vector<Ref> waiters_;
 };
 
