@@ -34,6 +34,7 @@ int send_with_fd(int conn, const void* buf, size_t len, int fd, int flags = 0);
 // connection: the Hello is broker::kHelloSeq, and every later request takes
 // the next number (XskPort keeps the count in the family's memory, as every
 // process of a family shares the connection).
+
 // Connects to the broker of `iface` and asks to be served. Returns 0 with
 // the grant filled; -ENOENT when no broker runs for the interface in this
 // network namespace; another -errno, with why, when one runs but refused or

@@ -180,8 +180,7 @@ void Runtime::forget_departed(int fd, Socket* s) {
 
 void Runtime::forget_waiters_of(pid_t pid) {
   for (Socket* s = sh_->live; s; s = s->live_next)
-    if (s->waiters.forget_process(pid) && s->connections_waiting())
-      counters_->remote_wakes += s->waiters.wake_exclusive();
+    if (s->waiters.forget_process(pid) && s->connections_waiting()) s->wake_next_acceptor();
 }
 
 void Runtime::release_descriptors_of(pid_t pid) {

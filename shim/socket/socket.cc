@@ -63,8 +63,12 @@ void Socket::notify() {
 
 void Socket::notify_connection() {
   ++seq;
-  Runtime::get().counters().remote_wakes += waiters.wake_exclusive();
+  wake_next_acceptor();
   notify_watchers();
+}
+
+void Socket::wake_next_acceptor() {
+  Runtime::get().counters().remote_wakes += waiters.wake_exclusive();
 }
 
 void Socket::notify_watchers() {

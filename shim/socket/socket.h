@@ -156,7 +156,10 @@ class Socket : public family::Object {
   // A listener's new connection: as notify(), except that of the threads
   // blocked in accept() one is woken (WaitQueue::wake_exclusive).
   void notify_connection();
-  // (Both: the epoll sets that watch it.)
+  // Of the threads blocked in accept(), the next one woken: for a
+  // connection still waiting that the one woken before left without.
+  void wake_next_acceptor();
+  // (notify() and notify_connection(): the epoll sets that watch it.)
   void notify_watchers();
   // Forgets the references of process `pid` (only descriptor `fd` when
   // fd >= 0), fd_refs with them; returns how many there were.

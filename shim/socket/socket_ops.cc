@@ -778,8 +778,7 @@ int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
     if (rc < 0 && !s->departed) {
       // Woken for a connection, perhaps, and leaving without it: the next
       // accept() sleeper gets it (WaitQueue::wake_exclusive).
-      if (rc != -EBADF && !l->accept_queue.empty())
-        rt().counters().remote_wakes += l->waiters.wake_exclusive();
+      if (rc != -EBADF && !l->accept_queue.empty()) l->wake_next_acceptor();
       return rc;
     }
     kfd.revents = 0;
