@@ -5,38 +5,59 @@
 #include <vector>
 
 #include "shim/intercept/export.h"
+#include "shim/runtime/runtime.h"
 #include "shim/socket/socket_ops.h"
 
 using namespace xdpload;
 using namespace xdpload::shim;
 
+namespace {
+
+// Around the real call. The exec ends the process's other threads wherever
+// they are: the progress thread is kept out of the stack first, and goes
+// on if the exec fails.
+class ExecScope {
+ public:
+  ExecScope() : held_(Runtime::get().enabled() && Runtime::get().keep_progress_out(true)) {
+    hand_inherited_to_kernel();
+  }
+  ~ExecScope() {
+    if (held_) Runtime::get().let_progress_in();
+  }
+
+ private:
+  bool held_;
+};
+
+}  // namespace
+
 int xdpload_execve(const char* path, char* const argv[], char* const envp[]) {
-  hand_inherited_to_kernel();
+  ExecScope scope;
   return libc::execve(path, argv, envp);
 }
 
 int xdpload_execv(const char* path, char* const argv[]) {
-  hand_inherited_to_kernel();
+  ExecScope scope;
   return libc::execv(path, argv);
 }
 
 int xdpload_execvp(const char* file, char* const argv[]) {
-  hand_inherited_to_kernel();
+  ExecScope scope;
   return libc::execvp(file, argv);
 }
 
 int xdpload_execvpe(const char* file, char* const argv[], char* const envp[]) {
-  hand_inherited_to_kernel();
+  ExecScope scope;
   return libc::execvpe(file, argv, envp);
 }
 
 int xdpload_fexecve(int fd, char* const argv[], char* const envp[]) {
-  hand_inherited_to_kernel();
+  ExecScope scope;
   return libc::fexecve(fd, argv, envp);
 }
 
 int xdpload_execveat(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
-  hand_inherited_to_kernel();
+  ExecScope scope;
   return libc::execveat(dirfd, path, argv, envp, flags);
 }
 
@@ -58,7 +79,7 @@ int xdpload_execl(const char* path, const char* arg, ...) {
   va_start(ap, arg);
   std::vector<char*> argv = gather(arg, ap, nullptr);
   va_end(ap);
-  hand_inherited_to_kernel();
+  ExecScope scope;
   return libc::execv(path, argv.data());
 }
 
@@ -67,7 +88,7 @@ int xdpload_execlp(const char* file, const char* arg, ...) {
   va_start(ap, arg);
   std::vector<char*> argv = gather(arg, ap, nullptr);
   va_end(ap);
-  hand_inherited_to_kernel();
+  ExecScope scope;
   return libc::execvp(file, argv.data());
 }
 
@@ -77,6 +98,6 @@ int xdpload_execle(const char* path, const char* arg, ...) {
   char** envp = nullptr;
   std::vector<char*> argv = gather(arg, ap, &envp);
   va_end(ap);
-  hand_inherited_to_kernel();
+  ExecScope scope;
   return libc::execve(path, argv.data(), envp);
 }

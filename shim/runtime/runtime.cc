@@ -188,7 +188,7 @@ bool Runtime::start_stack_now(bool with_progress) {
         *counters_ = own_counters_;
       }
     }
-    progress_ = std::thread([this] { progress_loop(); });
+    progress_ = std::thread([this] { progress_loop(false); });
     progress_.detach();
     // The progress thread is the one that finishes the connections when a
     // signal with the default action ends the process.
@@ -779,14 +779,25 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
 
 // ---- progress thread ----
 
-void Runtime::progress_loop() {
+void Runtime::progress_loop(bool in_forked_child) {
+  t_progress_thread = true;
   host_.place_progress_thread();
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
   uint64_t seen_app_polls = 0;
+  if (in_forked_child && test_first_hold_ms_ == 0) {
+    // A forked child's: the family's stack has its progress thread
+    // already, and this one only watches for the members that die (taking
+    // over if the one that runs the stack goes). It waits first, so that a
+    // child that ends at once (a fork before exec) finds it outside.
+    pollfd wake{progress_wake_fd_, POLLIN, 0};
+    timespec ts{0, kReapIntervalNs};
+    libc::ppoll(&wake, 1, &ts, nullptr);
+  }
   for (;;) {
     if (fatal_signal_pending()) die_of_signal();
+    progress_enter();
     int64_t timer_ms;
     uint64_t polls;
     bool unkicked;
@@ -794,6 +805,10 @@ void Runtime::progress_loop() {
     bool mine;
     {
       CoreGuard g;
+      if (test_first_hold_ms_ > 0) {  // (test seam: a forked child's first look, made long)
+        usleep(useconds_t(test_first_hold_ms_) * 1000);
+        test_first_hold_ms_ = 0;
+      }
       // One progress thread of the family runs the stack (the first to
       // look); the others only watch for dead members, and one of them
       // takes over when the owner leaves or dies.
@@ -809,8 +824,10 @@ void Runtime::progress_loop() {
     if (!mine) {
       pollfd wake{progress_wake_fd_, POLLIN, 0};
       timespec ts{0, kReapIntervalNs};
+      progress_inside_.store(false);
       libc::ppoll(&wake, 1, &ts, nullptr);
       if (forked_child_) return;
+      progress_enter();
       CoreGuard g;
       reap_dead_members();
       continue;
@@ -842,8 +859,10 @@ void Runtime::progress_loop() {
                                          {broker_watch_fd_, 0, 0}};
     for (int i = 0; i < nwait_; ++i) fds[3 + i] = pollfd{wait_fds_[i], POLLIN, 0};
     timespec ts{timeout / 1000, (timeout % 1000) * 1000000};
+    progress_inside_.store(false);
     libc::ppoll(fds, nfds_t(watch ? 3 + nwait_ : 3), timeout < 0 ? nullptr : &ts, nullptr);
     if (forked_child_) return;
+    progress_enter();
     CoreGuard g;
     ++counters_->progress_wakeups;
     if (fds[2].revents & (POLLHUP | POLLERR)) broker_lost();

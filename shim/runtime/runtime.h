@@ -113,6 +113,15 @@ class Runtime {
   // _exit() and exit(): this process's descriptors close. Others of the
   // family go on with the stack; the last one finishes the connections.
   void leave_family();
+  // The process is about to end or exec, which stops its other threads
+  // wherever they are: the progress thread is kept out of the stack first
+  // (it waits, parked, outside the lock), so that the family never finds
+  // the lock's holder dead because this process ended normally. Waits (up
+  // to kProgressOutWaitNs) while that thread is inside; false when there is
+  // nothing to wait for (no progress thread, or this is it).
+  bool keep_progress_out(bool for_exec);
+  // After a failed exec: the progress thread goes on.
+  void let_progress_in();
   // Lock held: the descriptors of family members that died without leaving
   // (SIGKILL, a crash) are closed for them. Called by progress threads.
   void reap_dead_members();
@@ -290,7 +299,7 @@ class Runtime {
  private:
   int block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx);
   void start_clock(bool config_ok);
-  void progress_loop();
+  void progress_loop(bool in_forked_child);
   // The progress thread, after a fatal signal with the default action.
   [[noreturn]] void die_of_signal();
   bool start_stack();
@@ -330,6 +339,19 @@ class Runtime {
   // listener with connections waiting for one of them wakes the next.
   void forget_waiters_of(pid_t pid);
   int64_t next_reap_ns_ = 0;
+  // keep_progress_out(): asked (0 no, 1 exec, 2 exit), and the progress
+  // thread between two of its waits (it may take the lock). Dekker's pair:
+  // each side writes its flag, then reads the other's.
+  enum ProgressHold : int { kProgressFree, kProgressHeldForExec, kProgressHeldForExit };
+  std::atomic<int> progress_hold_{kProgressFree};
+  std::atomic<bool> progress_inside_{false};
+  static thread_local bool t_progress_thread;
+  // The progress thread, at each start of its work: in, or parked while held.
+  void progress_enter();
+  // Test seam (XL_TEST_CHILD_PROGRESS_HOLD_MS): a forked child's progress
+  // thread holds the lock that long at its first look, taken at once, so
+  // that the child's end finds it inside (tests/shim/shim-fork-cycles.sh).
+  int test_first_hold_ms_ = 0;
   bool leaving_ = false;  // leave_family() ran: the progress thread no longer takes the stack
   bool others_remain_ = false;  // ...and left the stack to other processes of the family
   StatPublisher stats_;
@@ -368,6 +390,10 @@ class Runtime {
 
 // How often progress threads look for family members that died.
 constexpr int64_t kReapIntervalNs = 200'000'000;
+// How long an ending process waits for its progress thread to leave the
+// stack: its work under the lock takes microseconds, but it may be queued
+// behind another process's holder.
+constexpr int64_t kProgressOutWaitNs = 1'000'000'000;
 
 // exit() may run while another thread is inside the stack (or in a signal
 // handler that interrupted it): wait a little for the CoreLock (0.1 s),

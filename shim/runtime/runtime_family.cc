@@ -20,6 +20,8 @@
 // - Wake-ups across processes go through each waiter's datagram socket
 //   (shim/wait/waiting.h).
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -161,11 +163,15 @@ void Runtime::adopt_child(pid_t child) {
 
 void Runtime::after_fork_in_child() {
   pid_ = getpid();
+  // (Copies of the parent's flags: its progress thread is not ours.)
+  progress_inside_.store(false);
+  progress_hold_.store(kProgressFree);
+  if (const char* v = getenv("XL_TEST_CHILD_PROGRESS_HOLD_MS")) test_first_hold_ms_ = atoi(v);
   waiting_after_fork();
   // Our own progress thread: the parent's did not come with fork().
   progress_wake_fd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (progress_pending_.load()) return;  // the parent had none yet either: the first socket starts it
-  progress_ = std::thread([this] { progress_loop(); });
+  progress_ = std::thread([this] { progress_loop(true); });
   progress_.detach();
   catch_fatal_signals(progress_wake_fd_);  // our own wake-up descriptor now
 }
@@ -236,9 +242,70 @@ void Runtime::stats_before_exec() {
   stats_.remove();
 }
 
+thread_local bool Runtime::t_progress_thread = false;
+
+bool Runtime::keep_progress_out(bool for_exec) {
+  if (t_progress_thread || vfork_child() || forked_child_) return false;
+  progress_hold_.store(for_exec ? kProgressHeldForExec : kProgressHeldForExit);
+  // (seq_cst: this store, then the read of its flag; it stores its flag,
+  // then reads ours. Seen outside here, it sees the hold before it enters.)
+  if (!progress_inside_.load()) return true;
+  // Inside, perhaps waiting for a lock this thread holds (an exit from a
+  // signal handler that interrupted a socket call): not waited for then.
+  if (CoreLock::held_here()) return true;
+  const int64_t until = mono_ns() + kProgressOutWaitNs;
+  for (int i = 0; progress_inside_.load(); ++i) {
+    if (mono_ns() > until) {
+      XLOG(kLogInfo, "the progress thread is still inside the stack after %lld ms; going on",
+           (long long)(kProgressOutWaitNs / 1000000));
+      break;
+    }
+    if (i < 100) sched_yield();
+    else usleep(100);
+  }
+  return true;
+}
+
+void Runtime::let_progress_in() {
+  const int err = errno;
+  progress_hold_.store(kProgressFree);
+  uint64_t one = 1;
+  ssize_t w = libc::write(progress_wake_fd_, &one, sizeof one);
+  (void)w;
+  errno = err;
+}
+
+void Runtime::progress_enter() {
+  for (;;) {
+    progress_inside_.store(true);
+    if (progress_hold_.load() == kProgressFree) return;
+    progress_inside_.store(false);
+    // Parked, outside the lock: until a failed exec lets us in again, or a
+    // fatal signal ends the process.
+    pollfd wake{progress_wake_fd_, POLLIN, 0};
+    libc::ppoll(&wake, 1, nullptr, nullptr);
+    uint64_t v;
+    ssize_t r = libc::read(progress_wake_fd_, &v, sizeof v);
+    (void)r;
+    if (!fatal_signal_pending()) continue;
+    if (progress_hold_.load() == kProgressHeldForExec) {
+      // The exec had not happened: what exit() would do, then the signal.
+      progress_inside_.store(true);
+      die_of_signal();
+    }
+    // Ending already: the signal ends it sooner, as it would a process on
+    // the kernel path. The thread that was ending may be inside the stack
+    // (it stops when it releases the lock): not killed inside it.
+    CoreLock::lock();
+    CoreLock::unlock();
+    die_by_pending_signal();
+  }
+}
+
 void Runtime::leave_family() {
   if (forked_child_ || start_state_.load() <= 0 || vfork_child()) return;
   if (sh_ == &own_shared_) return finish_connections();
+  keep_progress_out(false);
   if (!lock_at_exit()) return;
   reap_dead_members();
   const pid_t me = process_id();

@@ -29,8 +29,13 @@ before=$(ls /dev/shm/xdpload-0 2>/dev/null | sort)
 run cycles 10
 run cycles 1000
 run cycles-own 200
+run cycles-quick 1000
+# Each child's progress thread holds the lock for 400 ms at its first look,
+# longer than the waits for the lock at exit (0.1 s each): the child's end
+# must wait for that thread to leave the stack, not die with it inside.
+XL_TEST_CHILD_PROGRESS_HOLD_MS=400 run cycles-quick 3
 after=$(ls /dev/shm/xdpload-0 2>/dev/null | sort)
-for r in cycles-10 cycles-1000 cycles-own-200; do
+for r in cycles-10 cycles-1000 cycles-own-200 cycles-quick-1000 cycles-quick-3; do
   check "$r: exits 0 with no failure" bash -c "[ \$(cat $tmp/$r.rc) -eq 0 ] && grep -q 'failures 0' $tmp/$r.out"
 done
 read -r f10 p10 t10 l10 u10 b10 < <(holds "$tmp/cycles-10.err")
@@ -45,4 +50,12 @@ check "200 children leaving a connection open: each closed, in TIME_WAIT ($po PC
   [ "${po:-0}" -ge 200 -a "${po:-0}" = "${to:-x}" ]
 check "cycles-own: no frame held (${fo:-?})" [ "${fo:-1}" -eq 0 ]
 check "nothing left in /dev/shm/xdpload-0" [ "$before" = "$after" ]
+# A process that ends must not leave the stack lock to be recovered from a
+# dead holder: its own threads are out of the stack when it goes.
+for r in cycles-10 cycles-1000 cycles-own-200 cycles-quick-1000 cycles-quick-3; do
+  check "$r: no process ended holding the stack lock" \
+    bash -c "! grep 'died holding the stack lock' $tmp/$r.err"
+done
+check "cycles-quick-3: each child left the family itself (none found gone)" \
+  bash -c "! grep 'gone without closing its sockets' $tmp/cycles-quick-3.err"
 finish
