@@ -6,7 +6,8 @@
 // close 3..N). A descriptor of ours taking one of those numbers shifts every
 // number after it, so each one moves, as soon as it is made, near the top of
 // the descriptor range (as OpenOnload does): below the soft RLIMIT_NOFILE,
-// and below 65536 so that a huge limit does not grow the kernel's table.
+// and below 4096 so that a large limit does not grow the kernel's table,
+// which every fork() copies (private_fd.cc).
 // The shim hides them from the program's close(), close_range() and
 // closefrom(). A descriptor that cannot move (a limit too low) stays where
 // it is, still ours.

@@ -16,7 +16,11 @@ bg_b bash -c "udp_echo_server 7102"
 wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7000' | grep -q 7000"
 wait_for 50 bash -c "ip netns exec $NS_B ss -lunH 'sport = :7102' | grep -q 7102"
 cat >"$tmp/fds.py" <<PY
-import os, select, socket
+import os, resource, select, socket, sys
+# A large limit, as servers set: the library's descriptors still stay low
+# enough that the kernel's table, which every fork() copies, stays small.
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
 got = []
 a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 got.append(a.fileno())
@@ -39,6 +43,8 @@ c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 got.append(c.fileno())
 r, w = os.pipe()
 got += [r, w]
+fds = [int(x) for x in os.listdir("/proc/self/fd")]
+sys.stderr.write("limit %d, highest descriptor %d\n" % (resource.getrlimit(resource.RLIMIT_NOFILE)[0], max(fds)))
 # A daemon closing every descriptor it may have inherited.
 os.closerange(3, 65536)
 d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -48,11 +54,14 @@ d.sendto(b"after closerange", ("$IP_B", 7102))
 echo = d.recv(100).decode()
 print(" ".join(map(str, got)), echo)
 PY
-in_a python3 "$tmp/fds.py" >"$tmp/kernel.out" 2>&1
+in_a python3 "$tmp/fds.py" >"$tmp/kernel.out" 2>"$tmp/kernel.err"
 PRELOAD_A env XDPLOAD_LOG=1 python3 "$tmp/fds.py" >"$tmp/xdpload.out" 2>"$tmp/xdpload.err"
-cat "$tmp/kernel.out" "$tmp/xdpload.out" "$tmp/xdpload.err"
+cat "$tmp/kernel.out" "$tmp/kernel.err" "$tmp/xdpload.out" "$tmp/xdpload.err"
 check "the kernel path: numbers and echo" grep -q " after closerange$" "$tmp/kernel.out"
 check "the same descriptor numbers with and without the preload" cmp -s "$tmp/kernel.out" "$tmp/xdpload.out"
+read -r limit highest < <(sed -n 's/^limit \([0-9]*\), highest descriptor \([0-9]*\)$/\1 \2/p' "$tmp/xdpload.err")
+check "the library's descriptors below 4096 under a limit of ${limit:-?} (highest ${highest:-?})" \
+  [ -n "$highest" -a "${highest:-99999}" -lt 4096 ]
 check "accelerated throughout (the two UDP sockets used and the TCP one on the stack)" \
   grep -q "1 tcp and 2 udp sockets accelerated" "$tmp/xdpload.err"
 
