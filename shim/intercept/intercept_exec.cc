@@ -22,7 +22,15 @@ class ExecScope {
     hand_inherited_to_kernel();
   }
   ~ExecScope() {
-    if (held_) Runtime::get().let_progress_in();
+    // (Only a failed exec comes back.)
+    Runtime& r = Runtime::get();
+    if (r.enabled() && r.stack() && !stack::CoreLock::held_here() && !r.vfork_child()) {
+      const int err = errno;
+      stack::CoreGuard g;
+      r.exec_failed();
+      errno = err;
+    }
+    if (held_) r.let_progress_in();
   }
 
  private:

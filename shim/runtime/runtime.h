@@ -79,6 +79,7 @@ struct RuntimeShared : family::Object {
   family::vector<HandedFlow> handed_flows;  // (note_handed_flow)
   uint32_t tx_unkicked = 0;               // datagrams queued since the last kick
   family::vector<pid_t> members;          // processes using the stack
+  family::vector<pid_t> execing;          // members inside an exec (exec_starts)
   pid_t progress_owner = 0;               // whose progress thread runs the stack
   family::vector<TcpSocket*> tx_stamping;  // connections waiting for transmit stamps
   LentBuffers lent;  // buffers the programs hold through the zero-copy calls
@@ -123,8 +124,13 @@ class Runtime {
   // After a failed exec: the progress thread goes on.
   void let_progress_in();
   // Lock held: the descriptors of family members that died without leaving
-  // (SIGKILL, a crash) are closed for them. Called by progress threads.
-  void reap_dead_members();
+  // (SIGKILL, a crash) are closed for them. Called by progress threads;
+  // `thorough`: also those now running another image (exec).
+  void reap_dead_members(bool thorough = true);
+  // Lock held: this process is about to exec (a member whose image is to
+  // be looked at in every check), or its exec failed.
+  void exec_starts();
+  void exec_failed();
   // The socket behind `fd` left the shim in another process of the family:
   // forget it here too (the descriptor is a kernel socket).
   void forget_departed(int fd, Socket* s);

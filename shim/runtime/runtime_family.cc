@@ -50,8 +50,10 @@ thread_local bool Runtime::t_family_fork = false;
 namespace {
 
 // Is `pid` alive and still running an image that maps the family arena?
-// A zombie is dead; an exec'd image is gone from the family.
-bool member_alive(pid_t pid, const void* arena_base) {
+// A zombie is dead; an exec'd image is gone from the family. The image is
+// looked at (its maps: tens of microseconds for a process with many
+// mappings) only when `look_at_image`.
+bool member_alive(pid_t pid, const void* arena_base, bool look_at_image) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
@@ -65,6 +67,7 @@ bool member_alive(pid_t pid, const void* arena_base) {
   if (!paren || paren[1] != ' ') return false;
   char state = paren[2];
   if (state == 'Z' || state == 'X' || state == 'x') return false;
+  if (!look_at_image) return true;
   // The arena's first line in its maps: "base-end rw-s ...".
   snprintf(path, sizeof path, "/proc/%d/maps", int(pid));
   fd = ::open(path, O_RDONLY | O_CLOEXEC);
@@ -209,18 +212,22 @@ void Runtime::release_descriptors_of(pid_t pid) {
   }
 }
 
-void Runtime::reap_dead_members() {
+void Runtime::reap_dead_members(bool thorough) {
   const pid_t me = process_id();
   auto& m = sh_->members;
   for (size_t i = 0; i < m.size();) {
     pid_t pid = m[i];
-    if (pid == me || member_alive(pid, family::arena_base())) {
+    const bool image = thorough || std::find(sh_->execing.begin(), sh_->execing.end(), pid) !=
+                                       sh_->execing.end();
+    if (pid == me || member_alive(pid, family::arena_base(), image)) {
       ++i;
       continue;
     }
     XLOG(kLogInfo, "process %d of the family is gone without closing its sockets: closed for it",
          int(pid));
     release_descriptors_of(pid);
+    sh_->execing.erase(std::remove(sh_->execing.begin(), sh_->execing.end(), pid),
+                       sh_->execing.end());
     if (sh_->progress_owner == pid) sh_->progress_owner = 0;  // the next progress thread to look takes it
     stats_.take_from(pid);  // (the family's statistics, if it held them)
     m[i] = m.back();
@@ -229,13 +236,26 @@ void Runtime::reap_dead_members() {
   if (sh_->tx_unkicked) kick();
 }
 
+void Runtime::exec_starts() {
+  if (sh_ == &own_shared_) return;
+  const pid_t me = process_id();
+  if (std::find(sh_->execing.begin(), sh_->execing.end(), me) == sh_->execing.end())
+    sh_->execing.push_back(me);
+}
+
+void Runtime::exec_failed() {
+  if (sh_ == &own_shared_) return;
+  const pid_t me = process_id();
+  sh_->execing.erase(std::remove(sh_->execing.begin(), sh_->execing.end(), me), sh_->execing.end());
+}
+
 void Runtime::stats_before_exec() {
   // (The new image, if it loads the library, makes a segment of its own
   // under the same pid: the family's must not be in its way.)
   if (!stats_.holder()) return;
   const pid_t me = process_id();
   for (pid_t p : sh_->members)
-    if (p != me && member_alive(p, family::arena_base())) {
+    if (p != me && member_alive(p, family::arena_base(), true)) {
       stats_.hand_to(p);
       return;
     }
@@ -307,7 +327,11 @@ void Runtime::leave_family() {
   if (sh_ == &own_shared_) return finish_connections();
   keep_progress_out(false);
   if (!lock_at_exit()) return;
-  reap_dead_members();
+  // Are others left? Dead ones are told by their state; an exec'd image
+  // by its maps only where the member said it was exec'ing: one that
+  // exec'd by other means was found by the progress threads' thorough
+  // look (every kReapIntervalNs), or is within that time of it.
+  reap_dead_members(false);
   const pid_t me = process_id();
   leaving_ = true;
   if (sh_->progress_owner == me) sh_->progress_owner = 0;

@@ -464,6 +464,7 @@ void hand_inherited_to_kernel() {
     return;
   }
   CoreGuard g;
+  rt().exec_starts();
   rt().stats_before_exec();
   const pid_t me = process_id();
   std::vector<std::pair<Socket*, int>> inherited, closing;

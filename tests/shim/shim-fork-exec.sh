@@ -14,6 +14,11 @@
 #   parent's memory before it execs; the parent's accelerated connection
 #   (here at descriptor 0 too) must survive that: it echoes afterwards, on
 #   the stack.
+# - A parent that ends (without closing its connection) just after its
+#   child exec'd: the parent is the family's last process, and B gets the
+#   connection's end at once, as on the kernel path. (An exec'd child is
+#   told from a live member by its maps, looked at on leaving only for a
+#   child that said it was exec'ing.)
 # "On the stack" is shown by A's kernel having received no TCP segment
 # during the run (a connection moved to the kernel, or an XDP program gone,
 # would make it answer B's segments) and by the exit line.
@@ -113,4 +118,53 @@ check "its connection echoes after three vfork children closed their copies" \
 check "its dup at descriptor 0 is still the connection" grep -qx "stdin copy: 5 three" "$tmp/spawn.out"
 check "the connection stayed on the stack (A's kernel: no segment; the socket counted)" \
   bash -c "grep -qx 'kernel TcpInSegs +0' $tmp/spawn.out && grep -q '1 tcp and 0 udp sockets accelerated, 0 left with the kernel' $tmp/spawn.err"
+# The parent ends right after its child exec'd.
+cat >"$tmp/exec_exit.py" <<PY
+import os, socket, time
+c = socket.create_connection(("$IP_B", 7101))
+c.sendall(b"x" * 1000)
+pid = os.fork()
+if pid == 0:
+    os.execv("/bin/sleep", ["sleep", "4"])
+for _ in range(2000):  # until the child runs the new image
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        if f.read().startswith(b"sleep"):
+            break
+    time.sleep(0.001)
+os._exit(0)
+PY
+cat >"$tmp/eof_reader.py" <<PY
+import socket, sys, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("$IP_B", 7101))
+l.listen(1)
+print("listening", flush=True)
+c, _ = l.accept()
+got = 0
+while got < 1000:
+    got += len(c.recv(65536))
+t = time.monotonic()
+c.settimeout(3)
+try:
+    while c.recv(65536):
+        pass
+    print("bytes %d, end after %.2f s" % (got, time.monotonic() - t))
+except socket.timeout:
+    print("bytes %d, no end within 3 s" % got)
+PY
+for mode in kernel xdpload; do
+  in_b python3 "$tmp/eof_reader.py" >"$tmp/eof-$mode.out" 2>&1 &
+  reader=$!
+  wait_for 50 grep -q listening "$tmp/eof-$mode.out"
+  if [ $mode = kernel ]; then in_a python3 "$tmp/exec_exit.py"
+  else PRELOAD_A env XDPLOAD_LOG=1 python3 "$tmp/exec_exit.py" 2>"$tmp/exec_exit.err"; fi
+  wait $reader
+  cat "$tmp/eof-$mode.out"
+done
+cat "$tmp/exec_exit.err"
+check "the kernel path: B gets the end at once" grep -q "bytes 1000, end after 0\.[0-4]" "$tmp/eof-kernel.out"
+check "a parent ending just after its child's exec: B gets the end at once" \
+  grep -q "bytes 1000, end after 0\.[0-4]" "$tmp/eof-xdpload.out"
+check "...from the stack (the connection accelerated)" grep -q "1 tcp and 0 udp sockets accelerated" "$tmp/exec_exit.err"
 finish
