@@ -2,6 +2,7 @@
 // before the program's main(); every intercept before this point passes
 // straight through (the FdTable is empty).
 #include "shim/intercept/libc.h"
+#include "shim/runtime/fatal_signals.h"
 #include "shim/runtime/runtime.h"
 
 namespace {
@@ -17,6 +18,9 @@ __attribute__((destructor)) void xdpload_stop() {
   xdpload::shim::Runtime::get().leave_family();
   xdpload::shim::Runtime::get().shutdown_stats();
   xdpload::shim::Runtime::get().report_clock();
+  // A fatal signal during the end (the progress thread was kept out of
+  // the stack, and left it to us): the process dies by it.
+  if (xdpload::shim::fatal_signal_pending()) xdpload::shim::die_by_pending_signal();
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
 // exec and its variants: the accelerated sockets the new program inherits
 // become the kernel's before it starts (hand_inherited_to_kernel), then the
 // real call. A failed exec leaves them the kernel's: they work, slower.
+#include <unistd.h>
+
 #include <cstdarg>
 #include <vector>
 
 #include "shim/intercept/export.h"
+#include "shim/runtime/fatal_signals.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/socket_ops.h"
 
@@ -20,6 +23,12 @@ class ExecScope {
  public:
   ExecScope() : held_(Runtime::get().enabled() && Runtime::get().keep_progress_out(true)) {
     hand_inherited_to_kernel();
+    // A fatal signal came meanwhile: the process dies by it (the progress
+    // thread finishes it) instead of running the new image.
+    if (held_ && fatal_signal_pending() && !stack::CoreLock::held_here()) {
+      Runtime::get().let_progress_in();
+      for (;;) pause();
+    }
   }
   ~ExecScope() {
     // (Only a failed exec comes back.)

@@ -789,15 +789,17 @@ void Runtime::progress_loop(bool in_forked_child) {
   if (in_forked_child && test_first_hold_ms_ == 0) {
     // A forked child's: the family's stack has its progress thread
     // already, and this one only watches for the members that die (taking
-    // over if the one that runs the stack goes). It waits first, so that a
-    // child that ends at once (a fork before exec) finds it outside.
+    // over if the one that runs the stack goes). It waits a little first,
+    // so that a child that ends at once (a fork before exec) finds it
+    // outside; a parent that ends at once (a daemon's fork) leaves the
+    // timers to it that much later.
     pollfd wake{progress_wake_fd_, POLLIN, 0};
-    timespec ts{0, kReapIntervalNs};
+    timespec ts{0, kChildProgressDelayNs};
     libc::ppoll(&wake, 1, &ts, nullptr);
   }
   for (;;) {
-    if (fatal_signal_pending()) die_of_signal();
     progress_enter();
+    if (fatal_signal_pending()) die_of_signal();
     int64_t timer_ms;
     uint64_t polls;
     bool unkicked;
@@ -826,6 +828,7 @@ void Runtime::progress_loop(bool in_forked_child) {
       timespec ts{0, kReapIntervalNs};
       progress_inside_.store(false);
       libc::ppoll(&wake, 1, &ts, nullptr);
+      if (wake.revents) drain_progress_wake();
       if (forked_child_) return;
       progress_enter();
       CoreGuard g;
@@ -861,6 +864,7 @@ void Runtime::progress_loop(bool in_forked_child) {
     timespec ts{timeout / 1000, (timeout % 1000) * 1000000};
     progress_inside_.store(false);
     libc::ppoll(fds, nfds_t(watch ? 3 + nwait_ : 3), timeout < 0 ? nullptr : &ts, nullptr);
+    if (fds[0].revents) drain_progress_wake();
     if (forked_child_) return;
     progress_enter();
     CoreGuard g;

@@ -118,8 +118,10 @@ class Runtime {
   // wherever they are: the progress thread is kept out of the stack first
   // (it waits, parked, outside the lock), so that the family never finds
   // the lock's holder dead because this process ended normally. Waits (up
-  // to kProgressOutWaitNs) while that thread is inside; false when there is
-  // nothing to wait for (no progress thread, or this is it).
+  // to kProgressOutWaitNs) while that thread is inside; false when nothing
+  // is held (no shared stack, a vfork or unshared child, or this is the
+  // progress thread). (One hold at a time: a failed exec in one thread lets
+  // the thread in even while another thread is ending the process.)
   bool keep_progress_out(bool for_exec);
   // After a failed exec: the progress thread goes on.
   void let_progress_in();
@@ -354,6 +356,10 @@ class Runtime {
   static thread_local bool t_progress_thread;
   // The progress thread, at each start of its work: in, or parked while held.
   void progress_enter();
+  // Reads the wake-up descriptor's count: a wake-up left unread (a failed
+  // exec's, a fatal signal's once handled) would end every later wait at
+  // once.
+  void drain_progress_wake();
   // Test seam (XL_TEST_CHILD_PROGRESS_HOLD_MS): a forked child's progress
   // thread holds the lock that long at its first look, taken at once, so
   // that the child's end finds it inside (tests/shim/shim-fork-cycles.sh).
@@ -400,6 +406,8 @@ constexpr int64_t kReapIntervalNs = 200'000'000;
 // stack: its work under the lock takes microseconds, but it may be queued
 // behind another process's holder.
 constexpr int64_t kProgressOutWaitNs = 1'000'000'000;
+// How long a forked child's progress thread waits before its first look.
+constexpr int64_t kChildProgressDelayNs = 10'000'000;
 
 // exit() may run while another thread is inside the stack (or in a signal
 // handler that interrupted it): wait a little for the CoreLock (0.1 s),

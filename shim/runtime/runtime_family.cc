@@ -265,7 +265,7 @@ void Runtime::stats_before_exec() {
 thread_local bool Runtime::t_progress_thread = false;
 
 bool Runtime::keep_progress_out(bool for_exec) {
-  if (t_progress_thread || vfork_child() || forked_child_) return false;
+  if (t_progress_thread || vfork_child() || forked_child_ || sh_ == &own_shared_) return false;
   progress_hold_.store(for_exec ? kProgressHeldForExec : kProgressHeldForExit);
   // (seq_cst: this store, then the read of its flag; it stores its flag,
   // then reads ours. Seen outside here, it sees the hold before it enters.)
@@ -275,6 +275,10 @@ bool Runtime::keep_progress_out(bool for_exec) {
   if (CoreLock::held_here()) return true;
   const int64_t until = mono_ns() + kProgressOutWaitNs;
   for (int i = 0; progress_inside_.load(); ++i) {
+    // A fatal signal came first: the progress thread is finishing the
+    // process (die_of_signal); this thread stops, as the signal stops it.
+    if (fatal_signal_pending())
+      for (;;) pause();
     if (mono_ns() > until) {
       XLOG(kLogInfo, "the progress thread is still inside the stack after %lld ms; going on",
            (long long)(kProgressOutWaitNs / 1000000));
@@ -289,10 +293,18 @@ bool Runtime::keep_progress_out(bool for_exec) {
 void Runtime::let_progress_in() {
   const int err = errno;
   progress_hold_.store(kProgressFree);
+  // (A parked thread waits for this; one that never parked drains it after
+  // its next wait.)
   uint64_t one = 1;
   ssize_t w = libc::write(progress_wake_fd_, &one, sizeof one);
   (void)w;
   errno = err;
+}
+
+void Runtime::drain_progress_wake() {
+  uint64_t v;
+  ssize_t r = libc::read(progress_wake_fd_, &v, sizeof v);
+  (void)r;
 }
 
 void Runtime::progress_enter() {
@@ -300,25 +312,14 @@ void Runtime::progress_enter() {
     progress_inside_.store(true);
     if (progress_hold_.load() == kProgressFree) return;
     progress_inside_.store(false);
-    // Parked, outside the lock: until a failed exec lets us in again, or a
-    // fatal signal ends the process.
+    // Parked, outside the lock, until a failed exec lets it in again. A
+    // fatal signal meanwhile is left to the thread that ends the process
+    // (xdpload__exit and exit()'s destructor die by it once out of the
+    // stack) or to this thread once let in (die_of_signal): dying from
+    // here could kill that thread inside the stack.
     pollfd wake{progress_wake_fd_, POLLIN, 0};
     libc::ppoll(&wake, 1, nullptr, nullptr);
-    uint64_t v;
-    ssize_t r = libc::read(progress_wake_fd_, &v, sizeof v);
-    (void)r;
-    if (!fatal_signal_pending()) continue;
-    if (progress_hold_.load() == kProgressHeldForExec) {
-      // The exec had not happened: what exit() would do, then the signal.
-      progress_inside_.store(true);
-      die_of_signal();
-    }
-    // Ending already: the signal ends it sooner, as it would a process on
-    // the kernel path. The thread that was ending may be inside the stack
-    // (it stops when it releases the lock): not killed inside it.
-    CoreLock::lock();
-    CoreLock::unlock();
-    die_by_pending_signal();
+    drain_progress_wake();
   }
 }
 
@@ -387,6 +388,9 @@ void xdpload__exit(int status) {
   Runtime& r = Runtime::get();
   r.leave_family();
   r.shutdown_stats();
+  // A fatal signal during the end (its progress thread kept out): the
+  // process dies by it now, as it would have on the kernel path.
+  if (fatal_signal_pending()) die_by_pending_signal();
   xdpload::libc::_exit(status);
   __builtin_unreachable();
 }

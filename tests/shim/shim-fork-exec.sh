@@ -19,6 +19,10 @@
 #   connection's end at once, as on the kernel path. (An exec'd child is
 #   told from a live member by its maps, looked at on leaving only for a
 #   child that said it was exec'ing.)
+# - An exec that fails (no such file) gives the program its error, and the
+#   library's progress thread, kept out of the stack during the attempt,
+#   goes back to sleeping: the process uses no more CPU time than it did
+#   before the attempt.
 # "On the stack" is shown by A's kernel having received no TCP segment
 # during the run (a connection moved to the kernel, or an XDP program gone,
 # would make it answer B's segments) and by the exit line.
@@ -118,6 +122,30 @@ check "its connection echoes after three vfork children closed their copies" \
 check "its dup at descriptor 0 is still the connection" grep -qx "stdin copy: 5 three" "$tmp/spawn.out"
 check "the connection stayed on the stack (A's kernel: no segment; the socket counted)" \
   bash -c "grep -qx 'kernel TcpInSegs +0' $tmp/spawn.out && grep -q '1 tcp and 0 udp sockets accelerated, 0 left with the kernel' $tmp/spawn.err"
+# A failed exec.
+cat >"$tmp/exec_fail.py" <<PY
+import os, socket, time
+c = socket.create_connection(("$IP_B", 7100))
+c.sendall(b"one\n")
+print("before:", c.recv(10).decode().strip())
+try:
+    os.execv("/nonexistent/program", ["program"])
+except OSError as e:
+    print("exec failed:", e.errno)
+t0 = sum(os.times()[:2])
+time.sleep(1)
+print("cpu seconds asleep: %.2f" % (sum(os.times()[:2]) - t0))
+c.sendall(b"two\n")
+print("after:", c.recv(10).decode().strip())
+PY
+PRELOAD_A env XDPLOAD_LOG=1 python3 "$tmp/exec_fail.py" >"$tmp/exec_fail.out" 2>"$tmp/exec_fail.err"
+cat "$tmp/exec_fail.out" "$tmp/exec_fail.err"
+check "a failed exec: ENOENT, and the connection echoes before and after" \
+  bash -c "grep -qx 'exec failed: 2' $tmp/exec_fail.out && grep -qx 'before: one' $tmp/exec_fail.out && grep -qx 'after: two' $tmp/exec_fail.out"
+cpu=$(sed -n 's/^cpu seconds asleep: //p' "$tmp/exec_fail.out")
+check "...then a second asleep takes under 0.3 s of CPU (${cpu:-?})" \
+  awk -v c="${cpu:-9}" 'BEGIN {exit !(c < 0.3)}'
+
 # The parent ends right after its child exec'd.
 cat >"$tmp/exec_exit.py" <<PY
 import os, socket, time
