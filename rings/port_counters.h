@@ -33,6 +33,9 @@ struct PortCounters {
   uint64_t tx_no_frame = 0;   // a frame could not be queued: no free UMEM frame
   uint64_t kicks = 0;         // sendto() calls that made the kernel transmit
   uint64_t kick_errors = 0;   // such calls that failed other than EAGAIN/EBUSY
+  // Of the kicks, those made just after the stack's lock was released
+  // (XskPort::kick_after_release; counted atomically, outside the lock).
+  uint64_t kicks_after_release = 0;
   uint64_t fill_wakeups = 0;  // wake-ups the kernel asked for on a fill ring
   uint64_t bad_frees = 0;     // frames given back twice or from outside the UMEM
   // Read from the kernel (XDP_STATISTICS, summed over the queues' sockets)

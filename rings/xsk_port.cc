@@ -507,9 +507,35 @@ uint32_t XskPort::flush() {
     q.tx.submit();
     tx_unsubmitted_ = 0;
   }
-  if (q.tx.outstanding() && q.tx.needs_wakeup()) kick_tx();
+  if (q.tx.outstanding() && q.tx.needs_wakeup()) {
+    if (kick_after_release_) __atomic_store_n(&kick_noted_, true, __ATOMIC_RELEASE);
+    else kick_tx();
+  }
   reap();
   return q.tx.outstanding();
+}
+
+bool XskPort::kick_after_release() {
+  if (!__atomic_load_n(&kick_noted_, __ATOMIC_RELAXED) ||
+      !__atomic_exchange_n(&kick_noted_, false, __ATOMIC_ACQ_REL))
+    return true;
+  // The ring's shared indexes only: another thread may be queueing.
+  Queue& q = queues_[0];
+  uint32_t left = q.tx.published();
+  for (int spins = 0; left && spins < 64; ++spins) {
+    __atomic_fetch_add(&counters_->kicks_after_release, 1, __ATOMIC_RELAXED);
+    const ssize_t kicked = sendto(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+    if (kicked >= 0) return true;  // sent (copy mode), or the driver woken
+    const int err = errno;
+    const uint32_t now_left = q.tx.published();
+    // Copy mode sends a bounded batch per call (EAGAIN while more is left);
+    // EAGAIN without progress is a full completion ring, EBUSY too.
+    if ((err != EAGAIN && err != EINTR) || now_left >= left) break;
+    left = now_left;
+  }
+  if (!left) return true;
+  __atomic_store_n(&kick_noted_, true, __ATOMIC_RELEASE);
+  return false;
 }
 
 uint32_t XskPort::fill_frames() const {

@@ -195,8 +195,32 @@ class XskPort : public family::Object {
     return i < kept_state_.size() && (kept_state_[i] & kKeptInFlight);
   }
   // Publishes queued frames and asks the kernel to send them if it wants to
-  // be asked. Returns frames still waiting in the ring afterwards.
+  // be asked (or notes it, with kicks after release). Returns frames still
+  // waiting in the ring afterwards.
   uint32_t flush();
+  // Kicks after the release of the caller's lock: flush() only notes that
+  // the kernel must be asked to send, and the thread that releases the
+  // lock asks it, outside. In copy mode that system call runs the whole
+  // transmission (an skb, a copy, the driver, on veth the receiver's stack
+  // too), microseconds every thread and process waiting for the lock paid
+  // for. Copy mode only (in zero-copy mode a kick only wakes the driver),
+  // not under a broker (its completion ring is the broker's).
+  void set_kick_after_release(bool on) { kick_after_release_ = on && !control_ && !zero_copy_; }
+  // The noted kick, by a thread that has just released the lock (without
+  // it). False when frames are left that only a holder of the lock can get
+  // out (the completion ring is full: it must be reaped): the note stays,
+  // for the caller to take the lock if it is free and call
+  // kick_now_if_noted(), or for the holder's own release.
+  bool kick_after_release();
+  // Lock held: the noted kick, now (code that needs the frames back). Also
+  // when another thread has taken the note and is kicking outside the lock:
+  // the kernel serialises the two calls, and this one returns once what was
+  // queued is sent, as a flush used to.
+  void kick_now_if_noted() {
+    const bool noted = __atomic_load_n(&kick_noted_, __ATOMIC_RELAXED) &&
+                       __atomic_exchange_n(&kick_noted_, false, __ATOMIC_ACQ_REL);
+    if (noted || (kick_after_release_ && queues_[0].tx.outstanding())) kick_tx();
+  }
   // Brings frames the kernel has finished sending back to the pool.
   uint32_t reap();
 
@@ -417,6 +441,8 @@ class XskPort : public family::Object {
   uint64_t brokered_meta_key_ = 0;  // Welcome::rx_meta_key
   bool broker_gone_ = false;
   bool tx_blocked_ = false;
+  bool kick_after_release_ = false;
+  bool kick_noted_ = false;  // (atomic: set under the lock, taken after release)
   uint32_t quota_ = 0;
   char test_hoard_until_[128] = {};
   uint32_t returned_since_kick_ = 0;
@@ -502,6 +528,7 @@ inline void XskPort::free_frame(uint64_t addr) {
 inline uint8_t* XskPort::alloc_tx(uint64_t* addr) {
   uint64_t frame;
   if (!pool_.alloc(&frame)) {
+    kick_now_if_noted();  // (frames sent and not yet kicked come back once kicked)
     reap();
     if (!pool_.alloc(&frame)) {
       if (control_) {
@@ -566,6 +593,7 @@ inline bool XskPort::queue_tx(uint64_t addr, uint32_t len, uint16_t csum_start,
   if (!q.tx.reserve(1, &idx)) {
     // The kernel has not consumed what we queued: let it, then retry once.
     flush();
+    kick_now_if_noted();
     if (!q.tx.reserve(1, &idx)) {
       ++counters_->tx_ring_full;
       return false;

@@ -5,6 +5,7 @@
 // lock is the right to call any lwIP function and to change any socket.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "family/arena.h"
@@ -22,6 +23,9 @@ inline __attribute__((tls_model("initial-exec"))) thread_local volatile int t_co
 // good when it releases it (a process being ended by a signal).
 inline __attribute__((tls_model("initial-exec"))) thread_local volatile int t_core_stop_at_release =
     0;
+// Work the releasing thread does just after each release, outside the lock
+// (the transmit kick XskPort::flush() noted: Stack::open sets it).
+inline std::atomic<void (*)()> g_core_release_hook{nullptr};
 
 class CoreLock {
  public:
@@ -35,6 +39,7 @@ class CoreLock {
     family::core_mutex().unlock();
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_core_held = 0;
+    if (void (*hook)() = g_core_release_hook.load(std::memory_order_relaxed)) hook();
     if (__builtin_expect(t_core_stop_at_release, 0)) stop_for_good();
   }
   static bool try_lock() {

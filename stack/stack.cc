@@ -22,6 +22,38 @@ constexpr uint64_t kPeriodicMs = 100;
 constexpr uint64_t kEventsMs = 100;
 }  // namespace
 
+namespace {
+
+// This process's port, for the kick after each release of the lock.
+std::atomic<rings::XskPort*> g_release_port{nullptr};
+
+void kick_after_release() {
+  rings::XskPort* p = g_release_port.load(std::memory_order_relaxed);
+  if (!p) return;
+  // (After any call that released the lock: its errno is the program's.)
+  const int err = errno;
+  if (!p->kick_after_release() && CoreLock::try_lock()) {
+    // Frames only a holder can get out: ours to do if the lock is free,
+    // else its holder's at its release.
+    p->kick_now_if_noted();
+    CoreLock::unlock();
+  }
+  errno = err;
+}
+
+void kick_after_release_of(rings::XskPort* port) {
+  port->set_kick_after_release(true);
+  g_release_port.store(port);
+  g_core_release_hook.store(kick_after_release);
+}
+
+}  // namespace
+
+void Stack::stop_kicks_after_release() {
+  g_core_release_hook.store(nullptr);
+  g_release_port.store(nullptr);
+}
+
 int Stack::open(const StackConfig& config, std::unique_ptr<Stack>* out, ErrorText* why) {
   std::unique_ptr<Stack> s(new Stack());
   if (int rc = read_interface_info(config.port.iface, &s->info_, why); rc < 0) return rc;
@@ -51,6 +83,7 @@ int Stack::open(const StackConfig& config, std::unique_ptr<Stack>* out, ErrorTex
     link = std::make_unique<PcapLink>(std::move(link), std::move(writer));
   }
   if (int rc = s->start(std::move(link), a, s->info_.ifindex, why); rc < 0) return rc;
+  kick_after_release_of(s->port_);
   *out = std::move(s);
   return 0;
 }
@@ -75,6 +108,7 @@ int Stack::start(std::unique_ptr<Link> link, const NetifAddress& address, int ke
 }
 
 Stack::~Stack() {
+  if (port_ && g_release_port.load() == port_) stop_kicks_after_release();
   if (netif_default == driver_.nif()) netif_set_default(nullptr);
 }
 
@@ -112,6 +146,7 @@ int64_t Stack::next_timer_ms() {
 void Stack::replace_port(std::unique_ptr<rings::XskPort> port) {
   if (!xsk_link_) return;
   port_ = xsk_link_->replace_port(std::move(port));
+  if (g_release_port.load()) kick_after_release_of(port_);
 }
 
 int Stack::steer(uint8_t proto, uint16_t port, int backing_fd, ErrorText* why) {

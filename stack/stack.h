@@ -116,6 +116,10 @@ class Stack : public family::Object {
   // A new AF_XDP port in place of the current one (a broker's program whose
   // broker came back). Lock held.
   void replace_port(std::unique_ptr<rings::XskPort> port);
+  // The transmit kick is made after the lock's release (open() arranges it
+  // for the port: XskPort::set_kick_after_release). A forked child that
+  // does not share the stack stops it: the port is its parent's.
+  static void stop_kicks_after_release();
   // The pcap capture (nullptr without one); flush it before exit.
   PcapWriter* capture() { return capture_; }
   const InterfaceInfo& interface() const { return info_; }

@@ -187,8 +187,9 @@ void print_counters_text(const stats::Segment& h) {
          (unsigned long long)p.rx_fill_ring_empty, (unsigned long long)p.tx_ring_full,
          (unsigned long long)(p.tx_no_frame + n.tx_no_frame), (unsigned long long)n.rx_bad_checksum,
          (unsigned long long)n.rx_malformed);
-  printf("  kicks    %llu (errors %llu)\n", (unsigned long long)p.kicks,
-         (unsigned long long)p.kick_errors);
+  printf("  kicks    %llu (errors %llu; %llu after the lock's release)\n",
+         (unsigned long long)(p.kicks + p.kicks_after_release), (unsigned long long)p.kick_errors,
+         (unsigned long long)p.kicks_after_release);
   printf("  tcp      in %llu  out %llu  retransmits %llu  active opens %llu  passive opens %llu\n",
          (unsigned long long)h.tcp_in_segs, (unsigned long long)h.tcp_out_segs,
          (unsigned long long)h.tcp_retrans_segs, (unsigned long long)h.tcp_active_opens,
@@ -291,7 +292,8 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"tx_frames\":" << p.tx_frames << ",\"tx_bytes\":" << p.tx_bytes
     << ",\"kernel_rx_dropped\":" << p.rx_dropped << ",\"rx_ring_full\":" << p.rx_ring_full
     << ",\"fill_ring_empty\":" << p.rx_fill_ring_empty << ",\"tx_ring_full\":" << p.tx_ring_full
-    << ",\"tx_no_frame\":" << (p.tx_no_frame + n.tx_no_frame) << ",\"kicks\":" << p.kicks
+    << ",\"tx_no_frame\":" << (p.tx_no_frame + n.tx_no_frame) << ",\"kicks\":" << (p.kicks + p.kicks_after_release)
+    << ",\"kicks_after_release\":" << p.kicks_after_release
     << ",\"kick_errors\":" << p.kick_errors << ",\"rx_bad_checksum\":" << n.rx_bad_checksum
     << ",\"rx_partial_checksum\":" << n.rx_partial_checksum
     << ",\"rx_malformed\":" << n.rx_malformed << ",\"rx_not_ipv4\":" << n.rx_not_ipv4

@@ -158,7 +158,7 @@ XDPLOAD_EXT int xdpload_get_counters(struct xdpload_counters* out, size_t size) 
   v.udp_in_datagrams = m.udpindatagrams;
   v.udp_out_datagrams = m.udpoutdatagrams;
   v.udp_rx_dropped = c.udp_rx_dropped;
-  v.kicks = p.kicks;
+  v.kicks = p.kicks + p.kicks_after_release;
   v.blocked_waits = c.blocked_waits;
   v.accelerated_tcp = c.accelerated_tcp;
   v.accelerated_udp = c.accelerated_udp;

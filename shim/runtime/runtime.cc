@@ -1056,6 +1056,7 @@ void Runtime::fork_child() {
     // The lock is the parent's (shared, released by its thread), or a
     // private copy held by that thread.
     family::reset_private_lock_in_child();
+    stack::Stack::stop_kicks_after_release();
     r.stack_->port()->abandon();
     // An inherited listener is the kernel's listening socket to the child:
     // it accepts whatever the kernel gets on that port, which is every
