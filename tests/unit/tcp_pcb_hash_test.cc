@@ -2,8 +2,8 @@
 // hundreds of connections between two stacks over the fake link, every
 // segment reaches its own connection; the hash holds exactly the active and
 // TIME-WAIT PCBs, each found under its own state, as they open, close, wait
-// and expire (tcp_slowtmr unlinks expired PCBs itself); and the salted hash
-// spreads sequential ports over the buckets.
+// and expire (tcp_slowtmr unlinks expired TIME-WAIT and FIN-WAIT-2 PCBs
+// itself); and the salted hash spreads sequential ports over the buckets.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
@@ -143,25 +143,40 @@ TEST(TcpPcbHash, HundredsOfConnectionsEachGetTheirOwnBytes) {
             << "port " << c->local_port << " round " << round;
   }
 
-  // Half the connections close, A first: A's ends wait in TIME-WAIT, found
-  // there and not as active.
+  // Half the connections close, A first. B closes 100 of its ends: A's
+  // wait in TIME-WAIT, found there and not as active; the other 50 stay in
+  // FIN-WAIT-2 at A (active), with B's in CLOSE-WAIT.
+  std::set<uint16_t> a_closed;
   for (int i = 0; i < kConnections / 2; ++i) {
+    a_closed.insert(clients[i]->local_port);
     ASSERT_EQ(tcp_close(clients[i]), ERR_OK);
     clients[i] = nullptr;
   }
   for (int k = 0; k < 50; ++k) pair.poll();
-  for (struct tcp_pcb* p : got.pcbs)
-    if (p->state == CLOSE_WAIT) tcp_close(p);
+  int b_closed = 0;
+  for (struct tcp_pcb*& p : got.pcbs)
+    if (p && p->state == CLOSE_WAIT && a_closed.count(p->remote_port) && b_closed < 100) {
+      tcp_close(p);
+      p = nullptr;
+      ++b_closed;
+    }
   for (int k = 0; k < 50; ++k) pair.poll();
-  uint32_t waiting = 0;
+  uint32_t waiting = 0, fin_wait_2 = 0;
   for (struct tcp_pcb* p = tcp_tw_pcbs; p; p = p->next) ++waiting;
-  EXPECT_EQ(waiting, uint32_t(kConnections / 2));
+  for (struct tcp_pcb* p = tcp_active_pcbs; p; p = p->next) fin_wait_2 += p->state == FIN_WAIT_2;
+  EXPECT_EQ(waiting, 100u);
+  EXPECT_EQ(fin_wait_2, 50u);
   EXPECT_GE(check_hash_matches_lists(), 1);
 
-  // TIME-WAIT runs out (2 MSL of the slow timer's ticks): tcp_slowtmr
-  // unlinks them itself; the hash must let go of them too.
+  // TIME-WAIT runs out (2 MSL of the slow timer's ticks), and FIN-WAIT-2 of
+  // a closed connection (TCP_FIN_WAIT_TIMEOUT): tcp_slowtmr unlinks both
+  // kinds itself; the hash must let go of them too.
+  static_assert(TCP_FIN_WAIT_TIMEOUT < 2 * TCP_MSL, "the loop below covers both");
   for (uint32_t t = 0; t <= 2 * TCP_MSL / TCP_SLOW_INTERVAL + 2; ++t) tcp_slowtmr();
   EXPECT_EQ(tcp_tw_pcbs, nullptr);
+  fin_wait_2 = 0;
+  for (struct tcp_pcb* p = tcp_active_pcbs; p; p = p->next) fin_wait_2 += p->state == FIN_WAIT_2;
+  EXPECT_EQ(fin_wait_2, 0u);
   EXPECT_GE(check_hash_matches_lists(), 1);
 
   // The other half still works.
@@ -172,8 +187,10 @@ TEST(TcpPcbHash, HundredsOfConnectionsEachGetTheirOwnBytes) {
     tcp_output(c);
   }
   for (int k = 0; k < 50; ++k) pair.poll();
-  for (struct tcp_pcb* c : clients)
-    if (c) EXPECT_EQ(got.by_port[c->local_port].size(), 3 * 64u + 8) << "port " << c->local_port;
+  for (struct tcp_pcb* c : clients) {
+    if (!c) continue;
+    EXPECT_EQ(got.by_port[c->local_port].size(), 3 * 64u + 8) << "port " << c->local_port;
+  }
 
   for (struct tcp_pcb* c : clients)
     if (c) tcp_abort(c);
