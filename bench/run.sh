@@ -440,16 +440,18 @@ bench_nginx_conf() {  # file master_process(on|off) workers: a small page on $IP
   echo "<html>hello from nginx</html>" >"$tmp/ngx/www/index.html"
   chmod a+x "$tmp" "$tmp/ngx" && chmod -R a+rX "$tmp/ngx/www"  # workers of a master run as nobody
 }
-nginx_case() {  # pairing repeat workers (1: master_process off; more: a master and its workers)
-  local pairing=$1 r=$2 workers=$3 sw=() master=off label=nginx
+nginx_case() {  # pairing repeat workers (1: master_process off; more: a master and its workers) [connections]
+  local pairing=$1 r=$2 workers=$3 conns=${4:-50} sw=() master=off label=nginx
   [ "$workers" -gt 1 ] && master=on && label="nginx $workers workers"
+  # Many keep-alive connections: what a connection costs the stack per segment.
+  [ "$conns" != 50 ] && label="$label c$conns"
   [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
   bench_nginx_conf "$tmp/nginx.conf" $master "$workers"
   bg_a "${sw[@]}" nginx -c "$tmp/nginx.conf" >"$tmp/nginx.out" 2>&1
   local server=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"
   [ $master = on ] && sleep 0.5  # the workers
-  in_b timeout $((secs + 30)) wrk -t2 -c50 -d"${secs}s" --latency "http://$IP_A:8080/index.html" \
+  in_b timeout $((secs + 30)) wrk -t2 -c"$conns" -d"${secs}s" --latency "http://$IP_A:8080/index.html" \
     >"$tmp/wrk.out" 2>&1
   if [ $master = on ]; then
     kill -QUIT "$server" 2>/dev/null  # graceful: the workers first
@@ -457,7 +459,7 @@ nginx_case() {  # pairing repeat workers (1: master_process off; more: a master 
   else
     stop "$server"
   fi
-  cmdline "$label: ${sw[*]} nginx (master_process $master, worker_processes $workers); wrk -t2 -c50 -d${secs}s --latency http://$IP_A:8080/index.html"
+  cmdline "$label: ${sw[*]} nginx (master_process $master, worker_processes $workers); wrk -t2 -c$conns -d${secs}s --latency http://$IP_A:8080/index.html"
   awk -v p="$pairing" -v r="$r" -v l="$label" '
     function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
     /Requests\/sec/ {printf "servers\t%s %s\treq/s\t%s\t%s\n", l, p, r, $2}
@@ -473,6 +475,7 @@ if want servers; then
   done
   for pairing in kernel xdpload; do
     for r in $(seq "$repeats"); do nginx_case $pairing "$r" 1; done
+    for r in $(seq "$repeats"); do nginx_case $pairing "$r" 1 500; done
   done
 fi
 
