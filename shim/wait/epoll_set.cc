@@ -208,6 +208,12 @@ bool EpollSet::has_ready() {
 }
 
 int EpollSet::collect(epoll_event* out, int max) {
+  // Level-triggered items reported now go back behind the rest, as Linux's
+  // ep_send_events puts them back at the tail of the ready list: with fewer
+  // slots than ready items, each call then names the next ones, not the
+  // same first ones again.
+  static thread_local std::vector<EpollItem*> again;
+  again.clear();
   int n = 0;
   size_t kept = 0;
   for (size_t i = 0; i < ready_.size(); ++i) {
@@ -232,10 +238,11 @@ int EpollSet::collect(epoll_event* out, int max) {
     } else if (!(item->events & EPOLLET)) {
       // Level-triggered: still ready next time unless drained.
       item->queued = true;
-      ready_[kept++] = item;
+      again.push_back(item);
     }
   }
   ready_.resize(kept);
+  ready_.insert(ready_.end(), again.begin(), again.end());
   return n;
 }
 
