@@ -516,9 +516,7 @@ uint32_t XskPort::flush() {
 }
 
 bool XskPort::kick_after_release() {
-  if (!__atomic_load_n(&kick_noted_, __ATOMIC_RELAXED) ||
-      !__atomic_exchange_n(&kick_noted_, false, __ATOMIC_ACQ_REL))
-    return true;
+  if (!take_kick_note()) return true;
   // The ring's shared indexes only: another thread may be queueing.
   Queue& q = queues_[0];
   uint32_t left = q.tx.published();

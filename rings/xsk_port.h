@@ -217,8 +217,7 @@ class XskPort : public family::Object {
   // the kernel serialises the two calls, and this one returns once what was
   // queued is sent, as a flush used to.
   void kick_now_if_noted() {
-    const bool noted = __atomic_load_n(&kick_noted_, __ATOMIC_RELAXED) &&
-                       __atomic_exchange_n(&kick_noted_, false, __ATOMIC_ACQ_REL);
+    const bool noted = take_kick_note();
     if (noted || (kick_after_release_ && queues_[0].tx.outstanding())) kick_tx();
   }
   // Brings frames the kernel has finished sending back to the pool.
@@ -443,6 +442,11 @@ class XskPort : public family::Object {
   bool tx_blocked_ = false;
   bool kick_after_release_ = false;
   bool kick_noted_ = false;  // (atomic: set under the lock, taken after release)
+  // Takes the note, if there is one (any thread; only one of them gets it).
+  bool take_kick_note() {
+    return __atomic_load_n(&kick_noted_, __ATOMIC_RELAXED) &&
+           __atomic_exchange_n(&kick_noted_, false, __ATOMIC_ACQ_REL);
+  }
   uint32_t quota_ = 0;
   char test_hoard_until_[128] = {};
   uint32_t returned_since_kick_ = 0;

@@ -20,9 +20,6 @@ constexpr uint64_t kPeriodicMs = 100;
 // Kernel events are read at least this often while someone polls; the
 // progress thread reads them at once when it is the one waiting.
 constexpr uint64_t kEventsMs = 100;
-}  // namespace
-
-namespace {
 
 // This process's port, for the kick after each release of the lock.
 std::atomic<rings::XskPort*> g_release_port{nullptr};

@@ -105,6 +105,12 @@ bool member_alive(pid_t pid, const void* arena_base, bool look_at_image) {
   return found;
 }
 
+// The family's list of members inside an exec (Runtime::exec_starts).
+bool listed(const family::vector<pid_t>& v, pid_t pid) {
+  return std::find(v.begin(), v.end(), pid) != v.end();
+}
+void unlist(family::vector<pid_t>& v, pid_t pid) { v.erase(std::remove(v.begin(), v.end(), pid), v.end()); }
+
 // Threads of this process (/proc/self/stat, field 20); 0 when unknown.
 int thread_count() {
   int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
@@ -217,8 +223,7 @@ void Runtime::reap_dead_members(bool thorough) {
   auto& m = sh_->members;
   for (size_t i = 0; i < m.size();) {
     pid_t pid = m[i];
-    const bool image = thorough || std::find(sh_->execing.begin(), sh_->execing.end(), pid) !=
-                                       sh_->execing.end();
+    const bool image = thorough || listed(sh_->execing, pid);
     if (pid == me || member_alive(pid, family::arena_base(), image)) {
       ++i;
       continue;
@@ -226,8 +231,7 @@ void Runtime::reap_dead_members(bool thorough) {
     XLOG(kLogInfo, "process %d of the family is gone without closing its sockets: closed for it",
          int(pid));
     release_descriptors_of(pid);
-    sh_->execing.erase(std::remove(sh_->execing.begin(), sh_->execing.end(), pid),
-                       sh_->execing.end());
+    unlist(sh_->execing, pid);
     if (sh_->progress_owner == pid) sh_->progress_owner = 0;  // the next progress thread to look takes it
     stats_.take_from(pid);  // (the family's statistics, if it held them)
     m[i] = m.back();
@@ -239,14 +243,13 @@ void Runtime::reap_dead_members(bool thorough) {
 void Runtime::exec_starts() {
   if (sh_ == &own_shared_) return;
   const pid_t me = process_id();
-  if (std::find(sh_->execing.begin(), sh_->execing.end(), me) == sh_->execing.end())
-    sh_->execing.push_back(me);
+  if (!listed(sh_->execing, me)) sh_->execing.push_back(me);
 }
 
 void Runtime::exec_failed() {
   if (sh_ == &own_shared_) return;
   const pid_t me = process_id();
-  sh_->execing.erase(std::remove(sh_->execing.begin(), sh_->execing.end(), me), sh_->execing.end());
+  unlist(sh_->execing, me);
 }
 
 void Runtime::stats_before_exec() {
