@@ -1,5 +1,8 @@
 #include "shim/clock/tsc_clock.h"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -24,8 +27,11 @@ constexpr uint64_t kWaitTicks = 100000;
 
 int64_t to_ns(const timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; }
 
-// A real clock read bracketed by two TSC reads; the TSC at its middle.
+// A real clock read bracketed by two TSC reads; the TSC at its middle. An
+// interrupt or preemption inside the bracket leaves the middle far from the
+// moment the clock was read: the narrowest of a few tries is kept.
 bool bracketed(TscClock::RealFn real, clockid_t id, uint64_t* tsc, int64_t* ns) {
+  uint64_t best_width = UINT64_MAX;
   for (int tries = 0; tries < 4; ++tries) {
     timespec t;
     _mm_lfence();
@@ -33,10 +39,12 @@ bool bracketed(TscClock::RealFn real, clockid_t id, uint64_t* tsc, int64_t* ns) 
     if (real(id, &t) != 0) return false;
     _mm_lfence();
     uint64_t b = __rdtsc();
-    *tsc = a + (b - a) / 2;
-    *ns = to_ns(t);
-    // An interrupt or preemption in between makes the pair useless.
-    if (b - a < 20000) return true;
+    if (b - a < best_width) {
+      best_width = b - a;
+      *tsc = a + (b - a) / 2;
+      *ns = to_ns(t);
+    }
+    if (b - a < 20000) break;
   }
   return true;
 }
@@ -85,6 +93,8 @@ bool TscClock::tsc_trusted(const char* cpuinfo, const char* clocksource, std::st
   return true;
 }
 
+bool TscClock::anchoring_here() { return t_anchoring; }
+
 void TscClock::init(bool enabled, RealFn real, bool fenced) {
   real_ = real;
   fenced_ = fenced;
@@ -106,7 +116,11 @@ bool TscClock::slow_path(clockid_t id, timespec* ts) {
     uint64_t give_up = __rdtsc() + kWaitTicks;
     while (anchoring_.load(std::memory_order_acquire) && __rdtsc() < give_up) _mm_pause();
   }
-  if (active_.load(std::memory_order_acquire) < 0) return false;
+  if (active_.load(std::memory_order_acquire) < 0) return serve_real_calibrating(id, ts);
+  return serve_published(id, ts);
+}
+
+bool TscClock::serve_published(clockid_t id, timespec* ts) {
   // Serve from what is published now. If the anchor is still not done, time
   // stays at the end of the current line: stale, but never ahead of what is
   // served after it.
@@ -125,6 +139,38 @@ bool TscClock::slow_path(clockid_t id, timespec* ts) {
     *ts = out;
     return true;
   }
+}
+
+bool TscClock::serve_real_calibrating(clockid_t id, timespec* ts) {
+  timespec v;
+  if (real_(id, &v) != 0) return false;  // the caller's own call gives the errno
+  int k = id == CLOCK_MONOTONIC ? kMonoMax
+        : id == CLOCK_MONOTONIC_RAW ? kRawMax
+        : id == CLOCK_BOOTTIME ? kBootMax : -1;
+  if (k >= 0) {
+    // Noted, then the check that the first line is not being drawn: if it
+    // is, the anchor may have read the maxima before this value was noted,
+    // and the line (not yet published) may start below it. The value is then
+    // never handed out: the line answers, once published. (A signal handler
+    // interrupting the anchoring thread itself cannot wait for it, and is
+    // answered by the real clock: the one read that may be above the line.)
+    int64_t n = to_ns(v);
+    int64_t cur = real_served_max_[k].load(std::memory_order_relaxed);
+    while (cur < n && !real_served_max_[k].compare_exchange_weak(cur, n, std::memory_order_relaxed)) {
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (drawing_first_.load(std::memory_order_relaxed) && !t_anchoring) {
+      // The anchor is a few reads away from publishing, unless its thread
+      // was preempted: spin, then yield the CPU to it.
+      for (int spins = 0; active_.load(std::memory_order_acquire) < 0; ++spins) {
+        if (spins < 1000) _mm_pause();
+        else sched_yield();
+      }
+      return serve_published(id, ts);
+    }
+  }
+  *ts = v;
+  return true;
 }
 
 void TscClock::anchor() {
@@ -157,18 +203,33 @@ void TscClock::anchor() {
   int64_t real_offset = real_ns - (now.mono + int64_t(double(int64_t(t_real - now.tsc)) * ns_per_tick));
   int64_t boot_offset = boot_ns - (now.mono + int64_t(double(int64_t(t_boot - now.tsc)) * ns_per_tick));
 
+  // The first line follows values read from the real clock by other
+  // callers: it must not start below what the real clock answered while
+  // calibrating. The sample just taken may be late (its bracket preempted),
+  // and callers may have read the real clock since. From here on, a
+  // calibrating caller that reads the real clock waits for the line instead.
+  int64_t floor_mono = INT64_MIN, floor_raw = INT64_MIN;
+  if (active < 0) {
+    drawing_first_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    floor_mono = std::max(real_served_max_[kMonoMax].load(std::memory_order_relaxed),
+                          real_served_max_[kBootMax].load(std::memory_order_relaxed) - boot_offset);
+    floor_raw = real_served_max_[kRawMax].load(std::memory_order_relaxed);
+  }
   // The new lines start a little in the future, so that no reader can see
-  // the new parameters with a TSC value past the switch before they exist.
-  // The first line follows values read from the real clock by other callers:
-  // its switch is 1 us away and it is flat before it, never below them.
-  uint64_t switch_tsc = ordered_tsc() + (active < 0 ? ticks_per_ms_ / 1000 : ticks_per_ms_ / 100);
+  // the new parameters with a TSC value past the switch before they exist;
+  // readers see them once published, after this TSC value. The first line's
+  // switch is 1 us away, and it is flat before it.
+  const uint64_t visible_from = ordered_tsc();
+  uint64_t switch_tsc = visible_from + (active < 0 ? ticks_per_ms_ / 1000 : ticks_per_ms_ / 100);
   uint64_t next = switch_tsc + ticks_per_ms_;
   auto next_line = [&](const Piecewise* old, uint64_t old_end, int64_t real_at_now, double rate,
-                       Piecewise* out) {
+                       int64_t floor, Piecewise* out) {
     int64_t real_at_switch = real_at_now + int64_t(double(switch_tsc - now.tsc) * rate);
     if (!old) {
-      Line flat = Line::make(switch_tsc, real_at_switch, 0);
-      Line l = Line::make(switch_tsc, real_at_switch, mult_for(rate));
+      int64_t base = std::max(real_at_switch, floor);
+      Line flat = Line::make(switch_tsc, base, 0);
+      Line l = Line::make(switch_tsc, base, mult_for(rate));
       *out = Piecewise{flat, l, switch_tsc};
       return;
     }
@@ -177,11 +238,15 @@ void TscClock::anchor() {
     if (switch_tsc > old_end + ticks_per_ms_) {
       // A long pause without calls: the old line was never served past its
       // end (callers wait for the anchor). Restart on the real clock, never
-      // below what was served, and cover the time before the switch too.
+      // below what was served, and cover the time before the switch too
+      // (readers see the line from now on): with the line itself where it
+      // stays above what was served, else flat (a late sample can put the
+      // real clock's estimate near the old line's end).
       int64_t served_max = old->at(old_end);
       base = real_at_switch > served_max ? real_at_switch : served_max;
       Line l = Line::make(switch_tsc, base, mult);
-      *out = Piecewise{l, l, switch_tsc};
+      bool dips = l.at(visible_from) < served_max;
+      *out = Piecewise{dips ? Line::make(switch_tsc, base, 0) : l, l, switch_tsc};
       return;
     }
     int64_t ours_at_switch = old->at(switch_tsc);
@@ -207,8 +272,8 @@ void TscClock::anchor() {
   std::atomic_thread_fence(std::memory_order_release);
   const Params* old = active < 0 ? nullptr : &params_[active];
   uint64_t old_end = old ? old->next_anchor_tsc : 0;
-  next_line(old ? &old->mono : nullptr, old_end, now.mono, ns_per_tick, &p.mono);
-  next_line(old ? &old->raw : nullptr, old_end, now.raw, raw_per_tick, &p.raw);
+  next_line(old ? &old->mono : nullptr, old_end, now.mono, ns_per_tick, floor_mono, &p.mono);
+  next_line(old ? &old->raw : nullptr, old_end, now.raw, raw_per_tick, floor_raw, &p.raw);
   p.real_offset = real_offset;
   p.boot_offset = boot_offset;
   p.real_offset_sec = real_offset / 1000000000;

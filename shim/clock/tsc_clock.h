@@ -50,6 +50,10 @@ class TscClock {
   // kernel's current clocksource (paths given for tests).
   static bool tsc_trusted(const char* cpuinfo, const char* clocksource, std::string* why);
 
+  // Whether the calling thread is anchoring now (for tests: a fake real
+  // clock that plays the anchoring thread's preemption).
+  static bool anchoring_here();
+
   // Number of re-anchorings so far (a diagnostic for tests and the bench).
   uint64_t anchors() const { return anchors_.load(std::memory_order_relaxed); }
   // TSC ticks per millisecond once calibrated, 0 before or when the TSC is
@@ -119,6 +123,11 @@ class TscClock {
   // Fills *ts from parameters `p` at `tsc`; false for a clock not served.
   static bool fill(const Params& p, clockid_t id, uint64_t tsc, timespec* ts);
   bool slow_path(clockid_t id, timespec* ts);
+  // Serves the published line at the current TSC, clamped to its end.
+  bool serve_published(clockid_t id, timespec* ts);
+  // Before the first line: the real clock answers, and what it answered is
+  // noted so that the first line starts above it (see anchor()).
+  bool serve_real_calibrating(clockid_t id, timespec* ts);
   void anchor();
 
   bool enabled_ = false;
@@ -126,6 +135,13 @@ class TscClock {
   RealFn real_ = nullptr;
   Params params_[2];
   std::atomic<int> active_{-1};  // -1: not calibrated yet
+  // The largest MONOTONIC, MONOTONIC_RAW and BOOTTIME values the real clock
+  // answered while calibrating, and whether the first line is being drawn
+  // from them: a Dekker pair, so that every real value handed out is either
+  // seen by the anchor or served again from the line (serve_real_calibrating).
+  enum { kMonoMax, kRawMax, kBootMax, kMaxes };
+  std::atomic<int64_t> real_served_max_[kMaxes] = {};
+  std::atomic<bool> drawing_first_{false};
   std::atomic<bool> anchoring_{false};
   std::atomic<uint64_t> anchors_{0};
   uint64_t ticks_per_ms_ = 0;

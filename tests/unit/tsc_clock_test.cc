@@ -204,3 +204,73 @@ TEST(TscClock, ManyThreadsNeverSeeTimeGoBack) {
   EXPECT_GT(served.load(), reads.load() * 9 / 10) << served.load() << " of " << reads.load();
   EXPECT_GT(c.anchors(), 100u);
 }
+
+namespace {
+// A "real" clock whose reads made while anchoring are preempted just after
+// the time is taken, as a loaded machine does now and then: the TSC read
+// that closes a sample's bracket comes `g_preempt_us` later, and the
+// sample's midpoint is later than the time it holds.
+std::atomic<int> g_preempt_us{0};
+int preempted_clock(clockid_t id, timespec* ts) {
+  int rc = fake_clock(id, ts);
+  if (TscClock::anchoring_here() && g_preempt_us.load()) usleep(g_preempt_us.load());
+  return rc;
+}
+}  // namespace
+
+// Threads that take the real clock while the TSC line is being drawn (the
+// first anchor, and one after every thread was asleep for longer than an
+// anchor's interval) and threads that read the line must agree: no value
+// below one already served, however late the anchor's sample was.
+TEST(TscClock, PreemptedAnchorsNeverTakeTimeBack) {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  g_origin = ns(t);
+  g_base = 200000000000ll;
+  g_rate = 1.0;
+  g_preempt_us = 300;
+  TscClock c;
+  c.init(true, preempted_clock);
+  std::atomic<int64_t> latest{0};
+  std::atomic<bool> stop{false}, pause{false};
+  std::atomic<int> paused{0};
+  std::atomic<long> bad{0}, served{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      int64_t mine = 0;
+      while (!stop) {
+        if (pause) {
+          ++paused;
+          while (pause) usleep(100);
+          --paused;
+        }
+        int64_t seen = latest.load(std::memory_order_acquire);
+        timespec v;
+        if (c.now(CLOCK_MONOTONIC, &v)) ++served;
+        else preempted_clock(CLOCK_MONOTONIC, &v);
+        int64_t now = ns(v);
+        if (now < seen || now < mine) ++bad;
+        mine = now;
+        int64_t cur = seen;
+        while (cur < now && !latest.compare_exchange_weak(cur, now)) {
+        }
+      }
+    });
+  usleep(200000);
+  // Everyone asleep for 3 ms: the next anchor restarts the line after a
+  // long pause, from another preempted sample.
+  for (int round = 0; round < 20; ++round) {
+    pause = true;
+    while (paused.load() < 4) usleep(50);
+    usleep(3000);
+    pause = false;
+    usleep(20000);
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  g_preempt_us = 0;
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(served.load(), 1000);
+  EXPECT_GT(c.anchors(), 20u);
+}
