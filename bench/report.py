@@ -464,6 +464,10 @@ def main():
         if ep:
             w(f"\nAn empty stack poll costs {ep:.1f} ns; 1400-byte round trip through the stack: "
               f"{med(d, ('stages', 'BM_UdpRoundTrip/1400', 'ns')) / 1000:.2f} us.\n")
+        tcp = med(d, ("stages", "BM_TcpRoundTrip/64", "ns"))
+        if tcp:
+            w(f"TCP through the same two stacks (a 64-byte message and its echo, lwIP's raw API): "
+              f"{tcp / 1000:.2f} us, {(tcp - lwip) / 1000:.2f} us more than UDP.\n")
     if a.profile and os.path.exists(a.profile) and os.path.getsize(a.profile):
         w("CPU profile (perf, cpu-clock, self time by symbol) of the sockperf server under "
           "xdpload in the spinning UDP ping-pong; the kernel's share is the veth/XDP/AF_XDP copy "

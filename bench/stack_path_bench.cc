@@ -16,6 +16,7 @@
 #include "tests/unit/fake_stack_pair.h"
 
 extern "C" {
+#include "lwip/tcp.h"
 #include "lwip/udp.h"
 }
 
@@ -86,6 +87,91 @@ void BM_UdpRoundTrip(benchmark::State& state) {
   if (pair.a_got != uint64_t(state.iterations())) state.SkipWithError("datagrams lost");
 }
 BENCHMARK(BM_UdpRoundTrip)->Arg(64)->Arg(1400);
+
+// TCP between the two stacks through lwIP's raw API, as the shim drives it:
+// A writes a message, B's receive callback echoes it, A reads the echo. The
+// echo carries B's ACK; A's ACK rides on its next message.
+struct TcpPair : xdpload::testing::FakeStackPair {
+  tcp_pcb *listener = nullptr, *pa = nullptr, *pb = nullptr;
+  uint64_t a_bytes = 0;
+  uint32_t size = 64;
+  char buf[2048];
+
+  TcpPair() {
+    ErrorText why;
+    if (open(&why) != 0) {
+      fprintf(stderr, "stack_path_bench: %s\n", why.c_str());
+      abort();
+    }
+    memset(buf, 'x', sizeof buf);
+    ip4_addr_t ia{ip_a}, ib{ip_b};
+    tcp_pcb* l = tcp_new();
+    tcp_bind(l, &ib, 7003);
+    listener = tcp_listen(l);
+    tcp_arg(listener, this);
+    tcp_accept(listener, [](void* arg, tcp_pcb* n, err_t) -> err_t {
+      auto* self = static_cast<TcpPair*>(arg);
+      self->pb = n;
+      tcp_arg(n, self);
+      tcp_nagle_disable(n);
+      tcp_recv(n, on_b);
+      return ERR_OK;
+    });
+    pa = tcp_new();
+    tcp_arg(pa, this);
+    tcp_recv(pa, on_a);
+    tcp_nagle_disable(pa);
+    tcp_bind(pa, &ia, 0);
+    tcp_connect(pa, &ib, 7003, nullptr);
+    for (int i = 0; i < 100 && !pb; ++i) poll();
+    if (!pb || pa->state != ESTABLISHED) {
+      fprintf(stderr, "stack_path_bench: TCP connection not established\n");
+      abort();
+    }
+  }
+  // The connections go before the stacks (the netif's removal would abort
+  // them through a link already gone).
+  ~TcpPair() {
+    tcp_abort(pa);
+    tcp_abort(pb);
+    tcp_close(listener);
+  }
+  static err_t on_a(void* arg, tcp_pcb* pcb, pbuf* p, err_t) {
+    auto* self = static_cast<TcpPair*>(arg);
+    if (!p) return ERR_OK;
+    self->a_bytes += p->tot_len;
+    tcp_recved(pcb, p->tot_len);
+    pbuf_free(p);
+    return ERR_OK;
+  }
+  static err_t on_b(void* arg, tcp_pcb* pcb, pbuf* p, err_t) {
+    auto* self = static_cast<TcpPair*>(arg);
+    if (!p) return ERR_OK;
+    u16_t n = p->tot_len;
+    tcp_recved(pcb, n);
+    pbuf_free(p);
+    tcp_write(pcb, self->buf, n, TCP_WRITE_FLAG_COPY);
+    tcp_output(pcb);
+    self->b->flush();
+    return ERR_OK;
+  }
+};
+
+// A to B and back over TCP: a write, B's echo, A's read of it.
+void BM_TcpRoundTrip(benchmark::State& state) {
+  CoreGuard g;
+  TcpPair pair;
+  pair.size = uint32_t(state.range(0));
+  for (auto _ : state) {
+    tcp_write(pair.pa, pair.buf, u16_t(pair.size), TCP_WRITE_FLAG_COPY);
+    tcp_output(pair.pa);
+    pair.a->flush();
+    pair.b->poll();
+    pair.a->poll();
+  }
+  if (pair.a_bytes != uint64_t(state.iterations()) * pair.size) state.SkipWithError("bytes lost");
+}
+BENCHMARK(BM_TcpRoundTrip)->Arg(64)->Arg(1400);
 
 // A poll that finds nothing: what a spinning caller pays per look.
 void BM_EmptyPoll(benchmark::State& state) {

@@ -1,7 +1,5 @@
 #include "shim/clock/tsc_clock.h"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -101,9 +99,22 @@ void TscClock::init(bool enabled, RealFn real, bool fenced) {
   enabled_ = enabled && real;
 }
 
+void TscClock::after_fork_in_child() {
+  // Another thread of the parent may have been anchoring: it does not exist
+  // here, and would otherwise leave the flags set and a copy odd for good.
+  if (t_anchoring) return;
+  anchoring_.store(false, std::memory_order_relaxed);
+  if (active_.load(std::memory_order_relaxed) < 0) drawing_first_.store(false, std::memory_order_relaxed);
+  for (Params& p : params_) {
+    uint32_t s = p.seq.load(std::memory_order_relaxed);
+    if (s & 1) p.seq.store(s + 1, std::memory_order_relaxed);
+  }
+}
+
 bool TscClock::slow_path(clockid_t id, timespec* ts) {
-  // Whoever finds the anchor due takes it; everyone else carries on with
-  // what is published (or the real call), never waiting.
+  // Whoever finds the anchor due takes it; everyone else waits a little for
+  // it, then carries on with what is published (or the real clock, while
+  // calibrating).
   bool expected = false;
   if (anchoring_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
     t_anchoring = true;
@@ -161,10 +172,20 @@ bool TscClock::serve_real_calibrating(clockid_t id, timespec* ts) {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (drawing_first_.load(std::memory_order_relaxed) && !t_anchoring) {
       // The anchor is a few reads away from publishing, unless its thread
-      // was preempted: spin, then yield the CPU to it.
+      // was preempted: spin, then sleep a little (a yield would not let a
+      // lower-priority anchoring thread run under SCHED_FIFO). Bounded: an
+      // anchoring thread stopped for good (a debugger) costs each caller
+      // 2 ms and the real clock's answer, never a hang.
       for (int spins = 0; active_.load(std::memory_order_acquire) < 0; ++spins) {
-        if (spins < 1000) _mm_pause();
-        else sched_yield();
+        if (spins < 1000) {
+          _mm_pause();
+        } else if (spins < 1040) {
+          timespec pause{0, 50000};
+          nanosleep(&pause, nullptr);
+        } else {
+          *ts = v;
+          return true;
+        }
       }
       return serve_published(id, ts);
     }
@@ -240,13 +261,22 @@ void TscClock::anchor() {
       // end (callers wait for the anchor). Restart on the real clock, never
       // below what was served, and cover the time before the switch too
       // (readers see the line from now on): with the line itself where it
-      // stays above what was served, else flat (a late sample can put the
+      // stays above what was served, else a ramp (a late sample can put the
       // real clock's estimate near the old line's end).
       int64_t served_max = old->at(old_end);
       base = real_at_switch > served_max ? real_at_switch : served_max;
       Line l = Line::make(switch_tsc, base, mult);
-      bool dips = l.at(visible_from) < served_max;
-      *out = Piecewise{dips ? Line::make(switch_tsc, base, 0) : l, l, switch_tsc};
+      if (l.at(visible_from) >= served_max) {
+        *out = Piecewise{l, l, switch_tsc};
+      } else {
+        // From the old line's end, when readers first see it, to the new
+        // line's base at the switch: never below, never ahead.
+        uint64_t span = switch_tsc - visible_from;
+        uint64_t rise = uint64_t(base - served_max);
+        Line ramp = Line::make(visible_from, served_max,
+                               span ? uint64_t(((unsigned __int128)rise << kShift) / span) : 0);
+        *out = Piecewise{ramp, l, switch_tsc};
+      }
       return;
     }
     int64_t ours_at_switch = old->at(switch_tsc);
@@ -274,6 +304,9 @@ void TscClock::anchor() {
   uint64_t old_end = old ? old->next_anchor_tsc : 0;
   next_line(old ? &old->mono : nullptr, old_end, now.mono, ns_per_tick, floor_mono, &p.mono);
   next_line(old ? &old->raw : nullptr, old_end, now.raw, raw_per_tick, floor_raw, &p.raw);
+  // BOOTTIME - MONOTONIC only grows (by the time suspended): a smaller
+  // estimate is the brackets' noise, which would take BOOTTIME back.
+  if (old && boot_offset < old->boot_offset) boot_offset = old->boot_offset;
   p.real_offset = real_offset;
   p.boot_offset = boot_offset;
   p.real_offset_sec = real_offset / 1000000000;

@@ -11,8 +11,9 @@
 // offsets the kernel keeps; a step of the realtime clock shows at the next
 // anchor.
 //
-// Safe in any thread and in signal handlers, never blocks, no system call
-// on the fast path: the parameters are double-buffered; the anchoring caller
+// Safe in any thread and in signal handlers, no system call on the fast
+// path, never blocks (a caller waits a little, bounded, for an anchor another
+// thread is making): the parameters are double-buffered; the anchoring caller
 // writes the copy nobody reads and publishes it; a reader that raced with a
 // publication retries.
 //
@@ -42,13 +43,18 @@ class TscClock {
   void init(bool enabled, RealFn real, bool fenced = true);
   bool enabled() const { return enabled_; }
 
-  // Fills *ts for a served clock and returns true; false: not served (another
-  // clock id, or still calibrating) and the caller uses the real call.
+  // Fills *ts for a served clock and returns true (while calibrating, from the
+  // real clock); false: not served (another clock id, or the real clock
+  // failed) and the caller uses the real call.
   inline bool now(clockid_t id, timespec* ts);
 
   // Whether the TSC can be trusted, from /proc/cpuinfo's flags and the
   // kernel's current clocksource (paths given for tests).
   static bool tsc_trusted(const char* cpuinfo, const char* clocksource, std::string* why);
+
+  // In a forked child (pthread_atfork): forgets an anchor another thread of
+  // the parent was making.
+  void after_fork_in_child();
 
   // Whether the calling thread is anchoring now (for tests: a fake real
   // clock that plays the anchoring thread's preemption).

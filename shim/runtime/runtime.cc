@@ -132,6 +132,7 @@ void Runtime::start_clock(bool config_ok) {
   if (!source) source = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
   bool trusted = want && TscClock::tsc_trusted("/proc/cpuinfo", source, &why);
   served_clock().init(trusted, libc::clock_gettime, config_.clock != kTscFast);
+  if (trusted) pthread_atfork(nullptr, nullptr, [] { served_clock().after_fork_in_child(); });
   if (trusted) {
     XLOG(kLogInfo, "clock: clock_gettime and gettimeofday served from the TSC%s",
          config_.clock == kTscFast ? " (tsc-fast: unfenced reads)" : "");

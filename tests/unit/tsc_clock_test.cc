@@ -2,6 +2,7 @@
 // against a fake "real" clock that slews and steps, that the served clock
 // follows without ever going back.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -211,9 +212,14 @@ namespace {
 // that closes a sample's bracket comes `g_preempt_us` later, and the
 // sample's midpoint is later than the time it holds.
 std::atomic<int> g_preempt_us{0};
+std::atomic<bool> g_preempted_now{false};  // a thread sleeps in an anchor
 int preempted_clock(clockid_t id, timespec* ts) {
   int rc = fake_clock(id, ts);
-  if (TscClock::anchoring_here() && g_preempt_us.load()) usleep(g_preempt_us.load());
+  if (TscClock::anchoring_here() && g_preempt_us.load()) {
+    g_preempted_now = true;
+    usleep(g_preempt_us.load());
+    g_preempted_now = false;
+  }
   return rc;
 }
 }  // namespace
@@ -273,4 +279,46 @@ TEST(TscClock, PreemptedAnchorsNeverTakeTimeBack) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_GT(served.load(), 1000);
   EXPECT_GT(c.anchors(), 20u);
+}
+
+// fork() while another thread anchors: that thread does not exist in the
+// child, whose clock must still move on once after_fork_in_child() ran (the
+// runtime calls it from pthread_atfork). Without it the child's clock stops
+// at the end of the parent's last line, for good.
+TEST(TscClock, ForkDuringAnAnchorLeavesTheChildsClockRunning) {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  g_origin = ns(t);
+  g_base = 300000000000ll;
+  g_rate = 1.0;
+  g_preempt_us = 0;
+  TscClock c;
+  c.init(true, preempted_clock);
+  while (!c.now(CLOCK_MONOTONIC, &t) || c.anchors() < 3) {
+  }
+  // From now on an anchor takes over 100 ms (each real read "preempted").
+  g_preempt_us = 30000;
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    while (!stop) c.now(CLOCK_MONOTONIC, &t);
+  });
+  // Fork while the reader sleeps inside an anchor.
+  while (!g_preempted_now) usleep(100);
+  pid_t pid = fork();
+  if (pid == 0) {
+    g_preempt_us = 0;
+    c.after_fork_in_child();
+    alarm(20);
+    timespec a, b;
+    c.now(CLOCK_MONOTONIC, &a);
+    usleep(30000);
+    c.now(CLOCK_MONOTONIC, &b);
+    _exit(ns(b) - ns(a) >= 20000000 ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  stop = true;
+  reader.join();
+  g_preempt_us = 0;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child's clock stood still";
 }
