@@ -38,6 +38,11 @@ struct FreeBlock {
   FreeBlock* next;
 };
 
+// The stack's own free lists (alloc_core_locked): classes up to 4 KiB
+// (lwIP's segments, pbuf headers and PBUF_RAM data), a bounded number each.
+constexpr int kCoreClasses = kSmallClasses + 2;
+constexpr uint32_t kCoreCacheMax = 256;
+
 struct Header {
   SharedMutex lock;  // guards top, in_use and the free lists
   uint64_t top;      // offset of the first never-used byte
@@ -47,6 +52,12 @@ struct Header {
   void* core_subject;  // what the core lock's holder is changing (core_subject())
   uint64_t id;
   void* roots[int(Root::Count)];
+  // Guarded by the core lock: blocks the stack freed, kept for its next
+  // allocations, and the change they make to in_use (bytes handed out from
+  // this cache minus bytes put back into it; bytes_in_use() adds it).
+  FreeBlock* core_free[kCoreClasses];
+  uint32_t core_count[kCoreClasses];
+  int64_t core_delta;
 };
 static_assert(sizeof(Header) <= kHeaderPage);
 
@@ -227,13 +238,52 @@ void release(void* p) noexcept {
   ARENA_POISON(static_cast<char*>(p) + sizeof *f, class_size(cls) - sizeof *f);
 }
 
+void* alloc_core_locked(size_t n) noexcept {
+  Header* h = arena();
+  if (!h || n > class_size(kCoreClasses - 1)) return alloc(n);
+  const int cls = class_of(n);
+  FreeBlock* f = h->core_free[cls];
+  if (!f) return alloc(n);
+  // One store takes it off the list: a holder killed here loses the block,
+  // never the list.
+  h->core_free[cls] = f->next;
+  h->core_count[cls]--;
+  Block* b = reinterpret_cast<Block*>(f) - 1;
+  b->requested = n;
+  h->core_delta += int64_t(n);
+  return f;
+}
+
+void release_core_locked(void* p) noexcept {
+  if (!p) return;
+  if (!owns(p)) {
+    free(p);
+    return;
+  }
+  Header* h = g_arena;
+  Block* b = static_cast<Block*>(p) - 1;
+  if (b->magic != kBlockMagic || b->cls >= uint32_t(kCoreClasses) ||
+      h->core_count[b->cls] >= kCoreCacheMax) {
+    release(p);  // (says so if it is not a block of the arena)
+    return;
+  }
+  const int cls = int(b->cls);
+  if (scribble_freed()) memset(p, 0xdb, b->requested);
+  h->core_delta -= int64_t(b->requested);
+  auto* f = static_cast<FreeBlock*>(p);
+  f->next = h->core_free[cls];
+  h->core_free[cls] = f;  // (one store puts it on the list)
+  h->core_count[cls]++;
+}
+
 uint64_t bytes_in_use() noexcept {
   Header* h = arena();
   if (!h) return 0;
   h->lock.lock();
   uint64_t n = h->in_use;
   h->lock.unlock();
-  return n;
+  // (Read without the core lock: a diagnostic, exact when the stack is idle.)
+  return n + uint64_t(__atomic_load_n(&h->core_delta, __ATOMIC_RELAXED));
 }
 
 void* root(Root r) noexcept {
@@ -270,12 +320,3 @@ uint64_t id() noexcept {
 }
 
 }  // namespace xdpload::family
-
-extern "C" {
-void* xdpload_family_malloc(size_t n) { return xdpload::family::alloc(n); }
-void* xdpload_family_calloc(size_t n, size_t m) {
-  if (m && n > SIZE_MAX / m) return nullptr;
-  return xdpload::family::alloc_zeroed(n * m);
-}
-void xdpload_family_free(void* p) { xdpload::family::release(p); }
-}

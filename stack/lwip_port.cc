@@ -138,6 +138,22 @@ u32_t sys_now(void) { return u32_t(now_ms()); }
 
 unsigned int xdpload_now_us(void) { return unsigned(mono_ns() / 1000); }
 
+// lwIP's malloc (lwipopts.h): the family arena; lwIP runs under the core
+// lock, whose holder may use the arena's lock-free side.
+void* xdpload_family_malloc(size_t n) {
+  return CoreLock::held_here() ? xdpload::family::alloc_core_locked(n) : xdpload::family::alloc(n);
+}
+void* xdpload_family_calloc(size_t n, size_t m) {
+  if (m && n > SIZE_MAX / m) return nullptr;
+  void* p = xdpload_family_malloc(n * m);
+  if (p) memset(p, 0, n * m);
+  return p;
+}
+void xdpload_family_free(void* p) {
+  if (CoreLock::held_here()) xdpload::family::release_core_locked(p);
+  else xdpload::family::release(p);
+}
+
 unsigned short xdpload_lwip_chksum(const void* data, int len) {
   return csum_fold(csum_partial(data, size_t(len)));
 }

@@ -28,7 +28,9 @@
  * limits (TCP_SND_QUEUELEN, windows) and the fd limit bound the total. */
 #define MEMP_MEM_MALLOC 1
 /* "malloc" is the family arena (family/arena.h): memory shared with the
- * children the process forks, which use the same stack. */
+ * children the process forks, which use the same stack. Under the core lock
+ * (always, but for setup) from the stack's own free lists, without the
+ * arena's lock (stack/lwip_port.cc). */
 #include <stddef.h>
 #ifdef __cplusplus
 extern "C" {
