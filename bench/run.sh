@@ -444,6 +444,10 @@ nginx_case() {  # pairing repeat workers (1: master_process off; more: a master 
   local pairing=$1 r=$2 workers=$3 conns=${4:-50} sw=() master=off label=nginx
   [ "$workers" -gt 1 ] && master=on && label="nginx $workers workers"
   # Many keep-alive connections: what a connection costs the stack per segment.
+  # (Their p99 is mostly the start: nginx accepts one connection per turn of
+  # its loop, multi_accept off, so the first requests of 500 connections
+  # opened at once wait hundreds of turns, on the kernel as under xdpload:
+  # pcaps and 3 alternating runs, 2026-11-27, p99 7-280 ms on the kernel.)
   [ "$conns" != 50 ] && label="$label c$conns"
   [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
   bench_nginx_conf "$tmp/nginx.conf" $master "$workers"

@@ -54,7 +54,9 @@ struct Header {
   void* roots[int(Root::Count)];
   // Guarded by the core lock: blocks the stack freed, kept for its next
   // allocations, and the change they make to in_use (bytes handed out from
-  // this cache minus bytes put back into it; bytes_in_use() adds it).
+  // this cache minus bytes put back into it; bytes_in_use() adds it). A
+  // block may leave by the other side with another size than it came in,
+  // so either count alone may wrap; their sum is exact.
   FreeBlock* core_free[kCoreClasses];
   uint32_t core_count[kCoreClasses];
   int64_t core_delta;
@@ -250,7 +252,8 @@ void* alloc_core_locked(size_t n) noexcept {
   h->core_count[cls]--;
   Block* b = reinterpret_cast<Block*>(f) - 1;
   b->requested = n;
-  h->core_delta += int64_t(n);
+  // (Stored atomically: bytes_in_use() reads it without the core lock.)
+  __atomic_store_n(&h->core_delta, h->core_delta + int64_t(n), __ATOMIC_RELAXED);
   return f;
 }
 
@@ -269,7 +272,7 @@ void release_core_locked(void* p) noexcept {
   }
   const int cls = int(b->cls);
   if (scribble_freed()) memset(p, 0xdb, b->requested);
-  h->core_delta -= int64_t(b->requested);
+  __atomic_store_n(&h->core_delta, h->core_delta - int64_t(b->requested), __ATOMIC_RELAXED);
   auto* f = static_cast<FreeBlock*>(p);
   f->next = h->core_free[cls];
   h->core_free[cls] = f;  // (one store puts it on the list)

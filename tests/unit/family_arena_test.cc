@@ -11,13 +11,18 @@
 #include <vector>
 
 #include "family/arena.h"
+#include "stack/lwip/lwipopts.h"  // lwIP's malloc: xdpload_family_*
+#include "stack/lwip_port.h"
 
 namespace family = xdpload::family;
+using xdpload::stack::CoreGuard;
 
 namespace {
 
 TEST(FamilyArena, TheStacksFreedBlocksStayWithTheStack) {
-  ASSERT_TRUE(family::shared() || family::alloc(1)) << "no arena";
+  family::release(family::alloc(1));
+  ASSERT_TRUE(family::shared()) << "no arena";
+  CoreGuard g;
   const uint64_t base = family::bytes_in_use();
   void* p = family::alloc_core_locked(100);
   ASSERT_TRUE(family::owns(p));
@@ -38,6 +43,7 @@ TEST(FamilyArena, TheStacksFreedBlocksStayWithTheStack) {
 }
 
 TEST(FamilyArena, EitherSideReleasesTheOthersMemory) {
+  CoreGuard g;
   const uint64_t base = family::bytes_in_use();
   // A block the stack's side reused with another size, released by the
   // arena's side, and the other way round: the count comes back exactly.
@@ -64,6 +70,7 @@ TEST(FamilyArena, EitherSideReleasesTheOthersMemory) {
 }
 
 TEST(FamilyArena, TheStacksListsAreBounded) {
+  CoreGuard g;
   const uint64_t base = family::bytes_in_use();
   std::vector<void*> blocks;
   for (int i = 0; i < 1000; ++i) blocks.push_back(family::alloc_core_locked(48));
@@ -77,11 +84,16 @@ TEST(FamilyArena, TheStacksListsAreBounded) {
 }
 
 TEST(FamilyArena, AForkedChildTakesWhatTheParentFreed) {
-  void* p = family::alloc_core_locked(64);
-  memset(p, 0, 64);
-  family::release_core_locked(p);
+  void* p;
+  {
+    CoreGuard g;
+    p = family::alloc_core_locked(64);
+    memset(p, 0, 64);
+    family::release_core_locked(p);
+  }
   pid_t pid = fork();
   if (pid == 0) {
+    CoreGuard g;
     void* q = family::alloc_core_locked(64);
     if (q != p) _exit(2);
     strcpy(static_cast<char*>(q), "from the child");
@@ -94,9 +106,35 @@ TEST(FamilyArena, AForkedChildTakesWhatTheParentFreed) {
   // The child's allocation is the family's: the parent's next one is
   // another block, and the child's bytes are there to read.
   EXPECT_STREQ(static_cast<char*>(p), "from the child");
+  CoreGuard g;
   void* r = family::alloc_core_locked(64);
   EXPECT_NE(r, p);
   family::release_core_locked(r);
+}
+
+// lwIP's malloc and free take the stack's side with the core lock held,
+// the arena's own without.
+TEST(FamilyArena, LwipsMallocUsesTheStacksSideUnderTheCoreLock) {
+  void* p;
+  {
+    CoreGuard g;
+    p = xdpload_family_malloc(120);
+    xdpload_family_free(p);
+  }
+  void* q = family::alloc(120);
+  EXPECT_NE(q, p) << "freed under the core lock, yet on the arena's list";
+  {
+    CoreGuard g;
+    void* r = xdpload_family_malloc(120);
+    EXPECT_EQ(r, p) << "not taken from the stack's list";
+    xdpload_family_free(r);
+  }
+  family::release(q);
+  void* s = xdpload_family_malloc(140);
+  xdpload_family_free(s);
+  void* t = family::alloc(140);
+  EXPECT_EQ(t, s) << "freed without the core lock, yet not on the arena's list";
+  family::release(t);
 }
 
 }  // namespace
