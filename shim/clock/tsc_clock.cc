@@ -304,9 +304,23 @@ void TscClock::anchor() {
   uint64_t old_end = old ? old->next_anchor_tsc : 0;
   next_line(old ? &old->mono : nullptr, old_end, now.mono, ns_per_tick, floor_mono, &p.mono);
   next_line(old ? &old->raw : nullptr, old_end, now.raw, raw_per_tick, floor_raw, &p.raw);
-  // BOOTTIME - MONOTONIC only grows (by the time suspended): a smaller
-  // estimate is the brackets' noise, which would take BOOTTIME back.
-  if (old && boot_offset < old->boot_offset) boot_offset = old->boot_offset;
+  // REALTIME and BOOTTIME are MONOTONIC plus offsets that change only when
+  // the clock is stepped or the machine suspended (NTP slews all three
+  // alike), but each anchor estimates them anew, with its brackets' noise:
+  // an estimate too high by a preempted bracket, then a right one, would
+  // take them back. So an offset falls by at most what MONOTONIC gained
+  // between the old line's last value and the new line's first: nothing
+  // served before is above what is served after, and a too-high estimate
+  // is worked off over the next anchors. A fall of more than kJumpNs is
+  // the realtime clock stepped back (settimeofday, a leap second): taken at
+  // once, as Linux shows it. BOOTTIME's offset never falls in the kernel.
+  if (old) {
+    const int64_t gained = p.mono.at(visible_from) - old->mono.at(old_end);
+    const int64_t fall = gained > 0 ? gained : 0;
+    if (real_offset > old->real_offset - kJumpNs)
+      real_offset = std::max(real_offset, old->real_offset - fall);
+    boot_offset = std::max(boot_offset, old->boot_offset - fall);
+  }
   p.real_offset = real_offset;
   p.boot_offset = boot_offset;
   p.real_offset_sec = real_offset / 1000000000;

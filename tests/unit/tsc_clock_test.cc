@@ -322,3 +322,74 @@ TEST(TscClock, ForkDuringAnAnchorLeavesTheChildsClockRunning) {
   g_preempt_us = 0;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child's clock stood still";
 }
+
+namespace {
+// A "real" clock whose REALTIME and BOOTTIME reads, in every other anchor,
+// are preempted just before the time is taken: that anchor's estimate of
+// their offsets from MONOTONIC is too high by about half the preemption,
+// the next one's is right.
+const TscClock* g_noisy_for = nullptr;
+int offset_noisy_clock(clockid_t id, timespec* ts) {
+  if (TscClock::anchoring_here() && (id == CLOCK_REALTIME || id == CLOCK_BOOTTIME) &&
+      g_noisy_for && g_noisy_for->anchors() % 2 == 0)
+    usleep(200);
+  return fake_clock(id, ts);
+}
+}  // namespace
+
+// REALTIME and BOOTTIME are MONOTONIC plus offsets that change only when the
+// clock is stepped (NTP slews all three alike): an anchor's noisy estimate
+// of an offset must not take them back, while a real step still shows.
+TEST(TscClock, NoisyOffsetEstimatesNeverTakeRealtimeBack) {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  g_origin = ns(t);
+  g_base = 400000000000ll;
+  g_rate = 1.0;
+  TscClock c;
+  g_noisy_for = &c;
+  c.init(true, offset_noisy_clock);
+  while (!c.now(CLOCK_MONOTONIC, &t) || c.anchors() < 3) {
+  }
+  // Two threads: while one anchors (asleep in its noisy reads), the other
+  // reads on, across the publication.
+  std::atomic<long> back[2] = {0, 0};
+  std::atomic<long> reads{0};
+  const clockid_t ids[2] = {CLOCK_REALTIME, CLOCK_BOOTTIME};
+  const uint64_t end = c.anchors() + 300;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i)
+    threads.emplace_back([&] {
+      int64_t last[2] = {0, 0};
+      long n = 0;
+      while (c.anchors() < end) {
+        for (int k = 0; k < 2; ++k) {
+          timespec v;
+          if (!c.now(ids[k], &v)) continue;
+          if (ns(v) < last[k]) ++back[k];
+          last[k] = ns(v);
+        }
+        ++n;
+      }
+      reads += n;
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(back[0].load(), 0) << "REALTIME went back " << back[0] << " times in " << reads << " reads";
+  EXPECT_EQ(back[1].load(), 0) << "BOOTTIME went back " << back[1] << " times";
+  // A step of 50 ms still shows, after an anchor or two.
+  g_real_offset += 50000000;
+  const uint64_t after = c.anchors() + 3;
+  while (c.anchors() < after) c.now(CLOCK_REALTIME, &t);
+  timespec real, served;
+  fake_clock(CLOCK_REALTIME, &real);
+  c.now(CLOCK_REALTIME, &served);
+  EXPECT_LT(std::abs(ns(served) - ns(real)), 2000000) << "the step did not show";
+  // And a step back (REALTIME is not monotonic: settimeofday, a leap second).
+  g_real_offset -= 50000000;
+  const uint64_t after_back = c.anchors() + 3;
+  while (c.anchors() < after_back) c.now(CLOCK_REALTIME, &t);
+  fake_clock(CLOCK_REALTIME, &real);
+  c.now(CLOCK_REALTIME, &served);
+  EXPECT_LT(std::abs(ns(served) - ns(real)), 2000000) << "the step back did not show";
+  g_noisy_for = nullptr;
+}
