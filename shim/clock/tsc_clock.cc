@@ -1,6 +1,10 @@
 #include "shim/clock/tsc_clock.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -28,7 +32,8 @@ int64_t to_ns(const timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_
 // A real clock read bracketed by two TSC reads; the TSC at its middle. An
 // interrupt or preemption inside the bracket leaves the middle far from the
 // moment the clock was read: the narrowest of a few tries is kept.
-bool bracketed(TscClock::RealFn real, clockid_t id, uint64_t* tsc, int64_t* ns) {
+bool bracketed(TscClock::RealFn real, clockid_t id, uint64_t* tsc, int64_t* ns,
+               uint64_t* width = nullptr) {
   uint64_t best_width = UINT64_MAX;
   for (int tries = 0; tries < 4; ++tries) {
     timespec t;
@@ -44,8 +49,17 @@ bool bracketed(TscClock::RealFn real, clockid_t id, uint64_t* tsc, int64_t* ns) 
     }
     if (b - a < 20000) break;
   }
+  if (width) *width = best_width;
   return true;
 }
+
+// A bracket this narrow (about 0.3 us here, a vDSO read taking 20-40 ns)
+// places its read within a fraction of a microsecond: only such samples
+// re-estimate the realtime and boot offsets.
+constexpr uint64_t kTightTicks = 1000;
+// A fall of an offset beyond this, measured from tight samples, is a step of
+// the realtime clock, not their noise.
+constexpr int64_t kStepBackNs = 5000;
 
 uint64_t mult_for(double ns_per_tick) { return uint64_t(ns_per_tick * double(1ull << 32)); }
 
@@ -118,7 +132,10 @@ bool TscClock::slow_path(clockid_t id, timespec* ts) {
   bool expected = false;
   if (anchoring_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
     t_anchoring = true;
-    anchor();
+    // Still due? Another thread may have anchored since this one looked:
+    // a second anchor now would switch lines before the end of the first.
+    int i = active_.load(std::memory_order_acquire);
+    if (i < 0 || read_tsc() >= params_[i].next_anchor_tsc) anchor();
     t_anchoring = false;
     anchoring_.store(false, std::memory_order_release);
   } else if (!t_anchoring) {
@@ -174,14 +191,18 @@ bool TscClock::serve_real_calibrating(clockid_t id, timespec* ts) {
       // The anchor is a few reads away from publishing, unless its thread
       // was preempted: spin, then sleep a little (a yield would not let a
       // lower-priority anchoring thread run under SCHED_FIFO). Bounded: an
-      // anchoring thread stopped for good (a debugger) costs each caller
-      // 2 ms and the real clock's answer, never a hang.
+      // anchoring thread stopped for good (a debugger) costs each caller a
+      // few milliseconds and the real clock's answer, never a hang.
       for (int spins = 0; active_.load(std::memory_order_acquire) < 0; ++spins) {
         if (spins < 1000) {
           _mm_pause();
         } else if (spins < 1040) {
+          // (The system call: libc's nanosleep is a cancellation point, which
+          // clock_gettime is not; errno is the caller's.)
           timespec pause{0, 50000};
-          nanosleep(&pause, nullptr);
+          const int saved = errno;
+          syscall(SYS_nanosleep, &pause, nullptr);
+          errno = saved;
         } else {
           *ts = v;
           return true;
@@ -198,11 +219,12 @@ void TscClock::anchor() {
   Sample now;
   uint64_t t_real, t_boot;
   int64_t real_ns, boot_ns;
-  if (!bracketed(real_, CLOCK_MONOTONIC, &now.tsc, &now.mono)) return;
+  uint64_t w_mono, w_real, w_boot;
+  if (!bracketed(real_, CLOCK_MONOTONIC, &now.tsc, &now.mono, &w_mono)) return;
   uint64_t t_raw;
   if (!bracketed(real_, CLOCK_MONOTONIC_RAW, &t_raw, &now.raw)) return;
-  if (!bracketed(real_, CLOCK_REALTIME, &t_real, &real_ns)) return;
-  if (!bracketed(real_, CLOCK_BOOTTIME, &t_boot, &boot_ns)) return;
+  if (!bracketed(real_, CLOCK_REALTIME, &t_real, &real_ns, &w_real)) return;
+  if (!bracketed(real_, CLOCK_BOOTTIME, &t_boot, &boot_ns, &w_boot)) return;
 
   if (!have_first_) {
     first_ = last_ = now;
@@ -212,6 +234,15 @@ void TscClock::anchor() {
   int active = active_.load(std::memory_order_relaxed);
   // Calibration: a millisecond of baseline before serving anything.
   if (active < 0 && now.mono - first_.mono < kNsPerMs) return;
+  // What a tight bracket is on this machine: kTightTicks, or a few times the
+  // narrowest seen where the real clock is slower to read.
+  min_width_ = std::min({min_width_, w_mono, w_real, w_boot});
+  const uint64_t tight = std::max(kTightTicks, 4 * min_width_);
+  const bool real_tight = w_mono < tight && w_real < tight;
+  const bool boot_tight = w_mono < tight && w_boot < tight;
+  // The first line's offsets stand until a step or a tighter sample: they
+  // are taken from tight brackets only (the real clock answers meanwhile).
+  if (active < 0 && !(real_tight && boot_tight)) return;
 
   // The rate over the longest baseline that still follows slewing: from the
   // reference point, which moves forward once it is over 64 ms old.
@@ -307,19 +338,26 @@ void TscClock::anchor() {
   // REALTIME and BOOTTIME are MONOTONIC plus offsets that change only when
   // the clock is stepped or the machine suspended (NTP slews all three
   // alike), but each anchor estimates them anew, with its brackets' noise:
-  // an estimate too high by a preempted bracket, then a right one, would
-  // take them back. So an offset falls by at most what MONOTONIC gained
-  // between the old line's last value and the new line's first: nothing
-  // served before is above what is served after, and a too-high estimate
-  // is worked off over the next anchors. A fall of more than kJumpNs is
-  // the realtime clock stepped back (settimeofday, a leap second): taken at
-  // once, as Linux shows it. BOOTTIME's offset never falls in the kernel.
+  // a wrong estimate, then a right one, would take them back at a switch.
+  // - Only a tight sample re-estimates an offset; a loose one (its bracket
+  //   interrupted) keeps the old, so that every offset in use is within a
+  //   fraction of a microsecond (the first line waits for a tight sample).
+  // - A tight estimate lower by more than kStepBackNs is the realtime clock
+  //   stepped back (settimeofday, a leap second): taken at once, as Linux
+  //   shows it; so is any step forward.
+  // - A lower one within kStepBackNs is noise: the offset falls by at most
+  //   what MONOTONIC gained between the old line's last value and the new
+  //   line's first, so that nothing served before is above what is served
+  //   after.
+  // BOOTTIME's offset only grows in the kernel (suspend): never a step back.
   if (old) {
-    const int64_t gained = p.mono.at(visible_from) - old->mono.at(old_end);
-    const int64_t fall = gained > 0 ? gained : 0;
-    if (real_offset > old->real_offset - kJumpNs)
-      real_offset = std::max(real_offset, old->real_offset - fall);
-    boot_offset = std::max(boot_offset, old->boot_offset - fall);
+    const int64_t gained = std::max<int64_t>(0, p.mono.at(visible_from) - old->mono.at(old_end));
+    const int64_t real_change = real_offset - old->real_offset;
+    if (!real_tight) real_offset = old->real_offset;
+    else if (real_change > -kStepBackNs && real_change < 0)
+      real_offset = std::max(real_offset, old->real_offset - gained);
+    if (!boot_tight) boot_offset = old->boot_offset;
+    else boot_offset = std::max(boot_offset, old->boot_offset - gained);
   }
   p.real_offset = real_offset;
   p.boot_offset = boot_offset;

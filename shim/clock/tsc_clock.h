@@ -158,6 +158,7 @@ class TscClock {
   };
   Sample first_{}, last_{};
   bool have_first_ = false;
+  uint64_t min_width_ = UINT64_MAX;  // the narrowest bracket seen, in ticks
 };
 
 inline bool TscClock::fill(const Params& p, clockid_t id, uint64_t tsc, timespec* ts) {
