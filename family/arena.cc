@@ -258,9 +258,8 @@ void* alloc_core_locked(size_t n) noexcept {
 }
 
 void release_core_locked(void* p) noexcept {
-  if (!p) return;
-  if (!owns(p)) {
-    free(p);
+  if (!p || !owns(p)) {
+    release(p);  // (malloc's memory)
     return;
   }
   Header* h = g_arena;

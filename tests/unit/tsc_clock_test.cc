@@ -49,6 +49,15 @@ int fake_clock(clockid_t id, timespec* ts) {
   return 0;
 }
 
+// Starts the fake clock afresh at `base`, running at the real rate.
+void reset_fake_clock(int64_t base) {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  g_origin = ns(t);
+  g_base = base;
+  g_rate = 1.0;
+}
+
 // Re-bases the fake clock so that a rate change does not jump it.
 void set_rate(double r) {
   timespec t;
@@ -102,10 +111,7 @@ TEST(TscClock, OtherClockIdsAreNotServed) {
 
 TEST(TscClock, FollowsSlewingAndStepsNeverBackwards) {
   timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  g_origin = ns(t);
-  g_base = 100000000000ll;
-  g_rate = 1.0;
+  reset_fake_clock(100000000000ll);
   TscClock c;
   c.init(true, fake_clock);
   // Calibration: the real clock answers until the TSC line is drawn (about
@@ -229,11 +235,7 @@ int preempted_clock(clockid_t id, timespec* ts) {
 // anchor's interval) and threads that read the line must agree: no value
 // below one already served, however late the anchor's sample was.
 TEST(TscClock, PreemptedAnchorsNeverTakeTimeBack) {
-  timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  g_origin = ns(t);
-  g_base = 200000000000ll;
-  g_rate = 1.0;
+  reset_fake_clock(200000000000ll);
   g_preempt_us = 300;
   TscClock c;
   c.init(true, preempted_clock);
@@ -287,10 +289,7 @@ TEST(TscClock, PreemptedAnchorsNeverTakeTimeBack) {
 // at the end of the parent's last line, for good.
 TEST(TscClock, ForkDuringAnAnchorLeavesTheChildsClockRunning) {
   timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  g_origin = ns(t);
-  g_base = 300000000000ll;
-  g_rate = 1.0;
+  reset_fake_clock(300000000000ll);
   g_preempt_us = 0;
   TscClock c;
   c.init(true, preempted_clock);
@@ -348,10 +347,7 @@ int offset_noisy_clock(clockid_t id, timespec* ts) {
 // of an offset must not take them back, while a real step still shows.
 TEST(TscClock, NoisyOffsetEstimatesNeverTakeRealtimeBack) {
   timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  g_origin = ns(t);
-  g_base = 400000000000ll;
-  g_rate = 1.0;
+  reset_fake_clock(400000000000ll);
   TscClock c;
   g_offset_noise = true;
   c.init(true, offset_noisy_clock);
@@ -382,29 +378,22 @@ TEST(TscClock, NoisyOffsetEstimatesNeverTakeRealtimeBack) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(back[0].load(), 0) << "REALTIME went back " << back[0] << " times in " << reads << " reads";
   EXPECT_EQ(back[1].load(), 0) << "BOOTTIME went back " << back[1] << " times";
-  // A step of 50 ms still shows, at the next anchor with a tight sample
-  // (half of them here; some brackets are also interrupted for real).
-  g_real_offset += 50000000;
-  const uint64_t after = c.anchors() + 10;
-  while (c.anchors() < after) c.now(CLOCK_REALTIME, &t);
-  timespec real, served;
-  fake_clock(CLOCK_REALTIME, &real);
-  c.now(CLOCK_REALTIME, &served);
-  EXPECT_LT(std::abs(ns(served) - ns(real)), 2000000) << "the step did not show";
-  // And a step back (REALTIME is not monotonic: settimeofday, a leap second).
-  g_real_offset -= 50000000;
-  const uint64_t after_back = c.anchors() + 10;
-  while (c.anchors() < after_back) c.now(CLOCK_REALTIME, &t);
-  fake_clock(CLOCK_REALTIME, &real);
-  c.now(CLOCK_REALTIME, &served);
-  EXPECT_LT(std::abs(ns(served) - ns(real)), 2000000) << "the step back did not show";
-  // A small step back (100 us, chrony's makestep can be any size) shows too,
-  // not worked off over seconds.
-  g_real_offset -= 100000;
-  const uint64_t after_small = c.anchors() + 10;
-  while (c.anchors() < after_small) c.now(CLOCK_REALTIME, &t);
-  fake_clock(CLOCK_REALTIME, &real);
-  c.now(CLOCK_REALTIME, &served);
-  EXPECT_LT(std::abs(ns(served) - ns(real)), 20000) << "the small step back did not show";
+  // Steps of the realtime clock show at the next anchor with a tight sample
+  // (half of them here; some brackets are also interrupted for real): 50 ms
+  // forward, 50 ms back (REALTIME is not monotonic: settimeofday, a leap
+  // second), and a small step back (100 us: chrony's makestep can be any
+  // size), not worked off over seconds.
+  auto step_shows = [&](int64_t step, int64_t within) {
+    g_real_offset += step;
+    const uint64_t after = c.anchors() + 10;
+    while (c.anchors() < after) c.now(CLOCK_REALTIME, &t);
+    timespec real, served;
+    fake_clock(CLOCK_REALTIME, &real);
+    c.now(CLOCK_REALTIME, &served);
+    return std::abs(ns(served) - ns(real)) < within;
+  };
+  EXPECT_TRUE(step_shows(50000000, 2000000)) << "the step did not show";
+  EXPECT_TRUE(step_shows(-50000000, 2000000)) << "the step back did not show";
+  EXPECT_TRUE(step_shows(-100000, 20000)) << "the small step back did not show";
   g_offset_noise = false;
 }
