@@ -234,12 +234,16 @@ void TscClock::anchor() {
   int active = active_.load(std::memory_order_relaxed);
   // Calibration: a millisecond of baseline before serving anything.
   if (active < 0 && now.mono - first_.mono < kNsPerMs) return;
-  // What a tight bracket is on this machine: kTightTicks, or a few times the
-  // narrowest seen where the real clock is slower to read.
-  min_width_ = std::min({min_width_, w_mono, w_real, w_boot});
-  const uint64_t tight = std::max(kTightTicks, 4 * min_width_);
-  const bool real_tight = w_mono < tight && w_real < tight;
-  const bool boot_tight = w_mono < tight && w_boot < tight;
+  // What a tight bracket is on this machine, for each clock: kTightTicks, or
+  // a few times the narrowest seen where that clock is slower to read (a
+  // system call rather than the vDSO).
+  auto tight = [](uint64_t w, uint64_t* narrowest) {
+    *narrowest = std::min(*narrowest, w);
+    return w < std::max(kTightTicks, 4 * *narrowest);
+  };
+  const bool mono_tight = tight(w_mono, &min_width_[0]);
+  const bool real_tight = mono_tight && tight(w_real, &min_width_[1]);
+  const bool boot_tight = mono_tight && tight(w_boot, &min_width_[2]);
   // The first line's offsets stand until a step or a tighter sample: they
   // are taken from tight brackets only (the real clock answers meanwhile).
   if (active < 0 && !(real_tight && boot_tight)) return;

@@ -158,7 +158,8 @@ class TscClock {
   };
   Sample first_{}, last_{};
   bool have_first_ = false;
-  uint64_t min_width_ = UINT64_MAX;  // the narrowest bracket seen, in ticks
+  // The narrowest brackets seen (ticks): MONOTONIC, REALTIME, BOOTTIME.
+  uint64_t min_width_[3] = {UINT64_MAX, UINT64_MAX, UINT64_MAX};
 };
 
 inline bool TscClock::fill(const Params& p, clockid_t id, uint64_t tsc, timespec* ts) {
