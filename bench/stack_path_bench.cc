@@ -25,6 +25,14 @@ using namespace xdpload::stack;
 
 namespace {
 
+void open_or_abort(xdpload::testing::FakeStackPair& pair) {
+  ErrorText why;
+  if (pair.open(&why) != 0) {
+    fprintf(stderr, "stack_path_bench: %s\n", why.c_str());
+    abort();
+  }
+}
+
 struct Pair : xdpload::testing::FakeStackPair {
   udp_pcb *pa = nullptr, *pb = nullptr;
   uint64_t a_got = 0, b_got = 0;
@@ -32,11 +40,7 @@ struct Pair : xdpload::testing::FakeStackPair {
   uint32_t size = 64;
 
   Pair() {
-    ErrorText why;
-    if (open(&why) != 0) {
-      fprintf(stderr, "stack_path_bench: %s\n", why.c_str());
-      abort();
-    }
+    open_or_abort(*this);
     pa = udp_new();
     pb = udp_new();
     ip4_addr_t ia{ip_a}, ib{ip_b};
@@ -98,11 +102,7 @@ struct TcpPair : xdpload::testing::FakeStackPair {
   char buf[2048];
 
   TcpPair() {
-    ErrorText why;
-    if (open(&why) != 0) {
-      fprintf(stderr, "stack_path_bench: %s\n", why.c_str());
-      abort();
-    }
+    open_or_abort(*this);
     memset(buf, 'x', sizeof buf);
     ip4_addr_t ia{ip_a}, ib{ip_b};
     tcp_pcb* l = tcp_new();

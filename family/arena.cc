@@ -193,12 +193,6 @@ void* alloc(size_t n) noexcept {
   return b + 1;
 }
 
-void* alloc_zeroed(size_t n) noexcept {
-  void* p = alloc(n);
-  if (p) memset(p, 0, n);
-  return p;
-}
-
 bool owns(const void* p) noexcept {
   const char* a = reinterpret_cast<const char*>(g_arena);
   const char* c = static_cast<const char*>(p);

@@ -41,7 +41,6 @@ constexpr size_t kArenaBytes = size_t(4) << 30;
 // Memory in the family arena (created on first use); malloc's when the arena
 // cannot be made or is full (said once on stderr). Aligned to 16 bytes.
 void* alloc(size_t n) noexcept;
-void* alloc_zeroed(size_t n) noexcept;
 // Frees memory from alloc() (the arena's or malloc's).
 void release(void* p) noexcept;
 // The same for the stack (lwIP's heap and pools), whose callers hold the
