@@ -388,6 +388,16 @@ def main():
               f"{verdict} | {cell(d, bb)} |")
         w("")
 
+    reorder = ("reorder", "1 % kernel", "s"), ("reorder", "1 % xdpload", "s")
+    if med(d, reorder[0]) or med(d, reorder[1]):
+        w("## TCP through a reordering wire (50 MB A->B, seconds; tc_reorder.bpf.c holds 1 % of "
+          "A's data segments behind the next two frames; no loss)\n")
+        w("| reordered | kernel s | xdpload s | xdpload / kernel |")
+        w("|---|---|---|---|")
+        w(f"| 1 % | {cell(d, reorder[0])} | {cell(d, reorder[1])} | "
+          f"{ratio(med(d, reorder[1]), med(d, reorder[0]))} |")
+        w("")
+
     # ---- idle servers and timed events: figures the tests no longer time ----
     idle = sorted({k[1].rsplit(" ", 1)[0] for k in d if k[0] == "idle"})
     if idle:

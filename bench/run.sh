@@ -560,8 +560,8 @@ fi
 # Both senders use CUBIC; the kernel on bbr (this host's default, not
 # loss-based) is shown beside them for reference. Target: xdpload at most
 # 1.5x the kernel's time (CUBIC) at every rate.
-loss_case() {  # rate(0|0_1|1|2) pairing(kernel|xdpload|bbr: the kernel on bbr) repeat
-  local rate=$1 pairing=$2 r=$3 w=() cc=cubic
+loss_case() {  # rate(0|0_1|1|2) pairing(kernel|xdpload|bbr: the kernel on bbr) repeat [what: loss|reorder]
+  local rate=$1 pairing=$2 r=$3 what=${4:-loss} w=() cc=cubic
   [ "$pairing" = xdpload ] && w=("$X" --iface "$IF_A" --)
   [ "$pairing" = bbr ] && cc=bbr
   bg_b bash -c "nc -l -N 7300 >/dev/null </dev/null"
@@ -572,9 +572,13 @@ loss_case() {  # rate(0|0_1|1|2) pairing(kernel|xdpload|bbr: the kernel on bbr) 
   # namespace inherits and may not change: the socket asks).
   took=$(in_a timeout 300 "${w[@]}" python3 bench/timed_send.py "$IP_B" 7300 "$tmp/loss.in" $cc 2>"$tmp/loss.err")
   wait "$server"
-  [ -n "$took" ] && record loss "${rate/_/.} % $pairing" s "$r" "$took"
-  cmdline "loss: ${w[*]} timed_send.py $IP_B 7300 <50 MB file> $cc (connected to end of stream); B: nc -l -N; tc filter add dev $IF_B ingress|egress bpf da obj tc_loss.bpf.o sec tc/loss_<rate>"
-  note "  ${rate/_/.} % $pairing: $(grep -P "^loss\t${rate/_/.} % $pairing\t" "$raw" | tail -1 | cut -f5) s"
+  [ -n "$took" ] && record "$what" "${rate/_/.} % $pairing" s "$r" "$took"
+  if [ "$what" = loss ]; then
+    cmdline "loss: ${w[*]} timed_send.py $IP_B 7300 <50 MB file> $cc (connected to end of stream); B: nc -l -N; tc filter add dev $IF_B ingress|egress bpf da obj tc_loss.bpf.o sec tc/loss_<rate>"
+  else
+    cmdline "reorder: ${w[*]} timed_send.py $IP_B 7300 <50 MB file> $cc; B: nc -l -N; tc filter add dev $IF_B ingress bpf da obj tc_reorder.bpf.o sec tc/reorder_ingress_<rate>"
+  fi
+  note "  $what ${rate/_/.} % $pairing: $(grep -P "^$what\t${rate/_/.} % $pairing\t" "$raw" | tail -1 | cut -f5) s"
 }
 if want loss; then
   note "loss: 50 MB A->B through a lossy wire, kernel and xdpload senders"
@@ -594,6 +598,14 @@ if want loss; then
     for r in $(seq "$repeats"); do
       for pairing in kernel xdpload bbr; do loss_case $rate $pairing "$r"; done
     done
+  done
+  # Reordering without loss: tc_reorder.bpf.c holds 1 % of A's data segments
+  # back behind the next two frames (B's ACKs are left alone).
+  in_b tc filter del dev "$IF_B" egress pref 1 2>/dev/null
+  in_b tc filter replace dev "$IF_B" ingress pref 1 bpf da obj "$B/tests/tc_reorder.bpf.o" \
+    sec tc/reorder_ingress_1
+  for r in $(seq "$repeats"); do
+    for pairing in kernel xdpload; do loss_case 1 $pairing "$r" reorder; done
   done
   in_b tc qdisc del dev "$IF_B" clsact
   in_a ethtool -K "$IF_A" tso on gso on >/dev/null

@@ -55,6 +55,12 @@ $(BUILD)/tests/tc_loss.bpf.o: tests/progs/tc_loss.bpf.c
 	@mkdir -p $(@D)
 	$(CLANG) -O2 -g -target bpf -Wall -I/usr/include/$(shell gcc -dumpmachine) -c $< -o $@
 
+# The reordering wire of the loss-recovery test (tc programs).
+ALL += $(BUILD)/tests/tc_reorder.bpf.o
+$(BUILD)/tests/tc_reorder.bpf.o: tests/progs/tc_reorder.bpf.c
+	@mkdir -p $(@D)
+	$(CLANG) -O2 -g -target bpf -Wall -I/usr/include/$(shell gcc -dumpmachine) -c $< -o $@
+
 # A handshake held open (a tc program losing one client port's pure ACKs).
 ALL += $(BUILD)/tests/tc_drop_ack.bpf.o
 $(BUILD)/tests/tc_drop_ack.bpf.o: tests/progs/tc_drop_ack.bpf.c

@@ -95,4 +95,9 @@ print(sum(1 for q in p["queues"] if q["rx_frames"] > 0))'
 # Bytes received on the stack, from the exit line of a program run with XDPLOAD_LOG=1.
 exit_rx_bytes() { sed -n 's/.*exit: rx [0-9]* frames (\([0-9]*\) bytes).*/\1/p' "$1" | tail -1; }
 exit_tx_bytes() { sed -n 's/.*tx [0-9]* frames (\([0-9]*\) bytes).*/\1/p' "$1" | tail -1; }
+# From the exit line "exit: tcp R fast recoveries (S segments sent again),
+# T timeouts, ..., U undone as needless, ...": R, T and U.
+exit_recoveries() { sed -nE 's/.*exit: tcp ([0-9]+) fast recoveries.*/\1/p' "$1" | tail -1; }
+exit_timeouts() { sed -nE 's/.*exit: tcp .*, ([0-9]+) timeouts.*/\1/p' "$1" | tail -1; }
+exit_undone() { sed -nE 's/.*exit: tcp .*, ([0-9]+) undone as needless.*/\1/p' "$1" | tail -1; }
 export -f kernel_counter
