@@ -57,10 +57,12 @@ size_t build_tcp_opt_stats(const tcp_pcb* pcb, uint64_t edt_ns, int ack_ttl, uin
   const uint32_t ssthresh = ss >= 0x7fffffffu || pcb->ssthresh >= TCP_SND_BUF ? 0x7fffffffu : uint32_t(ss);
   // tcp_update_pacing_rate(): twice the window per round trip in slow
   // start, 1.2 times after it.
+  // SRTT is the timeout estimator's, Linux's tp->srtt_us (8 times it: lwIP
+  // patch 0016).
   uint64_t pacing = ~0ull;
-  if (pcb->srtt_us) {
+  if (pcb->srtt8_us) {
     const uint64_t ratio = cwnd < ssthresh / 2 ? 200 : 120;
-    pacing = uint64_t(mss) * cwnd * ratio * 10000 / pcb->srtt_us;
+    pacing = uint64_t(mss) * cwnd * ratio * 10000 * 8 / pcb->srtt8_us;
   }
   a.put<uint64_t>(kBusy, 0);
   a.put<uint64_t>(kRwndLimited, 0);
@@ -83,7 +85,7 @@ size_t build_tcp_opt_stats(const tcp_pcb* pcb, uint64_t edt_ns, int ack_ttl, uin
   a.put<uint64_t>(kBytesRetrans, pcb->bytes_retrans);
   a.put<uint32_t>(kDsackDups, pcb->dsack_dups);
   a.put<uint32_t>(kReordSeen, pcb->reord_seen);  // (Linux counts the events; here 0 or 1)
-  a.put<uint32_t>(kSrtt, pcb->srtt_us);
+  a.put<uint32_t>(kSrtt, pcb->srtt8_us >> 3);
   a.put<uint16_t>(kTimeoutRehash, 0);
   a.put<uint32_t>(kBytesNotsent, pcb->snd_lbb - pcb->snd_nxt);
   a.put<uint64_t>(kEdt, edt_ns);

@@ -1332,9 +1332,10 @@ void TcpSocket::fill_tcp_info(void* out, socklen_t* len) const {
       ti.tcpi_snd_cwnd = pcb->mss ? uint32_t(pcb->cwnd / pcb->mss) : 0;
       ti.tcpi_snd_ssthresh = pcb->mss ? uint32_t(pcb->ssthresh / pcb->mss) : 0;
       ti.tcpi_rto = uint32_t(pcb->rto) * TCP_SLOW_INTERVAL * 1000;
-      // sa is 8 x smoothed RTT in slow-timer ticks.
-      ti.tcpi_rtt = uint32_t(pcb->sa >> 3) * TCP_SLOW_INTERVAL * 1000;
-      ti.tcpi_rttvar = uint32_t(pcb->sv >> 2) * TCP_SLOW_INTERVAL * 1000;
+      // The timeout's estimator, in Linux's fields and scaling (lwIP patch
+      // 0016): srtt8_us is 8 times the smoothed RTT.
+      ti.tcpi_rtt = pcb->srtt8_us >> 3;
+      ti.tcpi_rttvar = pcb->mdev_us >> 2;
       ti.tcpi_retransmits = pcb->nrtx;
       // Linux's packets_out: segments sent and not acknowledged (not lwIP's
       // queue length, which counts pbufs, 2 for a segment sent from a frame,

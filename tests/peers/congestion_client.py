@@ -6,11 +6,14 @@
 Opens two connections to HOST:PORT: the first keeps the namespace's default
 congestion control, the second asks for "cubic". Prints what getsockopt
 says for each ("default NAME", "cubic NAME"), what asking for an unknown
-name gives ("nope ERRNO-NAME"), sends 1 MB on each, prints "ready" and
-holds the connections HOLD seconds (for xdpload-stat to look at them).
+name gives ("nope ERRNO-NAME"), sends 1 MB on each, prints whether TCP_INFO's
+round trip (tcpi_rtt, microseconds) is that of a veth pair, above 0 and
+below 40 ms ("rtt sane"), prints "ready" and holds the connections HOLD
+seconds (for xdpload-stat to look at them).
 """
 import errno
 import socket
+import struct
 import sys
 import time
 
@@ -38,6 +41,9 @@ except OSError as e:
 print("after-nope", name_of(conns[0]), flush=True)
 for s in conns:
     s.sendall(b"x" * 1000000)
+# struct tcp_info: tcpi_rtt is the 16th 32-bit field, after 8 bytes of u8s.
+rtt = struct.unpack_from("I", conns[1].getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104), 8 + 15 * 4)[0]
+print("rtt", "sane" if 0 < rtt < 40000 else rtt, flush=True)
 print("ready", flush=True)
 time.sleep(hold)
 for s in conns:

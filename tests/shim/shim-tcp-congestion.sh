@@ -21,7 +21,7 @@ bg_preload_a env XDPLOAD_LOG=1 python3 "$peer" "$IP_B" 7400 30 >"$tmp/xdp.out" 2
 client=$BG_PID
 wait_for 100 grep -qx ready "$tmp/xdp.out"
 cat "$tmp/xdp.out"
-check "what the program sees is what the kernel says (getsockopt, ENOENT)" \
+check "what the program sees is what the kernel says (getsockopt, ENOENT, TCP_INFO's round trip)" \
   diff <(grep -v ready "$tmp/kernel.out") <(grep -v ready "$tmp/xdp.out")
 check "the namespace's default applies (reno)" grep -qx "default reno" "$tmp/xdp.out"
 check "an unknown name is refused with ENOENT" grep -qx "nope ENOENT" "$tmp/xdp.out"

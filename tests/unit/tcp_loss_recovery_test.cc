@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -168,6 +169,29 @@ struct LossyWire {
   }
 };
 
+// A path's delay, one way: the frames a link sends are held and put on the
+// wire `ms` later, at the first poll after that (the fake link alone
+// delivers at the next poll).
+struct DelayLine {
+  xdpload::testing::FakeLink* link = nullptr;  // the sender, as which they are delivered
+  int ms = 0;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::vector<uint8_t>>> frames;
+
+  bool hold(const uint8_t* frame, uint32_t len) {
+    if (ms <= 0) return false;
+    frames.emplace_back(std::chrono::steady_clock::now() + std::chrono::milliseconds(ms),
+                        std::vector<uint8_t>(frame, frame + len));
+    return true;
+  }
+  void deliver_due() {
+    const auto now = std::chrono::steady_clock::now();
+    while (!frames.empty() && frames.front().first <= now) {
+      link->deliver(frames.front().second.data(), uint32_t(frames.front().second.size()));
+      frames.pop_front();
+    }
+  }
+};
+
 // Turns the SACK-permitted option of B's SYN into two NOPs: A then talks to a
 // peer without SACK.
 bool strip_sack_permitted(uint8_t* frame, uint32_t len) {
@@ -197,18 +221,28 @@ struct Transfer {
   xdpload::testing::FakeStackPair pair;
   TcpSink sink;
   LossyWire wire;
+  DelayLine delay_ab, delay_ba;  // none unless asked for
   struct tcp_pcb* listener = nullptr;
   struct tcp_pcb* client = nullptr;
   bool connected = false;
   uint64_t sent = 0;
 
-  explicit Transfer(bool peer_has_sack = true) {
+  // delay_ms: the path's delay each way, from the handshake on.
+  explicit Transfer(bool peer_has_sack = true, int delay_ms = 0) {
     ErrorText why;
     CoreGuard g;
     EXPECT_EQ(pair.open(&why), 0) << why.c_str();
     wire.link = pair.link_a;
-    pair.link_a->wire_filter = [this](uint8_t* f, uint32_t l) { return wire.drop(f, l); };
-    if (!peer_has_sack) pair.link_b->wire_filter = strip_sack_permitted;
+    delay_ab.link = pair.link_a;
+    delay_ba.link = pair.link_b;
+    delay_ab.ms = delay_ba.ms = delay_ms;
+    pair.link_a->wire_filter = [this](uint8_t* f, uint32_t l) {
+      return wire.drop(f, l) || delay_ab.hold(f, l);
+    };
+    pair.link_b->wire_filter = [this, peer_has_sack](uint8_t* f, uint32_t l) {
+      if (!peer_has_sack) strip_sack_permitted(f, l);
+      return delay_ba.hold(f, l);
+    };
     listener = tcp_new();
     ip4_addr_t b{pair.ip_b};
     EXPECT_EQ(tcp_bind(listener, &b, 7000), ERR_OK);
@@ -238,7 +272,11 @@ struct Transfer {
     pair.b.reset();
   }
 
-  void poll() { pair.poll(); }
+  void poll() {
+    delay_ab.deliver_due();
+    delay_ba.deliver_due();
+    pair.poll();
+  }
 
   // Queues `bytes` more of the stream and polls until B has all of it and A
   // holds nothing unacknowledged. Polls with short sleeps, so that lwIP's
@@ -657,4 +695,54 @@ TEST(TcpLossRecovery, AnOldDuplicateIsDroppedByPaws) {
   EXPECT_GE(t.wire.retransmissions, 1u);
   EXPECT_LE(t.wire.retransmissions, 2u) << "sent again:" << t.wire.spurious();
   EXPECT_EQ(d.rexmit_rto, 0u);
+}
+
+// The retransmission timeout (lwIP patch 0016): SRTT from every ACK's round
+// trip in microseconds, and RTO = SRTT + RTTVAR with RTTVAR at least 200 ms,
+// as Linux computes it. On a path of 60 ms each way, lwIP's estimator (one
+// sample per round trip, in 40 ms ticks) read the round trip as 72-80 ms
+// and gave a timeout of 520-560 ms (Linux: about 320).
+TEST(TcpRetransmissionTimeout, IsTheRoundTripAndAtLeast200msMore) {
+  Transfer t(true, 60);
+  t.send_and_drain(100 * kSeg);
+  ASSERT_EQ(t.sink.received, t.sent);
+  CoreGuard g;
+  // 120 ms, plus B's delayed ACKs (lwIP's fast timer, 20 ms at most) and
+  // the polling's lateness on a loaded machine.
+  const uint32_t srtt_us = t.client->srtt8_us >> 3;
+  EXPECT_GE(srtt_us, 115000u);
+  EXPECT_LE(srtt_us, 250000u);
+  EXPECT_GE(t.client->rttvar_us, 200000u) << "RTTVAR below the timeout's floor";
+  // SRTT + RTTVAR in whole slow-timer ticks, rounded up, and one more (the
+  // timer counts whole ticks from a transmission anywhere within one).
+  const uint32_t tick_us = TCP_SLOW_INTERVAL * 1000;
+  EXPECT_EQ(uint32_t(t.client->rto), (srtt_us + t.client->rttvar_us + tick_us - 1) / tick_us + 1)
+      << "SRTT " << srtt_us << " us, RTTVAR " << t.client->rttvar_us << " us";
+}
+
+// An ACK for a segment sent twice gives no sample from the segment's time
+// (Karn's rule: which copy arrived is unknown); the timestamp it echoes does
+// (RFC 7323): it names the copy the peer answered. After the path's delay
+// grew from 10 to 100 ms each way, the one ACK of a segment whose first copy
+// was lost moves SRTT an eighth of the way to the new round trip.
+TEST(TcpRetransmissionTimeout, TimestampsSampleWhatKarnsRuleLeaves) {
+  Transfer t(true, 10);
+  t.send_and_drain(40 * kSeg);
+  ASSERT_EQ(t.sink.received, t.sent);
+  uint32_t before_us;
+  {
+    CoreGuard g;
+    before_us = t.client->srtt8_us >> 3;
+    ASSERT_GE(before_us, 15000u);
+    ASSERT_LE(before_us, 45000u);
+  }
+  t.delay_ab.ms = t.delay_ba.ms = 100;
+  t.wire.armed = true;
+  t.wire.lose = {0};
+  send_intact(t, 1);
+  EXPECT_EQ(t.wire.lost_seqs.size(), 1u);
+  EXPECT_GE(t.wire.retransmissions, 1u);
+  CoreGuard g;
+  // 200 ms or more, weighed an eighth: at least 19 ms more.
+  EXPECT_GE(t.client->srtt8_us >> 3, before_us + 15000) << "SRTT stayed at " << before_us << " us";
 }
