@@ -138,6 +138,8 @@ u32_t sys_now(void) { return u32_t(now_ms()); }
 
 unsigned int xdpload_now_us(void) { return unsigned(mono_ns() / 1000); }
 
+unsigned int xdpload_now_s(void) { return unsigned(now_ms() / 1000); }
+
 // lwIP's malloc (lwipopts.h): the family arena; lwIP runs under the core
 // lock, whose holder may use the arena's lock-free side.
 void* xdpload_family_malloc(size_t n) {

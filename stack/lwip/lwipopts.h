@@ -226,6 +226,7 @@ unsigned short xdpload_lwip_chksum(const void* data, int len);
 unsigned int xdpload_tcp_isn(const struct ip4_addr* local_ip, unsigned short local_port,
                              const struct ip4_addr* remote_ip, unsigned short remote_port);
 unsigned int xdpload_now_us(void);
+unsigned int xdpload_now_s(void);
 #ifdef __cplusplus
 }
 #endif
@@ -242,5 +243,8 @@ unsigned int xdpload_now_us(void);
 /* RACK-TLP's clock (stack/lwip/patches): microseconds, where a veth round
  * trip is tens of them and sys_now's milliseconds would say nothing. */
 #define TCP_NOW_US() xdpload_now_us()
+/* PAWS' 24-day rule (patch 0017): seconds that do not wrap with sys_now's
+ * milliseconds, from the coarse clock (a few ns: read per segment). */
+#define TCP_NOW_S() xdpload_now_s()
 
 #endif /* XDPLOAD_LWIPOPTS_H */

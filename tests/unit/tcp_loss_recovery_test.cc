@@ -697,6 +697,52 @@ TEST(TcpLossRecovery, AnOldDuplicateIsDroppedByPaws) {
   EXPECT_EQ(d.rexmit_rto, 0u);
 }
 
+// A connection idle more than 24 days (RFC 7323 5.5; lwIP patch 0017): the
+// peer's millisecond clock may since have moved past half its range, and
+// its timestamps look older than the last one taken. PAWS trusts them
+// then, as Linux does, and takes the new value. Before, every segment was
+// dropped, for good (an older value is never taken).
+TEST(TcpLossRecovery, AfterTwentyFourDaysIdlePawsTrustsTheTimestampsAgain) {
+  Transfer t;
+  warm_up(t);
+  {
+    CoreGuard g;
+    ASSERT_NE(t.sink.pcb, nullptr);
+    t.sink.pcb->ts_recent_stamp -= 25 * 24 * 3600;  // as if taken 25 days ago
+  }
+  t.wire.age = {0, 1, 2};  // a minute older than the last one B took
+  TcpEvents d = send_intact(t, 10);
+  EXPECT_EQ(d.paws_dropped, 0u);
+  EXPECT_EQ(t.wire.retransmissions, 0u) << "sent again:" << t.wire.spurious();
+}
+
+// Some stacks put 0 in the timestamp of their SYN and real values after
+// it; Linux's PAWS lets everything past a ts_recent of 0 (patch 0017). B's
+// SYN-ACK says 0 here, and its later timestamps are above 2^31, where they
+// look older than 0: A dropped every ACK of B's before.
+TEST(TcpLossRecovery, ATimestampOfZeroInTheSynBarsNoLaterOne) {
+  Transfer t;
+  {
+    CoreGuard g;  // (before the first poll: B has not answered A's SYN yet)
+    t.pair.link_b->wire_filter = [](uint8_t* f, uint32_t l) {
+      uint32_t payload = 0;
+      uint8_t* tcp = tcp_header(f, l, &payload);
+      uint8_t* ts = tcp ? tsval_field(tcp) : nullptr;
+      if (!ts) return false;
+      const uint32_t v = (tcp[13] & 0x02) ? 0 : be32(ts) + 0x80000000u;
+      ts[0] = uint8_t(v >> 24), ts[1] = uint8_t(v >> 16), ts[2] = uint8_t(v >> 8), ts[3] = uint8_t(v);
+      fix_tcp_checksum(f);
+      return false;
+    };
+  }
+  EventsSince x;
+  t.send_and_drain(40 * kSeg);
+  EXPECT_EQ(t.sink.received, t.sent);
+  EXPECT_EQ(x.delta().paws_dropped, 0u);
+  CoreGuard g;
+  EXPECT_EQ(t.client->unacked, nullptr) << "B's acknowledgements did not reach A's TCP";
+}
+
 // The retransmission timeout (lwIP patch 0016): SRTT from every ACK's round
 // trip in microseconds, and RTO = SRTT + RTTVAR with RTTVAR at least 200 ms,
 // as Linux computes it. On a path of 60 ms each way, lwIP's estimator (one
