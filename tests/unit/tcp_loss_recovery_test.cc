@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -93,12 +94,12 @@ struct LossyWire {
   bool seen_data = false;
   std::set<uint32_t> lose, lose_twice;
   // Numbered segments held back until three later ones have passed
-  // (reordering by three), then put on the wire by `link`.
+  // (reordering by three), then put on the wire by `put`.
   std::set<uint32_t> hold;
   // Numbered segments whose timestamp is set back a minute (an old
   // duplicate, to PAWS): the receiver must drop them.
   std::set<uint32_t> age;
-  xdpload::testing::FakeLink* link = nullptr;
+  std::function<void(const uint8_t*, uint32_t)> put;
   struct Held {
     std::vector<uint8_t> frame;
     int later = 0;
@@ -126,7 +127,7 @@ struct LossyWire {
     // Held segments go out just before the fourth data segment after them.
     for (auto it = held.begin(); it != held.end();) {
       if (++it->later == 4) {
-        link->deliver(it->frame.data(), uint32_t(it->frame.size()));
+        put(it->frame.data(), uint32_t(it->frame.size()));
         it = held.erase(it);
       } else {
         ++it;
@@ -232,7 +233,10 @@ struct Transfer {
     ErrorText why;
     CoreGuard g;
     EXPECT_EQ(pair.open(&why), 0) << why.c_str();
-    wire.link = pair.link_a;
+    // (A held segment joins the delay line behind those that overtook it.)
+    wire.put = [this](const uint8_t* f, uint32_t l) {
+      if (!delay_ab.hold(f, l)) pair.link_a->deliver(f, l);
+    };
     delay_ab.link = pair.link_a;
     delay_ba.link = pair.link_b;
     delay_ab.ms = delay_ba.ms = delay_ms;
@@ -336,6 +340,15 @@ struct EventsSince {
 
 constexpr uint32_t kSeg = TCP_MSS - 12;  // payload of a segment with timestamps
 
+// A base delay each way for the reordering cases, as real paths have. RACK
+// tells a late original's acknowledgement from its retransmission's by the
+// round trip it implies: below the path's minimum, it was the original's
+// (RFC 8985 6.2 step 2, Linux's tcp_rack_advance). Without a base delay the
+// fake wire's only delay is its queue, the minimum is microseconds, and in
+// about one run in ten (4 of 40, 2026-11-28) RACK took the retransmission
+// for delivered and the window queued before it for lost, sending it again.
+constexpr int kBaseDelayMs = 1;
+
 // Opens the window: 512 KB without loss, then arms the wire.
 void warm_up(Transfer& t) {
   t.send_and_drain(512 * 1024);
@@ -433,7 +446,7 @@ TEST(TcpLossRecovery, LostRetransmissionIsFoundWithoutTimeout) {
 }
 
 TEST(TcpLossRecovery, ReorderingByThreeIsUndoneByDsack) {
-  Transfer t;
+  Transfer t(true, kBaseDelayMs);
   warm_up(t);
   t.wire.hold = {5};  // overtaken by three later segments, not lost
   uint32_t cwnd_before, ssthresh_before;
@@ -467,14 +480,14 @@ TEST(TcpLossRecovery, ReorderingByThreeIsUndoneByDsack) {
 // Before the patch each of the six cost one retransmission and one
 // recovery (checked). (On this fake link RACK's timer, which has
 // millisecond steps, sometimes still fires for a later one: at most three.)
-// (On this fake link a whole window queues on the wire: in about one run
-// of six, the late original of the first held segment is acknowledged
-// while its retransmission waits behind that window, RACK takes the
+// (Without kBaseDelayMs a whole window queued on the wire: in about one run
+// of six, the late original of the first held segment was acknowledged
+// while its retransmission waited behind that window, RACK took the
 // retransmission for delivered and every segment queued before it for
-// lost: one recovery sends the window again, all of it undone by D-SACKs.
+// lost: one recovery sent the window again, all of it undone by D-SACKs.
 // Hence the checks are per reordering, not a total.)
 TEST(TcpLossRecovery, RepeatedReorderingStopsCostingRetransmissions) {
-  Transfer t;
+  Transfer t(true, kBaseDelayMs);
   warm_up(t);
   // Further apart than a whole window (256 KiB): the D-SACK of one comes
   // back before the next.
@@ -507,7 +520,7 @@ TEST(TcpLossRecovery, RepeatedReorderingStopsCostingRetransmissions) {
 // bring both back is not checked: on this fake link an occasional recovery
 // sends a queued window again, D-SACKed, which restarts the count.)
 TEST(TcpLossRecovery, AfterReorderingLossesAreStillRepairedWithoutTimeout) {
-  Transfer t;
+  Transfer t(true, kBaseDelayMs);
   warm_up(t);
   t.wire.hold = {5};
   // Further apart than a whole window (256 KiB): one recovery each.
@@ -671,7 +684,7 @@ TEST(TcpCongestionControl, GrowthInCongestionAvoidance) {
 }
 
 TEST(TcpLossRecovery, ReorderingAndLossTogetherStayIntactWithoutTimeout) {
-  Transfer t;
+  Transfer t(true, kBaseDelayMs);
   warm_up(t);
   for (uint32_t i = 11; i < 2000; i += 37) t.wire.hold.insert(i);
   for (uint32_t i = 30; i < 2000; i += 97) t.wire.lose.insert(i);
