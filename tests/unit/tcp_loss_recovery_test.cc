@@ -640,6 +640,40 @@ TEST(TcpCongestionControl, CongestionAvoidanceWaitsForTheWindowToLimit) {
   EXPECT_EQ(t.client->cwnd, cwnd0);
 }
 
+// Slow start too (patch 0018, RFC 7661 as Linux's tcp_is_cwnd_limited):
+// the window grows only while it is below twice what was in flight. A
+// request/response connection in slow start keeps its initial window;
+// before, each of its 64-byte ACKs added 64 bytes to it.
+TEST(TcpCongestionControl, SlowStartWaitsForTheWindowToLimit) {
+  Transfer t;
+  t.send_and_drain(64);
+  uint32_t cwnd0;
+  {
+    CoreGuard g;
+    ASSERT_LT(t.client->cwnd, t.client->ssthresh) << "not in slow start";
+    cwnd0 = t.client->cwnd;
+  }
+  for (int i = 0; i < 30; ++i) t.send_and_drain(64);
+  EXPECT_EQ(t.sink.received, t.sent);
+  CoreGuard g;
+  EXPECT_EQ(t.client->cwnd, cwnd0) << "slow start grew a window that did not limit";
+}
+
+// ...and a sender that fills its window still doubles it each round trip.
+TEST(TcpCongestionControl, SlowStartStillOpensTheWindowForABulkSender) {
+  Transfer t(true, kBaseDelayMs);
+  t.send_and_drain(64);
+  uint32_t cwnd0;
+  {
+    CoreGuard g;
+    cwnd0 = t.client->cwnd;
+  }
+  t.send_and_drain(256 * 1024);
+  EXPECT_EQ(t.sink.received, t.sent);
+  CoreGuard g;
+  EXPECT_GE(t.client->cwnd, 8 * cwnd0) << "slow start did not open the window";
+}
+
 TEST(TcpCongestionControl, RenoHalvesCubicKeepsSeventyPercent) {
   CoreGuard g;
   struct tcp_pcb* p = tcp_new();
