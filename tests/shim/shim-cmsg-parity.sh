@@ -30,6 +30,15 @@ need_root
 netns_up
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; netns_down' EXIT
+# The kernel stamps received packets only while some socket asks for
+# timestamps, and the first to ask turns that on from a deferred work item
+# (net_enable_timestamp): a TCP case's segments could arrive before it ran
+# and read back with no stamp on the kernel side (seen once, with the
+# machine busy). A socket in B asks for the whole test.
+bg_b python3 -c 'import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_TIMESTAMP, 1)
+time.sleep(3600)'
 bg_b python3 "$TOP/tests/peers/dgram_source.py" 9800 >"$tmp/source.out" 2>&1
 head -c 300000 /dev/urandom >"$tmp/blob"
 bg_b socat TCP4-LISTEN:9810,reuseaddr,fork EXEC:"cat $tmp/blob"
