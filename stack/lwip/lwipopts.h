@@ -243,7 +243,7 @@ unsigned int xdpload_now_s(void);
 /* RACK-TLP's clock (stack/lwip/patches): microseconds, where a veth round
  * trip is tens of them and sys_now's milliseconds would say nothing. */
 #define TCP_NOW_US() xdpload_now_us()
-/* PAWS' 24-day rule (patch 0017): seconds that do not wrap with sys_now's
+/* PAWS' idle rule (patch 0017): seconds that do not wrap with sys_now's
  * milliseconds, from the coarse clock (a few ns: read per segment). */
 #define TCP_NOW_S() xdpload_now_s()
 

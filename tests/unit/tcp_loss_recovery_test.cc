@@ -656,7 +656,8 @@ TEST(TcpCongestionControl, SlowStartWaitsForTheWindowToLimit) {
   for (int i = 0; i < 30; ++i) t.send_and_drain(64);
   EXPECT_EQ(t.sink.received, t.sent);
   CoreGuard g;
-  EXPECT_EQ(t.client->cwnd, cwnd0) << "slow start grew a window that did not limit";
+  // (At most: a timeout on a stalled machine would cut it.)
+  EXPECT_LE(t.client->cwnd, cwnd0) << "slow start grew a window that did not limit";
 }
 
 // ...and a sender that fills its window still doubles it each round trip.
@@ -744,23 +745,27 @@ TEST(TcpLossRecovery, AnOldDuplicateIsDroppedByPaws) {
   EXPECT_EQ(d.rexmit_rto, 0u);
 }
 
-// A connection idle more than 24 days (RFC 7323 5.5; lwIP patch 0017): the
-// peer's millisecond clock may since have moved past half its range, and
-// its timestamps look older than the last one taken. PAWS trusts them
-// then, as Linux does, and takes the new value. Before, every segment was
+// A connection idle long enough for the peer's timestamp clock to move past
+// half its range (RFC 7323 5.5: 24.8 days at a millisecond; Linux since 6.7
+// allows 36 minutes, for microsecond clocks; lwIP patch 0017): its
+// timestamps look older than the last one taken. PAWS trusts them then,
+// as Linux does, and takes the new value. Before, every segment was
 // dropped, for good (an older value is never taken).
-TEST(TcpLossRecovery, AfterTwentyFourDaysIdlePawsTrustsTheTimestampsAgain) {
+TEST(TcpLossRecovery, AfterALongIdlePawsTrustsTheTimestampsAgain) {
   Transfer t;
   warm_up(t);
   {
     CoreGuard g;
     ASSERT_NE(t.sink.pcb, nullptr);
-    t.sink.pcb->ts_recent_stamp -= 25 * 24 * 3600;  // as if taken 25 days ago
+    t.sink.pcb->ts_recent_stamp -= TCP_PAWS_IDLE_S + 60;  // taken that long ago
   }
   t.wire.age = {0, 1, 2};  // a minute older than the last one B took
   TcpEvents d = send_intact(t, 10);
   EXPECT_EQ(d.paws_dropped, 0u);
   EXPECT_EQ(t.wire.retransmissions, 0u) << "sent again:" << t.wire.spurious();
+  CoreGuard g;
+  EXPECT_LT(uint32_t(TCP_NOW_S() - t.sink.pcb->ts_recent_stamp), 60u)
+      << "the new timestamp was not taken";
 }
 
 // Some stacks put 0 in the timestamp of their SYN and real values after
@@ -776,7 +781,7 @@ TEST(TcpLossRecovery, ATimestampOfZeroInTheSynBarsNoLaterOne) {
       uint8_t* tcp = tcp_header(f, l, &payload);
       uint8_t* ts = tcp ? tsval_field(tcp) : nullptr;
       if (!ts) return false;
-      const uint32_t v = (tcp[13] & 0x02) ? 0 : be32(ts) + 0x80000000u;
+      const uint32_t v = (tcp[13] & 0x02) ? 0 : be32(ts) | 0x80000000u;
       ts[0] = uint8_t(v >> 24), ts[1] = uint8_t(v >> 16), ts[2] = uint8_t(v >> 8), ts[3] = uint8_t(v);
       fix_tcp_checksum(f);
       return false;
