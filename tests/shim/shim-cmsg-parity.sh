@@ -37,8 +37,11 @@ trap 'rm -rf "$tmp"; netns_down' EXIT
 # machine busy). A socket in B asks for the whole test.
 bg_b python3 -c 'import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_TIMESTAMP, 1)
-time.sleep(3600)'
+s.setsockopt(socket.SOL_SOCKET, 29, 1)  # SO_TIMESTAMP (Python has no name for it)
+print("ready", flush=True)
+time.sleep(3600)' >"$tmp/stamping.out"
+wait_for 50 grep -q ready "$tmp/stamping.out"
+check "a socket in B keeps the kernel's receive stamping on" grep -q ready "$tmp/stamping.out"
 bg_b python3 "$TOP/tests/peers/dgram_source.py" 9800 >"$tmp/source.out" 2>&1
 head -c 300000 /dev/urandom >"$tmp/blob"
 bg_b socat TCP4-LISTEN:9810,reuseaddr,fork EXEC:"cat $tmp/blob"
