@@ -95,6 +95,19 @@ print(sum(1 for q in p["queues"] if q["rx_frames"] > 0))'
 # Bytes received on the stack, from the exit line of a program run with XDPLOAD_LOG=1.
 exit_rx_bytes() { sed -n 's/.*exit: rx [0-9]* frames (\([0-9]*\) bytes).*/\1/p' "$1" | tail -1; }
 exit_tx_bytes() { sed -n 's/.*tx [0-9]* frames (\([0-9]*\) bytes).*/\1/p' "$1" | tail -1; }
+# tc_wire_b: B's veth made ready for a tc program acting as the wire (loss,
+# reordering): a clsact qdisc, and wire-sized packets from B's kernel. TSO
+# and GSO off are not enough: TCP builds GSO packets whatever the device
+# offers and splits them in software after the tc egress hook; a device
+# limit of one segment per packet makes it build wire-sized ones (seen at
+# the hook: 2450 of 2706 packets of a 50 MB transfer were larger than the
+# MTU without it, none with it). Without it a dropped or held "frame" was
+# tens of segments.
+tc_wire_b() {
+  in_b tc qdisc add dev "$IF_B" clsact
+  in_b ethtool -K "$IF_B" tso off gso off >/dev/null
+  in_b ip link set dev "$IF_B" gso_max_segs 1
+}
 # From the exit line "exit: tcp R fast recoveries (S segments sent again),
 # T timeouts, ..., U undone as needless, ...": R, T and U.
 exit_recoveries() { sed -nE 's/.*exit: tcp ([0-9]+) fast recoveries.*/\1/p' "$1" | tail -1; }

@@ -13,15 +13,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; netns_down' EXIT
 head -c 50000000 /dev/urandom >"$tmp/in"
 want=$(sha256sum <"$tmp/in" | cut -d' ' -f1)
-in_b tc qdisc add dev "$IF_B" clsact
-# Wire-sized frames from B's kernel too: a dropped GSO frame would be tens of
-# segments lost at once. TSO and GSO off are not enough: TCP builds GSO
-# packets whatever the device offers and segments them in software after
-# the tc egress hook. A device limit of one segment per packet makes TCP
-# build wire-sized ones (seen at the hook: 2450 of 2706 frames of a 50 MB
-# transfer were larger than the MTU without it, none with it).
-in_b ethtool -K "$IF_B" tso off gso off >/dev/null
-in_b ip link set dev "$IF_B" gso_max_segs 1
+tc_wire_b
 
 for rate in 0_1 1 2; do
   for dir in ingress egress; do

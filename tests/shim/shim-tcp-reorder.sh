@@ -17,11 +17,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; netns_down' EXIT
 head -c 50000000 /dev/urandom >"$tmp/in"
 want=$(sha256sum <"$tmp/in" | cut -d' ' -f1)
-in_b tc qdisc add dev "$IF_B" clsact
-# Wire-sized frames from B's kernel: the program holds one frame at a time,
-# of at most the MTU (gso_max_segs: see shim-tcp-loss.sh).
-in_b ethtool -K "$IF_B" tso off gso off >/dev/null
-in_b ip link set dev "$IF_B" gso_max_segs 1
+tc_wire_b  # (the program holds one frame at a time, of at most the MTU)
 for hook in ingress egress; do
   in_b tc filter replace dev "$IF_B" "$hook" pref 1 bpf da \
     obj "$BUILD/tests/tc_reorder.bpf.o" sec "tc/reorder_${hook}_1"
