@@ -58,6 +58,7 @@ check "nginx (master and 2 workers) through the broker: 5 of 5 requests byte-exa
 check "nginx: wrk served requests (${WRK_REQUESTS:-0}), no socket errors" \
   bash -c "[ ${WRK_REQUESTS:-0} -gt 100 ] && ! grep -qE 'Socket errors|Non-2xx' $tmp/wrk.out"
 check "the forking server as nobody: 20 connections, each in its own child, intact" [ "$rc" -eq 0 ]
+wait_for 30 grep -q "^program .* uid 65534 " "$BROKER_STATUS"  # (written every 200 ms)
 check "the forking server runs as uid 65534" grep -q "^program .* uid 65534 " "$BROKER_STATUS"
 check "both families accelerated: A's kernel saw no TCP segment (+$((segs_after - segs)))" \
   [ "$segs_after" -eq "$segs" ]

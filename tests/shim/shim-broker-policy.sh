@@ -78,6 +78,8 @@ check "nobody's server runs as uid 65534 with no capabilities" \
 check "nobody on 9001: UDP and TCP echo intact" bash -c "[ $rc_u -eq 0 -a $rc_t -eq 0 ]"
 check "nobody on 9001: accelerated (A's kernel UdpInDatagrams +$udp_d, TcpInSegs +$tcp_d)" \
   [ "$udp_d" -lt 5 -a "$tcp_d" -lt 20 ]
+# (The broker writes its status every 200 ms: the echo can be over first.)
+wait_for 30 grep -q '^program .* uid 65534 .* ports 2 ' "$BROKER_STATUS"
 check "nobody's server is listed by the broker" \
   bash -c "grep -q '^program .* uid 65534 .* ports 2 ' $BROKER_STATUS || { cat $BROKER_STATUS; false; }"
 kill $server
