@@ -108,6 +108,30 @@ tc_wire_b() {
   in_b ethtool -K "$IF_B" tso off gso off >/dev/null
   in_b ip link set dev "$IF_B" gso_max_segs 1
 }
+# nc_a_to_b FILE PORT GOT ERR: nc under the preload in A (XDPLOAD_LOG=1, its
+# stderr to ERR) sends FILE to a kernel nc in B listening on PORT, which
+# writes what it got to GOT. Returns A's nc's status.
+nc_a_to_b() {
+  local file=$1 port=$2 got=$3 err=$4 server rc
+  bg_b bash -c "nc -l -N $port >$got"
+  server=$BG_PID
+  wait_for 30 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :$port' | grep -q $port"
+  PRELOAD_A env XDPLOAD_LOG=1 nc -N "$IP_B" "$port" <"$file" 2>"$err"
+  rc=$?
+  wait "$server"
+  return $rc
+}
+# nc_b_to_a FILE PORT GOT ERR: the other way: a kernel nc in B sends FILE to
+# nc under the preload in A listening on PORT (GOT, ERR as above).
+nc_b_to_a() {
+  local file=$1 port=$2 got=$3 err=$4 server
+  bg_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
+    bash -c "nc -l -N $port >$got 2>$err"
+  server=$BG_PID
+  wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :$port' | grep -q $port"
+  in_b nc -N "$IP_A" "$port" <"$file"
+  wait "$server"
+}
 # From the exit line "exit: tcp R fast recoveries (S segments sent again),
 # T timeouts, ..., U undone as needless, ...": R, T and U.
 exit_recoveries() { sed -nE 's/.*exit: tcp ([0-9]+) fast recoveries.*/\1/p' "$1" | tail -1; }

@@ -23,12 +23,8 @@ for rate in 0_1 1 2; do
   label="${rate/_/.} % loss"
 
   # A sends.
-  bg_b bash -c "nc -l -N 7000 >$tmp/b-got"
-  server=$BG_PID
-  wait_for 30 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7000' | grep -q 7000"
-  PRELOAD_A env XDPLOAD_LOG=1 nc -N "$IP_B" 7000 <"$tmp/in" 2>"$tmp/a-send.err"
+  nc_a_to_b "$tmp/in" 7000 "$tmp/b-got" "$tmp/a-send.err"
   rc=$?
-  wait "$server"
   grep "exit: tcp\|exit: rx" "$tmp/a-send.err"
   check "$label, A sends: nc exits 0" [ $rc -eq 0 ]
   check "$label, A sends: 50 MB intact" [ "$(sha256sum <"$tmp/b-got" | cut -d' ' -f1)" = "$want" ]
@@ -40,12 +36,7 @@ for rate in 0_1 1 2; do
 
   # B sends, A receives.
   sack_before=$(kernel_counter "$NS_B" TcpExtTCPSackRecovery)
-  bg_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
-    bash -c "nc -l -N 7001 >$tmp/a-got 2>$tmp/a-recv.err"
-  server=$BG_PID
-  wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :7001' | grep -q 7001"
-  in_b nc -N "$IP_A" 7001 <"$tmp/in"
-  wait "$server"
+  nc_b_to_a "$tmp/in" 7001 "$tmp/a-got" "$tmp/a-recv.err"
   sack_after=$(kernel_counter "$NS_B" TcpExtTCPSackRecovery)
   check "$label, A receives: 50 MB intact" [ "$(sha256sum <"$tmp/a-got" | cut -d' ' -f1)" = "$want" ]
   check "$label, A receives: on the stack" [ "$(exit_rx_bytes "$tmp/a-recv.err")" -gt 50000000 ]

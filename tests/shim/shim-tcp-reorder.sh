@@ -46,12 +46,8 @@ veth_drops() {
 # A sends: B's ingress reorders.
 ofo_before=$(kernel_counter "$NS_B" TcpExtTCPOFOQueue)
 drops_before=$(veth_drops)
-bg_b bash -c "nc -l -N 7000 >$tmp/b-got"
-server=$BG_PID
-wait_for 30 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7000' | grep -q 7000"
-PRELOAD_A env XDPLOAD_LOG=1 nc -N "$IP_B" 7000 <"$tmp/in" 2>"$tmp/a-send.err"
+nc_a_to_b "$tmp/in" 7000 "$tmp/b-got" "$tmp/a-send.err"
 rc=$?
-wait "$server"
 grep "exit: tcp" "$tmp/a-send.err"
 held=$(reorder_count ingress 0)
 late=$(reorder_count ingress 1)
@@ -80,12 +76,7 @@ check "A sends: recoveries undone as needless ($undone of $rec)" \
 
 # B sends: B's egress reorders, A receives.
 undo_before=$(kernel_counter "$NS_B" TcpExtTCPDSACKUndo)
-bg_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
-  bash -c "nc -l -N 7001 >$tmp/a-got 2>$tmp/a-recv.err"
-server=$BG_PID
-wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :7001' | grep -q 7001"
-in_b nc -N "$IP_A" 7001 <"$tmp/in"
-wait "$server"
+nc_b_to_a "$tmp/in" 7001 "$tmp/a-got" "$tmp/a-recv.err"
 late=$(reorder_count egress 1)
 undo=$(($(kernel_counter "$NS_B" TcpExtTCPDSACKUndo) - undo_before))
 echo "B sends: $late segments sent late; B undid $undo retransmissions"
