@@ -24,6 +24,7 @@ constexpr int kSlots = kMaxPrivateFds;
 constexpr int kCeiling = 4096;
 
 std::atomic<int> g_base{-1};
+std::atomic<int> g_slots{kSlots};  // how many of kSlots fit below the limit
 std::atomic<uint64_t> g_used[kSlots / 64];
 
 int base() {
@@ -37,6 +38,7 @@ int base() {
   int slots = limit / 4 < kSlots ? int(limit / 4) : kSlots;
   b = int(limit) - slots;
   int expected = -1;
+  g_slots.store(slots, std::memory_order_relaxed);  // (the same from any racer)
   if (!g_base.compare_exchange_strong(expected, b)) b = expected;
   return b;
 }
@@ -64,8 +66,13 @@ int to_private_fd(int fd) {
   return nfd;
 }
 
-int dup_to_private(int fd) {
+int dup_to_private(int fd, int keep_free) {
   int b = base();
+  if (keep_free > 0) {
+    int used = 0;
+    for (auto& word : g_used) used += __builtin_popcountll(word.load(std::memory_order_relaxed));
+    if (g_slots.load(std::memory_order_relaxed) - used <= keep_free) return -1;
+  }
   int nfd = int(syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, b));
   if (nfd < 0) return -1;
   if (nfd >= b + kSlots) {

@@ -23,8 +23,10 @@ constexpr int kMaxPrivateFds = 512;
 // descriptor is close-on-exec.
 int to_private_fd(int fd);
 // A private copy of `fd` (which stays as it is), or -1 when the range is
-// full.
-int dup_to_private(int fd);
+// full or would keep fewer than `keep_free` slots free (room left for the
+// descriptors the stack itself needs later: a thread's eventfd, an epoll
+// set's).
+int dup_to_private(int fd, int keep_free = 0);
 // Closes a private descriptor and forgets it.
 void close_private_fd(int fd);
 // Is `fd` one of ours? Any thread, lock-free.

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -442,16 +443,35 @@ void Runtime::port_release(PortKey k) {
   // that parked it: another process of the family leaves it (its copy, if
   // it has one, goes when it exits).
   if (it->second.parked_fd >= 0 && it->second.parked_pid == process_id())
-    libc::close(it->second.parked_fd);
+    rings::close_private_fd(it->second.parked_fd);  // (closes a low one too)
   sh_->ports.erase(it);
 }
+
+namespace {
+// Parked descriptors (one per port a closed connection still holds, for as
+// long as TIME-WAIT lasts) leave this many private slots for the stack's own.
+constexpr int kPrivateFdsKeptFree = rings::kMaxPrivateFds / 4;
+}  // namespace
 
 void Runtime::port_park(PortKey k, int fd) {
   auto it = sh_->ports.find(k);
   if (it == sh_->ports.end() || it->second.parked_fd >= 0) return;
-  // High descriptor numbers, away from the program's.
-  it->second.parked_fd = libc::fcntl(fd, F_DUPFD_CLOEXEC, 1 << 14);
-  if (it->second.parked_fd < 0) it->second.parked_fd = libc::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  // Away from the program's numbers, which the kernel gives lowest first:
+  // in the private range while it has room (hidden from the program's
+  // close_range, and below 4096, so the kernel's descriptor table, which
+  // fork() copies, stays small), else halfway up to it. Not at a fixed high
+  // number: beyond a soft limit of 1024 (systemd's, a login shell's)
+  // F_DUPFD fails there, and the lowest free number would shift the
+  // program's next descriptor; and growing the table of a process with a
+  // second thread (ours) waits for an RCU grace period, 10 ms here.
+  int parked = rings::dup_to_private(fd, kPrivateFdsKeptFree);
+  if (parked < 0) {
+    rlimit rl{};
+    long limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? long(rl.rlim_cur) : 1024;
+    parked = libc::fcntl(fd, F_DUPFD_CLOEXEC, int(std::min(limit, 4096L) / 2));
+  }
+  if (parked < 0) parked = libc::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  it->second.parked_fd = parked;
   it->second.parked_pid = process_id();
 }
 
