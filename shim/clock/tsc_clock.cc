@@ -29,11 +29,25 @@ constexpr uint64_t kWaitTicks = 100000;
 
 int64_t to_ns(const timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; }
 
+// A bracket this narrow (about 0.3 us here, a vDSO read taking 20-40 ns)
+// places its read within a fraction of a microsecond: only such samples
+// re-estimate the realtime and boot offsets.
+constexpr uint64_t kTightTicks = 1000;
+
+// What a tight bracket is on this machine, for a clock whose narrowest
+// bracket so far is `narrowest`: kTightTicks, or a few times the narrowest
+// where that clock is slower to read (a system call rather than the vDSO).
+uint64_t tight_ticks(uint64_t narrowest) {
+  if (narrowest == UINT64_MAX) return kTightTicks;  // (none seen yet)
+  return std::max(kTightTicks, 4 * narrowest);
+}
+
 // A real clock read bracketed by two TSC reads; the TSC at its middle. An
 // interrupt or preemption inside the bracket leaves the middle far from the
-// moment the clock was read: the narrowest of a few tries is kept.
+// moment the clock was read: the narrowest of a few tries is kept, and a
+// try narrower than `enough` ends them.
 bool bracketed(TscClock::RealFn real, clockid_t id, uint64_t* tsc, int64_t* ns,
-               uint64_t* width = nullptr) {
+               uint64_t* width = nullptr, uint64_t enough = 20000) {
   uint64_t best_width = UINT64_MAX;
   for (int tries = 0; tries < 4; ++tries) {
     timespec t;
@@ -47,16 +61,12 @@ bool bracketed(TscClock::RealFn real, clockid_t id, uint64_t* tsc, int64_t* ns,
       *tsc = a + (b - a) / 2;
       *ns = to_ns(t);
     }
-    if (b - a < 20000) break;
+    if (b - a < enough) break;
   }
   if (width) *width = best_width;
   return true;
 }
 
-// A bracket this narrow (about 0.3 us here, a vDSO read taking 20-40 ns)
-// places its read within a fraction of a microsecond: only such samples
-// re-estimate the realtime and boot offsets.
-constexpr uint64_t kTightTicks = 1000;
 // A fall of an offset beyond this, measured from tight samples, is a step of
 // the realtime clock, not their noise.
 constexpr int64_t kStepBackNs = 5000;
@@ -220,11 +230,17 @@ void TscClock::anchor() {
   uint64_t t_real, t_boot;
   int64_t real_ns, boot_ns;
   uint64_t w_mono, w_real, w_boot;
-  if (!bracketed(real_, CLOCK_MONOTONIC, &now.tsc, &now.mono, &w_mono)) return;
+  // The clocks whose tightness counts are tried again while a try is not
+  // tight (the first read of an anchor often is not: its cache lines are
+  // cold after a millisecond of other work, 2000 ticks against 130 here).
+  if (!bracketed(real_, CLOCK_MONOTONIC, &now.tsc, &now.mono, &w_mono, tight_ticks(min_width_[0])))
+    return;
   uint64_t t_raw;
   if (!bracketed(real_, CLOCK_MONOTONIC_RAW, &t_raw, &now.raw)) return;
-  if (!bracketed(real_, CLOCK_REALTIME, &t_real, &real_ns, &w_real)) return;
-  if (!bracketed(real_, CLOCK_BOOTTIME, &t_boot, &boot_ns, &w_boot)) return;
+  if (!bracketed(real_, CLOCK_REALTIME, &t_real, &real_ns, &w_real, tight_ticks(min_width_[1])))
+    return;
+  if (!bracketed(real_, CLOCK_BOOTTIME, &t_boot, &boot_ns, &w_boot, tight_ticks(min_width_[2])))
+    return;
 
   if (!have_first_) {
     first_ = last_ = now;
@@ -234,12 +250,10 @@ void TscClock::anchor() {
   int active = active_.load(std::memory_order_relaxed);
   // Calibration: a millisecond of baseline before serving anything.
   if (active < 0 && now.mono - first_.mono < kNsPerMs) return;
-  // What a tight bracket is on this machine, for each clock: kTightTicks, or
-  // a few times the narrowest seen where that clock is slower to read (a
-  // system call rather than the vDSO).
+  // Tight by this machine's measure (tight_ticks), for each clock.
   auto tight = [](uint64_t w, uint64_t* narrowest) {
     *narrowest = std::min(*narrowest, w);
-    return w < std::max(kTightTicks, 4 * *narrowest);
+    return w < tight_ticks(*narrowest);
   };
   const bool mono_tight = tight(w_mono, &min_width_[0]);
   const bool real_tight = mono_tight && tight(w_real, &min_width_[1]);
