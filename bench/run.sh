@@ -642,13 +642,21 @@ fi
 # ---- 6. start-up cost ----
 if want startup; then
   note "startup: hyperfine"
+  # A short program that opens one TCP connection: the stack starts (UMEM,
+  # AF_XDP sockets, XDP program) and ends (the connection finished, the
+  # sockets and link released) within it, as for curl in a script.
+  bg_b socat -u TCP-LISTEN:7600,fork,reuseaddr OPEN:/dev/null
+  wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7600' | grep -q 7600"
+  one_conn="import socket; s = socket.create_connection(('$IP_B', 7600)); s.sendall(b'x'); s.close()"
   in_a hyperfine -N --warmup 5 --runs 40 --export-json "$tmp/hf.json" \
     -n "true" "true" \
     -n "env true" "env XDPLOAD_IFACE=$IF_A true" \
     -n "LD_PRELOAD=libxdpload.so true" "env LD_PRELOAD=$B/libxdpload.so XDPLOAD_IFACE=$IF_A true" \
     -n "xdpload true" "$X --iface $IF_A true" \
     -n "python3 -c pass" "python3 -c pass" \
-    -n "xdpload python3 -c pass" "$X --iface $IF_A python3 -c pass" >/dev/null 2>&1
+    -n "xdpload python3 -c pass" "$X --iface $IF_A python3 -c pass" \
+    -n "python3 one TCP connection" "python3 -c \"$one_conn\"" \
+    -n "xdpload python3 one TCP connection" "$X --iface $IF_A python3 -c \"$one_conn\"" >/dev/null 2>&1
   cmdline "startup: hyperfine -N --warmup 5 --runs 40 (in namespace A, XDPLOAD_IFACE=$IF_A)"
   python3 - "$tmp/hf.json" >>"$raw" <<'PY'
 import json, sys

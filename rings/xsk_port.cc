@@ -6,6 +6,7 @@
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -94,6 +95,50 @@ XskPort::~XskPort() {
   for (int* fd : {&broker_conn_, &broker_kick_fd_})
     if (*fd >= 0) close_private_fd(*fd), *fd = -1;
   for (uint32_t i = nqueues_; i-- > 0;) close_queue(queues_[i]);
+}
+
+namespace {
+
+struct ReleaseJob {
+  XskPort* port;
+  int what;  // -1 the XDP link and maps, else a queue
+};
+
+}  // namespace
+
+void XskPort::release_one(int what) {
+  if (what < 0) return steering_.detach();
+  Queue& q = queues_[what];
+  for (int m = 0; m < 4; ++m)
+    if (q.maps[m])  // (the mapping holds the socket: replacing it lets go)
+      mmap(q.maps[m], q.map_len[m], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+           -1, 0);
+  close_private_fd(q.fd);  // the last reference: released on this thread's
+  q.fd = -1;               // way back from the call, grace period included
+}
+
+void XskPort::release_at_exit() {
+  if (control_ || nqueues_ == 0) return;
+  const uint32_t n = nqueues_;
+  nqueues_ = 0;
+  ReleaseJob jobs[1 + kMaxQueues];
+  pthread_t threads[1 + kMaxQueues];
+  bool started[1 + kMaxQueues] = {};
+  for (uint32_t i = 0; i <= n; ++i) jobs[i] = ReleaseJob{this, int(i) - 1};
+  // The caller takes the last job itself; one that cannot get a thread too.
+  for (uint32_t i = 0; i < n; ++i)
+    started[i] = pthread_create(&threads[i], nullptr,
+                                [](void* a) -> void* {
+                                  auto* j = static_cast<ReleaseJob*>(a);
+                                  j->port->release_one(j->what);
+                                  return nullptr;
+                                },
+                                &jobs[i]) == 0;
+  release_one(jobs[n].what);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (started[i]) pthread_join(threads[i], nullptr);
+    else release_one(jobs[i].what);
+  }
 }
 
 void XskPort::close_queue(Queue& q) {

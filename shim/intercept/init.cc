@@ -18,6 +18,7 @@ __attribute__((destructor)) void xdpload_stop() {
   xdpload::shim::Runtime::get().leave_family();
   xdpload::shim::Runtime::get().shutdown_stats();
   xdpload::shim::Runtime::get().report_clock();
+  xdpload::shim::Runtime::get().release_port_at_exit();
   // A fatal signal during the end (the progress thread was kept out of
   // the stack, and left it to us): the process dies by it.
   if (xdpload::shim::fatal_signal_pending()) xdpload::shim::die_by_pending_signal();

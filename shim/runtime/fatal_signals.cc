@@ -19,6 +19,7 @@ constexpr int kCaught[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGALRM, S
 std::atomic<bool> g_installed[_NSIG];
 std::atomic<int> g_pending{0};
 int g_wake_fd = -1;
+thread_local bool t_ends_process = false;
 
 bool is_caught(int sig) {
   for (int s : kCaught)
@@ -34,6 +35,9 @@ void on_fatal(int sig, siginfo_t*, void*) {
     ssize_t w = libc::write(g_wake_fd, &one, sizeof one);
     (void)w;
   }
+  // This thread is ending the process (its progress thread parked for
+  // good): it goes on, and dies by the signal at the end.
+  if (t_ends_process) return;
   // This thread holds the stack (or is taking it): it goes on until it
   // releases it, and stops there; the progress thread finishes after.
   // Otherwise it stops here, as the whole process would have.
@@ -63,6 +67,8 @@ void catch_fatal_signals(int wake_fd) {
     if (dfl) install(sig);
   }
 }
+
+void this_thread_ends_the_process() { t_ends_process = true; }
 
 int fatal_signal_pending() { return g_pending.load(std::memory_order_acquire); }
 

@@ -19,6 +19,11 @@ int fatal_signal_pending();
 // The progress thread, once the connections are finished: the process dies
 // by the pending signal.
 [[noreturn]] void die_by_pending_signal();
+// The calling thread is ending the process, the progress thread kept out,
+// and dies by a pending signal itself once its end is done (exit()'s
+// destructor and xdpload__exit check): from now on a caught signal on it
+// is only noted.
+void this_thread_ends_the_process();
 // For shim/wait/signals.cc: does our catcher stand in for SIG_DFL on `sig`?
 bool fatal_catcher_installed(int sig);
 // The program set SIG_DFL (true) or anything else (false) on `sig`.

@@ -114,6 +114,12 @@ class Runtime {
   // _exit() and exit(): this process's descriptors close. Others of the
   // family go on with the stack; the last one finishes the connections.
   void leave_family();
+  // The very end of the family's last process, once its connections are
+  // finished and its statistics gone: the AF_XDP sockets and the XDP link
+  // are let go of all at once (rings::XskPort::release_at_exit), when the
+  // program has no other thread left that could be using them; every
+  // descriptor still ours is the kernel's from then on.
+  void release_port_at_exit();
   // The process is about to end or exec, which stops its other threads
   // wherever they are: the progress thread is kept out of the stack first
   // (it waits, parked, outside the lock), so that the family never finds
@@ -353,6 +359,10 @@ class Runtime {
   enum ProgressHold : int { kProgressFree, kProgressHeldForExec, kProgressHeldForExit };
   std::atomic<int> progress_hold_{kProgressFree};
   std::atomic<bool> progress_inside_{false};
+  std::atomic<bool> progress_parked_{false};  // in progress_enter's wait
+  // release_port_at_exit's work, signals blocked (`progress`: the progress
+  // thread runs, and is parked first).
+  void release_port_now(bool progress);
   static thread_local bool t_progress_thread;
   // The progress thread, at each start of its work: in, or parked while held.
   void progress_enter();
@@ -366,6 +376,7 @@ class Runtime {
   int test_first_hold_ms_ = 0;
   bool leaving_ = false;  // leave_family() ran: the progress thread no longer takes the stack
   bool others_remain_ = false;  // ...and left the stack to other processes of the family
+  bool last_of_family_ = false;  // ...and found none (or never had a family)
   StatPublisher stats_;
   int64_t next_stats_ns_ = 0;
   stack::InterfaceInfo iface_;

@@ -174,6 +174,7 @@ void Runtime::after_fork_in_child() {
   pid_ = getpid();
   // (Copies of the parent's flags: its progress thread is not ours.)
   progress_inside_.store(false);
+  progress_parked_.store(false);
   progress_hold_.store(kProgressFree);
   if (const char* v = getenv("XL_TEST_CHILD_PROGRESS_HOLD_MS")) test_first_hold_ms_ = atoi(v);
   waiting_after_fork();
@@ -321,15 +322,73 @@ void Runtime::progress_enter() {
     // stack) or to this thread once let in (die_of_signal): dying from
     // here could kill that thread inside the stack.
     pollfd wake{progress_wake_fd_, POLLIN, 0};
+    progress_parked_.store(true);
     libc::ppoll(&wake, 1, nullptr, nullptr);
+    progress_parked_.store(false);
     drain_progress_wake();
   }
 }
 
+void Runtime::release_port_at_exit() {
+  if (!last_of_family_ || forked_child_ || vfork_child() || t_progress_thread ||
+      start_state_.load() <= 0)
+    return;
+  const bool progress = !progress_pending_.load(std::memory_order_acquire);
+  const int threads = thread_count();
+  if (threads == 0 || threads > (progress ? 2 : 1)) return;
+  // No handler runs in the middle (nor on the helper threads, which
+  // inherit the mask): a fatal signal is delivered at the end, to this
+  // thread, which its caller then ends by.
+  sigset_t all, before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &before);
+  this_thread_ends_the_process();
+  release_port_now(progress);
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+}
+
+void Runtime::release_port_now(bool progress) {
+  if (progress) {
+    // Out of its wait on the AF_XDP sockets, which holds them (a socket
+    // closed under a waiting ppoll is released when the wait ends), and
+    // parked on its wake-up descriptor alone, for good.
+    progress_hold_.store(kProgressHeldForExit);
+    uint64_t one = 1;
+    ssize_t w = libc::write(progress_wake_fd_, &one, sizeof one);
+    (void)w;
+    const int64_t until = mono_ns() + kProgressOutWaitNs / 10;
+    while (!progress_parked_.load())
+      if (mono_ns() > until) return;  // (left to exit_group, as before)
+      else sched_yield();
+  }
+  if (!lock_at_exit()) return;
+  // The program's descriptors are the kernel's sockets from here on, as
+  // they are: nothing is closed or sent on the stack (the connections
+  // were finished, or left, by leave_family).
+  for (int fd = 0; fd <= fds_.high(); ++fd) fds_.take(fd);
+  epoll_sets_forget_all();
+  start_state_.store(-1);  // (a socket made from here on is the kernel's)
+  rings::XskPort& port = *stack_->port();
+  const uint32_t queues = port.brokered() ? 0 : port.queue_count();
+  port.release_at_exit();
+  CoreLock::unlock();
+  if (queues)
+    XLOG(kLogInfo, "exit: the XDP link and %u AF_XDP socket(s) released together", queues);
+}
+
 void Runtime::leave_family() {
   if (forked_child_ || start_state_.load() <= 0 || vfork_child()) return;
-  if (sh_ == &own_shared_) return finish_connections();
-  keep_progress_out(false);
+  if (sh_ == &own_shared_) {
+    last_of_family_ = true;
+    return finish_connections();
+  }
+  // With the progress thread kept out, this thread is the one that ends the
+  // process: a fatal signal from here on is noted and the end goes on, then
+  // the process dies by it (its caller checks). Stopping this thread where
+  // the signal landed, as for any other thread, would leave nobody to end
+  // it: the progress thread stays parked (a SIGTERM during exit()'s
+  // finishing of a slow connection hung the program for good).
+  if (keep_progress_out(false)) this_thread_ends_the_process();
   if (!lock_at_exit()) return;
   // Are others left? Dead ones are told by their state; an exec'd image
   // by its maps only where the member said it was exec'ing: one that
@@ -342,6 +401,7 @@ void Runtime::leave_family() {
   bool others = false;
   for (pid_t p : sh_->members) others |= p != me;
   if (!others) {
+    last_of_family_ = true;
     CoreLock::unlock();
     finish_connections();
     return;
@@ -391,6 +451,7 @@ void xdpload__exit(int status) {
   Runtime& r = Runtime::get();
   r.leave_family();
   r.shutdown_stats();
+  r.release_port_at_exit();
   // A fatal signal during the end (its progress thread kept out): the
   // process dies by it now, as it would have on the kernel path.
   if (fatal_signal_pending()) die_by_pending_signal();

@@ -5,6 +5,12 @@
 # last few hundred KB are still in the stack's send buffer at exit.
 #   closed: the program closes the socket, then exits;
 #   open:   it exits with the socket still open (exit() closes it);
+#   thread: as closed, with another thread of the program still alive at
+#   exit.
+# Then the process lets go of its AF_XDP sockets and XDP link all at once
+# (each is released by the kernel behind an RCU grace period: in exit_group
+# one after another, 70 ms for 4 queues), except when another thread of the
+# program could still be using them.
 #   linger 0: XDPLOAD_EXIT_LINGER_MS=0 turns the finishing off, and the peer
 #   never sees the end of the stream (what the other two would show without
 #   the feature).
@@ -18,11 +24,13 @@ want=$(sha256sum <"$tmp/in" | cut -d' ' -f1)
 
 # The writer: all of stdin, then exit (closing first, or not).
 cat >"$tmp/writer.py" <<'PY'
-import os, socket, sys
+import os, socket, sys, threading, time
 ip, port, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 s = socket.create_connection((ip, port))
 s.sendall(sys.stdin.buffer.read())
-if how == "closed":
+if how == "thread":
+    threading.Thread(target=time.sleep, args=(100,), daemon=True).start()
+if how in ("closed", "thread"):
     s.close()
 else:
     s.detach()  # the descriptor stays open until the process exits
@@ -49,7 +57,7 @@ run() {  # how port sink-timeout [env...]
   cat "$tmp/writer-$how.err"
 }
 
-for how in closed open; do
+for how in closed open thread; do
   run "$how" $((7300 + ${#how})) 10
   check "$how: the writer exits 0" [ "$WRITER_RC" -eq 0 ]
   check "$how: the peer read to end-of-file ($GOT_END)" [ "$GOT_END" = eof ]
@@ -60,6 +68,14 @@ for how in closed open; do
   check "$how: B's connection was never reset (TcpEstabResets +$RESETS)" [ "$RESETS" -eq 0 ]
   check "$how: exit waited until the end of the stream was acknowledged" \
     grep -q "exit: 1 TCP connection(s) delivered and closed" "$tmp/writer-$how.err"
+  if [ "$how" = thread ]; then
+    check "$how: a thread of the program alive at exit: the port is left to exit_group" \
+      bash -c "! grep -q 'released together' $tmp/writer-$how.err"
+  else
+    check "$how: the port's 4 queues and XDP link released together at exit" \
+      grep -q "exit: the XDP link and 4 AF_XDP socket(s) released together" "$tmp/writer-$how.err"
+  fi
+  check "$how: no XDP program left on A's interface after the exit" bash -c "! xdp_attached $NS_A $IF_A"
 done
 
 run linger0 7320 3 XDPLOAD_EXIT_LINGER_MS=0

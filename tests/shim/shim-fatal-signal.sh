@@ -11,6 +11,12 @@
 # must still end it the same way. Before: it hung for good when the signal
 # came between the mutex and the lock's own flag (stopped with the lock
 # held, the progress thread waiting for it).
+# A program that has called exit() while its connection still delivers to a
+# slow reader (exit() finishing it, the progress thread kept out) and gets
+# SIGTERM meanwhile: the end goes on and the process dies by the signal (or
+# exits 0, had the end come first), every byte and the FIN delivered.
+# Before: it hung for good (the exiting thread stopped where the signal
+# landed, and the progress thread stayed parked).
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 netns_up
@@ -25,11 +31,25 @@ want=$(sha256sum <"$tmp/in" | cut -d' ' -f1)
 cat >"$tmp/writer.py" <<'PY'
 import signal, socket, sys, time
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-s.sendall(open(sys.argv[4], "rb").read())
+data, n = open(sys.argv[4], "rb").read(), 0
+if sys.argv[5] == "exit":
+    # As much as the buffers take before the reader starts (it waits half
+    # a second): exit() then has all of that to deliver.
+    s.setblocking(False)
+    try:
+        while n < len(data):
+            n += s.send(data[n:n + 65536])
+    except BlockingIOError:
+        pass
+else:
+    s.sendall(data)
+    n = len(data)
 sig = getattr(signal, sys.argv[3])
-print("sent; action", "SIG_DFL" if signal.getsignal(sig) == signal.SIG_DFL else signal.getsignal(sig), flush=True)
+print("sent", n, "bytes; action", "SIG_DFL" if signal.getsignal(sig) == signal.SIG_DFL else signal.getsignal(sig), flush=True)
 if sys.argv[5] == "recv":
     s.recv(1)
+if sys.argv[5] == "exit":
+    sys.exit(0)
 time.sleep(60)
 PY
 
@@ -38,7 +58,9 @@ run() {  # mode(kernel|xdpload|spinning) signal port
   bg_b python3 "$(dirname "$0")/../peers/slow_sink.py" "$port" 10 >"$out.sink" 2>&1
   local sink=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :$port' | grep -q $port"
-  if [ "$mode" = xdpload ]; then
+  if [ "$mode" = exiting ]; then
+    bg_preload_a env XDPLOAD_LOG=1 python3 "$tmp/writer.py" "$IP_B" "$port" "$sig" "$tmp/in" exit >"$out.writer" 2>&1
+  elif [ "$mode" = xdpload ]; then
     bg_preload_a env XDPLOAD_LOG=1 python3 "$tmp/writer.py" "$IP_B" "$port" "$sig" "$tmp/in" sleep >"$out.writer" 2>&1
   elif [ "$mode" = spinning ]; then
     bg_preload_a env XDPLOAD_LOG=1 XDPLOAD_SPIN_USEC=60000000 \
@@ -50,7 +72,8 @@ run() {  # mode(kernel|xdpload|spinning) signal port
   fi
   writer=$BG_PID
   wait_for 100 grep -q "^sent" "$out.writer"
-  # (spinning: in its receive by now, or soon; the signal lands wherever)
+  # (spinning: in its receive by now, or soon; the signal lands wherever.
+  # exiting: in exit(), which waits for the reader to start.)
   [ "$mode" = spinning ] && sleep 0.3
   kill -"${sig#SIG}" "$writer"
   # A writer still alive after 10 s hangs: killed, and its status says so.
@@ -92,4 +115,14 @@ for i in 1 2 3 4 5; do
     [ "$n/$sha/$end" = "3000000/$want/eof" ]
 done
 check "spinning: it spun (the option was in force)" grep -q "XDPLOAD_SPIN_USEC=60000000" "$tmp/spinning-SIGTERM.writer"
+
+run exiting SIGTERM 7430
+cat "$tmp/exiting-SIGTERM.writer" "$tmp/exiting-SIGTERM.sink"
+read -r n sha end <"$tmp/exiting-SIGTERM.sink"
+sent=$(sed -n 's/^sent \([0-9]*\) bytes.*/\1/p' "$tmp/exiting-SIGTERM.writer")
+check "exiting: the writer died by SIGTERM (status $(cat "$tmp/exiting-SIGTERM.rc"))" \
+  [ "$(cat "$tmp/exiting-SIGTERM.rc")" -eq 143 ]
+check "exiting: the reader got every byte sent (${sent:-?}: $n) and end-of-file ($end)" \
+  [ "$n/$sha/$end" = "${sent:-x}/$(head -c "${sent:-0}" "$tmp/in" | sha256sum | cut -d' ' -f1)/eof" ]
+check "exiting: exit() had the connection to finish" grep -q "delivered and closed" "$tmp/exiting-SIGTERM.writer"
 finish
