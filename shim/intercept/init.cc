@@ -20,8 +20,9 @@ __attribute__((destructor)) void xdpload_stop() {
   xdpload::shim::Runtime::get().report_clock();
   xdpload::shim::Runtime::get().release_port_at_exit();
   // A fatal signal during the end (the progress thread was kept out of
-  // the stack, and left it to us): the process dies by it.
-  if (xdpload::shim::fatal_signal_pending()) xdpload::shim::die_by_pending_signal();
+  // the stack, and left it to us): the process dies by it. Later ones (a
+  // SIGPIPE at stdio's last flush) act as without the library.
+  xdpload::shim::stop_catching_at_exit();
 }
 
 }  // namespace

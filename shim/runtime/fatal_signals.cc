@@ -1,5 +1,6 @@
 #include "shim/runtime/fatal_signals.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +21,8 @@ std::atomic<bool> g_installed[_NSIG];
 std::atomic<int> g_pending{0};
 int g_wake_fd = -1;
 thread_local bool t_ends_process = false;
+thread_local bool t_holds_progress = false;
+std::atomic<int>* g_progress_hold = nullptr;
 
 bool is_caught(int sig) {
   for (int s : kCaught)
@@ -28,6 +31,10 @@ bool is_caught(int sig) {
 }
 
 void on_fatal(int sig, siginfo_t*, void*) {
+  // This thread keeps the progress thread out (an exec under way) and
+  // stops below: the progress thread is let in to finish the process
+  // (before the wake-up, which it must not take for a spurious one).
+  if (t_holds_progress && !t_ends_process && g_progress_hold) g_progress_hold->store(0);
   int expected = 0;
   if (g_pending.compare_exchange_strong(expected, sig)) {
     uint64_t one = 1;
@@ -68,7 +75,24 @@ void catch_fatal_signals(int wake_fd) {
   }
 }
 
-void this_thread_ends_the_process() { t_ends_process = true; }
+void this_thread_ends_the_process(bool on) { t_ends_process = on; }
+
+bool this_thread_ends_process() { return t_ends_process; }
+
+void this_thread_holds_progress(bool on) { t_holds_progress = on; }
+
+void watch_progress_hold(std::atomic<int>* hold) { g_progress_hold = hold; }
+
+void stop_catching_at_exit() {
+  sigset_t caught, before;
+  sigemptyset(&caught);
+  for (int sig : kCaught) sigaddset(&caught, sig);
+  pthread_sigmask(SIG_BLOCK, &caught, &before);
+  if (fatal_signal_pending()) die_by_pending_signal();
+  release_fatal_signals();
+  t_ends_process = t_holds_progress = false;
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+}
 
 int fatal_signal_pending() { return g_pending.load(std::memory_order_acquire); }
 
@@ -82,7 +106,10 @@ void fatal_action_changed(int sig, bool to_default) {
   else g_installed[sig].store(false);
 }
 
-void fatal_signals_after_fork() { g_pending.store(0); }
+void fatal_signals_after_fork() {
+  g_pending.store(0);
+  t_ends_process = t_holds_progress = false;  // (the forking thread's)
+}
 
 void release_fatal_signals() {
   for (int sig : kCaught) {

@@ -10,6 +10,8 @@
 
 #include <signal.h>
 
+#include <atomic>
+
 namespace xdpload::shim {
 
 // With the stack running: catch the listed signals whose action is SIG_DFL.
@@ -22,8 +24,19 @@ int fatal_signal_pending();
 // The calling thread is ending the process, the progress thread kept out,
 // and dies by a pending signal itself once its end is done (exit()'s
 // destructor and xdpload__exit check): from now on a caught signal on it
-// is only noted.
-void this_thread_ends_the_process();
+// is only noted. (false: it is not, after all.)
+void this_thread_ends_the_process(bool on = true);
+bool this_thread_ends_process();
+// The calling thread keeps the progress thread out of the stack (an exec
+// under way; an exit). A caught signal that stops it lets the progress
+// thread in first, to finish the process: `hold` is Runtime's hold flag,
+// stored 0 (free) from the handler.
+void this_thread_holds_progress(bool on);
+void watch_progress_hold(std::atomic<int>* hold);
+// The end of exit(), the connections finished: a pending signal ends the
+// process now; any later one acts as it would without the library (our
+// catchers removed), on stdio's last flush as anywhere.
+void stop_catching_at_exit();
 // For shim/wait/signals.cc: does our catcher stand in for SIG_DFL on `sig`?
 bool fatal_catcher_installed(int sig);
 // The program set SIG_DFL (true) or anything else (false) on `sig`.

@@ -1,6 +1,8 @@
 #include "shim/runtime/log.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -26,7 +28,20 @@ void log_at(int, const char* fmt, ...) {
   at += size_t(n) < sizeof line - at - 1 ? size_t(n) : sizeof line - at - 2;
   line[at++] = '\n';
   int saved = errno;
-  libc::write(2, line, at);
+  // Our line to a standard error that is a closed pipe must not end the
+  // program by SIGPIPE (it would not have written there without us): the
+  // signal is held for the write, and taken back if the write raised it.
+  sigset_t pipe_only, before, pending;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &before);
+  if (libc::write(2, line, at) < 0 && errno == EPIPE && !was_pending) {
+    timespec now{};
+    sigtimedwait(&pipe_only, nullptr, &now);
+  }
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
   errno = saved;
 }
 

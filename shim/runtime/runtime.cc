@@ -195,6 +195,7 @@ bool Runtime::start_stack_now(bool with_progress) {
     // The progress thread is the one that finishes the connections when a
     // signal with the default action ends the process.
     catch_fatal_signals(progress_wake_fd_);
+    watch_progress_hold(&progress_hold_);
     progress_pending_.store(false, std::memory_order_release);
   }
   return st > 0;

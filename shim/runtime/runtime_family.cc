@@ -270,6 +270,8 @@ thread_local bool Runtime::t_progress_thread = false;
 
 bool Runtime::keep_progress_out(bool for_exec) {
   if (t_progress_thread || vfork_child() || forked_child_ || sh_ == &own_shared_) return false;
+  // (First: a signal stopping this thread from here on lets it in again.)
+  this_thread_holds_progress(true);
   progress_hold_.store(for_exec ? kProgressHeldForExec : kProgressHeldForExit);
   // (seq_cst: this store, then the read of its flag; it stores its flag,
   // then reads ours. Seen outside here, it sees the hold before it enters.)
@@ -279,10 +281,14 @@ bool Runtime::keep_progress_out(bool for_exec) {
   if (CoreLock::held_here()) return true;
   const int64_t until = mono_ns() + kProgressOutWaitNs;
   for (int i = 0; progress_inside_.load(); ++i) {
-    // A fatal signal came first: the progress thread is finishing the
-    // process (die_of_signal); this thread stops, as the signal stops it.
-    if (fatal_signal_pending())
+    // A fatal signal came (to another thread): the progress thread
+    // finishes the process (die_of_signal) once let in, and this thread
+    // stops, as the signal stops it; unless it is ending the process
+    // itself, and then dies by the signal at the end.
+    if (fatal_signal_pending() && !this_thread_ends_process()) {
+      let_progress_in();
       for (;;) pause();
+    }
     if (mono_ns() > until) {
       XLOG(kLogInfo, "the progress thread is still inside the stack after %lld ms; going on",
            (long long)(kProgressOutWaitNs / 1000000));
@@ -296,6 +302,7 @@ bool Runtime::keep_progress_out(bool for_exec) {
 
 void Runtime::let_progress_in() {
   const int err = errno;
+  this_thread_holds_progress(false);
   progress_hold_.store(kProgressFree);
   // (A parked thread waits for this; one that never parked drains it after
   // its next wait.)
@@ -387,8 +394,16 @@ void Runtime::leave_family() {
   // the process dies by it (its caller checks). Stopping this thread where
   // the signal landed, as for any other thread, would leave nobody to end
   // it: the progress thread stays parked (a SIGTERM during exit()'s
-  // finishing of a slow connection hung the program for good).
-  if (keep_progress_out(false)) this_thread_ends_the_process();
+  // finishing of a slow connection hung the program for good). Marked
+  // before the hold, signals blocked until both are so.
+  {
+    sigset_t all, before;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &before);
+    this_thread_ends_the_process(true);
+    if (!keep_progress_out(false)) this_thread_ends_the_process(false);
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  }
   if (!lock_at_exit()) return;
   // Are others left? Dead ones are told by their state; an exec'd image
   // by its maps only where the member said it was exec'ing: one that
