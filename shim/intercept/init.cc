@@ -22,7 +22,13 @@ __attribute__((destructor)) void xdpload_stop() {
   // A fatal signal during the end (the progress thread was kept out of
   // the stack, and left it to us): the process dies by it. Later ones (a
   // SIGPIPE at stdio's last flush) act as without the library.
-  xdpload::shim::stop_catching_at_exit();
+  // (Not from a vfork child, which shares the parent's memory and its
+  // catchers.)
+  if (xdpload::shim::Runtime::get().vfork_child()) {
+    if (xdpload::shim::fatal_signal_pending()) xdpload::shim::die_by_pending_signal();
+  } else {
+    xdpload::shim::stop_catching_at_exit();
+  }
 }
 
 }  // namespace

@@ -34,9 +34,12 @@ void on_fatal(int sig, siginfo_t*, void*) {
   // This thread keeps the progress thread out (an exec under way) and
   // stops below: the progress thread is let in to finish the process
   // (before the wake-up, which it must not take for a spurious one).
-  if (t_holds_progress && !t_ends_process && g_progress_hold) g_progress_hold->store(0);
+  const bool let_in = t_holds_progress && !t_ends_process && g_progress_hold;
+  if (let_in) g_progress_hold->store(0);
   int expected = 0;
-  if (g_pending.compare_exchange_strong(expected, sig)) {
+  // (Woken by the first signal, or by the one that let it in: a parked
+  // progress thread took an earlier wake-up for a spurious one.)
+  if (g_pending.compare_exchange_strong(expected, sig) || let_in) {
     uint64_t one = 1;
     // Async-signal-safe: the progress thread watches this eventfd.
     ssize_t w = libc::write(g_wake_fd, &one, sizeof one);
@@ -53,6 +56,17 @@ void on_fatal(int sig, siginfo_t*, void*) {
     return;
   }
   for (;;) pause();
+}
+
+// SIG_DFL again where our catcher stood.
+void restore_default_actions() {
+  for (int sig : kCaught) {
+    if (!g_installed[sig].exchange(false)) continue;
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    libc::sigaction(sig, &dfl, nullptr);
+  }
 }
 
 void install(int sig) {
@@ -88,8 +102,10 @@ void stop_catching_at_exit() {
   sigemptyset(&caught);
   for (int sig : kCaught) sigaddset(&caught, sig);
   pthread_sigmask(SIG_BLOCK, &caught, &before);
+  // The default actions first, then the look: a signal another thread
+  // caught before they were back is seen here (pending is not cleared).
+  restore_default_actions();
   if (fatal_signal_pending()) die_by_pending_signal();
-  release_fatal_signals();
   t_ends_process = t_holds_progress = false;
   pthread_sigmask(SIG_SETMASK, &before, nullptr);
 }
@@ -112,13 +128,7 @@ void fatal_signals_after_fork() {
 }
 
 void release_fatal_signals() {
-  for (int sig : kCaught) {
-    if (!g_installed[sig].exchange(false)) continue;
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    libc::sigaction(sig, &dfl, nullptr);
-  }
+  restore_default_actions();
   g_wake_fd = -1;
   g_pending.store(0);
 }

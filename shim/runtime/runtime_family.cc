@@ -302,13 +302,13 @@ bool Runtime::keep_progress_out(bool for_exec) {
 
 void Runtime::let_progress_in() {
   const int err = errno;
-  this_thread_holds_progress(false);
   progress_hold_.store(kProgressFree);
   // (A parked thread waits for this; one that never parked drains it after
   // its next wait.)
   uint64_t one = 1;
   ssize_t w = libc::write(progress_wake_fd_, &one, sizeof one);
   (void)w;
+  this_thread_holds_progress(false);  // (after: a signal before still lets it in)
   errno = err;
 }
 
