@@ -17,6 +17,10 @@
 # exits 0, had the end come first), every byte and the FIN delivered.
 # Before: it hung for good (the exiting thread stopped where the signal
 # landed, and the progress thread stayed parked).
+# A SIGPIPE from stdio's last flush, which exit() makes after the library's
+# destructor, into a pipe whose reader is gone (tests/progs/exit_flush.c):
+# the program dies by it as on the kernel path (141), not swallowed by a
+# catcher left in place.
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 netns_up
@@ -125,4 +129,11 @@ check "exiting: the writer died by SIGTERM (status $(cat "$tmp/exiting-SIGTERM.r
 check "exiting: the reader got every byte sent (${sent:-?}: $n) and end-of-file ($end)" \
   [ "$n/$sha/$end" = "${sent:-x}/$(head -c "${sent:-0}" "$tmp/in" | sha256sum | cut -d' ' -f1)/eof" ]
 check "exiting: exit() had the connection to finish" grep -q "delivered and closed" "$tmp/exiting-SIGTERM.writer"
+
+in_a "$BUILD/tests/exit_flush" "$IP_B" | true
+kernel_rc=${PIPESTATUS[0]}
+PRELOAD_A "$BUILD/tests/exit_flush" "$IP_B" | true
+preload_rc=${PIPESTATUS[0]}
+check "SIGPIPE at exit()'s last flush: status $preload_rc under the preload, $kernel_rc on the kernel path" \
+  [ "$kernel_rc" -eq 141 -a "$preload_rc" -eq 141 ]
 finish
