@@ -24,7 +24,13 @@ namespace {
 // Size classes: multiples of 16 up to 1 KiB, then powers of two.
 constexpr int kSmallClasses = 64;
 constexpr int kClasses = kSmallClasses + 22;  // up to 4 GiB
-constexpr uint32_t kBlockMagic = 0x58464d41;  // "XFMA"
+constexpr uint32_t kBlockMagic = 0x58464d41;  // "XFMA": handed out
+// A block on a free list. A second release of it is refused (said): taken
+// again, it would be handed out twice, and two of lwIP's PCBs at one
+// address make its lists cyclic (a program spinning in tcp_connect was
+// seen once; its cause not found). Best effort: two releases racing from
+// two processes can both pass.
+constexpr uint32_t kFreeMagic = 0x58464d46;  // "XFMF"
 constexpr size_t kHeaderPage = 4096;
 
 struct Block {
@@ -121,6 +127,11 @@ Header* arena() {
   return g_arena;
 }
 
+void say_bad_free(const void* p, const Block* b) {
+  fprintf(stderr, "xdpload: %s of %p in the family arena (ignored)\n",
+          b->magic == kFreeMagic ? "second free" : "bad free", p);
+}
+
 void say_full(size_t n) {
   if (!g_said_full.exchange(true))
     fprintf(stderr, "xdpload: the family arena is full (%zu MiB; %zu more bytes asked); "
@@ -171,6 +182,7 @@ void* alloc(size_t n) noexcept {
     h->free[cls] = f->next;
     b = reinterpret_cast<Block*>(f) - 1;
     ARENA_UNPOISON(b, sizeof *b);
+    b->magic = kBlockMagic;
   } else if (h->top + sizeof(Block) + size <= kArenaBytes) {
     b = reinterpret_cast<Block*>(reinterpret_cast<char*>(h) + h->top);
     h->top += sizeof(Block) + size;
@@ -217,7 +229,7 @@ void release(void* p) noexcept {
   Block* b = static_cast<Block*>(p) - 1;
   ARENA_UNPOISON(b, sizeof *b);
   if (b->magic != kBlockMagic || b->cls >= uint32_t(kClasses)) {
-    fprintf(stderr, "xdpload: bad free of %p in the family arena (ignored)\n", p);
+    say_bad_free(p, b);
     return;
   }
   const int cls = int(b->cls);
@@ -225,6 +237,7 @@ void release(void* p) noexcept {
   ARENA_POISON(b, sizeof *b);
   if (scribble_freed()) memset(p, 0xdb, n);
   h->lock.lock();
+  b->magic = kFreeMagic;
   auto* f = static_cast<FreeBlock*>(p);
   ARENA_UNPOISON(f, sizeof *f);
   f->next = h->free[cls];
@@ -245,6 +258,7 @@ void* alloc_core_locked(size_t n) noexcept {
   h->core_free[cls] = f->next;
   h->core_count[cls]--;
   Block* b = reinterpret_cast<Block*>(f) - 1;
+  b->magic = kBlockMagic;
   b->requested = n;
   // (Stored atomically: bytes_in_use() reads it without the core lock.)
   __atomic_store_n(&h->core_delta, h->core_delta + int64_t(n), __ATOMIC_RELAXED);
@@ -260,12 +274,13 @@ void release_core_locked(void* p) noexcept {
   Block* b = static_cast<Block*>(p) - 1;
   if (b->magic != kBlockMagic || b->cls >= uint32_t(kCoreClasses) ||
       h->core_count[b->cls] >= kCoreCacheMax) {
-    release(p);  // (says so if it is not a block of the arena)
+    release(p);  // (says so if it is not a block handed out)
     return;
   }
   const int cls = int(b->cls);
   if (scribble_freed()) memset(p, 0xdb, b->requested);
   __atomic_store_n(&h->core_delta, h->core_delta - int64_t(b->requested), __ATOMIC_RELAXED);
+  b->magic = kFreeMagic;
   auto* f = static_cast<FreeBlock*>(p);
   f->next = h->core_free[cls];
   h->core_free[cls] = f;  // (one store puts it on the list)

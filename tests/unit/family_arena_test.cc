@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "family/arena.h"
@@ -135,6 +136,34 @@ TEST(FamilyArena, LwipsMallocUsesTheStacksSideUnderTheCoreLock) {
   void* t = family::alloc(140);
   EXPECT_EQ(t, s) << "freed without the core lock, yet not on the arena's list";
   family::release(t);
+}
+
+// A block released twice, by either side, is refused the second time:
+// handed out twice, it would be two objects at one address (two of lwIP's
+// PCBs at one address make its lists cyclic). The count stays exact and the
+// next two allocations are two blocks.
+TEST(FamilyArena, ASecondReleaseIsRefused) {
+  for (bool core : {false, true}) {
+    SCOPED_TRACE(core ? "the stack's side" : "the arena's side");
+    CoreGuard g;
+    const uint64_t base = family::bytes_in_use();
+    void* p = core ? family::alloc_core_locked(200) : family::alloc(200);
+    ASSERT_TRUE(family::owns(p));
+    auto release = [&](void* x) { core ? family::release_core_locked(x) : family::release(x); };
+    release(p);
+    testing::internal::CaptureStderr();
+    release(p);
+    const std::string said = testing::internal::GetCapturedStderr();
+    EXPECT_NE(said.find("second free of"), std::string::npos) << said;
+    EXPECT_EQ(family::bytes_in_use(), base);
+    void* a = core ? family::alloc_core_locked(200) : family::alloc(200);
+    void* b = core ? family::alloc_core_locked(200) : family::alloc(200);
+    EXPECT_EQ(a, p) << "the freed block is not reused";
+    EXPECT_NE(a, b) << "one block handed out twice";
+    release(a);
+    release(b);
+    EXPECT_EQ(family::bytes_in_use(), base);
+  }
 }
 
 }  // namespace
