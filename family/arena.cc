@@ -168,6 +168,21 @@ bool SharedMutex::try_lock(bool* holder_died) noexcept {
   return rc == 0;
 }
 
+bool SharedMutex::lock_within(int ms, bool* holder_died) noexcept {
+  timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_nsec += long(ms % 1000) * 1000000;
+  until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000;
+  until.tv_nsec %= 1000000000;
+  int rc = pthread_mutex_clocklock(&m_, CLOCK_MONOTONIC, &until);
+  if (holder_died) *holder_died = rc == EOWNERDEAD;
+  if (rc == EOWNERDEAD) {
+    pthread_mutex_consistent(&m_);
+    return true;
+  }
+  return rc == 0;
+}
+
 void SharedMutex::unlock() noexcept { pthread_mutex_unlock(&m_); }
 
 void* alloc(size_t n) noexcept {

@@ -67,6 +67,8 @@ class SharedMutex {
   // True when taken; *holder_died then says whether its last holder died
   // holding it.
   bool try_lock(bool* holder_died = nullptr) noexcept;
+  // The same, waiting up to `ms` milliseconds.
+  bool lock_within(int ms, bool* holder_died = nullptr) noexcept;
   void unlock() noexcept;
 
  private:

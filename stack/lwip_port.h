@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
 #include <cstdint>
 
 #include "family/arena.h"
@@ -58,6 +59,21 @@ class CoreLock {
     if (__builtin_expect(!was && t_core_stop_at_release, 0)) stop_for_good();
     return false;
   }
+  // Takes it within `ms` milliseconds, or not (the caller's flags as
+  // before). For a thread that must not wait for ever behind a holder
+  // (the progress thread, once a fatal signal is pending).
+  static bool lock_within(int ms) {
+    t_core_held = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    bool died = false;
+    if (family::core_mutex().lock_within(ms, &died)) {
+      if (died) holder_died();
+      return true;
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    t_core_held = 0;
+    return false;
+  }
   // The calling thread holds it, or is taking it (async-signal-safe).
   static bool held_here() { return t_core_held != 0; }
   // How many times this process found the lock's last holder dead.
@@ -78,6 +94,8 @@ class CoreLock {
 // RAII holder, for setup code and tests.
 struct CoreGuard {
   CoreGuard() { CoreLock::lock(); }
+  // Of a lock the caller has taken (CoreLock::lock_within).
+  explicit CoreGuard(std::adopt_lock_t) {}
   ~CoreGuard() { CoreLock::unlock(); }
   CoreGuard(const CoreGuard&) = delete;
   CoreGuard& operator=(const CoreGuard&) = delete;

@@ -801,6 +801,21 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
 
 // ---- progress thread ----
 
+namespace {
+
+// The progress thread's way into the stack: it gives up once a fatal
+// signal is pending (the process must end by it: die_of_signal), so that a
+// holder that never lets go (a livelock: a bug) cannot keep the signal
+// from ending the program.
+bool take_stack_unless_signal() {
+  for (;;) {
+    if (CoreLock::lock_within(50)) return true;
+    if (fatal_signal_pending()) return false;
+  }
+}
+
+}  // namespace
+
 void Runtime::progress_loop(bool in_forked_child) {
   t_progress_thread = true;
   host_.place_progress_thread();
@@ -828,7 +843,8 @@ void Runtime::progress_loop(bool in_forked_child) {
     size_t family_members;
     bool mine;
     {
-      CoreGuard g;
+      if (!take_stack_unless_signal()) continue;
+      CoreGuard g(std::adopt_lock);
       if (test_first_hold_ms_ > 0) {  // (test seam: a forked child's first look, made long)
         usleep(useconds_t(test_first_hold_ms_) * 1000);
         test_first_hold_ms_ = 0;
@@ -853,7 +869,8 @@ void Runtime::progress_loop(bool in_forked_child) {
       if (wake.revents) drain_progress_wake();
       if (forked_child_) return;
       progress_enter();
-      CoreGuard g;
+      if (!take_stack_unless_signal()) continue;
+      CoreGuard g(std::adopt_lock);
       reap_dead_members();
       continue;
     }
@@ -889,7 +906,8 @@ void Runtime::progress_loop(bool in_forked_child) {
     if (fds[0].revents) drain_progress_wake();
     if (forked_child_) return;
     progress_enter();
-    CoreGuard g;
+    if (!take_stack_unless_signal()) continue;
+    CoreGuard g(std::adopt_lock);
     ++counters_->progress_wakeups;
     if (fds[2].revents & (POLLHUP | POLLERR)) broker_lost();
     if (int64_t now = mono_ns(); now >= next_stats_ns_ || stats_.refresh_asked()) {
@@ -918,6 +936,25 @@ void Runtime::progress_loop(bool in_forked_child) {
 }
 
 void Runtime::die_of_signal() {
+  // A thread of this process that never lets the stack go (a livelock in
+  // it: a bug) must not make the signal hang the program. The holder of a
+  // sound stack lets go within microseconds (and a thread of ours the
+  // signal stopped inside it stops at its release); after kStuckHolderMs
+  // the process dies by the signal at once, its connections unfinished,
+  // as without the library.
+  constexpr int kStuckHolderMs = 2000;
+  for (int ms = 0;; ++ms) {
+    if (CoreLock::try_lock()) {
+      CoreLock::unlock();
+      break;
+    }
+    if (ms == kStuckHolderMs) {
+      log_at(kLogError, "a thread holds the stack and does not let go: the process dies by "
+             "signal %d without finishing its connections", fatal_signal_pending());
+      die_by_pending_signal();
+    }
+    usleep(1000);
+  }
   // What exit() would have done, then the signal's own default action.
   leave_family();
   shutdown_stats();

@@ -102,6 +102,13 @@ constexpr long kAcceptDeath = -1;
 void maybe_die_holding_lock(long what) {
   static const char* v = getenv("XL_TEST_DIE_HOLDING_LOCK");
   if (v && atol(v) == what) kill(getpid(), SIGKILL);
+  // Test seam (XL_TEST_SPIN_HOLDING_LOCK=N): the same send spins for ever
+  // with the lock held, as a thread caught in a livelock of the stack
+  // would (tests/shim/shim-fatal-signal.sh: a fatal signal still ends the
+  // program).
+  static const char* spin = getenv("XL_TEST_SPIN_HOLDING_LOCK");
+  if (spin && atol(spin) == what)
+    for (;;) _mm_pause();
 }
 
 // A socket inherited from the parent in a forked child: usable only to close.

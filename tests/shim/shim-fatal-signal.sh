@@ -17,6 +17,11 @@
 # exits 0, had the end come first), every byte and the FIN delivered.
 # Before: it hung for good (the exiting thread stopped where the signal
 # landed, and the progress thread stayed parked).
+# A thread stuck inside the stack for good (a livelock: a bug; the test
+# seam XL_TEST_SPIN_HOLDING_LOCK makes a 77-byte send spin with the lock
+# held): SIGTERM still ends the program, by SIGTERM, within seconds, said.
+# Before: the progress thread waited for the lock for ever, and the
+# program could only be killed with SIGKILL.
 # A SIGPIPE from stdio's last flush, which exit() makes after the library's
 # destructor, into a pipe whose reader is gone (tests/progs/exit_flush.c):
 # the program dies by it as on the kernel path (141), not swallowed by a
@@ -129,6 +134,31 @@ check "exiting: the writer died by SIGTERM (status $(cat "$tmp/exiting-SIGTERM.r
 check "exiting: the reader got every byte sent (${sent:-?}: $n) and end-of-file ($end)" \
   [ "$n/$sha/$end" = "${sent:-x}/$(head -c "${sent:-0}" "$tmp/in" | sha256sum | cut -d' ' -f1)/eof" ]
 check "exiting: exit() had the connection to finish" grep -q "delivered and closed" "$tmp/exiting-SIGTERM.writer"
+
+cat >"$tmp/stuck.py" <<'PY'
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+print("connected", flush=True)
+s.sendall(b"x" * 77)
+PY
+bg_b bash -c "nc -l -p 7431 >/dev/null"
+wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :7431' | grep -q 7431"
+ip netns exec "$NS_A" env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XL_TEST_SPIN_HOLDING_LOCK=77 \
+  python3 "$tmp/stuck.py" "$IP_B" 7431 >"$tmp/stuck.out" 2>"$tmp/stuck.err" &
+writer=$!
+wait_for 50 grep -q connected "$tmp/stuck.out"
+sleep 0.3  # (in the send, spinning)
+kill -TERM "$writer"
+for _ in $(seq 50); do kill -0 "$writer" 2>/dev/null || break; sleep 0.1; done
+stuck_alive=no
+kill -0 "$writer" 2>/dev/null && stuck_alive=yes && kill -9 "$writer"
+wait "$writer"
+stuck_rc=$?
+writer=
+cat "$tmp/stuck.err"
+check "stuck inside the stack: SIGTERM ended it within 5 s (alive after: $stuck_alive), by SIGTERM ($stuck_rc)" \
+  [ "$stuck_alive" = no -a "$stuck_rc" -eq 143 ]
+check "stuck inside the stack: said" grep -q "a thread holds the stack and does not let go" "$tmp/stuck.err"
 
 in_a "$BUILD/tests/exit_flush" "$IP_B" | true
 kernel_rc=${PIPESTATUS[0]}
