@@ -4,12 +4,14 @@
 #include "shim/intercept/libc.h"
 #include "shim/runtime/fatal_signals.h"
 #include "shim/runtime/runtime.h"
+#include "shim/socket/passed_connections.h"
 
 namespace {
 
 __attribute__((constructor(101))) void xdpload_start() {
   xdpload::libc::resolve();
   xdpload::shim::Runtime::get().init();
+  xdpload::shim::adopt_passed_connections();
 }
 
 // At exit the connections are finished, then the statistics segment goes (a

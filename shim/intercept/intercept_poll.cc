@@ -18,6 +18,7 @@
 #include "shim/ext/thread_spin.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
+#include "shim/socket/passed_connections.h"
 
 using namespace xdpload;
 using namespace xdpload::shim;
@@ -32,8 +33,27 @@ int64_t to_ns(const timespec* ts) {
   return ts ? int64_t(ts->tv_sec) * 1000000000 + ts->tv_nsec : -1;
 }
 
-// The core of poll/ppoll/select/pselect. timeout_ns < 0: forever.
+int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask);
+
+// The core of poll/ppoll/select/pselect. timeout_ns < 0: forever. A
+// listener with connections passed at an exec (passed_connections.h) is
+// ready while any waits: then nothing else is waited for.
 int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
+  if (!passed_any()) return poll_sockets(fds, n, timeout_ns, mask);
+  std::vector<pollfd> copy(fds, fds + n);
+  if (passed_ready(copy.data(), n) == 0) return poll_sockets(fds, n, timeout_ns, mask);
+  int r = poll_sockets(fds, n, 0, mask);
+  if (r < 0) return r;
+  r = 0;
+  for (nfds_t i = 0; i < n; ++i) {
+    fds[i].revents = short(fds[i].revents | copy[i].revents);
+    r += fds[i].revents != 0;
+  }
+  return r;
+}
+
+// do_poll() for everything but the passed connections.
+int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
   // Which entries are ours (accelerated sockets, or epoll sets of ours).
   bool any = false;
   for (nfds_t i = 0; i < n && !any; ++i) {
@@ -164,6 +184,9 @@ int do_select(int n, fd_set* r, fd_set* w, fd_set* e, int64_t timeout_ns, const 
 }
 
 bool select_has_ours(int n, fd_set* r, fd_set* w, fd_set* e) {
+  if (passed_any() && r)
+    for (int fd = 0; fd < n; ++fd)
+      if (FD_ISSET(fd, r) && passed_waiting(fd)) return true;
   if (!rt().enabled()) return false;
   for (int fd = 0; fd < n; ++fd) {
     if (!((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e)))) continue;
@@ -248,6 +271,7 @@ int xdpload_epoll_create1(int flags) {
 }
 
 int xdpload_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
+  if (passed_any()) passed_epoll_ctl(epfd, op, fd, event);
   EpollSet* set = epoll_set_of(epfd);
   Socket* s = rt().socket_at(fd);
   if (!set || !s || rt().forked_child()) {

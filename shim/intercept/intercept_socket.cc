@@ -13,6 +13,7 @@
 #include "shim/wait/epoll_set.h"
 #include "shim/intercept/export.h"
 #include "shim/files/send_file.h"
+#include "shim/socket/passed_connections.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/socket_ops.h"
@@ -65,6 +66,8 @@ ssize_t send_one(Socket* s, int fd, const void* buf, size_t n, int flags, const 
 
 // close()/dup2() over a descriptor: our side first, under the lock.
 void forget(int fd) {
+  // (Not from a vfork child: the table is its parent's.)
+  if (passed_any() && !Runtime::get().vfork_child()) passed_forget(fd);
   if (!ours(fd) && !epoll_set_of(fd)) return;
   // A vfork child closing its copy leaves the parent's socket alone.
   if (Runtime::get().vfork_child()) return;
@@ -97,6 +100,8 @@ int xdpload_listen(int fd, int backlog) {
 }
 
 int xdpload_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
+  if (passed_any())
+    if (int r = passed_accept(fd, addr, len, flags); r != kNoPassed) return r;
   Socket* s = ours(fd);
   if (!s) return libc::accept4(fd, addr, len, flags);
   int saved = errno;
@@ -107,6 +112,8 @@ int xdpload_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
 }
 
 int xdpload_accept(int fd, struct sockaddr* addr, socklen_t* len) {
+  if (passed_any())
+    if (int r = passed_accept(fd, addr, len, 0); r != kNoPassed) return r;
   Socket* s = ours(fd);
   if (!s) return libc::accept(fd, addr, len);
   int saved = errno;
@@ -398,7 +405,7 @@ int xdpload_close(int fd) {
     errno = EBADF;
     return -1;
   }
-  if (ours(fd) || epoll_set_of(fd)) forget(fd);
+  if (ours(fd) || epoll_set_of(fd) || passed_any()) forget(fd);
   return libc::close(fd);
 }
 
@@ -452,7 +459,8 @@ int xdpload_dup(int fd) {
 static int dup_over(int fd, int fd2, int flags, bool three) {
   Socket* s = ours(fd);
   // The implicit close of fd2, once we know fd is valid.
-  if (fd != fd2 && (ours(fd2) || epoll_set_of(fd2)) && libc::fcntl(fd, F_GETFD) >= 0) forget(fd2);
+  if (fd != fd2 && (ours(fd2) || epoll_set_of(fd2) || passed_any()) && libc::fcntl(fd, F_GETFD) >= 0)
+    forget(fd2);
   int r = three ? libc::dup3(fd, fd2, flags) : libc::dup2(fd, fd2);
   if (!s || r < 0 || fd == fd2) return r;
   return op_dup_to(s, fd, r);

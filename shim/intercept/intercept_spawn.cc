@@ -10,10 +10,13 @@
 #include <pthread.h>
 #include <spawn.h>
 
+#include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "shim/intercept/export.h"
+#include "shim/runtime/log.h"
+#include "shim/socket/passed_connections.h"
 #include "shim/socket/socket_ops.h"
 
 using namespace xdpload;
@@ -52,14 +55,53 @@ void forget(const posix_spawn_file_actions_t* a) {
   noted().erase(a);
 }
 
-void before_spawn(const posix_spawn_file_actions_t* a) {
+std::vector<SpawnAction> actions_of(const posix_spawn_file_actions_t* a) {
   std::vector<SpawnAction> acts;
   if (a) {
     Locked l;
     auto it = noted().find(a);
     if (it != noted().end()) acts = it->second;
   }
+  return acts;
+}
+
+// Does an action of the child close or replace descriptor `fd`?
+bool covers(const std::vector<SpawnAction>& acts, int fd) {
+  for (const SpawnAction& a : acts)
+    if ((a.kind == SpawnAction::kClose && a.fd == fd) || (a.kind == SpawnAction::kOpen && a.fd == fd) ||
+        (a.kind == SpawnAction::kDup2 && a.newfd == fd) ||
+        (a.kind == SpawnAction::kCloseFrom && a.fd <= fd))
+      return true;
+  return false;
+}
+
+// The spawn itself, `envp` with the connections passed to the new program
+// (shim/socket/passed_connections.h). This process goes on: it closes its
+// copies of their queues once the spawn is made (the child has them) or
+// has failed (their connections reset). A queue the file actions would
+// close or replace in the child is not passed (its connections reset). (A
+// fork by another thread while the queues are inheritable, between the
+// hand-over and the spawn, gives that child copies too.)
+template <typename Spawn>
+int spawn_passing(const posix_spawn_file_actions_t* a, char* const envp[], Spawn spawn) {
+  const std::vector<SpawnAction> acts = actions_of(a);
+  passing_begins(envp, false);
   hand_spawned_to_kernel(acts.data(), acts.size());
+  const std::string passed = passed_connections_value();
+  if (passed.empty()) return spawn(envp);
+  bool covered = false;
+  for (int q : passed_queues(passed)) covered = covered || covers(acts, q);
+  if (covered) {
+    close_passed_queues(passed);
+    log_at(kLogError, "posix_spawn: the file actions close the descriptors that carry the "
+           "connections waiting on an inherited listener: they are reset");
+    return spawn(envp);
+  }
+  std::string entry;
+  const std::vector<char*> env = env_with_passed(envp, passed, &entry);
+  const int rc = spawn(env.data());
+  close_passed_queues(passed);
+  return rc;
 }
 
 }  // namespace
@@ -97,12 +139,14 @@ int xdpload_posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t*
 
 int xdpload_posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* a,
                         const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
-  before_spawn(a);
-  return libc::posix_spawn(pid, path, a, attr, argv, envp);
+  return spawn_passing(a, envp, [&](char* const* env) {
+    return libc::posix_spawn(pid, path, a, attr, argv, env);
+  });
 }
 
 int xdpload_posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* a,
                          const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
-  before_spawn(a);
-  return libc::posix_spawnp(pid, file, a, attr, argv, envp);
+  return spawn_passing(a, envp, [&](char* const* env) {
+    return libc::posix_spawnp(pid, file, a, attr, argv, env);
+  });
 }

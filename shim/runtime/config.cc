@@ -181,10 +181,12 @@ int parse_config(char** env, Config* out, std::vector<std::string>* warnings, Er
 
   // Unknown XDPLOAD_* variables: a typo should not silently do nothing.
   // Some are read elsewhere: the wrapper's build directory, the stage marks
-  // of a STAGE_TRACE=1 build (rings/stage_trace.h).
+  // of a STAGE_TRACE=1 build (rings/stage_trace.h), the connections an
+  // exec'ing program passed (shim/socket/passed_connections.h).
   static const char* const kReadElsewhere[] = {"XDPLOAD_BUILD", "XDPLOAD_STAGE_TRACE",
                                                "XDPLOAD_STAGE_TRACE_DIR",
-                                               "XDPLOAD_STAGE_TRACE_EVENTS"};
+                                               "XDPLOAD_STAGE_TRACE_EVENTS",
+                                               "XDPLOAD_PASSED_CONNECTIONS"};
   for (char** e = env; e && *e; ++e) {
     if (strncmp(*e, "XDPLOAD_", 8) != 0) continue;
     std::string name(*e, strcspn(*e, "="));

@@ -27,6 +27,7 @@
 #include "shim/socket/tcp_socket.h"
 #include "shim/clock/tsc_clock.h"
 #include "shim/socket/cmsg_writer.h"
+#include "shim/socket/passed_connections.h"
 #include "shim/socket/udp_socket.h"
 #include "shim/stats/option_names.h"
 
@@ -394,17 +395,20 @@ void hand_inherited_connection(Socket* s, int fd, const char* how) {
 // new image: it becomes the kernel's for the whole family, whose
 // descriptors are the same kernel socket. The port's new connections and
 // datagrams go to the kernel from then on.
-// - A listener's connections already queued on the stack are reset (said):
-//   they cannot move to the kernel's queue, and left on the stack for the
-//   family's accept() they would wait for ever where the family does not
-//   accept (socket activation's parent, inetd's), the very connection that
-//   made it start the program among them. (Linux would give them to the
-//   new program.)
+// - A listener's connections already queued on the stack go to the new
+//   program, which holds it as `fd_in_new_program`, each with its state
+//   (shim/socket/passed_connections.h), as Linux gives them. Where they
+//   cannot (the new program does not load this library, a hand-over is
+//   refused) they are reset (said): they cannot move to the kernel's queue,
+//   and left on the stack for the family's accept() they would wait for
+//   ever where the family does not accept (socket activation's parent,
+//   inetd's), the very connection that made it start the program among
+//   them.
 // - A UDP socket's datagrams queued on the stack are dropped.
 // - Calls of the family waiting on it go on in the kernel (left_for_kernel).
 // Said once at the default level: FD_CLOEXEC on the descriptor keeps the
 // socket accelerated. Lock held.
-void hand_shared_to_kernel(Socket* s, int fd) {
+void hand_shared_to_kernel(Socket* s, int fd, int fd_in_new_program) {
   static bool said = false;
   if (!said) {
     said = true;
@@ -415,6 +419,7 @@ void hand_shared_to_kernel(Socket* s, int fd) {
            fd, s->kind == Socket::Kind::Tcp ? "TCP" : "UDP", unsigned(s->local.port));
   }
   if (rt().vfork_child()) twin_blocks_as_program(s, fd);
+  if (s->kind == Socket::Kind::Tcp) pass_waiting_connections(tcp(s), fd_in_new_program);
   if (s->kind == Socket::Kind::Tcp && !tcp(s)->accept_queue.empty()) {
     TcpSocket* l = tcp(s);
     log_at(kLogError,
@@ -454,7 +459,7 @@ void hand_vfork_inherited_to_kernel() {
     if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected)
       hand_inherited_connection(s, fd, "exec after vfork");
     else if (shared_kind(s))
-      hand_shared_to_kernel(s, fd);
+      hand_shared_to_kernel(s, fd, fd);
   }
 }
 
@@ -523,9 +528,15 @@ void hand_inherited_to_kernel() {
     const bool connection = s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected;
     bool others = false;
     for (const Descriptor& d : s->descriptors) others |= d.pid != me;
-    if (connection) hand_inherited_connection(s, fd, "exec");
-    else if (!others) hand_to_kernel(s);
-    else if (shared_kind(s)) hand_shared_to_kernel(s, fd);
+    if (connection) {
+      hand_inherited_connection(s, fd, "exec");
+    } else if (!others) {
+      // (Its waiting connections go with it, as with a shared one.)
+      if (s->kind == Socket::Kind::Tcp) pass_waiting_connections(tcp(s), fd);
+      hand_to_kernel(s);
+    } else if (shared_kind(s)) {
+      hand_shared_to_kernel(s, fd, fd);
+    }
     // (Else a TCP socket still connecting, or ended, that the family's
     // other processes hold: it stays theirs, on the stack.)
   }
@@ -587,7 +598,7 @@ void hand_spawned_to_kernel(const SpawnAction* actions, size_t n) {
     if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected)
       hand_inherited_connection(s, mine, "posix_spawn");
     else if (shared_kind(s))
-      hand_shared_to_kernel(s, mine);
+      hand_shared_to_kernel(s, mine, fd);
   }
 }
 

@@ -119,6 +119,13 @@ void install_handed_socket(const TcpSocket* s, int fd, int conn_fd) {
     const int fl = libc::fcntl(at, F_GETFD);
     syscall(SYS_dup3, conn_fd, at, fl >= 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0);
   };
+  if (s->descriptors.empty()) {
+    // A connection never accepted (passed to an exec'd program from its
+    // listener's queue: passed_connections.h): `fd` is its only home.
+    put_at(fd);
+    syscall(SYS_close, conn_fd);
+    return;
+  }
   if (Runtime::get().vfork_child()) {
     // A vfork child's descriptor table is its own (the family's records
     // are its parent's): its descriptors of the socket, found by the old

@@ -12,6 +12,7 @@
 # kernel's for the whole family at the exec, said once at the default
 # level; the parent's first client shows it was on the stack before.
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/broker.sh"
 need_root
 netns_up
 tmp=$(mktemp -d)
@@ -24,7 +25,18 @@ cat >"$tmp/parent.py" <<'PY'
 import os, socket, subprocess, sys, time
 proto, how, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 go = sys.argv[4] if len(sys.argv) > 4 else None
-served = os.path.join(os.path.dirname(sys.argv[0]), "served.py")
+served = os.environ.get("XL_SERVED") or os.path.join(os.path.dirname(sys.argv[0]), "served.py")
+served_arg = os.environ.get("XL_SERVED_ARG")  # (served-wait.py's way to wait)
+env = dict(os.environ)
+if os.environ.get("XL_SERVED_UNLOADED"):
+    env.pop("LD_PRELOAD", None)  # the new program without the library
+def program(fd):
+    args = [served, fd, served_arg] if served_arg else [served, proto, fd]
+    if os.environ.get("XL_SERVED_SH"):  # through a shell's exec
+        return ["/bin/sh", "-c", 'exec "$0" "$@"', sys.executable] + args
+    if os.environ.get("XL_SERVED_PATH"):  # found on PATH: execs that fail first
+        return ["python3"] + args
+    return [sys.executable] + args
 placeholder = open("/dev/null")  # descriptor 3: the socket's is 4, dup2'd onto 3 by fork
 if proto == "tcp":
     s = socket.socket()
@@ -53,7 +65,8 @@ if how == "fork":
     pid = os.fork()
     if pid == 0:
         os.dup2(s.fileno(), 3)  # (inheritable, as socket activation passes it)
-        os.execv(sys.executable, [sys.executable, served, proto, "3"])
+        args = program("3")
+        os.execvpe(args[0], args, env)
     _, status = os.waitpid(pid, 0)
 elif how == "posix":
     # Another accelerated socket, inheritable but closed by a file action:
@@ -61,13 +74,12 @@ elif how == "posix":
     extra = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     extra.bind(("0.0.0.0", port + 1000))
     os.set_inheritable(extra.fileno(), True)
-    pid = os.posix_spawn(sys.executable, [sys.executable, served, proto, "3"], os.environ,
+    pid = os.posix_spawn(sys.executable, program("3"), env,
                          file_actions=[(os.POSIX_SPAWN_DUP2, s.fileno(), 3),
                                        (os.POSIX_SPAWN_CLOSE, extra.fileno())])
     _, status = os.waitpid(pid, 0)
 else:
-    child = subprocess.Popen([sys.executable, served, proto, str(s.fileno())],
-                             pass_fds=(s.fileno(),))
+    child = subprocess.Popen(program(str(s.fileno())), pass_fds=(s.fileno(),), env=env)
     status = child.wait()
 print("child ended", status, flush=True)
 serve(s, b"parent again")
@@ -99,14 +111,14 @@ for i in range(first, last + 1):
     msg = b"client %d" % i
     try:
         if proto == "tcp":
-            c = socket.create_connection((host, port), timeout=3)
+            c = socket.create_connection((host, port), timeout=10)
             if connected:
                 open(connected, "w").close()
             c.sendall(msg)
             got = c.recv(200)
         else:
             c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            c.settimeout(3)
+            c.settimeout(10)
             c.sendto(msg, (host, port))
             got = c.recv(200)
         print(got.decode(), flush=True)
@@ -159,34 +171,130 @@ for proto in tcp udp; do
   done
 done
 
-# A connection waiting on the listener at the exec (inetd's shape: the
-# parent does not accept it). It cannot move to the kernel's queue (Linux
-# would give it to the new program): it is reset and said, never left to
-# wait for ever on a stack listener nobody accepts from. The new program
-# serves the connections that come after.
+# Connections waiting on the listener at the exec (inetd's shape: the
+# parent does not accept them). On Linux the new program accepts them
+# first; under xdpload they go to it with their state (XDPLOAD_PASSED_
+# CONNECTIONS, shim/socket/passed_connections.h), by each way of starting
+# it. The new program serves the two waiting connections and the one after;
+# the parent the last. Its accept() comes once select(), poll() (one poll
+# object reused, as Python's is) or epoll says the listener is ready
+# (served-wait.py's second argument), or blocks.
+# Before: the waiting connections were reset (said).
+cat >"$tmp/served-wait.py" <<'PY'
+import select, socket, sys
+fd, how = int(sys.argv[1]), sys.argv[2]
+s = socket.socket(fileno=fd)
+print("ready", flush=True)
+if how == "epoll":
+    ep = select.epoll()
+    ep.register(s.fileno(), select.EPOLLIN)
+elif how == "poll":  # one poll object, its array reused
+    po = select.poll()
+    po.register(s.fileno(), select.POLLIN)
+for _ in range(3):
+    if how == "select":
+        assert select.select([s], [], [], 10)[0] == [s]
+    elif how == "poll":
+        assert po.poll(10000) == [(s.fileno(), select.POLLIN)]
+    elif how == "epoll":
+        assert [fd for fd, _ in ep.poll(10)] == [s.fileno()]
+    c, _ = s.accept()
+    line = c.recv(100)
+    c.sendall(line + b" served by the new program")
+    c.close()
+PY
+queued() {  # NAME HOW WAIT PORT [env...]
+  local name=$1 how=$2 wait=$3 port=$4
+  shift 4
+  rm -f "$tmp/go" "$tmp/q8.connected" "$tmp/q9.connected"
+  ip netns exec "$NS_A" ${AS_NOBODY:+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+    --ambient-caps=-all --bounding-set=-all} env "$@" XL_SERVED="$tmp/served-wait.py" XL_SERVED_ARG="$wait" \
+    python3 "$tmp/parent.py" tcp "$how" "$port" "$tmp/go" >"$tmp/$name.parent" 2>"$tmp/$name.err" &
+  local parent=$!
+  wait_for 50 grep -q listening "$tmp/$name.parent"
+  in_b python3 "$tmp/client.py" tcp "$IP_A" "$port" 1 1 >"$tmp/$name.clients" 2>&1
+  in_b python3 "$tmp/client.py" tcp "$IP_A" "$port" 8 8 "$tmp/q8.connected" >"$tmp/$name.q8" 2>&1 &
+  local w8=$!
+  wait_for 50 test -f "$tmp/q8.connected"
+  in_b python3 "$tmp/client.py" tcp "$IP_A" "$port" 9 9 "$tmp/q9.connected" >"$tmp/$name.q9" 2>&1 &
+  local w9=$!
+  wait_for 50 test -f "$tmp/q9.connected"
+  sleep 0.2  # (their lines sent, waiting on the listener)
+  touch "$tmp/go"
+  wait_for 50 grep -q ready "$tmp/$name.parent"
+  wait "$w8" "$w9"
+  in_b python3 "$tmp/client.py" tcp "$IP_A" "$port" 2 "${QUEUED_LAST:-3}" >>"$tmp/$name.clients" 2>&1
+  wait_for 50 grep -q done "$tmp/$name.parent" || kill "$parent" 2>/dev/null
+  wait "$parent"
+  cat "$tmp/$name.parent" "$tmp/$name.q8" "$tmp/$name.q9" "$tmp/$name.clients" >"$tmp/$name"
+  echo "--- $name"
+  cat "$tmp/$name" "$tmp/$name.err"
+}
+for how in fork spawn posix; do
+  waits="accept poll epoll"
+  [ $how = fork ] && waits="$waits select"
+  for wait in $waits; do
+    port=$((port + 1))
+    queued "queued-kernel-$how-$wait" "$how" "$wait" "$port"
+    port=$((port + 1))
+    queued "queued-xdpload-$how-$wait" "$how" "$wait" "$port" \
+      LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=2
+    check "waiting at a $how exec ($wait): the kernel path's new program serves both" \
+      bash -c "grep -qx 'client 8 served by the new program' '$tmp/queued-kernel-$how-$wait' &&
+               grep -qx 'client 9 served by the new program' '$tmp/queued-kernel-$how-$wait'"
+    check "waiting at a $how exec ($wait): under xdpload the same transcript" \
+      diff "$tmp/queued-kernel-$how-$wait" "$tmp/queued-xdpload-$how-$wait"
+    check "waiting at a $how exec ($wait): the two went to the new program with their state" \
+      grep -q "2 connection(s) waiting on it go to the program this process execs" \
+      "$tmp/queued-xdpload-$how-$wait.err"
+  done
+done
+
+# Through a shell that execs the program (the variable goes on with the
+# queue), and a program found on PATH (Python's subprocess tries each
+# directory: the execs that fail keep the queue for the next).
+for way in SH PATH; do
+  how=fork
+  [ $way = PATH ] && how=spawn
+  port=$((port + 1))
+  export XL_SERVED_$way=1
+  queued "queued-kernel-$way" "$how" accept "$port"
+  port=$((port + 1))
+  queued "queued-xdpload-$way" "$how" accept "$port" LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" \
+    XDPLOAD_LOG=2
+  unset XL_SERVED_$way
+  check "waiting at an exec, new program started through $way: the kernel path serves both" \
+    grep -qx 'client 9 served by the new program' "$tmp/queued-kernel-$way"
+  check "waiting at an exec, new program started through $way: under xdpload the same transcript" \
+    diff "$tmp/queued-kernel-$way" "$tmp/queued-xdpload-$way"
+done
+
+# As nobody with no capability through the broker (TCP_REPAIR needs
+# CAP_NET_ADMIN: the broker builds each connection and passes it back).
+chmod 755 "$tmp"
+printf 'allow user root\nallow user nobody ports 9950-9959\n' >"$tmp/policy"
+broker_up --policy "$tmp/policy"
+AS_NOBODY=1 queued "queued-nobody" spawn accept 9950 LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" \
+  XDPLOAD_LOG=2
+check "as nobody through the broker: the same transcript as on the kernel path" \
+  diff "$tmp/queued-kernel-spawn-accept" "$tmp/queued-nobody"
+check "as nobody through the broker: the two went to the new program" \
+  bash -c "grep -q '2 connection(s) waiting on it go to the program this process execs' '$tmp/queued-nobody.err' &&
+           [ \$(grep -c 'its connection on tcp port 9950 handed to the kernel' '$tmp/broker.err') -eq 2 ]"
+kill "$BROKER_PID"
+wait "$BROKER_PID" 2>/dev/null
+
+# The same when the new program does not load the library (its
+# environment has no LD_PRELOAD): nobody there would take them from the
+# stack, so they are reset and said, never left waiting.
 port=$((port + 1))
-ip netns exec "$NS_A" env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" \
-  python3 "$tmp/parent.py" tcp spawn "$port" "$tmp/go" >"$tmp/queued.parent" 2>"$tmp/queued.err" &
-parent=$!
-wait_for 50 grep -q listening "$tmp/queued.parent"
-in_b python3 "$tmp/client.py" tcp "$IP_A" "$port" 1 1 >"$tmp/queued.clients" 2>&1
-in_b python3 "$tmp/client.py" tcp "$IP_A" "$port" 9 9 "$tmp/q.connected" >"$tmp/queued.q" 2>&1 &
-waiting=$!
-wait_for 50 test -f "$tmp/q.connected"
-touch "$tmp/go"
-wait_for 50 grep -q ready "$tmp/queued.parent"
-in_b python3 "$tmp/client.py" tcp "$IP_A" "$port" 2 5 >>"$tmp/queued.clients" 2>&1
-wait "$waiting"
-wait_for 50 grep -q done "$tmp/queued.parent" || kill "$parent" 2>/dev/null
-wait "$parent"
-echo "--- queued"
-cat "$tmp/queued.parent" "$tmp/queued.q" "$tmp/queued.clients" "$tmp/queued.err"
-check "the connection waiting at the exec is reset, not left waiting" \
-  grep -qx "client 9: ConnectionResetError" "$tmp/queued.q"
-check "the reset is said" grep -q "1 connection(s) waiting on the listener are reset" "$tmp/queued.err"
-check "the new program serves the connections after it, the parent the last" \
-  bash -c "[ \$(grep -c 'served by the new program' '$tmp/queued.clients') -eq 3 ] &&
-           grep -qx 'client 5 served by parent again' '$tmp/queued.clients'"
+QUEUED_LAST=5 queued "queued-unloaded" spawn accept "$port" LD_PRELOAD="$PRELOAD_LIB" \
+  XDPLOAD_IFACE="$IF_A" XL_SERVED_UNLOADED=1
+check "without the library in the new program: the waiting connections are reset" \
+  bash -c "grep -qx 'client 8: ConnectionResetError' '$tmp/queued-unloaded' &&
+           grep -qx 'client 9: ConnectionResetError' '$tmp/queued-unloaded' &&
+           grep -qx 'client 5 served by parent again' '$tmp/queued-unloaded'"
+check "... and said" grep -q "2 connection(s) waiting on the listener are reset" "$tmp/queued-unloaded.err"
 
 # A worker of the family asleep in accept() (recvfrom()) while its parent
 # execs with the socket: the worker's call goes on in the kernel and serves
