@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "rings/broker_client.h"
 #include "rings/private_fd.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/log.h"
@@ -37,14 +39,12 @@ char g_self_name[256];
 // before the exec, and the parent's next passing_begins() resets both.)
 thread_local bool t_new_program_preloads_us = false;
 thread_local std::string t_value;
-// A vfork child's failed exec: its queues, for its next attempt (its
-// descriptor numbers are its own; `pid` tells the parent's memory, which
-// it writes, from its own).
-struct Carried {
-  pid_t pid = 0;
-  std::string value;
-};
-Carried g_carried;
+// A vfork child's failed exec: its queues, for its next attempt. (Its
+// descriptor numbers are its own. It runs on the thread-local storage of
+// the thread that called vfork, which no other thread touches; `pid` tells
+// the child's note from a stale one. No heap: the heap is the parent's.)
+thread_local pid_t t_carried_pid = 0;
+thread_local char t_carried[1024];
 
 pid_t raw_pid() { return pid_t(syscall(SYS_getpid)); }
 
@@ -80,47 +80,35 @@ bool for_each_entry(const char* value, Fn fn) {
 
 void set_cloexec(int fd, bool on) { libc::fcntl(fd, F_SETFD, on ? FD_CLOEXEC : 0); }
 
-// Puts `fd` in flight on `queue`.
-bool send_descriptor(int queue, int fd) {
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  return libc::sendmsg(queue, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
-}
-
 // ---- the exec'd program ----
 
+// A slot: free (queue -1), being filled (-2), or holding a queue, with
+// connections still waiting (live) or drained. A drained queue stays open
+// until its listener is closed (while another queue is live; else for the
+// program's life: one descriptor of ours): another thread may be reading
+// it still, and its number, closed, could name a descriptor of ours.
 struct Passed {
-  int listener = -1;            // the program's descriptor
-  std::atomic<int> queue{-1};   // ours (private); -1: a free slot
+  std::atomic<int> listener{-1};  // the program's descriptor
+  std::atomic<int> queue{-1};     // ours (private)
+  std::atomic<bool> live{false};
 };
 constexpr int kMaxPassed = 64;
 Passed g_passed[kMaxPassed];
-// Entries in use; 0 lets every intercept skip this file at one load.
+// Live slots; 0 lets every intercept skip this file at one load.
 std::atomic<int> g_live{0};
 
 Passed* find(int listener) {
   for (Passed& p : g_passed)
-    if (p.queue.load(std::memory_order_acquire) >= 0 && p.listener == listener) return &p;
+    if (p.live.load(std::memory_order_acquire) &&
+        p.listener.load(std::memory_order_relaxed) == listener)
+      return &p;
   return nullptr;
 }
 
-// Its queue closed, once (two threads may both find it empty).
+// Drained: no longer looked at (once, though two threads may both find it
+// empty).
 void drop(Passed* p) {
-  const int q = p->queue.exchange(-1, std::memory_order_acq_rel);
-  if (q < 0) return;
-  rings::close_private_fd(q);
-  g_live.fetch_sub(1, std::memory_order_relaxed);
+  if (p->live.exchange(false, std::memory_order_acq_rel)) g_live.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool has_waiting(int queue) {
@@ -135,7 +123,7 @@ bool has_waiting(int queue) {
 void adopt(const char* value, bool said) {
   const bool ok = for_each_entry(value, [&](int l, int q) {
     for (Passed& p : g_passed)
-      if (p.queue.load() == q) return;  // (kept from a failed exec: in already)
+      if (p.queue.load() == q && p.live.load()) return;  // (kept from a failed exec: in already)
     int listening = 0, type = 0, domain = 0;
     socklen_t n = sizeof listening;
     bool good = getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &listening, &n) == 0 && listening;
@@ -144,12 +132,15 @@ void adopt(const char* value, bool said) {
     n = sizeof domain;
     good = good && getsockopt(q, SOL_SOCKET, SO_DOMAIN, &domain, &n) == 0 && domain == AF_UNIX;
     Passed* slot = nullptr;
-    for (Passed& p : g_passed)
-      if (p.queue.load() < 0) {
+    for (Passed& p : g_passed) {
+      int free = -1;
+      if (p.queue.compare_exchange_strong(free, -2)) {
         slot = &p;
         break;
       }
+    }
     if (!good || !slot) {
+      if (slot) slot->queue.store(-1);
       // (Q is left open, close-on-exec: a descriptor named by a malformed
       // variable may be anything of the program's.)
       if (said)
@@ -159,8 +150,9 @@ void adopt(const char* value, bool said) {
     }
     const int mine = rings::is_private_fd(q) ? q : rings::to_private_fd(q);
     set_cloexec(mine, true);
-    slot->listener = l;
-    slot->queue.store(mine, std::memory_order_release);
+    slot->listener.store(l, std::memory_order_relaxed);
+    slot->queue.store(mine, std::memory_order_relaxed);
+    slot->live.store(true, std::memory_order_release);
     g_live.fetch_add(1, std::memory_order_relaxed);
     XLOG(kLogDecision, "descriptor %d: connections that waited on it at the exec are accepted first",
          l);
@@ -177,22 +169,20 @@ void passing_begins(char* const* new_env, bool carry) {
   t_value.clear();
   if (!carry) return;
   // A vfork child's own, from its failed attempt (another's: stale).
-  if (g_carried.pid && g_carried.pid != raw_pid()) g_carried = Carried{};
-  if (g_carried.pid == raw_pid()) {
-    for_each_entry(g_carried.value.c_str(), [&](int l, int q) {
+  if (t_carried_pid == raw_pid())
+    for_each_entry(t_carried, [&](int l, int q) {
       if (t_new_program_preloads_us) append(&t_value, l, q);
     });
-    g_carried = Carried{};
-  }
+  t_carried_pid = 0;
   if (!passed_any()) return;
   // This process's, adopted: passed on where the listener survives the exec
   // and connections still wait; else they close with the exec.
   for (Passed& p : g_passed) {
-    const int q = p.queue.load(std::memory_order_acquire);
-    if (q < 0) continue;
-    const int fl = libc::fcntl(p.listener, F_GETFD);
+    if (!p.live.load(std::memory_order_acquire)) continue;
+    const int q = p.queue.load(std::memory_order_relaxed);
+    const int fl = libc::fcntl(p.listener.load(std::memory_order_relaxed), F_GETFD);
     if (t_new_program_preloads_us && fl >= 0 && !(fl & FD_CLOEXEC) && has_waiting(q))
-      append(&t_value, p.listener, q);
+      append(&t_value, p.listener.load(std::memory_order_relaxed), q);
   }
 }
 
@@ -206,12 +196,27 @@ size_t pass_waiting_connections(TcpSocket* l, int fd_in_new_program) {
   const int room = int(std::min<size_t>(l->accept_queue.size(), 65536)) * 2048;
   if (setsockopt(ends[0], SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof room) != 0)
     setsockopt(ends[0], SOL_SOCKET, SO_SNDBUF, &room, sizeof room);
+  // At most what surely fits (a one-byte SCM_RIGHTS datagram takes 766
+  // bytes of the buffer here: 1024 counted), and below the descriptors a
+  // user may have in flight (RLIMIT_NOFILE): a connection is handed over
+  // only once its place in the queue is sure; the rest are reset.
+  int got = 0;
+  socklen_t gl = sizeof got;
+  getsockopt(ends[0], SOL_SOCKET, SO_SNDBUF, &got, &gl);
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  const size_t fits = std::min<size_t>(size_t(got) / 1024, size_t(nofile.rlim_cur) / 2);
   Runtime& rt = Runtime::get();
   // (A copy: handing a connection over polls the stack, which may queue
   // more; those are reset with the listener, as any arriving later.)
   std::vector<TcpSocket*> waiting(l->accept_queue.begin(), l->accept_queue.end());
   size_t passed = 0;
   for (TcpSocket* c : waiting) {
+    if (passed == fits) {
+      log_at(kLogError, "descriptor %d: %zu waiting connection(s) beyond the %zu the new program's "
+             "queue takes are reset", fd_in_new_program, waiting.size() - passed, fits);
+      break;
+    }
     int k = libc::socket(l->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (k < 0) break;
     // What accept() would have given it: the listener's options.
@@ -230,8 +235,10 @@ size_t pass_waiting_connections(TcpSocket* l, int fd_in_new_program) {
         break;
       }
     c->listener = nullptr;
+    c->release();  // (its counts: a stamping user; the connection is gone already)
     rt.maybe_delete(c);
-    const bool sent = send_descriptor(ends[0], k);
+    const char byte = 0;
+    const bool sent = rings::send_with_fd(ends[0], &byte, 1, k, MSG_DONTWAIT) == 0;
     libc::close(k);  // (the copy in flight holds it)
     if (!sent) {
       // (Not seen with the room made above.)
@@ -266,9 +273,10 @@ void passing_failed(const std::string& value) {
   if (value.empty()) return;
   for_each_entry(value.c_str(), [](int, int q) { set_cloexec(q, true); });
   if (Runtime::get().vfork_child()) {
-    // (Its parent's memory: the parent tells it is not its own by the pid.)
-    g_carried.pid = raw_pid();
-    g_carried.value = value;
+    if (value.size() < sizeof t_carried) {
+      memcpy(t_carried, value.c_str(), value.size() + 1);
+      t_carried_pid = raw_pid();
+    }
     return;
   }
   adopt(value.c_str(), false);
@@ -314,8 +322,7 @@ bool passed_any() { return g_live.load(std::memory_order_relaxed) != 0; }
 int passed_accept(int fd, sockaddr* addr, socklen_t* len, int flags) {
   Passed* p = find(fd);
   if (!p) return kNoPassed;
-  const int queue = p->queue.load(std::memory_order_acquire);
-  if (queue < 0) return kNoPassed;
+  const int queue = p->queue.load(std::memory_order_relaxed);
   if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
     errno = EINVAL;
     return -1;
@@ -323,46 +330,56 @@ int passed_accept(int fd, sockaddr* addr, socklen_t* len, int flags) {
   // A descriptor free for it first (EMFILE as accept() says it): one
   // received without room is closed by the kernel, and the connection
   // with it, where accept() leaves it queued.
-  if (int probe = libc::fcntl(queue, F_DUPFD, 0); probe >= 0) {
+  if (int probe = libc::fcntl(queue, F_DUPFD_CLOEXEC, 0); probe >= 0) {
     libc::close(probe);
+  } else if (errno == EBADF) {  // (the listener closed meanwhile)
+    drop(p);
+    return kNoPassed;
   } else {
     return -1;
   }
-  char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  // The lowest free descriptor, as accept() gives.
-  ssize_t got = libc::recvmsg(queue, &msg, MSG_DONTWAIT |
-                                               ((flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0));
-  if (got < 0) {
-    if (errno != EAGAIN) return -1;
-    // Empty (another process of the family took the last): for good, the
-    // sending end is closed.
-    drop(p);
-    return kNoPassed;
-  }
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) {
-    errno = (msg.msg_flags & MSG_CTRUNC) ? EMFILE : EPROTO;
-    return -1;
-  }
-  int conn;
-  memcpy(&conn, CMSG_DATA(c), sizeof conn);
-  if (flags & SOCK_NONBLOCK) libc::fcntl(conn, F_SETFL, libc::fcntl(conn, F_GETFL) | O_NONBLOCK);
-  if (addr && len) {
+  for (;;) {
+    char byte;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    // The lowest free descriptor, as accept() gives.
+    ssize_t got = libc::recvmsg(queue, &msg, MSG_DONTWAIT |
+                                                 ((flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0));
+    if (got < 0) {
+      if (errno != EAGAIN && errno != EBADF) return -1;  // (EBADF: the listener closed meanwhile)
+      // Empty (another process of the family took the last): for good, the
+      // sending end is closed.
+      drop(p);
+      return kNoPassed;
+    }
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) {
+      errno = (msg.msg_flags & MSG_CTRUNC) ? EMFILE : EPROTO;
+      return -1;
+    }
+    int conn;
+    memcpy(&conn, CMSG_DATA(c), sizeof conn);
     sockaddr_storage peer{};
     socklen_t n = sizeof peer;
-    libc::getpeername(conn, reinterpret_cast<sockaddr*>(&peer), &n);
-    memcpy(addr, &peer, std::min<socklen_t>(*len, n));
-    *len = n;
+    if (libc::getpeername(conn, reinterpret_cast<sockaddr*>(&peer), &n) != 0) {
+      // Not connected after all (a broker that did not give the connection
+      // back): it was lost at the exec, said there. The next one.
+      libc::close(conn);
+      continue;
+    }
+    if (flags & SOCK_NONBLOCK) libc::fcntl(conn, F_SETFL, libc::fcntl(conn, F_GETFL) | O_NONBLOCK);
+    if (addr && len) {
+      memcpy(addr, &peer, std::min<socklen_t>(*len, n));
+      *len = n;
+    }
+    if (!has_waiting(queue)) drop(p);
+    return conn;
   }
-  if (!has_waiting(queue)) drop(p);
-  return conn;
 }
 
 int passed_ready(pollfd* fds, nfds_t n) {
@@ -371,7 +388,7 @@ int passed_ready(pollfd* fds, nfds_t n) {
     fds[i].revents = 0;
     Passed* p = fds[i].fd >= 0 ? find(fds[i].fd) : nullptr;
     if (!p || !(fds[i].events & (POLLIN | POLLRDNORM))) continue;
-    if (!has_waiting(p->queue.load(std::memory_order_acquire))) {
+    if (!has_waiting(p->queue.load(std::memory_order_relaxed))) {
       drop(p);
       continue;
     }
@@ -384,7 +401,7 @@ int passed_ready(pollfd* fds, nfds_t n) {
 bool passed_waiting(int fd) {
   Passed* p = find(fd);
   if (!p) return false;
-  if (has_waiting(p->queue.load(std::memory_order_acquire))) return true;
+  if (has_waiting(p->queue.load(std::memory_order_relaxed))) return true;
   drop(p);
   return false;
 }
@@ -392,8 +409,7 @@ bool passed_waiting(int fd) {
 void passed_epoll_ctl(int epfd, int op, int fd, const epoll_event* ev) {
   Passed* p = find(fd);
   if (!p) return;
-  const int queue = p->queue.load(std::memory_order_acquire);
-  if (queue < 0) return;
+  const int queue = p->queue.load(std::memory_order_relaxed);
   if (op == EPOLL_CTL_DEL) {
     libc::epoll_ctl(epfd, EPOLL_CTL_DEL, queue, nullptr);
     return;
@@ -413,7 +429,17 @@ void passed_epoll_ctl(int epfd, int op, int fd, const epoll_event* ev) {
 }
 
 void passed_forget(int fd) {
-  if (Passed* p = find(fd)) drop(p);
+  // Live or drained: the queue closes with its listener (its connections
+  // reset, as a closed listener's are).
+  for (Passed& p : g_passed) {
+    if (p.queue.load(std::memory_order_acquire) < 0 || p.listener.load(std::memory_order_relaxed) != fd)
+      continue;
+    drop(&p);
+    const int q = p.queue.exchange(-2);
+    p.listener.store(-1, std::memory_order_relaxed);
+    if (q >= 0) rings::close_private_fd(q);
+    p.queue.store(-1, std::memory_order_release);
+  }
 }
 
 }  // namespace xdpload::shim
