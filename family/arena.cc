@@ -158,8 +158,9 @@ bool SharedMutex::lock() noexcept {
   return false;
 }
 
-bool SharedMutex::try_lock(bool* holder_died) noexcept {
-  int rc = pthread_mutex_trylock(&m_);
+// What a try or a bounded wait for the mutex returned: taken or not, and
+// whether the last holder died with it (made consistent: the caller goes on).
+bool SharedMutex::taken(int rc, bool* holder_died) noexcept {
   if (holder_died) *holder_died = rc == EOWNERDEAD;
   if (rc == EOWNERDEAD) {
     pthread_mutex_consistent(&m_);
@@ -168,19 +169,17 @@ bool SharedMutex::try_lock(bool* holder_died) noexcept {
   return rc == 0;
 }
 
+bool SharedMutex::try_lock(bool* holder_died) noexcept {
+  return taken(pthread_mutex_trylock(&m_), holder_died);
+}
+
 bool SharedMutex::lock_within(int ms, bool* holder_died) noexcept {
   timespec until;
   clock_gettime(CLOCK_MONOTONIC, &until);
   until.tv_nsec += long(ms % 1000) * 1000000;
   until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000;
   until.tv_nsec %= 1000000000;
-  int rc = pthread_mutex_clocklock(&m_, CLOCK_MONOTONIC, &until);
-  if (holder_died) *holder_died = rc == EOWNERDEAD;
-  if (rc == EOWNERDEAD) {
-    pthread_mutex_consistent(&m_);
-    return true;
-  }
-  return rc == 0;
+  return taken(pthread_mutex_clocklock(&m_, CLOCK_MONOTONIC, &until), holder_died);
 }
 
 void SharedMutex::unlock() noexcept { pthread_mutex_unlock(&m_); }

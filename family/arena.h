@@ -72,6 +72,7 @@ class SharedMutex {
   void unlock() noexcept;
 
  private:
+  bool taken(int rc, bool* holder_died) noexcept;
   pthread_mutex_t m_;
 };
 

@@ -943,18 +943,12 @@ void Runtime::die_of_signal() {
   // the process dies by the signal at once, its connections unfinished,
   // as without the library.
   constexpr int kStuckHolderMs = 2000;
-  for (int ms = 0;; ++ms) {
-    if (CoreLock::try_lock()) {
-      CoreLock::unlock();
-      break;
-    }
-    if (ms == kStuckHolderMs) {
-      log_at(kLogError, "a thread holds the stack and does not let go: the process dies by "
-             "signal %d without finishing its connections", fatal_signal_pending());
-      die_by_pending_signal();
-    }
-    usleep(1000);
+  if (!CoreLock::lock_within(kStuckHolderMs)) {
+    log_at(kLogError, "a thread holds the stack and does not let go: the process dies by "
+           "signal %d without finishing its connections", fatal_signal_pending());
+    die_by_pending_signal();
   }
+  CoreLock::unlock();
   // What exit() would have done, then the signal's own default action.
   leave_family();
   shutdown_stats();
