@@ -1,12 +1,14 @@
-// posix_spawn and posix_spawnp. glibc runs the child's file actions and its
-// exec inside libc (a clone sharing our memory, then libc's own execve),
-// where neither the dup2 nor the exec intercepts reach: left alone, a socket
-// the new program inherits would stay on the stack, out of its reach. So the
-// parent decides before the call: the file actions are noted here as the
-// program adds them, and followed over this process's descriptors by
-// hand_spawned_to_kernel, which hands the sockets the new program will hold
-// to the kernel first, as exec does (shim/intercept/intercept_exec.cc). A
-// failed spawn leaves them the kernel's: they work, slower.
+// posix_spawn and posix_spawnp, system and popen. glibc runs the child's
+// file actions and its exec inside libc (a clone sharing our memory, then
+// libc's own execve), where neither the dup2 nor the exec intercepts reach:
+// left alone, a socket the new program inherits would stay on the stack,
+// out of its reach. So the parent decides before the call: the file actions
+// are noted here as the program adds them, and followed over this process's
+// descriptors by hand_spawned_to_kernel, which hands the sockets the new
+// program will hold to the kernel first, as exec does
+// (shim/intercept/intercept_exec.cc). A failed spawn leaves them the
+// kernel's: they work, slower. system() and popen() spawn through glibc's
+// own posix_spawn, with the file actions glibc gives them (below).
 #include <pthread.h>
 #include <spawn.h>
 
@@ -26,8 +28,7 @@ namespace {
 
 // The actions of each live posix_spawn_file_actions_t, by address. (Never
 // freed: a program may spawn from its exit handlers.) A program that copies
-// the object by value, or spawns through glibc's own posix_spawn (system(),
-// popen()), is not followed: its dup2 targets are not seen.
+// the object by value is not followed: its dup2 targets are not seen.
 pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 // (A fork by another thread while the lock is held: the child's copy would
 // stay locked for ever.)
@@ -149,4 +150,33 @@ int xdpload_posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_ac
   return spawn_passing(a, envp, [&](char* const* env) {
     return libc::posix_spawnp(pid, file, a, attr, argv, env);
   });
+}
+
+// system(): glibc spawns `sh -c COMMAND` with no file actions and this
+// process's environment, so the shell inherits every descriptor without
+// FD_CLOEXEC (`cmd >&5`, or a program that dup2s a connection onto 1 and
+// then calls system(), as old CGI-style servers do). Connections waiting on
+// an inherited listener cannot be passed (the environment is libc's to
+// give): they are reset and said, as for a new program without the library.
+int xdpload_system(const char* command) {
+  if (command) {  // (system(NULL) only asks whether a shell exists)
+    char* const no_env[] = {nullptr};
+    passing_begins(no_env, false);
+    hand_spawned_to_kernel(nullptr, 0, "system");
+  }
+  return libc::system(command);
+}
+
+// popen(): the same, with glibc's one file action: the pipe dup2'd onto the
+// child's stdout ("r") or stdin ("w"). (It also closes the streams of
+// earlier popen() calls in the child: pipes, never sockets of ours.) A mode
+// glibc refuses (EINVAL) spawns nothing, so nothing is handed over.
+FILE* xdpload_popen(const char* command, const char* mode) {
+  if (command && mode && (mode[0] == 'r' || mode[0] == 'w')) {
+    const SpawnAction pipe_onto_std{SpawnAction::kDup2, -1, mode[0] == 'r' ? 1 : 0};
+    char* const no_env[] = {nullptr};
+    passing_begins(no_env, false);
+    hand_spawned_to_kernel(&pipe_onto_std, 1, "popen");
+  }
+  return libc::popen(command, mode);
 }

@@ -28,6 +28,11 @@ void missing<void>() {
   errno = ENOSYS;
 }
 template <>
+FILE* missing<FILE*>() {
+  errno = ENOSYS;
+  return nullptr;
+}
+template <>
 sighandler_t missing<sighandler_t>() {
   errno = ENOSYS;
   return SIG_ERR;

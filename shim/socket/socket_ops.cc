@@ -371,7 +371,7 @@ namespace {
 
 // A connection the program about to be exec'd inherits (descriptor `fd`
 // of this process): the kernel's with its state, said at XDPLOAD_LOG=2
-// (`how`: "exec", "exec after vfork"), or left on the stack, said once at
+// (`how`: "exec", "exec after vfork", "posix_spawn"...), or left on the stack, said once at
 // the default level. Lock held.
 void hand_inherited_connection(Socket* s, int fd, const char* how) {
   ErrorText why;
@@ -542,12 +542,12 @@ void hand_inherited_to_kernel() {
   }
 }
 
-void hand_spawned_to_kernel(const SpawnAction* actions, size_t n) {
+void hand_spawned_to_kernel(const SpawnAction* actions, size_t n, const char* how) {
   if (!rt().enabled() || !rt().stack()) return;
   if (rt().vfork_child() || stack::CoreLock::held_here()) {
     // (From a vfork child, or a signal handler that interrupted this
     // thread inside the stack: the sockets stay as they are.)
-    XLOG(kLogDecision, "posix_spawn %s: the sockets the new program inherits stay on the stack",
+    XLOG(kLogDecision, "%s %s: the sockets the new program inherits stay on the stack", how,
          rt().vfork_child() ? "from a vfork child" : "inside the stack");
     return;
   }
@@ -596,7 +596,7 @@ void hand_spawned_to_kernel(const SpawnAction* actions, size_t n) {
       if (d.pid == me) mine = d.fd;
     if (mine < 0 || !still(s, mine) || !s->accelerated) continue;
     if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected)
-      hand_inherited_connection(s, mine, "posix_spawn");
+      hand_inherited_connection(s, mine, how);
     else if (shared_kind(s))
       hand_shared_to_kernel(s, mine, fd);
   }

@@ -39,7 +39,8 @@ struct SpawnAction {
   int fd;     // closed, the dup2's source, opened onto, the first closed
   int newfd;  // the dup2's target
 };
-void hand_spawned_to_kernel(const SpawnAction* actions, size_t n);
+// `how` names the spawn in the log ("posix_spawn", "system", "popen").
+void hand_spawned_to_kernel(const SpawnAction* actions, size_t n, const char* how = "posix_spawn");
 
 int op_socket(int domain, int type, int protocol);
 int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len);

@@ -16,7 +16,10 @@
 # The same with Python's subprocess starting cat (vfork, then dup2 onto 0
 # and 1 in the child: descriptors the family's records do not know), and
 # with posix_spawn (its dup2s and exec inside libc: the parent follows the
-# file actions it was given).
+# file actions it was given), and with glibc's system() and popen() (a
+# shell spawned inside libc, which gives the inherited connection to cat:
+# before, cat read and wrote an unconnected kernel socket, "I/O error", and
+# the client got nothing after the first echo).
 #
 # The same when the client has closed its side before the exec (its request
 # is all there is): cat reads the line, then the end of the stream, and
@@ -95,6 +98,23 @@ if how == "posix-spawn":
     print("cat exited", os.waitstatus_to_exitcode(status), flush=True)
     time.sleep(2.5)
     sys.exit(0)
+if how in ("system", "popen"):
+    # glibc's system() and popen(): `sh -c` spawned inside libc, which
+    # inherits the connection (made inheritable) and gives it to cat.
+    import ctypes
+    libc = ctypes.CDLL(None)
+    libc.popen.restype = ctypes.c_void_p
+    libc.pclose.argtypes = [ctypes.c_void_p]
+    os.set_inheritable(conn.fileno(), True)
+    cmd = f"exec cat <&{conn.fileno()} >&{conn.fileno()}".encode()
+    if how == "system":
+        status = libc.system(cmd)
+    else:
+        status = libc.pclose(libc.popen(cmd, b"r"))
+    conn.close()
+    print("cat exited", os.waitstatus_to_exitcode(status), flush=True)
+    time.sleep(2.5)
+    sys.exit(0)
 if how == "subprocess":
     # Python's subprocess starts cat with vfork (its descriptor table is
     # not the one the family knows) and dup2s the connection onto 0 and 1.
@@ -162,7 +182,7 @@ in_b tc qdisc add dev "$IF_B" clsact
 # run MODE LABEL HOW SRC_PORT: a transcript in $tmp/LABEL.
 run() {
   local mode=$1 label=$2 how=$3 src=$4
-  local port=$((9700 + src % 10))
+  local port=$((9700 + src % 20))
   rm -f "$tmp/out" "$tmp/out.pending"
   in_b tc filter replace dev "$IF_B" egress pref 1 bpf da obj "$BUILD/tests/tc_drop_ack.bpf.o" \
     sec tc/drop_pure_ack
@@ -193,7 +213,7 @@ run() {
   eval "before_$mode=\$((segs_mid - segs0)) after_$mode=\$(( \$(kernel_counter \"$NS_A\" TcpInSegs) - segs_mid ))"
 }
 src=31120
-for how in exec-with-preload exec-without-preload exec-after-half-close subprocess posix-spawn filter; do
+for how in exec-with-preload exec-without-preload exec-after-half-close subprocess posix-spawn system popen filter; do
   run kernel "kernel-$how" "$how" $src
   run xdpload "xdpload-$how" "$how" $((src + 1))
   src=$((src + 2))
@@ -214,12 +234,14 @@ for how in exec-with-preload exec-without-preload exec-after-half-close subproce
       # the flow stays listed that long.)
       why="(exec)"
       ;;
-    subprocess|posix-spawn|exec-*)
+    subprocess|posix-spawn|system|popen|exec-*)
       why="(exec)"
       [ "$how" = subprocess ] && why="(exec after vfork)"
       [ "$how" = posix-spawn ] && why="(posix_spawn)"
+      [ "$how" = system ] && why="(system)"
+      [ "$how" = popen ] && why="(popen)"
       check "$how: once the kernel's connection ended, its flow was unlisted" \
-        grep -q "tcp port $((9700 + (src - 1) % 10)): the connection from $IP_B:$((src - 1)) handed to the kernel has ended; unlisted" "$tmp/xdpload-$how.err"
+        grep -q "tcp port $((9700 + (src - 1) % 20)): the connection from $IP_B:$((src - 1)) handed to the kernel has ended; unlisted" "$tmp/xdpload-$how.err"
       ;;
     *) why="(option 1/26)" ;;
   esac
@@ -255,8 +277,9 @@ check "through the broker: handed to the kernel, which carried it after the hand
 chmod 755 "$tmp"
 printf 'allow user root\nallow user nobody ports 9700-9799\n' >"$tmp/policy"
 broker_up --policy "$tmp/policy"
-# (Ports 9706-9709: after the half-close case, A's kernel holds 9705 in
-# FIN_WAIT_2, which nobody may not bind over.)
+# (Ports 9716-9719, each case above having had its own: after the
+# half-close case, A's kernel holds its port in FIN_WAIT_2, which nobody may
+# not bind over.)
 src=31135
 for how in exec-with-preload subprocess posix-spawn recverr; do
   src=$((src + 1))
