@@ -572,6 +572,10 @@ int TcpSocket::listen(int n) {
   }
   tcp_pcb* p;
   if (int rc = new_bound_pcb(&p); rc < 0) return rc;
+  // A SO_REUSEPORT group's member (the kernel, which holds the port for
+  // each of them, has judged who may join): lwIP shares the port's new
+  // connections among the group by a hash (lwIP patch 0019), as Linux does.
+  if (opt.reuseport) ip_set_option(p, SOF_REUSEPORT);
   u8_t lwip_backlog = u8_t(std::clamp(n, 1, 255));
   err_t err;
   tcp_pcb* lp = tcp_listen_with_backlog_and_err(p, lwip_backlog, &err);

@@ -87,6 +87,9 @@ int UdpSocket::bind_pcb() {
   pcb = udp_new();
   if (!pcb) return -ENOBUFS;
   ip_set_option(pcb, SOF_REUSEADDR);
+  // A SO_REUSEPORT group's member: its unicast datagrams are shared among
+  // the group by a hash (lwIP patch 0019), as Linux does.
+  if (opt.reuseport) ip_set_option(pcb, SOF_REUSEPORT);
   ip4_addr_t ip;
   ip.addr = local.ip;
   if (udp_bind(pcb, &ip, local.port) != ERR_OK) {
