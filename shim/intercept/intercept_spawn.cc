@@ -152,31 +152,42 @@ int xdpload_posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_ac
   });
 }
 
-// system(): glibc spawns `sh -c COMMAND` with no file actions and this
-// process's environment, so the shell inherits every descriptor without
-// FD_CLOEXEC (`cmd >&5`, or a program that dup2s a connection onto 1 and
-// then calls system(), as old CGI-style servers do). Connections waiting on
-// an inherited listener cannot be passed (the environment is libc's to
-// give): they are reset and said, as for a new program without the library.
+// system() and popen() spawn a shell, nearly always for a command that
+// leaves the program's sockets alone. What they inherit:
+// - a connection goes to the kernel with its state (as at exec), for the
+//   commands that do use one (`cmd >&5`, or a program that dup2s a
+//   connection onto 1 and then calls system(), as old CGI-style servers
+//   do): before, the shell wrote into an unconnected kernel socket and the
+//   bytes were lost;
+// - a listener or UDP socket stays on the stack, with its queued
+//   connections and datagrams for this program, as Linux leaves them to
+//   whoever reads first. The shell's copy is the socket's kernel twin
+//   (local peers only). Moving the socket to the kernel instead, as an
+//   exec must, would take the port off the stack for good and reset the
+//   connections waiting on it at every popen("date").
+// system(): glibc spawns `sh -c COMMAND` with no file actions. (system(NULL)
+// runs `exit 0` to see that a shell exists: nothing to hand over.)
 int xdpload_system(const char* command) {
-  if (command) {  // (system(NULL) only asks whether a shell exists)
-    char* const no_env[] = {nullptr};
-    passing_begins(no_env, false);
-    hand_spawned_to_kernel(nullptr, 0, "system");
-  }
+  if (command) hand_spawned_to_kernel(nullptr, 0, "system", /*connections_only=*/true);
   return libc::system(command);
 }
 
 // popen(): the same, with glibc's one file action: the pipe dup2'd onto the
 // child's stdout ("r") or stdin ("w"). (It also closes the streams of
-// earlier popen() calls in the child: pipes, never sockets of ours.) A mode
-// glibc refuses (EINVAL) spawns nothing, so nothing is handed over.
+// earlier popen() calls in the child: pipes, never sockets of ours.) The
+// mode is read as glibc reads it: 'r', 'w' and 'e' in any order, exactly
+// one of 'r' and 'w'; glibc refuses any other (EINVAL) and spawns nothing,
+// so nothing is handed over.
 FILE* xdpload_popen(const char* command, const char* mode) {
-  if (command && mode && (mode[0] == 'r' || mode[0] == 'w')) {
-    const SpawnAction pipe_onto_std{SpawnAction::kDup2, -1, mode[0] == 'r' ? 1 : 0};
-    char* const no_env[] = {nullptr};
-    passing_begins(no_env, false);
-    hand_spawned_to_kernel(&pipe_onto_std, 1, "popen");
+  bool read = false, write = false, valid = command && mode;
+  for (const char* m = mode; valid && *m; ++m) {
+    if (*m == 'r') read = true;
+    else if (*m == 'w') write = true;
+    else if (*m != 'e') valid = false;
+  }
+  if (valid && read != write) {
+    const SpawnAction pipe_onto_std{SpawnAction::kDup2, -1, read ? 1 : 0};
+    hand_spawned_to_kernel(&pipe_onto_std, 1, "popen", /*connections_only=*/true);
   }
   return libc::popen(command, mode);
 }

@@ -542,7 +542,8 @@ void hand_inherited_to_kernel() {
   }
 }
 
-void hand_spawned_to_kernel(const SpawnAction* actions, size_t n, const char* how) {
+void hand_spawned_to_kernel(const SpawnAction* actions, size_t n, const char* how,
+                            bool connections_only) {
   if (!rt().enabled() || !rt().stack()) return;
   if (rt().vfork_child() || stack::CoreLock::held_here()) {
     // (From a vfork child, or a signal handler that interrupted this
@@ -597,7 +598,7 @@ void hand_spawned_to_kernel(const SpawnAction* actions, size_t n, const char* ho
     if (mine < 0 || !still(s, mine) || !s->accelerated) continue;
     if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected)
       hand_inherited_connection(s, mine, how);
-    else if (shared_kind(s))
+    else if (shared_kind(s) && !connections_only)
       hand_shared_to_kernel(s, mine, fd);
   }
 }

@@ -40,7 +40,10 @@ struct SpawnAction {
   int newfd;  // the dup2's target
 };
 // `how` names the spawn in the log ("posix_spawn", "system", "popen").
-void hand_spawned_to_kernel(const SpawnAction* actions, size_t n, const char* how = "posix_spawn");
+// `connections_only`: listeners and UDP sockets stay on the stack (system()
+// and popen(): shim/intercept/intercept_spawn.cc says why).
+void hand_spawned_to_kernel(const SpawnAction* actions, size_t n, const char* how = "posix_spawn",
+                            bool connections_only = false);
 
 int op_socket(int domain, int type, int protocol);
 int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len);

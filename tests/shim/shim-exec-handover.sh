@@ -250,6 +250,58 @@ for how in exec-with-preload exec-without-preload exec-after-half-close subproce
   check "$how: A's kernel carried the connection after the hand-over only ($before_xdpload segments before, $after_xdpload after)" \
     bash -c "[ $before_xdpload -eq 0 ] && [ $after_xdpload -gt 0 ]"
 done
+# system() and popen() leave an inherited listener on the stack, with the
+# connection waiting on it, for the program's own accept(), as Linux leaves
+# a listener's queue to whoever accepts (the shell does not): the
+# connection is served on the stack, A's kernel sees none of it. (An exec
+# must move a listener to the kernel; these only spawn a shell.)
+cat >"$tmp/shell_out.py" <<'PY'
+import ctypes, os, socket, sys, time
+libc = ctypes.CDLL(None)
+libc.popen.restype = ctypes.c_void_p
+libc.pclose.argtypes = [ctypes.c_void_p]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", int(sys.argv[1])))
+srv.listen(4)
+os.set_inheritable(srv.fileno(), True)
+print("listening", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+time.sleep(0.2)  # (the client's connection waits in the queue)
+print("popen:", libc.pclose(libc.popen(b"true", b"r")), "system:", libc.system(b"true"), flush=True)
+srv.settimeout(10)
+c, _ = srv.accept()
+c.settimeout(10)
+c.sendall(b"served " + c.recv(100))
+c.close()
+PY
+for mode in kernel xdpload; do
+  rm -f "$tmp/queued"
+  if [ "$mode" = xdpload ]; then
+    bg_preload_a env XDPLOAD_LOG=2 python3 "$tmp/shell_out.py" 9725 "$tmp/queued" >"$tmp/shell-$mode" 2>&1
+  else
+    bg_a python3 "$tmp/shell_out.py" 9725 "$tmp/queued" >"$tmp/shell-$mode" 2>&1
+  fi
+  srv=$BG_PID
+  wait_for 50 grep -q listening "$tmp/shell-$mode"
+  segs0=$(kernel_counter "$NS_A" TcpInSegs)
+  in_b python3 -c "
+import socket, sys
+c = socket.create_connection(('$IP_A', 9725), timeout=10)
+open('$tmp/queued', 'w').close()
+c.sendall(b'queued')
+print('client got:', c.recv(100).decode())" >"$tmp/shell-$mode.client" 2>&1
+  segs=$(($(kernel_counter "$NS_A" TcpInSegs) - segs0))
+  wait "$srv"
+  echo "== shell-outs with a queued connection, $mode (A's kernel: TcpInSegs +$segs)"
+  cat "$tmp/shell-$mode.client" "$tmp/shell-$mode"
+  check "shell-outs, $mode: the waiting connection is served by the program after popen() and system()" \
+    grep -qx "client got: served queued" "$tmp/shell-$mode.client"
+done
+check "shell-outs, xdpload: the listener and its connection stayed on the stack (A's kernel: TcpInSegs +$segs)" \
+  bash -c "[ $segs -eq 0 ] && ! grep -q 'reset\|the kernel.s from now on' '$tmp/shell-xdpload'"
+
 # Through the broker, which owns the XDP program: it lists the connection
 # as the kernel's on the listener's port (the exception a process alone
 # sets in the map itself).

@@ -100,7 +100,7 @@ PY
 # A client line "member 0: X, member 1: Y, other: Z": each member at least
 # 4, nothing unanswered.
 shared() {
-  awk -F'[:,] ' '/^member 0/ { exit !($2 >= 4 && $4 >= 4 && $6 == 0) } END { if (NR == 0) exit 1 }' "$1"
+  awk -F'[:,] ' '/^member 0/ { seen = 1; ok = $2 >= 4 && $4 >= 4 && $6 == 0 } END { exit !(seen && ok) }' "$1"
 }
 
 port=9640
