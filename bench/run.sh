@@ -435,14 +435,17 @@ redis_case() {  # pairing pipeline repeat
     "$tmp/redis.csv" >>"$raw"
   note "  redis -P$pipe $pairing: $(awk -F'"' '$2 == "SET" || $2 == "GET" {printf "%s %s  ", $2, $4}' "$tmp/redis.csv")"
 }
-bench_nginx_conf() {  # file master_process(on|off) workers: a small page on $IP_A:8080
+bench_nginx_conf() {  # file master_process(on|off) workers [reuseport]: a small page on $IP_A:8080
   nginx_conf "$1" "$tmp/ngx" "$2" "$3"
+  # reuseport: a listener per worker (a SO_REUSEPORT group), no shared accept.
+  [ "${4:-}" = reuseport ] && sed -i "s|listen $IP_A:8080;|listen $IP_A:8080 reuseport;|" "$1"
   echo "<html>hello from nginx</html>" >"$tmp/ngx/www/index.html"
   chmod a+x "$tmp" "$tmp/ngx" && chmod -R a+rX "$tmp/ngx/www"  # workers of a master run as nobody
 }
-nginx_case() {  # pairing repeat workers (1: master_process off; more: a master and its workers) [connections]
-  local pairing=$1 r=$2 workers=$3 conns=${4:-50} sw=() master=off label=nginx
+nginx_case() {  # pairing repeat workers (1: master_process off; more: a master and its workers) [connections] [reuseport]
+  local pairing=$1 r=$2 workers=$3 conns=${4:-50} listen=${5:-} sw=() master=off label=nginx
   [ "$workers" -gt 1 ] && master=on && label="nginx $workers workers"
+  [ -n "$listen" ] && label="$label $listen"
   # Many keep-alive connections: what a connection costs the stack per segment.
   # (Their p99 is mostly the start: nginx accepts one connection per turn of
   # its loop, multi_accept off, so the first requests of 500 connections
@@ -450,7 +453,7 @@ nginx_case() {  # pairing repeat workers (1: master_process off; more: a master 
   # pcaps and 3 alternating runs, 2026-11-27, p99 7-280 ms on the kernel.)
   [ "$conns" != 50 ] && label="$label c$conns"
   [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
-  bench_nginx_conf "$tmp/nginx.conf" $master "$workers"
+  bench_nginx_conf "$tmp/nginx.conf" $master "$workers" "$listen"
   bg_a "${sw[@]}" nginx -c "$tmp/nginx.conf" >"$tmp/nginx.out" 2>&1
   local server=$BG_PID
   wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8080' | grep -q 8080"
@@ -463,7 +466,7 @@ nginx_case() {  # pairing repeat workers (1: master_process off; more: a master 
   else
     stop "$server"
   fi
-  cmdline "$label: ${sw[*]} nginx (master_process $master, worker_processes $workers); wrk -t2 -c$conns -d${secs}s --latency http://$IP_A:8080/index.html"
+  cmdline "$label: ${sw[*]} nginx (master_process $master, worker_processes $workers${listen:+, listen $listen}); wrk -t2 -c$conns -d${secs}s --latency http://$IP_A:8080/index.html"
   awk -v p="$pairing" -v r="$r" -v l="$label" '
     function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
     /Requests\/sec/ {printf "servers\t%s %s\treq/s\t%s\t%s\n", l, p, r, $2}
@@ -494,9 +497,10 @@ fork_cost_case() {  # pairing repeat
   note "  fork $pairing: $(cat "$tmp/fork.out")"
 }
 if want forked; then
-  note "forked: nginx with 2 workers (wrk), fork() cost x $repeats"
+  note "forked: nginx with 2 workers (wrk; a shared listener, and a listener each with reuseport), fork() cost x $repeats"
   for pairing in kernel xdpload; do
     for r in $(seq "$repeats"); do nginx_case $pairing "$r" 2; done
+    for r in $(seq "$repeats"); do nginx_case $pairing "$r" 2 50 reuseport; done
     for r in $(seq "$repeats"); do fork_cost_case $pairing "$r"; done
   done
 fi
