@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -666,6 +667,9 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
   for (int i = 0; i < spec.nsockets; ++i) ++spec.sockets[i]->holds;
   auto done_waiting = [&](int rc) {
     for (int i = 0; i < spec.nsockets; ++i) --spec.sockets[i]->holds;
+    // Leaving while nobody watches the frames and others sleep: one of them
+    // takes the watch (it wakes, finds the watch free and takes it).
+    hand_frame_watch();
     bool gone = false;
     for (int i = 0; i < spec.nsockets; ++i) {
       Socket* s = spec.sockets[i];
@@ -700,7 +704,10 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
   if (spec.mask && spin == INT64_MAX) spin = spin_ns();
   int64_t spin_end = spin == INT64_MAX ? INT64_MAX : spin ? mono_ns() + spin : 0;
   int64_t next_kernel_look = 0;
-  SignalMark spin_mark = signal_mark();
+  // Handlers run on this thread since the call began (or since the last
+  // restart it decided): one ends the wait, spinning or asleep, as a signal
+  // pending at a kernel sleep does.
+  SignalMark mark = signal_mark();
   ThreadWaiter* me = ThreadWaiter::current();
   for (;;) {
     poll_stack();
@@ -712,9 +719,9 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       // A handler that ran meanwhile ends the wait as it would end a sleep
       // (EINTR, unless every one was SA_RESTART and the call restarts).
       SignalMark m = signal_mark();
-      if (m.caught != spin_mark.caught) {
-        if (!spec.restartable || !restart_after_signal(spin_mark)) return done_waiting(-EINTR);
-        spin_mark = m;
+      if (m.caught != mark.caught) {
+        if (!spec.restartable || !restart_after_signal(mark)) return done_waiting(-EINTR);
+        mark = m;
       }
       // Spinning: keep polling the stack, let other threads in between.
       // The kernel descriptors (local senders, errors) are the rare path: a
@@ -731,20 +738,31 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     }
 
     // Sleep. Register first, then look once more: a change after the look
-    // finds us registered and makes our eventfd readable.
+    // finds us registered and makes our eventfd readable. A handler that
+    // has run since `mark` ends the sleep (EINTR, or a restart), as a
+    // signal does a kernel sleep: one that runs just before ppoll() makes
+    // the eventfd readable (t_sleeping_waiter), and each is seen by the
+    // count. (Before, a handler that ran while the call was between two
+    // sleeps, or just before one, was never noticed: the sleep went on,
+    // for ever if nothing else came.)
+    t_sleeping_waiter = me;
     for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.add(me, spec.exclusive);
     if (spec.queue) spec.queue->add(me);
     me->consume();
     poll_stack();
     bool done = ready(ctx);
     int rc = 0, err = 0;
-    SignalMark mark = signal_mark();
     if (!done) {
       pollfd local[16];
       pollfd* fds = local;
-      // Frames arriving on any queue wake us (no stack yet: nothing to
-      // watch there).
-      const int nwait = stack_ ? nwait_ : 0;
+      // Frames arriving on any queue wake us if we are the family's frame
+      // watcher (no stack yet: nothing to watch). One sleeper watches: a
+      // frame that woke every sleeper (nginx's eight idle workers) made
+      // eight context switches and eight turns of the lock for one of them
+      // to find the data; now the watcher takes it in and wakes its
+      // socket's waiters only. The others sleep on their own wake-ups.
+      const bool watching = stack_ && take_frame_watch(me);
+      const int nwait = watching ? nwait_ : 0;
       const int first_kernel = 2 + nwait;
       int n = first_kernel + spec.nkernel;
       std::vector<pollfd> big;
@@ -769,15 +787,31 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       ++counters_->blocked_waits;
       sh_->sleepers.fetch_add(1, std::memory_order_relaxed);
       CoreLock::unlock();
-      rc = libc::ppoll(fds, nfds_t(n), tsp, spec.mask);
-      err = errno;
+      // (A call with its own signal mask, ppoll or epoll_pwait, is ended
+      // only by what its ppoll() lets in: a handler that ran outside it may
+      // be for a signal the call's mask blocks, which Linux would have kept
+      // pending until the call returned.)
+      const bool handler_ran = !spec.mask && signal_mark().caught != mark.caught;
+      if (handler_ran) {
+        rc = -1;
+        err = EINTR;
+      } else {
+        rc = libc::ppoll(fds, nfds_t(n), tsp, spec.mask);
+        err = errno;
+        if (rc >= 0 && !spec.mask && signal_mark().caught != mark.caught) {
+          rc = -1;
+          err = EINTR;
+        }
+      }
       relock();
       sh_->sleepers.fetch_sub(1, std::memory_order_relaxed);
+      if (stack_) drop_frame_watch(me, watching);
       for (int i = 0; i < spec.nkernel; ++i) spec.kernel[i].revents = fds[first_kernel + i].revents;
       // Wake-ups from other processes of the family (left unread, they
       // would only cost one spurious turn of this loop).
       if (fds[1].revents) me->drain_remote();
     }
+    t_sleeping_waiter = nullptr;
     for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.remove(me);
     if (spec.queue) spec.queue->remove(me);
     me->consume();
@@ -793,10 +827,46 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
         }
         return done_waiting(-EINTR);
       }
+      mark = signal_mark();  // (restarted: later handlers count anew)
     }
     // Sockets closed meanwhile by another thread: the top of the loop
     // sees it.
   }
+}
+
+// ---- the frame watcher ----
+
+bool Runtime::take_frame_watch(ThreadWaiter* me) {
+  if (sh_->frame_watcher_tid == 0) {
+    sh_->frame_watcher_pid = process_id();
+    sh_->frame_watcher_tid = me->tid();
+    return true;
+  }
+  sh_->idle_sleepers.add(me, /*exclusive=*/true);
+  return false;
+}
+
+void Runtime::drop_frame_watch(ThreadWaiter* me, bool watching) {
+  if (!watching) {
+    sh_->idle_sleepers.remove(me);  // (nothing when a hand-over took it off)
+    return;
+  }
+  if (sh_->frame_watcher_tid == me->tid() && sh_->frame_watcher_pid == process_id())
+    sh_->frame_watcher_pid = sh_->frame_watcher_tid = 0;
+}
+
+void Runtime::hand_frame_watch() {
+  if (!stack_ || sh_->frame_watcher_tid != 0 || sh_->idle_sleepers.empty()) return;
+  // (Every idle sleeper is an exclusive entry: the first one still there
+  // is woken and leaves the queue.)
+  counters_->remote_wakes += uint64_t(sh_->idle_sleepers.wake_exclusive());
+}
+
+void Runtime::forget_frame_watch_of(pid_t pid) {
+  sh_->idle_sleepers.forget_process(pid);
+  if (sh_->frame_watcher_tid != 0 && sh_->frame_watcher_pid == pid)
+    sh_->frame_watcher_pid = sh_->frame_watcher_tid = 0;
+  hand_frame_watch();
 }
 
 // ---- progress thread ----
@@ -842,6 +912,7 @@ void Runtime::progress_loop(bool in_forked_child) {
     bool unkicked;
     size_t family_members;
     bool mine;
+    bool watcher_free;
     {
       if (!take_stack_unless_signal()) continue;
       CoreGuard g(std::adopt_lock);
@@ -860,6 +931,15 @@ void Runtime::progress_loop(bool in_forked_child) {
       seen_app_polls = all;
       unkicked = sh_->tx_unkicked != 0;
       family_members = sh_->members.size();
+      // A watcher whose thread is gone without leaving the watch (a thread
+      // cancelled in its sleep): the watch is free again.
+      if (mine && sh_->frame_watcher_tid != 0 &&
+          syscall(SYS_tgkill, sh_->frame_watcher_pid, sh_->frame_watcher_tid, 0) != 0 &&
+          errno == ESRCH) {
+        sh_->frame_watcher_pid = sh_->frame_watcher_tid = 0;
+        hand_frame_watch();
+      }
+      watcher_free = sh_->frame_watcher_tid == 0;
     }
     if (!mine) {
       pollfd wake{progress_wake_fd_, POLLIN, 0};
@@ -875,14 +955,14 @@ void Runtime::progress_loop(bool in_forked_child) {
       continue;
     }
     bool app_active = polls != 0;
-    // Watch for frames only when no program thread does: one that sleeps
-    // in a blocking call watches them itself, one that polls has just done
-    // it. Otherwise come back within 10 ms to see whether that changed; or
+    // Watch for frames only when no program thread does: the one asleep
+    // that holds the family's watch (block_impl), or one that polls and
+    // has just done it. Otherwise come back within 10 ms to see whether that changed; or
     // within 50 ms when the program is spinning (thousands of polls since
     // the last look): it runs the timers itself, and every wake-up of this
     // thread, on a machine whose cores the spinning threads occupy, is a
     // preemption that shows in the tail of the program's round trips.
-    bool watch = sh_->sleepers.load(std::memory_order_relaxed) == 0 && !app_active;
+    bool watch = watcher_free && !app_active;
     int64_t timeout = timer_ms;
     if (polls > 10000) timeout = 50;
     else if (!watch && (timeout < 0 || timeout > 10)) timeout = 10;

@@ -75,7 +75,13 @@ struct RuntimeShared : family::Object {
   family::unordered_map<PortKey, PortUse, PortHash> ports;
   uint64_t app_polls = 0;                 // stack polls by program threads
   std::atomic<uint64_t> quiet_polls{0};   // polls skipped by stack_quiet()
-  std::atomic<int> sleepers{0};           // program threads asleep on the AF_XDP sockets
+  std::atomic<int> sleepers{0};           // program threads asleep in the library
+  // One of them watches the AF_XDP sockets for the family's frames (0:
+  // none); the others sleep on their own wake-ups, in idle_sleepers, one of
+  // which is woken to watch when the watcher leaves (Runtime::block_impl).
+  pid_t frame_watcher_pid = 0;
+  pid_t frame_watcher_tid = 0;
+  WaitQueue idle_sleepers;
   family::vector<HandedFlow> handed_flows;  // (note_handed_flow)
   uint32_t tx_unkicked = 0;               // datagrams queued since the last kick
   family::vector<pid_t> members;          // processes using the stack
@@ -312,6 +318,15 @@ class Runtime {
 
  private:
   int block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx);
+  // The family's one frame watcher among sleepers (RuntimeShared). Lock
+  // held. take: the watch if it is free (true), else `me` joins the idle
+  // sleepers; drop: after the sleep; hand: the watch free and sleepers
+  // idle, one of them is woken to take it.
+  bool take_frame_watch(ThreadWaiter* me);
+  void drop_frame_watch(ThreadWaiter* me, bool watching);
+  void hand_frame_watch();
+  // Process `pid` (gone) held the watch or slept idle: forgotten.
+  void forget_frame_watch_of(pid_t pid);
   void start_clock(bool config_ok);
   void progress_loop(bool in_forked_child);
   // The progress thread, after a fatal signal with the default action.

@@ -34,6 +34,9 @@ void wrapper(int sig, siginfo_t* info, void* ctx) {
   // Copy: the handler may install another action for this signal.
   struct sigaction act = g_actions[sig].act;
   ++t_caught;
+  // A sleep of ours on this thread ends (before the handler: it may not
+  // return, siglongjmp).
+  if (ThreadWaiter* w = t_sleeping_waiter) w->signal();
   if (!(act.sa_flags & SA_RESTART)) ++t_not_restart;
   if (act.sa_flags & SA_RESETHAND) {
     // The kernel has already put SIG_DFL back; so does the program's view.

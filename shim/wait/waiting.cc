@@ -75,6 +75,8 @@ ThreadWaiter* ThreadWaiter::current() {
   return &waiter;
 }
 
+__attribute__((tls_model("initial-exec"))) thread_local ThreadWaiter* t_sleeping_waiter = nullptr;
+
 void ThreadWaiter::signal() {
   if (signaled_.exchange(true, std::memory_order_acq_rel)) return;
   uint64_t one = 1;

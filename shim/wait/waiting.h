@@ -143,6 +143,12 @@ class WaitQueue {
 // interrupted by a handler installed with SA_RESTART (unless the socket has a
 // timeout), and fails it with EINTR otherwise. We wrap the program's handlers
 // (shim/wait/signals.cc) to know which kind ran.
+// The waiter of this thread while it sleeps in Runtime::block_impl (else
+// null): a handler of the program that runs then makes it readable, so that
+// a signal caught just before the sleep ends it too. (initial-exec: read in
+// signal handlers.)
+extern thread_local ThreadWaiter* t_sleeping_waiter __attribute__((tls_model("initial-exec")));
+
 struct SignalMark {
   uint64_t caught;        // handlers run on this thread
   uint64_t not_restart;   // of which installed without SA_RESTART

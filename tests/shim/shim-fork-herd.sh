@@ -56,6 +56,15 @@ for i in range(n):
     c.close()
 print("echoed", ok)
 PY
+# How many times the server's workers (every thread) went to sleep: the
+# voluntary context switches of the children of `pid`.
+switches() {
+  local t n=0
+  for t in $(pgrep -P "$1"); do
+    n=$((n + $(cat /proc/"$t"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {s += $2} END {print s+0}')))
+  done
+  echo $n
+}
 run() {  # label command...: the server under `command`, the connections; $tmp/$label.*
   local label=$1; shift
   "$@" python3 "$tmp/server.py" "$IP_A" 7400 $workers >"$tmp/$label.out" 2>"$tmp/$label.err" &
@@ -70,8 +79,11 @@ run() {  # label command...: the server under `command`, the connections; $tmp/$
   done
   # (The family's counters are its first process's: the parent's.)
   [ "$label" = xdpload ] && r0=$(xstat_counter "$server" remote_wakes)
+  local s0
+  s0=$(switches "$server")
   in_b timeout 60 python3 "$tmp/client.py" "$IP_A" 7400 $connections >"$tmp/$label.client" 2>&1
   sleep 0.3
+  eval "switches_$label=\$((\$(switches \"$server\") - s0))"
   if [ "$label" = xdpload ]; then
     wakes=$(($(xstat_counter "$server" remote_wakes) - r0))
   fi
@@ -84,6 +96,7 @@ cat "$tmp/kernel.client" "$tmp/xdpload.client"
 served() { awk '/served/ {n += $4; w += $4 > 0} END {print n+0, w+0}' "$1"; }
 echo "kernel: served (total, workers) $(served "$tmp/kernel.out"); xdpload: $(served "$tmp/xdpload.out")"
 echo "xdpload: $wakes wake-ups sent to other processes of the family for $connections connections"
+echo "the workers slept $switches_kernel times on the kernel path, $switches_xdpload under xdpload"
 check "every connection echoed on the kernel path" grep -qx "echoed $connections" "$tmp/kernel.client"
 check "every connection echoed under xdpload" grep -qx "echoed $connections" "$tmp/xdpload.client"
 check "each connection accepted once, on both paths" \
