@@ -837,6 +837,9 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
 // ---- the frame watcher ----
 
 bool Runtime::take_frame_watch(ThreadWaiter* me) {
+  // (Already ours: a sleep this thread left without dropping the watch, by
+  // a handler's siglongjmp, or a handler's own blocking call inside it.)
+  if (sh_->frame_watcher_tid == me->tid() && sh_->frame_watcher_pid == process_id()) return true;
   if (sh_->frame_watcher_tid == 0) {
     sh_->frame_watcher_pid = process_id();
     sh_->frame_watcher_tid = me->tid();
