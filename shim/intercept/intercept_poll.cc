@@ -71,6 +71,7 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
   std::vector<Socket*> socks;
   std::vector<pollfd> kernel;      // descriptors the kernel answers for
   std::vector<nfds_t> kernel_of;   // index in fds of each kernel entry
+  SignalMark call_mark = signal_mark();
   for (;;) {
     rt().poll_stack();
     socks.clear();
@@ -127,6 +128,7 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
     spec.mask = mask;
     spec.restartable = false;  // poll and select are never restarted
     spec.spin_kind = kSpinPoll;
+    spec.call_mark = &call_mark;
     int rc = rt().block(spec, [&] {
       for (Socket* s : socks)
         if (s->fd_refs == 0) return true;

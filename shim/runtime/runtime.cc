@@ -707,7 +707,12 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
   // Handlers run on this thread since the call began (or since the last
   // restart it decided): one ends the wait, spinning or asleep, as a signal
   // pending at a kernel sleep does.
-  SignalMark mark = signal_mark();
+  SignalMark mark = spec.call_mark ? *spec.call_mark : signal_mark();
+  // (A restart decided here counts anew, for the caller's next wait too.)
+  auto restarted = [&](SignalMark m) {
+    mark = m;
+    if (spec.call_mark) *spec.call_mark = m;
+  };
   ThreadWaiter* me = ThreadWaiter::current();
   for (;;) {
     poll_stack();
@@ -721,7 +726,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       SignalMark m = signal_mark();
       if (m.caught != mark.caught) {
         if (!spec.restartable || !restart_after_signal(mark)) return done_waiting(-EINTR);
-        mark = m;
+        restarted(m);
       }
       // Spinning: keep polling the stack, let other threads in between.
       // The kernel descriptors (local senders, errors) are the rare path: a
@@ -827,7 +832,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
         }
         return done_waiting(-EINTR);
       }
-      mark = signal_mark();  // (restarted: later handlers count anew)
+      restarted(signal_mark());  // (later handlers count anew)
     }
     // Sockets closed meanwhile by another thread: the top of the loop
     // sees it.

@@ -104,6 +104,11 @@ struct WaitSpec {
   // On `sockets`, one of the waiters a connection wakes one at a time
   // (accept(): WaitQueue::wake_exclusive).
   bool exclusive = false;
+  // The call's own count of handlers run (signal_mark() when it began), for
+  // a call that blocks more than once: a handler that ran during an earlier
+  // wait that ended without EINTR (woken for what another process then
+  // took) still ends the next one. Null: counted from this wait's start.
+  SignalMark* call_mark = nullptr;
 };
 
 class Runtime {

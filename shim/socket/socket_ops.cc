@@ -757,6 +757,7 @@ int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
   OpHold hold(s);  // (allocated until the call returns, should it leave meanwhile)
   TcpSocket* l = tcp(s);
   pollfd kfd{fd, POLLIN, 0};
+  SignalMark call_mark = signal_mark();
   for (;;) {
     if (left_for_kernel(s, fd)) return int(kNotOnStack);
     if (!still(s, fd)) return -EBADF;
@@ -791,6 +792,7 @@ int op_accept(Socket* s, int fd, sockaddr* addr, socklen_t* len, int flags) {
     spec.restartable = s->opt.rcvtimeo_ns == 0;
     spec.spin_kind = kSpinTcpAccept;
     spec.exclusive = true;
+    spec.call_mark = &call_mark;
     int rc = rt().block(spec, [&] {
       return !l->accept_queue.empty() || kfd.revents || l->state != TcpSocket::State::Listening ||
              !still(s, fd);
@@ -1439,6 +1441,7 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
 ssize_t udp_receive(Socket* s, int fd, bool dontwait, UdpReceiver& r) {
   UdpSocket* u = udp(s);
   pollfd kfd{fd, POLLIN, 0};
+  SignalMark call_mark = signal_mark();
   for (;;) {
     if (left_for_kernel(s, fd)) return kNotOnStack;
     if (!still(s, fd)) return -EBADF;
@@ -1466,6 +1469,7 @@ ssize_t udp_receive(Socket* s, int fd, bool dontwait, UdpReceiver& r) {
     spec.deadline_ns = s->opt.rcvtimeo_ns ? mono_ns() + s->opt.rcvtimeo_ns : -1;
     spec.restartable = s->opt.rcvtimeo_ns == 0;
     spec.spin_kind = kSpinUdpRecv;
+    spec.call_mark = &call_mark;
     int rc = rt().block(spec, [&] {
       return u->stack_has_data() || u->shut_rd || kfd.revents || !still(s, fd);
     });

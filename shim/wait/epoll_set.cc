@@ -251,6 +251,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
   if (max <= 0) return -EINVAL;
   int64_t deadline = timeout_ns < 0 ? -1 : mono_ns() + timeout_ns;
   pollfd kfd{epfd_, POLLIN, 0};
+  SignalMark call_mark = signal_mark();
   for (;;) {
     rt.poll_stack();
     int n = collect(events, max);
@@ -295,6 +296,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
     spec.mask = mask;
     spec.restartable = false;  // epoll_wait is never restarted (EINTR)
     spec.spin_kind = kSpinEpollWait;
+    spec.call_mark = &call_mark;
     spec.queue = &waiters_;
     ++sleepers_;
     waiter_pid_ = process_id();
