@@ -790,7 +790,6 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
         tsp = &ts;
       }
       ++counters_->blocked_waits;
-      sh_->sleepers.fetch_add(1, std::memory_order_relaxed);
       CoreLock::unlock();
       // (A call with its own signal mask, ppoll or epoll_pwait, is ended
       // only by what its ppoll() lets in: a handler that ran outside it may
@@ -809,7 +808,6 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
         }
       }
       relock();
-      sh_->sleepers.fetch_sub(1, std::memory_order_relaxed);
       if (stack_) drop_frame_watch(me, watching);
       for (int i = 0; i < spec.nkernel; ++i) spec.kernel[i].revents = fds[first_kernel + i].revents;
       // Wake-ups from other processes of the family (left unread, they

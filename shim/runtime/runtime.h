@@ -75,10 +75,10 @@ struct RuntimeShared : family::Object {
   family::unordered_map<PortKey, PortUse, PortHash> ports;
   uint64_t app_polls = 0;                 // stack polls by program threads
   std::atomic<uint64_t> quiet_polls{0};   // polls skipped by stack_quiet()
-  std::atomic<int> sleepers{0};           // program threads asleep in the library
-  // One of them watches the AF_XDP sockets for the family's frames (0:
-  // none); the others sleep on their own wake-ups, in idle_sleepers, one of
-  // which is woken to watch when the watcher leaves (Runtime::block_impl).
+  // One program thread asleep in the library watches the AF_XDP sockets for
+  // the family's frames (0: none); the others sleep on their own wake-ups,
+  // in idle_sleepers, one of which is woken to watch when the watcher
+  // leaves (Runtime::block_impl).
   pid_t frame_watcher_pid = 0;
   pid_t frame_watcher_tid = 0;
   WaitQueue idle_sleepers;
