@@ -140,6 +140,8 @@ int64_t Stack::next_timer_ms() {
   return ms;
 }
 
+uint32_t Stack::port_generation() const { return xsk_link_ ? xsk_link_->generation() : 0; }
+
 void Stack::replace_port(std::unique_ptr<rings::XskPort> port) {
   if (!xsk_link_) return;
   port_ = xsk_link_->replace_port(std::move(port));

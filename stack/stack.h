@@ -92,6 +92,10 @@ class Stack : public family::Object {
   bool tx_blocked() const { return link_->tx_blocked(); }
   // Milliseconds until lwIP's next timer; -1 when none is pending.
   int64_t next_timer_ms();
+  // Milliseconds since any thread of the family last ran lwIP's timers.
+  int64_t ms_since_timers_ran() const {
+    return int64_t(now_ms() - last_timer_check_ms_.load(std::memory_order_relaxed));
+  }
   // Steers (protocol, local port) to this stack; no-op on a link without
   // steering. `backing_fd`, the kernel socket holding the port, is the
   // proof a broker asks for.
@@ -113,6 +117,13 @@ class Stack : public family::Object {
   LinkNetif& driver() { return driver_; }
   Link& link() { return *link_; }
   rings::XskPort* port() { return port_; }  // nullptr on a non-AF_XDP link
+  // How many times the port was replaced (replace_port): descriptors of
+  // the port taken at another generation are not its own.
+  uint32_t port_generation() const;
+  // Frames received and not yet taken in, and how many were ever taken in
+  // (with the CoreLock held): whether the family's frame watcher answers.
+  uint32_t rx_frames_waiting() const { return port_ ? port_->rx_frames_waiting() : 0; }
+  uint64_t rx_frames_taken() const { return port_ ? port_->counters().rx_frames : 0; }
   // A new AF_XDP port in place of the current one (a broker's program whose
   // broker came back). Lock held.
   void replace_port(std::unique_ptr<rings::XskPort> port);

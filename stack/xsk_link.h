@@ -94,6 +94,8 @@ class XskLink final : public Link {
     ++gen_;
     return port_.get();
   }
+  // How many times the port was replaced.
+  uint32_t generation() const { return gen_; }
 
  private:
   // A UMEM address is below 2^32 (4 GiB of frames); the generation of the

@@ -241,6 +241,10 @@ void print_counters_text(const stats::Segment& h) {
          "slept %llu; wake-ups sent to other processes %llu\n",
          (unsigned long long)s.progress_wakeups, (unsigned long long)s.progress_polls,
          (unsigned long long)s.blocked_waits, (unsigned long long)s.remote_wakes);
+  printf("  packets the progress thread took in %llu; frame watch taken back from a sleeper "
+         "that did not answer %llu; stack taken over from a stopped process %llu\n",
+         (unsigned long long)s.progress_rx_packets, (unsigned long long)s.watch_reclaims,
+         (unsigned long long)s.progress_takeovers);
 }
 
 // The queues served, as "0-3".
@@ -333,7 +337,10 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"kernel_sockets\":" << s.kernel_sockets << ",\"rx_copies\":" << s.rx_copies
     << ",\"progress_wakeups\":" << s.progress_wakeups
     << ",\"progress_polls\":" << s.progress_polls << ",\"blocked_waits\":" << s.blocked_waits
-    << ",\"remote_wakes\":" << s.remote_wakes << "},\"kernel_options\":{";
+    << ",\"remote_wakes\":" << s.remote_wakes
+    << ",\"progress_rx_packets\":" << s.progress_rx_packets
+    << ",\"watch_reclaims\":" << s.watch_reclaims
+    << ",\"progress_takeovers\":" << s.progress_takeovers << "},\"kernel_options\":{";
   bool first = true;
   for (const auto& k : s.kernel_options) {
     if (!k.sockets) continue;

@@ -251,6 +251,7 @@ bool Runtime::start_stack() {
   if (rc == 0) {
     progress_wake_fd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     nwait_ = stack_->wait_fds(wait_fds_, int(rings::kMaxQueues));
+    wait_fds_port_ = stack_->port_generation();
     if (stack_->port()->brokered()) broker_watch_fd_ = stack_->port()->broker_conn();
     // Receive timestamps: the served clock, as the program's own reads.
     stack::CoreLock::on_holder_died(died_holding_lock);
@@ -868,6 +869,16 @@ void Runtime::hand_frame_watch() {
   counters_->remote_wakes += uint64_t(sh_->idle_sleepers.wake_exclusive());
 }
 
+void Runtime::reclaim_frame_watch() {
+  log_at(kLogDecision,
+         "the frame watcher (process %d, thread %d) took no frame in for %d ms while frames "
+         "arrived (stopped?): the watch goes to another sleeper",
+         int(sh_->frame_watcher_pid), int(sh_->frame_watcher_tid), int(kWatchStallNs / 1000000));
+  ++counters_->watch_reclaims;
+  sh_->frame_watcher_pid = sh_->frame_watcher_tid = 0;
+  hand_frame_watch();
+}
+
 void Runtime::forget_frame_watch_of(pid_t pid) {
   sh_->idle_sleepers.forget_process(pid);
   if (sh_->frame_watcher_tid != 0 && sh_->frame_watcher_pid == pid)
@@ -899,6 +910,7 @@ void Runtime::progress_loop(bool in_forked_child) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
   uint64_t seen_app_polls = 0;
+  WatchStall stall;
   if (in_forked_child && test_first_hold_ms_ == 0) {
     // A forked child's: the family's stack has its progress thread
     // already, and this one only watches for the members that die (taking
@@ -948,6 +960,7 @@ void Runtime::progress_loop(bool in_forked_child) {
       watcher_free = sh_->frame_watcher_tid == 0;
     }
     if (!mine) {
+      stall = WatchStall{};
       pollfd wake{progress_wake_fd_, POLLIN, 0};
       timespec ts{0, kReapIntervalNs};
       progress_inside_.store(false);
@@ -958,6 +971,7 @@ void Runtime::progress_loop(bool in_forked_child) {
       if (!take_stack_unless_signal()) continue;
       CoreGuard g(std::adopt_lock);
       reap_dead_members();
+      take_progress_from_stalled_owner();
       continue;
     }
     bool app_active = polls != 0;
@@ -995,6 +1009,9 @@ void Runtime::progress_loop(bool in_forked_child) {
     if (!take_stack_unless_signal()) continue;
     CoreGuard g(std::adopt_lock);
     ++counters_->progress_wakeups;
+    // Another process took the stack over while this one was stopped
+    // (take_progress_from_stalled_owner): from now on this one only watches.
+    if (sh_->progress_owner != process_id()) continue;
     if (fds[2].revents & (POLLHUP | POLLERR)) broker_lost();
     if (int64_t now = mono_ns(); now >= next_stats_ns_ || stats_.refresh_asked()) {
       next_stats_ns_ = now + 1000000000;
@@ -1013,12 +1030,37 @@ void Runtime::progress_loop(bool in_forked_child) {
         reap_dead_members();
       }
     }
+    if (watcher_stalled(&stall)) reclaim_frame_watch();
     // A program thread that polled meanwhile has done the work.
     if (sh_->app_polls + sh_->quiet_polls.load(std::memory_order_relaxed) != seen_app_polls && !fds[1].revents)
       continue;
-    stack_->poll();
+    const uint64_t taken_before = stack_->rx_frames_taken();
+    counters_->progress_rx_packets += stack_->poll();
     ++counters_->progress_polls;
+    stall.own_frames += stack_->rx_frames_taken() - taken_before;
   }
+}
+
+// A watcher that does not answer: the same thread has held the watch for
+// kWatchStallNs, in which frames arrived (this thread's polls took some
+// in, or some wait now) and no other thread took one in. A process
+// stopped by SIGSTOP, a debugger or job control, or a thread kept off the
+// CPU that long: its frames would otherwise wait for this thread's looks,
+// 10 ms apart, for as long as it stays so. (A watcher that answers takes
+// each frame in microseconds after it arrives; to be passed over it would
+// have to see none in that time but one arriving at the instant of a look:
+// the watch then moves to another sleeper, and nothing is lost.)
+bool Runtime::watcher_stalled(WatchStall* st) {
+  const int64_t now = mono_ns();
+  const uint64_t others = stack_->rx_frames_taken() - st->own_frames;
+  if (sh_->frame_watcher_tid == 0 || sh_->frame_watcher_tid != st->tid ||
+      sh_->frame_watcher_pid != st->pid || others != st->others_taken) {
+    *st = WatchStall{sh_->frame_watcher_pid, sh_->frame_watcher_tid, others, now, st->own_frames,
+                     st->own_frames};
+    return false;
+  }
+  const uint64_t arrived = st->own_frames - st->own_at_sample + stack_->rx_frames_waiting();
+  return arrived >= 2 && now - st->since_ns >= kWatchStallNs;
 }
 
 void Runtime::die_of_signal() {
@@ -1112,6 +1154,7 @@ bool Runtime::reattach_broker() {
       rings::XskPort* now_port = stack_->port();
       if (&old->counters() != &now_port->counters()) now_port->place_counters(&old->counters());
       nwait_ = stack_->wait_fds(wait_fds_, int(rings::kMaxQueues));
+      wait_fds_port_ = stack_->port_generation();
       broker_watch_fd_ = now_port->broker_conn();
       broker_lost_.store(false, std::memory_order_release);
       enabled_ = true;

@@ -332,6 +332,22 @@ class Runtime {
   void hand_frame_watch();
   // Process `pid` (gone) held the watch or slept idle: forgotten.
   void forget_frame_watch_of(pid_t pid);
+  // The watch taken from a holder that does not answer (progress_loop),
+  // and handed on.
+  void reclaim_frame_watch();
+  // What progress_loop knows of the watcher since it last changed
+  // (watcher_stalled()).
+  struct WatchStall {
+    pid_t pid = 0, tid = 0;     // the watcher sampled
+    uint64_t others_taken = 0;  // frames taken in by other threads then
+    int64_t since_ns = 0;       // when
+    uint64_t own_frames = 0;    // frames this progress thread took in, ever
+    uint64_t own_at_sample = 0; // ...then
+  };
+  bool watcher_stalled(WatchStall* st);
+  // A non-owner's look: the stack's timers run by nobody (its owner
+  // stopped) are this process's to run from now on.
+  void take_progress_from_stalled_owner();
   void start_clock(bool config_ok);
   void progress_loop(bool in_forked_child);
   // The progress thread, after a fatal signal with the default action.
@@ -406,6 +422,7 @@ class Runtime {
   // The stack's wait descriptors (one per receive queue), for sleepers.
   int wait_fds_[rings::kMaxQueues] = {};
   int nwait_ = 0;
+  uint32_t wait_fds_port_ = 0;  // the port's generation when wait_fds_ were taken
   int broker_watch_fd_ = -1;  // the broker's connection, until it hangs up
   std::atomic<bool> broker_lost_{false};
   int64_t next_broker_try_ns_ = 0;
@@ -433,6 +450,9 @@ class Runtime {
 
 // How often progress threads look for family members that died.
 constexpr int64_t kReapIntervalNs = 200'000'000;
+// How long the frame watcher may leave arriving frames to the progress
+// thread before the watch is taken from it (Runtime::watcher_stalled).
+constexpr int64_t kWatchStallNs = 20'000'000;
 // How long an ending process waits for its progress thread to leave the
 // stack: its work under the lock takes microseconds, but it may be queued
 // behind another process's holder.

@@ -53,24 +53,37 @@ namespace {
 // A zombie is dead; an exec'd image is gone from the family. The image is
 // looked at (its maps: tens of microseconds for a process with many
 // mappings) only when `look_at_image`.
-bool member_alive(pid_t pid, const void* arena_base, bool look_at_image) {
+// A process's state letter in /proc/PID/stat ('R', 'S', 'T'...); 0 when it
+// cannot be read (gone).
+char process_state(pid_t pid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  if (fd < 0) return 0;
   char buf[512];
   ssize_t n = libc::read(fd, buf, sizeof buf - 1);
   libc::close(fd);
-  if (n <= 0) return false;
+  if (n <= 0) return 0;
   buf[n] = 0;
   const char* paren = strrchr(buf, ')');
-  if (!paren || paren[1] != ' ') return false;
-  char state = paren[2];
-  if (state == 'Z' || state == 'X' || state == 'x') return false;
+  if (!paren || paren[1] != ' ') return 0;
+  return paren[2];
+}
+
+// Stopped by a signal (SIGSTOP, SIGTSTP...) or by a tracer (a debugger).
+bool process_stopped(pid_t pid) {
+  const char state = process_state(pid);
+  return state == 'T' || state == 't';
+}
+
+bool member_alive(pid_t pid, const void* arena_base, bool look_at_image) {
+  char path[64];
+  const char state = process_state(pid);
+  if (state == 0 || state == 'Z' || state == 'X' || state == 'x') return false;
   if (!look_at_image) return true;
   // The arena's first line in its maps: "base-end rw-s ...".
   snprintf(path, sizeof path, "/proc/%d/maps", int(pid));
-  fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return true;  // cannot tell: keep it
   char want[32];
   int wn = snprintf(want, sizeof want, "%lx-", (unsigned long)uintptr_t(arena_base));
@@ -78,7 +91,7 @@ bool member_alive(pid_t pid, const void* arena_base, bool look_at_image) {
   size_t have = 0;
   bool found = false;
   for (;;) {
-    n = libc::read(fd, maps + have, sizeof maps - 1 - have);
+    ssize_t n = libc::read(fd, maps + have, sizeof maps - 1 - have);
     if (n <= 0) break;
     have += size_t(n);
     maps[have] = 0;
@@ -240,6 +253,37 @@ void Runtime::reap_dead_members(bool thorough) {
     m.pop_back();
   }
   if (sh_->tx_unkicked) kick();
+}
+
+void Runtime::take_progress_from_stalled_owner() {
+  // A timer due, and none run for two of our looks (an owner wakes at
+  // each due timer, and lwIP's IGMP timer falls due every 100 ms), and the
+  // owner's process stopped (SIGSTOP, a debugger, job control; a dead one
+  // is reaped): the family's retransmissions, probes, delayed ACKs and
+  // TIME-WAITs would wait for it as long as it stays so. This process runs
+  // the stack from now on; the old owner only watches once it runs again
+  // (progress_loop looks at progress_owner after each sleep).
+  const pid_t owner = sh_->progress_owner;
+  if (owner == 0 || owner == process_id() || leaving_ || !stack_) return;
+  if (stack_->next_timer_ms() != 0) return;
+  const int64_t since = stack_->ms_since_timers_ran();
+  if (since < 2 * kReapIntervalNs / 1000000) return;
+  // Only from a process whose own view of the port is the current one (a
+  // port replaced after this process forked, for a broker that came back,
+  // is watched through descriptors it does not have), and only from an
+  // owner that is stopped: one merely late (the whole family stopped and
+  // continued, this process first) keeps the stack.
+  if (nwait_ == 0 || wait_fds_port_ != stack_->port_generation() || !process_stopped(owner))
+    return;
+  log_at(kLogDecision,
+         "process %d is stopped and ran none of the family's timers for %lld ms: process %d "
+         "runs the stack from now on",
+         int(owner), (long long)since, int(process_id()));
+  ++counters_->progress_takeovers;
+  sh_->progress_owner = process_id();
+  // (The timers at once: the next non-owner's look must not find them
+  // overdue still and take the stack again.)
+  stack_->poll();
 }
 
 void Runtime::exec_starts() {

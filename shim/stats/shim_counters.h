@@ -53,6 +53,16 @@ struct ShimCounters {
   // datagram each): a connection to a listener several processes block in
   // accept() on sends one, not one per process (WaitQueue::wake_exclusive).
   uint64_t remote_wakes = 0;
+  // The family's frame watch taken back from a sleeper that took no frame
+  // in during a whole look of the progress thread while frames waited
+  // (stopped by SIGSTOP or a debugger, or kept off the CPU): handed on.
+  uint64_t watch_reclaims = 0;
+  // Packets the progress thread's own polls took in: few while a program
+  // thread watches for frames, one a frame while nobody answers.
+  uint64_t progress_rx_packets = 0;
+  // The family's stack taken over from a progress thread that ran none of
+  // its timers, due for a while (its process stopped): runtime.cc says why.
+  uint64_t progress_takeovers = 0;
   // Sockets left with the kernel because of an option not served, by
   // option (the first kOptionSlots different ones; names in
   // shim/stats/option_names.h).

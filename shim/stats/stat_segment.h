@@ -27,7 +27,7 @@
 namespace xdpload::stats {
 
 constexpr char kMagic[8] = {'X', 'D', 'P', 'L', 'S', 'T', 'A', 'T'};
-constexpr uint32_t kVersion = 12;  // 12: port kicks_after_release
+constexpr uint32_t kVersion = 13;  // 13: watch_reclaims, progress_rx_packets, progress_takeovers
 constexpr uint32_t kMaxSockets = 4096;
 
 struct SocketRow {
