@@ -5,6 +5,8 @@
 // lock is the right to call any lwIP function and to change any socket.
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <mutex>
 #include <cstdint>
@@ -24,6 +26,13 @@ inline __attribute__((tls_model("initial-exec"))) thread_local volatile int t_co
 // good when it releases it (a process being ended by a signal).
 inline __attribute__((tls_model("initial-exec"))) thread_local volatile int t_core_stop_at_release =
     0;
+// The program's cancellability of this thread (pthread_setcancelstate)
+// while it holds the lock, which is held with cancellation off: a thread
+// the program cancels (pthread_cancel) must not end at a cancellation
+// point inside the stack (a kick's sendto(), an eventfd's write()) with the
+// stack half changed. It ends where the call it made would have let it:
+// where that call sleeps (Runtime::block_impl), with the lock let go.
+inline __attribute__((tls_model("initial-exec"))) thread_local int t_cancel_state_was = 0;
 // Work the releasing thread does just after each release, outside the lock
 // (the transmit kick XskPort::flush() noted: Stack::open sets it).
 inline std::atomic<void (*)()> g_core_release_hook{nullptr};
@@ -33,15 +42,22 @@ class CoreLock {
   static void lock() {
     t_core_held = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &t_cancel_state_was);
     if (family::core_mutex().lock()) holder_died();
   }
   static void unlock() {
+    // (Read first: the release hook may take and let go of the lock again.)
+    const int cancel_state = t_cancel_state_was;
     family::core_subject() = nullptr;
     family::core_mutex().unlock();
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_core_held = 0;
     if (void (*hook)() = g_core_release_hook.load(std::memory_order_relaxed)) hook();
     if (__builtin_expect(t_core_stop_at_release, 0)) stop_for_good();
+    // (Last: the hook's kick is no cancellation point either. Enabling
+    // acts on no pending cancellation of the deferred kind.)
+    int ignored;
+    pthread_setcancelstate(cancel_state, &ignored);
   }
   static bool try_lock() {
     // (As it was on failure: a thread that holds the lock already and
@@ -49,11 +65,16 @@ class CoreLock {
     const int was = t_core_held;
     t_core_held = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    int cancel_was;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_was);
     bool died = false;
     if (family::core_mutex().try_lock(&died)) {
+      t_cancel_state_was = cancel_was;
       if (died) holder_died();
       return true;
     }
+    int ignored;
+    pthread_setcancelstate(cancel_was, &ignored);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_core_held = was;
     if (__builtin_expect(!was && t_core_stop_at_release, 0)) stop_for_good();
@@ -65,11 +86,16 @@ class CoreLock {
   static bool lock_within(int ms) {
     t_core_held = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    int cancel_was;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_was);
     bool died = false;
     if (family::core_mutex().lock_within(ms, &died)) {
+      t_cancel_state_was = cancel_was;
       if (died) holder_died();
       return true;
     }
+    int ignored;
+    pthread_setcancelstate(cancel_was, &ignored);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_core_held = 0;
     return false;
@@ -99,6 +125,19 @@ struct CoreGuard {
   ~CoreGuard() { CoreLock::unlock(); }
   CoreGuard(const CoreGuard&) = delete;
   CoreGuard& operator=(const CoreGuard&) = delete;
+};
+
+// No cancellation in a stretch the program's call would not be cancelled
+// in (the file reads of a sendfile(), which is no cancellation point).
+struct NoCancellation {
+  NoCancellation() { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &was); }
+  ~NoCancellation() {
+    int ignored;
+    pthread_setcancelstate(was, &ignored);
+  }
+  NoCancellation(const NoCancellation&) = delete;
+  NoCancellation& operator=(const NoCancellation&) = delete;
+  int was = 0;
 };
 
 // Initializes lwIP once per process. Call with the lock held.

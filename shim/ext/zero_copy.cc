@@ -242,6 +242,9 @@ using namespace xdpload::shim;
 XDPLOAD_EXT ssize_t xdpload_zc_recv(int fd, struct xdpload_zc_iovec* iov, int* iovcnt, int flags,
                                     struct sockaddr* from, socklen_t* fromlen) {
   if (!extensions_present()) return -ENOSYS;
+  // (No cancellation point: frames lent to a thread that ended in the call
+  // would be lost to the program.)
+  stack::NoCancellation not_a_cancellation_point;
   if (!iov || !iovcnt) return -EFAULT;
   const int room = *iovcnt;  // (the program's memory: read and written without the lock)
   if (room < 1 || (flags & ~MSG_DONTWAIT)) return -EINVAL;
@@ -336,6 +339,9 @@ XDPLOAD_EXT int xdpload_zc_alloc(int fd, struct xdpload_zc_iovec* iov, int n, in
 
 XDPLOAD_EXT int xdpload_zc_send(int fd, const struct xdpload_zc_iovec* iov, int n, int flags) {
   if (!extensions_present()) return -ENOSYS;
+  // (No cancellation point: frames lent to a thread that ended in the call
+  // would be lost to the program.)
+  stack::NoCancellation not_a_cancellation_point;
   if (!iov) return -EFAULT;
   if (n < 1 || (flags & ~(MSG_DONTWAIT | MSG_MORE))) return -EINVAL;
   Socket* s;

@@ -6,6 +6,7 @@
 // (plain descriptors, and the kernel socket behind a listener or UDP socket)
 // from one non-blocking real poll, and when nothing is ready the thread
 // sleeps on all of it at once (Runtime::block).
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 
@@ -210,6 +211,7 @@ int epoll_wait_common(int epfd, epoll_event* events, int max, int64_t timeout_ns
 
 int xdpload_poll(struct pollfd* fds, nfds_t n, int timeout) {
   int saved = errno;
+  pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
   return done(do_poll(fds, n, timeout < 0 ? -1 : int64_t(timeout) * 1000000, nullptr), saved);
 }
 
@@ -221,6 +223,7 @@ int xdpload___poll_chk(struct pollfd* fds, nfds_t n, int timeout, size_t fdslen)
 int xdpload_ppoll(struct pollfd* fds, nfds_t n, const struct timespec* timeout,
                   const sigset_t* mask) {
   int saved = errno;
+  pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
   return done(do_poll(fds, n, to_ns(timeout), mask), saved);
 }
 
@@ -233,6 +236,7 @@ int xdpload___ppoll_chk(struct pollfd* fds, nfds_t n, const struct timespec* tim
 int xdpload_select(int n, fd_set* r, fd_set* w, fd_set* e, struct timeval* timeout) {
   if (!select_has_ours(n, r, w, e)) return libc::select(n, r, w, e, timeout);
   int saved = errno;
+  pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
   int64_t t = timeout ? int64_t(timeout->tv_sec) * 1000000000 + timeout->tv_usec * 1000 : -1;
   int64_t start = mono_ns();
   int rc = do_select(n, r, w, e, t, nullptr);
@@ -249,6 +253,7 @@ int xdpload_pselect(int n, fd_set* r, fd_set* w, fd_set* e, const struct timespe
                     const sigset_t* mask) {
   if (!select_has_ours(n, r, w, e)) return libc::pselect(n, r, w, e, timeout, mask);
   int saved = errno;
+  pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
   return done(do_select(n, r, w, e, to_ns(timeout), mask), saved);
 }
 
@@ -294,6 +299,7 @@ int xdpload_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
 int xdpload_epoll_wait(int epfd, struct epoll_event* events, int max, int timeout) {
   if (!epoll_set_of(epfd)) return libc::epoll_wait(epfd, events, max, timeout);
   int saved = errno;
+  pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
   return done(epoll_wait_common(epfd, events, max, timeout < 0 ? -1 : int64_t(timeout) * 1000000,
                                 nullptr),
               saved);
@@ -303,6 +309,7 @@ int xdpload_epoll_pwait(int epfd, struct epoll_event* events, int max, int timeo
                         const sigset_t* mask) {
   if (!epoll_set_of(epfd)) return libc::epoll_pwait(epfd, events, max, timeout, mask);
   int saved = errno;
+  pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
   return done(epoll_wait_common(epfd, events, max, timeout < 0 ? -1 : int64_t(timeout) * 1000000,
                                 mask),
               saved);
@@ -312,5 +319,6 @@ int xdpload_epoll_pwait2(int epfd, struct epoll_event* events, int max,
                          const struct timespec* timeout, const sigset_t* mask) {
   if (!epoll_set_of(epfd)) return libc::epoll_pwait2(epfd, events, max, timeout, mask);
   int saved = errno;
+  pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
   return done(epoll_wait_common(epfd, events, max, to_ns(timeout), mask), saved);
 }

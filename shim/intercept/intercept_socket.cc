@@ -2,6 +2,7 @@
 // shape: look the descriptor up; not ours, the real function at once;
 // ours, the operation, whose -errno becomes -1/errno here and only here.
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <unistd.h>
 
@@ -28,6 +29,14 @@ namespace {
 inline Socket* ours(int fd) { return Runtime::get().socket_at(fd); }
 
 iovec one(void* buf, size_t n) { return iovec{buf, n}; }
+
+// A call that is a cancellation point (recv(), send(), accept()...) acts on
+// a cancellation the program asked for before the call (pthread_cancel
+// while the thread was elsewhere) at its start, as glibc's does: the
+// thread ends there, nothing sent or taken. Inside, the stack's lock
+// holds cancellation off, and only the call's sleep lets it in
+// (Runtime::block_impl).
+inline void cancellation_point() { pthread_testcancel(); }
 
 ssize_t recv_one(Socket* s, int fd, void* buf, size_t n, int flags, sockaddr* from,
                  socklen_t* fromlen) {
@@ -100,11 +109,14 @@ int xdpload_listen(int fd, int backlog) {
 }
 
 int xdpload_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
-  if (passed_any())
+  if (passed_any()) {
+    cancellation_point();  // (before a passed connection is taken)
     if (int r = passed_accept(fd, addr, len, flags); r != kNoPassed) return r;
+  }
   Socket* s = ours(fd);
   if (!s) return libc::accept4(fd, addr, len, flags);
   int saved = errno;
+  cancellation_point();
   int r = op_accept(s, fd, addr, len, flags);
   // (The listener left for the kernel while the call waited.)
   if (r == kNotOnStack) return libc::accept4(fd, addr, len, flags);
@@ -112,11 +124,14 @@ int xdpload_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
 }
 
 int xdpload_accept(int fd, struct sockaddr* addr, socklen_t* len) {
-  if (passed_any())
+  if (passed_any()) {
+    cancellation_point();  // (before a passed connection is taken)
     if (int r = passed_accept(fd, addr, len, 0); r != kNoPassed) return r;
+  }
   Socket* s = ours(fd);
   if (!s) return libc::accept(fd, addr, len);
   int saved = errno;
+  cancellation_point();
   int r = op_accept(s, fd, addr, len, 0);
   if (r == kNotOnStack) return libc::accept(fd, addr, len);
   return done(r, saved);
@@ -126,6 +141,7 @@ int xdpload_connect(int fd, const struct sockaddr* addr, socklen_t len) {
   Socket* s = ours(fd);
   if (!s) return libc::connect(fd, addr, len);
   int saved = errno;
+  cancellation_point();
   return done(op_connect(s, fd, addr, len), saved);
 }
 
@@ -170,6 +186,7 @@ ssize_t xdpload_read(int fd, void* buf, size_t n) {
   Socket* s = ours(fd);
   if (!s) return libc::read(fd, buf, n);
   int saved = errno;
+  cancellation_point();
   return done(recv_one(s, fd, buf, n, 0, nullptr, nullptr), saved);
 }
 
@@ -182,6 +199,7 @@ ssize_t xdpload_write(int fd, const void* buf, size_t n) {
   Socket* s = ours(fd);
   if (!s) return libc::write(fd, buf, n);
   int saved = errno;
+  cancellation_point();
   return done(send_one(s, fd, buf, n, 0, nullptr, 0), saved);
 }
 
@@ -189,6 +207,7 @@ ssize_t xdpload_readv(int fd, const struct iovec* iov, int iovcnt) {
   Socket* s = ours(fd);
   if (!s) return libc::readv(fd, iov, iovcnt);
   int saved = errno;
+  cancellation_point();
   if (iovcnt < 0 || iovcnt > IOV_MAX) return done(ssize_t(-EINVAL), saved);
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
@@ -200,6 +219,7 @@ ssize_t xdpload_writev(int fd, const struct iovec* iov, int iovcnt) {
   Socket* s = ours(fd);
   if (!s) return libc::writev(fd, iov, iovcnt);
   int saved = errno;
+  cancellation_point();
   if (iovcnt < 0 || iovcnt > IOV_MAX) return done(ssize_t(-EINVAL), saved);
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
@@ -211,6 +231,7 @@ ssize_t xdpload_send(int fd, const void* buf, size_t n, int flags) {
   Socket* s = ours(fd);
   if (!s) return libc::send(fd, buf, n, flags);
   int saved = errno;
+  cancellation_point();
   trace::mark(trace::kSendEnters);
   return sent(done(send_one(s, fd, buf, n, flags, nullptr, 0), saved));
 }
@@ -223,6 +244,7 @@ ssize_t xdpload_sendto(int fd, const void* buf, size_t n, int flags,
   // none: the kernel socket says so, with nothing sent.
   if (to && tolen == 0 && s->kind == Socket::Kind::Udp) return libc::sendto(fd, buf, n, flags, to, tolen);
   int saved = errno;
+  cancellation_point();
   trace::mark(trace::kSendEnters);
   return sent(done(send_one(s, fd, buf, n, flags, to, tolen), saved));
 }
@@ -231,6 +253,7 @@ ssize_t xdpload_sendmsg(int fd, const struct msghdr* msg, int flags) {
   Socket* s = ours(fd);
   if (!s) return libc::sendmsg(fd, msg, flags);
   int saved = errno;
+  cancellation_point();
   if (!msg) return done(ssize_t(-EFAULT), saved);
   trace::mark(trace::kSendEnters);
   return sent(done(op_sendmsg(s, fd, msg, flags), saved));
@@ -240,6 +263,7 @@ int xdpload_sendmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags) {
   Socket* s = ours(fd);
   if (!s) return libc::sendmmsg(fd, msgs, n, flags);
   int saved = errno;
+  cancellation_point();
   unsigned int i = 0;
   ssize_t r = 0;
   Runtime::t_defer_kicks = true;
@@ -261,6 +285,7 @@ ssize_t xdpload_recv(int fd, void* buf, size_t n, int flags) {
   Socket* s = ours(fd);
   if (!s) return libc::recv(fd, buf, n, flags);
   int saved = errno;
+  cancellation_point();
   return received(done(recv_one(s, fd, buf, n, flags, nullptr, nullptr), saved));
 }
 
@@ -274,6 +299,7 @@ ssize_t xdpload_recvfrom(int fd, void* buf, size_t n, int flags, struct sockaddr
   Socket* s = ours(fd);
   if (!s) return libc::recvfrom(fd, buf, n, flags, from, fromlen);
   int saved = errno;
+  cancellation_point();
   return received(done(recv_one(s, fd, buf, n, flags, from, fromlen), saved));
 }
 
@@ -287,6 +313,7 @@ ssize_t xdpload_recvmsg(int fd, struct msghdr* msg, int flags) {
   Socket* s = ours(fd);
   if (!s) return libc::recvmsg(fd, msg, flags);
   int saved = errno;
+  cancellation_point();
   if (!msg) return done(ssize_t(-EFAULT), saved);
   return received(done(op_recvmsg(s, fd, msg, flags), saved));
 }
@@ -296,6 +323,7 @@ int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
   Socket* s = ours(fd);
   if (!s) return libc::recvmmsg(fd, msgs, n, flags, timeout);
   int saved = errno;
+  cancellation_point();
   int64_t deadline = timeout ? mono_ns() + timeout->tv_sec * 1000000000ll + timeout->tv_nsec : -1;
   unsigned int i = 0;
   int f = flags & ~MSG_WAITFORONE;
@@ -363,6 +391,7 @@ ssize_t xdpload_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
   Socket* s = ours(out_fd);
   if (!s) return libc::sendfile(out_fd, in_fd, offset, count);
   int saved = errno;
+  stack::NoCancellation not_a_cancellation_point;
   return done(sendfile_to(s, out_fd, in_fd, reinterpret_cast<off64_t*>(offset), count), saved);
 }
 
@@ -370,6 +399,7 @@ ssize_t xdpload_sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count)
   Socket* s = ours(out_fd);
   if (!s) return libc::sendfile64(out_fd, in_fd, offset, count);
   int saved = errno;
+  stack::NoCancellation not_a_cancellation_point;
   return done(sendfile_to(s, out_fd, in_fd, offset, count), saved);
 }
 
@@ -384,9 +414,11 @@ ssize_t xdpload_splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, s
     Socket* from = ours(fd_in);
     if (!on_stack(from)) return libc::splice(fd_in, off_in, fd_out, off_out, len, flags);
     int saved = errno;
+    stack::NoCancellation not_a_cancellation_point;
     return done(op_splice_from(from, fd_in, fd_out, off_in, off_out, len, flags), saved);
   }
   int saved = errno;
+  stack::NoCancellation not_a_cancellation_point;
   ssize_t r = op_splice_to(s, fd_out, fd_in, off_in, off_out, len, flags);
   if (r == kNotOnStack) {
     r = libc::splice(fd_in, off_in, fd_out, off_out, len, flags);
@@ -405,7 +437,12 @@ int xdpload_close(int fd) {
     errno = EBADF;
     return -1;
   }
-  if (ours(fd) || epoll_set_of(fd) || passed_any()) forget(fd);
+  if (ours(fd) || epoll_set_of(fd) || passed_any()) {
+    // (close() is a cancellation point: one pending acts before the
+    // descriptor is forgotten, as libc's acts before it is closed.)
+    cancellation_point();
+    forget(fd);
+  }
   return libc::close(fd);
 }
 

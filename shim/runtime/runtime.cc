@@ -516,6 +516,8 @@ void Runtime::finish_connections() {
   // A vfork child that calls exit() (instead of _exit) runs this in the
   // parent's memory: the connections are the parent's.
   if (forked_child_ || start_state_.load() <= 0 || vfork_child()) return;
+  // (exit() is no cancellation point: its waits here are none either.)
+  stack::NoCancellation exiting;
   if (!lock_at_exit()) return;
   if (config_.exit_linger_ms == 0) {
     kick();  // datagrams waiting for a batch to fill
@@ -666,24 +668,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
   // descriptors are gone, returning -EBADF then (the caller must not touch
   // them again).
   for (int i = 0; i < spec.nsockets; ++i) ++spec.sockets[i]->holds;
-  auto done_waiting = [&](int rc) {
-    for (int i = 0; i < spec.nsockets; ++i) --spec.sockets[i]->holds;
-    // Leaving while nobody watches the frames and others sleep: one of them
-    // takes the watch (it wakes, finds the watch free and takes it).
-    hand_frame_watch();
-    bool gone = false;
-    for (int i = 0; i < spec.nsockets; ++i) {
-      Socket* s = spec.sockets[i];
-      // (The same socket twice, as poll() on two duplicated descriptors
-      // lists it: looked at once, before it may be freed.)
-      bool listed_before = false;
-      for (int j = 0; j < i; ++j) listed_before |= spec.sockets[j] == s;
-      if (listed_before || s->fd_refs != 0) continue;
-      gone = true;
-      maybe_delete(s);
-    }
-    return gone ? -EBADF : rc;
-  };
+  auto done_waiting = [&](int rc) { return let_go_of_waited(spec) ? -EBADF : rc; };
   // A call waiting on one socket goes on changing it after the wait: the
   // lock taken again names it again (unlock cleared it), for the next
   // holder should this process die holding the lock (died_holding_lock()).
@@ -705,6 +690,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
   if (spec.mask && spin == INT64_MAX) spin = spin_ns();
   int64_t spin_end = spin == INT64_MAX ? INT64_MAX : spin ? mono_ns() + spin : 0;
   int64_t next_kernel_look = 0;
+  int64_t next_cancel_look = 0;
   // Handlers run on this thread since the call began (or since the last
   // restart it decided): one ends the wait, spinning or asleep, as a signal
   // pending at a kernel sleep does.
@@ -738,6 +724,14 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
         if (libc::poll(spec.kernel, spec.nkernel, 0) > 0 && ready(ctx)) return done_waiting(0);
       }
       CoreLock::unlock();
+      // A thread the program cancels while it spins ends here (the lock
+      // held with cancellation off, the spin has no cancellation point of
+      // its own, and a thread may spin without end): looked at every
+      // millisecond.
+      if (now >= next_cancel_look) {
+        next_cancel_look = now + kCancelLookNs;
+        spin_cancellation_point(&spec);
+      }
       __builtin_ia32_pause();
       relock();
       continue;
@@ -801,7 +795,15 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
         rc = -1;
         err = EINTR;
       } else {
-        rc = libc::ppoll(fds, nfds_t(n), tsp, spec.mask);
+        // A thread the program cancels in this sleep (ppoll() is a
+        // cancellation point, as the call it stands for is; the lock is
+        // held with cancellation off) ends in it: leave_cancelled_sleep()
+        // takes it out of every queue first, so that nothing later wakes
+        // a waiter that is gone (with its stack, perhaps the program's
+        // own). (A cleanup handler: the library is built without
+        // exceptions, so the frames it unwinds run no destructors.)
+        CancelledSleep cancelled{this, &spec, me, watching};
+        rc = sleep_cancellable(fds, nfds_t(n), tsp, spec.mask, &cancelled);
         err = errno;
         if (rc >= 0 && !spec.mask && signal_mark().caught != mark.caught) {
           rc = -1;
@@ -836,6 +838,73 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     // Sockets closed meanwhile by another thread: the top of the loop
     // sees it.
   }
+}
+
+bool Runtime::let_go_of_waited(WaitSpec& spec) {
+  for (int i = 0; i < spec.nsockets; ++i) --spec.sockets[i]->holds;
+  // Leaving while nobody watches the frames and others sleep: one of them
+  // takes the watch (it wakes, finds the watch free and takes it).
+  hand_frame_watch();
+  bool gone = false;
+  for (int i = 0; i < spec.nsockets; ++i) {
+    Socket* s = spec.sockets[i];
+    // (The same socket twice, as poll() on two duplicated descriptors
+    // lists it: looked at once, before it may be freed.)
+    bool listed_before = false;
+    for (int j = 0; j < i; ++j) listed_before |= spec.sockets[j] == s;
+    if (listed_before || s->fd_refs != 0) continue;
+    gone = true;
+    maybe_delete(s);
+  }
+  return gone;
+}
+
+// (Apart from block_impl: the handler's setjmp would make the caller's
+// locals suspect to the compiler.)
+int Runtime::sleep_cancellable(pollfd* fds, nfds_t n, const timespec* timeout,
+                               const sigset_t* mask, CancelledSleep* c) {
+  int rc;
+  pthread_cleanup_push(leave_cancelled_sleep, c);
+  rc = libc::ppoll(fds, n, timeout, mask);
+  pthread_cleanup_pop(0);
+  return rc;
+}
+
+void Runtime::spin_cancellation_point(WaitSpec* spec) {
+  pthread_cleanup_push(leave_cancelled_spin, spec);
+  pthread_testcancel();
+  pthread_cleanup_pop(0);
+}
+
+// A thread cancelled while it spins in block_impl: the sockets it held
+// are let go of (it holds no lock, and is in no queue).
+void Runtime::leave_cancelled_spin(void* arg) {
+  CoreLock::lock();
+  get().let_go_of_waited(*static_cast<WaitSpec*>(arg));
+  run_cancel_undos();
+  CoreLock::unlock();
+}
+
+// A thread cancelled asleep in block_impl: what it was registered in, and
+// what it held, let go under the lock; then the lock too, which none of
+// the frames the cancellation unwinds lets go of.
+void Runtime::leave_cancelled_sleep(void* arg) {
+  auto* c = static_cast<CancelledSleep*>(arg);
+  Runtime* rt = c->rt;
+  WaitSpec& spec = *c->spec;
+  CoreLock::lock();
+  if (rt->stack_) rt->drop_frame_watch(c->me, c->watching);
+  t_sleeping_waiter = nullptr;
+  for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.remove(c->me);
+  if (spec.queue) spec.queue->remove(c->me);
+  c->me->consume();
+  // An exclusive waiter (accept()) may have been the one woken for a
+  // connection, the others left asleep: the next one is woken for it.
+  if (spec.exclusive)
+    for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.wake_exclusive();
+  rt->let_go_of_waited(spec);
+  run_cancel_undos();
+  CoreLock::unlock();
 }
 
 // ---- the frame watcher ----
@@ -1225,6 +1294,10 @@ void Runtime::fork_child() {
   // the thread for one inside the stack.
   stack::t_core_held = 0;
   stack::t_core_stop_at_release = 0;
+  // ...and its cancellability, off while the lock was held: the program's.
+  int ignored;
+  pthread_setcancelstate(stack::t_cancel_state_was, &ignored);
+  t_cancel_undo = nullptr;
   fatal_signals_after_fork();
   if (t_family_fork) return;  // fork_process() does the rest
   r.forked_child_ = true;

@@ -323,6 +323,20 @@ class Runtime {
 
  private:
   int block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx);
+  struct CancelledSleep {
+    Runtime* rt;
+    WaitSpec* spec;
+    ThreadWaiter* me;
+    bool watching;
+  };
+  static void leave_cancelled_sleep(void* arg);
+  static void spin_cancellation_point(WaitSpec* spec);
+  static void leave_cancelled_spin(void* arg);
+  static int sleep_cancellable(pollfd* fds, nfds_t n, const timespec* timeout,
+                               const sigset_t* mask, CancelledSleep* c);
+  // Lets go of the sockets a wait held (block_impl), and frees those whose
+  // descriptors closed meanwhile: true when one did.
+  bool let_go_of_waited(WaitSpec& spec);
   // The family's one frame watcher among sleepers (RuntimeShared). Lock
   // held. take: the watch if it is free (true), else `me` joins the idle
   // sleepers; drop: after the sleep; hand: the watch free and sleepers
@@ -448,6 +462,9 @@ class Runtime {
   std::thread progress_;
 };
 
+// How often a thread spinning in a blocking call looks whether the
+// program has cancelled it (Runtime::block_impl).
+constexpr int64_t kCancelLookNs = 1'000'000;
 // How often progress threads look for family members that died.
 constexpr int64_t kReapIntervalNs = 200'000'000;
 // How long the frame watcher may leave arriving frames to the progress

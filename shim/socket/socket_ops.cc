@@ -1114,7 +1114,10 @@ bool still(Socket* s, int fd) {
   return true;
 }
 
-OpHold::~OpHold() {
+OpHold::~OpHold() { release(s); }
+
+void OpHold::release(void* sock) {
+  auto* s = static_cast<Socket*>(sock);
   --s->holds;
   rt().maybe_delete(s);
 }

@@ -88,8 +88,10 @@ bool still(Socket* s, int fd);
 // close's free happens here, at the end. Lock held for its whole life.
 struct OpHold {
   Socket* s;
-  explicit OpHold(Socket* sock) : s(sock) { ++s->holds; }
+  explicit OpHold(Socket* sock) : s(sock), if_cancelled(release, sock) { ++s->holds; }
   ~OpHold();
+  static void release(void* sock);
+  UndoIfCancelled if_cancelled;
   OpHold(const OpHold&) = delete;
   OpHold& operator=(const OpHold&) = delete;
 };

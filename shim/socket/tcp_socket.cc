@@ -893,7 +893,10 @@ ssize_t TcpSocket::send_from(SendSource& src, size_t total, int flags, int contr
       // again (the connection may have changed meanwhile).
       source_io = false;
       stack::CoreLock::unlock();
-      src.wait_io();
+      {
+        stack::NoCancellation not_here;  // (after the release, which gives the program's back)
+        src.wait_io();
+      }
       stack::CoreLock::lock();
       if (fd_refs == 0) return sent ? ssize_t(sent) : -EBADF;  // closed meanwhile
       family::core_subject() = this;

@@ -301,7 +301,11 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
     ++sleepers_;
     waiter_pid_ = process_id();
     kfd.revents = 0;
-    int rc = rt.block(spec, [&] { return kfd.revents || has_ready(); });
+    int rc;
+    {
+      UndoIfCancelled if_cancelled([](void* n) { --*static_cast<int*>(n); }, &sleepers_);
+      rc = rt.block(spec, [&] { return kfd.revents || has_ready(); });
+    }
     --sleepers_;
     if (rc == -EAGAIN) return 0;
     if (rc < 0) return rc;

@@ -76,6 +76,14 @@ ThreadWaiter* ThreadWaiter::current() {
 }
 
 __attribute__((tls_model("initial-exec"))) thread_local ThreadWaiter* t_sleeping_waiter = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local CancelUndo* t_cancel_undo = nullptr;
+
+void run_cancel_undos() {
+  while (CancelUndo* u = t_cancel_undo) {
+    t_cancel_undo = u->next;
+    u->undo(u->arg);
+  }
+}
 
 void ThreadWaiter::signal() {
   if (signaled_.exchange(true, std::memory_order_acq_rel)) return;

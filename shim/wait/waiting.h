@@ -149,6 +149,30 @@ class WaitQueue {
 // signal handlers.)
 extern thread_local ThreadWaiter* t_sleeping_waiter __attribute__((tls_model("initial-exec")));
 
+// What a call's frames would undo on their way out, for a thread the
+// program cancels while the call waits (Runtime::block_impl): the
+// cancellation unwinds those frames without running their destructors
+// (the library is built without exceptions), so each such frame lists its
+// undo here, and the cancellation's handler runs the list, last first,
+// under the stack's lock. A frame takes its record off as it returns.
+struct CancelUndo {
+  void (*undo)(void*);
+  void* arg;
+  CancelUndo* next;
+};
+extern thread_local CancelUndo* t_cancel_undo __attribute__((tls_model("initial-exec")));
+struct UndoIfCancelled {
+  CancelUndo record;
+  UndoIfCancelled(void (*undo)(void*), void* arg) : record{undo, arg, t_cancel_undo} {
+    t_cancel_undo = &record;
+  }
+  ~UndoIfCancelled() { t_cancel_undo = record.next; }
+  UndoIfCancelled(const UndoIfCancelled&) = delete;
+  UndoIfCancelled& operator=(const UndoIfCancelled&) = delete;
+};
+// Runs and empties the list (the stack's lock held).
+void run_cancel_undos();
+
 struct SignalMark {
   uint64_t caught;        // handlers run on this thread
   uint64_t not_restart;   // of which installed without SA_RESTART
