@@ -931,11 +931,11 @@ void Runtime::drop_frame_watch(ThreadWaiter* me, bool watching) {
     sh_->frame_watcher_pid = sh_->frame_watcher_tid = 0;
 }
 
-void Runtime::hand_frame_watch() {
+void Runtime::hand_frame_watch(pid_t passed_over) {
   if (!stack_ || sh_->frame_watcher_tid != 0 || sh_->idle_sleepers.empty()) return;
   // (Every idle sleeper is an exclusive entry: the first one still there
   // is woken and leaves the queue.)
-  counters_->remote_wakes += uint64_t(sh_->idle_sleepers.wake_exclusive());
+  counters_->remote_wakes += uint64_t(sh_->idle_sleepers.wake_exclusive(passed_over));
 }
 
 void Runtime::reclaim_frame_watch() {
@@ -944,8 +944,11 @@ void Runtime::reclaim_frame_watch() {
          "arrived (stopped?): the watch goes to another sleeper",
          int(sh_->frame_watcher_pid), int(sh_->frame_watcher_tid), int(kWatchStallNs / 1000000));
   ++counters_->watch_reclaims;
+  const pid_t stalled = sh_->frame_watcher_pid;
   sh_->frame_watcher_pid = sh_->frame_watcher_tid = 0;
-  hand_frame_watch();
+  // (Not to another sleeper of the same process: stopped, it would not
+  // answer either. With none left, this progress thread watches.)
+  hand_frame_watch(stalled);
 }
 
 void Runtime::forget_frame_watch_of(pid_t pid) {

@@ -343,7 +343,7 @@ class Runtime {
   // idle, one of them is woken to take it.
   bool take_frame_watch(ThreadWaiter* me);
   void drop_frame_watch(ThreadWaiter* me, bool watching);
-  void hand_frame_watch();
+  void hand_frame_watch(pid_t passed_over = 0);
   // Process `pid` (gone) held the watch or slept idle: forgotten.
   void forget_frame_watch_of(pid_t pid);
   // The watch taken from a holder that does not answer (progress_loop),

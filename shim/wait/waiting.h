@@ -85,7 +85,9 @@ class WaitQueue {
   // for seven to find the queue empty. A woken waiter that then leaves
   // without the connection (a signal) takes it all the same
   // (Runtime::block_impl), so none is left waiting while others sleep.
-  int wake_exclusive() {
+  // `passed_over`: a process whose exclusive waiters are left in the queue
+  // (stopped: woken, none would answer).
+  int wake_exclusive(pid_t passed_over = 0) {
     int remote = 0;
     bool woke_exclusive = false;
     for (size_t i = 0; i < waiters_.size();) {
@@ -95,7 +97,7 @@ class WaitQueue {
         ++i;
         continue;
       }
-      if (woke_exclusive) {
+      if (woke_exclusive || (passed_over && r.pid == passed_over)) {
         ++i;
         continue;
       }
