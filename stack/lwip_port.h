@@ -33,12 +33,6 @@ inline __attribute__((tls_model("initial-exec"))) thread_local volatile int t_co
 // stack half changed. It ends where the call it made would have let it:
 // where that call sleeps (Runtime::block_impl), with the lock let go.
 inline __attribute__((tls_model("initial-exec"))) thread_local int t_cancel_state_was = 0;
-// Handlers of the program that a signal brought while this thread held the
-// lock: deferred (shim/wait/signals.cc), run just after the release
-// (g_run_deferred_signals). A handler that leaves by siglongjmp, as one
-// may leave a recv() it interrupted, would otherwise leave the lock held.
-inline __attribute__((tls_model("initial-exec"))) thread_local volatile int t_signals_deferred = 0;
-inline void (*g_run_deferred_signals)() = nullptr;
 // Work the releasing thread does just after each release, outside the lock
 // (the transmit kick XskPort::flush() noted: Stack::open sets it).
 inline std::atomic<void (*)()> g_core_release_hook{nullptr};
@@ -64,10 +58,6 @@ class CoreLock {
     // acts on no pending cancellation of the deferred kind.)
     int ignored;
     pthread_setcancelstate(cancel_state, &ignored);
-    run_deferred_signals();
-  }
-  static void run_deferred_signals() {
-    if (__builtin_expect(t_signals_deferred, 0) && g_run_deferred_signals) g_run_deferred_signals();
   }
   static bool try_lock() {
     // (As it was on failure: a thread that holds the lock already and
@@ -88,7 +78,6 @@ class CoreLock {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_core_held = was;
     if (__builtin_expect(!was && t_core_stop_at_release, 0)) stop_for_good();
-    if (!was) run_deferred_signals();
     return false;
   }
   // Takes it within `ms` milliseconds, or not (the caller's flags as
@@ -109,7 +98,6 @@ class CoreLock {
     pthread_setcancelstate(cancel_was, &ignored);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_core_held = 0;
-    run_deferred_signals();
     return false;
   }
   // The calling thread holds it, or is taking it (async-signal-safe).

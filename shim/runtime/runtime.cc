@@ -28,7 +28,6 @@
 #include "shim/socket/socket_ops.h"
 #include "shim/socket/tcp_socket.h"
 #include "shim/clock/tsc_clock.h"
-#include "shim/wait/epoll_set.h"
 #include "family/shared_globals.h"
 
 extern char** environ;
@@ -256,7 +255,6 @@ bool Runtime::start_stack() {
     if (stack_->port()->brokered()) broker_watch_fd_ = stack_->port()->broker_conn();
     // Receive timestamps: the served clock, as the program's own reads.
     stack::CoreLock::on_holder_died(died_holding_lock);
-    ThreadWaiter::on_gone(waiter_gone);
     stack_->driver().set_rx_clock([](timespec* ts) {
       if (!served_clock().now(CLOCK_REALTIME, ts)) libc::clock_gettime(CLOCK_REALTIME, ts);
     });
@@ -951,22 +949,6 @@ void Runtime::reclaim_frame_watch() {
   // (Not to another sleeper of the same process: stopped, it would not
   // answer either. With none left, this progress thread watches.)
   hand_frame_watch(stalled);
-}
-
-void Runtime::waiter_gone(ThreadWaiter* w) {
-  Runtime& r = get();
-  if (r.start_state_.load() <= 0 || r.forked_child_) return;
-  // (Bounded: a thread ending while another process holds the lock for
-  // long must not hang; its entries then stay, as before.)
-  if (!CoreLock::lock_within(100)) return;
-  for (Socket* s = r.sh_->live; s; s = s->live_next) s->waiters.remove_all(w);
-  r.sh_->idle_sleepers.remove_all(w);
-  epoll_sets_forget_waiter(w);
-  if (r.sh_->frame_watcher_tid == w->tid() && r.sh_->frame_watcher_pid == process_id()) {
-    r.sh_->frame_watcher_pid = r.sh_->frame_watcher_tid = 0;
-    r.hand_frame_watch();
-  }
-  CoreLock::unlock();
 }
 
 void Runtime::forget_frame_watch_of(pid_t pid) {

@@ -349,9 +349,6 @@ class Runtime {
   // The watch taken from a holder that does not answer (progress_loop),
   // and handed on.
   void reclaim_frame_watch();
-  // A thread's waiter destroyed as the thread ends (ThreadWaiter::on_gone):
-  // out of every queue it may still be in, and the watch.
-  static void waiter_gone(ThreadWaiter* w);
   // What progress_loop knows of the watcher since it last changed
   // (watcher_stalled()).
   struct WatchStall {

@@ -73,11 +73,6 @@ void epoll_sets_forked() {
     if (EpollSet* set = g_sets[i].load(std::memory_order_relaxed)) ++set->refs;
 }
 
-void epoll_sets_forget_waiter(ThreadWaiter* w) {
-  for (size_t i = 0; i < g_sets_high; ++i)
-    if (EpollSet* set = g_sets[i].load(std::memory_order_relaxed)) set->forget_waiter(w);
-}
-
 EpollSet::~EpollSet() {
   auto& idx = index_;
   for (auto& [fd, item] : idx) {

@@ -67,8 +67,6 @@ class EpollSet : public family::Object {
   // must leave the real instance (it would report HUP).
   void leave_kernel(EpollItem* item);
   void join_kernel(EpollItem* item);
-  // A thread that ends (epoll_sets_forget_waiter).
-  void forget_waiter(ThreadWaiter* w) { waiters_.remove_all(w); }
 
  private:
   int ensure_efd();
@@ -100,8 +98,6 @@ bool epoll_set_forget(int epfd);
 // This process forked into the family: every set it holds gains the child's
 // descriptor. Lock held.
 void epoll_sets_forked();
-// A thread that ends: out of every set's sleepers. Lock held.
-void epoll_sets_forget_waiter(ThreadWaiter* w);
 // This process leaves the family: it gives up all its sets. Lock held.
 void epoll_sets_forget_all();
 

@@ -5,7 +5,6 @@
 // with EINTR. The program sees its own handlers and flags in every answer.
 #include <signal.h>
 #include <string.h>
-#include <ucontext.h>
 
 #include <atomic>
 #include <cerrno>
@@ -14,7 +13,6 @@
 #include "shim/runtime/fatal_signals.h"
 #include "shim/intercept/libc.h"
 #include "shim/wait/waiting.h"
-#include "stack/lwip_port.h"
 
 using namespace xdpload;
 using namespace xdpload::shim;
@@ -31,80 +29,19 @@ Action g_actions[_NSIG];
 __attribute__((tls_model("initial-exec"))) thread_local uint64_t t_caught = 0;
 __attribute__((tls_model("initial-exec"))) thread_local uint64_t t_not_restart = 0;
 
-// Handlers deferred while this thread held the stack's lock (one per
-// signal, as the kernel keeps one of each standard signal pending).
-struct Deferred {
-  int sig;
-  siginfo_t info;
-  struct sigaction act;
-};
-constexpr int kDeferredSlots = 8;
-__attribute__((tls_model("initial-exec"))) thread_local Deferred t_deferred[kDeferredSlots];
-__attribute__((tls_model("initial-exec"))) thread_local int t_ndeferred = 0;
-
-void run_handler(int sig, siginfo_t* info, void* ctx, struct sigaction act);
-
-// Faults run where they happen (returning would fault again); so do the
-// signals the program's own handler may need to see at once.
-bool deferrable(int sig) {
-  return sig != SIGSEGV && sig != SIGBUS && sig != SIGFPE && sig != SIGILL && sig != SIGTRAP &&
-         sig != SIGSYS;
-}
-
 void wrapper(int sig, siginfo_t* info, void* ctx) {
   if (sig <= 0 || sig >= _NSIG) return;
   // Copy: the handler may install another action for this signal.
   struct sigaction act = g_actions[sig].act;
-  if (act.sa_flags & SA_RESETHAND) {
-    // The kernel has already put SIG_DFL back; so does the program's view.
-    g_actions[sig].wrapped = false;
-  }
-  if (stack::CoreLock::held_here() && deferrable(sig)) {
-    // Inside the stack: the handler runs at the release (a handler that
-    // siglongjmps out would leave the lock held). (The wake-up of a sleep
-    // of ours is done then too: none is under way while the lock is held.)
-    int i = 0;
-    while (i < t_ndeferred && t_deferred[i].sig != sig) ++i;
-    if (i == kDeferredSlots) return;  // (eight different signals at once: the last is lost)
-    t_deferred[i] = Deferred{sig, info ? *info : siginfo_t{}, act};
-    if (i == t_ndeferred) ++t_ndeferred;
-    stack::t_signals_deferred = 1;
-    return;
-  }
-  run_handler(sig, info, ctx, act);
-}
-
-// Runs the handlers deferred while the lock was held, each as the kernel
-// would: its sa_mask (and the signal, unless SA_NODEFER) blocked while it
-// runs, with this thread's context of now.
-void run_deferred() {
-  sigset_t all, was;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &was);
-  Deferred taken[kDeferredSlots];
-  const int n = t_ndeferred;
-  for (int i = 0; i < n; ++i) taken[i] = t_deferred[i];
-  t_ndeferred = 0;
-  stack::t_signals_deferred = 0;
-  pthread_sigmask(SIG_SETMASK, &was, nullptr);
-  for (int i = 0; i < n; ++i) {
-    Deferred& d = taken[i];
-    sigset_t during = d.act.sa_mask, before;
-    if (!(d.act.sa_flags & SA_NODEFER)) sigaddset(&during, d.sig);
-    pthread_sigmask(SIG_BLOCK, &during, &before);
-    ucontext_t uc;
-    getcontext(&uc);
-    run_handler(d.sig, &d.info, &uc, d.act);
-    pthread_sigmask(SIG_SETMASK, &before, nullptr);
-  }
-}
-
-void run_handler(int sig, siginfo_t* info, void* ctx, struct sigaction act) {
   ++t_caught;
   // A sleep of ours on this thread ends (before the handler: it may not
   // return, siglongjmp).
   if (ThreadWaiter* w = t_sleeping_waiter) w->signal();
   if (!(act.sa_flags & SA_RESTART)) ++t_not_restart;
+  if (act.sa_flags & SA_RESETHAND) {
+    // The kernel has already put SIG_DFL back; so does the program's view.
+    g_actions[sig].wrapped = false;
+  }
   if (act.sa_flags & SA_SIGINFO) {
     act.sa_sigaction(sig, info, ctx);
   } else if (act.sa_handler != SIG_IGN && act.sa_handler != SIG_DFL) {
@@ -150,7 +87,6 @@ int do_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (is_handler(act)) {
     installed.sa_flags |= SA_SIGINFO;
     installed.sa_sigaction = wrapper;
-    stack::g_run_deferred_signals = run_deferred;
     // Record before installing: the signal may arrive at once.
     g_actions[sig].act = *act;
     std::atomic_signal_fence(std::memory_order_seq_cst);

@@ -61,20 +61,7 @@ void ThreadWaiter::close() {
   efd_ = sock_ = -1;
 }
 
-namespace {
-void (*g_on_gone)(ThreadWaiter*) = nullptr;
-}  // namespace
-
-void ThreadWaiter::on_gone(void (*fn)(ThreadWaiter*)) { g_on_gone = fn; }
-
-ThreadWaiter::~ThreadWaiter() {
-  // A thread that left a wait without leaving its queues (a signal
-  // handler's siglongjmp out of the sleep, a pthread_exit() in a handler)
-  // must not be woken once its memory is gone: its stack, perhaps, which
-  // the program may unmap.
-  if (queued_ && g_on_gone && pid_ == process_id()) g_on_gone(this);
-  close();
-}
+ThreadWaiter::~ThreadWaiter() { close(); }
 
 ThreadWaiter* ThreadWaiter::current() {
   static thread_local ThreadWaiter waiter;
@@ -139,13 +126,6 @@ bool wake_remote_waiter(pid_t tid) {
                (errno != ECONNREFUSED && errno != ENOENT);
   errno = saved;
   return there;
-}
-
-void WaitQueue::remove_all(ThreadWaiter* w) {
-  const pid_t me = process_id();
-  waiters_.erase(std::remove_if(waiters_.begin(), waiters_.end(),
-                                [&](const Ref& r) { return r.w == w && r.pid == me; }),
-                 waiters_.end());
 }
 
 void WaitQueue::remove(ThreadWaiter* w) {

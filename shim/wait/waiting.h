@@ -38,11 +38,6 @@ class ThreadWaiter {
   // ...and the datagram socket, when poll() said it was readable (a system
   // call a blocking wait does not pay otherwise).
   void drain_remote();
-  // It was put in a wait queue at least once (WaitQueue::add).
-  void note_queued() { queued_ = true; }
-  // Called as a thread that was ever queued ends (its waiter is destroyed):
-  // the runtime takes it out of every queue it may still be in.
-  static void on_gone(void (*fn)(ThreadWaiter*));
   ~ThreadWaiter();
 
  private:
@@ -54,7 +49,6 @@ class ThreadWaiter {
   pid_t pid_ = 0;
   pid_t tid_ = 0;
   std::atomic<bool> signaled_{false};
-  bool queued_ = false;
 };
 
 // Wakes the waiter `tid` of another process of the family (its socket).
@@ -71,13 +65,10 @@ class WaitQueue {
   // `exclusive`: a waiter for one of a series of events (accept() for a
   // connection), woken one at a time for them (wake_exclusive).
   void add(ThreadWaiter* w, bool exclusive = false) {
-    w->note_queued();
     waiters_.push_back(Ref{w, w->pid(), w->tid(), exclusive});
   }
   // (Nothing when a wake_exclusive() took it off already.)
   void remove(ThreadWaiter* w);
-  // Every entry of `w` (its thread is ending).
-  void remove_all(ThreadWaiter* w);
   bool empty() const { return waiters_.empty(); }
   // Both return how many wake-ups went to other processes (a datagram each).
   int wake_all() {

@@ -2,9 +2,7 @@
  * socket call, as a program stops a worker it no longer needs. recv(),
  * accept(), poll() and epoll_wait() are cancellation points: the thread
  * ends there, and the program goes on using the same sockets. A
- * cancellation asked for before such a call takes effect at its start. A
- * thread that leaves its recv() by a signal handler's siglongjmp, and then
- * ends, is no different. Each thread
+ * cancellation asked for before such a call takes effect at its start. Each thread
  * runs on a stack the program maps itself and unmaps once it has joined
  * the thread (pthread_attr_setstack): whatever a library kept of the
  * thread there is gone then, as it is when glibc frees a cached stack.
@@ -22,8 +20,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,21 +50,10 @@ struct sleeper {
   const char* how;
 };
 
-static __thread sigjmp_buf t_jump;
-
-static void jump_out(int sig) {
-  (void)sig;
-  siglongjmp(t_jump, 1);
-}
-
 static void* sleep_in(void* arg) {
   struct sleeper* s = arg;
   char buf[64];
-  if (!strcmp(s->how, "recv, jumped out of")) {
-    // A handler's siglongjmp out of recv() (async-signal-safe: allowed).
-    if (sigsetjmp(t_jump, 1)) return (void*)2;
-    recv(s->fd, buf, sizeof buf, 0);
-  } else if (!strcmp(s->how, "recv")) {
+  if (!strcmp(s->how, "recv")) {
     recv(s->fd, buf, sizeof buf, 0);
   } else if (!strcmp(s->how, "accept")) {
     accept(s->fd, NULL, NULL);
@@ -105,7 +90,7 @@ static const char* finish(struct sleeper* s) {
   void* r;
   pthread_join(s->thread, &r);
   munmap(s->stack, STACK_BYTES);
-  return r == PTHREAD_CANCELED ? "cancelled" : r == (void*)2 ? "jumped out" : "returned";
+  return r == PTHREAD_CANCELED ? "cancelled" : "returned";
 }
 
 static const char* cancel(struct sleeper* s) {
@@ -201,15 +186,6 @@ int main(int argc, char** argv) {
   start(&s, u, "pending send");
   printf("pending send: %s\n", finish(&s));
   echo("pending send, then", u);
-
-  /* A thread that leaves its recv() by a handler's siglongjmp, and ends. */
-  struct sigaction sa = {.sa_handler = jump_out};
-  sigaction(SIGUSR1, &sa, NULL);
-  start(&s, u, "recv, jumped out of");
-  pause_ms(200);
-  pthread_kill(s.thread, SIGUSR1);
-  printf("siglongjmp out of recv: %s\n", finish(&s));
-  echo("siglongjmp, then", u);
 
   /* Two sleepers: the first waits on its own socket, the second is
    * cancelled; then the first is woken by its echo, and returns. */
