@@ -4,11 +4,13 @@
 
 #include "stack/checksum.h"
 
+#include <signal.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -50,6 +52,21 @@ void CoreLock::holder_died() {
 }
 
 uint64_t CoreLock::holders_died() { return g_holders_died.load(); }
+
+void CoreLock::let_deferred_signals_in() {
+  const uint64_t bits = t_signals_deferred;
+  t_signals_deferred = 0;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (!bits) return;
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig = 1; sig <= 64; ++sig)
+    if (bits & (uint64_t(1) << (sig - 1))) sigaddset(&set, sig);
+  // (The handlers run as this call returns; errno stays the caller's.)
+  const int err = errno;
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  errno = err;
+}
 
 void CoreLock::stop_for_good() {
   for (;;) pause();

@@ -33,6 +33,20 @@ inline __attribute__((tls_model("initial-exec"))) thread_local volatile int t_co
 // stack half changed. It ends where the call it made would have let it:
 // where that call sleeps (Runtime::block_impl), with the lock let go.
 inline __attribute__((tls_model("initial-exec"))) thread_local int t_cancel_state_was = 0;
+// Signals whose handlers (the program's) came while this thread held the
+// lock or was taking it: one bit per signal (1 << (sig - 1)). The signal
+// was put back, pending and blocked (shim/wait/signals.cc), and is let in
+// as the thread lets go of the lock: a handler that leaves by siglongjmp,
+// as one may leave a recv() it interrupted, would otherwise leave the lock
+// held, the family hung.
+inline __attribute__((tls_model("initial-exec"))) thread_local volatile uint64_t
+    t_signals_deferred = 0;
+// Set while unlock() runs, the release hook included (it may take and let
+// go of the lock again): signals that come then are deferred too, and let
+// in by the outermost release only, at its very end. A handler must not
+// run inside the hook, nor with cancellation still off: one that left by
+// siglongjmp would leave the thread so.
+inline __attribute__((tls_model("initial-exec"))) thread_local volatile int t_core_releasing = 0;
 // Work the releasing thread does just after each release, outside the lock
 // (the transmit kick XskPort::flush() noted: Stack::open sets it).
 inline std::atomic<void (*)()> g_core_release_hook{nullptr};
@@ -48,6 +62,7 @@ class CoreLock {
   static void unlock() {
     // (Read first: the release hook may take and let go of the lock again.)
     const int cancel_state = t_cancel_state_was;
+    t_core_releasing = t_core_releasing + 1;
     family::core_subject() = nullptr;
     family::core_mutex().unlock();
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -58,7 +73,22 @@ class CoreLock {
     // acts on no pending cancellation of the deferred kind.)
     int ignored;
     pthread_setcancelstate(cancel_state, &ignored);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    t_core_releasing = t_core_releasing - 1;
+    let_deferred_signals_in_if_any();
   }
+  // A handler of the program whose signal comes now must wait for the
+  // release (async-signal-safe).
+  static bool defers_signals_here() { return t_core_held != 0 || t_core_releasing != 0; }
+  // The handlers deferred while the lock was held run now (their signals
+  // unblocked), unless this is a release inside the release hook.
+  static void let_deferred_signals_in_if_any() {
+    if (__builtin_expect(t_signals_deferred != 0, 0) && !t_core_releasing)
+      let_deferred_signals_in();
+  }
+  // Unblocks them whatever the state (a forked child, whose copy of the
+  // forking thread had them blocked: none is pending in the child).
+  static void let_deferred_signals_in();
   static bool try_lock() {
     // (As it was on failure: a thread that holds the lock already and
     // tries again must still be seen holding it.)
@@ -78,6 +108,7 @@ class CoreLock {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_core_held = was;
     if (__builtin_expect(!was && t_core_stop_at_release, 0)) stop_for_good();
+    if (!was) let_deferred_signals_in_if_any();
     return false;
   }
   // Takes it within `ms` milliseconds, or not (the caller's flags as
@@ -98,6 +129,7 @@ class CoreLock {
     pthread_setcancelstate(cancel_was, &ignored);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_core_held = 0;
+    let_deferred_signals_in_if_any();
     return false;
   }
   // The calling thread holds it, or is taking it (async-signal-safe).

@@ -745,10 +745,20 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     // count. (Before, a handler that ran while the call was between two
     // sleeps, or just before one, was never noticed: the sleep went on,
     // for ever if nothing else came.)
-    t_sleeping_waiter = me;
+    SleepRegistration reg;
+    reg.leave = leave_interrupted_sleep;
+    reg.rt = this;
+    reg.spec = &spec;
+    reg.me = me;
+    reg.watching = false;
+    reg.undo = t_cancel_undo;
     for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.add(me, spec.exclusive);
     if (spec.queue) spec.queue->add(me);
     me->consume();
+    // (After the consume: a handler's wake-up between its two halves
+    // would be lost.)
+    t_sleeping_waiter = me;
+    t_sleep_exit = &reg;
     poll_stack();
     bool done = ready(ctx);
     int rc = 0, err = 0;
@@ -762,6 +772,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       // to find the data; now the watcher takes it in and wakes its
       // socket's waiters only. The others sleep on their own wake-ups.
       const bool watching = stack_ && take_frame_watch(me);
+      reg.watching = watching;
       const int nwait = watching ? nwait_ : 0;
       const int first_kernel = 2 + nwait;
       int n = first_kernel + spec.nkernel;
@@ -802,8 +813,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
         // a waiter that is gone (with its stack, perhaps the program's
         // own). (A cleanup handler: the library is built without
         // exceptions, so the frames it unwinds run no destructors.)
-        CancelledSleep cancelled{this, &spec, me, watching};
-        rc = sleep_cancellable(fds, nfds_t(n), tsp, spec.mask, &cancelled);
+        rc = sleep_cancellable(fds, nfds_t(n), tsp, spec.mask, &reg);
         err = errno;
         if (rc >= 0 && !spec.mask && signal_mark().caught != mark.caught) {
           rc = -1;
@@ -811,15 +821,19 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
         }
       }
       relock();
-      if (stack_) drop_frame_watch(me, watching);
+      // (Left already if a handler ran: the watch may be another's now.)
+      if (stack_ && !reg.left) drop_frame_watch(me, watching);
       for (int i = 0; i < spec.nkernel; ++i) spec.kernel[i].revents = fds[first_kernel + i].revents;
       // Wake-ups from other processes of the family (left unread, they
       // would only cost one spurious turn of this loop).
       if (fds[1].revents) me->drain_remote();
     }
     t_sleeping_waiter = nullptr;
-    for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.remove(me);
-    if (spec.queue) spec.queue->remove(me);
+    t_sleep_exit = nullptr;
+    if (!reg.left) {
+      for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.remove(me);
+      if (spec.queue) spec.queue->remove(me);
+    }
     me->consume();
     if (done) return done_waiting(0);
     if (rc < 0 && err == EINTR) {
@@ -862,9 +876,9 @@ bool Runtime::let_go_of_waited(WaitSpec& spec) {
 // (Apart from block_impl: the handler's setjmp would make the caller's
 // locals suspect to the compiler.)
 int Runtime::sleep_cancellable(pollfd* fds, nfds_t n, const timespec* timeout,
-                               const sigset_t* mask, CancelledSleep* c) {
+                               const sigset_t* mask, SleepRegistration* reg) {
   int rc;
-  pthread_cleanup_push(leave_cancelled_sleep, c);
+  pthread_cleanup_push(leave_cancelled_sleep, reg);
   rc = libc::ppoll(fds, n, timeout, mask);
   pthread_cleanup_pop(0);
   return rc;
@@ -889,22 +903,46 @@ void Runtime::leave_cancelled_spin(void* arg) {
 // what it held, let go under the lock; then the lock too, which none of
 // the frames the cancellation unwinds lets go of.
 void Runtime::leave_cancelled_sleep(void* arg) {
-  auto* c = static_cast<CancelledSleep*>(arg);
-  Runtime* rt = c->rt;
-  WaitSpec& spec = *c->spec;
+  auto* reg = static_cast<SleepRegistration*>(arg);
   CoreLock::lock();
-  if (rt->stack_) rt->drop_frame_watch(c->me, c->watching);
   t_sleeping_waiter = nullptr;
-  for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.remove(c->me);
-  if (spec.queue) spec.queue->remove(c->me);
-  c->me->consume();
-  // An exclusive waiter (accept()) may have been the one woken for a
-  // connection, the others left asleep: the next one is woken for it.
-  if (spec.exclusive)
-    for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.wake_exclusive();
-  rt->let_go_of_waited(spec);
+  t_sleep_exit = nullptr;
+  // (A handler's pthread_exit() comes here with the list hidden.)
+  t_cancel_undo = reg->undo;
+  leave_sleep_queues(reg);
+  reg->me->consume();
+  reg->rt->let_go_of_waited(*reg->spec);
   run_cancel_undos();
   CoreLock::unlock();
+}
+
+// A handler of the program runs on a thread asleep in block_impl (called
+// from shim/wait/signals.cc, the lock not held): the thread leaves its
+// queues now. (Its sockets stay held: the sleep goes on using them if
+// the handler returns. One that leaves by siglongjmp leaves them held,
+// each such socket's memory kept once its descriptor closes.)
+void Runtime::leave_interrupted_sleep(SleepExit* e) {
+  CoreLock::lock();
+  leave_sleep_queues(static_cast<SleepRegistration*>(e));
+  CoreLock::unlock();
+}
+
+void Runtime::leave_sleep_queues(SleepRegistration* reg) {
+  if (reg->left) return;
+  reg->left = true;
+  Runtime* rt = reg->rt;
+  WaitSpec& spec = *reg->spec;
+  if (rt->stack_) {
+    rt->drop_frame_watch(reg->me, reg->watching);
+    rt->hand_frame_watch();
+  }
+  // An exclusive waiter (accept()) no longer in its queue was the one
+  // woken for a connection, the others left asleep: the next one is
+  // woken for it.
+  for (int i = 0; i < spec.nsockets; ++i)
+    if (!spec.sockets[i]->waiters.remove(reg->me) && spec.exclusive)
+      spec.sockets[i]->waiters.wake_exclusive();
+  if (spec.queue) spec.queue->remove(reg->me);
 }
 
 // ---- the frame watcher ----
@@ -1297,6 +1335,9 @@ void Runtime::fork_child() {
   // the thread for one inside the stack.
   stack::t_core_held = 0;
   stack::t_core_stop_at_release = 0;
+  // ...and the signals it had put back blocked (none is pending in the
+  // child: the kernel gives a child none of its parent's pending signals).
+  stack::CoreLock::let_deferred_signals_in();
   // ...and its cancellability, off while the lock was held: the program's.
   int ignored;
   pthread_setcancelstate(stack::t_cancel_state_was, &ignored);

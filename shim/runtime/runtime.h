@@ -323,17 +323,24 @@ class Runtime {
 
  private:
   int block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx);
-  struct CancelledSleep {
+  // What a sleep of block_impl is registered in, for a way out of it other
+  // than its end: a cancellation (leave_cancelled_sleep), a handler of the
+  // program (leave_interrupted_sleep, through SleepExit).
+  struct SleepRegistration : SleepExit {
     Runtime* rt;
     WaitSpec* spec;
     ThreadWaiter* me;
     bool watching;
   };
   static void leave_cancelled_sleep(void* arg);
+  static void leave_interrupted_sleep(SleepExit* e);
+  // Out of every queue the sleep is registered in, and the frame watch,
+  // once (lock held).
+  static void leave_sleep_queues(SleepRegistration* reg);
   static void spin_cancellation_point(WaitSpec* spec);
   static void leave_cancelled_spin(void* arg);
   static int sleep_cancellable(pollfd* fds, nfds_t n, const timespec* timeout,
-                               const sigset_t* mask, CancelledSleep* c);
+                               const sigset_t* mask, SleepRegistration* reg);
   // Lets go of the sockets a wait held (block_impl), and frees those whose
   // descriptors closed meanwhile: true when one did.
   bool let_go_of_waited(WaitSpec& spec);

@@ -3,8 +3,17 @@
 // of them were installed without SA_RESTART. A blocking call whose sleep was
 // interrupted (EINTR) uses the counts to do what Linux does: restart, or fail
 // with EINTR. The program sees its own handlers and flags in every answer.
+// The wrapper also keeps a handler from leaving the library's state behind
+// when it does not return (siglongjmp out of a recv() it interrupted, which
+// POSIX allows; pthread_exit): a signal that comes while the thread holds
+// the stack's lock is put back and its handler runs at the release
+// (defer_to_release), and a thread asleep in a call leaves its wait queues
+// before the handler runs (SleepExit).
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -13,6 +22,7 @@
 #include "shim/runtime/fatal_signals.h"
 #include "shim/intercept/libc.h"
 #include "shim/wait/waiting.h"
+#include "stack/lwip_port.h"
 
 using namespace xdpload;
 using namespace xdpload::shim;
@@ -29,24 +39,91 @@ Action g_actions[_NSIG];
 __attribute__((tls_model("initial-exec"))) thread_local uint64_t t_caught = 0;
 __attribute__((tls_model("initial-exec"))) thread_local uint64_t t_not_restart = 0;
 
+// Handlers that must run where their signal comes: a fault's (returning
+// would fault again), abort()'s, a profiler's (its sample is of where the
+// thread is). A handler installed with SA_RESETHAND too: the kernel has
+// put SIG_DFL back, which the signal put back pending would meet.
+bool deferrable(int sig, const struct sigaction& act) {
+  switch (sig) {
+    case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGTRAP: case SIGSYS:
+    case SIGABRT: case SIGPROF:
+      return false;
+    default:
+      return !(act.sa_flags & SA_RESETHAND);
+  }
+}
+
+// The signal came while this thread holds the stack's lock (or takes it):
+// it is put back, pending for this thread, and blocked until the release
+// (CoreLock::let_deferred_signals_in), where the kernel delivers it again
+// with its own siginfo. The kernel keeps the queueing (realtime signals
+// queue, standard ones merge as pending ones do). False: not put back
+// (the handler then runs now).
+bool defer_to_release(int sig, siginfo_t* info, void* ctx) {
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  // (Blocked first: under SA_NODEFER the signal put back would come at once.)
+  sigset_t was;
+  pthread_sigmask(SIG_BLOCK, &one, &was);
+  const int err = errno;
+  // (Our own siginfo to our own thread: the kernel allows any si_code then.)
+  if (syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), sig, info) != 0) {
+    errno = err;
+    pthread_sigmask(SIG_SETMASK, &was, nullptr);
+    return false;
+  }
+  errno = err;
+  // ...and blocked after this handler returns (the mask the kernel puts
+  // back is the interrupted context's).
+  sigaddset(&static_cast<ucontext_t*>(ctx)->uc_sigmask, sig);
+  stack::t_signals_deferred = stack::t_signals_deferred | (uint64_t(1) << (sig - 1));
+  return true;
+}
+
 void wrapper(int sig, siginfo_t* info, void* ctx) {
   if (sig <= 0 || sig >= _NSIG) return;
   // Copy: the handler may install another action for this signal.
   struct sigaction act = g_actions[sig].act;
+  if (stack::CoreLock::defers_signals_here() && info && ctx && deferrable(sig, act) &&
+      defer_to_release(sig, info, ctx))
+    return;
   ++t_caught;
-  // A sleep of ours on this thread ends (before the handler: it may not
-  // return, siglongjmp).
-  if (ThreadWaiter* w = t_sleeping_waiter) w->signal();
   if (!(act.sa_flags & SA_RESTART)) ++t_not_restart;
   if (act.sa_flags & SA_RESETHAND) {
     // The kernel has already put SIG_DFL back; so does the program's view.
     g_actions[sig].wrapped = false;
   }
+  // A sleep of ours on this thread ends (before the handler: it may not
+  // return), and the thread leaves its queues now (SleepExit).
+  ThreadWaiter* const sleeping = t_sleeping_waiter;
+  SleepExit* const sleep = t_sleep_exit;
+  CancelUndo* const undo = t_cancel_undo;
+  const int releasing = stack::t_core_releasing;
+  if (sleeping) sleeping->signal();
+  if (sleep && !stack::CoreLock::defers_signals_here()) sleep->leave(sleep);
+  // The handler's own calls start with nothing of the call it interrupted;
+  // one that leaves by siglongjmp leaves nothing of it behind either (the
+  // undo records are in the frames it leaves). (A handler run inside a
+  // release, not deferred: a fault's, abort()'s, must not leave the thread
+  // deferring every signal for good.)
+  t_sleeping_waiter = nullptr;
+  t_sleep_exit = nullptr;
+  t_cancel_undo = nullptr;
+  stack::t_core_releasing = 0;
   if (act.sa_flags & SA_SIGINFO) {
     act.sa_sigaction(sig, info, ctx);
   } else if (act.sa_handler != SIG_IGN && act.sa_handler != SIG_DFL) {
     act.sa_handler(sig);
   }
+  stack::t_core_releasing = releasing;
+  t_sleeping_waiter = sleeping;
+  t_sleep_exit = sleep;
+  t_cancel_undo = undo;
+  // The sleep, left, must end: the handler's own calls may have taken the
+  // wake-up made above (a call with its own signal mask is not ended by
+  // the handler's count).
+  if (sleeping && sleep) sleeping->signal();
 }
 
 bool is_handler(const struct sigaction* a) {

@@ -76,6 +76,7 @@ ThreadWaiter* ThreadWaiter::current() {
 }
 
 __attribute__((tls_model("initial-exec"))) thread_local ThreadWaiter* t_sleeping_waiter = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local SleepExit* t_sleep_exit = nullptr;
 __attribute__((tls_model("initial-exec"))) thread_local CancelUndo* t_cancel_undo = nullptr;
 
 void run_cancel_undos() {
@@ -128,13 +129,15 @@ bool wake_remote_waiter(pid_t tid) {
   return there;
 }
 
-void WaitQueue::remove(ThreadWaiter* w) {
+bool WaitQueue::remove(ThreadWaiter* w) {
   const pid_t me = process_id();
   auto it = std::find_if(waiters_.begin(), waiters_.end(),
                          [&](const Ref& r) { return r.w == w && r.pid == me; });
   // (Erased in place: the exclusive waiters stay in the order they came, the
   // first of them woken first.)
-  if (it != waiters_.end()) waiters_.erase(it);
+  if (it == waiters_.end()) return false;
+  waiters_.erase(it);
+  return true;
 }
 
 }  // namespace xdpload::shim

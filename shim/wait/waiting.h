@@ -67,8 +67,8 @@ class WaitQueue {
   void add(ThreadWaiter* w, bool exclusive = false) {
     waiters_.push_back(Ref{w, w->pid(), w->tid(), exclusive});
   }
-  // (Nothing when a wake_exclusive() took it off already.)
-  void remove(ThreadWaiter* w);
+  // (Nothing when a wake_exclusive() took it off already: false then.)
+  bool remove(ThreadWaiter* w);
   bool empty() const { return waiters_.empty(); }
   // Both return how many wake-ups went to other processes (a datagram each).
   int wake_all() {
@@ -150,6 +150,25 @@ class WaitQueue {
 // a signal caught just before the sleep ends it too. (initial-exec: read in
 // signal handlers.)
 extern thread_local ThreadWaiter* t_sleeping_waiter __attribute__((tls_model("initial-exec")));
+
+// What a sleep of this thread is registered in, with the way out of it
+// (Runtime::block_impl). A handler of the program that runs during the
+// sleep (shim/wait/signals.cc) takes the thread out first, the lock not
+// held: the handler may never come back to the sleep (siglongjmp, as a
+// handler may leave a recv() it interrupted; pthread_exit), and a thread
+// left in a queue is woken once it is gone (its memory with it), or takes
+// a wake-up meant for one waiter of many (accept()) that it never answers.
+// The sleep, if the handler returns, ends as any interrupted sleep does.
+struct CancelUndo;
+struct SleepExit {
+  void (*leave)(SleepExit*);
+  bool left = false;  // (the lock held to read or write it)
+  // The call's undo records (t_cancel_undo), which the wrapper hides from
+  // the handler: a handler's pthread_exit() unwinds into the sleep's
+  // cancellation handler, which runs them.
+  CancelUndo* undo = nullptr;
+};
+extern thread_local SleepExit* t_sleep_exit __attribute__((tls_model("initial-exec")));
 
 // What a call's frames would undo on their way out, for a thread the
 // program cancels while the call waits (Runtime::block_impl): the

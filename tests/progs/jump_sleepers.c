@@ -1,0 +1,217 @@
+/* jump_sleepers: signal handlers that leave a blocking socket call by
+ * siglongjmp, as alarm()-based timeouts do. recv(), accept() and poll()
+ * are async-signal-safe, so POSIX lets a handler that interrupted them
+ * jump out; the program then goes on with the same sockets.
+ *
+ *   jump_sleepers IP UDP_ECHO_PORT BRIDGE_PORT LISTEN_PORT
+ *
+ * IP runs a UDP echo server (B), and on BRIDGE_PORT a relay that connects
+ * back to our LISTEN_PORT for each connection it gets. Cases:
+ * - a thread jumps out of recv(), accept(), poll() or epoll_wait() and
+ *   ends (or its handler ends it by pthread_exit() in recv()); it runs on a stack the program maps itself and unmaps once it
+ *   has joined the thread (whatever a library kept of the thread there is
+ *   gone then); the socket is used again;
+ * - the main thread jumps out of recv() 30 times, a helper thread sending
+ *   the signal every 2 ms, then uses the socket again (a thread that spins
+ *   in its calls is interrupted anywhere in them).
+ * Prints one line per case; the test compares the output with and without
+ * the preload.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STACK_BYTES (256 * 1024)
+#define MAIN_JUMPS 30
+
+static struct sockaddr_in udp_echo, bridge;
+
+static __thread sigjmp_buf t_jump;
+static __thread volatile sig_atomic_t t_armed;
+static __thread volatile sig_atomic_t t_exit_instead;
+
+static void die(const char* what) {
+  fprintf(stderr, "jump_sleepers: %s: %s\n", what, strerror(errno));
+  exit(1);
+}
+
+static void pause_ms(int ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void jump_out(int sig) {
+  (void)sig;
+  if (!t_armed) return;
+  t_armed = 0;
+  if (t_exit_instead) pthread_exit((void*)3);
+  siglongjmp(t_jump, 1);
+}
+
+struct sleeper {
+  pthread_t thread;
+  void* stack;
+  int fd;
+  const char* how;
+};
+
+/* Sleeps in the call `how` until the signal's handler jumps out of it. */
+static void* sleep_in(void* arg) {
+  struct sleeper* s = arg;
+  char buf[64];
+  if (sigsetjmp(t_jump, 1)) return (void*)2;
+  t_exit_instead = !strcmp(s->how, "recv, ended by pthread_exit in the handler");
+  t_armed = 1;
+  if (!strncmp(s->how, "recv", 4)) {
+    recv(s->fd, buf, sizeof buf, 0);
+  } else if (!strcmp(s->how, "accept")) {
+    accept(s->fd, NULL, NULL);
+  } else if (!strcmp(s->how, "poll")) {
+    struct pollfd p = {s->fd, POLLIN, 0};
+    poll(&p, 1, -1);
+  } else if (!strcmp(s->how, "epoll_wait")) {
+    struct epoll_event ev;
+    epoll_wait(s->fd, &ev, 1, -1);
+  }
+  t_armed = 0;
+  return (void*)1;  // (returned: reported)
+}
+
+/* Starts a thread sleeping in `how` on fd, jumps it out after 200 ms,
+ * joins it and unmaps its stack. */
+static const char* jump_thread_out(int fd, const char* how) {
+  struct sleeper s = {.fd = fd, .how = how};
+  s.stack = mmap(NULL, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (s.stack == MAP_FAILED) die("mmap");
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  pthread_attr_setstack(&a, s.stack, STACK_BYTES);
+  if (pthread_create(&s.thread, &a, sleep_in, &s)) die("pthread_create");
+  pthread_attr_destroy(&a);
+  pause_ms(200);  // (asleep by then)
+  pthread_kill(s.thread, SIGUSR1);
+  void* r;
+  pthread_join(s.thread, &r);
+  munmap(s.stack, STACK_BYTES);
+  return r == (void*)2 ? "jumped out" : r == (void*)3 ? "exited" : "returned";
+}
+
+static int udp_socket(void) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) die("socket");
+  struct timeval tv = {3, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, (struct sockaddr*)&udp_echo, sizeof udp_echo)) die("connect udp");
+  return fd;
+}
+
+/* One echo on fd (connected): what came back, or the error. */
+static void echo(const char* label, int fd) {
+  char buf[64];
+  if (send(fd, "ping", 4, 0) != 4) {
+    printf("%s: send: %s\n", label, strerror(errno));
+    return;
+  }
+  ssize_t n = recv(fd, buf, sizeof buf, 0);
+  if (n < 0) printf("%s: echo: %s\n", label, strerror(errno));
+  else printf("%s: echo %.*s\n", label, (int)n, buf);
+}
+
+static volatile int g_stop_kicking;
+
+static void* kick_main(void* arg) {
+  pthread_t main_thread = *(pthread_t*)arg;
+  while (!g_stop_kicking) {
+    pthread_kill(main_thread, SIGUSR1);
+    pause_ms(2);
+  }
+  return NULL;
+}
+
+int main(int argc, char** argv) {
+  if (argc != 5) {
+    fprintf(stderr, "usage: jump_sleepers IP UDP_ECHO_PORT BRIDGE_PORT LISTEN_PORT\n");
+    return 2;
+  }
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  udp_echo.sin_family = AF_INET;
+  inet_pton(AF_INET, argv[1], &udp_echo.sin_addr);
+  udp_echo.sin_port = htons(atoi(argv[2]));
+  bridge = udp_echo;
+  bridge.sin_port = htons(atoi(argv[3]));
+  struct sigaction sa = {.sa_handler = jump_out};
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGUSR1, &sa, NULL)) die("sigaction");
+
+  /* recv(), poll() and epoll_wait() on a UDP socket, each left by a jump
+   * of a thread that then ends; the socket's next echo wakes whatever
+   * waits on it. */
+  int u = udp_socket();
+  printf("recv: %s\n", jump_thread_out(u, "recv"));
+  echo("recv, then", u);
+  printf("recv, pthread_exit: %s\n",
+         jump_thread_out(u, "recv, ended by pthread_exit in the handler"));
+  echo("recv, pthread_exit, then", u);
+  printf("poll: %s\n", jump_thread_out(u, "poll"));
+  echo("poll, then", u);
+  int ep = epoll_create1(0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = u};
+  if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, u, &ev)) die("epoll");
+  printf("epoll_wait: %s\n", jump_thread_out(ep, "epoll_wait"));
+  echo("epoll_wait, then", u);
+  struct epoll_event got;
+  printf("epoll_wait, then: %d event(s)\n", epoll_wait(ep, &got, 1, 0));
+  close(ep);
+
+  /* accept() on a listener: the next connection (made back to it by B's
+   * relay) goes to the next accept(). */
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[4]))};
+  if (l < 0 || bind(l, (struct sockaddr*)&any, sizeof any) || listen(l, 4)) die("listen");
+  printf("accept: %s\n", jump_thread_out(l, "accept"));
+  int via = socket(AF_INET, SOCK_STREAM, 0);
+  if (via < 0 || connect(via, (struct sockaddr*)&bridge, sizeof bridge)) die("connect bridge");
+  struct pollfd lp = {l, POLLIN, 0};
+  int c = poll(&lp, 1, 5000) == 1 ? accept(l, NULL, NULL) : -1;
+  printf("accept, then: %s\n", c >= 0 ? "accepted" : "nothing to accept");
+  if (c >= 0) close(c);
+  close(via);
+  close(l);
+
+  /* The main thread jumps out of recv() again and again. */
+  pthread_t self = pthread_self(), kicker;
+  int jumps = 0;
+  if (pthread_create(&kicker, NULL, kick_main, &self)) die("pthread_create");
+  while (jumps < MAIN_JUMPS) {
+    char buf[64];
+    if (sigsetjmp(t_jump, 1)) {
+      ++jumps;
+      continue;
+    }
+    t_armed = 1;
+    recv(u, buf, sizeof buf, 0);
+    t_armed = 0;
+  }
+  g_stop_kicking = 1;
+  pthread_join(kicker, NULL);
+  printf("main thread: %d jumps out of recv\n", jumps);
+  echo("the jumps, then", u);
+  close(u);
+  printf("all done\n");
+  return 0;
+}
