@@ -53,6 +53,10 @@ bool deferrable(int sig, const struct sigaction& act) {
   }
 }
 
+// Realtime instances of a signal taken out of the pending queue to be put
+// back behind the deferred one, at most (more stay ahead of it).
+constexpr int kReorderedMax = 16;
+
 // The signal came while this thread holds the stack's lock (or takes it):
 // it is put back, pending for this thread, and blocked until the release
 // (CoreLock::let_deferred_signals_in), where the kernel delivers it again
@@ -67,8 +71,22 @@ bool defer_to_release(int sig, siginfo_t* info, void* ctx) {
   sigset_t was;
   pthread_sigmask(SIG_BLOCK, &one, &was);
   const int err = errno;
+  // Realtime signals come in the order they were sent: the instances that
+  // arrived while this one was being taken (blocked meanwhile) are taken
+  // out, and put back after it.
+  siginfo_t later[kReorderedMax];
+  int nlater = 0;
+  if (sig >= SIGRTMIN) {
+    const timespec now{0, 0};
+    while (nlater < kReorderedMax && sigtimedwait(&one, &later[nlater], &now) == sig) ++nlater;
+  }
   // (Our own siginfo to our own thread: the kernel allows any si_code then.)
-  if (syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), sig, info) != 0) {
+  const pid_t pid = getpid(), tid = gettid();
+  const bool put_back = syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, info) == 0;
+  // (Room for these: they were just taken out.)
+  for (int i = 0; i < nlater; ++i) syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &later[i]);
+  if (!put_back) {
+    // (The ones put back come as this handler returns.)
     errno = err;
     pthread_sigmask(SIG_SETMASK, &was, nullptr);
     return false;

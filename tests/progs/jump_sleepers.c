@@ -13,7 +13,11 @@
  *   gone then); the socket is used again;
  * - the main thread jumps out of recv() 30 times, a helper thread sending
  *   the signal every 2 ms, then uses the socket again (a thread that spins
- *   in its calls is interrupted anywhere in them).
+ *   in its calls is interrupted anywhere in them);
+ * - a helper thread queues 300 realtime signals with values to the main
+ *   thread while it waits in recv(): the handler must see each once (the
+ *   order, which a thread that holds the stack's lock may change, goes to
+ *   stderr).
  * Prints one line per case; the test compares the output with and without
  * the preload.
  */
@@ -141,6 +145,27 @@ static void* kick_main(void* arg) {
   return NULL;
 }
 
+#define RT_SIGNALS 300
+static volatile int g_rt_values[RT_SIGNALS];
+static volatile int g_rt_count;
+
+static void note_value(int sig, siginfo_t* info, void* ctx) {
+  (void)sig;
+  (void)ctx;
+  if (g_rt_count < RT_SIGNALS) g_rt_values[g_rt_count] = info->si_value.sival_int;
+  ++g_rt_count;
+}
+
+static void* queue_values(void* arg) {
+  pthread_t main_thread = *(pthread_t*)arg;
+  for (int i = 0; i < RT_SIGNALS; ++i) {
+    union sigval v = {.sival_int = i};
+    while (pthread_sigqueue(main_thread, SIGRTMIN, v) != 0) pause_ms(1);  // (EAGAIN: queue full)
+    if (i % 8 == 7) pause_ms(1);
+  }
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   if (argc != 5) {
     fprintf(stderr, "usage: jump_sleepers IP UDP_ECHO_PORT BRIDGE_PORT LISTEN_PORT\n");
@@ -211,6 +236,25 @@ int main(int argc, char** argv) {
   pthread_join(kicker, NULL);
   printf("main thread: %d jumps out of recv\n", jumps);
   echo("the jumps, then", u);
+
+  /* Realtime signals queued to a thread in recv(): in order. */
+  struct sigaction rt = {.sa_sigaction = note_value, .sa_flags = SA_SIGINFO};
+  sigemptyset(&rt.sa_mask);
+  if (sigaction(SIGRTMIN, &rt, NULL)) die("sigaction");
+  pthread_t queuer;
+  if (pthread_create(&queuer, NULL, queue_values, &self)) die("pthread_create");
+  while (g_rt_count < RT_SIGNALS) {
+    char buf[64];
+    recv(u, buf, sizeof buf, 0);  // (EINTR, mostly)
+  }
+  pthread_join(queuer, NULL);
+  int first_out = -1, seen[RT_SIGNALS] = {0}, each_once = g_rt_count == RT_SIGNALS;
+  for (int i = 0; i < RT_SIGNALS && i < g_rt_count; ++i) {
+    if (g_rt_values[i] != i && first_out < 0) first_out = i;
+    if (g_rt_values[i] < 0 || g_rt_values[i] >= RT_SIGNALS || seen[g_rt_values[i]]++) each_once = 0;
+  }
+  printf("realtime signals: %d, %s\n", g_rt_count, each_once ? "each once" : "some lost or twice");
+  if (first_out >= 0) fprintf(stderr, "jump_sleepers: realtime signals out of order at %d\n", first_out);
   close(u);
   printf("all done\n");
   return 0;
