@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "shim/wait/epoll_set.h"
+#include "shim/wait/inline_vector.h"
 #include "shim/intercept/export.h"
 #include "shim/ext/thread_spin.h"
 #include "shim/intercept/libc.h"
@@ -35,6 +36,9 @@ int64_t to_ns(const timespec* ts) {
 }
 
 int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask);
+
+// Entries a poll() or select() keeps without a heap allocation.
+constexpr size_t kInlineEntries = 16;
 
 // The core of poll/ppoll/select/pselect. timeout_ns < 0: forever. A
 // listener with connections passed at an exec (passed_connections.h) is
@@ -69,9 +73,10 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
 
   stack::CoreGuard g;
   int64_t deadline = timeout_ns < 0 ? -1 : mono_ns() + timeout_ns;
-  std::vector<Socket*> socks;
-  std::vector<pollfd> kernel;      // descriptors the kernel answers for
-  std::vector<nfds_t> kernel_of;   // index in fds of each kernel entry
+  // (Inside the frame: see InlineVector.)
+  InlineVector<Socket*, kInlineEntries> socks;
+  InlineVector<pollfd, kInlineEntries> kernel;      // descriptors the kernel answers for
+  InlineVector<nfds_t, kInlineEntries> kernel_of;   // index in fds of each kernel entry
   SignalMark call_mark = signal_mark();
   for (;;) {
     rt().poll_stack();
@@ -153,7 +158,7 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
 
 int do_select(int n, fd_set* r, fd_set* w, fd_set* e, int64_t timeout_ns, const sigset_t* mask) {
   if (n < 0) return -EINVAL;
-  std::vector<pollfd> pfds;
+  InlineVector<pollfd, kInlineEntries> pfds;
   for (int fd = 0; fd < n; ++fd) {
     short ev = 0;
     if (r && FD_ISSET(fd, r)) ev |= POLLIN;
