@@ -128,6 +128,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
+  // (One arena for every thread: mallinfo2() counts the main arena only.)
+  mallopt(M_ARENA_MAX, 1);
   udp_echo.sin_family = tcp_echo.sin_family = AF_INET;
   inet_pton(AF_INET, argv[1], &udp_echo.sin_addr);
   tcp_echo.sin_addr = udp_echo.sin_addr;
