@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
-  // (One arena for every thread: mallinfo2() counts the main arena only.)
+  // (One malloc arena: a new arena made in the middle of the count would
+  // add its own header to it.)
   mallopt(M_ARENA_MAX, 1);
   udp_echo.sin_family = tcp_echo.sin_family = AF_INET;
   inet_pton(AF_INET, argv[1], &udp_echo.sin_addr);
