@@ -86,7 +86,7 @@ $(BUILD)/tests/%_shared: tests/progs/%.c $(EXT_SO) include/xdpload/extensions.h
 $(BUILD)/tests/%_static: tests/progs/%.c $(EXT_A) include/xdpload/extensions.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -Iinclude -o $@ $< $(EXT_A) -ldl -pthread
-$(BUILD)/tests/%: tests/progs/%.c tests/progs/parity.h
+$(BUILD)/tests/%: tests/progs/%.c tests/progs/parity.h tests/progs/sleepers.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -D_FORTIFY_SOURCE=2 -Wall -Wextra -o $@ $< -pthread -ldl
 

@@ -30,68 +30,31 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STACK_BYTES (256 * 1024)
+#include "sleepers.h"
+
 #define POLLS_CANCELLED 100
 
-static struct sockaddr_in udp_echo, tcp_echo, bridge;
-
-static void die(const char* what) {
-  fprintf(stderr, "cancel_sleepers: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-static void pause_ms(int ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-struct sleeper {
-  pthread_t thread;
-  void* stack;
-  int fd;
-  const char* how;
-};
+static struct sockaddr_in tcp_echo;
 
 static void* sleep_in(void* arg) {
   struct sleeper* s = arg;
-  char buf[64];
-  if (!strcmp(s->how, "recv")) {
-    recv(s->fd, buf, sizeof buf, 0);
-  } else if (!strcmp(s->how, "accept")) {
-    accept(s->fd, NULL, NULL);
-  } else if (!strcmp(s->how, "poll")) {
-    struct pollfd p = {s->fd, POLLIN, 0};
-    poll(&p, 1, -1);
-  } else if (!strcmp(s->how, "epoll_wait")) {
-    struct epoll_event ev;
-    epoll_wait(s->fd, &ev, 1, -1);
-  } else if (!strcmp(s->how, "pending send")) {
+  if (!strcmp(s->how, "pending send")) {
     // Cancelled before the call: the thread ends at send(), which sends
     // nothing (else "lost" comes back before the next "ping").
     pthread_cancel(pthread_self());
     send(s->fd, "lost", 4, 0);
+  } else {
+    block_in(s);
   }
   return (void*)1;  // (not cancelled: reported)
 }
 
-static void start(struct sleeper* s, int fd, const char* how) {
-  s->fd = fd;
-  s->how = how;
-  s->stack = mmap(NULL, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (s->stack == MAP_FAILED) die("mmap");
-  pthread_attr_t a;
-  pthread_attr_init(&a);
-  pthread_attr_setstack(&a, s->stack, STACK_BYTES);
-  if (pthread_create(&s->thread, &a, sleep_in, s)) die("pthread_create");
-  pthread_attr_destroy(&a);
-}
+static void start(struct sleeper* s, int fd, const char* how) { start_sleeper(s, fd, how, sleep_in); }
 
 /* Joins the thread (cancelled, or woken by what it waited for), then
  * unmaps its stack. Returns "cancelled" or "returned". */
 static const char* finish(struct sleeper* s) {
-  void* r;
-  pthread_join(s->thread, &r);
-  munmap(s->stack, STACK_BYTES);
+  void* r = join_sleeper(s);
   return r == PTHREAD_CANCELED ? "cancelled" : "returned";
 }
 
@@ -99,27 +62,6 @@ static const char* cancel(struct sleeper* s) {
   pause_ms(200);  // (asleep by then)
   pthread_cancel(s->thread);
   return finish(s);
-}
-
-static int udp_socket(void) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  if (fd < 0) die("socket");
-  struct timeval tv = {3, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (connect(fd, (struct sockaddr*)&udp_echo, sizeof udp_echo)) die("connect udp");
-  return fd;
-}
-
-/* One echo on fd (connected): what came back, or the error. */
-static void echo(const char* label, int fd) {
-  char buf[64];
-  if (send(fd, "ping", 4, 0) != 4) {
-    printf("%s: send: %s\n", label, strerror(errno));
-    return;
-  }
-  ssize_t n = recv(fd, buf, sizeof buf, 0);
-  if (n < 0) printf("%s: echo: %s\n", label, strerror(errno));
-  else printf("%s: echo %.*s\n", label, (int)n, buf);
 }
 
 int main(int argc, char** argv) {
@@ -157,21 +99,10 @@ int main(int argc, char** argv) {
 
   /* accept() on a listener: it listens on, and the next connection (made
    * back to it by B's relay) goes to the next accept(). */
-  int l = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[5]))};
-  if (l < 0 || bind(l, (struct sockaddr*)&any, sizeof any) || listen(l, 4)) die("listen");
+  int l = listener(atoi(argv[5]));
   start(&s, l, "accept");
   printf("accept: %s\n", cancel(&s));
-  int via = socket(AF_INET, SOCK_STREAM, 0);
-  if (via < 0 || connect(via, (struct sockaddr*)&bridge, sizeof bridge)) die("connect bridge");
-  struct pollfd lp = {l, POLLIN, 0};
-  int c = poll(&lp, 1, 5000) == 1 ? accept(l, NULL, NULL) : -1;
-  printf("accept, then: %s\n", c >= 0 ? "accepted" : "nothing to accept");
-  if (c >= 0) close(c);
-  close(via);
-  close(l);
+  accept_through_bridge("accept, then", l);
 
   /* poll() and epoll_wait() on a UDP socket. */
   start(&s, u, "poll");

@@ -38,24 +38,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STACK_BYTES (256 * 1024)
+#include "sleepers.h"
+
 #define MAIN_JUMPS 30
 
-static struct sockaddr_in udp_echo, bridge;
 
 static __thread sigjmp_buf t_jump;
 static __thread volatile sig_atomic_t t_armed;
 static __thread volatile sig_atomic_t t_exit_instead;
-
-static void die(const char* what) {
-  fprintf(stderr, "jump_sleepers: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-static void pause_ms(int ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static void jump_out(int sig) {
   (void)sig;
@@ -65,31 +55,13 @@ static void jump_out(int sig) {
   siglongjmp(t_jump, 1);
 }
 
-struct sleeper {
-  pthread_t thread;
-  void* stack;
-  int fd;
-  const char* how;
-};
-
 /* Sleeps in the call `how` until the signal's handler jumps out of it. */
 static void* sleep_in(void* arg) {
   struct sleeper* s = arg;
-  char buf[64];
   if (sigsetjmp(t_jump, 1)) return (void*)2;
   t_exit_instead = !strcmp(s->how, "recv, ended by pthread_exit in the handler");
   t_armed = 1;
-  if (!strncmp(s->how, "recv", 4)) {
-    recv(s->fd, buf, sizeof buf, 0);
-  } else if (!strcmp(s->how, "accept")) {
-    accept(s->fd, NULL, NULL);
-  } else if (!strcmp(s->how, "poll")) {
-    struct pollfd p = {s->fd, POLLIN, 0};
-    poll(&p, 1, -1);
-  } else if (!strcmp(s->how, "epoll_wait")) {
-    struct epoll_event ev;
-    epoll_wait(s->fd, &ev, 1, -1);
-  }
+  block_in(s);
   t_armed = 0;
   return (void*)1;  // (returned: reported)
 }
@@ -97,41 +69,12 @@ static void* sleep_in(void* arg) {
 /* Starts a thread sleeping in `how` on fd, jumps it out after 200 ms,
  * joins it and unmaps its stack. */
 static const char* jump_thread_out(int fd, const char* how) {
-  struct sleeper s = {.fd = fd, .how = how};
-  s.stack = mmap(NULL, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (s.stack == MAP_FAILED) die("mmap");
-  pthread_attr_t a;
-  pthread_attr_init(&a);
-  pthread_attr_setstack(&a, s.stack, STACK_BYTES);
-  if (pthread_create(&s.thread, &a, sleep_in, &s)) die("pthread_create");
-  pthread_attr_destroy(&a);
+  struct sleeper s;
+  start_sleeper(&s, fd, how, sleep_in);
   pause_ms(200);  // (asleep by then)
   pthread_kill(s.thread, SIGUSR1);
-  void* r;
-  pthread_join(s.thread, &r);
-  munmap(s.stack, STACK_BYTES);
+  void* r = join_sleeper(&s);
   return r == (void*)2 ? "jumped out" : r == (void*)3 ? "exited" : "returned";
-}
-
-static int udp_socket(void) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  if (fd < 0) die("socket");
-  struct timeval tv = {3, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (connect(fd, (struct sockaddr*)&udp_echo, sizeof udp_echo)) die("connect udp");
-  return fd;
-}
-
-/* One echo on fd (connected): what came back, or the error. */
-static void echo(const char* label, int fd) {
-  char buf[64];
-  if (send(fd, "ping", 4, 0) != 4) {
-    printf("%s: send: %s\n", label, strerror(errno));
-    return;
-  }
-  ssize_t n = recv(fd, buf, sizeof buf, 0);
-  if (n < 0) printf("%s: echo: %s\n", label, strerror(errno));
-  else printf("%s: echo %.*s\n", label, (int)n, buf);
 }
 
 static volatile int g_stop_kicking;
@@ -203,20 +146,9 @@ int main(int argc, char** argv) {
 
   /* accept() on a listener: the next connection (made back to it by B's
    * relay) goes to the next accept(). */
-  int l = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[4]))};
-  if (l < 0 || bind(l, (struct sockaddr*)&any, sizeof any) || listen(l, 4)) die("listen");
+  int l = listener(atoi(argv[4]));
   printf("accept: %s\n", jump_thread_out(l, "accept"));
-  int via = socket(AF_INET, SOCK_STREAM, 0);
-  if (via < 0 || connect(via, (struct sockaddr*)&bridge, sizeof bridge)) die("connect bridge");
-  struct pollfd lp = {l, POLLIN, 0};
-  int c = poll(&lp, 1, 5000) == 1 ? accept(l, NULL, NULL) : -1;
-  printf("accept, then: %s\n", c >= 0 ? "accepted" : "nothing to accept");
-  if (c >= 0) close(c);
-  close(via);
-  close(l);
+  accept_through_bridge("accept, then", l);
 
   /* The main thread jumps out of recv() again and again. */
   pthread_t self = pthread_self(), kicker;
