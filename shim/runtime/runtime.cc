@@ -752,6 +752,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     reg.me = me;
     reg.watching = false;
     reg.undo = t_cancel_undo;
+    rearm_leave_undos(reg.undo);  // (a sleep before this one left by a handler)
     for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.add(me, spec.exclusive);
     if (spec.queue) spec.queue->add(me);
     me->consume();
@@ -943,6 +944,7 @@ void Runtime::leave_sleep_queues(SleepRegistration* reg) {
     if (!spec.sockets[i]->waiters.remove(reg->me) && spec.exclusive)
       spec.sockets[i]->waiters.wake_exclusive();
   if (spec.queue) spec.queue->remove(reg->me);
+  run_leave_undos(reg->undo);
 }
 
 // ---- the frame watcher ----

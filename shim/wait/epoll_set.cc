@@ -303,10 +303,15 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
     kfd.revents = 0;
     int rc;
     {
-      UndoIfCancelled if_cancelled([](void* n) { --*static_cast<int*>(n); }, &sleepers_);
+      // Undone at the sleep's leave (a handler's siglongjmp out of the
+      // wait would otherwise leave the count up for good: an EPOLLEXCLUSIVE
+      // set then taken for one with a live sleeper, new connections
+      // reported to it alone, and every change waking the set).
+      UndoIfCancelled if_cancelled([](void* n) { --*static_cast<int*>(n); }, &sleepers_,
+                                   [](void* n) { ++*static_cast<int*>(n); });
       rc = rt.block(spec, [&] { return kfd.revents || has_ready(); });
+      if (!if_cancelled.done()) --sleepers_;
     }
-    --sleepers_;
     if (rc == -EAGAIN) return 0;
     if (rc < 0) return rc;
   }

@@ -135,7 +135,15 @@ void run_program_handler(int sig, siginfo_t* info, void* ctx, const struct sigac
   CancelUndo* const undo = t_cancel_undo;
   const int releasing = stack::t_core_releasing;
   if (sleeping) sleeping->signal();
-  if (sleep && !stack::CoreLock::defers_signals_here()) sleep->leave(sleep);
+  if (sleep && !stack::CoreLock::defers_signals_here()) {
+    sleep->leave(sleep);
+  } else if (!sleep && undo && !stack::CoreLock::defers_signals_here() && has_leave_undos(undo)) {
+    // Not asleep but inside a call that counts itself a sleeper (an epoll
+    // set's, spinning): the count goes down now, as the sleep's leave does.
+    stack::CoreLock::lock();
+    run_leave_undos(undo);
+    stack::CoreLock::unlock();
+  }
   // The handler's own calls start with nothing of the call it interrupted;
   // one that leaves by siglongjmp leaves nothing of it behind either (the
   // undo records are in the frames it leaves). (A handler run inside a

@@ -82,8 +82,30 @@ __attribute__((tls_model("initial-exec"))) thread_local CancelUndo* t_cancel_und
 void run_cancel_undos() {
   while (CancelUndo* u = t_cancel_undo) {
     t_cancel_undo = u->next;
-    u->undo(u->arg);
+    if (!u->done) u->undo(u->arg);
   }
+}
+
+void run_leave_undos(CancelUndo* list) {
+  for (CancelUndo* u = list; u; u = u->next)
+    if (u->redo && !u->done) {
+      u->done = true;
+      u->undo(u->arg);
+    }
+}
+
+bool has_leave_undos(const CancelUndo* list) {
+  for (const CancelUndo* u = list; u; u = u->next)
+    if (u->redo && !u->done) return true;
+  return false;
+}
+
+void rearm_leave_undos(CancelUndo* list) {
+  for (CancelUndo* u = list; u; u = u->next)
+    if (u->redo && u->done) {
+      u->done = false;
+      u->redo(u->arg);
+    }
 }
 
 void ThreadWaiter::signal() {

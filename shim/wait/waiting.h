@@ -176,23 +176,41 @@ extern thread_local SleepExit* t_sleep_exit __attribute__((tls_model("initial-ex
 // (the library is built without exceptions), so each such frame lists its
 // undo here, and the cancellation's handler runs the list, last first,
 // under the stack's lock. A frame takes its record off as it returns.
+//
+// A record with a `redo` undoes the sleep's own registration (an epoll
+// set's count of sleepers): it runs as soon as the sleep is left, before a
+// handler that may never return (leave_sleep_queues), and is then `done`:
+// its frame, if it goes on, does not undo it again; a next sleep of the
+// same call redoes it first (rearm_leave_undos).
 struct CancelUndo {
   void (*undo)(void*);
   void* arg;
   CancelUndo* next;
+  void (*redo)(void*) = nullptr;
+  bool done = false;
 };
 extern thread_local CancelUndo* t_cancel_undo __attribute__((tls_model("initial-exec")));
 struct UndoIfCancelled {
   CancelUndo record;
-  UndoIfCancelled(void (*undo)(void*), void* arg) : record{undo, arg, t_cancel_undo} {
+  UndoIfCancelled(void (*undo)(void*), void* arg, void (*redo)(void*) = nullptr)
+      : record{undo, arg, t_cancel_undo, redo} {
     t_cancel_undo = &record;
   }
+  bool done() const { return record.done; }
   ~UndoIfCancelled() { t_cancel_undo = record.next; }
   UndoIfCancelled(const UndoIfCancelled&) = delete;
   UndoIfCancelled& operator=(const UndoIfCancelled&) = delete;
 };
-// Runs and empties the list (the stack's lock held).
+// Runs and empties the list (the stack's lock held); a record already
+// done is skipped.
 void run_cancel_undos();
+// Runs the records of `list` that have a redo and are not done, and marks
+// them done; rearm_leave_undos redoes those done, for a next sleep (both
+// with the stack's lock held). has_leave_undos: is there one to run? (The
+// list is the calling thread's own: no lock needed to read it.)
+void run_leave_undos(CancelUndo* list);
+void rearm_leave_undos(CancelUndo* list);
+bool has_leave_undos(const CancelUndo* list);
 
 struct SignalMark {
   uint64_t caught;        // handlers run on this thread

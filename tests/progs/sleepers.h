@@ -118,9 +118,15 @@ static int listener(int port) {
 
 /* A connection made back to listener l through the relay: accepted within
  * 5 s or not (printed under `label`); then both ends and l are closed. */
+static void accept_bridged(const char* label, int via, int l);
 static void accept_through_bridge(const char* label, int l) {
   int via = socket(AF_INET, SOCK_STREAM, 0);
   if (via < 0 || connect(via, (struct sockaddr*)&bridge, sizeof bridge)) die("connect bridge");
+  accept_bridged(label, via, l);
+}
+
+/* The same, once `via` is connected to the relay. */
+static void accept_bridged(const char* label, int via, int l) {
   struct pollfd lp = {l, POLLIN, 0};
   int c = poll(&lp, 1, 5000) == 1 ? accept(l, NULL, NULL) : -1;
   printf("%s: %s\n", label, c >= 0 ? "accepted" : "nothing to accept");
