@@ -1711,7 +1711,17 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
         case TCP_KEEPIDLE: o.keep_idle_s = v; break;
         case TCP_KEEPINTVL: o.keep_intvl_s = v; break;
         case TCP_KEEPCNT: o.keep_cnt = v; break;
-        case TCP_NOTSENT_LOWAT: o.notsent_lowat = uint32_t(v); break;
+        case TCP_NOTSENT_LOWAT:
+          o.notsent_lowat = uint32_t(v);
+          // Linux calls sk_write_space: a mark raised above the bytes
+          // not yet sent makes the socket writable now, and its waiters
+          // and epoll sets hear it (no acknowledgement may come to tell
+          // them, the peer's window shut).
+          if (s->kind == Socket::Kind::Tcp && s->accelerated && (s->events() & POLLOUT)) {
+            tcp(s)->nospace = false;
+            s->notify();
+          }
+          break;
         // Both act on a connection only: on a listener or a socket not yet
         // connected Linux just records the value (and lwIP asserts that
         // tcp_output never sees a listening PCB: haproxy sets QUICKACK on

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -258,6 +259,32 @@ int main(int argc, char** argv) {
       if (oe[i].events & EPOLLOUT) got_out = 1;
   }
   printf("%-50s %d\n", "EPOLLOUT|ET event once the peer read", got_out);
+  close(ep);
+  close(fd);
+
+  /* TCP_NOTSENT_LOWAT: with bytes not yet sent (the peer's window shut, the
+   * peer not reading) the socket is not writable under a mark of 1; clearing
+   * the mark makes it writable at once, and Linux tells epoll then
+   * (sk_write_space), with no acknowledgement to come. */
+  fd = connect_to(7011);
+  peer_do("ACCEPT");
+  fcntl(fd, F_SETFL, O_NONBLOCK);
+  int mark = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &mark, sizeof mark);
+  int stuck = 0;
+  for (int round = 0; round < 50 && !stuck; ++round) {
+    while (send(fd, big, sizeof big, 0) > 0) {
+    }
+    msleep(100); /* what was in flight is acknowledged: still not writable? */
+    struct pollfd q = {fd, POLLOUT, 0};
+    stuck = poll(&q, 1, 0) == 0;
+  }
+  printf("%-50s %d\n", "unsent bytes held by the shut window", stuck);
+  ep = epoll_with(fd, EPOLLOUT, 14);
+  show_epoll("epoll EPOLLOUT, TCP_NOTSENT_LOWAT 1 not met", ep, 0);
+  mark = 0;
+  setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &mark, sizeof mark);
+  show_epoll("epoll EPOLLOUT once TCP_NOTSENT_LOWAT is cleared", ep, 0);
   close(ep);
   close(fd);
 
