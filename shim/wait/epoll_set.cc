@@ -136,6 +136,12 @@ void EpollSet::leave_kernel(EpollItem* item) {
   if (!item->in_kernel) return;
   libc::epoll_ctl(epfd_, EPOLL_CTL_DEL, item->fd, nullptr);
   item->in_kernel = false;
+  // What the kernel socket had to report is gone with it. A level-triggered
+  // item ready on the stack now (a shutdown recorded before the connect) is
+  // queued, as Linux keeps an item it reported on the ready list and looks
+  // at it again; an edge-triggered one waits for the next change, as there.
+  if (!(item->events & EPOLLET) && (item->sock->events() & (item->events | kAlways)))
+    item_ready(item);
 }
 
 void EpollSet::join_kernel(EpollItem* item) {

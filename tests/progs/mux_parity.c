@@ -288,6 +288,22 @@ int main(int argc, char** argv) {
   close(ep);
   close(fd);
 
+  /* A shutdown recorded on a fresh socket (ENOTCONN, but Linux keeps it),
+   * then a connect that stays pending (no host answers on .250): the
+   * level-triggered set goes on reporting the shut reading side. */
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  rc = shutdown(fd, SHUT_RD);
+  printf("%-50s %d %s\n", "shutdown SHUT_RD of a fresh socket", rc, rc < 0 ? en(errno) : "");
+  ep = epoll_with(fd, EPOLLIN | EPOLLRDHUP, 15);
+  show_epoll("epoll LT, fresh socket shut for reading", ep, 0);
+  struct sockaddr_in nobody = addr_of(peer, 7011);
+  nobody.sin_addr.s_addr = (nobody.sin_addr.s_addr & htonl(0xffffff00)) | htonl(250);
+  rc = connect(fd, (struct sockaddr*)&nobody, sizeof nobody);
+  printf("%-50s %d %s\n", "connect to a host that does not answer", rc, rc < 0 ? en(errno) : "");
+  show_epoll("epoll LT, connecting, shut for reading", ep, 0);
+  close(ep);
+  close(fd);
+
   /* a listener is readable when a connection waits */
   int l = listener(7604);
   ep = epoll_with(l, EPOLLIN, 10);

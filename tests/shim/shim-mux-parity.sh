@@ -1,7 +1,7 @@
 # poll, ppoll, select and epoll semantics, with and without xdpload
 # (tests/progs/mux_parity.c): level and edge triggered, EPOLLONESHOT,
 # EPOLLRDHUP, HUP/ERR on reset, EPOLLOUT when a full buffer drains or
-# TCP_NOTSENT_LOWAT is cleared, a
+# TCP_NOTSENT_LOWAT is cleared, a shutdown recorded before a connect, a
 # listener readable when a connection waits, one descriptor in two sets, an
 # epoll set inside another and inside poll, close() of duplicates, select
 # over a pipe and a socket, epoll_ctl errors, EPOLLEXCLUSIVE, timeouts and
@@ -24,11 +24,13 @@ check "the kernel run held unsent bytes under TCP_NOTSENT_LOWAT" \
   grep -q "unsent bytes held by the shut window  *1$" "$tmp/kernel"
 check "the kernel run reported EPOLLOUT when the mark was cleared" \
   grep -q "once TCP_NOTSENT_LOWAT is cleared  *1 \\[14: OUT \\]" "$tmp/kernel"
+check "the kernel run reported the shut reading side while connecting" \
+  grep -q "connecting, shut for reading  *1 \\[15: IN RDHUP \\]" "$tmp/kernel"
 check "the xdpload run was accelerated" grep -q "accelerating $IF_A" "$tmp/xdpload.err"
-# Every socket the program makes is accelerated (13 TCP, 1 UDP): one
+# Every socket the program makes is accelerated (14 TCP, 1 UDP): one
 # quietly handed to the kernel would make the two runs match trivially.
-check "every socket accelerated (13 tcp and 1 udp sockets accelerated, 0 left with the kernel)" \
-  grep -q "13 tcp and 1 udp sockets accelerated, 0 left with the kernel" "$tmp/xdpload.err"
+check "every socket accelerated (14 tcp and 1 udp sockets accelerated, 0 left with the kernel)" \
+  grep -q "14 tcp and 1 udp sockets accelerated, 0 left with the kernel" "$tmp/xdpload.err"
 if diff -u "$tmp/kernel" "$tmp/xdpload"; then
   pass "identical results on $(wc -l <"$tmp/kernel") cases"
 else
