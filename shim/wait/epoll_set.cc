@@ -178,7 +178,11 @@ int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
       idx[fd] = item;
       items_.push_back(item);
       s->watchers.push_back(item);
-      if (s->accelerated) item_ready(item);  // reported if ready now
+      // Reported if ready now, and queued only then, as Linux's ep_insert
+      // does: an entry queued while not ready was found by this set's next
+      // look, so an EPOLLEXCLUSIVE set that was never told of a connection
+      // (another set had a live waiter) still reported it.
+      if (s->accelerated && (s->events() & (item->events | kAlways))) item_ready(item);
       return 0;
     }
     case EPOLL_CTL_MOD: {
