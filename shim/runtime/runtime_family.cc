@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,6 +78,10 @@ bool process_stopped(pid_t pid) {
 }
 
 bool member_alive(pid_t pid, const void* arena_base, bool look_at_image) {
+  // Our parent, while it is ours, has not exited (an exiting process gives
+  // its children to another before it is a zombie): no /proc read, which
+  // every forked child's exit made.
+  if (!look_at_image && pid == getppid()) return true;
   char path[64];
   const char state = process_state(pid);
   if (state == 0 || state == 'Z' || state == 'X' || state == 'x') return false;
@@ -124,22 +129,14 @@ bool listed(const family::vector<pid_t>& v, pid_t pid) {
 }
 void unlist(family::vector<pid_t>& v, pid_t pid) { v.erase(std::remove(v.begin(), v.end(), pid), v.end()); }
 
-// Threads of this process (/proc/self/stat, field 20); 0 when unknown.
+// Threads of this process; 0 when unknown. procfs counts them in the link
+// count of /proc/self/task (two plus one per thread, proc_task_getattr):
+// one stat, where reading /proc/self/stat was an open, a read and a close
+// in every exit of every forked child.
 int thread_count() {
-  int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char buf[1024];
-  ssize_t n = libc::read(fd, buf, sizeof buf - 1);
-  libc::close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
-  const char* p = strrchr(buf, ')');
-  if (!p) return 0;
-  // Fields after the command: state is field 3, num_threads field 20.
-  int field = 2;
-  for (; *p && field < 20; ++p)
-    if (*p == ' ') ++field;
-  return atoi(p);
+  struct stat st;
+  if (::stat("/proc/self/task", &st) != 0 || st.st_nlink < 3) return 0;
+  return int(st.st_nlink - 2);
 }
 
 }  // namespace
