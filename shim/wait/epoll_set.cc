@@ -1,12 +1,15 @@
 #include "shim/wait/epoll_set.h"
 
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <string>
 #include <cstring>
 #include <unordered_map>
 
@@ -39,6 +42,33 @@ void ensure_table() {
 }
 
 constexpr uint32_t kAlways = EPOLLERR | EPOLLHUP;
+
+// Has the kernel's registration of `fd` in `epfd` used up its one shot
+// (EPOLLONESHOT)? Linux then keeps only the private bits of its mask
+// (EP_PRIVATE_BITS: EPOLLONESHOT, EPOLLET, EPOLLWAKEUP, EPOLLEXCLUSIVE),
+// as /proc/self/fdinfo shows ("tfd: FD events: MASK"). Read only when a
+// one-shot registration leaves the kernel (a connect onto the stack).
+bool kernel_shot_used(int epfd, int fd) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
+  int f = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return false;
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = libc::read(f, buf, sizeof buf)) > 0;) text.append(buf, size_t(n));
+  libc::close(f);
+  constexpr uint32_t kPrivate = EPOLLONESHOT | EPOLLET | EPOLLWAKEUP | EPOLLEXCLUSIVE;
+  for (size_t at = 0; at < text.size();) {
+    int tfd;
+    unsigned mask;
+    if (sscanf(text.c_str() + at, "tfd: %d events: %x", &tfd, &mask) == 2 && tfd == fd)
+      return (mask & ~kPrivate) == 0;
+    size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) break;
+    at = nl + 1;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -134,14 +164,18 @@ void EpollSet::forget(EpollItem* item) {
 
 void EpollSet::leave_kernel(EpollItem* item) {
   if (!item->in_kernel) return;
+  // A one-shot registration the kernel has fired stays disarmed on the
+  // stack, until EPOLL_CTL_MOD, as on Linux.
+  if ((item->events & EPOLLONESHOT) && kernel_shot_used(epfd_, item->fd)) item->disabled = true;
   libc::epoll_ctl(epfd_, EPOLL_CTL_DEL, item->fd, nullptr);
   item->in_kernel = false;
-  // What the kernel socket had to report is gone with it. A level-triggered
-  // item ready on the stack now (a shutdown recorded before the connect) is
-  // queued, as Linux keeps an item it reported on the ready list and looks
-  // at it again; an edge-triggered one waits for the next change, as there.
-  if (!(item->events & EPOLLET) && (item->sock->events() & (item->events | kAlways)))
-    item_ready(item);
+  // What the kernel socket had to report is gone with it. An item ready on
+  // the stack now (a shutdown recorded before the connect) is queued, as
+  // Linux keeps an item it found ready on its ready list and looks at it
+  // again. Edge-triggered ones too: whether the kernel's edge was already
+  // collected cannot be told, and an extra report is harmless to a program
+  // that reads until EAGAIN where a lost one would leave it waiting.
+  if (item->sock->events() & (item->events | kAlways)) item_ready(item);
 }
 
 void EpollSet::join_kernel(EpollItem* item) {

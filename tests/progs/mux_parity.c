@@ -303,6 +303,32 @@ int main(int argc, char** argv) {
   show_epoll("epoll LT, connecting, shut for reading", ep, 0);
   close(ep);
   close(fd);
+  /* The same, edge-triggered, the edge not yet collected at the connect:
+   * Linux reports it once. */
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  shutdown(fd, SHUT_RD);
+  ep = epoll_with(fd, EPOLLIN | EPOLLRDHUP | EPOLLET, 16);
+  rc = connect(fd, (struct sockaddr*)&nobody, sizeof nobody);
+  printf("%-50s %d %s\n", "connect, ET set not yet looked at", rc, rc < 0 ? en(errno) : "");
+  show_epoll("epoll ET, connecting, shut for reading", ep, 0);
+  show_epoll("epoll ET again", ep, 0);
+  close(ep);
+  close(fd);
+  /* One-shot: fired before the connect, it stays disarmed after it until
+   * EPOLL_CTL_MOD. */
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  shutdown(fd, SHUT_RD);
+  ep = epoll_with(fd, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, 17);
+  show_epoll("epoll ONESHOT, fresh socket shut for reading", ep, 0);
+  rc = connect(fd, (struct sockaddr*)&nobody, sizeof nobody);
+  printf("%-50s %d %s\n", "connect, the one shot used", rc, rc < 0 ? en(errno) : "");
+  show_epoll("epoll ONESHOT, connecting, disarmed", ep, 0);
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+  ev.data.u32 = 17;
+  printf("%-50s %d\n", "epoll_ctl MOD re-arms it", epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev));
+  show_epoll("epoll ONESHOT, connecting, re-armed", ep, 0);
+  close(ep);
+  close(fd);
 
   /* a listener is readable when a connection waits */
   int l = listener(7604);

@@ -26,11 +26,15 @@ check "the kernel run reported EPOLLOUT when the mark was cleared" \
   grep -q "once TCP_NOTSENT_LOWAT is cleared  *1 \\[14: OUT \\]" "$tmp/kernel"
 check "the kernel run reported the shut reading side while connecting" \
   grep -q "connecting, shut for reading  *1 \\[15: IN RDHUP \\]" "$tmp/kernel"
+check "the kernel run reported the edge not collected before the connect" \
+  grep -q "epoll ET, connecting, shut for reading  *1 \\[16: IN RDHUP \\]" "$tmp/kernel"
+check "the kernel run kept the one shot used before the connect disarmed" \
+  grep -q "epoll ONESHOT, connecting, disarmed  *0$" "$tmp/kernel"
 check "the xdpload run was accelerated" grep -q "accelerating $IF_A" "$tmp/xdpload.err"
-# Every socket the program makes is accelerated (14 TCP, 1 UDP): one
+# Every socket the program makes is accelerated (16 TCP, 1 UDP): one
 # quietly handed to the kernel would make the two runs match trivially.
-check "every socket accelerated (14 tcp and 1 udp sockets accelerated, 0 left with the kernel)" \
-  grep -q "14 tcp and 1 udp sockets accelerated, 0 left with the kernel" "$tmp/xdpload.err"
+check "every socket accelerated (16 tcp and 1 udp sockets accelerated, 0 left with the kernel)" \
+  grep -q "16 tcp and 1 udp sockets accelerated, 0 left with the kernel" "$tmp/xdpload.err"
 if diff -u "$tmp/kernel" "$tmp/xdpload"; then
   pass "identical results on $(wc -l <"$tmp/kernel") cases"
 else
