@@ -6,7 +6,7 @@
 # One room a line (each room's README.md says what it holds).
 SHIM_SRCS := $(addprefix shim/intercept/,libc.cc init.cc intercept_socket.cc intercept_poll.cc \
                intercept_privilege.cc intercept_exec.cc intercept_spawn.cc) \
-             $(addprefix shim/socket/,socket.cc tcp_socket.cc tcp_handover.cc udp_socket.cc rx_cmsg.cc tx_stamps.cc tcp_tx_stamps.cc tcp_opt_stats.cc zerocopy_notices.cc socket_ops.cc fd_table.cc passed_connections.cc) \
+             $(addprefix shim/socket/,socket.cc tcp_socket.cc tcp_handover.cc udp_socket.cc rx_cmsg.cc tx_stamps.cc tcp_tx_stamps.cc tcp_opt_stats.cc zerocopy_notices.cc socket_ops.cc fd_table.cc passed_connections.cc user_memory.cc) \
              $(addprefix shim/files/,file_reader.cc send_file.cc) \
              $(addprefix shim/wait/,waiting.cc epoll_set.cc signals.cc) \
              $(addprefix shim/clock/,clock.cc tsc_clock.cc) \

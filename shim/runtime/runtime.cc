@@ -27,6 +27,7 @@
 #include "shim/socket/socket.h"
 #include "shim/socket/socket_ops.h"
 #include "shim/socket/tcp_socket.h"
+#include "shim/socket/user_memory.h"
 #include "shim/clock/tsc_clock.h"
 #include "family/shared_globals.h"
 
@@ -196,6 +197,9 @@ bool Runtime::start_stack_now(bool with_progress) {
     // The progress thread is the one that finishes the connections when a
     // signal with the default action ends the process.
     catch_fatal_signals(progress_wake_fd_);
+    // A bad pointer given to a socket call is EFAULT from here on, as on
+    // Linux, not a SIGSEGV inside the library (shim/socket/user_memory.h).
+    catch_user_faults();
     watch_progress_hold(&progress_hold_);
     progress_pending_.store(false, std::memory_order_release);
   }

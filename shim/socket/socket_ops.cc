@@ -29,6 +29,7 @@
 #include "shim/socket/cmsg_writer.h"
 #include "shim/socket/passed_connections.h"
 #include "shim/socket/udp_socket.h"
+#include "shim/socket/user_memory.h"
 #include "shim/stats/option_names.h"
 
 extern "C" {
@@ -1028,8 +1029,11 @@ void note_kernel_option(Socket* s, int fd, int level, int name);
 // read or write through them. (A NULL receive buffer is refused before the
 // kernel would refuse it: it says EAGAIN first when no data waits.)
 ssize_t check_message(const msghdr* msg) {
+  if (readable_prefix(msg, sizeof *msg) < sizeof *msg) return -EFAULT;
   if (msg->msg_iovlen > UIO_MAXIOV) return -EMSGSIZE;
   if (msg->msg_iovlen && !msg->msg_iov) return -EFAULT;
+  if (readable_prefix(msg->msg_iov, msg->msg_iovlen * sizeof(iovec)) < msg->msg_iovlen * sizeof(iovec))
+    return -EFAULT;
   size_t total = 0;
   for (size_t i = 0; i < msg->msg_iovlen; ++i) {
     const iovec& v = msg->msg_iov[i];

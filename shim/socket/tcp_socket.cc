@@ -16,6 +16,7 @@
 #include "shim/runtime/runtime.h"
 #include "shim/socket/pbuf_chain.h"
 #include "shim/socket/sockaddr_util.h"
+#include "shim/socket/user_memory.h"
 #include "shim/stats/stat_segment.h"
 #include "stack/link_netif.h"
 #include "stack/stack.h"
@@ -742,19 +743,26 @@ struct IovSource final : TcpSocket::SendSource {
   size_t voff = 0;
   IovSource(const iovec* v, int n) : iov(v), iovcnt(n) {}
 
+  // The program's memory could not be read (EFAULT): the send is what was
+  // queued before it.
+  bool faulted = false;
+
   // Copies `n` bytes starting `skip` bytes after the current position.
-  void copy_out(size_t skip, uint8_t* to, size_t n) const {
+  // False when part of them could not be read.
+  bool copy_out(size_t skip, uint8_t* to, size_t n) const {
     int i = vi;
     size_t off = voff + skip;
     while (off >= iov[i].iov_len) off -= iov[i++].iov_len;
     while (n) {
       size_t take = std::min(n, iov[i].iov_len - off);
-      memcpy(to, static_cast<const char*>(iov[i].iov_base) + off, take);
+      if (copy_from_user(to, static_cast<const char*>(iov[i].iov_base) + off, take) < take)
+        return false;
       to += take;
       n -= take;
       off = 0;
       ++i;
     }
+    return true;
   }
   void advance(size_t n) {
     while (n) {
@@ -774,30 +782,55 @@ struct IovSource final : TcpSocket::SendSource {
     int k = std::min({int(want / seg), kBatch, TcpSocket::queue_room(pcb, 2)});
     stack::LinkNetif& nif = rt.stack()->driver();
     pbuf* p[kBatch];
+    pbuf* bad = nullptr;  // the frame a copy faulted in
     int got = 0;
     for (; got < k; ++got) {
       if (!(p[got] = nif.alloc_tcp_data_pbuf(seg))) break;
       // (Recorded first: a death in the copy, which reads the program's
       // memory with the lock held, leaves them to recover_frames_in_hand.)
       nif.data_frame_in_hand(p[got]);
-      copy_out(size_t(got) * seg, static_cast<uint8_t*>(p[got]->payload), seg);
+      if (!copy_out(size_t(got) * seg, static_cast<uint8_t*>(p[got]->payload), seg)) {
+        // (Linux's tcp_sendmsg: the bytes copied before the fault are sent.
+        // The frame stays listed in hand until it is freed, below.)
+        faulted = true;
+        bad = p[got];
+        break;
+      }
     }
-    if (!got) return 0;
+    if (!got) {
+      nif.data_frames_settled();
+      if (bad) pbuf_free(bad);
+      return 0;
+    }
     const bool last = sent + size_t(got) * seg >= total;
     int queued = tcp_write_pbufs(pcb, p, u16_t(got), more || !last ? TCP_WRITE_FLAG_MORE : 0);
     nif.data_frames_settled();
+    if (bad) pbuf_free(bad);
     for (int i = queued; i < got; ++i) pbuf_free(p[i]);
     advance(size_t(queued) * seg);
     return size_t(queued) * seg;
   }
 
-  size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop*) override {
+  size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop* stop) override {
+    if (faulted) {
+      stop->end = true;
+      stop->error = -EFAULT;
+      return 0;
+    }
     while (vi < iovcnt && voff == iov[vi].iov_len) ++vi, voff = 0;
     if (size_t n = queue_in_frames(pcb, sent, total, more)) return n;
+    if (faulted) return queue(pcb, sent, total, more, stop);
     size_t n = std::min({iov[vi].iov_len - voff, size_t(tcp_sndbuf(pcb)), size_t(0xffff)});
     // Only the room in the last segment when there is some: the next call
     // may fill whole segments from frames.
     if (pcb->unsent_oversize) n = std::min(n, size_t(pcb->unsent_oversize));
+    // (tcp_write copies: what it may read is looked at first.)
+    if (size_t readable = readable_prefix(static_cast<const char*>(iov[vi].iov_base) + voff, n);
+        readable < n) {
+      faulted = true;
+      if (!readable) return queue(pcb, sent, total, more, stop);
+      n = readable;
+    }
     u8_t wflags = TCP_WRITE_FLAG_COPY;
     if (more || sent + n < total) wflags |= TCP_WRITE_FLAG_MORE;
     if (tcp_write(pcb, static_cast<const char*>(iov[vi].iov_base) + voff, u16_t(n), wflags) != ERR_OK)
@@ -1036,6 +1069,7 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
       size_t pos = rx_off;  // offset in the current pbuf
       size_t idx = 0;       // index into rx when peeking
       size_t copied = 0;
+      bool faulted = false;
       while (copied < want - got && idx < rx.size()) {
         pbuf* head = rx[idx];
         last_read_stamp = rx_stamps[idx];
@@ -1043,10 +1077,16 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
         size_t avail = head->tot_len - pos;
         size_t n = std::min(avail, iov[vi].iov_len - voff);
         n = std::min(n, want - got - copied);
-        pbuf_copy_partial(head, static_cast<char*>(iov[vi].iov_base) + voff, u16_t(n), u16_t(pos));
-        copied += n;
-        voff += n;
-        pos += n;
+        const size_t done = pbuf_to_user(head, static_cast<char*>(iov[vi].iov_base) + voff, n, pos);
+        copied += done;
+        voff += done;
+        pos += done;
+        if (done < n) {
+          // (tcp_recvmsg: what was copied before the fault is read; the
+          // rest stays for the next call.)
+          faulted = true;
+          break;
+        }
         if (pos == head->tot_len) {
           ++idx;
           pos = 0;
@@ -1070,6 +1110,7 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
       }
       // Iovecs are consumed in order: shift the view for a MSG_WAITALL loop.
       got += copied;
+      if (faulted) return got ? ssize_t(got) : -EFAULT;
       if (!waitall || got == want) return ssize_t(got);
       // Advance iov past what was filled.
       static thread_local std::vector<iovec> rest;

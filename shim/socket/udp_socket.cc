@@ -10,12 +10,14 @@
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/sockaddr_util.h"
+#include "shim/socket/user_memory.h"
 #include "shim/stats/stat_segment.h"
 
 extern "C" {
 #include "lwip/igmp.h"
 #include "lwip/ip.h"
 #include "lwip/prot/ip4.h"
+#include "lwip/stats.h"
 #include "lwip/udp.h"
 }
 
@@ -321,6 +323,9 @@ ssize_t UdpSocket::send(const iovec* iov, int iovcnt, size_t len, const SockAddr
   if (too_long(len)) return -EMSGSIZE;
   // Shut for writing: where Linux's allocation of the datagram fails.
   if (shut_wr) return -EPIPE;
+  // The datagram is copied whole, or not sent (udp_sendmsg: EFAULT).
+  for (int i = 0; i < iovcnt; ++i)
+    if (readable_prefix(iov[i].iov_base, iov[i].iov_len) < iov[i].iov_len) return -EFAULT;
   // This datagram's own record flags, if the call gave them.
   uint32_t tsflags = rx_cmsg.tsflags;
   if (ctl && ctl->tsflags >= 0)
@@ -397,12 +402,25 @@ ssize_t UdpSocket::recv_from_stack(const iovec* iov, int iovcnt, int flags, sock
     }
   }
   size_t off = 0;
-  for (int i = 0; i < iovcnt && off < d.data->tot_len; ++i) {
+  bool faulted = false;
+  for (int i = 0; i < iovcnt && off < d.data->tot_len && !faulted; ++i) {
     size_t n = std::min(iov[i].iov_len, size_t(d.data->tot_len - off));
-    pbuf_copy_partial(d.data, iov[i].iov_base, u16_t(n), u16_t(off));
+    faulted = pbuf_to_user(d.data, iov[i].iov_base, n, off) < n;
     off += n;
   }
   size_t full = d.data->tot_len;
+  if (faulted) {
+    // udp_recvmsg: a copy that faults drops the datagram (counted as an
+    // input error), unless it was only peeked at.
+    if (!(flags & MSG_PEEK)) {
+      queue.pop_front();
+      queued_bytes -= full;
+      set_queued_count();
+      pbuf_free(d.data);
+      UDP_STATS_INC(udp.err);
+    }
+    return -EFAULT;
+  }
   if (msg_flags) *msg_flags = (msg ? msg->msg_flags : 0) | (off < full ? MSG_TRUNC : 0);
   if (from && fromlen) write_sockaddr(d.from, from, fromlen, v6);
   if (!(flags & MSG_PEEK)) {

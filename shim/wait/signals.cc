@@ -20,6 +20,7 @@
 
 #include "shim/intercept/export.h"
 #include "shim/runtime/fatal_signals.h"
+#include "shim/socket/user_memory.h"
 #include "shim/intercept/libc.h"
 #include "shim/wait/waiting.h"
 #include "stack/lwip_port.h"
@@ -112,6 +113,9 @@ __attribute__((noinline)) bool defer_to_release(int sig, siginfo_t* info, void* 
 
 void wrapper(int sig, siginfo_t* info, void* ctx) {
   if (sig <= 0 || sig >= _NSIG) return;
+  // A fault of ours reading or writing the program's memory (EFAULT, as
+  // the kernel's copies fail): not the program's to see.
+  if ((sig == SIGSEGV || sig == SIGBUS) && recover_user_fault(sig, info, ctx)) return;
   // Copy: the handler may install another action for this signal.
   struct sigaction act = g_actions[sig].act;
   if (stack::CoreLock::defers_signals_here() && info && ctx && deferrable(sig, act) &&
@@ -173,6 +177,13 @@ bool is_handler(const struct sigaction* a) {
   return a->sa_handler != SIG_IGN && a->sa_handler != SIG_DFL;
 }
 
+// One of our catchers stands in for the program's SIG_DFL on `sig`: of
+// fatal signals (shim/runtime/fatal_signals.h) or of faults in our reads
+// and writes of its memory (shim/socket/user_memory.h).
+bool catcher_installed(int sig) {
+  return fatal_catcher_installed(sig) || user_fault_catcher_installed(sig);
+}
+
 int do_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (sig <= 0 || sig >= _NSIG || sig == SIGKILL || sig == SIGSTOP)
     return libc::sigaction(sig, act, old);
@@ -181,7 +192,7 @@ int do_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (had) prev_program = g_actions[sig].act;
   // Our catcher of fatal signals (shim/runtime/fatal_signals.h) stands in for
   // SIG_DFL: the program sees SIG_DFL.
-  const bool catcher = !had && fatal_catcher_installed(sig);
+  const bool catcher = !had && catcher_installed(sig);
   if (catcher) {
     prev_program = {};
     prev_program.sa_handler = SIG_DFL;
@@ -193,11 +204,12 @@ int do_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
     return rc;
   }
   if (!is_handler(act) && !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL &&
-      fatal_catcher_installed(sig)) {
+      catcher_installed(sig)) {
     // SIG_DFL again: the catcher stays.
     if (g_actions[sig].wrapped) {
       g_actions[sig].wrapped = false;
       fatal_action_changed(sig, true);
+      user_fault_action_changed(sig, true);
     }
     if (old) *old = prev_program;
     return 0;
@@ -223,6 +235,7 @@ int do_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (!is_handler(act)) g_actions[sig].wrapped = false;
   if (old) *old = had ? prev_program : kernel_old;
   fatal_action_changed(sig, !is_handler(act) && act->sa_handler == SIG_DFL);
+  user_fault_action_changed(sig, !is_handler(act) && act->sa_handler == SIG_DFL);
   return 0;
 }
 

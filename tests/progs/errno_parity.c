@@ -16,12 +16,14 @@
 #include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +42,25 @@ static void on_alarm(int s) { (void)s; ++alarms; }
     if (r_ < 0) printf("%-44s -1 %s\n", name, en(errno));          \
     else printf("%-44s ok\n", name);                                \
   } while (0)
+
+static sigjmp_buf segv_jump;
+static volatile sig_atomic_t segv_seen;
+static void on_segv(int s) {
+  (void)s;
+  ++segv_seen;
+  siglongjmp(segv_jump, 1);
+}
+/* An address nothing is mapped at, which the compiler cannot see through. */
+static volatile int* volatile unmapped = (volatile int*)16;
+__attribute__((noinline)) static void fault_in_handler_guard(void) {
+  if (!sigsetjmp(segv_jump, 1)) *unmapped = 1;
+}
+static const char* segv_action(void) {
+  struct sigaction q;
+  sigaction(SIGSEGV, NULL, &q);
+  if (q.sa_flags & SA_SIGINFO) return "a handler (SA_SIGINFO)";
+  return q.sa_handler == SIG_DFL ? "SIG_DFL" : q.sa_handler == on_segv ? "on_segv" : "other";
+}
 
 static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
@@ -99,6 +120,26 @@ int main(int argc, char** argv) {
   printf("%-44s %ld '%.5s'\n", "recv MSG_PEEK", (long)recv(fd, buf, 16, MSG_PEEK), buf);
   memset(buf, 0, 16);
   printf("%-44s %ld '%.5s'\n", "recv after the peek", (long)recv(fd, buf, 16, 0), buf);
+  /* Memory the program cannot give (a bad pointer): EFAULT, as the
+   * kernel's copies fail, and nothing sent or lost. */
+  SHOW("send from an unmapped buffer", send(fd, (void*)16, 100, MSG_NOSIGNAL));
+  struct iovec bad_iov = {(void*)16, 8};
+  struct msghdr bad_msg;
+  memset(&bad_msg, 0, sizeof bad_msg);
+  bad_msg.msg_iov = &bad_iov;
+  bad_msg.msg_iovlen = 1;
+  SHOW("sendmsg from an unmapped buffer", sendmsg(fd, &bad_msg, MSG_NOSIGNAL));
+  bad_msg.msg_iov = (struct iovec*)16;
+  SHOW("sendmsg with an unmapped iovec array", sendmsg(fd, &bad_msg, MSG_NOSIGNAL));
+  SHOW("sendmsg with an unmapped msghdr", sendmsg(fd, (struct msghdr*)16, MSG_NOSIGNAL));
+  SHOW("send 5 more bytes to the echo server", send(fd, "again", 5, 0));
+  poll(&p, 1, 2000);
+  SHOW("recv into an unmapped buffer", recv(fd, (void*)16, 100, 0));
+  bad_msg.msg_iov = &bad_iov;
+  SHOW("recvmsg into an unmapped buffer", recvmsg(fd, &bad_msg, 0));
+  SHOW("recvmsg with an unmapped msghdr", recvmsg(fd, (struct msghdr*)16, 0));
+  memset(buf, 0, 16);
+  printf("%-44s %ld '%.5s'\n", "recv after them: the echo whole", (long)recv(fd, buf, 16, 0), buf);
   len = sizeof v;
   getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len);
   printf("%-44s %d\n", "SO_TYPE", v);
@@ -377,6 +418,12 @@ int main(int argc, char** argv) {
   printf("%-44s %ld trunc=%d\n", "udp recvmsg truncated", (long)got, (m.msg_flags & MSG_TRUNC) != 0);
   send(fd, "0123456789", 10, 0);
   printf("%-44s %ld\n", "udp recv MSG_TRUNC gives the full size", (long)recv(fd, buf, 4, MSG_TRUNC));
+  /* A bad pointer: the datagram is not sent; one received into it is
+   * dropped (udp_recvmsg), the call EFAULT. */
+  SHOW("udp send from an unmapped buffer", send(fd, (void*)16, 10, 0));
+  send(fd, "0123456789", 10, 0);
+  SHOW("udp recv into an unmapped buffer", recv(fd, (void*)16, 16, 0));
+  SHOW("udp recv after it: the datagram dropped", recv(fd, buf, 16, MSG_DONTWAIT));
   /* Corked: two sends, one datagram (xdpload sends it through the kernel socket). */
   send(fd, "ab", 2, MSG_MORE);
   send(fd, "cd", 2, 0);
@@ -479,6 +526,30 @@ int main(int argc, char** argv) {
     getsockname(fd, (struct sockaddr*)&them, &len);
     printf("%-44s port %s\n", "udp getsockname: the port it sent from", them.sin_port ? "set" : "0");
   }
+  /* The program's own SIGSEGV handler sees its own faults and never the
+   * library's (a bad pointer is EFAULT); its action reads back as set. */
+  printf("%-44s %s\n", "SIGSEGV action at first", segv_action());
+  signal(SIGSEGV, on_segv);
+  printf("%-44s %s\n", "SIGSEGV action once set", segv_action());
+  SHOW("udp send from an unmapped buffer, handler set", sendto(fd, (void*)16, 5, 0, (struct sockaddr*)&a, sizeof a));
+  printf("%-44s %d\n", "the handler ran for it", (int)segv_seen);
+  fault_in_handler_guard();
+  printf("%-44s %d\n", "the program's own fault reached its handler", (int)segv_seen);
+  signal(SIGSEGV, SIG_DFL);
+  printf("%-44s %s\n", "SIGSEGV action back to SIG_DFL", segv_action());
+  SHOW("udp send from an unmapped buffer, SIG_DFL", sendto(fd, (void*)16, 5, 0, (struct sockaddr*)&a, sizeof a));
   close(fd);
+  /* A fault of the program's own under the default action still ends it
+   * by SIGSEGV. */
+  fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    *unmapped = 1;
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  printf("%-44s %s %d\n", "a child's own fault, default action", WIFSIGNALED(status) ? "signal" : "exit",
+         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
   return 0;
 }

@@ -3,7 +3,8 @@
 # and without MSG_NOSIGNAL, resets, full send buffers and partial writes,
 # SO_RCVTIMEO/SO_SNDTIMEO, EINTR with and without SA_RESTART, bind in use,
 # accept on a non-listener, shutdown, UDP ICMP errors and truncation, EMSGSIZE
-# beyond the MTU with IP_PMTUDISC_DO...) is
+# beyond the MTU with IP_PMTUDISC_DO, EFAULT for unmapped buffers, iovec
+# arrays and msghdrs with nothing sent or lost...) is
 # run on the kernel and under xdpload against the same kernel peers; every
 # line of output must be the same.
 . "$(dirname "$0")/../lib/common.sh"
@@ -22,6 +23,16 @@ in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
 cat "$tmp/xdpload.err"
 tail -14 "$tmp/kernel"
 check "the kernel run completed all cases" grep -q "udp send beyond the MTU, IP_PMTUDISC_DONT" "$tmp/kernel"
+# The bad-pointer cases mean something only as Linux answers them: EFAULT,
+# the echo after them whole, the UDP datagram received into one dropped.
+check "the kernel run gave EFAULT for a receive into an unmapped buffer" \
+  grep -q "^recv into an unmapped buffer  *-1 EFAULT" "$tmp/kernel"
+check "the kernel run kept the echo whole for the next receive" \
+  grep -q "^recv after them: the echo whole  *5 'again'" "$tmp/kernel"
+check "the kernel run dropped the datagram a receive faulted on" \
+  grep -q "^udp recv after it: the datagram dropped  *-1 EAGAIN" "$tmp/kernel"
+check "the kernel run's own faults reached its handler and, by default, ended a child" \
+  grep -q "^a child's own fault, default action  *signal 11" "$tmp/kernel"
 check "the xdpload run was accelerated" grep -q "accelerating $IF_A" "$tmp/xdpload.err"
 # Every socket the program makes on the test network is accelerated (12 TCP
 # and 6 UDP: listeners, connections made and accepted), but the local
