@@ -42,17 +42,21 @@ __attribute__((tls_model("initial-exec"))) thread_local uint64_t t_not_restart =
 
 // Handlers that must run where their signal comes: a fault's (returning
 // would fault again), abort()'s, a profiler's (its sample is of where the
-// thread is). A handler installed with SA_RESETHAND too: the kernel has
-// put SIG_DFL back, which the signal put back pending would meet.
-bool deferrable(int sig, const struct sigaction& act) {
+// thread is). (A one-shot handler, SA_RESETHAND, is deferred: its action
+// is put back for the signal put back, defer_to_release.)
+bool deferrable(int sig) {
   switch (sig) {
     case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGTRAP: case SIGSYS:
     case SIGABRT: case SIGPROF:
       return false;
     default:
-      return !(act.sa_flags & SA_RESETHAND);
+      return true;
   }
 }
+
+// Our wrapper as the kernel's action for `sig`, the program's `act` being
+// what it runs; without SA_RESETHAND, which run_program_handler does.
+void install_wrapper(int sig, const struct sigaction& act);
 
 // Realtime instances of a signal taken out of the pending queue to be put
 // back behind the deferred one, at most (more stay ahead of it).
@@ -103,6 +107,10 @@ __attribute__((noinline)) bool defer_to_release(int sig, siginfo_t* info, void* 
     pthread_sigmask(SIG_SETMASK, &was, nullptr);
     return false;
   }
+  // A one-shot handler: the kernel reset the action to SIG_DFL as it
+  // delivered the signal, which the instance put back would meet. Our
+  // wrapper stands again until the handler runs (then the reset is ours).
+  if (act.sa_flags & SA_RESETHAND) install_wrapper(sig, act);
   errno = err;
   // ...and blocked after this handler returns (the mask the kernel puts
   // back is the interrupted context's).
@@ -118,7 +126,7 @@ void wrapper(int sig, siginfo_t* info, void* ctx) {
   if ((sig == SIGSEGV || sig == SIGBUS) && recover_user_fault(sig, info, ctx)) return;
   // Copy: the handler may install another action for this signal.
   struct sigaction act = g_actions[sig].act;
-  if (stack::CoreLock::defers_signals_here() && info && ctx && deferrable(sig, act) &&
+  if (stack::CoreLock::defers_signals_here() && info && ctx && deferrable(sig) &&
       defer_to_release(sig, info, ctx, act))
     return;
   run_program_handler(sig, info, ctx, act);
@@ -129,8 +137,17 @@ void run_program_handler(int sig, siginfo_t* info, void* ctx, const struct sigac
   ++t_caught;
   if (!(act.sa_flags & SA_RESTART)) ++t_not_restart;
   if (act.sa_flags & SA_RESETHAND) {
-    // The kernel has already put SIG_DFL back; so does the program's view.
+    // The action is SIG_DFL again from here, as the handler starts: the
+    // kernel has put it back if it delivered this instance with
+    // SA_RESETHAND, not if it was deferred (our wrapper stood for it). For
+    // a signal one of our catchers stands in for SIG_DFL on, the catcher.
     g_actions[sig].wrapped = false;
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    libc::sigaction(sig, &dfl, nullptr);
+    fatal_action_changed(sig, true);
+    user_fault_action_changed(sig, true);
   }
   // A sleep of ours on this thread ends (before the handler: it may not
   // return), and the thread leaves its queues now (SleepExit).
@@ -170,6 +187,13 @@ void run_program_handler(int sig, siginfo_t* info, void* ctx, const struct sigac
   // wake-up made above (a call with its own signal mask is not ended by
   // the handler's count).
   if (sleeping && sleep) sleeping->signal();
+}
+
+void install_wrapper(int sig, const struct sigaction& act) {
+  struct sigaction installed = act;
+  installed.sa_flags = (act.sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
+  installed.sa_sigaction = wrapper;
+  libc::sigaction(sig, &installed, nullptr);
 }
 
 bool is_handler(const struct sigaction* a) {

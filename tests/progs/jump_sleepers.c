@@ -102,6 +102,21 @@ static void* kick_main(void* arg) {
   return NULL;
 }
 
+/* One signal a time, each once the main thread has put its one-shot
+ * handler (SA_RESETHAND) back: a second would meet SIG_DFL. */
+static volatile int g_oneshot_armed;
+static void* kick_main_once(void* arg) {
+  pthread_t main_thread = *(pthread_t*)arg;
+  while (!g_stop_kicking) {
+    if (g_oneshot_armed) {
+      g_oneshot_armed = 0;
+      pthread_kill(main_thread, SIGUSR2);
+    }
+    pause_ms(1);
+  }
+  return NULL;
+}
+
 #define RT_SIGNALS 300
 static volatile int g_rt_values[RT_SIGNALS];
 static volatile int g_rt_count;
@@ -225,6 +240,33 @@ int main(int argc, char** argv) {
   pthread_join(kicker, NULL);
   printf("main thread: %d jumps out of recv\n", jumps);
   echo("the jumps, then", u);
+
+  /* The same with a one-shot handler (SA_RESETHAND), put back before each
+   * recv(): the kernel resets the action as it delivers the signal. */
+  struct sigaction once = {.sa_handler = jump_out, .sa_flags = SA_RESETHAND};
+  sigemptyset(&once.sa_mask);
+  jumps = 0;
+  g_stop_kicking = 0;
+  if (pthread_create(&kicker, NULL, kick_main_once, &self)) die("pthread_create");
+  while (jumps < MAIN_JUMPS) {
+    char buf[64];
+    if (sigsetjmp(t_jump, 1)) {
+      ++jumps;
+      continue;
+    }
+    if (sigaction(SIGUSR2, &once, NULL)) die("sigaction");
+    t_armed = 1;
+    g_oneshot_armed = 1;
+    recv(u, buf, sizeof buf, 0);
+    t_armed = 0;
+  }
+  g_stop_kicking = 1;
+  pthread_join(kicker, NULL);
+  struct sigaction now;
+  sigaction(SIGUSR2, NULL, &now);
+  printf("main thread, one-shot handler: %d jumps out of recv, then SIGUSR2 is %s\n", jumps,
+         now.sa_handler == SIG_DFL ? "SIG_DFL" : "still handled");
+  echo("the one-shot jumps, then", u);
 
   /* Realtime signals queued to a thread in recv(): in order. */
   struct sigaction rt = {.sa_sigaction = note_value, .sa_flags = SA_SIGINFO};

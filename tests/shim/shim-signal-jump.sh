@@ -19,7 +19,9 @@
 #   of 100 s): the signal often comes while the thread holds the stack's
 #   lock. Before, the jump left the lock held and the program hung. Now
 #   such a signal is put back, blocked, and its handler runs as the thread
-#   lets go of the lock.
+#   lets go of the lock. The same with a one-shot handler (SA_RESETHAND),
+#   which the kernel resets to SIG_DFL as it delivers the signal: it is
+#   put back too, under our wrapper, and reset as its handler starts.
 # - A helper thread queues 300 realtime signals with values to the main
 #   thread while it waits in recv(), asleep and spinning: the handler sees
 #   each once (none lost by being put back). The order is logged, not
@@ -50,7 +52,7 @@ diff "$tmp/kernel" "$tmp/xdpload" && echo "(same transcript)"
 diff "$tmp/kernel" "$tmp/spinning" && echo "(same transcript, spinning)"
 check "the kernel path ends well (status $krc)" [ $krc -eq 0 ]
 check "every thread jumped out, and each socket served after (kernel path)" \
-  bash -c '[ "$(grep -c ": jumped out$" "$1")" -eq 5 ] && grep -q "^exclusive epoll_wait, then the other set: 1 event(s)$" "$1" && grep -q "^exclusive epoll_wait, then: accepted$" "$1" && grep -q "^exclusive, a handler returned, the other set: 0 event(s)$" "$1" && grep -q "^exclusive, a handler returned: EINTR, then 1 event(s)$" "$1" && [ "$(grep -c ": echo ping$" "$1")" -eq 5 ] && grep -q "^recv, pthread_exit: exited$" "$1" && grep -q "^accept, then: accepted$" "$1" && grep -q "^main thread: 30 jumps out of recv$" "$1" && grep -q "^realtime signals: 300, each once$" "$1" && grep -q "^all done$" "$1"' _ "$tmp/kernel"
+  bash -c '[ "$(grep -c ": jumped out$" "$1")" -eq 5 ] && grep -q "^exclusive epoll_wait, then the other set: 1 event(s)$" "$1" && grep -q "^exclusive epoll_wait, then: accepted$" "$1" && grep -q "^exclusive, a handler returned, the other set: 0 event(s)$" "$1" && grep -q "^exclusive, a handler returned: EINTR, then 1 event(s)$" "$1" && [ "$(grep -c ": echo ping$" "$1")" -eq 6 ] && grep -q "^recv, pthread_exit: exited$" "$1" && grep -q "^accept, then: accepted$" "$1" && grep -q "^main thread: 30 jumps out of recv$" "$1" && grep -q "^main thread, one-shot handler: 30 jumps out of recv, then SIGUSR2 is SIG_DFL$" "$1" && grep -q "^realtime signals: 300, each once$" "$1" && grep -q "^all done$" "$1"' _ "$tmp/kernel"
 check "under xdpload the program ends well (status $xrc: 124 hung, 139 crashed)" [ $xrc -eq 0 ]
 check "the same transcript under xdpload" cmp -s "$tmp/kernel" "$tmp/xdpload"
 check "spinning, the program ends well too (status $src)" [ $src -eq 0 ]
