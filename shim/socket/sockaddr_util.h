@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "shim/socket/socket.h"
+#include "shim/socket/user_memory.h"
 
 namespace xdpload::shim {
 
@@ -49,8 +50,19 @@ inline int read_sockaddr(const sockaddr* sa, socklen_t len, SockAddr* out, bool 
 
 // Writes like the kernel: as much as fits, *len set to the full size; an
 // AF_INET6 socket gets the v4-mapped form.
-inline void write_sockaddr(const SockAddr& a, sockaddr* sa, socklen_t* len, bool v6 = false) {
-  if (!sa || !len) return;
+// The program's address buffer and its length can be read and written
+// (move_addr_to_user's EFAULT otherwise).
+inline bool sockaddr_writable(sockaddr* sa, socklen_t* len, bool v6) {
+  if (writable_prefix(len, sizeof *len) < sizeof *len) return false;
+  const size_t n = std::min<size_t>(*len, v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+  return writable_prefix(sa, n) == n;
+}
+
+// False (nothing written) when the program's memory cannot take it: the
+// caller's EFAULT.
+inline bool write_sockaddr(const SockAddr& a, sockaddr* sa, socklen_t* len, bool v6 = false) {
+  if (!sa || !len) return true;
+  if (!sockaddr_writable(sa, len, v6)) return false;
   if (v6) {
     sockaddr_in6 in6{};
     in6.sin6_family = AF_INET6;
@@ -62,7 +74,7 @@ inline void write_sockaddr(const SockAddr& a, sockaddr* sa, socklen_t* len, bool
     }
     memcpy(sa, &in6, std::min<socklen_t>(*len, sizeof in6));
     *len = sizeof in6;
-    return;
+    return true;
   }
   sockaddr_in in{};
   in.sin_family = AF_INET;
@@ -70,6 +82,7 @@ inline void write_sockaddr(const SockAddr& a, sockaddr* sa, socklen_t* len, bool
   in.sin_addr.s_addr = a.ip;
   memcpy(sa, &in, std::min<socklen_t>(*len, sizeof in));
   *len = sizeof in;
+  return true;
 }
 
 // The socket's address for binding the kernel socket to ip:port.

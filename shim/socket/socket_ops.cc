@@ -1837,8 +1837,7 @@ int op_getsockname(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
     return libc::getsockname(fd, addr, len) == 0 ? 0 : neg_errno();
   if (!addr || !len) return -EFAULT;
   CoreGuard g;
-  write_sockaddr(s->local, addr, len, s->v6);
-  return 0;
+  return write_sockaddr(s->local, addr, len, s->v6) ? 0 : -EFAULT;
 }
 
 int op_getpeername(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
@@ -1851,8 +1850,7 @@ int op_getpeername(Socket* s, int fd, sockaddr* addr, socklen_t* len) {
   // The kernel asks the socket first, then writes to the program's memory.
   if (!connected) return -ENOTCONN;
   if (!addr || !len) return -EFAULT;
-  write_sockaddr(s->remote, addr, len, s->v6);
-  return 0;
+  return write_sockaddr(s->remote, addr, len, s->v6) ? 0 : -EFAULT;
 }
 
 // ---- descriptors ----

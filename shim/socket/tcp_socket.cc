@@ -683,6 +683,9 @@ int TcpSocket::connect(const SockAddr& to) {
 int TcpSocket::accept_from_stack(int flags, sockaddr* addr, socklen_t* len) {
   if (state != State::Listening) return -EINVAL;
   if (accept_queue.empty()) return -EAGAIN;
+  // An address buffer the program's memory cannot take: EFAULT, looked at
+  // first. (Linux closes the connection it took; here it stays queued.)
+  if (addr && len && !sockaddr_writable(addr, len, v6)) return -EFAULT;
   TcpSocket* c = accept_queue.front();
   // The descriptor the program gets: a real socket, so that everything we
   // do not intercept (fstat, SCM_RIGHTS...) sees a socket.

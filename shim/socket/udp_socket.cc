@@ -422,7 +422,9 @@ ssize_t UdpSocket::recv_from_stack(const iovec* iov, int iovcnt, int flags, sock
     return -EFAULT;
   }
   if (msg_flags) *msg_flags = (msg ? msg->msg_flags : 0) | (off < full ? MSG_TRUNC : 0);
-  if (from && fromlen) write_sockaddr(d.from, from, fromlen, v6);
+  // (The address goes to the program last, as move_addr_to_user does: a
+  // place it cannot be written is EFAULT, the datagram read.)
+  const bool from_written = !(from && fromlen) || write_sockaddr(d.from, from, fromlen, v6);
   if (!(flags & MSG_PEEK)) {
     note_read_stamp(rx_cmsg, d.meta, &sk_stamp_ns);
     queue.pop_front();
@@ -430,6 +432,7 @@ ssize_t UdpSocket::recv_from_stack(const iovec* iov, int iovcnt, int flags, sock
     set_queued_count();
     pbuf_free(d.data);
   }
+  if (!from_written) return -EFAULT;
   return ssize_t((flags & MSG_TRUNC) ? full : off);
 }
 

@@ -152,6 +152,9 @@ int main(int argc, char** argv) {
   getpeername(fd, (struct sockaddr*)&them, &len);
   printf("%-44s %s port-set=%d len=%u\n", "getsockname", inet_ntoa(me.sin_addr), me.sin_port != 0, len);
   printf("%-44s %s:%d\n", "getpeername", inet_ntoa(them.sin_addr), ntohs(them.sin_port));
+  len = sizeof me;
+  SHOW("getsockname to unmapped memory", getsockname(fd, (struct sockaddr*)16, &len));
+  SHOW("getpeername, its length unmapped", getpeername(fd, (struct sockaddr*)&them, (socklen_t*)16));
   SHOW("shutdown SHUT_WR", shutdown(fd, SHUT_WR));
   sigpipes = 0;
   SHOW("send after SHUT_WR", send(fd, "x", 1, 0));
@@ -424,6 +427,14 @@ int main(int argc, char** argv) {
   send(fd, "0123456789", 10, 0);
   SHOW("udp recv into an unmapped buffer", recv(fd, (void*)16, 16, 0));
   SHOW("udp recv after it: the datagram dropped", recv(fd, buf, 16, MSG_DONTWAIT));
+  send(fd, "0123456789", 10, 0);
+  {
+    socklen_t fl = sizeof(struct sockaddr_in);
+    SHOW("udp recvfrom, its address to unmapped memory", recvfrom(fd, buf, 16, 0, (struct sockaddr*)16, &fl));
+  }
+  SHOW("udp recv after it: that datagram was read", recv(fd, buf, 16, MSG_DONTWAIT));
+  len = sizeof them;
+  SHOW("udp getpeername to unmapped memory", getpeername(fd, (struct sockaddr*)16, &len));
   /* Corked: two sends, one datagram (xdpload sends it through the kernel socket). */
   send(fd, "ab", 2, MSG_MORE);
   send(fd, "cd", 2, 0);

@@ -31,6 +31,8 @@ check "the kernel run kept the echo whole for the next receive" \
   grep -q "^recv after them: the echo whole  *5 'again'" "$tmp/kernel"
 check "the kernel run dropped the datagram a receive faulted on" \
   grep -q "^udp recv after it: the datagram dropped  *-1 EAGAIN" "$tmp/kernel"
+check "the kernel run gave EFAULT for addresses to unmapped memory, the datagram read" \
+  bash -c 'grep -q "^getsockname to unmapped memory  *-1 EFAULT" "$1" && grep -q "^udp recvfrom, its address to unmapped memory  *-1 EFAULT" "$1" && grep -q "^udp recv after it: that datagram was read  *-1 EAGAIN" "$1"' _ "$tmp/kernel"
 check "the kernel run's own faults reached its handler and, by default, ended a child" \
   grep -q "^a child's own fault, default action  *signal 11" "$tmp/kernel"
 check "the xdpload run was accelerated" grep -q "accelerating $IF_A" "$tmp/xdpload.err"
