@@ -125,6 +125,24 @@ static int epoll_with(int fd, unsigned events, unsigned tag) {
   return ep;
 }
 
+/* A fresh non-blocking TCP socket shut for reading (ENOTCONN, which Linux
+ * records all the same); `show`: print the shutdown's result. */
+static int shut_fresh_socket(int show) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int rc = shutdown(fd, SHUT_RD);
+  if (show) printf("%-50s %d %s\n", "shutdown SHUT_RD of a fresh socket", rc, rc < 0 ? en(errno) : "");
+  return fd;
+}
+
+/* A connect that stays pending: .250 of the peer's subnet, where no host
+ * answers. */
+static void connect_nowhere(int fd, const char* what) {
+  struct sockaddr_in nobody = addr_of(peer, 7011);
+  nobody.sin_addr.s_addr = (nobody.sin_addr.s_addr & htonl(0xffffff00)) | htonl(250);
+  int rc = connect(fd, (struct sockaddr*)&nobody, sizeof nobody);
+  printf("%-50s %d %s\n", what, rc, rc < 0 ? en(errno) : "");
+}
+
 static volatile sig_atomic_t usr1;
 static void on_usr1(int s) {
   (void)s;
@@ -291,37 +309,28 @@ int main(int argc, char** argv) {
   /* A shutdown recorded on a fresh socket (ENOTCONN, but Linux keeps it),
    * then a connect that stays pending (no host answers on .250): the
    * level-triggered set goes on reporting the shut reading side. */
-  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  rc = shutdown(fd, SHUT_RD);
-  printf("%-50s %d %s\n", "shutdown SHUT_RD of a fresh socket", rc, rc < 0 ? en(errno) : "");
+  fd = shut_fresh_socket(1);
   ep = epoll_with(fd, EPOLLIN | EPOLLRDHUP, 15);
   show_epoll("epoll LT, fresh socket shut for reading", ep, 0);
-  struct sockaddr_in nobody = addr_of(peer, 7011);
-  nobody.sin_addr.s_addr = (nobody.sin_addr.s_addr & htonl(0xffffff00)) | htonl(250);
-  rc = connect(fd, (struct sockaddr*)&nobody, sizeof nobody);
-  printf("%-50s %d %s\n", "connect to a host that does not answer", rc, rc < 0 ? en(errno) : "");
+  connect_nowhere(fd, "connect to a host that does not answer");
   show_epoll("epoll LT, connecting, shut for reading", ep, 0);
   close(ep);
   close(fd);
   /* The same, edge-triggered, the edge not yet collected at the connect:
    * Linux reports it once. */
-  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  shutdown(fd, SHUT_RD);
+  fd = shut_fresh_socket(0);
   ep = epoll_with(fd, EPOLLIN | EPOLLRDHUP | EPOLLET, 16);
-  rc = connect(fd, (struct sockaddr*)&nobody, sizeof nobody);
-  printf("%-50s %d %s\n", "connect, ET set not yet looked at", rc, rc < 0 ? en(errno) : "");
+  connect_nowhere(fd, "connect, ET set not yet looked at");
   show_epoll("epoll ET, connecting, shut for reading", ep, 0);
   show_epoll("epoll ET again", ep, 0);
   close(ep);
   close(fd);
   /* One-shot: fired before the connect, it stays disarmed after it until
    * EPOLL_CTL_MOD. */
-  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  shutdown(fd, SHUT_RD);
+  fd = shut_fresh_socket(0);
   ep = epoll_with(fd, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, 17);
   show_epoll("epoll ONESHOT, fresh socket shut for reading", ep, 0);
-  rc = connect(fd, (struct sockaddr*)&nobody, sizeof nobody);
-  printf("%-50s %d %s\n", "connect, the one shot used", rc, rc < 0 ? en(errno) : "");
+  connect_nowhere(fd, "connect, the one shot used");
   show_epoll("epoll ONESHOT, connecting, disarmed", ep, 0);
   ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
   ev.data.u32 = 17;
