@@ -22,6 +22,7 @@ inline int read_sockaddr(const sockaddr* sa, socklen_t len, SockAddr* out, bool 
   // As the kernel takes an address from a program (move_addr_to_kernel).
   if (len > sizeof(sockaddr_storage)) return -EINVAL;
   if (!sa && len) return -EFAULT;
+  if (len && readable_prefix(sa, len) < len) return -EFAULT;
   if (!sa || len < sizeof(sa_family_t)) return -EINVAL;
   if (sa->sa_family == AF_INET) {
     if (len < sizeof(sockaddr_in)) return -EINVAL;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "shim/socket/cmsg_writer.h"
+#include "shim/socket/user_memory.h"
 
 namespace xdpload::shim {
 
@@ -87,7 +88,8 @@ ssize_t TxStamps::take(msghdr* msg, const RxCmsgOptions& o, int ifindex, bool v6
   size_t off = 0;
   for (size_t i = 0; i < msg->msg_iovlen && off < e.frame.size(); ++i) {
     size_t n = std::min(msg->msg_iov[i].iov_len, e.frame.size() - off);
-    if (n) memcpy(msg->msg_iov[i].iov_base, e.frame.data() + off, n);
+    // (ip_recv_error: an entry whose copy faults is taken all the same.)
+    if (n && copy_to_user(msg->msg_iov[i].iov_base, e.frame.data() + off, n) < n) return -EFAULT;
     off += n;
   }
   msg->msg_flags = MSG_ERRQUEUE | (off < e.frame.size() ? MSG_TRUNC : 0);

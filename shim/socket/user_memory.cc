@@ -13,9 +13,9 @@
 
 #if defined(__x86_64__)
 // xdpload_user_touch(p): 1 if the byte at p can be read, else 0.
-// xdpload_user_touch_write(p): 1 if the byte at p can be read and written
-// (it is written back as it was: only ever a byte the caller is about to
-// overwrite), else 0. The catcher sends a fault at one of their loads or
+// xdpload_user_touch_write(p): 1 if the byte at p can be written, else 0
+// (an atomic or of 0: the byte unchanged, one fault on a page never
+// touched, a huge zero page not split by a read first). The catcher sends a fault at one of their loads or
 // stores to their failure exit.
 asm(R"(
   .text
@@ -37,14 +37,10 @@ xdpload_user_touch_load:
   .hidden xdpload_user_touch_write
   .type xdpload_user_touch_write, @function
 xdpload_user_touch_write:
-  .globl xdpload_user_touch_write_load
-  .hidden xdpload_user_touch_write_load
-xdpload_user_touch_write_load:
-  movzbl (%rdi), %eax
-  .globl xdpload_user_touch_write_store
-  .hidden xdpload_user_touch_write_store
-xdpload_user_touch_write_store:
-  movb %al, (%rdi)
+  .globl xdpload_user_touch_write_insn
+  .hidden xdpload_user_touch_write_insn
+xdpload_user_touch_write_insn:
+  lock orb $0, (%rdi)
   movl $1, %eax
   ret
   .size xdpload_user_touch_write, .-xdpload_user_touch_write
@@ -60,8 +56,8 @@ xdpload_user_touch_fail:
 extern "C" {
 int xdpload_user_touch(const void* p);
 int xdpload_user_touch_write(void* p);
-extern const char xdpload_user_touch_load[], xdpload_user_touch_write_load[],
-    xdpload_user_touch_write_store[], xdpload_user_touch_fail[];
+extern const char xdpload_user_touch_load[], xdpload_user_touch_write_insn[],
+    xdpload_user_touch_fail[];
 }
 #define XDPLOAD_USER_FAULTS 1
 #endif
@@ -105,8 +101,13 @@ size_t usable_prefix(uintptr_t start, size_t n, Touch touch) {
   if (!n) return 0;
 #ifdef XDPLOAD_USER_FAULTS
   constexpr uintptr_t kPage = 4096;  // (the smallest: larger pages are touched more than once)
-  for (uintptr_t at = start; at < start + n; at = (at & ~(kPage - 1)) + kPage)
-    if (!touch(at)) return at - start;
+  // (Counted in bytes, not compared as addresses: a range that runs past
+  // the top of memory, MAP_FAILED's, would wrap.)
+  for (size_t done = 0; done < n;) {
+    const uintptr_t at = start + done;
+    if (!touch(at)) return done;
+    done += kPage - (at & (kPage - 1));
+  }
 #else
   (void)start;
   (void)touch;
@@ -192,8 +193,7 @@ bool recover_user_fault(int sig, const siginfo_t* info, void* ctx) {
 #ifdef XDPLOAD_USER_FAULTS
   if ((sig != SIGSEGV && sig != SIGBUS) || !ctx || (info && info->si_code <= 0)) return false;
   greg_t& ip = static_cast<ucontext_t*>(ctx)->uc_mcontext.gregs[REG_RIP];
-  if (ip == greg_t(xdpload_user_touch_load) || ip == greg_t(xdpload_user_touch_write_load) ||
-      ip == greg_t(xdpload_user_touch_write_store)) {
+  if (ip == greg_t(xdpload_user_touch_load) || ip == greg_t(xdpload_user_touch_write_insn)) {
     ip = greg_t(xdpload_user_touch_fail);
     return true;
   }

@@ -5,7 +5,7 @@
 // killed the program with SIGSEGV where Linux returns EFAULT.
 //
 // The same way here: two tiny routines in assembly touch one byte of the
-// program's memory (a load; a load and a store of the same value), and a
+// program's memory (a load; an atomic or of 0), and a
 // SIGSEGV/SIGBUS catcher that finds the fault at one of their instructions
 // moves the context to their failure exit and returns. A copy touches the
 // program's side once a page first, then copies with memcpy (a fault-safe
@@ -32,8 +32,7 @@ size_t copy_to_user(void* to, const void* from, size_t n);
 // How many of the `n` bytes at `p` can be read: n, or the bytes before the
 // first page that cannot (page granular: one byte read a page).
 size_t readable_prefix(const void* p, size_t n);
-// The same for writing, by writing back a byte a page as it was: only for
-// memory the caller is about to overwrite.
+// The same for writing (an atomic or of 0 into a byte a page: unchanged).
 size_t writable_prefix(void* p, size_t n);
 
 // Copies `n` bytes of a pbuf chain, from `offset` on, to the program's

@@ -238,10 +238,16 @@ int do_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
     if (old) *old = prev_program;
     return 0;
   }
+  // (Read before *old is written: the program may pass one struct as both.)
+  const bool to_default = !is_handler(act) && act->sa_handler == SIG_DFL;
   struct sigaction installed = *act;
   if (is_handler(act)) {
     installed.sa_flags |= SA_SIGINFO;
     installed.sa_sigaction = wrapper;
+    // A one-shot handler of a fault: the kernel would reset it as it
+    // delivers a fault of ours too, which the wrapper recovers without the
+    // handler; run_program_handler makes the reset when the handler runs.
+    if (sig == SIGSEGV || sig == SIGBUS) installed.sa_flags &= ~SA_RESETHAND;
     // Record before installing: the signal may arrive at once.
     g_actions[sig].act = *act;
     std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -258,8 +264,8 @@ int do_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   }
   if (!is_handler(act)) g_actions[sig].wrapped = false;
   if (old) *old = had ? prev_program : kernel_old;
-  fatal_action_changed(sig, !is_handler(act) && act->sa_handler == SIG_DFL);
-  user_fault_action_changed(sig, !is_handler(act) && act->sa_handler == SIG_DFL);
+  fatal_action_changed(sig, to_default);
+  user_fault_action_changed(sig, to_default);
   return 0;
 }
 

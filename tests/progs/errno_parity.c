@@ -546,6 +546,30 @@ int main(int argc, char** argv) {
   printf("%-44s %d\n", "the handler ran for it", (int)segv_seen);
   fault_in_handler_guard();
   printf("%-44s %d\n", "the program's own fault reached its handler", (int)segv_seen);
+  /* A one-shot handler (SA_RESETHAND, as crash reporters install): a bad
+   * pointer does not use it up; the program's own fault does. */
+  struct sigaction oneshot;
+  memset(&oneshot, 0, sizeof oneshot);
+  oneshot.sa_handler = on_segv;
+  oneshot.sa_flags = SA_RESETHAND | SA_NODEFER;
+  sigaction(SIGSEGV, &oneshot, NULL);
+  SHOW("udp send from an unmapped buffer, one-shot set", sendto(fd, (void*)16, 5, 0, (struct sockaddr*)&a, sizeof a));
+  printf("%-44s %s\n", "SIGSEGV action after it", segv_action());
+  fault_in_handler_guard();
+  printf("%-44s %d, then %s\n", "the own fault reached the one-shot", (int)segv_seen, segv_action());
+  /* One struct passed as both the new action and the old. */
+  struct sigaction both;
+  memset(&both, 0, sizeof both);
+  both.sa_handler = on_segv;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wrestrict"
+  sigaction(SIGSEGV, &both, &both);
+#pragma GCC diagnostic pop
+  printf("%-44s %s\n", "sigaction(new == old): the old action", both.sa_handler == SIG_DFL ? "SIG_DFL" : "other");
+  SHOW("udp send from an unmapped buffer, after it", sendto(fd, (void*)16, 5, 0, (struct sockaddr*)&a, sizeof a));
+  fault_in_handler_guard();
+  printf("%-44s %d\n", "the own fault reached the handler again", (int)segv_seen);
+  SHOW("udp sendto an unmapped address", sendto(fd, "x", 1, 0, (struct sockaddr*)16, sizeof a));
   signal(SIGSEGV, SIG_DFL);
   printf("%-44s %s\n", "SIGSEGV action back to SIG_DFL", segv_action());
   SHOW("udp send from an unmapped buffer, SIG_DFL", sendto(fd, (void*)16, 5, 0, (struct sockaddr*)&a, sizeof a));

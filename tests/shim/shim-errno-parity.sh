@@ -21,7 +21,7 @@ in_a "$BUILD/tests/errno_parity" "$IP_B" "$IP_A" >"$tmp/kernel" 2>"$tmp/kernel.e
 in_a env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_IFACE="$IF_A" XDPLOAD_LOG=1 \
   "$BUILD/tests/errno_parity" "$IP_B" "$IP_A" >"$tmp/xdpload" 2>"$tmp/xdpload.err"
 cat "$tmp/xdpload.err"
-tail -14 "$tmp/kernel"
+tail -24 "$tmp/kernel"
 check "the kernel run completed all cases" grep -q "udp send beyond the MTU, IP_PMTUDISC_DONT" "$tmp/kernel"
 # The bad-pointer cases mean something only as Linux answers them: EFAULT,
 # the echo after them whole, the UDP datagram received into one dropped.
