@@ -814,15 +814,18 @@ struct IovSource final : TcpSocket::SendSource {
     return size_t(queued) * seg;
   }
 
+  // Nothing more after a fault: the send is what was queued (or EFAULT).
+  static size_t stop_at_fault(Stop* stop) {
+    stop->end = true;
+    stop->error = -EFAULT;
+    return 0;
+  }
+
   size_t queue(tcp_pcb* pcb, size_t sent, size_t total, bool more, Stop* stop) override {
-    if (faulted) {
-      stop->end = true;
-      stop->error = -EFAULT;
-      return 0;
-    }
+    if (faulted) return stop_at_fault(stop);
     while (vi < iovcnt && voff == iov[vi].iov_len) ++vi, voff = 0;
     if (size_t n = queue_in_frames(pcb, sent, total, more)) return n;
-    if (faulted) return queue(pcb, sent, total, more, stop);
+    if (faulted) return stop_at_fault(stop);
     size_t n = std::min({iov[vi].iov_len - voff, size_t(tcp_sndbuf(pcb)), size_t(0xffff)});
     // Only the room in the last segment when there is some: the next call
     // may fill whole segments from frames.
@@ -831,7 +834,7 @@ struct IovSource final : TcpSocket::SendSource {
     if (size_t readable = readable_prefix(static_cast<const char*>(iov[vi].iov_base) + voff, n);
         readable < n) {
       faulted = true;
-      if (!readable) return queue(pcb, sent, total, more, stop);
+      if (!readable) return stop_at_fault(stop);
       n = readable;
     }
     u8_t wflags = TCP_WRITE_FLAG_COPY;

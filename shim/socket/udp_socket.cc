@@ -409,14 +409,17 @@ ssize_t UdpSocket::recv_from_stack(const iovec* iov, int iovcnt, int flags, sock
     off += n;
   }
   size_t full = d.data->tot_len;
+  auto take_front = [&] {
+    queue.pop_front();
+    queued_bytes -= full;
+    set_queued_count();
+    pbuf_free(d.data);
+  };
   if (faulted) {
     // udp_recvmsg: a copy that faults drops the datagram (counted as an
     // input error), unless it was only peeked at.
     if (!(flags & MSG_PEEK)) {
-      queue.pop_front();
-      queued_bytes -= full;
-      set_queued_count();
-      pbuf_free(d.data);
+      take_front();
       UDP_STATS_INC(udp.err);
     }
     return -EFAULT;
@@ -427,10 +430,7 @@ ssize_t UdpSocket::recv_from_stack(const iovec* iov, int iovcnt, int flags, sock
   const bool from_written = !(from && fromlen) || write_sockaddr(d.from, from, fromlen, v6);
   if (!(flags & MSG_PEEK)) {
     note_read_stamp(rx_cmsg, d.meta, &sk_stamp_ns);
-    queue.pop_front();
-    queued_bytes -= full;
-    set_queued_count();
-    pbuf_free(d.data);
+    take_front();
   }
   if (!from_written) return -EFAULT;
   return ssize_t((flags & MSG_TRUNC) ? full : off);
