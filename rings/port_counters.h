@@ -15,7 +15,7 @@ constexpr uint32_t kMaxQueues = 64;
 // program saw arrive on it.
 struct QueueCounters {
   uint64_t rx_frames = 0;  // descriptors taken off this queue's rx ring
-  uint64_t tx_frames = 0;  // descriptors put on its tx ring (the transmit queue only)
+  uint64_t tx_frames = 0;  // descriptors put on its tx ring (a transmit queue of some process)
   // Read from the kernel (XDP_STATISTICS of this queue's socket) and from
   // the steering program's per-queue counts when stats are refreshed.
   uint64_t rx_dropped = 0;
@@ -36,6 +36,9 @@ struct PortCounters {
   // Of the kicks, those made just after the stack's lock was released
   // (XskPort::kick_after_release; counted atomically, outside the lock).
   uint64_t kicks_after_release = 0;
+  // Kicks of a tx ring whose frames had waited a tenth of a second
+  // (XskPort::kick_stale_rings: left by a process killed before its kick).
+  uint64_t stale_tx_kicks = 0;
   uint64_t fill_wakeups = 0;  // wake-ups the kernel asked for on a fill ring
   uint64_t bad_frees = 0;     // frames given back twice or from outside the UMEM
   // Read from the kernel (XDP_STATISTICS, summed over the queues' sockets)

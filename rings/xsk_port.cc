@@ -7,6 +7,7 @@
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -322,17 +323,17 @@ int XskPort::make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText
     }
   }
   // Every socket has a fill and a completion ring of its own (a socket on
-  // another queue cannot use the owner's) and an rx ring; only the owner
-  // transmits, so only it has a tx ring.
+  // another queue cannot use the owner's), an rx ring and a tx ring: a
+  // process transmits on one socket, the owner's unless it is a forked
+  // child given another (transmit_on_queue()).
   uint32_t size = ring_size;
   const int ring_opts[] = {XDP_UMEM_FILL_RING, XDP_UMEM_COMPLETION_RING, XDP_RX_RING,
                            XDP_TX_RING};
   for (int opt : ring_opts) {
-    if (opt == XDP_TX_RING && !owns_umem) continue;
     if (setsockopt(q.fd, SOL_XDP, opt, &size, sizeof size) != 0)
       return why->set(errno, "cannot size the AF_XDP rings to %u: %m", size);
   }
-  return map_rings(q, size, /*fill_comp=*/true, /*tx=*/owns_umem, why);
+  return map_rings(q, size, /*fill_comp=*/true, /*tx=*/true, why);
 }
 
 int XskPort::map_rings(Queue& q, uint32_t size, bool fill_comp, bool tx, ErrorText* why) {
@@ -490,19 +491,22 @@ uint32_t XskPort::reap() {
   // A broker's program: the broker reaps the shared completion ring and
   // passes our sent frames back with its grants.
   if (control_) return trade_with_broker();
-  // Only the owner transmits, so only its completion ring ever fills; the
-  // other sockets' completion rings exist because the kernel requires them.
-  Queue& q = queues_[0];
-  uint32_t idx;
-  uint32_t n = q.comp.peek(q.comp.size(), &idx);
-  for (uint32_t i = 0; i < n; ++i)
-    sent_frame_done(q.comp.at(idx + i));
-  if (n) q.comp.release(n);
-  return n;
+  // Only the rings transmitted on have completions to look at (one, in a
+  // process alone).
+  uint32_t total = 0;
+  for (uint64_t m = tx_used_; m; m &= m - 1) {
+    Queue& q = queues_[__builtin_ctzll(m)];
+    uint32_t idx;
+    uint32_t n = q.comp.peek(q.comp.size(), &idx);
+    for (uint32_t i = 0; i < n; ++i)
+      sent_frame_done(q.comp.at(idx + i));
+    if (n) q.comp.release(n);
+    total += n;
+  }
+  return total;
 }
 
-void XskPort::kick_tx() {
-  Queue& q = queues_[0];
+void XskPort::kick_tx(Queue& q) {
   tx_blocked_ = false;
   // Copy mode sends a bounded batch per call and answers EAGAIN while more is
   // left, EBUSY when the completion ring is full: keep going while the kernel
@@ -547,37 +551,72 @@ void XskPort::kick_tx() {
 }
 
 uint32_t XskPort::flush() {
-  Queue& q = queues_[0];
-  if (tx_unsubmitted_) {
-    q.tx.submit();
-    tx_unsubmitted_ = 0;
+  // Our ring, and the rings written since the last flush (another
+  // process's when it queued datagrams and left them for a later flush,
+  // runtime.h's tx_unkicked). Another ring with frames left from before is
+  // its own process's to kick: it noted itself again if its kick left any
+  // (kick_after_release()); kick_stale_rings() sends what a dead one left.
+  for (uint64_t m = tx_dirty_ | (uint64_t(1) << tx_queue()); m; m &= m - 1) {
+    Queue& q = queues_[__builtin_ctzll(m)];
+    // (Only a ring written to: the store takes the producer index's cache
+    // line from the CPU where the kernel reads it, and a spinning program
+    // flushes at every poll.)
+    if (tx_dirty_ & m & -m) q.tx.submit();
+    if (q.tx.outstanding() && q.tx.needs_wakeup()) {
+      if (kick_after_release_) note_kick(m & -m);
+      else kick_tx(q);
+    }
   }
-  if (q.tx.outstanding() && q.tx.needs_wakeup()) {
-    if (kick_after_release_) __atomic_store_n(&kick_noted_, true, __ATOMIC_RELEASE);
-    else kick_tx();
-  }
+  tx_dirty_ = 0;
+  tx_unsubmitted_ = 0;
   reap();
-  return q.tx.outstanding();
+  return tx_pending();
+}
+
+void XskPort::kick_stale_rings() {
+  if (control_) return;  // (under a broker, flush() kicks the one ring whenever it holds frames)
+  for (uint64_t m = tx_used_; m; m &= m - 1) {
+    Queue& q = queues_[__builtin_ctzll(m)];
+    // Frames waiting at the last look, and none consumed since.
+    const uint32_t consumed = __atomic_load_n(q.tx.consumer_index(), __ATOMIC_ACQUIRE);
+    const bool waiting = q.tx.published() != 0;
+    const bool waited = waiting && q.tx_waiting_at_look && consumed == q.tx_consumed_at_look;
+    q.tx_consumed_at_look = consumed;
+    q.tx_waiting_at_look = waiting;
+    if (waited) {
+      ++counters_->stale_tx_kicks;
+      kick_tx(q);
+    }
+  }
 }
 
 bool XskPort::kick_after_release() {
-  if (!take_kick_note()) return true;
-  // The ring's shared indexes only: another thread may be queueing.
-  Queue& q = queues_[0];
-  uint32_t left = q.tx.published();
-  for (int spins = 0; left && spins < 64; ++spins) {
-    __atomic_fetch_add(&counters_->kicks_after_release, 1, __ATOMIC_RELAXED);
-    const ssize_t kicked = sendto(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0);
-    if (kicked >= 0) return true;  // sent (copy mode), or the driver woken
-    const int err = errno;
-    const uint32_t now_left = q.tx.published();
-    // Copy mode sends a bounded batch per call (EAGAIN while more is left);
-    // EAGAIN without progress is a full completion ring, EBUSY too.
-    if ((err != EAGAIN && err != EINTR) || now_left >= left) break;
-    left = now_left;
+  uint64_t rings = take_kick_notes();
+  if (!rings) return true;
+  if (test_dies_in_kick_) raise(SIGKILL);
+  uint64_t stuck = 0;
+  for (; rings; rings &= rings - 1) {
+    // The ring's shared indexes only: another thread may be queueing.
+    Queue& q = queues_[__builtin_ctzll(rings)];
+    uint32_t left = q.tx.published();
+    for (int spins = 0; left && spins < 64; ++spins) {
+      __atomic_fetch_add(&counters_->kicks_after_release, 1, __ATOMIC_RELAXED);
+      const ssize_t kicked = sendto(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+      if (kicked >= 0) {  // sent (copy mode), or the driver woken
+        left = 0;
+        break;
+      }
+      const int err = errno;
+      const uint32_t now_left = q.tx.published();
+      // Copy mode sends a bounded batch per call (EAGAIN while more is left);
+      // EAGAIN without progress is a full completion ring, EBUSY too.
+      if ((err != EAGAIN && err != EINTR) || now_left >= left) break;
+      left = now_left;
+    }
+    if (left) stuck |= rings & -rings;
   }
-  if (!left) return true;
-  __atomic_store_n(&kick_noted_, true, __ATOMIC_RELEASE);
+  if (!stuck) return true;
+  note_kick(stuck);
   return false;
 }
 
@@ -595,10 +634,14 @@ uint32_t XskPort::rx_frames_waiting() const {
 }
 
 uint32_t XskPort::tx_frames_in_flight() const {
-  const Queue& q = queues_[0];
-  if (control_) return q.tx.published() + tx_unsubmitted_;
-  // Queued for sending (submitted or not) plus completed but not reaped.
-  return q.tx.published() + tx_unsubmitted_ + q.comp.unreleased();
+  // Queued for sending (submitted or not) plus completed but not reaped
+  // (a broker's program: the broker reaps).
+  uint32_t n = tx_unsubmitted_;
+  for (uint64_t m = tx_used_; m; m &= m - 1) {
+    const Queue& q = queues_[__builtin_ctzll(m)];
+    n += q.tx.published() + (control_ ? 0 : q.comp.unreleased());
+  }
+  return n;
 }
 
 void XskPort::abandon() {

@@ -217,11 +217,33 @@ class XskPort : public family::Object {
   // the kernel serialises the two calls, and this one returns once what was
   // queued is sent, as a flush used to.
   void kick_now_if_noted() {
-    const bool noted = take_kick_note();
-    if (noted || (kick_after_release_ && queues_[0].tx.outstanding())) kick_tx();
+    uint64_t rings = take_kick_notes();
+    if (kick_after_release_)
+      for (uint64_t m = tx_used_; m; m &= m - 1)
+        if (queues_[__builtin_ctzll(m)].tx.outstanding()) rings |= m & -m;
+    for (; rings; rings &= rings - 1) kick_tx(queues_[__builtin_ctzll(rings)]);
   }
+  // The queue whose tx ring this process transmits on: the n-th served
+  // (queues_[0]'s when out of range, and under a broker). Process memory, not the
+  // family's: a forked child is given its own (Runtime::fork_process), so
+  // that the processes of a family fill and kick different rings. One ring
+  // for all of them made every kick of one wait for another's on the
+  // socket's mutex (copy mode transmits inside the kick), 4 % of a forked
+  // nginx's CPU spinning there. A process's frames leave in the order it
+  // sent them; two processes sending on one connection may reorder a frame
+  // or two between them, which TCP tolerates.
+  static void transmit_on_queue(uint32_t n) { tx_choice_ = n; }
+  // Tests only: this process dies (SIGKILL) in its first kick after a
+  // release, holding the note it took, as a process killed there would.
+  static void test_die_in_kick() { test_dies_in_kick_ = true; }
   // Brings frames the kernel has finished sending back to the pool.
   uint32_t reap();
+  // Lock held, every tenth of a second or so: kicks any tx ring whose
+  // frames have waited since the last call. flush() notes only the rings
+  // written since the last flush: a ring another process is kicking is
+  // left to it. What that leaves behind (a process killed between queueing
+  // and kicking, or whose kick gave up) goes out here.
+  void kick_stale_rings();
 
   // ---- state ----
   // The queues' sockets, each readable when a frame arrived on its queue,
@@ -281,7 +303,11 @@ class XskPort : public family::Object {
   uint32_t fill_frames() const;
   uint32_t rx_frames_waiting() const;  // received, not yet taken by rx_burst()
   uint32_t tx_frames_in_flight() const;
-  uint32_t tx_pending() const { return queues_[0].tx.outstanding(); }
+  uint32_t tx_pending() const {
+    uint32_t n = 0;
+    for (uint64_t m = tx_used_; m; m &= m - 1) n += queues_[__builtin_ctzll(m)].tx.outstanding();
+    return n;
+  }
   // A broker's program whose last kick found the shared completion ring
   // full: its frames wait in the tx ring until the broker has emptied it
   // and someone kicks again (the caller should, within a millisecond).
@@ -369,8 +395,10 @@ class XskPort : public family::Object {
     FillRing fill;
     CompletionRing comp;
     RxRing rx;
-    TxRing tx;  // mapped on the transmit socket (queues_[0]) only
+    TxRing tx;  // every socket's, except under a broker (queues_[0]'s only)
     const uint32_t* tx_consumer_ptr() const { return tx.consumer_index(); }
+    uint32_t tx_consumed_at_look = 0;  // kick_stale_rings()' last look
+    bool tx_waiting_at_look = false;
     void* maps[4] = {};
     size_t map_len[4] = {};
   };
@@ -387,7 +415,12 @@ class XskPort : public family::Object {
   // One job of release_at_exit: -1 the steering, else queue `what`.
   void release_one(int what);
   uint32_t rx_burst_queue(Queue& q, QueueCounters& qc, RxFrame* frames, uint32_t max);
-  void kick_tx();
+  void kick_tx(Queue& q);
+  // This process's transmit queue (transmit_on_queue()); 0 under a broker,
+  // whose programs have one tx ring each.
+  uint32_t tx_queue() const { return control_ || tx_choice_ >= nqueues_ ? 0 : tx_choice_; }
+  static inline uint32_t tx_choice_ = 0;  // (a static: each process's own)
+  static inline bool test_dies_in_kick_ = false;
   int adopt_broker_sockets(BrokerGrant* g, ErrorText* why);
   // A broker's program: gives frames beyond its keep back, takes what the
   // broker gave.
@@ -430,7 +463,9 @@ class XskPort : public family::Object {
   bool copy_mode_ignores_tx_metadata_ = false;  // the driver builds skbs from UMEM pages
   Umem umem_;
   FramePool pool_;
-  uint32_t tx_unsubmitted_ = 0;
+  uint32_t tx_unsubmitted_ = 0;  // descriptors reserved on tx rings, not yet published
+  uint64_t tx_dirty_ = 0;        // the rings that hold them (a bit per queue)
+  uint64_t tx_used_ = 0;         // the rings ever transmitted on: reaped, counted
   uint32_t held_ = 0;
   XdpSteering steering_;
   PortCounters own_counters_;
@@ -453,12 +488,17 @@ class XskPort : public family::Object {
   bool broker_gone_ = false;
   bool tx_blocked_ = false;
   bool kick_after_release_ = false;
-  bool kick_noted_ = false;  // (atomic: set under the lock, taken after release)
-  // Takes the note, if there is one (any thread; only one of them gets it).
-  bool take_kick_note() {
-    return __atomic_load_n(&kick_noted_, __ATOMIC_RELAXED) &&
-           __atomic_exchange_n(&kick_noted_, false, __ATOMIC_ACQ_REL);
+  // Rings to kick after release, a bit per queue (atomic: set under the
+  // lock, taken after release).
+  uint64_t kick_noted_ = 0;
+  // Takes the notes, if there are any (any thread; only one of them gets
+  // each).
+  uint64_t take_kick_notes() {
+    return __atomic_load_n(&kick_noted_, __ATOMIC_RELAXED)
+               ? __atomic_exchange_n(&kick_noted_, 0, __ATOMIC_ACQ_REL)
+               : 0;
   }
+  void note_kick(uint64_t rings) { __atomic_fetch_or(&kick_noted_, rings, __ATOMIC_RELEASE); }
   uint32_t quota_ = 0;
   char test_hoard_until_[128] = {};
   uint32_t returned_since_kick_ = 0;
@@ -560,13 +600,14 @@ inline uint8_t* XskPort::alloc_tx(uint64_t* addr) {
   return umem_.data(*addr);
 }
 
-// Transmit goes through one socket, the UMEM owner's (queues_[0]): one tx
-// ring means one kick per flush however many queues receive, and frames
-// leave in the order the stack sent them (a retransmission cannot overtake
-// the segment before it on another ring). Which transmit queue a frame
-// leaves on does not decide where the peer receives it: the receiver's own
-// hash does. With one thread polling the whole port, spreading transmission
-// over queues would buy nothing but more system calls.
+// A process transmits through one socket (tx_queue(): the UMEM owner's,
+// queues_[0], unless it is a forked child given another): one tx ring means
+// one kick per flush however many queues receive, and frames leave in the
+// order the stack sent them (a retransmission cannot overtake the segment
+// before it on another ring). Which transmit queue a frame leaves on does
+// not decide where the peer receives it: the receiver's own hash does.
+// With one thread polling the whole port, spreading one process's
+// transmission over queues would buy nothing but more system calls.
 inline bool XskPort::send(uint64_t addr, uint32_t len, uint16_t csum_start,
                           uint16_t csum_offset) {
   if (!queue_tx(addr, len, csum_start, csum_offset)) return false;
@@ -604,7 +645,8 @@ inline void XskPort::sent_frame_done(uint64_t addr) {
 
 inline bool XskPort::queue_tx(uint64_t addr, uint32_t len, uint16_t csum_start,
                               uint16_t csum_offset) {
-  Queue& q = queues_[0];
+  const uint32_t qi = tx_queue();
+  Queue& q = queues_[qi];
   uint32_t idx;
   if (!q.tx.reserve(1, &idx)) {
     // The kernel has not consumed what we queued: let it, then retry once.
@@ -630,8 +672,10 @@ inline bool XskPort::queue_tx(uint64_t addr, uint32_t len, uint16_t csum_start,
     tx_sent_[idx & (q.tx.size() - 1)] = addr;
   }
   ++tx_unsubmitted_;
+  tx_dirty_ |= uint64_t(1) << qi;
+  tx_used_ |= uint64_t(1) << qi;
   ++counters_->tx_frames;
-  ++counters_->queue[0].tx_frames;
+  ++counters_->queue[qi].tx_frames;
   counters_->tx_bytes += len;
   return true;
 }

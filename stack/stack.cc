@@ -125,6 +125,7 @@ uint32_t Stack::poll(uint32_t budget) {
   if (now >= next_periodic_ms_) {
     next_periodic_ms_ = now + kPeriodicMs;
     driver_.periodic(now);
+    if (port_) port_->kick_stale_rings();
   }
   if (driver_.holding() || now >= next_events_ms_) {
     next_events_ms_ = now + kEventsMs;

@@ -298,6 +298,7 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
     << ",\"fill_ring_empty\":" << p.rx_fill_ring_empty << ",\"tx_ring_full\":" << p.tx_ring_full
     << ",\"tx_no_frame\":" << (p.tx_no_frame + n.tx_no_frame) << ",\"kicks\":" << (p.kicks + p.kicks_after_release)
     << ",\"kicks_after_release\":" << p.kicks_after_release
+    << ",\"stale_tx_kicks\":" << p.stale_tx_kicks
     << ",\"kick_errors\":" << p.kick_errors << ",\"rx_bad_checksum\":" << n.rx_bad_checksum
     << ",\"rx_partial_checksum\":" << n.rx_partial_checksum
     << ",\"rx_malformed\":" << n.rx_malformed << ",\"rx_not_ipv4\":" << n.rx_not_ipv4

@@ -87,6 +87,7 @@ struct RuntimeShared : family::Object {
   family::vector<pid_t> members;          // processes using the stack
   family::vector<pid_t> execing;          // members inside an exec (exec_starts)
   pid_t progress_owner = 0;               // whose progress thread runs the stack
+  uint32_t forks = 0;  // children forked into the family: the next one's transmit queue
   family::vector<TcpSocket*> tx_stamping;  // connections waiting for transmit stamps
   LentBuffers lent;  // buffers the programs hold through the zero-copy calls
 };

@@ -34,6 +34,7 @@
 
 #include "family/shared_globals.h"
 #include "rings/private_fd.h"
+#include "rings/xsk_port.h"
 #include "shim/wait/epoll_set.h"
 #include "shim/intercept/export.h"
 #include "shim/runtime/fatal_signals.h"
@@ -150,8 +151,15 @@ pid_t Runtime::fork_process() {
   if (!family_shares() || vfork_child()) return libc::fork();
   t_family_fork = true;
   CoreLock::lock();
+  // Each child transmits on the next queue's ring (the parent on its own):
+  // the processes of a family kick different sockets (XskPort::
+  // transmit_on_queue).
+  rings::XskPort* port = stack_ ? stack_->port() : nullptr;
+  const uint32_t queues = port ? port->queue_count() : 1;
+  const uint32_t child_tx_queue = queues > 1 ? ++sh_->forks % queues : 0;
   pid_t pid = libc::fork();
   if (pid == 0) {
+    rings::XskPort::transmit_on_queue(child_tx_queue);
     // The CoreLock is held by the parent's thread until it has counted our
     // descriptors; we wait for it at our first use of the stack. (The
     // lock's flags of this thread were cleared in fork_child.)
@@ -187,6 +195,7 @@ void Runtime::after_fork_in_child() {
   progress_parked_.store(false);
   progress_hold_.store(kProgressFree);
   if (const char* v = getenv("XL_TEST_CHILD_PROGRESS_HOLD_MS")) test_first_hold_ms_ = atoi(v);
+  if (getenv("XL_TEST_CHILD_DIES_IN_KICK")) rings::XskPort::test_die_in_kick();
   waiting_after_fork();
   // Our own progress thread: the parent's did not come with fork().
   progress_wake_fd_ = rings::to_private_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));

@@ -27,7 +27,7 @@
 namespace xdpload::stats {
 
 constexpr char kMagic[8] = {'X', 'D', 'P', 'L', 'S', 'T', 'A', 'T'};
-constexpr uint32_t kVersion = 13;  // 13: watch_reclaims, progress_rx_packets, progress_takeovers
+constexpr uint32_t kVersion = 14;  // 14: PortCounters::stale_tx_kicks
 constexpr uint32_t kMaxSockets = 4096;
 
 struct SocketRow {

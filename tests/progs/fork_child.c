@@ -7,6 +7,13 @@
  *   fork_child PEER_IP PORT hold    connect, fork a child that sleeps 30 s,
  *       print "ready" and sleep (the test kills the parent, then the child,
  *       with SIGKILL).
+ *   fork_child PEER_IP PORT udp-kick UDP_PORT   a connected UDP socket to
+ *       an echo at PEER_IP:UDP_PORT, one round, fork a child that sends a
+ *       datagram on it and dies by SIGKILL; the parent must get the echo of
+ *       the dead child's datagram (XL_TEST_CHILD_DIES_IN_KICK makes an
+ *       xdpload child die in the kick that sends it, before the system
+ *       call: a child's frames wait on its own tx ring). The parent spins
+ *       for the echo (3 s at most).
  *   fork_child PEER_IP PORT vfork-exit   connect, vfork a child that calls
  *       exit() (not _exit(): wrong, and common), which runs the library's
  *       exit handlers in the parent's memory; the parent's socket still
@@ -18,8 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int echo_round(int fd, const char* msg) {
@@ -55,6 +65,39 @@ int main(int argc, char** argv) {
     }
     printf("ready\n");
     pause();
+    return 0;
+  }
+  if (!strcmp(argv[3], "udp-kick") && argc > 4) {
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in b = a;
+    b.sin_port = htons(atoi(argv[4]));
+    struct timeval tv = {3, 0};
+    if (connect(u, (struct sockaddr*)&b, sizeof b) != 0 ||
+        setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+      perror("udp");
+      return 1;
+    }
+    char buf[64];
+    ssize_t r = send(u, "before", 6, 0) == 6 ? recv(u, buf, sizeof buf, 0) : -1;
+    printf("parent udp echo before fork: %s\n", r == 6 && !memcmp(buf, "before", 6) ? "ok" : "FAILED");
+    pid_t pid = fork();
+    if (pid == 0) {
+      send(u, "child", 5, 0);
+      raise(SIGKILL);
+      _exit(1);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    printf("child killed: %s\n", WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? "yes" : "no");
+    /* Spinning, not asleep: a sleeper's poll() of the AF_XDP sockets
+       would make the kernel send what waits on any of their rings. */
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+      r = recv(u, buf, sizeof buf, MSG_DONTWAIT);
+      clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (r < 0 && errno == EAGAIN && t.tv_sec - t0.tv_sec < 3);
+    printf("the dead child's datagram echoed: %s\n", r == 5 && !memcmp(buf, "child", 5) ? "ok" : "FAILED");
     return 0;
   }
   if (!strcmp(argv[3], "vfork-exit")) {

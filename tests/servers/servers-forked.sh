@@ -5,6 +5,8 @@
 # `nginx -s reload` (the master forks new workers, the old ones leave) keeps
 # serving, and a graceful quit leaves nothing behind: no process, no
 # statistics segment, no XDP program.
+# The workers transmit on rings of their own (xdpload-stat's per-queue
+# tx_frames).
 # Before the stack was shared, the workers' inherited listener failed with
 # EOPNOTSUPP (wrk made 0 requests); then the listener was handed to the
 # kernel after a second (served, not accelerated).
@@ -31,6 +33,10 @@ for workers in 2 4; do
   check "$workers workers: 5 of 5 requests byte-exact ($FETCHED_OK)" [ "$FETCHED_OK" -eq 5 ]
   check "$workers workers: wrk served requests (${WRK_REQUESTS:-0}), no socket errors" \
     bash -c "[ ${WRK_REQUESTS:-0} -gt 100 ] && ! grep -qE 'Socket errors|Non-2xx' $tmp/wrk.out"
+  # Each forked worker transmits on a ring of its own, not all on the
+  # master's (whose socket's mutex they queued on).
+  tx_rings=$(queues_with_tx "$server")
+  check "$workers workers: frames left on $tx_rings transmit rings (at least 2)" [ "$tx_rings" -ge 2 ]
   if [ "$workers" -eq 4 ]; then
     old=$(pgrep -P "$server" | sort)
     nginx -c "$tmp/nginx.conf" -s reload

@@ -3,6 +3,12 @@
 #   the accelerated socket it inherited (the stack is the family's: it used
 #   to fail with EOPNOTSUPP), then closes its copy; the parent's connection
 #   goes on working.
+# - A datagram a child sent on an inherited UDP socket just before SIGKILL
+#   reaches the peer (and its echo the parent), as on the kernel path, even
+#   when the child dies before its kick (a test hook): the frame waits on
+#   the child's own tx ring until the parent's stack finds it waiting and
+#   sends it. The parent spins for the echo: a sleeper's poll() of the
+#   AF_XDP sockets would have the kernel send it anyway.
 # - A child that outlives its parent keeps the stack (it may use it) and
 #   the XDP program; once the child is killed too the program goes (the
 #   time it takes is printed, not asserted).
@@ -45,6 +51,33 @@ check "the inherited socket echoes in the child, then closes" \
 check "no line about the child" [ "$(grep -c 'forked child' "$tmp/use.err")" -eq 0 ]
 check "the parent's connection works after the child closed its copy" \
   grep -q "parent echo after the child closed its copy: ok" "$tmp/use.out"
+
+# A datagram a child sent just before it was killed reaches the peer, as
+# on the kernel path. Each process of the family transmits on its own tx
+# ring; the child here dies in the kick that would send it, its frame left
+# on its ring, which the parent's stack finds waiting and sends.
+bg_b python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7101))
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto(d, a)'
+udp_echo=$BG_PID
+wait_for 50 bash -c "ip netns exec $NS_B ss -lunH 'sport = :7101' | grep -q 7101"
+in_a "$BUILD/tests/fork_child" "$IP_B" 7100 udp-kick 7101 >"$tmp/kick-kernel.out" 2>&1
+udp0=$(kernel_counter "$NS_A" UdpInDatagrams)
+PRELOAD_A env XL_TEST_CHILD_DIES_IN_KICK=1 "$BUILD/tests/fork_child" "$IP_B" 7100 udp-kick 7101 \
+  >"$tmp/kick.out" 2>"$tmp/kick.err"
+udp1=$(kernel_counter "$NS_A" UdpInDatagrams)
+cat "$tmp/kick-kernel.out" "$tmp/kick.out" "$tmp/kick.err"
+check "kernel path: the killed child's datagram is echoed" \
+  grep -q "the dead child's datagram echoed: ok" "$tmp/kick-kernel.out"
+check "under xdpload: the same output as on the kernel path" diff "$tmp/kick-kernel.out" "$tmp/kick.out"
+check "... the child died by SIGKILL" grep -q "child killed: yes" "$tmp/kick.out"
+check "... on the stack (A's kernel UdpInDatagrams +$((udp1 - udp0)))" [ "$udp1" -eq "$udp0" ]
+kill "$udp_echo" 2>/dev/null
+wait "$udp_echo" 2>/dev/null
 
 bg_preload_a "$BUILD/tests/fork_child" "$IP_B" 7100 hold >"$tmp/hold.out" 2>&1
 parent=$BG_PID
