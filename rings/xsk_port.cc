@@ -3,6 +3,7 @@
 #include "rings/private_fd.h"
 #include "rings/queue_list.h"
 
+#include <dirent.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
@@ -211,6 +212,7 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
   if (c.broker_owner) pool_.init_empty(umem_.frame_count(), umem_.frame_shift());
   else pool_.init(umem_.frame_count(), umem_.frame_shift());
 
+  tx_queues_ = c.broker_owner ? 0 : count_tx_queues(c.iface);
   for (uint32_t i = 0; i < n; ++i) {
     queues_[i].id = ids[i];
     nqueues_ = i + 1;
@@ -254,6 +256,7 @@ int XskPort::setup(const PortConfig& c, ErrorText* why) {
     degraded_ = line;
     for (uint32_t j = nqueues_; j-- > 1;) close_queue(queues_[j]);
     nqueues_ = 1;
+    tx_rings_ = 1;
     counters_->nqueues = 1;
     break;
   }
@@ -279,6 +282,21 @@ bool XskPort::builds_tx_skbs_from_umem_pages(const std::string& iface) {
   target[n] = 0;
   const char* name = strrchr(target, '/');
   return strcmp(name ? name + 1 : target, "virtio_net") == 0;
+}
+
+// The interface's transmit queues, as the kernel counts them for an AF_XDP
+// socket's bind (real_num_tx_queues: one tx-N entry each in sysfs). A NIC
+// may have receive-only channels; a socket with a tx ring on a queue
+// without a transmit queue is refused (EINVAL).
+uint32_t XskPort::count_tx_queues(const std::string& iface) {
+  char path[256];
+  snprintf(path, sizeof path, "/sys/class/net/%s/queues", iface.c_str());
+  DIR* d = opendir(path);
+  if (!d) return 1;
+  uint32_t n = 0;
+  while (dirent* e = readdir(d)) n += strncmp(e->d_name, "tx-", 3) == 0;
+  closedir(d);
+  return n ? n : 1;
 }
 
 int XskPort::make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText* why) {
@@ -323,17 +341,22 @@ int XskPort::make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText
     }
   }
   // Every socket has a fill and a completion ring of its own (a socket on
-  // another queue cannot use the owner's), an rx ring and a tx ring: a
-  // process transmits on one socket, the owner's unless it is a forked
-  // child given another (transmit_on_queue()).
+  // another queue cannot use the owner's) and an rx ring. The owner has a
+  // tx ring, and so has every other socket whose queue has a transmit
+  // queue (tx_queues_; none on a broker's own port, which never
+  // transmits): a process transmits on one of them, the owner's unless it
+  // is a forked child given another (transmit_on_queue()).
+  const bool tx = owns_umem || q.id < tx_queues_;
   uint32_t size = ring_size;
   const int ring_opts[] = {XDP_UMEM_FILL_RING, XDP_UMEM_COMPLETION_RING, XDP_RX_RING,
                            XDP_TX_RING};
   for (int opt : ring_opts) {
+    if (opt == XDP_TX_RING && !tx) continue;
     if (setsockopt(q.fd, SOL_XDP, opt, &size, sizeof size) != 0)
       return why->set(errno, "cannot size the AF_XDP rings to %u: %m", size);
   }
-  return map_rings(q, size, /*fill_comp=*/true, /*tx=*/true, why);
+  if (tx) tx_rings_ |= uint64_t(1) << (&q - queues_);
+  return map_rings(q, size, /*fill_comp=*/true, tx, why);
 }
 
 int XskPort::map_rings(Queue& q, uint32_t size, bool fill_comp, bool tx, ErrorText* why) {
@@ -540,14 +563,24 @@ void XskPort::kick_tx(Queue& q) {
         wake_broker();
         tx_blocked_ = true;
       }
-      if (!reap()) return;  // nothing to make room with: try again later
+      if (!reap()) break;  // nothing to make room with: try again later
       continue;
     }
     // ENOBUFS (driver queue full), ENETDOWN...: the frames stay queued and go
-    // out at the next flush.
+    // out at the next kick.
     ++counters_->kick_errors;
-    return;
+    break;
   }
+  // Frames left: noted, for the next release of the lock to try again
+  // (a flush looks only at the rings written since the last one, and its
+  // own; this one may be another process's).
+  if (kick_after_release_ && q.tx.outstanding()) note_kick(uint64_t(1) << (&q - queues_));
+}
+
+void XskPort::kick_once(Queue& q) {
+  ++counters_->kicks;
+  sendto(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+  reap();
 }
 
 uint32_t XskPort::flush() {
@@ -570,7 +603,7 @@ uint32_t XskPort::flush() {
   tx_dirty_ = 0;
   tx_unsubmitted_ = 0;
   reap();
-  return tx_pending();
+  return queues_[tx_queue()].tx.outstanding();
 }
 
 void XskPort::kick_stale_rings() {
@@ -584,8 +617,10 @@ void XskPort::kick_stale_rings() {
     q.tx_consumed_at_look = consumed;
     q.tx_waiting_at_look = waiting;
     if (waited) {
+      // (One system call, the lock held: a device that refuses frames
+      // must not hold the family here; the next look tries again.)
       ++counters_->stale_tx_kicks;
-      kick_tx(q);
+      kick_once(q);
     }
   }
 }
@@ -595,9 +630,14 @@ bool XskPort::kick_after_release() {
   if (!rings) return true;
   if (test_dies_in_kick_) raise(SIGKILL);
   uint64_t stuck = 0;
-  for (; rings; rings &= rings - 1) {
+  // Other processes' rings first (their frames were queued before ours
+  // were: we took their notes), ours last (transmit_on_queue() says why).
+  const int own = int(tx_queue());
+  while (rings) {
+    const int i = rings == (uint64_t(1) << own) ? own : __builtin_ctzll(rings & ~(uint64_t(1) << own));
+    rings &= ~(uint64_t(1) << i);
     // The ring's shared indexes only: another thread may be queueing.
-    Queue& q = queues_[__builtin_ctzll(rings)];
+    Queue& q = queues_[i];
     uint32_t left = q.tx.published();
     for (int spins = 0; left && spins < 64; ++spins) {
       __atomic_fetch_add(&counters_->kicks_after_release, 1, __ATOMIC_RELAXED);
@@ -613,7 +653,7 @@ bool XskPort::kick_after_release() {
       if ((err != EAGAIN && err != EINTR) || now_left >= left) break;
       left = now_left;
     }
-    if (left) stuck |= rings & -rings;
+    if (left) stuck |= uint64_t(1) << i;
   }
   if (!stuck) return true;
   note_kick(stuck);

@@ -7,11 +7,13 @@
 // port that serves some queues only loses the flows hashed to the others.
 // So every queue gets a socket. The first owns the UMEM; each other socket
 // has its own fill and completion ring (kernel 5.10+), and receives on its
-// own rx ring. Transmit goes through the first socket only (see send()).
+// own rx ring. A process transmits through one socket, the first's unless
+// it is a forked child of the family given another (see send() and
+// transmit_on_queue()).
 //
 // Frame ownership: every UMEM frame is at any time in exactly one place: the
 // pool, one queue's fill ring, one queue's rx ring (kernel side), with the
-// caller (received, or being built for tx), the tx ring, or the completion
+// caller (received, or being built for tx), a tx ring, or a completion
 // ring. rx_burst() hands frames to the caller, who gives them back with
 // free_frame(); send() hands a frame from the caller to the tx ring; reap()
 // brings completed ones back; refill() lends free frames to the fill rings,
@@ -196,7 +198,7 @@ class XskPort : public family::Object {
   }
   // Publishes queued frames and asks the kernel to send them if it wants to
   // be asked (or notes it, with kicks after release). Returns frames still
-  // waiting in the ring afterwards.
+  // waiting in this process's ring afterwards.
   uint32_t flush();
   // Kicks after the release of the caller's lock: flush() only notes that
   // the kernel must be asked to send, and the thread that releases the
@@ -221,18 +223,35 @@ class XskPort : public family::Object {
     if (kick_after_release_)
       for (uint64_t m = tx_used_; m; m &= m - 1)
         if (queues_[__builtin_ctzll(m)].tx.outstanding()) rings |= m & -m;
-    for (; rings; rings &= rings - 1) kick_tx(queues_[__builtin_ctzll(rings)]);
+    const uint64_t own = uint64_t(1) << tx_queue();
+    for (uint64_t m = rings & ~own; m; m &= m - 1) kick_tx(queues_[__builtin_ctzll(m)]);
+    if (rings & own) kick_tx(queues_[tx_queue()]);  // (ours last: see kick_after_release)
   }
   // The queue whose tx ring this process transmits on: the n-th served
-  // (queues_[0]'s when out of range, and under a broker). Process memory, not the
+  // (queues_[0]'s when out of range or without a tx ring, and under a
+  // broker). Process memory, not the
   // family's: a forked child is given its own (Runtime::fork_process), so
   // that the processes of a family fill and kick different rings. One ring
   // for all of them made every kick of one wait for another's on the
   // socket's mutex (copy mode transmits inside the kick), 4 % of a forked
   // nginx's CPU spinning there. A process's frames leave in the order it
-  // sent them; two processes sending on one connection may reorder a frame
-  // or two between them, which TCP tolerates.
+  // sent them. One connection's segments may leave on two rings (lwIP
+  // sends from whichever process holds the lock: the one that took the
+  // ACK), and a kick that comes late lets the later ones overtake: the
+  // releasing thread kicks the other rings it took notes for first, its
+  // own (the newest frames) last.
   static void transmit_on_queue(uint32_t n) { tx_choice_ = n; }
+  // The ring for a forked child, the k-th of the family (k from 1): the
+  // rings with a transmit queue behind them but queues_[0]'s (the first
+  // process's, often a master that forks workers) in turn, or 0.
+  uint32_t child_tx_queue(uint32_t k) const {
+    const uint64_t others = tx_rings_ & ~uint64_t(1);
+    const int count = __builtin_popcountll(others);
+    if (count == 0 || control_) return 0;
+    uint64_t m = others;
+    for (int skip = int((k - 1) % uint32_t(count)); skip > 0; --skip) m &= m - 1;
+    return uint32_t(__builtin_ctzll(m));
+  }
   // Tests only: this process dies (SIGKILL) in its first kick after a
   // release, holding the note it took, as a process killed there would.
   static void test_die_in_kick() { test_dies_in_kick_ = true; }
@@ -395,7 +414,7 @@ class XskPort : public family::Object {
     FillRing fill;
     CompletionRing comp;
     RxRing rx;
-    TxRing tx;  // every socket's, except under a broker (queues_[0]'s only)
+    TxRing tx;  // queues_[0]'s, and each other socket's with a transmit queue (tx_rings_)
     const uint32_t* tx_consumer_ptr() const { return tx.consumer_index(); }
     uint32_t tx_consumed_at_look = 0;  // kick_stale_rings()' last look
     bool tx_waiting_at_look = false;
@@ -407,6 +426,7 @@ class XskPort : public family::Object {
   int setup(const PortConfig& config, ErrorText* why);
   int choose_queues(const PortConfig& config, std::vector<uint32_t>* ids, ErrorText* why);
   static bool builds_tx_skbs_from_umem_pages(const std::string& iface);
+  static uint32_t count_tx_queues(const std::string& iface);
   int make_socket(Queue& q, bool owns_umem, uint32_t ring_size, ErrorText* why);
   int map_rings(Queue& q, uint32_t size, bool fill_comp, bool tx, ErrorText* why);
   int bind_owner(XdpMode mode, ErrorText* why);
@@ -418,7 +438,11 @@ class XskPort : public family::Object {
   void kick_tx(Queue& q);
   // This process's transmit queue (transmit_on_queue()); 0 under a broker,
   // whose programs have one tx ring each.
-  uint32_t tx_queue() const { return control_ || tx_choice_ >= nqueues_ ? 0 : tx_choice_; }
+  uint32_t tx_queue() const {
+    return control_ || tx_choice_ >= nqueues_ || !((tx_rings_ >> tx_choice_) & 1) ? 0 : tx_choice_;
+  }
+  // Sends what waits on a ring with one system call (kick_stale_rings).
+  void kick_once(Queue& q);
   static inline uint32_t tx_choice_ = 0;  // (a static: each process's own)
   static inline bool test_dies_in_kick_ = false;
   int adopt_broker_sockets(BrokerGrant* g, ErrorText* why);
@@ -466,6 +490,8 @@ class XskPort : public family::Object {
   uint32_t tx_unsubmitted_ = 0;  // descriptors reserved on tx rings, not yet published
   uint64_t tx_dirty_ = 0;        // the rings that hold them (a bit per queue)
   uint64_t tx_used_ = 0;         // the rings ever transmitted on: reaped, counted
+  uint64_t tx_rings_ = 0;        // the sockets with a tx ring (a transmit queue behind them)
+  uint32_t tx_queues_ = 0;       // the interface's transmit queues (count_tx_queues)
   uint32_t held_ = 0;
   XdpSteering steering_;
   PortCounters own_counters_;

@@ -624,6 +624,11 @@ void Runtime::shutdown_stats() {
                  (unsigned long long)c.zc_recv_bytes, (unsigned long long)c.rx_copies,
                  (unsigned long long)c.zc_send_bytes, (unsigned long long)c.zc_send_copied,
                  (unsigned long long)stack_->driver().counters().tx_zero_copy_bytes);
+        if (p.stale_tx_kicks)
+          log_at(kLogInfo,
+                 "exit: %llu kicks of a transmit ring whose frames had waited (left by a process "
+                 "gone before its kick)",
+                 (unsigned long long)p.stale_tx_kicks);
         // What is still allocated: a leak shows here (tests count it).
         stack::LwipUsage u = stack::lwip_usage();
         log_at(kLogInfo,

@@ -151,12 +151,12 @@ pid_t Runtime::fork_process() {
   if (!family_shares() || vfork_child()) return libc::fork();
   t_family_fork = true;
   CoreLock::lock();
-  // Each child transmits on the next queue's ring (the parent on its own):
-  // the processes of a family kick different sockets (XskPort::
+  // Each child transmits on a ring of its own while there are rings (the
+  // parent on queues_[0]'s; children in turn on the others'): the
+  // processes of a family kick different sockets (XskPort::
   // transmit_on_queue).
   rings::XskPort* port = stack_ ? stack_->port() : nullptr;
-  const uint32_t queues = port ? port->queue_count() : 1;
-  const uint32_t child_tx_queue = queues > 1 ? ++sh_->forks % queues : 0;
+  const uint32_t child_tx_queue = port ? port->child_tx_queue(++sh_->forks) : 0;
   pid_t pid = libc::fork();
   if (pid == 0) {
     rings::XskPort::transmit_on_queue(child_tx_queue);
@@ -428,6 +428,8 @@ void Runtime::release_port_now(bool progress) {
   start_state_.store(-1);  // (a socket made from here on is the kernel's)
   rings::XskPort& port = *stack_->port();
   const uint32_t queues = port.brokered() ? 0 : port.queue_count();
+  // (What still waits on any process's ring goes before the sockets do.)
+  port.kick_now_if_noted();
   port.release_at_exit();
   CoreLock::unlock();
   if (queues)

@@ -92,14 +92,16 @@ p = json.load(sys.stdin)["processes"][0]
 print(" ".join("q%d:%d" % (q["queue"], q["rx_frames"]) for q in p["queues"]), file=sys.stderr)
 print(sum(1 for q in p["queues"] if q["rx_frames"] > 0))'
 }
-# queues_with_tx PID: how many of the family's transmit rings sent frames
-# (xdpload-stat); the per-queue counts go to stderr.
+# queues_with_tx PID [skip-first]: how many of the family's transmit rings
+# sent frames (xdpload-stat), not counting the first queue's with
+# skip-first; the per-queue counts go to stderr.
 queues_with_tx() {
   "$BUILD/xdpload-stat" -p "$1" --json | python3 -c '
 import json, sys
 p = json.load(sys.stdin)["processes"][0]
 print(" ".join("q%d:%d" % (q["queue"], q["tx_frames"]) for q in p["queues"]), file=sys.stderr)
-print(sum(1 for q in p["queues"] if q["tx_frames"] > 0))'
+qs = p["queues"][1:] if sys.argv[1] == "skip-first" else p["queues"]
+print(sum(1 for q in qs if q["tx_frames"] > 0))' "${2:-}"
 }
 # Bytes received on the stack, from the exit line of a program run with XDPLOAD_LOG=1.
 exit_rx_bytes() { sed -n 's/.*exit: rx [0-9]* frames (\([0-9]*\) bytes).*/\1/p' "$1" | tail -1; }

@@ -33,10 +33,13 @@ for workers in 2 4; do
   check "$workers workers: 5 of 5 requests byte-exact ($FETCHED_OK)" [ "$FETCHED_OK" -eq 5 ]
   check "$workers workers: wrk served requests (${WRK_REQUESTS:-0}), no socket errors" \
     bash -c "[ ${WRK_REQUESTS:-0} -gt 100 ] && ! grep -qE 'Socket errors|Non-2xx' $tmp/wrk.out"
-  # Each forked worker transmits on a ring of its own, not all on the
-  # master's (whose socket's mutex they queued on).
-  tx_rings=$(queues_with_tx "$server")
-  check "$workers workers: frames left on $tx_rings transmit rings (at least 2)" [ "$tx_rings" -ge 2 ]
+  # The forked workers transmit on rings of their own, not on the master's
+  # (queue 0's: all of them queued on its socket's mutex). How the
+  # connections spread over the workers is nginx's affair: at least one
+  # worker's ring.
+  tx_rings=$(queues_with_tx "$server" skip-first)
+  check "$workers workers: frames left on $tx_rings rings other than the master's (at least 1)" \
+    [ "$tx_rings" -ge 1 ]
   if [ "$workers" -eq 4 ]; then
     old=$(pgrep -P "$server" | sort)
     nginx -c "$tmp/nginx.conf" -s reload

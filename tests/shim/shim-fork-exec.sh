@@ -67,7 +67,7 @@ udp_echo=$BG_PID
 wait_for 50 bash -c "ip netns exec $NS_B ss -lunH 'sport = :7101' | grep -q 7101"
 in_a "$BUILD/tests/fork_child" "$IP_B" 7100 udp-kick 7101 >"$tmp/kick-kernel.out" 2>&1
 udp0=$(kernel_counter "$NS_A" UdpInDatagrams)
-PRELOAD_A env XL_TEST_CHILD_DIES_IN_KICK=1 "$BUILD/tests/fork_child" "$IP_B" 7100 udp-kick 7101 \
+PRELOAD_A env XDPLOAD_LOG=1 XL_TEST_CHILD_DIES_IN_KICK=1 "$BUILD/tests/fork_child" "$IP_B" 7100 udp-kick 7101 \
   >"$tmp/kick.out" 2>"$tmp/kick.err"
 udp1=$(kernel_counter "$NS_A" UdpInDatagrams)
 cat "$tmp/kick-kernel.out" "$tmp/kick.out" "$tmp/kick.err"
@@ -75,6 +75,10 @@ check "kernel path: the killed child's datagram is echoed" \
   grep -q "the dead child's datagram echoed: ok" "$tmp/kick-kernel.out"
 check "under xdpload: the same output as on the kernel path" diff "$tmp/kick-kernel.out" "$tmp/kick.out"
 check "... the child died by SIGKILL" grep -q "child killed: yes" "$tmp/kick.out"
+# (A sleeper's poll() of the AF_XDP sockets would have sent it too: the
+# count says the stack found it waiting.)
+check "... sent by the parent's stack, found waiting on the child's ring" \
+  grep -q "exit: [1-9][0-9]* kicks of a transmit ring whose frames had waited" "$tmp/kick.err"
 check "... on the stack (A's kernel UdpInDatagrams +$((udp1 - udp0)))" [ "$udp1" -eq "$udp0" ]
 kill "$udp_echo" 2>/dev/null
 wait "$udp_echo" 2>/dev/null
