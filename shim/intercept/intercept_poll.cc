@@ -21,6 +21,7 @@
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/passed_connections.h"
+#include "shim/socket/user_memory.h"
 
 using namespace xdpload;
 using namespace xdpload::shim;
@@ -40,10 +41,27 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
 // Entries a poll() or select() keeps without a heap allocation.
 constexpr size_t kInlineEntries = 16;
 
+// Memory the program cannot give to a poll or select (its array, its
+// sets): the kernel's answer, EFAULT (or EINVAL for too many), asked without
+// waiting, before any of it is read here. True when the memory is good, or
+// cannot be checked (before the stack's start: nothing of ours to read it
+// for either, but the passed connections of an exec, which then read it
+// as before).
+bool user_array_ok(void* p, size_t bytes) {
+  return !user_faults_recoverable() || writable_prefix(p, bytes) == bytes;
+}
+int poll_now_by_kernel(pollfd* fds, nfds_t n, const sigset_t* mask) {
+  timespec zero{0, 0};
+  int r = libc::ppoll(fds, n, &zero, mask);
+  return r < 0 ? -errno : r;
+}
+
 // The core of poll/ppoll/select/pselect. timeout_ns < 0: forever. A
 // listener with connections passed at an exec (passed_connections.h) is
 // ready while any waits: then nothing else is waited for.
 int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
+  if (n > (nfds_t(1) << 24) || (n && !user_array_ok(fds, n * sizeof *fds)))
+    return poll_now_by_kernel(fds, n, mask);
   if (!passed_any()) return poll_sockets(fds, n, timeout_ns, mask);
   std::vector<pollfd> copy(fds, fds + n);
   if (passed_ready(copy.data(), n) == 0) return poll_sockets(fds, n, timeout_ns, mask);
@@ -191,7 +209,18 @@ int do_select(int n, fd_set* r, fd_set* w, fd_set* e, int64_t timeout_ns, const 
   return count;
 }
 
+// The sets of a select() as the kernel reads them: whole longs for n bits.
+bool select_sets_ok(int n, fd_set* r, fd_set* w, fd_set* e) {
+  if (n <= 0) return true;
+  const size_t bytes = (size_t(n) + 8 * sizeof(long) - 1) / (8 * sizeof(long)) * sizeof(long);
+  for (fd_set* s : {r, w, e})
+    if (s && !user_array_ok(s, bytes)) return false;
+  return true;
+}
+
 bool select_has_ours(int n, fd_set* r, fd_set* w, fd_set* e) {
+  // (Sets the program cannot give: the kernel's to answer.)
+  if (!select_sets_ok(n, r, w, e)) return false;
   if (passed_any() && r)
     for (int fd = 0; fd < n; ++fd)
       if (FD_ISSET(fd, r) && passed_waiting(fd)) return true;
@@ -239,7 +268,8 @@ int xdpload___ppoll_chk(struct pollfd* fds, nfds_t n, const struct timespec* tim
 }
 
 int xdpload_select(int n, fd_set* r, fd_set* w, fd_set* e, struct timeval* timeout) {
-  if (!select_has_ours(n, r, w, e)) return libc::select(n, r, w, e, timeout);
+  if (!select_has_ours(n, r, w, e) || (timeout && !user_array_ok(timeout, sizeof *timeout)))
+    return libc::select(n, r, w, e, timeout);
   int saved = errno;
   pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
   int64_t t = timeout ? int64_t(timeout->tv_sec) * 1000000000 + timeout->tv_usec * 1000 : -1;
@@ -256,7 +286,9 @@ int xdpload_select(int n, fd_set* r, fd_set* w, fd_set* e, struct timeval* timeo
 
 int xdpload_pselect(int n, fd_set* r, fd_set* w, fd_set* e, const struct timespec* timeout,
                     const sigset_t* mask) {
-  if (!select_has_ours(n, r, w, e)) return libc::pselect(n, r, w, e, timeout, mask);
+  if (!select_has_ours(n, r, w, e) ||
+      (timeout && user_faults_recoverable() && readable_prefix(timeout, sizeof *timeout) != sizeof *timeout))
+    return libc::pselect(n, r, w, e, timeout, mask);
   int saved = errno;
   pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
   return done(do_select(n, r, w, e, to_ns(timeout), mask), saved);
@@ -283,6 +315,14 @@ int xdpload_epoll_create1(int flags) {
 }
 
 int xdpload_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
+  // The event is read below (ADD, MOD): one the program cannot give is the
+  // kernel's to answer, EFAULT, before anything else, as the kernel does.
+  epoll_event copy;
+  if (op != EPOLL_CTL_DEL && event && user_faults_recoverable()) {
+    if (copy_from_user(&copy, event, sizeof copy) != sizeof copy)
+      return libc::epoll_ctl(epfd, op, fd, event);
+    event = &copy;
+  }
   if (passed_any()) passed_epoll_ctl(epfd, op, fd, event);
   EpollSet* set = epoll_set_of(epfd);
   Socket* s = rt().socket_at(fd);

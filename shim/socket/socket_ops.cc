@@ -1615,6 +1615,12 @@ void note_kernel_option(Socket* s, int fd, int level, int name) {
 
 int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, socklen_t len) {
   CHILD_GUARD(fd);
+  // The value is read below, some of it before the kernel judges it: one
+  // the program cannot give is the kernel's to answer (EFAULT), as it reads
+  // it. (If the kernel takes it, it read what the option needs.)
+  if (value && int(len) > 0 && readable_prefix(value, len) < len &&
+      libc::setsockopt(fd, level, name, value, len) != 0)
+    return neg_errno();
   // OPT_ID on a TCP socket whose connection is on the stack: its kernel
   // twin, never connected (TCP_CLOSE), would refuse it. The connection's
   // state decides, as in sock_set_timestamping, and the twin judges the
@@ -1814,14 +1820,28 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
 
 int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t* len) {
   CHILD_GUARD(fd);
-  if (s->accelerated) {
-    CoreGuard g;
-    if (!still(s, fd)) return -EBADF;
-    if (!value || !len) return -EFAULT;
-    if (s->kind == Socket::Kind::Tcp) {
-      bool handled;
-      int rc = tcp(s)->getsockopt(level, name, value, len, &handled);
-      if (handled) return rc;
+  if (s->accelerated && s->kind == Socket::Kind::Tcp) {
+    // The stack's answer is made in a buffer of ours, then copied to the
+    // program's memory as the kernel copies it: a length or a value that
+    // cannot be read or written is EFAULT (the kernel reads the length
+    // first), never a fault of ours with the lock held.
+    socklen_t want;
+    if (!len || copy_from_user(&want, len, sizeof want) != sizeof want) return -EFAULT;
+    if (int(want) < 0) return libc::getsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();  // EINVAL
+    alignas(8) unsigned char buf[512];  // more than any option the stack answers
+    socklen_t got = std::min<socklen_t>(want, sizeof buf);
+    bool handled;
+    int rc;
+    {
+      CoreGuard g;
+      if (!still(s, fd)) return -EBADF;
+      rc = tcp(s)->getsockopt(level, name, buf, &got, &handled);
+    }
+    if (handled) {
+      if (rc < 0) return rc;
+      if (got && (!value || copy_to_user(value, buf, got) != got)) return -EFAULT;
+      if (copy_to_user(len, &got, sizeof got) != sizeof got) return -EFAULT;
+      return 0;
     }
   }
   return libc::getsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();
@@ -1887,8 +1907,11 @@ int op_fcntl(Socket* s, int fd, int cmd, unsigned long arg) {
 }
 
 int op_ioctl(Socket* s, int fd, unsigned long request, void* arg) {
-  if (request == FIONBIO && arg) {
-    int on = *static_cast<int*>(arg);
+  // (The program's memory through copy_from_user/copy_to_user: an
+  // argument it cannot give is EFAULT, as the kernel's.)
+  if (request == FIONBIO) {
+    int on;
+    if (!arg || copy_from_user(&on, arg, sizeof on) != sizeof on) return -EFAULT;
     bool listener = s->accelerated && s->kind == Socket::Kind::Tcp &&
                     tcp(s)->state == TcpSocket::State::Listening;
     if (!listener && libc::ioctl(fd, FIONBIO, arg) != 0) return neg_errno();
@@ -1909,8 +1932,7 @@ int op_ioctl(Socket* s, int fd, unsigned long request, void* arg) {
       rc = udp(s)->get_stamp(request == SIOCGSTAMP_OLD || request == SIOCGSTAMP_NEW, v);
     }
     if (rc < 0) return rc;
-    if (!arg) return -EFAULT;
-    memcpy(arg, v, sizeof v);
+    if (!arg || copy_to_user(arg, v, sizeof v) != sizeof v) return -EFAULT;
     return 0;
   }
   if (s->accelerated && (request == SIOCINQ || request == SIOCOUTQ)) {
@@ -1933,8 +1955,7 @@ int op_ioctl(Socket* s, int fd, unsigned long request, void* arg) {
         return neg_errno();
       }
     }
-    memcpy(arg, &v, sizeof v);
-    return 0;
+    return copy_to_user(arg, &v, sizeof v) == sizeof v ? 0 : -EFAULT;
   }
   int r = libc::ioctl(fd, request, arg);
   return r < 0 ? neg_errno() : r;

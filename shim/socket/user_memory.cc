@@ -67,6 +67,7 @@ namespace xdpload::shim {
 namespace {
 
 std::atomic<bool> g_catcher[_NSIG];
+std::atomic<bool> g_recoverable{false};  // (user_faults_recoverable)
 
 void user_fault_catcher(int sig, siginfo_t* info, void* ctx) {
   if (recover_user_fault(sig, info, ctx)) return;
@@ -171,8 +172,11 @@ void catch_user_faults() {
     if (libc::sigaction(sig, nullptr, &cur) != 0) continue;
     if (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL) install(sig);
   }
+  g_recoverable.store(true, std::memory_order_release);
 #endif
 }
+
+bool user_faults_recoverable() { return g_recoverable.load(std::memory_order_acquire); }
 
 bool user_fault_catcher_installed(int sig) {
   return (sig == SIGSEGV || sig == SIGBUS) && g_catcher[sig].load(std::memory_order_acquire);

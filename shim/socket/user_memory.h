@@ -43,6 +43,10 @@ size_t pbuf_to_user(const struct pbuf* p, void* to, size_t n, size_t offset);
 // (at the stack's start; a handler the program installs gets the same
 // recovery through shim/wait/signals.cc's wrapper).
 void catch_user_faults();
+// catch_user_faults() has run: the routines above may be given any pointer
+// (before, a bad one would still kill the program: the library checks
+// nothing then, and has no socket of its own yet either).
+bool user_faults_recoverable();
 // Our catcher stands for the program's SIG_DFL on `sig`.
 bool user_fault_catcher_installed(int sig);
 // The program set `sig`'s action: SIG_DFL puts our catcher back, anything

@@ -17,6 +17,7 @@
 #include "shim/ext/thread_spin.h"
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
+#include "shim/socket/user_memory.h"
 
 namespace xdpload::shim {
 
@@ -260,20 +261,38 @@ int EpollSet::collect(epoll_event* out, int max) {
   again.clear();
   int n = 0;
   size_t kept = 0;
+  // The program's array is written only where it can be: an item that
+  // meets memory it cannot give stays ready, unreported, and the call is
+  // EFAULT if it reported nothing (ep_send_events). Looked at once a call
+  // (a byte a page), when the first item is to be written.
+  int writable = -1;  // slots known writable; -1 not looked at yet
+  bool faulted = false;
   for (size_t i = 0; i < ready_.size(); ++i) {
     EpollItem* item = ready_[i];
-    if (n == max) {
+    if (n == max || faulted) {
+      ready_[kept++] = item;
+      continue;
+    }
+    if (item->disabled || !item->sock->accelerated) {
+      item->queued = false;
+      continue;
+    }
+    uint32_t ev = item->sock->events() & (item->events | kAlways);
+    if (!ev || ((item->events & EPOLLET) && item->seen_seq == item->sock->seq)) {
+      item->queued = false;
+      continue;
+    }
+    if (writable < 0)
+      writable = user_faults_recoverable()
+                     ? int(writable_prefix(out, size_t(max) * sizeof *out) / sizeof *out)
+                     : max;
+    if (n >= writable) {
+      faulted = true;
       ready_[kept++] = item;
       continue;
     }
     item->queued = false;
-    if (item->disabled || !item->sock->accelerated) continue;
-    uint32_t ev = item->sock->events() & (item->events | kAlways);
-    if (!ev) continue;
-    if (item->events & EPOLLET) {
-      if (item->seen_seq == item->sock->seq) continue;
-      item->seen_seq = item->sock->seq;
-    }
+    if (item->events & EPOLLET) item->seen_seq = item->sock->seq;
     out[n].events = ev;
     out[n].data = item->data;
     ++n;
@@ -287,7 +306,7 @@ int EpollSet::collect(epoll_event* out, int max) {
   }
   ready_.resize(kept);
   ready_.insert(ready_.end(), again.begin(), again.end());
-  return n;
+  return faulted && n == 0 ? -EFAULT : n;
 }
 
 int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigset_t* mask) {
@@ -299,6 +318,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
   for (;;) {
     rt.poll_stack();
     int n = collect(events, max);
+    if (n < 0) return n;
     // The real instance: kernel descriptors, and the kernel side of ours.
     if (n < max) {
       int m = libc::epoll_wait(epfd_, events + n, max - n, 0);

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -155,6 +157,36 @@ int main(int argc, char** argv) {
   len = sizeof me;
   SHOW("getsockname to unmapped memory", getsockname(fd, (struct sockaddr*)16, &len));
   SHOW("getpeername, its length unmapped", getpeername(fd, (struct sockaddr*)&them, (socklen_t*)16));
+  /* Options and ioctls with memory the program cannot give. */
+  len = sizeof(struct tcp_info);
+  SHOW("getsockopt TCP_INFO to unmapped memory", getsockopt(fd, IPPROTO_TCP, TCP_INFO, (void*)16, &len));
+  len = sizeof v;
+  SHOW("getsockopt TCP_NODELAY to unmapped memory", getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, (void*)16, &len));
+  SHOW("getsockopt SO_ERROR, its length unmapped", getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, (socklen_t*)16));
+  SHOW("getsockopt TCP_MAXSEG, its length unmapped", getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, (socklen_t*)16));
+  SHOW("setsockopt TCP_NODELAY from unmapped memory", setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, (void*)16, sizeof v));
+  SHOW("setsockopt SO_RCVTIMEO from unmapped memory",
+       setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, (void*)16, sizeof(struct timeval)));
+  SHOW("setsockopt TCP_KEEPIDLE from unmapped memory", setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, (void*)16, sizeof v));
+  SHOW("setsockopt SO_LINGER from unmapped memory", setsockopt(fd, SOL_SOCKET, SO_LINGER, (void*)16, sizeof(struct linger)));
+  SHOW("ioctl FIONREAD to unmapped memory", ioctl(fd, FIONREAD, (void*)16));
+  SHOW("ioctl SIOCOUTQ to unmapped memory", ioctl(fd, SIOCOUTQ, (void*)16));
+  SHOW("ioctl FIONBIO from unmapped memory", ioctl(fd, FIONBIO, (void*)16));
+  {
+    struct pollfd* volatile bad_fds = (struct pollfd*)16;
+    SHOW("poll with an unmapped array", poll(bad_fds, 1, 0));
+    fd_set* volatile bad_set = (fd_set*)16;
+    struct timeval tv0 = {0, 0};
+    SHOW("select with an unmapped set", select(fd + 1, bad_set, NULL, NULL, &tv0));
+    int ep = epoll_create1(0);
+    SHOW("epoll_ctl ADD from an unmapped event", epoll_ctl(ep, EPOLL_CTL_ADD, fd, (struct epoll_event*)16));
+    struct epoll_event ee = {.events = EPOLLOUT}, got[4];
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ee);
+    struct epoll_event* volatile bad_events = (struct epoll_event*)16;
+    SHOW("epoll_wait into an unmapped array (OUT ready)", epoll_wait(ep, bad_events, 4, 0));
+    printf("%-44s %d\n", "epoll_wait after it: still ready", epoll_wait(ep, got, 4, 0));
+    close(ep);
+  }
   SHOW("shutdown SHUT_WR", shutdown(fd, SHUT_WR));
   sigpipes = 0;
   SHOW("send after SHUT_WR", send(fd, "x", 1, 0));
@@ -435,6 +467,10 @@ int main(int argc, char** argv) {
   SHOW("udp recv after it: that datagram was read", recv(fd, buf, 16, MSG_DONTWAIT));
   len = sizeof them;
   SHOW("udp getpeername to unmapped memory", getpeername(fd, (struct sockaddr*)16, &len));
+  send(fd, "0123456789", 10, 0);
+  recv(fd, buf, 16, 0);
+  SHOW("udp ioctl SIOCGSTAMP to unmapped memory", ioctl(fd, SIOCGSTAMP, (void*)16));
+  SHOW("udp ioctl FIONREAD to unmapped memory", ioctl(fd, FIONREAD, (void*)16));
   /* Corked: two sends, one datagram (xdpload sends it through the kernel socket). */
   send(fd, "ab", 2, MSG_MORE);
   send(fd, "cd", 2, 0);

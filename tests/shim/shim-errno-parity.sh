@@ -4,7 +4,8 @@
 # SO_RCVTIMEO/SO_SNDTIMEO, EINTR with and without SA_RESTART, bind in use,
 # accept on a non-listener, shutdown, UDP ICMP errors and truncation, EMSGSIZE
 # beyond the MTU with IP_PMTUDISC_DO, EFAULT for unmapped buffers, iovec
-# arrays and msghdrs with nothing sent or lost...) is
+# arrays and msghdrs with nothing sent or lost, and for option values,
+# ioctl arguments, poll arrays, select sets and epoll events...) is
 # run on the kernel and under xdpload against the same kernel peers; every
 # line of output must be the same.
 . "$(dirname "$0")/../lib/common.sh"
@@ -33,6 +34,10 @@ check "the kernel run dropped the datagram a receive faulted on" \
   grep -q "^udp recv after it: the datagram dropped  *-1 EAGAIN" "$tmp/kernel"
 check "the kernel run gave EFAULT for addresses to unmapped memory, the datagram read" \
   bash -c 'grep -q "^getsockname to unmapped memory  *-1 EFAULT" "$1" && grep -q "^udp recvfrom, its address to unmapped memory  *-1 EFAULT" "$1" && grep -q "^udp recv after it: that datagram was read  *-1 EAGAIN" "$1"' _ "$tmp/kernel"
+check "the kernel run gave EFAULT for options, ioctls, poll, select and epoll with unmapped memory" \
+  bash -c '[ $(grep -cE "^(getsockopt|setsockopt|ioctl|udp ioctl|poll|select|epoll_ctl|epoll_wait).*unmapped.*-1 EFAULT" "$1") -eq 17 ]' _ "$tmp/kernel"
+check "the kernel run's epoll item stayed ready after the faulted epoll_wait" \
+  grep -q "^epoll_wait after it: still ready  *1" "$tmp/kernel"
 check "the kernel run's own faults reached its handler and, by default, ended a child" \
   grep -q "^a child's own fault, default action  *signal 11" "$tmp/kernel"
 check "the xdpload run was accelerated" grep -q "accelerating $IF_A" "$tmp/xdpload.err"
