@@ -60,8 +60,14 @@ int poll_now_by_kernel(pollfd* fds, nfds_t n, const sigset_t* mask) {
 // listener with connections passed at an exec (passed_connections.h) is
 // ready while any waits: then nothing else is waited for.
 int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
-  if (n > (nfds_t(1) << 24) || (n && !user_array_ok(fds, n * sizeof *fds)))
-    return poll_now_by_kernel(fds, n, mask);
+  if (n > (nfds_t(1) << 24)) {
+    // More than any descriptor table here (the kernel's bound is
+    // RLIMIT_NOFILE: EINVAL above it): the kernel's poll, with its wait.
+    timespec ts{timeout_ns / 1000000000, timeout_ns % 1000000000};
+    int r = libc::ppoll(fds, n, timeout_ns < 0 ? nullptr : &ts, mask);
+    return r < 0 ? -errno : r;
+  }
+  if (n && !user_array_ok(fds, n * sizeof *fds)) return poll_now_by_kernel(fds, n, mask);
   if (!passed_any()) return poll_sockets(fds, n, timeout_ns, mask);
   std::vector<pollfd> copy(fds, fds + n);
   if (passed_ready(copy.data(), n) == 0) return poll_sockets(fds, n, timeout_ns, mask);
@@ -256,6 +262,9 @@ int xdpload___poll_chk(struct pollfd* fds, nfds_t n, int timeout, size_t fdslen)
 
 int xdpload_ppoll(struct pollfd* fds, nfds_t n, const struct timespec* timeout,
                   const sigset_t* mask) {
+  // (A timeout the program cannot give: the kernel's EFAULT.)
+  if (timeout && user_faults_recoverable() && readable_prefix(timeout, sizeof *timeout) != sizeof *timeout)
+    return libc::ppoll(fds, n, timeout, mask);
   int saved = errno;
   pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
   return done(do_poll(fds, n, to_ns(timeout), mask), saved);
@@ -315,17 +324,23 @@ int xdpload_epoll_create1(int flags) {
 }
 
 int xdpload_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
-  // The event is read below (ADD, MOD): one the program cannot give is the
-  // kernel's to answer, EFAULT, before anything else, as the kernel does.
+  // The event is read below (ADD, MOD) where the set and the socket are
+  // ours: one the program cannot give is the kernel's to answer, EFAULT,
+  // before anything else, as the kernel does. (Other calls go to the
+  // kernel with the program's pointer, as they always did.)
+  EpollSet* set = epoll_set_of(epfd);
+  Socket* s = rt().socket_at(fd);
   epoll_event copy;
-  if (op != EPOLL_CTL_DEL && event && user_faults_recoverable()) {
+  if (op != EPOLL_CTL_DEL && event && (passed_any() || (set && s)) && user_faults_recoverable()) {
     if (copy_from_user(&copy, event, sizeof copy) != sizeof copy)
       return libc::epoll_ctl(epfd, op, fd, event);
     event = &copy;
   }
-  if (passed_any()) passed_epoll_ctl(epfd, op, fd, event);
-  EpollSet* set = epoll_set_of(epfd);
-  Socket* s = rt().socket_at(fd);
+  if (passed_any()) {
+    passed_epoll_ctl(epfd, op, fd, event);
+    set = epoll_set_of(epfd);  // (as they are after it)
+    s = rt().socket_at(fd);
+  }
   if (!set || !s || rt().forked_child()) {
     if (EpollSet* inner = epoll_set_of(fd)) {
       // An epoll instance of ours inside another one.
@@ -362,7 +377,9 @@ int xdpload_epoll_pwait(int epfd, struct epoll_event* events, int max, int timeo
 
 int xdpload_epoll_pwait2(int epfd, struct epoll_event* events, int max,
                          const struct timespec* timeout, const sigset_t* mask) {
-  if (!epoll_set_of(epfd)) return libc::epoll_pwait2(epfd, events, max, timeout, mask);
+  if (!epoll_set_of(epfd) ||
+      (timeout && user_faults_recoverable() && readable_prefix(timeout, sizeof *timeout) != sizeof *timeout))
+    return libc::epoll_pwait2(epfd, events, max, timeout, mask);
   int saved = errno;
   pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
   return done(epoll_wait_common(epfd, events, max, to_ns(timeout), mask), saved);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/net_tstamp.h>
 #include <linux/sockios.h>
+#include <net/if.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -1515,7 +1516,8 @@ bool kernel_only_option(Socket::Kind kind, int level, int name, const void* valu
         return !TxStamps::served_flags(f);
       }
       case SO_BINDTODEVICE: {
-        std::string dev(static_cast<const char*>(value), strnlen(static_cast<const char*>(value), len));
+        std::string dev(static_cast<const char*>(value),
+                        strnlen(static_cast<const char*>(value), std::min<socklen_t>(len, IFNAMSIZ)));
         return !dev.empty() && dev != rt().iface().name;
       }
     }
@@ -1615,12 +1617,19 @@ void note_kernel_option(Socket* s, int fd, int level, int name) {
 
 int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, socklen_t len) {
   CHILD_GUARD(fd);
-  // The value is read below, some of it before the kernel judges it: one
-  // the program cannot give is the kernel's to answer (EFAULT), as it reads
-  // it. (If the kernel takes it, it read what the option needs.)
-  if (value && int(len) > 0 && readable_prefix(value, len) < len &&
-      libc::setsockopt(fd, level, name, value, len) != 0)
-    return neg_errno();
+  // The value is read below (at most 16 bytes: a timeval, a congestion
+  // control's or a device's name), some of it before the kernel judges it:
+  // one the program cannot give is the kernel's to answer, as it reads it
+  // (EFAULT). If the kernel takes it (it read less than we would: an int
+  // with a length past the end of the program's memory), that is the
+  // answer, and the stack does not read it. Only once faults are ours to
+  // recover: before, a non-accelerated socket's value goes to the kernel
+  // first below, as it always did.
+  if (value && int(len) > 0 && user_faults_recoverable()) {
+    const size_t need = std::min<size_t>(len, 16);
+    if (readable_prefix(value, need) < need)
+      return libc::setsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();
+  }
   // OPT_ID on a TCP socket whose connection is on the stack: its kernel
   // twin, never connected (TCP_CLOSE), would refuse it. The connection's
   // state decides, as in sock_set_timestamping, and the twin judges the
@@ -1827,8 +1836,12 @@ int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t
     // first), never a fault of ours with the lock held.
     socklen_t want;
     if (!len || copy_from_user(&want, len, sizeof want) != sizeof want) return -EFAULT;
-    if (int(want) < 0) return libc::getsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();  // EINVAL
+    // A negative length: EINVAL at SOL_SOCKET (the kernel's answer);
+    // do_tcp_getsockopt takes it as unsigned, a large one.
+    if (int(want) < 0 && level != IPPROTO_TCP)
+      return libc::getsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();
     alignas(8) unsigned char buf[512];  // more than any option the stack answers
+    static_assert(sizeof buf >= sizeof(tcp_info));
     socklen_t got = std::min<socklen_t>(want, sizeof buf);
     bool handled;
     int rc;
@@ -1839,8 +1852,12 @@ int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t
     }
     if (handled) {
       if (rc < 0) return rc;
+      // In the kernel's order: do_tcp_getsockopt writes the length first,
+      // sk_getsockopt the value first.
+      auto put_len = [&] { return copy_to_user(len, &got, sizeof got) == sizeof got; };
+      if (level == IPPROTO_TCP && !put_len()) return -EFAULT;
       if (got && (!value || copy_to_user(value, buf, got) != got)) return -EFAULT;
-      if (copy_to_user(len, &got, sizeof got) != sizeof got) return -EFAULT;
+      if (level != IPPROTO_TCP && !put_len()) return -EFAULT;
       return 0;
     }
   }
@@ -1936,25 +1953,26 @@ int op_ioctl(Socket* s, int fd, unsigned long request, void* arg) {
     return 0;
   }
   if (s->accelerated && (request == SIOCINQ || request == SIOCOUTQ)) {
-    if (!arg) return -EFAULT;
-    CoreGuard g;
-    if (!still(s, fd)) return -EBADF;
     int v;
-    if (s->kind == Socket::Kind::Tcp) {
-      TcpSocket* t = tcp(s);
-      if (t->state == TcpSocket::State::Listening) return -EINVAL;
-      rt().poll_stack();
-      v = request == SIOCINQ ? t->readable_bytes() : t->unacked_bytes();
-    } else {
-      rt().poll_stack();
-      if (request == SIOCOUTQ) {
-        v = 0;
-      } else if (udp(s)->stack_has_data()) {
-        v = udp(s)->next_datagram_bytes();
-      } else if (libc::ioctl(fd, SIOCINQ, &v) != 0) {
-        return neg_errno();
+    {
+      CoreGuard g;
+      if (!still(s, fd)) return -EBADF;
+      if (s->kind == Socket::Kind::Tcp) {
+        TcpSocket* t = tcp(s);
+        if (t->state == TcpSocket::State::Listening) return -EINVAL;
+        rt().poll_stack();
+        v = request == SIOCINQ ? t->readable_bytes() : t->unacked_bytes();
+      } else {
+        rt().poll_stack();
+        if (request == SIOCOUTQ) {
+          v = 0;
+        } else if (udp(s)->stack_has_data()) {
+          v = udp(s)->next_datagram_bytes();
+        } else if (libc::ioctl(fd, SIOCINQ, &v) != 0) {
+          return neg_errno();
+        }
       }
-    }
+    }  // (the copy without the lock: a page the program must fault in)
     return copy_to_user(arg, &v, sizeof v) == sizeof v ? 0 : -EFAULT;
   }
   int r = libc::ioctl(fd, request, arg);

@@ -44,8 +44,9 @@ size_t pbuf_to_user(const struct pbuf* p, void* to, size_t n, size_t offset);
 // recovery through shim/wait/signals.cc's wrapper).
 void catch_user_faults();
 // catch_user_faults() has run: the routines above may be given any pointer
-// (before, a bad one would still kill the program: the library checks
-// nothing then, and has no socket of its own yet either).
+// (before, a bad one would kill the program: the library checks nothing
+// then, and its sockets are not yet on the stack: the kernel reads their
+// memory).
 bool user_faults_recoverable();
 // Our catcher stands for the program's SIG_DFL on `sig`.
 bool user_fault_catcher_installed(int sig);

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <cstdio>
 #include <string>
@@ -282,10 +283,14 @@ int EpollSet::collect(epoll_event* out, int max) {
       item->queued = false;
       continue;
     }
-    if (writable < 0)
+    if (writable < 0) {
+      // (The slots this call can fill at most, not the whole array: a
+      // program may give a large one.)
+      const size_t slots = std::min(size_t(max), ready_.size() - i);
       writable = user_faults_recoverable()
-                     ? int(writable_prefix(out, size_t(max) * sizeof *out) / sizeof *out)
+                     ? n + int(writable_prefix(out + n, slots * sizeof *out) / sizeof *out)
                      : max;
+    }
     if (n >= writable) {
       faulted = true;
       ready_[kept++] = item;
@@ -311,7 +316,7 @@ int EpollSet::collect(epoll_event* out, int max) {
 
 int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigset_t* mask) {
   Runtime& rt = Runtime::get();
-  if (max <= 0) return -EINVAL;
+  if (max <= 0 || max > int(INT_MAX / sizeof(epoll_event))) return -EINVAL;  // (EP_MAX_EVENTS)
   int64_t deadline = timeout_ns < 0 ? -1 : mono_ns() + timeout_ns;
   pollfd kfd{epfd_, POLLIN, 0};
   SignalMark call_mark = signal_mark();

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -76,6 +77,13 @@ int main(int argc, char** argv) {
   int fd, fd2, v;
   socklen_t len;
   struct sockaddr_in a;
+
+  /* Before the stack runs (no connection yet): an option's value the
+   * program cannot give is the kernel's EFAULT. */
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  v = 1;
+  SHOW("setsockopt before any connect, unmapped value", setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, (void*)16, sizeof v));
+  close(fd);
 
   /* Refused, blocking and non-blocking. */
   fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -160,8 +168,10 @@ int main(int argc, char** argv) {
   /* Options and ioctls with memory the program cannot give. */
   len = sizeof(struct tcp_info);
   SHOW("getsockopt TCP_INFO to unmapped memory", getsockopt(fd, IPPROTO_TCP, TCP_INFO, (void*)16, &len));
-  len = sizeof v;
+  len = 2 * sizeof v;
   SHOW("getsockopt TCP_NODELAY to unmapped memory", getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, (void*)16, &len));
+  /* do_tcp_getsockopt writes the length (cut to an int's) before the value. */
+  printf("%-44s %u\n", "... its length, written before the value", (unsigned)len);
   SHOW("getsockopt SO_ERROR, its length unmapped", getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, (socklen_t*)16));
   SHOW("getsockopt TCP_MAXSEG, its length unmapped", getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, (socklen_t*)16));
   SHOW("setsockopt TCP_NODELAY from unmapped memory", setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, (void*)16, sizeof v));
@@ -169,6 +179,8 @@ int main(int argc, char** argv) {
        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, (void*)16, sizeof(struct timeval)));
   SHOW("setsockopt TCP_KEEPIDLE from unmapped memory", setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, (void*)16, sizeof v));
   SHOW("setsockopt SO_LINGER from unmapped memory", setsockopt(fd, SOL_SOCKET, SO_LINGER, (void*)16, sizeof(struct linger)));
+  SHOW("setsockopt SO_TIMESTAMPING from unmapped memory", setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, (void*)16, sizeof v));
+  SHOW("setsockopt SO_BINDTODEVICE from unmapped memory", setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, (void*)16, 8));
   SHOW("ioctl FIONREAD to unmapped memory", ioctl(fd, FIONREAD, (void*)16));
   SHOW("ioctl SIOCOUTQ to unmapped memory", ioctl(fd, SIOCOUTQ, (void*)16));
   SHOW("ioctl FIONBIO from unmapped memory", ioctl(fd, FIONBIO, (void*)16));
@@ -185,6 +197,21 @@ int main(int argc, char** argv) {
     struct epoll_event* volatile bad_events = (struct epoll_event*)16;
     SHOW("epoll_wait into an unmapped array (OUT ready)", epoll_wait(ep, bad_events, 4, 0));
     printf("%-44s %d\n", "epoll_wait after it: still ready", epoll_wait(ep, got, 4, 0));
+    /* Two ready (ours and a pipe's), room for one: the second slot is on
+     * a page the program does not have. One reported. */
+    int pp[2];
+    if (pipe(pp) == 0) {
+      struct epoll_event pe = {.events = EPOLLOUT};
+      epoll_ctl(ep, EPOLL_CTL_ADD, pp[1], &pe);
+      long page = sysconf(_SC_PAGESIZE);
+      char* two = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      munmap(two + page, page);
+      struct epoll_event* edge = (struct epoll_event*)(two + page - sizeof(struct epoll_event));
+      printf("%-44s %d\n", "epoll_wait, room for one of two ready", epoll_wait(ep, edge, 2, 0));
+      munmap(two, page);
+      close(pp[0]);
+      close(pp[1]);
+    }
     close(ep);
   }
   SHOW("shutdown SHUT_WR", shutdown(fd, SHUT_WR));
