@@ -16,6 +16,7 @@
 
 #include "shim/wait/epoll_set.h"
 #include "shim/wait/inline_vector.h"
+#include "shim/wait/waiting.h"
 #include "shim/intercept/export.h"
 #include "shim/ext/thread_spin.h"
 #include "shim/intercept/libc.h"
@@ -40,6 +41,16 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
 
 // Entries a poll() or select() keeps without a heap allocation.
 constexpr size_t kInlineEntries = 16;
+
+// An undo record (waiting.h) that gives back a list's heap part when the
+// thread is cancelled in the call: past kInlineEntries entries, a cancelled
+// poll() leaked its lists. (A handler's jump out of the call still leaves
+// them: the records go with the frames it leaves.)
+template <typename List>
+struct ReleasedIfCancelled : UndoIfCancelled {
+  explicit ReleasedIfCancelled(List* list)
+      : UndoIfCancelled([](void* l) { static_cast<List*>(l)->release(); }, list) {}
+};
 
 // Memory the program cannot give to a poll or select (its array, its
 // sets): the kernel's answer, EFAULT (or EINVAL for too many), asked without
@@ -101,6 +112,9 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
   InlineVector<Socket*, kInlineEntries> socks;
   InlineVector<pollfd, kInlineEntries> kernel;      // descriptors the kernel answers for
   InlineVector<nfds_t, kInlineEntries> kernel_of;   // index in fds of each kernel entry
+  ReleasedIfCancelled released_socks(&socks);
+  ReleasedIfCancelled released_kernel(&kernel);
+  ReleasedIfCancelled released_of(&kernel_of);
   SignalMark call_mark = signal_mark();
   for (;;) {
     rt().poll_stack();
@@ -183,6 +197,7 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
 int do_select(int n, fd_set* r, fd_set* w, fd_set* e, int64_t timeout_ns, const sigset_t* mask) {
   if (n < 0) return -EINVAL;
   InlineVector<pollfd, kInlineEntries> pfds;
+  ReleasedIfCancelled released(&pfds);
   for (int fd = 0; fd < n; ++fd) {
     short ev = 0;
     if (r && FD_ISSET(fd, r)) ev |= POLLIN;

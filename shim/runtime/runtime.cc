@@ -790,6 +790,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
       if (n > 16) {
         big.resize(n);
         fds = big.data();
+        reg.big = &big;
       }
       // Wake-ups from this process, then from the family's others (-1 when
       // the waiter has no socket: poll ignores it).
@@ -824,6 +825,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
         // own). (A cleanup handler: the library is built without
         // exceptions, so the frames it unwinds run no destructors.)
         rc = sleep_cancellable(fds, nfds_t(n), tsp, spec.mask, &reg);
+        reg.big = nullptr;
         err = errno;
         if (rc >= 0 && !spec.mask && signal_mark().caught != mark.caught) {
           rc = -1;
@@ -922,6 +924,7 @@ void Runtime::leave_cancelled_sleep(void* arg) {
   leave_sleep_queues(reg);
   reg->me->consume();
   reg->rt->let_go_of_waited(*reg->spec);
+  if (reg->big) std::vector<pollfd>().swap(*reg->big);
   run_cancel_undos();
   CoreLock::unlock();
 }

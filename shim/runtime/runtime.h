@@ -332,6 +332,9 @@ class Runtime {
     WaitSpec* spec;
     ThreadWaiter* me;
     bool watching;
+    // The sleep's descriptor list when it is too long for the frame: a
+    // cancelled sleep gives it back (nothing else unwinds it).
+    std::vector<pollfd>* big = nullptr;
   };
   static void leave_cancelled_sleep(void* arg);
   static void leave_interrupted_sleep(SleepExit* e);

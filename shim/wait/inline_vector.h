@@ -4,7 +4,9 @@
 // program's poll() paid them for every message), and which a thread
 // cancelled, or left by a handler's siglongjmp, in the middle of the call
 // leaked (its frames run no destructors: the library has no exceptions).
-// Past N, the elements move to the heap, as std::vector's.
+// Past N, the elements move to the heap, as std::vector's; a caller that
+// may be cancelled lists release() among its undo records (waiting.h's
+// UndoIfCancelled, ReleasedIfCancelled below).
 #pragma once
 
 #include <cstddef>
@@ -35,6 +37,11 @@ class InlineVector {
   void clear() {
     size_ = 0;
     heap_.clear();
+  }
+  // Empty, and its heap part (if it spilled) given back.
+  void release() {
+    size_ = 0;
+    std::vector<T>().swap(heap_);
   }
   T* data() { return size_ <= N ? inline_ : heap_.data(); }
   const T* data() const { return size_ <= N ? inline_ : heap_.data(); }

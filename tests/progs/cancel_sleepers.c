@@ -122,6 +122,18 @@ int main(int argc, char** argv) {
   printf("%d polls cancelled: heap %s\n", POLLS_CANCELLED, grew < 4096 ? "steady" : "grown");
   fprintf(stderr, "cancel_sleepers: the heap grew by %ld bytes over %d cancelled polls\n", grew,
           POLLS_CANCELLED);
+  /* The same with 24 entries: past what poll() keeps off the heap. */
+  heap_before = mallinfo2().uordblks;
+  for (int i = 0; i < POLLS_CANCELLED; ++i) {
+    start(&s, u, "wide poll");
+    pause_ms(20);
+    pthread_cancel(s.thread);
+    finish(&s);
+  }
+  grew = (long)(mallinfo2().uordblks - heap_before);
+  printf("%d wide polls cancelled: heap %s\n", POLLS_CANCELLED, grew < 4096 ? "steady" : "grown");
+  fprintf(stderr, "cancel_sleepers: the heap grew by %ld bytes over %d cancelled wide polls\n",
+          grew, POLLS_CANCELLED);
   int ep = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = u};
   if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, u, &ev)) die("epoll");

@@ -65,8 +65,8 @@ struct sleeper {
   const char* how;
 };
 
-/* Blocks in the call s->how names ("recv..." , "accept", "poll",
- * "epoll_wait") on s->fd. False: no such call. */
+/* Blocks in the call s->how names ("recv..." , "accept", "poll", "wide
+ * poll", "epoll_wait") on s->fd. False: no such call. */
 static int block_in(struct sleeper* s) {
   char buf[64];
   if (!strncmp(s->how, "recv", 4)) {
@@ -76,6 +76,12 @@ static int block_in(struct sleeper* s) {
   } else if (!strcmp(s->how, "poll")) {
     struct pollfd p = {s->fd, POLLIN, 0};
     poll(&p, 1, -1);
+  } else if (!strcmp(s->how, "wide poll")) {
+    /* More entries than poll() keeps without the heap (the same socket
+     * 24 times). */
+    struct pollfd p[24];
+    for (int i = 0; i < 24; ++i) p[i] = (struct pollfd){s->fd, POLLIN, 0};
+    poll(p, 24, -1);
   } else if (!strcmp(s->how, "epoll_wait")) {
     struct epoll_event ev;
     epoll_wait(s->fd, &ev, 1, -1);
