@@ -52,6 +52,21 @@ struct ReleasedIfCancelled : UndoIfCancelled {
       : UndoIfCancelled([](void* l) { static_cast<List*>(l)->release(); }, list) {}
 };
 
+// The kernel's ppoll() inside a call of ours (its descriptors are all the
+// kernel's, or a bad array): a cancellation point with none of our cleanup
+// handlers around it. The call's undo records (do_select's list) are
+// hidden from it: a thread cancelled there would leave t_cancel_undo
+// pointing into the frames it unwinds. (The list's heap part is then left
+// behind, as before the records.)
+int kernel_ppoll(pollfd* fds, nfds_t n, const timespec* ts, const sigset_t* mask) {
+  CancelUndo* const undo = t_cancel_undo;
+  t_cancel_undo = nullptr;
+  int r = libc::ppoll(fds, n, ts, mask);
+  const int err = errno;
+  t_cancel_undo = undo;
+  return r < 0 ? -err : r;
+}
+
 // Memory the program cannot give to a poll or select (its array, its
 // sets): the kernel's answer, EFAULT (or EINVAL for too many), asked without
 // waiting, before any of it is read here. True when the memory is good, or
@@ -63,8 +78,7 @@ bool user_array_ok(void* p, size_t bytes) {
 }
 int poll_now_by_kernel(pollfd* fds, nfds_t n, const sigset_t* mask) {
   timespec zero{0, 0};
-  int r = libc::ppoll(fds, n, &zero, mask);
-  return r < 0 ? -errno : r;
+  return kernel_ppoll(fds, n, &zero, mask);
 }
 
 // The core of poll/ppoll/select/pselect. timeout_ns < 0: forever. A
@@ -75,8 +89,7 @@ int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
     // More than any descriptor table here (the kernel's bound is
     // RLIMIT_NOFILE: EINVAL above it): the kernel's poll, with its wait.
     timespec ts{timeout_ns / 1000000000, timeout_ns % 1000000000};
-    int r = libc::ppoll(fds, n, timeout_ns < 0 ? nullptr : &ts, mask);
-    return r < 0 ? -errno : r;
+    return kernel_ppoll(fds, n, timeout_ns < 0 ? nullptr : &ts, mask);
   }
   if (n && !user_array_ok(fds, n * sizeof *fds)) return poll_now_by_kernel(fds, n, mask);
   if (!passed_any()) return poll_sockets(fds, n, timeout_ns, mask);
@@ -102,8 +115,7 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
   }
   if (!any || rt().forked_child()) {
     timespec ts{timeout_ns / 1000000000, timeout_ns % 1000000000};
-    int r = libc::ppoll(fds, n, timeout_ns < 0 ? nullptr : &ts, mask);
-    return r < 0 ? -errno : r;
+    return kernel_ppoll(fds, n, timeout_ns < 0 ? nullptr : &ts, mask);
   }
 
   stack::CoreGuard g;
