@@ -630,12 +630,7 @@ bool XskPort::kick_after_release() {
   if (!rings) return true;
   if (test_dies_in_kick_) raise(SIGKILL);
   uint64_t stuck = 0;
-  // Other processes' rings first (their frames were queued before ours
-  // were: we took their notes), ours last (transmit_on_queue() says why).
-  const int own = int(tx_queue());
-  while (rings) {
-    const int i = rings == (uint64_t(1) << own) ? own : __builtin_ctzll(rings & ~(uint64_t(1) << own));
-    rings &= ~(uint64_t(1) << i);
+  each_ring_own_last(rings, [&](uint32_t i) {
     // The ring's shared indexes only: another thread may be queueing.
     Queue& q = queues_[i];
     uint32_t left = q.tx.published();
@@ -654,7 +649,7 @@ bool XskPort::kick_after_release() {
       left = now_left;
     }
     if (left) stuck |= uint64_t(1) << i;
-  }
+  });
   if (!stuck) return true;
   note_kick(stuck);
   return false;

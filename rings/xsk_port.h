@@ -223,15 +223,13 @@ class XskPort : public family::Object {
     if (kick_after_release_)
       for (uint64_t m = tx_used_; m; m &= m - 1)
         if (queues_[__builtin_ctzll(m)].tx.outstanding()) rings |= m & -m;
-    const uint64_t own = uint64_t(1) << tx_queue();
-    for (uint64_t m = rings & ~own; m; m &= m - 1) kick_tx(queues_[__builtin_ctzll(m)]);
-    if (rings & own) kick_tx(queues_[tx_queue()]);  // (ours last: see kick_after_release)
+    each_ring_own_last(rings, [&](uint32_t i) { kick_tx(queues_[i]); });
   }
   // The queue whose tx ring this process transmits on: the n-th served
   // (queues_[0]'s when out of range or without a tx ring, and under a
-  // broker). Process memory, not the
-  // family's: a forked child is given its own (Runtime::fork_process), so
-  // that the processes of a family fill and kick different rings. One ring
+  // broker). Process memory, not the family's: a forked child is given its
+  // own (Runtime::fork_process), so that the processes of a family fill
+  // and kick different rings. One ring
   // for all of them made every kick of one wait for another's on the
   // socket's mutex (copy mode transmits inside the kick), 4 % of a forked
   // nginx's CPU spinning there. A process's frames leave in the order it
@@ -322,11 +320,6 @@ class XskPort : public family::Object {
   uint32_t fill_frames() const;
   uint32_t rx_frames_waiting() const;  // received, not yet taken by rx_burst()
   uint32_t tx_frames_in_flight() const;
-  uint32_t tx_pending() const {
-    uint32_t n = 0;
-    for (uint64_t m = tx_used_; m; m &= m - 1) n += queues_[__builtin_ctzll(m)].tx.outstanding();
-    return n;
-  }
   // A broker's program whose last kick found the shared completion ring
   // full: its frames wait in the tx ring until the broker has emptied it
   // and someone kicks again (the caller should, within a millisecond).
@@ -440,6 +433,14 @@ class XskPort : public family::Object {
   // whose programs have one tx ring each.
   uint32_t tx_queue() const {
     return control_ || tx_choice_ >= nqueues_ || !((tx_rings_ >> tx_choice_) & 1) ? 0 : tx_choice_;
+  }
+  // f(i) for each ring i in `rings`, this process's last: the others' frames
+  // were queued before its own (transmit_on_queue() says why it matters).
+  template <typename F>
+  void each_ring_own_last(uint64_t rings, F f) const {
+    const uint64_t own = uint64_t(1) << tx_queue();
+    for (uint64_t m = rings & ~own; m; m &= m - 1) f(uint32_t(__builtin_ctzll(m)));
+    if (rings & own) f(tx_queue());
   }
   // Sends what waits on a ring with one system call (kick_stale_rings).
   void kick_once(Queue& q);

@@ -68,14 +68,10 @@ int kernel_ppoll(pollfd* fds, nfds_t n, const timespec* ts, const sigset_t* mask
 }
 
 // Memory the program cannot give to a poll or select (its array, its
-// sets): the kernel's answer, EFAULT (or EINVAL for too many), asked without
-// waiting, before any of it is read here. True when the memory is good, or
-// cannot be checked (before the stack's start: nothing of ours to read it
-// for either, but the passed connections of an exec, which then read it
-// as before).
-bool user_array_ok(void* p, size_t bytes) {
-  return !user_faults_recoverable() || writable_prefix(p, bytes) == bytes;
-}
+// sets; user_writable()): the kernel's answer, EFAULT (or EINVAL for too
+// many), asked without waiting, before any of it is read here. (Before
+// the stack's start nothing is checked: nothing of ours reads it then but
+// the passed connections of an exec, which read it as before.)
 int poll_now_by_kernel(pollfd* fds, nfds_t n, const sigset_t* mask) {
   timespec zero{0, 0};
   return kernel_ppoll(fds, n, &zero, mask);
@@ -91,7 +87,7 @@ int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
     timespec ts{timeout_ns / 1000000000, timeout_ns % 1000000000};
     return kernel_ppoll(fds, n, timeout_ns < 0 ? nullptr : &ts, mask);
   }
-  if (n && !user_array_ok(fds, n * sizeof *fds)) return poll_now_by_kernel(fds, n, mask);
+  if (n && !user_writable(fds, n * sizeof *fds)) return poll_now_by_kernel(fds, n, mask);
   if (!passed_any()) return poll_sockets(fds, n, timeout_ns, mask);
   std::vector<pollfd> copy(fds, fds + n);
   if (passed_ready(copy.data(), n) == 0) return poll_sockets(fds, n, timeout_ns, mask);
@@ -247,7 +243,7 @@ bool select_sets_ok(int n, fd_set* r, fd_set* w, fd_set* e) {
   if (n <= 0) return true;
   const size_t bytes = (size_t(n) + 8 * sizeof(long) - 1) / (8 * sizeof(long)) * sizeof(long);
   for (fd_set* s : {r, w, e})
-    if (s && !user_array_ok(s, bytes)) return false;
+    if (s && !user_writable(s, bytes)) return false;
   return true;
 }
 
@@ -290,7 +286,7 @@ int xdpload___poll_chk(struct pollfd* fds, nfds_t n, int timeout, size_t fdslen)
 int xdpload_ppoll(struct pollfd* fds, nfds_t n, const struct timespec* timeout,
                   const sigset_t* mask) {
   // (A timeout the program cannot give: the kernel's EFAULT.)
-  if (timeout && user_faults_recoverable() && readable_prefix(timeout, sizeof *timeout) != sizeof *timeout)
+  if (timeout && !user_readable(timeout, sizeof *timeout))
     return libc::ppoll(fds, n, timeout, mask);
   int saved = errno;
   pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
@@ -304,7 +300,7 @@ int xdpload___ppoll_chk(struct pollfd* fds, nfds_t n, const struct timespec* tim
 }
 
 int xdpload_select(int n, fd_set* r, fd_set* w, fd_set* e, struct timeval* timeout) {
-  if (!select_has_ours(n, r, w, e) || (timeout && !user_array_ok(timeout, sizeof *timeout)))
+  if (!select_has_ours(n, r, w, e) || (timeout && !user_writable(timeout, sizeof *timeout)))
     return libc::select(n, r, w, e, timeout);
   int saved = errno;
   pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
@@ -323,7 +319,7 @@ int xdpload_select(int n, fd_set* r, fd_set* w, fd_set* e, struct timeval* timeo
 int xdpload_pselect(int n, fd_set* r, fd_set* w, fd_set* e, const struct timespec* timeout,
                     const sigset_t* mask) {
   if (!select_has_ours(n, r, w, e) ||
-      (timeout && user_faults_recoverable() && readable_prefix(timeout, sizeof *timeout) != sizeof *timeout))
+      (timeout && !user_readable(timeout, sizeof *timeout)))
     return libc::pselect(n, r, w, e, timeout, mask);
   int saved = errno;
   pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)
@@ -405,7 +401,7 @@ int xdpload_epoll_pwait(int epfd, struct epoll_event* events, int max, int timeo
 int xdpload_epoll_pwait2(int epfd, struct epoll_event* events, int max,
                          const struct timespec* timeout, const sigset_t* mask) {
   if (!epoll_set_of(epfd) ||
-      (timeout && user_faults_recoverable() && readable_prefix(timeout, sizeof *timeout) != sizeof *timeout))
+      (timeout && !user_readable(timeout, sizeof *timeout)))
     return libc::epoll_pwait2(epfd, events, max, timeout, mask);
   int saved = errno;
   pthread_testcancel();  // (a cancellation point: intercept_socket.cc says why)

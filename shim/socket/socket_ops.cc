@@ -1625,11 +1625,8 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
   // answer, and the stack does not read it. Only once faults are ours to
   // recover: before, a non-accelerated socket's value goes to the kernel
   // first below, as it always did.
-  if (value && int(len) > 0 && user_faults_recoverable()) {
-    const size_t need = std::min<size_t>(len, 16);
-    if (readable_prefix(value, need) < need)
-      return libc::setsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();
-  }
+  if (value && int(len) > 0 && !user_readable(value, std::min<size_t>(len, 16)))
+    return libc::setsockopt(fd, level, name, value, len) == 0 ? 0 : neg_errno();
   // OPT_ID on a TCP socket whose connection is on the stack: its kernel
   // twin, never connected (TCP_CLOSE), would refuse it. The connection's
   // state decides, as in sock_set_timestamping, and the twin judges the

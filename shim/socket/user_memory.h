@@ -48,6 +48,14 @@ void catch_user_faults();
 // then, and its sockets are not yet on the stack: the kernel reads their
 // memory).
 bool user_faults_recoverable();
+// The n bytes at p can be read (written), or cannot be checked yet (before
+// catch_user_faults(): the caller goes on as it always did).
+inline bool user_readable(const void* p, size_t n) {
+  return !user_faults_recoverable() || readable_prefix(p, n) == n;
+}
+inline bool user_writable(void* p, size_t n) {
+  return !user_faults_recoverable() || writable_prefix(p, n) == n;
+}
 // Our catcher stands for the program's SIG_DFL on `sig`.
 bool user_fault_catcher_installed(int sig);
 // The program set `sig`'s action: SIG_DFL puts our catcher back, anything
