@@ -58,10 +58,12 @@ struct ReleasedIfCancelled : UndoIfCancelled {
 // hidden from it: a thread cancelled there would leave t_cancel_undo
 // pointing into the frames it unwinds. (The list's heap part is then left
 // behind, as before the records.)
-int kernel_ppoll(pollfd* fds, nfds_t n, const timespec* ts, const sigset_t* mask) {
+// timeout_ns < 0: forever.
+int kernel_ppoll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
+  timespec ts{timeout_ns / 1000000000, timeout_ns % 1000000000};
   CancelUndo* const undo = t_cancel_undo;
   t_cancel_undo = nullptr;
-  int r = libc::ppoll(fds, n, ts, mask);
+  int r = libc::ppoll(fds, n, timeout_ns < 0 ? nullptr : &ts, mask);
   const int err = errno;
   t_cancel_undo = undo;
   return r < 0 ? -err : r;
@@ -69,13 +71,10 @@ int kernel_ppoll(pollfd* fds, nfds_t n, const timespec* ts, const sigset_t* mask
 
 // Memory the program cannot give to a poll or select (its array, its
 // sets; user_writable()): the kernel's answer, EFAULT (or EINVAL for too
-// many), asked without waiting, before any of it is read here. (Before
+// many), asked without waiting (kernel_ppoll with timeout 0), before any of
+// it is read here. (Before
 // the stack's start nothing is checked: nothing of ours reads it then but
 // the passed connections of an exec, which read it as before.)
-int poll_now_by_kernel(pollfd* fds, nfds_t n, const sigset_t* mask) {
-  timespec zero{0, 0};
-  return kernel_ppoll(fds, n, &zero, mask);
-}
 
 // The core of poll/ppoll/select/pselect. timeout_ns < 0: forever. A
 // listener with connections passed at an exec (passed_connections.h) is
@@ -84,10 +83,9 @@ int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
   if (n > (nfds_t(1) << 24)) {
     // More than any descriptor table here (the kernel's bound is
     // RLIMIT_NOFILE: EINVAL above it): the kernel's poll, with its wait.
-    timespec ts{timeout_ns / 1000000000, timeout_ns % 1000000000};
-    return kernel_ppoll(fds, n, timeout_ns < 0 ? nullptr : &ts, mask);
+    return kernel_ppoll(fds, n, timeout_ns, mask);
   }
-  if (n && !user_writable(fds, n * sizeof *fds)) return poll_now_by_kernel(fds, n, mask);
+  if (n && !user_writable(fds, n * sizeof *fds)) return kernel_ppoll(fds, n, 0, mask);
   if (!passed_any()) return poll_sockets(fds, n, timeout_ns, mask);
   std::vector<pollfd> copy(fds, fds + n);
   if (passed_ready(copy.data(), n) == 0) return poll_sockets(fds, n, timeout_ns, mask);
@@ -109,10 +107,7 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
     Socket* s = rt().socket_at(fds[i].fd);
     if ((s && s->accelerated) || epoll_set_of(fds[i].fd)) any = true;
   }
-  if (!any || rt().forked_child()) {
-    timespec ts{timeout_ns / 1000000000, timeout_ns % 1000000000};
-    return kernel_ppoll(fds, n, timeout_ns < 0 ? nullptr : &ts, mask);
-  }
+  if (!any || rt().forked_child()) return kernel_ppoll(fds, n, timeout_ns, mask);
 
   stack::CoreGuard g;
   int64_t deadline = timeout_ns < 0 ? -1 : mono_ns() + timeout_ns;

@@ -15,8 +15,8 @@
 // xdpload_user_touch(p): 1 if the byte at p can be read, else 0.
 // xdpload_user_touch_write(p): 1 if the byte at p can be written, else 0
 // (an atomic or of 0: the byte unchanged, one fault on a page never
-// touched, a huge zero page not split by a read first). The catcher sends a fault at one of their loads or
-// stores to their failure exit.
+// touched, a huge zero page not split by a read first). The catcher sends
+// a fault at either routine's access to their failure exit.
 asm(R"(
   .text
   .p2align 4
