@@ -32,25 +32,6 @@ constexpr size_t kMaxRwCount = 0x7ffff000;
 enum { kSendfileFrames = 0, kSendfileCopy = 1 };
 constexpr int kBatch = FileReader::kMaxBatch;
 
-// The program's memory, read and written the way the kernel does it:
-// EFAULT for an address that is not mapped, instead of a crash. Where a
-// seccomp filter forbids process_vm_readv (some container runtimes), the
-// memory is used directly.
-bool copy_user(void* to, const void* from, size_t n, bool out) {
-  iovec local{out ? const_cast<void*>(from) : to, n};
-  iovec remote{out ? to : const_cast<void*>(from), n};
-  pid_t me = getpid();
-  ssize_t r = out ? process_vm_writev(me, &local, 1, &remote, 1, 0)
-                  : process_vm_readv(me, &local, 1, &remote, 1, 0);
-  if (r == ssize_t(n)) return true;
-  if (r < 0 && (errno == ENOSYS || errno == EPERM)) {
-    memcpy(to, from, n);
-    return true;
-  }
-  return false;
-}
-
-
 // Frames for up to `want` bytes in segments of at most `seg` bytes, no more
 // than the queue takes (2 entries each: header and data): their pbufs into
 // p[], each as long as its segment; returns how many.
@@ -363,8 +344,7 @@ class PipeSource final : public FrameSource {
 
 ssize_t op_sendfile(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
   // In the order Linux judges them (sendfile64 and do_sendfile).
-  int64_t pos = 0;
-  if (offset && !copy_user(&pos, offset, sizeof pos, false)) return -EFAULT;
+  int64_t pos = offset ? *offset : 0;
   int fl = libc::fcntl(in_fd, F_GETFL);
   if (fl < 0 || (fl & O_PATH) || (fl & O_ACCMODE) == O_WRONLY) return -EBADF;
   struct stat st;
@@ -387,8 +367,7 @@ ssize_t op_sendfile(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t co
   if (r == kNotOnStack) return r;
   if (r > 0) {
     if (offset) {
-      int64_t now = src.pos();
-      if (!copy_user(offset, &now, sizeof now, true)) return -EFAULT;
+      *offset = src.pos();
     } else {
       lseek64(in_fd, src.pos(), SEEK_SET);
     }
@@ -460,7 +439,7 @@ ssize_t op_splice_from(Socket* s, int in_fd, int out_fd, loff_t* off_in, loff_t*
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  ssize_t r = op_recvmsg(s, in_fd, &msg, (flags & SPLICE_F_NONBLOCK) ? MSG_DONTWAIT : 0);
+  ssize_t r = op_recvmsg(s, in_fd, &msg, (flags & SPLICE_F_NONBLOCK) ? MSG_DONTWAIT : 0, false);
   if (r <= 0) return r;
   // The pipe had room for these: the write does not wait (another writer
   // could take the room meanwhile; then it waits, as a write would).

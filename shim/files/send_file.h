@@ -29,6 +29,8 @@ class Socket;
 
 // out_fd is `s`, a TCP socket on the stack. Returns bytes sent or -errno;
 // kNotOnStack (socket_ops.h) when the kernel should do it after all.
+// `offset` is the caller's copy of the program's (sendfile64 reads it
+// first and writes it back whatever happened): moved past what was sent.
 ssize_t op_sendfile(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count);
 ssize_t op_splice_to(Socket* s, int out_fd, int in_fd, loff_t* off_in, loff_t* off_out,
                      size_t len, unsigned flags);

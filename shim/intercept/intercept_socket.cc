@@ -18,6 +18,7 @@
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/socket_ops.h"
+#include "shim/socket/user_memory.h"
 
 using namespace xdpload;
 using namespace xdpload::shim;
@@ -38,16 +39,32 @@ iovec one(void* buf, size_t n) { return iovec{buf, n}; }
 // (Runtime::block_impl).
 inline void cancellation_point() { pthread_testcancel(); }
 
+// recvfrom's address goes back as move_addr_to_user gives it, after the
+// receive (the data taken whatever follows): the length read (EFAULT when
+// it cannot be, EINVAL when negative), as much of the address as it asks
+// for written, then the address's own length. Without an address the
+// length is not looked at. (Nothing of the program's is read before the
+// receive: a spin's empty call costs what it did.)
 ssize_t recv_one(Socket* s, int fd, void* buf, size_t n, int flags, sockaddr* from,
                  socklen_t* fromlen) {
   iovec iov = one(buf, n);
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_name = from;
-  msg.msg_namelen = fromlen ? *fromlen : 0;
-  ssize_t r = op_recvmsg(s, fd, &msg, flags);
-  if (r >= 0 && fromlen) *fromlen = msg.msg_namelen;
+  sockaddr_storage address;
+  if (from) {
+    msg.msg_name = &address;
+    msg.msg_namelen = sizeof address;
+  }
+  ssize_t r = op_recvmsg(s, fd, &msg, flags, false);
+  if (r < 0 || !from) return r;
+  int asked;
+  if (!fromlen || copy_from_user(&asked, fromlen, sizeof asked) != sizeof asked) return -EFAULT;
+  const int length = int(msg.msg_namelen);
+  if (asked > length) asked = length;
+  if (asked < 0) return -EINVAL;
+  if (asked && copy_to_user(from, &address, size_t(asked)) != size_t(asked)) return -EFAULT;
+  if (copy_to_user(fromlen, &length, sizeof length) != sizeof length) return -EFAULT;
   return r;
 }
 
@@ -71,6 +88,13 @@ ssize_t send_one(Socket* s, int fd, const void* buf, size_t n, int flags, const 
   msg.msg_name = const_cast<sockaddr*>(to);
   msg.msg_namelen = to ? tolen : 0;
   return op_sendmsg(s, fd, &msg, flags);
+}
+
+// An mmsghdr's msg_len, written as put_user writes it: false when the
+// program's memory cannot take it.
+bool put_msg_len(mmsghdr* m, ssize_t len) {
+  const unsigned v = unsigned(len);
+  return copy_to_user(&m->msg_len, &v, sizeof v) == sizeof v;
 }
 
 // close()/dup2() over a descriptor: our side first, under the lock.
@@ -212,7 +236,7 @@ ssize_t xdpload_readv(int fd, const struct iovec* iov, int iovcnt) {
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = size_t(iovcnt);
-  return done(op_recvmsg(s, fd, &msg, 0), saved);
+  return done(op_recvmsg(s, fd, &msg, 0, false), saved);
 }
 
 ssize_t xdpload_writev(int fd, const struct iovec* iov, int iovcnt) {
@@ -266,11 +290,17 @@ int xdpload_sendmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags) {
   cancellation_point();
   unsigned int i = 0;
   ssize_t r = 0;
+  n = std::min(n, unsigned(UIO_MAXIOV));  // (__sys_sendmmsg's bound)
   Runtime::t_defer_kicks = true;
   for (; i < n; ++i) {
     r = op_sendmsg(s, fd, &msgs[i].msg_hdr, flags);
     if (r < 0) break;
-    msgs[i].msg_len = unsigned(r);
+    // (Written as put_user does: a msg_len the program cannot write ends
+    // the call there, that message sent but not counted.)
+    if (!put_msg_len(&msgs[i], r)) {
+      r = -EFAULT;
+      break;
+    }
   }
   Runtime::t_defer_kicks = false;
   if (Runtime& rt = Runtime::get(); rt.stack()) {
@@ -324,22 +354,46 @@ int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
   if (!s) return libc::recvmmsg(fd, msgs, n, flags, timeout);
   int saved = errno;
   cancellation_point();
-  int64_t deadline = timeout ? mono_ns() + timeout->tv_sec * 1000000000ll + timeout->tv_nsec : -1;
+  // The timeout as __sys_recvmmsg takes it: read first (EFAULT), checked
+  // (EINVAL), and what is left of it written back when messages came.
+  timespec left{};
+  if (timeout && copy_from_user(&left, timeout, sizeof left) != sizeof left)
+    return done(-EFAULT, saved);
+  if (timeout && (left.tv_sec < 0 || left.tv_nsec < 0 || left.tv_nsec >= 1000000000))
+    return done(-EINVAL, saved);
+  const timespec asked = left;
+  const int64_t start = timeout ? mono_ns() : 0;
   unsigned int i = 0;
   int f = flags & ~MSG_WAITFORONE;
+  int error = 0;
   for (; i < n; ++i) {
     ssize_t r = op_recvmsg(s, fd, &msgs[i].msg_hdr, f);
     if (r < 0) {
-      if (i == 0) return done(int(r), saved);
+      error = int(r);
       break;
     }
-    msgs[i].msg_len = unsigned(r);
-    if (flags & MSG_WAITFORONE) f |= MSG_DONTWAIT;
-    if (deadline >= 0 && mono_ns() >= deadline) {
-      ++i;
+    // (A msg_len the program cannot write: that message taken, not counted.)
+    if (!put_msg_len(&msgs[i], r)) {
+      error = -EFAULT;
       break;
+    }
+    if (flags & MSG_WAITFORONE) f |= MSG_DONTWAIT;
+    if (timeout) {
+      // (What was asked less what went by, in a timespec: any timeout
+      // the kernel takes, without overflow.)
+      const int64_t gone = mono_ns() - start;
+      left.tv_sec = asked.tv_sec - time_t(gone / 1000000000);
+      left.tv_nsec = asked.tv_nsec - long(gone % 1000000000);
+      if (left.tv_nsec < 0) left.tv_nsec += 1000000000, --left.tv_sec;
+      if (left.tv_sec < 0 || (left.tv_sec == 0 && left.tv_nsec == 0)) {
+        left = timespec{};
+        ++i;
+        break;
+      }
     }
   }
+  if (i == 0) return done(error, saved);
+  if (timeout && copy_to_user(timeout, &left, sizeof left) != sizeof left) return done(-EFAULT, saved);
   return done(int(i), saved);
 }
 
@@ -375,16 +429,29 @@ static ssize_t sendfile_copied(Socket* s, int out_fd, int in_fd, off64_t* offset
 
 static_assert(sizeof(off_t) == sizeof(off64_t), "sendfile and sendfile64 are one call here");
 
-static ssize_t sendfile_to(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
-  if (s->kind == Socket::Kind::Tcp && s->accelerated) {
+// (`offset`: the caller's copy, or null.)
+static ssize_t sendfile_accelerated(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
+  if (s->kind == Socket::Kind::Tcp) {
     ssize_t r = op_sendfile(s, out_fd, in_fd, offset, count);
     if (r != kNotOnStack) return r;
   }
+  return sendfile_copied(s, out_fd, in_fd, offset, count);
+}
+
+static ssize_t sendfile_to(Socket* s, int out_fd, int in_fd, off64_t* offset, size_t count) {
   if (!s->accelerated) {
     ssize_t r = libc::sendfile64(out_fd, in_fd, offset, count);
     return r < 0 ? -errno : r;
   }
-  return sendfile_copied(s, out_fd, in_fd, offset, count);
+  if (!offset) return sendfile_accelerated(s, out_fd, in_fd, nullptr, count);
+  // sendfile64: the offset read first (EFAULT), and written back whatever
+  // the transfer gave: one the program cannot write is EFAULT then, the
+  // bytes sent.
+  off64_t pos;
+  if (copy_from_user(&pos, offset, sizeof pos) != sizeof pos) return -EFAULT;
+  ssize_t r = sendfile_accelerated(s, out_fd, in_fd, &pos, count);
+  if (copy_to_user(offset, &pos, sizeof pos) != sizeof pos) return -EFAULT;
+  return r;
 }
 
 ssize_t xdpload_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {

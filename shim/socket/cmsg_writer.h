@@ -1,12 +1,16 @@
 // Control messages written as Linux's put_cmsg writes them: the header and
 // as much of the data as fits, MSG_CTRUNC when not all of it did (or when
 // there is no room for a header at all), and msg_controllen set to the
-// bytes used when done.
+// bytes used when done. A control buffer the program cannot write takes
+// nothing: put_cmsg's EFAULT, which its callers in the receive paths
+// ignore (the data is returned, msg_controllen says 0).
 #pragma once
 
 #include <sys/socket.h>
 
 #include <cstring>
+
+#include "shim/socket/user_memory.h"
 
 namespace xdpload::shim {
 
@@ -27,6 +31,8 @@ class CmsgWriter {
       msg_->msg_flags |= MSG_CTRUNC;
       cmlen = left_;
     }
+    // (MSG_CTRUNC stays set: put_cmsg sets it before it writes.)
+    if (!user_writable(cursor_, cmlen)) return;
     cmsghdr h{};
     h.cmsg_len = cmlen;
     h.cmsg_level = level;

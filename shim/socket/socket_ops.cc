@@ -1025,12 +1025,15 @@ void zerocopy_sent(Socket* s, int flags) {
 void note_kernel_option(Socket* s, int fd, int level, int name);
 
 // What the kernel checks of a message before anything else
-// (copy_msghdr_from_user, import_iovec): too many segments, a segment array
+// (copy_msghdr_from_user, import_iovec): an address of negative length,
+// too many segments, a segment array
 // or a buffer that cannot be there, a total past SSIZE_MAX. The stack would
 // read or write through them. (A NULL receive buffer is refused before the
 // kernel would refuse it: it says EAGAIN first when no data waits.)
 ssize_t check_message(const msghdr* msg) {
   if (readable_prefix(msg, sizeof *msg) < sizeof *msg) return -EFAULT;
+  // (__copy_msghdr: the kernel's msg_namelen is an int.)
+  if (msg->msg_name && int(msg->msg_namelen) < 0) return -EINVAL;
   if (msg->msg_iovlen > UIO_MAXIOV) return -EMSGSIZE;
   if (msg->msg_iovlen && !msg->msg_iov) return -EFAULT;
   if (readable_prefix(msg->msg_iov, msg->msg_iovlen * sizeof(iovec)) < msg->msg_iovlen * sizeof(iovec))
@@ -1346,7 +1349,21 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   return r;
 }
 
-ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
+// ___sys_recvmsg writes msg_namelen, msg_flags and msg_controllen back
+// after the receive: into a msghdr the program can read but not write,
+// that is EFAULT with the data taken. The receive writes them into a copy
+// then (the address, iovec and control buffer are still the program's).
+// Looked at after the spinning paths' EAGAIN, which write nothing: a
+// spin's empty call stays as short as it was.
+namespace {
+ssize_t recvmsg_into_copy(Socket* s, int fd, msghdr* msg, int flags) {
+  msghdr copy = *msg;
+  ssize_t r = op_recvmsg(s, fd, &copy, flags, false);
+  return r < 0 ? r : -EFAULT;
+}
+}  // namespace
+
+ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags, bool programs_msghdr) {
   CHILD_GUARD(fd);
   if (s->accelerated)
     if (ssize_t e = check_message(msg)) return e;
@@ -1354,6 +1371,8 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
   // kernel (the XDP program steers only TCP and UDP to the stack), which
   // queues them there (IP_RECVERR is set on it too). Never blocks, as on Linux.
   if (s->accelerated && (flags & MSG_ERRQUEUE)) {
+    if (programs_msghdr && !user_writable(msg, sizeof *msg))
+      return recvmsg_into_copy(s, fd, msg, flags);
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
     if (s->zc.take(msg, s->v6)) return 0;
@@ -1375,6 +1394,8 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
     if ((s->nonblock || (flags & MSG_DONTWAIT)) && !(flags & MSG_OOB) &&
         tcp(s)->nothing_to_read_hint() && rt().stack_quiet())
       return -EAGAIN;
+    if (programs_msghdr && !user_writable(msg, sizeof *msg))
+      return recvmsg_into_copy(s, fd, msg, flags);
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
     OpHold hold(s);
@@ -1409,6 +1430,8 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags) {
   // adds, on average half of it, to every datagram's latency.
   if (dontwait && u->queued_hint() == 0 && rt().stack_quiet() && !kernel_look_due(s))
     return -EAGAIN;
+  if (programs_msghdr && !user_writable(msg, sizeof *msg))
+      return recvmsg_into_copy(s, fd, msg, flags);
   ssize_t r;
   {
     CoreGuard g;

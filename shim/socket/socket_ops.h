@@ -53,7 +53,9 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len);
 int op_shutdown(Socket* s, int fd, int how);
 // `raise_sigpipe`: write()/send() without MSG_NOSIGNAL raise SIGPIPE on EPIPE.
 ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags);
-ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags);
+// `programs_msghdr`: false for a msghdr the library made (recv, recvfrom,
+// readv, splice), which needs no look at whether it can be written.
+ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags, bool programs_msghdr = true);
 // A send of `total` bytes from `src` (a file for sendfile(), a pipe for
 // splice(): shim/files/) on an accelerated TCP socket, as a send() with
 // `flags`: blocking, partial counts, SIGPIPE. kNotOnStack when the socket

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -150,6 +151,46 @@ int main(int argc, char** argv) {
   SHOW("recvmsg with an unmapped msghdr", recvmsg(fd, (struct msghdr*)16, 0));
   memset(buf, 0, 16);
   printf("%-44s %ld '%.5s'\n", "recv after them: the echo whole", (long)recv(fd, buf, 16, 0), buf);
+  /* What the receive writes back after the data (___sys_recvmsg,
+   * move_addr_to_user): a msghdr the program can read but not write, an
+   * address length it cannot give or that is negative. The error, the
+   * echo taken all the same; a connection's address length becomes 0. */
+  {
+    struct sockaddr_in from;
+    long page = sysconf(_SC_PAGESIZE);
+    struct msghdr* ro = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct iovec rio = {buf, 16};
+    memset(ro, 0, sizeof *ro);
+    ro->msg_iov = &rio;
+    ro->msg_iovlen = 1;
+    mprotect(ro, page, PROT_READ);
+    send(fd, "three", 5, 0);
+    poll(&p, 1, 2000);
+    SHOW("recvmsg into a read-only msghdr", recvmsg(fd, ro, 0));
+    SHOW("recv after it: the echo was taken", recv(fd, buf, 16, MSG_DONTWAIT));
+    munmap(ro, page);
+    send(fd, "four", 4, 0);
+    poll(&p, 1, 2000);
+    socklen_t* volatile unmapped_len = (socklen_t*)16;
+    SHOW("recvfrom, its address length unmapped",
+         recvfrom(fd, buf, 16, 0, (struct sockaddr*)&from, unmapped_len));
+    SHOW("recv after it: the echo was taken", recv(fd, buf, 16, MSG_DONTWAIT));
+    send(fd, "five", 4, 0);
+    poll(&p, 1, 2000);
+    SHOW("recvfrom with an address, no length", recvfrom(fd, buf, 16, 0, (struct sockaddr*)&from, NULL));
+    SHOW("recv after it: the echo was taken", recv(fd, buf, 16, MSG_DONTWAIT));
+    send(fd, "six", 3, 0);
+    poll(&p, 1, 2000);
+    socklen_t negative = (socklen_t)-1;
+    SHOW("recvfrom, its address length negative",
+         recvfrom(fd, buf, 16, 0, (struct sockaddr*)&from, &negative));
+    SHOW("recv after it: the echo was taken", recv(fd, buf, 16, MSG_DONTWAIT));
+    send(fd, "seven", 5, 0);
+    poll(&p, 1, 2000);
+    socklen_t fl = sizeof from;
+    long got = recvfrom(fd, buf, 16, 0, (struct sockaddr*)&from, &fl);
+    printf("%-44s %ld len=%u\n", "recvfrom on a connection: no address", got, (unsigned)fl);
+  }
   len = sizeof v;
   getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len);
   printf("%-44s %d\n", "SO_TYPE", v);
@@ -492,6 +533,151 @@ int main(int argc, char** argv) {
     SHOW("udp recvfrom, its address to unmapped memory", recvfrom(fd, buf, 16, 0, (struct sockaddr*)16, &fl));
   }
   SHOW("udp recv after it: that datagram was read", recv(fd, buf, 16, MSG_DONTWAIT));
+  {
+    /* Control messages into memory the program cannot write: put_cmsg's
+     * EFAULT, which the receive ignores: the datagram, msg_controllen 0,
+     * MSG_CTRUNC only when the buffer was short as well. */
+    int on = 1;
+    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
+    struct msghdr cm;
+    struct iovec cio = {buf, 16};
+    memset(&cm, 0, sizeof cm);
+    cm.msg_iov = &cio;
+    cm.msg_iovlen = 1;
+    send(fd, "0123456789", 10, 0);
+    cm.msg_control = (void*)16;
+    cm.msg_controllen = 64;
+    long got = recvmsg(fd, &cm, 0);
+    printf("%-44s %ld controllen=%zu flags=%#x\n", "udp recvmsg, its control buffer unmapped", got,
+           (size_t)cm.msg_controllen, (unsigned)cm.msg_flags);
+    send(fd, "0123456789", 10, 0);
+    cm.msg_control = (void*)16;
+    cm.msg_controllen = sizeof(struct cmsghdr) + 4;
+    got = recvmsg(fd, &cm, 0);
+    printf("%-44s %ld controllen=%zu flags=%#x\n", "udp recvmsg, control unmapped and short", got,
+           (size_t)cm.msg_controllen, (unsigned)cm.msg_flags);
+    on = 0;
+    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
+
+    /* A msghdr the program can read but not write: EFAULT, the datagram
+     * read. */
+    long page = sysconf(_SC_PAGESIZE);
+    char* ro = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct sockaddr_in from;
+    memcpy(ro, &cm, sizeof cm);
+    ((struct msghdr*)ro)->msg_control = NULL;
+    ((struct msghdr*)ro)->msg_controllen = 0;
+    ((struct msghdr*)ro)->msg_name = &from;
+    ((struct msghdr*)ro)->msg_namelen = sizeof from;
+    mprotect(ro, page, PROT_READ);
+    send(fd, "0123456789", 10, 0);
+    SHOW("udp recvmsg into a read-only msghdr", recvmsg(fd, (struct msghdr*)ro, 0));
+    SHOW("udp recv after it: that datagram was read", recv(fd, buf, 16, MSG_DONTWAIT));
+
+    /* sendmmsg and recvmmsg write each msg_len after its message
+     * (put_user): in an array the program cannot write, the first message
+     * is sent (taken) and the call is EFAULT. */
+    struct iovec mio[2] = {{"mmsg-1", 6}, {"mmsg-2", 6}};
+    struct mmsghdr* mm = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    for (int k = 0; k < 2; ++k) {
+      mm[k].msg_hdr.msg_iov = &mio[k];
+      mm[k].msg_hdr.msg_iovlen = 1;
+    }
+    mprotect(mm, page, PROT_READ);
+    struct pollfd up = {fd, POLLIN, 0};
+    SHOW("udp sendmmsg, its array read-only", sendmmsg(fd, mm, 2, 0));
+    memset(buf, 0, 16);
+    got = recv(fd, buf, 16, 0);
+    printf("%-44s %ld '%.6s'\n", "udp recv after it: the first was sent", got, buf);
+    msleep(200);
+    SHOW("udp recv: the second was not", recv(fd, buf, 16, MSG_DONTWAIT));
+    /* Into writable buffers, the array read-only: the msghdr cannot take
+     * its flags (___sys_recvmsg's __put_user). */
+    char rbufs[2][16];
+    struct iovec rio[2] = {{rbufs[0], 16}, {rbufs[1], 16}};
+    mprotect(mm, page, PROT_READ | PROT_WRITE);
+    for (int k = 0; k < 2; ++k) mm[k].msg_hdr.msg_iov = &rio[k];
+    mprotect(mm, page, PROT_READ);
+    send(fd, "0123456789", 10, 0);
+    poll(&up, 1, 2000);
+    SHOW("udp recvmmsg, its array read-only", recvmmsg(fd, mm, 2, 0, NULL));
+    SHOW("udp recv after it: that datagram was read", recv(fd, buf, 16, MSG_DONTWAIT));
+    munmap(mm, page);
+    /* An mmsghdr whose msghdr can be written but not its msg_len (the
+     * next page read-only): put_user's EFAULT, the message sent (taken). */
+    char* pages = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct mmsghdr* edge = (struct mmsghdr*)(pages + page - sizeof(struct msghdr));
+    memset(edge, 0, sizeof(struct msghdr));
+    edge->msg_hdr.msg_iov = &mio[0];
+    edge->msg_hdr.msg_iovlen = 1;
+    mprotect(pages + page, page, PROT_READ);
+    SHOW("udp sendmmsg, msg_len read-only", sendmmsg(fd, edge, 1, 0));
+    memset(buf, 0, 16);
+    got = recv(fd, buf, 16, 0);
+    printf("%-44s %ld '%.6s'\n", "udp recv after it: it was sent", got, buf);
+    edge->msg_hdr.msg_iov = &rio[0];
+    send(fd, "0123456789", 10, 0);
+    poll(&up, 1, 2000);
+    SHOW("udp recvmmsg, msg_len read-only", recvmmsg(fd, edge, 1, 0, NULL));
+    SHOW("udp recv after it: that datagram was read", recv(fd, buf, 16, MSG_DONTWAIT));
+    munmap(pages, 2 * page);
+    munmap(ro, page);
+
+    /* An address of negative length (the kernel's msg_namelen is an
+     * int): EINVAL before anything is sent or taken. */
+    struct msghdr neg;
+    struct iovec nio = {"negative", 8};
+    memset(&neg, 0, sizeof neg);
+    neg.msg_iov = &nio;
+    neg.msg_iovlen = 1;
+    neg.msg_name = &from;
+    neg.msg_namelen = (socklen_t)-1;
+    SHOW("udp sendmsg, its address length negative", sendmsg(fd, &neg, 0));
+    send(fd, "0123456789", 10, 0);
+    poll(&up, 1, 2000);
+    nio.iov_base = buf;
+    nio.iov_len = 16;
+    SHOW("udp recvmsg, its address length negative", recvmsg(fd, &neg, 0));
+    SHOW("udp recv after it: the datagram still there", recv(fd, buf, 16, MSG_DONTWAIT));
+
+    /* sendfile's offset: read first (EFAULT, nothing sent), written back
+     * after (EFAULT, the bytes sent). */
+    int file = open("/proc/self/exe", O_RDONLY);
+    off_t* volatile unmapped_offset = (off_t*)16;
+    SHOW("udp sendfile, its offset unmapped", sendfile(fd, file, unmapped_offset, 10));
+    off_t* ro_offset = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    *ro_offset = 1;
+    mprotect(ro_offset, page, PROT_READ);
+    SHOW("udp sendfile, its offset read-only", sendfile(fd, file, ro_offset, 10));
+    got = recv(fd, buf, 16, 0);
+    printf("%-44s %ld '%.3s'\n", "udp recv after it: sent from offset 1", got, buf);
+    munmap(ro_offset, page);
+    close(file);
+
+    /* recvmmsg's timeout: read first (EFAULT, EINVAL, nothing taken), and
+     * what is left of it written back when messages came. */
+    struct mmsghdr two[2];
+    char bufs[2][16];
+    struct iovec tio[2] = {{bufs[0], 16}, {bufs[1], 16}};
+    memset(two, 0, sizeof two);
+    for (int k = 0; k < 2; ++k) {
+      two[k].msg_hdr.msg_iov = &tio[k];
+      two[k].msg_hdr.msg_iovlen = 1;
+    }
+    send(fd, "0123456789", 10, 0);
+    poll(&up, 1, 2000);
+    struct timespec* volatile unmapped_timeout = (struct timespec*)16;
+    SHOW("udp recvmmsg, its timeout unmapped", recvmmsg(fd, two, 2, 0, unmapped_timeout));
+    struct timespec bad = {0, 1000000000};
+    SHOW("udp recvmmsg, its timeout invalid", recvmmsg(fd, two, 2, 0, &bad));
+    SHOW("udp recv after them: the datagram still there", recv(fd, buf, 16, MSG_DONTWAIT));
+    send(fd, "0123456789", 10, 0);
+    send(fd, "0123456789", 10, 0);
+    struct timespec left = {5, 0};
+    got = recvmmsg(fd, two, 2, 0, &left);
+    printf("%-44s %ld lengths %u %u, less left than 5 s: %s\n", "udp recvmmsg of two, 5 s timeout", got,
+           two[0].msg_len, two[1].msg_len, left.tv_sec < 5 && left.tv_sec >= 0 ? "yes" : "no");
+  }
   len = sizeof them;
   SHOW("udp getpeername to unmapped memory", getpeername(fd, (struct sockaddr*)16, &len));
   send(fd, "0123456789", 10, 0);

@@ -20,8 +20,9 @@
  * sent nothing: "received: 0 bytes").
  *
  * The cases: a whole file with no offset (the file position moves), with an
- * offset pointer (it is updated, the file position is not), past EOF and at
- * EOF, count 0; the refusals (negative offset, a pipe, a directory, a UDP
+ * offset pointer (it is updated, the file position is not), one that can be
+ * read but not written back (the bytes sent, then EFAULT; with count 0
+ * too), past EOF and at EOF, count 0; the refusals (negative offset, a pipe, a directory, a UDP
  * socket, a file open for writing only, a closed descriptor, an offset
  * pointer that is not readable, a socket never connected: its SIGPIPE); the
  * file truncated while the call waits for room; a non-blocking socket until
@@ -41,6 +42,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -219,6 +221,28 @@ static void with_offset(void) {
   show("2. offset 1000, count 5000", r, errno);
   printf("2. *offset afterwards %ld, file position %ld\n", (long)off, position(in));
   received("2", s, data + 1000, r > 0 ? r : 0);
+  close(in);
+}
+
+/* Case 2b: an offset the call can read but not write back (a read-only
+ * page): the bytes are sent, then EFAULT (sendfile64's put_user). */
+static void offset_read_only(void) {
+  begin("2b. offset 1000 read-only, count 5000");
+  int s = connect_to(port), in = open_file(small_path, O_RDONLY);
+  long page = sysconf(_SC_PAGESIZE);
+  off_t* off = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  *off = 1000;
+  mprotect(off, page, PROT_READ);
+  errno = 0;
+  long r = sendfile(s, in, off, 5000);
+  show("2b. offset 1000 read-only, count 5000", r, errno);
+  printf("2b. *offset afterwards %ld, file position %ld\n", (long)*off, position(in));
+  /* Nothing to send: 0 from the transfer, EFAULT from the write-back. */
+  errno = 0;
+  r = sendfile(s, in, off, 0);
+  show("2b. the same, count 0", r, errno);
+  received("2b", s, data + 1000, 5000);
+  munmap(off, page);
   close(in);
 }
 
@@ -543,6 +567,7 @@ int main(int argc, char** argv) {
 
   whole_file();
   with_offset();
+  offset_read_only();
   past_eof();
   count_zero();
 

@@ -5,7 +5,10 @@
 # accept on a non-listener, shutdown, UDP ICMP errors and truncation, EMSGSIZE
 # beyond the MTU with IP_PMTUDISC_DO, EFAULT for unmapped buffers, iovec
 # arrays and msghdrs with nothing sent or lost, and for option values,
-# ioctl arguments, poll arrays, select sets and epoll events...) is
+# ioctl arguments, poll arrays, select sets and epoll events; what a receive
+# writes back (a read-only msghdr, recvfrom's address length, control
+# messages into memory that cannot take them), the mmsg calls' msg_len and
+# timeout, sendfile's offset...) is
 # run on the kernel and under xdpload against the same kernel peers; every
 # line of output must be the same.
 . "$(dirname "$0")/../lib/common.sh"
@@ -36,6 +39,10 @@ check "the kernel run gave EFAULT for addresses to unmapped memory, the datagram
   bash -c 'grep -q "^getsockname to unmapped memory  *-1 EFAULT" "$1" && grep -q "^udp recvfrom, its address to unmapped memory  *-1 EFAULT" "$1" && grep -q "^udp recv after it: that datagram was read  *-1 EAGAIN" "$1"' _ "$tmp/kernel"
 check "the kernel run gave EFAULT for options, ioctls, poll, select and epoll with unmapped memory" \
   bash -c '[ $(grep -cE "^(getsockopt|setsockopt|ioctl|udp ioctl|poll|select|epoll_ctl|epoll_wait).*unmapped.*-1 EFAULT" "$1") -eq 20 ]' _ "$tmp/kernel"
+check "the kernel run gave EFAULT for what receives write back, mmsg lengths and timeouts, sendfile offsets" \
+  bash -c '[ $(grep -cE "^(recvmsg into a read-only|recvfrom, its address length unmapped|recvfrom with an address, no length|udp recvmsg into a read-only|udp sendmmsg|udp recvmmsg, (its array|its timeout unmapped|msg_len)|udp sendfile).* -1 EFAULT" "$1") -eq 11 ]' _ "$tmp/kernel"
+check "the kernel run ignored control messages it could not write, and wrote recvmmsg's time left back" \
+  bash -c 'grep -q "^udp recvmsg, its control buffer unmapped  *10 controllen=0 flags=0$" "$1" && grep -q "^udp recvmmsg of two, 5 s timeout  *2 lengths 10 10, less left than 5 s: yes" "$1"' _ "$tmp/kernel"
 check "the kernel run's epoll item stayed ready after the faulted epoll_wait, and one of two fit" \
   bash -c 'grep -q "^epoll_wait after it: still ready  *1" "$1" && grep -q "^epoll_wait, room for one of two ready  *1" "$1"' _ "$tmp/kernel"
 check "the kernel run's own faults reached its handler and, by default, ended a child" \
