@@ -1147,8 +1147,16 @@ ssize_t op_send_from(Socket* s, int fd, TcpSocket::SendSource& src, size_t total
 ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   CHILD_GUARD(fd);
   const bool checked = s->accelerated;
-  if (checked)
+  if (checked) {
     if (ssize_t e = check_message(msg)) return e;
+    // ____sys_sendmsg copies the control messages in before the protocol
+    // sees the call: more than INT_MAX bytes is ENOBUFS, memory it cannot
+    // read (a null buffer with a length too) EFAULT, nothing sent.
+    if (msg->msg_controllen) {
+      if (msg->msg_controllen > size_t(INT_MAX)) return -ENOBUFS;
+      if (!user_readable(msg->msg_control, msg->msg_controllen)) return -EFAULT;
+    }
+  }
   if (s->kind == Socket::Kind::Tcp) {
     // TCP Fast Open (MSG_FASTOPEN) connects inside the send, with data in
     // the SYN, which the stack does not do: an unconnected socket connects

@@ -143,6 +143,19 @@ int main(int argc, char** argv) {
   bad_msg.msg_iov = (struct iovec*)16;
   SHOW("sendmsg with an unmapped iovec array", sendmsg(fd, &bad_msg, MSG_NOSIGNAL));
   SHOW("sendmsg with an unmapped msghdr", sendmsg(fd, (struct msghdr*)16, MSG_NOSIGNAL));
+  {
+    /* Control messages the kernel cannot copy in: EFAULT, nothing sent. */
+    struct iovec good_iov = {"lost", 4};
+    struct msghdr ctl_msg;
+    memset(&ctl_msg, 0, sizeof ctl_msg);
+    ctl_msg.msg_iov = &good_iov;
+    ctl_msg.msg_iovlen = 1;
+    ctl_msg.msg_control = (void*)16;
+    ctl_msg.msg_controllen = 32;
+    SHOW("sendmsg with unmapped control messages", sendmsg(fd, &ctl_msg, MSG_NOSIGNAL));
+    ctl_msg.msg_control = NULL;
+    SHOW("sendmsg, no control buffer but a length", sendmsg(fd, &ctl_msg, MSG_NOSIGNAL));
+  }
   SHOW("send 5 more bytes to the echo server", send(fd, "again", 5, 0));
   poll(&p, 1, 2000);
   SHOW("recv into an unmapped buffer", recv(fd, (void*)16, 100, 0));
@@ -633,6 +646,15 @@ int main(int argc, char** argv) {
     neg.msg_name = &from;
     neg.msg_namelen = (socklen_t)-1;
     SHOW("udp sendmsg, its address length negative", sendmsg(fd, &neg, 0));
+    neg.msg_name = NULL;
+    neg.msg_namelen = 0;
+    neg.msg_control = (void*)16;
+    neg.msg_controllen = 32;
+    SHOW("udp sendmsg with unmapped control messages", sendmsg(fd, &neg, 0));
+    neg.msg_control = NULL;
+    neg.msg_controllen = 0;
+    neg.msg_name = &from;
+    neg.msg_namelen = (socklen_t)-1;
     send(fd, "0123456789", 10, 0);
     poll(&up, 1, 2000);
     nio.iov_base = buf;
