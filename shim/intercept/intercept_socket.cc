@@ -434,6 +434,9 @@ static ssize_t sendfile_accelerated(Socket* s, int out_fd, int in_fd, off64_t* o
   if (s->kind == Socket::Kind::Tcp) {
     ssize_t r = op_sendfile(s, out_fd, in_fd, offset, count);
     if (r != kNotOnStack) return r;
+    // (It left for the kernel meanwhile.)
+    r = libc::sendfile64(out_fd, in_fd, offset, count);
+    return r < 0 ? -errno : r;
   }
   return sendfile_copied(s, out_fd, in_fd, offset, count);
 }

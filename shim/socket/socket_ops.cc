@@ -1439,7 +1439,7 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags, bool programs_msgh
   if (dontwait && u->queued_hint() == 0 && rt().stack_quiet() && !kernel_look_due(s))
     return -EAGAIN;
   if (programs_msghdr && !user_writable(msg, sizeof *msg))
-      return recvmsg_into_copy(s, fd, msg, flags);
+    return recvmsg_into_copy(s, fd, msg, flags);
   ssize_t r;
   {
     CoreGuard g;
@@ -1450,16 +1450,19 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags, bool programs_msgh
       int fd;
       msghdr* msg;
       int flags;
+      bool filled = false;  // a datagram (or an empty one) was received
       ssize_t from_stack() override {
         int mflags = 0;
         socklen_t* namelen = msg->msg_name ? &msg->msg_namelen : nullptr;
         ssize_t r = u->recv_from_stack(msg->msg_iov, int(msg->msg_iovlen), flags,
                                        static_cast<sockaddr*>(msg->msg_name), namelen, &mflags, msg);
         msg->msg_flags = mflags | (flags & MSG_CMSG_CLOEXEC);
+        filled = r >= 0;
         return r;
       }
       ssize_t from_kernel() override {
         ssize_t r = libc::recvmsg(fd, msg, flags | MSG_DONTWAIT);
+        filled = r >= 0;
         return r < 0 ? neg_errno() : r;
       }
     } receiver;
@@ -1468,6 +1471,13 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags, bool programs_msgh
     receiver.msg = msg;
     receiver.flags = flags;
     r = udp_receive(s, fd, dontwait, receiver);
+    // 0 with no datagram (shut for reading): ____sys_recvmsg's fields as
+    // the receive left them untouched: no address, no control messages.
+    if (r == 0 && !receiver.filled) {
+      if (msg->msg_name) msg->msg_namelen = 0;
+      msg->msg_controllen = 0;
+      msg->msg_flags = flags & MSG_CMSG_CLOEXEC;
+    }
   }
   if (r == kNotOnStack) {
     // (It left for the kernel while this call waited.)

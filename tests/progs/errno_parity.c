@@ -718,6 +718,27 @@ int main(int argc, char** argv) {
   SHOW("udp send after shutdown", send(fd, "x", 1, 0));
   printf("%-44s %d\n", "SIGPIPEs (none for UDP)", (int)sigpipes);
   SHOW("udp blocking recv after shutdown returns", recv(fd, buf, sizeof buf, 0));
+  {
+    /* 0 with no datagram: no address (its length 0), no control
+     * messages, no flags. */
+    socklen_t fl = sizeof them;
+    long got = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr*)&them, &fl);
+    printf("%-44s %ld len=%u\n", "udp blocking recvfrom after shutdown", got, (unsigned)fl);
+    struct msghdr sm;
+    struct iovec sio = {buf, sizeof buf};
+    char sctl[64];
+    memset(&sm, 0, sizeof sm);
+    sm.msg_iov = &sio;
+    sm.msg_iovlen = 1;
+    sm.msg_name = &them;
+    sm.msg_namelen = sizeof them;
+    sm.msg_control = sctl;
+    sm.msg_controllen = sizeof sctl;
+    sm.msg_flags = MSG_TRUNC;
+    got = recvmsg(fd, &sm, 0);
+    printf("%-44s %ld namelen=%u controllen=%zu flags=%#x\n", "udp blocking recvmsg after shutdown", got,
+           (unsigned)sm.msg_namelen, (size_t)sm.msg_controllen, (unsigned)sm.msg_flags);
+  }
   SHOW("udp non-blocking recv after shutdown", recv(fd, buf, sizeof buf, MSG_DONTWAIT));
   {
     struct pollfd sp = {fd, POLLIN | POLLOUT | POLLRDHUP, 0};
