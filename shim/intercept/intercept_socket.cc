@@ -269,6 +269,9 @@ ssize_t xdpload_sendto(int fd, const void* buf, size_t n, int flags,
   if (to && tolen == 0 && s->kind == Socket::Kind::Udp) return libc::sendto(fd, buf, n, flags, to, tolen);
   int saved = errno;
   cancellation_point();
+  // (move_addr_to_kernel: sendto's address longer than a sockaddr_storage
+  // is EINVAL, where sendmsg's is cut to it.)
+  if (to && tolen > sizeof(sockaddr_storage)) return done(ssize_t(-EINVAL), saved);
   trace::mark(trace::kSendEnters);
   return sent(done(send_one(s, fd, buf, n, flags, to, tolen), saved));
 }

@@ -1025,15 +1025,22 @@ void zerocopy_sent(Socket* s, int flags) {
 void note_kernel_option(Socket* s, int fd, int level, int name);
 
 // What the kernel checks of a message before anything else
-// (copy_msghdr_from_user, import_iovec): an address of negative length,
-// too many segments, a segment array
-// or a buffer that cannot be there, a total past SSIZE_MAX. The stack would
-// read or write through them. (A NULL receive buffer is refused before the
-// kernel would refuse it: it says EAGAIN first when no data waits.)
-ssize_t check_message(const msghdr* msg) {
+// (copy_msghdr_from_user, import_iovec): an address of negative length (or,
+// sending, one that cannot be read), too many segments, a segment array or
+// a buffer that cannot be there, a total past SSIZE_MAX; then, sending,
+// the control messages ____sys_sendmsg copies in (more than INT_MAX bytes
+// is ENOBUFS; memory it cannot read, a null buffer with a length too,
+// EFAULT). The stack would read or write through them. (A NULL receive
+// buffer is refused before the kernel would refuse it: it says EAGAIN first
+// when no data waits.)
+ssize_t check_message(const msghdr* msg, bool sending) {
   if (readable_prefix(msg, sizeof *msg) < sizeof *msg) return -EFAULT;
-  // (__copy_msghdr: the kernel's msg_namelen is an int.)
+  // (__copy_msghdr: the kernel's msg_namelen is an int, cut to a
+  // sockaddr_storage, and a sender's address is copied in there.)
   if (msg->msg_name && int(msg->msg_namelen) < 0) return -EINVAL;
+  if (sending && msg->msg_name && msg->msg_namelen &&
+      !user_readable(msg->msg_name, std::min<size_t>(msg->msg_namelen, sizeof(sockaddr_storage))))
+    return -EFAULT;
   if (msg->msg_iovlen > UIO_MAXIOV) return -EMSGSIZE;
   if (msg->msg_iovlen && !msg->msg_iov) return -EFAULT;
   if (readable_prefix(msg->msg_iov, msg->msg_iovlen * sizeof(iovec)) < msg->msg_iovlen * sizeof(iovec))
@@ -1044,6 +1051,10 @@ ssize_t check_message(const msghdr* msg) {
     if (v.iov_len && !v.iov_base) return -EFAULT;
     if (v.iov_len > size_t(SSIZE_MAX) - total) return -EINVAL;
     total += v.iov_len;
+  }
+  if (sending && msg->msg_controllen) {
+    if (msg->msg_controllen > size_t(INT_MAX)) return -ENOBUFS;
+    if (!user_readable(msg->msg_control, msg->msg_controllen)) return -EFAULT;
   }
   return 0;
 }
@@ -1147,16 +1158,8 @@ ssize_t op_send_from(Socket* s, int fd, TcpSocket::SendSource& src, size_t total
 ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   CHILD_GUARD(fd);
   const bool checked = s->accelerated;
-  if (checked) {
-    if (ssize_t e = check_message(msg)) return e;
-    // ____sys_sendmsg copies the control messages in before the protocol
-    // sees the call: more than INT_MAX bytes is ENOBUFS, memory it cannot
-    // read (a null buffer with a length too) EFAULT, nothing sent.
-    if (msg->msg_controllen) {
-      if (msg->msg_controllen > size_t(INT_MAX)) return -ENOBUFS;
-      if (!user_readable(msg->msg_control, msg->msg_controllen)) return -EFAULT;
-    }
-  }
+  if (checked)
+    if (ssize_t e = check_message(msg, true)) return e;
   if (s->kind == Socket::Kind::Tcp) {
     // TCP Fast Open (MSG_FASTOPEN) connects inside the send, with data in
     // the SYN, which the stack does not do: an unconnected socket connects
@@ -1266,7 +1269,7 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   // The socket became accelerated in this call: what the kernel would have
   // checked of the message first, before the stack reads it.
   if (!checked)
-    if (ssize_t e = check_message(msg)) return e;
+    if (ssize_t e = check_message(msg, true)) return e;
   // inet_sendmsg gives an unbound socket its port before udp_sendmsg judges
   // anything (MSG_OOB, length, destination).
   if (!udp(s)->pcb) {
@@ -1374,7 +1377,7 @@ ssize_t recvmsg_into_copy(Socket* s, int fd, msghdr* msg, int flags) {
 ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags, bool programs_msghdr) {
   CHILD_GUARD(fd);
   if (s->accelerated)
-    if (ssize_t e = check_message(msg)) return e;
+    if (ssize_t e = check_message(msg, false)) return e;
   // The error queue is the backing kernel socket's: ICMP errors reach A's
   // kernel (the XDP program steers only TCP and UDP to the stack), which
   // queues them there (IP_RECVERR is set on it too). Never blocks, as on Linux.

@@ -155,6 +155,16 @@ int main(int argc, char** argv) {
     SHOW("sendmsg with unmapped control messages", sendmsg(fd, &ctl_msg, MSG_NOSIGNAL));
     ctl_msg.msg_control = NULL;
     SHOW("sendmsg, no control buffer but a length", sendmsg(fd, &ctl_msg, MSG_NOSIGNAL));
+    /* An address the kernel cannot copy in (a connection ignores it, but
+     * it is read first): EFAULT, nothing sent. sendto's longer than a
+     * sockaddr_storage: EINVAL. */
+    ctl_msg.msg_controllen = 0;
+    ctl_msg.msg_name = (void*)16;
+    ctl_msg.msg_namelen = sizeof(struct sockaddr_in);
+    SHOW("sendmsg with an unmapped address", sendmsg(fd, &ctl_msg, MSG_NOSIGNAL));
+    struct sockaddr_storage big;
+    memset(&big, 0, sizeof big);
+    SHOW("sendto, its address too long", sendto(fd, "lost", 4, MSG_NOSIGNAL, (struct sockaddr*)&big, sizeof big + 1));
   }
   SHOW("send 5 more bytes to the echo server", send(fd, "again", 5, 0));
   poll(&p, 1, 2000);
