@@ -1,6 +1,7 @@
 # Accuracy: the served REALTIME and MONOTONIC against the real vDSO clock for
 # 60 s: within 1 us at the 99.9th percentile, never beyond 10 us.
 . "$(dirname "$0")/../lib/common.sh"
+need_tsc_clock
 secs=${CLOCK_ACCURACY_SECONDS:-60}
 out=$(env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_LOG=1 "$BUILD/tests/clock_check" accuracy "$secs" 2>&1)
 rc=$?

@@ -2,6 +2,7 @@
 # clock, and monotonic within a thread (the across-threads guarantee is the
 # ordered mode's).
 . "$(dirname "$0")/../lib/common.sh"
+need_tsc_clock
 secs=${CLOCK_FAST_SECONDS:-10}
 out=$(env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_LOG=1 XDPLOAD_CLOCK=tsc-fast \
   "$BUILD/tests/clock_check" accuracy "$secs" 2>&1)

@@ -2,6 +2,7 @@
 # the served REALTIME; the served MONOTONIC does not move. (How soon it shows
 # is measured in bench/, events section.)
 . "$(dirname "$0")/../lib/common.sh"
+need_tsc_clock
 need_root
 out=$(env LD_PRELOAD="$PRELOAD_LIB" XDPLOAD_LOG=1 "$BUILD/tests/clock_check" step 2>&1)
 rc=$?

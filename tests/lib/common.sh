@@ -21,6 +21,24 @@ check() {
   if "$@"; then pass "$what"; else fail "$what"; fi
 }
 need_root() { [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, XDP)"; }
+# need_tsc_clock: the clock tests measure the clock the library serves from
+# the TSC, which it does only where the kernel's clocksource is tsc. A host
+# whose kernel keeps another one (a VM booted with clocksource=kvm-clock
+# tsc=unstable) while its CPU's TSC is invariant (constant_tsc and
+# nonstop_tsc) is told it is tsc through the library's test seam
+# XL_TEST_CLOCKSOURCE, and the TSC clock is measured against the kernel's
+# own all the same. Without an invariant TSC: skipped (the library serves
+# the real clock there: tests/clock/clock-passthrough.sh).
+need_tsc_clock() {
+  local cs
+  cs=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)
+  [ "$cs" = tsc ] && return 0
+  grep -qw constant_tsc /proc/cpuinfo && grep -qw nonstop_tsc /proc/cpuinfo ||
+    skip "the kernel's clocksource is ${cs:-unknown} and the TSC is not invariant: no TSC clock to test"
+  echo tsc >"$BUILD/test-clocksource-tsc"
+  export XL_TEST_CLOCKSOURCE="$BUILD/test-clocksource-tsc"
+  echo "note: the kernel's clocksource is ${cs:-unknown}: the library is told it is tsc (XL_TEST_CLOCKSOURCE), the CPU's TSC being invariant"
+}
 finish() {
   if [ "$_fails" -gt 0 ]; then
     echo "$_fails check(s) failed"
