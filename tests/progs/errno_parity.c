@@ -47,6 +47,15 @@ static void on_alarm(int s) { (void)s; ++alarms; }
     else printf("%-44s ok\n", name);                                \
   } while (0)
 
+/* A msghdr of one segment, nothing else set. */
+static struct msghdr one_segment(struct iovec* io) {
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_iov = io;
+  m.msg_iovlen = 1;
+  return m;
+}
+
 static sigjmp_buf segv_jump;
 static volatile sig_atomic_t segv_seen;
 static void on_segv(int s) {
@@ -135,10 +144,7 @@ int main(int argc, char** argv) {
    * kernel's copies fail, and nothing sent or lost. */
   SHOW("send from an unmapped buffer", send(fd, (void*)16, 100, MSG_NOSIGNAL));
   struct iovec bad_iov = {(void*)16, 8};
-  struct msghdr bad_msg;
-  memset(&bad_msg, 0, sizeof bad_msg);
-  bad_msg.msg_iov = &bad_iov;
-  bad_msg.msg_iovlen = 1;
+  struct msghdr bad_msg = one_segment(&bad_iov);
   SHOW("sendmsg from an unmapped buffer", sendmsg(fd, &bad_msg, MSG_NOSIGNAL));
   bad_msg.msg_iov = (struct iovec*)16;
   SHOW("sendmsg with an unmapped iovec array", sendmsg(fd, &bad_msg, MSG_NOSIGNAL));
@@ -146,10 +152,7 @@ int main(int argc, char** argv) {
   {
     /* Control messages the kernel cannot copy in: EFAULT, nothing sent. */
     struct iovec good_iov = {"lost", 4};
-    struct msghdr ctl_msg;
-    memset(&ctl_msg, 0, sizeof ctl_msg);
-    ctl_msg.msg_iov = &good_iov;
-    ctl_msg.msg_iovlen = 1;
+    struct msghdr ctl_msg = one_segment(&good_iov);
     ctl_msg.msg_control = (void*)16;
     ctl_msg.msg_controllen = 32;
     SHOW("sendmsg with unmapped control messages", sendmsg(fd, &ctl_msg, MSG_NOSIGNAL));
@@ -183,9 +186,7 @@ int main(int argc, char** argv) {
     long page = sysconf(_SC_PAGESIZE);
     struct msghdr* ro = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     struct iovec rio = {buf, 16};
-    memset(ro, 0, sizeof *ro);
-    ro->msg_iov = &rio;
-    ro->msg_iovlen = 1;
+    *ro = one_segment(&rio);
     mprotect(ro, page, PROT_READ);
     send(fd, "three", 5, 0);
     poll(&p, 1, 2000);
@@ -534,11 +535,8 @@ int main(int argc, char** argv) {
   SHOW("udp send to the echo server", send(fd, "0123456789", 10, 0));
   memset(buf, 0, 16);
   printf("%-44s %ld '%.4s'\n", "udp recv a short read (datagram truncated)", (long)recv(fd, buf, 4, 0), buf);
-  struct msghdr m;
   struct iovec io = {buf, 4};
-  memset(&m, 0, sizeof m);
-  m.msg_iov = &io;
-  m.msg_iovlen = 1;
+  struct msghdr m = one_segment(&io);
   send(fd, "0123456789", 10, 0);
   ssize_t got = recvmsg(fd, &m, 0);
   printf("%-44s %ld trunc=%d\n", "udp recvmsg truncated", (long)got, (m.msg_flags & MSG_TRUNC) != 0);
@@ -562,11 +560,8 @@ int main(int argc, char** argv) {
      * MSG_CTRUNC only when the buffer was short as well. */
     int on = 1;
     setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
-    struct msghdr cm;
     struct iovec cio = {buf, 16};
-    memset(&cm, 0, sizeof cm);
-    cm.msg_iov = &cio;
-    cm.msg_iovlen = 1;
+    struct msghdr cm = one_segment(&cio);
     send(fd, "0123456789", 10, 0);
     cm.msg_control = (void*)16;
     cm.msg_controllen = 64;
@@ -648,11 +643,8 @@ int main(int argc, char** argv) {
 
     /* An address of negative length (the kernel's msg_namelen is an
      * int): EINVAL before anything is sent or taken. */
-    struct msghdr neg;
     struct iovec nio = {"negative", 8};
-    memset(&neg, 0, sizeof neg);
-    neg.msg_iov = &nio;
-    neg.msg_iovlen = 1;
+    struct msghdr neg = one_segment(&nio);
     neg.msg_name = &from;
     neg.msg_namelen = (socklen_t)-1;
     SHOW("udp sendmsg, its address length negative", sendmsg(fd, &neg, 0));
@@ -734,12 +726,9 @@ int main(int argc, char** argv) {
     socklen_t fl = sizeof them;
     long got = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr*)&them, &fl);
     printf("%-44s %ld len=%u\n", "udp blocking recvfrom after shutdown", got, (unsigned)fl);
-    struct msghdr sm;
     struct iovec sio = {buf, sizeof buf};
     char sctl[64];
-    memset(&sm, 0, sizeof sm);
-    sm.msg_iov = &sio;
-    sm.msg_iovlen = 1;
+    struct msghdr sm = one_segment(&sio);
     sm.msg_name = &them;
     sm.msg_namelen = sizeof them;
     sm.msg_control = sctl;
