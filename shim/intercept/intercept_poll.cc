@@ -69,16 +69,15 @@ int kernel_ppoll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
   return r < 0 ? -err : r;
 }
 
-// Memory the program cannot give to a poll or select (its array, its
-// sets; user_writable()): the kernel's answer, EFAULT (or EINVAL for too
-// many), asked without waiting (kernel_ppoll with timeout 0), before any of
-// it is read here. (Before
-// the stack's start nothing is checked: nothing of ours reads it then but
-// the passed connections of an exec, which read it as before.)
-
 // The core of poll/ppoll/select/pselect. timeout_ns < 0: forever. A
 // listener with connections passed at an exec (passed_connections.h) is
 // ready while any waits: then nothing else is waited for.
+//
+// An array the program cannot give (user_writable()) gets the kernel's
+// answer, EFAULT (or EINVAL for too many), asked without waiting
+// (kernel_ppoll with timeout 0), before any of it is read here. (Before the
+// stack's start nothing is checked: nothing of ours reads it then but the
+// passed connections of an exec, which read it as before.)
 int do_poll(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask) {
   if (n > (nfds_t(1) << 24)) {
     // More than any descriptor table here (the kernel's bound is
