@@ -2,7 +2,8 @@
 # them with sockperf, iperf3, redis-benchmark, wrk and hyperfine.
 
 BENCH_PROGS := $(BUILD)/bench/clock_bench $(BUILD)/bench/xsk_pingpong $(BUILD)/bench/stack_path_bench \
-  $(BUILD)/bench/udp_pingpong $(BUILD)/bench/fork_cost $(BUILD)/bench/stamp_offset
+  $(BUILD)/bench/udp_pingpong $(BUILD)/bench/fork_cost $(BUILD)/bench/stamp_offset \
+  $(BUILD)/bench/xsk_bulk
 ALL += $(BENCH_PROGS)
 
 $(BUILD)/bench/fork_cost: bench/fork_cost.c
@@ -18,6 +19,10 @@ $(BUILD)/bench/clock_bench: $(BUILD)/bench/clock_bench.o
 
 # The raw AF_XDP floor: rings/ only.
 $(BUILD)/bench/xsk_pingpong: $(BUILD)/bench/xsk_pingpong.o $(RINGS_LIB)
+	$(CXX) $^ $(RINGS_LIBS) -o $@
+
+# The same floor under a bulk transfer (loss section).
+$(BUILD)/bench/xsk_bulk: $(BUILD)/bench/xsk_bulk.o $(RINGS_LIB)
 	$(CXX) $^ $(RINGS_LIBS) -o $@
 
 # The stack's share of a round trip, over the FakeLink test double.
