@@ -139,6 +139,7 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
         s->next_kernel_check_ns = now + kKernelLookNs;
       } else if (set) {
         set->set_nested();
+        set->apply_kernel_changes();
         if (set->has_ready()) fds[i].revents = short(fds[i].events & (POLLIN | POLLRDNORM));
       }
       kernel.push_back(pollfd{fds[i].fd, fds[i].events, 0});
@@ -359,6 +360,12 @@ int xdpload_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
     s = rt().socket_at(fd);
   }
   if (!set || !s || rt().forked_child()) {
+    if (set && set->kernel_changes_pending()) {
+      // (Another process's changes to the real instance come first: the
+      // program's descriptor may be one that left for the kernel there.)
+      stack::CoreGuard g;
+      set->apply_kernel_changes();
+    }
     if (EpollSet* inner = epoll_set_of(fd)) {
       // An epoll instance of ours inside another one.
       stack::CoreGuard g;

@@ -164,13 +164,48 @@ void EpollSet::forget(EpollItem* item) {
   delete item;
 }
 
+bool EpollSet::held_here() const { return epoll_set_of(epfd_) == this; }
+
+// The real instance gains or loses the item's descriptor: now where this
+// process holds it (after what others asked first), else by the holder at
+// its next epoll call, woken for it. The change carries what it needs: the
+// item may be gone by then (a socket that left for the kernel is detached
+// at once).
+void EpollSet::change_kernel(int op, EpollItem* item) {
+  kernel_changes_.push_back(KernelChange{op, item->fd, item->events, item->data});
+  kernel_changes_pending_.store(true, std::memory_order_release);
+  item->in_kernel = op == EPOLL_CTL_ADD;
+  if (held_here()) {
+    apply_kernel_changes();
+  } else if (sleepers_ > 0) {
+    Runtime::get().counters().remote_wakes += waiters_.wake_all();
+  }
+}
+
+void EpollSet::apply_kernel_changes() {
+  if (!kernel_changes_pending() || !held_here()) return;
+  for (const KernelChange& c : kernel_changes_) {
+    if (c.op == EPOLL_CTL_DEL) {
+      // A one-shot registration the kernel has fired stays disarmed on the
+      // stack, until EPOLL_CTL_MOD, as on Linux.
+      auto it = index_.find(c.fd);
+      EpollItem* item = it == index_.end() ? nullptr : it->second;
+      if (item && (item->events & EPOLLONESHOT) && kernel_shot_used(epfd_, c.fd)) item->disabled = true;
+      libc::epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+    } else {
+      epoll_event ev{};
+      ev.events = c.events;
+      ev.data = c.data;
+      libc::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev);
+    }
+  }
+  kernel_changes_.clear();
+  kernel_changes_pending_.store(false, std::memory_order_release);
+}
+
 void EpollSet::leave_kernel(EpollItem* item) {
   if (!item->in_kernel) return;
-  // A one-shot registration the kernel has fired stays disarmed on the
-  // stack, until EPOLL_CTL_MOD, as on Linux.
-  if ((item->events & EPOLLONESHOT) && kernel_shot_used(epfd_, item->fd)) item->disabled = true;
-  libc::epoll_ctl(epfd_, EPOLL_CTL_DEL, item->fd, nullptr);
-  item->in_kernel = false;
+  change_kernel(EPOLL_CTL_DEL, item);
   // What the kernel socket had to report is gone with it. An item ready on
   // the stack now (a shutdown recorded before the connect) is queued, as
   // Linux keeps an item it found ready on its ready list and looks at it
@@ -182,13 +217,11 @@ void EpollSet::leave_kernel(EpollItem* item) {
 
 void EpollSet::join_kernel(EpollItem* item) {
   if (item->in_kernel) return;
-  epoll_event ev{};
-  ev.events = item->events;
-  ev.data = item->data;
-  item->in_kernel = libc::epoll_ctl(epfd_, EPOLL_CTL_ADD, item->fd, &ev) == 0;
+  change_kernel(EPOLL_CTL_ADD, item);
 }
 
 int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
+  apply_kernel_changes();
   auto& idx = index_;
   auto it = idx.find(fd);
   EpollItem* item = it == idx.end() ? nullptr : it->second;
@@ -321,6 +354,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
   pollfd kfd{epfd_, POLLIN, 0};
   SignalMark call_mark = signal_mark();
   for (;;) {
+    apply_kernel_changes();
     rt.poll_stack();
     int n = collect(events, max);
     if (n < 0) return n;
@@ -378,7 +412,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
       // reported to it alone, and every change waking the set).
       UndoIfCancelled if_cancelled([](void* n) { --*static_cast<int*>(n); }, &sleepers_,
                                    [](void* n) { ++*static_cast<int*>(n); });
-      rc = rt.block(spec, [&] { return kfd.revents || has_ready(); });
+      rc = rt.block(spec, [&] { return kfd.revents || has_ready() || kernel_changes_pending(); });
       if (!if_cancelled.done()) --sleepers_;
     }
     if (rc == -EAGAIN) return 0;

@@ -67,11 +67,23 @@ class EpollSet : public family::Object {
   // must leave the real instance (it would report HUP).
   void leave_kernel(EpollItem* item);
   void join_kernel(EpollItem* item);
+  // The changes to the real instance that another process of the family
+  // asked for (join_kernel/leave_kernel there, for a set it does not hold:
+  // one made here after the fork), made now, in their order. Every epoll
+  // call on the set makes them first; the process that asked woke its
+  // sleepers. Lock held.
+  void apply_kernel_changes();
+  bool kernel_changes_pending() const { return kernel_changes_pending_.load(std::memory_order_acquire); }
 
  private:
   int ensure_efd();
   int collect(epoll_event* out, int max);
   void signal_efd();
+  // Does this process hold the set at epfd_? A set made after a fork is
+  // only in the process that made it (and the children it forked since):
+  // in another, the number is some other descriptor or none.
+  bool held_here() const;
+  void change_kernel(int op, EpollItem* item);
 
   int epfd_;
   // The eventfd registered in the real instance, valid in the process that
@@ -88,6 +100,15 @@ class EpollSet : public family::Object {
   family::vector<EpollItem*> items_;
   family::vector<EpollItem*> ready_;
   family::unordered_map<int, EpollItem*> index_;  // fd -> item
+  // Asked by a process that does not hold the set (apply_kernel_changes).
+  struct KernelChange {
+    int op;  // EPOLL_CTL_ADD or EPOLL_CTL_DEL
+    int fd;
+    uint32_t events;
+    epoll_data_t data;
+  };
+  family::vector<KernelChange> kernel_changes_;
+  std::atomic<bool> kernel_changes_pending_{false};
 };
 
 // epfd -> EpollSet, like the FdTable.
