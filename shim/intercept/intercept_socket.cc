@@ -47,6 +47,10 @@ inline void cancellation_point() { pthread_testcancel(); }
 // receive: a spin's empty call costs what it did.)
 ssize_t recv_one(Socket* s, int fd, void* buf, size_t n, int flags, sockaddr* from,
                  socklen_t* fromlen) {
+  // (import_ubuf: the length cut to what one call moves, then the buffer
+  // must lie in the address space.)
+  n = std::min(n, kMaxRwCount);
+  if (!user_range_ok(buf, n)) return -EFAULT;
   iovec iov = one(buf, n);
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -81,6 +85,8 @@ ssize_t received(ssize_t r) {
 
 ssize_t send_one(Socket* s, int fd, const void* buf, size_t n, int flags, const sockaddr* to,
                  socklen_t tolen) {
+  n = std::min(n, kMaxRwCount);  // (as recv_one)
+  if (!user_range_ok(buf, n)) return -EFAULT;
   iovec iov = one(const_cast<void*>(buf), n);
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -211,6 +217,8 @@ ssize_t xdpload_read(int fd, void* buf, size_t n) {
   if (!s) return libc::read(fd, buf, n);
   int saved = errno;
   cancellation_point();
+  // (vfs_read asks access_ok of the whole count, before cutting it.)
+  if (!user_range_ok(buf, n)) return done(ssize_t(-EFAULT), saved);
   return done(recv_one(s, fd, buf, n, 0, nullptr, nullptr), saved);
 }
 
@@ -224,6 +232,8 @@ ssize_t xdpload_write(int fd, const void* buf, size_t n) {
   if (!s) return libc::write(fd, buf, n);
   int saved = errno;
   cancellation_point();
+  // (vfs_write, as read.)
+  if (!user_range_ok(buf, n)) return done(ssize_t(-EFAULT), saved);
   return done(send_one(s, fd, buf, n, 0, nullptr, 0), saved);
 }
 

@@ -1026,8 +1026,10 @@ void note_kernel_option(Socket* s, int fd, int level, int name);
 
 // What the kernel checks of a message before anything else
 // (copy_msghdr_from_user, import_iovec): an address of negative length (or,
-// sending, one that cannot be read), too many segments, a segment array or
-// a buffer that cannot be there, a total past SSIZE_MAX; then, sending,
+// sending, one that cannot be read), too many segments, a segment array
+// that cannot be read, a segment longer than SSIZE_MAX (EINVAL, all looked
+// at first), one past the address space (EFAULT; one alone is first cut to
+// MAX_RW_COUNT); then, sending,
 // the control messages ____sys_sendmsg copies in (more than INT_MAX bytes
 // is ENOBUFS; memory it cannot read, a null buffer with a length too,
 // EFAULT). The stack would read or write through them. (A NULL receive
@@ -1045,12 +1047,13 @@ ssize_t check_message(const msghdr* msg, bool sending) {
   if (msg->msg_iovlen && !msg->msg_iov) return -EFAULT;
   if (readable_prefix(msg->msg_iov, msg->msg_iovlen * sizeof(iovec)) < msg->msg_iovlen * sizeof(iovec))
     return -EFAULT;
-  size_t total = 0;
+  for (size_t i = 0; i < msg->msg_iovlen; ++i)
+    if (ssize_t(msg->msg_iov[i].iov_len) < 0) return -EINVAL;
   for (size_t i = 0; i < msg->msg_iovlen; ++i) {
     const iovec& v = msg->msg_iov[i];
     if (v.iov_len && !v.iov_base) return -EFAULT;
-    if (v.iov_len > size_t(SSIZE_MAX) - total) return -EINVAL;
-    total += v.iov_len;
+    const size_t len = msg->msg_iovlen == 1 ? std::min(v.iov_len, kMaxRwCount) : v.iov_len;
+    if (!user_range_ok(v.iov_base, len)) return -EFAULT;
   }
   if (sending && msg->msg_controllen) {
     if (msg->msg_controllen > size_t(INT_MAX)) return -ENOBUFS;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <linux/errqueue.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <linux/sockios.h>
 #include <netinet/tcp.h>
@@ -177,6 +178,42 @@ int main(int argc, char** argv) {
   SHOW("recvmsg with an unmapped msghdr", recvmsg(fd, (struct msghdr*)16, 0));
   memset(buf, 0, 16);
   printf("%-44s %ld '%.5s'\n", "recv after them: the echo whole", (long)recv(fd, buf, 16, 0), buf);
+  {
+    /* Lengths past what one call moves. recv, and recvmsg with one segment,
+     * cut the length to MAX_RW_COUNT and then ask that the buffer lie in
+     * the address space (import_ubuf); read asks it of the whole count
+     * first (vfs_read: EFAULT); recvmsg with more segments asks it of each
+     * whole (EFAULT), after refusing any longer than SSIZE_MAX (EINVAL).
+     * The echo is taken by the calls that may take it, and by no other.
+     * (Through a pointer whose object size the compiler cannot see: a
+     * fortified read or recv would abort first. Not on the stack: whether
+     * the stack's address plus MAX_RW_COUNT runs past the address space
+     * depends on where the stack was put.) */
+    static char low_buf[16];
+    char* volatile vb = low_buf;
+    send(fd, "huge", 4, 0);
+    poll(&p, 1, 2000);
+    struct iovec big_iov[2] = {{low_buf, (size_t)1 << 62}, {low_buf, (size_t)1 << 62}};
+    struct msghdr big_msg = one_segment(&big_iov[0]);
+    memset(low_buf, 0, sizeof low_buf);
+    long got = (long)recvmsg(fd, &big_msg, 0);
+    printf("%-44s %ld '%.5s'\n", "recvmsg, one segment of 2^62 bytes", got, low_buf);
+    send(fd, "vast", 4, 0);
+    poll(&p, 1, 2000);
+    big_iov[0].iov_len = (size_t)SSIZE_MAX + 1;
+    SHOW("recvmsg, a segment longer than SSIZE_MAX", recvmsg(fd, &big_msg, 0));
+    big_iov[0].iov_len = 4;
+    big_msg.msg_iovlen = 2;
+    SHOW("recvmsg, a second segment of 2^62 bytes", recvmsg(fd, &big_msg, 0));
+    SHOW("read, a count longer than SSIZE_MAX", read(fd, vb, (size_t)SSIZE_MAX + 1));
+    SHOW("read, a count of 2^62", read(fd, vb, (size_t)1 << 62));
+    memset(low_buf, 0, sizeof low_buf);
+    got = (long)recv(fd, vb, SIZE_MAX, 0);
+    printf("%-44s %ld '%.5s'\n", "recv, a length of SIZE_MAX", got, low_buf);
+    /* Sending, the same rules: nothing sent. */
+    SHOW("write, a count of 2^62", write(fd, vb, (size_t)1 << 62));
+    SHOW("sendmsg, a second segment of 2^62 bytes", sendmsg(fd, &big_msg, MSG_NOSIGNAL));
+  }
   /* What the receive writes back after the data (___sys_recvmsg,
    * move_addr_to_user): a msghdr the program can read but not write, an
    * address length it cannot give or that is negative. The error, the
