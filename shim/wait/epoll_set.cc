@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <climits>
@@ -164,7 +165,11 @@ void EpollSet::forget(EpollItem* item) {
   delete item;
 }
 
-bool EpollSet::held_here() const { return epoll_set_of(epfd_) == this; }
+bool EpollSet::held_here() const {
+  // (A vfork child has the parent's memory, this table included, but its
+  // own descriptors: the set's number may be closed or another there.)
+  return epoll_set_of(epfd_) == this && !Runtime::get().vfork_child();
+}
 
 // The real instance gains or loses the item's descriptor: now where this
 // process holds it (after what others asked first), else by the holder at
@@ -172,10 +177,15 @@ bool EpollSet::held_here() const { return epoll_set_of(epfd_) == this; }
 // item may be gone by then (a socket that left for the kernel is detached
 // at once).
 void EpollSet::change_kernel(int op, EpollItem* item) {
-  kernel_changes_.push_back(KernelChange{op, item->fd, item->events, item->data});
+  const bool here = held_here();
+  // Made later, the change is for the socket that has the descriptor now
+  // (its kernel socket's inode): the holder may have closed the number and
+  // reused it meanwhile.
+  kernel_changes_.push_back(
+      KernelChange{op, item->fd, item->events, item->data, here ? 0 : item->sock->twin_ino});
   kernel_changes_pending_.store(true, std::memory_order_release);
-  item->in_kernel = op == EPOLL_CTL_ADD;
-  if (held_here()) {
+  item->in_kernel = op == EPOLL_CTL_ADD;  // (registered, or to be)
+  if (here) {
     apply_kernel_changes();
   } else if (sleepers_ > 0) {
     Runtime::get().counters().remote_wakes += waiters_.wake_all();
@@ -185,18 +195,21 @@ void EpollSet::change_kernel(int op, EpollItem* item) {
 void EpollSet::apply_kernel_changes() {
   if (!kernel_changes_pending() || !held_here()) return;
   for (const KernelChange& c : kernel_changes_) {
+    struct stat st;
+    if (c.ino && (fstat(c.fd, &st) != 0 || uint64_t(st.st_ino) != c.ino)) continue;
+    auto it = index_.find(c.fd);
+    EpollItem* item = it == index_.end() ? nullptr : it->second;
     if (c.op == EPOLL_CTL_DEL) {
       // A one-shot registration the kernel has fired stays disarmed on the
       // stack, until EPOLL_CTL_MOD, as on Linux.
-      auto it = index_.find(c.fd);
-      EpollItem* item = it == index_.end() ? nullptr : it->second;
       if (item && (item->events & EPOLLONESHOT) && kernel_shot_used(epfd_, c.fd)) item->disabled = true;
       libc::epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
     } else {
       epoll_event ev{};
       ev.events = c.events;
       ev.data = c.data;
-      libc::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev);
+      const bool added = libc::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev) == 0;
+      if (item) item->in_kernel = added;
     }
   }
   kernel_changes_.clear();

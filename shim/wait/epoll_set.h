@@ -38,7 +38,7 @@ class EpollItem : public family::Object {
   uint64_t seen_seq = ~0ull;  // edge-triggered: the socket's seq last reported
   bool disabled = false;      // EPOLLONESHOT fired; re-armed by EPOLL_CTL_MOD
   bool queued = false;        // on the set's ready list
-  bool in_kernel = false;     // the descriptor is registered in the real epoll too
+  bool in_kernel = false;     // the descriptor is registered in the real epoll too (or queued to be)
 };
 
 class EpollSet : public family::Object {
@@ -69,9 +69,12 @@ class EpollSet : public family::Object {
   void join_kernel(EpollItem* item);
   // The changes to the real instance that another process of the family
   // asked for (join_kernel/leave_kernel there, for a set it does not hold:
-  // one made here after the fork), made now, in their order. Every epoll
-  // call on the set makes them first; the process that asked woke its
-  // sleepers. Lock held.
+  // one made here after the fork, or a vfork child's), made now, in their
+  // order. epoll_wait, epoll_ctl and poll() on the set make them first;
+  // the process that asked woke the set's epoll_wait sleepers. (Not a
+  // sleeper in poll() or select() on the set's descriptor, nor an epoll set
+  // that nests this one: they see the change at their next call.) Lock
+  // held.
   void apply_kernel_changes();
   bool kernel_changes_pending() const { return kernel_changes_pending_.load(std::memory_order_acquire); }
 
@@ -106,6 +109,7 @@ class EpollSet : public family::Object {
     int fd;
     uint32_t events;
     epoll_data_t data;
+    uint64_t ino;  // the socket's inode, checked before the change (0: not)
   };
   family::vector<KernelChange> kernel_changes_;
   std::atomic<bool> kernel_changes_pending_{false};

@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   char c;
   if (child == 0) {
     if (read(go[0], &c, 1) != 1) _exit(1);
-    usleep(300000);  // (the parent is asleep in epoll_wait by now)
+    usleep(300000);  // (exec: the parent is asleep in epoll_wait by now)
     if (exec_case) {
       // The new program inherits the connection (no FD_CLOEXEC).
       execl("/bin/sleep", "sleep", "1", (char*)NULL);
