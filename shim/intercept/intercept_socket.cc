@@ -18,6 +18,7 @@
 #include "shim/intercept/libc.h"
 #include "shim/runtime/runtime.h"
 #include "shim/socket/socket_ops.h"
+#include "shim/socket/udp_socket.h"
 #include "shim/socket/user_memory.h"
 
 using namespace xdpload;
@@ -406,6 +407,15 @@ int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
     }
   }
   if (i == 0) return done(error, saved);
+  if (error && error != -EAGAIN && s->kind == Socket::Kind::Udp && s->accelerated) {
+    // An error after a datagram at least: kept for the socket's next call
+    // (do_recvmmsg's sk_err). (A TCP connection does not keep it: left.)
+    stack::CoreGuard g;
+    if (still(s, fd) && s->accelerated) {
+      static_cast<UdpSocket*>(s)->kept_error = -error;
+      s->notify();
+    }
+  }
   if (timeout && copy_to_user(timeout, &left, sizeof left) != sizeof left) return done(-EFAULT, saved);
   return done(int(i), saved);
 }

@@ -1347,6 +1347,11 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   // Linux's send reports it (sock_alloc_send_pskb) and clears it. Looked
   // at every kKernelLookNs, as a spinning receive looks: a system call on
   // every send would cost more than the send.
+  if (udp(s)->has_kept_error()) {  // (one recvmmsg kept: sock_alloc_send_pskb reports it too)
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    if (int e = udp(s)->take_kept_error()) return -e;
+  }
   bool error_looked = false;
   if ((udp(s)->connected || s->opt.recverr) && look_due(s->next_error_check_ns, s->next_error_check_tsc)) {
     int e = 0;
@@ -1436,6 +1441,12 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags, bool programs_msgh
   }
 
   UdpSocket* u = udp(s);
+  // (__skb_recv_udp: the socket's error before any datagram.)
+  if (u->has_kept_error()) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    if (int e = u->take_kept_error()) return -e;
+  }
   bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
   // A caller spinning on an empty socket: no datagram queued, nothing for
   // a poll to do, the kernel side looked at within kKernelLookNs. EAGAIN
@@ -1873,6 +1884,26 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
 
 int op_getsockopt(Socket* s, int fd, int level, int name, void* value, socklen_t* len) {
   CHILD_GUARD(fd);
+  if (s->accelerated && s->kind == Socket::Kind::Udp && level == SOL_SOCKET && name == SO_ERROR &&
+      udp(s)->has_kept_error()) {
+    // The error a recvmmsg kept, as sk_getsockopt gives SO_ERROR: the
+    // length read (a negative one EINVAL), the error taken, then the value
+    // and the length written.
+    socklen_t want;
+    if (!len || copy_from_user(&want, len, sizeof want) != sizeof want) return -EFAULT;
+    if (int(want) < 0) return -EINVAL;
+    int e;
+    {
+      CoreGuard g;
+      if (!still(s, fd)) return -EBADF;
+      e = udp(s)->take_kept_error();
+    }
+    if (e) {
+      const socklen_t n = std::min<socklen_t>(want, sizeof e);
+      if (n && (!value || copy_to_user(value, &e, n) != n)) return -EFAULT;
+      return copy_to_user(len, &n, sizeof n) == sizeof n ? 0 : -EFAULT;
+    }
+  }
   if (s->accelerated && s->kind == Socket::Kind::Tcp) {
     // The stack's answer is made in a buffer of ours, then copied to the
     // program's memory as the kernel copies it: a length or a value that

@@ -180,7 +180,7 @@ uint32_t UdpSocket::events() {
   if (!queue.empty()) m |= POLLIN | POLLRDNORM;
   if (shut_rd) m |= POLLIN | POLLRDNORM | POLLRDHUP;
   if (shut_rd && shut_wr) m |= POLLHUP;
-  if (zc.pending || tx_stamps.pending()) m |= POLLERR;
+  if (zc.pending || tx_stamps.pending() || kept_error) m |= POLLERR;
   return m;
 }
 

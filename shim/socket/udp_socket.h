@@ -95,6 +95,18 @@ class UdpSocket final : public Socket {
   bool shut_rd = false;
   bool shut_wr = false;
   int shutdown(int how, int fd_now);
+  // An error that ended a recvmmsg() after it had received a datagram at
+  // least (do_recvmmsg keeps it as sk_err): the socket's next receive or
+  // send fails with it, or SO_ERROR reports it, either one clearing it;
+  // poll says POLLERR meanwhile. (Read without the lock by the calls'
+  // fast paths: written under it.)
+  int kept_error = 0;
+  int take_kept_error() {
+    const int e = kept_error;
+    kept_error = 0;
+    return e;
+  }
+  bool has_kept_error() const { return __atomic_load_n(&kept_error, __ATOMIC_RELAXED) != 0; }
   // A datagram being corked on the kernel socket (a send with MSG_MORE, or
   // UDP_CORK set): sends go there until it is complete.
   bool corked = false;
