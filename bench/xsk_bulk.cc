@@ -55,28 +55,13 @@ uint64_t now_ns() {
 // kernel to complete (offload), or none.
 size_t build_frame(uint8_t* frame, const UdpEndpoint& src, const UdpEndpoint& dst,
                    const uint8_t* payload, bool offload) {
-  auto* eth = reinterpret_cast<ether_header*>(frame);
-  memcpy(eth->ether_dhost, dst.mac, 6);
-  memcpy(eth->ether_shost, src.mac, 6);
-  eth->ether_type = htons(ETHERTYPE_IP);
-  auto* ip = reinterpret_cast<iphdr*>(eth + 1);
-  *ip = iphdr{};
-  ip->version = 4;
-  ip->ihl = 5;
-  ip->tot_len = htons(uint16_t(sizeof(iphdr) + sizeof(udphdr) + kDatagram));
-  ip->frag_off = htons(IP_DF);
-  ip->ttl = 64;
-  ip->protocol = IPPROTO_UDP;
-  ip->saddr = src.ip;
-  ip->daddr = dst.ip;
-  ip->check = htons(fold(sum16(ip, sizeof *ip)));
-  auto* udp = reinterpret_cast<udphdr*>(ip + 1);
-  udp->source = htons(src.port);
-  udp->dest = htons(dst.port);
-  udp->len = htons(uint16_t(sizeof(udphdr) + kDatagram));
-  // fold() complements; the offloaded field holds the sum itself.
-  uint32_t pseudo = sum16(&ip->saddr, 8) + IPPROTO_UDP + sizeof(udphdr) + kDatagram;
-  udp->check = offload ? htons(uint16_t(~fold(pseudo))) : 0;
+  udphdr* udp = build_udp_headers(frame, src, dst, kDatagram);
+  if (offload) {
+    // fold() complements; the offloaded field holds the sum itself.
+    const auto* ip = reinterpret_cast<const iphdr*>(frame + sizeof(ether_header));
+    const uint32_t pseudo = sum16(&ip->saddr, 8) + IPPROTO_UDP + sizeof(udphdr) + kDatagram;
+    udp->check = htons(uint16_t(~fold(pseudo)));
+  }
   memcpy(udp + 1, payload, kDatagram);
   return sizeof(ether_header) + sizeof(iphdr) + sizeof(udphdr) + kDatagram;
 }

@@ -36,10 +36,11 @@ inline uint32_t sum16(const void* data, size_t len, uint32_t sum = 0) {
   return sum;
 }
 
-// Writes a complete frame (IPv4 and UDP checksums filled in) into `frame`;
-// returns its length.
-inline size_t build_udp(uint8_t* frame, const UdpEndpoint& src, const UdpEndpoint& dst,
-                        const void* payload, size_t len) {
+// Writes the Ethernet, IPv4 and UDP headers of a datagram of `len` bytes
+// into `frame` (the IPv4 checksum filled in, the UDP one 0); returns the
+// UDP header, the payload right behind it.
+inline udphdr* build_udp_headers(uint8_t* frame, const UdpEndpoint& src, const UdpEndpoint& dst,
+                                 size_t len) {
   auto* eth = reinterpret_cast<ether_header*>(frame);
   memcpy(eth->ether_dhost, dst.mac, 6);
   memcpy(eth->ether_shost, src.mac, 6);
@@ -60,6 +61,15 @@ inline size_t build_udp(uint8_t* frame, const UdpEndpoint& src, const UdpEndpoin
   udp->dest = htons(dst.port);
   udp->len = htons(uint16_t(sizeof(udphdr) + len));
   udp->check = 0;
+  return udp;
+}
+
+// Writes a complete frame (IPv4 and UDP checksums filled in) into `frame`;
+// returns its length.
+inline size_t build_udp(uint8_t* frame, const UdpEndpoint& src, const UdpEndpoint& dst,
+                        const void* payload, size_t len) {
+  udphdr* udp = build_udp_headers(frame, src, dst, len);
+  auto* ip = reinterpret_cast<iphdr*>(frame + sizeof(ether_header));
   memcpy(udp + 1, payload, len);
   uint32_t pseudo = sum16(&ip->saddr, 8) + IPPROTO_UDP + sizeof(udphdr) + len;
   uint16_t c = htons(fold(sum16(udp, sizeof(udphdr) + len, pseudo)));
