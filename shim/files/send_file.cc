@@ -16,6 +16,7 @@
 #include "shim/runtime/runtime.h"
 #include "shim/socket/socket_ops.h"
 #include "shim/socket/tcp_socket.h"
+#include "shim/socket/user_memory.h"
 #include "stack/link_netif.h"
 #include "stack/stack.h"
 
@@ -26,8 +27,6 @@ extern "C" {
 namespace xdpload::shim {
 namespace {
 
-// Linux's MAX_RW_COUNT: no transfer moves more in one call.
-constexpr size_t kMaxRwCount = 0x7ffff000;
 // XDPLOAD_SENDFILE's words, in options.def's order.
 enum { kSendfileFrames = 0, kSendfileCopy = 1 };
 constexpr int kBatch = FileReader::kMaxBatch;

@@ -48,10 +48,10 @@ inline void cancellation_point() { pthread_testcancel(); }
 // receive: a spin's empty call costs what it did.)
 ssize_t recv_one(Socket* s, int fd, void* buf, size_t n, int flags, sockaddr* from,
                  socklen_t* fromlen) {
-  // (import_ubuf: the length cut to what one call moves, then the buffer
-  // must lie in the address space.)
+  // (import_ubuf: the length cut to what one call moves. The buffer's
+  // range is then asked of access_ok, whose bound the kernels differ on:
+  // left to the copy.)
   n = std::min(n, kMaxRwCount);
-  if (!user_range_ok(buf, n)) return -EFAULT;
   iovec iov = one(buf, n);
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -87,7 +87,6 @@ ssize_t received(ssize_t r) {
 ssize_t send_one(Socket* s, int fd, const void* buf, size_t n, int flags, const sockaddr* to,
                  socklen_t tolen) {
   n = std::min(n, kMaxRwCount);  // (as recv_one)
-  if (!user_range_ok(buf, n)) return -EFAULT;
   iovec iov = one(const_cast<void*>(buf), n);
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -218,8 +217,11 @@ ssize_t xdpload_read(int fd, void* buf, size_t n) {
   if (!s) return libc::read(fd, buf, n);
   int saved = errno;
   cancellation_point();
-  // (vfs_read asks access_ok of the whole count, before cutting it.)
-  if (!user_range_ok(buf, n)) return done(ssize_t(-EFAULT), saved);
+  // vfs_read asks access_ok of the whole count before cutting it: past
+  // SSIZE_MAX it fails on every kernel (the sum wraps or turns negative).
+  // A count of 0 is 0, nothing taken (sock_read_iter).
+  if (ssize_t(n) < 0) return done(ssize_t(-EFAULT), saved);
+  if (n == 0) return done(0, saved);
   return done(recv_one(s, fd, buf, n, 0, nullptr, nullptr), saved);
 }
 
@@ -233,8 +235,7 @@ ssize_t xdpload_write(int fd, const void* buf, size_t n) {
   if (!s) return libc::write(fd, buf, n);
   int saved = errno;
   cancellation_point();
-  // (vfs_write, as read.)
-  if (!user_range_ok(buf, n)) return done(ssize_t(-EFAULT), saved);
+  if (ssize_t(n) < 0) return done(ssize_t(-EFAULT), saved);  // (vfs_write, as read)
   return done(send_one(s, fd, buf, n, 0, nullptr, 0), saved);
 }
 
@@ -365,7 +366,9 @@ ssize_t xdpload_recvmsg(int fd, struct msghdr* msg, int flags) {
 int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
                             struct timespec* timeout) {
   Socket* s = ours(fd);
-  if (!s) return libc::recvmmsg(fd, msgs, n, flags, timeout);
+  // (A socket on the kernel path: the kernel's own loop, which keeps an
+  // error after a datagram as the socket's.)
+  if (!s || !s->accelerated) return libc::recvmmsg(fd, msgs, n, flags, timeout);
   int saved = errno;
   cancellation_point();
   // The timeout as __sys_recvmmsg takes it: read first (EFAULT), checked
@@ -375,6 +378,12 @@ int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
     return done(-EFAULT, saved);
   if (timeout && (left.tv_sec < 0 || left.tv_nsec < 0 || left.tv_nsec >= 1000000000))
     return done(-EINVAL, saved);
+  // do_recvmmsg then looks at the socket's error, before any message.
+  if (s->kind == Socket::Kind::Udp && static_cast<UdpSocket*>(s)->has_kept_error()) {
+    stack::CoreGuard g;
+    if (still(s, fd) && s->accelerated)
+      if (int e = static_cast<UdpSocket*>(s)->take_kept_error()) return done(-e, saved);
+  }
   const timespec asked = left;
   const int64_t start = timeout ? mono_ns() : 0;
   unsigned int i = 0;
@@ -412,7 +421,7 @@ int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
     // (do_recvmmsg's sk_err). (A TCP connection does not keep it: left.)
     stack::CoreGuard g;
     if (still(s, fd) && s->accelerated) {
-      static_cast<UdpSocket*>(s)->kept_error = -error;
+      static_cast<UdpSocket*>(s)->keep_error(-error);
       s->notify();
     }
   }

@@ -1028,8 +1028,7 @@ void note_kernel_option(Socket* s, int fd, int level, int name);
 // (copy_msghdr_from_user, import_iovec): an address of negative length (or,
 // sending, one that cannot be read), too many segments, a segment array
 // that cannot be read, a segment longer than SSIZE_MAX (EINVAL, all looked
-// at first), one past the address space (EFAULT; one alone is first cut to
-// MAX_RW_COUNT); then, sending,
+// at first), a total past it (EFAULT: below); then, sending,
 // the control messages ____sys_sendmsg copies in (more than INT_MAX bytes
 // is ENOBUFS; memory it cannot read, a null buffer with a length too,
 // EFAULT). The stack would read or write through them. (A NULL receive
@@ -1049,11 +1048,16 @@ ssize_t check_message(const msghdr* msg, bool sending) {
     return -EFAULT;
   for (size_t i = 0; i < msg->msg_iovlen; ++i)
     if (ssize_t(msg->msg_iov[i].iov_len) < 0) return -EINVAL;
+  size_t total = 0;
   for (size_t i = 0; i < msg->msg_iovlen; ++i) {
     const iovec& v = msg->msg_iov[i];
     if (v.iov_len && !v.iov_base) return -EFAULT;
-    const size_t len = msg->msg_iovlen == 1 ? std::min(v.iov_len, kMaxRwCount) : v.iov_len;
-    if (!user_range_ok(v.iov_base, len)) return -EFAULT;
+    // A total past SSIZE_MAX needs a segment longer than 2^53 (there are
+    // at most UIO_MAXIOV): past the address space, EFAULT (access_ok on
+    // 6.1 and from 6.12; 6.4 to 6.11 judged the sum's sign alone). A
+    // shorter segment past it is left to the copy, as the kernels differ.
+    if (v.iov_len > size_t(SSIZE_MAX) - total) return -EFAULT;
+    total += v.iov_len;
   }
   if (sending && msg->msg_controllen) {
     if (msg->msg_controllen > size_t(INT_MAX)) return -ENOBUFS;
@@ -1293,6 +1297,13 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   // The datagram's length, summed once for every judgement below.
   size_t total = 0;
   for (size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
+  // An error a recvmmsg kept: the send fails with it, nothing sent
+  // (sock_alloc_send_pskb), whichever socket would have sent it.
+  if (udp(s)->has_kept_error()) {
+    CoreGuard g;
+    if (!still(s, fd)) return -EBADF;
+    if (int e = udp(s)->take_kept_error()) return -e;
+  }
   // Corking (MSG_MORE, UDP_CORK) joins sends into one datagram, which the
   // stack does not do: the kernel socket holding the same port and address
   // sends them, until a send ends the datagram. Receiving stays on the stack.
@@ -1347,11 +1358,6 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   // Linux's send reports it (sock_alloc_send_pskb) and clears it. Looked
   // at every kKernelLookNs, as a spinning receive looks: a system call on
   // every send would cost more than the send.
-  if (udp(s)->has_kept_error()) {  // (one recvmmsg kept: sock_alloc_send_pskb reports it too)
-    CoreGuard g;
-    if (!still(s, fd)) return -EBADF;
-    if (int e = udp(s)->take_kept_error()) return -e;
-  }
   bool error_looked = false;
   if ((udp(s)->connected || s->opt.recverr) && look_due(s->next_error_check_ns, s->next_error_check_tsc)) {
     int e = 0;

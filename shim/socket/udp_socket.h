@@ -101,9 +101,10 @@ class UdpSocket final : public Socket {
   // poll says POLLERR meanwhile. (Read without the lock by the calls'
   // fast paths: written under it.)
   int kept_error = 0;
+  void keep_error(int e) { __atomic_store_n(&kept_error, e, __ATOMIC_RELAXED); }
   int take_kept_error() {
     const int e = kept_error;
-    kept_error = 0;
+    __atomic_store_n(&kept_error, 0, __ATOMIC_RELAXED);
     return e;
   }
   bool has_kept_error() const { return __atomic_load_n(&kept_error, __ATOMIC_RELAXED) != 0; }

@@ -1,6 +1,5 @@
 #include "shim/socket/user_memory.h"
 
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -178,21 +177,6 @@ void catch_user_faults() {
 }
 
 bool user_faults_recoverable() { return g_recoverable.load(std::memory_order_acquire); }
-
-bool user_range_ok(const void* p, size_t n) {
-  // TASK_SIZE_MAX: 2^47 less a page with four levels of page tables, 2^56
-  // less a page with five (la57), in force when a page above 2^47 can be
-  // mapped. access_ok takes an end past it, or one that wraps, as outside
-  // (valid_user_address: at most USER_PTR_MAX, which is TASK_SIZE_MAX).
-  static const uintptr_t top = [] {
-    void* const hint = reinterpret_cast<void*>(uintptr_t(1) << 48);
-    void* q = mmap(hint, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-    if (q != MAP_FAILED) munmap(q, 4096);
-    return q == hint ? (uintptr_t(1) << 56) - 4096 : (uintptr_t(1) << 47) - 4096;
-  }();
-  const uintptr_t start = reinterpret_cast<uintptr_t>(p), end = start + n;
-  return end >= start && end <= top;
-}
 
 bool user_fault_catcher_installed(int sig) {
   return (sig == SIGSEGV || sig == SIGBUS) && g_catcher[sig].load(std::memory_order_acquire);

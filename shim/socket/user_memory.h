@@ -59,11 +59,6 @@ inline bool user_writable(void* p, size_t n) {
 // The kernel's bound on the bytes one call moves (MAX_RW_COUNT: INT_MAX
 // rounded down to a page); a longer length is cut to it.
 constexpr size_t kMaxRwCount = size_t(0x7fffffff) & ~size_t(4095);
-// access_ok: the n bytes at p lie inside the user address space (nothing
-// is touched). Linux asks it before any copy, so a range that runs past
-// the address space is EFAULT at once, where an unmapped page inside it is
-// EFAULT only when a copy reaches it.
-bool user_range_ok(const void* p, size_t n);
 
 // Our catcher stands for the program's SIG_DFL on `sig`.
 bool user_fault_catcher_installed(int sig);

@@ -179,41 +179,36 @@ int main(int argc, char** argv) {
   memset(buf, 0, 16);
   printf("%-44s %ld '%.5s'\n", "recv after them: the echo whole", (long)recv(fd, buf, 16, 0), buf);
   {
-    /* Lengths past what one call moves. recv, and recvmsg with one segment,
-     * cut the length to MAX_RW_COUNT and then ask that the buffer lie in
-     * the address space (import_ubuf); read asks it of the whole count
-     * first (vfs_read: EFAULT); recvmsg with more segments asks it of each
-     * whole (EFAULT), after refusing any longer than SSIZE_MAX (EINVAL).
-     * The echo is taken by the calls that may take it, and by no other.
-     * (Through a pointer whose object size the compiler cannot see: a
-     * fortified read or recv would abort first. Not on the stack: whether
-     * the stack's address plus MAX_RW_COUNT runs past the address space
-     * depends on where the stack was put.) */
+    /* Lengths past what one call moves, where every kernel agrees: a
+     * segment longer than SSIZE_MAX is EINVAL (copy_iovec_from_user); one
+     * whose end runs past the address space (here past 2^63) EFAULT, and
+     * so is read's or write's count past SSIZE_MAX (vfs_read and
+     * vfs_write ask access_ok of it whole); recv cuts its length to
+     * MAX_RW_COUNT first (import_ubuf) and serves. A read of 0 is 0,
+     * nothing taken (sock_read_iter). (Through a pointer whose object size
+     * the compiler cannot see: a fortified read or recv would abort first.
+     * Not on the stack: whether the stack's address plus MAX_RW_COUNT runs
+     * past the address space depends on where the stack was put. Shorter
+     * segments past the address space are left out: kernels 6.4 to 6.11
+     * judged them by the sign of the end alone.) */
     static char low_buf[16];
     char* volatile vb = low_buf;
+    volatile size_t past_ssize_max = (size_t)SSIZE_MAX + 1;  // (no compile-time warning)
     send(fd, "huge", 4, 0);
     poll(&p, 1, 2000);
-    struct iovec big_iov[2] = {{low_buf, (size_t)1 << 62}, {low_buf, (size_t)1 << 62}};
+    struct iovec big_iov[2] = {{low_buf, past_ssize_max}, {low_buf, (size_t)SSIZE_MAX}};
     struct msghdr big_msg = one_segment(&big_iov[0]);
-    memset(low_buf, 0, sizeof low_buf);
-    long got = (long)recvmsg(fd, &big_msg, 0);
-    printf("%-44s %ld '%.5s'\n", "recvmsg, one segment of 2^62 bytes", got, low_buf);
-    send(fd, "vast", 4, 0);
-    poll(&p, 1, 2000);
-    big_iov[0].iov_len = (size_t)SSIZE_MAX + 1;
     SHOW("recvmsg, a segment longer than SSIZE_MAX", recvmsg(fd, &big_msg, 0));
     big_iov[0].iov_len = 4;
     big_msg.msg_iovlen = 2;
-    SHOW("recvmsg, a second segment of 2^62 bytes", recvmsg(fd, &big_msg, 0));
-    volatile size_t past_ssize_max = (size_t)SSIZE_MAX + 1;  // (no compile-time warning)
+    SHOW("recvmsg, a second segment of SSIZE_MAX", recvmsg(fd, &big_msg, 0));
+    SHOW("sendmsg, a second segment of SSIZE_MAX", sendmsg(fd, &big_msg, MSG_NOSIGNAL));
     SHOW("read, a count longer than SSIZE_MAX", read(fd, vb, past_ssize_max));
-    SHOW("read, a count of 2^62", read(fd, vb, (size_t)1 << 62));
+    SHOW("write, a count longer than SSIZE_MAX", write(fd, vb, past_ssize_max));
+    SHOW("read, a count of 0", read(fd, vb, 0));
     memset(low_buf, 0, sizeof low_buf);
-    got = (long)recv(fd, vb, SIZE_MAX, 0);
+    long got = (long)recv(fd, vb, SIZE_MAX, 0);
     printf("%-44s %ld '%.5s'\n", "recv, a length of SIZE_MAX", got, low_buf);
-    /* Sending, the same rules: nothing sent. */
-    SHOW("write, a count of 2^62", write(fd, vb, (size_t)1 << 62));
-    SHOW("sendmsg, a second segment of 2^62 bytes", sendmsg(fd, &big_msg, MSG_NOSIGNAL));
   }
   /* What the receive writes back after the data (___sys_recvmsg,
    * move_addr_to_user): a msghdr the program can read but not write, an
@@ -743,7 +738,9 @@ int main(int argc, char** argv) {
      * that datagram dropped): recvmmsg returns what it got and keeps the
      * error for the socket's next receive or SO_ERROR (do_recvmmsg's
      * sk_err), which then clears it; poll says ERR meanwhile. A blocking
-     * call: it waits for the second datagram. */
+     * call: it waits for the second datagram (at most 5 s: SO_RCVTIMEO). */
+    struct timeval five = {5, 0}, none = {0, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &five, sizeof five);
     tio[1].iov_base = (void*)16;
     send(fd, "first", 5, 0);
     send(fd, "second", 6, 0);
@@ -776,7 +773,22 @@ int main(int argc, char** argv) {
     memset(buf, 0, 16);
     got = recv(fd, buf, 16, MSG_DONTWAIT);
     printf("%-44s %ld '%.5s'\n", "udp recv then: the next send's echo", got, buf);
+    /* The next recvmmsg reports it before anything else. */
+    send(fd, "eight", 5, 0);
+    send(fd, "nine", 4, 0);
+    got = recvmmsg(fd, two, 2, 0, NULL);
+    printf("%-44s %ld '%.5s'\n", "udp recvmmsg so a fourth time", got, bufs[0]);
+    SHOW("udp recvmmsg after it: the kept error", recvmmsg(fd, two, 2, MSG_DONTWAIT, NULL));
+    SHOW("udp recv then: nothing", recv(fd, buf, 16, MSG_DONTWAIT));
+    /* A read of 0 is 0, the datagram left (sock_read_iter). */
+    send(fd, "zero", 4, 0);
+    poll(&up, 1, 2000);
+    SHOW("udp read of 0", read(fd, buf, 0));
+    memset(buf, 0, 16);
+    got = recv(fd, buf, 16, MSG_DONTWAIT);
+    printf("%-44s %ld '%.5s'\n", "udp recv after it: the datagram", got, buf);
     tio[1].iov_base = bufs[1];
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
   }
   len = sizeof them;
   SHOW("udp getpeername to unmapped memory", getpeername(fd, (struct sockaddr*)16, &len));
