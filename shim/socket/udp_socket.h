@@ -96,9 +96,9 @@ class UdpSocket final : public Socket {
   bool shut_wr = false;
   int shutdown(int how, int fd_now);
   // An error that ended a recvmmsg() after it had received a datagram at
-  // least (do_recvmmsg keeps it as sk_err): the socket's next receive or
-  // send fails with it, or SO_ERROR reports it, either one clearing it;
-  // poll says POLLERR meanwhile. (Read without the lock by the calls'
+  // least (do_recvmmsg keeps it as sk_err): the socket's next receive,
+  // send or recvmmsg fails with it, or SO_ERROR reports it, each clearing
+  // it; poll says POLLERR meanwhile. (Read without the lock by the calls'
   // fast paths: written under it.)
   int kept_error = 0;
   void keep_error(int e) { __atomic_store_n(&kept_error, e, __ATOMIC_RELAXED); }
