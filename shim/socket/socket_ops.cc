@@ -1024,6 +1024,8 @@ void zerocopy_sent(Socket* s, int flags) {
 
 void note_kernel_option(Socket* s, int fd, int level, int name);
 
+}  // namespace
+
 // What the kernel checks of a message before anything else
 // (copy_msghdr_from_user, import_iovec): an address of negative length (or,
 // sending, one that cannot be read), too many segments, a segment array
@@ -1065,6 +1067,8 @@ ssize_t check_message(const msghdr* msg, bool sending) {
   }
   return 0;
 }
+
+namespace {
 
 // The control messages of a TCP send, as tcp_sendmsg takes them
 // (sock_cmsg_send): each must fit the buffer; at SOL_SOCKET only the ones

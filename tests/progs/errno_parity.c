@@ -25,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
+#include <sys/uio.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -780,10 +781,12 @@ int main(int argc, char** argv) {
     printf("%-44s %ld '%.5s'\n", "udp recvmmsg so a fourth time", got, bufs[0]);
     SHOW("udp recvmmsg after it: the kept error", recvmmsg(fd, two, 2, MSG_DONTWAIT, NULL));
     SHOW("udp recv then: nothing", recv(fd, buf, 16, MSG_DONTWAIT));
-    /* A read of 0 is 0, the datagram left (sock_read_iter). */
+    /* A read or readv of 0 is 0, the datagram left (sock_read_iter). */
     send(fd, "zero", 4, 0);
     poll(&up, 1, 2000);
     SHOW("udp read of 0", read(fd, buf, 0));
+    struct iovec empty_iov = {buf, 0};
+    SHOW("udp readv of 0", readv(fd, &empty_iov, 1));
     memset(buf, 0, 16);
     got = recv(fd, buf, 16, MSG_DONTWAIT);
     printf("%-44s %ld '%.5s'\n", "udp recv after it: the datagram", got, buf);
