@@ -387,11 +387,8 @@ int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
   if (timeout && (left.tv_sec < 0 || left.tv_nsec < 0 || left.tv_nsec >= 1000000000))
     return done(-EINVAL, saved);
   // do_recvmmsg then looks at the socket's error, before any message.
-  if (s->kind == Socket::Kind::Udp && static_cast<UdpSocket*>(s)->has_kept_error()) {
-    stack::CoreGuard g;
-    if (still(s, fd) && s->accelerated)
-      if (int e = static_cast<UdpSocket*>(s)->take_kept_error()) return done(-e, saved);
-  }
+  if (s->kind == Socket::Kind::Udp && static_cast<UdpSocket*>(s)->has_kept_error())
+    if (int rc = take_kept_error(s, fd)) return done(rc, saved);
   const timespec asked = left;
   const int64_t start = timeout ? mono_ns() : 0;
   unsigned int i = 0;

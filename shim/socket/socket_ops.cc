@@ -1068,6 +1068,14 @@ ssize_t check_message(const msghdr* msg, bool sending) {
   return 0;
 }
 
+int take_kept_error(Socket* s, int fd) {
+  CoreGuard g;
+  if (!still(s, fd)) return -EBADF;
+  if (!s->accelerated || s->kind != Socket::Kind::Udp) return 0;
+  const int e = udp(s)->take_kept_error();
+  return e ? -e : 0;
+}
+
 namespace {
 
 // The control messages of a TCP send, as tcp_sendmsg takes them
@@ -1303,11 +1311,8 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
   for (size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
   // An error a recvmmsg kept: the send fails with it, nothing sent
   // (sock_alloc_send_pskb), whichever socket would have sent it.
-  if (udp(s)->has_kept_error()) {
-    CoreGuard g;
-    if (!still(s, fd)) return -EBADF;
-    if (int e = udp(s)->take_kept_error()) return -e;
-  }
+  if (udp(s)->has_kept_error())
+    if (int rc = take_kept_error(s, fd)) return rc;
   // Corking (MSG_MORE, UDP_CORK) joins sends into one datagram, which the
   // stack does not do: the kernel socket holding the same port and address
   // sends them, until a send ends the datagram. Receiving stays on the stack.
@@ -1452,11 +1457,8 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags, bool programs_msgh
 
   UdpSocket* u = udp(s);
   // (__skb_recv_udp: the socket's error before any datagram.)
-  if (u->has_kept_error()) {
-    CoreGuard g;
-    if (!still(s, fd)) return -EBADF;
-    if (int e = u->take_kept_error()) return -e;
-  }
+  if (u->has_kept_error())
+    if (int rc = take_kept_error(s, fd)) return rc;
   bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
   // A caller spinning on an empty socket: no datagram queued, nothing for
   // a poll to do, the kernel side looked at within kKernelLookNs. EAGAIN
