@@ -376,8 +376,10 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
       int m = libc::epoll_wait(epfd_, events + n, max - n, 0);
       if (m < 0) return n ? n : -errno;
       for (int i = n; i < n + m; ++i) {
-        if (events[i].data.u64 == tag_) {
-          // Our own eventfd: drain it, it is not the program's.
+        if (efd_ >= 0 && events[i].data.u64 == tag_) {
+          // Our own eventfd: drain it, it is not the program's. (Only once
+          // the set has one: before, tag_ is 0, which is also the data of
+          // a program's descriptor 0 or null pointer.)
           uint64_t v;
           libc::read(efd_, &v, sizeof v);
           efd_signaled_ = false;

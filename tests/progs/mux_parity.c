@@ -388,6 +388,15 @@ int main(int argc, char** argv) {
   drain(fd);
   show_epoll("epoll over a pipe and a socket, both read", ep, 50);
 
+  /* epoll over a pipe alone, its data 0 (descriptor 0's data.fd, a null
+   * data.ptr): a set with nothing of the stack's in it */
+  int ep0 = epoll_with(pfd[0], EPOLLIN, 0);
+  show_epoll("epoll over a pipe alone, data 0, not written", ep0, 50);
+  if (write(pfd[1], "q", 1) != 1) return 2;
+  show_epoll("epoll over a pipe alone, data 0, written", ep0, 1000);
+  if (read(pfd[0], &c, 1) != 1) return 2;
+  close(ep0);
+
   /* epoll_ctl errors and EPOLLEXCLUSIVE */
   ev.events = EPOLLIN;
   rc = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
