@@ -118,6 +118,7 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
   ReleasedIfCancelled released_kernel(&kernel);
   ReleasedIfCancelled released_of(&kernel_of);
   SignalMark call_mark = signal_mark();
+  bool watches_sets = false;
   for (;;) {
     rt().poll_stack();
     socks.clear();
@@ -140,6 +141,8 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
       } else if (set) {
         set->set_nested();
         set->apply_kernel_changes();
+        set->apply_nested_changes();
+        watches_sets = true;
         if (set->has_ready()) fds[i].revents = short(fds[i].events & (POLLIN | POLLRDNORM));
       }
       kernel.push_back(pollfd{fds[i].fd, fds[i].events, 0});
@@ -176,9 +179,16 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
     spec.restartable = false;  // poll and select are never restarted
     spec.spin_kind = kSpinPoll;
     spec.call_mark = &call_mark;
+    // A set's change queued by another process wakes this sleep: the real
+    // instance it watches here has not got it yet (made at the next turn).
+    spec.watches_sets = watches_sets;
     int rc = rt().block(spec, [&] {
       for (Socket* s : socks)
         if (s->fd_refs == 0) return true;
+      if (watches_sets)
+        for (nfds_t i = 0; i < n; ++i)
+          if (EpollSet* set = fds[i].fd >= 0 ? epoll_set_of(fds[i].fd) : nullptr)
+            if (set->kernel_changes_pending() || set->nested_changes_pending()) return true;
       for (nfds_t i = 0; i < n; ++i) {
         Socket* s = rt().socket_at(fds[i].fd);
         if (s && s->accelerated && (s->events() & (fds[i].events | POLLERR | POLLHUP))) return true;
@@ -366,12 +376,21 @@ int xdpload_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
       stack::CoreGuard g;
       set->apply_kernel_changes();
     }
-    if (EpollSet* inner = epoll_set_of(fd)) {
+    EpollSet* inner = epoll_set_of(fd);
+    if (inner) {
       // An epoll instance of ours inside another one.
       stack::CoreGuard g;
       inner->set_nested();
     }
-    return libc::epoll_ctl(epfd, op, fd, event);
+    const int rc = libc::epoll_ctl(epfd, op, fd, event);
+    if (rc == 0 && inner && set && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_DEL)) {
+      // (The outer set makes the inner one's queued changes as it waits.)
+      const int saved = errno;
+      stack::CoreGuard g;
+      if (epoll_set_of(epfd) == set) set->note_nested_set(fd, op == EPOLL_CTL_ADD);
+      errno = saved;
+    }
+    return rc;
   }
   int saved = errno;
   if (epfd == fd) return done(-EINVAL, saved);

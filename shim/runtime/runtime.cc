@@ -764,6 +764,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     rearm_leave_undos(reg.undo);  // (a sleep before this one left by a handler)
     for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.add(me, spec.exclusive);
     if (spec.queue) spec.queue->add(me);
+    if (spec.watches_sets) sh_->set_watchers.add(me);
     me->consume();
     // (After the consume: a handler's wake-up between its two halves
     // would be lost.)
@@ -845,6 +846,7 @@ int Runtime::block_impl(WaitSpec& spec, bool (*ready)(void*), void* ctx) {
     if (!reg.left) {
       for (int i = 0; i < spec.nsockets; ++i) spec.sockets[i]->waiters.remove(me);
       if (spec.queue) spec.queue->remove(me);
+      if (spec.watches_sets) sh_->set_watchers.remove(me);
     }
     me->consume();
     if (done) return done_waiting(0);
@@ -956,6 +958,7 @@ void Runtime::leave_sleep_queues(SleepRegistration* reg) {
     if (!spec.sockets[i]->waiters.remove(reg->me) && spec.exclusive)
       spec.sockets[i]->waiters.wake_exclusive();
   if (spec.queue) spec.queue->remove(reg->me);
+  if (spec.watches_sets) reg->rt->sh_->set_watchers.remove(reg->me);
   run_leave_undos(reg->undo);
 }
 

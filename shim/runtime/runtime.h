@@ -82,6 +82,11 @@ struct RuntimeShared : family::Object {
   pid_t frame_watcher_pid = 0;
   pid_t frame_watcher_tid = 0;
   WaitQueue idle_sleepers;
+  // Threads asleep on an epoll set's descriptor from outside the set: in
+  // poll() or select() on it, or in epoll_wait on a set that nests it. A
+  // change another process queued for a set (EpollSet::change_kernel)
+  // wakes them: the set's holder makes it as it looks again.
+  WaitQueue set_watchers;
   family::vector<HandedFlow> handed_flows;  // (note_handed_flow)
   uint32_t tx_unkicked = 0;               // datagrams queued since the last kick
   family::vector<pid_t> members;          // processes using the stack
@@ -96,6 +101,9 @@ struct WaitSpec {
   Socket** sockets = nullptr;  // wait queues to sleep on
   int nsockets = 0;
   WaitQueue* queue = nullptr;  // one more (an epoll set's)
+  // Sleeping on an epoll set's descriptor from outside it: joins the
+  // family's set_watchers (RuntimeShared).
+  bool watches_sets = false;
   pollfd* kernel = nullptr;    // kernel descriptors to watch as well
   int nkernel = 0;
   int64_t deadline_ns = -1;    // CLOCK_MONOTONIC; -1: none
@@ -247,6 +255,8 @@ class Runtime {
   int block(WaitSpec& spec, Ready&& ready) {
     return block_impl(spec, [](void* c) { return (*static_cast<Ready*>(c))(); }, &ready);
   }
+  // Wakes the threads asleep with WaitSpec::watches_sets (lock held).
+  void wake_set_watchers() { counters_->remote_wakes += sh_->set_watchers.wake_all(); }
   // Deletes a socket nobody refers to any more.
   void maybe_delete(Socket* s);
 

@@ -216,6 +216,7 @@ void Runtime::forget_departed(int fd, Socket* s) {
 void Runtime::forget_waiters_of(pid_t pid) {
   for (Socket* s = sh_->live; s; s = s->live_next)
     if (s->waiters.forget_process(pid) && s->connections_waiting()) s->wake_next_acceptor();
+  sh_->set_watchers.forget_process(pid);
   forget_frame_watch_of(pid);
 }
 

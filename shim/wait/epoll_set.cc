@@ -187,9 +187,45 @@ void EpollSet::change_kernel(int op, EpollItem* item) {
   item->in_kernel = op == EPOLL_CTL_ADD;  // (registered, or to be)
   if (here) {
     apply_kernel_changes();
-  } else if (sleepers_ > 0) {
-    Runtime::get().counters().remote_wakes += waiters_.wake_all();
+    return;
   }
+  if (sleepers_ > 0) Runtime::get().counters().remote_wakes += waiters_.wake_all();
+  // Watched from outside (poll() or select() on it, a set that nests it):
+  // those sleepers see the change only once the holder has made it.
+  if (nested_) Runtime::get().wake_set_watchers();
+}
+
+void EpollSet::note_nested_set(int fd, bool added) {
+  auto it = std::find(nested_sets_.begin(), nested_sets_.end(), fd);
+  if (added && it == nested_sets_.end()) nested_sets_.push_back(fd);
+  if (!added && it != nested_sets_.end()) nested_sets_.erase(it);
+}
+
+namespace {
+constexpr int kMaxNesting = 4;  // EP_MAX_NESTS
+}  // namespace
+
+void EpollSet::apply_nested_changes(int depth) {
+  if (depth >= kMaxNesting) return;
+  // (A number closed and reused since names another set, or none: making
+  // another held set's changes early is harmless.)
+  for (int fd : nested_sets_) {
+    EpollSet* inner = epoll_set_of(fd);
+    if (!inner || inner == this) continue;
+    inner->apply_kernel_changes();
+    inner->apply_nested_changes(depth + 1);
+  }
+}
+
+bool EpollSet::nested_changes_pending(int depth) const {
+  if (depth >= kMaxNesting) return false;
+  for (int fd : nested_sets_) {
+    const EpollSet* inner = epoll_set_of(fd);
+    if (inner && inner != this &&
+        (inner->kernel_changes_pending() || inner->nested_changes_pending(depth + 1)))
+      return true;
+  }
+  return false;
 }
 
 void EpollSet::apply_kernel_changes() {
@@ -368,6 +404,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
   SignalMark call_mark = signal_mark();
   for (;;) {
     apply_kernel_changes();
+    apply_nested_changes();
     rt.poll_stack();
     int n = collect(events, max);
     if (n < 0) return n;
@@ -416,6 +453,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
     spec.spin_kind = kSpinEpollWait;
     spec.call_mark = &call_mark;
     spec.queue = &waiters_;
+    spec.watches_sets = !nested_sets_.empty();
     ++sleepers_;
     waiter_pid_ = process_id();
     kfd.revents = 0;
@@ -427,7 +465,9 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
       // reported to it alone, and every change waking the set).
       UndoIfCancelled if_cancelled([](void* n) { --*static_cast<int*>(n); }, &sleepers_,
                                    [](void* n) { ++*static_cast<int*>(n); });
-      rc = rt.block(spec, [&] { return kfd.revents || has_ready() || kernel_changes_pending(); });
+      rc = rt.block(spec, [&] {
+        return kfd.revents || has_ready() || kernel_changes_pending() || nested_changes_pending();
+      });
       if (!if_cancelled.done()) --sleepers_;
     }
     if (rc == -EAGAIN) return 0;

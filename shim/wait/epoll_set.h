@@ -70,13 +70,22 @@ class EpollSet : public family::Object {
   // The changes to the real instance that another process of the family
   // asked for (join_kernel/leave_kernel there, for a set it does not hold:
   // one made here after the fork, or a vfork child's), made now, in their
-  // order. epoll_wait, epoll_ctl and poll() on the set make them first;
-  // the process that asked woke the set's epoll_wait sleepers. (Not a
-  // sleeper in poll() or select() on the set's descriptor, nor an epoll set
-  // that nests this one: they see the change at their next call.) Lock
-  // held.
+  // order. epoll_wait, epoll_ctl and poll() on the set make them first,
+  // and epoll_wait on a set that nests it; the process that asked woke the
+  // set's epoll_wait sleepers, and, if the set is watched from outside,
+  // the sleepers in poll() or select() on a set and in epoll_wait on a
+  // set that nests one (Runtime::wake_set_watchers). Lock held.
   void apply_kernel_changes();
   bool kernel_changes_pending() const { return kernel_changes_pending_.load(std::memory_order_acquire); }
+  // Another epoll set of ours was added to this one (EPOLL_CTL_ADD of its
+  // descriptor; DEL forgets it): its queued changes are made by this set's
+  // epoll_wait, whose sleepers another process's change wakes
+  // (Runtime::wake_set_watchers). Lock held.
+  void note_nested_set(int fd, bool added);
+  // The nested sets' queued changes, made (apply) or looked for, down to
+  // Linux's depth of nesting (EP_MAX_NESTS). Lock held.
+  void apply_nested_changes(int depth = 0);
+  bool nested_changes_pending(int depth = 0) const;
 
  private:
   int ensure_efd();
@@ -112,6 +121,7 @@ class EpollSet : public family::Object {
     uint64_t ino;  // the socket's inode, checked before the change (0: not)
   };
   family::vector<KernelChange> kernel_changes_;
+  family::vector<int> nested_sets_;  // descriptors of our sets added to this one
   std::atomic<bool> kernel_changes_pending_{false};
 };
 

@@ -7,6 +7,10 @@
 //       forks; the child execs sleep(1), which inherits the connection; the
 //       parent watches it (edge-triggered, for input) and prints what its
 //       epoll_wait reported: "readable hello" on Linux.
+//   fork_epoll_handover exec-poll|exec-select|exec-nested IP PORT
+//       the same, the parent asleep in poll() or select() on the set's
+//       descriptor, or in epoll_wait on a second set that holds the first,
+//       before it asks the first set (without waiting) what is ready.
 //   fork_epoll_handover to-stack IP PORT
 //       the parent watches a bound, unconnected TCP socket (level-triggered,
 //       for input, output and peer shutdown); the child connects it to
@@ -17,14 +21,17 @@
 // Under xdpload, in the first the exec hands the connection from the stack
 // to the kernel in the child (the set must start watching the kernel
 // socket, which the child cannot do: the set's descriptor is not in its
-// table); in the second the socket joins the stack there (the set must
+// table; the sleeper on the set's descriptor from outside must be woken
+// for the change to be made); in the second the socket joins the stack there (the set must
 // stop watching the kernel socket, which would go on reporting HUP).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,8 +56,11 @@ static void print_events(uint32_t ev) {
 }
 
 int main(int argc, char** argv) {
-  const int exec_case = argc == 4 && !strcmp(argv[1], "exec");
-  if (!exec_case && (argc != 4 || strcmp(argv[1], "to-stack"))) {
+  const char* how = argc == 4 ? argv[1] : "";
+  const int exec_case = !strncmp(how, "exec", 4);
+  if (!(exec_case && (!strcmp(how, "exec") || !strcmp(how, "exec-poll") || !strcmp(how, "exec-select") ||
+                      !strcmp(how, "exec-nested"))) &&
+      strcmp(how, "to-stack")) {
     fprintf(stderr, "usage: see the comment at the top of fork_epoll_handover.c\n");
     return 2;
   }
@@ -94,8 +104,33 @@ int main(int argc, char** argv) {
   struct epoll_event out[4];
   if (exec_case) {
     // Asleep until the server's bytes come, a second after the connect.
-    if (write(go[1], "g", 1) != 1) die("write");
-    int n = epoll_wait(ep, out, 4, 5000);
+    int n;
+    if (!strcmp(how, "exec")) {
+      if (write(go[1], "g", 1) != 1) die("write");
+      n = epoll_wait(ep, out, 4, 5000);
+    } else {
+      int woken;
+      if (!strcmp(how, "exec-poll")) {
+        struct pollfd p = {.fd = ep, .events = POLLIN};
+        if (write(go[1], "g", 1) != 1) die("write");
+        woken = poll(&p, 1, 5000);
+      } else if (!strcmp(how, "exec-select")) {
+        fd_set r;
+        FD_ZERO(&r);
+        FD_SET(ep, &r);
+        struct timeval tv = {.tv_sec = 5};
+        if (write(go[1], "g", 1) != 1) die("write");
+        woken = select(ep + 1, &r, NULL, NULL, &tv);
+      } else {
+        int outer = epoll_create1(0);
+        struct epoll_event oev = {.events = EPOLLIN};
+        if (outer < 0 || epoll_ctl(outer, EPOLL_CTL_ADD, ep, &oev)) die("outer set");
+        if (write(go[1], "g", 1) != 1) die("write");
+        woken = epoll_wait(outer, &oev, 1, 5000);
+      }
+      if (woken < 0) die("wait");
+      n = woken ? epoll_wait(ep, out, 4, 0) : 0;
+    }
     if (n == 0) {
       printf("nothing reported in 5 s\n");
     } else if (n == 1 && out[0].data.u64 == 42 && (out[0].events & EPOLLIN)) {
