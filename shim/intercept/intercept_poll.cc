@@ -181,6 +181,8 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
     spec.call_mark = &call_mark;
     // A set's change queued by another process wakes this sleep: the real
     // instance it watches here has not got it yet (made at the next turn).
+    // So does a set's item made ready by another process, whose eventfd
+    // signal reaches only the eventfd's owner (EpollSet::item_ready).
     spec.watches_sets = watches_sets;
     int rc = rt().block(spec, [&] {
       for (Socket* s : socks)
@@ -188,7 +190,9 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
       if (watches_sets)
         for (nfds_t i = 0; i < n; ++i)
           if (EpollSet* set = fds[i].fd >= 0 ? epoll_set_of(fds[i].fd) : nullptr)
-            if (set->kernel_changes_pending() || set->nested_changes_pending()) return true;
+            if (set->changes_to_make_here() || set->nested_changes_pending() ||
+                ((fds[i].events & (POLLIN | POLLRDNORM)) && set->has_ready()))
+              return true;
       for (nfds_t i = 0; i < n; ++i) {
         Socket* s = rt().socket_at(fds[i].fd);
         if (s && s->accelerated && (s->events() & (fds[i].events | POLLERR | POLLHUP))) return true;
@@ -373,10 +377,12 @@ int xdpload_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
     if (set && set->kernel_changes_pending()) {
       // (Another process's changes to the real instance come first: the
       // program's descriptor may be one that left for the kernel there.)
+      const int saved = errno;
       stack::CoreGuard g;
       set->apply_kernel_changes();
+      errno = saved;
     }
-    EpollSet* inner = epoll_set_of(fd);
+    EpollSet* inner = rt().forked_child() ? nullptr : epoll_set_of(fd);
     if (inner) {
       // An epoll instance of ours inside another one.
       stack::CoreGuard g;

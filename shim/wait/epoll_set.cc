@@ -147,6 +147,10 @@ void EpollSet::item_ready(EpollItem* item) {
   }
   if (sleepers_ > 0 || nested_) signal_efd();
   if (sleepers_ > 0) Runtime::get().counters().remote_wakes += waiters_.wake_all();
+  // Watched from outside by another process of the family, whose kernel
+  // instance our eventfd signal does not reach (the eventfd is its
+  // owner's): its poll() or outer set looks at has_ready() when woken.
+  if (nested_ && efd_owner_ != process_id()) Runtime::get().wake_set_watchers();
 }
 
 bool EpollSet::has_live_waiter() const {
@@ -196,9 +200,10 @@ void EpollSet::change_kernel(int op, EpollItem* item) {
 }
 
 void EpollSet::note_nested_set(int fd, bool added) {
-  auto it = std::find(nested_sets_.begin(), nested_sets_.end(), fd);
-  if (added && it == nested_sets_.end()) nested_sets_.push_back(fd);
-  if (!added && it != nested_sets_.end()) nested_sets_.erase(it);
+  auto it = std::find_if(nested_sets_.begin(), nested_sets_.end(),
+                         [fd](const NestedSet& n) { return n.fd == fd; });
+  if (it != nested_sets_.end()) nested_sets_.erase(it);
+  if (added) nested_sets_.push_back(NestedSet{fd, epoll_set_of(fd)});
 }
 
 namespace {
@@ -207,11 +212,14 @@ constexpr int kMaxNesting = 4;  // EP_MAX_NESTS
 
 void EpollSet::apply_nested_changes(int depth) {
   if (depth >= kMaxNesting) return;
-  // (A number closed and reused since names another set, or none: making
-  // another held set's changes early is harmless.)
-  for (int fd : nested_sets_) {
-    EpollSet* inner = epoll_set_of(fd);
-    if (!inner || inner == this) continue;
+  for (size_t i = 0; i < nested_sets_.size();) {
+    EpollSet* inner = epoll_set_of(nested_sets_[i].fd);
+    if (inner != nested_sets_[i].set) {  // closed, or the number reused
+      nested_sets_.erase(nested_sets_.begin() + ptrdiff_t(i));
+      continue;
+    }
+    ++i;
+    if (inner == this) continue;
     inner->apply_kernel_changes();
     inner->apply_nested_changes(depth + 1);
   }
@@ -219,10 +227,10 @@ void EpollSet::apply_nested_changes(int depth) {
 
 bool EpollSet::nested_changes_pending(int depth) const {
   if (depth >= kMaxNesting) return false;
-  for (int fd : nested_sets_) {
-    const EpollSet* inner = epoll_set_of(fd);
-    if (inner && inner != this &&
-        (inner->kernel_changes_pending() || inner->nested_changes_pending(depth + 1)))
+  for (const NestedSet& n : nested_sets_) {
+    const EpollSet* inner = epoll_set_of(n.fd);
+    if (inner && inner == n.set && inner != this &&
+        (inner->changes_to_make_here() || inner->nested_changes_pending(depth + 1)))
       return true;
   }
   return false;
@@ -416,10 +424,14 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
         if (efd_ >= 0 && events[i].data.u64 == tag_) {
           // Our own eventfd: drain it, it is not the program's. (Only once
           // the set has one: before, tag_ is 0, which is also the data of
-          // a program's descriptor 0 or null pointer.)
-          uint64_t v;
-          libc::read(efd_, &v, sizeof v);
-          efd_signaled_ = false;
+          // a program's descriptor 0 or null pointer.) Its number is valid
+          // in its owner alone (signal_efd): another process drops the
+          // event and leaves the eventfd to the owner.
+          if (efd_owner_ == process_id()) {
+            uint64_t v;
+            libc::read(efd_, &v, sizeof v);
+            efd_signaled_ = false;
+          }
           events[i] = events[n + m - 1];
           --m;
           --i;
@@ -453,7 +465,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
     spec.spin_kind = kSpinEpollWait;
     spec.call_mark = &call_mark;
     spec.queue = &waiters_;
-    spec.watches_sets = !nested_sets_.empty();
+    spec.watches_sets = nests_sets();
     ++sleepers_;
     waiter_pid_ = process_id();
     kfd.revents = 0;
@@ -466,7 +478,7 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
       UndoIfCancelled if_cancelled([](void* n) { --*static_cast<int*>(n); }, &sleepers_,
                                    [](void* n) { ++*static_cast<int*>(n); });
       rc = rt.block(spec, [&] {
-        return kfd.revents || has_ready() || kernel_changes_pending() || nested_changes_pending();
+        return kfd.revents || has_ready() || changes_to_make_here() || nested_changes_pending();
       });
       if (!if_cancelled.done()) --sleepers_;
     }

@@ -71,21 +71,28 @@ class EpollSet : public family::Object {
   // asked for (join_kernel/leave_kernel there, for a set it does not hold:
   // one made here after the fork, or a vfork child's), made now, in their
   // order. epoll_wait, epoll_ctl and poll() on the set make them first,
-  // and epoll_wait on a set that nests it; the process that asked woke the
+  // and epoll_wait or poll() on a set that nests it; the process that asked woke the
   // set's epoll_wait sleepers, and, if the set is watched from outside,
   // the sleepers in poll() or select() on a set and in epoll_wait on a
   // set that nests one (Runtime::wake_set_watchers). Lock held.
   void apply_kernel_changes();
   bool kernel_changes_pending() const { return kernel_changes_pending_.load(std::memory_order_acquire); }
+  // Queued changes this process can make (it holds the set; not a vfork
+  // child): what ends a sleep to make them.
+  bool changes_to_make_here() const { return kernel_changes_pending() && held_here(); }
   // Another epoll set of ours was added to this one (EPOLL_CTL_ADD of its
   // descriptor; DEL forgets it): its queued changes are made by this set's
   // epoll_wait, whose sleepers another process's change wakes
-  // (Runtime::wake_set_watchers). Lock held.
+  // (Runtime::wake_set_watchers). Made in the process that holds the inner
+  // set: a sleeper elsewhere (an outer set made before a fork, an inner
+  // one after it) is woken but leaves them to the holder's next call.
+  // Lock held.
   void note_nested_set(int fd, bool added);
   // The nested sets' queued changes, made (apply) or looked for, down to
   // Linux's depth of nesting (EP_MAX_NESTS). Lock held.
   void apply_nested_changes(int depth = 0);
   bool nested_changes_pending(int depth = 0) const;
+  bool nests_sets() const { return !nested_sets_.empty(); }
 
  private:
   int ensure_efd();
@@ -121,7 +128,16 @@ class EpollSet : public family::Object {
     uint64_t ino;  // the socket's inode, checked before the change (0: not)
   };
   family::vector<KernelChange> kernel_changes_;
-  family::vector<int> nested_sets_;  // descriptors of our sets added to this one
+  // Our sets added to this one: the descriptor in the process that added
+  // it, and the set it named then. Linux drops an inner set at its last
+  // close, the program need not DEL it: an entry whose descriptor no longer
+  // names that set (closed, or a number reused) goes at the next
+  // apply_nested_changes.
+  struct NestedSet {
+    int fd;
+    const EpollSet* set;
+  };
+  family::vector<NestedSet> nested_sets_;
   std::atomic<bool> kernel_changes_pending_{false};
 };
 

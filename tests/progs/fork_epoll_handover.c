@@ -21,8 +21,10 @@
 // Under xdpload, in the first the exec hands the connection from the stack
 // to the kernel in the child (the set must start watching the kernel
 // socket, which the child cannot do: the set's descriptor is not in its
-// table; the sleeper on the set's descriptor from outside must be woken
-// for the change to be made); in the second the socket joins the stack there (the set must
+// table; a sleeper on the set's descriptor from outside must make the
+// change once woken, and an outer set must make its inner set's: which
+// wake-up comes first, the one the change sends or the child's departure,
+// is not told apart); in the second the socket joins the stack there (the set must
 // stop watching the kernel socket, which would go on reporting HUP).
 #include <arpa/inet.h>
 #include <netinet/in.h>

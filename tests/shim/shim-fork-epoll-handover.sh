@@ -8,8 +8,9 @@
 #   must wake the parent ("readable hello"). Also with the parent asleep
 #   in poll() or select() on the set's descriptor, or in epoll_wait on a
 #   set that nests it (exec-poll, exec-select, exec-nested): those
-#   sleepers watch the set from outside, and must be woken for the change
-#   the child queued to be made.
+#   sleepers watch the set from outside, and must make the change the
+#   child queued once woken (by the change, or by the child's departure:
+#   not told apart here).
 # - to-stack: the child connects a bound socket to a server in B, through
 #   the stack; the parent's set must no longer report the unconnected
 #   kernel socket's HUP ("OUT").
