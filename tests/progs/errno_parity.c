@@ -319,6 +319,12 @@ int main(int argc, char** argv) {
   printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
   SHOW("send after SHUT_WR, MSG_NOSIGNAL", send(fd, "x", 1, MSG_NOSIGNAL));
   printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
+  {
+    /* A writev of 0 bytes is 0 before the socket is asked (vfs_writev). */
+    struct iovec nothing = {buf, 0};
+    SHOW("writev of 0 after SHUT_WR", writev(fd, &nothing, 1));
+    printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
+  }
   /* The echo server sees our FIN and closes too. */
   p.events = POLLIN;
   p.revents = 0;
@@ -790,6 +796,15 @@ int main(int argc, char** argv) {
     memset(buf, 0, 16);
     got = recv(fd, buf, 16, MSG_DONTWAIT);
     printf("%-44s %ld '%.5s'\n", "udp recv after it: the datagram", got, buf);
+    /* A writev of 0 bytes sends nothing (vfs_writev), where a write or a
+     * send of 0 sends an empty datagram: the echo's next datagram is the
+     * one sent after it. */
+    SHOW("udp writev of 0", writev(fd, &empty_iov, 1));
+    send(fd, "after", 5, 0);
+    poll(&up, 1, 2000);
+    memset(buf, 0, 16);
+    got = recv(fd, buf, 16, MSG_DONTWAIT);
+    printf("%-44s %ld '%.5s'\n", "udp recv after it: the next send's echo", got, buf);
     tio[1].iov_base = bufs[1];
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
   }
