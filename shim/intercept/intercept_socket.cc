@@ -397,7 +397,8 @@ int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
   if (timeout && (left.tv_sec < 0 || left.tv_nsec < 0 || left.tv_nsec >= 1000000000))
     return done(-EINVAL, saved);
   // do_recvmmsg then looks at the socket's error, before any message.
-  if (s->kind == Socket::Kind::Udp && static_cast<UdpSocket*>(s)->has_kept_error())
+  if ((s->kind == Socket::Kind::Udp && static_cast<UdpSocket*>(s)->has_kept_error()) ||
+      (s->kind == Socket::Kind::Tcp && __atomic_load_n(&static_cast<TcpSocket*>(s)->error, __ATOMIC_RELAXED)))
     if (int rc = take_kept_error(s, fd)) return done(rc, saved);
   const timespec asked = left;
   const int64_t start = timeout ? mono_ns() : 0;
@@ -431,15 +432,9 @@ int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
     }
   }
   if (i == 0) return done(error, saved);
-  if (error && error != -EAGAIN && s->kind == Socket::Kind::Udp && s->accelerated) {
-    // An error after a datagram at least: kept for the socket's next call
-    // (do_recvmmsg's sk_err). (A TCP connection does not keep it: left.)
-    stack::CoreGuard g;
-    if (still(s, fd) && s->accelerated) {
-      static_cast<UdpSocket*>(s)->keep_error(-error);
-      s->notify();
-    }
-  }
+  // An error after a message at least: kept for the socket's next call
+  // (do_recvmmsg's sk_err), a connection's too.
+  if (error && error != -EAGAIN) keep_error(s, fd, -error);
   if (timeout && copy_to_user(timeout, &left, sizeof left) != sizeof left) return done(-EFAULT, saved);
   return done(int(i), saved);
 }

@@ -1071,9 +1071,19 @@ ssize_t check_message(const msghdr* msg, bool sending) {
 int take_kept_error(Socket* s, int fd) {
   CoreGuard g;
   if (!still(s, fd)) return -EBADF;
-  if (!s->accelerated || s->kind != Socket::Kind::Udp) return 0;
-  const int e = udp(s)->take_kept_error();
+  if (!s->accelerated) return 0;
+  // (A connection's error is its pending SO_ERROR, which its own calls
+  // report as Linux reports sk_err: recv after the data, send first.)
+  const int e = s->kind == Socket::Kind::Udp ? udp(s)->take_kept_error() : tcp(s)->pending_error(true);
   return e ? -e : 0;
+}
+
+void keep_error(Socket* s, int fd, int err) {
+  CoreGuard g;
+  if (!still(s, fd) || !s->accelerated) return;
+  if (s->kind == Socket::Kind::Udp) udp(s)->keep_error(err);
+  else tcp(s)->error = err;
+  s->notify();
 }
 
 namespace {

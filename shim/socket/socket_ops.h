@@ -56,9 +56,13 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags);
 // `programs_msghdr`: false for a msghdr the library made (recv, recvfrom,
 // readv, splice), which needs no look at whether it can be written.
 ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags, bool programs_msghdr = true);
-// Lock not held: the error a recvmmsg kept on this accelerated UDP socket,
-// taken (-errno), -EBADF if the descriptor is no longer it, else 0.
+// Lock not held: the socket's error (Linux's sk_err: on UDP the one a
+// recvmmsg kept, on TCP the connection's pending SO_ERROR), taken
+// (-errno), -EBADF if the descriptor is no longer it, else 0.
 int take_kept_error(Socket* s, int fd);
+// Lock not held: keeps `err` (an errno value) as the socket's error, as
+// do_recvmmsg keeps one that follows a message, for the next call.
+void keep_error(Socket* s, int fd, int err);
 // What the kernel checks of a message's header and segments before
 // anything else (copy_msghdr_from_user, import_iovec): 0 or -errno.
 ssize_t check_message(const msghdr* msg, bool sending);

@@ -249,6 +249,54 @@ int main(int argc, char** argv) {
     long got = recvfrom(fd, buf, 16, 0, (struct sockaddr*)&from, &fl);
     printf("%-44s %ld len=%u\n", "recvfrom on a connection: no address", got, (unsigned)fl);
   }
+  /* recvmmsg on a connection, the second message's buffer unmapped: the
+   * first message, and EFAULT kept as the socket's error (do_recvmmsg's
+   * sk_err), for any socket. poll says ERR; recv returns what is left to
+   * read, then the error; a send reports it first (sk_stream_error: no
+   * SIGPIPE); the next recvmmsg, before any message. */
+  {
+    char first[8];
+    struct iovec parts[2] = {{first, 5}, {(void*)16, 16}};
+    struct mmsghdr mm[2];
+    memset(mm, 0, sizeof mm);
+    mm[0].msg_hdr.msg_iov = &parts[0];
+    mm[0].msg_hdr.msg_iovlen = 1;
+    mm[1].msg_hdr.msg_iov = &parts[1];
+    mm[1].msg_hdr.msg_iovlen = 1;
+    for (int round = 0; round < 3; ++round) {
+      int want = 9;
+      send(fd, "eightnine", 9, 0);
+      for (int tries = 0; tries < 50; ++tries) { /* the whole echo back */
+        int q = 0;
+        ioctl(fd, FIONREAD, &q);
+        if (q >= want) break;
+        poll(&p, 1, 100);
+        usleep(20000);
+      }
+      memset(first, 0, sizeof first);
+      long got = recvmmsg(fd, mm, 2, MSG_DONTWAIT, NULL);
+      printf("%-44s %ld '%.5s'\n", "recvmmsg on a connection, second unmapped", got, first);
+      if (round == 0) {
+        struct pollfd ep = {fd, POLLIN, 0};
+        poll(&ep, 1, 0);
+        printf("%-44s %s\n", "poll after it", ep.revents & POLLERR ? "ERR" : "no ERR");
+        memset(buf, 0, 16);
+        got = recv(fd, buf, 16, MSG_DONTWAIT);
+        printf("%-44s %ld '%.4s'\n", "recv after it: the rest first", got, buf);
+        SHOW("recv then: the kept error", recv(fd, buf, 16, MSG_DONTWAIT));
+        SHOW("recv then: nothing", recv(fd, buf, 16, MSG_DONTWAIT));
+      } else if (round == 1) {
+        recv(fd, buf, 16, MSG_DONTWAIT); /* the rest */
+        sigpipes = 0;
+        SHOW("send after it: the kept error", send(fd, "x", 1, 0));
+        printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
+      } else {
+        recv(fd, buf, 16, MSG_DONTWAIT); /* the rest */
+        SHOW("recvmmsg after it: the kept error", recvmmsg(fd, mm, 2, MSG_DONTWAIT, NULL));
+        SHOW("recv then: nothing", recv(fd, buf, 16, MSG_DONTWAIT));
+      }
+    }
+  }
   len = sizeof v;
   getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len);
   printf("%-44s %d\n", "SO_TYPE", v);
