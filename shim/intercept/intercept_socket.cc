@@ -248,9 +248,10 @@ ssize_t xdpload_readv(int fd, const struct iovec* iov, int iovcnt) {
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = size_t(iovcnt);
-  if (s->accelerated) {
-    // Segments of 0 bytes in all: 0, nothing taken (sock_read_iter), once
-    // import_iovec has found them sound.
+  {
+    // Segments of 0 bytes in all: 0, the socket not asked (vfs_readv), once
+    // import_iovec has found them sound. Any socket: an unconnected one
+    // too, which a recvmsg would answer ENOTCONN.
     if (ssize_t e = check_message(&msg, false)) return done(e, saved);
     size_t total = 0;
     for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
@@ -268,11 +269,12 @@ ssize_t xdpload_writev(int fd, const struct iovec* iov, int iovcnt) {
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = size_t(iovcnt);
-  if (s->accelerated) {
+  {
     // Segments of 0 bytes in all: 0, before the socket is asked anything
-    // (vfs_writev), once import_iovec has found them sound. A UDP socket
-    // sends no empty datagram, a connection shut for writing says no
-    // EPIPE. (write() and send() of 0 do reach the socket.)
+    // (vfs_writev), once import_iovec has found them sound; any socket. A
+    // UDP socket sends no empty datagram, a connection shut for writing (or
+    // one not connected: a sendmsg's EPIPE, a UDP one's EDESTADDRREQ) says
+    // nothing. (write() and send() of 0 do reach the socket.)
     if (ssize_t e = check_message(&msg, true)) return done(e, saved);
     size_t total = 0;
     for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
@@ -396,9 +398,13 @@ int xdpload_recvmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags,
     return done(-EFAULT, saved);
   if (timeout && (left.tv_sec < 0 || left.tv_nsec < 0 || left.tv_nsec >= 1000000000))
     return done(-EINVAL, saved);
-  // do_recvmmsg then looks at the socket's error, before any message.
-  if ((s->kind == Socket::Kind::Udp && static_cast<UdpSocket*>(s)->has_kept_error()) ||
-      (s->kind == Socket::Kind::Tcp && __atomic_load_n(&static_cast<TcpSocket*>(s)->error, __ATOMIC_RELAXED)))
+  // do_recvmmsg then looks at the socket's error, before any message
+  // (not for the error queue).
+  const bool has_error =
+      s->kind == Socket::Kind::Udp
+          ? static_cast<UdpSocket*>(s)->has_kept_error()
+          : __atomic_load_n(&static_cast<TcpSocket*>(s)->error, __ATOMIC_RELAXED) != 0;
+  if (!(flags & MSG_ERRQUEUE) && has_error)
     if (int rc = take_kept_error(s, fd)) return done(rc, saved);
   const timespec asked = left;
   const int64_t start = timeout ? mono_ns() : 0;

@@ -1081,9 +1081,11 @@ int take_kept_error(Socket* s, int fd) {
 void keep_error(Socket* s, int fd, int err) {
   CoreGuard g;
   if (!still(s, fd) || !s->accelerated) return;
+  // (No notify(): do_recvmmsg writes sk_err and wakes nobody. A thread
+  // asleep in recv() goes on waiting for data, as on Linux; the next poll
+  // or call sees the error.)
   if (s->kind == Socket::Kind::Udp) udp(s)->keep_error(err);
   else tcp(s)->error = err;
-  s->notify();
 }
 
 namespace {

@@ -1142,8 +1142,11 @@ ssize_t TcpSocket::recv(const iovec* iov, int iovcnt, int flags) {
 }
 
 ssize_t TcpSocket::nothing_to_read(bool dontwait, size_t got) {
+  // tcp_recvmsg_locked's order: the peer's FIN (SOCK_DONE), then the
+  // socket's error, then a shutdown or a closed socket.
+  if (rx_fin) return ssize_t(got);
   if (error) return got ? ssize_t(got) : -pending_error(true);
-  if (rx_fin || shut_rd || state == State::Closed) return ssize_t(got);
+  if (shut_rd || state == State::Closed) return ssize_t(got);
   if (dontwait) return got ? ssize_t(got) : -EAGAIN;
   int rc = wait_for(
       [](TcpSocket* s) {

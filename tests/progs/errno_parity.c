@@ -277,6 +277,8 @@ int main(int argc, char** argv) {
       long got = recvmmsg(fd, mm, 2, MSG_DONTWAIT, NULL);
       printf("%-44s %ld '%.5s'\n", "recvmmsg on a connection, second unmapped", got, first);
       if (round == 0) {
+        /* (The error queue is read without a look at the socket's error.) */
+        SHOW("recvmmsg of the error queue after it", recvmmsg(fd, mm, 2, MSG_ERRQUEUE | MSG_DONTWAIT, NULL));
         struct pollfd ep = {fd, POLLIN, 0};
         poll(&ep, 1, 0);
         printf("%-44s %s\n", "poll after it", ep.revents & POLLERR ? "ERR" : "no ERR");
@@ -361,6 +363,12 @@ int main(int argc, char** argv) {
     }
     close(ep);
   }
+  /* Bytes the echo sends back, left unread for after the shutdown. */
+  send(fd, "eightnine", 9, 0);
+  for (int tries = 0, q = 0; tries < 50 && q < 9; ++tries) {
+    usleep(20000);
+    ioctl(fd, FIONREAD, &q);
+  }
   SHOW("shutdown SHUT_WR", shutdown(fd, SHUT_WR));
   sigpipes = 0;
   SHOW("send after SHUT_WR", send(fd, "x", 1, 0));
@@ -372,14 +380,53 @@ int main(int argc, char** argv) {
     struct iovec nothing = {buf, 0};
     SHOW("writev of 0 after SHUT_WR", writev(fd, &nothing, 1));
     printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
+    /* Whatever the socket: not yet connected (a sendmsg would be EPIPE,
+     * a UDP one's EDESTADDRREQ; a recvmsg ENOTCONN). */
+    int fresh = socket(AF_INET, SOCK_STREAM, 0);
+    SHOW("writev of 0 on an unconnected socket", writev(fresh, &nothing, 1));
+    SHOW("readv of 0 on an unconnected socket", readv(fresh, &nothing, 1));
+    printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
+    close(fresh);
+    fresh = socket(AF_INET, SOCK_DGRAM, 0);
+    SHOW("udp writev of 0, no destination", writev(fresh, &nothing, 1));
+    close(fresh);
   }
-  /* The echo server sees our FIN and closes too. */
-  p.events = POLLIN;
-  p.revents = 0;
-  poll(&p, 1, 2000);
+  {
+    /* An error kept before the peer's FIN comes: recv says the end first
+     * (tcp_recvmsg_locked looks at SOCK_DONE before sk_err), SO_ERROR
+     * still has the error. */
+    char first[8] = {0};
+    struct iovec parts[2] = {{first, 5}, {(void*)16, 16}};
+    struct mmsghdr mm[2];
+    memset(mm, 0, sizeof mm);
+    mm[0].msg_hdr.msg_iov = &parts[0];
+    mm[0].msg_hdr.msg_iovlen = 1;
+    mm[1].msg_hdr.msg_iov = &parts[1];
+    mm[1].msg_hdr.msg_iovlen = 1;
+    long got = recvmmsg(fd, mm, 2, MSG_DONTWAIT, NULL);
+    printf("%-44s %ld '%.5s'\n", "recvmmsg after SHUT_WR, second unmapped", got, first);
+    memset(buf, 0, 16);
+    got = recv(fd, buf, 16, MSG_DONTWAIT);
+    printf("%-44s %ld '%.4s'\n", "recv after it: the rest", got, buf);
+  }
+  /* The echo server sees our FIN and closes too. (Waited for in steps:
+   * the error kept above makes poll return at once, with ERR.) */
+  p.events = POLLIN | POLLRDHUP;
+  for (int tries = 0; tries < 40; ++tries) {
+    p.revents = 0;
+    poll(&p, 1, 50);
+    if (p.revents & POLLRDHUP) break;
+    usleep(50000);
+  }
   printf("%-44s %s%s\n", "poll after the peer's FIN", p.revents & POLLIN ? "IN " : "",
          p.revents & POLLRDHUP ? "RDHUP" : "");
   printf("%-44s %ld\n", "recv after the peer's FIN", (long)recv(fd, buf, sizeof buf, 0));
+  {
+    int e = 0;
+    socklen_t el = sizeof e;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
+    printf("%-44s %s\n", "SO_ERROR after the peer's FIN", e ? en(e) : "0");
+  }
   SHOW("close", close(fd));
   SHOW("close again", close(fd));
 
