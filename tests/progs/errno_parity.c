@@ -49,6 +49,30 @@ static void on_alarm(int s) { (void)s; ++alarms; }
     else printf("%-44s ok\n", name);                                \
   } while (0)
 
+/* Sends "eightnine" to the echo server and waits (at most a second) until
+ * its echo is all back. */
+static void echo_nine_bytes(int fd) {
+  send(fd, "eightnine", 9, 0);
+  for (int tries = 0, q = 0; tries < 50 && q < 9; ++tries) {
+    usleep(20000);
+    ioctl(fd, FIONREAD, &q);
+  }
+}
+
+/* recvmmsg of two messages of one segment each on `fd`: up to 5 bytes into
+ * `first`, the second's buffer unmapped (EFAULT when anything is left for
+ * it). */
+static long recvmmsg_second_unmapped(int fd, char* first, int flags) {
+  struct iovec parts[2] = {{first, 5}, {(void*)16, 16}};
+  struct mmsghdr mm[2];
+  memset(mm, 0, sizeof mm);
+  mm[0].msg_hdr.msg_iov = &parts[0];
+  mm[0].msg_hdr.msg_iovlen = 1;
+  mm[1].msg_hdr.msg_iov = &parts[1];
+  mm[1].msg_hdr.msg_iovlen = 1;
+  return recvmmsg(fd, mm, 2, flags, NULL);
+}
+
 /* A msghdr of one segment, nothing else set. */
 static struct msghdr one_segment(struct iovec* io) {
   struct msghdr m;
@@ -256,29 +280,15 @@ int main(int argc, char** argv) {
    * SIGPIPE); the next recvmmsg, before any message. */
   {
     char first[8];
-    struct iovec parts[2] = {{first, 5}, {(void*)16, 16}};
-    struct mmsghdr mm[2];
-    memset(mm, 0, sizeof mm);
-    mm[0].msg_hdr.msg_iov = &parts[0];
-    mm[0].msg_hdr.msg_iovlen = 1;
-    mm[1].msg_hdr.msg_iov = &parts[1];
-    mm[1].msg_hdr.msg_iovlen = 1;
     for (int round = 0; round < 3; ++round) {
-      int want = 9;
-      send(fd, "eightnine", 9, 0);
-      for (int tries = 0; tries < 50; ++tries) { /* the whole echo back */
-        int q = 0;
-        ioctl(fd, FIONREAD, &q);
-        if (q >= want) break;
-        poll(&p, 1, 100);
-        usleep(20000);
-      }
+      echo_nine_bytes(fd);
       memset(first, 0, sizeof first);
-      long got = recvmmsg(fd, mm, 2, MSG_DONTWAIT, NULL);
+      long got = recvmmsg_second_unmapped(fd, first, MSG_DONTWAIT);
       printf("%-44s %ld '%.5s'\n", "recvmmsg on a connection, second unmapped", got, first);
       if (round == 0) {
         /* (The error queue is read without a look at the socket's error.) */
-        SHOW("recvmmsg of the error queue after it", recvmmsg(fd, mm, 2, MSG_ERRQUEUE | MSG_DONTWAIT, NULL));
+        SHOW("recvmmsg of the error queue after it",
+             recvmmsg_second_unmapped(fd, first, MSG_ERRQUEUE | MSG_DONTWAIT));
         struct pollfd ep = {fd, POLLIN, 0};
         poll(&ep, 1, 0);
         printf("%-44s %s\n", "poll after it", ep.revents & POLLERR ? "ERR" : "no ERR");
@@ -294,7 +304,7 @@ int main(int argc, char** argv) {
         printf("%-44s %d\n", "SIGPIPEs", (int)sigpipes);
       } else {
         recv(fd, buf, 16, MSG_DONTWAIT); /* the rest */
-        SHOW("recvmmsg after it: the kept error", recvmmsg(fd, mm, 2, MSG_DONTWAIT, NULL));
+        SHOW("recvmmsg after it: the kept error", recvmmsg_second_unmapped(fd, first, MSG_DONTWAIT));
         SHOW("recv then: nothing", recv(fd, buf, 16, MSG_DONTWAIT));
       }
     }
@@ -364,11 +374,7 @@ int main(int argc, char** argv) {
     close(ep);
   }
   /* Bytes the echo sends back, left unread for after the shutdown. */
-  send(fd, "eightnine", 9, 0);
-  for (int tries = 0, q = 0; tries < 50 && q < 9; ++tries) {
-    usleep(20000);
-    ioctl(fd, FIONREAD, &q);
-  }
+  echo_nine_bytes(fd);
   SHOW("shutdown SHUT_WR", shutdown(fd, SHUT_WR));
   sigpipes = 0;
   SHOW("send after SHUT_WR", send(fd, "x", 1, 0));
@@ -396,14 +402,7 @@ int main(int argc, char** argv) {
      * (tcp_recvmsg_locked looks at SOCK_DONE before sk_err), SO_ERROR
      * still has the error. */
     char first[8] = {0};
-    struct iovec parts[2] = {{first, 5}, {(void*)16, 16}};
-    struct mmsghdr mm[2];
-    memset(mm, 0, sizeof mm);
-    mm[0].msg_hdr.msg_iov = &parts[0];
-    mm[0].msg_hdr.msg_iovlen = 1;
-    mm[1].msg_hdr.msg_iov = &parts[1];
-    mm[1].msg_hdr.msg_iovlen = 1;
-    long got = recvmmsg(fd, mm, 2, MSG_DONTWAIT, NULL);
+    long got = recvmmsg_second_unmapped(fd, first, MSG_DONTWAIT);
     printf("%-44s %ld '%.5s'\n", "recvmmsg after SHUT_WR, second unmapped", got, first);
     memset(buf, 0, 16);
     got = recv(fd, buf, 16, MSG_DONTWAIT);
