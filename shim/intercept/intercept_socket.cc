@@ -239,6 +239,19 @@ ssize_t xdpload_write(int fd, const void* buf, size_t n) {
   return done(send_one(s, fd, buf, n, 0, nullptr, 0), saved);
 }
 
+// readv/writev's segments as vfs_readv and vfs_writev take them: -errno
+// where import_iovec refuses them, 0 when they hold 0 bytes in all (the
+// call returns 0 then, the socket not asked, whatever it is: no empty UDP
+// datagram, no EPIPE or SIGPIPE from a connection shut for writing or one
+// not connected, no ENOTCONN, no EDESTADDRREQ; write(), send() and the
+// msg calls of 0 do reach the socket), 1 otherwise.
+static ssize_t vector_call_outcome(const msghdr* msg, bool sending) {
+  if (ssize_t e = check_message(msg, sending)) return e;
+  for (size_t i = 0; i < msg->msg_iovlen; ++i)
+    if (msg->msg_iov[i].iov_len) return 1;
+  return 0;
+}
+
 ssize_t xdpload_readv(int fd, const struct iovec* iov, int iovcnt) {
   Socket* s = ours(fd);
   if (!s) return libc::readv(fd, iov, iovcnt);
@@ -248,15 +261,7 @@ ssize_t xdpload_readv(int fd, const struct iovec* iov, int iovcnt) {
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = size_t(iovcnt);
-  {
-    // Segments of 0 bytes in all: 0, the socket not asked (vfs_readv), once
-    // import_iovec has found them sound. Any socket: an unconnected one
-    // too, which a recvmsg would answer ENOTCONN.
-    if (ssize_t e = check_message(&msg, false)) return done(e, saved);
-    size_t total = 0;
-    for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
-    if (total == 0) return done(0, saved);
-  }
+  if (ssize_t r = vector_call_outcome(&msg, false); r <= 0) return done(r, saved);
   return done(op_recvmsg(s, fd, &msg, 0, false), saved);
 }
 
@@ -269,17 +274,7 @@ ssize_t xdpload_writev(int fd, const struct iovec* iov, int iovcnt) {
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = size_t(iovcnt);
-  {
-    // Segments of 0 bytes in all: 0, before the socket is asked anything
-    // (vfs_writev), once import_iovec has found them sound; any socket. A
-    // UDP socket sends no empty datagram, a connection shut for writing (or
-    // one not connected: a sendmsg's EPIPE, a UDP one's EDESTADDRREQ) says
-    // nothing. (write() and send() of 0 do reach the socket.)
-    if (ssize_t e = check_message(&msg, true)) return done(e, saved);
-    size_t total = 0;
-    for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
-    if (total == 0) return done(0, saved);
-  }
+  if (ssize_t r = vector_call_outcome(&msg, true); r <= 0) return done(r, saved);
   return done(op_sendmsg(s, fd, &msg, 0), saved);
 }
 
