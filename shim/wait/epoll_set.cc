@@ -343,6 +343,13 @@ bool EpollSet::has_ready() {
   return false;
 }
 
+namespace {
+// For each event the last collect() wrote: its item has a kernel side in
+// the real instance (EpollItem::in_kernel), which may report the same
+// descriptor again (wait() merges the two).
+thread_local std::vector<uint8_t> t_collected_has_twin;
+}  // namespace
+
 int EpollSet::collect(epoll_event* out, int max) {
   // Level-triggered items reported now go back behind the rest, as Linux's
   // ep_send_events puts them back at the tail of the ready list: with fewer
@@ -350,6 +357,7 @@ int EpollSet::collect(epoll_event* out, int max) {
   // same first ones again.
   static thread_local std::vector<EpollItem*> again;
   again.clear();
+  t_collected_has_twin.clear();
   int n = 0;
   size_t kept = 0;
   // The program's array is written only where it can be: an item that
@@ -390,6 +398,7 @@ int EpollSet::collect(epoll_event* out, int max) {
     if (item->events & EPOLLET) item->seen_seq = item->sock->seq;
     out[n].events = ev;
     out[n].data = item->data;
+    t_collected_has_twin.push_back(item->in_kernel);
     ++n;
     if (item->events & EPOLLONESHOT) {
       item->disabled = true;
@@ -438,8 +447,11 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
           continue;
         }
         // A descriptor reported from both sides (a listener): one entry.
+        // (Only an item with a kernel side: another descriptor that has
+        // the same data, a pipe beside a connection, is reported apart, as
+        // Linux reports each registration.)
         for (int j = 0; j < n; ++j) {
-          if (events[j].data.u64 == events[i].data.u64) {
+          if (t_collected_has_twin[size_t(j)] && events[j].data.u64 == events[i].data.u64) {
             events[j].events |= events[i].events;
             events[i] = events[n + m - 1];
             --m;

@@ -397,6 +397,22 @@ int main(int argc, char** argv) {
   if (read(pfd[0], &c, 1) != 1) return 2;
   close(ep0);
 
+  /* A pipe and a connection with the same data, both ready: two reports,
+   * as Linux gives them (the program cannot tell them apart, but sees
+   * both). */
+  ep0 = epoll_with(pfd[0], EPOLLIN, 21);
+  ev.events = EPOLLIN;
+  ev.data.u64 = 21;
+  epoll_ctl(ep0, EPOLL_CTL_ADD, fd, &ev);
+  peer_do("SEND 10");
+  struct pollfd arrived = {fd, POLLIN, 0};
+  poll(&arrived, 1, 1000);
+  if (write(pfd[1], "r", 1) != 1) return 2;
+  show_epoll("epoll, a pipe and a connection, equal data", ep0, 1000);
+  if (read(pfd[0], &c, 1) != 1) return 2;
+  drain(fd);
+  close(ep0);
+
   /* epoll_ctl errors and EPOLLEXCLUSIVE */
   ev.events = EPOLLIN;
   rc = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
