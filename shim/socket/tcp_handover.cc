@@ -240,6 +240,20 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   // leaves the stack's connection as it was.
   rings::RepairUndo undo;
   bool through_broker = false;
+  // An accepted connection's kernel socket was never bound. On Linux it
+  // carries its listener's SO_REUSEADDR and SO_REUSEPORT (opt, copied at
+  // adopt), and so does the TIME-WAIT it ends in: without them a listener
+  // the program binds to the port again within that minute was refused
+  // (EADDRINUSE) where Linux lets it. (repair_build keeps the value.)
+  if (sockaddr_storage ss{}; true) {
+    socklen_t sl = sizeof ss;
+    if (libc::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) == 0 &&
+        reinterpret_cast<sockaddr_in*>(&ss)->sin_port == 0) {
+      const int reuseaddr = opt.reuseaddr, reuseport = opt.reuseport;
+      libc::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof reuseaddr);
+      if (reuseport) libc::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, sizeof reuseport);
+    }
+  }
   int rc = rings::repair_build(fd, st, in.data(), out.data(), &undo, why);
   if (undo.refused && rt.stack()->port() && rt.stack()->port()->brokered()) {
     ErrorText bwhy;
