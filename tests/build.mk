@@ -74,7 +74,8 @@ TEST_C_PROGS := $(BUILD)/tests/errno_parity $(BUILD)/tests/fork_child $(BUILD)/t
                 $(BUILD)/tests/cmsg_parity $(BUILD)/tests/zerocopy_parity $(BUILD)/tests/api_fuzz \
                 $(BUILD)/tests/close_race $(BUILD)/tests/die_holding_lock $(BUILD)/tests/sendfile_parity \
                 $(BUILD)/tests/hw_stamps $(BUILD)/tests/exit_flush $(BUILD)/tests/cancel_sleepers \
-                $(BUILD)/tests/jump_sleepers $(BUILD)/tests/fork_epoll_handover
+                $(BUILD)/tests/jump_sleepers $(BUILD)/tests/fork_epoll_handover \
+                $(BUILD)/tests/pass_descriptor
 ALL += $(TEST_C_PROGS)
 # The extensions API's probe, linked against each stub.
 # The extensions API's programs, each linked against each stub.

@@ -305,7 +305,10 @@ ssize_t xdpload_sendto(int fd, const void* buf, size_t n, int flags,
 
 ssize_t xdpload_sendmsg(int fd, const struct msghdr* msg, int flags) {
   Socket* s = ours(fd);
-  if (!s) return libc::sendmsg(fd, msg, flags);
+  if (!s) {
+    hand_passed_to_kernel(msg);  // (SCM_RIGHTS with the stack's sockets, if any)
+    return libc::sendmsg(fd, msg, flags);
+  }
   int saved = errno;
   cancellation_point();
   if (!msg) return done(ssize_t(-EFAULT), saved);
@@ -315,7 +318,12 @@ ssize_t xdpload_sendmsg(int fd, const struct msghdr* msg, int flags) {
 
 int xdpload_sendmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags) {
   Socket* s = ours(fd);
-  if (!s) return libc::sendmmsg(fd, msgs, n, flags);
+  if (!s) {
+    if (msgs)
+      for (unsigned int i = 0; i < std::min(n, unsigned(UIO_MAXIOV)); ++i)
+        hand_passed_to_kernel(&msgs[i].msg_hdr);
+    return libc::sendmmsg(fd, msgs, n, flags);
+  }
   int saved = errno;
   cancellation_point();
   unsigned int i = 0;

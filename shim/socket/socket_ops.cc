@@ -605,6 +605,93 @@ void hand_spawned_to_kernel(const SpawnAction* actions, size_t n, const char* ho
   }
 }
 
+// ---- descriptors passed to another process (SCM_RIGHTS) ----
+
+namespace {
+
+// One socket of the stack whose descriptor `fd` the program sends to
+// another process. The receiver's descriptor is the kernel socket (the
+// twin): it works only once the socket is the kernel's. Lock held.
+void hand_passed_socket(Socket* s, int fd) {
+  static bool said = false;
+  if (!said) {
+    said = true;
+    log_at(kLogError,
+           "descriptor %d (%s port %u) is passed to another process (SCM_RIGHTS), which cannot "
+           "reach this process's stack: the socket is the kernel's from now on, here too (further "
+           "sockets passed so are handed over without this line)",
+           fd, s->kind == Socket::Kind::Tcp ? "TCP" : "UDP", unsigned(s->local.port));
+  }
+  if (s->kind == Socket::Kind::Tcp) {
+    TcpSocket* t = tcp(s);
+    if (t->state == TcpSocket::State::Connected) {
+      ErrorText why;
+      if (t->hand_connection_to_kernel(fd, &why) != 0) {
+        log_at(kLogError,
+               "descriptor %d: passed to another process, but the connection cannot leave the "
+               "stack (%s): the other process's copy of it does not work",
+               fd, why.c_str());
+        return;
+      }
+      XLOG(kLogDecision, "descriptor %d: passed to another process: connection handed to the "
+           "kernel with its state", fd);
+    } else if (t->state == TcpSocket::State::Connecting) {
+      log_at(kLogError,
+             "descriptor %d: passed to another process while its connection is being made on "
+             "the stack: the other process's copy of it does not work",
+             fd);
+      return;
+    } else if (t->state == TcpSocket::State::Listening && !t->accept_queue.empty()) {
+      // (They cannot move to the kernel's queue; left on the stack, the
+      // process that accepts from now on would never see them.)
+      log_at(kLogError,
+             "descriptor %d: %zu connection(s) waiting on the listener are reset: they cannot "
+             "move to the kernel's queue",
+             fd, t->accept_queue.size());
+      t->reset_waiting_connections();
+    }
+  }
+  // A UDP socket's datagrams queued on the stack are dropped; calls of the
+  // family waiting on the socket go on in the kernel (left_for_kernel).
+  hand_to_kernel(s);
+}
+
+}  // namespace
+
+void hand_passed_to_kernel(const msghdr* msg) {
+  // (Before the fault catcher, a bad pointer would kill the program where
+  // the kernel says EFAULT: then nothing is looked at.)
+  if (!rt().enabled() || !rt().stack() || rt().vfork_child() || !user_faults_recoverable()) return;
+  msghdr m;
+  if (!msg || copy_from_user(&m, msg, sizeof m) != sizeof m) return;
+  if (!m.msg_control || m.msg_controllen < sizeof(cmsghdr)) return;
+  // (The kernel refuses control data above optmem_max, 20 KiB by default,
+  // with ENOBUFS: nothing is passed then, and nothing need be handed over.)
+  constexpr size_t kMaxControl = 1 << 16;
+  if (m.msg_controllen > kMaxControl) return;
+  std::vector<uint8_t> control(m.msg_controllen);
+  if (copy_from_user(control.data(), m.msg_control, control.size()) != control.size()) return;
+  m.msg_control = control.data();
+  std::vector<std::pair<Socket*, int>> passed;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+      continue;
+    const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; ++i) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (Socket* s = rt().socket_at(fd); s && s->accelerated) passed.emplace_back(s, fd);
+    }
+  }
+  if (passed.empty()) return;
+  // (From a signal handler that interrupted this thread inside the stack:
+  // the sockets stay as they are.)
+  if (stack::CoreLock::held_here()) return;
+  CoreGuard g;
+  for (auto& [s, fd] : passed)
+    if (still(s, fd) && s->accelerated && !s->departed) hand_passed_socket(s, fd);
+}
+
 // ---- creation and decisions ----
 
 int op_socket(int domain, int type, int protocol) {

@@ -39,6 +39,16 @@ struct SpawnAction {
   int fd;     // closed, the dup2's source, opened onto, the first closed
   int newfd;  // the dup2's target
 };
+// sendmsg()/sendmmsg() on a descriptor not ours (a Unix socket) with
+// SCM_RIGHTS: the stack's sockets among the descriptors it passes become
+// the kernel's first (a connection with its state), as at exec, so that the
+// process that receives them, which cannot reach this family's stack, holds
+// a working socket: Node.js's cluster (its primary accepts and passes each
+// connection to a worker, or passes the listener), HAProxy's and Envoy's
+// hand-over of listeners to a new process, systemd-style socket passing.
+// Without the CoreLock; `msg` is the program's, read with care (a bad one
+// is left to the kernel's EFAULT).
+void hand_passed_to_kernel(const msghdr* msg);
 // `how` names the spawn in the log ("posix_spawn", "system", "popen").
 // `connections_only`: listeners and UDP sockets stay on the stack (system()
 // and popen(): shim/intercept/intercept_spawn.cc says why).
