@@ -23,6 +23,8 @@ packages=(
   nginx-light wrk memcached libmemcached-tools python3 python3-scapy haproxy apache2
   # forking servers (the fork issue): PostgreSQL (fork per connection, pgbench), gunicorn
   postgresql postgresql-contrib gunicorn
+  # Node.js: a cluster passes its connections to workers (SCM_RIGHTS)
+  nodejs
   # inspection and reporting
   tshark hyperfine gnuplot-nox procps linux-perf
 )
