@@ -994,10 +994,10 @@ void Runtime::hand_frame_watch(pid_t passed_over) {
 }
 
 void Runtime::reclaim_frame_watch() {
-  log_at(kLogDecision,
-         "the frame watcher (process %d, thread %d) took no frame in for %d ms while frames "
-         "arrived (stopped?): the watch goes to another sleeper",
-         int(sh_->frame_watcher_pid), int(sh_->frame_watcher_tid), int(kWatchStallNs / 1000000));
+  XLOG(kLogDecision,
+       "the frame watcher (process %d, thread %d) took no frame in for %d ms while frames "
+       "arrived (stopped?): the watch goes to another sleeper",
+       int(sh_->frame_watcher_pid), int(sh_->frame_watcher_tid), int(kWatchStallNs / 1000000));
   ++counters_->watch_reclaims;
   const pid_t stalled = sh_->frame_watcher_pid;
   sh_->frame_watcher_pid = sh_->frame_watcher_tid = 0;

@@ -282,10 +282,10 @@ void Runtime::take_progress_from_stalled_owner() {
   // continued, this process first) keeps the stack.
   if (nwait_ == 0 || wait_fds_port_ != stack_->port_generation() || !process_stopped(owner))
     return;
-  log_at(kLogDecision,
-         "process %d is stopped and ran none of the family's timers for %lld ms: process %d "
-         "runs the stack from now on",
-         int(owner), (long long)since, int(process_id()));
+  XLOG(kLogDecision,
+       "process %d is stopped and ran none of the family's timers for %lld ms: process %d "
+       "runs the stack from now on",
+       int(owner), (long long)since, int(process_id()));
   ++counters_->progress_takeovers;
   sh_->progress_owner = process_id();
   // (The timers at once: the next non-owner's look must not find them
