@@ -306,7 +306,9 @@ ssize_t xdpload_sendto(int fd, const void* buf, size_t n, int flags,
 ssize_t xdpload_sendmsg(int fd, const struct msghdr* msg, int flags) {
   Socket* s = ours(fd);
   if (!s) {
-    hand_passed_to_kernel(msg);  // (SCM_RIGHTS with the stack's sockets, if any)
+    int saved = errno;
+    hand_passed_to_kernel(fd, msg);  // (SCM_RIGHTS with the stack's sockets, if any)
+    errno = saved;
     return libc::sendmsg(fd, msg, flags);
   }
   int saved = errno;
@@ -319,9 +321,11 @@ ssize_t xdpload_sendmsg(int fd, const struct msghdr* msg, int flags) {
 int xdpload_sendmmsg(int fd, struct mmsghdr* msgs, unsigned int n, int flags) {
   Socket* s = ours(fd);
   if (!s) {
+    int saved = errno;
     if (msgs)
       for (unsigned int i = 0; i < std::min(n, unsigned(UIO_MAXIOV)); ++i)
-        hand_passed_to_kernel(&msgs[i].msg_hdr);
+        hand_passed_to_kernel(fd, &msgs[i].msg_hdr);
+    errno = saved;
     return libc::sendmmsg(fd, msgs, n, flags);
   }
   int saved = errno;

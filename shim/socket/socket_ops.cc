@@ -658,38 +658,57 @@ void hand_passed_socket(Socket* s, int fd) {
 
 }  // namespace
 
-void hand_passed_to_kernel(const msghdr* msg) {
+void hand_passed_to_kernel(int fd, const msghdr* msg) {
+  // (First: the library's own messages (the broker's, passed connections')
+  // go out through this interposer with the lock held, and a signal
+  // handler's send waits for the release: nothing to look at then.)
+  if (stack::CoreLock::held_here()) return;
   // (Before the fault catcher, a bad pointer would kill the program where
   // the kernel says EFAULT: then nothing is looked at.)
   if (!rt().enabled() || !rt().stack() || rt().vfork_child() || !user_faults_recoverable()) return;
   msghdr m;
   if (!msg || copy_from_user(&m, msg, sizeof m) != sizeof m) return;
   if (!m.msg_control || m.msg_controllen < sizeof(cmsghdr)) return;
-  // (The kernel refuses control data above optmem_max, 20 KiB by default,
-  // with ENOBUFS: nothing is passed then, and nothing need be handed over.)
-  constexpr size_t kMaxControl = 1 << 16;
-  if (m.msg_controllen > kMaxControl) return;
-  std::vector<uint8_t> control(m.msg_controllen);
-  if (copy_from_user(control.data(), m.msg_control, control.size()) != control.size()) return;
-  m.msg_control = control.data();
-  std::vector<std::pair<Socket*, int>> passed;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
-      continue;
-    const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < n; ++i) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (Socket* s = rt().socket_at(fd); s && s->accelerated) passed.emplace_back(s, fd);
+  // The program's control messages, one header at a time (no allocation:
+  // sendmsg is async-signal-safe), bounded as __scm_send bounds them: a
+  // malformed one fails the whole call (EINVAL), which then passes nothing.
+  // The descriptors of the stack's sockets are collected, at most
+  // SCM_MAX_FD a message, as the kernel's limit.
+  constexpr size_t kMaxPassed = 253;  // SCM_MAX_FD
+  std::pair<Socket*, int> passed[kMaxPassed];
+  size_t npassed = 0;
+  const auto* base = static_cast<const uint8_t*>(m.msg_control);
+  for (size_t at = 0; m.msg_controllen - at >= sizeof(cmsghdr);) {
+    cmsghdr c;
+    if (copy_from_user(&c, base + at, sizeof c) != sizeof c) return;
+    if (c.cmsg_len < sizeof(cmsghdr) || c.cmsg_len > m.msg_controllen - at) return;
+    if (c.cmsg_level == SOL_SOCKET && c.cmsg_type == SCM_RIGHTS) {
+      const size_t n = (c.cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      if (n > kMaxPassed) return;  // (EINVAL)
+      for (size_t i = 0; i < n; ++i) {
+        int d;
+        if (copy_from_user(&d, base + at + CMSG_LEN(0) + i * sizeof(int), sizeof d) != sizeof d)
+          return;
+        // (The table's entry alone, without socket_at's clean-up, which
+        // takes the lock: looked at again under it.)
+        Socket* s = rt().fds().get(d);
+        if (s && npassed < kMaxPassed) passed[npassed++] = {s, d};
+      }
     }
+    at += CMSG_ALIGN(c.cmsg_len);
+    if (at > m.msg_controllen) break;
   }
-  if (passed.empty()) return;
-  // (From a signal handler that interrupted this thread inside the stack:
-  // the sockets stay as they are.)
-  if (stack::CoreLock::held_here()) return;
+  if (!npassed) return;
+  // Only a Unix socket passes descriptors (the kernel says EINVAL on any
+  // other, with nothing passed).
+  int domain = 0;
+  socklen_t dl = sizeof domain;
+  if (libc::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) != 0 || domain != AF_UNIX) return;
   CoreGuard g;
-  for (auto& [s, fd] : passed)
-    if (still(s, fd) && s->accelerated && !s->departed) hand_passed_socket(s, fd);
+  for (size_t i = 0; i < npassed; ++i) {
+    auto [s, d] = passed[i];
+    if (still(s, d) && s->accelerated && !s->departed) hand_passed_socket(s, d);
+  }
 }
 
 // ---- creation and decisions ----

@@ -46,9 +46,11 @@ struct SpawnAction {
 // a working socket: Node.js's cluster (its primary accepts and passes each
 // connection to a worker, or passes the listener), HAProxy's and Envoy's
 // hand-over of listeners to a new process, systemd-style socket passing.
-// Without the CoreLock; `msg` is the program's, read with care (a bad one
-// is left to the kernel's EFAULT).
-void hand_passed_to_kernel(const msghdr* msg);
+// The socket is handed over whatever the kernel then says of the call
+// (EAGAIN, a full buffer...): it works on the kernel path. Without the
+// CoreLock; `msg` is the program's, read with care (a bad or malformed one
+// is left to the kernel's EFAULT or EINVAL). errno is the caller's to keep.
+void hand_passed_to_kernel(int fd, const msghdr* msg);
 // `how` names the spawn in the log ("posix_spawn", "system", "popen").
 // `connections_only`: listeners and UDP sockets stay on the stack (system()
 // and popen(): shim/intercept/intercept_spawn.cc says why).

@@ -88,6 +88,8 @@ void install_handed_socket(const TcpSocket* s, int fd, int conn_fd) {
       {SOL_SOCKET, SO_ZEROCOPY},      {SOL_SOCKET, SO_BUSY_POLL},     {IPPROTO_IP, IP_MTU_DISCOVER},
       {IPPROTO_IP, IP_PKTINFO},       {IPPROTO_IP, IP_RECVTOS},       {IPPROTO_IP, IP_RECVTTL},
       {IPPROTO_TCP, TCP_CORK},
+      // (An accepted connection's, from its listener: hand_connection_to_kernel.)
+      {SOL_SOCKET, SO_REUSEADDR},     {SOL_SOCKET, SO_REUSEPORT},
   };
   // (Not the buffers' sizes, TCP_MAXSEG or TCP_WINDOW_CLAMP: an unconnected
   // socket's say nothing of what the program set, and copying them would

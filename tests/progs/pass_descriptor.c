@@ -8,7 +8,7 @@
  *
  *   pass_descriptor MODE ADDR PORT
  *
- * MODE: connection | listener | udp | forked-connection
+ * MODE: connection | listener | udp | malformed | forked-connection
  * - connection: the sender accepts a connection on ADDR:PORT after the
  *   client has sent its line (so that the bytes wait unread on the
  *   sender's side), passes it and closes its own copy; the receiver reads
@@ -17,6 +17,8 @@
  *   closes its copy; the receiver accepts one and answers as above.
  * - udp: the sender passes its bound UDP socket and keeps its own copy
  *   open; the receiver answers one datagram with "echo: DATAGRAM".
+ * - malformed: the sender sends a malformed SCM_RIGHTS message naming its
+ *   listener (refused: EINVAL), then accepts and answers itself.
  * Prints what each side did, the same with and without xdpload; exits 0
  * when the receiver answered.
  */
@@ -39,6 +41,8 @@ static void die(const char* what) {
   _exit(1);
 }
 
+/* sendmsg with SCM_RIGHTS, errno set to EDOM first: a sendmsg that works
+ * leaves it as it was. */
 static void send_fd(int channel, int fd) {
   char byte = 'F';
   struct iovec iov = {&byte, 1};
@@ -54,7 +58,31 @@ static void send_fd(int channel, int fd) {
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  errno = EDOM;
   if (sendmsg(channel, &msg, 0) != 1) die("sendmsg");
+  if (errno != EDOM) printf("sendmsg changed errno to %s\n", strerror(errno));
+}
+
+/* A malformed SCM_RIGHTS message naming `fd`: its cmsg_len runs 4 bytes
+ * past the control buffer. The kernel refuses it whole (EINVAL), nothing
+ * passed: the socket stays as it was. */
+static void send_malformed(int channel, int fd) {
+  char byte = 'M';
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                       .msg_controllen = CMSG_LEN(sizeof(int))};
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  ssize_t n = sendmsg(channel, &msg, 0);
+  printf("malformed sendmsg: %zd %s\n", n, n < 0 ? strerror(errno) : "");
 }
 
 static int receive_fd(int channel) {
@@ -144,15 +172,28 @@ int main(int argc, char** argv) {
   if (pid == 0) {
     close(sp[0]);
     close(s);
+    if (!strcmp(what, "malformed")) {
+      char b;
+      _exit(read(sp[1], &b, 1) == 0 ? 0 : 1); /* (nothing arrives: EOF) */
+    }
     if (forked) _exit(receiver(what, sp[1]));
     if (dup2(sp[1], CHANNEL_FD) < 0) die("dup2");
     execl("/proc/self/exe", argv[0], "receive", what, (char*)NULL);
     die("exec");
   }
   close(sp[1]);
-  printf("ready\n");
-  fflush(stdout);
-  if (!strcmp(what, "connection")) {
+  if (!strcmp(what, "malformed")) {
+    /* No receiver: the child waits for the channel's end. */
+    send_malformed(sp[0], s);
+    printf("ready\n");
+    fflush(stdout);
+    int c = accept(s, NULL, NULL);
+    if (c < 0) die("accept");
+    answer_connection(c, "sender");
+    close(sp[0]);
+  } else if (!strcmp(what, "connection")) {
+    printf("ready\n");
+    fflush(stdout);
     /* The client's line is there before the connection is passed. */
     struct pollfd p = {s, POLLIN, 0};
     if (poll(&p, 1, 10000) != 1) die("poll");
@@ -172,6 +213,10 @@ int main(int argc, char** argv) {
     /* (The UDP socket's copy stays open here meanwhile, as a process that
      * goes on using it would: the datagram must reach the receiver.) */
     if (!udp) close(s);
+    /* (The client starts only now: a SYN or datagram that reached the
+     * stack before the hand-over would be reset or dropped.) */
+    printf("ready\n");
+    fflush(stdout);
   }
   int status;
   if (waitpid(pid, &status, 0) != pid) die("waitpid");

@@ -16,7 +16,12 @@
 # - listener: passed to an exec'd receiver that accepts and answers;
 # - udp: passed to an exec'd receiver that answers a datagram, the
 #   sender's copy still open;
-# - the same three with a forked (not exec'd) receiver.
+# - the same three with a forked (not exec'd) receiver;
+# - malformed: an SCM_RIGHTS message whose cmsg_len runs past the control
+#   buffer, naming the listener: the kernel refuses it (EINVAL), and the
+#   listener, passed nowhere, stays the stack's (the first version of the
+#   hand-over read the descriptors past the buffer and handed it over).
+# A sendmsg that passes a socket leaves errno as it was.
 # The modes run one after another on one port: the listener case binds it
 # again while the connection case's TIME-WAIT (the receiver closed first)
 # lasts, with SO_REUSEADDR, as Linux allows. A connection handed to the
@@ -67,7 +72,7 @@ run() {
   echo "exit $?" >>"$tmp/$mode-$how.out"
 }
 
-for mode in connection listener udp forked-connection forked-listener forked-udp; do
+for mode in connection listener udp forked-connection forked-listener forked-udp malformed; do
   run "$mode" kernel
   run "$mode" xdpload
   echo "== $mode"
@@ -81,6 +86,11 @@ for mode in connection listener udp forked-connection forked-listener forked-udp
     diff "$tmp/$mode-kernel.out" "$tmp/$mode-xdpload.out"
   # (Accelerated until passed: the hand-over is what the library did.)
   case $mode in
+    malformed)
+      check "$mode: refused (EINVAL), the listener stays the stack's" \
+        bash -c "grep -q 'malformed sendmsg: -1 Invalid argument' $tmp/$mode-xdpload.out &&
+                 ! grep -q 'kernel.s from now on' $tmp/$mode-xdpload.err"
+      continue ;;
     *connection)
       check "$mode: the connection was the stack's, handed to the kernel with its state" \
         grep -q "passed to another process: connection handed to the kernel with its state" \
