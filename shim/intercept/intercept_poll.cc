@@ -136,8 +136,8 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
         if (!s->kernel_side()) continue;
         // The kernel side of a listener or UDP socket: looked at every time
         // we are about to sleep, at most every kKernelLookNs while spinning.
-        if (timeout_ns != 0 && now < s->next_kernel_check_ns) continue;
-        s->next_kernel_check_ns = now + kKernelLookNs;
+        if (timeout_ns != 0 && now < s->next_poll_kernel_ns) continue;
+        s->next_poll_kernel_ns = now + kKernelLookNs;
       } else if (set) {
         set->set_nested();
         set->apply_kernel_changes();
@@ -150,7 +150,16 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
     }
     if (!kernel.empty()) {
       if (libc::poll(kernel.data(), kernel.size(), 0) < 0) return -errno;
-      for (size_t k = 0; k < kernel.size(); ++k) fds[kernel_of[k]].revents |= kernel[k].revents;
+      for (size_t k = 0; k < kernel.size(); ++k) {
+        fds[kernel_of[k]].revents |= kernel[k].revents;
+        // (Readable there: the receive the program makes next looks there,
+        // whenever its last look was. Before, a receive within
+        // kKernelLookNs of this look skipped it, said EAGAIN, and a
+        // program that polls again at once never read the datagram.)
+        if (kernel[k].revents)
+          if (Socket* s = rt().socket_at(fds[kernel_of[k]].fd); s && s->accelerated)
+            s->kernel_side_ready();
+      }
     }
     int ready = 0;
     for (nfds_t i = 0; i < n; ++i) ready += fds[i].revents != 0;
@@ -207,7 +216,7 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
     // -EBADF a socket another thread closed may be freed: the next turn
     // finds what the descriptors refer to now.
     if (rc != -EBADF)
-      for (Socket* s : socks) s->next_kernel_check_ns = 0;
+      for (Socket* s : socks) s->next_poll_kernel_ns = 0;
   }
 }
 

@@ -117,12 +117,29 @@ class Socket : public family::Object {
   // this socket (hand_inherited_to_kernel).
   uint64_t twin_ino = 0;
   bool remote_accelerated = false;  // UDP: the connected peer is reached through the stack
-  int64_t next_kernel_check_ns = 0;  // UDP: when to look at the kernel socket again
-  uint64_t next_kernel_check_tsc = 0;  // the same in TSC ticks (0: unknown), for the unlocked look
+  // UDP: when a receive that finds nothing looks at the kernel socket
+  // again (a spinning receiver's calls skip it meanwhile), in the clock's
+  // ns and in TSC ticks (0: unknown) for the unlocked look. Cleared when a
+  // poll() finds the kernel side readable (kernel_side_ready): the call
+  // that follows must look there.
+  int64_t next_kernel_check_ns = 0;
+  uint64_t next_kernel_check_tsc = 0;
+  // poll()'s own look at the kernel side, at most every kKernelLookNs
+  // while it spins (a listener's or UDP socket's).
+  int64_t next_poll_kernel_ns = 0;
+  // An edge-triggered epoll item watches it: a receive looks at the kernel
+  // side every time (an edge the real instance reported is not repeated:
+  // a receive that skipped the look would leave the datagram unread until
+  // the next one). Kept by the epoll sets, under the lock.
+  bool edge_watched = false;
   // UDP: when a send looks again for an error the kernel socket holds.
   int64_t next_error_check_ns = 0;
   uint64_t next_error_check_tsc = 0;
   SocketOptions opt;
+  void kernel_side_ready() {
+    __atomic_store_n(&next_kernel_check_tsc, uint64_t(0), __ATOMIC_RELAXED);
+    __atomic_store_n(&next_kernel_check_ns, int64_t(0), __ATOMIC_RELAXED);
+  }
   ZeroCopyNotices zc;  // MSG_ZEROCOPY completions owed (zerocopy_notices.h)
   RxCmsgOptions rx_cmsg;  // receive timestamps and control messages asked for (rx_cmsg.h)
   // Counts this socket among those that want software receive timestamps

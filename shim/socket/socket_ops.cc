@@ -1583,7 +1583,8 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags, bool programs_msgh
   // without the CoreLock: the lock and the poll were most of an empty
   // call's cost, and an empty call's length is what a spinning caller
   // adds, on average half of it, to every datagram's latency.
-  if (dontwait && u->queued_hint() == 0 && rt().stack_quiet() && !kernel_look_due(s))
+  if (dontwait && u->queued_hint() == 0 && rt().stack_quiet() && !kernel_look_due(s) &&
+      !__atomic_load_n(&s->edge_watched, __ATOMIC_RELAXED))
     return -EAGAIN;
   if (programs_msghdr && !user_writable(msg, sizeof *msg))
     return recvmsg_into_copy(s, fd, msg, flags);
@@ -1647,7 +1648,7 @@ ssize_t udp_receive(Socket* s, int fd, bool dontwait, UdpReceiver& r) {
     // senders, errors such as ECONNREFUSED). A spinning caller looks there
     // at most every kKernelLookNs: it is the rare path.
     int64_t now = mono_ns();
-    if (!dontwait || now >= s->next_kernel_check_ns) {
+    if (!dontwait || now >= s->next_kernel_check_ns || s->edge_watched) {
       ssize_t got = r.from_kernel();
       if (got != -EAGAIN && got != -EWOULDBLOCK) return got;
       look_later(&s->next_kernel_check_ns, &s->next_kernel_check_tsc, now);

@@ -111,6 +111,7 @@ EpollSet::~EpollSet() {
   for (auto& [fd, item] : idx) {
     auto& w = item->sock->watchers;
     w.erase(std::remove(w.begin(), w.end(), item), w.end());
+    note_watchers(item->sock);
     delete item;
   }
   rings::close_private_fd(efd_);
@@ -304,6 +305,7 @@ int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
       idx[fd] = item;
       items_.push_back(item);
       s->watchers.push_back(item);
+      note_watchers(s);
       // Reported if ready now, and queued only then, as Linux's ep_insert
       // does: an entry queued while not ready was found by this set's next
       // look, so an EPOLLEXCLUSIVE set that was never told of a connection
@@ -316,6 +318,7 @@ int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
       if (item->events & EPOLLEXCLUSIVE) return -EINVAL;  // an exclusive interest is not modified
       if (item->in_kernel && libc::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, ev) != 0) return -errno;
       item->events = ev->events;
+      note_watchers(s);
       item->data = ev->data;
       item->disabled = false;
       item->seen_seq = ~0ull;  // re-evaluated, and reported if ready, as on Linux
@@ -327,6 +330,7 @@ int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
       if (item->in_kernel) libc::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
       auto& w = s->watchers;
       w.erase(std::remove(w.begin(), w.end(), item), w.end());
+      note_watchers(s);
       forget(item);
       return 0;
     }
@@ -502,6 +506,13 @@ int EpollSet::wait(epoll_event* events, int max, int64_t timeout_ns, const sigse
 void detach_from_epolls(Socket* s) {
   for (EpollItem* item : s->watchers) item->set->forget(item);
   s->watchers.clear();
+  note_watchers(s);
+}
+
+void note_watchers(Socket* s) {
+  bool edge = false;
+  for (EpollItem* item : s->watchers) edge |= (item->events & EPOLLET) != 0;
+  __atomic_store_n(&s->edge_watched, edge, __ATOMIC_RELAXED);
 }
 
 void leave_kernel_epolls(Socket* s) {

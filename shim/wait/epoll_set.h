@@ -159,5 +159,8 @@ void detach_from_epolls(Socket* s);
 void leave_kernel_epolls(Socket* s);
 // ...and back in them (a socket on the stack that listens again).
 void join_kernel_epolls(Socket* s);
+// The socket's watchers changed: whether an edge-triggered one is among
+// them (Socket::edge_watched). Lock held.
+void note_watchers(Socket* s);
 
 }  // namespace xdpload::shim
