@@ -43,7 +43,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 2 * STEER_WORDS);
+  __uint(max_entries, STEER_FLOW_PORT_WORDS);
   __uint(map_flags, BPF_F_MMAPABLE);
   __type(key, __u32);
   __type(value, __u64);
@@ -168,6 +168,13 @@ static __always_inline int steer(struct xdp_md* ctx) {
   __u32 word = bit / 64;
   __u64* bits = bpf_map_lookup_elem(&steer_bits, &word);
   if (!bits || !(*bits & (1ull << (bit % 64)))) goto pass;
+  // A multicast or broadcast datagram to a port another program's kernel
+  // socket holds too: every socket gets a copy, the kernel's delivery.
+  if (ip->protocol == IPPROTO_UDP && (eth->h_dest[0] & 1)) {
+    __u32 gword = 2 * STEER_WORDS + word;
+    __u64* group = bpf_map_lookup_elem(&steer_flow_ports, &gword);
+    if (group && (*group & (1ull << (bit % 64)))) goto pass;
+  }
   // A port shared with a kernel socket: the stack's flows only, and no new
   // connection. The kernel listens there: a SYN is its, even one reusing
   // the addresses and ports of a flow of the stack's (ended, in TIME-WAIT),

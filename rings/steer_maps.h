@@ -41,7 +41,15 @@ static inline __u32 steer_slot_of(__u64 word, __u32 bit) {
 //   kernel;
 // - the second (from word STEER_WORDS), ports with exceptions: the port is
 //   the stack's, but the flows listed for the kernel go to the kernel
-//   (connections the stack handed to the kernel with their state).
+//   (connections the stack handed to the kernel with their state);
+// - the third (from word 2 * STEER_WORDS), UDP ports whose group frames
+//   (multicast and broadcast: the Ethernet destination's group bit) go to
+//   the kernel: another program's kernel socket holds the port too, and
+//   Linux gives every socket on the port its copy of such a datagram,
+//   which XDP cannot split between the stack and the kernel. The kernel
+//   delivers to them and to the stack socket's kernel twin, which the
+//   stack socket reads too.
+#define STEER_FLOW_PORT_WORDS (3 * STEER_WORDS)
 //
 // `steer_flows`: flows of such ports, by the fields of an arriving frame
 // (addresses and ports in network order); the value says whose.

@@ -95,7 +95,7 @@ void XdpSteering::detach() {
   bits_ = nullptr;
   if (slots_) munmap(slots_, STEER_SLOT_WORDS * sizeof(uint64_t));
   slots_ = nullptr;
-  if (flow_ports_) munmap(flow_ports_, 2 * STEER_WORDS * sizeof(uint64_t));
+  if (flow_ports_) munmap(flow_ports_, STEER_FLOW_PORT_WORDS * sizeof(uint64_t));
   flow_ports_ = nullptr;
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;
@@ -229,7 +229,7 @@ int XdpSteering::attach(int ifindex, const char* ifname, XdpMode mode, ErrorText
   bits_ = static_cast<uint64_t*>(bits);
   if (int rc = map_array(slots_fd_, STEER_SLOT_WORDS, "slot", &slots)) return rc;
   slots_ = static_cast<uint8_t*>(slots);
-  if (int rc = map_array(flow_ports_fd_, 2 * STEER_WORDS, "shared-port", &flow_ports)) return rc;
+  if (int rc = map_array(flow_ports_fd_, STEER_FLOW_PORT_WORDS, "shared-port", &flow_ports)) return rc;
   flow_ports_ = static_cast<uint64_t*>(flow_ports);
 
   LIBBPF_OPTS(bpf_link_create_opts, link_opts);
@@ -337,6 +337,15 @@ int XdpSteering::share_port(uint8_t proto, uint16_t port, bool shared) {
   // Release: the flows listed before the port starts passing the others.
   if (shared) __atomic_fetch_or(&flow_ports_[bit / 64], 1ull << (bit % 64), __ATOMIC_RELEASE);
   else __atomic_fetch_and(&flow_ports_[bit / 64], ~(1ull << (bit % 64)), __ATOMIC_RELEASE);
+  return 0;
+}
+
+int XdpSteering::share_group_frames(uint16_t udp_port, bool shared) {
+  if (!flow_ports_) return -EBADF;
+  const uint32_t word = 2 * STEER_WORDS + steer_bit(17 /* IPPROTO_UDP */, udp_port) / 64;
+  const uint64_t mask = 1ull << (steer_bit(17, udp_port) % 64);
+  if (shared) __atomic_fetch_or(&flow_ports_[word], mask, __ATOMIC_RELEASE);
+  else __atomic_fetch_and(&flow_ports_[word], ~mask, __ATOMIC_RELEASE);
   return 0;
 }
 

@@ -74,6 +74,10 @@ class XdpSteering {
   // again. Addresses and ports in network order, as in the frames.
   int share_port(uint8_t proto, uint16_t port, bool shared);
   bool port_shared(uint8_t proto, uint16_t port) const;
+  // A steered UDP port's multicast and broadcast frames go to the kernel
+  // (shared: another program's kernel socket holds the port too), or to
+  // the stack again. Unicast is unchanged.
+  int share_group_frames(uint16_t udp_port, bool shared);
   // whose: STEER_FLOW_STACK (on a shared port) or STEER_FLOW_KERNEL (a
   // connection of a port of the stack's handed to the kernel: the port
   // then has exceptions, until it is unsteered).

@@ -362,6 +362,9 @@ class XskPort : public family::Object {
   // A steered port shared with a kernel socket: only the flows listed go to
   // this port (XdpSteering::share_port; a broker's program asks the broker).
   int share_port(uint8_t proto, uint16_t port, bool shared);
+  // XdpSteering::share_group_frames; -EOPNOTSUPP for a broker's program
+  // (the broker has no message for it yet).
+  int share_group_frames(uint16_t udp_port, bool shared);
   int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be,
                uint8_t whose = STEER_FLOW_STACK);
   // 0 also when the flow was not listed (the XDP program unlists a flow

@@ -179,6 +179,11 @@ int XskPort::share_port(uint8_t proto, uint16_t port, bool shared) {
   return broker_share(broker_conn_, next_broker_seq(), proto, port, shared, &why);
 }
 
+int XskPort::share_group_frames(uint16_t udp_port, bool shared) {
+  if (control_) return -EOPNOTSUPP;
+  return steering_.share_group_frames(udp_port, shared);
+}
+
 int XskPort::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
                       uint16_t remote_port_be, uint8_t whose) {
   if (!control_) return steering_.add_flow(proto, local_port_be, remote_ip, remote_port_be, whose);

@@ -161,6 +161,10 @@ int Stack::share_port(uint8_t proto, uint16_t port, bool shared) {
   return port_ ? port_->share_port(proto, port, shared) : -EOPNOTSUPP;
 }
 
+int Stack::share_group_frames(uint16_t udp_port, bool shared) {
+  return port_ ? port_->share_group_frames(udp_port, shared) : -EOPNOTSUPP;
+}
+
 int Stack::add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip,
                     uint16_t remote_port_be, uint8_t whose) {
   return port_ ? port_->add_flow(proto, local_port_be, remote_ip, remote_port_be, whose)

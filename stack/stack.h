@@ -105,6 +105,9 @@ class Stack : public family::Object {
   // flows listed (rings::XdpSteering::share_port; a broker's program asks
   // the broker). -EOPNOTSUPP on a link without steering.
   int share_port(uint8_t proto, uint16_t port, bool shared);
+  // A UDP port's multicast and broadcast frames to the kernel, or back
+  // (rings::XdpSteering::share_group_frames).
+  int share_group_frames(uint16_t udp_port, bool shared);
   // whose: STEER_FLOW_STACK or STEER_FLOW_KERNEL (rings/steering.h).
   int add_flow(uint8_t proto, uint16_t local_port_be, uint32_t remote_ip, uint16_t remote_port_be,
                uint8_t whose = STEER_FLOW_STACK);

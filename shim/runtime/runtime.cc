@@ -1146,6 +1146,7 @@ void Runtime::progress_loop(bool in_forked_child) {
       counters_->polls_lockfree = sh_->quiet_polls.load(std::memory_order_relaxed);
       stats_.refresh();
       sweep_handed_flows();
+      look_at_group_sharing();
     }
     if (fds[1].revents) stack_->driver().kernel_events();
     if (sh_->tx_unkicked) kick();

@@ -88,6 +88,8 @@ struct RuntimeShared : family::Object {
   // wakes them: the set's holder makes it as it looks again.
   WaitQueue set_watchers;
   family::vector<HandedFlow> handed_flows;  // (note_handed_flow)
+  // UDP ports whose group frames go to the kernel (look_at_group_sharing).
+  family::vector<uint16_t> group_shared_ports;
   uint32_t tx_unkicked = 0;               // datagrams queued since the last kick
   family::vector<pid_t> members;          // processes using the stack
   family::vector<pid_t> execing;          // members inside an exec (exec_starts)
@@ -328,6 +330,10 @@ class Runtime {
   // a second; sock_diag). Lock held.
   void note_handed_flow(const HandedFlow& f) { sh_->handed_flows.push_back(f); }
   void sweep_handed_flows();
+  // UDP ports another program's kernel socket holds too: their multicast
+  // and broadcast frames go to the kernel while it does, or back to the
+  // stack (shim/runtime/group_sharing.cc). Lock held.
+  void look_at_group_sharing();
   // The process is about to exec: the family's statistics, if it holds
   // them, go to another process of the family (or away). Lock held.
   void stats_before_exec();

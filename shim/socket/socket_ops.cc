@@ -772,8 +772,12 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     return 0;
   }
   // A UDP socket receives from the moment it is bound; TCP waits for
-  // listen() or connect().
-  if (s->kind == Socket::Kind::Udp && udp(s)->open() < 0) drop_to_kernel(s);
+  // listen() or connect(). (Its group datagrams are another program's too
+  // if it holds the port as well.)
+  if (s->kind == Socket::Kind::Udp) {
+    if (udp(s)->open() < 0) drop_to_kernel(s);
+    else rt().look_at_group_sharing();
+  }
   return 0;
 }
 
@@ -1962,6 +1966,7 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
             memcpy(&m, value, sizeof m);
             udp(s)->join_group(m.imr_multiaddr.s_addr, m.imr_interface.s_addr,
                                name == IP_ADD_MEMBERSHIP);
+            if (name == IP_ADD_MEMBERSHIP) rt().look_at_group_sharing();
           }
           break;
       }
