@@ -41,25 +41,37 @@ static void die(const char* what) {
   _exit(1);
 }
 
+/* One byte with an SCM_RIGHTS message naming `fd`: a control buffer of
+ * `controllen` bytes whose header says `cmsg_len`. */
+struct rights_message {
+  char byte;
+  struct iovec iov;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(2 * sizeof(int))];
+  } control;
+  struct msghdr msg;
+};
+static void make_rights(struct rights_message* m, int fd, size_t controllen, size_t cmsg_len) {
+  memset(m, 0, sizeof *m);
+  m->byte = 'F';
+  m->iov = (struct iovec){&m->byte, 1};
+  m->msg = (struct msghdr){.msg_iov = &m->iov, .msg_iovlen = 1, .msg_control = m->control.buf,
+                           .msg_controllen = controllen};
+  struct cmsghdr* c = CMSG_FIRSTHDR(&m->msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = cmsg_len;
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+}
+
 /* sendmsg with SCM_RIGHTS, errno set to EDOM first: a sendmsg that works
  * leaves it as it was. */
 static void send_fd(int channel, int fd) {
-  char byte = 'F';
-  struct iovec iov = {&byte, 1};
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } control;
-  memset(&control, 0, sizeof control);
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                       .msg_controllen = sizeof control.buf};
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  struct rights_message m;
+  make_rights(&m, fd, CMSG_SPACE(sizeof(int)), CMSG_LEN(sizeof(int)));
   errno = EDOM;
-  if (sendmsg(channel, &msg, 0) != 1) die("sendmsg");
+  if (sendmsg(channel, &m.msg, 0) != 1) die("sendmsg");
   if (errno != EDOM) printf("sendmsg changed errno to %s\n", strerror(errno));
 }
 
@@ -67,21 +79,9 @@ static void send_fd(int channel, int fd) {
  * past the control buffer. The kernel refuses it whole (EINVAL), nothing
  * passed: the socket stays as it was. */
 static void send_malformed(int channel, int fd) {
-  char byte = 'M';
-  struct iovec iov = {&byte, 1};
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } control;
-  memset(&control, 0, sizeof control);
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                       .msg_controllen = CMSG_LEN(sizeof(int))};
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(2 * sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  ssize_t n = sendmsg(channel, &msg, 0);
+  struct rights_message m;
+  make_rights(&m, fd, CMSG_LEN(sizeof(int)), CMSG_LEN(2 * sizeof(int)));
+  ssize_t n = sendmsg(channel, &m.msg, 0);
   printf("malformed sendmsg: %zd %s\n", n, n < 0 ? strerror(errno) : "");
 }
 
