@@ -206,7 +206,17 @@ void Runtime::after_fork_in_child() {
 }
 
 void Runtime::forget_departed(int fd, Socket* s) {
-  stack::CoreGuard g;
+  // (From socket_at() under the lock too: poll_sockets' turns, its wake-up
+  // test. The lock is not recursive: taken again, the thread waited for
+  // itself.)
+  const bool held = stack::CoreLock::held_here();
+  if (!held) stack::CoreLock::lock();
+  struct Release {
+    bool held;
+    ~Release() {
+      if (!held) stack::CoreLock::unlock();
+    }
+  } release{held};
   if (fds_.get(fd) != s) return;
   fds_.take(fd);
   s->forget_descriptors(process_id(), fd);
