@@ -32,7 +32,7 @@ static inline __u32 steer_slot_of(__u64 word, __u32 bit) {
   return (__u32)(word >> ((bit % 8) * 8)) & 0xff;
 }
 
-// `steer_flow_ports`: two bit maps laid out as `steer_bits` (mmap-able),
+// `steer_flow_ports`: three bit maps laid out as `steer_bits` (mmap-able),
 // one after the other, one bit per (protocol, local port) in each:
 // - the first, shared ports: a steered port whose bit is set is shared with
 //   a kernel socket (a TCP listener the kernel took over while the stack's

@@ -156,7 +156,7 @@ int poll_sockets(pollfd* fds, nfds_t n, int64_t timeout_ns, const sigset_t* mask
         // whenever its last look was. Before, a receive within
         // kKernelLookNs of this look skipped it, said EAGAIN, and a
         // program that polls again at once never read the datagram.)
-        if (kernel[k].revents)
+        if (kernel[k].revents & (POLLIN | POLLRDNORM | POLLERR))
           if (Socket* s = rt().socket_at(fds[kernel_of[k]].fd); s && s->accelerated)
             s->kernel_side_ready();
       }

@@ -132,13 +132,23 @@ class Socket : public family::Object {
   // a receive that skipped the look would leave the datagram unread until
   // the next one). Kept by the epoll sets, under the lock.
   bool edge_watched = false;
+  // UDP: its port's group datagrams go through the kernel (another
+  // program's socket holds the port too: shim/runtime/group_sharing.cc):
+  // every receive looks at the kernel side, as for edge_watched.
+  bool kernel_fed = false;
+  // Its kernel side may hold datagrams a receive must not skip.
+  bool kernel_side_always() const {
+    return __atomic_load_n(&edge_watched, __ATOMIC_RELAXED) ||
+           __atomic_load_n(&kernel_fed, __ATOMIC_RELAXED);
+  }
   // UDP: when a send looks again for an error the kernel socket holds.
   int64_t next_error_check_ns = 0;
   uint64_t next_error_check_tsc = 0;
   SocketOptions opt;
+  // (The clock's first: a look that finds the TSC's cleared finds it too.)
   void kernel_side_ready() {
-    __atomic_store_n(&next_kernel_check_tsc, uint64_t(0), __ATOMIC_RELAXED);
     __atomic_store_n(&next_kernel_check_ns, int64_t(0), __ATOMIC_RELAXED);
+    __atomic_store_n(&next_kernel_check_tsc, uint64_t(0), __ATOMIC_RELEASE);
   }
   ZeroCopyNotices zc;  // MSG_ZEROCOPY completions owed (zerocopy_notices.h)
   RxCmsgOptions rx_cmsg;  // receive timestamps and control messages asked for (rx_cmsg.h)

@@ -772,12 +772,8 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     return 0;
   }
   // A UDP socket receives from the moment it is bound; TCP waits for
-  // listen() or connect(). (Its group datagrams are another program's too
-  // if it holds the port as well.)
-  if (s->kind == Socket::Kind::Udp) {
-    if (udp(s)->open() < 0) drop_to_kernel(s);
-    else rt().look_at_group_sharing();
-  }
+  // listen() or connect().
+  if (s->kind == Socket::Kind::Udp && udp(s)->open() < 0) drop_to_kernel(s);
   return 0;
 }
 
@@ -1247,7 +1243,7 @@ int check_tcp_control(const msghdr* msg, int* record_flags) {
 // the lock: a hint.
 namespace {
 bool look_due(const int64_t& due_ns, const uint64_t& due_tsc) {
-  if (uint64_t due = __atomic_load_n(&due_tsc, __ATOMIC_RELAXED)) return __rdtsc() >= due;
+  if (uint64_t due = __atomic_load_n(&due_tsc, __ATOMIC_ACQUIRE)) return __rdtsc() >= due;
   return mono_ns() >= __atomic_load_n(&due_ns, __ATOMIC_RELAXED);
 }
 bool kernel_look_due(const Socket* s) { return look_due(s->next_kernel_check_ns, s->next_kernel_check_tsc); }
@@ -1588,7 +1584,7 @@ ssize_t op_recvmsg(Socket* s, int fd, msghdr* msg, int flags, bool programs_msgh
   // call's cost, and an empty call's length is what a spinning caller
   // adds, on average half of it, to every datagram's latency.
   if (dontwait && u->queued_hint() == 0 && rt().stack_quiet() && !kernel_look_due(s) &&
-      !__atomic_load_n(&s->edge_watched, __ATOMIC_RELAXED))
+      !s->kernel_side_always())
     return -EAGAIN;
   if (programs_msghdr && !user_writable(msg, sizeof *msg))
     return recvmsg_into_copy(s, fd, msg, flags);
@@ -1652,7 +1648,7 @@ ssize_t udp_receive(Socket* s, int fd, bool dontwait, UdpReceiver& r) {
     // senders, errors such as ECONNREFUSED). A spinning caller looks there
     // at most every kKernelLookNs: it is the rare path.
     int64_t now = mono_ns();
-    if (!dontwait || now >= s->next_kernel_check_ns || s->edge_watched) {
+    if (!dontwait || now >= s->next_kernel_check_ns || s->kernel_side_always()) {
       ssize_t got = r.from_kernel();
       if (got != -EAGAIN && got != -EWOULDBLOCK) return got;
       look_later(&s->next_kernel_check_ns, &s->next_kernel_check_tsc, now);

@@ -458,7 +458,9 @@ int UdpSocket::join_group(uint32_t group, uint32_t iface_addr, bool join) {
   g.addr = group;
   err_t e = join ? igmp_joingroup_netif(rt.stack()->nif(), &g)
                  : igmp_leavegroup_netif(rt.stack()->nif(), &g);
-  return e == ERR_OK ? 0 : -EADDRNOTAVAIL;
+  if (e != ERR_OK) return -EADDRNOTAVAIL;
+  groups += join ? 1 : (groups > 0 ? -1 : 0);
+  return 0;
 }
 
 void UdpSocket::release() {

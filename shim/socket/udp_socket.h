@@ -80,6 +80,7 @@ class UdpSocket final : public Socket {
   uint32_t queued_hint() const { return __atomic_load_n(&queued_count, __ATOMIC_RELAXED); }
   int next_datagram_bytes() const;
   int join_group(uint32_t group, uint32_t iface_addr, bool join);
+  int groups = 0;  // multicast groups joined (a port whose sharing is looked at)
   void apply_option(int level, int name);
   // A receive option the kernel accepted (timestamps, IP_PKTINFO...): true
   // if it is one of those served here.

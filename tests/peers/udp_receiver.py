@@ -5,7 +5,8 @@
 
 Binds 0.0.0.0:PORT (SO_REUSEADDR), joins multicast GROUP on the interface
 of address ADDR if given, prints "ready", then receives until COUNT
-datagrams or 3 s of silence, and prints "got N". MODE says how it waits:
+datagrams or 3 s of silence (10 s before the first), and prints "got N".
+MODE says how it waits:
 - timeout: a socket timeout (CPython polls, then receives without
   blocking);
 - epoll-et: non-blocking, epoll edge-triggered, draining to EAGAIN at each
@@ -29,11 +30,12 @@ if len(sys.argv) > 5:  # (a group to join)
 print("ready", flush=True)
 got = 0
 if mode == "timeout":
-    s.settimeout(3)
+    s.settimeout(10)
     try:
         while got < count:
             s.recv(100)
             got += 1
+            s.settimeout(3)
     except socket.timeout:
         pass
 else:
@@ -43,7 +45,7 @@ else:
     ep = select.epoll()
     ep.register(s.fileno(), select.EPOLLIN | select.EPOLLET)
     while got < count:
-        if not ep.poll(3):
+        if not ep.poll(3 if got else 10):
             break
         before = got
         while True:
