@@ -656,6 +656,35 @@ void hand_passed_socket(Socket* s, int fd) {
   hand_to_kernel(s);
 }
 
+// Calls `each(descriptor)` for the descriptors of the SCM_RIGHTS messages
+// of control buffer `m` (the program's memory, read a header at a time:
+// sendmsg is async-signal-safe, no allocation). False, having stopped,
+// where the kernel would refuse the whole call (EINVAL: a header that runs
+// past the buffer, more than SCM_MAX_FD descriptors) or cannot read it.
+template <typename Each>
+bool each_passed_descriptor(const msghdr& m, Each each) {
+  constexpr size_t kMaxPassed = 253;  // SCM_MAX_FD
+  const auto* base = static_cast<const uint8_t*>(m.msg_control);
+  for (size_t at = 0; m.msg_controllen - at >= sizeof(cmsghdr);) {
+    cmsghdr c;
+    if (copy_from_user(&c, base + at, sizeof c) != sizeof c) return false;
+    if (c.cmsg_len < sizeof(cmsghdr) || c.cmsg_len > m.msg_controllen - at) return false;
+    if (c.cmsg_level == SOL_SOCKET && c.cmsg_type == SCM_RIGHTS) {
+      const size_t n = (c.cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      if (n > kMaxPassed) return false;
+      for (size_t i = 0; i < n; ++i) {
+        int d;
+        if (copy_from_user(&d, base + at + CMSG_LEN(0) + i * sizeof(int), sizeof d) != sizeof d)
+          return false;
+        each(d);
+      }
+    }
+    at += CMSG_ALIGN(c.cmsg_len);
+    if (at > m.msg_controllen) break;
+  }
+  return true;
+}
+
 }  // namespace
 
 void hand_passed_to_kernel(int fd, const msghdr* msg) {
@@ -669,46 +698,22 @@ void hand_passed_to_kernel(int fd, const msghdr* msg) {
   msghdr m;
   if (!msg || copy_from_user(&m, msg, sizeof m) != sizeof m) return;
   if (!m.msg_control || m.msg_controllen < sizeof(cmsghdr)) return;
-  // The program's control messages, one header at a time (no allocation:
-  // sendmsg is async-signal-safe), bounded as __scm_send bounds them: a
-  // malformed one fails the whole call (EINVAL), which then passes nothing.
-  // The descriptors of the stack's sockets are collected, at most
-  // SCM_MAX_FD a message, as the kernel's limit.
-  constexpr size_t kMaxPassed = 253;  // SCM_MAX_FD
-  std::pair<Socket*, int> passed[kMaxPassed];
-  size_t npassed = 0;
-  const auto* base = static_cast<const uint8_t*>(m.msg_control);
-  for (size_t at = 0; m.msg_controllen - at >= sizeof(cmsghdr);) {
-    cmsghdr c;
-    if (copy_from_user(&c, base + at, sizeof c) != sizeof c) return;
-    if (c.cmsg_len < sizeof(cmsghdr) || c.cmsg_len > m.msg_controllen - at) return;
-    if (c.cmsg_level == SOL_SOCKET && c.cmsg_type == SCM_RIGHTS) {
-      const size_t n = (c.cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      if (n > kMaxPassed) return;  // (EINVAL)
-      for (size_t i = 0; i < n; ++i) {
-        int d;
-        if (copy_from_user(&d, base + at + CMSG_LEN(0) + i * sizeof(int), sizeof d) != sizeof d)
-          return;
-        // (The table's entry alone, without socket_at's clean-up, which
-        // takes the lock: looked at again under it.)
-        Socket* s = rt().fds().get(d);
-        if (s && npassed < kMaxPassed) passed[npassed++] = {s, d};
-      }
-    }
-    at += CMSG_ALIGN(c.cmsg_len);
-    if (at > m.msg_controllen) break;
-  }
-  if (!npassed) return;
+  // Any descriptor of the stack's among them? (The table's entry alone,
+  // without socket_at's clean-up, which takes the lock: looked at again
+  // under it.) A malformed message passes nothing: nothing is handed over.
+  bool any = false;
+  if (!each_passed_descriptor(m, [&](int d) { any |= rt().fds().get(d) != nullptr; }) || !any)
+    return;
   // Only a Unix socket passes descriptors (the kernel says EINVAL on any
   // other, with nothing passed).
   int domain = 0;
   socklen_t dl = sizeof domain;
   if (libc::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) != 0 || domain != AF_UNIX) return;
   CoreGuard g;
-  for (size_t i = 0; i < npassed; ++i) {
-    auto [s, d] = passed[i];
-    if (still(s, d) && s->accelerated && !s->departed) hand_passed_socket(s, d);
-  }
+  each_passed_descriptor(m, [&](int d) {
+    Socket* s = rt().fds().get(d);
+    if (s && still(s, d) && s->accelerated && !s->departed) hand_passed_socket(s, d);
+  });
 }
 
 // ---- creation and decisions ----
