@@ -168,8 +168,9 @@ static __always_inline int steer(struct xdp_md* ctx) {
   __u32 word = bit / 64;
   __u64* bits = bpf_map_lookup_elem(&steer_bits, &word);
   if (!bits || !(*bits & (1ull << (bit % 64)))) goto pass;
-  // A multicast or broadcast datagram to a port another program's kernel
-  // socket holds too: every socket gets a copy, the kernel's delivery.
+  // A multicast or broadcast datagram to a port that a socket not on the
+  // stack holds too (the third bitmap, set by user space): every socket gets a
+  // copy, the kernel's delivery.
   if (ip->protocol == IPPROTO_UDP && (eth->h_dest[0] & 1)) {
     __u32 gword = 2 * STEER_WORDS + word;
     __u64* group = bpf_map_lookup_elem(&steer_flow_ports, &gword);
