@@ -293,7 +293,7 @@ def main():
         w("| server | metric | kernel | xdpload | xdpload / kernel |")
         w("|---|---|---|---|---|")
         for s in srv:
-            for metric in ("req/s", "p99 us", "fork us", "fork p99 us"):
+            for metric in ("req/s", "p99 us", "fork us", "fork p99 us", "us per connection"):
                 kk, xx = ("servers", f"{s} kernel", metric), ("servers", f"{s} xdpload", metric)
                 if kk in d or xx in d:
                     w(f"| {s} | {metric} | {cell(d, kk, 0)} | {cell(d, xx, 0)} | {ratio(med(d, xx), med(d, kk))} |")

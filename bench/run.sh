@@ -473,8 +473,47 @@ nginx_case() {  # pairing repeat workers (1: master_process off; more: a master 
     $1 == "99%" {printf "servers\t%s %s\tp99 us\t%s\t%s\n", l, p, r, us($2)}' "$tmp/wrk.out" >>"$raw"
   note "  $label $pairing: $(grep -E 'Requests/sec' "$tmp/wrk.out") p99 $(awk '$1 == "99%" {print $2}' "$tmp/wrk.out")"
 }
+# A connection per request: B's client connects, sends a byte, reads its
+# echo and closes, one connection after another, to a blocking Python
+# echo server in A (accept, recv, send, close); microseconds per
+# connection over 5000 of them. B reuses its ports' TIME-WAITs (the runs
+# make tens of thousands of connections).
+churn_case() {  # pairing repeat
+  local pairing=$1 r=$2 sw=()
+  [ "$pairing" = xdpload ] && sw=("$X" --iface "$IF_A" --)
+  bg_a "${sw[@]}" python3 -c "
+import socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('$IP_A', 8556))
+l.listen(128)
+while True:
+    c, _ = l.accept()
+    c.sendall(c.recv(100))
+    c.close()" >"$tmp/churn-server.out" 2>&1
+  local server=$BG_PID
+  wait_for 100 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8556' | grep -q 8556"
+  local us
+  us=$(in_b timeout 120 python3 -c "
+import socket, time
+t = time.monotonic()
+for _ in range(5000):
+    s = socket.create_connection(('$IP_A', 8556))
+    s.sendall(b'x')
+    s.recv(10)
+    s.close()
+print(round((time.monotonic() - t) * 1e6 / 5000, 1))")
+  stop "$server"
+  cmdline "connection per request: ${sw[*]} python3 echo server (accept, recv, send, close); B: 5000 sequential connect, 1 byte each way, close (python3)"
+  [ -n "$us" ] && record servers "connection per request $pairing" "us per connection" "$r" "$us"
+  note "  connection per request $pairing: ${us:-failed} us"
+}
 if want servers; then
   note "servers: redis-benchmark and nginx/wrk x $repeats"
+  in_b sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
+  for pairing in kernel xdpload; do
+    for r in $(seq "$repeats"); do churn_case $pairing "$r"; done
+  done
   for pipe in 1 16; do
     for pairing in kernel xdpload; do
       for r in $(seq "$repeats"); do redis_case $pairing $pipe "$r"; done
