@@ -76,6 +76,7 @@ struct SocketOptions {
   int pmtudisc = IP_PMTUDISC_WANT;  // IP_MTU_DISCOVER
   bool recverr = false;              // IP_RECVERR
   uint32_t notsent_lowat = 0;        // TCP_NOTSENT_LOWAT; 0: not set (the sysctl's, unlimited)
+  bool fastopen = false;             // TCP_FASTOPEN with a queue: served without Fast Open
 };
 
 // A descriptor that refers to a socket: which process, which number.

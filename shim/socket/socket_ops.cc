@@ -183,18 +183,40 @@ void ephemeral_range(uint16_t* lo, uint16_t* hi) {
   *hi = range[1];
 }
 
-// net.ipv4.tcp_fastopen has the client bit (TFO_CLIENT_ENABLE), read once.
-bool tcp_fastopen_client_enabled() {
-  static int enabled = -1;
-  if (enabled < 0) {
-    int v = 1;  // the kernel's default
+// net.ipv4.tcp_fastopen of this namespace, read once: TFO_CLIENT_ENABLE
+// (1) and TFO_SERVER_ENABLE (2) among its bits.
+int tcp_fastopen_sysctl() {
+  static int value = -1;
+  if (__atomic_load_n(&value, __ATOMIC_RELAXED) < 0) {
+    int v = 1;  // the kernel's default: the client side only
     if (FILE* f = fopen("/proc/sys/net/ipv4/tcp_fastopen", "re")) {
-      if (fscanf(f, "%d", &v) != 1) v = 1;
+      if (fscanf(f, "%d", &v) != 1 || v < 0) v = 1;
       fclose(f);
     }
-    __atomic_store_n(&enabled, v & 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&value, v, __ATOMIC_RELAXED);
   }
-  return __atomic_load_n(&enabled, __ATOMIC_RELAXED) != 0;
+  return __atomic_load_n(&value, __ATOMIC_RELAXED);
+}
+
+bool tcp_fastopen_client_enabled() { return tcp_fastopen_sysctl() & 1; }
+
+// TCP_FASTOPEN on a socket that will listen: the stack accepts its
+// connections with the ordinary handshake (data a SYN carries is not
+// acknowledged, and the client sends it again after), which is what Linux
+// does while net.ipv4.tcp_fastopen lacks its server bit, its default. The
+// listener stays accelerated. Where the namespace has asked for Fast Open
+// servers, that difference is said once. Lock not needed.
+void note_fast_open_server(int fd) {
+  static bool said = false;
+  if (!(tcp_fastopen_sysctl() & 2) || __atomic_exchange_n(&said, true, __ATOMIC_RELAXED)) {
+    XLOG(kLogDecision, "descriptor %d: TCP_FASTOPEN kept; its connections open with the ordinary handshake", fd);
+    return;
+  }
+  log_at(kLogError,
+         "TCP socket at descriptor %d set TCP_FASTOPEN: it stays accelerated, and its connections "
+         "open with the ordinary handshake (data in a SYN is sent again by the client after it), "
+         "though net.ipv4.tcp_fastopen enables Fast Open servers (said once)",
+         fd);
 }
 
 // Binds the kernel socket to exactly `port` as a bind() to port 0 would:
@@ -847,6 +869,7 @@ int op_listen(Socket* s, int fd, int backlog) {
   if (rc == 0 && on_stack) {
     // A listener has a kernel side (local peers) for epoll to watch.
     join_kernel_epolls(s);
+    if (s->opt.fastopen) note_fast_open_server(fd);
     return 0;
   }
   // Not accelerated, or the kernel refused what the stack accepted: the
@@ -1732,7 +1755,7 @@ bool kernel_only_option(Socket::Kind kind, int level, int name, const void* valu
     switch (name) {
       case TCP_MD5SIG:
       case TCP_REPAIR:
-      case TCP_FASTOPEN:
+      // (TCP_FASTOPEN, the server side, is served: note_fast_open_server.)
       case TCP_FASTOPEN_CONNECT:
       case TCP_ULP:
         return true;
@@ -1873,6 +1896,13 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
   if (libc::setsockopt(fd, level, name, kernel_value, len) != 0) return neg_errno();
   CoreGuard g;
   if (!still(s, fd)) return 0;
+  // Fast Open's options are for a socket in TCP_CLOSE or TCP_LISTEN: the
+  // twin, never connected, took the value; the connection on the stack is
+  // what Linux would judge.
+  if (level == IPPROTO_TCP && (name == TCP_FASTOPEN || name == TCP_FASTOPEN_CONNECT) &&
+      s->accelerated && s->kind == Socket::Kind::Tcp &&
+      (tcp(s)->state == TcpSocket::State::Connecting || tcp(s)->state == TcpSocket::State::Connected))
+    return -EINVAL;
   SocketOptions& o = s->opt;
   int v = as_int(value, len);
   // UDP_CORK: the kernel socket corks (see op_sendmsg); clearing it sends
@@ -1914,6 +1944,10 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
     case IPPROTO_TCP:
       switch (name) {
         case TCP_NODELAY: o.nodelay = v; break;
+        case TCP_FASTOPEN:  // (a queue length; 0 turns it off)
+          o.fastopen = v > 0;
+          if (o.fastopen && s->accelerated) note_fast_open_server(fd);
+          break;
         case TCP_CONGESTION:  // a name the kernel knows (it said ENOENT otherwise)
           memset(o.congestion, 0, sizeof o.congestion);
           if (value) memcpy(o.congestion, value, std::min<size_t>(len, sizeof o.congestion - 1));

@@ -570,6 +570,9 @@ int main(int argc, char** argv) {
   a = addr_of(peer, 7001);
   SHOW("connect with options set", connect(fd, (struct sockaddr*)&a, sizeof a));
   SHOW("TCP_QUICKACK", setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one));
+  /* Fast Open's options are for sockets not connected (EINVAL here). */
+  SHOW("TCP_FASTOPEN on a connection", setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &cnt, sizeof cnt));
+  SHOW("TCP_FASTOPEN_CONNECT on a connection", setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one));
   struct {
     const char* name;
     int level, opt;
