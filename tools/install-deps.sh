@@ -25,6 +25,8 @@ packages=(
   postgresql postgresql-contrib gunicorn
   # Node.js: a cluster passes its connections to workers (SCM_RIGHTS)
   nodejs
+  # a DNS resolver (UDP with IP_PKTINFO, a Fast Open listener) and its client
+  unbound bind9-dnsutils
   # inspection and reporting
   tshark hyperfine gnuplot-nox procps linux-perf
 )
