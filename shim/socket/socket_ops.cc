@@ -1865,6 +1865,25 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
       kernel_value = stripped;
     }
   }
+  // Fast Open's options on a connection of the stack: Linux judges them by
+  // the socket's state (TCP_FASTOPEN wants TCP_CLOSE or TCP_LISTEN,
+  // TCP_FASTOPEN_CONNECT TCP_CLOSE), which the twin, never connected, does
+  // not have. Judged here, in do_tcp_setsockopt's order, and the twin left
+  // as it was: a value it kept would follow the connection should it be
+  // handed to the kernel (a deferred Fast Open connect).
+  if (level == IPPROTO_TCP && (name == TCP_FASTOPEN || name == TCP_FASTOPEN_CONNECT) &&
+      s->accelerated && s->kind == Socket::Kind::Tcp) {
+    const auto state = __atomic_load_n(&tcp(s)->state, __ATOMIC_RELAXED);
+    if (state == TcpSocket::State::Connecting || state == TcpSocket::State::Connected) {
+      if (len < sizeof(int)) return -EINVAL;
+      if (!value) return -EFAULT;  // (an unreadable one went to the kernel above)
+      int v;
+      memcpy(&v, value, sizeof v);
+      if (name == TCP_FASTOPEN_CONNECT && (v < 0 || v > 1)) return -EINVAL;
+      if (name == TCP_FASTOPEN_CONNECT && !tcp_fastopen_client_enabled()) return -EOPNOTSUPP;
+      return -EINVAL;
+    }
+  }
   // An option only the kernel serves, on a connection of the stack: the
   // connection becomes the kernel's first, with its state, so that the
   // option meets a connected socket as on Linux (TCP_ULP needs one).
@@ -1896,13 +1915,6 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
   if (libc::setsockopt(fd, level, name, kernel_value, len) != 0) return neg_errno();
   CoreGuard g;
   if (!still(s, fd)) return 0;
-  // Fast Open's options are for a socket in TCP_CLOSE or TCP_LISTEN: the
-  // twin, never connected, took the value; the connection on the stack is
-  // what Linux would judge.
-  if (level == IPPROTO_TCP && (name == TCP_FASTOPEN || name == TCP_FASTOPEN_CONNECT) &&
-      s->accelerated && s->kind == Socket::Kind::Tcp &&
-      (tcp(s)->state == TcpSocket::State::Connecting || tcp(s)->state == TcpSocket::State::Connected))
-    return -EINVAL;
   SocketOptions& o = s->opt;
   int v = as_int(value, len);
   // UDP_CORK: the kernel socket corks (see op_sendmsg); clearing it sends
@@ -1946,7 +1958,10 @@ int op_setsockopt(Socket* s, int fd, int level, int name, const void* value, soc
         case TCP_NODELAY: o.nodelay = v; break;
         case TCP_FASTOPEN:  // (a queue length; 0 turns it off)
           o.fastopen = v > 0;
-          if (o.fastopen && s->accelerated) note_fast_open_server(fd);
+          // (Before listen(), op_listen says it if the listener is the stack's.)
+          if (o.fastopen && s->accelerated && s->kind == Socket::Kind::Tcp &&
+              tcp(s)->state == TcpSocket::State::Listening)
+            note_fast_open_server(fd);
           break;
         case TCP_CONGESTION:  // a name the kernel knows (it said ENOENT otherwise)
           memset(o.congestion, 0, sizeof o.congestion);
