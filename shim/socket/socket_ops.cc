@@ -299,7 +299,12 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false) {
     if (rc == 0) return 0;
     if (rc != -EADDRINUSE) return rc;
   }
-  return kernel_bind(s, fd, SockAddr{ip, 0});
+  // The kernel's choice. No port left is bind()'s EADDRINUSE there, but
+  // this is connect()'s port, and its autobind says EADDRNOTAVAIL
+  // (__inet_hash_connect), as programs expect ("Cannot assign requested
+  // address").
+  int rc = kernel_bind(s, fd, SockAddr{ip, 0});
+  return rc == -EADDRINUSE ? -EADDRNOTAVAIL : rc;
 }
 
 // Linux releases the port the kernel chose for a connection when the

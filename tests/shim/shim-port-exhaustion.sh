@@ -1,0 +1,85 @@
+# A client that runs out of local ports gets connect()'s errno as on Linux:
+# EADDRNOTAVAIL ("Cannot assign requested address"), not bind()'s
+# EADDRINUSE. A's ephemeral range is narrowed to 8 ports; the same program
+# (kernel path, then under xdpload, each on a range of its own so that the
+# first run's TIME-WAIT leaves the second's ports alone) connects to a
+# server in B until connect() fails, then:
+# - closes one connection itself (its port waits in TIME-WAIT: still none
+#   free, EADDRNOTAVAIL again);
+# - has the server close another first (TIME-WAIT is B's: the port is free
+#   again, and the next connect() takes it).
+# The outputs must be the same, and under xdpload the connections must be
+# the stack's (A's kernel made none).
+# Found by an accelerated client making 7,000 short connections over a
+# 5,000-port range after kernel-path ones had left ports in TIME-WAIT: where
+# its ports ran out, connect() said EADDRINUSE (the port-0 bind's error).
+. "$(dirname "$0")/../lib/common.sh"
+need_root
+netns_up
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; netns_down' EXIT
+cat >"$tmp/server.py" <<'PY'
+import socket, sys
+# Accepts and keeps every connection; a connection that sends "close"
+# is closed from here first.
+import selectors
+sel = selectors.DefaultSelector()
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], 8600))
+l.listen(64)
+sel.register(l, selectors.EVENT_READ)
+while True:
+    for key, _ in sel.select():
+        if key.fileobj is l:
+            c, _ = l.accept()
+            sel.register(c, selectors.EVENT_READ)
+            continue
+        d = key.fileobj.recv(100)
+        if not d or d == b"close":
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+PY
+cat >"$tmp/client.py" <<'PY'
+import errno, socket, sys, time
+server = (sys.argv[1], 8600)
+def connect():
+    s = socket.socket()
+    try:
+        s.connect(server)
+        return s, "ok"
+    except OSError as e:
+        s.close()
+        return None, errno.errorcode[e.errno]
+held = []
+while len(held) < 12:
+    s, what = connect()
+    if not s:
+        break
+    held.append(s)
+print("connected", len(held), "then", what)
+held.pop().close()  # we close first: our port waits in TIME-WAIT
+time.sleep(0.2)
+print("after our own close:", connect()[1])
+s = held.pop()
+s.send(b"close")  # the server closes first: the port is free again
+s.recv(10)
+s.close()
+time.sleep(0.2)
+s, what = connect()
+print("after the server's close:", what)
+PY
+in_b python3 "$tmp/server.py" "$IP_B" &
+wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :8600' | grep -q 8600"
+in_a sysctl -qw net.ipv4.ip_local_port_range="40000 40007"
+in_a python3 "$tmp/client.py" "$IP_B" >"$tmp/kernel" 2>&1
+in_a sysctl -qw net.ipv4.ip_local_port_range="41000 41007"
+opens0=$(kernel_counter "$NS_A" TcpActiveOpens)
+PRELOAD_A python3 "$tmp/client.py" "$IP_B" >"$tmp/xdpload" 2>&1
+opens1=$(kernel_counter "$NS_A" TcpActiveOpens)
+echo "== kernel"; cat "$tmp/kernel"
+echo "== xdpload (A's kernel opened $((opens1 - opens0)) connections)"; cat "$tmp/xdpload"
+check "the kernel path runs out at 8 ports with EADDRNOTAVAIL" grep -qx "connected 8 then EADDRNOTAVAIL" "$tmp/kernel"
+check "under xdpload, the same outcomes" diff "$tmp/kernel" "$tmp/xdpload"
+check "... on the stack" [ $((opens1 - opens0)) -eq 0 ]
+finish
