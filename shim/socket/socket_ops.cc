@@ -149,6 +149,14 @@ int kernel_bind(Socket* s, int fd, SockAddr a) {
   return libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
 }
 
+// A UDP socket's port taken inside a connect() or a send, as Linux's
+// inet_autobind takes it: no port left is EAGAIN there, where a bind() to
+// port 0 says EADDRINUSE.
+int udp_autobind(Socket* s, int fd, SockAddr a) {
+  int rc = kernel_bind(s, fd, a);
+  return rc == -EADDRINUSE ? -EAGAIN : rc;
+}
+
 TcpSocket* tcp(Socket* s) { return static_cast<TcpSocket*>(s); }
 UdpSocket* udp(Socket* s) { return static_cast<UdpSocket*>(s); }
 
@@ -162,7 +170,7 @@ int udp_take_port(Socket* s, int fd) {
   // The address a bind locked stays (Linux keeps it through the disconnect).
   SockAddr now;
   if (!kernel_local(fd, &now)) return -EINVAL;
-  if (int rc = kernel_bind(s, fd, SockAddr{now.ip, 0}); rc < 0) return rc;
+  if (int rc = udp_autobind(s, fd, SockAddr{now.ip, 0}); rc < 0) return rc;
   if (!kernel_local(fd, &s->local)) return -EINVAL;
   return u->bind_pcb();
 }
@@ -966,7 +974,7 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
       CoreGuard g;
       if (!still(s, fd)) return -EBADF;
       if (!s->bound) {
-        if (int rc = kernel_bind(s, fd, SockAddr{}); rc < 0) return rc;
+        if (int rc = udp_autobind(s, fd, SockAddr{}); rc < 0) return rc;
         s->bound = true;
       }
       if (!kernel_local(fd, &s->local) || udp(s)->open() < 0) {
@@ -1422,7 +1430,7 @@ ssize_t op_sendmsg(Socket* s, int fd, const msghdr* msg, int flags) {
       CoreGuard g;
       if (!still(s, fd)) return -EBADF;
       if (!s->bound) {
-        if (int rc = kernel_bind(s, fd, SockAddr{}); rc < 0) return rc;
+        if (int rc = udp_autobind(s, fd, SockAddr{}); rc < 0) return rc;
         s->bound = true;
       }
       if (!kernel_local(fd, &s->local) || udp(s)->open() < 0) drop_to_kernel(s);

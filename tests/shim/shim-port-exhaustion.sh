@@ -10,6 +10,9 @@
 #   again, and the next connect() takes it).
 # The outputs must be the same, and under xdpload the connections must be
 # the stack's (A's kernel made none).
+# UDP likewise: unbound sockets that send take the ports until none is
+# left; then a send and a connect() say EAGAIN (inet_autobind), a bind() to
+# port 0 EADDRINUSE.
 # Found by an accelerated client making 7,000 short connections over a
 # 5,000-port range after kernel-path ones had left ports in TIME-WAIT: where
 # its ports ran out, connect() said EADDRINUSE (the port-0 bind's error).
@@ -69,6 +72,23 @@ time.sleep(0.2)
 s, what = connect()
 print("after the server's close:", what)
 PY
+cat >"$tmp/udp.py" <<'PY'
+import errno, socket, sys
+def outcome(call):
+    try:
+        call()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+held = []
+for i in range(10):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    held.append(s)
+    print("send from a new socket:", outcome(lambda: s.sendto(b"x", (sys.argv[1], 8601))))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+print("connect:", outcome(lambda: s.connect((sys.argv[1], 8601))))
+print("bind to port 0:", outcome(lambda: s.bind(("0.0.0.0", 0))))
+PY
 in_b python3 "$tmp/server.py" "$IP_B" &
 wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :8600' | grep -q 8600"
 in_a sysctl -qw net.ipv4.ip_local_port_range="40000 40007"
@@ -77,9 +97,21 @@ in_a sysctl -qw net.ipv4.ip_local_port_range="41000 41007"
 opens0=$(kernel_counter "$NS_A" TcpActiveOpens)
 PRELOAD_A python3 "$tmp/client.py" "$IP_B" >"$tmp/xdpload" 2>&1
 opens1=$(kernel_counter "$NS_A" TcpActiveOpens)
+in_a sysctl -qw net.ipv4.ip_local_port_range="42000 42007"
+in_a python3 "$tmp/udp.py" "$IP_B" >"$tmp/udp-kernel" 2>&1
+in_a sysctl -qw net.ipv4.ip_local_port_range="43000 43007"
+sent0=$(kernel_counter "$NS_A" UdpOutDatagrams)
+PRELOAD_A python3 "$tmp/udp.py" "$IP_B" >"$tmp/udp-xdpload" 2>&1
+sent1=$(kernel_counter "$NS_A" UdpOutDatagrams)
 echo "== kernel"; cat "$tmp/kernel"
 echo "== xdpload (A's kernel opened $((opens1 - opens0)) connections)"; cat "$tmp/xdpload"
 check "the kernel path runs out at 8 ports with EADDRNOTAVAIL" grep -qx "connected 8 then EADDRNOTAVAIL" "$tmp/kernel"
 check "under xdpload, the same outcomes" diff "$tmp/kernel" "$tmp/xdpload"
 check "... on the stack" [ $((opens1 - opens0)) -eq 0 ]
+echo "== UDP, kernel"; cat "$tmp/udp-kernel"
+echo "== UDP, xdpload (A's kernel sent $((sent1 - sent0)) datagrams)"; cat "$tmp/udp-xdpload"
+check "UDP, the kernel path: 8 sends, then EAGAIN" \
+  bash -c "[ \$(grep -c 'send from a new socket: ok' $tmp/udp-kernel) -eq 8 ] && grep -q 'connect: EAGAIN' $tmp/udp-kernel"
+check "UDP under xdpload: the same outcomes" diff "$tmp/udp-kernel" "$tmp/udp-xdpload"
+check "... on the stack" [ $((sent1 - sent0)) -eq 0 ]
 finish
