@@ -654,7 +654,10 @@ int TcpSocket::connect(const SockAddr& to) {
   if (err != ERR_OK) {
     detach();
     tcp_abort(p);
-    return -lwip_to_errno(err);
+    // ERR_USE: the four addresses are another connection's (two sockets
+    // bound to one port with SO_REUSEADDR, to one peer), which Linux's
+    // check_established refuses with EADDRNOTAVAIL.
+    return err == ERR_USE ? -EADDRNOTAVAIL : -lwip_to_errno(err);
   }
   list_if_shared(p);
   remote = to;

@@ -604,6 +604,25 @@ int main(int argc, char** argv) {
   printf("%-44s state %d\n", "getsockopt TCP_INFO", ti.tcpi_state);
   close(fd);
 
+  /* Two sockets on one port (SO_REUSEADDR), connecting to the same peer:
+   * the second's four addresses are the first's (check_established). */
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  fd2 = socket(AF_INET, SOCK_STREAM, 0);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd2, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  a = addr_of(local, 0);
+  SHOW("bind to a port of the kernel's choice", bind(fd, (struct sockaddr*)&a, sizeof a));
+  len = sizeof a;
+  getsockname(fd, (struct sockaddr*)&a, &len);
+  SHOW("bind a second socket to that port", bind(fd2, (struct sockaddr*)&a, sizeof a));
+  a = addr_of(peer, 7001);
+  SHOW("connect the first", connect(fd, (struct sockaddr*)&a, sizeof a));
+  SHOW("connect the second to the same peer", connect(fd2, (struct sockaddr*)&a, sizeof a));
+  a = addr_of(peer, 7002); /* (still bound to the port, and usable) */
+  SHOW("connect the second to another peer", connect(fd2, (struct sockaddr*)&a, sizeof a));
+  close(fd2);
+  close(fd);
+
   /* Listening and binding, local side. */
   fd = socket(AF_INET, SOCK_STREAM, 0);
   SHOW("accept on a socket that is not listening", accept(fd, NULL, NULL));

@@ -53,14 +53,14 @@ check "the kernel run's epoll item stayed ready after the faulted epoll_wait, an
 check "the kernel run's own faults reached its handler and, by default, ended a child" \
   grep -q "^a child's own fault, default action  *signal 11" "$tmp/kernel"
 check "the xdpload run was accelerated" grep -q "accelerating $IF_A" "$tmp/xdpload.err"
-# Every socket the program makes on the test network is accelerated (12 TCP
+# Every socket the program makes on the test network is accelerated (14 TCP
 # and 6 UDP: listeners, connections made and accepted), but the local
 # client of its own listener, which Linux routes over loopback: a socket
 # quietly handed to the kernel would make the two runs match trivially.
 # (The UDP socket that corks with MSG_MORE stays accelerated: the corked
 # datagram is sent by its kernel socket.)
-check "every socket accelerated (12 tcp and 6 udp sockets accelerated, 1 left with the kernel)" \
-  grep -q "12 tcp and 6 udp sockets accelerated, 1 left with the kernel" "$tmp/xdpload.err"
+check "every socket accelerated (14 tcp and 6 udp sockets accelerated, 1 left with the kernel)" \
+  grep -q "14 tcp and 6 udp sockets accelerated, 1 left with the kernel" "$tmp/xdpload.err"
 if diff -u "$tmp/kernel" "$tmp/xdpload"; then
   pass "identical results and errno on $(wc -l <"$tmp/kernel") cases"
 else
