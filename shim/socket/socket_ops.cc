@@ -307,12 +307,34 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false) {
     if (rc == 0) return 0;
     if (rc != -EADDRINUSE) return rc;
   }
-  // The kernel's choice. No port left is bind()'s EADDRINUSE there, but
-  // this is connect()'s port, and its autobind says EADDRNOTAVAIL
-  // (__inet_hash_connect), as programs expect ("Cannot assign requested
-  // address").
-  int rc = kernel_bind(s, fd, SockAddr{ip, 0});
-  return rc == -EADDRINUSE ? -EADDRNOTAVAIL : rc;
+  // The kernel's choice, by a bind of its own (a socket a disconnect left
+  // unbound still names its old port). No port left is bind()'s EADDRINUSE
+  // there, but this is connect()'s port, and its autobind says
+  // EADDRNOTAVAIL (__inet_hash_connect), as programs expect ("Cannot
+  // assign requested address").
+  sockaddr_storage ss;
+  socklen_t len = make_sockaddr(SockAddr{ip, 0}, s->v6, &ss);
+  if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0)
+    return errno == EADDRINUSE ? -EADDRNOTAVAIL : -errno;
+  SockAddr got;
+  if (kernel_local(fd, &got) && got.port != 0) return 0;
+  // IP_BIND_ADDRESS_NO_PORT: a bind takes no port. The whole range in
+  // turn, as __inet_hash_connect scans it, by explicit binds.
+  for (uint32_t i = 0; i < span; ++i) {
+    uint16_t port = uint16_t(lo + (start + i) % span);
+    {
+      CoreGuard g;
+      if (rt().port_in_use(PortKey{IPPROTO_TCP, port})) continue;
+    }
+    len = make_sockaddr(SockAddr{ip, port}, s->v6, &ss);
+    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
+      CoreGuard g;
+      s->port_fixed = true;
+      return 0;
+    }
+    if (errno != EADDRINUSE) return -errno;
+  }
+  return -EADDRNOTAVAIL;
 }
 
 // Linux releases the port the kernel chose for a connection when the
@@ -1106,9 +1128,13 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     return libc::connect(fd, addr, len) == 0 ? 0 : neg_errno();
   }
   // The kernel picks the local port (ephemeral range, conflicts) on our
-  // address and keeps it reserved; lwIP uses the same one.
+  // address and keeps it reserved; lwIP uses the same one. So too for a
+  // socket bound to an address without a port (IP_BIND_ADDRESS_NO_PORT:
+  // Linux takes its port in connect()).
   if (!s->bound) {
     if (int rc = bind_client_port(s, fd, rt().iface_addr()); rc < 0) return rc;
+  } else if (bound_at.port == 0) {
+    if (int rc = bind_client_port(s, fd, bound_at.ip); rc < 0) return rc;
   }
   {
     CoreGuard g;

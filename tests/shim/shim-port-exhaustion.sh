@@ -13,6 +13,10 @@
 # UDP likewise: unbound sockets that send take the ports until none is
 # left; then a send and a connect() say EAGAIN (inet_autobind), a bind() to
 # port 0 EADDRINUSE.
+# And sockets bound to the address alone (IP_BIND_ADDRESS_NO_PORT, as
+# HAProxy's and Envoy's source binds are): connect() takes each a port of
+# the range, until none is left (EADDRNOTAVAIL). Before, lwIP picked ports
+# of its own, outside the range and not reserved in the kernel.
 # Found by an accelerated client making 7,000 short connections over a
 # 5,000-port range after kernel-path ones had left ports in TIME-WAIT: where
 # its ports ran out, connect() said EADDRINUSE (the port-0 bind's error).
@@ -89,6 +93,23 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 print("connect:", outcome(lambda: s.connect((sys.argv[1], 8601))))
 print("bind to port 0:", outcome(lambda: s.bind(("0.0.0.0", 0))))
 PY
+cat >"$tmp/noport.py" <<'PY'
+import errno, socket, sys
+IP_BIND_ADDRESS_NO_PORT = 24
+lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+held = []
+for i in range(10):
+    s = socket.socket()
+    s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+    s.bind((sys.argv[2], 0))
+    try:
+        s.connect((sys.argv[1], 8600))
+        held.append(s)
+        port = s.getsockname()[1]
+        print("connect from the address alone:", "a port of the range" if lo <= port <= hi else "port %d, outside the range" % port)
+    except OSError as e:
+        print("connect from the address alone:", errno.errorcode[e.errno])
+PY
 in_b python3 "$tmp/server.py" "$IP_B" &
 wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :8600' | grep -q 8600"
 in_a sysctl -qw net.ipv4.ip_local_port_range="40000 40007"
@@ -103,6 +124,12 @@ in_a sysctl -qw net.ipv4.ip_local_port_range="43000 43007"
 sent0=$(kernel_counter "$NS_A" UdpOutDatagrams)
 PRELOAD_A python3 "$tmp/udp.py" "$IP_B" >"$tmp/udp-xdpload" 2>&1
 sent1=$(kernel_counter "$NS_A" UdpOutDatagrams)
+in_a sysctl -qw net.ipv4.ip_local_port_range="44000 44007"
+in_a python3 "$tmp/noport.py" "$IP_B" "$IP_A" >"$tmp/noport-kernel" 2>&1
+in_a sysctl -qw net.ipv4.ip_local_port_range="45000 45007"
+opens2=$(kernel_counter "$NS_A" TcpActiveOpens)
+PRELOAD_A python3 "$tmp/noport.py" "$IP_B" "$IP_A" >"$tmp/noport-xdpload" 2>&1
+opens3=$(kernel_counter "$NS_A" TcpActiveOpens)
 echo "== kernel"; cat "$tmp/kernel"
 echo "== xdpload (A's kernel opened $((opens1 - opens0)) connections)"; cat "$tmp/xdpload"
 check "the kernel path runs out at 8 ports with EADDRNOTAVAIL" grep -qx "connected 8 then EADDRNOTAVAIL" "$tmp/kernel"
@@ -114,4 +141,10 @@ check "UDP, the kernel path: 8 sends, then EAGAIN" \
   bash -c "[ \$(grep -c 'send from a new socket: ok' $tmp/udp-kernel) -eq 8 ] && grep -q 'connect: EAGAIN' $tmp/udp-kernel"
 check "UDP under xdpload: the same outcomes" diff "$tmp/udp-kernel" "$tmp/udp-xdpload"
 check "... on the stack" [ $((sent1 - sent0)) -eq 0 ]
+echo "== IP_BIND_ADDRESS_NO_PORT, kernel"; cat "$tmp/noport-kernel"
+echo "== IP_BIND_ADDRESS_NO_PORT, xdpload (A's kernel opened $((opens3 - opens2)))"; cat "$tmp/noport-xdpload"
+check "IP_BIND_ADDRESS_NO_PORT, the kernel path: 8 ports of the range, then EADDRNOTAVAIL" \
+  bash -c "[ \$(grep -c 'a port of the range' $tmp/noport-kernel) -eq 8 ] && grep -q EADDRNOTAVAIL $tmp/noport-kernel"
+check "IP_BIND_ADDRESS_NO_PORT under xdpload: the same outcomes" diff "$tmp/noport-kernel" "$tmp/noport-xdpload"
+check "... on the stack" [ $((opens3 - opens2)) -eq 0 ]
 finish
