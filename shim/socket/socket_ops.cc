@@ -227,6 +227,35 @@ void note_fast_open_server(int fd) {
          fd);
 }
 
+// IP_BIND_ADDRESS_NO_PORT: a bind takes the address alone, connect() the
+// port (HAProxy's and Envoy's source binds).
+bool socket_says_no_port(int fd) {
+  int v = 0;
+  socklen_t n = sizeof v;
+  return libc::getsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &v, &n) == 0 && v;
+}
+
+bool set_no_port(int fd, bool on) {
+  int v = on;
+  return libc::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &v, sizeof v) == 0;
+}
+
+// The namespace's ephemeral range narrowed by the socket's own
+// IP_LOCAL_PORT_RANGE, as inet_sk_get_local_port_range narrows it: each
+// end the socket sets that lies within the namespace's.
+void socket_port_range(int fd, uint16_t* lo, uint16_t* hi) {
+  ephemeral_range(lo, hi);
+  uint32_t own = 0;
+  socklen_t n = sizeof own;
+  if (libc::getsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &own, &n) != 0 || !own) return;
+  const uint16_t own_lo = uint16_t(own & 0xffff), own_hi = uint16_t(own >> 16);
+  const uint16_t sys_lo = *lo, sys_hi = *hi;
+  if (sys_lo <= own_lo && own_lo <= sys_hi) *lo = own_lo;
+  if (sys_lo <= own_hi && own_hi <= sys_hi) *hi = own_hi;
+}
+
+int bind_in_one_port_range(Socket* s, int fd, uint32_t ip, uint16_t port);
+
 // Binds the kernel socket to exactly `port` as a bind() to port 0 would:
 // the kernel's choice, restricted to that one port (IP_LOCAL_PORT_RANGE,
 // kernel 6.3+). Such a socket has no SOCK_BINDPORT_LOCK, so the kernel
@@ -234,12 +263,17 @@ void note_fast_open_server(int fd) {
 // port connect() chose (release_twin_port). -ENOPROTOOPT on older kernels;
 // -EOPNOTSUPP (or the option's error) where this socket cannot.
 int bind_as_kernel_choice(Socket* s, int fd, uint32_t ip, uint16_t port) {
-  // (IP_BIND_ADDRESS_NO_PORT, if the program set it, would leave the
-  // socket without a port: the explicit bind then.)
-  int no_port = 0;
-  socklen_t nl = sizeof no_port;
-  if (libc::getsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &no_port, &nl) == 0 && no_port)
-    return -EOPNOTSUPP;
+  // IP_BIND_ADDRESS_NO_PORT, if the program set it, would leave the socket
+  // without a port: off for this bind (a socket without a port may bind
+  // again), on again after, as the program left it.
+  const bool no_port = socket_says_no_port(fd);
+  if (no_port && !set_no_port(fd, false)) return -EOPNOTSUPP;
+  int rc = bind_in_one_port_range(s, fd, ip, port);
+  if (no_port) set_no_port(fd, true);
+  return rc;
+}
+
+int bind_in_one_port_range(Socket* s, int fd, uint32_t ip, uint16_t port) {
   uint32_t old = 0;
   socklen_t ol = sizeof old;
   if (libc::getsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &old, &ol) != 0) return -errno;
@@ -262,11 +296,11 @@ int bind_as_kernel_choice(Socket* s, int fd, uint32_t ip, uint16_t port) {
 // (a child's connection in TIME_WAIT): the kernel would hand it out again,
 // and lwIP refuse the connection (EADDRINUSE). Ports are tried from a random
 // start, as the kernel does; port 0 (the kernel's choice) after 64 misses.
-int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false) {
+int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false, bool keep_address = false) {
   SockAddr now;
   if (!unbound && kernel_local(fd, &now) && now.port != 0) return 0;
   uint16_t lo, hi;
-  ephemeral_range(&lo, &hi);
+  socket_port_range(fd, &lo, &hi);
   uint32_t span = uint32_t(hi - lo) + 1;
   uint32_t start = uint32_t(mono_ns() >> 10) * 2654435761u;
   static bool range_option = true;  // false once the kernel lacks it
@@ -281,8 +315,9 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false) {
       // On the wildcard address, as connect()'s autobind leaves it to a
       // disconnect to forget the source address (inet_reset_saddr, which a
       // locked address would not allow): the connection's own address is
-      // the PCB's (getsockname while it lives).
-      rc = bind_as_kernel_choice(s, fd, INADDR_ANY, port);
+      // the PCB's (getsockname while it lives). An address the program
+      // bound stays (keep_address).
+      rc = bind_as_kernel_choice(s, fd, keep_address ? ip : INADDR_ANY, port);
       // An older kernel (for good), or this socket's options say no (this
       // time): the explicit bind.
       if (rc == -ENOPROTOOPT) __atomic_store_n(&range_option, false, __ATOMIC_RELAXED);
@@ -307,34 +342,27 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false) {
     if (rc == 0) return 0;
     if (rc != -EADDRINUSE) return rc;
   }
-  // The kernel's choice, by a bind of its own (a socket a disconnect left
-  // unbound still names its old port). No port left is bind()'s EADDRINUSE
-  // there, but this is connect()'s port, and its autobind says
-  // EADDRNOTAVAIL (__inet_hash_connect), as programs expect ("Cannot
-  // assign requested address").
+  // The kernel's choice over the whole range, by a bind of its own (a
+  // socket a disconnect left unbound still names its old port), with
+  // IP_BIND_ADDRESS_NO_PORT off for it as in bind_as_kernel_choice. No
+  // port left is bind()'s EADDRINUSE there, but this is connect()'s port,
+  // and its autobind says EADDRNOTAVAIL (__inet_hash_connect), as programs
+  // expect ("Cannot assign requested address"); so is a bind that took no
+  // port after all (a cgroup bind program may say so).
+  const bool no_port = socket_says_no_port(fd);
+  if (no_port) set_no_port(fd, false);
   sockaddr_storage ss;
   socklen_t len = make_sockaddr(SockAddr{ip, 0}, s->v6, &ss);
-  if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0)
-    return errno == EADDRINUSE ? -EADDRNOTAVAIL : -errno;
+  int rc = libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
+  if (no_port) set_no_port(fd, true);
+  if (rc < 0) return rc == -EADDRINUSE ? -EADDRNOTAVAIL : rc;
   SockAddr got;
-  if (kernel_local(fd, &got) && got.port != 0) return 0;
-  // IP_BIND_ADDRESS_NO_PORT: a bind takes no port. The whole range in
-  // turn, as __inet_hash_connect scans it, by explicit binds.
-  for (uint32_t i = 0; i < span; ++i) {
-    uint16_t port = uint16_t(lo + (start + i) % span);
-    {
-      CoreGuard g;
-      if (rt().port_in_use(PortKey{IPPROTO_TCP, port})) continue;
-    }
-    len = make_sockaddr(SockAddr{ip, port}, s->v6, &ss);
-    if (libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
-      CoreGuard g;
-      s->port_fixed = true;
-      return 0;
-    }
-    if (errno != EADDRINUSE) return -errno;
+  if (!kernel_local(fd, &got) || got.port == 0) return -EADDRNOTAVAIL;
+  if (s->kind == Socket::Kind::Tcp) {  // (no SOCK_BINDPORT_LOCK: released as the kernel's choice)
+    CoreGuard g;
+    tcp(s)->twin_port_chosen = true;
   }
-  return -EADDRNOTAVAIL;
+  return 0;
 }
 
 // Linux releases the port the kernel chose for a connection when the
@@ -1104,8 +1132,13 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   }
   if (s->accelerated) {
     // Unconnected again after a disconnect that released the port the
-    // kernel had chosen: a new one, as for a first connect.
-    if (int rc = bind_client_port(s, fd, rt().iface_addr(), true); rc < 0) return rc;
+    // kernel had chosen: a new one, as for a first connect, on the address
+    // the program bound if it did (a disconnect keeps a locked address).
+    SockAddr kept;
+    const bool bound_address = kernel_local(fd, &kept) && kept.ip != 0;
+    if (int rc = bind_client_port(s, fd, bound_address ? kept.ip : rt().iface_addr(), true, bound_address);
+        rc < 0)
+      return rc;
     CoreGuard g;
     if (!still(s, fd)) return -EBADF;
     tcp(s)->twin_unbound = false;
@@ -1134,7 +1167,7 @@ int op_connect(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
   if (!s->bound) {
     if (int rc = bind_client_port(s, fd, rt().iface_addr()); rc < 0) return rc;
   } else if (bound_at.port == 0) {
-    if (int rc = bind_client_port(s, fd, bound_at.ip); rc < 0) return rc;
+    if (int rc = bind_client_port(s, fd, bound_at.ip, false, bound_at.ip != 0); rc < 0) return rc;
   }
   {
     CoreGuard g;

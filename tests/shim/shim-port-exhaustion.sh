@@ -17,6 +17,9 @@
 # HAProxy's and Envoy's source binds are): connect() takes each a port of
 # the range, until none is left (EADDRNOTAVAIL). Before, lwIP picked ports
 # of its own, outside the range and not reserved in the kernel.
+# And sockets that narrow the range for themselves (IP_LOCAL_PORT_RANGE,
+# which goes with IP_BIND_ADDRESS_NO_PORT to split source ports between
+# processes): connect() takes ports of that range only.
 # Found by an accelerated client making 7,000 short connections over a
 # 5,000-port range after kernel-path ones had left ports in TIME-WAIT: where
 # its ports ran out, connect() said EADDRINUSE (the port-0 bind's error).
@@ -110,6 +113,31 @@ for i in range(10):
     except OSError as e:
         print("connect from the address alone:", errno.errorcode[e.errno])
 PY
+cat >"$tmp/ownrange.py" <<'PY'
+import errno, socket, struct, sys
+IP_BIND_ADDRESS_NO_PORT, IP_LOCAL_PORT_RANGE = 24, 51
+lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+held = []
+for no_port in (False, True):
+    # (2 ports each: the first part's close leaves its own in TIME-WAIT)
+    first = lo + (4 if no_port else 2)
+    for i in range(3):
+        s = socket.socket()
+        s.setsockopt(socket.IPPROTO_IP, IP_LOCAL_PORT_RANGE, struct.pack("=I", first | (first + 1) << 16))
+        if no_port:
+            s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            s.bind((sys.argv[2], 0))
+        what = "address alone" if no_port else "unbound"
+        try:
+            s.connect((sys.argv[1], 8600))
+            held.append(s)
+            port = s.getsockname()[1]
+            print(what + ", its own range:", "a port of it" if first <= port <= first + 1 else "a port outside it")
+        except OSError as e:
+            print(what + ", its own range:", errno.errorcode[e.errno])
+    while held:
+        held.pop().close()
+PY
 in_b python3 "$tmp/server.py" "$IP_B" &
 wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :8600' | grep -q 8600"
 # both_paths NAME FIRST_PORT COUNTER PROGRAM ARGS...: PROGRAM on the kernel
@@ -134,12 +162,15 @@ both_paths() {
 both_paths tcp 40000 TcpActiveOpens "$tmp/client.py" "$IP_B"
 both_paths udp 42000 UdpOutDatagrams "$tmp/udp.py" "$IP_B"
 both_paths noport 44000 TcpActiveOpens "$tmp/noport.py" "$IP_B" "$IP_A"
+both_paths ownrange 46000 TcpActiveOpens "$tmp/ownrange.py" "$IP_B" "$IP_A"
 check "the kernel path runs out at 8 ports with EADDRNOTAVAIL" grep -qx "connected 8 then EADDRNOTAVAIL" "$tmp/tcp-kernel"
 check "UDP, the kernel path: 8 sends, then EAGAIN" \
   bash -c "[ \$(grep -c 'send from a new socket: ok' $tmp/udp-kernel) -eq 8 ] && grep -q 'connect: EAGAIN' $tmp/udp-kernel"
 check "IP_BIND_ADDRESS_NO_PORT, the kernel path: 8 ports of the range, then EADDRNOTAVAIL" \
   bash -c "[ \$(grep -c 'a port of the range' $tmp/noport-kernel) -eq 8 ] && grep -q EADDRNOTAVAIL $tmp/noport-kernel"
-for name in tcp udp noport; do
+check "IP_LOCAL_PORT_RANGE, the kernel path: its 2 ports, then EADDRNOTAVAIL (unbound and address alone)" \
+  bash -c "[ \$(grep -c 'a port of it' $tmp/ownrange-kernel) -eq 4 ] && [ \$(grep -c EADDRNOTAVAIL $tmp/ownrange-kernel) -eq 2 ]"
+for name in tcp udp noport ownrange; do
   check "$name under xdpload: the same outcomes" diff "$tmp/$name-kernel" "$tmp/$name-xdpload"
   check "... on the stack" [ "$(cat "$tmp/$name-grew")" -eq 0 ]
 done
