@@ -254,25 +254,9 @@ void socket_port_range(int fd, uint16_t* lo, uint16_t* hi) {
   if (sys_lo <= own_hi && own_hi <= sys_hi) *hi = own_hi;
 }
 
-int bind_in_one_port_range(Socket* s, int fd, uint32_t ip, uint16_t port);
-
-// Binds the kernel socket to exactly `port` as a bind() to port 0 would:
-// the kernel's choice, restricted to that one port (IP_LOCAL_PORT_RANGE,
-// kernel 6.3+). Such a socket has no SOCK_BINDPORT_LOCK, so the kernel
-// releases the port when the socket's connection ends, as it does for a
-// port connect() chose (release_twin_port). -ENOPROTOOPT on older kernels;
-// -EOPNOTSUPP (or the option's error) where this socket cannot.
-int bind_as_kernel_choice(Socket* s, int fd, uint32_t ip, uint16_t port) {
-  // IP_BIND_ADDRESS_NO_PORT, if the program set it, would leave the socket
-  // without a port: off for this bind (a socket without a port may bind
-  // again), on again after, as the program left it.
-  const bool no_port = socket_says_no_port(fd);
-  if (no_port && !set_no_port(fd, false)) return -EOPNOTSUPP;
-  int rc = bind_in_one_port_range(s, fd, ip, port);
-  if (no_port) set_no_port(fd, true);
-  return rc;
-}
-
+// Binds the kernel socket on `ip` to exactly `port` as a bind() to port 0
+// would: the kernel's choice, restricted to that one port
+// (IP_LOCAL_PORT_RANGE, kernel 6.3+). -ENOPROTOOPT on older kernels.
 int bind_in_one_port_range(Socket* s, int fd, uint32_t ip, uint16_t port) {
   uint32_t old = 0;
   socklen_t ol = sizeof old;
@@ -286,6 +270,30 @@ int bind_in_one_port_range(Socket* s, int fd, uint32_t ip, uint16_t port) {
   libc::setsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &old, sizeof old);
   // (A port outside the namespace's range is not restricted so: whatever
   // the kernel gave is reserved, and the caller reads it back.)
+  return rc;
+}
+
+// Binds the kernel socket on `ip` to a port as a bind() to port 0 does,
+// exactly `port` if not 0 (bind_in_one_port_range), else the kernel's pick
+// within the socket's own range. Such a socket has no SOCK_BINDPORT_LOCK,
+// so the kernel releases the port when the socket's connection ends, as it
+// does for a port connect() chose (release_twin_port). A socket bound with
+// IP_BIND_ADDRESS_NO_PORT would take no port: the option is off for this
+// bind (a socket without a port may bind again) and on again after, as the
+// program left it. -EOPNOTSUPP (or the option's error) where this socket
+// cannot.
+int bind_as_kernel_choice(Socket* s, int fd, uint32_t ip, uint16_t port) {
+  const bool no_port = socket_says_no_port(fd);
+  if (no_port && !set_no_port(fd, false)) return -EOPNOTSUPP;
+  int rc;
+  if (port) {
+    rc = bind_in_one_port_range(s, fd, ip, port);
+  } else {
+    sockaddr_storage ss;
+    socklen_t len = make_sockaddr(SockAddr{ip, 0}, s->v6, &ss);
+    rc = libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
+  }
+  if (no_port) set_no_port(fd, true);
   return rc;
 }
 
@@ -343,18 +351,12 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false, bool 
     if (rc != -EADDRINUSE) return rc;
   }
   // The kernel's choice over the whole range, by a bind of its own (a
-  // socket a disconnect left unbound still names its old port), with
-  // IP_BIND_ADDRESS_NO_PORT off for it as in bind_as_kernel_choice. No
-  // port left is bind()'s EADDRINUSE there, but this is connect()'s port,
-  // and its autobind says EADDRNOTAVAIL (__inet_hash_connect), as programs
+  // socket a disconnect left unbound still names its old port). No port
+  // left is bind()'s EADDRINUSE there, but this is connect()'s port, and
+  // its autobind says EADDRNOTAVAIL (__inet_hash_connect), as programs
   // expect ("Cannot assign requested address"); so is a bind that took no
   // port after all (a cgroup bind program may say so).
-  const bool no_port = socket_says_no_port(fd);
-  if (no_port) set_no_port(fd, false);
-  sockaddr_storage ss;
-  socklen_t len = make_sockaddr(SockAddr{ip, 0}, s->v6, &ss);
-  int rc = libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
-  if (no_port) set_no_port(fd, true);
+  int rc = bind_as_kernel_choice(s, fd, ip, 0);
   if (rc < 0) return rc == -EADDRINUSE ? -EADDRNOTAVAIL : rc;
   SockAddr got;
   if (!kernel_local(fd, &got) || got.port == 0) return -EADDRNOTAVAIL;
