@@ -351,12 +351,13 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false, bool 
     if (rc != -EADDRINUSE) return rc;
   }
   // The kernel's choice over the whole range, by a bind of its own (a
-  // socket a disconnect left unbound still names its old port). No port
+  // socket a disconnect left unbound still names its old port), on the
+  // same address as the loop's (not locked unless the program's). No port
   // left is bind()'s EADDRINUSE there, but this is connect()'s port, and
   // its autobind says EADDRNOTAVAIL (__inet_hash_connect), as programs
   // expect ("Cannot assign requested address"); so is a bind that took no
   // port after all (a cgroup bind program may say so).
-  int rc = bind_as_kernel_choice(s, fd, ip, 0);
+  int rc = bind_as_kernel_choice(s, fd, keep_address ? ip : INADDR_ANY, 0);
   if (rc < 0) return rc == -EADDRINUSE ? -EADDRNOTAVAIL : rc;
   SockAddr got;
   if (!kernel_local(fd, &got) || got.port == 0) return -EADDRNOTAVAIL;

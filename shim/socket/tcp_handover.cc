@@ -168,8 +168,15 @@ void install_handed_socket(const TcpSocket* s, int fd, int conn_fd) {
 // let go by the build's disconnect, is taken again (lwIP still uses it).
 void TcpSocket::rebind_chosen_port(int fd, const rings::RepairUndo& undo) {
   if (!undo.connected || !twin_port_chosen) return;
-  sockaddr_storage b;
-  socklen_t bl = make_sockaddr(SockAddr{0, local.port}, v6, &b);
+  // On the address the twin still names: one the program bound (locked,
+  // kept through the disconnect), else the wildcard.
+  sockaddr_storage b{};
+  socklen_t bl = sizeof b;
+  SockAddr kept{};
+  if (libc::getsockname(fd, reinterpret_cast<sockaddr*>(&b), &bl) != 0 ||
+      read_sockaddr(reinterpret_cast<sockaddr*>(&b), bl, &kept, true) != 0)
+    kept = SockAddr{};
+  bl = make_sockaddr(SockAddr{kept.ip, local.port}, v6, &b);
   libc::bind(fd, reinterpret_cast<sockaddr*>(&b), bl);
 }
 
