@@ -243,11 +243,13 @@ bool set_no_port(int fd, bool on) {
 // The namespace's ephemeral range narrowed by the socket's own
 // IP_LOCAL_PORT_RANGE, as inet_sk_get_local_port_range narrows it: each
 // end the socket sets that lies within the namespace's.
-void socket_port_range(int fd, uint16_t* lo, uint16_t* hi) {
+void socket_port_range(int fd, uint16_t* lo, uint16_t* hi, uint32_t* own_range) {
   ephemeral_range(lo, hi);
-  uint32_t own = 0;
+  uint32_t& own = *own_range;
+  own = 0;
   socklen_t n = sizeof own;
-  if (libc::getsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &own, &n) != 0 || !own) return;
+  if (libc::getsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &own, &n) != 0) own = 0;
+  if (!own) return;
   const uint16_t own_lo = uint16_t(own & 0xffff), own_hi = uint16_t(own >> 16);
   const uint16_t sys_lo = *lo, sys_hi = *hi;
   if (sys_lo <= own_lo && own_lo <= sys_hi) *lo = own_lo;
@@ -256,11 +258,9 @@ void socket_port_range(int fd, uint16_t* lo, uint16_t* hi) {
 
 // Binds the kernel socket on `ip` to exactly `port` as a bind() to port 0
 // would: the kernel's choice, restricted to that one port
-// (IP_LOCAL_PORT_RANGE, kernel 6.3+). -ENOPROTOOPT on older kernels.
-int bind_in_one_port_range(Socket* s, int fd, uint32_t ip, uint16_t port) {
-  uint32_t old = 0;
-  socklen_t ol = sizeof old;
-  if (libc::getsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &old, &ol) != 0) return -errno;
+// (IP_LOCAL_PORT_RANGE, kernel 6.3+), then the socket's own range `old`
+// again. -ENOPROTOOPT on older kernels.
+int bind_in_one_port_range(Socket* s, int fd, uint32_t ip, uint16_t port, uint32_t old) {
   const uint32_t only = uint32_t(port) | uint32_t(port) << 16;
   if (libc::setsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &only, sizeof only) != 0) return -errno;
   sockaddr_storage ss;
@@ -274,41 +274,22 @@ int bind_in_one_port_range(Socket* s, int fd, uint32_t ip, uint16_t port) {
 }
 
 // Binds the kernel socket on `ip` to a port as a bind() to port 0 does,
-// exactly `port` if not 0 (bind_in_one_port_range), else the kernel's pick
-// within the socket's own range. Such a socket has no SOCK_BINDPORT_LOCK,
-// so the kernel releases the port when the socket's connection ends, as it
-// does for a port connect() chose (release_twin_port). A socket bound with
-// IP_BIND_ADDRESS_NO_PORT would take no port: the option is off for this
-// bind (a socket without a port may bind again) and on again after, as the
-// program left it. -EOPNOTSUPP (or the option's error) where this socket
-// cannot.
-int bind_as_kernel_choice(Socket* s, int fd, uint32_t ip, uint16_t port) {
-  const bool no_port = socket_says_no_port(fd);
-  if (no_port && !set_no_port(fd, false)) return -EOPNOTSUPP;
-  int rc;
-  if (port) {
-    rc = bind_in_one_port_range(s, fd, ip, port);
-  } else {
-    sockaddr_storage ss;
-    socklen_t len = make_sockaddr(SockAddr{ip, 0}, s->v6, &ss);
-    rc = libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
-  }
-  if (no_port) set_no_port(fd, true);
-  return rc;
+// exactly `port` if not 0 (bind_in_one_port_range, the socket's own range
+// `own_range` restored after), else the kernel's pick within the socket's
+// own range. Such a socket has no SOCK_BINDPORT_LOCK, so the kernel
+// releases the port when the socket's connection ends, as it does for a
+// port connect() chose (release_twin_port). (IP_BIND_ADDRESS_NO_PORT must
+// be off: bind_client_port sees to it.)
+int bind_as_kernel_choice(Socket* s, int fd, uint32_t ip, uint16_t port, uint32_t own_range) {
+  if (port) return bind_in_one_port_range(s, fd, ip, port, own_range);
+  sockaddr_storage ss;
+  socklen_t len = make_sockaddr(SockAddr{ip, 0}, s->v6, &ss);
+  return libc::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
 }
 
-// Binds a client's kernel socket to a local port of the ephemeral range
-// that the stack does not use either. The kernel keeps a port reserved
-// only while some process holds the socket that reserved it, and in a
-// process family that process may be gone while lwIP still uses the port
-// (a child's connection in TIME_WAIT): the kernel would hand it out again,
-// and lwIP refuse the connection (EADDRINUSE). Ports are tried from a random
-// start, as the kernel does; port 0 (the kernel's choice) after 64 misses.
-int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false, bool keep_address = false) {
-  SockAddr now;
-  if (!unbound && kernel_local(fd, &now) && now.port != 0) return 0;
-  uint16_t lo, hi;
-  socket_port_range(fd, &lo, &hi);
+// bind_client_port's binds, on the range lo..hi.
+int take_client_port(Socket* s, int fd, uint32_t ip, bool keep_address, uint16_t lo, uint16_t hi,
+                     uint32_t own_range) {
   uint32_t span = uint32_t(hi - lo) + 1;
   uint32_t start = uint32_t(mono_ns() >> 10) * 2654435761u;
   static bool range_option = true;  // false once the kernel lacks it
@@ -325,7 +306,7 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false, bool 
       // locked address would not allow): the connection's own address is
       // the PCB's (getsockname while it lives). An address the program
       // bound stays (keep_address).
-      rc = bind_as_kernel_choice(s, fd, keep_address ? ip : INADDR_ANY, port);
+      rc = bind_as_kernel_choice(s, fd, keep_address ? ip : INADDR_ANY, port, own_range);
       // An older kernel (for good), or this socket's options say no (this
       // time): the explicit bind.
       if (rc == -ENOPROTOOPT) __atomic_store_n(&range_option, false, __ATOMIC_RELAXED);
@@ -357,7 +338,7 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false, bool 
   // its autobind says EADDRNOTAVAIL (__inet_hash_connect), as programs
   // expect ("Cannot assign requested address"); so is a bind that took no
   // port after all (a cgroup bind program may say so).
-  int rc = bind_as_kernel_choice(s, fd, keep_address ? ip : INADDR_ANY, 0);
+  int rc = bind_as_kernel_choice(s, fd, keep_address ? ip : INADDR_ANY, 0, own_range);
   if (rc < 0) return rc == -EADDRINUSE ? -EADDRNOTAVAIL : rc;
   SockAddr got;
   if (!kernel_local(fd, &got) || got.port == 0) return -EADDRNOTAVAIL;
@@ -366,6 +347,29 @@ int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false, bool 
     tcp(s)->twin_port_chosen = true;
   }
   return 0;
+}
+
+// Binds a client's kernel socket to a local port of the ephemeral range
+// that the stack does not use either. The kernel keeps a port reserved
+// only while some process holds the socket that reserved it, and in a
+// process family that process may be gone while lwIP still uses the port
+// (a child's connection in TIME_WAIT): the kernel would hand it out again,
+// and lwIP refuse the connection (EADDRINUSE). Ports are tried from a random
+// start, as the kernel does; port 0 (the kernel's choice) after 64 misses.
+int bind_client_port(Socket* s, int fd, uint32_t ip, bool unbound = false, bool keep_address = false) {
+  SockAddr now;
+  if (!unbound && kernel_local(fd, &now) && now.port != 0) return 0;
+  uint16_t lo, hi;
+  uint32_t own_range;
+  socket_port_range(fd, &lo, &hi, &own_range);
+  // A socket bound with IP_BIND_ADDRESS_NO_PORT would take no port: the
+  // option is off for these binds (a socket without a port may bind
+  // again) and on again after, as the program left it.
+  const bool no_port = socket_says_no_port(fd);
+  if (no_port) set_no_port(fd, false);
+  int rc = take_client_port(s, fd, ip, keep_address, lo, hi, own_range);
+  if (no_port) set_no_port(fd, true);
+  return rc;
 }
 
 // Linux releases the port the kernel chose for a connection when the
@@ -840,9 +844,10 @@ int op_bind(Socket* s, int fd, const sockaddr* addr, socklen_t len) {
     // A TCP socket unconnected again has its port from this bind; a UDP
     // socket whose port a disconnect released binds anew.
     if (s->kind == Socket::Kind::Tcp) {
-      tcp(s)->twin_unbound = false;
       tcp(s)->twin_port_chosen = false;
       kernel_local(fd, &s->local);  // where the next listen() or connect() starts
+      // (A bind with IP_BIND_ADDRESS_NO_PORT takes no port: connect() must.)
+      tcp(s)->twin_unbound = s->local.port == 0;
     } else if (!udp(s)->pcb && udp_take_port(s, fd) < 0) {
       drop_to_kernel(s);
     }

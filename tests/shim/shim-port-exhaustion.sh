@@ -20,6 +20,9 @@
 # And sockets that narrow the range for themselves (IP_LOCAL_PORT_RANGE,
 # which goes with IP_BIND_ADDRESS_NO_PORT to split source ports between
 # processes): connect() takes ports of that range only.
+# And a socket disconnected (connect(AF_UNSPEC)), then bound to the address
+# alone: its next connect() takes a port of the range (before, lwIP chose
+# one of its own).
 # Found by an accelerated client making 7,000 short connections over a
 # 5,000-port range after kernel-path ones had left ports in TIME-WAIT: where
 # its ports ran out, connect() said EADDRINUSE (the port-0 bind's error).
@@ -45,7 +48,10 @@ while True:
             c, _ = l.accept()
             sel.register(c, selectors.EVENT_READ)
             continue
-        d = key.fileobj.recv(100)
+        try:
+            d = key.fileobj.recv(100)
+        except ConnectionResetError:  # (a client that disconnected)
+            d = b""
         if not d or d == b"close":
             sel.unregister(key.fileobj)
             key.fileobj.close()
@@ -138,6 +144,22 @@ for no_port in (False, True):
     while held:
         held.pop().close()
 PY
+cat >"$tmp/rebound.py" <<'PY'
+import ctypes, socket, struct, sys
+IP_BIND_ADDRESS_NO_PORT = 24
+libc = ctypes.CDLL(None, use_errno=True)
+lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+s = socket.socket()
+s.connect((sys.argv[1], 8600))
+unspec = struct.pack("=H14x", socket.AF_UNSPEC)
+print("disconnect:", libc.connect(s.fileno(), unspec, len(unspec)))
+s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+s.bind((sys.argv[2], 0))
+print("bound to the address alone, port", s.getsockname()[1])
+s.connect((sys.argv[1], 8600))
+port = s.getsockname()[1]
+print("connected again from", "a port of the range" if lo <= port <= hi else "a port outside the range")
+PY
 in_b python3 "$tmp/server.py" "$IP_B" &
 wait_for 50 bash -c "ip netns exec $NS_B ss -ltnH 'sport = :8600' | grep -q 8600"
 # both_paths NAME FIRST_PORT COUNTER PROGRAM ARGS...: PROGRAM on the kernel
@@ -163,6 +185,7 @@ both_paths tcp 40000 TcpActiveOpens "$tmp/client.py" "$IP_B"
 both_paths udp 42000 UdpOutDatagrams "$tmp/udp.py" "$IP_B"
 both_paths noport 44000 TcpActiveOpens "$tmp/noport.py" "$IP_B" "$IP_A"
 both_paths ownrange 46000 TcpActiveOpens "$tmp/ownrange.py" "$IP_B" "$IP_A"
+both_paths rebound 48000 TcpActiveOpens "$tmp/rebound.py" "$IP_B" "$IP_A"
 check "the kernel path runs out at 8 ports with EADDRNOTAVAIL" grep -qx "connected 8 then EADDRNOTAVAIL" "$tmp/tcp-kernel"
 check "UDP, the kernel path: 8 sends, then EAGAIN" \
   bash -c "[ \$(grep -c 'send from a new socket: ok' $tmp/udp-kernel) -eq 8 ] && grep -q 'connect: EAGAIN' $tmp/udp-kernel"
@@ -170,7 +193,9 @@ check "IP_BIND_ADDRESS_NO_PORT, the kernel path: 8 ports of the range, then EADD
   bash -c "[ \$(grep -c 'a port of the range' $tmp/noport-kernel) -eq 8 ] && grep -q EADDRNOTAVAIL $tmp/noport-kernel"
 check "IP_LOCAL_PORT_RANGE, the kernel path: its 2 ports, then EADDRNOTAVAIL (unbound and address alone)" \
   bash -c "[ \$(grep -c 'a port of it' $tmp/ownrange-kernel) -eq 4 ] && [ \$(grep -c EADDRNOTAVAIL $tmp/ownrange-kernel) -eq 2 ]"
-for name in tcp udp noport ownrange; do
+check "a socket bound to its address alone after a disconnect, the kernel path: a port of the range" \
+  grep -q "connected again from a port of the range" "$tmp/rebound-kernel"
+for name in tcp udp noport ownrange rebound; do
   check "$name under xdpload: the same outcomes" diff "$tmp/$name-kernel" "$tmp/$name-xdpload"
   check "... on the stack" [ "$(cat "$tmp/$name-grew")" -eq 0 ]
 done
