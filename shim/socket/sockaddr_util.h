@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "shim/intercept/libc.h"
 #include "shim/socket/socket.h"
 #include "shim/socket/user_memory.h"
 
@@ -96,5 +97,14 @@ inline socklen_t make_sockaddr(const SockAddr& a, bool v6, sockaddr_storage* out
 // Options an accepted connection inherits from its listener, set on the
 // stand-in kernel socket so that getsockopt() answers as on Linux.
 void copy_options_to_kernel(int fd, const SocketOptions& o);
+
+// The kernel socket's local address (the twin's); false when it is a real
+// IPv6 one.
+inline bool kernel_local(int fd, SockAddr* out) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (libc::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  return read_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, out, true) == 0;
+}
 
 }  // namespace xdpload::shim

@@ -130,13 +130,6 @@ int in_child(int fd) {
 #define CHILD_GUARD(fd) \
   if (rt().forked_child()) return in_child(fd)
 
-// The kernel socket's local address; false when it is a real IPv6 one.
-bool kernel_local(int fd, SockAddr* out) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (libc::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
-  return read_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, out, true) == 0;
-}
 
 // Binds the kernel socket to ip:port in the socket's own family, unless
 // the kernel has bound it already (it autobinds a UDP socket inside a send

@@ -170,13 +170,10 @@ void TcpSocket::rebind_chosen_port(int fd, const rings::RepairUndo& undo) {
   if (!undo.connected || !twin_port_chosen) return;
   // On the address the twin still names: one the program bound (locked,
   // kept through the disconnect), else the wildcard.
-  sockaddr_storage b{};
-  socklen_t bl = sizeof b;
   SockAddr kept{};
-  if (libc::getsockname(fd, reinterpret_cast<sockaddr*>(&b), &bl) != 0 ||
-      read_sockaddr(reinterpret_cast<sockaddr*>(&b), bl, &kept, true) != 0)
-    kept = SockAddr{};
-  bl = make_sockaddr(SockAddr{kept.ip, local.port}, v6, &b);
+  if (!kernel_local(fd, &kept)) kept = SockAddr{};
+  sockaddr_storage b;
+  socklen_t bl = make_sockaddr(SockAddr{kept.ip, local.port}, v6, &b);
   libc::bind(fd, reinterpret_cast<sockaddr*>(&b), bl);
 }
 
