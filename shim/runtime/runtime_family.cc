@@ -260,8 +260,16 @@ void Runtime::reap_dead_members(bool thorough) {
       ++i;
       continue;
     }
-    XLOG(kLogInfo, "process %d of the family is gone without closing its sockets: closed for it",
-         int(pid));
+    if (listed(sh_->execing, pid)) {
+      // (It ran exec: the new image is not in the family. The descriptors
+      // the family still counts for it are those exec closed: close-on-exec
+      // ones. What it passed on became the kernel's before the exec.)
+      XLOG(kLogDecision, "process %d of the family ran a new program: its close-on-exec descriptors closed",
+           int(pid));
+    } else {
+      XLOG(kLogInfo, "process %d of the family is gone without closing its sockets: closed for it",
+           int(pid));
+    }
     release_descriptors_of(pid);
     unlist(sh_->execing, pid);
     if (sh_->progress_owner == pid) sh_->progress_owner = 0;  // the next progress thread to look takes it

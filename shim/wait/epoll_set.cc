@@ -108,7 +108,7 @@ void epoll_sets_forked() {
 
 EpollSet::~EpollSet() {
   auto& idx = index_;
-  for (auto& [fd, item] : idx) {
+  for (auto& [key, item] : idx) {
     auto& w = item->sock->watchers;
     w.erase(std::remove(w.begin(), w.end(), item), w.end());
     note_watchers(item->sock);
@@ -164,7 +164,7 @@ bool EpollSet::has_live_waiter() const {
 }
 
 void EpollSet::forget(EpollItem* item) {
-  index_.erase(item->fd);
+  index_.erase(ItemKey{item->fd, item->sock});
   ready_.erase(std::remove(ready_.begin(), ready_.end(), item), ready_.end());
   items_.erase(std::remove(items_.begin(), items_.end(), item), items_.end());
   delete item;
@@ -187,7 +187,7 @@ void EpollSet::change_kernel(int op, EpollItem* item) {
   // (its kernel socket's inode): the holder may have closed the number and
   // reused it meanwhile.
   kernel_changes_.push_back(
-      KernelChange{op, item->fd, item->events, item->data, here ? 0 : item->sock->twin_ino});
+      KernelChange{op, item->fd, item->events, item->data, here ? 0 : item->sock->twin_ino, item->sock});
   kernel_changes_pending_.store(true, std::memory_order_release);
   item->in_kernel = op == EPOLL_CTL_ADD;  // (registered, or to be)
   if (here) {
@@ -242,7 +242,7 @@ void EpollSet::apply_kernel_changes() {
   for (const KernelChange& c : kernel_changes_) {
     struct stat st;
     if (c.ino && (fstat(c.fd, &st) != 0 || uint64_t(st.st_ino) != c.ino)) continue;
-    auto it = index_.find(c.fd);
+    auto it = index_.find(ItemKey{c.fd, c.sock});
     EpollItem* item = it == index_.end() ? nullptr : it->second;
     if (c.op == EPOLL_CTL_DEL) {
       // A one-shot registration the kernel has fired stays disarmed on the
@@ -281,7 +281,7 @@ void EpollSet::join_kernel(EpollItem* item) {
 int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
   apply_kernel_changes();
   auto& idx = index_;
-  auto it = idx.find(fd);
+  auto it = idx.find(ItemKey{fd, s});
   EpollItem* item = it == idx.end() ? nullptr : it->second;
   // A connection on the stack has nothing to say through its kernel socket.
   bool kernel_part = !s->accelerated || s->kernel_side();
@@ -302,7 +302,7 @@ int EpollSet::ctl(int op, int fd, Socket* s, epoll_event* ev) {
       if (kernel_part && libc::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, ev) != 0) return -errno;
       item = new EpollItem{{}, this, s, fd, ev->events, ev->data};
       item->in_kernel = kernel_part;
-      idx[fd] = item;
+      idx[ItemKey{fd, s}] = item;
       items_.push_back(item);
       s->watchers.push_back(item);
       note_watchers(s);

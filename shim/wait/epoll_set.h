@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "shim/socket/socket.h"
@@ -118,7 +119,21 @@ class EpollSet : public family::Object {
   pid_t waiter_pid_ = 0;  // the process of the last thread to enter wait()
   family::vector<EpollItem*> items_;
   family::vector<EpollItem*> ready_;
-  family::unordered_map<int, EpollItem*> index_;  // fd -> item
+  // An interest is its descriptor number and its socket, as Linux keys one
+  // by number and file: in a set shared across fork, a child that closed
+  // an inherited socket may give its number to a socket of its own and add
+  // that too, while the parent's interest in the first stays.
+  struct ItemKey {
+    int fd;
+    const Socket* sock;  // (only compared)
+    bool operator==(const ItemKey& o) const { return fd == o.fd && sock == o.sock; }
+  };
+  struct ItemKeyHash {
+    size_t operator()(const ItemKey& k) const {
+      return std::hash<const void*>()(k.sock) ^ (size_t(unsigned(k.fd)) * 0x9e3779b97f4a7c15ull);
+    }
+  };
+  family::unordered_map<ItemKey, EpollItem*, ItemKeyHash> index_;
   // Asked by a process that does not hold the set (apply_kernel_changes).
   struct KernelChange {
     int op;  // EPOLL_CTL_ADD or EPOLL_CTL_DEL
@@ -126,6 +141,7 @@ class EpollSet : public family::Object {
     uint32_t events;
     epoll_data_t data;
     uint64_t ino;  // the socket's inode, checked before the change (0: not)
+    const Socket* sock;  // the item's key with fd (only compared: it may be gone)
   };
   family::vector<KernelChange> kernel_changes_;
   // Our sets added to this one: the descriptor in the process that added

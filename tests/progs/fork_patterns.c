@@ -15,8 +15,21 @@
  *   fork_patterns server threaded PORT         a second thread polls a UDP
  *       socket of its own while the main thread forks; the child accepts one
  *       connection and echoes.
+ *   fork_patterns server inetd PORT N          accept, fork a child per
+ *       connection that puts it on fds 0 and 1 and execs this program as
+ *       `fork_patterns stdio-echo` (inetd's shape); the parent closes its copy.
+ *   fork_patterns server epoll-shared PORT     one epoll set made before
+ *       fork, with the listener in it: the child adds a UDP socket of its
+ *       own (PORT + 1) to it; the parent, waiting on the set, accepts the
+ *       connections and sees the child's socket ready, then lets the child
+ *       answer the datagram (the set is one object in both processes).
+ *   fork_patterns server killed-child PORT     accept, fork a child per
+ *       connection that says its pid, then echoes (first) or reads nothing
+ *       (second); the parent closes its copy and lives on. The client kills
+ *       each child with SIGKILL and says how its connection ended.
+ *   fork_patterns stdio-echo                   echoes lines from fd 0 to 1.
  *   fork_patterns client PATTERN IP PORT [N]   the other side of each (N:
- *       connections for accept-fork, workers for prefork: ten each).
+ *       connections for accept-fork and inetd, workers for prefork: ten each).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -28,8 +41,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_WORKERS 16
@@ -51,19 +66,20 @@ static int listener(int port) {
   return fd;
 }
 
-/* Echoes lines, each prefixed, until EOF (however TCP cut them). */
-static void echo_lines(int fd, const char* who) {
+/* Echoes lines read from `in` to `out`, each prefixed, until EOF (however
+ * TCP cut them). */
+static void echo_lines_to(int in, int out_fd, const char* who) {
   char buf[512];
   size_t have = 0;
   ssize_t n;
-  while ((n = read(fd, buf + have, sizeof buf - have)) > 0) {
+  while ((n = read(in, buf + have, sizeof buf - have)) > 0) {
     have += (size_t)n;
     char* start = buf;
     char* nl;
     while ((nl = memchr(start, '\n', have - (size_t)(start - buf)))) {
       char out[600];
       int m = snprintf(out, sizeof out, "%s: %.*s\n", who, (int)(nl - start), start);
-      if (write(fd, out, (size_t)m) != m) die("write");
+      if (write(out_fd, out, (size_t)m) != m) die("write");
       start = nl + 1;
     }
     have -= (size_t)(start - buf);
@@ -72,6 +88,8 @@ static void echo_lines(int fd, const char* who) {
   }
   if (n < 0) die("read");
 }
+
+static void echo_lines(int fd, const char* who) { echo_lines_to(fd, fd, who); }
 
 static volatile sig_atomic_t g_stop = 0;
 static void on_term(int sig) { (void)sig; g_stop = 1; }
@@ -238,6 +256,119 @@ static int serve_threaded(int port) {
   return 0;
 }
 
+static const char* g_self; /* this program, for inetd's exec */
+
+static int serve_inetd(int port, int n) {
+  int l = listener(port);
+  for (int i = 0; i < n; ++i) {
+    int c = accept(l, NULL, NULL);
+    if (c < 0) die("accept");
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+      close(l);
+      if (dup2(c, 0) < 0 || dup2(c, 1) < 0) die("dup2");
+      close(c);
+      execl(g_self, g_self, "stdio-echo", (char*)NULL);
+      die("exec");
+    }
+    close(c);
+  }
+  int bad = 0, status;
+  for (int i = 0; i < n; ++i)
+    if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) ++bad;
+  printf("inetd children done, %d failed\n", bad);
+  return bad ? 1 : 0;
+}
+
+static int serve_epoll_shared(int port) {
+  int l = listener(port);
+  int ep = epoll_create1(0);
+  if (ep < 0) die("epoll_create1");
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 1};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) < 0) die("epoll_ctl listener");
+  int added[2], go[2];
+  if (pipe(added) < 0 || pipe(go) < 0) die("pipe");
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    close(l);
+    int u = udp_socket(port + 1);
+    /* One shot: the parent sees it once, then the child reads it. */
+    struct epoll_event uev = {.events = EPOLLIN | EPOLLONESHOT, .data.u32 = 2};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, u, &uev) < 0) die("epoll_ctl udp (child)");
+    if (write(added[1], "a", 1) != 1) die("pipe write");
+    char c;
+    if (read(go[0], &c, 1) != 1) die("pipe read");
+    udp_answer(u, "child, after the parent saw it ready");
+    _exit(0);
+  }
+  char c;
+  if (read(added[0], &c, 1) != 1) die("pipe read");
+  int accepted = 0, seen = 0;
+  while (accepted < 2 || !seen) {
+    struct epoll_event got[4];
+    int k = epoll_wait(ep, got, 4, 20000);
+    if (k < 0) die("epoll_wait");
+    if (k == 0) {
+      printf("epoll-shared: nothing in 20 s (accepted %d, child's socket seen %d)\n", accepted, seen);
+      break;
+    }
+    for (int i = 0; i < k; ++i) {
+      if (got[i].data.u32 == 1) {
+        int fd = accept(l, NULL, NULL);
+        if (fd < 0) die("accept");
+        if (write(fd, "accepted\n", 9) != 9) die("write");
+        close(fd);
+        ++accepted;
+      } else if (got[i].data.u32 == 2 && !seen) {
+        seen = 1;
+        if (write(go[1], "g", 1) != 1) die("pipe write");
+      } else {
+        printf("epoll-shared: unexpected event data %u\n", got[i].data.u32);
+      }
+    }
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  printf("epoll-shared: accepted %d, the child's socket seen ready through the shared set: %s, child %s\n",
+         accepted, seen ? "yes" : "no", WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "failed");
+  return 0;
+}
+
+static int serve_killed_child(int port) {
+  int l = listener(port);
+  pid_t kids[2];
+  for (int i = 0; i < 2; ++i) {
+    int c = accept(l, NULL, NULL);
+    if (c < 0) die("accept");
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+      close(l);
+      char msg[32];
+      int m = snprintf(msg, sizeof msg, "pid %d\n", (int)getpid());
+      if (write(c, msg, (size_t)m) != m) die("write");
+      if (i == 0) echo_lines(c, "child");
+      for (;;) pause(); /* (the second reads nothing: its bytes stay unread) */
+    }
+    kids[i] = pid;
+    close(c);
+  }
+  close(l);
+  /* The parent lives on while its children are killed: it is their
+   * family's survivor. */
+  for (int i = 0; i < 2; ++i) {
+    int status;
+    if (waitpid(kids[i], &status, 0) < 0) die("waitpid");
+    printf("child %d %s\n", i,
+           WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? "killed by SIGKILL" : "ended otherwise");
+  }
+  sleep(2); /* (lives on a little: the connections end while it lives) */
+  printf("killed-child: parent done\n");
+  return 0;
+}
+
 /* ---- client ---- */
 
 static int dial(const char* ip, int port) {
@@ -286,6 +417,79 @@ static void echo_client(const char* ip, int port, const char* label, int lines) 
   close(fd);
 }
 
+/* Sends a datagram and prints the answer (resent once a second: the server
+ * may not be reading yet). */
+static void udp_exchange(const char* ip, int port, const char* label) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  struct timeval tv = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[256];
+  ssize_t r = -1;
+  for (int tries = 0; tries < 10 && r < 0; ++tries) {
+    sendto(fd, label, strlen(label), 0, (struct sockaddr*)&a, sizeof a);
+    r = recv(fd, buf, sizeof buf - 1, 0);
+  }
+  if (r < 0) printf("%s: no answer\n", label);
+  else printf("%s: %.*s\n", label, (int)r, buf);
+  close(fd);
+}
+
+static double mono(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Connection i of killed-child: learns the child's pid, echoes a line
+ * (i == 0) or sends bytes the child never reads (i == 1), kills the child
+ * with SIGKILL (client and server share the host's pid namespace) and says
+ * how the connection ended: EOF after the bytes sent before (Linux's close
+ * of an idle connection) or a reset (its close with unread bytes). The
+ * issue asks for the end within a second; the time is on stderr. */
+static void killed_child_client(const char* ip, int port, int i) {
+  int fd = dial(ip, port);
+  char buf[256];
+  size_t have = 0;
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  while (!memchr(buf, '\n', have)) {
+    ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+    if (r <= 0) {
+      printf("connection %d: no pid line\n", i);
+      close(fd);
+      return;
+    }
+    have += (size_t)r;
+  }
+  int pid = atoi(buf + 4);
+  if (i == 0) {
+    if (write(fd, "hello\n", 6) != 6) die("write");
+    have = 0;
+    while (!memchr(buf, '\n', have)) {
+      ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+      if (r <= 0) break;
+      have += (size_t)r;
+    }
+    printf("connection %d: %.*s", i, (int)have, buf);
+  } else {
+    if (write(fd, "never read\n", 11) != 11) die("write");
+    usleep(200000); /* (acknowledged by the child's side, unread) */
+  }
+  double t0 = mono();
+  if (kill(pid, SIGKILL) < 0) die("kill");
+  tv.tv_sec = 10;
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ssize_t r = read(fd, buf, sizeof buf);
+  double took = mono() - t0;
+  const char* how = r == 0 ? "EOF" : r > 0 ? "more bytes" : errno == ECONNRESET ? "reset" : strerror(errno);
+  fprintf(stderr, "connection %d: ended (%s) %.3f s after the kill\n", i, how, took);
+  printf("connection %d: after SIGKILL of its child: %s%s\n", i, how,
+         r <= 0 && (errno == ECONNRESET || r == 0) ? (took < 1.0 ? " within a second" : " LATER than a second") : "");
+  close(fd);
+}
+
 static int client(const char* pattern, const char* ip, int port, int n) {
   if (!strcmp(pattern, "accept-fork")) {
     for (int i = 0; i < n; ++i) {
@@ -328,6 +532,23 @@ static int client(const char* pattern, const char* ip, int port, int n) {
       if (r < 0) printf("datagram %d: no answer\n", i);
       else printf("datagram %d: %.*s\n", i, (int)r, buf);
     }
+  } else if (!strcmp(pattern, "inetd")) {
+    for (int i = 0; i < n; ++i) {
+      char label[32];
+      snprintf(label, sizeof label, "connection %d", i);
+      echo_client(ip, port, label, 3);
+    }
+  } else if (!strcmp(pattern, "epoll-shared")) {
+    for (int i = 0; i < 2; ++i) {
+      char label[32];
+      snprintf(label, sizeof label, "connection %d", i);
+      int fd = dial(ip, port);
+      read_all(fd, label);
+      close(fd);
+      if (i == 0) udp_exchange(ip, port + 1, "datagram");
+    }
+  } else if (!strcmp(pattern, "killed-child")) {
+    for (int i = 0; i < 2; ++i) killed_child_client(ip, port, i);
   } else if (!strcmp(pattern, "parent-exits")) {
     echo_client(ip, port, "orphan connection", 3);
   } else if (!strcmp(pattern, "threaded")) {
@@ -342,6 +563,11 @@ static int client(const char* pattern, const char* ip, int port, int n) {
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   signal(SIGPIPE, SIG_IGN);
+  g_self = argv[0];
+  if (argc == 2 && !strcmp(argv[1], "stdio-echo")) {
+    echo_lines_to(0, 1, "exec'd echo");
+    return 0;
+  }
   if (argc >= 4 && !strcmp(argv[1], "server")) {
     const char* p = argv[2];
     int port = atoi(argv[3]);
@@ -351,6 +577,9 @@ int main(int argc, char** argv) {
     if (!strcmp(p, "udp-turns")) return serve_udp_turns(port);
     if (!strcmp(p, "parent-exits")) return serve_parent_exits(port);
     if (!strcmp(p, "threaded")) return serve_threaded(port);
+    if (!strcmp(p, "inetd")) return serve_inetd(port, n);
+    if (!strcmp(p, "epoll-shared")) return serve_epoll_shared(port);
+    if (!strcmp(p, "killed-child")) return serve_killed_child(port);
   } else if (argc >= 5 && !strcmp(argv[1], "client")) {
     return client(argv[2], argv[3], atoi(argv[4]), argc > 5 ? atoi(argv[5]) : 4);
   }
