@@ -49,9 +49,12 @@ constexpr uint32_t kAlways = EPOLLERR | EPOLLHUP;
 // Has the kernel's registration of `fd` in `epfd` used up its one shot
 // (EPOLLONESHOT)? Linux then keeps only the private bits of its mask
 // (EP_PRIVATE_BITS: EPOLLONESHOT, EPOLLET, EPOLLWAKEUP, EPOLLEXCLUSIVE),
-// as /proc/self/fdinfo shows ("tfd: FD events: MASK"). Read only when a
-// one-shot registration leaves the kernel (a connect onto the stack).
-bool kernel_shot_used(int epfd, int fd) {
+// as /proc/self/fdinfo shows ("tfd: FD events: MASK data: D pos: P ino:
+// INO"). Read only when a one-shot registration leaves the kernel (a
+// connect onto the stack). `ino` (0: any) tells apart two registrations
+// under one number: in a set shared across fork, processes may have
+// registered different sockets under it.
+bool kernel_shot_used(int epfd, int fd, uint64_t ino) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
   int f = ::open(path, O_RDONLY | O_CLOEXEC);
@@ -64,8 +67,12 @@ bool kernel_shot_used(int epfd, int fd) {
   for (size_t at = 0; at < text.size();) {
     int tfd;
     unsigned mask;
-    if (sscanf(text.c_str() + at, "tfd: %d events: %x", &tfd, &mask) == 2 && tfd == fd)
-      return (mask & ~kPrivate) == 0;
+    unsigned long long data;
+    long long pos;
+    unsigned long tino = 0;
+    const int got = sscanf(text.c_str() + at, "tfd: %d events: %x data: %llx pos:%lli ino:%lx", &tfd,
+                           &mask, &data, &pos, &tino);
+    if (got >= 2 && tfd == fd && (!ino || got < 5 || tino == ino)) return (mask & ~kPrivate) == 0;
     size_t nl = text.find('\n', at);
     if (nl == std::string::npos) break;
     at = nl + 1;
@@ -183,11 +190,13 @@ bool EpollSet::held_here() const {
 // at once).
 void EpollSet::change_kernel(int op, EpollItem* item) {
   const bool here = held_here();
-  // Made later, the change is for the socket that has the descriptor now
-  // (its kernel socket's inode): the holder may have closed the number and
-  // reused it meanwhile.
+  // The change is for the socket that has the descriptor (its kernel
+  // socket's inode): made later, the holder may have closed the number and
+  // reused it meanwhile; made now, the number may be another socket's
+  // here, where the item's is that of the process that added it (a set
+  // shared across fork: each process adds under its own numbers).
   kernel_changes_.push_back(
-      KernelChange{op, item->fd, item->events, item->data, here ? 0 : item->sock->twin_ino, item->sock});
+      KernelChange{op, item->fd, item->events, item->data, item->sock->twin_ino, item->sock});
   kernel_changes_pending_.store(true, std::memory_order_release);
   item->in_kernel = op == EPOLL_CTL_ADD;  // (registered, or to be)
   if (here) {
@@ -247,7 +256,7 @@ void EpollSet::apply_kernel_changes() {
     if (c.op == EPOLL_CTL_DEL) {
       // A one-shot registration the kernel has fired stays disarmed on the
       // stack, until EPOLL_CTL_MOD, as on Linux.
-      if (item && (item->events & EPOLLONESHOT) && kernel_shot_used(epfd_, c.fd)) item->disabled = true;
+      if (item && (item->events & EPOLLONESHOT) && kernel_shot_used(epfd_, c.fd, c.ino)) item->disabled = true;
       libc::epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
     } else {
       epoll_event ev{};

@@ -41,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -293,7 +295,15 @@ static int serve_epoll_shared(int port) {
   if (pid < 0) die("fork");
   if (pid == 0) {
     close(l);
+    close(added[0]);
+    close(go[1]);
     int u = udp_socket(port + 1);
+    /* The number the parent's listener has in the set: Linux tells the
+     * two interests apart by their files. */
+    if (u != l) {
+      fprintf(stderr, "fork_patterns: the UDP socket is %d, not the listener's %d\n", u, l);
+      _exit(1);
+    }
     /* One shot: the parent sees it once, then the child reads it. */
     struct epoll_event uev = {.events = EPOLLIN | EPOLLONESHOT, .data.u32 = 2};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, u, &uev) < 0) die("epoll_ctl udp (child)");
@@ -303,8 +313,10 @@ static int serve_epoll_shared(int port) {
     udp_answer(u, "child, after the parent saw it ready");
     _exit(0);
   }
+  close(added[1]);
+  close(go[0]);
   char c;
-  if (read(added[0], &c, 1) != 1) die("pipe read");
+  if (read(added[0], &c, 1) != 1) die("pipe read (the child failed)");
   int accepted = 0, seen = 0;
   while (accepted < 2 || !seen) {
     struct epoll_event got[4];
@@ -475,7 +487,12 @@ static void killed_child_client(const char* ip, int port, int i) {
     printf("connection %d: %.*s", i, (int)have, buf);
   } else {
     if (write(fd, "never read\n", 11) != 11) die("write");
-    usleep(200000); /* (acknowledged by the child's side, unread) */
+    /* Acknowledged: on the child's side, unread. */
+    int unacked = 1;
+    for (int tries = 0; tries < 500 && unacked; ++tries) {
+      if (ioctl(fd, SIOCOUTQ, &unacked) < 0) die("SIOCOUTQ");
+      if (unacked) usleep(10000);
+    }
   }
   double t0 = mono();
   if (kill(pid, SIGKILL) < 0) die("kill");
