@@ -59,8 +59,8 @@ export -f one_line_with
 # load_forked_server URL WANT: loads a forked HTTP server in A from B: one
 # request (not counted: a server whose listener is handed to the kernel
 # resets what waited on it), then 5 requests whose bodies must equal file
-# WANT (how many did: FETCHED_OK), then wrk -t1 -c8 for 2 s into
-# $tmp/wrk.out (requests made: WRK_REQUESTS).
+# WANT (how many did: FETCHED_OK), then wrk -t1 -c8 for WRK_SECONDS (2)
+# into $tmp/wrk.out (requests made: WRK_REQUESTS).
 load_forked_server() {
   in_b curl -sS --max-time 10 -o /dev/null "$1"
   FETCHED_OK=0
@@ -69,7 +69,8 @@ load_forked_server() {
     in_b curl -sS --max-time 10 -o "$tmp/got" "$1" && cmp -s "$tmp/got" "$2" &&
       FETCHED_OK=$((FETCHED_OK + 1))
   done
-  in_b timeout 30 wrk -t1 -c8 -d2s "$1" >"$tmp/wrk.out" 2>&1
+  local secs=${WRK_SECONDS:-2}
+  in_b timeout $((secs + 30)) wrk -t1 -c8 -d"${secs}s" "$1" >"$tmp/wrk.out" 2>&1
   WRK_REQUESTS=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
 }
 
