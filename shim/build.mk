@@ -12,7 +12,7 @@ SHIM_SRCS := $(addprefix shim/intercept/,libc.cc init.cc intercept_socket.cc int
              $(addprefix shim/clock/,clock.cc tsc_clock.cc) \
              $(addprefix shim/runtime/,runtime.cc runtime_family.cc handed_flows.cc group_sharing.cc fatal_signals.cc config.cc rules.cc \
                log.cc lazy_libs.cc host_settings.cc) \
-             $(addprefix shim/stats/,stat_publisher.cc stat_dir.cc) \
+             $(addprefix shim/stats/,stat_publisher.cc stat_shm.cc) \
              $(addprefix shim/ext/,extensions.cc lent_buffers.cc zero_copy.cc)
 SHIM_OBJS := $(SHIM_SRCS:%.cc=$(BUILD)/%.o)
 SHIM_LIB  := $(BUILD)/libxdpload.so

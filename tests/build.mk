@@ -25,7 +25,7 @@ $(BUILD)/tests/craft_segment: $(BUILD)/tests/craft_segment.o
 STAT_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 # (Its headers, the segment's layout among them, written to $@.d: a change
 # to one rebuilds it. -MMD keeps only the last source's in a one-step build.)
-$(BUILD)/tests/xdpload-stat-asan: tools/xdpload_stat.cc shim/stats/stat_dir.cc
+$(BUILD)/tests/xdpload-stat-asan: tools/xdpload_stat.cc shim/stats/stat_shm.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) -MM -MT $@ $(filter %.cc,$^) >$@.d
 	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) $(STAT_SANITIZE) $(filter %.cc,$^) -o $@

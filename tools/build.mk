@@ -13,7 +13,7 @@ $(BUILD)/tools/%.o: tools/%.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 
-$(XSTAT): $(BUILD)/tools/xdpload_stat.o $(BUILD)/tools/stat_dir.o
+$(XSTAT): $(BUILD)/tools/xdpload_stat.o $(BUILD)/tools/stat_shm.o
 	$(CXX) $^ -o $@
 
 # The broker (`xdpload daemon`): rings/ plus its own rooms in tools/broker/.
@@ -30,8 +30,8 @@ $(BUILD)/tools/tsc_clock.o: shim/clock/tsc_clock.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 
-# The same checks the library creates its statistics segment with.
-$(BUILD)/tools/stat_dir.o: shim/stats/stat_dir.cc
+# The same listing of statistics segments the library makes them for.
+$(BUILD)/tools/stat_shm.o: shim/stats/stat_shm.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) -MMD -c $< -o $@
 

@@ -4,21 +4,21 @@
 //
 //   xdpload-stat [-p PID] [-a|--all] [--json] [--watch [SECONDS]]
 //
-// Reads /dev/shm/xdpload-<uid>/<pid> (shim/stats/stat_segment.h, shim/stats/stat_dir.h):
-// the caller's own processes, or every user's when run as root (as `ss -p`
-// shows other users' processes only to root). Every segment is untrusted
-// input: a directory or file that another user could have made, a size,
-// version, pid or owner that does not match, is ignored with one line on
-// stderr; every count and string is bounded before use. A segment of the
-// caller's own whose process is gone (killed before it could remove it) is
-// reported and removed; another user's is never touched.
+// Reads the processes' statistics segments (shim/stats/stat_segment.h),
+// System V shared memory that the kernel removes with each family's last
+// process (shim/stats/stat_shm.h): the caller's own processes, or every
+// user's when run as root (as `ss -p` shows other users' processes only to
+// root). Every segment is untrusted input: a header, version, count or
+// string that is not right, or a process that runs as another user than
+// the segment's owner, is ignored with one line on stderr; every count and
+// string is bounded before use.
 #include <arpa/inet.h>
+#include <sys/shm.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "rings/queue_list.h"
-#include "shim/stats/stat_dir.h"
+#include "shim/stats/stat_shm.h"
 #include "shim/stats/stat_segment.h"
 #include "shim/stats/option_names.h"
 
@@ -354,85 +354,80 @@ void counters_json(std::ostringstream& o, const stats::Segment& h) {
   o << "}";
 }
 
-// A segment found in a directory, to be shown.
-struct Found {
-  int pid;
-  uid_t uid;
-  std::string path;
-};
-
-// Directories to read: the caller's own, or, for root, every user's.
-std::vector<uid_t> users_to_read() {
-  uid_t me = geteuid();
-  if (me != 0) return {me};
-  std::vector<uid_t> uids;
-  if (DIR* d = opendir(stats::kShmDir)) {
-    while (dirent* e = readdir(d)) {
-      uid_t uid;
-      if (stats::parse_dir_uid(e->d_name, &uid)) uids.push_back(uid);
-    }
-    closedir(d);
+// The effective uid of process `pid`; -1 when it cannot be read (gone).
+int64_t process_euid(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    unsigned real, effective;
+    if (sscanf(line.c_str(), "Uid: %u %u", &real, &effective) == 2) return effective;
   }
-  return uids;
+  return -1;
 }
 
-// Maps `path` if it is a well-formed segment of a live process `pid` owned
-// by `uid`; else says why on stderr and returns nullptr. *writable: mapped
-// for writing too (the caller may ask for a refresh): the owner's, or root.
-const stats::Segment* map_segment(const std::string& path, int pid, uid_t uid, bool* writable) {
-  auto reject = [&](const char* why) -> const stats::Segment* {
-    fprintf(stderr, "xdpload-stat: ignoring %s: %s\n", path.c_str(), why);
+// A segment attached and checked, to be shown.
+struct Found {
+  int pid;  // the process that holds it (its family's, listed under it)
+  const stats::Segment* seg;
+  bool writable;  // attached for writing too (the caller may ask for a refresh)
+};
+
+// Attaches the listed segment if it is a well-formed segment of a live
+// process of its owner that has it attached; else nullptr (with one line
+// on stderr when it claims to be one). *writable: attached for writing
+// too: the owner's, or root. *holder: the process it names, as checked
+// (the segment is the other process's memory: what it says later may
+// differ, and is compared with this).
+const stats::Segment* attach_segment(const stats::ListedSegment& l, bool* writable, int* holder) {
+  auto reject = [&](const void* p, const char* why) -> const stats::Segment* {
+    fprintf(stderr, "xdpload-stat: ignoring the statistics segment %d (System V shared memory of uid %u): %s\n",
+            l.shmid, unsigned(l.uid), why);
+    if (p) shmdt(p);
     return nullptr;
   };
+  // Its owner may have given it away (IPC_SET): only its creator's, or one
+  // root made and gave to the user its process became.
+  if (l.cuid != l.uid && l.cuid != 0) {
+    if (geteuid() == 0 || geteuid() == l.uid)
+      reject(nullptr, "made by another user than its owner");
+    return nullptr;
+  }
   *writable = true;
-  int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+  void* p = shmat(l.shmid, nullptr, 0);
+  if (p == reinterpret_cast<void*>(-1) && (errno == EACCES || errno == EPERM)) {
     *writable = false;
-    fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    p = shmat(l.shmid, nullptr, SHM_RDONLY);
   }
-  if (fd < 0) return errno == ENOENT ? nullptr : reject(strerror(errno));  // ENOENT: it just exited
-  struct stat sb;
-  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    close(fd);
-    return reject("not a regular file");
-  }
-  if (sb.st_uid != uid) {
-    close(fd);
-    return reject("owned by another user than its directory");
-  }
-  if (size_t(sb.st_size) != sizeof(stats::Segment)) {
-    close(fd);
-    char b[96];
-    snprintf(b, sizeof b, "%lld bytes, not the %zu of a version %u segment",
-             (long long)sb.st_size, sizeof(stats::Segment), stats::kVersion);
-    return reject(b);
-  }
-  // The process it claims to describe runs as the segment's owner.
-  struct stat proc;
-  std::string pdir = "/proc/" + std::to_string(pid);
-  if (stat(pdir.c_str(), &proc) == 0 && proc.st_uid != uid) {
-    close(fd);
-    return reject("its process runs as another user than the segment's owner");
-  }
-  void* p = mmap(nullptr, sizeof(stats::Segment), *writable ? PROT_READ | PROT_WRITE : PROT_READ,
-                 MAP_SHARED, fd, 0);
-  close(fd);
-  if (p == MAP_FAILED) return reject(strerror(errno));
+  if (p == reinterpret_cast<void*>(-1)) return nullptr;  // not ours to read, or just gone
   auto* seg = static_cast<const stats::Segment*>(p);
-  const char* bad = nullptr;
-  if (memcmp(seg->magic, stats::kMagic, 8) != 0) bad = "no segment header";
-  else if (seg->version != stats::kVersion) bad = "another version of xdpload wrote it";
-  else if (seg->pid != pid) bad = "it names another process than its file name";
-  else if (!memchr(seg->command, 0, sizeof seg->command) || !memchr(seg->iface, 0, sizeof seg->iface) ||
-           !memchr(seg->mode, 0, sizeof seg->mode))
-    bad = "a name in it is not terminated";
-  else if (seg->port.nqueues > rings::kMaxQueues || seg->port_at_refresh.nqueues > rings::kMaxQueues ||
-           seg->nsockets > stats::kMaxSockets)
-    bad = "its queue or socket count is beyond its tables";
-  if (bad) {
-    munmap(p, sizeof(stats::Segment));
-    return reject(bad);
+  if (memcmp(seg->magic, stats::kMagic, 8) != 0) {  // another program's, of the same size
+    shmdt(p);
+    return nullptr;
   }
+  const int pid = __atomic_load_n(&seg->pid, __ATOMIC_ACQUIRE);
+  if (seg->version != stats::kVersion) return reject(p, "another version of xdpload wrote it");
+  if (pid <= 0) return reject(p, "it names no process");
+  if (!memchr(seg->command, 0, sizeof seg->command) || !memchr(seg->iface, 0, sizeof seg->iface) ||
+      !memchr(seg->mode, 0, sizeof seg->mode))
+    return reject(p, "a name in it is not terminated");
+  if (seg->port.nqueues > rings::kMaxQueues || seg->port_at_refresh.nqueues > rings::kMaxQueues ||
+      seg->nsockets > stats::kMaxSockets)
+    return reject(p, "its queue or socket count is beyond its tables");
+  // Its holder just died, before a process of its family took it over
+  // (or the family is ending): not listed.
+  if (kill(pid, 0) != 0 && errno == ESRCH) {
+    shmdt(p);
+    return nullptr;
+  }
+  // The process it claims to describe runs as the segment's owner (its
+  // effective uid, from /proc/PID/status: readable even where the
+  // process's own /proc files are root's, once it gave up root).
+  if (int64_t euid = process_euid(pid); euid >= 0 && uid_t(euid) != l.uid)
+    return reject(p, "its process runs as another user than the segment's owner");
+  // ...and has it attached (where its maps can be read: a process that
+  // gave up root is not readable but to root).
+  if (stats::attached_to(pid, l.shmid) == 0) return reject(p, "its process does not have it attached");
+  *holder = pid;
   return seg;
 }
 
@@ -550,29 +545,18 @@ int print_brokers(bool json, bool all, std::ostringstream& js) {
 
 int run_once(int only_pid, bool json, bool all) {
   std::vector<Found> found;
-  std::vector<int> removed;
-  for (uid_t uid : users_to_read()) {
-    // The caller's own leftovers go; another user's are never touched.
-    if (uid == geteuid())
-      for (int pid : stats::remove_dead(uid)) removed.push_back(pid);
-    ErrorText why;
-    int dfd = stats::open_dir(uid, false, &why);
-    if (dfd < 0) {
-      if (dfd != -ENOENT) fprintf(stderr, "xdpload-stat: ignoring %s\n", why.c_str());
+  const uid_t me = geteuid();
+  for (const stats::ListedSegment& l : stats::list_segments()) {
+    if (me != 0 && l.uid != me) continue;  // (another user's: not attached, as ss hides them)
+    bool writable = false;
+    int pid = 0;
+    const stats::Segment* seg = attach_segment(l, &writable, &pid);
+    if (!seg) continue;
+    if (only_pid && pid != only_pid) {
+      shmdt(seg);
       continue;
     }
-    DIR* d = fdopendir(dfd);
-    if (!d) {
-      close(dfd);
-      continue;
-    }
-    while (dirent* e = readdir(d)) {
-      int pid;
-      if (!stats::parse_pid(e->d_name, &pid) || (only_pid && pid != only_pid)) continue;
-      if (kill(pid, 0) != 0 && errno == ESRCH) continue;  // gone: another user's leftover
-      found.push_back(Found{pid, uid, stats::path_for(uid, pid)});
-    }
-    closedir(d);
+    found.push_back(Found{pid, seg, writable});
   }
   std::ostringstream js;
   js << "{\"processes\":[";
@@ -585,16 +569,18 @@ int run_once(int only_pid, bool json, bool all) {
     const bool foreign = !ns.empty() && ns != my_ns;
     if (foreign && !all && !only_pid) {
       ++elsewhere;
+      shmdt(f.seg);
       continue;
     }
-    bool writable = false;
-    const stats::Segment* seg = map_segment(f.path, pid, f.uid, &writable);
-    if (!seg) continue;
-    if (writable) ask_refresh(const_cast<stats::Segment*>(seg));
+    const stats::Segment* seg = f.seg;
+    if (f.writable) ask_refresh(const_cast<stats::Segment*>(seg));
     Snapshot snap;
     bool ok = snapshot(seg, &snap);
-    munmap(const_cast<stats::Segment*>(seg), sizeof(stats::Segment));
-    if (!ok) continue;
+    shmdt(seg);
+    // (Shown as the process checked: one whose segment names another
+    // since, handed over in its family or rewritten, is left to the next
+    // reading.)
+    if (!ok || snap.head.pid != pid) continue;
     sanitize(&snap.head);
     const stats::Segment& h = snap.head;
     std::set<int> accel_fds;
@@ -657,16 +643,13 @@ int run_once(int only_pid, bool json, bool all) {
   std::ostringstream brokers;
   if (!only_pid) shown += print_brokers(json, all, brokers);
   if (json) {
-    js << "]" << brokers.str() << ",\"in_other_netns\":" << elsewhere << ",\"removed_dead\":[";
-    for (size_t i = 0; i < removed.size(); ++i) js << (i ? "," : "") << removed[i];
-    js << "]}";
+    js << "]" << brokers.str() << ",\"in_other_netns\":" << elsewhere << "}";
     printf("%s\n", js.str().c_str());
   } else {
-    for (int pid : removed) printf("process %d is gone: its leftover segment was removed\n", pid);
     if (elsewhere)
       printf("%d xdpload process%s in other network namespaces not shown (--all shows them)\n",
              elsewhere, elsewhere == 1 ? "" : "es");
-    if (!shown && removed.empty() && !elsewhere) printf("no xdpload process is running\n");
+    if (!shown && !elsewhere) printf("no xdpload process is running\n");
   }
   return 0;
 }
@@ -699,7 +682,7 @@ int main(int argc, char** argv) {
         printf("usage: xdpload-stat [-p PID] [-a|--all] [--json] [--watch [SECONDS]]\n"
                "Lists running xdpload processes of this network namespace (--all: of every\n"
                "namespace, each named), their AF_XDP counters and their sockets (accelerated\n"
-               "or on the kernel path). Removes this user's segments of dead processes.\n");
+               "or on the kernel path).\n");
         return 0;
       default: return 2;
     }

@@ -14,8 +14,9 @@ __attribute__((constructor(101))) void xdpload_start() {
   xdpload::shim::adopt_passed_connections();
 }
 
-// At exit the connections are finished, then the statistics segment goes (a
-// killed process leaves it behind for xdpload-stat to find dead and remove).
+// At exit the connections are finished, then the totals are said. (The
+// statistics segment goes with the family's last process, killed or not:
+// the kernel removes it.)
 __attribute__((destructor)) void xdpload_stop() {
   xdpload::shim::Runtime::get().leave_family();
   xdpload::shim::Runtime::get().shutdown_stats();

@@ -182,9 +182,8 @@ bool Runtime::start_stack_now(bool with_progress) {
     st = ok ? 1 : -1;
   }
   if (st > 0 && with_progress && progress_pending_.load(std::memory_order_relaxed)) {
-    // The statistics segment too: a process that gives up root and then
-    // execs (setpriv, runuser) never gets here, and leaves none behind (its
-    // exec'd image could not remove it).
+    // The statistics segment too (a process that gives up root and then
+    // execs, setpriv or runuser, never gets here and makes none).
     {
       CoreGuard g;
       if (stats_.start()) {
@@ -651,7 +650,8 @@ void Runtime::shutdown_stats() {
       CoreLock::unlock();
     }
   }
-  stats_.remove();
+  // (The statistics segment goes with the family's last process: the
+  // kernel removes it when that one detaches it, at its end.)
 }
 
 bool Runtime::frames_short() const {
@@ -1363,6 +1363,8 @@ void Runtime::fork_child() {
   fatal_signals_after_fork();
   if (t_family_fork) return;  // fork_process() does the rest
   r.forked_child_ = true;
+  // Not the family's: the family's statistics are not kept alive by it.
+  r.stats_.keep_private_copy();
   // No stack of its own, no progress thread: a fatal signal's default
   // action is the child's own again (our catcher would stop the thread
   // and wait for ever for a progress thread it does not have).

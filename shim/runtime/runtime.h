@@ -296,12 +296,12 @@ class Runtime {
   LentBuffers& lent() { return sh_->lent; }
   // The process is about to change its user from root to `uid`: start the
   // stack now, while it can (daemons drop privileges before they open their
-  // sockets), and let the new user remove the statistics segment at exit.
+  // sockets), and give the statistics segment to the new user.
   void before_privilege_drop(uid_t uid);
   // At exit, first: closes the TCP sockets the program left open and goes
   // on delivering what closed sockets still hold (XDPLOAD_EXIT_LINGER_MS).
   void finish_connections();
-  // At exit: flushes the capture, logs the totals, removes the segment.
+  // At exit: flushes the capture, logs the totals.
   void shutdown_stats();
   // At exit, XDPLOAD_LOG=1: how the clock was served.
   void report_clock();

@@ -325,7 +325,9 @@ void Runtime::exec_failed() {
 
 void Runtime::stats_before_exec() {
   // (The new image, if it loads the library, makes a segment of its own
-  // under the same pid: the family's must not be in its way.)
+  // under the same pid: the family's is listed under one of its members.
+  // Without another, exec detaches it, its last process, and the kernel
+  // removes it; an exec that fails keeps it.)
   if (!stats_.holder()) return;
   const pid_t me = process_id();
   for (pid_t p : sh_->members)
@@ -333,7 +335,6 @@ void Runtime::stats_before_exec() {
       stats_.hand_to(p);
       return;
     }
-  stats_.remove();
 }
 
 thread_local bool Runtime::t_progress_thread = false;

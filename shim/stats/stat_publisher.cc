@@ -1,6 +1,5 @@
 #include "shim/stats/stat_publisher.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,7 +9,7 @@
 
 #include "shim/intercept/libc.h"
 #include "shim/runtime/log.h"
-#include "shim/stats/stat_dir.h"
+#include "shim/stats/stat_shm.h"
 #include "shim/runtime/runtime.h"
 
 extern "C" {
@@ -32,26 +31,12 @@ uint64_t unix_ns() {
 bool StatPublisher::start() {
   Runtime& rt = Runtime::get();
   owner_pid_ = getpid();
-  uid_ = geteuid();
-  // Segments of this user's processes that died without removing theirs.
-  stats::remove_dead(uid_);
   ErrorText why;
-  int fd = stats::create_segment(uid_, owner_pid_, &why);
-  if (fd < 0) {
+  seg_ = stats::create_segment(&shmid_, &why);  // zero-filled
+  if (!seg_) {
     log_at(kLogError, "statistics off (xdpload-stat will not list this process): %s", why.c_str());
     return false;
   }
-  std::string path = stats::path_for(uid_, owner_pid_);
-  void* p = MAP_FAILED;
-  if (ftruncate(fd, sizeof(stats::Segment)) == 0)
-    p = mmap(nullptr, sizeof(stats::Segment), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  libc::close(fd);
-  if (p == MAP_FAILED) {
-    unlink(path.c_str());
-    stats::remove_dir_if_empty(uid_);
-    return false;
-  }
-  seg_ = static_cast<stats::Segment*>(p);  // zero-filled by ftruncate
   seg_->version = stats::kVersion;
   seg_->pid = owner_pid_;
   seg_->started_unix_ns = unix_ns();
@@ -123,56 +108,31 @@ bool StatPublisher::holder() const {
 
 void StatPublisher::hand_to(pid_t pid) {
   if (!holder() || pid <= 0) return;
-  // (Renamed in place: both processes run as the same user, uid_ its
-  // directory's. A reader between the two steps sees either name with a
-  // live pid.)
-  if (rename(stats::path_for(uid_, getpid()).c_str(), stats::path_for(uid_, pid).c_str()) == 0)
-    __atomic_store_n(&seg_->pid, int32_t(pid), __ATOMIC_RELEASE);
+  __atomic_store_n(&seg_->pid, int32_t(pid), __ATOMIC_RELEASE);
 }
 
 void StatPublisher::take_from(pid_t dead) {
   if (!seg_ || __atomic_load_n(&seg_->pid, __ATOMIC_ACQUIRE) != dead) return;
-  // (Another process of the user may have removed the dead pid's file
-  // first: the family is then unlisted until it ends.)
-  const pid_t me = getpid();
-  if (rename(stats::path_for(uid_, dead).c_str(), stats::path_for(uid_, me).c_str()) == 0)
-    __atomic_store_n(&seg_->pid, int32_t(me), __ATOMIC_RELEASE);
+  __atomic_store_n(&seg_->pid, int32_t(getpid()), __ATOMIC_RELEASE);
+}
+
+void StatPublisher::keep_private_copy() {
+  if (!seg_) return;
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  const size_t len = (sizeof(stats::Segment) + page - 1) / page * page;
+  void* copy = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (copy == MAP_FAILED) return;  // (it stays attached while this child lives)
+  memcpy(copy, seg_, sizeof(stats::Segment));
+  // The copy's pages take the segment's place (detaching it), in one step.
+  if (mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, seg_) == MAP_FAILED) munmap(copy, len);
 }
 
 void StatPublisher::give_to(uid_t uid) {
   // A forked child of the family holds its parent's segment: not its to give.
-  if (!holder() || uid == uid_) return;
-  const pid_t me = getpid();
-  // The file becomes the user's (changed through a descriptor while it is
-  // still in our own directory, where no one else can swap it for a link),
-  // then moves into that user's directory, so that the process can remove
-  // it at exit once it runs as that user.
-  std::string from = stats::path_for(uid_, me);
-  int fd = open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return;
-  int rc = fchown(fd, uid, gid_t(-1));
-  libc::close(fd);
+  if (!holder() || uid == geteuid()) return;
   ErrorText why;
-  int dfd = rc == 0 ? stats::open_dir(uid, true, &why) : -1;
-  if (dfd < 0) {
-    // It stays where it is; the next start or xdpload-stat of this user
-    // removes it once the process is gone.
-    log_at(kLogError, "statistics segment left in %s: %s", stats::dir_for(uid_).c_str(),
-           rc == 0 ? why.c_str() : strerror(errno));
-    return;
-  }
-  libc::close(dfd);
-  if (rename(from.c_str(), stats::path_for(uid, me).c_str()) == 0) {
-    stats::remove_dir_if_empty(uid_);
-    uid_ = uid;
-  }
-}
-
-void StatPublisher::remove() {
-  if (holder()) {
-    unlink(stats::path_for(uid_, getpid()).c_str());
-    stats::remove_dir_if_empty(uid_);
-  }
+  if (!stats::give_segment(shmid_, uid, &why))
+    log_at(kLogError, "xdpload-stat will list this process to root only: %s", why.c_str());
 }
 
 }  // namespace xdpload::shim

@@ -1,5 +1,5 @@
 // The statistics segment: what a running xdpload process publishes for
-// xdpload-stat, in /dev/shm/xdpload-<uid>/<pid> (shim/stats/stat_dir.h).
+// xdpload-stat, in System V shared memory (shim/stats/stat_shm.h).
 //
 // The port, netif and shim counters are live (their owners write them in
 // place, each a plain word written by one thread under the CoreLock). The
@@ -9,12 +9,11 @@
 // figure it prints is of one instant and they agree with each other (frames
 // received = TCP + UDP inputs; steered = received + dropped + in the rings);
 // the live counters read beside figures a second old did not. A reader that
-// may write the file (its owner, or root) asks for a fresh refresh by
+// may write the segment (its owner, or root) asks for a fresh refresh by
 // raising `refresh_asked` and waits until `refresh_done` reaches it. A
 // reader copies under `seq`, retrying while it is odd or changed under it.
-// The file is removed when the process exits; one left by a killed process
-// is found dead (its pid is gone) and removed by the next start or
-// xdpload-stat of the same user.
+// The kernel removes it with the last process of the family, however that
+// one ends.
 #pragma once
 
 #include <cstdint>

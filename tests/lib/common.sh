@@ -6,6 +6,7 @@ set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${XL_TEST_BUILD:-$TOP/build}
+export BUILD
 . "$TOP/tests/lib/netns.sh"
 . "$TOP/tests/lib/peers.sh"
 . "$TOP/tests/lib/nginx.sh"
@@ -73,6 +74,23 @@ load_forked_server() {
   in_b timeout $((secs + 30)) wrk -t1 -c8 -d"${secs}s" "$1" >"$tmp/wrk.out" 2>&1
   WRK_REQUESTS=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
 }
+
+# Statistics segments (System V shared memory, shim/stats/stat_shm.h):
+# has_segment PID: xdpload-stat lists process PID (its family's segment is
+# held by it); segments_created_by PID...: how many segments processes PID...
+# created are still there (the kernel removes one with the last process
+# that has it attached: 0 once the family is gone, however it ended).
+has_segment() { "$BUILD/xdpload-stat" -p "$1" 2>/dev/null | grep -q "^PID $1 "; }
+segments_created_by() {
+  awk -v pids=" $* " 'NR > 1 && index(pids, " " $5 " ") {n++} END {print n + 0}' /proc/sysvipc/shm
+}
+# xdpload_segments: how many segments of a statistics segment's size there
+# are, whatever their state (one never marked for removal too).
+xdpload_segments() {
+  awk -v size="$("$BUILD/tests/craft_segment" size)" 'NR > 1 && $4 == size {n++} END {print n + 0}' \
+    /proc/sysvipc/shm
+}
+export -f has_segment segments_created_by xdpload_segments
 
 # Absolute value of a kernel SNMP counter in a namespace (nstat name).
 kernel_counter() { ip netns exec "$1" nstat -az "$2" | awk -v n="$2" '$1 == n {print $2}'; }

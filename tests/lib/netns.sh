@@ -39,16 +39,13 @@ netns_reap_stale() {
   done
 }
 
-# Kills every process in namespace $1, and removes the statistics segments
-# those processes can no longer remove themselves (whatever user they ran
-# as: xdpload-stat removes only its caller's own).
+# Kills every process in namespace $1. (Their statistics segments go with
+# them: the kernel removes each with its last process.)
 netns_kill_all() {
-  local pids p
+  local pids
   pids=$(ip netns pids "$1" 2>/dev/null) || return 0
   [ -n "$pids" ] || return 0
   kill -9 $pids 2>/dev/null
-  for p in $pids; do rm -f /dev/shm/xdpload-*/"$p" 2>/dev/null; done
-  rmdir /dev/shm/xdpload-* 2>/dev/null
   return 0
 }
 

@@ -68,7 +68,7 @@ for workers in 2 4; do
   left=
   for p in $pids; do
     kill -0 "$p" 2>/dev/null && left="$left process $p"
-    [ -e "/dev/shm/xdpload-0/$p" ] && left="$left segment $p"
+    [ "$(segments_created_by "$p")" -eq 0 ] || left="$left segment-of-$p"
   done
   xdp_attached "$NS_A" "$IF_A" && left="$left XDP-program"
   check "$workers workers: nothing left behind after the quit:${left:- nothing}" [ -z "$left" ]

@@ -49,7 +49,7 @@ redis=$BG_PID
 wait_for 50 bash -c "ip netns exec $NS_B redis-cli -h $IP_A ping | grep -q PONG"
 segs0=$(kernel_counter "$NS_A" TcpInSegs)
 check "redis answers" [ "$(in_b redis-cli -h "$IP_A" set k v)" = OK ]
-wait_for 50 test -e "/dev/shm/xdpload-0/$redis"
+wait_for 50 has_segment "$redis"
 accelerated redis-server "$redis" "$segs0"
 idle redis-server "$redis"
 kill "$redis"
@@ -60,7 +60,7 @@ py=$BG_PID
 wait_for 50 bash -c "ip netns exec $NS_A ss -ltnH 'sport = :8888' | grep -q 8888"
 segs0=$(kernel_counter "$NS_A" TcpInSegs)
 check "the asyncio server echoes" in_b python3 "$TOP/tests/peers/asyncio_echo_clients.py" "$IP_A" 8888 2 2
-wait_for 50 test -e "/dev/shm/xdpload-0/$py"
+wait_for 50 has_segment "$py"
 accelerated "python asyncio server" "$py" "$segs0"
 idle "python asyncio server" "$py"
 kill "$py"

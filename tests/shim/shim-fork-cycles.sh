@@ -4,8 +4,8 @@
 # leak: what the stack holds when the last process exits is the same after
 # 1,000 cycles as after 10 (frames, PCBs, family memory); children that
 # leave a connection of their own open have it closed by their end (all
-# of them end in TIME_WAIT, none is left established); and nothing is left
-# in /dev/shm by any process of the family.
+# of them end in TIME_WAIT, none is left established); and no statistics
+# segment outlives the family.
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 netns_up
@@ -25,7 +25,7 @@ run() {  # mode cycles
 holds() {
   sed -n 's/.*holds \([0-9]*\) frames, \([0-9]*\) TCP PCBs (\([0-9]*\) in TIME_WAIT), \([0-9]*\) listening, \([0-9]*\) UDP PCBs, \([0-9]*\) bytes.*/\1 \2 \3 \4 \5 \6/p' "$1"
 }
-before=$(ls /dev/shm/xdpload-0 2>/dev/null | sort)
+before=$(xdpload_segments)
 run cycles 10
 run cycles 1000
 run cycles-own 200
@@ -34,7 +34,7 @@ run cycles-quick 1000
 # longer than the waits for the lock at exit (0.1 s each): the child's end
 # must wait for that thread to leave the stack, not die with it inside.
 XL_TEST_CHILD_PROGRESS_HOLD_MS=400 run cycles-quick 3
-after=$(ls /dev/shm/xdpload-0 2>/dev/null | sort)
+after=$(xdpload_segments)
 for r in cycles-10 cycles-1000 cycles-own-200 cycles-quick-1000 cycles-quick-3; do
   check "$r: exits 0 with no failure" bash -c "[ \$(cat $tmp/$r.rc) -eq 0 ] && grep -q 'failures 0' $tmp/$r.out"
 done
@@ -49,7 +49,7 @@ check "after 1,000 cycles: family memory as after 10 (${b10:-?} and ${b1k:-?} by
 check "200 children leaving a connection open: each closed, in TIME_WAIT ($po PCBs, $to in TIME_WAIT)" \
   [ "${po:-0}" -ge 200 -a "${po:-0}" = "${to:-x}" ]
 check "cycles-own: no frame held (${fo:-?})" [ "${fo:-1}" -eq 0 ]
-check "nothing left in /dev/shm/xdpload-0" [ "$before" = "$after" ]
+check "no statistics segment left ($before segments before, $after after)" [ "$before" = "$after" ]
 # A process that ends must not leave the stack lock to be recovered from a
 # dead holder: its own threads are out of the stack when it goes.
 for r in cycles-10 cycles-1000 cycles-own-200 cycles-quick-1000 cycles-quick-3; do

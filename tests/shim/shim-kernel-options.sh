@@ -55,7 +55,7 @@ PY
 bg_preload_a python3 "$tmp/prog.py" "$IP_A" "$IP_B" >"$tmp/out" 2>"$tmp/err"
 prog=$BG_PID
 wait_for 100 grep -q ready "$tmp/out"
-wait_for 50 test -e "/dev/shm/xdpload-0/$prog"
+wait_for 50 has_segment "$prog"
 "$BUILD/xdpload-stat" -p "$prog" --json >"$tmp/json"
 "$BUILD/xdpload-stat" -p "$prog" >"$tmp/text"
 kill "$prog"

@@ -16,7 +16,7 @@ peer="$TOP/tests/peers/echo_peer.py"
 bg_a "$TOP/tools/xdpload" --iface "$IF_A" -- python3 "$peer" serve 0.0.0.0 7300 7301
 server=$BG_PID
 wait_for 50 bash -c "ip netns exec $NS_A ss -lunH 'sport = :7301' | grep -q 7301"
-wait_for 50 test -e "/dev/shm/xdpload-0/$server"
+wait_for 50 has_segment "$server"
 # A first exchange, so that the counters below start from a working stack.
 check "echo works before" in_b python3 "$peer" udp "$IP_A" 7301 5
 

@@ -1,7 +1,7 @@
 # xdpload-stat and a process family whose first process leaves: a server
 # under xdpload forks a worker that keeps the family's sockets and exits
 # itself. The family's statistics stay listed, under the worker's pid, with
-# its sockets; when the worker exits, nothing is left in /dev/shm. The same
+# its sockets; when the worker exits, its segment is gone. The same
 # when the first process is killed (SIGKILL): the worker takes the segment
 # when it finds the process gone. Before, the family vanished from
 # xdpload-stat with its first process (the worker wrote into a segment
@@ -58,7 +58,7 @@ run() {
   fi
   wait "$first" 2>/dev/null
   # (A killed first process: the worker finds it gone within its reap period.)
-  wait_for 100 test -e "/dev/shm/xdpload-0/$worker"
+  wait_for 100 has_segment "$worker"
   check "$how: the worker still answers on the stack" \
     bash -c "ip netns exec $NS_B python3 $tmp/ask.py $IP_A $port | grep -qx 'echo hello'"
   in_a "$xs" >"$tmp/stat.$how"
@@ -66,11 +66,11 @@ run() {
   check "$how: the family listed under the worker's pid, with its socket" \
     bash -c "grep -q '^PID $worker ' $tmp/stat.$how && grep -q ':$port' $tmp/stat.$how"
   check "$how: nothing listed under the first process's pid" \
-    bash -c "! grep -q '^PID $first ' $tmp/stat.$how && [ ! -e /dev/shm/xdpload-0/$first ]"
+    bash -c "! grep -q '^PID $first ' $tmp/stat.$how"
   kill -TERM "$worker"
   for i in $(seq 100); do kill -0 "$worker" 2>/dev/null || break; sleep 0.05; done
-  check "$how: once the worker has exited, nothing left in /dev/shm" \
-    bash -c "[ ! -e /dev/shm/xdpload-0/$worker ] && [ ! -e /dev/shm/xdpload-0/$first ]"
+  check "$how: once the worker has exited, the family's segment is gone" \
+    [ "$(segments_created_by "$first" "$worker")" -eq 0 ]
 }
 run exit 9811
 run kill 9812
