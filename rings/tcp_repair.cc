@@ -198,6 +198,11 @@ int repair_finish(int fd, const RepairState& st, const uint8_t* out, const Repai
     sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &u.reuse, sizeof u.reuse);
   }
   if (lowat) tcp_opt(fd, TCP_NOTSENT_LOWAT, lowat);
+  // Our FIN, which repair mode cannot give the kernel either: after the
+  // data, as shutdown() sends it. (Where the peer had it already, it is a
+  // duplicate the peer acknowledges: the connection is as CRIU restores a
+  // closing one.)
+  if (st.flags & kRepairShutWr) syscall(SYS_shutdown, fd, SHUT_WR);
   if (restore_buffers) {
     // (getsockopt says twice what setsockopt was given.)
     const int snd_was = u.sndbuf / 2, rcv_was = u.rcvbuf / 2;

@@ -34,6 +34,7 @@ constexpr uint8_t kRepairWindowScale = 1;  // window scaling agreed (snd/rcv_wsc
 constexpr uint8_t kRepairSack = 2;
 constexpr uint8_t kRepairTimestamps = 4;   // ts_now: the stamps' clock goes on from it
 constexpr uint8_t kRepairShutRd = 8;       // no more to read: the peer's FIN, or shut by the program
+constexpr uint8_t kRepairShutWr = 16;      // no more to write: our FIN after the data (sent or not)
 
 // What the other stack knows of the connection. A fixed layout: it crosses
 // to the broker (rings/broker_protocol.h, HandoverMsg).

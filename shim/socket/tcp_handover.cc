@@ -51,10 +51,11 @@ namespace xdpload::shim {
 namespace {
 
 // Appends the bytes of `segs` from sequence number `from` on; false if the
-// queue has a gap or a SYN/FIN (not a plain established stream).
+// queue has a gap, a SYN, or a FIN before its last segment (not a plain
+// stream, ended by our FIN at most: the caller counts the FIN apart).
 bool append_stream(const tcp_seg* segs, uint32_t from, uint32_t* next, std::vector<uint8_t>* out) {
   for (const tcp_seg* s = segs; s; s = s->next) {
-    if (TCPH_FLAGS(s->tcphdr) & (TCP_SYN | TCP_FIN)) return false;
+    if ((TCPH_FLAGS(s->tcphdr) & TCP_SYN) || ((TCPH_FLAGS(s->tcphdr) & TCP_FIN) && s->next)) return false;
     const uint32_t seq = lwip_ntohl(s->tcphdr->seqno);
     const uint32_t end = seq + s->len;
     if (TCP_SEQ_LEQ(end, from)) continue;  // already acknowledged
@@ -162,6 +163,19 @@ void install_handed_socket(const TcpSocket* s, int fd, int conn_fd) {
   syscall(SYS_close, conn_fd);
 }
 
+// Where the stream of data we send ends: at our FIN where lwIP queued one.
+// The FIN rides on the last unsent segment when there is one (tcp_send_fin:
+// snd_lbb does not count it) or is a segment of its own (tcp_enqueue_flags:
+// snd_lbb counts it); once acknowledged it is in no queue, and lastack is
+// one past it.
+uint32_t stream_end(const tcp_pcb* p) {
+  if (!(p->flags & TF_FIN)) return p->snd_lbb;
+  for (const tcp_seg* q : {p->unacked, p->unsent})
+    for (const tcp_seg* s = q; s; s = s->next)
+      if (TCPH_FLAGS(s->tcphdr) & TCP_FIN) return lwip_ntohl(s->tcphdr->seqno) + s->len;
+  return p->lastack - 1;
+}
+
 }  // namespace
 
 // After a build undone: a port the kernel chose for a client connection,
@@ -182,18 +196,31 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
   // 1. Up to date with the rings, then the state.
   rt.poll_stack();
   tcp_pcb* p = pcb;
-  // (The peer may have closed its side: CLOSE_WAIT. Ours not.)
-  if (state != State::Connected || !p || (p->state != ESTABLISHED && p->state != CLOSE_WAIT) ||
-      (p->flags & TF_FIN) || shut_wr)
-    return why->set(EBUSY, "only an established connection whose own side is not closed");
-  bool peer_closed = rx_fin || p->state == CLOSE_WAIT;
-  const uint32_t snd_una = p->lastack;
+  // Either side may have closed its half: the peer (CLOSE_WAIT, LAST_ACK,
+  // CLOSING), or ours (shutdown(SHUT_WR): FIN_WAIT_1, FIN_WAIT_2, CLOSING,
+  // LAST_ACK), so long as the connection still carries something. Not one
+  // in TIME_WAIT, nor one being made.
+  const bool ours_closed = shut_wr || (p && (p->flags & (TF_FIN | TF_CLOSEPEND)));
+  const bool state_ok =
+      p && (p->state == ESTABLISHED || p->state == CLOSE_WAIT ||
+            (ours_closed && (p->state == FIN_WAIT_1 || p->state == FIN_WAIT_2 || p->state == CLOSING ||
+                             p->state == LAST_ACK)));
+  if (state != State::Connected || !state_ok)
+    return why->set(EBUSY, "only an established connection, or one half-closed");
+  bool peer_closed = rx_fin || p->state == CLOSE_WAIT || p->state == LAST_ACK || p->state == CLOSING;
+  // Our FIN, where lwIP queued it, takes the sequence number after the
+  // data: the stream handed over ends before it, and the kernel sends it
+  // again after the data (repair_finish). One the peer acknowledged
+  // already is sent from its own number, a duplicate the peer acknowledges.
+  const uint32_t data_end = stream_end(p);
+  const uint32_t snd_una = TCP_SEQ_GT(p->lastack, data_end) ? data_end : p->lastack;
   std::vector<uint8_t> out;  // from snd_una: sent (to snd_nxt), then not yet sent
   uint32_t next = snd_una;
   if (!append_stream(p->unacked, snd_una, &next, &out) || !append_stream(p->unsent, snd_una, &next, &out) ||
-      next != p->snd_lbb)
+      next != data_end)
     return why->set(EPROTO, "the send queue is not one stream");
-  const size_t in_flight = TCP_SEQ_GT(p->snd_nxt, snd_una) ? size_t(p->snd_nxt - snd_una) : 0;
+  const uint32_t sent_end = TCP_SEQ_GT(p->snd_nxt, data_end) ? data_end : p->snd_nxt;
+  const size_t in_flight = TCP_SEQ_GT(sent_end, snd_una) ? size_t(sent_end - snd_una) : 0;
   if (in_flight > out.size()) return why->set(EPROTO, "the send queue is shorter than what was sent");
   std::vector<uint8_t> in;  // not yet read, in order: the socket's queue, then what lwIP held back
   for (size_t i = 0; i < rx.size(); ++i) {
@@ -228,6 +255,7 @@ int TcpSocket::hand_connection_to_kernel(int fd, ErrorText* why) {
     st.ts_now = (sys_now() + 2) & ~1u;
   }
   if (shut_rd || peer_closed) st.flags |= rings::kRepairShutRd;
+  if (ours_closed) st.flags |= rings::kRepairShutWr;
   st.send_seq = snd_una;
   st.recv_seq = p->rcv_nxt - uint32_t(in.size());
   st.snd_wl1 = p->snd_wl1;

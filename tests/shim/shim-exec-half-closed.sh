@@ -8,9 +8,11 @@
 # answer and the end of the stream, sends "world" and closes: cat reads
 # "world", then the end, and exits. Twice: the client's line sent after
 # the exec (the kernel's socket receives it) and before (unread on the
-# stack, handed over in the queue; the client closes after the exec). The
-# same client against the same server on the kernel path gives the same
-# transcript and file. (Not handed over: a connection closed both ways,
+# stack, handed over in the queue; the client closes after the exec). A
+# third time with a block queued unsent behind a reader that waits, so
+# that lwIP's FIN rides on the last data segment: the client reads every
+# byte queued, then the end. The same client against the same server on
+# the kernel path gives the same transcript and file. (Not handed over: a connection closed both ways,
 # in TIME_WAIT, with bytes the program has not read: it stays on the stack
 # and one line says so.)
 # Before, such a connection stayed on the stack (EBUSY: "only an
@@ -30,7 +32,21 @@ srv.bind(("0.0.0.0", port))
 srv.listen(4)
 print("listening", flush=True)
 conn, _ = srv.accept()
-conn.sendall(b"hello\n")
+if when == "bulk":
+    # As much of a block as the send buffer takes while the client does not
+    # read: the FIN then rides on the last segment not yet sent.
+    block = bytes(i % 251 for i in range(3000000))
+    conn.setblocking(False)
+    sent = 0
+    try:
+        while sent < len(block):
+            sent += conn.send(block[sent:])
+    except BlockingIOError:
+        pass
+    conn.setblocking(True)
+    print("queued", sent, flush=True)
+else:
+    conn.sendall(b"hello\n")
 conn.shutdown(socket.SHUT_WR)
 # "before": the client's line arrives first and stays unread here.
 # "after": the exec comes first. Either way the FIN has been answered.
@@ -55,13 +71,20 @@ cat >"$tmp/client.py" <<'PY'
 import os, socket, sys, time
 host, port, flag, when = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 s = socket.create_connection((host, port), timeout=10)
+if when == "bulk":
+    time.sleep(1.5)  # (the server has queued, shut its side and exec'd cat)
 got = b""
 while True:
-    d = s.recv(100)
+    d = s.recv(65536)
     if not d:
         break
     got += d
-print("client read", got, "then the end", flush=True)
+if when == "bulk":
+    block = bytes(i % 251 for i in range(3000000))
+    print("client read", len(got), "bytes, the block's first ones:", got == block[:len(got)],
+          "then the end", flush=True)
+else:
+    print("client read", got, "then the end", flush=True)
 if when == "after":
     time.sleep(1.5)  # (the server has exec'd cat by now)
 s.sendall(b"world\n")
@@ -73,7 +96,7 @@ print("client: after its close, the server's side says", s.recv(100), flush=True
 s.close()
 PY
 port=7810
-for when in after before; do
+for when in after before bulk; do
   for mode in kernel xdpload; do
     out="$tmp/$mode-$when"
     rm -f "$tmp/flag"
@@ -96,13 +119,22 @@ for when in after before; do
     grep -E 'kernel.s from now on|hand|EBUSY|no effect' "$out.err"
     port=$((port + 1))
   done
-  check "$when: the client saw the same under xdpload as on the kernel" \
-    diff "$tmp/kernel-$when.client" "$tmp/xdpload-$when.client"
+  if [ "$when" = bulk ]; then
+    # (How much each stack queued differs: what the client read must be it.)
+    for mode in kernel xdpload; do
+      q=$(awk '/^queued/ {print $2}' "$tmp/$mode-bulk.server")
+      check "bulk, $mode: the client read the $q bytes queued before the close, in order, then the end" \
+        grep -q "^client read $q bytes, the block's first ones: True then the end" "$tmp/$mode-bulk.client"
+    done
+  else
+    check "$when: the client saw the same under xdpload as on the kernel" \
+      diff "$tmp/kernel-$when.client" "$tmp/xdpload-$when.client"
+  fi
   check "$when: cat read the client's line after the server's close, then the end (exit 0)" \
     bash -c "[ \"\$(cat $tmp/xdpload-$when.cat)\" = world ] && grep -qx 'cat exited 0' $tmp/xdpload-$when.server"
   check "$when: the kernel path gave the same" \
     bash -c "[ \"\$(cat $tmp/kernel-$when.cat)\" = world ] && grep -qx 'cat exited 0' $tmp/kernel-$when.server"
   check "$when: the connection was the stack's (A's kernel accepted none), then the kernel's at exec" \
-    bash -c "[ \$(cat $tmp/xdpload-$when.opens) -eq 0 ] && grep -q 'is the kernel.s from now on' $tmp/xdpload-$when.err"
+    bash -c "[ \$(cat $tmp/xdpload-$when.opens) -eq 0 ] && grep -q 'connection handed to the kernel with its state (exec)' $tmp/xdpload-$when.err"
 done
 finish

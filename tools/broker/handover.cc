@@ -202,7 +202,7 @@ void Broker::handover(Program& p, const bp::HandoverMsg& m, int fd) {
   if (!real_peer(st.remote_ip, ifaddr_) || st.remote_port == 0)
     return reply(p, EINVAL, "%s", "not a peer a connection of the interface can have");
   if (st.in_len > bp::kMaxHandoverBytes || st.out_len > bp::kMaxHandoverBytes ||
-      st.in_flight > st.out_len || st.mss < 64 || st.v6 > 1 || (st.flags & ~0xfu) ||
+      st.in_flight > st.out_len || st.mss < 64 || st.v6 > 1 || (st.flags & ~0x1fu) ||
       st.snd_wscale > 14 || st.rcv_wscale > 14)
     return reply(p, EINVAL, "%s", "not a state a TCP connection can have");
   // The bytes first, from shared memory only (a memfd or tmpfs file, which
