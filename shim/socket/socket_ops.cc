@@ -598,8 +598,9 @@ void hand_inherited_to_kernel() {
     if (s->kind == Socket::Kind::Tcp && tcp(s)->state == TcpSocket::State::Connected) {
       ErrorText why;
       if (tcp(s)->hand_connection_to_kernel(fd, &why) != 0) {
-        // (A connection already shut for writing, or ended, is not handed
-        // over: it closes on the stack here, as close() would close it.)
+        // (A connection that cannot be handed over, one closed both ways
+        // or still being made, closes on the stack here, as close() would
+        // close it.)
         XLOG(kLogDecision,
              "descriptor %d: the exec closes it; the connection closes on the stack (%s)", fd,
              why.c_str());
