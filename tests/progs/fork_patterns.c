@@ -103,7 +103,10 @@ static void catch_term(void) {
   sigaction(SIGTERM, &sa, NULL);
 }
 
-static int serve_accept_fork(int port, int n) {
+/* accept-fork's and inetd's shape: accept, fork a child that serves the
+ * connection with `serve` (and ends), the parent closes its copy; then
+ * waits for the n children and says how many failed, after `label`. */
+static int serve_forking(int port, int n, void (*serve)(int c), const char* label) {
   int l = listener(port);
   for (int i = 0; i < n; ++i) {
     int c = accept(l, NULL, NULL);
@@ -112,8 +115,7 @@ static int serve_accept_fork(int port, int n) {
     if (pid < 0) die("fork");
     if (pid == 0) {
       close(l);
-      echo_lines(c, "child");
-      close(c);
+      serve(c);
       _exit(0);
     }
     close(c);
@@ -121,8 +123,13 @@ static int serve_accept_fork(int port, int n) {
   int bad = 0, status;
   for (int i = 0; i < n; ++i)
     if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) ++bad;
-  printf("children done, %d failed\n", bad);
+  printf("%s done, %d failed\n", label, bad);
   return bad ? 1 : 0;
+}
+
+static void echo_child(int c) {
+  echo_lines(c, "child");
+  close(c);
 }
 
 static int serve_prefork(int port, int workers) {
@@ -260,27 +267,13 @@ static int serve_threaded(int port) {
 
 static const char* g_self; /* this program, for inetd's exec */
 
-static int serve_inetd(int port, int n) {
-  int l = listener(port);
-  for (int i = 0; i < n; ++i) {
-    int c = accept(l, NULL, NULL);
-    if (c < 0) die("accept");
-    pid_t pid = fork();
-    if (pid < 0) die("fork");
-    if (pid == 0) {
-      close(l);
-      if (dup2(c, 0) < 0 || dup2(c, 1) < 0) die("dup2");
-      close(c);
-      execl(g_self, g_self, "stdio-echo", (char*)NULL);
-      die("exec");
-    }
-    close(c);
-  }
-  int bad = 0, status;
-  for (int i = 0; i < n; ++i)
-    if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) ++bad;
-  printf("inetd children done, %d failed\n", bad);
-  return bad ? 1 : 0;
+/* inetd's child: the connection on fds 0 and 1, then this program again
+ * as `stdio-echo`. */
+static void exec_echo_child(int c) {
+  if (dup2(c, 0) < 0 || dup2(c, 1) < 0) die("dup2");
+  close(c);
+  execl(g_self, g_self, "stdio-echo", (char*)NULL);
+  die("exec");
 }
 
 static int serve_epoll_shared(int port) {
@@ -589,12 +582,12 @@ int main(int argc, char** argv) {
     const char* p = argv[2];
     int port = atoi(argv[3]);
     int n = argc > 4 ? atoi(argv[4]) : 4;
-    if (!strcmp(p, "accept-fork")) return serve_accept_fork(port, n);
+    if (!strcmp(p, "accept-fork")) return serve_forking(port, n, echo_child, "children");
     if (!strcmp(p, "prefork")) return serve_prefork(port, n);
     if (!strcmp(p, "udp-turns")) return serve_udp_turns(port);
     if (!strcmp(p, "parent-exits")) return serve_parent_exits(port);
     if (!strcmp(p, "threaded")) return serve_threaded(port);
-    if (!strcmp(p, "inetd")) return serve_inetd(port, n);
+    if (!strcmp(p, "inetd")) return serve_forking(port, n, exec_echo_child, "inetd children");
     if (!strcmp(p, "epoll-shared")) return serve_epoll_shared(port);
     if (!strcmp(p, "killed-child")) return serve_killed_child(port);
   } else if (argc >= 5 && !strcmp(argv[1], "client")) {
