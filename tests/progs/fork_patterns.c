@@ -103,18 +103,25 @@ static void catch_term(void) {
   sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Accepts a connection on `l` and forks: the child (0 returned) has closed
+ * its copy of the listener; *c is the connection in both. */
+static pid_t accept_fork(int l, int* c) {
+  *c = accept(l, NULL, NULL);
+  if (*c < 0) die("accept");
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) close(l);
+  return pid;
+}
+
 /* accept-fork's and inetd's shape: accept, fork a child that serves the
  * connection with `serve` (and ends), the parent closes its copy; then
  * waits for the n children and says how many failed, after `label`. */
 static int serve_forking(int port, int n, void (*serve)(int c), const char* label) {
   int l = listener(port);
   for (int i = 0; i < n; ++i) {
-    int c = accept(l, NULL, NULL);
-    if (c < 0) die("accept");
-    pid_t pid = fork();
-    if (pid < 0) die("fork");
-    if (pid == 0) {
-      close(l);
+    int c;
+    if (accept_fork(l, &c) == 0) {
       serve(c);
       _exit(0);
     }
@@ -345,12 +352,9 @@ static int serve_killed_child(int port) {
   int l = listener(port);
   pid_t kids[2];
   for (int i = 0; i < 2; ++i) {
-    int c = accept(l, NULL, NULL);
-    if (c < 0) die("accept");
-    pid_t pid = fork();
-    if (pid < 0) die("fork");
+    int c;
+    pid_t pid = accept_fork(l, &c);
     if (pid == 0) {
-      close(l);
       char msg[32];
       int m = snprintf(msg, sizeof msg, "pid %d\n", (int)getpid());
       if (write(c, msg, (size_t)m) != m) die("write");
