@@ -13,12 +13,12 @@
 // the segment's owner, is ignored with one line on stderr; every count and
 // string is bounded before use.
 #include <arpa/inet.h>
-#include <sys/shm.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>

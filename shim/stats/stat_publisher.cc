@@ -30,7 +30,6 @@ uint64_t unix_ns() {
 
 bool StatPublisher::start() {
   Runtime& rt = Runtime::get();
-  owner_pid_ = getpid();
   ErrorText why;
   seg_ = stats::create_segment(&shmid_, &why);  // zero-filled
   if (!seg_) {
@@ -38,7 +37,7 @@ bool StatPublisher::start() {
     return false;
   }
   seg_->version = stats::kVersion;
-  seg_->pid = owner_pid_;
+  seg_->pid = getpid();
   seg_->started_unix_ns = unix_ns();
   if (FILE* f = fopen("/proc/self/comm", "re")) {
     if (fgets(seg_->command, sizeof seg_->command, f)) seg_->command[strcspn(seg_->command, "\n")] = 0;

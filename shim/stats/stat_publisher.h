@@ -40,7 +40,6 @@ class StatPublisher {
  private:
   stats::Segment* seg_ = nullptr;
   int shmid_ = -1;
-  int owner_pid_ = 0;  // who created it; the holder is seg_->pid
 };
 
 }  // namespace xdpload::shim

@@ -191,12 +191,15 @@ bool EpollSet::held_here() const {
 void EpollSet::change_kernel(int op, EpollItem* item) {
   const bool here = held_here();
   // The change is for the socket that has the descriptor (its kernel
-  // socket's inode): made later, the holder may have closed the number and
-  // reused it meanwhile; made now, the number may be another socket's
-  // here, where the item's is that of the process that added it (a set
-  // shared across fork: each process adds under its own numbers).
+  // socket's inode, looked at when the change is made): made later, the
+  // holder may have closed the number and reused it meanwhile; made now,
+  // the number may be another socket's here, where the item's is that of
+  // the process that added it (a set shared across fork: each process adds
+  // under its own numbers). Made now on this process's own descriptor of
+  // the socket, there is nothing to look at.
+  const bool own = here && Runtime::get().fds().get(item->fd) == item->sock;
   kernel_changes_.push_back(
-      KernelChange{op, item->fd, item->events, item->data, item->sock->twin_ino, item->sock});
+      KernelChange{op, item->fd, item->events, item->data, own ? 0 : item->sock->twin_ino, item->sock});
   kernel_changes_pending_.store(true, std::memory_order_release);
   item->in_kernel = op == EPOLL_CTL_ADD;  // (registered, or to be)
   if (here) {
@@ -256,7 +259,8 @@ void EpollSet::apply_kernel_changes() {
     if (c.op == EPOLL_CTL_DEL) {
       // A one-shot registration the kernel has fired stays disarmed on the
       // stack, until EPOLL_CTL_MOD, as on Linux.
-      if (item && (item->events & EPOLLONESHOT) && kernel_shot_used(epfd_, c.fd, c.ino)) item->disabled = true;
+      if (item && (item->events & EPOLLONESHOT) && kernel_shot_used(epfd_, c.fd, item->sock->twin_ino))
+        item->disabled = true;
       libc::epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
     } else {
       epoll_event ev{};
